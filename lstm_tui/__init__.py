@@ -1,0 +1,34 @@
+"""lstm-tui: step through a recurrent network one timestep at a time.
+
+The Python API, for notebooks and scripts (no terminal UI is imported)::
+
+    import lstm_tui
+    model = lstm_tui.load_model("random", hidden=16, seed=0)
+    trace = model.trace("hello")
+    trace.states["f"]          # forget gate, (layers, T, H)
+    trace.arrays()             # what `lstm-tui export` writes
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from .core import InputError, Layer, Model, ModelFileError, Trace, UserError, random_model
+from .core.export import write_npz
+from .core.registry import load_model
+
+try:
+    __version__ = version("lstm-tui")
+except PackageNotFoundError:  # running from a source tree that was not installed
+    __version__ = "0+unknown"
+
+__all__ = [
+    "InputError",
+    "Layer",
+    "Model",
+    "ModelFileError",
+    "Trace",
+    "UserError",
+    "__version__",
+    "load_model",
+    "random_model",
+    "write_npz",
+]

@@ -1,0 +1,199 @@
+"""Recurrent cells with PyTorch's semantics, computed in NumPy.
+
+One weight layout for every cell, PyTorch's: the gate blocks are stacked along
+the rows of ``W_ih`` (G*H, E) and ``W_hh`` (G*H, H), with biases ``b_ih`` and
+``b_hh`` (G*H,). G is 4 for an LSTM (gate order i, f, g, o), 3 for a GRU
+(r, z, n) and 1 for a plain RNN.
+
+LSTM, at step t with input x = xᵗ and previous state h = hᵗ⁻¹, c = cᵗ⁻¹::
+
+    i  = σ(W_ii x + b_ii + W_hi h + b_hi)      input gate      (z^i)
+    f  = σ(W_if x + b_if + W_hf h + b_hf)      forget gate     (z^f)
+    g  = tanh(W_ig x + b_ig + W_hg h + b_hg)   candidate       (z)
+    o  = σ(W_io x + b_io + W_ho h + b_ho)      output gate     (z^o)
+    c' = f ⊙ c + i ⊙ g
+    h' = o ⊙ tanh(c')
+
+GRU::
+
+    r  = σ(W_ir x + b_ir + W_hr h + b_hr)      reset gate
+    z  = σ(W_iz x + b_iz + W_hz h + b_hz)      update gate
+    n  = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn))
+    h' = (1 - z) ⊙ n + z ⊙ h
+
+RNN::
+
+    h' = tanh(W_ih x + b_ih + W_hh h + b_hh)   (or relu)
+
+Every step records, besides its gates and states, the two matrix products
+without their biases, ``xW = W_ih x`` and ``hW = W_hh h`` (G*H,), so that a
+pre-activation can be split into its input part, recurrent part and bias.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+#: Number of gate blocks stacked in the weights, per cell kind.
+GATES = {"lstm": 4, "gru": 3, "rnn_tanh": 1, "rnn_relu": 1}
+
+#: The quantities a step records for each cell kind, each of shape (H,).
+QUANTITIES = {
+    "lstm": ("i", "f", "g", "o", "c", "h"),
+    "gru": ("r", "z", "n", "h"),
+    "rnn_tanh": ("h",),
+    "rnn_relu": ("h",),
+}
+
+CELLS = tuple(GATES)
+
+
+def sigmoid(a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Logistic function as 0.5·tanh(a/2) + 0.5: never overflows, any dtype."""
+    out = np.multiply(a, 0.5, out=out)
+    np.tanh(out, out=out)
+    out *= 0.5
+    out += 0.5
+    return out
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One recurrent layer's parameters, in PyTorch's layout."""
+
+    cell: str  # "lstm", "gru", "rnn_tanh" or "rnn_relu"
+    W_ih: np.ndarray  # (G*H, E)
+    W_hh: np.ndarray  # (G*H, H)
+    b_ih: np.ndarray  # (G*H,)
+    b_hh: np.ndarray  # (G*H,)
+
+    @property
+    def hidden_size(self) -> int:
+        return self.W_hh.shape[1]
+
+    @property
+    def input_size(self) -> int:
+        return self.W_ih.shape[1]
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.W_ih.dtype
+
+
+def step(layer: Layer, x: np.ndarray, h: np.ndarray, c: np.ndarray | None = None) -> dict:
+    """One timestep of ``layer`` from state (h, c) on input x (E,).
+
+    Returns the step's record: every quantity of ``QUANTITIES[layer.cell]``
+    (H,) plus ``xW`` and ``hW`` (G*H,). Nothing is stored on the layer.
+    This is the plain form of the equations; :func:`run` is the fast loop and
+    must agree with it.
+    """
+    H = layer.hidden_size
+    xW = layer.W_ih @ x  # (G*H,)
+    hW = layer.W_hh @ h  # (G*H,)
+    rec = {"xW": xW, "hW": hW}
+    if layer.cell == "lstm":
+        a = xW + layer.b_ih + hW + layer.b_hh  # (4H,)
+        i = sigmoid(a[0:H])
+        f = sigmoid(a[H : 2 * H])
+        g = np.tanh(a[2 * H : 3 * H])
+        o = sigmoid(a[3 * H : 4 * H])
+        c_new = f * c + i * g
+        h_new = o * np.tanh(c_new)
+        rec.update(i=i, f=f, g=g, o=o, c=c_new, h=h_new)
+    elif layer.cell == "gru":
+        ax = xW + layer.b_ih  # (3H,)
+        ah = hW + layer.b_hh  # (3H,)
+        r = sigmoid(ax[0:H] + ah[0:H])
+        z = sigmoid(ax[H : 2 * H] + ah[H : 2 * H])
+        n = np.tanh(ax[2 * H :] + r * ah[2 * H :])
+        h_new = (1 - z) * n + z * h
+        rec.update(r=r, z=z, n=n, h=h_new)
+    else:
+        a = xW + layer.b_ih + hW + layer.b_hh  # (H,)
+        rec["h"] = np.tanh(a) if layer.cell == "rnn_tanh" else np.maximum(a, 0)
+    return rec
+
+
+def run(layer: Layer, x: np.ndarray, h0: np.ndarray, c0: np.ndarray | None = None) -> dict:
+    """Run ``layer`` over a whole sequence x (T, E) from state (h0, c0).
+
+    Returns the same keys as :func:`step`, each stacked over time: quantities
+    (T, H), ``xW`` and ``hW`` (T, G*H). The input products of all steps are one
+    matrix product; the recurrence writes into preallocated arrays.
+    """
+    dt = layer.dtype
+    T = x.shape[0]
+    H = layer.hidden_size
+    G = GATES[layer.cell]
+    x = np.asarray(x, dtype=dt)
+    xW = x @ layer.W_ih.T  # (T, G*H)
+    hW = np.empty((T, G * H), dtype=dt)  # W_hh hᵗ⁻¹, filled per step
+    W_hhT = np.ascontiguousarray(layer.W_hh.T)  # (H, G*H): row-vector product
+    h_out = np.empty((T, H), dtype=dt)
+    h_prev = np.asarray(h0, dtype=dt)
+    if layer.cell == "lstm":
+        acts = np.empty((T, 4 * H), dtype=dt)  # i, f, g, o side by side
+        c_out = np.empty((T, H), dtype=dt)
+        pre = xW + (layer.b_ih + layer.b_hh)  # (T, 4H) input part and biases
+        c_prev = np.asarray(c0, dtype=dt)
+        tmp = np.empty(H, dtype=dt)
+        for t in range(T):
+            a = acts[t]
+            np.dot(h_prev, W_hhT, out=hW[t])
+            np.add(pre[t], hW[t], out=a)
+            sigmoid(a[: 2 * H], out=a[: 2 * H])  # i, f
+            np.tanh(a[2 * H : 3 * H], out=a[2 * H : 3 * H])  # g
+            sigmoid(a[3 * H :], out=a[3 * H :])  # o
+            c = c_out[t]
+            np.multiply(a[H : 2 * H], c_prev, out=c)  # f ⊙ cᵗ⁻¹
+            np.multiply(a[:H], a[2 * H : 3 * H], out=tmp)  # i ⊙ g
+            c += tmp
+            np.tanh(c, out=tmp)
+            np.multiply(a[3 * H :], tmp, out=h_out[t])
+            h_prev, c_prev = h_out[t], c
+        return {
+            "xW": xW,
+            "hW": hW,
+            "i": acts[:, :H],
+            "f": acts[:, H : 2 * H],
+            "g": acts[:, 2 * H : 3 * H],
+            "o": acts[:, 3 * H :],
+            "c": c_out,
+            "h": h_out,
+        }
+    if layer.cell == "gru":
+        acts = np.empty((T, 3 * H), dtype=dt)  # r, z, n side by side
+        ax = xW + layer.b_ih  # (T, 3H)
+        ah = np.empty(3 * H, dtype=dt)
+        for t in range(T):
+            a = acts[t]
+            np.dot(h_prev, W_hhT, out=hW[t])
+            np.add(hW[t], layer.b_hh, out=ah)
+            np.add(ax[t, : 2 * H], ah[: 2 * H], out=a[: 2 * H])
+            sigmoid(a[: 2 * H], out=a[: 2 * H])  # r, z
+            n = a[2 * H :]
+            np.multiply(a[:H], ah[2 * H :], out=n)
+            n += ax[t, 2 * H :]
+            np.tanh(n, out=n)
+            # h' = n + z ⊙ (h - n)
+            h = h_out[t]
+            np.subtract(h_prev, n, out=h)
+            h *= a[H : 2 * H]
+            h += n
+            h_prev = h
+        return {"xW": xW, "hW": hW, "r": acts[:, :H], "z": acts[:, H : 2 * H], "n": acts[:, 2 * H :], "h": h_out}
+    pre = xW + (layer.b_ih + layer.b_hh)  # (T, H)
+    relu = layer.cell == "rnn_relu"
+    for t in range(T):
+        h = h_out[t]
+        np.dot(h_prev, W_hhT, out=hW[t])
+        np.add(pre[t], hW[t], out=h)
+        if relu:
+            np.maximum(h, 0, out=h)
+        else:
+            np.tanh(h, out=h)
+        h_prev = h
+    return {"xW": xW, "hW": hW, "h": h_out}

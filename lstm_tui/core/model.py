@@ -1,0 +1,186 @@
+"""A recurrent model: optional embedding, a stack of layers, optional head.
+
+    xᵗ = E[idᵗ]                  (or a feature frame given directly)
+    hᵗ_l = cell(x or hᵗ_{l-1})   for each layer l (see ``cells``)
+    yᵗ = softmax(W_y hᵗ_L + b_y) (if the model has an output head)
+"""
+
+from __future__ import annotations
+
+import string
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+
+import numpy as np
+
+from . import tokenize
+from .cells import GATES, Layer, run
+from .errors import InputError
+from .trace import Trace
+
+#: The built-in character vocabulary: printable ASCII and <unk>.
+ASCII_VOCAB = tuple(c for c in string.printable if c not in "\t\n\r\x0b\x0c") + (tokenize.UNK,)
+
+
+@cache
+def word_vocab() -> tuple[str, ...]:
+    """The built-in word vocabulary (common English words, punctuation, <unk>)."""
+    text = resources.files("lstm_tui").joinpath("data/words.txt").read_text(encoding="utf-8")
+    words = [w for w in text.split("\n") if w and not w.startswith("#")]
+    return tuple(words) + (tokenize.UNK,)
+
+
+def softmax(a: np.ndarray) -> np.ndarray:
+    """Softmax over the last axis, shifted by the maximum so it cannot overflow."""
+    e = np.exp(a - a.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+@dataclass(frozen=True)
+class Model:
+    """A traced recurrent model (all arrays share one float dtype)."""
+
+    layers: tuple[Layer, ...]  # layer k feeds layer k+1
+    embedding: np.ndarray | None = None  # (V, E) token id -> input vector
+    head_W: np.ndarray | None = None  # (V, H) output head
+    head_b: np.ndarray | None = None  # (V,)
+    vocab: tuple[str, ...] | None = None  # (V,) token string of each id
+    tokenizer: str = "char"  # "char" or "word"
+    name: str = "model"  # shown in the title bar
+    description: str = ""  # one line for --list-models and the help screen
+    meta: dict = field(default_factory=dict)  # anything else the file said
+
+    @property
+    def cell(self) -> str:
+        return self.layers[0].cell
+
+    @property
+    def hidden_size(self) -> int:
+        return self.layers[0].hidden_size
+
+    @property
+    def input_size(self) -> int:
+        return self.layers[0].input_size
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.layers)
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.layers[0].dtype
+
+    @property
+    def takes_tokens(self) -> bool:
+        return self.embedding is not None and self.vocab is not None
+
+    def tokens(self, text: str) -> list[str]:
+        """Split text with this model's tokenizer."""
+        return tokenize.split(text, self.tokenizer)
+
+    def trace(
+        self,
+        inputs: str | list[str] | np.ndarray,
+        h0: np.ndarray | None = None,  # (L, H), zeros if None
+        c0: np.ndarray | None = None,  # (L, H), zeros if None (LSTM)
+    ) -> Trace:
+        """Run the model over text, a token list or feature frames (T, E).
+
+        Returns the :class:`Trace` of every step of every layer.
+        """
+        L, H, dt = self.num_layers, self.hidden_size, self.dtype
+        if isinstance(inputs, np.ndarray):
+            x = np.asarray(inputs, dtype=dt)
+            if x.ndim != 2 or x.shape[1] != self.input_size:
+                raise InputError(
+                    f"input frames have shape {tuple(inputs.shape)}: expected [T, {self.input_size}]"
+                )
+            if not np.isfinite(x).all():
+                raise InputError("input frames hold NaN or Inf values")
+            tokens = tuple(str(k + 1) for k in range(x.shape[0]))
+            ids, unknown = None, np.zeros(len(tokens), dtype=bool)
+        else:
+            if not self.takes_tokens:
+                raise InputError(f"model {self.name!r} has no embedding and vocabulary: give it frames")
+            toks = self.tokens(inputs) if isinstance(inputs, str) else list(inputs)
+            tokens = tuple(toks)
+            ids, unknown = tokenize.encode(toks, self.vocab)
+            x = self.embedding[ids]  # (T, E)
+        h0 = np.zeros((L, H), dtype=dt) if h0 is None else np.asarray(h0, dtype=dt)
+        c0 = None if self.cell != "lstm" else (np.zeros((L, H), dtype=dt) if c0 is None else np.asarray(c0, dtype=dt))
+        T = x.shape[0]
+        G = GATES[self.cell]
+        states: dict[str, np.ndarray] = {}
+        xW = np.empty((L, T, G * H), dtype=dt)
+        hW = np.empty((L, T, G * H), dtype=dt)
+        inp = x
+        for k, layer in enumerate(self.layers):
+            rec = run(layer, inp, h0[k], None if c0 is None else c0[k])
+            xW[k], hW[k] = rec.pop("xW"), rec.pop("hW")
+            for q, v in rec.items():
+                states.setdefault(q, np.empty((L, T, H), dtype=dt))[k] = v
+            inp = rec["h"]
+        logits = y = None
+        if self.head_W is not None:
+            logits = inp @ self.head_W.T + self.head_b  # (T, V)
+            y = softmax(logits)
+        return Trace(
+            cell=self.cell,
+            tokens=tokens,
+            unknown=unknown,
+            ids=ids,
+            x=x,
+            states=states,
+            xW=xW,
+            hW=hW,
+            h0=h0,
+            c0=c0,
+            logits=logits,
+            y=y,
+        )
+
+
+def random_model(
+    hidden: int = 24,  # H, units per layer
+    seed: int = 0,  # the same seed gives the same weights
+    cell: str = "lstm",
+    layers: int = 1,
+    embed: int = 16,  # E, the embedding size
+    tokenizer: str = "char",  # "char" (ASCII vocabulary) or "word" (common English words)
+    dtype: str = "float32",
+) -> Model:
+    """An untrained embedding → recurrent layers → linear head model.
+
+    Weights are drawn like PyTorch's defaults: U(-1/√H, 1/√H) for the
+    recurrent and head weights, N(0, 1) for the embedding.
+    """
+    if cell not in GATES:
+        raise InputError(f"unknown cell {cell!r}: expected one of {', '.join(GATES)}")
+    if hidden < 1 or layers < 1 or embed < 1:
+        raise InputError("hidden size, layers and embedding size must be at least 1")
+    if tokenizer not in tokenize.TOKENIZERS:
+        raise InputError(f"unknown tokenizer {tokenizer!r}: expected one of {', '.join(tokenize.TOKENIZERS)}")
+    vocab = ASCII_VOCAB if tokenizer == "char" else word_vocab()
+    rng = np.random.default_rng(seed)
+    k = 1 / np.sqrt(hidden)
+    G = GATES[cell]
+
+    def u(*shape):
+        return rng.uniform(-k, k, size=shape).astype(dtype)
+
+    stack = []
+    for n in range(layers):
+        E = embed if n == 0 else hidden
+        stack.append(Layer(cell, u(G * hidden, E), u(G * hidden, hidden), u(G * hidden), u(G * hidden)))
+    V = len(vocab)
+    return Model(
+        layers=tuple(stack),
+        embedding=rng.standard_normal((V, embed)).astype(dtype),
+        head_W=u(V, hidden),
+        head_b=u(V),
+        vocab=tuple(vocab),
+        tokenizer=tokenizer,
+        name=f"random-{cell}",
+        description=f"untrained {cell.upper()}, H={hidden}, seed {seed}: the machinery, no meaning",
+    )

@@ -1,0 +1,75 @@
+"""The trace: every number of every step of one run, for reading afterwards.
+
+Steps are stored 0-based (index k is the UI's step t = k + 1). The state
+before step k is ``state_before(q, layer, k)``: the initial state for k = 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .cells import QUANTITIES
+
+
+@dataclass(frozen=True)
+class Trace:
+    """Every step's gates, states and products, for each layer.
+
+    ``states[q]`` is quantity q (see ``cells.QUANTITIES``) for every layer and
+    step, (L, T, H); ``xW`` and ``hW`` are the bias-free input and recurrent
+    products (L, T, G*H); ``y`` the output head's probabilities (T, V) if the
+    model has a head.
+    """
+
+    cell: str  # "lstm", "gru", "rnn_tanh" or "rnn_relu"
+    tokens: tuple[str, ...]  # (T,) the labels of the steps: tokens or frame numbers
+    unknown: np.ndarray  # (T,) bool: token not in the vocabulary (mapped to <unk>)
+    ids: np.ndarray | None  # (T,) vocabulary ids, None for feature-frame input
+    x: np.ndarray  # (T, E) the first layer's input vectors
+    states: dict  # q -> (L, T, H)
+    xW: np.ndarray  # (L, T, G*H) W_ih xᵗ, no bias
+    hW: np.ndarray  # (L, T, G*H) W_hh hᵗ⁻¹, no bias
+    h0: np.ndarray  # (L, H) initial hidden state
+    c0: np.ndarray | None  # (L, H) initial cell state (LSTM only)
+    logits: np.ndarray | None  # (T, V) output head before softmax
+    y: np.ndarray | None  # (T, V) next-token probabilities
+
+    @property
+    def steps(self) -> int:
+        return len(self.tokens)
+
+    @property
+    def num_layers(self) -> int:
+        return self.h0.shape[0]
+
+    @property
+    def hidden_size(self) -> int:
+        return self.h0.shape[1]
+
+    @property
+    def quantities(self) -> tuple[str, ...]:
+        return QUANTITIES[self.cell]
+
+    def state_before(self, q: str, layer: int, k: int) -> np.ndarray:
+        """hᵗ⁻¹ or cᵗ⁻¹ (H,) for 0-based step k of ``layer``."""
+        if k > 0:
+            return self.states[q][layer, k - 1]
+        return (self.c0 if q == "c" else self.h0)[layer]
+
+    def layer_input(self, layer: int) -> np.ndarray:
+        """The input vectors (T, E or H) that ``layer`` received."""
+        return self.x if layer == 0 else self.states["h"][layer - 1]
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The trace as plain arrays, as ``lstm-tui export`` writes them."""
+        out = {q: np.ascontiguousarray(v) for q, v in self.states.items()}
+        out["x"] = self.x
+        if self.y is not None:
+            out["y"] = self.y
+        out["tokens"] = np.array(self.tokens, dtype=str) if self.tokens else np.zeros(0, dtype="<U1")
+        out["unknown"] = self.unknown
+        if self.ids is not None:
+            out["ids"] = self.ids
+        return out

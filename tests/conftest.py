@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from safetensors import safe_open
+from safetensors.numpy import load_file
+
+from lstm_tui.core import Layer, Model
+
+REFERENCE = Path(__file__).parent / "data" / "reference"
+REFERENCE_NAMES = sorted(json.loads((REFERENCE / "index.json").read_text()))
+
+
+def load_reference(name: str) -> tuple[dict, dict, Model]:
+    """(tensors, metadata, model) of one reference file."""
+    path = REFERENCE / f"{name}.safetensors"
+    tensors = load_file(str(path))
+    with safe_open(str(path), "np") as fh:
+        meta = fh.metadata()
+    layers = tuple(
+        Layer(
+            meta["cell"],
+            tensors[f"weight_ih_l{k}"],
+            tensors[f"weight_hh_l{k}"],
+            tensors[f"bias_ih_l{k}"],
+            tensors[f"bias_hh_l{k}"],
+        )
+        for k in range(int(meta["num_layers"]))
+    )
+    return tensors, meta, Model(layers=layers, name=name)
+
+
+def tolerance(meta: dict, grad: bool = False) -> float:
+    if meta["dtype"] == "float32":
+        return 1e-4 if grad else 1e-5
+    return 1e-10 if grad else 1e-12
+
+
+@pytest.fixture(params=REFERENCE_NAMES)
+def reference(request):
+    return load_reference(request.param)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1234)

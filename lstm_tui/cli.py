@@ -37,8 +37,8 @@ def _model_options() -> argparse.ArgumentParser:
     g.add_argument("--model", default=None, metavar="NAME", help="built-in model name (default: random)")
     g.add_argument("--text", default=None, help=f"the sequence to start on (default: {EXAMPLE_TEXT!r})")
     g.add_argument("--tokens", choices=("char", "word"), default="char", help="tokenizer of the built-in model")
-    g.add_argument("--seed", type=_seed, default=0, metavar="N", help="seed of the built-in random model")
-    g.add_argument("--hidden", type=_positive, default=24, metavar="N", help="hidden size H of the built-in model")
+    g.add_argument("--seed", type=_seed, default=None, metavar="N", help="seed of the built-in random model (0)")
+    g.add_argument("--hidden", type=_positive, default=None, metavar="N", help="hidden size H of the random model (24)")
     return p
 
 
@@ -67,9 +67,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _load(args):
+    """The model the options name; --seed or --hidden alone ask for the random model."""
     from .core.registry import DEFAULT, load_model
 
-    return load_model(args.model or DEFAULT, hidden=args.hidden, seed=args.seed, tokenizer=args.tokens)
+    spec = args.model or ("random" if args.seed is not None or args.hidden is not None else DEFAULT)
+    hidden = 24 if args.hidden is None else args.hidden
+    seed = 0 if args.seed is None else args.seed
+    return load_model(spec, hidden=hidden, seed=seed, tokenizer=args.tokens)
 
 
 def _export(args) -> int:

@@ -1,0 +1,210 @@
+"""A small NumPy trainer: next-token cross-entropy, truncated BPTT, clipping, Adam.
+
+The training data is one long stream of token ids (N,). The trainer walks
+along it in chunks of ``chunk`` steps: each chunk's inputs are ids[p : p+T]
+and its targets ids[p+1 : p+T+1]; the state at the end of a chunk is the
+initial state of the next (so the model sees the whole stream), but gradients
+stop at the chunk's start (truncated backpropagation through time). At the
+end of the stream it starts again from zero state at a random offset.
+
+Each update, with g the gradients of the mean cross-entropy of one chunk::
+
+    g ← g · min(1, clip / ‖g‖)          (‖g‖ over all parameters together)
+    m ← β₁ m + (1 - β₁) g
+    v ← β₂ v + (1 - β₂) g²
+    p ← p - lr · (m / (1 - β₁ᵏ)) / (√(v / (1 - β₂ᵏ)) + ε)
+
+(Adam, Kingma and Ba 2015). Everything is seeded: the same model, data and
+config give the same weights.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from .backward import backward, cross_entropy, parameters
+from .cells import GATES, Layer
+from .model import Model
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train; the defaults suit a small model on a stream of a few thousand tokens."""
+
+    steps: int = 1000  # Adam updates, one chunk each
+    chunk: int = 64  # T of truncated BPTT: gradients flow back at most this many steps
+    lr: float = 3e-3  # Adam's step size at the start
+    lr_end: float | None = None  # step size at the last update (linear decay); None keeps lr
+    beta1: float = 0.9  # decay of the gradient's running mean
+    beta2: float = 0.999  # decay of the squared gradient's running mean
+    eps: float = 1e-8  # keeps Adam's division finite
+    clip: float = 1.0  # largest global gradient norm; larger gradients are scaled down to it
+    seed: int = 0  # picks the offsets where passes over the stream start
+
+
+def init_model(
+    vocab: tuple[str, ...],  # (V,) token string of each id
+    hidden: int = 32,  # H, units per layer
+    embed: int = 8,  # E, the embedding size
+    cell: str = "lstm",
+    layers: int = 1,
+    seed: int = 0,  # the same seed gives the same weights
+    forget_bias: float = 0.0,  # added to the LSTM's forget-gate b_hh: 1 makes early memories last
+    dtype: str = "float32",
+    **fields,  # any other Model field: tokenizer, name, description, meta
+) -> Model:
+    """An untrained embedding → layers → head model over ``vocab``, initialised like PyTorch.
+
+    U(-1/√H, 1/√H) for the recurrent and head weights, N(0, 1) for the
+    embedding (as ``model.random_model``, which has a fixed vocabulary).
+    """
+    rng = np.random.default_rng(seed)
+    k = 1 / np.sqrt(hidden)
+    G = GATES[cell]
+
+    def u(*shape):
+        return rng.uniform(-k, k, size=shape).astype(dtype)
+
+    stack = []
+    for n in range(layers):
+        E = embed if n == 0 else hidden
+        b_hh = u(G * hidden)
+        if cell == "lstm":
+            b_hh[hidden : 2 * hidden] += forget_bias
+        stack.append(Layer(cell, u(G * hidden, E), u(G * hidden, hidden), u(G * hidden), b_hh))
+    V = len(vocab)
+    return Model(
+        layers=tuple(stack),
+        embedding=rng.standard_normal((V, embed)).astype(dtype),
+        head_W=u(V, hidden),
+        head_b=u(V),
+        vocab=tuple(vocab),
+        **fields,
+    )
+
+
+def copy_model(model: Model) -> Model:
+    """A model with the same fields and its own copies of every parameter array."""
+    layers = tuple(Layer(a.cell, a.W_ih.copy(), a.W_hh.copy(), a.b_ih.copy(), a.b_hh.copy()) for a in model.layers)
+
+    def own(a):
+        return None if a is None else a.copy()
+
+    return dataclasses.replace(
+        model,
+        layers=layers,
+        embedding=own(model.embedding),
+        head_W=own(model.head_W),
+        head_b=own(model.head_b),
+        meta=dict(model.meta),
+    )
+
+
+def _check(model: Model, ids: np.ndarray) -> None:
+    if model.embedding is None or model.head_W is None:
+        raise ValueError(f"model {model.name!r} needs an embedding and an output head to train on tokens")
+    V = model.embedding.shape[0]
+    if ids.ndim != 1 or ids.size < 2:
+        raise ValueError("the training stream must be a 1-D array of at least 2 token ids")
+    if ids.min() < 0 or ids.max() >= V:
+        raise ValueError(f"token ids must lie in [0, {V})")
+
+
+def chunk_loss(
+    model: Model,
+    ids: np.ndarray,  # (T+1,) inputs ids[:-1], targets ids[1:]
+    h0: np.ndarray | None = None,  # (L, H) initial state, zeros if None
+    c0: np.ndarray | None = None,  # (L, H) initial cell state (LSTM)
+    with_grads: bool = True,
+) -> tuple[float, dict | None, np.ndarray, np.ndarray | None]:
+    """Mean next-token cross-entropy of one chunk and its gradients.
+
+    Returns (loss, grads by parameter name or None, h at the end (L, H),
+    c at the end (L, H) or None). The inputs go in as embedding rows.
+    """
+    x = model.embedding[ids[:-1]]  # (T, E)
+    trace = model.trace(x, h0=h0, c0=c0)
+    loss, dlogits = cross_entropy(trace.logits, ids[1:])
+    h_end = trace.states["h"][:, -1].copy()  # (L, H)
+    c_end = trace.states["c"][:, -1].copy() if "c" in trace.states else None
+    if not with_grads:
+        return loss, None, h_end, c_end
+    grads = backward(model, trace, dlogits=dlogits)
+    g = grads.params
+    demb = np.zeros_like(model.embedding)  # (V, E): the frames came from these rows
+    np.add.at(demb, ids[:-1], grads.x)
+    g["encoder.weight"] = demb
+    return loss, g, h_end, c_end
+
+
+def clip_grads(grads: dict[str, np.ndarray], max_norm: float) -> float:
+    """Scale every gradient in place so that their joint norm is at most ``max_norm``.
+
+    Returns the norm before clipping, ‖g‖ = √(Σ over all arrays of Σ g²).
+    """
+    norm = float(np.sqrt(sum(float(np.vdot(g, g)) for g in grads.values())))
+    if norm > max_norm:
+        for g in grads.values():
+            g *= max_norm / norm
+    return norm
+
+
+def evaluate(model: Model, ids: np.ndarray, chunk: int = 256) -> float:
+    """Mean next-token cross-entropy over the whole stream ids (N,), state carried throughout."""
+    ids = np.asarray(ids, dtype=np.int64)
+    _check(model, ids)
+    h = c = None
+    total = 0.0
+    for p in range(0, ids.size - 1, chunk):
+        part = ids[p : p + chunk + 1]
+        loss, _, h, c = chunk_loss(model, part, h, c, with_grads=False)
+        total += loss * (part.size - 1)
+    return total / (ids.size - 1)
+
+
+def train(
+    model: Model,
+    ids: np.ndarray,  # (N,) the token stream
+    config: TrainConfig = TrainConfig(),
+    callback: Callable[[int, float, Model], None] | None = None,  # called after each update
+) -> tuple[Model, list[float]]:
+    """Train a copy of ``model`` on the stream; returns it and each update's chunk loss.
+
+    ``model`` needs an embedding and an output head; it is left untouched.
+    """
+    ids = np.asarray(ids, dtype=np.int64)
+    _check(model, ids)
+    model = copy_model(model)
+    params = parameters(model)  # the arrays Adam updates in place
+    m = {k: np.zeros_like(p) for k, p in params.items()}
+    v = {k: np.zeros_like(p) for k, p in params.items()}
+    rng = np.random.default_rng(config.seed)
+    T = min(config.chunk, ids.size - 1)
+    pos, h, c = 0, None, None
+    losses: list[float] = []
+    for k in range(1, config.steps + 1):
+        if pos + T >= ids.size:  # end of the stream: start a new pass from zero state
+            pos, h, c = int(rng.integers(0, T)), None, None
+        loss, grads, h, c = chunk_loss(model, ids[pos : pos + T + 1], h, c)
+        pos += T
+        losses.append(loss)
+        clip_grads(grads, config.clip)
+        lr = config.lr
+        if config.lr_end is not None and config.steps > 1:
+            lr += (config.lr_end - config.lr) * (k - 1) / (config.steps - 1)
+        step_size = float(lr * np.sqrt(1 - config.beta2**k) / (1 - config.beta1**k))  # both bias corrections
+        eps = float(config.eps * np.sqrt(1 - config.beta2**k))
+        for name, p in params.items():
+            g = grads[name]
+            m[name] *= config.beta1
+            m[name] += (1 - config.beta1) * g
+            v[name] *= config.beta2
+            v[name] += (1 - config.beta2) * g * g
+            p -= step_size * m[name] / (np.sqrt(v[name]) + eps)
+        if callback is not None:
+            callback(k, loss, model)
+    return model, losses

@@ -1,0 +1,306 @@
+"""The lstm-tui app: composes the panels, binds the keys, owns the state.
+
+State is the current step ``k`` (0-based; the screen says t = k + 1), the
+selected ``unit``, the ``layer`` shown and playback. Every change pushes the
+step's arrays from the trace into the widgets; nothing is computed per key
+beyond indexing the trace.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+import numpy as np
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid, VerticalScroll
+from textual.reactive import reactive
+from textual.timer import Timer
+from textual.widgets import Footer, Header, Input, Static
+
+from .core.errors import UserError
+from .core.model import Model
+from .core.trace import Trace
+from .render import panels as panel_specs
+from .render.text import token_label, top_tokens
+from .widgets.help_screen import HelpScreen
+from .widgets.panel import Panel
+from .widgets.token_strip import TokenStrip
+from .widgets.unit_view import UnitView
+
+SPEEDS = (1, 2, 4, 8, 16, 32)  # playback speeds, steps per second
+
+#: Panels of the gates and states (the top grid); inputs and output go below them.
+CORE_KEYS = ("f", "i", "g", "o", "c", "h", "r", "z", "n")
+
+
+class LstmApp(App):
+    """Step through a recurrent model's trace with the keyboard."""
+
+    TITLE = "lstm-tui"
+    AUTO_FOCUS = None  # start with the stepping keys live, not in the input line
+    CSS = """
+    #input { margin: 0 1; }
+    #status { height: 1; padding: 0 1; background: $boost; }
+    #main { height: 1fr; }
+    .grid { layout: grid; grid-size: 2; grid-gutter: 0 1; grid-rows: auto; height: auto; padding: 0 1; }
+    #unit { margin: 0 1; }
+    """
+
+    BINDINGS = [
+        Binding("right,n", "step(1)", "next", key_display="→ n"),
+        Binding("left,p", "step(-1)", "prev", key_display="← p"),
+        Binding("home", "jump(0)", "first", show=False),
+        Binding("end", "jump(-1)", "last", show=False),
+        Binding("space", "play", "play/pause"),
+        Binding("plus,equals_sign", "speed(1)", "faster", show=False),
+        Binding("minus", "speed(-1)", "slower", show=False),
+        Binding("down,j", "unit(1)", "unit", key_display="↑↓"),
+        Binding("up,k", "unit(-1)", "previous unit", show=False),
+        Binding("l", "layer(1)", "next layer", show=False),
+        Binding("w", "tokens", "char/word tokens", show=False),
+        Binding("pagedown", "page(1)", "scroll panels down", show=False),
+        Binding("pageup", "page(-1)", "scroll panels up", show=False),
+        Binding("slash,i", "focus_input", "type", key_display="/"),
+        Binding("escape", "leave_input", "leave the input line", show=False),
+        Binding("question_mark", "help", "help", key_display="?"),
+        Binding("q", "quit", "quit"),
+    ]
+    """Debugger keys as pdb and pudb users know them; one meaning each everywhere."""
+
+    k: reactive[int] = reactive(0, init=False)
+    """Current step, 0-based (t = k + 1 on screen)."""
+    unit: reactive[int] = reactive(0, init=False)
+    """The hidden unit highlighted in every panel."""
+    layer: reactive[int] = reactive(0, init=False)
+    """The layer whose numbers are shown."""
+    playing: reactive[bool] = reactive(False, init=False)
+    """Whether playback is advancing the step."""
+    speed: reactive[int] = reactive(2, init=False)
+    """Index into SPEEDS."""
+
+    def __init__(
+        self,
+        model: Model,
+        text: str = "",
+        frames: np.ndarray | None = None,
+        retokenize: Callable[[str], Model] | None = None,
+    ) -> None:
+        super().__init__()
+        self.model = model
+        self.text = text
+        self.frames = frames
+        self.retokenize = retokenize  # builds the same built-in model with another tokenizer
+        self.mono = "NO_COLOR" in os.environ
+        self.trace: Trace = model.trace(frames if frames is not None else text)
+        self._timer: Timer | None = None
+
+    # ----------------------------------------------------------------- layout
+    def compose(self) -> ComposeResult:
+        yield Header(icon="≋")
+        yield Input(
+            value=self.text if self.frames is None else "",
+            placeholder="type a sequence, Enter to run" if self.frames is None else "input is feature frames",
+            id="input",
+            compact=True,
+            disabled=self.frames is not None,
+        )
+        yield TokenStrip(id="strip")
+        yield Static("", id="status")
+        with VerticalScroll(id="main", can_focus=False):
+            yield Grid(id="core", classes="grid")
+            yield Grid(id="io", classes="grid")
+        yield UnitView(id="unit")
+        yield Footer(show_command_palette=False)
+
+    async def on_mount(self) -> None:
+        self.sub_title = self.model.name
+        await self._build_panels()
+        self._fit_columns(self.size.width)
+        self.refresh_view()
+
+    async def _build_panels(self) -> None:
+        """(Re)create the panels that fit the trace's cell."""
+        core, io = self.query_one("#core", Grid), self.query_one("#io", Grid)
+        await core.remove_children()
+        await io.remove_children()
+        specs = panel_specs.panels_for(self.trace)
+        await core.mount_all([Panel(s, id=f"panel-{s.key}") for s in specs if s.key in CORE_KEYS])
+        await io.mount_all([Panel(s, id=f"panel-{s.key}") for s in specs if s.key not in CORE_KEYS])
+
+    def on_resize(self, event) -> None:
+        self._fit_columns(event.size.width)
+
+    def _fit_columns(self, width: int) -> None:
+        cols = max(1, min(4, width // 36))
+        for grid in self.query(".grid"):
+            grid.styles.grid_size_columns = cols
+
+    # ------------------------------------------------------------------ state
+    @property
+    def steps(self) -> int:
+        return self.trace.steps
+
+    def refresh_view(self) -> None:
+        """Push the current step's numbers into every widget."""
+        tr, k, layer = self.trace, self.k, self.layer
+        self.query_one(TokenStrip).show(tr.tokens, tr.unknown, k)
+        self.query_one("#status", Static).update(self.status_line())
+        if tr.steps == 0:
+            for panel in self.query(Panel):
+                panel.show(np.zeros(0), panel_specs.scale(tr, panel.spec, layer), None, self.mono)
+            self.query_one(UnitView).show(tr, layer, 0, self.unit)
+            return
+        for panel in self.query(Panel):
+            spec = panel.spec
+            vals = panel_specs.values(tr, spec.key, layer, k)
+            by_unit = spec.key not in ("x", "y") or (spec.key == "x" and layer > 0)
+            extra = top_tokens(tr, self.model.vocab, k) if spec.key == "y" else None
+            panel.show(vals, self._scale(spec), self.unit if by_unit else None, self.mono, extra)
+        self.query_one(UnitView).show(tr, layer, k, self.unit)
+
+    def _scale(self, spec):
+        key = (id(self.trace), spec.key, self.layer)
+        cache = self.__dict__.setdefault("_scales", {})
+        if key not in cache:
+            cache.clear() if len(cache) > 64 else None
+            cache[key] = panel_specs.scale(self.trace, spec, self.layer)
+        return cache[key]
+
+    def status_line(self) -> str:
+        tr = self.trace
+        if tr.steps == 0:
+            return "t = 0 / 0  (empty sequence)"
+        parts = [f"t = {self.k + 1} / {tr.steps}", f"token {token_label(tr.tokens[self.k])!r}"]
+        if tr.unknown[self.k]:
+            parts.append("(not in vocabulary: <unk>)")
+        if tr.num_layers > 1:
+            parts.append(f"layer {self.layer + 1}/{tr.num_layers}")
+        parts.append(f"unit {self.unit}/{tr.hidden_size}")
+        parts.append(f"{'playing' if self.playing else 'paused'} at {SPEEDS[self.speed]} steps/s")
+        n_unk = int(tr.unknown.sum())
+        if n_unk:
+            parts.append(f"{n_unk} unknown token{'s' if n_unk > 1 else ''} marked ?")
+        return "  ".join(parts)
+
+    def watch_k(self) -> None:
+        self.refresh_view()
+
+    def watch_unit(self) -> None:
+        self.refresh_view()
+
+    def watch_layer(self) -> None:
+        self.refresh_view()
+
+    def watch_playing(self, playing: bool) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+        if playing:
+            self._timer = self.set_interval(1 / SPEEDS[self.speed], self._tick)
+        self.query_one("#status", Static).update(self.status_line())
+
+    def watch_speed(self) -> None:
+        if self.playing:
+            self.watch_playing(True)
+        else:
+            self.query_one("#status", Static).update(self.status_line())
+
+    def _tick(self) -> None:
+        if self.k >= self.steps - 1:
+            self.playing = False
+        else:
+            self.k += 1
+
+    def set_trace(self, trace: Trace) -> None:
+        """Show a new trace from its first step (the unit and layer kept where they fit)."""
+        self.playing = False
+        rebuild = trace.cell != self.trace.cell or (trace.y is None) != (self.trace.y is None)
+        self.trace = trace
+        self.set_reactive(LstmApp.k, 0)
+        self.set_reactive(LstmApp.unit, min(self.unit, trace.hidden_size - 1))
+        self.set_reactive(LstmApp.layer, min(self.layer, trace.num_layers - 1))
+        if rebuild:
+            self.run_worker(self._rebuild_panels(), exclusive=True, group="panels")
+        else:
+            self.refresh_view()
+
+    async def _rebuild_panels(self) -> None:
+        await self._build_panels()
+        self.refresh_view()
+
+    # ---------------------------------------------------------------- actions
+    def action_step(self, delta: int) -> None:
+        """Move ``delta`` steps, stopping at the ends."""
+        if self.steps == 0:
+            self.bell()
+            return
+        k = min(max(self.k + delta, 0), self.steps - 1)
+        if k == self.k:
+            self.bell()
+        self.k = k
+
+    def action_jump(self, k: int) -> None:
+        """Go to step k (0-based; -1 is the last step)."""
+        if self.steps:
+            self.k = k % self.steps
+
+    def action_play(self) -> None:
+        if self.steps == 0:
+            return
+        if not self.playing and self.k >= self.steps - 1:
+            self.k = 0  # playing from the end starts over
+        self.playing = not self.playing
+
+    def action_speed(self, delta: int) -> None:
+        self.speed = min(max(self.speed + delta, 0), len(SPEEDS) - 1)
+
+    def action_unit(self, delta: int) -> None:
+        self.unit = (self.unit + delta) % self.trace.hidden_size
+
+    def action_layer(self, delta: int) -> None:
+        self.layer = (self.layer + delta) % self.trace.num_layers
+
+    def action_page(self, direction: int) -> None:
+        main = self.query_one("#main", VerticalScroll)
+        main.scroll_page_down() if direction > 0 else main.scroll_page_up()
+
+    def action_tokens(self) -> None:
+        """Switch the built-in model between character and word tokens."""
+        if self.retokenize is None or self.frames is not None:
+            self.notify(f"this model's vocabulary is fixed: {self.model.tokenizer} tokens", severity="warning")
+            return
+        self.model = self.retokenize("word" if self.model.tokenizer == "char" else "char")
+        self.notify(f"{self.model.tokenizer} tokens")
+        self.run_text(self.query_one("#input", Input).value)
+
+    def action_focus_input(self) -> None:
+        if self.frames is None:
+            self.query_one("#input", Input).focus()
+
+    def action_leave_input(self) -> None:
+        self.set_focus(None)
+
+    def action_help(self) -> None:
+        about = f"model: {self.model.name}: {self.model.description}\n" if self.model.description else ""
+        self.push_screen(HelpScreen(list(self._help_bindings()), about + "Stepping keys work everywhere except while typing."))
+
+    def _help_bindings(self):
+        for binding in self.BINDINGS:
+            yield binding
+
+    # ----------------------------------------------------------------- input
+    def run_text(self, text: str) -> None:
+        """Trace ``text``; on failure say why and keep the current trace."""
+        try:
+            trace = self.model.trace(text)
+        except UserError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        self.text = text
+        self.set_trace(trace)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.run_text(event.value)
+        self.set_focus(None)

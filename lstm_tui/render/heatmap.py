@@ -1,0 +1,89 @@
+"""Heatmaps as lines of Rich segments: pure functions, no app needed.
+
+A vector of n values is laid out row by row, ``cols`` values a row, each
+value one cell of ``cell_width`` characters coloured by its level. The
+selected unit is drawn with a marker in a colour that contrasts with its cell.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+import numpy as np
+from rich.color import Color
+from rich.segment import Segment
+from rich.style import Style
+
+from .palette import LEVELS, Scale, colours, glyph_ramp, luminance, quantise
+
+MARK = {1: "◆", 2: "◆ ", 3: " ◆ "}
+
+
+@cache
+def level_segments(palette: str, cell_width: int, mono: bool = False) -> tuple[tuple[Segment, ...], tuple[Segment, ...]]:
+    """(plain, selected) segments for every level of ``palette``."""
+    mark = MARK.get(cell_width, "◆".center(cell_width))
+    if mono:
+        ramp = glyph_ramp()
+        idx = np.minimum((np.arange(LEVELS) * len(ramp)) // LEVELS, len(ramp) - 1)
+        plain = tuple(Segment(ramp[k] * cell_width) for k in idx)
+        sel = tuple(Segment(mark, Style(reverse=True)) for _ in idx)
+        return plain, sel
+    plain, sel = [], []
+    for rgb in colours(palette):
+        bg = Color.from_rgb(*rgb)
+        fg = Color.from_rgb(0, 0, 0) if luminance(rgb) > 0.5 else Color.from_rgb(255, 255, 255)
+        plain.append(Segment(" " * cell_width, Style(bgcolor=bg)))
+        sel.append(Segment(mark, Style(bgcolor=bg, color=fg, bold=True)))
+    return tuple(plain), tuple(sel)
+
+
+def layout(n: int, width: int, max_cell_width: int = 2) -> tuple[int, int]:
+    """(cols, cell_width) for n values in ``width`` characters: wide cells when they fit in one row."""
+    width = max(width, 1)
+    for cw in range(max_cell_width, 1, -1):
+        if n * cw <= width:
+            return n, cw
+    return max(1, min(n, width)), 1
+
+
+def heatmap_lines(
+    values: np.ndarray,  # (n,) one value per unit
+    scale: Scale,
+    cols: int,
+    cell_width: int = 1,
+    selected: int | None = None,
+    mono: bool = False,
+) -> list[list[Segment]]:
+    """The heatmap of ``values`` as lines of segments (ceil(n / cols) lines)."""
+    plain, sel = level_segments(scale.palette, cell_width, mono)
+    q = quantise(values, scale.lo, scale.hi)
+    lines = []
+    for start in range(0, len(q), cols):
+        row = [plain[k] for k in q[start : start + cols]]
+        if selected is not None and start <= selected < start + cols:
+            row[selected - start] = sel[q[selected]]
+        lines.append(row)
+    return lines
+
+
+def legend(scale: Scale, width: int = 24, mono: bool = False) -> list[Segment]:
+    """One line: low value, a ramp of the scale's colours, high value."""
+    lo, hi = _fmt(scale.lo), _fmt(scale.hi)
+    bar = max(4, width - len(lo) - len(hi) - 2)
+    plain, _ = level_segments(scale.palette, 1, mono)
+    ramp = [plain[int(k)] for k in np.linspace(0, LEVELS - 1, bar).round()]
+    return [Segment(lo + " "), *ramp, Segment(" " + hi)]
+
+
+def _fmt(v: float) -> str:
+    if v == 0:
+        return "0"
+    if abs(v) >= 100 or abs(v) < 0.01:
+        return f"{v:.2g}"
+    return f"{v:.2f}".rstrip("0").rstrip(".")
+
+
+def as_text(lines: list[list[Segment]]) -> list[str]:
+    """The characters of rendered lines, for tests."""
+    return ["".join(s.text for s in line) for line in lines]

@@ -1,0 +1,71 @@
+"""Colour scales: stops from ``data/palettes.json`` expanded to fixed levels.
+
+Values are quantised in NumPy to ``LEVELS`` steps; each step has one colour,
+so a heatmap is drawn from a small set of pre-built segments.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+import numpy as np
+
+LEVELS = 32  # colour steps per scale
+
+SEQUENTIAL = "viridis"  # gates, probabilities: 0..1
+DIVERGING = "blue-white-red"  # candidate, states, inputs: symmetric around 0
+
+
+@cache
+def _stops() -> dict:
+    text = resources.files("lstm_tui").joinpath("data/palettes.json").read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+def names() -> list[str]:
+    return [k for k in _stops() if not k.startswith("_") and k != "glyphs"]
+
+
+def glyph_ramp() -> tuple[str, ...]:
+    """Characters from empty to full, for monochrome terminals."""
+    return tuple(_stops()["glyphs"])
+
+
+@cache
+def colours(name: str, levels: int = LEVELS) -> tuple[tuple[int, int, int], ...]:
+    """``levels`` RGB triples evenly spread along the named scale."""
+    stops = np.array([[int(s[k : k + 2], 16) for k in (1, 3, 5)] for s in _stops()[name]], dtype=float)
+    pos = np.linspace(0, len(stops) - 1, levels)
+    lo = np.floor(pos).astype(int)
+    hi = np.minimum(lo + 1, len(stops) - 1)
+    frac = (pos - lo)[:, None]
+    rgb = np.rint(stops[lo] * (1 - frac) + stops[hi] * frac).astype(int)
+    return tuple(tuple(int(c) for c in row) for row in rgb)
+
+
+def quantise(values: np.ndarray, lo: float, hi: float, levels: int = LEVELS) -> np.ndarray:
+    """Map values in [lo, hi] to ints 0..levels-1 (outside is clipped, NaN -> 0)."""
+    span = hi - lo if hi > lo else 1.0
+    q = np.nan_to_num((np.asarray(values, dtype=np.float64) - lo) / span, nan=0.0)
+    return np.clip((q * levels).astype(np.int64), 0, levels - 1)
+
+
+def luminance(rgb: tuple[int, int, int]) -> float:
+    r, g, b = rgb
+    return (0.2126 * r + 0.7152 * g + 0.0722 * b) / 255
+
+
+@dataclass(frozen=True)
+class Scale:
+    """How one panel's values map to colours: a palette and a range."""
+
+    palette: str  # a name from palettes.json
+    lo: float  # value drawn with the first colour
+    hi: float  # value drawn with the last colour
+
+    @property
+    def diverging(self) -> bool:
+        return self.lo < 0 < self.hi

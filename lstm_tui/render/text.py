@@ -1,0 +1,129 @@
+"""Text panels as Rich ``Text``: the token strip, a unit's numbers, top guesses.
+
+Tokens are shown inert: control characters (ANSI escapes included) are
+replaced by visible escapes, never sent to the terminal.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+import numpy as np
+from rich.cells import cell_len
+from rich.text import Text
+
+from ..core.trace import Trace
+
+_VISIBLE = {" ": "␣", "\n": "⏎", "\t": "⇥", "\r": "␍"}
+
+
+def token_label(tok: str) -> str:
+    """A token as safe, visible text."""
+    if tok in _VISIBLE:
+        return _VISIBLE[tok]
+    out = []
+    for ch in tok:
+        cat = unicodedata.category(ch)
+        if ch in _VISIBLE:
+            out.append(_VISIBLE[ch])
+        elif cat in ("Cc", "Cs", "Co", "Cn") or (cat == "Cf" and ch not in "\u200d"):
+            out.append(f"\\x{ord(ch):02x}" if ord(ch) < 256 else f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    return "".join(out) or "∅"
+
+
+def token_strip(tokens: tuple[str, ...], unknown: np.ndarray, k: int, width: int) -> Text:
+    """One line of tokens fitting ``width`` cells, step k highlighted and kept in view.
+
+    Unknown tokens are underlined in red and followed by a '?'.
+    """
+    if not tokens:
+        return Text("(empty sequence: press / and type one)", style="dim italic")
+    labels = [token_label(t) + ("?" if unknown[n] else "") for n, t in enumerate(tokens)]
+    widths = [cell_len(s) + 1 for s in labels]
+    width = max(width, 4)
+    # Grow a window around k, alternating right and left, until it is full.
+    lo, hi, used = k, k + 1, widths[k]
+    while True:
+        grew = False
+        if hi < len(labels) and used + widths[hi] <= width - 2:
+            used += widths[hi]
+            hi += 1
+            grew = True
+        if lo > 0 and used + widths[lo - 1] <= width - 2:
+            lo -= 1
+            used += widths[lo]
+            grew = True
+        if not grew:
+            break
+    text = Text("…" if lo > 0 else " ", style="dim")
+    for n in range(lo, hi):
+        style = "reverse bold" if n == k else ("red underline" if unknown[n] else "")
+        if n == k and unknown[n]:
+            style = "reverse bold red"
+        text.append(labels[n], style=style)
+        text.append(" ")
+    if hi < len(labels):
+        text.append("…", style="dim")
+    return text
+
+
+def _f(v: float) -> str:
+    return f"{v:+.4f}"
+
+
+def _p(v: float) -> str:
+    """A factor in a product: negative numbers in parentheses."""
+    return f"({v:+.4f})" if v < 0 else f"{v:.4f}"
+
+
+def unit_title(trace: Trace, layer: int, k: int, j: int) -> str:
+    """The unit view's title: which unit, which step."""
+    if trace.steps == 0:
+        return f"unit {j} of {trace.hidden_size}"
+    where = f" · layer {layer + 1}" if trace.num_layers > 1 else ""
+    return f"unit {j} of {trace.hidden_size}{where} · t = {k + 1} · {token_label(trace.tokens[k])!r}  (↑↓ moves)"
+
+
+def unit_text(trace: Trace, layer: int, k: int, j: int) -> Text:
+    """The selected unit j's numbers at 0-based step k, with the equations filled in."""
+    if trace.steps == 0:
+        return Text("no steps yet: press / and type a sequence", style="dim")
+    s = {q: float(v[layer, k, j]) for q, v in trace.states.items()}
+    h_prev = float(trace.state_before("h", layer, k)[j])
+    t = Text()
+    if trace.cell == "lstm":
+        c_prev = float(trace.state_before("c", layer, k)[j])
+        t.append(f"fᵗ {s['f']:.4f}  iᵗ {s['i']:.4f}  gᵗ {_f(s['g'])}  oᵗ {s['o']:.4f}  cᵗ⁻¹ {_f(c_prev)}\n")
+        t.append("cᵗ = fᵗ·cᵗ⁻¹ + iᵗ·gᵗ", style="bold")
+        t.append(f" = {s['f']:.4f}·{_p(c_prev)} + {s['i']:.4f}·{_p(s['g'])} = {_f(s['c'])}\n")
+        t.append("hᵗ = oᵗ·tanh(cᵗ)", style="bold")
+        t.append(f" = {s['o']:.4f}·tanh({_f(s['c'])}) = {_f(s['h'])}")
+    elif trace.cell == "gru":
+        t.append(f"rᵗ {s['r']:.4f}  zᵗ {s['z']:.4f}  nᵗ {_f(s['n'])}  hᵗ⁻¹ {_f(h_prev)}\n")
+        t.append("hᵗ = (1−zᵗ)·nᵗ + zᵗ·hᵗ⁻¹", style="bold")
+        t.append(f" = {1 - s['z']:.4f}·{_p(s['n'])} + {s['z']:.4f}·{_p(h_prev)} = {_f(s['h'])}")
+    else:
+        fn = "tanh" if trace.cell == "rnn_tanh" else "relu"
+        pre = float(trace.xW[layer, k, j] + trace.hW[layer, k, j])
+        t.append(f"hᵗ⁻¹ {_f(h_prev)}   W_ih xᵗ + W_hh hᵗ⁻¹ = {_f(pre)}\n")
+        t.append(f"hᵗ = {fn}(W_ih xᵗ + b_ih + W_hh hᵗ⁻¹ + b_hh)", style="bold")
+        t.append(f" = {_f(s['h'])}")
+    return t
+
+
+def top_tokens(trace: Trace, vocab: tuple[str, ...] | None, k: int, n: int = 5) -> Text:
+    """The n most likely next tokens at step k with their probabilities."""
+    if trace.y is None or trace.steps == 0:
+        return Text("")
+    p = trace.y[k]
+    best = np.argsort(-p, kind="stable")[:n]
+    t = Text("next: ", style="bold")
+    for rank, idx in enumerate(best):
+        label = token_label(vocab[idx]) if vocab is not None else str(idx)
+        t.append(label, style="reverse" if rank == 0 else "underline")
+        t.append(f" {p[idx]:.3f}", style="dim")
+        if rank < len(best) - 1:
+            t.append("  ")
+    return t

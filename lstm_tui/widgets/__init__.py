@@ -1,0 +1,1 @@
+"""Thin widgets: each reads arrays handed to it and draws them via ``lstm_tui.render``."""

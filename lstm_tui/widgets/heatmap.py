@@ -1,0 +1,80 @@
+"""A heatmap of one vector, drawn with the Line API from cached segments."""
+
+from __future__ import annotations
+
+import numpy as np
+from rich.segment import Segment
+from textual.geometry import Size
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from ..render.heatmap import heatmap_lines, layout
+from ..render.palette import Scale
+
+
+class Heatmap(ScrollView, can_focus=False):
+    """Shows ``values`` (n,) wrapped to the widget's width; scrolls when taller than allowed."""
+
+    DEFAULT_CSS = """
+    Heatmap {
+        height: auto;
+        max-height: 6;
+        overflow-x: hidden;
+        scrollbar-size-vertical: 1;
+    }
+    """
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self._values = np.zeros(0)
+        self._scale = Scale("viridis", 0.0, 1.0)
+        self._selected: int | None = None
+        self._mono = False
+        self._strips: list[Strip] = []
+        self._width = 0
+        self.cols = 1  # values per row, for tests and the cursor
+
+    def show(self, values: np.ndarray, scale: Scale, selected: int | None = None, mono: bool = False) -> None:
+        """Draw ``values`` with ``scale``, marking unit ``selected``."""
+        self._values, self._scale, self._selected, self._mono = values, scale, selected, mono
+        self._rebuild()
+
+    def _content_width(self) -> int:
+        return max(1, self.scrollable_content_region.width or self.size.width or 1)
+
+    def _rebuild(self) -> None:
+        width = self._content_width()
+        n = len(self._values)
+        self.cols, cw = layout(n, width)
+        lines = heatmap_lines(self._values, self._scale, self.cols, cw, self._selected, self._mono) if n else []
+        self._strips = [Strip(segs, len(segs) * cw) for segs in lines]
+        rows_changed = len(lines) != self.virtual_size.height or width != self._width
+        self._width = width
+        self.virtual_size = Size(self.cols * cw, len(lines))
+        if not self.is_mounted:
+            return
+        if rows_changed:
+            self.refresh(layout=True)
+        else:
+            self.refresh()
+        if self._selected is not None and lines:
+            row = self._selected // self.cols
+            if not self.scroll_offset.y <= row < self.scroll_offset.y + max(1, self.size.height):
+                self.scroll_to(y=row, animate=False)
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        n = len(self._values)
+        cols, _ = layout(n, width)
+        return max(1, -(-n // cols)) if n else 1
+
+    def on_resize(self) -> None:
+        if self._content_width() != self._width:
+            self._rebuild()
+
+    def render_line(self, y: int) -> Strip:
+        scroll_x, scroll_y = self.scroll_offset
+        row = y + scroll_y
+        width = self.size.width
+        if row >= len(self._strips):
+            return Strip([Segment(" " * width)], width)
+        return self._strips[row].crop(scroll_x, scroll_x + width).extend_cell_length(width)

@@ -1,0 +1,55 @@
+"""A titled panel: one quantity's heatmap, its equation and its colour legend."""
+
+from __future__ import annotations
+
+import numpy as np
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import Static
+
+from ..render.heatmap import legend
+from ..render.palette import Scale
+from ..render.panels import PanelSpec
+from .heatmap import Heatmap
+
+
+class Panel(Vertical):
+    """Shows one :class:`PanelSpec` at the current step."""
+
+    DEFAULT_CSS = """
+    Panel {
+        height: auto;
+        border: round $primary 40%;
+        border-title-color: $text;
+        padding: 0 0 0 1;
+    }
+    Panel .equation { color: $text-muted; height: auto; }
+    Panel .legend { height: 1; }
+    Panel .extra { height: auto; }
+    """
+
+    def __init__(self, spec: PanelSpec, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.spec = spec
+        self.heatmap = Heatmap()
+        self.legend = Static("", classes="legend")
+        self.extra = Static("", classes="extra")
+        self.border_title = f"{spec.title}  {spec.classic} / {spec.torch}" if spec.classic != spec.torch else spec.title
+
+    def compose(self) -> ComposeResult:
+        yield Static(self.spec.equation, classes="equation", markup=False)
+        yield self.heatmap
+        yield self.legend
+        if self.spec.key == "y":
+            yield self.extra
+
+    def show(self, values: np.ndarray, scale: Scale, selected: int | None, mono: bool = False, extra: Text | None = None):
+        """Draw ``values`` (n,); ``selected`` marks a unit (None for panels not indexed by unit)."""
+        self.heatmap.show(values, scale, selected, mono)
+        width = max(10, self.scrollable_content_region.width or 30)
+        self.legend.update(Text.assemble(*[(s.text, s.style) for s in legend(scale, min(width, 40), mono)]))
+        if extra is not None:
+            self.extra.update(extra)
+        n = len(values)
+        self.border_subtitle = f"{n} values" if n else ""

@@ -1,0 +1,23 @@
+"""The selected unit's numbers at the current step, equations filled in."""
+
+from __future__ import annotations
+
+from textual.widgets import Static
+
+from ..core.trace import Trace
+from ..render.text import unit_text, unit_title
+
+
+class UnitView(Static):
+    DEFAULT_CSS = """
+    UnitView {
+        dock: bottom;
+        height: auto;
+        border: round $accent 60%;
+        padding: 0 1;
+    }
+    """
+
+    def show(self, trace: Trace, layer: int, k: int, unit: int) -> None:
+        self.border_title = unit_title(trace, layer, k, unit)
+        self.update(unit_text(trace, layer, k, unit))

@@ -1,0 +1,201 @@
+"""Every key of the app, end to end through Pilot, asserting on the app's state."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from rich.console import Console
+
+from lstm_tui.app import SPEEDS, LstmApp
+from lstm_tui.core.registry import load_model
+from lstm_tui.widgets.help_screen import HelpScreen, keys_table
+from lstm_tui.widgets.panel import Panel
+
+TEXT = "the cat sat."
+
+
+def make_app(text: str = TEXT, **kw) -> LstmApp:
+    return LstmApp(load_model("random", hidden=kw.pop("hidden", 8), seed=0, **kw), text=text)
+
+
+async def test_opens_ready_to_step():
+    app = make_app()
+    async with app.run_test(size=(100, 40)) as pilot:
+        assert app.focused is None  # stepping keys are live at once
+        assert app.k == 0 and app.trace.steps == len(TEXT)
+        await pilot.press("n")
+        assert app.k == 1
+
+
+@pytest.mark.parametrize("keys,expected", [(("right",), 1), (("n", "n"), 2), (("n", "n", "left"), 1), (("n", "p"), 0)])
+async def test_next_and_previous(keys, expected):
+    app = make_app()
+    async with app.run_test() as pilot:
+        await pilot.press(*keys)
+        assert app.k == expected
+
+
+async def test_edges_stay_in_range():
+    app = make_app("abc")
+    async with app.run_test() as pilot:
+        await pilot.press("p", "left")
+        assert app.k == 0
+        await pilot.press("end")
+        assert app.k == 2
+        await pilot.press("n", "right")
+        assert app.k == 2
+        await pilot.press("home")
+        assert app.k == 0
+
+
+async def test_empty_sequence_keys_do_nothing():
+    app = make_app("")
+    async with app.run_test() as pilot:
+        await pilot.press("n", "p", "end", "home", "space", "down")
+        assert app.k == 0 and not app.playing
+        assert "empty" in app.status_line()
+
+
+async def test_unit_cursor_wraps_and_marks_every_panel():
+    app = make_app(hidden=5)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("down", "down", "j")
+        assert app.unit == 3
+        await pilot.press("up", "k")
+        assert app.unit == 1
+        await pilot.press("up", "up")
+        assert app.unit == 4  # wraps around
+        panel = app.query_one("#panel-f", Panel)
+        assert panel.heatmap._selected == 4
+        assert app.query_one("#panel-x", Panel).heatmap._selected is None
+
+
+async def test_unit_view_numbers_satisfy_the_equations():
+    app = make_app(hidden=6)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("n", "n", "n", "down", "down")
+        tr, k, j = app.trace, app.k, app.unit
+        s = {q: tr.states[q][0, k, j] for q in "ifgoch"}
+        c_prev = tr.state_before("c", 0, k)[j]
+        assert s["c"] == pytest.approx(s["f"] * c_prev + s["i"] * s["g"], abs=1e-6)
+        assert s["h"] == pytest.approx(s["o"] * np.tanh(s["c"]), abs=1e-6)
+        text = str(app.query_one("#unit").render())
+        assert f"{s['f']:.4f}" in text and f"{s['c']:+.4f}" in text and f"{s['h']:+.4f}" in text
+
+
+async def test_typing_a_sequence_and_stepping_after_enter():
+    app = make_app()
+    async with app.run_test() as pilot:
+        await pilot.press("slash")
+        assert app.focused is app.query_one("#input")
+        await pilot.press("ctrl+a", "ctrl+k", *"qnp", "enter")  # q, n and p are typed, not obeyed
+        assert app.is_running
+        assert app.trace.tokens == ("q", "n", "p")
+        assert app.focused is None and app.k == 0
+        await pilot.press("n", "right")
+        assert app.k == 2
+
+
+async def test_escape_leaves_the_input_and_i_focuses_it():
+    app = make_app()
+    async with app.run_test() as pilot:
+        await pilot.press("i")
+        assert app.focused is app.query_one("#input")
+        await pilot.press("escape")
+        assert app.focused is None
+        await pilot.press("n")
+        assert app.k == 1
+
+
+async def test_unknown_tokens_are_marked():
+    app = LstmApp(load_model("random", hidden=4, tokenizer="word"), text="the zebra sat")
+    async with app.run_test() as pilot:
+        assert app.trace.unknown.tolist() == [False, True, False]
+        await pilot.press("n")
+        assert "not in vocabulary" in app.status_line()
+
+
+async def test_play_pause_and_speed():
+    app = make_app("abcdef")
+    async with app.run_test() as pilot:
+        start = app.speed
+        await pilot.press("plus", "plus")
+        assert app.speed == start + 2
+        await pilot.press("minus")
+        assert app.speed == start + 1
+        for _ in range(10):
+            await pilot.press("minus")
+        assert SPEEDS[app.speed] == SPEEDS[0]
+        await pilot.press("space")
+        assert app.playing and app.k == 0  # 1 step/s: nothing yet
+        for _ in range(10):
+            await pilot.press("plus")
+        assert SPEEDS[app.speed] == SPEEDS[-1]
+        await pilot.pause(0.6)  # 32 steps/s plays 5 steps to the end and stops
+        assert app.k == 5 and not app.playing
+        for _ in range(10):
+            await pilot.press("minus")
+        await pilot.press("space")  # from the end, play starts over
+        assert app.playing and app.k == 0
+        await pilot.press("space")
+        assert not app.playing
+
+
+async def test_help_lists_every_key_and_closes():
+    app = make_app()
+    async with app.run_test(size=(100, 50)) as pilot:
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        console = Console(width=100, record=True, file=io.StringIO())
+        console.print(keys_table(LstmApp.BINDINGS))
+        text = console.export_text()
+        for binding in LstmApp.BINDINGS:
+            assert binding.description in text
+        assert "→ n" in text and "home" in text and "?" in text
+        await pilot.press("n")  # keys do not leak to the stepper under the help
+        assert app.k == 0
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+
+
+async def test_quit():
+    app = make_app()
+    async with app.run_test() as pilot:
+        await pilot.press("q")
+        assert not app.is_running
+
+
+async def test_layer_key_cycles_layers():
+    app = LstmApp(load_model("random", hidden=4, layers=2), text="abc")
+    async with app.run_test() as pilot:
+        await pilot.press("l")
+        assert app.layer == 1
+        assert "layer 2/2" in app.status_line()
+        await pilot.press("l")
+        assert app.layer == 0
+
+
+async def test_word_key_switches_the_builtin_tokenizer():
+    app = LstmApp(
+        load_model("random", hidden=4),
+        text="the cat",
+        retokenize=lambda tok: load_model("random", hidden=4, tokenizer=tok),
+    )
+    async with app.run_test() as pilot:
+        assert len(app.trace.tokens) == 7
+        await pilot.press("w")
+        assert app.trace.tokens == ("the", "cat")
+        await pilot.press("w")
+        assert len(app.trace.tokens) == 7
+
+
+@pytest.mark.parametrize("cell", ["gru", "rnn_tanh", "rnn_relu"])
+async def test_other_cells_show_their_panels(cell):
+    app = LstmApp(load_model("random", hidden=4, cell=cell), text="ab")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("n", "down")
+        keys = {p.spec.key for p in app.query(Panel)}
+        assert keys == {s.key for s in __import__("lstm_tui.render.panels", fromlist=["x"]).PANELS[cell]}
+        assert app.k == 1 and app.unit == 1

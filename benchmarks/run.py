@@ -1,0 +1,306 @@
+"""lstm-tui's speed figures (issue 5), printed as one table.
+
+Run from the repository root::
+
+    python benchmarks/run.py            # full sizes, about a minute
+    python benchmarks/run.py --quick    # T = 2,000 and fewer repeats, a few seconds
+
+Figures (each measured in a fresh child process, so one library's threads or
+caches cannot slow the other's; times are the best of the repeats):
+
+- trace throughput: ``Model.trace`` on float32 frames, T = 10,000, H = 256,
+  E = 64, one LSTM layer, recording every gate, cᵗ and hᵗ, against PyTorch's
+  ``nn.LSTM`` forward (which records only h) on the same weights and input.
+  Both sides use 2 threads: ``torch.set_num_threads(2)``, and NumPy's BLAS
+  limited to 2 through threadpoolctl. The PyTorch row appears when PyTorch is
+  installed; threadpoolctl is optional too (without it the BLAS is not named
+  and not limited).
+- OpenBLAS environment: if ``OPENBLAS_CORETYPE`` or ``OPENBLAS_L2_SIZE`` is set,
+  the NumPy side runs once more with both unset, to show whether they choose a
+  slower kernel. The benchmark never changes them for anything else.
+- core import: ``import lstm_tui.core`` in a fresh interpreter, best of N.
+- time to first frame: ``lstm-tui`` from process start to the app's first
+  frame, when ``lstm_tui.app`` exists (see ``first_frame`` below).
+
+Nothing here is a test: the numbers depend on the machine and are never
+asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+THREADS = 2  # both sides of the throughput comparison
+OPENBLAS_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
+# Targets from issue 5.
+TARGET_RATIO = 1.2  # trace time / PyTorch forward time
+TARGET_IMPORT = 0.15  # seconds
+TARGET_FIRST_FRAME = 0.6  # seconds
+
+
+# ---------------------------------------------------------------------------
+# Child processes: each prints one JSON object on its last line.
+
+
+def _limit_blas(threads: int):
+    """threadpoolctl's limiter and BLAS description, or (None, {}) without it."""
+    try:
+        from threadpoolctl import threadpool_info, threadpool_limits
+    except ImportError:
+        return None, {}
+    limiter = threadpool_limits(threads)
+    blas = [i for i in threadpool_info() if i.get("user_api") == "blas"]
+    info = blas[0] if blas else {}
+    return limiter, {
+        "blas": info.get("internal_api", "?"),
+        "blas_version": info.get("version", "?"),
+        "blas_kernel": info.get("architecture", "?"),
+        "blas_threads": info.get("num_threads", "?"),
+    }
+
+
+def _best(fn, repeat: int) -> float:
+    """Best wall time of ``repeat`` calls, after one untimed warm-up call."""
+    fn()
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def _model_and_frames(T: int, H: int, E: int):
+    import numpy as np
+
+    from lstm_tui.core import Model, random_model
+
+    layer = random_model(hidden=H, embed=E, seed=0, dtype="float32").layers[0]
+    x = np.random.default_rng(1).standard_normal((T, E)).astype(np.float32)  # (T, E)
+    return Model(layers=(layer,), name="bench"), x
+
+
+def child_numpy(T: int, H: int, E: int, repeat: int) -> dict:
+    """Model.trace over frames; also cells.run alone and the bare W_hh·h loop."""
+    import numpy as np
+
+    from lstm_tui.core import run
+
+    limiter, info = _limit_blas(THREADS)
+    model, x = _model_and_frames(T, H, E)
+    layer = model.layers[0]
+    h0 = np.zeros(H, dtype=np.float32)
+    W_hh = np.ascontiguousarray(layer.W_hh)  # (4H, H)
+    W_hhT = np.ascontiguousarray(layer.W_hh.T)  # (H, 4H)
+    hW = np.empty(4 * H, dtype=np.float32)
+
+    def gemv_only():  # the faster of the two layouts: which one wins depends on the BLAS kernel
+        t0 = time.perf_counter()
+        for _ in range(T):
+            np.dot(W_hh, h0, out=hW)
+        t1 = time.perf_counter()
+        for _ in range(T):
+            np.dot(h0, W_hhT, out=hW)
+        t2 = time.perf_counter()
+        return min(t1 - t0, t2 - t1)
+
+    out = {
+        "trace": _best(lambda: model.trace(x), repeat),
+        "run": _best(lambda: run(layer, x, h0, h0), repeat),
+        "gemv": min(gemv_only() for _ in range(repeat + 1)),
+        "numpy": np.__version__,
+        **info,
+    }
+    del limiter
+    return out
+
+
+def child_torch(T: int, H: int, E: int, repeat: int) -> dict:
+    """PyTorch's nn.LSTM forward on the same weights and frames."""
+    try:
+        import torch
+    except ImportError:
+        return {"torch": None}
+    import numpy as np
+
+    torch.set_num_threads(THREADS)
+    model, x = _model_and_frames(T, H, E)
+    layer = model.layers[0]
+    lstm = torch.nn.LSTM(E, H)
+    with torch.no_grad():
+        for name, value in (("weight_ih_l0", layer.W_ih), ("weight_hh_l0", layer.W_hh),
+                            ("bias_ih_l0", layer.b_ih), ("bias_hh_l0", layer.b_hh)):
+            getattr(lstm, name).copy_(torch.from_numpy(value))
+        xt = torch.from_numpy(x)
+        seconds = _best(lambda: lstm(xt), repeat)
+        h_torch = lstm(xt)[0].numpy()  # (T, H)
+    h_ours = model.trace(x[: min(T, 2000)]).states["h"][0]
+    return {
+        "torch": torch.__version__,
+        "forward": seconds,
+        "max_h_diff": float(np.abs(h_ours - h_torch[: len(h_ours)]).max()),
+        "mkldnn": bool(torch.backends.mkldnn.is_available()),
+    }
+
+
+CHILDREN = {"numpy": child_numpy, "torch": child_torch}
+
+
+def _child_env(unset: tuple[str, ...] = ()) -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in unset}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
+    return env
+
+
+def _run_child(kind: str, args, unset: tuple[str, ...] = ()) -> dict:
+    cmd = [sys.executable, __file__, "--child", kind, "-T", str(args.T), "--repeat", str(args.repeat)]
+    out = subprocess.run(cmd, capture_output=True, text=True, env=_child_env(unset), cwd=ROOT)
+    if out.returncode != 0:
+        raise RuntimeError(f"benchmark child {kind!r} failed:\n{out.stderr}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+# ---------------------------------------------------------------------------
+# Start-up figures.
+
+
+def import_time(repeat: int) -> float:
+    """Best time of ``import lstm_tui.core`` inside a fresh interpreter."""
+    code = "import time; t0 = time.perf_counter(); import lstm_tui.core; print(time.perf_counter() - t0)"
+    best = float("inf")
+    for _ in range(repeat):
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_child_env(), cwd=ROOT)
+        if out.returncode != 0:
+            raise RuntimeError(out.stderr)
+        best = min(best, float(out.stdout))
+    return best
+
+
+def first_frame(repeat: int) -> float | None:
+    """Seconds from process start to the app's first frame, or None if there is no app yet."""
+    try:
+        import importlib.util
+
+        if importlib.util.find_spec("lstm_tui.app") is None:
+            return None
+    except ImportError:
+        return None
+    return None  # lstm_tui.app is being written: this figure is added once it exists
+
+
+# ---------------------------------------------------------------------------
+# The table.
+
+
+def _fmt_s(seconds: float) -> str:
+    return f"{seconds * 1000:,.1f} ms" if seconds < 10 else f"{seconds:,.1f} s"
+
+
+def machine_lines(np_info: dict, torch_info: dict) -> list[str]:
+    cores = os.cpu_count()
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        usable = cores
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    blas = (
+        f"{np_info['blas']} {np_info['blas_version']}, kernel {np_info['blas_kernel']}, "
+        f"limited to {np_info['blas_threads']} threads"
+        if "blas" in np_info
+        else "unknown (pip install threadpoolctl to name it and limit its threads)"
+    )
+    env = ", ".join(f"{k}={os.environ[k]}" for k in OPENBLAS_VARS if k in os.environ) or "none set"
+    torch_v = torch_info.get("torch") or "not installed: no peer figure"
+    if torch_info.get("torch"):
+        torch_v += f", {THREADS} threads, oneDNN {'on' if torch_info['mkldnn'] else 'off'}"
+    return [
+        f"machine   {cpu}; {cores} cores ({usable} usable); Python {platform.python_version()}",
+        f"NumPy     {np_info['numpy']}; BLAS {blas}",
+        f"OpenBLAS  environment: {env}",
+        f"PyTorch   {torch_v}",
+    ]
+
+
+def print_table(rows: list[tuple[str, str, str, str]]) -> None:
+    head = ("figure", "measured", "target", "ratio")
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(4)]
+    line = "  ".join("{:<%d}" % w for w in widths)
+    print(line.format(*head))
+    print("  ".join("-" * w for w in widths))
+    for r in rows:
+        print(line.format(*r).rstrip())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="T = 2,000 and 3 repeats: a smoke run")
+    parser.add_argument("-T", type=int, default=None, help="sequence length for the throughput figure")
+    parser.add_argument("--repeat", type=int, default=None, help="timed repeats (best is kept)")
+    parser.add_argument("--child", choices=sorted(CHILDREN), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    args.T = args.T or (2_000 if args.quick else 10_000)
+    args.repeat = args.repeat or (3 if args.quick else 7)
+    H, E = 256, 64
+
+    if args.child:
+        print(json.dumps(CHILDREN[args.child](args.T, H, E, args.repeat)))
+        return 0
+
+    np_info = _run_child("numpy", args)
+    torch_info = _run_child("torch", args)
+    unset = tuple(k for k in OPENBLAS_VARS if k in os.environ)
+    np_plain = _run_child("numpy", args, unset=unset) if unset else None
+
+    print(f"lstm-tui benchmarks{' (quick)' if args.quick else ''}: T = {args.T:,}, H = {H}, E = {E}, float32, "
+          f"best of {args.repeat}")
+    for line in machine_lines(np_info, torch_info):
+        print(line)
+    print()
+
+    peer = torch_info.get("forward")
+    ratio = (lambda s: f"{s / peer:.2f}") if peer else (lambda s: "")
+    target = f"≤ {TARGET_RATIO} × PyTorch" if peer else f"≤ {TARGET_RATIO} × PyTorch (absent)"
+    rows = [("trace throughput: Model.trace", _fmt_s(np_info["trace"]), target, ratio(np_info["trace"]))]
+    if peer:
+        rows.append(("  peer: PyTorch nn.LSTM forward", _fmt_s(peer), "", "1.00"))
+    rows.append(("  of which cells.run", _fmt_s(np_info["run"]), "", ratio(np_info["run"])))
+    rows.append(("  W_hh·h alone, T calls (NumPy floor)", _fmt_s(np_info["gemv"]), "", ratio(np_info["gemv"])))
+    if np_plain:
+        rows.append(
+            (
+                f"  Model.trace, {' '.join(unset)} unset: kernel {np_plain.get('blas_kernel', '?')}",
+                _fmt_s(np_plain["trace"]),
+                "",
+                ratio(np_plain["trace"]),
+            )
+        )
+        rows.append(("  W_hh·h alone, same environment", _fmt_s(np_plain["gemv"]), "", ratio(np_plain["gemv"])))
+    n_import = 3 if args.quick else 10
+    rows.append((f"core import (best of {n_import})", _fmt_s(import_time(n_import)), f"< {TARGET_IMPORT} s", ""))
+    ff = first_frame(3 if args.quick else 5)
+    if ff is not None:
+        rows.append(("time to first frame: lstm-tui", _fmt_s(ff), f"≤ {TARGET_FIRST_FRAME} s", ""))
+    print_table(rows)
+    if peer:
+        print(f"\n(check: h from Model.trace and from nn.LSTM differ by at most {torch_info['max_h_diff']:.1e})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,92 @@
+"""The pure renderers, as text and styles, without an app."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lstm_tui.core.registry import load_model
+from lstm_tui.render import panels
+from lstm_tui.render.heatmap import as_text, heatmap_lines, layout, legend, level_segments
+from lstm_tui.render.palette import LEVELS, Scale, colours, names, quantise
+from lstm_tui.render.text import token_label, token_strip, top_tokens, unit_text
+
+
+def test_quantise_maps_the_range_to_levels_and_clips():
+    q = quantise(np.array([-5.0, 0.0, 0.5, 1.0, 7.0, np.nan]), 0.0, 1.0)
+    assert q.tolist() == [0, 0, LEVELS // 2, LEVELS - 1, LEVELS - 1, 0]
+
+
+def test_palettes_have_all_levels_and_distinct_ends():
+    for name in names():
+        cs = colours(name)
+        assert len(cs) == LEVELS and cs[0] != cs[-1]
+    assert colours("blue-white-red")[0][2] > colours("blue-white-red")[0][0]  # negative is blue
+
+
+def test_layout_prefers_wide_cells_when_they_fit():
+    assert layout(10, 40) == (10, 2)
+    assert layout(30, 40) == (30, 1)
+    assert layout(100, 40) == (40, 1)
+
+
+def test_heatmap_lines_wrap_and_mark_the_selected_unit():
+    vals = np.linspace(0, 1, 10)
+    lines = heatmap_lines(vals, Scale("viridis", 0, 1), cols=4, cell_width=1, selected=5)
+    assert as_text(lines) == ["    ", " ◆  ", "  "]
+    plain, _ = level_segments("viridis", 1)
+    assert lines[0][0].style == plain[0].style and lines[2][1].style == plain[LEVELS - 1].style
+
+
+def test_monochrome_uses_a_glyph_ramp():
+    lines = heatmap_lines(np.array([0.0, 0.5, 1.0]), Scale("viridis", 0, 1), cols=3, mono=True)
+    text = as_text(lines)[0]
+    assert text[0] == " " and text[2] == "█" and text[1] in "░▒▓"
+    assert all(seg.style is None or seg.style.bgcolor is None for seg in lines[0])
+
+
+def test_legend_shows_the_range():
+    text = "".join(s.text for s in legend(Scale("blue-white-red", -2.5, 2.5), width=20))
+    assert text.startswith("-2.5 ") and text.endswith(" 2.5")
+
+
+def test_token_labels_are_inert():
+    assert token_label(" ") == "␣"
+    assert token_label("\x1b[31m") == "\\x1b[31m"
+    assert "\x1b" not in token_label("a\x1bb")
+    assert token_label("\u202e") == "\\u202e"  # right-to-left override shown, not obeyed
+
+
+def test_token_strip_keeps_the_current_step_in_view():
+    toks = tuple("abcdefghijklmnopqrstuvwxyz" * 4)
+    unknown = np.zeros(len(toks), dtype=bool)
+    for k in (0, 50, len(toks) - 1):
+        line = token_strip(toks, unknown, k, 30)
+        assert line.cell_len <= 30
+        spans = [line.plain[s.start : s.end] for s in line.spans if "reverse" in str(s.style)]
+        assert spans == [toks[k]]
+    assert token_strip(toks, unknown, 50, 30).plain.startswith("…")
+
+
+def test_unit_text_has_the_numbers_of_the_equations():
+    trace = load_model("random", hidden=4, seed=2).trace("abc")
+    text = unit_text(trace, 0, 2, 3).plain
+    f, c = trace.states["f"][0, 2, 3], trace.states["c"][0, 2, 3]
+    assert f"{f:.4f}" in text and f"{c:+.4f}" in text and "cᵗ = fᵗ·cᵗ⁻¹ + iᵗ·gᵗ" in text
+
+
+def test_top_tokens_lists_the_most_likely_first():
+    model = load_model("random", hidden=4, seed=2)
+    trace = model.trace("ab")
+    text = top_tokens(trace, model.vocab, 1).plain
+    best = int(np.argmax(trace.y[1]))
+    assert text.startswith("next: " + token_label(model.vocab[best]))
+
+
+def test_panel_scales():
+    trace = load_model("random", hidden=4, seed=2).trace("hello")
+    by_key = {p.key: p for p in panels.panels_for(trace)}
+    assert panels.scale(trace, by_key["f"], 0) == Scale("viridis", 0, 1)
+    c = panels.scale(trace, by_key["c"], 0)
+    assert c.lo == -c.hi and c.hi == np.abs(trace.states["c"]).max()
+    assert np.array_equal(panels.values(trace, "c_prev", 0, 0), trace.c0[0])
+    assert np.array_equal(panels.values(trace, "h_prev", 0, 3), trace.states["h"][0, 2])

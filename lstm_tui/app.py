@@ -216,7 +216,7 @@ class LstmApp(App):
     def set_trace(self, trace: Trace) -> None:
         """Show a new trace from its first step (the unit and layer kept where they fit)."""
         self.playing = False
-        rebuild = trace.cell != self.trace.cell or (trace.y is None) != (self.trace.y is None)
+        rebuild = trace.cell != self.trace.cell or trace.has_head != self.trace.has_head
         self.trace = trace
         self.set_reactive(LstmApp.k, 0)
         self.set_reactive(LstmApp.unit, min(self.unit, trace.hidden_size - 1))

@@ -49,6 +49,11 @@ class Trace:
         return self.h0.shape[1]
 
     @property
+    def has_head(self) -> bool:
+        """Whether the model had an output head (so ``y`` exists)."""
+        return self.y is not None
+
+    @property
     def quantities(self) -> tuple[str, ...]:
         return QUANTITIES[self.cell]
 
@@ -57,6 +62,46 @@ class Trace:
         if k > 0:
             return self.states[q][layer, k - 1]
         return (self.c0 if q == "c" else self.h0)[layer]
+
+    def value(self, q: str, layer: int, k: int) -> np.ndarray:
+        """One vector of 0-based step k: a quantity (H,), ``x`` (the layer's
+        input), ``h_prev``/``c_prev`` (the state before the step), ``y`` (V,),
+        ``xW`` or ``hW`` (G*H,).
+
+        Views and renderers read the trace only through this method and
+        :meth:`abs_max`, so a trace that keeps checkpoints and recomputes
+        windows can stand in for this one.
+        """
+        if q in self.states:
+            return self.states[q][layer, k]
+        if q == "x":
+            return self.layer_input(layer)[k]
+        if q in ("h_prev", "c_prev"):
+            return self.state_before(q[0], layer, k)
+        if q == "y":
+            return self.y[k]
+        if q == "xW":
+            return self.xW[layer, k]
+        if q == "hW":
+            return self.hW[layer, k]
+        raise KeyError(q)
+
+    def abs_max(self, q: str, layer: int) -> float:
+        """The largest |value| of a quantity (or ``x``, ``y``) over the whole
+        sequence, initial state included; 0 for an empty trace."""
+        if q == "y":
+            data = self.y
+        elif q == "x":
+            data = self.layer_input(layer)
+        else:
+            key = q[0] if q.endswith("_prev") else q
+            data = self.states[key][layer]
+            init = self.c0 if key == "c" else self.h0 if key == "h" else None
+            if init is not None:
+                data = np.concatenate([data, init[layer][None]])
+        if data is None or not data.size:
+            return 0.0
+        return float(np.abs(data).max())
 
     def layer_input(self, layer: int) -> np.ndarray:
         """The input vectors (T, E or H) that ``layer`` received."""

@@ -69,18 +69,12 @@ PANELS: dict[str, tuple[PanelSpec, ...]] = {
 
 def panels_for(trace: Trace) -> tuple[PanelSpec, ...]:
     """The panels that fit the trace's cell (no output panel without a head)."""
-    return tuple(p for p in PANELS[trace.cell] if p.key != "y" or trace.y is not None)
+    return tuple(p for p in PANELS[trace.cell] if p.key != "y" or trace.has_head)
 
 
 def values(trace: Trace, spec_key: str, layer: int, k: int) -> np.ndarray:
     """The panel's vector (n,) at 0-based step k of ``layer``."""
-    if spec_key == "x":
-        return trace.layer_input(layer)[k]
-    if spec_key == "y":
-        return trace.y[k]
-    if spec_key in ("h_prev", "c_prev"):
-        return trace.state_before(spec_key[0], layer, k)
-    return trace.states[spec_key][layer, k]
+    return trace.value(spec_key, layer, k)
 
 
 def scale(trace: Trace, spec: PanelSpec, layer: int) -> Scale:
@@ -89,18 +83,8 @@ def scale(trace: Trace, spec: PanelSpec, layer: int) -> Scale:
         return Scale(SEQUENTIAL, 0.0, 1.0)
     if spec.kind == "tanh":
         return Scale(DIVERGING, -1.0, 1.0)
-    if spec.kind == "prob":
-        top = float(trace.y.max()) if trace.y is not None and trace.y.size else 1.0
-        return Scale(SEQUENTIAL, 0.0, top if top > 0 else 1.0)
-    if spec.key == "x":
-        data = trace.layer_input(layer)
-    else:
-        key = spec.key[0] if spec.key.endswith("_prev") else spec.key
-        data = trace.states[key][layer]
-        init = trace.c0 if key == "c" else trace.h0
-        data = np.concatenate([data, init[layer][None]]) if init is not None else data
-    m = float(np.abs(data).max()) if data.size else 1.0
+    m = trace.abs_max(spec.key, layer)
     m = m if np.isfinite(m) and m > 0 else 1.0
-    if trace.cell == "rnn_relu" and spec.key in ("h", "h_prev"):
+    if spec.kind == "prob" or (trace.cell == "rnn_relu" and spec.key in ("h", "h_prev")):
         return Scale(SEQUENTIAL, 0.0, m)
     return Scale(DIVERGING, -m, m)

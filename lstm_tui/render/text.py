@@ -90,11 +90,11 @@ def unit_text(trace: Trace, layer: int, k: int, j: int) -> Text:
     """The selected unit j's numbers at 0-based step k, with the equations filled in."""
     if trace.steps == 0:
         return Text("no steps yet: press / and type a sequence", style="dim")
-    s = {q: float(v[layer, k, j]) for q, v in trace.states.items()}
-    h_prev = float(trace.state_before("h", layer, k)[j])
+    s = {q: float(trace.value(q, layer, k)[j]) for q in trace.quantities}
+    h_prev = float(trace.value("h_prev", layer, k)[j])
     t = Text()
     if trace.cell == "lstm":
-        c_prev = float(trace.state_before("c", layer, k)[j])
+        c_prev = float(trace.value("c_prev", layer, k)[j])
         t.append(f"fᵗ {s['f']:.4f}  iᵗ {s['i']:.4f}  gᵗ {_f(s['g'])}  oᵗ {s['o']:.4f}  cᵗ⁻¹ {_f(c_prev)}\n")
         t.append("cᵗ = fᵗ·cᵗ⁻¹ + iᵗ·gᵗ", style="bold")
         t.append(f" = {s['f']:.4f}·{_p(c_prev)} + {s['i']:.4f}·{_p(s['g'])} = {_f(s['c'])}\n")
@@ -106,7 +106,7 @@ def unit_text(trace: Trace, layer: int, k: int, j: int) -> Text:
         t.append(f" = {1 - s['z']:.4f}·{_p(s['n'])} + {s['z']:.4f}·{_p(h_prev)} = {_f(s['h'])}")
     else:
         fn = "tanh" if trace.cell == "rnn_tanh" else "relu"
-        pre = float(trace.xW[layer, k, j] + trace.hW[layer, k, j])
+        pre = float(trace.value("xW", layer, k)[j] + trace.value("hW", layer, k)[j])
         t.append(f"hᵗ⁻¹ {_f(h_prev)}   W_ih xᵗ + W_hh hᵗ⁻¹ = {_f(pre)}\n")
         t.append(f"hᵗ = {fn}(W_ih xᵗ + b_ih + W_hh hᵗ⁻¹ + b_hh)", style="bold")
         t.append(f" = {_f(s['h'])}")
@@ -115,9 +115,9 @@ def unit_text(trace: Trace, layer: int, k: int, j: int) -> Text:
 
 def top_tokens(trace: Trace, vocab: tuple[str, ...] | None, k: int, n: int = 5) -> Text:
     """The n most likely next tokens at step k with their probabilities."""
-    if trace.y is None or trace.steps == 0:
+    if not trace.has_head or trace.steps == 0:
         return Text("")
-    p = trace.y[k]
+    p = trace.value("y", 0, k)
     best = np.argsort(-p, kind="stable")[:n]
     t = Text("next: ", style="bold")
     for rank, idx in enumerate(best):

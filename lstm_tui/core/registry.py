@@ -21,12 +21,18 @@ def load_model(
     layers: int = 1,
     cell: str = "lstm",
     tokenizer: str = "char",
+    prefix: str | None = None,
+    vocab_path: str | None = None,
 ) -> Model:
     """A model by built-in name (see ``BUILTIN``) or weights file path.
 
     ``hidden``, ``seed``, ``layers``, ``cell`` and ``tokenizer`` shape the
-    ``random`` model.
+    ``random`` model; ``prefix`` and ``vocab_path`` go to ``io.load_file``.
     """
     if spec == "random":
         return random_model(hidden=hidden, seed=seed, layers=layers, cell=cell, tokenizer=tokenizer)
+    from .io import is_model_path, load_file
+
+    if is_model_path(spec):
+        return load_file(spec, prefix=prefix, vocab_path=vocab_path)
     raise InputError(f"unknown model {spec!r}: expected one of {', '.join(BUILTIN)} or a weights file")

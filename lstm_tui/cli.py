@@ -34,7 +34,32 @@ def _model_options() -> argparse.ArgumentParser:
     """Options shared by the app and every subcommand."""
     p = argparse.ArgumentParser(add_help=False)
     g = p.add_argument_group("model and input")
-    g.add_argument("--model", default=None, metavar="NAME", help="built-in model name (default: random)")
+    g.add_argument(
+        "--model",
+        default=None,
+        metavar="NAME|PATH",
+        help="built-in model name (default: random) or weights file: .safetensors, .npz (PyTorch state_dict "
+        "or Keras weights), .pt/.pth (needs PyTorch)",
+    )
+    g.add_argument(
+        "--prefix",
+        default=None,
+        metavar="NAME",
+        help="key prefix of the recurrent module in the weights file, e.g. rnn for rnn.weight_ih_l0 "
+        "(needed only when the file holds several)",
+    )
+    g.add_argument(
+        "--vocab",
+        default=None,
+        metavar="FILE",
+        help="vocabulary for a weights file that carries none: one token per line, UTF-8 (or a .json list)",
+    )
+    g.add_argument(
+        "--inputs",
+        default=None,
+        metavar="FRAMES.npy",
+        help="feed feature frames, a float array [T, E] saved with np.save, instead of --text",
+    )
     g.add_argument("--text", default=None, help=f"the sequence to start on (default: {EXAMPLE_TEXT!r})")
     g.add_argument("--tokens", choices=("char", "word"), default="char", help="tokenizer of the built-in model")
     g.add_argument("--seed", type=_seed, default=None, metavar="N", help="seed of the built-in random model (0)")
@@ -68,19 +93,39 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _load(args):
     """The model the options name; --seed or --hidden alone ask for the random model."""
+    from .core.io import is_model_path
     from .core.registry import DEFAULT, load_model
 
     spec = args.model or ("random" if args.seed is not None or args.hidden is not None else DEFAULT)
+    if (args.prefix is not None or args.vocab is not None) and not is_model_path(spec):
+        raise UserError("--prefix and --vocab apply to a weights file given with --model PATH")
     hidden = 24 if args.hidden is None else args.hidden
     seed = 0 if args.seed is None else args.seed
-    return load_model(spec, hidden=hidden, seed=seed, tokenizer=args.tokens)
+    return load_model(spec, hidden=hidden, seed=seed, tokenizer=args.tokens, prefix=args.prefix, vocab_path=args.vocab)
+
+
+def _frames(args, model):
+    """The --inputs frames [T, E] checked against the model, or None to feed text."""
+    from .core.io import load_frames
+
+    if args.inputs is None:
+        if not model.takes_tokens:
+            raise UserError(
+                f"model {model.name!r} has no embedding and vocabulary, so it reads feature frames: "
+                f"give them with --inputs FRAMES.npy, a float array [T, {model.input_size}]"
+            )
+        return None
+    if args.text is not None:
+        raise UserError("give --text or --inputs, not both")
+    return load_frames(args.inputs, model.input_size)
 
 
 def _export(args) -> int:
     from .core.export import write_npz
 
     model = _load(args)
-    trace = model.trace(EXAMPLE_TEXT if args.text is None else args.text)
+    frames = _frames(args, model)
+    trace = model.trace(frames if frames is not None else EXAMPLE_TEXT if args.text is None else args.text)
     path = write_npz(trace, args.output, force=args.force)
     print(f"wrote {path}: {trace.steps} steps, {trace.num_layers} layer(s), H={trace.hidden_size}")
     return 0
@@ -94,9 +139,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "export":
             return _export(args)
         model = _load(args)
+        frames = _frames(args, model)
         from .app import LstmApp
 
-        LstmApp(model, text=EXAMPLE_TEXT if args.text is None else args.text).run()
+        LstmApp(model, text=EXAMPLE_TEXT if args.text is None else args.text, frames=frames).run()
         return 0
     except UserError as exc:
         print(f"lstm-tui: error: {exc}", file=sys.stderr)

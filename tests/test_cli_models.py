@@ -1,0 +1,251 @@
+"""--model PATH, --prefix, --vocab and --inputs through main(argv), without starting the app."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+from safetensors.numpy import save_file
+
+from lstm_tui.cli import main
+from lstm_tui.core import GATES
+from lstm_tui.core.io import load_file
+
+VOCAB = ["a", "b", "c", " ", ".", "<unk>"]
+
+
+def rnn_arrays(rng, cell="lstm", E=5, H=4, L=1, prefix="") -> dict:
+    G = GATES[cell]
+    out = {}
+    for k in range(L):
+        out[f"{prefix}weight_ih_l{k}"] = rng.uniform(-1, 1, (G * H, E if k == 0 else H)).astype(np.float32)
+        out[f"{prefix}weight_hh_l{k}"] = rng.uniform(-1, 1, (G * H, H)).astype(np.float32)
+        out[f"{prefix}bias_ih_l{k}"] = rng.uniform(-1, 1, G * H).astype(np.float32)
+        out[f"{prefix}bias_hh_l{k}"] = rng.uniform(-1, 1, G * H).astype(np.float32)
+    return out
+
+
+def lm_arrays(rng, cell="lstm", E=5, H=4, L=2) -> dict:
+    out = rnn_arrays(rng, cell, E, H, L, prefix="rnn.")
+    out["encoder.weight"] = rng.standard_normal((len(VOCAB), E)).astype(np.float32)
+    out["decoder.weight"] = rng.uniform(-1, 1, (len(VOCAB), H)).astype(np.float32)
+    out["decoder.bias"] = rng.uniform(-1, 1, len(VOCAB)).astype(np.float32)
+    return out
+
+
+@pytest.fixture
+def lm_file(tmp_path, rng) -> Path:
+    path = tmp_path / "lm.safetensors"
+    save_file(lm_arrays(rng), str(path), metadata={"vocab": json.dumps(VOCAB), "tokenizer": "char"})
+    return path
+
+
+@pytest.fixture
+def bare_file(tmp_path, rng) -> Path:
+    path = tmp_path / "bare.npz"
+    np.savez(path, **rnn_arrays(rng, "gru", E=3, H=4, L=2))
+    return path
+
+
+def run_error(argv: list[str], capsys) -> str:
+    """Run main, expecting exit code 2 and one line on stderr; returns it."""
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("lstm-tui: error: ") and err.count("\n") == 1 and "Traceback" not in err
+    return err
+
+
+def test_help_lists_the_model_options(capsys):
+    with pytest.raises(SystemExit):
+        main(["export", "--help"])
+    out = capsys.readouterr().out
+    for opt in ("--model NAME|PATH", "--prefix", "--vocab FILE", "--inputs FRAMES.npy"):
+        assert opt in out
+
+
+def test_export_a_model_file(tmp_path, lm_file):
+    out = tmp_path / "t.npz"
+    assert main(["export", "--model", str(lm_file), "--text", "abc. ab", "-o", str(out)]) == 0
+    data = np.load(out)
+    want = load_file(lm_file).trace("abc. ab")
+    assert data["h"].shape == (2, 7, 4)
+    for q in "ifgoch":
+        np.testing.assert_array_equal(data[q], want.states[q])
+    np.testing.assert_array_equal(data["y"], want.y)
+    assert data["tokens"].tolist() == list("abc. ab")
+
+
+def test_export_frames(tmp_path, bare_file, rng):
+    frames = rng.standard_normal((9, 3))
+    np.save(tmp_path / "x.npy", frames)
+    out = tmp_path / "t.npz"
+    assert main(["export", "--model", str(bare_file), "--inputs", str(tmp_path / "x.npy"), "-o", str(out)]) == 0
+    data = np.load(out)
+    np.testing.assert_allclose(data["x"], frames.astype(np.float32))
+    assert data["h"].shape == (2, 9, 4) and "y" not in data and "ids" not in data
+    assert data["tokens"].tolist() == [str(k) for k in range(1, 10)]
+    np.testing.assert_array_equal(data["h"], load_file(bare_file).trace(frames).states["h"])
+
+
+def test_frames_into_a_language_model(tmp_path, lm_file, rng):
+    np.save(tmp_path / "x.npy", rng.standard_normal((4, 5)))
+    out = tmp_path / "t.npz"
+    assert main(["export", "--model", str(lm_file), "--inputs", str(tmp_path / "x.npy"), "-o", str(out)]) == 0
+    assert np.load(out)["y"].shape == (4, len(VOCAB))
+
+
+def test_prefix_and_vocab(tmp_path, rng, capsys):
+    arrays = {**rnn_arrays(rng, "lstm", prefix="encoder.lstm."), **rnn_arrays(rng, "rnn_tanh", prefix="decoder.rnn.")}
+    arrays["encoder.embedding.weight"] = rng.standard_normal((len(VOCAB), 5)).astype(np.float32)
+    path = tmp_path / "two.safetensors"
+    save_file(arrays, str(path))
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text("\n".join(VOCAB) + "\n", encoding="utf-8")
+    out = tmp_path / "t.npz"
+    err = run_error(["export", "--model", str(path), "-o", str(out)], capsys)
+    assert "several recurrent modules ('decoder.rnn', 'encoder.lstm'): choose one with --prefix" in err
+    err = run_error(["export", "--model", str(path), "--prefix", "encoder.lstm", "-o", str(out)], capsys)
+    assert "has an embedding (6 tokens) but no vocabulary: give one with --vocab FILE" in err
+    argv = ["export", "--model", str(path), "--prefix", "encoder.lstm", "--vocab", str(vocab), "--text", "ab", "-o"]
+    assert main([*argv, str(out)]) == 0
+    assert np.load(out)["c"].shape == (1, 2, 4)
+    assert main(["export", "--model", str(path), "--prefix", "decoder.rnn", "--inputs", str(_frames(tmp_path, 5)),
+                 "-o", str(tmp_path / "d.npz")]) == 0
+    assert set(np.load(tmp_path / "d.npz").files) >= {"h", "x"} and "c" not in np.load(tmp_path / "d.npz").files
+
+
+def _frames(folder: Path, E: int) -> Path:
+    np.save(folder / "frames.npy", np.ones((3, E)))
+    return folder / "frames.npy"
+
+
+def test_keras_npz_through_the_cli(tmp_path, rng):
+    H, E = 4, 3
+    np.savez(tmp_path / "k.npz", **{"layer0/kernel": rng.uniform(-1, 1, (E, 3 * H)),
+                                    "layer0/recurrent_kernel": rng.uniform(-1, 1, (H, 3 * H)),
+                                    "layer0/bias": rng.uniform(-1, 1, (2, 3 * H))})
+    out = tmp_path / "t.npz"
+    argv = ["export", "--model", str(tmp_path / "k.npz"), "--inputs", str(_frames(tmp_path, E)), "-o", str(out)]
+    assert main(argv) == 0
+    assert np.load(out)["r"].shape == (1, 3, H)
+
+
+def _write(tmp_path: Path, name: str, data: bytes) -> str:
+    (tmp_path / name).write_bytes(data)
+    return str(tmp_path / name)
+
+
+class _Payload:
+    def __init__(self, target: str):
+        self.target = target
+
+    def __reduce__(self):
+        import os
+
+        return (os.mkdir, (self.target,))
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda t, r: str(t / "none.safetensors"), "none.safetensors: no such file"),
+        (lambda t, r: str(t), "is a directory"),
+        (lambda t, r: _write(t, "e.safetensors", b""), "e.safetensors: is empty"),
+        (lambda t, r: _write(t, "r.safetensors", r.bytes(300)), "r.safetensors: not a valid safetensors file"),
+        (lambda t, r: _write(t, "r.npz", r.bytes(300)), "r.npz: not"),
+        (lambda t, r: _write(t, "evil.pt", pickle.dumps(_Payload(str(t / "pwned")))), "evil.pt: "),
+        (lambda t, r: _write(t, "m.h5", b"\x89HDF\r\n\x1a\n"), "Keras .h5 files are not read directly"),
+        (lambda t, r: _write(t, "weights.bin", b"xx"), "unknown file type '.bin'"),
+    ],
+)
+def test_bad_model_files_are_one_line_errors(tmp_path, capsys, make, match):
+    rng = np.random.default_rng(3)
+    spec = make(tmp_path, rng)
+    err = run_error(["export", "--model", spec, "-o", str(tmp_path / "t.npz")], capsys)
+    assert match in err
+    assert not (tmp_path / "pwned").exists() and not (tmp_path / "t.npz").exists()
+
+
+def test_nan_weights_refused(tmp_path, rng, capsys):
+    arrays = lm_arrays(rng)
+    arrays["rnn.weight_hh_l1"][0, 0] = np.nan
+    save_file(arrays, str(tmp_path / "nan.safetensors"), metadata={"vocab": json.dumps(VOCAB)})
+    err = run_error(["export", "--model", str(tmp_path / "nan.safetensors"), "-o", str(tmp_path / "t.npz")], capsys)
+    assert "nan.safetensors: rnn.weight_hh_l1 holds NaN or Inf values" in err
+
+
+def test_wrong_shape_names_key_and_shapes(tmp_path, rng, capsys):
+    arrays = lm_arrays(rng)
+    arrays["rnn.weight_ih_l1"] = np.zeros((16, 3), np.float32)
+    save_file(arrays, str(tmp_path / "s.safetensors"), metadata={"vocab": json.dumps(VOCAB)})
+    err = run_error(["export", "--model", str(tmp_path / "s.safetensors"), "-o", str(tmp_path / "t.npz")], capsys)
+    assert "s.safetensors: rnn.weight_ih_l1 has shape [16, 3], expected [16, 4]" in err
+
+
+@pytest.mark.parametrize(
+    "frames, match",
+    [
+        (np.zeros((5, 2)), "has shape [5, 2], expected [T, 3] (the model's input size)"),
+        (np.zeros(5), "has shape [5], expected [T, 3]"),
+        (np.zeros((2, 5, 3)), "has shape [2, 5, 3], expected [T, 3]"),
+        (np.array([[0.0, np.nan, 0.0]]), "holds NaN or Inf values (first in frame 1)"),
+        (np.zeros((0, 3)), "has no frames"),
+        (np.array([[1 + 1j, 0, 0]]), "holds complex128 values"),
+    ],
+)
+def test_bad_frames(tmp_path, bare_file, capsys, frames, match):
+    np.save(tmp_path / "x.npy", frames)
+    argv = ["export", "--model", str(bare_file), "--inputs", str(tmp_path / "x.npy"), "-o", str(tmp_path / "t.npz")]
+    assert match in run_error(argv, capsys)
+
+
+def test_frames_file_problems(tmp_path, bare_file, capsys):
+    out = ["-o", str(tmp_path / "t.npz")]
+    err = run_error(["export", "--model", str(bare_file), "--inputs", str(tmp_path / "no.npy"), *out], capsys)
+    assert "no.npy: no such file" in err
+    np.save(tmp_path / "o.npy", np.array([{"x": 1}], dtype=object), allow_pickle=True)
+    err = run_error(["export", "--model", str(bare_file), "--inputs", str(tmp_path / "o.npy"), *out], capsys)
+    assert "Python objects" in err
+    frames = _frames(tmp_path, 3)
+    err = run_error(["export", "--model", str(bare_file), "--inputs", str(frames), "--text", "ab", *out], capsys)
+    assert "give --text or --inputs, not both" in err
+
+
+def test_model_without_embedding_needs_inputs(tmp_path, bare_file, capsys):
+    err = run_error(["export", "--model", str(bare_file), "-o", str(tmp_path / "t.npz")], capsys)
+    assert "has no embedding and vocabulary" in err and "--inputs FRAMES.npy, a float array [T, 3]" in err
+    # the same check runs before the app would start
+    assert "--inputs FRAMES.npy" in run_error(["--model", str(bare_file)], capsys)
+
+
+def test_prefix_and_vocab_need_a_file(tmp_path, capsys):
+    err = run_error(["export", "--prefix", "rnn", "-o", str(tmp_path / "t.npz")], capsys)
+    assert "--prefix and --vocab apply to a weights file" in err
+
+
+def test_real_torch_model_through_the_cli(tmp_path):
+    """A PyTorch char-RNN saved with safetensors.torch.save_file opens and matches PyTorch."""
+    torch = pytest.importorskip("torch")
+    from safetensors.torch import save_file as torch_save_file
+
+    torch.manual_seed(1)
+    encoder = torch.nn.Embedding(len(VOCAB), 8)
+    rnn = torch.nn.LSTM(8, 16, num_layers=2)
+    decoder = torch.nn.Linear(16, len(VOCAB))
+    state = {**{f"encoder.{k}": v for k, v in encoder.state_dict().items()},
+             **{f"rnn.{k}": v for k, v in rnn.state_dict().items()},
+             **{f"decoder.{k}": v for k, v in decoder.state_dict().items()}}
+    meta = {"vocab": json.dumps(VOCAB), "tokenizer": "char"}
+    torch_save_file(state, str(tmp_path / "char.safetensors"), metadata=meta)
+    text = "abc. cab ba.. a"
+    with torch.no_grad():
+        h, _ = rnn(encoder(torch.tensor([VOCAB.index(c) for c in text])))
+        y = torch.softmax(decoder(h), dim=-1)
+    out = tmp_path / "t.npz"
+    assert main(["export", "--model", str(tmp_path / "char.safetensors"), "--text", text, "-o", str(out)]) == 0
+    data = np.load(out)
+    np.testing.assert_allclose(data["h"][1], h.numpy(), atol=1e-6)
+    np.testing.assert_allclose(data["y"], y.numpy(), atol=1e-6)

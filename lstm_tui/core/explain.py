@@ -1,0 +1,246 @@
+"""Why each number is what it is: stage decomposition, unit search, saturation, history.
+
+Everything here reads a :class:`Trace` (and, for the biases, its :class:`Model`)
+and returns plain numbers or arrays; nothing is recomputed through the cell
+except the elementwise sums and activations that the explanation shows.
+
+Stage decomposition of one unit j at 0-based step k (UI step t = k + 1), with
+x = xᵗ, h = hᵗ⁻¹, c = cᵗ⁻¹ and the trace's bias-free products
+``xW = W_ih x`` and ``hW = W_hh h``. For an LSTM, each gate q of i, f, g, o::
+
+    input      (W_iq x)ⱼ
+    recurrent  (W_hq h)ⱼ
+    bias       (b_iq + b_hq)ⱼ
+    pre        input + recurrent + bias
+    value      σ(pre)  (tanh for g)
+
+    kept    = fⱼ · cⱼ        what stays of the old memory      (stage 1, forget)
+    written = iⱼ · gⱼ        what is written                   (stage 2, select)
+    c'ⱼ = kept + written,  tanh(c'ⱼ),  h'ⱼ = oⱼ · tanh(c'ⱼ)    (stage 3, output)
+
+GRU: r and z as above; n's parts are input (W_in x)ⱼ, bias b_inⱼ and
+recurrent rⱼ · ((W_hn h)ⱼ + b_hnⱼ), and::
+
+    written = (1 - zⱼ) · nⱼ,   kept = zⱼ · hⱼ,   h'ⱼ = written + kept
+
+RNN: one block, named ``h``, with input, recurrent, bias, pre and value h'ⱼ.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .cells import GATES, sigmoid
+from .errors import InputError
+from .model import Model
+from .trace import Trace
+
+#: The gates of each cell in weight order, with their activation function's name.
+GATE_ACTIVATIONS = {
+    "lstm": {"i": "sigmoid", "f": "sigmoid", "g": "tanh", "o": "sigmoid"},
+    "gru": {"r": "sigmoid", "z": "sigmoid", "n": "tanh"},
+    "rnn_tanh": {"h": "tanh"},
+    "rnn_relu": {"h": "relu"},
+}
+
+#: The gates that are sigmoids, whose saturation (near 0 or 1) means something.
+SIGMOID_GATES = {
+    cell: tuple(q for q, act in acts.items() if act == "sigmoid") for cell, acts in GATE_ACTIVATIONS.items()
+}
+
+_ACT = {"sigmoid": sigmoid, "tanh": np.tanh, "relu": lambda a: np.maximum(a, 0)}
+
+
+def _check_layer(trace: Trace, layer: int) -> None:
+    if not 0 <= layer < trace.num_layers:
+        raise InputError(f"layer {layer} out of range: the trace has {trace.num_layers} layer(s)")
+
+
+def _check_quantity(trace: Trace, quantity: str) -> None:
+    if quantity not in trace.states:
+        raise InputError(
+            f"unknown quantity {quantity!r} for a {trace.cell} trace: expected one of {', '.join(trace.quantities)}"
+        )
+
+
+def stages(model: Model, trace: Trace, layer: int, k: int, j: int | None) -> dict:
+    """The decomposition of unit j of ``layer`` at 0-based step k (see the module docstring).
+
+    ``trace`` must come from ``model`` (the biases are read from the model).
+    Returns ``{"cell", "layer", "k", "unit", "gates", ...}`` where ``gates``
+    maps each gate name (weight order) to a dict of ``input``, ``recurrent``,
+    ``bias``, ``pre`` and ``value``, and the rest are the state terms:
+    ``h_prev`` and ``h`` for every cell; ``c_prev``, ``kept``, ``written``,
+    ``c`` and ``tanh_c`` for an LSTM; ``kept`` and ``written`` for a GRU.
+    Values, c and h are computed from the parts shown (they equal the
+    trace's up to rounding). Every number is a float; with ``j=None`` every
+    number is an array (H,) over all units instead.
+    """
+    _check_layer(trace, layer)
+    if not 0 <= k < trace.steps:
+        raise InputError(f"step {k} out of range: the trace has {trace.steps} step(s)")
+    H = trace.hidden_size
+    if j is not None and not 0 <= j < H:
+        raise InputError(f"unit {j} out of range: the layer has {H} unit(s)")
+    lay = model.layers[layer]
+    cell = trace.cell
+    G = GATES[cell]
+    xW = trace.xW[layer, k].reshape(G, H)  # (G, H) W_ih xᵗ per gate block
+    hW = trace.hW[layer, k].reshape(G, H)  # (G, H) W_hh hᵗ⁻¹
+    b_ih = lay.b_ih.reshape(G, H)
+    b_hh = lay.b_hh.reshape(G, H)
+    h_prev = trace.state_before("h", layer, k)  # (H,)
+    gates: dict[str, dict] = {}
+    for n, (q, act) in enumerate(GATE_ACTIVATIONS[cell].items()):
+        if cell == "gru" and q == "n":
+            r = gates["r"]["value"]
+            parts = {"input": xW[n], "recurrent": r * (hW[n] + b_hh[n]), "bias": b_ih[n]}
+        else:
+            parts = {"input": xW[n], "recurrent": hW[n], "bias": b_ih[n] + b_hh[n]}
+        parts["pre"] = parts["input"] + parts["recurrent"] + parts["bias"]  # (H,)
+        parts["value"] = _ACT[act](parts["pre"])  # (H,)
+        gates[q] = parts
+    out: dict = {"h_prev": h_prev}
+    if cell == "lstm":
+        c_prev = trace.state_before("c", layer, k)  # (H,)
+        out["c_prev"] = c_prev
+        out["kept"] = gates["f"]["value"] * c_prev  # fᵗ ⊙ cᵗ⁻¹
+        out["written"] = gates["i"]["value"] * gates["g"]["value"]  # iᵗ ⊙ gᵗ
+        out["c"] = out["kept"] + out["written"]
+        out["tanh_c"] = np.tanh(out["c"])
+        out["h"] = gates["o"]["value"] * out["tanh_c"]
+    elif cell == "gru":
+        z = gates["z"]["value"]
+        out["written"] = (1 - z) * gates["n"]["value"]  # (1 - zᵗ) ⊙ nᵗ
+        out["kept"] = z * h_prev  # zᵗ ⊙ hᵗ⁻¹
+        out["h"] = out["written"] + out["kept"]
+    else:
+        out["h"] = gates["h"]["value"]
+    if j is not None:
+        gates = {q: {name: float(v[j]) for name, v in parts.items()} for q, parts in gates.items()}
+        out = {name: float(v[j]) for name, v in out.items()}
+    else:
+        gates = {q: {name: np.array(v) for name, v in parts.items()} for q, parts in gates.items()}
+        out = {name: np.array(v) for name, v in out.items()}
+    return {"cell": cell, "layer": layer, "k": k, "unit": j, "gates": gates, **out}
+
+
+def history(trace: Trace, quantity: str, layer: int) -> np.ndarray:
+    """Quantity ``quantity`` of every unit of ``layer`` at every step, as units × time (H, T).
+
+    A contiguous copy, ready for a heatmap with one row per unit.
+    """
+    _check_layer(trace, layer)
+    _check_quantity(trace, quantity)
+    return np.ascontiguousarray(trace.states[quantity][layer].T)  # (H, T)
+
+
+def bin_time(values: np.ndarray, width: int, how: str = "mean") -> tuple[np.ndarray, np.ndarray]:
+    """Squeeze the time axis of ``values`` (H, T) into at most ``width`` columns.
+
+    Returns ``(binned, edges)``: ``binned`` (H, n) with n = min(T, width) and
+    ``edges`` (n + 1,) int step indices, column b covering steps
+    ``edges[b] <= k < edges[b + 1]``. Bins differ in size by at most one step.
+    When T <= width the values come back unchanged (one step per column).
+    ``how`` is ``"mean"`` (the bin's average) or ``"maxabs"`` (the value of
+    largest magnitude in the bin, sign kept, so that a short spike survives).
+    """
+    if width < 1:
+        raise InputError(f"width must be at least 1, got {width}")
+    if how not in ("mean", "maxabs"):
+        raise InputError(f"unknown binning {how!r}: expected 'mean' or 'maxabs'")
+    values = np.asarray(values)
+    if values.ndim != 2:
+        raise InputError(f"values have shape {values.shape}: expected (H, T)")
+    T = values.shape[1]
+    if T <= width:
+        return values.copy(), np.arange(T + 1)
+    edges = np.arange(width + 1) * T // width  # (width + 1,) strictly increasing since T > width
+    starts = edges[:-1]
+    if how == "mean":
+        sums = np.add.reduceat(values, starts, axis=1)  # (H, width)
+        return sums / np.diff(edges), edges
+    hi = np.maximum.reduceat(values, starts, axis=1)  # (H, width)
+    lo = np.minimum.reduceat(values, starts, axis=1)
+    return np.where(np.abs(hi) >= np.abs(lo), hi, lo), edges
+
+
+def bin_of(edges: np.ndarray, k: int) -> int:
+    """The column of ``bin_time``'s ``edges`` that holds 0-based step k (to mark the current step)."""
+    return int(np.searchsorted(edges, k, side="right")) - 1
+
+
+def unit_search(
+    trace: Trace,
+    quantity: str,
+    layer: int,
+    start: int,
+    stop: int,
+    threshold: float,
+    *,
+    absolute: bool = False,  # compare |value| with the threshold, for units that go negative
+) -> list[tuple[int, float]]:
+    """Units of ``layer`` that are on inside steps [start, stop) and off outside (LSTMVis's select).
+
+    A unit is *on* at a step when its ``quantity`` is above ``threshold``.
+    Its score is the fraction of in-range steps where it is on minus the
+    fraction of out-of-range steps where it is on, in [-1, 1]: 1 for a unit
+    on exactly in the range, 0 for one that does not tell the range apart
+    (an empty outside, when the range covers the whole sequence, counts as
+    never on). Returns ``[(unit, score), ...]`` for the units with a
+    positive score, best first (ties by unit number).
+    """
+    _check_layer(trace, layer)
+    _check_quantity(trace, quantity)
+    T = trace.steps
+    if not 0 <= start < stop <= T:
+        raise InputError(f"step range [{start}, {stop}) is empty or outside the trace's {T} step(s)")
+    v = trace.states[quantity][layer]  # (T, H)
+    on = (np.abs(v) if absolute else v) > threshold  # (T, H)
+    inside = on[start:stop].mean(axis=0)  # (H,)
+    n_out = T - (stop - start)
+    outside = (on[:start].sum(axis=0) + on[stop:].sum(axis=0)) / max(n_out, 1)  # (H,)
+    score = inside - outside  # (H,)
+    order = sorted(np.flatnonzero(score > 0), key=lambda u: (-score[u], u))
+    return [(int(u), float(score[u])) for u in order]
+
+
+def saturation(trace: Trace, layer: int, low: float = 0.1, high: float = 0.9) -> dict[str, tuple]:
+    """How often each sigmoid gate of ``layer`` is saturated (Karpathy, Johnson & Fei-Fei 2015).
+
+    Returns ``gate -> (left (H,), right (H,))``: per unit, the fraction of
+    steps with the gate below ``low`` and above ``high``. The gates are the
+    sigmoids only (LSTM i, f, o; GRU r, z; none for an RNN), since "near 0 or
+    1" means shut or open for them. An empty trace gives zeros.
+    """
+    _check_layer(trace, layer)
+    out = {}
+    for q in SIGMOID_GATES[trace.cell]:
+        v = trace.states[q][layer]  # (T, H)
+        n = max(v.shape[0], 1)
+        out[q] = ((v < low).sum(axis=0) / n, (v > high).sum(axis=0) / n)
+    return out
+
+
+def frozen_units(trace: Trace, layer: int, tol: float = 1e-3, quantity: str = "h") -> dict[str, np.ndarray]:
+    """Units of ``layer`` whose ``quantity`` never moves, and dead units.
+
+    Returns ``{"frozen", "dead", "std", "max_abs"}``: ``std`` and ``max_abs``
+    (H,) are the standard deviation over time and the largest magnitude of
+    each unit's value; ``frozen`` are the unit numbers with std < tol (the
+    value is the same at every step), ``dead`` those with max |value| < tol
+    (the value is ~0 at every step; every dead unit is also frozen).
+    """
+    _check_layer(trace, layer)
+    _check_quantity(trace, quantity)
+    v = trace.states[quantity][layer]  # (T, H)
+    if v.shape[0] == 0:
+        std = max_abs = np.zeros(v.shape[1], dtype=v.dtype)
+    else:
+        std, max_abs = v.std(axis=0), np.abs(v).max(axis=0)  # (H,) each
+    return {
+        "frozen": np.flatnonzero(std < tol),
+        "dead": np.flatnonzero(max_abs < tol),
+        "std": std,
+        "max_abs": max_abs,
+    }

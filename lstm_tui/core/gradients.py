@@ -1,0 +1,186 @@
+"""Gradient views: how far back a target at step k reaches, and why LSTMs were invented.
+
+A *target* is one scalar of the forward pass at 0-based step k:
+
+- ``"top"``: log yᵏ[v] with v = argmax yᵏ, the log-probability of the model's
+  top next token (needs an output head), dL/dlogitsᵏ = onehot(v) - yᵏ;
+- an int v: log yᵏ[v], the log-probability of token id v;
+- ``"sum-h"``: Σⱼ hᵏⱼ of the last layer, dL/dhᵏ = 1 (the reference files'
+  loss when k is the last step).
+
+``None`` picks ``"top"`` when the model has a head and ``"sum-h"`` otherwise.
+The gradients come from ``backward.backward`` run on the trace cut after step
+k (nothing later can change the target), so every array here covers steps
+t' = 0..k. The norms are Euclidean over units: ‖dL/dhᵗ'‖, ‖dL/dcᵗ'‖ and
+‖dL/dxᵗ'‖ (saliency of token t').
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from .backward import Grads, backward
+from .cells import GATES, Layer
+from .errors import InputError
+from .model import Model
+from .trace import Trace
+
+#: The target names besides a token id.
+TARGETS = ("top", "sum-h")
+
+#: The cells that ``compare_cells`` always shows, besides the model's own.
+COMPARE_CELLS = ("lstm", "gru", "rnn_tanh")
+
+
+def head(trace: Trace, n: int) -> Trace:
+    """The trace of the first n steps (a view of the same arrays)."""
+    cut = slice(0, n)
+    return dataclasses.replace(
+        trace,
+        tokens=trace.tokens[cut],
+        unknown=trace.unknown[cut],
+        ids=None if trace.ids is None else trace.ids[cut],
+        x=trace.x[cut],
+        states={q: v[:, cut] for q, v in trace.states.items()},
+        xW=trace.xW[:, cut],
+        hW=trace.hW[:, cut],
+        logits=None if trace.logits is None else trace.logits[cut],
+        y=None if trace.y is None else trace.y[cut],
+    )
+
+
+def target_gradients(
+    model: Model, trace: Trace, target: str | int | None = None, k: int | None = None
+) -> tuple[float, str, Grads]:
+    """Backpropagate one target (see the module docstring) at step k (default: the last step).
+
+    Returns ``(value, label, grads)``: the target's value, a one-line label
+    for a title (``log p('e') at step 4``, steps 1-based as the UI shows them)
+    and the :class:`Grads` over steps 0..k (arrays of k + 1 steps).
+    """
+    T = trace.steps
+    if T == 0:
+        raise InputError("the trace has no steps to take a gradient of")
+    k = T - 1 if k is None else k
+    if not 0 <= k < T:
+        raise InputError(f"step {k} out of range: the trace has {T} step(s)")
+    if target is None:
+        target = "top" if trace.logits is not None else "sum-h"
+    cut = head(trace, k + 1)
+    if target == "sum-h":
+        h = cut.states["h"][-1]  # (k+1, H)
+        dh_top = np.zeros_like(h)
+        dh_top[k] = 1
+        value = float(h[k].sum())
+        label = f"Σ h of layer {trace.num_layers} at step {k + 1}"
+        return value, label, backward(model, cut, dh_top=dh_top)
+    if isinstance(target, str) and target != "top":
+        raise InputError(f"unknown gradient target {target!r}: expected one of {', '.join(TARGETS)} or a token id")
+    if cut.logits is None:
+        raise InputError(f"model {model.name!r} has no output head: use the target 'sum-h'")
+    y = cut.y[k]  # (V,)
+    v = int(np.argmax(y)) if target == "top" else int(target)
+    if not 0 <= v < y.shape[0]:
+        raise InputError(f"token id {v} out of range: the vocabulary has {y.shape[0]} entries")
+    dlogits = np.zeros_like(cut.logits)  # (k+1, V)
+    dlogits[k] = -y
+    dlogits[k, v] += 1  # d log softmax(a)[v] / da = onehot(v) - softmax(a)
+    logits = cut.logits[k].astype(np.float64)
+    shifted = logits - logits.max()
+    value = float(shifted[v] - np.log(np.exp(shifted).sum()))
+    name = repr(model.vocab[v]) if model.vocab is not None and v < len(model.vocab) else f"#{v}"
+    label = f"log p({name}) at step {k + 1}"
+    return value, label, backward(model, cut, dlogits=dlogits)
+
+
+def gradient_norms(model: Model, trace: Trace, target: str | int | None = None, k: int | None = None) -> dict:
+    """Per-step gradient norms of a target at step k (default: the last step).
+
+    Returns ``{"target", "value", "k", "h", "c", "x"}``: ``target`` the label
+    and ``value`` the target's value (see :func:`target_gradients`), ``h``
+    (L, k+1) ‖dL/dhᵗ'‖ for every layer, ``c`` (L, k+1) ‖dL/dcᵗ'‖ for an LSTM
+    (else None), ``x`` (k+1,) ‖dL/dxᵗ'‖ of the first layer's inputs.
+    """
+    value, label, grads = target_gradients(model, trace, target, k)
+    return {
+        "target": label,
+        "value": value,
+        "k": grads.x.shape[0] - 1,
+        "h": np.linalg.norm(grads.h, axis=-1),  # (L, k+1)
+        "c": None if grads.c is None else np.linalg.norm(grads.c, axis=-1),  # (L, k+1)
+        "x": np.linalg.norm(grads.x, axis=-1),  # (k+1,)
+    }
+
+
+def export_gradients(model: Model, trace: Trace, target: str | int | None = "sum-h") -> dict[str, np.ndarray]:
+    """The gradient arrays that ``export --grad`` writes, of a target at the last step.
+
+    Returns ``grad_x`` (T, E), ``grad_h`` (L, T, H) and, for an LSTM,
+    ``grad_c`` (L, T, H), the total gradients of the target. With the default
+    ``"sum-h"`` the target is L = Σ h_T of the last layer, the convention of
+    the reference files (their ``grad.x``, ``grad.h_l{k}``, ``grad.c_l{k}``).
+    """
+    _, _, grads = target_gradients(model, trace, target)
+    out = {"grad_x": grads.x, "grad_h": grads.h}
+    if grads.c is not None:
+        out["grad_c"] = grads.c
+    return out
+
+
+def _random_layers(cell: str, layers: int, E: int, H: int, rng: np.random.Generator, dtype) -> tuple[Layer, ...]:
+    """PyTorch's default initialisation: every weight and bias U(-1/√H, 1/√H)."""
+    k = 1 / np.sqrt(H)
+    G = GATES[cell]
+    stack = []
+    for n in range(layers):
+        E_n = E if n == 0 else H
+        W_ih, W_hh, b_ih, b_hh = (
+            rng.uniform(-k, k, size=shape).astype(dtype) for shape in ((G * H, E_n), (G * H, H), (G * H,), (G * H,))
+        )
+        stack.append(Layer(cell, W_ih, W_hh, b_ih, b_hh))
+    return tuple(stack)
+
+
+def compare_cells(
+    model: Model,
+    text_or_trace: str | list[str] | np.ndarray | Trace,
+    seed: int = 0,
+    *,
+    models: dict[str, Model] | None = None,  # cell -> a model to use instead of a random one (a trained demo)
+    k: int | None = None,  # the target's step, default the last
+) -> dict[str, np.ndarray]:
+    """‖dL/dhᵗ'‖ of the last layer for t' = 0..k, for the model and for other cells on the same inputs.
+
+    L is Σ h of the last layer at step k (``"sum-h"``, the one target every
+    cell has). The other cells are LSTM, GRU and tanh RNN (those of
+    ``COMPARE_CELLS`` that differ from the model's own), each with the
+    model's hidden size, input size and number of layers, PyTorch's default
+    initialisation from ``seed`` and the cell (unless ``models`` gives
+    one; the same seed always gives the same weights), and run on
+    the model's input vectors xᵗ, so that all of them see the same sequence.
+    A model in ``models`` that takes tokens is run on the trace's tokens.
+    Returns ``cell -> (k+1,)`` norms, the model's own cell first.
+    """
+    trace = text_or_trace if isinstance(text_or_trace, Trace) else model.trace(text_or_trace)
+    out = {model.cell: gradient_norms(model, trace, "sum-h", k)["h"][-1]}
+    given = models or {}
+    for n, cell in enumerate(COMPARE_CELLS):
+        if cell in out:
+            continue
+        other = given.get(cell)
+        if other is None:
+            rng = np.random.default_rng([seed, n])  # each cell's weights depend on the seed and the cell only
+            layers = _random_layers(cell, model.num_layers, model.input_size, model.hidden_size, rng, model.dtype)
+            other = Model(layers=layers, name=f"random-{cell}")
+        if other.takes_tokens and trace.ids is not None:
+            other_trace = other.trace(list(trace.tokens))
+        elif other.input_size == trace.x.shape[1]:
+            other_trace = other.trace(trace.x)
+        else:
+            raise InputError(
+                f"model {other.name!r} takes inputs of size {other.input_size}, the sequence has {trace.x.shape[1]}"
+            )
+        out[cell] = gradient_norms(other, other_trace, "sum-h", k)["h"][-1]
+    return out

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from functools import partial
 
 import numpy as np
-from textual.app import App, ComposeResult
+from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Grid, VerticalScroll
 from textual.reactive import reactive
@@ -23,13 +24,25 @@ from .core.errors import UserError
 from .core.model import Model
 from .core.trace import Trace
 from .render import panels as panel_specs
+from .render.panels import NOTATIONS
 from .render.text import token_label, top_tokens
 from .widgets.help_screen import HelpScreen
 from .widgets.panel import Panel
+from .widgets.prompt import PromptScreen
+from .widgets.watches import Watches
 from .widgets.token_strip import TokenStrip
 from .widgets.unit_view import UnitView
 
 SPEEDS = (1, 2, 4, 8, 16, 32)  # playback speeds, steps per second
+
+def find_token(tokens: tuple[str, ...], token: str, k: int, direction: int, wrap: bool = False) -> int | None:
+    """The next step after k (or before, direction -1) whose token is ``token``."""
+    T = len(tokens)
+    order = range(k + 1, T) if direction > 0 else range(k - 1, -1, -1)
+    if wrap:
+        order = [*order, *(range(0, k + 1) if direction > 0 else range(T - 1, k - 1, -1))]
+    return next((n for n in order if tokens[n] == token), None)
+
 
 #: Panels of the gates and states (the top grid); inputs and output go below them.
 CORE_KEYS = ("f", "i", "g", "o", "c", "h", "r", "z", "n")
@@ -45,7 +58,12 @@ class LstmApp(App):
     #status { height: 1; padding: 0 1; background: $boost; }
     #main { height: 1fr; }
     .grid { layout: grid; grid-size: 2; grid-gutter: 0 1; grid-rows: auto; height: auto; padding: 0 1; }
-    #unit { margin: 0 1; }
+    #unit, #watches { margin: 0 1; }
+    #too-small { display: none; width: 1fr; height: 1fr; content-align: center middle; text-style: bold; }
+    LstmApp.-too-small #too-small { display: block; }
+    LstmApp.-too-small #main, LstmApp.-too-small #unit, LstmApp.-too-small #watches,
+    LstmApp.-too-small #strip, LstmApp.-too-small #status, LstmApp.-too-small Footer,
+    LstmApp.-too-small #input, LstmApp.-too-small Header { display: none; }
     """
 
     BINDINGS = [
@@ -59,6 +77,11 @@ class LstmApp(App):
         Binding("down,j", "unit(1)", "next unit", key_display="↓ j"),
         Binding("up,k", "unit(-1)", "previous unit", key_display="↑ k", show=False),
         Binding("l", "layer(1)", "next layer", show=False),
+        Binding("g", "goto", "go to step or token", show=False),
+        Binding("right_square_bracket", "same_token(1)", "next step with this token", key_display="]", show=False),
+        Binding("left_square_bracket", "same_token(-1)", "previous step with this token", key_display="[", show=False),
+        Binding("m", "watch", "pin or unpin the unit as a watch", show=False),
+        Binding("N", "notation", "notation: classic / PyTorch / both", show=False),
         Binding("w", "tokens", "char/word tokens", show=False),
         Binding("pagedown", "page(1)", "scroll panels down", show=False),
         Binding("pageup", "page(-1)", "scroll panels up", show=False),
@@ -79,6 +102,10 @@ class LstmApp(App):
     """Whether playback is advancing the step."""
     speed: reactive[int] = reactive(2, init=False)
     """Index into SPEEDS."""
+    notation: reactive[str] = reactive("both", init=False)
+    """Gate names: "classic" (z^f, z^i, z^o, z), "pytorch" (f, i, o, g) or "both"."""
+
+    MIN_SIZE = (40, 12)  # below this the screen says it is too small
 
     def __init__(
         self,
@@ -95,6 +122,7 @@ class LstmApp(App):
         self.mono = "NO_COLOR" in os.environ
         self.trace: Trace = model.trace(frames if frames is not None else text)
         self._timer: Timer | None = None
+        self.watched: list[tuple[str, int]] = []  # pinned (quantity, unit) pairs
 
     # ----------------------------------------------------------------- layout
     def compose(self) -> ComposeResult:
@@ -112,6 +140,8 @@ class LstmApp(App):
             yield Grid(id="core", classes="grid")
             yield Grid(id="io", classes="grid")
         yield UnitView(id="unit")
+        yield Watches(id="watches")
+        yield Static("", id="too-small")
         yield Footer(show_command_palette=False)
 
     async def on_mount(self) -> None:
@@ -122,15 +152,25 @@ class LstmApp(App):
 
     async def _build_panels(self) -> None:
         """(Re)create the panels that fit the trace's cell."""
+        self.watched = [(q, j) for q, j in self.watched if q in self.trace.quantities and j < self.trace.hidden_size]
         core, io = self.query_one("#core", Grid), self.query_one("#io", Grid)
         await core.remove_children()
         await io.remove_children()
         specs = panel_specs.panels_for(self.trace)
         await core.mount_all([Panel(s, id=f"panel-{s.key}") for s in specs if s.key in CORE_KEYS])
         await io.mount_all([Panel(s, id=f"panel-{s.key}") for s in specs if s.key not in CORE_KEYS])
+        for panel in self.query(Panel):
+            panel.set_notation(self.notation)
 
     def on_resize(self, event) -> None:
         self._fit_columns(event.size.width)
+        w, h = event.size
+        small = w < self.MIN_SIZE[0] or h < self.MIN_SIZE[1]
+        self.set_class(small, "-too-small")
+        if small:
+            self.query_one("#too-small", Static).update(
+                f"terminal too small: {w}×{h}\nneeds at least {self.MIN_SIZE[0]}×{self.MIN_SIZE[1]}"
+            )
 
     def _fit_columns(self, width: int) -> None:
         cols = max(1, min(4, width // 36))
@@ -158,7 +198,8 @@ class LstmApp(App):
             by_unit = spec.key not in ("x", "y") or (spec.key == "x" and layer > 0)
             extra = top_tokens(tr, self.model.vocab, k) if spec.key == "y" else None
             panel.show(vals, self._scale(spec), self.unit if by_unit else None, self.mono, extra)
-        self.query_one(UnitView).show(tr, layer, k, self.unit)
+        self.query_one(UnitView).show(tr, layer, k, self.unit, self.notation)
+        self.query_one(Watches).show(tr, layer, k, self.watched)
 
     def _scale(self, spec):
         key = (id(self.trace), spec.key, self.layer)
@@ -191,6 +232,11 @@ class LstmApp(App):
         self.refresh_view()
 
     def watch_layer(self) -> None:
+        self.refresh_view()
+
+    def watch_notation(self, notation: str) -> None:
+        for panel in self.query(Panel):
+            panel.set_notation(notation)
         self.refresh_view()
 
     def watch_playing(self, playing: bool) -> None:
@@ -262,6 +308,54 @@ class LstmApp(App):
     def action_layer(self, delta: int) -> None:
         self.layer = (self.layer + delta) % self.trace.num_layers
 
+    def action_notation(self) -> None:
+        self.notation = NOTATIONS[(NOTATIONS.index(self.notation) + 1) % len(NOTATIONS)]
+        self.notify(f"notation: {self.notation}")
+
+    def action_watch(self) -> None:
+        """Pin the selected unit of the cell state (hidden state for GRU/RNN), or unpin it."""
+        q = "c" if self.trace.cell == "lstm" else "h"
+        pair = (q, self.unit)
+        if pair in self.watched:
+            self.watched.remove(pair)
+        else:
+            self.watched.append(pair)
+        self.refresh_view()
+
+    def action_same_token(self, direction: int) -> None:
+        """Go to the next (or previous) step whose token is the current one."""
+        if not self.steps:
+            return
+        k = find_token(self.trace.tokens, self.trace.tokens[self.k], self.k, direction)
+        if k is None:
+            self.notify(f"no {'later' if direction > 0 else 'earlier'} {token_label(self.trace.tokens[self.k])!r}")
+        else:
+            self.k = k
+
+    def action_goto(self) -> None:
+        if not self.steps:
+            return
+
+        def answer(text: str | None) -> None:
+            if text is None or not text.strip():
+                return
+            text = text.strip()
+            if text.isdigit():
+                t = int(text)
+                if not 1 <= t <= self.steps:
+                    self.notify(f"step {t} is outside 1..{self.steps}", severity="error")
+                    return
+                self.k = t - 1
+                return
+            k = find_token(self.trace.tokens, text, self.k, 1, wrap=True)
+            if k is None:
+                self.notify(f"token {text!r} is not in the sequence", severity="error")
+            else:
+                self.k = k
+
+        hint = f"a step number 1..{self.steps}, or a token to find after the current step"
+        self.push_screen(PromptScreen("go to", hint), answer)
+
     def action_page(self, direction: int) -> None:
         main = self.query_one("#main", VerticalScroll)
         main.scroll_page_down() if direction > 0 else main.scroll_page_up()
@@ -289,6 +383,13 @@ class LstmApp(App):
     def _help_bindings(self):
         for binding in self.BINDINGS:
             yield binding
+
+    def get_system_commands(self, screen):
+        """The command palette (ctrl+p) offers every key's action by name."""
+        yield from super().get_system_commands(screen)
+        for b in self.BINDINGS:
+            keys = b.key_display or b.key
+            yield SystemCommand(b.description.capitalize(), f"key: {keys}", partial(self.run_action, b.action))
 
     # ----------------------------------------------------------------- input
     def run_text(self, text: str) -> None:

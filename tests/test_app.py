@@ -199,3 +199,72 @@ async def test_other_cells_show_their_panels(cell):
         keys = {p.spec.key for p in app.query(Panel)}
         assert keys == {s.key for s in __import__("lstm_tui.render.panels", fromlist=["x"]).PANELS[cell]}
         assert app.k == 1 and app.unit == 1
+
+
+async def test_goto_a_step_number_and_a_token():
+    app = make_app("abcabc")
+    async with app.run_test() as pilot:
+        await pilot.press("g", *"5", "enter")
+        assert app.k == 4
+        await pilot.press("g", "a", "enter")  # the next 'a' after step 5 wraps to step 1
+        assert app.k == 0
+        await pilot.press("g", *"99", "enter")  # out of range: stays, says why
+        assert app.k == 0
+        await pilot.press("g", "z", "escape")
+        assert app.k == 0 and app.screen is app.screen_stack[0]
+
+
+async def test_same_token_brackets_jump_between_occurrences():
+    app = make_app("abab")
+    async with app.run_test() as pilot:
+        await pilot.press("right_square_bracket")
+        assert app.k == 2
+        await pilot.press("right_square_bracket")  # no later 'a'
+        assert app.k == 2
+        await pilot.press("left_square_bracket")
+        assert app.k == 0
+
+
+async def test_watch_pins_and_unpins_the_unit():
+    app = make_app()
+    async with app.run_test(size=(100, 40)) as pilot:
+        await pilot.press("down", "m", "down", "m")
+        assert app.watched == [("c", 1), ("c", 2)]
+        assert app.query_one("#watches").display
+        await pilot.press("m")
+        assert app.watched == [("c", 1)]
+
+
+async def test_notation_cycles_panel_titles():
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        panel = app.query_one("#panel-f", Panel)
+        assert "z^f / f" in panel.border_title
+        await pilot.press("N")
+        assert app.notation == "classic" and panel.border_title.endswith("z^f")
+        assert "σ(z^f)" in str(app.query_one("#unit").render())
+        await pilot.press("N")
+        assert app.notation == "pytorch" and panel.border_title.endswith("  f")
+
+
+async def test_too_small_then_back():
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.resize_terminal(20, 6)
+        await pilot.pause()
+        assert app.has_class("-too-small")
+        await pilot.press("n")
+        await pilot.resize_terminal(100, 30)
+        await pilot.pause()
+        assert not app.has_class("-too-small") and app.k == 1
+
+
+async def test_command_palette_offers_every_binding():
+    app = make_app()
+    async with app.run_test() as pilot:
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        for b in LstmApp.BINDINGS:
+            assert b.description.capitalize() in titles
+        cmd = next(c for c in app.get_system_commands(app.screen) if c.title == "Next")
+        await cmd.callback()
+        assert app.k == 1

@@ -86,6 +86,10 @@ class Trace:
             return self.hW[layer, k]
         raise KeyError(q)
 
+    def series(self, q: str, layer: int, j: int) -> np.ndarray:
+        """Unit j of quantity q at every step, (T,)."""
+        return self.states[q][layer, :, j]
+
     def abs_max(self, q: str, layer: int) -> float:
         """The largest |value| of a quantity (or ``x``, ``y``) over the whole
         sequence, initial state included; 0 for an empty trace."""

@@ -67,6 +67,27 @@ PANELS: dict[str, tuple[PanelSpec, ...]] = {
 }
 
 
+NOTATIONS = ("both", "classic", "pytorch")
+
+#: How the unit view names each LSTM gate in each notation (the classic
+#: diagrams write the activation of a gate input z^f as f(z^f), here σ(z^f)).
+SYMBOLS = {
+    "classic": {"i": "σ(z^i)", "f": "σ(z^f)", "g": "tanh(z)", "o": "σ(z^o)"},
+    "pytorch": {"i": "iᵗ", "f": "fᵗ", "g": "gᵗ", "o": "oᵗ"},
+}
+
+
+def title(spec: PanelSpec, notation: str = "both") -> str:
+    """A panel's title in a notation: classic, PyTorch's, or both side by side."""
+    if spec.classic == spec.torch:
+        return spec.title
+    if notation == "classic":
+        return f"{spec.title}  {spec.classic}"
+    if notation == "pytorch":
+        return f"{spec.title}  {spec.torch}"
+    return f"{spec.title}  {spec.classic} / {spec.torch}"
+
+
 def panels_for(trace: Trace) -> tuple[PanelSpec, ...]:
     """The panels that fit the trace's cell (no output panel without a head)."""
     return tuple(p for p in PANELS[trace.cell] if p.key != "y" or trace.has_head)

@@ -13,6 +13,7 @@ from rich.cells import cell_len
 from rich.text import Text
 
 from ..core.trace import Trace
+from .panels import SYMBOLS
 
 _VISIBLE = {" ": "␣", "\n": "⏎", "\t": "⇥", "\r": "␍"}
 
@@ -86,8 +87,11 @@ def unit_title(trace: Trace, layer: int, k: int, j: int) -> str:
     return f"unit {j} of {trace.hidden_size}{where} · t = {k + 1} · {token_label(trace.tokens[k])!r}  (↑↓ moves)"
 
 
-def unit_text(trace: Trace, layer: int, k: int, j: int) -> Text:
-    """The selected unit j's numbers at 0-based step k, with the equations filled in."""
+def unit_text(trace: Trace, layer: int, k: int, j: int, notation: str = "both") -> Text:
+    """The selected unit j's numbers at 0-based step k, with the equations filled in.
+
+    ``notation`` "classic" names the LSTM gates σ(z^f), σ(z^i), tanh(z), σ(z^o).
+    """
     if trace.steps == 0:
         return Text("no steps yet: press / and type a sequence", style="dim")
     s = {q: float(trace.value(q, layer, k)[j]) for q in trace.quantities}
@@ -95,10 +99,12 @@ def unit_text(trace: Trace, layer: int, k: int, j: int) -> Text:
     t = Text()
     if trace.cell == "lstm":
         c_prev = float(trace.value("c_prev", layer, k)[j])
-        t.append(f"fᵗ {s['f']:.4f}  iᵗ {s['i']:.4f}  gᵗ {_f(s['g'])}  oᵗ {s['o']:.4f}  cᵗ⁻¹ {_f(c_prev)}\n")
-        t.append("cᵗ = fᵗ·cᵗ⁻¹ + iᵗ·gᵗ", style="bold")
+        n = SYMBOLS["classic" if notation == "classic" else "pytorch"]
+        t.append(f"{n['f']} {s['f']:.4f}  {n['i']} {s['i']:.4f}  {n['g']} {_f(s['g'])}  {n['o']} {s['o']:.4f}")
+        t.append(f"  cᵗ⁻¹ {_f(c_prev)}\n")
+        t.append(f"cᵗ = {n['f']}·cᵗ⁻¹ + {n['i']}·{n['g']}", style="bold")
         t.append(f" = {s['f']:.4f}·{_p(c_prev)} + {s['i']:.4f}·{_p(s['g'])} = {_f(s['c'])}\n")
-        t.append("hᵗ = oᵗ·tanh(cᵗ)", style="bold")
+        t.append(f"hᵗ = {n['o']}·tanh(cᵗ)", style="bold")
         t.append(f" = {s['o']:.4f}·tanh({_f(s['c'])}) = {_f(s['h'])}")
     elif trace.cell == "gru":
         t.append(f"rᵗ {s['r']:.4f}  zᵗ {s['z']:.4f}  nᵗ {_f(s['n'])}  hᵗ⁻¹ {_f(h_prev)}\n")

@@ -10,7 +10,7 @@ from textual.widgets import Static
 
 from ..render.heatmap import legend
 from ..render.palette import Scale
-from ..render.panels import PanelSpec
+from ..render.panels import PanelSpec, title
 from .heatmap import Heatmap
 
 
@@ -35,7 +35,7 @@ class Panel(Vertical):
         self.heatmap = Heatmap()
         self.legend = Static("", classes="legend")
         self.extra = Static("", classes="extra")
-        self.border_title = f"{spec.title}  {spec.classic} / {spec.torch}" if spec.classic != spec.torch else spec.title
+        self.border_title = title(spec)
 
     def compose(self) -> ComposeResult:
         yield Static(self.spec.equation, classes="equation", markup=False)
@@ -43,6 +43,9 @@ class Panel(Vertical):
         yield self.legend
         if self.spec.key == "y":
             yield self.extra
+
+    def set_notation(self, notation: str) -> None:
+        self.border_title = title(self.spec, notation)
 
     def show(self, values: np.ndarray, scale: Scale, selected: int | None, mono: bool = False, extra: Text | None = None):
         """Draw ``values`` (n,); ``selected`` marks a unit (None for panels not indexed by unit)."""

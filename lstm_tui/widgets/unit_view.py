@@ -18,6 +18,6 @@ class UnitView(Static):
     }
     """
 
-    def show(self, trace: Trace, layer: int, k: int, unit: int) -> None:
+    def show(self, trace: Trace, layer: int, k: int, unit: int, notation: str = "both") -> None:
         self.border_title = unit_title(trace, layer, k, unit)
-        self.update(unit_text(trace, layer, k, unit))
+        self.update(unit_text(trace, layer, k, unit, notation))

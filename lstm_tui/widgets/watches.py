@@ -1,0 +1,33 @@
+"""Pinned units: each one's value over the whole sequence as a sparkline."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+from textual.widgets import Static
+
+from ..core.trace import Trace
+from ..render.sparkline import sparkline
+
+
+class Watches(Static):
+    """Shows the watched (quantity, unit) pairs; hidden while there are none."""
+
+    DEFAULT_CSS = """
+    Watches { dock: bottom; height: auto; max-height: 8; border: round $secondary 60%; padding: 0 1; display: none; }
+    """
+
+    def show(self, trace: Trace, layer: int, k: int, watched: list[tuple[str, int]]) -> None:
+        self.display = bool(watched)
+        if not watched:
+            return
+        self.border_title = "watches  (m pins or unpins the unit)"
+        width = max(8, (self.content_region.width or 60) - 22)
+        table = Table.grid(padding=(0, 1))
+        for q, j in watched:
+            if q not in trace.quantities:
+                continue
+            series = trace.series(q, layer, j)
+            now = float(series[k]) if trace.steps else 0.0
+            table.add_row(Text(f"{q}[{j}]", style="bold"), sparkline(series, width, k), Text(f"{now:+.4f}"))
+        self.update(table)

@@ -50,7 +50,7 @@ def test_first_adam_step_moves_every_used_parameter_by_lr():
     model = init_model(VOCAB, hidden=5, embed=3, seed=2, dtype="float64")
     ids = STREAM[:20]
     _, grads, _, _ = chunk_loss(model, ids)
-    trained, _ = train(model, ids, TrainConfig(steps=1, chunk=19, lr=1e-3, clip=1e9))
+    trained, _ = train(model, [ids], TrainConfig(steps=1, chunk=19, lr=1e-3, clip=1e9))  # one document: from its start
     for name, before in parameters(model).items():
         g = grads[name]
         moved = parameters(trained)[name] - before
@@ -78,3 +78,37 @@ def test_bad_streams_are_refused():
         train(model, np.array([0, 1, 9]))
     with pytest.raises(ValueError, match="at least 2"):
         train(model, np.array([0]))
+
+
+def test_documents_are_walked_whole_from_zero_state_once_per_pass():
+    from lstm_tui.core.train import _chunks
+
+    sizes = [5, 12, 2, 9]
+    spans = _chunks(sizes, 4, np.random.default_rng(0), stream=False)
+    for _ in range(3):  # passes
+        seen = {d: [] for d in range(len(sizes))}
+        order = []
+        for _ in range(sum(-(-(n - 1) // 4) for n in sizes)):  # chunks of one pass
+            d, start, stop, fresh = next(spans)
+            assert fresh == (start == 0)
+            assert 2 <= stop - start <= 5
+            seen[d].append((start, stop))
+            if fresh:
+                order.append(d)
+        assert sorted(order) == [0, 1, 2, 3]
+        for d, parts in seen.items():
+            assert parts[0][0] == 0 and parts[-1][1] == sizes[d]
+            assert all(a[1] - 1 == b[0] for a, b in zip(parts, parts[1:]))  # each target is the next input
+
+
+def test_evaluate_runs_each_document_from_zero_state():
+    model = init_model(VOCAB, hidden=5, embed=3, seed=1, dtype="float64")
+    docs = [STREAM[:30], STREAM[30:41]]
+    whole = evaluate(model, docs)
+    parts = [evaluate(model, d) for d in docs]
+    assert whole == pytest.approx((29 * parts[0] + 10 * parts[1]) / 39, rel=1e-12)
+    assert whole != pytest.approx(evaluate(model, STREAM[:41]), rel=1e-9)
+    w = [np.ones(30), np.r_[np.zeros(10), 1.0]]
+    last = -np.log(model.trace([VOCAB[i] for i in docs[1][:-1]]).y[-1, docs[1][-1]])
+    both = (29 * parts[0] + last) / 30
+    assert evaluate(model, docs, weights=w) == pytest.approx(both, rel=1e-9)

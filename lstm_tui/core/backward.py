@@ -94,12 +94,15 @@ def sum_last_h(trace: Trace) -> tuple[float, np.ndarray]:
     return float(h[-1].sum()) if trace.steps else 0.0, dh_top
 
 
-def cross_entropy(logits: np.ndarray, targets: np.ndarray) -> tuple[float, np.ndarray]:
+def cross_entropy(
+    logits: np.ndarray,  # (T, V) the head's outputs
+    targets: np.ndarray,  # (T,) the id each step should predict
+    weights: np.ndarray | None = None,  # (T,) weight w of each step's term, 1 if None
+) -> tuple[float, np.ndarray]:
     """Mean next-token cross-entropy and its gradient dL/dlogits (T, V).
 
-    ``logits`` (T, V) are the head's outputs, ``targets`` (T,) the ids each
-    step should predict. L = -(1/T) Σ_t log softmax(logitsᵗ)[targetᵗ], whose
-    gradient is (softmax(logits) - onehot(target)) / T.
+    L = -(1/T) Σ_t wᵗ log softmax(logitsᵗ)[targetᵗ], whose gradient is
+    wᵗ (softmax(logitsᵗ) - onehot(targetᵗ)) / T.
     """
     T = logits.shape[0]
     if T == 0:
@@ -107,11 +110,15 @@ def cross_entropy(logits: np.ndarray, targets: np.ndarray) -> tuple[float, np.nd
     rows = np.arange(T)
     shifted = logits - logits.max(axis=1, keepdims=True)  # (T, V)
     log_z = np.log(np.exp(shifted).sum(axis=1))  # (T,)
-    loss = float((log_z - shifted[rows, targets]).mean())
+    nll = log_z - shifted[rows, targets]  # (T,)
     dlogits = softmax(logits)  # (T, V)
     dlogits[rows, targets] -= 1
-    dlogits /= T
-    return loss, dlogits
+    if weights is None:
+        dlogits /= T
+        return float(nll.mean()), dlogits
+    w = np.asarray(weights, dtype=logits.dtype)  # (T,)
+    dlogits *= (w / T)[:, None]
+    return float((w * nll).mean()), dlogits
 
 
 def backward(

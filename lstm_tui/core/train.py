@@ -1,11 +1,14 @@
 """A small NumPy trainer: next-token cross-entropy, truncated BPTT, clipping, Adam.
 
-The training data is one long stream of token ids (N,). The trainer walks
-along it in chunks of ``chunk`` steps: each chunk's inputs are ids[p : p+T]
-and its targets ids[p+1 : p+T+1]; the state at the end of a chunk is the
-initial state of the next (so the model sees the whole stream), but gradients
-stop at the chunk's start (truncated backpropagation through time). At the
-end of the stream it starts again from zero state at a random offset.
+The training data is one long stream of token ids (N,), or a list of
+documents (each its own array of ids). The trainer walks along it in chunks
+of ``chunk`` steps: each chunk's inputs are ids[p : p+T] and its targets
+ids[p+1 : p+T+1]; the state at the end of a chunk is the initial state of the
+next (so the model sees the whole stream), but gradients stop at the chunk's
+start (truncated backpropagation through time). Each document starts from
+zero state, as the model will when it is traced, and each pass over the
+data takes the documents in a new random order; a single stream starts each
+pass from zero state at a random offset.
 
 Each update, with g the gradients of the mean cross-entropy of one chunk::
 
@@ -21,7 +24,7 @@ config give the same weights.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -109,7 +112,7 @@ def _check(model: Model, ids: np.ndarray) -> None:
         raise ValueError(f"model {model.name!r} needs an embedding and an output head to train on tokens")
     V = model.embedding.shape[0]
     if ids.ndim != 1 or ids.size < 2:
-        raise ValueError("the training stream must be a 1-D array of at least 2 token ids")
+        raise ValueError("the training stream (and each document) must be a 1-D array of at least 2 token ids")
     if ids.min() < 0 or ids.max() >= V:
         raise ValueError(f"token ids must lie in [0, {V})")
 
@@ -120,6 +123,7 @@ def chunk_loss(
     h0: np.ndarray | None = None,  # (L, H) initial state, zeros if None
     c0: np.ndarray | None = None,  # (L, H) initial cell state (LSTM)
     with_grads: bool = True,
+    weights: np.ndarray | None = None,  # (T+1,) weight of predicting each id (weights[0] unused)
 ) -> tuple[float, dict | None, np.ndarray, np.ndarray | None]:
     """Mean next-token cross-entropy of one chunk and its gradients.
 
@@ -128,7 +132,7 @@ def chunk_loss(
     """
     x = model.embedding[ids[:-1]]  # (T, E)
     trace = model.trace(x, h0=h0, c0=c0)
-    loss, dlogits = cross_entropy(trace.logits, ids[1:])
+    loss, dlogits = cross_entropy(trace.logits, ids[1:], None if weights is None else weights[1:])
     h_end = trace.states["h"][:, -1].copy()  # (L, H)
     c_end = trace.states["c"][:, -1].copy() if "c" in trace.states else None
     if not with_grads:
@@ -153,44 +157,91 @@ def clip_grads(grads: dict[str, np.ndarray], max_norm: float) -> float:
     return norm
 
 
-def evaluate(model: Model, ids: np.ndarray, chunk: int = 256) -> float:
-    """Mean next-token cross-entropy over the whole stream ids (N,), state carried throughout."""
-    ids = np.asarray(ids, dtype=np.int64)
-    _check(model, ids)
-    h = c = None
-    total = 0.0
-    for p in range(0, ids.size - 1, chunk):
-        part = ids[p : p + chunk + 1]
-        loss, _, h, c = chunk_loss(model, part, h, c, with_grads=False)
-        total += loss * (part.size - 1)
-    return total / (ids.size - 1)
+def _documents(data, weights) -> tuple[list[np.ndarray], list[np.ndarray | None]]:
+    """The training data as a list of id arrays, and their weights (None where there are none)."""
+    one = isinstance(data, np.ndarray) and data.ndim == 1
+    docs = [np.asarray(d, dtype=np.int64) for d in ([data] if one else data)]
+    if not docs:
+        raise ValueError("no training data: the list of documents is empty")
+    if weights is None:
+        ws = [None] * len(docs)
+    else:
+        ws = [np.asarray(w, dtype=np.float64) for w in ([weights] if one else weights)]
+        if len(ws) != len(docs) or any(w.shape != d.shape for w, d in zip(ws, docs)):
+            raise ValueError("weights must have the shape of the token ids, document by document")
+    return docs, ws
+
+
+def evaluate(
+    model: Model,
+    data: np.ndarray | Sequence[np.ndarray],  # (N,) one stream, or a list of documents
+    chunk: int = 256,
+    weights: np.ndarray | Sequence[np.ndarray] | None = None,  # like data: weight of predicting each id
+) -> float:
+    """Mean next-token cross-entropy over all the data; each document runs on from zero state.
+
+    With ``weights``, the weighted mean Σ wᵗ ℓᵗ / Σ wᵗ (over every id but each document's first).
+    """
+    docs, ws = _documents(data, weights)
+    total = norm = 0.0
+    for ids, w in zip(docs, ws):
+        _check(model, ids)
+        h = c = None
+        for p in range(0, ids.size - 1, chunk):
+            part = ids[p : p + chunk + 1]
+            wp = None if w is None else w[p : p + chunk + 1]
+            loss, _, h, c = chunk_loss(model, part, h, c, with_grads=False, weights=wp)
+            total += loss * (part.size - 1)
+        norm += ids.size - 1 if w is None else float(w[1:].sum())
+    return total / norm
+
+
+def _chunks(sizes: list[int], T: int, rng: np.random.Generator, stream: bool):
+    """Endless (document, start, stop, fresh) spans of at most T+1 ids, pass after pass.
+
+    Documents come in a new random order each pass, each from its start with
+    ``fresh`` (zero) state; a single stream starts each pass at a random
+    offset below T instead, so that chunk boundaries move.
+    """
+    while True:
+        order = [0] if stream else rng.permutation(len(sizes))
+        for d in order:
+            start = int(rng.integers(0, min(T, sizes[d] - 1))) if stream else 0
+            for p in range(start, sizes[d] - 1, T):
+                yield int(d), p, min(p + T + 1, sizes[d]), p == start
 
 
 def train(
     model: Model,
-    ids: np.ndarray,  # (N,) the token stream
+    data: np.ndarray | Sequence[np.ndarray],  # (N,) one token stream, or a list of documents
     config: TrainConfig = TrainConfig(),
+    weights: np.ndarray | Sequence[np.ndarray] | None = None,  # like data: weight of predicting each id
     callback: Callable[[int, float, Model], None] | None = None,  # called after each update
 ) -> tuple[Model, list[float]]:
-    """Train a copy of ``model`` on the stream; returns it and each update's chunk loss.
+    """Train a copy of ``model`` on the data; returns it and each update's chunk loss.
 
     ``model`` needs an embedding and an output head; it is left untouched.
+    ``weights`` make some predictions count more than others (a task whose
+    point is one step in ten can weigh that step up).
     """
-    ids = np.asarray(ids, dtype=np.int64)
-    _check(model, ids)
+    docs, ws = _documents(data, weights)
+    for ids in docs:
+        _check(model, ids)
     model = copy_model(model)
     params = parameters(model)  # the arrays Adam updates in place
     m = {k: np.zeros_like(p) for k, p in params.items()}
     v = {k: np.zeros_like(p) for k, p in params.items()}
     rng = np.random.default_rng(config.seed)
-    T = min(config.chunk, ids.size - 1)
-    pos, h, c = 0, None, None
+    stream = isinstance(data, np.ndarray) and data.ndim == 1
+    spans = _chunks([d.size for d in docs], config.chunk, rng, stream=stream)
+    h = c = None
     losses: list[float] = []
     for k in range(1, config.steps + 1):
-        if pos + T >= ids.size:  # end of the stream: start a new pass from zero state
-            pos, h, c = int(rng.integers(0, T)), None, None
-        loss, grads, h, c = chunk_loss(model, ids[pos : pos + T + 1], h, c)
-        pos += T
+        d, start, stop, fresh = next(spans)
+        if fresh:
+            h = c = None
+        w = None if ws[d] is None else ws[d][start:stop]
+        loss, grads, h, c = chunk_loss(model, docs[d][start:stop], h, c, weights=w)
         losses.append(loss)
         clip_grads(grads, config.clip)
         lr = config.lr

@@ -131,39 +131,51 @@ def run(layer: Layer, x: np.ndarray, h0: np.ndarray, c0: np.ndarray | None = Non
     x = np.asarray(x, dtype=dt)
     xW = x @ layer.W_ih.T  # (T, G*H)
     hW = np.empty((T, G * H), dtype=dt)  # W_hh hᵗ⁻¹, filled per step
-    W_hhT = np.ascontiguousarray(layer.W_hh.T)  # (H, G*H): row-vector product
     h_out = np.empty((T, H), dtype=dt)
     h_prev = np.asarray(h0, dtype=dt)
     if layer.cell == "lstm":
+        # σ(a) = ½·tanh(½a) + ½, so the rows of i, f and o are halved once here
+        # (exact: a power of two) and one tanh covers all four gates per step.
+        H2, H3 = 2 * H, 3 * H
+        half = dt.type(0.5)
+        scale = np.full(4 * H, half, dtype=dt)  # (4H,) ½ for i, f, o; 1 for g
+        scale[H2:H3] = 1
+        W_hhT = np.ascontiguousarray((layer.W_hh * scale[:, None]).T)  # (H, 4H)
+        pre = xW + (layer.b_ih + layer.b_hh)  # (T, 4H) input part and biases
+        pre *= scale
         acts = np.empty((T, 4 * H), dtype=dt)  # i, f, g, o side by side
         c_out = np.empty((T, H), dtype=dt)
-        pre = xW + (layer.b_ih + layer.b_hh)  # (T, 4H) input part and biases
         c_prev = np.asarray(c0, dtype=dt)
         tmp = np.empty(H, dtype=dt)
-        for t in range(T):
-            a = acts[t]
-            np.dot(h_prev, W_hhT, out=hW[t])
-            np.add(pre[t], hW[t], out=a)
-            sigmoid(a[: 2 * H], out=a[: 2 * H])  # i, f
-            np.tanh(a[2 * H : 3 * H], out=a[2 * H : 3 * H])  # g
-            sigmoid(a[3 * H :], out=a[3 * H :])  # o
-            c = c_out[t]
-            np.multiply(a[H : 2 * H], c_prev, out=c)  # f ⊙ cᵗ⁻¹
-            np.multiply(a[:H], a[2 * H : 3 * H], out=tmp)  # i ⊙ g
+        for pre_t, hW_t, a, c, h in zip(pre, hW, acts, c_out, h_out):
+            np.dot(h_prev, W_hhT, out=hW_t)  # W_hh hᵗ⁻¹, i f o rows halved
+            np.add(pre_t, hW_t, out=a)
+            np.tanh(a, out=a)  # tanh(½a) for i, f, o; g
+            ifo = a[:H2]
+            ifo *= half
+            ifo += half
+            o = a[H3:]
+            o *= half
+            o += half
+            np.multiply(a[H:H2], c_prev, out=c)  # f ⊙ cᵗ⁻¹
+            np.multiply(a[:H], a[H2:H3], out=tmp)  # i ⊙ g
             c += tmp
             np.tanh(c, out=tmp)
-            np.multiply(a[3 * H :], tmp, out=h_out[t])
-            h_prev, c_prev = h_out[t], c
+            np.multiply(o, tmp, out=h)
+            h_prev, c_prev = h, c
+        hW[:, :H2] *= 2  # undo the halving: W_hh hᵗ⁻¹ as recorded by step
+        hW[:, H3:] *= 2
         return {
             "xW": xW,
             "hW": hW,
             "i": acts[:, :H],
-            "f": acts[:, H : 2 * H],
-            "g": acts[:, 2 * H : 3 * H],
-            "o": acts[:, 3 * H :],
+            "f": acts[:, H:H2],
+            "g": acts[:, H2:H3],
+            "o": acts[:, H3:],
             "c": c_out,
             "h": h_out,
         }
+    W_hhT = np.ascontiguousarray(layer.W_hh.T)  # (H, G*H): row-vector product
     if layer.cell == "gru":
         acts = np.empty((T, 3 * H), dtype=dt)  # r, z, n side by side
         ax = xW + layer.b_ih  # (T, 3H)

@@ -9,6 +9,7 @@ beyond indexing the trace.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from functools import partial
 
@@ -18,9 +19,10 @@ from textual.binding import Binding
 from textual.containers import Grid, VerticalScroll
 from textual.reactive import reactive
 from textual.timer import Timer
-from textual.widgets import Footer, Header, Input, Static
+from textual.widgets import ContentSwitcher, Footer, Header, Input, Static
 
-from .core.errors import UserError
+from .core import explain
+from .core.errors import InputError, UserError
 from .core.model import Model
 from .core.trace import Trace
 from .render import panels as panel_specs
@@ -29,11 +31,37 @@ from .render.text import token_label, top_tokens
 from .widgets.help_screen import HelpScreen
 from .widgets.panel import Panel
 from .widgets.prompt import PromptScreen
+from .widgets.views import GradientView, HistoryView, StagesView, UnitsView
 from .widgets.watches import Watches
 from .widgets.token_strip import TokenStrip
 from .widgets.unit_view import UnitView
 
 SPEEDS = (1, 2, 4, 8, 16, 32)  # playback speeds, steps per second
+VIEWS = ("steps", "stages", "history", "units", "gradients")
+
+_SEARCH = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+))?\s*>\s*([-+]?[\d.]+(?:e[-+]?\d+)?)\s*(\w+)?\s*(abs)?\s*$", re.I)
+
+
+def parse_search(text: str, quantities: tuple[str, ...], steps: int) -> tuple[int, int, float, str, bool]:
+    """'START-END > THRESHOLD [QUANTITY] [abs]' (1-based, inclusive) → (start, stop, threshold, q, abs)."""
+    m = _SEARCH.match(text)
+    if not m:
+        raise InputError(f"unit search {text!r}: expected START-END > THRESHOLD [quantity] [abs], e.g. 5-9 > 0.5 c")
+    first, last = int(m[1]), int(m[2] or m[1])
+    if not 1 <= first <= last <= steps:
+        raise InputError(f"unit search: steps {first}-{last} are not within 1..{steps}")
+    q = m[4] or ("c" if "c" in quantities else "h")
+    if q.lower() == "abs" and m[5] is None:
+        q, absolute = ("c" if "c" in quantities else "h"), True
+    else:
+        absolute = m[5] is not None
+    if q not in quantities:
+        raise InputError(f"unit search: unknown quantity {q!r}, expected one of {', '.join(quantities)}")
+    try:
+        threshold = float(m[3])
+    except ValueError:
+        raise InputError(f"unit search: {m[3]!r} is not a number") from None
+    return first - 1, last, threshold, q, absolute
 
 def find_token(tokens: tuple[str, ...], token: str, k: int, direction: int, wrap: bool = False) -> int | None:
     """The next step after k (or before, direction -1) whose token is ``token``."""
@@ -56,12 +84,13 @@ class LstmApp(App):
     CSS = """
     #input { margin: 0 1; }
     #status { height: 1; padding: 0 1; background: $boost; }
-    #main { height: 1fr; }
+    #views { height: 1fr; }
+    #stages, #history, #units, #gradients { padding: 0 1; }
     .grid { layout: grid; grid-size: 2; grid-gutter: 0 1; grid-rows: auto; height: auto; padding: 0 1; }
     #unit, #watches { margin: 0 1; }
     #too-small { display: none; width: 1fr; height: 1fr; content-align: center middle; text-style: bold; }
     LstmApp.-too-small #too-small { display: block; }
-    LstmApp.-too-small #main, LstmApp.-too-small #unit, LstmApp.-too-small #watches,
+    LstmApp.-too-small #views, LstmApp.-too-small #unit, LstmApp.-too-small #watches,
     LstmApp.-too-small #strip, LstmApp.-too-small #status, LstmApp.-too-small Footer,
     LstmApp.-too-small #input, LstmApp.-too-small Header { display: none; }
     """
@@ -82,6 +111,17 @@ class LstmApp(App):
         Binding("left_square_bracket", "same_token(-1)", "previous step with this token", key_display="[", show=False),
         Binding("m", "watch", "pin or unpin the unit as a watch", show=False),
         Binding("N", "notation", "notation: classic / PyTorch / both", show=False),
+        Binding("1", "view('steps')", "view: every gate at this step", show=False),
+        Binding("2", "view('stages')", "view: the three stages of the unit", show=False),
+        Binding("3", "view('history')", "view: history, units × time, coloured text", show=False),
+        Binding("4", "view('units')", "view: unit search and gate saturation", show=False),
+        Binding("5", "view('gradients')", "view: gradient flow", show=False),
+        Binding("v", "next_view", "next view", key_display="v 1-5"),
+        Binding("a", "history_quantity", "history: next quantity", show=False),
+        Binding("s", "search", "unit search: on in a step range, off outside", show=False),
+        Binding("u", "next_result", "go to the next unit search result", show=False),
+        Binding("x", "compare", "gradients: compare with RNN and GRU", show=False),
+        Binding("T", "grad_target", "gradients: target top token / sum of h", show=False),
         Binding("w", "tokens", "char/word tokens", show=False),
         Binding("pagedown", "page(1)", "scroll panels down", show=False),
         Binding("pageup", "page(-1)", "scroll panels up", show=False),
@@ -105,6 +145,9 @@ class LstmApp(App):
     notation: reactive[str] = reactive("both", init=False)
     """Gate names: "classic" (z^f, z^i, z^o, z), "pytorch" (f, i, o, g) or "both"."""
 
+    view: reactive[str] = reactive("steps", init=False)
+    """Which view fills the middle of the screen (see VIEWS)."""
+
     MIN_SIZE = (40, 12)  # below this the screen says it is too small
 
     def __init__(
@@ -123,6 +166,10 @@ class LstmApp(App):
         self.trace: Trace = model.trace(frames if frames is not None else text)
         self._timer: Timer | None = None
         self.watched: list[tuple[str, int]] = []  # pinned (quantity, unit) pairs
+        self.history_quantity = "c" if self.trace.cell == "lstm" else "h"  # shown by the history view
+        self.search_results: tuple[str, list[tuple[int, float]]] | None = None  # (what was asked, ranked units)
+        self.grad_target: str | None = None  # None: top next token (or Σh without a head); "sum-h"
+        self.grad_compare = False  # gradient view also runs an RNN and a GRU
 
     # ----------------------------------------------------------------- layout
     def compose(self) -> ComposeResult:
@@ -136,9 +183,14 @@ class LstmApp(App):
         )
         yield TokenStrip(id="strip")
         yield Static("", id="status")
-        with VerticalScroll(id="main", can_focus=False):
-            yield Grid(id="core", classes="grid")
-            yield Grid(id="io", classes="grid")
+        with ContentSwitcher(initial="steps", id="views"):
+            with VerticalScroll(id="steps", can_focus=False):
+                yield Grid(id="core", classes="grid")
+                yield Grid(id="io", classes="grid")
+            yield StagesView(id="stages")
+            yield HistoryView(id="history")
+            yield UnitsView(id="units")
+            yield GradientView(id="gradients")
         yield UnitView(id="unit")
         yield Watches(id="watches")
         yield Static("", id="too-small")
@@ -192,7 +244,7 @@ class LstmApp(App):
                 panel.show(np.zeros(0), panel_specs.scale(tr, panel.spec, layer), None, self.mono)
             self.query_one(UnitView).show(tr, layer, 0, self.unit)
             return
-        for panel in self.query(Panel):
+        for panel in self.query(Panel) if self.view == "steps" else ():
             spec = panel.spec
             vals = panel_specs.values(tr, spec.key, layer, k)
             by_unit = spec.key not in ("x", "y") or (spec.key == "x" and layer > 0)
@@ -200,6 +252,8 @@ class LstmApp(App):
             panel.show(vals, self._scale(spec), self.unit if by_unit else None, self.mono, extra)
         self.query_one(UnitView).show(tr, layer, k, self.unit, self.notation)
         self.query_one(Watches).show(tr, layer, k, self.watched)
+        if self.view != "steps":
+            self.query_one(f"#{self.view}").show(self)
 
     def _scale(self, spec):
         key = (id(self.trace), spec.key, self.layer)
@@ -232,6 +286,10 @@ class LstmApp(App):
         self.refresh_view()
 
     def watch_layer(self) -> None:
+        self.refresh_view()
+
+    def watch_view(self, view: str) -> None:
+        self.query_one(ContentSwitcher).current = view
         self.refresh_view()
 
     def watch_notation(self, notation: str) -> None:
@@ -308,6 +366,62 @@ class LstmApp(App):
     def action_layer(self, delta: int) -> None:
         self.layer = (self.layer + delta) % self.trace.num_layers
 
+    def action_view(self, view: str) -> None:
+        self.view = view
+
+    def action_next_view(self) -> None:
+        self.view = VIEWS[(VIEWS.index(self.view) + 1) % len(VIEWS)]
+
+    def action_history_quantity(self) -> None:
+        qs = self.trace.quantities
+        self.history_quantity = qs[(qs.index(self.history_quantity) + 1) % len(qs)] if self.history_quantity in qs else qs[0]
+        self.view = "history"
+        self.refresh_view()
+
+    def action_compare(self) -> None:
+        self.grad_compare = not self.grad_compare
+        self.view = "gradients"
+        self.refresh_view()
+
+    def action_grad_target(self) -> None:
+        self.grad_target = None if self.grad_target == "sum-h" else "sum-h"
+        self.view = "gradients"
+        self.refresh_view()
+
+    def action_search(self) -> None:
+        if not self.steps:
+            return
+        q = "c" if self.trace.cell == "lstm" else "h"
+        hint = (
+            f"steps START-END (1..{self.steps}), then > THRESHOLD, then optionally the quantity "
+            f"({', '.join(self.trace.quantities)}; default {q}) and 'abs' to compare |value|. "
+            "Finds the units above the threshold inside the range and below it outside."
+        )
+        self.push_screen(PromptScreen("unit search", hint, f"{self.k + 1}-{self.k + 1} > 0.5 {q}"), self._search)
+
+    def _search(self, text: str | None) -> None:
+        if text is None:
+            return
+        try:
+            start, stop, threshold, q, absolute = parse_search(text, self.trace.quantities, self.steps)
+            results = explain.unit_search(self.trace, q, self.layer, start, stop, threshold, absolute=absolute)
+        except UserError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        what = f"{'|' + q + '|' if absolute else q} > {threshold:g} in steps {start + 1}-{stop}"
+        self.search_results = (what, results)
+        self.view = "units"
+        if results:
+            self.unit = results[0][0]
+        self.refresh_view()
+
+    def action_next_result(self) -> None:
+        if not self.search_results or not self.search_results[1]:
+            self.notify("no unit search results: press s to search")
+            return
+        units = [u for u, _ in self.search_results[1]]
+        self.unit = units[(units.index(self.unit) + 1) % len(units)] if self.unit in units else units[0]
+
     def action_notation(self) -> None:
         self.notation = NOTATIONS[(NOTATIONS.index(self.notation) + 1) % len(NOTATIONS)]
         self.notify(f"notation: {self.notation}")
@@ -357,7 +471,7 @@ class LstmApp(App):
         self.push_screen(PromptScreen("go to", hint), answer)
 
     def action_page(self, direction: int) -> None:
-        main = self.query_one("#main", VerticalScroll)
+        main = self.query_one(f"#{self.view}")
         main.scroll_page_down() if direction > 0 else main.scroll_page_up()
 
     def action_tokens(self) -> None:

@@ -268,3 +268,82 @@ async def test_command_palette_offers_every_binding():
         cmd = next(c for c in app.get_system_commands(app.screen) if c.title == "Next")
         await cmd.callback()
         assert app.k == 1
+
+
+@pytest.mark.parametrize("key,view", [("2", "stages"), ("3", "history"), ("4", "units"), ("5", "gradients"), ("1", "steps")])
+async def test_view_keys(key, view):
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("n", key)
+        assert app.view == view
+        assert app.query_one("#views").current == view
+        await pilot.press("n", "down")  # stepping keeps working in every view
+        assert app.k == 2 and app.unit == 1
+
+
+async def test_v_cycles_every_view():
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        seen = []
+        for _ in range(5):
+            await pilot.press("v")
+            seen.append(app.view)
+        assert seen == ["stages", "history", "units", "gradients", "steps"]
+
+
+async def test_history_quantity_key_cycles_quantities():
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("a")
+        assert app.view == "history" and app.history_quantity == "h"
+        await pilot.press("a")
+        assert app.history_quantity == "i"
+
+
+async def test_unit_search_selects_the_best_unit_and_u_cycles():
+    app = make_app("((()))", hidden=8)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("s")
+        await pilot.press("ctrl+a", "ctrl+k", *"2-4 > 0", "enter")
+        assert app.view == "units"
+        what, results = app.search_results
+        assert "steps 2-4" in what
+        from lstm_tui.core.explain import unit_search
+
+        assert results == unit_search(app.trace, "c", 0, 1, 4, 0.0)
+        if results:
+            assert app.unit == results[0][0]
+            if len(results) > 1:
+                await pilot.press("u")
+                assert app.unit == results[1][0]
+
+
+async def test_unit_search_refuses_bad_input_and_keeps_state():
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("s", "ctrl+a", "ctrl+k", *"99-2 > x", "enter")
+        assert app.search_results is None and app.is_running
+
+
+async def test_gradient_compare_and_target_keys():
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("n", "n", "x")
+        assert app.view == "gradients" and app.grad_compare
+        await pilot.press("T")
+        assert app.grad_target == "sum-h"
+        console = Console(width=120, record=True, file=io.StringIO())
+        console.print(app.query_one("#grad-body").content)
+        text = console.export_text()
+        assert "RNN" in text and "GRU" in text and "Σ h" in text
+
+
+def test_parse_search():
+    from lstm_tui.app import parse_search
+    from lstm_tui.core.errors import InputError
+
+    assert parse_search("2-5 > 0.5", ("i", "f", "g", "o", "c", "h"), 9) == (1, 5, 0.5, "c", False)
+    assert parse_search("3 > -1 h abs", ("h",), 9) == (2, 3, -1.0, "h", True)
+    for bad in ("", "5-2 > 1", "1-99 > 1", "1-2 > 0.5 q", "1-2 0.5"):
+        with pytest.raises(InputError):
+            parse_search(bad, ("c", "h"), 9)

@@ -35,3 +35,21 @@ def test_long_sequence_at_its_end(snap_compare):
 
 def test_gru_panels(snap_compare):
     assert snap_compare(app("hello", cell="gru", hidden=12), press=["n"], terminal_size=(120, 36))
+
+
+def test_stages_view(snap_compare):
+    assert snap_compare(app(), press=["n", "n", "n", "n", "n", "down", "2"], terminal_size=(120, 36))
+
+
+def test_history_view(snap_compare):
+    assert snap_compare(app(LONG), press=["n"] * 30 + ["down", "3"], terminal_size=(120, 40))
+
+
+def test_units_view_after_a_search(snap_compare):
+    assert snap_compare(
+        app(), press=["s", "ctrl+a", "ctrl+k", *"5-7 > 0.1", "enter"], terminal_size=(120, 40)
+    )
+
+
+def test_gradient_compare_view(snap_compare):
+    assert snap_compare(app(LONG), press=["end", "x"], terminal_size=(120, 36))

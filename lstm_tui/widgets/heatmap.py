@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import numpy as np
-from rich.segment import Segment
 from textual.geometry import Size
-from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from ..render.heatmap import heatmap_lines, layout
 from ..render.palette import Scale
+from .lines_view import LinesView
 
 
-class Heatmap(ScrollView, can_focus=False):
+class Heatmap(LinesView):
     """Shows ``values`` (n,) wrapped to the widget's width; scrolls when taller than allowed."""
 
     DEFAULT_CSS = """
@@ -30,7 +29,6 @@ class Heatmap(ScrollView, can_focus=False):
         self._scale = Scale("viridis", 0.0, 1.0)
         self._selected: int | None = None
         self._mono = False
-        self._strips: list[Strip] = []
         self._width = 0
         self.cols = 1  # values per row, for tests and the cursor
 
@@ -70,11 +68,3 @@ class Heatmap(ScrollView, can_focus=False):
     def on_resize(self) -> None:
         if self._content_width() != self._width:
             self._rebuild()
-
-    def render_line(self, y: int) -> Strip:
-        scroll_x, scroll_y = self.scroll_offset
-        row = y + scroll_y
-        width = self.size.width
-        if row >= len(self._strips):
-            return Strip([Segment(" " * width)], width)
-        return self._strips[row].crop(scroll_x, scroll_x + width).extend_cell_length(width)

@@ -1,0 +1,32 @@
+"""A Line-API view of pre-rendered lines of segments, scrolling both ways."""
+
+from __future__ import annotations
+
+from rich.segment import Segment
+from textual.geometry import Size
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+
+class LinesView(ScrollView, can_focus=False):
+    """Draws ``set_lines``' lines; only the visible ones are cropped per frame."""
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self._strips: list[Strip] = []
+
+    def set_lines(self, lines: list[list[Segment]]) -> None:
+        self._strips = [Strip(segs) for segs in lines]
+        width = max((s.cell_length for s in self._strips), default=0)
+        old = self.virtual_size
+        self.virtual_size = Size(width, len(self._strips))
+        if self.is_mounted:
+            self.refresh(layout=old.height != len(self._strips))
+
+    def render_line(self, y: int) -> Strip:
+        scroll_x, scroll_y = self.scroll_offset
+        row = y + scroll_y
+        width = self.size.width
+        if row >= len(self._strips):
+            return Strip([Segment(" " * width)], width)
+        return self._strips[row].crop(scroll_x, scroll_x + width).extend_cell_length(width)

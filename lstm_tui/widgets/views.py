@@ -1,0 +1,201 @@
+"""The explain-and-debug views: stages, history, units, gradients.
+
+Each view has ``show(app)``: it reads the app's state (trace, model, step,
+unit, layer, notation) and draws it; the app calls it only for the view that
+is on screen.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import VerticalScroll
+from textual.widgets import Static
+
+from ..core import explain
+from ..core.errors import UserError
+from ..core.gradients import compare_cells, gradient_norms
+from ..render.gradients import CELL_NAMES, norms_table, saliency_text
+from ..render.history import GUTTER, coloured_tokens, history_lines
+from ..render.panels import PANELS
+from ..render.panels import scale as panel_scale
+from ..render.stages import stages_renderable
+from ..render.text import token_label
+from .lines_view import LinesView
+
+if TYPE_CHECKING:
+    from ..app import LstmApp
+
+
+class StagesView(VerticalScroll, can_focus=False):
+    """The selected unit's step in three stages, each gate split into its parts."""
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="stages-body")
+
+    def show(self, app: LstmApp) -> None:
+        tr = app.trace
+        body = self.query_one("#stages-body", Static)
+        self.border_title = f"stages of unit {app.unit} at t = {app.k + 1}"
+        if tr.steps == 0:
+            body.update("empty sequence")
+            return
+        st = explain.stages(app.model, tr, app.layer, app.k, app.unit)
+        title = Text(f"unit {app.unit} · t = {app.k + 1} · token {token_label(tr.tokens[app.k])!r}\n", style="bold")
+        body.update(Group(title, stages_renderable(st, app.notation)))
+
+
+class HistoryView(VerticalScroll, can_focus=False):
+    """Units × time for one quantity, and the text coloured by the selected unit."""
+
+    DEFAULT_CSS = """
+    HistoryView LinesView { height: auto; max-height: 70%; }
+    HistoryView #history-text { margin-top: 1; }
+    """
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="history-title")
+        yield LinesView(id="history-map")
+        yield Static(id="history-text")
+
+    def show(self, app: LstmApp) -> None:
+        tr = app.trace
+        q = app.history_quantity
+        spec = next(s for s in PANELS[tr.cell] if s.key == q)
+        width = max(8, (self.content_region.width or 80) - GUTTER - 2)
+        title = self.query_one("#history-title", Static)
+        if tr.steps == 0:
+            title.update("empty sequence")
+            self.query_one(LinesView).set_lines([])
+            self.query_one("#history-text", Static).update("")
+            return
+        values, edges = explain.bin_time(explain.history(tr, q, app.layer), width, how="maxabs")
+        col = explain.bin_of(edges, app.k)
+        binned = values.shape[1] < tr.steps
+        scale = panel_scale(tr, spec, app.layer)
+        title.update(
+            Text.assemble(
+                (f"{spec.title} {q}", "bold"),
+                f" of layer {app.layer + 1}: units (rows, two per line) × time (columns",
+                f", {tr.steps} steps binned to {values.shape[1]}, largest |value| per bin)" if binned else ")",
+                f"  scale {scale.lo:+.2f} … {scale.hi:+.2f}   (a: next quantity)",
+            )
+        )
+        cw = max(1, min(3, width // max(values.shape[1], 1)))
+        self.query_one(LinesView).set_lines(history_lines(values, scale, col, app.unit, app.mono, cw))
+        tq = "c" if tr.cell == "lstm" else "h"
+        tspec = next(s for s in PANELS[tr.cell] if s.key == tq)
+        series = tr.series(tq, app.layer, app.unit)
+        text = Text.assemble((f"text coloured by unit {app.unit}'s {tq}ᵗ:\n", "bold"))
+        shown = slice(max(0, app.k - 2000), min(tr.steps, app.k + 2000))  # a window around t for long inputs
+        text.append_text(
+            coloured_tokens(
+                tr.tokens[shown], series[shown], panel_scale(tr, tspec, app.layer), app.k - shown.start
+            )
+        )
+        self.query_one("#history-text", Static).update(text)
+
+
+class UnitsView(VerticalScroll, can_focus=False):
+    """Unit search results and gate saturation per unit, with frozen and dead units flagged."""
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="units-search")
+        yield Static(id="units-saturation")
+
+    def show(self, app: LstmApp) -> None:
+        tr = app.trace
+        search = Text()
+        if app.search_results is None:
+            search.append("unit search: press s and give a step range and a threshold, e.g. ", style="dim")
+            search.append("5-9 > 0.5", style="bold")
+        else:
+            label, results = app.search_results
+            search.append(f"units {label}: ", style="bold")
+            if not results:
+                search.append("none")
+            for n, (u, score) in enumerate(results[:12]):
+                style = "reverse" if u == app.unit else ""
+                search.append(f"{u}", style=style)
+                search.append(f" ({score:.2f})" + ("  " if n < len(results) - 1 else ""), style="dim")
+            search.append("   u: next result", style="dim")
+        self.query_one("#units-search", Static).update(search)
+        body = self.query_one("#units-saturation", Static)
+        if tr.steps == 0:
+            body.update("")
+            return
+        sat = explain.saturation(tr, app.layer)
+        frozen = explain.frozen_units(tr, app.layer, quantity="h")
+        table = Table(box=None, padding=(0, 1), header_style="bold", title="gate saturation: share of steps")
+        table.add_column("unit", justify="right")
+        for g in sat:
+            table.add_column(f"{g} < 0.1", justify="right")
+            table.add_column(f"{g} > 0.9", justify="right")
+        table.add_column("hᵗ std", justify="right")
+        table.add_column("")
+        dead, still = set(frozen["dead"].tolist()), set(frozen["frozen"].tolist())
+        for j in range(tr.hidden_size):
+            cells = []
+            for lo, hi in sat.values():
+                cells += [_share(lo[j]), _share(hi[j])]
+            flag = "dead" if j in dead else "never moves" if j in still else ""
+            if sat and all(max(lo[j], hi[j]) >= 0.99 for lo, hi in sat.values()):
+                flag = flag or "all gates saturated"
+            table.add_row(
+                Text(str(j), style="reverse" if j == app.unit else ""),
+                *cells,
+                f"{frozen['std'][j]:.3f}",
+                Text(flag, style="bold red") if flag else "",
+            )
+        body.update(table)
+
+
+def _share(v: float) -> Text:
+    return Text(f"{v:.0%}", style="bold" if v >= 0.9 else "dim" if v == 0 else "")
+
+
+class GradientView(VerticalScroll, can_focus=False):
+    """How far back the target at step t reaches: ‖dL/dhᵗ'‖, ‖dL/dcᵗ'‖, saliency of each token."""
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="grad-body")
+
+    def show(self, app: LstmApp) -> None:
+        tr = app.trace
+        body = self.query_one("#grad-body", Static)
+        if tr.steps == 0:
+            body.update("empty sequence")
+            return
+        width = max(8, (self.content_region.width or 80) - 36)
+        try:
+            g = gradient_norms(app.model, tr, app.grad_target, app.k)
+            rows = {f"hᵗ' layer {n + 1}" if tr.num_layers > 1 else "hᵗ'": g["h"][n] for n in range(tr.num_layers)}
+            if g["c"] is not None:
+                rows["cᵗ' (last layer)"] = g["c"][-1]
+            rows["xᵗ' (saliency)"] = g["x"]
+            parts = [
+                Text.assemble(("target: ", "bold"), g["target"], f" = {g['value']:+.4f}   (T: switch target)\n"),
+                norms_table(rows, width),
+                Text("\nsaliency ‖dL/dxᵗ'‖ of each token up to t:", style="bold"),
+                saliency_text(tr.tokens, g["x"]),
+            ]
+            if app.grad_compare:
+                cmp = compare_cells(app.model, tr, seed=0, k=app.k)
+                parts += [
+                    Text(
+                        "\ncompare: ‖dL/dhᵗ'‖ for L = Σ hᵗ of the last layer, same hidden size and inputs, "
+                        "other cells untrained (PyTorch's default initialisation)",
+                        style="bold",
+                    ),
+                    norms_table({CELL_NAMES[c]: v for c, v in cmp.items()}, width),
+                ]
+            else:
+                parts.append(Text("\nx: compare with an RNN and a GRU of the same size", style="dim"))
+            body.update(Group(*parts))
+        except UserError as exc:
+            body.update(Text(str(exc), style="red"))
+

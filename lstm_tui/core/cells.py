@@ -133,78 +133,81 @@ def run(layer: Layer, x: np.ndarray, h0: np.ndarray, c0: np.ndarray | None = Non
     hW = np.empty((T, G * H), dtype=dt)  # W_hh hᵗ⁻¹, filled per step
     h_out = np.empty((T, H), dtype=dt)
     h_prev = np.asarray(h0, dtype=dt)
+    H2, H3 = 2 * H, 3 * H
+    # Constants as 0-d arrays: a ufunc converts a scalar on every call.
+    half = np.asarray(0.5, dtype=dt)
+    two = np.asarray(2, dtype=dt)
+    # σ(a) = ½·tanh(½a) + ½, and halving is exact (a power of two): the
+    # sigmoid gates' rows of W_hh and of the input part are halved once here,
+    # so one tanh covers every gate of a step; hW is doubled back at the end.
+    # The loop walks rows of preallocated arrays (zip over column blocks gives
+    # each step its views without indexing) and allocates nothing.
     if layer.cell == "lstm":
-        # σ(a) = ½·tanh(½a) + ½, so the rows of i, f and o are halved once here
-        # (exact: a power of two) and one tanh covers all four gates per step.
-        H2, H3 = 2 * H, 3 * H
-        half = dt.type(0.5)
         scale = np.full(4 * H, half, dtype=dt)  # (4H,) ½ for i, f, o; 1 for g
         scale[H2:H3] = 1
-        W_hhT = np.ascontiguousarray((layer.W_hh * scale[:, None]).T)  # (H, 4H)
+        W_hhT = np.ascontiguousarray((layer.W_hh * scale[:, None]).T)  # (H, 4H), row-vector product
         pre = xW + (layer.b_ih + layer.b_hh)  # (T, 4H) input part and biases
         pre *= scale
         acts = np.empty((T, 4 * H), dtype=dt)  # i, f, g, o side by side
+        i, f, g, o = acts[:, :H], acts[:, H:H2], acts[:, H2:H3], acts[:, H3:]  # (T, H) each
         c_out = np.empty((T, H), dtype=dt)
         c_prev = np.asarray(c0, dtype=dt)
         tmp = np.empty(H, dtype=dt)
-        for pre_t, hW_t, a, c, h in zip(pre, hW, acts, c_out, h_out):
+        rows = zip(pre, hW, acts, acts[:, :H2], i, f, g, o, c_out, h_out)
+        for pre_t, hW_t, a, if_t, i_t, f_t, g_t, o_t, c, h in rows:
             np.dot(h_prev, W_hhT, out=hW_t)  # W_hh hᵗ⁻¹, i f o rows halved
             np.add(pre_t, hW_t, out=a)
             np.tanh(a, out=a)  # tanh(½a) for i, f, o; g
-            ifo = a[:H2]
-            ifo *= half
-            ifo += half
-            o = a[H3:]
-            o *= half
-            o += half
-            np.multiply(a[H:H2], c_prev, out=c)  # f ⊙ cᵗ⁻¹
-            np.multiply(a[:H], a[H2:H3], out=tmp)  # i ⊙ g
-            c += tmp
+            np.multiply(if_t, half, out=if_t)
+            np.add(if_t, half, out=if_t)  # i, f
+            np.multiply(o_t, half, out=o_t)
+            np.add(o_t, half, out=o_t)  # o
+            np.multiply(f_t, c_prev, out=c)  # f ⊙ cᵗ⁻¹
+            np.multiply(i_t, g_t, out=tmp)  # i ⊙ g
+            np.add(c, tmp, out=c)
             np.tanh(c, out=tmp)
-            np.multiply(o, tmp, out=h)
+            np.multiply(o_t, tmp, out=h)
             h_prev, c_prev = h, c
-        hW[:, :H2] *= 2  # undo the halving: W_hh hᵗ⁻¹ as recorded by step
-        hW[:, H3:] *= 2
-        return {
-            "xW": xW,
-            "hW": hW,
-            "i": acts[:, :H],
-            "f": acts[:, H:H2],
-            "g": acts[:, H2:H3],
-            "o": acts[:, H3:],
-            "c": c_out,
-            "h": h_out,
-        }
-    W_hhT = np.ascontiguousarray(layer.W_hh.T)  # (H, G*H): row-vector product
+        np.multiply(hW[:, :H2], two, out=hW[:, :H2])
+        np.multiply(hW[:, H3:], two, out=hW[:, H3:])
+        return {"xW": xW, "hW": hW, "i": i, "f": f, "g": g, "o": o, "c": c_out, "h": h_out}
     if layer.cell == "gru":
-        acts = np.empty((T, 3 * H), dtype=dt)  # r, z, n side by side
+        scale = np.full(3 * H, half, dtype=dt)  # (3H,) ½ for r, z; 1 for n
+        scale[H2:] = 1
+        W_hhT = np.ascontiguousarray((layer.W_hh * scale[:, None]).T)  # (H, 3H)
+        b_hh = layer.b_hh * scale  # (3H,)
         ax = xW + layer.b_ih  # (T, 3H)
-        ah = np.empty(3 * H, dtype=dt)
-        for t in range(T):
-            a = acts[t]
-            np.dot(h_prev, W_hhT, out=hW[t])
-            np.add(hW[t], layer.b_hh, out=ah)
-            np.add(ax[t, : 2 * H], ah[: 2 * H], out=a[: 2 * H])
-            sigmoid(a[: 2 * H], out=a[: 2 * H])  # r, z
-            n = a[2 * H :]
-            np.multiply(a[:H], ah[2 * H :], out=n)
-            n += ax[t, 2 * H :]
-            np.tanh(n, out=n)
-            # h' = n + z ⊙ (h - n)
-            h = h_out[t]
-            np.subtract(h_prev, n, out=h)
-            h *= a[H : 2 * H]
-            h += n
+        ax *= scale
+        acts = np.empty((T, 3 * H), dtype=dt)  # r, z, n side by side
+        r, z, n = acts[:, :H], acts[:, H:H2], acts[:, H2:]  # (T, H) each
+        ah = np.empty(3 * H, dtype=dt)  # W_hh hᵗ⁻¹ + b_hh, r z rows halved
+        ah_n = ah[H2:]
+        rows = zip(ax[:, :H2], ax[:, H2:], hW, acts[:, :H2], r, z, n, h_out)
+        for ax_rz, ax_n, hW_t, rz_t, r_t, z_t, n_t, h in rows:
+            np.dot(h_prev, W_hhT, out=hW_t)
+            np.add(hW_t, b_hh, out=ah)
+            np.add(ax_rz, ah[:H2], out=rz_t)
+            np.tanh(rz_t, out=rz_t)
+            np.multiply(rz_t, half, out=rz_t)
+            np.add(rz_t, half, out=rz_t)  # r, z
+            np.multiply(r_t, ah_n, out=n_t)
+            np.add(n_t, ax_n, out=n_t)
+            np.tanh(n_t, out=n_t)  # n
+            np.subtract(h_prev, n_t, out=h)  # h' = n + z ⊙ (h - n)
+            np.multiply(h, z_t, out=h)
+            np.add(h, n_t, out=h)
             h_prev = h
-        return {"xW": xW, "hW": hW, "r": acts[:, :H], "z": acts[:, H : 2 * H], "n": acts[:, 2 * H :], "h": h_out}
+        np.multiply(hW[:, :H2], two, out=hW[:, :H2])
+        return {"xW": xW, "hW": hW, "r": r, "z": z, "n": n, "h": h_out}
+    W_hhT = np.ascontiguousarray(layer.W_hh.T)  # (H, H)
     pre = xW + (layer.b_ih + layer.b_hh)  # (T, H)
+    zero = np.asarray(0, dtype=dt)
     relu = layer.cell == "rnn_relu"
-    for t in range(T):
-        h = h_out[t]
-        np.dot(h_prev, W_hhT, out=hW[t])
-        np.add(pre[t], hW[t], out=h)
+    for pre_t, hW_t, h in zip(pre, hW, h_out):
+        np.dot(h_prev, W_hhT, out=hW_t)
+        np.add(pre_t, hW_t, out=h)
         if relu:
-            np.maximum(h, 0, out=h)
+            np.maximum(h, zero, out=h)
         else:
             np.tanh(h, out=h)
         h_prev = h

@@ -22,12 +22,14 @@ from textual.timer import Timer
 from textual.widgets import ContentSwitcher, Footer, Header, Input, Static
 
 from .core import explain
+from .core.breakpoints import Breakpoint, compile_breakpoint, find_next, names_for
 from .core.errors import InputError, UserError
 from .core.model import Model
 from .core.trace import Trace
 from .render import panels as panel_specs
 from .render.panels import NOTATIONS
 from .render.text import token_label, top_tokens
+from .widgets.breakpoints_screen import BreakpointsScreen
 from .widgets.help_screen import HelpScreen
 from .widgets.panel import Panel
 from .widgets.prompt import PromptScreen
@@ -107,6 +109,10 @@ class LstmApp(App):
         Binding("up,k", "unit(-1)", "previous unit", key_display="↑ k", show=False),
         Binding("l", "layer(1)", "next layer", show=False),
         Binding("g", "goto", "go to step or token", show=False),
+        Binding("b", "add_breakpoint", "add a breakpoint (a condition, e.g. f[3] < 0.1)", show=False),
+        Binding("B", "breakpoints", "list, enable, disable, delete breakpoints", show=False),
+        Binding("c", "continue(1)", "continue to the next step where a breakpoint holds", key_display="c"),
+        Binding("C", "continue(-1)", "continue backwards to a breakpoint", show=False),
         Binding("right_square_bracket", "same_token(1)", "next step with this token", key_display="]", show=False),
         Binding("left_square_bracket", "same_token(-1)", "previous step with this token", key_display="[", show=False),
         Binding("m", "watch", "pin or unpin the unit as a watch", show=False),
@@ -170,6 +176,7 @@ class LstmApp(App):
         self.search_results: tuple[str, list[tuple[int, float]]] | None = None  # (what was asked, ranked units)
         self.grad_target: str | None = None  # None: top next token (or Σh without a head); "sum-h"
         self.grad_compare = False  # gradient view also runs an RNN and a GRU
+        self.breakpoints: list[Breakpoint] = []  # conditions that c / C stop at
 
     # ----------------------------------------------------------------- layout
     def compose(self) -> ComposeResult:
@@ -365,6 +372,50 @@ class LstmApp(App):
 
     def action_layer(self, delta: int) -> None:
         self.layer = (self.layer + delta) % self.trace.num_layers
+
+    def action_add_breakpoint(self) -> None:
+        hint = (
+            "a condition on this step's numbers, e.g.  f[3] < 0.1   abs(c).max() > 3   token == \"(\"   "
+            "y.argmax() != next_token.  Names: " + ", ".join(names_for(self.trace.cell, self.trace.has_head))
+        )
+        self.push_screen(PromptScreen("add a breakpoint", hint), self._add_breakpoint)
+
+    def _add_breakpoint(self, text: str | None) -> None:
+        if text is None or not text.strip():
+            return
+        try:
+            bp = compile_breakpoint(text, self.trace.cell, self.trace.has_head)
+            if self.steps:
+                bp.test(self.trace, self.layer, self.k, vocab=self.model.vocab)  # fail now, not at c
+        except InputError as exc:
+            self.notify(str(exc), severity="error", timeout=8)
+            return
+        self.breakpoints.append(bp)
+        self.notify(f"breakpoint {bp.text}: c continues to the next step where it holds")
+
+    def action_breakpoints(self) -> None:
+        self.push_screen(BreakpointsScreen(self.breakpoints))
+
+    def action_continue(self, direction: int) -> None:
+        """Go to the nearest later (or earlier) step where an enabled breakpoint holds."""
+        if not any(bp.enabled for bp in self.breakpoints):
+            self.notify("no breakpoints enabled: press b to add one", severity="warning")
+            return
+        if not self.steps:
+            return
+        self.playing = False
+        try:
+            k = find_next(self.trace, self.breakpoints, self.layer, self.k, direction, vocab=self.model.vocab)
+        except InputError as exc:
+            self.notify(str(exc), severity="error", timeout=8)
+            return
+        if k is None:
+            self.bell()
+            self.notify(f"no breakpoint holds {'after' if direction > 0 else 'before'} t = {self.k + 1}")
+            return
+        hit = [bp.text for bp in self.breakpoints if bp.enabled and bp.test(self.trace, self.layer, k, self.model.vocab)]
+        self.k = k
+        self.notify(f"t = {k + 1}: {' | '.join(hit)}")
 
     def action_view(self, view: str) -> None:
         self.view = view

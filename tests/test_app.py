@@ -10,6 +10,7 @@ from rich.console import Console
 
 from lstm_tui.app import SPEEDS, LstmApp
 from lstm_tui.core.registry import load_model
+from lstm_tui.widgets.breakpoints_screen import BreakpointsScreen
 from lstm_tui.widgets.help_screen import HelpScreen, keys_table
 from lstm_tui.widgets.panel import Panel
 
@@ -347,3 +348,46 @@ def test_parse_search():
     for bad in ("", "5-2 > 1", "1-99 > 1", "1-2 > 0.5 q", "1-2 0.5"):
         with pytest.raises(InputError):
             parse_search(bad, ("c", "h"), 9)
+
+
+async def test_breakpoints_stop_both_ways_and_can_be_disabled_and_deleted():
+    app = make_app("ab(cd(ef")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("c")  # none yet: says so, stays
+        assert app.k == 0
+        await pilot.press("b", *'token == "("', "enter")
+        assert [bp.text for bp in app.breakpoints] == ['token == "("']
+        await pilot.press("c")
+        assert app.k == 2
+        await pilot.press("c")
+        assert app.k == 5
+        await pilot.press("c")  # no later one
+        assert app.k == 5
+        await pilot.press("C")
+        assert app.k == 2
+        await pilot.press("B")
+        assert isinstance(app.screen, BreakpointsScreen)
+        await pilot.press("space")
+        assert not app.breakpoints[0].enabled
+        await pilot.press("escape", "end", "C")
+        assert app.k == len("ab(cd(ef") - 1  # disabled: no stop
+        await pilot.press("B", "d", "escape")
+        assert app.breakpoints == []
+
+
+async def test_breakpoint_on_gate_values_matches_numpy():
+    app = make_app("the cat sat on the mat.", hidden=8)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("b", *"f[3] < 0.45", "enter")
+        f3 = app.trace.states["f"][0, :, 3]
+        expected = [k for k in range(1, app.trace.steps) if f3[k] < 0.45]
+        await pilot.press("c")
+        assert app.k == (expected[0] if expected else 0)
+
+
+@pytest.mark.parametrize("text", ["__import__('os')", "f.__class__", "f[", "9**9**9", "q > 1"])
+async def test_malformed_and_malicious_breakpoints_are_refused(text):
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("b", *text, "enter")
+        assert app.breakpoints == [] and app.is_running

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import csv
+import io
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -50,3 +53,59 @@ def write_npz(trace: Trace, path: str | os.PathLike, *, force: bool = False, ext
     arrays["cell"] = np.array(trace.cell)
     arrays.update(extra or {})
     return atomic_write(path, lambda fh: np.savez(fh, **arrays), force=force)
+
+
+FORMATS = (".npz", ".csv", ".json")
+
+
+def _long_rows(trace: Trace):
+    """(step, token, layer, quantity, unit, value) for every number of the trace, steps 1-based."""
+    for k in range(trace.steps):
+        tok = trace.tokens[k]
+        for layer in range(trace.num_layers):
+            for q in trace.quantities:
+                for j, v in enumerate(trace.value(q, layer, k).tolist()):
+                    yield k + 1, tok, layer, q, j, v
+        if trace.has_head:
+            for j, v in enumerate(trace.value("y", 0, k).tolist()):
+                yield k + 1, tok, "", "y", j, v
+
+
+def write_csv(trace: Trace, path: str | os.PathLike, *, force: bool = False) -> Path:
+    """The trace in long format: one row per number, columns step, token, layer, quantity, unit, value."""
+
+    def write(fh):
+        text = io.TextIOWrapper(fh, encoding="utf-8", newline="")
+        out = csv.writer(text)
+        out.writerow(("step", "token", "layer", "quantity", "unit", "value"))
+        out.writerows(_long_rows(trace))
+        text.flush()
+        text.detach()
+
+    return atomic_write(path, write, force=force)
+
+
+def write_json(trace: Trace, path: str | os.PathLike, *, force: bool = False) -> Path:
+    """The trace as one JSON object: cell, tokens, unknown, and every array as nested lists."""
+    arrays = trace.arrays()
+    doc = {"cell": trace.cell, "steps": trace.steps, "layers": trace.num_layers, "hidden_size": trace.hidden_size}
+    doc.update({k: v.tolist() for k, v in arrays.items()})
+
+    def write(fh):
+        fh.write(json.dumps(doc, ensure_ascii=False, allow_nan=True).encode("utf-8"))
+
+    return atomic_write(path, write, force=force)
+
+
+def write_trace(trace: Trace, path: str | os.PathLike, *, force: bool = False) -> Path:
+    """Write the trace in the format its file name ends with: .npz, .csv or .json."""
+    if Path(path).is_dir():
+        raise UserError(f"{path}: is a directory, expected a file name")
+    suffix = Path(path).suffix.lower()
+    if suffix == ".npz":
+        return write_npz(trace, path, force=force)
+    if suffix == ".csv":
+        return write_csv(trace, path, force=force)
+    if suffix == ".json":
+        return write_json(trace, path, force=force)
+    raise UserError(f"{path}: unknown format {suffix or '(no extension)'!r}, expected one of {', '.join(FORMATS)}")

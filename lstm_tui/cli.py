@@ -38,7 +38,7 @@ def _model_options() -> argparse.ArgumentParser:
         "--model",
         default=None,
         metavar="NAME|PATH",
-        help="built-in model name (default: random) or weights file: .safetensors, .npz (PyTorch state_dict "
+        help="built-in model name (default: brackets) or weights file: .safetensors, .npz (PyTorch state_dict "
         "or Keras weights), .pt/.pth (needs PyTorch)",
     )
     g.add_argument(
@@ -60,8 +60,10 @@ def _model_options() -> argparse.ArgumentParser:
         metavar="FRAMES.npy",
         help="feed feature frames, a float array [T, E] saved with np.save, instead of --text",
     )
-    g.add_argument("--text", default=None, help=f"the sequence to start on (default: {EXAMPLE_TEXT!r})")
-    g.add_argument("--tokens", choices=("char", "word"), default="char", help="tokenizer of the built-in model")
+    g.add_argument(
+        "--text", default=None, help=f"the sequence to start on (default: the model's example, or {EXAMPLE_TEXT!r})"
+    )
+    g.add_argument("--tokens", choices=("char", "word"), default=None, help="tokenizer of the random model (char)")
     g.add_argument("--seed", type=_seed, default=None, metavar="N", help="seed of the built-in random model (0)")
     g.add_argument("--hidden", type=_positive, default=None, metavar="N", help="hidden size H of the random model (24)")
     return p
@@ -92,16 +94,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _load(args):
-    """The model the options name; --seed or --hidden alone ask for the random model."""
+    """The model the options name; --seed, --hidden or --tokens alone ask for the random model."""
     from .core.io import is_model_path
     from .core.registry import DEFAULT, load_model
 
-    spec = args.model or ("random" if args.seed is not None or args.hidden is not None else DEFAULT)
+    wants_random = args.seed is not None or args.hidden is not None or args.tokens is not None
+    spec = args.model or ("random" if wants_random else DEFAULT)
     if (args.prefix is not None or args.vocab is not None) and not is_model_path(spec):
         raise UserError("--prefix and --vocab apply to a weights file given with --model PATH")
     hidden = 24 if args.hidden is None else args.hidden
     seed = 0 if args.seed is None else args.seed
-    return load_model(spec, hidden=hidden, seed=seed, tokenizer=args.tokens, prefix=args.prefix, vocab_path=args.vocab)
+    tokenizer = args.tokens or "char"
+    return load_model(spec, hidden=hidden, seed=seed, tokenizer=tokenizer, prefix=args.prefix, vocab_path=args.vocab)
+
+
+def _text(args, model) -> str:
+    """--text, or else the example the model's file carries (the demos have one), or else EXAMPLE_TEXT."""
+    return args.text if args.text is not None else model.meta.get("example", EXAMPLE_TEXT)
 
 
 def _frames(args, model):
@@ -125,7 +134,7 @@ def _export(args) -> int:
 
     model = _load(args)
     frames = _frames(args, model)
-    trace = model.trace(frames if frames is not None else EXAMPLE_TEXT if args.text is None else args.text)
+    trace = model.trace(frames if frames is not None else _text(args, model))
     path = write_npz(trace, args.output, force=args.force)
     print(f"wrote {path}: {trace.steps} steps, {trace.num_layers} layer(s), H={trace.hidden_size}")
     return 0
@@ -142,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         frames = _frames(args, model)
         from .app import LstmApp
 
-        LstmApp(model, text=EXAMPLE_TEXT if args.text is None else args.text, frames=frames).run()
+        LstmApp(model, text=_text(args, model), frames=frames).run()
         return 0
     except UserError as exc:
         print(f"lstm-tui: error: {exc}", file=sys.stderr)

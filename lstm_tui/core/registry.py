@@ -2,22 +2,41 @@
 
 from __future__ import annotations
 
+from importlib import resources
+
 from .errors import InputError
 from .model import Model, random_model
 
 #: Names that ``load_model`` knows without a file, with one line each.
 BUILTIN = {
+    "brackets": "LSTM trained on nested brackets: one cell unit counts the depth",
+    "charlm": "character LSTM trained on the Zen of Python: y guesses the next letter",
+    "copy": "LSTM that remembers a letter across a gap: the forget gate holds it, then lets go",
     "random": "untrained LSTM from --seed and --hidden: the machinery, no meaning",
 }
 
-DEFAULT = "random"
+#: The trained demos shipped as ``lstm_tui/demos/{name}.safetensors`` (made by scripts/train_demos.py).
+DEMOS = ("brackets", "charlm", "copy")
+
+DEFAULT = "brackets"
+
+
+def load_demo(name: str) -> Model:
+    """A shipped demo model by name (see ``DEMOS``), read from the package's data."""
+    from .io import load_file
+
+    if name not in DEMOS:
+        raise InputError(f"unknown demo {name!r}: expected one of {', '.join(DEMOS)}")
+    res = resources.files("lstm_tui").joinpath(f"demos/{name}.safetensors")
+    with resources.as_file(res) as path:
+        return load_file(path)
 
 
 def load_model(
-    spec: str = DEFAULT,
+    spec: str | None = None,
     *,
-    hidden: int = 24,
-    seed: int = 0,
+    hidden: int | None = None,
+    seed: int | None = None,
     layers: int = 1,
     cell: str = "lstm",
     tokenizer: str = "char",
@@ -26,11 +45,19 @@ def load_model(
 ) -> Model:
     """A model by built-in name (see ``BUILTIN``) or weights file path.
 
-    ``hidden``, ``seed``, ``layers``, ``cell`` and ``tokenizer`` shape the
-    ``random`` model; ``prefix`` and ``vocab_path`` go to ``io.load_file``.
+    ``hidden`` (24), ``seed`` (0), ``layers``, ``cell`` and ``tokenizer``
+    shape the ``random`` model; ``prefix`` and ``vocab_path`` go to
+    ``io.load_file``. Without ``spec``, as on the command line: ``DEFAULT``,
+    or the random model if ``hidden`` or ``seed`` is given.
     """
+    if spec is None:
+        spec = "random" if hidden is not None or seed is not None else DEFAULT
     if spec == "random":
+        hidden = 24 if hidden is None else hidden
+        seed = 0 if seed is None else seed
         return random_model(hidden=hidden, seed=seed, layers=layers, cell=cell, tokenizer=tokenizer)
+    if spec in DEMOS:
+        return load_demo(spec)
     from .io import is_model_path, load_file
 
     if is_model_path(spec):

@@ -126,3 +126,11 @@ def test_copy_forget_gate_holds_then_releases(demos):
     # what it holds tells a from b
     held = {s: model.trace(s + "-" * 9).states["c"][0, -1, u] for s in "ab"}
     assert abs(held["a"] - held["b"]) > 0.5
+
+
+def test_readme_names_the_units_the_files_name(demos):
+    from pathlib import Path
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    assert f"unit {demos['brackets'].meta['depth_unit']}'s cell state c counts" in readme
+    assert f"unit {demos['copy'].meta['memory_unit']} holds the letter" in readme

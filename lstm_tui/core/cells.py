@@ -141,74 +141,90 @@ def run(layer: Layer, x: np.ndarray, h0: np.ndarray, c0: np.ndarray | None = Non
     # sigmoid gates' rows of W_hh and of the input part are halved once here,
     # so one tanh covers every gate of a step; hW is doubled back at the end.
     # The loop walks rows of preallocated arrays (zip over column blocks gives
-    # each step its views without indexing) and allocates nothing.
+    # each step its views without indexing) and allocates nothing. The input
+    # part of the pre-activations is prepared K steps at a time, in a buffer
+    # small enough to stay in cache beside W_hh.
+    K = 64
+    chunks = [slice(t, min(t + K, T)) for t in range(0, T, K)]
     if layer.cell == "lstm":
         scale = np.full(4 * H, half, dtype=dt)  # (4H,) ½ for i, f, o; 1 for g
         scale[H2:H3] = 1
         W_hhT = np.ascontiguousarray((layer.W_hh * scale[:, None]).T)  # (H, 4H), row-vector product
-        pre = xW + (layer.b_ih + layer.b_hh)  # (T, 4H) input part and biases
-        pre *= scale
+        b = (layer.b_ih + layer.b_hh) * scale  # (4H,)
+        pre = np.empty((K, 4 * H), dtype=dt)  # input part and biases of a chunk of steps
         acts = np.empty((T, 4 * H), dtype=dt)  # i, f, g, o side by side
         i, f, g, o = acts[:, :H], acts[:, H:H2], acts[:, H2:H3], acts[:, H3:]  # (T, H) each
         c_out = np.empty((T, H), dtype=dt)
         c_prev = np.asarray(c0, dtype=dt)
         tmp = np.empty(H, dtype=dt)
-        rows = zip(pre, hW, acts, acts[:, :H2], i, f, g, o, c_out, h_out)
-        for pre_t, hW_t, a, if_t, i_t, f_t, g_t, o_t, c, h in rows:
-            np.dot(h_prev, W_hhT, out=hW_t)  # W_hh hᵗ⁻¹, i f o rows halved
-            np.add(pre_t, hW_t, out=a)
-            np.tanh(a, out=a)  # tanh(½a) for i, f, o; g
-            np.multiply(if_t, half, out=if_t)
-            np.add(if_t, half, out=if_t)  # i, f
-            np.multiply(o_t, half, out=o_t)
-            np.add(o_t, half, out=o_t)  # o
-            np.multiply(f_t, c_prev, out=c)  # f ⊙ cᵗ⁻¹
-            np.multiply(i_t, g_t, out=tmp)  # i ⊙ g
-            np.add(c, tmp, out=c)
-            np.tanh(c, out=tmp)
-            np.multiply(o_t, tmp, out=h)
-            h_prev, c_prev = h, c
-        np.multiply(hW[:, :H2], two, out=hW[:, :H2])
-        np.multiply(hW[:, H3:], two, out=hW[:, H3:])
+        for k in chunks:
+            pre_k = pre[: k.stop - k.start]
+            np.multiply(xW[k], scale, out=pre_k)
+            np.add(pre_k, b, out=pre_k)
+            rows = zip(pre_k, hW[k], acts[k], acts[k, :H2], i[k], f[k], g[k], o[k], c_out[k], h_out[k])
+            for pre_t, hW_t, a, if_t, i_t, f_t, g_t, o_t, c, h in rows:
+                np.dot(h_prev, W_hhT, out=hW_t)  # W_hh hᵗ⁻¹, i f o rows halved
+                np.add(pre_t, hW_t, out=a)
+                np.tanh(a, out=a)  # tanh(½a) for i, f, o; g
+                np.multiply(if_t, half, out=if_t)
+                np.add(if_t, half, out=if_t)  # i, f
+                np.multiply(o_t, half, out=o_t)
+                np.add(o_t, half, out=o_t)  # o
+                np.multiply(f_t, c_prev, out=c)  # f ⊙ cᵗ⁻¹
+                np.multiply(i_t, g_t, out=tmp)  # i ⊙ g
+                np.add(c, tmp, out=c)
+                np.tanh(c, out=tmp)
+                np.multiply(o_t, tmp, out=h)
+                h_prev, c_prev = h, c
+            np.multiply(hW[k, :H2], two, out=hW[k, :H2])  # while the chunk is still in cache
+            np.multiply(hW[k, H3:], two, out=hW[k, H3:])
         return {"xW": xW, "hW": hW, "i": i, "f": f, "g": g, "o": o, "c": c_out, "h": h_out}
     if layer.cell == "gru":
         scale = np.full(3 * H, half, dtype=dt)  # (3H,) ½ for r, z; 1 for n
         scale[H2:] = 1
         W_hhT = np.ascontiguousarray((layer.W_hh * scale[:, None]).T)  # (H, 3H)
         b_hh = layer.b_hh * scale  # (3H,)
-        ax = xW + layer.b_ih  # (T, 3H)
-        ax *= scale
+        b_ih = layer.b_ih * scale  # (3H,)
+        ax = np.empty((K, 3 * H), dtype=dt)  # W_ih x + b_ih of a chunk of steps, r z rows halved
         acts = np.empty((T, 3 * H), dtype=dt)  # r, z, n side by side
         r, z, n = acts[:, :H], acts[:, H:H2], acts[:, H2:]  # (T, H) each
         ah = np.empty(3 * H, dtype=dt)  # W_hh hᵗ⁻¹ + b_hh, r z rows halved
-        ah_n = ah[H2:]
-        rows = zip(ax[:, :H2], ax[:, H2:], hW, acts[:, :H2], r, z, n, h_out)
-        for ax_rz, ax_n, hW_t, rz_t, r_t, z_t, n_t, h in rows:
-            np.dot(h_prev, W_hhT, out=hW_t)
-            np.add(hW_t, b_hh, out=ah)
-            np.add(ax_rz, ah[:H2], out=rz_t)
-            np.tanh(rz_t, out=rz_t)
-            np.multiply(rz_t, half, out=rz_t)
-            np.add(rz_t, half, out=rz_t)  # r, z
-            np.multiply(r_t, ah_n, out=n_t)
-            np.add(n_t, ax_n, out=n_t)
-            np.tanh(n_t, out=n_t)  # n
-            np.subtract(h_prev, n_t, out=h)  # h' = n + z ⊙ (h - n)
-            np.multiply(h, z_t, out=h)
-            np.add(h, n_t, out=h)
-            h_prev = h
-        np.multiply(hW[:, :H2], two, out=hW[:, :H2])
+        ah_rz, ah_n = ah[:H2], ah[H2:]
+        for k in chunks:
+            ax_k = ax[: k.stop - k.start]
+            np.multiply(xW[k], scale, out=ax_k)
+            np.add(ax_k, b_ih, out=ax_k)
+            rows = zip(ax_k[:, :H2], ax_k[:, H2:], hW[k], acts[k, :H2], r[k], z[k], n[k], h_out[k])
+            for ax_rz, ax_n, hW_t, rz_t, r_t, z_t, n_t, h in rows:
+                np.dot(h_prev, W_hhT, out=hW_t)
+                np.add(hW_t, b_hh, out=ah)
+                np.add(ax_rz, ah_rz, out=rz_t)
+                np.tanh(rz_t, out=rz_t)
+                np.multiply(rz_t, half, out=rz_t)
+                np.add(rz_t, half, out=rz_t)  # r, z
+                np.multiply(r_t, ah_n, out=n_t)
+                np.add(n_t, ax_n, out=n_t)
+                np.tanh(n_t, out=n_t)  # n
+                np.subtract(h_prev, n_t, out=h)  # h' = n + z ⊙ (h - n)
+                np.multiply(h, z_t, out=h)
+                np.add(h, n_t, out=h)
+                h_prev = h
+            np.multiply(hW[k, :H2], two, out=hW[k, :H2])
         return {"xW": xW, "hW": hW, "r": r, "z": z, "n": n, "h": h_out}
     W_hhT = np.ascontiguousarray(layer.W_hh.T)  # (H, H)
-    pre = xW + (layer.b_ih + layer.b_hh)  # (T, H)
+    b = layer.b_ih + layer.b_hh  # (H,)
+    pre = np.empty((K, H), dtype=dt)  # input part and biases of a chunk of steps
     zero = np.asarray(0, dtype=dt)
     relu = layer.cell == "rnn_relu"
-    for pre_t, hW_t, h in zip(pre, hW, h_out):
-        np.dot(h_prev, W_hhT, out=hW_t)
-        np.add(pre_t, hW_t, out=h)
-        if relu:
-            np.maximum(h, zero, out=h)
-        else:
-            np.tanh(h, out=h)
-        h_prev = h
+    for k in chunks:
+        pre_k = pre[: k.stop - k.start]
+        np.add(xW[k], b, out=pre_k)
+        for pre_t, hW_t, h in zip(pre_k, hW[k], h_out[k]):
+            np.dot(h_prev, W_hhT, out=hW_t)
+            np.add(pre_t, hW_t, out=h)
+            if relu:
+                np.maximum(h, zero, out=h)
+            else:
+                np.tanh(h, out=h)
+            h_prev = h
     return {"xW": xW, "hW": hW, "h": h_out}

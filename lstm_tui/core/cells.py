@@ -147,37 +147,47 @@ def run(layer: Layer, x: np.ndarray, h0: np.ndarray, c0: np.ndarray | None = Non
     K = 64
     chunks = [slice(t, min(t + K, T)) for t in range(0, T, K)]
     if layer.cell == "lstm":
-        scale = np.full(4 * H, half, dtype=dt)  # (4H,) ½ for i, f, o; 1 for g
-        scale[H2:H3] = 1
-        W_hhT = np.ascontiguousarray((layer.W_hh * scale[:, None]).T)  # (H, 4H), row-vector product
-        b = (layer.b_ih + layer.b_hh) * scale  # (4H,)
-        pre = np.empty((K, 4 * H), dtype=dt)  # input part and biases of a chunk of steps
-        acts = np.empty((T, 4 * H), dtype=dt)  # i, f, g, o side by side
-        i, f, g, o = acts[:, :H], acts[:, H:H2], acts[:, H2:H3], acts[:, H3:]  # (T, H) each
-        c_out = np.empty((T, H), dtype=dt)
-        c_prev = np.asarray(c0, dtype=dt)
+        # Inside the loop the gates are kept in the order o, i, f, g and each
+        # step's row of S is [o i f g | cᵗ⁻¹]: the three sigmoids are one
+        # slice, and [i f] ⊙ [g cᵗ⁻¹] is one product. S's row t+1 receives cᵗ.
+        H4 = 4 * H
+        order = np.r_[H3:H4, 0:H3]  # PyTorch rows o, i, f, g
+        scale = np.full(H4, half, dtype=dt)  # (4H,) ½ for o, i, f; 1 for g
+        scale[H3:] = 1
+        W_hhT = np.ascontiguousarray((layer.W_hh[order] * scale[:, None]).T)  # (H, 4H), row-vector product
+        b = (layer.b_ih + layer.b_hh)[order] * scale  # (4H,)
+        S = np.empty((T + 1, 5 * H), dtype=dt)  # row t: o, i, f, g of step t, cᵗ⁻¹
+        S[0, H4:] = c0
+        o, i, f, g = S[:T, :H], S[:T, H:H2], S[:T, H2:H3], S[:T, H3:H4]  # (T, H) each
+        c_out = S[1:, H4:]  # (T, H)
+        pre = np.empty((K, H4), dtype=dt)  # input part and biases of a chunk of steps, o i f g
+        hW_k = np.empty((K, H4), dtype=dt)  # W_hh hᵗ⁻¹ of a chunk, o i f g, o i f halved
+        ig_fc = np.empty(H2, dtype=dt)  # i ⊙ g, f ⊙ cᵗ⁻¹
+        ig, fc = ig_fc[:H], ig_fc[H:]
         tmp = np.empty(H, dtype=dt)
         for k in chunks:
-            pre_k = pre[: k.stop - k.start]
-            np.multiply(xW[k], scale, out=pre_k)
+            n = k.stop - k.start
+            pre_k = pre[:n]
+            np.multiply(xW[k, H3:], half, out=pre_k[:, :H])  # o
+            np.multiply(xW[k, :H2], half, out=pre_k[:, H:H3])  # i, f
+            np.copyto(pre_k[:, H3:], xW[k, H2:H3])  # g
             np.add(pre_k, b, out=pre_k)
-            rows = zip(pre_k, hW[k], acts[k], acts[k, :H2], i[k], f[k], g[k], o[k], c_out[k], h_out[k])
-            for pre_t, hW_t, a, if_t, i_t, f_t, g_t, o_t, c, h in rows:
-                np.dot(h_prev, W_hhT, out=hW_t)  # W_hh hᵗ⁻¹, i f o rows halved
+            S_k = S[k]
+            rows = zip(pre_k, hW_k, S_k[:, :H4], S_k[:, :H3], S_k[:, H:H3], S_k[:, H3:], o[k], c_out[k], h_out[k])
+            for pre_t, hW_t, a, oif_t, if_t, gc_t, o_t, c, h in rows:
+                np.dot(h_prev, W_hhT, out=hW_t)
                 np.add(pre_t, hW_t, out=a)
-                np.tanh(a, out=a)  # tanh(½a) for i, f, o; g
-                np.multiply(if_t, half, out=if_t)
-                np.add(if_t, half, out=if_t)  # i, f
-                np.multiply(o_t, half, out=o_t)
-                np.add(o_t, half, out=o_t)  # o
-                np.multiply(f_t, c_prev, out=c)  # f ⊙ cᵗ⁻¹
-                np.multiply(i_t, g_t, out=tmp)  # i ⊙ g
-                np.add(c, tmp, out=c)
+                np.tanh(a, out=a)  # tanh(½a) for o, i, f; g
+                np.multiply(oif_t, half, out=oif_t)
+                np.add(oif_t, half, out=oif_t)  # o, i, f
+                np.multiply(if_t, gc_t, out=ig_fc)
+                np.add(ig, fc, out=c)  # cᵗ = f ⊙ cᵗ⁻¹ + i ⊙ g
                 np.tanh(c, out=tmp)
                 np.multiply(o_t, tmp, out=h)
-                h_prev, c_prev = h, c
-            np.multiply(hW[k, :H2], two, out=hW[k, :H2])  # while the chunk is still in cache
-            np.multiply(hW[k, H3:], two, out=hW[k, H3:])
+                h_prev = h
+            np.multiply(hW_k[:n, H:H3], two, out=hW[k, :H2])  # back to i, f, g, o, undoing the halving
+            np.copyto(hW[k, H2:H3], hW_k[:n, H3:])
+            np.multiply(hW_k[:n, :H], two, out=hW[k, H3:])
         return {"xW": xW, "hW": hW, "i": i, "f": f, "g": g, "o": o, "c": c_out, "h": h_out}
     if layer.cell == "gru":
         scale = np.full(3 * H, half, dtype=dt)  # (3H,) ½ for r, z; 1 for n

@@ -12,6 +12,7 @@ import os
 import re
 from collections.abc import Callable
 from functools import partial
+from pathlib import Path
 
 import numpy as np
 from textual.app import App, ComposeResult, SystemCommand
@@ -24,10 +25,13 @@ from textual.widgets import ContentSwitcher, Footer, Header, Input, Static
 from .core import explain
 from .core.breakpoints import Breakpoint, compile_breakpoint, find_next, names_for
 from .core.errors import InputError, UserError
+from .core.export import atomic_write, write_trace
 from .core.model import Model
 from .core.trace import Trace
 from .render import panels as panel_specs
 from .render.panels import NOTATIONS
+from .settings import Settings
+from .settings import save as save_settings
 from .render.text import token_label, top_tokens
 from .widgets.breakpoints_screen import BreakpointsScreen
 from .widgets.help_screen import HelpScreen
@@ -40,6 +44,7 @@ from .widgets.unit_view import UnitView
 
 SPEEDS = (1, 2, 4, 8, 16, 32)  # playback speeds, steps per second
 VIEWS = ("steps", "stages", "history", "units", "gradients")
+PALETTES = ("viridis", "cividis")  # colour-blind-safe sequential scales
 
 _SEARCH = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+))?\s*>\s*([-+]?[\d.]+(?:e[-+]?\d+)?)\s*(\w+)?\s*(abs)?\s*$", re.I)
 
@@ -102,27 +107,31 @@ class LstmApp(App):
         Binding("left,p", "step(-1)", "prev", key_display="← p"),
         Binding("home", "jump(0)", "first", show=False),
         Binding("end", "jump(-1)", "last", show=False),
-        Binding("space", "play", "play/pause"),
+        Binding("space", "play", "play", tooltip="play / pause"),
         Binding("plus,equals_sign", "speed(1)", "faster", show=False),
         Binding("minus", "speed(-1)", "slower", show=False),
-        Binding("down,j", "unit(1)", "next unit", key_display="↓ j"),
+        Binding("down,j", "unit(1)", "unit", key_display="↓ j", tooltip="next unit"),
         Binding("up,k", "unit(-1)", "previous unit", key_display="↑ k", show=False),
         Binding("l", "layer(1)", "next layer", show=False),
         Binding("g", "goto", "go to step or token", show=False),
         Binding("b", "add_breakpoint", "add a breakpoint (a condition, e.g. f[3] < 0.1)", show=False),
         Binding("B", "breakpoints", "list, enable, disable, delete breakpoints", show=False),
-        Binding("c", "continue(1)", "continue to the next step where a breakpoint holds", key_display="c"),
+        Binding("c", "continue(1)", "continue", tooltip="continue to the next step where a breakpoint holds", show=False),
         Binding("C", "continue(-1)", "continue backwards to a breakpoint", show=False),
         Binding("right_square_bracket", "same_token(1)", "next step with this token", key_display="]", show=False),
         Binding("left_square_bracket", "same_token(-1)", "previous step with this token", key_display="[", show=False),
         Binding("m", "watch", "pin or unpin the unit as a watch", show=False),
         Binding("N", "notation", "notation: classic / PyTorch / both", show=False),
+        Binding("P", "palette", "palette: viridis / cividis", show=False),
+        Binding("number_sign", "numbers", "numbers mode: write every value out", key_display="#", show=False),
+        Binding("e", "export", "export the trace (.npz, .csv, .json)", show=False),
+        Binding("S", "screenshot", "save a screenshot (.svg)", show=False),
         Binding("1", "view('steps')", "view: every gate at this step", show=False),
         Binding("2", "view('stages')", "view: the three stages of the unit", show=False),
         Binding("3", "view('history')", "view: history, units × time, coloured text", show=False),
         Binding("4", "view('units')", "view: unit search and gate saturation", show=False),
         Binding("5", "view('gradients')", "view: gradient flow", show=False),
-        Binding("v", "next_view", "next view", key_display="v 1-5"),
+        Binding("v", "next_view", "view", key_display="v", tooltip="next view (1-5 pick one)"),
         Binding("a", "history_quantity", "history: next quantity", show=False),
         Binding("s", "search", "unit search: on in a step range, off outside", show=False),
         Binding("u", "next_result", "go to the next unit search result", show=False),
@@ -151,6 +160,10 @@ class LstmApp(App):
     notation: reactive[str] = reactive("both", init=False)
     """Gate names: "classic" (z^f, z^i, z^o, z), "pytorch" (f, i, o, g) or "both"."""
 
+    palette: reactive[str] = reactive("viridis", init=False)
+    """The sequential colour scale of gates and probabilities."""
+    numbers: reactive[bool] = reactive(False, init=False)
+    """Write every value out instead of (besides) colouring it."""
     view: reactive[str] = reactive("steps", init=False)
     """Which view fills the middle of the screen (see VIEWS)."""
 
@@ -162,8 +175,10 @@ class LstmApp(App):
         text: str = "",
         frames: np.ndarray | None = None,
         retokenize: Callable[[str], Model] | None = None,
+        settings: Settings | None = None,
     ) -> None:
         super().__init__()
+        self.settings = settings  # saved when the user changes a choice; None keeps nothing
         self.model = model
         self.text = text
         self.frames = frames
@@ -205,6 +220,14 @@ class LstmApp(App):
 
     async def on_mount(self) -> None:
         self.sub_title = self.model.name
+        if self.settings is not None:
+            if self.settings.theme in self.available_themes:
+                self.theme = self.settings.theme
+            if self.settings.notation in NOTATIONS:
+                self.set_reactive(LstmApp.notation, self.settings.notation)
+            if self.settings.palette in PALETTES:
+                self.set_reactive(LstmApp.palette, self.settings.palette)
+            self.watch(self, "theme", self._remember, init=False)
         await self._build_panels()
         self._fit_columns(self.size.width)
         self.refresh_view()
@@ -256,18 +279,18 @@ class LstmApp(App):
             vals = panel_specs.values(tr, spec.key, layer, k)
             by_unit = spec.key not in ("x", "y") or (spec.key == "x" and layer > 0)
             extra = top_tokens(tr, self.model.vocab, k) if spec.key == "y" else None
-            panel.show(vals, self._scale(spec), self.unit if by_unit else None, self.mono, extra)
+            panel.show(vals, self._scale(spec), self.unit if by_unit else None, self.mono, extra, self.numbers)
         self.query_one(UnitView).show(tr, layer, k, self.unit, self.notation)
         self.query_one(Watches).show(tr, layer, k, self.watched)
         if self.view != "steps":
             self.query_one(f"#{self.view}").show(self)
 
     def _scale(self, spec):
-        key = (id(self.trace), spec.key, self.layer)
+        key = (id(self.trace), spec.key, self.layer, self.palette)
         cache = self.__dict__.setdefault("_scales", {})
         if key not in cache:
             cache.clear() if len(cache) > 64 else None
-            cache[key] = panel_specs.scale(self.trace, spec, self.layer)
+            cache[key] = panel_specs.scale(self.trace, spec, self.layer, self.palette)
         return cache[key]
 
     def status_line(self) -> str:
@@ -303,6 +326,23 @@ class LstmApp(App):
         for panel in self.query(Panel):
             panel.set_notation(notation)
         self.refresh_view()
+        self._remember()
+
+    def watch_palette(self) -> None:
+        self.refresh_view()
+        self._remember()
+
+    def watch_numbers(self) -> None:
+        self.refresh_view()
+
+    def _remember(self, *_) -> None:
+        """Save the user's choices, if this app keeps settings."""
+        if self.settings is None:
+            return
+        self.settings.theme, self.settings.notation, self.settings.palette = self.theme, self.notation, self.palette
+        warning = save_settings(self.settings)
+        if warning:
+            self.notify(warning, severity="warning")
 
     def watch_playing(self, playing: bool) -> None:
         if self._timer is not None:
@@ -473,6 +513,50 @@ class LstmApp(App):
         units = [u for u, _ in self.search_results[1]]
         self.unit = units[(units.index(self.unit) + 1) % len(units)] if self.unit in units else units[0]
 
+    def action_palette(self) -> None:
+        self.palette = PALETTES[(PALETTES.index(self.palette) + 1) % len(PALETTES)]
+        self.notify(f"palette: {self.palette}")
+
+    def action_numbers(self) -> None:
+        self.numbers = not self.numbers
+
+    def action_export(self) -> None:
+        hint = "a file name ending in .npz, .csv (one row per number) or .json"
+        self.push_screen(PromptScreen("export the trace", hint, "trace.npz"), self._export_as)
+
+    def _export_as(self, name: str | None) -> None:
+        if name and name.strip():
+            self._write(name.strip(), lambda path, force: write_trace(self.trace, path, force=force))
+
+    def action_screenshot(self) -> None:
+        hint = "an .svg file name for a picture of the screen as it is now"
+        self.push_screen(PromptScreen("screenshot", hint, f"lstm-tui-t{self.k + 1}.svg"), self._save_screenshot_as)
+
+    def _save_screenshot_as(self, name: str | None) -> None:
+        if name and name.strip():
+            svg = self.export_screenshot().encode("utf-8")
+            self._write(name.strip(), lambda path, force: atomic_write(path, lambda fh: fh.write(svg), force=force))
+
+    def _write(self, name: str, write: Callable, confirmed: bool = False) -> None:
+        """Write a file, asking before replacing one that exists."""
+        path = Path(name).expanduser()
+        if path.exists() and not path.is_dir() and not confirmed:
+
+            def answer(text: str | None) -> None:
+                if text is not None and text.strip().lower() in ("y", "yes"):
+                    self._write(name, write, confirmed=True)
+                else:
+                    self.notify(f"{path}: kept as it was")
+
+            self.push_screen(PromptScreen("overwrite?", f"{path} exists. Type y and Enter to replace it."), answer)
+            return
+        try:
+            written = write(path, confirmed)
+        except UserError as exc:
+            self.notify(str(exc), severity="error", timeout=8)
+            return
+        self.notify(f"wrote {written}")
+
     def action_notation(self) -> None:
         self.notation = NOTATIONS[(NOTATIONS.index(self.notation) + 1) % len(NOTATIONS)]
         self.notify(f"notation: {self.notation}")
@@ -554,7 +638,8 @@ class LstmApp(App):
         yield from super().get_system_commands(screen)
         for b in self.BINDINGS:
             keys = b.key_display or b.key
-            yield SystemCommand(b.description.capitalize(), f"key: {keys}", partial(self.run_action, b.action))
+            title = (b.tooltip or b.description).capitalize()
+            yield SystemCommand(title, f"key: {keys}", partial(self.run_action, b.action))
 
     # ----------------------------------------------------------------- input
     def run_text(self, text: str) -> None:

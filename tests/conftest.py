@@ -47,3 +47,10 @@ def reference(request):
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+
+
+@pytest.fixture(autouse=True)
+def private_config(tmp_path_factory, monkeypatch):
+    """Settings go to a fresh folder in every test, never to the user's own."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("config")))
+    monkeypatch.delenv("NO_COLOR", raising=False)

@@ -153,7 +153,7 @@ async def test_help_lists_every_key_and_closes():
         console.print(keys_table(LstmApp.BINDINGS))
         text = console.export_text()
         for binding in LstmApp.BINDINGS:
-            assert binding.description in text
+            assert (binding.tooltip or binding.description) in text
         assert "→ n" in text and "home" in text and "?" in text
         await pilot.press("n")  # keys do not leak to the stepper under the help
         assert app.k == 0
@@ -265,8 +265,9 @@ async def test_command_palette_offers_every_binding():
     async with app.run_test() as pilot:
         titles = [c.title for c in app.get_system_commands(app.screen)]
         for b in LstmApp.BINDINGS:
-            assert b.description.capitalize() in titles
+            assert (b.tooltip or b.description).capitalize() in titles
         cmd = next(c for c in app.get_system_commands(app.screen) if c.title == "Next")
+        assert any(c.title == "Continue to the next step where a breakpoint holds" for c in app.get_system_commands(app.screen))
         await cmd.callback()
         assert app.k == 1
 
@@ -391,3 +392,64 @@ async def test_malformed_and_malicious_breakpoints_are_refused(text):
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("b", *text, "enter")
         assert app.breakpoints == [] and app.is_running
+
+
+async def test_numbers_mode_writes_values_out():
+    app = make_app(hidden=4)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("number_sign")
+        assert app.numbers
+        heat = app.query_one("#panel-f", Panel).heatmap
+        text = "".join(seg.text for seg in heat._strips[0])
+        f = app.trace.states["f"][0, 0]
+        assert f"{f[0]:+.2f}" in text and f"{f[3]:+.2f}" in text
+
+
+async def test_palette_key_switches_the_sequential_scale():
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("P")
+        assert app.palette == "cividis"
+        assert app.query_one("#panel-f", Panel).heatmap._scale.palette == "cividis"
+
+
+async def test_settings_are_saved_and_restored():
+    from lstm_tui import settings as st
+
+    s, _ = st.load()
+    app = LstmApp(load_model("random", hidden=4), text="ab", settings=s)
+    async with app.run_test() as pilot:
+        await pilot.press("N", "P")
+        app.theme = "textual-light"
+        await pilot.pause()
+    saved, warning = st.load()
+    assert warning is None
+    assert (saved.notation, saved.palette, saved.theme) == ("classic", "cividis", "textual-light")
+    app = LstmApp(load_model("random", hidden=4), text="ab", settings=saved)
+    async with app.run_test() as pilot:
+        assert (app.notation, app.palette, app.theme) == ("classic", "cividis", "textual-light")
+
+
+async def test_export_from_the_app_asks_before_overwriting(tmp_path):
+    target = tmp_path / "mine.csv"
+    target.write_text("precious")
+    app = make_app()
+    async with app.run_test() as pilot:
+        await pilot.press("e", "ctrl+a", "ctrl+k", *str(target), "enter")
+        await pilot.press(*"n", "enter")  # not y: keep the file
+        assert target.read_text() == "precious"
+        await pilot.press("e", "ctrl+a", "ctrl+k", *str(target), "enter", "y", "enter")
+        assert target.read_text().startswith("step,token,layer")
+        shot = tmp_path / "shot.svg"
+        await pilot.press("S", "ctrl+a", "ctrl+k", *str(shot), "enter")
+        assert shot.read_text().startswith("<svg")
+
+
+async def test_no_color_draws_glyphs(monkeypatch):
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = make_app(hidden=6)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("n")
+        assert app.mono
+        strip = app.query_one("#panel-f", Panel).heatmap._strips[0]
+        assert set("".join(s.text for s in strip)) <= set(" ░▒▓█◆")

@@ -90,3 +90,13 @@ def test_panel_scales():
     assert c.lo == -c.hi and c.hi == np.abs(trace.states["c"]).max()
     assert np.array_equal(panels.values(trace, "c_prev", 0, 0), trace.c0[0])
     assert np.array_equal(panels.values(trace, "h_prev", 0, 3), trace.states["h"][0, 2])
+
+
+def test_every_segment_has_a_style():
+    """Textual's monochrome filter (NO_COLOR) needs a Style on every segment."""
+    vals = np.linspace(-1, 1, 7)
+    scale = Scale("blue-white-red", -1, 1)
+    for mono in (False, True):
+        for line in heatmap_lines(vals, scale, cols=3, selected=2, mono=mono):
+            assert all(seg.style is not None for seg in line)
+        assert all(seg.style is not None for seg in legend(scale, 20, mono))

@@ -53,3 +53,23 @@ def test_units_view_after_a_search(snap_compare):
 
 def test_gradient_compare_view(snap_compare):
     assert snap_compare(app(LONG), press=["end", "x"], terminal_size=(120, 36))
+
+
+def test_too_small(snap_compare):
+    assert snap_compare(app(), terminal_size=(30, 8))
+
+
+def test_numbers_mode(snap_compare):
+    assert snap_compare(app(hidden=12), press=["n", "number_sign"], terminal_size=(120, 40))
+
+
+def test_monochrome(snap_compare, monkeypatch):
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert snap_compare(app(hidden=12), press=["n", "n"], terminal_size=(100, 30))
+
+
+def test_light_theme(snap_compare):
+    async def light(pilot):
+        pilot.app.theme = "textual-light"
+
+    assert snap_compare(app(), press=["n", "down"], run_before=light, terminal_size=(120, 40))

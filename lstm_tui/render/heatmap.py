@@ -26,7 +26,7 @@ def level_segments(palette: str, cell_width: int, mono: bool = False) -> tuple[t
     if mono:
         ramp = glyph_ramp()
         idx = np.minimum((np.arange(LEVELS) * len(ramp)) // LEVELS, len(ramp) - 1)
-        plain = tuple(Segment(ramp[k] * cell_width) for k in idx)
+        plain = tuple(Segment(ramp[k] * cell_width, Style()) for k in idx)
         sel = tuple(Segment(mark, Style(reverse=True)) for _ in idx)
         return plain, sel
     plain, sel = [], []
@@ -67,13 +67,55 @@ def heatmap_lines(
     return lines
 
 
+def number_label(v: float) -> str:
+    """A value in at most 5 characters (numbers mode)."""
+    if not np.isfinite(v):
+        return f"{v:>5}"[:5]
+    if abs(v) < 9.995:
+        return f"{v:+.2f}"
+    if abs(v) < 99.95:
+        return f"{v:+.1f}"
+    return f"{v:+.0e}".replace("e+0", "e").replace("e+", "e")[:5]
+
+
+def number_lines(
+    values: np.ndarray,  # (n,)
+    scale: Scale,
+    cols: int,
+    selected: int | None = None,
+    mono: bool = False,
+) -> list[list[Segment]]:
+    """Numbers mode: each value written out in a 6-character cell, coloured unless ``mono``."""
+    plain, _ = level_segments(scale.palette, 1, mono)
+    q = quantise(values, scale.lo, scale.hi)
+    lines = []
+    for start in range(0, len(values), cols):
+        row = []
+        for j in range(start, min(start + cols, len(values))):
+            label = number_label(float(values[j])) + " "
+            if mono:
+                style = Style(reverse=True) if j == selected else Style()
+            else:
+                style = plain[q[j]].style + Style(color=_ink(scale.palette, int(q[j])), bold=j == selected)
+                if j == selected:
+                    style += Style(underline=True)
+            row.append(Segment(label.rjust(6), style))
+        lines.append(row)
+    return lines
+
+
+@cache
+def _ink(palette: str, level: int) -> Color:
+    return Color.from_rgb(0, 0, 0) if luminance(colours(palette)[level]) > 0.5 else Color.from_rgb(255, 255, 255)
+
+
 def legend(scale: Scale, width: int = 24, mono: bool = False) -> list[Segment]:
     """One line: low value, a ramp of the scale's colours, high value."""
     lo, hi = _fmt(scale.lo), _fmt(scale.hi)
     bar = max(4, width - len(lo) - len(hi) - 2)
     plain, _ = level_segments(scale.palette, 1, mono)
     ramp = [plain[int(k)] for k in np.linspace(0, LEVELS - 1, bar).round()]
-    return [Segment(lo + " "), *ramp, Segment(" " + hi)]
+    return [Segment(lo + " ", Style()), *ramp, Segment(" " + hi, Style())]
 
 
 def _fmt(v: float) -> str:

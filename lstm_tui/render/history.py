@@ -40,9 +40,9 @@ def history_lines(
     pairs = _pair_segments(scale.palette, mono)
     q = np.repeat(quantise(values, scale.lo, scale.hi), cell_width, axis=1)
     n *= cell_width
-    axis = [Segment(" " * GUTTER)]
+    axis = [Segment(" " * GUTTER, Style())]
     if col is not None and 0 <= col * cell_width < n:
-        axis += [Segment(" " * (col * cell_width + cell_width // 2)), Segment("▼", Style(bold=True))]
+        axis += [Segment(" " * (col * cell_width + cell_width // 2), Style()), Segment("▼", Style(bold=True))]
     lines = [axis]
     blank = LEVELS // 2 if scale.diverging else 0
     for r in range(0, H, 2):

@@ -98,14 +98,17 @@ def values(trace: Trace, spec_key: str, layer: int, k: int) -> np.ndarray:
     return trace.value(spec_key, layer, k)
 
 
-def scale(trace: Trace, spec: PanelSpec, layer: int) -> Scale:
-    """One scale per panel for the whole trace, so colours compare across steps."""
+def scale(trace: Trace, spec: PanelSpec, layer: int, sequential: str = SEQUENTIAL) -> Scale:
+    """One scale per panel for the whole trace, so colours compare across steps.
+
+    ``sequential`` names the palette of 0..1 and 0..max panels (viridis or cividis).
+    """
     if spec.kind == "gate":
-        return Scale(SEQUENTIAL, 0.0, 1.0)
+        return Scale(sequential, 0.0, 1.0)
     if spec.kind == "tanh":
         return Scale(DIVERGING, -1.0, 1.0)
     m = trace.abs_max(spec.key, layer)
     m = m if np.isfinite(m) and m > 0 else 1.0
     if spec.kind == "prob" or (trace.cell == "rnn_relu" and spec.key in ("h", "h_prev")):
-        return Scale(SEQUENTIAL, 0.0, m)
+        return Scale(sequential, 0.0, m)
     return Scale(DIVERGING, -m, m)

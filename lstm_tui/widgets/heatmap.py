@@ -6,7 +6,7 @@ import numpy as np
 from textual.geometry import Size
 from textual.strip import Strip
 
-from ..render.heatmap import heatmap_lines, layout
+from ..render.heatmap import heatmap_lines, layout, number_lines
 from ..render.palette import Scale
 from .lines_view import LinesView
 
@@ -29,13 +29,22 @@ class Heatmap(LinesView):
         self._scale = Scale("viridis", 0.0, 1.0)
         self._selected: int | None = None
         self._mono = False
+        self._numbers = False
         self._width = 0
         self.cols = 1  # values per row, for tests and the cursor
 
-    def show(self, values: np.ndarray, scale: Scale, selected: int | None = None, mono: bool = False) -> None:
-        """Draw ``values`` with ``scale``, marking unit ``selected``."""
-        self._values, self._scale, self._selected, self._mono = values, scale, selected, mono
+    def show(
+        self, values: np.ndarray, scale: Scale, selected: int | None = None, mono: bool = False, numbers: bool = False
+    ) -> None:
+        """Draw ``values`` with ``scale``, marking unit ``selected``; ``numbers`` writes each value out."""
+        self._values, self._scale, self._selected = values, scale, selected
+        self._mono, self._numbers = mono, numbers
         self._rebuild()
+
+    def _layout(self, n: int, width: int) -> tuple[int, int]:
+        if self._numbers:
+            return max(1, min(n, width // 6)), 6
+        return layout(n, width)
 
     def _content_width(self) -> int:
         return max(1, self.scrollable_content_region.width or self.size.width or 1)
@@ -43,8 +52,13 @@ class Heatmap(LinesView):
     def _rebuild(self) -> None:
         width = self._content_width()
         n = len(self._values)
-        self.cols, cw = layout(n, width)
-        lines = heatmap_lines(self._values, self._scale, self.cols, cw, self._selected, self._mono) if n else []
+        self.cols, cw = self._layout(n, width)
+        if not n:
+            lines = []
+        elif self._numbers:
+            lines = number_lines(self._values, self._scale, self.cols, self._selected, self._mono)
+        else:
+            lines = heatmap_lines(self._values, self._scale, self.cols, cw, self._selected, self._mono)
         self._strips = [Strip(segs, len(segs) * cw) for segs in lines]
         rows_changed = len(lines) != self.virtual_size.height or width != self._width
         self._width = width
@@ -62,7 +76,7 @@ class Heatmap(LinesView):
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
         n = len(self._values)
-        cols, _ = layout(n, width)
+        cols, _ = self._layout(n, width)
         return max(1, -(-n // cols)) if n else 1
 
     def on_resize(self) -> None:

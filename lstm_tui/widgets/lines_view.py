@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from rich.segment import Segment
 from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
@@ -28,5 +27,5 @@ class LinesView(ScrollView, can_focus=False):
         row = y + scroll_y
         width = self.size.width
         if row >= len(self._strips):
-            return Strip([Segment(" " * width)], width)
-        return self._strips[row].crop(scroll_x, scroll_x + width).extend_cell_length(width)
+            return Strip.blank(width, self.rich_style)
+        return self._strips[row].crop(scroll_x, scroll_x + width).extend_cell_length(width, self.rich_style)

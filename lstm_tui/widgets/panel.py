@@ -47,9 +47,17 @@ class Panel(Vertical):
     def set_notation(self, notation: str) -> None:
         self.border_title = title(self.spec, notation)
 
-    def show(self, values: np.ndarray, scale: Scale, selected: int | None, mono: bool = False, extra: Text | None = None):
+    def show(
+        self,
+        values: np.ndarray,
+        scale: Scale,
+        selected: int | None,
+        mono: bool = False,
+        extra: Text | None = None,
+        numbers: bool = False,
+    ):
         """Draw ``values`` (n,); ``selected`` marks a unit (None for panels not indexed by unit)."""
-        self.heatmap.show(values, scale, selected, mono)
+        self.heatmap.show(values, scale, selected, mono, numbers)
         width = max(10, self.scrollable_content_region.width or 30)
         self.legend.update(Text.assemble(*[(s.text, s.style) for s in legend(scale, min(width, 40), mono)]))
         if extra is not None:

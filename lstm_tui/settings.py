@@ -1,0 +1,67 @@
+"""The user's choices (theme, notation, palette, last model), kept between runs.
+
+Stored as JSON in the platform's config folder (``platformdirs``; on Linux
+``$XDG_CONFIG_HOME/lstm-tui/settings.json``). Read defensively: a missing file
+gives the defaults, a broken one gives the defaults and a one-line warning,
+never an error.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+from platformdirs import user_config_path
+
+from .core.export import atomic_write
+
+
+@dataclass
+class Settings:
+    theme: str = "textual-dark"  # a Textual theme name
+    notation: str = "both"  # gate names: "both", "classic" or "pytorch"
+    palette: str = "viridis"  # the sequential colour scale: "viridis" or "cividis"
+    last_model: str = ""  # the last --model given (a built-in name or a file path)
+
+
+def settings_path() -> Path:
+    return user_config_path("lstm-tui", appauthor=False) / "settings.json"
+
+
+def load() -> tuple[Settings, str | None]:
+    """The saved settings and a warning (None if all was well)."""
+    path = settings_path()
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return Settings(), None
+    except (OSError, UnicodeDecodeError) as exc:
+        return Settings(), f"settings {path}: cannot be read ({exc}); using the defaults"
+    try:
+        doc = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        return Settings(), f"settings {path}: not valid JSON (line {exc.lineno}); using the defaults"
+    if not isinstance(doc, dict):
+        return Settings(), f"settings {path}: expected a JSON object; using the defaults"
+    settings, bad = Settings(), []
+    for f in fields(Settings):
+        if f.name in doc:
+            if isinstance(doc[f.name], str):
+                setattr(settings, f.name, doc[f.name])
+            else:
+                bad.append(f.name)
+    warning = f"settings {path}: ignored {', '.join(bad)} (expected text)" if bad else None
+    return settings, warning
+
+
+def save(settings: Settings) -> str | None:
+    """Write the settings; returns a warning instead of raising if that fails."""
+    path = settings_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        blob = json.dumps(asdict(settings), indent=2).encode("utf-8")
+        atomic_write(path, lambda fh: fh.write(blob), force=True)
+    except Exception as exc:  # noqa: BLE001 - settings must never stop the app
+        return f"settings {path}: not saved ({exc})"
+    return None

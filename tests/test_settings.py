@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+from lstm_tui import settings
+
+
+def test_defaults_when_missing():
+    s, warning = settings.load()
+    assert s == settings.Settings() and warning is None
+
+
+def test_round_trip():
+    s = settings.Settings(theme="textual-light", notation="classic", palette="cividis", last_model="brackets")
+    assert settings.save(s) is None
+    assert settings.load() == (s, None)
+
+
+def test_corrupted_file_is_reported_and_ignored():
+    path = settings.settings_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"{not json")
+    s, warning = settings.load()
+    assert s == settings.Settings() and "not valid JSON" in warning and str(path) in warning
+    path.write_text('{"theme": 3, "notation": "pytorch"}')
+    s, warning = settings.load()
+    assert s.notation == "pytorch" and s.theme == "textual-dark" and "theme" in warning
+    path.write_bytes(b"\xff\xfe\x00")
+    assert "cannot be read" in settings.load()[1]
+    path.write_text("[1, 2]")
+    assert "JSON object" in settings.load()[1]
+
+
+def test_unwritable_folder_gives_a_warning_not_an_error(tmp_path, monkeypatch):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(blocker))
+    assert "not saved" in settings.save(settings.Settings())

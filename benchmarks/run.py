@@ -4,6 +4,7 @@ Run from the repository root::
 
     python benchmarks/run.py            # full sizes, a minute or two
     python benchmarks/run.py --quick    # T = 2,000 and fewer repeats, a few seconds
+    python benchmarks/run.py --scaling  # and a second table: time per step as T and H grow
 
 Figures (each measured in a fresh child process, so one library's threads or
 caches cannot slow the other's; the NumPy and PyTorch children alternate for
@@ -92,7 +93,7 @@ def _model_and_frames(T: int, H: int, E: int):
     return Model(layers=(layer,), name="bench"), x
 
 
-def child_numpy(T: int, H: int, E: int, repeat: int) -> dict:
+def child_numpy(T: int, H: int, E: int, repeat: int, trace_only: bool = False) -> dict:
     """Model.trace over frames; also cells.run alone and the bare W_hh·h loop."""
     import numpy as np
 
@@ -116,18 +117,15 @@ def child_numpy(T: int, H: int, E: int, repeat: int) -> dict:
         t2 = time.perf_counter()
         return min(t1 - t0, t2 - t1)
 
-    out = {
-        "trace": _best(lambda: model.trace(x), repeat),
-        "run": _best(lambda: run(layer, x, h0, h0), repeat),
-        "gemv": min(gemv_only() for _ in range(repeat + 1)),
-        "numpy": np.__version__,
-        **info,
-    }
+    out = {"trace": _best(lambda: model.trace(x), repeat), "numpy": np.__version__, **info}
+    if not trace_only:
+        out["run"] = _best(lambda: run(layer, x, h0, h0), repeat)
+        out["gemv"] = min(gemv_only() for _ in range(repeat + 1))
     del limiter
     return out
 
 
-def child_torch(T: int, H: int, E: int, repeat: int) -> dict:
+def child_torch(T: int, H: int, E: int, repeat: int, trace_only: bool = False) -> dict:
     """PyTorch's nn.LSTM forward on the same weights and frames."""
     try:
         import torch
@@ -145,11 +143,17 @@ def child_torch(T: int, H: int, E: int, repeat: int) -> dict:
             getattr(lstm, name).copy_(torch.from_numpy(value))
         xt = torch.from_numpy(x)
         seconds = _best(lambda: lstm(xt), repeat)
+        if trace_only:
+            return {"torch": torch.__version__, "forward": seconds}
+        torch.set_num_threads(1)
+        one_thread = _best(lambda: lstm(xt), repeat)
+        torch.set_num_threads(THREADS)
         h_torch = lstm(xt)[0].numpy()  # (T, H)
     h_ours = model.trace(x[: min(T, 2000)]).states["h"][0]
     return {
         "torch": torch.__version__,
         "forward": seconds,
+        "forward_1": one_thread,
         "max_h_diff": float(np.abs(h_ours - h_torch[: len(h_ours)]).max()),
         "mkldnn": bool(torch.backends.mkldnn.is_available()),
     }
@@ -164,8 +168,11 @@ def _child_env(unset: tuple[str, ...] = ()) -> dict:
     return env
 
 
-def _run_child(kind: str, args, unset: tuple[str, ...] = ()) -> dict:
-    cmd = [sys.executable, __file__, "--child", kind, "-T", str(args.T), "--repeat", str(args.repeat)]
+def _run_child(
+    kind: str, args, unset: tuple[str, ...] = (), T: int | None = None, H: int = 256, trace_only: bool = False
+) -> dict:
+    cmd = [sys.executable, __file__, "--child", kind, "-T", str(T or args.T), "--hidden", str(H)]
+    cmd += ["--repeat", str(args.repeat)] + (["--trace-only"] if trace_only else [])
     out = subprocess.run(cmd, capture_output=True, text=True, env=_child_env(unset), cwd=ROOT)
     if out.returncode != 0:
         raise RuntimeError(f"benchmark child {kind!r} failed:\n{out.stderr}")
@@ -176,7 +183,7 @@ def _keep_best(best: dict | None, new: dict) -> dict:
     """Merge two children's answers, keeping the smaller of every time."""
     if best is None:
         return new
-    times = ("trace", "run", "gemv", "forward")
+    times = ("trace", "run", "gemv", "forward", "forward_1")
     return {**new, **{k: min(best[k], new[k]) for k in times if k in new and k in best}}
 
 
@@ -338,15 +345,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-T", type=int, default=None, help="sequence length for the throughput figure")
     parser.add_argument("--repeat", type=int, default=None, help="timed repeats (best is kept)")
     parser.add_argument("--rounds", type=int, default=None, help="alternating rounds of the children (best is kept)")
+    parser.add_argument("--hidden", type=int, default=256, help=argparse.SUPPRESS)
+    parser.add_argument("--trace-only", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--scaling", action="store_true", help="also time the trace per step for H = 64 to 1024, T = 1,000 to 100,000"
+    )
     parser.add_argument("--child", choices=sorted(CHILDREN), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     args.T = args.T or (2_000 if args.quick else 10_000)
     args.repeat = args.repeat or (3 if args.quick else 7)
     args.rounds = args.rounds or (1 if args.quick else 3)
-    H, E = 256, 64
+    H, E = args.hidden, 64
 
     if args.child:
-        print(json.dumps(CHILDREN[args.child](args.T, H, E, args.repeat)))
+        print(json.dumps(CHILDREN[args.child](args.T, H, E, args.repeat, args.trace_only)))
         return 0
 
     # The children alternate for a few rounds and each figure keeps its best,
@@ -373,6 +385,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = [("trace throughput: Model.trace", _fmt_s(np_info["trace"]), target, ratio(np_info["trace"]))]
     if peer:
         rows.append(("  peer: PyTorch nn.LSTM forward", _fmt_s(peer), "", "1.00"))
+        one = torch_info["forward_1"]
+        rows.append(("  PyTorch with 1 thread, for scale", _fmt_s(one), "", ratio(one)))
     rows.append(("  of which cells.run", _fmt_s(np_info["run"]), "", ratio(np_info["run"])))
     rows.append(("  W_hh·h alone, T calls (NumPy floor)", _fmt_s(np_info["gemv"]), "", ratio(np_info["gemv"])))
     if np_plain:
@@ -396,7 +410,34 @@ def main(argv: list[str] | None = None) -> int:
     print_table(rows)
     if peer:
         print(f"\n(check: h from Model.trace and from nn.LSTM differ by at most {torch_info['max_h_diff']:.1e})")
+    if args.scaling:
+        print()
+        scaling(args, with_torch=bool(peer))
     return 0
+
+
+def scaling(args, with_torch: bool) -> None:
+    """Model.trace (and PyTorch's forward) per step as H and T grow: the trace is linear in T;
+    per step it costs W_hh·h (grows as H²) plus a fixed overhead of NumPy calls."""
+    rows = []
+    for T, H in ((10_000, 64), (10_000, 128), (10_000, 256), (2_000, 512), (1_000, 1024), (1_000, 256), (100_000, 256)):
+        ours = peer = float("inf")
+        for _ in range(args.rounds):  # alternating, as above
+            ours = min(ours, _run_child("numpy", args, T=T, H=H, trace_only=True)["trace"])
+            if with_torch:
+                peer = min(peer, _run_child("torch", args, T=T, H=H, trace_only=True)["forward"])
+        per_step = f"{ours / T * 1e6:,.1f} µs"
+        if with_torch:
+            rows.append((f"T = {T:,}, H = {H}", per_step, f"{peer / T * 1e6:,.1f} µs", f"{ours / peer:.2f}"))
+        else:
+            rows.append((f"T = {T:,}, H = {H}", per_step, "", ""))
+    head = ("Model.trace per step", "NumPy", "PyTorch", "ratio")
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(4)]
+    line = "  ".join("{:<%d}" % w for w in widths)
+    print(line.format(*head))
+    print("  ".join("-" * w for w in widths))
+    for r in rows:
+        print(line.format(*r).rstrip())
 
 
 if __name__ == "__main__":

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
+from pathlib import Path
 
+from .core.cells import CELLS
 from .core.errors import UserError
 
 EXAMPLE_TEXT = "the cat sat on the mat."
@@ -30,86 +33,174 @@ def _seed(text: str) -> int:
     return n
 
 
-def _model_options() -> argparse.ArgumentParser:
-    """Options shared by the app and every subcommand."""
-    p = argparse.ArgumentParser(add_help=False)
+def _model_options(suppress: bool = False) -> argparse.ArgumentParser:
+    """Options shared by the app and every subcommand.
+
+    A subcommand's copy has no defaults (``suppress``), so that an option given
+    before the subcommand (``lstm-tui --model X export``) is not overwritten.
+    """
+    p = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS if suppress else None)
     g = p.add_argument_group("model and input")
     g.add_argument(
         "--model",
-        default=None,
         metavar="NAME|PATH",
-        help="built-in model name (default: brackets) or weights file: .safetensors, .npz (PyTorch state_dict "
-        "or Keras weights), .pt/.pth (needs PyTorch)",
+        help="built-in model name (see --list-models; default: brackets) or weights file: .safetensors, "
+        ".npz (PyTorch state_dict or Keras weights), .pt/.pth (needs PyTorch)",
     )
     g.add_argument(
         "--prefix",
-        default=None,
         metavar="NAME",
         help="key prefix of the recurrent module in the weights file, e.g. rnn for rnn.weight_ih_l0 "
         "(needed only when the file holds several)",
     )
     g.add_argument(
         "--vocab",
-        default=None,
         metavar="FILE",
         help="vocabulary for a weights file that carries none: one token per line, UTF-8 (or a .json list)",
     )
     g.add_argument(
         "--inputs",
-        default=None,
         metavar="FRAMES.npy",
         help="feed feature frames, a float array [T, E] saved with np.save, instead of --text",
     )
-    g.add_argument(
-        "--text", default=None, help=f"the sequence to start on (default: the model's example, or {EXAMPLE_TEXT!r})"
-    )
-    g.add_argument("--tokens", choices=("char", "word"), default=None, help="tokenizer of the random model (char)")
-    g.add_argument("--seed", type=_seed, default=None, metavar="N", help="seed of the built-in random model (0)")
-    g.add_argument("--hidden", type=_positive, default=None, metavar="N", help="hidden size H of the random model (24)")
+    g.add_argument("--text", help=f"the sequence to start on (default: the model's example, or {EXAMPLE_TEXT!r})")
+    g.add_argument("--text-file", metavar="FILE", help="read the sequence from a UTF-8 text file")
+    g.add_argument("--tokens", choices=("char", "word"), help="tokenizer of the random model (char)")
+    g.add_argument("--seed", type=_seed, metavar="N", help="seed of the built-in random model (0)")
+    g.add_argument("--hidden", type=_positive, metavar="N", help="hidden size H of the random model (24)")
+    g.add_argument("--cell", choices=CELLS, help="cell of the random model (lstm)")
+    g.add_argument("--layers", type=_positive, metavar="N", help="layers of the random model (1)")
     return p
 
 
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
-    common = _model_options()
     parser = argparse.ArgumentParser(
         prog="lstm-tui",
-        description="Step through a recurrent network (LSTM, GRU, RNN) one timestep at a time.",
-        parents=[common],
-        epilog="Keys inside the app: press ? for the list.",
+        description="Step through a recurrent network (LSTM, GRU, RNN) one timestep at a time. "
+        "With no command, opens the debugger.",
+        parents=[_model_options()],
+        epilog="Keys inside the app: press ? for the list. Bad input exits with code 2.",
     )
     parser.add_argument("--version", action="version", version=f"lstm-tui {__version__}")
+    parser.add_argument("--list-models", action="store_true", help="list the built-in models and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    common = _model_options(suppress=True)
     ex = sub.add_parser(
         "export",
         parents=[common],
         help="write the whole trace to a file without starting the app",
-        description="Write the trace of a sequence as .npz: i f g o c h [layers, T, H], x [T, E], "
-        "y [T, V] (probabilities), tokens [T].",
+        description="Write the trace of a sequence. .npz: i f g o c h [layers, T, H] (r z n h for a GRU, h for "
+        "an RNN), x [T, E], y [T, V] (probabilities), tokens [T]; .csv: one row per number (step, token, layer, "
+        "quantity, unit, value); .json: the same arrays as lists.",
     )
-    ex.add_argument("-o", "--output", required=True, metavar="FILE", help="the .npz file to write")
+    ex.add_argument("-o", "--output", required=True, metavar="FILE", help="the file to write: .npz, .csv or .json")
     ex.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
+    ex.add_argument(
+        "--grad",
+        action="store_true",
+        help="also write gradients (.npz only): grad_x [T, E], grad_h [layers, T, H], grad_c for an LSTM",
+    )
+    ex.add_argument(
+        "--target",
+        choices=("top", "sum-h"),
+        help="what --grad differentiates at the last step: top = log-probability of the top next token "
+        "(the default with an output head), sum-h = the sum of the last layer's h",
+    )
+    show = sub.add_parser(
+        "show",
+        parents=[common],
+        help="print one step's numbers to stdout, for notes and pipes",
+        description="Print the gates and states of one step as text (colour only on a terminal).",
+    )
+    show.add_argument("--step", type=_positive, default=1, metavar="T", help="the step, from 1 (default 1)")
+    show.add_argument("--layer", type=_positive, default=1, metavar="N", help="the layer, from 1 (default 1)")
+    show.add_argument("--unit", type=int, default=0, metavar="J", help="the unit whose equations to write out")
+    serve = sub.add_parser(
+        "serve",
+        parents=[common],
+        help="run the app in a web browser (needs the serve extra: pip install 'lstm-tui[serve]')",
+        description="Serve the app to a web browser. Binds to localhost unless --host says otherwise.",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=_port, default=8000, help="port to listen on (default 8000)")
     return parser
 
 
-def _load(args):
-    """The model the options name; --seed, --hidden or --tokens alone ask for the random model."""
+def _port(text: str) -> int:
+    n = _positive(text)
+    if n > 65535:
+        raise argparse.ArgumentTypeError(f"expected a port from 1 to 65535, got {n}")
+    return n
+
+
+_RANDOM_OPTIONS = ("seed", "hidden", "tokens", "cell", "layers")
+
+
+def _spec(args, default: str) -> str:
+    """The model the options name; options of the random model alone ask for it."""
+    if args.model:
+        return args.model
+    return "random" if any(getattr(args, o) is not None for o in _RANDOM_OPTIONS) else default
+
+
+def _load(args, default: str | None = None):
     from .core.io import is_model_path
     from .core.registry import DEFAULT, load_model
 
-    wants_random = args.seed is not None or args.hidden is not None or args.tokens is not None
-    spec = args.model or ("random" if wants_random else DEFAULT)
+    spec = _spec(args, default or DEFAULT)
     if (args.prefix is not None or args.vocab is not None) and not is_model_path(spec):
         raise UserError("--prefix and --vocab apply to a weights file given with --model PATH")
-    hidden = 24 if args.hidden is None else args.hidden
-    seed = 0 if args.seed is None else args.seed
-    tokenizer = args.tokens or "char"
-    return load_model(spec, hidden=hidden, seed=seed, tokenizer=tokenizer, prefix=args.prefix, vocab_path=args.vocab)
+    if spec != "random" and args.model and any(getattr(args, o) is not None for o in _RANDOM_OPTIONS):
+        given = ", ".join(f"--{o}" for o in _RANDOM_OPTIONS if getattr(args, o) is not None)
+        raise UserError(f"{given} shape the random model only, not --model {spec}")
+    return load_model(
+        spec,
+        hidden=24 if args.hidden is None else args.hidden,
+        seed=0 if args.seed is None else args.seed,
+        layers=args.layers or 1,
+        cell=args.cell or "lstm",
+        tokenizer=args.tokens or "char",
+        prefix=args.prefix,
+        vocab_path=args.vocab,
+    )
+
+
+def _retokenize(args):
+    """For the random model: the same model with another tokenizer (the app's w key)."""
+    if _spec(args, "") != "random":
+        return None
+    from .core.registry import load_model
+
+    def build(tokenizer: str):
+        return load_model(
+            "random",
+            hidden=24 if args.hidden is None else args.hidden,
+            seed=0 if args.seed is None else args.seed,
+            layers=args.layers or 1,
+            cell=args.cell or "lstm",
+            tokenizer=tokenizer,
+        )
+
+    return build
 
 
 def _text(args, model) -> str:
-    """--text, or else the example the model's file carries (the demos have one), or else EXAMPLE_TEXT."""
+    """--text, --text-file, or else the example the model's file carries (the demos have one), or EXAMPLE_TEXT."""
+    if args.text is not None and args.text_file is not None:
+        raise UserError("give --text or --text-file, not both")
+    if args.text_file is not None:
+        try:
+            return Path(args.text_file).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise UserError(f"{args.text_file}: no such file") from None
+        except IsADirectoryError:
+            raise UserError(f"{args.text_file}: is a directory, expected a UTF-8 text file") from None
+        except UnicodeDecodeError as exc:
+            raise UserError(f"{args.text_file}: not UTF-8 text (byte {exc.start})") from None
+        except OSError as exc:
+            raise UserError(f"{args.text_file}: cannot be read ({exc.strerror})") from None
     return args.text if args.text is not None else model.meta.get("example", EXAMPLE_TEXT)
 
 
@@ -124,35 +215,137 @@ def _frames(args, model):
                 f"give them with --inputs FRAMES.npy, a float array [T, {model.input_size}]"
             )
         return None
-    if args.text is not None:
-        raise UserError("give --text or --inputs, not both")
+    if args.text is not None or args.text_file is not None:
+        raise UserError("give --text (or --text-file) or --inputs, not both")
     return load_frames(args.inputs, model.input_size)
 
 
+def _trace(args, model):
+    frames = _frames(args, model)
+    return model.trace(frames if frames is not None else _text(args, model))
+
+
 def _export(args) -> int:
-    from .core.export import write_npz
+    from .core.export import write_npz, write_trace
 
     model = _load(args)
-    frames = _frames(args, model)
-    trace = model.trace(frames if frames is not None else _text(args, model))
-    path = write_npz(trace, args.output, force=args.force)
+    if args.target is not None and not args.grad:
+        raise UserError("--target goes with --grad")
+    if args.grad and not str(args.output).lower().endswith(".npz"):
+        raise UserError(f"{args.output}: --grad writes .npz files only")
+    trace = _trace(args, model)
+    if args.grad:
+        from .core.gradients import export_gradients
+
+        if trace.steps == 0:
+            raise UserError("--grad needs at least one step")
+        target = args.target or ("top" if trace.has_head else "sum-h")
+        if target == "top" and not trace.has_head:
+            raise UserError(f"--target top needs a model with an output head; {model.name!r} has none: use sum-h")
+        path = write_npz(trace, args.output, force=args.force, extra=export_gradients(model, trace, target))
+    else:
+        path = write_trace(trace, args.output, force=args.force)
     print(f"wrote {path}: {trace.steps} steps, {trace.num_layers} layer(s), H={trace.hidden_size}")
+    return 0
+
+
+def _show(args) -> int:
+    from rich.console import Console
+
+    from .render.show import step_report
+
+    model = _load(args)
+    trace = _trace(args, model)
+    if trace.steps == 0:
+        raise UserError("the sequence is empty: nothing to show")
+    if not 1 <= args.step <= trace.steps:
+        raise UserError(f"--step {args.step}: expected a step from 1 to {trace.steps}")
+    if not 1 <= args.layer <= trace.num_layers:
+        raise UserError(f"--layer {args.layer}: expected a layer from 1 to {trace.num_layers}")
+    if not 0 <= args.unit < trace.hidden_size:
+        raise UserError(f"--unit {args.unit}: expected a unit from 0 to {trace.hidden_size - 1}")
+    Console(soft_wrap=False).print(step_report(model, trace, args.layer - 1, args.step - 1, args.unit))
+    return 0
+
+
+def _serve(args, argv: list[str]) -> int:
+    try:
+        from textual_serve.server import Server
+    except ImportError:
+        raise UserError("lstm-tui serve needs textual-serve: pip install 'lstm-tui[serve]'") from None
+    _load(args)  # fail here, with one line, rather than in the browser
+    forwarded = [a for a in _app_arguments(argv)]
+    command = " ".join(shlex.quote(a) for a in [sys.executable, "-m", "lstm_tui", *forwarded])
+    print(f"serving lstm-tui on http://{args.host}:{args.port} (ctrl+c stops)", file=sys.stderr)
+    Server(command, host=args.host, port=args.port, title="lstm-tui").serve()
+    return 0
+
+
+def _app_arguments(argv: list[str]) -> list[str]:
+    """The app's own options out of a ``serve`` command line (without serve, --host, --port)."""
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == "serve":
+            continue
+        elif a in ("--host", "--port"):
+            skip = True
+        elif a.startswith(("--host=", "--port=")):
+            continue
+        else:
+            out.append(a)
+    return out
+
+
+def _list_models() -> int:
+    from .core.registry import BUILTIN, DEFAULT
+
+    for name, line in BUILTIN.items():
+        print(f"{name:<10} {line}{'  (default)' if name == DEFAULT else ''}")
+    return 0
+
+
+def _run_app(args) -> int:
+    from .core.registry import DEFAULT, is_builtin
+    from .settings import load as load_settings
+    from .settings import save as save_settings
+
+    settings, warning = load_settings()
+    if warning:
+        print(f"lstm-tui: warning: {warning}", file=sys.stderr)
+    last = settings.last_model
+    default = last if last and (is_builtin(last) or Path(last).is_file()) else DEFAULT
+    model = _load(args, default)
+    frames = _frames(args, model)
+    text = "" if frames is not None else _text(args, model)
+    if args.model:
+        settings.last_model = args.model if is_builtin(args.model) else str(Path(args.model).resolve())
+        save_settings(settings)
+    from .app import LstmApp
+
+    LstmApp(model, text=text, frames=frames, retokenize=_retokenize(args), settings=settings).run()
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code (2 for bad input)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
+    for name in ("model", "prefix", "vocab", "inputs", "text", "text_file", *_RANDOM_OPTIONS):
+        if not hasattr(args, name):
+            setattr(args, name, None)
     try:
+        if args.list_models:
+            return _list_models()
         if args.command == "export":
             return _export(args)
-        model = _load(args)
-        frames = _frames(args, model)
-        from .app import LstmApp
-
-        LstmApp(model, text=_text(args, model), frames=frames).run()
-        return 0
+        if args.command == "show":
+            return _show(args)
+        if args.command == "serve":
+            return _serve(args, argv)
+        return _run_app(args)
     except UserError as exc:
         print(f"lstm-tui: error: {exc}", file=sys.stderr)
         return 2

@@ -69,3 +69,82 @@ def test_word_tokens_mark_unknown(tmp_path):
     data = np.load(out)
     assert data["tokens"].tolist() == ["the", "zebra"]
     assert data["unknown"].tolist() == [False, True]
+
+
+def test_options_before_the_subcommand_count(tmp_path):
+    out = tmp_path / "t.npz"
+    assert main(["--hidden", "5", "--text", "xy", "export", "-o", str(out)]) == 0
+    data = np.load(out)
+    assert data["h"].shape == (1, 2, 5)
+
+
+def test_list_models(capsys):
+    assert main(["--list-models"]) == 0
+    out = capsys.readouterr().out
+    for name in ("brackets", "charlm", "copy", "random"):
+        assert name in out
+
+
+def test_show_prints_one_step(capsys):
+    assert main(["show", "--hidden", "6", "--text", "abc", "--step", "2", "--unit", "3"]) == 0
+    out = capsys.readouterr().out
+    trace = load_model(hidden=6).trace("abc")
+    assert "step t = 2/3" in out
+    assert f"{trace.states['c'][0, 1, 3]:+.4f}" in out
+    assert "cᵗ = fᵗ·cᵗ⁻¹ + iᵗ·gᵗ" in out and "\x1b[" not in out  # plain text into a pipe
+
+
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["show", "--text", "abc", "--step", "9"], "expected a step from 1 to 3"),
+        (["show", "--text", "", "--step", "1"], "empty"),
+        (["show", "--hidden", "4", "--text", "ab", "--unit", "4"], "expected a unit from 0 to 3"),
+        (["--model", "charlm", "--hidden", "3", "export", "-o", "x.npz"], "shape the random model only"),
+        (["export", "--text", "ab", "-o", "x.csv", "--grad"], ".npz files only"),
+        (["export", "--text", "ab", "-o", "x.npz", "--target", "top"], "--target goes with --grad"),
+        (["export", "--text", "a", "--text-file", "f", "-o", "x.npz"], "not both"),
+        (["export", "--text-file", "/no/such/file", "-o", "x.npz"], "no such file"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(argv, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_text_file(tmp_path):
+    src = tmp_path / "in.txt"
+    src.write_text("hé\n", encoding="utf-8")
+    out = tmp_path / "t.npz"
+    assert main(["export", "--hidden", "4", "--text-file", str(src), "-o", str(out)]) == 0
+    assert np.load(out)["tokens"].tolist() == ["h", "é", "\n"]
+    src.write_bytes(b"\xff\xfe\xfa")
+    assert main(["export", "--hidden", "4", "--text-file", str(src), "-o", str(out), "--force"]) == 2
+
+
+def test_export_csv_and_json(tmp_path):
+    assert main(["export", "--hidden", "4", "--text", "ab", "-o", str(tmp_path / "t.csv")]) == 0
+    assert main(["export", "--hidden", "4", "--text", "ab", "-o", str(tmp_path / "t.json")]) == 0
+    assert (tmp_path / "t.csv").read_text().startswith("step,token,layer,quantity,unit,value")
+    assert (tmp_path / "t.json").read_text().startswith("{")
+
+
+@pytest.mark.parametrize("name", ["lstm_1layer_f32", "lstm_2layer_f64", "gru_1layer_f32", "rnn_tanh_1layer_f64"])
+def test_export_grad_sum_h_matches_pytorch(name, tmp_path):
+    from conftest import REFERENCE, load_reference, tolerance
+
+    tensors, meta, _ = load_reference(name)
+    frames = tmp_path / "x.npy"
+    np.save(frames, tensors["x"])
+    out = tmp_path / "g.npz"
+    argv = ["export", "--model", str(REFERENCE / f"{name}.safetensors"), "--prefix", "", "--inputs", str(frames)]
+    assert main([*argv, "--grad", "--target", "sum-h", "-o", str(out)]) == 0
+    data = np.load(out)
+    tol = tolerance(meta, grad=True)
+    np.testing.assert_allclose(data["grad_x"], tensors["grad.x"], rtol=0, atol=tol)
+    for k in range(int(meta["num_layers"])):
+        np.testing.assert_allclose(data["grad_h"][k], tensors[f"grad.h_l{k}"], rtol=0, atol=tol)
+        if meta["cell"] == "lstm":
+            np.testing.assert_allclose(data["grad_c"][k], tensors[f"grad.c_l{k}"], rtol=0, atol=tol)

@@ -211,7 +211,7 @@ def test_frames_file_problems(tmp_path, bare_file, capsys):
     assert "Python objects" in err
     frames = _frames(tmp_path, 3)
     err = run_error(["export", "--model", str(bare_file), "--inputs", str(frames), "--text", "ab", *out], capsys)
-    assert "give --text or --inputs, not both" in err
+    assert "give --text (or --text-file) or --inputs, not both" in err
 
 
 def test_model_without_embedding_needs_inputs(tmp_path, bare_file, capsys):

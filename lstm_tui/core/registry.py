@@ -21,6 +21,11 @@ DEMOS = ("brackets", "charlm", "copy")
 DEFAULT = "brackets"
 
 
+def is_builtin(name: str) -> bool:
+    """Whether ``name`` is a built-in model rather than a file path."""
+    return name in BUILTIN
+
+
 def load_demo(name: str) -> Model:
     """A shipped demo model by name (see ``DEMOS``), read from the package's data."""
     from .io import load_file

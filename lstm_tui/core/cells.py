@@ -139,7 +139,7 @@ def run(layer: Layer, x: np.ndarray, h0: np.ndarray, c0: np.ndarray | None = Non
     two = np.asarray(2, dtype=dt)
     # σ(a) = ½·tanh(½a) + ½, and halving is exact (a power of two): the
     # sigmoid gates' rows of W_hh and of the input part are halved once here,
-    # so one tanh covers every gate of a step; hW is doubled back at the end.
+    # so one tanh covers every gate of a step; hW is doubled back chunk by chunk.
     # The loop walks rows of preallocated arrays (zip over column blocks gives
     # each step its views without indexing) and allocates nothing. The input
     # part of the pre-activations is prepared K steps at a time, in a buffer
@@ -166,8 +166,8 @@ def run(layer: Layer, x: np.ndarray, h0: np.ndarray, c0: np.ndarray | None = Non
         ig, fc = ig_fc[:H], ig_fc[H:]
         tmp = np.empty(H, dtype=dt)
         for k in chunks:
-            n = k.stop - k.start
-            pre_k = pre[:n]
+            m = k.stop - k.start  # steps in this chunk
+            pre_k = pre[:m]
             np.multiply(xW[k, H3:], half, out=pre_k[:, :H])  # o
             np.multiply(xW[k, :H2], half, out=pre_k[:, H:H3])  # i, f
             np.copyto(pre_k[:, H3:], xW[k, H2:H3])  # g
@@ -185,9 +185,9 @@ def run(layer: Layer, x: np.ndarray, h0: np.ndarray, c0: np.ndarray | None = Non
                 np.tanh(c, out=tmp)
                 np.multiply(o_t, tmp, out=h)
                 h_prev = h
-            np.multiply(hW_k[:n, H:H3], two, out=hW[k, :H2])  # back to i, f, g, o, undoing the halving
-            np.copyto(hW[k, H2:H3], hW_k[:n, H3:])
-            np.multiply(hW_k[:n, :H], two, out=hW[k, H3:])
+            np.multiply(hW_k[:m, H:H3], two, out=hW[k, :H2])  # back to i, f, g, o, undoing the halving
+            np.copyto(hW[k, H2:H3], hW_k[:m, H3:])
+            np.multiply(hW_k[:m, :H], two, out=hW[k, H3:])
         return {"xW": xW, "hW": hW, "i": i, "f": f, "g": g, "o": o, "c": c_out, "h": h_out}
     if layer.cell == "gru":
         scale = np.full(3 * H, half, dtype=dt)  # (3H,) ½ for r, z; 1 for n

@@ -191,16 +191,9 @@ def _text(args, model) -> str:
     if args.text is not None and args.text_file is not None:
         raise UserError("give --text or --text-file, not both")
     if args.text_file is not None:
-        try:
-            return Path(args.text_file).read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise UserError(f"{args.text_file}: no such file") from None
-        except IsADirectoryError:
-            raise UserError(f"{args.text_file}: is a directory, expected a UTF-8 text file") from None
-        except UnicodeDecodeError as exc:
-            raise UserError(f"{args.text_file}: not UTF-8 text (byte {exc.start})") from None
-        except OSError as exc:
-            raise UserError(f"{args.text_file}: cannot be read ({exc.strerror})") from None
+        from .core.io import read_text
+
+        return read_text(args.text_file)
     return args.text if args.text is not None else model.meta.get("example", EXAMPLE_TEXT)
 
 

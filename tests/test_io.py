@@ -280,7 +280,7 @@ def test_bad_vocab_files(tmp_path, content, match):
 
 
 def test_bad_vocab_file_paths(tmp_path):
-    with pytest.raises(ModelFileError, match="no such vocabulary file"):
+    with pytest.raises(ModelFileError, match="no such file"):
         read_vocab(tmp_path / "none.txt")
     with pytest.raises(ModelFileError, match="is a directory"):
         read_vocab(tmp_path)

@@ -70,19 +70,10 @@ class Grads:
 
 
 def parameters(model: Model) -> dict[str, np.ndarray]:
-    """The model's own parameter arrays (not copies), named like :class:`Grads`.params."""
-    out: dict[str, np.ndarray] = {}
-    for k, layer in enumerate(model.layers):
-        out[f"weight_ih_l{k}"] = layer.W_ih
-        out[f"weight_hh_l{k}"] = layer.W_hh
-        out[f"bias_ih_l{k}"] = layer.b_ih
-        out[f"bias_hh_l{k}"] = layer.b_hh
-    if model.embedding is not None:
-        out["encoder.weight"] = model.embedding
-    if model.head_W is not None:
-        out["decoder.weight"] = model.head_W
-        out["decoder.bias"] = model.head_b
-    return out
+    """The model's own parameter arrays, named like :class:`Grads`.params (PyTorch's names, no prefix)."""
+    from .io import model_tensors
+
+    return model_tensors(model, prefix="")
 
 
 def sum_last_h(trace: Trace) -> tuple[float, np.ndarray]:

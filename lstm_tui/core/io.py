@@ -56,7 +56,7 @@ import numpy as np
 
 from . import tokenize
 from .cells import GATES, Layer
-from .errors import InputError, ModelFileError
+from .errors import InputError, ModelFileError, UserError
 from .export import atomic_write
 from .model import Model
 
@@ -362,11 +362,7 @@ def load_file(
     the expected and found shapes.
     """
     path = Path(path)
-    name = _show(str(path))
-    if not path.exists():
-        raise ModelFileError(f"{name}: no such file")
-    if path.is_dir():
-        raise ModelFileError(f"{name}: is a directory, expected a weights file")
+    name = _check_file(path, "a weights file", ModelFileError)
     try:
         with open(path, "rb") as fh:
             empty = not fh.read(1)
@@ -394,20 +390,33 @@ def load_file(
     raise ModelFileError(f"{name}: unknown file type {suffix or '(none)'!r}: expected .safetensors, .npz, .pt or .pth")
 
 
+def _check_file(path: Path, what: str, error: type[UserError]) -> str:
+    """The file's inert display name, after refusing a missing path or a folder."""
+    name = _show(str(path))
+    if not path.exists():
+        raise error(f"{name}: no such file")
+    if path.is_dir():
+        raise error(f"{name}: is a directory, expected {what}")
+    return name
+
+
+def read_text(path: str | os.PathLike, what: str = "a UTF-8 text file", error: type[UserError] = InputError) -> str:
+    """A UTF-8 text file's contents, or ``error`` with one line saying why it cannot be read."""
+    path = Path(path)
+    name = _check_file(path, what, error)
+    try:
+        return path.read_bytes().decode("utf-8-sig")
+    except OSError as exc:
+        raise error(f"{name}: cannot read ({exc.strerror or exc})") from None
+    except UnicodeDecodeError as exc:
+        raise error(f"{name}: not UTF-8 text (byte {exc.start})") from None
+
+
 def read_vocab(path: str | os.PathLike) -> tuple[str, ...]:
     """A vocabulary file: one token per line (UTF-8), or a JSON list if it ends in ``.json``."""
     path = Path(path)
     name = _show(str(path))
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except FileNotFoundError:
-        raise ModelFileError(f"{name}: no such vocabulary file") from None
-    except IsADirectoryError:
-        raise ModelFileError(f"{name}: is a directory, expected a vocabulary file") from None
-    except OSError as exc:
-        raise ModelFileError(f"{name}: cannot read ({exc.strerror or exc})") from None
-    except UnicodeDecodeError as exc:
-        raise ModelFileError(f"{name}: not UTF-8 text (byte {exc.start})") from None
+    text = read_text(path, "a vocabulary file", ModelFileError)
     if path.suffix.lower() == ".json":
         try:
             tokens = json.loads(text)
@@ -721,11 +730,7 @@ def load_frames(path: str | os.PathLike, input_size: int | None = None) -> np.nd
     ``input_size`` checks E. Raises :class:`InputError` with one line naming the file.
     """
     path = Path(path)
-    name = _show(str(path))
-    if not path.exists():
-        raise InputError(f"{name}: no such file")
-    if path.is_dir():
-        raise InputError(f"{name}: is a directory, expected a .npy file")
+    name = _check_file(path, "a .npy file", InputError)
     try:
         x = np.load(path, allow_pickle=False)
     except ValueError as exc:

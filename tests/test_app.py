@@ -453,3 +453,15 @@ async def test_no_color_draws_glyphs(monkeypatch):
         assert app.mono
         strip = app.query_one("#panel-f", Panel).heatmap._strips[0]
         assert set("".join(s.text for s in strip)) <= set(" ░▒▓█◆")
+
+
+async def test_help_scrolls_on_a_small_terminal():
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("question_mark")
+        scroller = app.screen.query_one("VerticalScroll")
+        assert scroller.max_scroll_y > 0
+        await pilot.press("pagedown")
+        await pilot.pause()
+        assert scroller.scroll_y > 0
+        assert app.k == 0  # the page key scrolled the help, not the stepper

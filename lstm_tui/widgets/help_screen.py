@@ -43,6 +43,7 @@ class HelpScreen(ModalScreen[None]):
     }
     HelpScreen Static { width: 100%; height: auto; }
     """
+    AUTO_FOCUS = "VerticalScroll"  # so that ↑ ↓ PgUp PgDn scroll a list taller than the screen
     BINDINGS = [
         Binding("escape,question_mark,q", "dismiss_help", "close help"),
     ]

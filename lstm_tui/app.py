@@ -8,6 +8,7 @@ beyond indexing the trace.
 
 from __future__ import annotations
 
+import gc
 import os
 import re
 from collections.abc import Callable
@@ -41,6 +42,7 @@ from .widgets.views import GradientView, HistoryView, StagesView, UnitsView
 from .widgets.watches import Watches
 from .widgets.token_strip import TokenStrip
 from .widgets.unit_view import UnitView
+from .widgets.update import update
 
 SPEEDS = (1, 2, 4, 8, 16, 32)  # playback speeds, steps per second
 VIEWS = ("steps", "stages", "history", "units", "gradients")
@@ -147,24 +149,24 @@ class LstmApp(App):
     ]
     """Debugger keys as pdb and pudb users know them; one meaning each everywhere."""
 
-    k: reactive[int] = reactive(0, init=False)
+    k: reactive[int] = reactive(0, init=False, repaint=False)
     """Current step, 0-based (t = k + 1 on screen)."""
-    unit: reactive[int] = reactive(0, init=False)
+    unit: reactive[int] = reactive(0, init=False, repaint=False)
     """The hidden unit highlighted in every panel."""
-    layer: reactive[int] = reactive(0, init=False)
+    layer: reactive[int] = reactive(0, init=False, repaint=False)
     """The layer whose numbers are shown."""
-    playing: reactive[bool] = reactive(False, init=False)
+    playing: reactive[bool] = reactive(False, init=False, repaint=False)
     """Whether playback is advancing the step."""
-    speed: reactive[int] = reactive(2, init=False)
+    speed: reactive[int] = reactive(2, init=False, repaint=False)
     """Index into SPEEDS."""
-    notation: reactive[str] = reactive("both", init=False)
+    notation: reactive[str] = reactive("both", init=False, repaint=False)
     """Gate names: "classic" (z^f, z^i, z^o, z), "pytorch" (f, i, o, g) or "both"."""
 
-    palette: reactive[str] = reactive("viridis", init=False)
+    palette: reactive[str] = reactive("viridis", init=False, repaint=False)
     """The sequential colour scale of gates and probabilities."""
-    numbers: reactive[bool] = reactive(False, init=False)
+    numbers: reactive[bool] = reactive(False, init=False, repaint=False)
     """Write every value out instead of (besides) colouring it."""
-    view: reactive[str] = reactive("steps", init=False)
+    view: reactive[str] = reactive("steps", init=False, repaint=False)
     """Which view fills the middle of the screen (see VIEWS)."""
 
     MIN_SIZE = (40, 12)  # below this the screen says it is too small
@@ -192,6 +194,7 @@ class LstmApp(App):
         self.grad_target: str | None = None  # None: top next token (or Σh without a head); "sum-h"
         self.grad_compare = False  # gradient view also runs an RNN and a GRU
         self.breakpoints: list[Breakpoint] = []  # conditions that c / C stop at
+        self._panels: list[Panel] = []  # the steps view's panels, as built for the trace's cell
 
     # ----------------------------------------------------------------- layout
     def compose(self) -> ComposeResult:
@@ -220,6 +223,9 @@ class LstmApp(App):
 
     async def on_mount(self) -> None:
         self.sub_title = self.model.name
+        # Looked up once: a query walks the DOM, and refresh_view runs on every key.
+        self._strip, self._status = self.query_one(TokenStrip), self.query_one("#status", Static)
+        self._unit_view, self._watches = self.query_one(UnitView), self.query_one(Watches)
         if self.settings is not None:
             if self.settings.theme in self.available_themes:
                 self.theme = self.settings.theme
@@ -231,6 +237,10 @@ class LstmApp(App):
         await self._build_panels()
         self._fit_columns(self.size.width)
         self.refresh_view()
+        # Move the objects of the first screen out of the collector's reach: a full
+        # collection over all of Textual's objects would otherwise stall a step
+        # now and then by 50 ms or more.
+        self.call_after_refresh(gc.freeze)
 
     async def _build_panels(self) -> None:
         """(Re)create the panels that fit the trace's cell."""
@@ -241,7 +251,8 @@ class LstmApp(App):
         specs = panel_specs.panels_for(self.trace)
         await core.mount_all([Panel(s, id=f"panel-{s.key}") for s in specs if s.key in CORE_KEYS])
         await io.mount_all([Panel(s, id=f"panel-{s.key}") for s in specs if s.key not in CORE_KEYS])
-        for panel in self.query(Panel):
+        self._panels = list(self.query(Panel))
+        for panel in self._panels:
             panel.set_notation(self.notation)
 
     def on_resize(self, event) -> None:
@@ -267,21 +278,21 @@ class LstmApp(App):
     def refresh_view(self) -> None:
         """Push the current step's numbers into every widget."""
         tr, k, layer = self.trace, self.k, self.layer
-        self.query_one(TokenStrip).show(tr.tokens, tr.unknown, k)
-        self.query_one("#status", Static).update(self.status_line())
+        self._strip.show(tr.tokens, tr.unknown, k)
+        update(self._status, self.status_line())
         if tr.steps == 0:
             for panel in self.query(Panel):
                 panel.show(np.zeros(0), panel_specs.scale(tr, panel.spec, layer), None, self.mono)
-            self.query_one(UnitView).show(tr, layer, 0, self.unit)
+            self._unit_view.show(tr, layer, 0, self.unit)
             return
-        for panel in self.query(Panel) if self.view == "steps" else ():
+        for panel in self._panels if self.view == "steps" else ():
             spec = panel.spec
             vals = panel_specs.values(tr, spec.key, layer, k)
             by_unit = spec.key not in ("x", "y") or (spec.key == "x" and layer > 0)
             extra = top_tokens(tr, self.model.vocab, k) if spec.key == "y" else None
             panel.show(vals, self._scale(spec), self.unit if by_unit else None, self.mono, extra, self.numbers)
-        self.query_one(UnitView).show(tr, layer, k, self.unit, self.notation)
-        self.query_one(Watches).show(tr, layer, k, self.watched)
+        self._unit_view.show(tr, layer, k, self.unit, self.notation)
+        self._watches.show(tr, layer, k, self.watched)
         if self.view != "steps":
             self.query_one(f"#{self.view}").show(self)
 
@@ -350,13 +361,13 @@ class LstmApp(App):
             self._timer = None
         if playing:
             self._timer = self.set_interval(1 / SPEEDS[self.speed], self._tick)
-        self.query_one("#status", Static).update(self.status_line())
+        update(self.query_one("#status", Static), self.status_line())
 
     def watch_speed(self) -> None:
         if self.playing:
             self.watch_playing(True)
         else:
-            self.query_one("#status", Static).update(self.status_line())
+            update(self.query_one("#status", Static), self.status_line())
 
     def _tick(self) -> None:
         if self.k >= self.steps - 1:

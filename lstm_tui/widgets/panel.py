@@ -12,6 +12,7 @@ from ..render.heatmap import legend
 from ..render.palette import Scale
 from ..render.panels import PanelSpec, title
 from .heatmap import Heatmap
+from .update import update
 
 
 class Panel(Vertical):
@@ -58,9 +59,13 @@ class Panel(Vertical):
     ):
         """Draw ``values`` (n,); ``selected`` marks a unit (None for panels not indexed by unit)."""
         self.heatmap.show(values, scale, selected, mono, numbers)
-        width = max(10, self.scrollable_content_region.width or 30)
-        self.legend.update(Text.assemble(*[(s.text, s.style) for s in legend(scale, min(width, 40), mono)]))
+        width = min(max(10, self.scrollable_content_region.width or 30), 40)
+        key = (scale, width, mono)  # the legend changes with the scale only, not with the step
+        if getattr(self.legend, "_update_key", None) != key:
+            update(self.legend, Text.assemble(*[(s.text, s.style) for s in legend(scale, width, mono)]), key)
         if extra is not None:
-            self.extra.update(extra)
+            update(self.extra, extra)
         n = len(values)
-        self.border_subtitle = f"{n} values" if n else ""
+        subtitle = f"{n} values" if n else ""
+        if subtitle != self.border_subtitle:
+            self.border_subtitle = subtitle

@@ -6,6 +6,7 @@ from textual.widgets import Static
 
 from ..core.trace import Trace
 from ..render.text import unit_text, unit_title
+from .update import update
 
 
 class UnitView(Static):
@@ -20,4 +21,4 @@ class UnitView(Static):
 
     def show(self, trace: Trace, layer: int, k: int, unit: int, notation: str = "both") -> None:
         self.border_title = unit_title(trace, layer, k, unit)
-        self.update(unit_text(trace, layer, k, unit, notation))
+        update(self, unit_text(trace, layer, k, unit, notation))

@@ -1,0 +1,32 @@
+"""Updating a ``Static`` on every step without a layout pass of the whole screen."""
+
+from __future__ import annotations
+
+from textual.geometry import Size
+from textual.widgets import Static
+
+
+def update(widget: Static, content, key: object = None) -> None:
+    """``widget.update(content)``, asking for a layout only if it needs more lines.
+
+    ``Static.update`` lays out the whole screen by default, which costs more
+    than the rest of a step. A widget with a fixed height never needs it; an
+    auto-height one only when the new content wraps to more lines than it has
+    (with fewer, it keeps its height until the next layout, so that a text
+    whose wrapping changes from step to step does not move the screen).
+    ``key``, when given, skips the update if it equals the last key.
+    """
+    if key is not None:
+        if getattr(widget, "_update_key", None) == key:
+            return
+        widget._update_key = key
+    before = widget.content_region.height
+    widget.update(content, layout=False)
+    height = widget.styles.height
+    if height is not None and not height.is_auto:
+        return  # a fixed height: the content cannot move anything else
+    width = widget.content_region.width
+    if not widget.is_mounted or not width:
+        widget.refresh(layout=True)  # not laid out yet: nothing to compare with
+    elif widget.get_content_height(Size(width, before), Size(width, before), width) > before:
+        widget.refresh(layout=True)

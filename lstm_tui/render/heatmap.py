@@ -56,15 +56,27 @@ def heatmap_lines(
     mono: bool = False,
 ) -> list[list[Segment]]:
     """The heatmap of ``values`` as lines of segments (ceil(n / cols) lines)."""
-    plain, sel = level_segments(scale.palette, cell_width, mono)
     q = quantise(values, scale.lo, scale.hi)
-    lines = []
-    for start in range(0, len(q), cols):
-        row = [plain[k] for k in q[start : start + cols]]
-        if selected is not None and start <= selected < start + cols:
-            row[selected - start] = sel[q[selected]]
-        lines.append(row)
-    return lines
+    return [heatmap_row(q, r, scale, cols, cell_width, selected, mono) for r in range(-(-len(q) // cols))]
+
+
+def heatmap_row(
+    q: np.ndarray,  # (n,) levels from ``quantise``
+    row: int,
+    scale: Scale,
+    cols: int,
+    cell_width: int = 1,
+    selected: int | None = None,
+    mono: bool = False,
+) -> list[Segment]:
+    """Line ``row`` of :func:`heatmap_lines`, from the levels already quantised:
+    a widget builds only the lines on screen."""
+    plain, sel = level_segments(scale.palette, cell_width, mono)
+    start = row * cols
+    line = [plain[k] for k in q[start : start + cols].tolist()]
+    if selected is not None and start <= selected < start + cols:
+        line[selected - start] = sel[q[selected]]
+    return line
 
 
 def number_label(v: float) -> str:
@@ -86,22 +98,32 @@ def number_lines(
     mono: bool = False,
 ) -> list[list[Segment]]:
     """Numbers mode: each value written out in a 6-character cell, coloured unless ``mono``."""
-    plain, _ = level_segments(scale.palette, 1, mono)
     q = quantise(values, scale.lo, scale.hi)
-    lines = []
-    for start in range(0, len(values), cols):
-        row = []
-        for j in range(start, min(start + cols, len(values))):
-            label = number_label(float(values[j])) + " "
-            if mono:
-                style = Style(reverse=True) if j == selected else Style()
-            else:
-                style = plain[q[j]].style + Style(color=_ink(scale.palette, int(q[j])), bold=j == selected)
-                if j == selected:
-                    style += Style(underline=True)
-            row.append(Segment(label.rjust(6), style))
-        lines.append(row)
-    return lines
+    return [number_row(values, q, r, scale, cols, selected, mono) for r in range(-(-len(values) // cols))]
+
+
+def number_row(
+    values: np.ndarray,  # (n,)
+    q: np.ndarray,  # (n,) levels from ``quantise``
+    row: int,
+    scale: Scale,
+    cols: int,
+    selected: int | None = None,
+    mono: bool = False,
+) -> list[Segment]:
+    """Line ``row`` of :func:`number_lines`."""
+    plain, _ = level_segments(scale.palette, 1, mono)
+    line = []
+    for j in range(row * cols, min((row + 1) * cols, len(values))):
+        label = number_label(float(values[j])) + " "
+        if mono:
+            style = Style(reverse=True) if j == selected else Style()
+        else:
+            style = plain[q[j]].style + Style(color=_ink(scale.palette, int(q[j])), bold=j == selected)
+            if j == selected:
+                style += Style(underline=True)
+        line.append(Segment(label.rjust(6), style))
+    return line
 
 
 @cache

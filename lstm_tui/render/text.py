@@ -124,7 +124,10 @@ def top_tokens(trace: Trace, vocab: tuple[str, ...] | None, k: int, n: int = 5) 
     if not trace.has_head or trace.steps == 0:
         return Text("")
     p = trace.value("y", 0, k)
-    best = np.argsort(-p, kind="stable")[:n]
+    cand = np.arange(len(p))
+    if len(p) > 4 * n:  # a large vocabulary: sort only the n largest (and their ties), not all of it
+        cand = np.flatnonzero(p >= np.partition(p, len(p) - n)[len(p) - n])
+    best = cand[np.argsort(-p[cand], kind="stable")][:n]
     t = Text("next: ", style="bold")
     for rank, idx in enumerate(best):
         label = token_label(vocab[idx]) if vocab is not None else str(idx)

@@ -6,9 +6,32 @@ import numpy as np
 from textual.geometry import Size
 from textual.strip import Strip
 
-from ..render.heatmap import heatmap_lines, layout, number_lines
-from ..render.palette import Scale
+from ..render.heatmap import heatmap_row, layout, number_row
+from ..render.palette import Scale, quantise
 from .lines_view import LinesView
+
+
+class _Rows:
+    """The heatmap's lines as strips, each built the first time it is asked for.
+
+    Only the rows on screen are ever built: a vector of 10,000 values costs
+    what the six rows shown cost.
+    """
+
+    def __init__(self, build, n: int) -> None:
+        self._build, self._n, self._done = build, n, {}
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getitem__(self, row: int) -> Strip:
+        if not -self._n <= row < self._n:
+            raise IndexError(row)
+        row %= self._n
+        strip = self._done.get(row)
+        if strip is None:
+            strip = self._done[row] = self._build(row)
+        return strip
 
 
 class Heatmap(LinesView):
@@ -31,6 +54,8 @@ class Heatmap(LinesView):
         self._mono = False
         self._numbers = False
         self._width = 0
+        self._levels = np.zeros(0, dtype=np.intp)
+        self._strips = _Rows(lambda row: Strip([]), 0)
         self.cols = 1  # values per row, for tests and the cursor
 
     def show(
@@ -49,27 +74,31 @@ class Heatmap(LinesView):
     def _content_width(self) -> int:
         return max(1, self.scrollable_content_region.width or self.size.width or 1)
 
+    def _row(self, row: int) -> Strip:
+        cw = self._cw
+        if self._numbers:
+            segs = number_row(self._values, self._levels, row, self._scale, self.cols, self._selected, self._mono)
+        else:
+            segs = heatmap_row(self._levels, row, self._scale, self.cols, cw, self._selected, self._mono)
+        return Strip(segs, len(segs) * cw)
+
     def _rebuild(self) -> None:
         width = self._content_width()
         n = len(self._values)
-        self.cols, cw = self._layout(n, width)
-        if not n:
-            lines = []
-        elif self._numbers:
-            lines = number_lines(self._values, self._scale, self.cols, self._selected, self._mono)
-        else:
-            lines = heatmap_lines(self._values, self._scale, self.cols, cw, self._selected, self._mono)
-        self._strips = [Strip(segs, len(segs) * cw) for segs in lines]
-        rows_changed = len(lines) != self.virtual_size.height or width != self._width
+        self.cols, self._cw = self._layout(n, width)
+        self._levels = quantise(self._values, self._scale.lo, self._scale.hi) if n else np.zeros(0, dtype=np.intp)
+        rows = -(-n // self.cols) if n else 0
+        self._strips = _Rows(self._row, rows)
+        rows_changed = rows != self.virtual_size.height or width != self._width
         self._width = width
-        self.virtual_size = Size(self.cols * cw, len(lines))
+        self.virtual_size = Size(self.cols * self._cw, rows)
         if not self.is_mounted:
             return
         if rows_changed:
             self.refresh(layout=True)
         else:
             self.refresh()
-        if self._selected is not None and lines:
+        if self._selected is not None and rows:
             row = self._selected // self.cols
             if not self.scroll_offset.y <= row < self.scroll_offset.y + max(1, self.size.height):
                 self.scroll_to(y=row, animate=False)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from textual.geometry import Size
+from rich.segment import Segment
+from rich.style import Style
+from textual.geometry import Region, Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
@@ -13,6 +15,7 @@ class LinesView(ScrollView, can_focus=False):
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self._strips: list[Strip] = []
+        self._line_style: Style | None = None  # the widget's style, looked up once per frame
 
     def set_lines(self, lines: list[list[Segment]]) -> None:
         self._strips = [Strip(segs) for segs in lines]
@@ -22,10 +25,23 @@ class LinesView(ScrollView, can_focus=False):
         if self.is_mounted:
             self.refresh(layout=old.height != len(self._strips))
 
+    def render_lines(self, crop: Region) -> list[Strip]:
+        self._line_style = None  # the theme may have changed since the last frame
+        return super().render_lines(crop)
+
+    def _style(self) -> Style:
+        # ``rich_style`` walks every ancestor's CSS on each call: once a frame is enough.
+        if self._line_style is None:
+            self._line_style = self.rich_style
+        return self._line_style
+
     def render_line(self, y: int) -> Strip:
         scroll_x, scroll_y = self.scroll_offset
         row = y + scroll_y
         width = self.size.width
         if row >= len(self._strips):
-            return Strip.blank(width, self.rich_style)
-        return self._strips[row].crop(scroll_x, scroll_x + width).extend_cell_length(width, self.rich_style)
+            return Strip.blank(width, self._style())
+        strip = self._strips[row]
+        if scroll_x or strip.cell_length > width:
+            strip = strip.crop(scroll_x, scroll_x + width)
+        return strip if strip.cell_length == width else strip.extend_cell_length(width, self._style())

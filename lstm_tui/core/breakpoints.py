@@ -528,7 +528,7 @@ class _Block:
                 raise _EvalError("this trace has no output head, so no y")
             return tr.y[lo:hi]
         if name == "t":
-            return np.arange(lo + 1, hi + 1)[:, None]
+            return np.arange(lo + 1, hi + 1)[:, None] + tr.offset  # a window of a long run counts from its place
         if name == "layer":
             return L + 1
         if name in _TOKEN_NAMES or name in _ID_NAMES:
@@ -959,7 +959,7 @@ class Breakpoint:
                 r = self._fn(block)
         except _EvalError as e:
             row = e.row if e.row is not None else block.first - block.lo
-            raise InputError(f"breakpoint {self.text!r}, step {block.lo + row + 1}: {e}") from None
+            raise InputError(f"breakpoint {self.text!r}, step {tr.offset + block.lo + row + 1}: {e}") from None
         r = np.asarray(r, dtype=bool)
         return np.broadcast_to(r.reshape(-1), (n,)) if r.ndim == 0 else r.reshape(n)
 

@@ -89,24 +89,46 @@ class Model:
 
         Returns the :class:`Trace` of every step of every layer.
         """
-        L, H, dt = self.num_layers, self.hidden_size, self.dtype
+        tokens, ids, unknown, frames = self.prepare(inputs)
+        x = frames if frames is not None else self.embedding[ids]  # (T, E)
+        return self.trace_vectors(x, tuple(tokens), ids, unknown, h0, c0)
+
+    def prepare(
+        self, inputs: str | list[str] | np.ndarray
+    ) -> tuple[list[str], np.ndarray | None, np.ndarray, np.ndarray | None]:
+        """Check and encode inputs without running anything.
+
+        Returns ``(tokens, ids, unknown, frames)``: the step labels (T,), the
+        vocabulary ids (T,) (None for frames), the not-in-vocabulary mask (T,)
+        and the frames (T, E) in the model's dtype (None for tokens).
+        """
         if isinstance(inputs, np.ndarray):
-            x = np.asarray(inputs, dtype=dt)
+            x = np.asarray(inputs, dtype=self.dtype)
             if x.ndim != 2 or x.shape[1] != self.input_size:
                 raise InputError(
                     f"input frames have shape {tuple(inputs.shape)}: expected [T, {self.input_size}]"
                 )
             if not np.isfinite(x).all():
                 raise InputError("input frames hold NaN or Inf values")
-            tokens = tuple(str(k + 1) for k in range(x.shape[0]))
-            ids, unknown = None, np.zeros(len(tokens), dtype=bool)
-        else:
-            if not self.takes_tokens:
-                raise InputError(f"model {self.name!r} has no embedding and vocabulary: give it frames")
-            toks = self.tokens(inputs) if isinstance(inputs, str) else list(inputs)
-            tokens = tuple(toks)
-            ids, unknown = tokenize.encode(toks, self.vocab)
-            x = self.embedding[ids]  # (T, E)
+            return [str(k + 1) for k in range(x.shape[0])], None, np.zeros(x.shape[0], dtype=bool), x
+        if not self.takes_tokens:
+            raise InputError(f"model {self.name!r} has no embedding and vocabulary: give it frames")
+        toks = self.tokens(inputs) if isinstance(inputs, str) else list(inputs)
+        ids, unknown = tokenize.encode(toks, self.vocab)
+        return toks, ids, unknown, None
+
+    def trace_vectors(
+        self,
+        x: np.ndarray,  # (T, E) the first layer's input vectors
+        tokens: tuple[str, ...],  # (T,) the steps' labels
+        ids: np.ndarray | None,  # (T,) vocabulary ids, None for frames
+        unknown: np.ndarray,  # (T,) bool
+        h0: np.ndarray | None = None,  # (L, H), zeros if None
+        c0: np.ndarray | None = None,  # (L, H), zeros if None (LSTM)
+    ) -> Trace:
+        """The trace of input vectors already prepared, from state (h0, c0):
+        what :meth:`trace` runs, and how a long trace recomputes a window."""
+        L, H, dt = self.num_layers, self.hidden_size, self.dtype
         h0 = np.zeros((L, H), dtype=dt) if h0 is None else np.asarray(h0, dtype=dt)
         c0 = None if self.cell != "lstm" else (np.zeros((L, H), dtype=dt) if c0 is None else np.asarray(c0, dtype=dt))
         T = x.shape[0]

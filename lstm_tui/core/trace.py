@@ -35,6 +35,7 @@ class Trace:
     c0: np.ndarray | None  # (L, H) initial cell state (LSTM only)
     logits: np.ndarray | None  # (T, V) output head before softmax
     y: np.ndarray | None  # (T, V) next-token probabilities
+    offset: int = 0  # the step of a longer run that step 0 is (a window's place; 0 for a whole run)
 
     @property
     def steps(self) -> int:
@@ -86,9 +87,37 @@ class Trace:
             return self.hW[layer, k]
         raise KeyError(q)
 
-    def series(self, q: str, layer: int, j: int) -> np.ndarray:
-        """Unit j of quantity q at every step, (T,)."""
-        return self.states[q][layer, :, j]
+    def series(self, q: str, layer: int, j: int, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Unit j of quantity q at steps start..stop-1 (every step by default), (stop - start,)."""
+        return self.states[q][layer, start:stop, j]
+
+    def window(self, start: int, stop: int) -> Trace:
+        """Steps start..stop-1 as a trace of their own (views of these arrays).
+
+        Its initial state is the state before ``start``, so that every value,
+        ``state_before`` included, is the same as here at step start + k.
+        """
+        start, stop = max(0, start), min(self.steps, stop)
+        stop = max(start, stop)
+        cut = slice(start, stop)
+        L = self.num_layers
+        h0 = np.stack([self.state_before("h", n, start) for n in range(L)])  # (L, H)
+        c0 = None if self.c0 is None else np.stack([self.state_before("c", n, start) for n in range(L)])
+        return Trace(
+            cell=self.cell,
+            tokens=tuple(self.tokens[cut]),
+            unknown=self.unknown[cut],
+            ids=None if self.ids is None else self.ids[cut],
+            x=self.x[cut],
+            states={q: v[:, cut] for q, v in self.states.items()},
+            xW=self.xW[:, cut],
+            hW=self.hW[:, cut],
+            h0=h0,
+            c0=c0,
+            logits=None if self.logits is None else self.logits[cut],
+            y=None if self.y is None else self.y[cut],
+            offset=self.offset + start,
+        )
 
     def abs_max(self, q: str, layer: int) -> float:
         """The largest |value| of a quantity (or ``x``, ``y``) over the whole

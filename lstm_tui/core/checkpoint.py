@@ -1,0 +1,676 @@
+"""Long sequences in bounded memory, and traces computed a chunk at a time.
+
+A full :class:`~lstm_tui.core.trace.Trace` keeps every gate and state of every
+step: at T = 1,000,000 and H = 128 that is about 3 GB of float32. A
+:class:`CheckpointedTrace` keeps instead
+
+- the inputs (token ids, or the frames) and the steps' labels;
+- a checkpoint every W steps: the state (h, c) of every layer before step
+  w·W, (L, H) each;
+- per window of W steps, the largest |value| of each quantity, so colour
+  scales cover the whole sequence;
+- per bin of B steps (B a multiple of W), each unit's min, max and mean of
+  each quantity, for history views and sparklines over the whole sequence;
+
+all of it filled in by one forward pass, window by window. Reading a step
+recomputes the window that holds it from its checkpoint (a few windows are
+kept, least recently used first out). A window is recomputed by the same call
+on the same inputs and state as the forward pass made, so it holds the same
+numbers to the last bit.
+
+W is chosen so that a window costs about ``WINDOW_SECONDS`` to recompute (the
+price of a jump) and fits the cache; ``trace`` keeps the plain full trace
+when it would take at most ``FULL_TRACE_BYTES``.
+
+:class:`TraceBuilder` computes either kind a chunk at a time, for a worker
+thread that shows the steps computed so far while it runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import operator
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .cells import GATES, QUANTITIES
+from .errors import InputError
+from .model import Model
+from .trace import Trace
+
+FULL_TRACE_BYTES = 256 << 20  # a trace larger than this is checkpointed
+WINDOW_SECONDS = 0.02  # aim for a window's recompute (a jump) to cost about this
+CACHE_BYTES = 64 << 20  # recomputed windows kept, at most
+CHECKPOINT_BYTES = 64 << 20  # checkpoints kept, at most (W grows to stay under)
+SUMMARY_BYTES = 32 << 20  # per-bin min, max and mean, at most
+MAX_BINS = 2048  # time bins of the summaries, at most (a screen is narrower)
+
+
+# ---------------------------------------------------------------------------
+# Sizes and costs
+
+
+def bytes_per_step(model: Model) -> int:
+    """What one step of a full trace keeps: every quantity, xW and hW of each
+    layer, the input vector, and the head's logits and probabilities."""
+    L, H, G = model.num_layers, model.hidden_size, GATES[model.cell]
+    Q = len(QUANTITIES[model.cell])
+    V = 0 if model.head_W is None else model.head_W.shape[0]
+    return model.dtype.itemsize * (L * H * (Q + 2 * G) + model.input_size + 2 * V)
+
+
+def full_trace_bytes(model: Model, steps: int) -> int:
+    """The size of a full :class:`Trace` of ``steps`` steps."""
+    return steps * bytes_per_step(model)
+
+
+def step_seconds(model: Model) -> float:
+    """A rough cost of one traced step on a 2-core machine of 2024.
+
+    Per layer, about 10 µs of NumPy calls plus the recurrent and input
+    products at about 20 GMAC/s; the head's product and softmax besides.
+    Only used to size windows and chunks, never to report a time.
+    """
+    G = GATES[model.cell]
+    per = 0.0
+    for layer in model.layers:
+        per += 10e-6 + G * layer.hidden_size * (layer.hidden_size + layer.input_size) / 20e9
+    if model.head_W is not None:
+        V, H = model.head_W.shape
+        per += V * H / 20e9 + V * 5e-9
+    return per
+
+
+def window_length(model: Model, steps: int) -> int:
+    """W for a checkpointed trace of ``steps`` steps: a power of two, as long as a
+    window can be for its recompute to take about ``WINDOW_SECONDS`` and four to
+    fit the cache, and no shorter than keeps the checkpoints within ``CHECKPOINT_BYTES``."""
+    w = min(WINDOW_SECONDS / step_seconds(model), CACHE_BYTES / 4 / bytes_per_step(model))
+    states = 2 if model.cell == "lstm" else 1
+    per_checkpoint = model.num_layers * model.hidden_size * states * model.dtype.itemsize
+    W = 2 ** int(math.floor(math.log2(max(w, 1.0))))
+    while W * CHECKPOINT_BYTES < steps * per_checkpoint:
+        W *= 2
+    return W
+
+
+# ---------------------------------------------------------------------------
+# Step labels
+
+
+class TokenLabels(Sequence):
+    """The labels of a long run's steps without a string object per step.
+
+    Each step's label is ``table[index[k]]`` (the vocabulary, then the tokens
+    that are not in it), or the frame number ``str(k + 1)`` without a table.
+    Slices give tuples of strings, like a full trace's ``tokens``.
+    """
+
+    def __init__(self, table: tuple[str, ...] | None, index: np.ndarray | None, n: int) -> None:
+        self._table, self._index, self._n = table, index, n
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            steps = range(*i.indices(self._n))
+            if self._table is None:
+                return tuple(str(k + 1) for k in steps)
+            ix = self._index[steps.start : steps.stop : steps.step] if steps else self._index[:0]
+            return tuple(map(self._table.__getitem__, ix.tolist()))
+        k = operator.index(i)
+        if k < 0:
+            k += self._n
+        if not 0 <= k < self._n:
+            raise IndexError(i)
+        return str(k + 1) if self._table is None else self._table[self._index[k]]
+
+    def __iter__(self) -> Iterator[str]:
+        for start in range(0, self._n, 65536):
+            yield from self[start : start + 65536]
+
+    def positions(self, label: str) -> np.ndarray:
+        """The 0-based steps whose label is ``label``, in order."""
+        if self._table is None:
+            k = int(label) - 1 if label.isdigit() else -1
+            return np.array([k] if 0 <= k < self._n else [], dtype=np.int64)
+        hits = [n for n, s in enumerate(self._table) if s == label]
+        return np.flatnonzero(np.isin(self._index[: self._n], hits))
+
+    def prefix(self, n: int) -> TokenLabels:
+        return TokenLabels(self._table, self._index, n)
+
+
+def _labels(tokens: list[str], ids: np.ndarray | None, unknown: np.ndarray, vocab) -> TokenLabels:
+    if ids is None:
+        return TokenLabels(None, None, len(tokens))
+    index = ids.astype(np.int32)  # (T,) into vocab + the unknown tokens
+    extra: dict[str, int] = {}
+    for p in np.flatnonzero(unknown).tolist():
+        index[p] = extra.setdefault(tokens[p], len(vocab) + len(extra))
+    return TokenLabels(tuple(vocab) + tuple(extra), index, len(tokens))
+
+
+# ---------------------------------------------------------------------------
+# The checkpointed trace
+
+
+@dataclass(frozen=True)
+class Summary:
+    """One quantity of one layer over time, in bins of whole steps.
+
+    ``lo``, ``hi`` and ``mean`` are (n, H): each unit's min, max and mean in
+    each bin; bin b covers 0-based steps ``edges[b] <= k < edges[b + 1]``.
+    """
+
+    lo: np.ndarray  # (n, H)
+    hi: np.ndarray  # (n, H)
+    mean: np.ndarray  # (n, H)
+    edges: np.ndarray  # (n + 1,) int
+
+    def maxabs(self) -> np.ndarray:
+        """(H, n) units × time: per bin the value of largest magnitude, sign kept
+        (what ``explain.bin_time(..., how="maxabs")`` gives for a full trace)."""
+        return np.where(np.abs(self.hi) >= np.abs(self.lo), self.hi, self.lo).T
+
+
+class _Store:
+    """What every view of one long run shares: inputs, checkpoints, statistics, the cache.
+
+    The forward pass (``forward``) fills windows in order; readers only ever
+    ask for windows already done, so the two may run in different threads.
+    """
+
+    def __init__(self, model: Model, tokens, ids, unknown, frames, window: int | None = None, bins: int | None = None):
+        T = len(tokens)
+        L, H = model.num_layers, model.hidden_size
+        dt = model.dtype
+        self.model = model
+        self.total = T
+        self.labels = _labels(tokens, ids, unknown, model.vocab) if ids is not None else TokenLabels(None, None, T)
+        self.ids = ids  # (T,) or None
+        self.unknown = unknown  # (T,) bool
+        self.frames = frames  # (T, E) or None
+        self.W = W = window or window_length(model, T)
+        n_win = max(1, -(-T // W))
+        self.quantities = QUANTITIES[model.cell]
+        Q = len(self.quantities)
+        # Bins: whole windows each, as many as the summary budget allows.
+        budget = max(16, SUMMARY_BYTES // (3 * Q * L * H * 4))
+        n_bins = bins or min(MAX_BINS, budget, n_win)
+        self.B = W * -(-n_win // max(1, n_bins))  # steps per bin
+        n_bins = max(1, -(-T // self.B))
+        self.h = np.zeros((n_win + 1, L, H), dtype=dt)  # checkpoint w: hidden states before step w·W
+        self.c = np.zeros((n_win + 1, L, H), dtype=dt) if model.cell == "lstm" else None
+        # Largest |value| per window: quantities of each layer, then x, then y.
+        self.win_max = np.zeros((n_win, L, Q + 1), dtype=np.float64)
+        self.y_max = np.zeros(n_win, dtype=np.float64)
+        self.lo = np.zeros((n_bins, L, Q, H), dtype=np.float32)
+        self.hi = np.zeros((n_bins, L, Q, H), dtype=np.float32)
+        self.mean = np.zeros((n_bins, L, Q, H), dtype=np.float32)
+        self._sum = np.zeros((L, Q, H), dtype=np.float64)  # the bin being filled
+        self.done = 0  # windows computed by the forward pass
+        bpw = bytes_per_step(model) * W
+        self.cache_windows = int(max(2, min(16, CACHE_BYTES // max(bpw, 1))))
+        self._cache: OrderedDict[int, Trace] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @property
+    def steps_done(self) -> int:
+        return min(self.done * self.W, self.total)
+
+    def compute(self, w: int) -> Trace:
+        """Window w (steps w·W .. (w+1)·W - 1) from its checkpoint."""
+        a, b = w * self.W, min(self.total, (w + 1) * self.W)
+        m = self.model
+        x = self.frames[a:b] if self.frames is not None else m.embedding[self.ids[a:b]]  # (n, E)
+        ids = None if self.ids is None else self.ids[a:b]
+        c0 = None if self.c is None else self.c[w]
+        tr = m.trace_vectors(x, self.labels[a:b], ids, self.unknown[a:b], self.h[w], c0)
+        return dataclasses.replace(tr, offset=a)
+
+    def get(self, w: int, keep: bool = True) -> Trace:
+        """Window w, from the cache or recomputed (and then kept, unless ``keep`` is False)."""
+        with self._lock:
+            tr = self._cache.get(w)
+            if tr is not None:
+                self._cache.move_to_end(w)
+                return tr
+        tr = self.compute(w)
+        if keep:
+            self._put(w, tr)
+        return tr
+
+    def _put(self, w: int, tr: Trace) -> None:
+        with self._lock:
+            self._cache[w] = tr
+            self._cache.move_to_end(w)
+            while len(self._cache) > self.cache_windows:
+                self._cache.popitem(last=False)
+
+    def forward(self) -> None:
+        """Compute the next window: its checkpoint after it, its maxima, its share of the bins."""
+        w = self.done
+        tr = self.compute(w)
+        n = tr.steps
+        self.h[w + 1] = tr.states["h"][:, -1]
+        if self.c is not None:
+            self.c[w + 1] = tr.states["c"][:, -1]
+        a = w * self.W
+        b = a // self.B
+        first = a % self.B == 0
+        if first:
+            self._sum[:] = 0
+        for qi, q in enumerate(self.quantities):
+            v = tr.states[q]  # (L, n, H)
+            lo, hi = v.min(axis=1), v.max(axis=1)  # (L, H)
+            self.win_max[w, :, qi] = np.maximum(np.abs(lo), np.abs(hi)).max(axis=1)
+            if first:
+                self.lo[b, :, qi], self.hi[b, :, qi] = lo, hi
+            else:
+                np.minimum(self.lo[b, :, qi], lo, out=self.lo[b, :, qi])
+                np.maximum(self.hi[b, :, qi], hi, out=self.hi[b, :, qi])
+            self._sum[:, qi] += v.sum(axis=1, dtype=np.float64)
+        self.mean[b] = self._sum / (a + n - b * self.B)
+        self.win_max[w, 0, -1] = np.abs(tr.x).max() if tr.x.size else 0.0
+        if tr.y is not None:
+            self.y_max[w] = tr.y.max()
+        if w < 2:  # the first windows are the ones shown first
+            self._put(w, tr)
+        self.done = w + 1
+
+
+class CheckpointedTrace:
+    """A long run read like a :class:`Trace`, kept as checkpoints (see the module docstring).
+
+    It has the reader interface of a trace: ``value``, ``state_before``,
+    ``series``, ``abs_max``, ``steps``, ``tokens``, ``unknown``, ``ids``,
+    ``cell``, ``num_layers``, ``hidden_size``, ``quantities``, ``has_head``,
+    ``h0``, ``c0``; ``window(start, stop)`` gives a full :class:`Trace` of a
+    slice for whatever needs whole arrays; ``summary`` the binned history.
+    It has no ``states``, ``x``, ``xW``, ``hW`` or ``y`` arrays: code that
+    reads them whole must ask for a window.
+
+    Build one with :func:`checkpointed` (or :class:`TraceBuilder`, a chunk
+    at a time).
+    """
+
+    def __init__(self, store: _Store, steps: int) -> None:
+        self._store = store
+        self._steps = steps
+        self.tokens = store.labels.prefix(steps)
+
+    # --------------------------------------------------------- properties
+    @property
+    def steps(self) -> int:
+        return self._steps
+
+    @property
+    def total(self) -> int:
+        """The steps of the whole input (``steps`` counts those computed)."""
+        return self._store.total
+
+    @property
+    def cell(self) -> str:
+        return self._store.model.cell
+
+    @property
+    def num_layers(self) -> int:
+        return self._store.model.num_layers
+
+    @property
+    def hidden_size(self) -> int:
+        return self._store.model.hidden_size
+
+    @property
+    def has_head(self) -> bool:
+        return self._store.model.head_W is not None
+
+    @property
+    def quantities(self) -> tuple[str, ...]:
+        return QUANTITIES[self.cell]
+
+    @property
+    def unknown(self) -> np.ndarray:
+        return self._store.unknown[: self._steps]
+
+    @property
+    def ids(self) -> np.ndarray | None:
+        return None if self._store.ids is None else self._store.ids[: self._steps]
+
+    @property
+    def h0(self) -> np.ndarray:
+        return self._store.h[0]
+
+    @property
+    def c0(self) -> np.ndarray | None:
+        return None if self._store.c is None else self._store.c[0]
+
+    @property
+    def window_length(self) -> int:
+        """W: steps per checkpoint, and per recomputed window."""
+        return self._store.W
+
+    # ------------------------------------------------------------ reading
+    def _check(self, k: int) -> None:
+        if not 0 <= k < self._steps:
+            raise IndexError(f"step {k} out of range: the trace has {self._steps} step(s)")
+
+    def local(self, k: int) -> tuple[Trace, int]:
+        """The window holding 0-based step k, and k's index in it."""
+        self._check(k)
+        W = self._store.W
+        return self._store.get(k // W), k % W
+
+    def value(self, q: str, layer: int, k: int) -> np.ndarray:
+        """As :meth:`Trace.value`: one vector of 0-based step k."""
+        tr, j = self.local(k)
+        return tr.value(q, layer, j)
+
+    def state_before(self, q: str, layer: int, k: int) -> np.ndarray:
+        """hᵗ⁻¹ or cᵗ⁻¹ (H,) for 0-based step k of ``layer``."""
+        if k == self._steps:  # the state after the last step
+            return self.value(q, layer, k - 1) if k else (self.c0 if q == "c" else self.h0)[layer]
+        tr, j = self.local(k)
+        return tr.state_before(q, layer, j)
+
+    def series(self, q: str, layer: int, j: int, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Unit j of quantity q at steps start..stop-1, (stop - start,).
+
+        Recomputes every window it crosses: ask for a short range (a whole
+        long sequence costs a forward pass; :meth:`summary` has it binned).
+        """
+        stop = self._steps if stop is None else min(stop, self._steps)
+        return self.window(start, stop).series(q, layer, j)
+
+    def abs_max(self, q: str, layer: int) -> float:
+        """The largest |value| of a quantity (or ``x``, ``y``) over every step computed,
+        initial state included as :meth:`Trace.abs_max` does; from the forward pass's maxima."""
+        s = self._store
+        n = -(-self._steps // s.W)
+        if n == 0:
+            return 0.0
+        if q == "y":
+            if not self.has_head:
+                return 0.0
+            return float(s.y_max[:n].max())
+        if q == "x":
+            if layer == 0:
+                return float(s.win_max[:n, 0, -1].max())
+            q, layer, init = "h", layer - 1, None
+        else:
+            q = q[0] if q.endswith("_prev") else q
+            init = self.c0 if q == "c" else self.h0 if q == "h" else None
+        if q not in self.quantities:
+            raise KeyError(q)
+        m = float(s.win_max[:n, layer, self.quantities.index(q)].max())
+        return max(m, float(np.abs(init[layer]).max())) if init is not None else m
+
+    def window(self, start: int, stop: int) -> Trace:
+        """Steps start..stop-1 as a full :class:`Trace` (clipped to the steps computed),
+        its initial state the state before ``start``, its labels those of the steps."""
+        start, stop = max(0, start), min(self._steps, stop)
+        stop = max(start, stop)
+        W = self._store.W
+        if start == stop:
+            k = min(start, self._steps - 1)
+            if k < 0:
+                return self._store.compute(0).window(0, 0)
+            tr, j = self.local(k)
+            return tr.window(j + (start > k), j + (start > k))
+        parts = []
+        for w in range(start // W, (stop - 1) // W + 1):
+            tr = self._store.get(w)
+            parts.append(tr.window(max(start - w * W, 0), min(stop - w * W, tr.steps)))
+        return parts[0] if len(parts) == 1 else _concat(parts)
+
+    def summary(self, q: str, layer: int) -> Summary:
+        """Quantity q of ``layer`` over every step computed, in the forward pass's bins."""
+        s = self._store
+        if q not in self.quantities:
+            raise KeyError(q)
+        n = -(-self._steps // s.B)
+        qi = self.quantities.index(q)
+        edges = np.minimum(np.arange(n + 1) * s.B, self._steps)
+        return Summary(s.lo[:n, layer, qi], s.hi[:n, layer, qi], s.mean[:n, layer, qi], edges)
+
+    def prefix(self, steps: int) -> CheckpointedTrace:
+        """The same run read up to ``steps`` steps."""
+        return CheckpointedTrace(self._store, min(steps, self._store.steps_done))
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        raise InputError(
+            f"this trace has {self._steps:,} steps, kept as checkpoints: too long to export whole "
+            "(export a shorter input, or use lstm-tui export)"
+        )
+
+    def nbytes(self) -> int:
+        """The memory this run keeps (checkpoints, statistics, inputs, cached windows)."""
+        s = self._store
+        arrays = [s.h, s.win_max, s.y_max, s.lo, s.hi, s.mean, s.unknown]
+        arrays += [a for a in (s.c, s.ids, s.frames, s.labels._index) if a is not None]
+        cached = sum(_trace_bytes(t) for t in list(s._cache.values()))
+        return sum(a.nbytes for a in arrays) + cached
+
+
+def _trace_bytes(tr: Trace) -> int:
+    arrays = [tr.x, tr.xW, tr.hW, *tr.states.values()] + [a for a in (tr.logits, tr.y) if a is not None]
+    return sum(a.nbytes for a in arrays)
+
+
+def _concat(parts: list[Trace]) -> Trace:
+    """Consecutive traces as one (the first one's initial state)."""
+    first = parts[0]
+
+    def cat(get, axis=0):
+        vals = [get(p) for p in parts]
+        return None if vals[0] is None else np.concatenate(vals, axis=axis)
+
+    return Trace(
+        cell=first.cell,
+        tokens=tuple(t for p in parts for t in p.tokens),
+        unknown=cat(lambda p: p.unknown),
+        ids=cat(lambda p: p.ids),
+        x=cat(lambda p: p.x),
+        states={q: cat(lambda p, q=q: p.states[q], axis=1) for q in first.states},
+        xW=cat(lambda p: p.xW, axis=1),
+        hW=cat(lambda p: p.hW, axis=1),
+        h0=first.h0,
+        c0=first.c0,
+        logits=cat(lambda p: p.logits),
+        y=cat(lambda p: p.y),
+        offset=first.offset,
+    )
+
+
+def checkpointed(model: Model, inputs, window: int | None = None, bins: int | None = None) -> CheckpointedTrace:
+    """Run ``model`` over ``inputs`` (text, tokens or frames) keeping checkpoints every
+    ``window`` steps (default: :func:`window_length`) and at most ``bins`` time bins."""
+    store = _Store(model, *model.prepare(inputs), window, bins)
+    while store.steps_done < store.total:
+        store.forward()
+    return CheckpointedTrace(store, store.total)
+
+
+def trace(model: Model, inputs, limit: int = FULL_TRACE_BYTES, window: int | None = None) -> Trace | CheckpointedTrace:
+    """A full :class:`Trace` when it takes at most ``limit`` bytes, else a :class:`CheckpointedTrace`."""
+    return TraceBuilder(model, inputs, limit, window).run()
+
+
+# ---------------------------------------------------------------------------
+# A chunk at a time
+
+
+class TraceBuilder:
+    """Computes a trace a chunk at a time: for a worker thread that shows the steps done so far.
+
+    ``advance`` computes about ``seconds`` of steps; ``snapshot`` is the trace
+    of the steps done (a full :class:`Trace` of a prefix, or a
+    :class:`CheckpointedTrace` read up to them); when ``complete`` it is the
+    whole trace. Full traces are computed in chunks into arrays of their final
+    size; long ones (above ``limit`` bytes) window by window.
+    """
+
+    def __init__(self, model: Model, inputs, limit: int = FULL_TRACE_BYTES, window: int | None = None) -> None:
+        tokens, ids, unknown, frames = model.prepare(inputs)
+        self.model = model
+        self.total = T = len(tokens)
+        self.done = 0
+        self._per_step = step_seconds(model)
+        self._store: _Store | None = None
+        self._full: Trace | None = None
+        if full_trace_bytes(model, T) > limit:
+            self._store = _Store(model, tokens, ids, unknown, frames, window)
+            return
+        L, H, dt = model.num_layers, model.hidden_size, model.dtype
+        GH = GATES[model.cell] * H
+        V = None if model.head_W is None else model.head_W.shape[0]
+        self._full = Trace(
+            cell=model.cell,
+            tokens=tuple(tokens),
+            unknown=unknown,
+            ids=ids,
+            x=frames if frames is not None else model.embedding[ids],
+            states={q: np.zeros((L, T, H), dtype=dt) for q in QUANTITIES[model.cell]},
+            xW=np.zeros((L, T, GH), dtype=dt),
+            hW=np.zeros((L, T, GH), dtype=dt),
+            h0=np.zeros((L, H), dtype=dt),
+            c0=np.zeros((L, H), dtype=dt) if model.cell == "lstm" else None,
+            logits=None if V is None else np.zeros((T, V), dtype=dt),
+            y=None if V is None else np.zeros((T, V), dtype=dt),
+        )
+
+    @property
+    def complete(self) -> bool:
+        return self.done >= self.total
+
+    @property
+    def checkpointed(self) -> bool:
+        return self._store is not None
+
+    def advance(self, seconds: float = 0.05, max_steps: int | None = None) -> None:
+        """Compute about ``seconds`` worth of the next steps (at least one window or step),
+        and no more than ``max_steps`` (a full trace; a long one goes a window at a time)."""
+        if self.complete:
+            return
+        t0 = time.perf_counter()
+        if self._store is not None:
+            while True:
+                self._store.forward()
+                self.done = self._store.steps_done
+                if self.complete or time.perf_counter() - t0 >= seconds:
+                    return
+        # The first chunk is short, so that a worker can show step 1 soon.
+        n = max(1, int((seconds if self.done else min(seconds, WINDOW_SECONDS)) / self._per_step))
+        n = min(n, max_steps or n)
+        a, b = self.done, min(self.total, self.done + n)
+        full = self._full
+        chunk = self.model.trace_vectors(
+            full.x[a:b], full.tokens[a:b], None if full.ids is None else full.ids[a:b], full.unknown[a:b],
+            _state(full, "h", a), None if full.c0 is None else _state(full, "c", a),
+        )
+        for q, v in chunk.states.items():
+            full.states[q][:, a:b] = v
+        full.xW[:, a:b], full.hW[:, a:b] = chunk.xW, chunk.hW
+        if chunk.y is not None:
+            full.logits[a:b], full.y[a:b] = chunk.logits, chunk.y
+        self.done = b
+        # Measured, so the next chunk takes about ``seconds``.
+        self._per_step = max((time.perf_counter() - t0) / (b - a), 1e-7)
+
+    @property
+    def fraction(self) -> float:
+        """The share of steps done, 0..1."""
+        return self.done / self.total if self.total else 1.0
+
+    def snapshot(self) -> Trace | CheckpointedTrace:
+        """The trace of the steps done so far."""
+        if self._store is not None:
+            return CheckpointedTrace(self._store, self.done)
+        return self._full if self.complete else self._full.window(0, self.done)
+
+    def run(self) -> Trace | CheckpointedTrace:
+        """Compute everything left and return the whole trace."""
+        if self._full is not None and self.done == 0:
+            f = self._full
+            self._full = self.model.trace_vectors(f.x, f.tokens, f.ids, f.unknown)  # what Model.trace does
+            self.done = self.total
+        while not self.complete:
+            self.advance(seconds=1.0)
+        return self.snapshot()
+
+
+def _state(trace: Trace, q: str, k: int) -> np.ndarray:
+    """The state q before 0-based step k of every layer, (L, H)."""
+    return np.stack([trace.state_before(q, n, k) for n in range(trace.num_layers)])
+
+
+# ---------------------------------------------------------------------------
+# Breakpoints over a long run
+
+
+def find_next(
+    trace: Trace | CheckpointedTrace,
+    breakpoints: list,
+    layer: int,
+    k: int,
+    direction: int,
+    vocab: tuple[str, ...] | None = None,
+    progress: Callable[[int], bool] | None = None,
+) -> int | None:
+    """``breakpoints.find_next`` for a trace of any length: a checkpointed one is
+    scanned window by window from step k (each window with one step of context
+    on each side, so ``prev_token``, ``next_token`` and ``h_prev`` are right at
+    the edges). ``progress(step)``, if given, is called before each window with
+    the first step it scans; returning False stops the scan (None is returned).
+    """
+    from .breakpoints import find_next as scan
+
+    if not isinstance(trace, CheckpointedTrace):
+        return scan(trace, breakpoints, layer, k, direction, vocab=vocab)
+    if direction not in (1, -1):
+        raise InputError(f"direction must be 1 or -1, not {direction!r}")
+    T, W, store = trace.steps, trace.window_length, trace._store
+    last_w = (T - 1) // W if T else -1
+    memo: OrderedDict[int, Trace] = OrderedDict()  # the scan's own windows: the cache keeps the user's
+
+    def get(w: int) -> Trace:
+        if w not in memo:
+            memo[w] = store.get(w, keep=False)
+            while len(memo) > 3:
+                memo.popitem(last=False)
+        return memo[w]
+
+    def with_context(w: int) -> tuple[Trace, int]:
+        """Window w with the step before and after it, and the step the first of those is."""
+        parts, lo = [get(w)], w * W
+        if w > 0:
+            parts.insert(0, get(w - 1).window(W - 1, W))
+            lo -= 1
+        if w < last_w:
+            parts.append(get(w + 1).window(0, 1))
+        return _concat(parts), lo
+
+    w = (k + 1) // W if direction > 0 else (k - 1) // W
+    while 0 <= w <= last_w:
+        if direction > 0:
+            a, b = max(w * W, k + 1), min((w + 1) * W, T)
+        else:
+            a, b = w * W, min((w + 1) * W, k)
+        if a < b:
+            if progress is not None and not progress(a if direction > 0 else b - 1):
+                return None
+            win, lo = with_context(w)
+            start = a - 1 - lo if direction > 0 else b - lo
+            hit = scan(win, breakpoints, layer, start, direction, vocab=vocab)
+            if hit is not None and a <= lo + hit < b:
+                return lo + hit
+        w += direction
+    return None

@@ -145,6 +145,17 @@ def _spec(args, default: str) -> str:
     return "random" if any(getattr(args, o) is not None for o in _RANDOM_OPTIONS) else default
 
 
+def _random_options(args, tokenizer: str | None = None) -> dict:
+    """The random model's shape from the options, with its defaults."""
+    return {
+        "hidden": 24 if args.hidden is None else args.hidden,
+        "seed": 0 if args.seed is None else args.seed,
+        "layers": args.layers or 1,
+        "cell": args.cell or "lstm",
+        "tokenizer": tokenizer or args.tokens or "char",
+    }
+
+
 def _load(args, default: str | None = None):
     from .core.io import is_model_path
     from .core.registry import DEFAULT, load_model
@@ -154,34 +165,20 @@ def _load(args, default: str | None = None):
         raise UserError("--prefix and --vocab apply to a weights file given with --model PATH")
     if spec != "random" and args.model and any(getattr(args, o) is not None for o in _RANDOM_OPTIONS):
         given = ", ".join(f"--{o}" for o in _RANDOM_OPTIONS if getattr(args, o) is not None)
-        raise UserError(f"{given} shape the random model only, not --model {spec}")
-    return load_model(
-        spec,
-        hidden=24 if args.hidden is None else args.hidden,
-        seed=0 if args.seed is None else args.seed,
-        layers=args.layers or 1,
-        cell=args.cell or "lstm",
-        tokenizer=args.tokens or "char",
-        prefix=args.prefix,
-        vocab_path=args.vocab,
-    )
+        raise UserError(f"{given}: only for the random model, not for --model {spec}")
+    if spec == "random":
+        return load_model("random", **_random_options(args))
+    return load_model(spec, prefix=args.prefix, vocab_path=args.vocab)
 
 
-def _retokenize(args):
+def _retokenize(args, model):
     """For the random model: the same model with another tokenizer (the app's w key)."""
-    if _spec(args, "") != "random":
+    if not model.name.startswith("random"):
         return None
     from .core.registry import load_model
 
     def build(tokenizer: str):
-        return load_model(
-            "random",
-            hidden=24 if args.hidden is None else args.hidden,
-            seed=0 if args.seed is None else args.seed,
-            layers=args.layers or 1,
-            cell=args.cell or "lstm",
-            tokenizer=tokenizer,
-        )
+        return load_model("random", **_random_options(args, tokenizer))
 
     return build
 
@@ -300,6 +297,7 @@ def _list_models() -> int:
 
 
 def _run_app(args) -> int:
+    """The app, on the model the options name; without one, on the built-in model used last."""
     from .core.registry import DEFAULT, is_builtin
     from .settings import load as load_settings
     from .settings import save as save_settings
@@ -307,17 +305,15 @@ def _run_app(args) -> int:
     settings, warning = load_settings()
     if warning:
         print(f"lstm-tui: warning: {warning}", file=sys.stderr)
-    last = settings.last_model
-    default = last if last and (is_builtin(last) or Path(last).is_file()) else DEFAULT
-    model = _load(args, default)
+    model = _load(args, settings.last_model if is_builtin(settings.last_model) else DEFAULT)
     frames = _frames(args, model)
     text = "" if frames is not None else _text(args, model)
-    if args.model:
-        settings.last_model = args.model if is_builtin(args.model) else str(Path(args.model).resolve())
+    if args.model and is_builtin(args.model):
+        settings.last_model = args.model  # files are not remembered: a bare lstm-tui always opens a built-in
         save_settings(settings)
     from .app import LstmApp
 
-    LstmApp(model, text=text, frames=frames, retokenize=_retokenize(args), settings=settings).run()
+    LstmApp(model, text=text, frames=frames, retokenize=_retokenize(args, model), settings=settings).run()
     return 0
 
 

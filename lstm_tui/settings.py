@@ -22,7 +22,7 @@ class Settings:
     theme: str = "textual-dark"  # a Textual theme name
     notation: str = "both"  # gate names: "both", "classic" or "pytorch"
     palette: str = "viridis"  # the sequential colour scale: "viridis" or "cividis"
-    last_model: str = ""  # the last --model given (a built-in name or a file path)
+    last_model: str = ""  # the last built-in --model given; a bare lstm-tui opens it
 
 
 def settings_path() -> Path:

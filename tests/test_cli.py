@@ -100,7 +100,7 @@ def test_show_prints_one_step(capsys):
         (["show", "--text", "abc", "--step", "9"], "expected a step from 1 to 3"),
         (["show", "--text", "", "--step", "1"], "empty"),
         (["show", "--hidden", "4", "--text", "ab", "--unit", "4"], "expected a unit from 0 to 3"),
-        (["--model", "charlm", "--hidden", "3", "export", "-o", "x.npz"], "shape the random model only"),
+        (["--model", "charlm", "--hidden", "3", "export", "-o", "x.npz"], "only for the random model"),
         (["export", "--text", "ab", "-o", "x.csv", "--grad"], ".npz files only"),
         (["export", "--text", "ab", "-o", "x.npz", "--target", "top"], "--target goes with --grad"),
         (["export", "--text", "a", "--text-file", "f", "-o", "x.npz"], "not both"),
@@ -148,3 +148,39 @@ def test_export_grad_sum_h_matches_pytorch(name, tmp_path):
         np.testing.assert_allclose(data["grad_h"][k], tensors[f"grad.h_l{k}"], rtol=0, atol=tol)
         if meta["cell"] == "lstm":
             np.testing.assert_allclose(data["grad_c"][k], tensors[f"grad.c_l{k}"], rtol=0, atol=tol)
+
+
+@pytest.fixture
+def opened(monkeypatch):
+    """Run main() up to the app, recording what it would open instead of starting the TUI."""
+    from lstm_tui.app import LstmApp
+
+    seen = []
+    monkeypatch.setattr(LstmApp, "run", lambda self: seen.append((self.model.name, self.text, self.retokenize)))
+    return seen
+
+
+def test_bare_command_opens_the_default_then_the_last_builtin(opened, tmp_path):
+    from lstm_tui import settings
+
+    assert main([]) == 0
+    assert opened[-1][0] == "brackets" and opened[-1][1]  # the demo's own example text
+    assert main(["--model", "charlm"]) == 0
+    assert settings.load()[0].last_model == "charlm"
+    assert main([]) == 0
+    assert opened[-1][0] == "charlm"
+    path = tmp_path / "m.safetensors"
+    from lstm_tui.core.io import save_model
+
+    save_model(load_model(hidden=4), path)
+    assert main(["--model", str(path)]) == 0
+    assert main([]) == 0
+    assert opened[-1][0] == "charlm"  # files are not remembered
+
+
+def test_random_model_gets_the_tokenizer_switch(opened):
+    assert main(["--hidden", "4"]) == 0
+    retokenize = opened[-1][2]
+    assert retokenize is not None and retokenize("word").tokenizer == "word"
+    assert main(["--model", "copy"]) == 0
+    assert opened[-1][2] is None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 import os
 import re
+import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -19,12 +20,15 @@ import numpy as np
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Grid, VerticalScroll
+from textual.message import Message
 from textual.reactive import reactive
 from textual.timer import Timer
 from textual.widgets import ContentSwitcher, Footer, Header, Input, Static
+from textual.worker import get_current_worker
 
-from .core import explain
+from .core import checkpoint, explain
 from .core.breakpoints import Breakpoint, compile_breakpoint, find_next, names_for
+from .core.checkpoint import CheckpointedTrace, TokenLabels, TraceBuilder, step_seconds
 from .core.errors import InputError, UserError
 from .core.export import atomic_write, write_trace
 from .core.model import Model
@@ -75,6 +79,14 @@ def parse_search(text: str, quantities: tuple[str, ...], steps: int) -> tuple[in
 def find_token(tokens: tuple[str, ...], token: str, k: int, direction: int, wrap: bool = False) -> int | None:
     """The next step after k (or before, direction -1) whose token is ``token``."""
     T = len(tokens)
+    if isinstance(tokens, TokenLabels):  # a long run: look the label up, not every step
+        at = tokens.positions(token)
+        after, before = at[at > k], at[at < k]
+        if direction > 0:
+            found = after[:1] if after.size or not wrap else at[:1]
+        else:
+            found = before[-1:] if before.size or not wrap else at[-1:]
+        return int(found[0]) if found.size else None
     order = range(k + 1, T) if direction > 0 else range(k - 1, -1, -1)
     if wrap:
         order = [*order, *(range(0, k + 1) if direction > 0 else range(T - 1, k - 1, -1))]
@@ -170,6 +182,38 @@ class LstmApp(App):
     """Which view fills the middle of the screen (see VIEWS)."""
 
     MIN_SIZE = (40, 12)  # below this the screen says it is too small
+    SYNC_SECONDS = 0.1  # a trace estimated to take longer is computed in a worker, a chunk at a time
+    FULL_TRACE_BYTES = checkpoint.FULL_TRACE_BYTES  # a longer trace is kept as checkpoints
+    HISTORY_TEXT_STEPS = 2000  # the history view colours this many tokens each side of t
+    WINDOW_SECONDS = 0.15  # views that need whole arrays read about this much of a long trace
+
+    class TraceProgress(Message):
+        """From the tracing worker: the steps computed so far."""
+
+        def __init__(self, gen: int, trace, done: int, total: int, first: bool, text: str) -> None:
+            super().__init__()
+            self.gen, self.trace, self.done, self.total, self.first, self.text = gen, trace, done, total, first, text
+
+    class TraceFailed(Message):
+        """From the tracing worker: the input was refused."""
+
+        def __init__(self, gen: int, error: str) -> None:
+            super().__init__()
+            self.gen, self.error = gen, error
+
+    class ScanProgress(Message):
+        """From a breakpoint scan of a long trace: the step it has reached."""
+
+        def __init__(self, trace, step: int) -> None:
+            super().__init__()
+            self.trace, self.step = trace, step
+
+    class ScanDone(Message):
+        """From a breakpoint scan of a long trace: the step found (None: none), or an error."""
+
+        def __init__(self, trace, direction: int, k: int | None, error: str | None = None) -> None:
+            super().__init__()
+            self.trace, self.direction, self.k, self.error = trace, direction, k, error
 
     def __init__(
         self,
@@ -186,7 +230,16 @@ class LstmApp(App):
         self.frames = frames
         self.retokenize = retokenize  # builds the same built-in model with another tokenizer
         self.mono = "NO_COLOR" in os.environ
-        self.trace: Trace = model.trace(frames if frames is not None else text)
+        self._trace_gen = 0  # bumped by every new input: a worker's late news for an older one is dropped
+        self.tracing: tuple[int, int] | None = None  # (steps done, steps in all) while a worker traces
+        self.scanning: int | None = None  # the step a breakpoint scan of a long trace has reached
+        inputs = frames if frames is not None else text
+        self._pending = None  # an input too long to trace before the first frame: traced once mounted
+        if self._expensive(inputs):
+            self._pending = inputs
+            self.trace = model.trace(frames[:0] if frames is not None else "")
+        else:
+            self.trace: Trace | CheckpointedTrace = checkpoint.trace(model, inputs, self.FULL_TRACE_BYTES)
         self._timer: Timer | None = None
         self.watched: list[tuple[str, int]] = []  # pinned (quantity, unit) pairs
         self.history_quantity = "c" if self.trace.cell == "lstm" else "h"  # shown by the history view
@@ -241,6 +294,9 @@ class LstmApp(App):
         # collection over all of Textual's objects would otherwise stall a step
         # now and then by 50 ms or more.
         self.call_after_refresh(gc.freeze)
+        if self._pending is not None:
+            self._start_tracing(self._pending, self.text)
+            self._pending = None
 
     async def _build_panels(self) -> None:
         """(Re)create the panels that fit the trace's cell."""
@@ -278,7 +334,8 @@ class LstmApp(App):
     def refresh_view(self) -> None:
         """Push the current step's numbers into every widget."""
         tr, k, layer = self.trace, self.k, self.layer
-        self._strip.show(tr.tokens, tr.unknown, k)
+        lo, hi = max(0, k - 300), min(tr.steps, k + 300)  # more than a line of tokens either side
+        self._strip.show(tr.tokens[lo:hi], tr.unknown[lo:hi], k - lo)
         update(self._status, self.status_line())
         if tr.steps == 0:
             for panel in self.query(Panel):
@@ -306,9 +363,17 @@ class LstmApp(App):
 
     def status_line(self) -> str:
         tr = self.trace
+        progress = ""
+        if self.tracing is not None:
+            done, total = self.tracing
+            progress = f"tracing {done / max(total, 1):.0%} of {total:,} steps (Enter restarts, q quits)"
+        if self.scanning is not None:
+            progress = f"scanning for a breakpoint at t = {self.scanning + 1:,} (c or C stops)"
         if tr.steps == 0:
-            return "t = 0 / 0  (empty sequence)"
+            return f"t = 0 / 0  {progress or '(empty sequence)'}"
         parts = [f"t = {self.k + 1} / {tr.steps}", f"token {token_label(tr.tokens[self.k])!r}"]
+        if progress:
+            parts.insert(1, progress)
         if tr.unknown[self.k]:
             parts.append("(not in vocabulary: <unk>)")
         if tr.num_layers > 1:
@@ -375,9 +440,10 @@ class LstmApp(App):
         else:
             self.k += 1
 
-    def set_trace(self, trace: Trace) -> None:
+    def set_trace(self, trace: Trace | CheckpointedTrace) -> None:
         """Show a new trace from its first step (the unit and layer kept where they fit)."""
         self.playing = False
+        self._stop_scan()
         rebuild = trace.cell != self.trace.cell or trace.has_head != self.trace.has_head
         self.trace = trace
         self.set_reactive(LstmApp.k, 0)
@@ -391,6 +457,110 @@ class LstmApp(App):
     async def _rebuild_panels(self) -> None:
         await self._build_panels()
         self.refresh_view()
+
+    # ------------------------------------------------------ long sequences
+    def _expensive(self, inputs) -> bool:
+        """Whether tracing ``inputs`` would keep the screen waiting (at most one step a character)."""
+        return len(inputs) * step_seconds(self.model) > self.SYNC_SECONDS
+
+    def _start_tracing(self, inputs, text: str) -> None:
+        """Trace ``inputs`` in a worker thread, showing the steps done as they come."""
+        self._trace_gen += 1
+        self.tracing = (0, len(inputs))
+        update(self._status, self.status_line())
+        self.run_worker(
+            partial(self._trace_in_thread, inputs, text, self._trace_gen),
+            name="trace", group="trace", exclusive=True, thread=True,
+        )
+
+    def _trace_in_thread(self, inputs, text: str, gen: int) -> None:
+        """The worker: a chunk of about 50 ms at a time, news at most every 0.1 s (first chunk at once)."""
+        worker = get_current_worker()
+        try:
+            builder = TraceBuilder(self.model, inputs, self.FULL_TRACE_BYTES)
+        except UserError as exc:
+            self.post_message(self.TraceFailed(gen, str(exc)))
+            return
+        first, last = True, 0.0
+        while not worker.is_cancelled:
+            builder.advance(seconds=0.05)
+            now = time.monotonic()
+            if first or builder.complete or now - last >= 0.1:
+                self.post_message(
+                    self.TraceProgress(gen, builder.snapshot(), builder.done, builder.total, first, text)
+                )
+                first, last = False, now
+            if builder.complete:
+                return
+
+    def on_lstm_app_trace_progress(self, message: TraceProgress) -> None:
+        if message.gen != self._trace_gen:
+            return  # news of an input replaced since
+        self.tracing = None if message.done >= message.total else (message.done, message.total)
+        if message.first:
+            self.text = message.text
+            self.set_trace(message.trace)
+        else:  # the same run, more steps: stay where the user is
+            self.trace = message.trace
+            self.refresh_view()
+
+    def on_lstm_app_trace_failed(self, message: TraceFailed) -> None:
+        if message.gen == self._trace_gen:
+            self.tracing = None
+            update(self._status, self.status_line())
+            self.notify(message.error, severity="error")
+
+    def _around(self, k: int) -> tuple[Trace, int]:
+        """A full trace holding step k with a step each side, and k's index in it."""
+        tr = self.trace
+        if not isinstance(tr, CheckpointedTrace):
+            return tr, k
+        win = tr.window(k - 1, k + 2)
+        return win, k - win.offset
+
+    def _stop_scan(self) -> bool:
+        """Stop a breakpoint scan of a long trace; whether one was running."""
+        if self.scanning is None:
+            return False
+        self.workers.cancel_group(self, "scan")
+        self.scanning = None
+        update(self._status, self.status_line())
+        return True
+
+    def _scan_in_thread(self, trace: CheckpointedTrace, bps: list[Breakpoint], layer: int, k: int, direction: int) -> None:
+        """The worker of c / C on a long trace: window by window, the step reached shown every 0.1 s."""
+        worker = get_current_worker()
+        last = [0.0]
+
+        def progress(step: int) -> bool:
+            now = time.monotonic()
+            if now - last[0] >= 0.1:
+                last[0] = now
+                self.post_message(self.ScanProgress(trace, step))
+            return not worker.is_cancelled
+
+        try:
+            hit = checkpoint.find_next(trace, bps, layer, k, direction, vocab=self.model.vocab, progress=progress)
+        except InputError as exc:
+            self.post_message(self.ScanDone(trace, direction, None, str(exc)))
+            return
+        if not worker.is_cancelled:
+            self.post_message(self.ScanDone(trace, direction, hit))
+
+    def on_lstm_app_scan_progress(self, message: ScanProgress) -> None:
+        if message.trace is self.trace and self.scanning is not None:
+            self.scanning = message.step
+            update(self._status, self.status_line())
+
+    def on_lstm_app_scan_done(self, message: ScanDone) -> None:
+        if message.trace is not self.trace or self.scanning is None:
+            return  # stopped, or the trace changed since
+        self.scanning = None
+        update(self._status, self.status_line())
+        if message.error:
+            self.notify(message.error, severity="error", timeout=8)
+        else:
+            self._arrive(message.k, message.direction)
 
     # ---------------------------------------------------------------- actions
     def action_step(self, delta: int) -> None:
@@ -437,7 +607,8 @@ class LstmApp(App):
         try:
             bp = compile_breakpoint(text, self.trace.cell, self.trace.has_head)
             if self.steps:
-                bp.test(self.trace, self.layer, self.k, vocab=self.model.vocab)  # fail now, not at c
+                tr, j = self._around(self.k)
+                bp.test(tr, self.layer, j, vocab=self.model.vocab)  # fail now, not at c
         except InputError as exc:
             self.notify(str(exc), severity="error", timeout=8)
             return
@@ -449,22 +620,39 @@ class LstmApp(App):
 
     def action_continue(self, direction: int) -> None:
         """Go to the nearest later (or earlier) step where an enabled breakpoint holds."""
+        if self._stop_scan():
+            self.notify("breakpoint scan stopped")
+            return
         if not any(bp.enabled for bp in self.breakpoints):
             self.notify("no breakpoints enabled: press b to add one", severity="warning")
             return
         if not self.steps:
             return
         self.playing = False
+        if isinstance(self.trace, CheckpointedTrace):  # a long scan recomputes windows: not on the UI's time
+            self.scanning = self.k
+            update(self._status, self.status_line())
+            bps = [bp for bp in self.breakpoints if bp.enabled]
+            self.run_worker(
+                partial(self._scan_in_thread, self.trace, bps, self.layer, self.k, direction),
+                name="scan", group="scan", exclusive=True, thread=True,
+            )
+            return
         try:
             k = find_next(self.trace, self.breakpoints, self.layer, self.k, direction, vocab=self.model.vocab)
         except InputError as exc:
             self.notify(str(exc), severity="error", timeout=8)
             return
+        self._arrive(k, direction)
+
+    def _arrive(self, k: int | None, direction: int) -> None:
+        """Go to the step a breakpoint scan found, saying which conditions hold there."""
         if k is None:
             self.bell()
             self.notify(f"no breakpoint holds {'after' if direction > 0 else 'before'} t = {self.k + 1}")
             return
-        hit = [bp.text for bp in self.breakpoints if bp.enabled and bp.test(self.trace, self.layer, k, self.model.vocab)]
+        tr, j = self._around(k)
+        hit = [bp.text for bp in self.breakpoints if bp.enabled and bp.test(tr, self.layer, j, self.model.vocab)]
         self.k = k
         self.notify(f"t = {k + 1}: {' | '.join(hit)}")
 
@@ -506,11 +694,23 @@ class LstmApp(App):
             return
         try:
             start, stop, threshold, q, absolute = parse_search(text, self.trace.quantities, self.steps)
-            results = explain.unit_search(self.trace, q, self.layer, start, stop, threshold, absolute=absolute)
+            tr, lo, hi, outside = self.trace, 0, self.steps, ""
+            if isinstance(tr, CheckpointedTrace):  # compare with the steps near the range, not all of them
+                n = tr.steps_within(self.WINDOW_SECONDS)
+                if stop - start > n // 2:
+                    raise InputError(
+                        f"unit search on a long trace covers at most {n // 2:,} steps (they are recomputed): "
+                        "search a shorter range"
+                    )
+                lo = max(0, min(start - (n - (stop - start)) // 2, self.steps - n))
+                hi = min(self.steps, lo + n)
+                tr = tr.window(lo, hi, keep=False)
+                outside = f", outside: steps {lo + 1:,}-{hi:,} only"
+            results = explain.unit_search(tr, q, self.layer, start - lo, stop - lo, threshold, absolute=absolute)
         except UserError as exc:
             self.notify(str(exc), severity="error")
             return
-        what = f"{'|' + q + '|' if absolute else q} > {threshold:g} in steps {start + 1}-{stop}"
+        what = f"{'|' + q + '|' if absolute else q} > {threshold:g} in steps {start + 1}-{stop}{outside}"
         self.search_results = (what, results)
         self.view = "units"
         if results:
@@ -536,6 +736,9 @@ class LstmApp(App):
         self.push_screen(PromptScreen("export the trace", hint, "trace.npz"), self._export_as)
 
     def _export_as(self, name: str | None) -> None:
+        if name and name.strip() and isinstance(self.trace, CheckpointedTrace):
+            self.notify(f"{self.trace.steps:,} steps kept as checkpoints: too long to export whole", severity="error")
+            return
         if name and name.strip():
             self._write(name.strip(), lambda path, force: write_trace(self.trace, path, force=force))
 
@@ -654,12 +857,23 @@ class LstmApp(App):
 
     # ----------------------------------------------------------------- input
     def run_text(self, text: str) -> None:
-        """Trace ``text``; on failure say why and keep the current trace."""
+        """Trace ``text``; on failure say why and keep the current trace.
+
+        A long text is traced in a worker thread: its first steps show at
+        once and more follow (the status line says how far it has got); a new
+        text stops it.
+        """
+        if self._expensive(text):
+            self._start_tracing(text, text)
+            return
         try:
-            trace = self.model.trace(text)
+            trace = checkpoint.trace(self.model, text, self.FULL_TRACE_BYTES)
         except UserError as exc:
             self.notify(str(exc), severity="error")
             return
+        self._trace_gen += 1  # news from a worker still running for an older text is now stale
+        self.workers.cancel_group(self, "trace")
+        self.tracing = None
         self.text = text
         self.set_trace(trace)
 

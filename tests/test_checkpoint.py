@@ -250,3 +250,144 @@ def test_checkpoint_module_imports_no_ui():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout) == []
+
+
+# ---------------------------------------------------------------------------
+# In the app: a long input is traced in a worker, a chunk at a time.
+
+import threading  # noqa: E402
+
+from textual.worker import get_current_worker  # noqa: E402
+
+from lstm_tui import app as app_module  # noqa: E402
+from lstm_tui.app import LstmApp  # noqa: E402
+
+LONG = ("the quick brown fox jumps over the lazy dog. " * 80)[:3000]
+
+
+class Gated(TraceBuilder):
+    """A builder that computes a chunk only when the test lets it (no clocks involved)."""
+
+    gate = threading.Semaphore(0)
+    stop = threading.Event()
+
+    def __init__(self, model, inputs, limit, window=None):
+        super().__init__(model, inputs, limit, window=256)
+
+    def advance(self, seconds=0.05, max_steps=None):
+        worker = get_current_worker()
+        while True:
+            if self.stop.is_set() or worker.is_cancelled:  # the app is quitting, or a new input came
+                return
+            if self.gate.acquire(timeout=0.01):
+                if not worker.is_cancelled:
+                    break
+                self.gate.release()  # the chunk was meant for the worker that replaced this one
+        super().advance(seconds, max_steps=500)
+
+
+async def settle(pilot, until, tries: int = 400) -> None:
+    """Let the app handle the worker's news until ``until()`` holds."""
+    for _ in range(tries):
+        if until():
+            return
+        await pilot.pause(0.01)
+    raise AssertionError("the app never got there")
+
+
+@pytest.fixture
+def gated(monkeypatch):
+    Gated.gate = threading.Semaphore(0)
+    Gated.stop = threading.Event()
+    monkeypatch.setattr(app_module, "TraceBuilder", Gated)
+    monkeypatch.setattr(LstmApp, "SYNC_SECONDS", 0.0)  # every input goes to the worker
+    yield Gated
+    Gated.stop.set()
+
+
+@pytest.mark.parametrize("limit", [10**12, 0], ids=["full", "checkpointed"])
+async def test_a_long_input_is_traced_in_a_worker_while_stepping_works(gated, monkeypatch, limit):
+    monkeypatch.setattr(LstmApp, "FULL_TRACE_BYTES", limit)
+    m = random_model(hidden=8, seed=0)
+    app = LstmApp(m, text="ab")
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert app.trace.steps == 0 and app.tracing is not None  # traced once mounted: nothing yet
+        app.run_text(LONG)
+        gated.gate.release()  # one chunk
+        await settle(pilot, lambda: app.trace.steps > 0)
+        done = app.trace.steps
+        assert 0 < done < len(LONG) and app.tracing == (done, len(LONG))
+        assert "tracing" in app.status_line() and f"t = 1 / {done}" in app.status_line()
+        await pilot.press("n", "n")
+        assert app.k == 2  # stepping within the steps computed
+        await pilot.press("end")
+        assert app.k == done - 1
+        gated.gate.release()
+        await settle(pilot, lambda: app.trace.steps > done)
+        assert app.k == done - 1  # more steps came in: the user stays where they were
+        for _ in range(20):
+            gated.gate.release()
+        await settle(pilot, lambda: app.tracing is None)
+        assert "tracing" not in app.status_line() and app.text == LONG
+        full = m.trace(LONG)
+        assert app.trace.steps == full.steps and isinstance(app.trace, CheckpointedTrace) == (limit == 0)
+        for k in range(0, full.steps, 37):
+            for q in ("f", "c", "h", "y", "c_prev"):
+                np.testing.assert_allclose(app.trace.value(q, 0, k), full.value(q, 0, k), **TOL["float32"])
+        await pilot.press("end", "3", "4", "5", "2", "1")  # every view reads a long trace through windows
+
+
+async def test_a_new_input_stops_the_old_worker(gated):
+    m = random_model(hidden=8, seed=0)
+    app = LstmApp(m, text="ab")
+    async with app.run_test(size=(120, 40)) as pilot:
+        gated.gate.release()
+        await settle(pilot, lambda: app.trace.steps == 2 and app.tracing is None)
+        app.run_text(LONG)
+        gated.gate.release()
+        await settle(pilot, lambda: app.trace.steps > 2)
+        old = [w for w in app.workers if w.group == "trace"]
+        app.run_text("xyz")  # a new Enter: a new worker, the old one cancelled
+        assert all(w.is_cancelled for w in old)
+        for _ in range(20):
+            gated.gate.release()
+        await settle(pilot, lambda: app.tracing is None)
+        assert app.trace.tokens == ("x", "y", "z") and app.text == "xyz"
+
+
+async def test_quitting_while_tracing(gated):
+    app = LstmApp(random_model(hidden=8, seed=0), text=LONG)
+    async with app.run_test(size=(100, 30)) as pilot:
+        gated.gate.release()
+        await settle(pilot, lambda: app.trace.steps > 0)
+        assert app.tracing is not None
+        await pilot.press("q")
+    assert app.return_code == 0
+
+
+async def test_long_trace_views_and_breakpoint_scan(monkeypatch):
+    monkeypatch.setattr(LstmApp, "FULL_TRACE_BYTES", 0)  # kept as checkpoints, traced at once
+    m = random_model(hidden=8, seed=0)
+    app = LstmApp(m, text=LONG)
+    async with app.run_test(size=(120, 40)) as pilot:
+        tr = app.trace
+        assert isinstance(tr, CheckpointedTrace) and app.tracing is None
+        full = m.trace(LONG)
+        bp = compile_breakpoint("t > 2000 and token == 'z'", "lstm", True)
+        app.breakpoints.append(bp)
+        first = find_next_full(full, [bp], 0, 0, 1)
+        second = find_next_full(full, [bp], 0, first, 1)
+        for key, want in (("c", first), ("c", second), ("C", first)):
+            await pilot.press(key)  # scanned in a worker, window by window
+            await settle(pilot, lambda: app.scanning is None)
+            assert app.k == want
+        await pilot.press("right_square_bracket")  # the next step with this token, looked up by label
+        assert app.k == second
+        await pilot.press("3")
+        assert "binned" in str(app.query_one("#history-title").content)
+        await pilot.press("4")
+        assert "around t" in str(app.query_one("#units-saturation").content.title)
+        await pilot.press("5")
+        assert "a long trace" in app.query_one("#grad-body").content.renderables[1].plain
+        await pilot.press("m", "1")
+        assert app.query_one("#watches").display

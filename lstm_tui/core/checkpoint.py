@@ -358,6 +358,18 @@ class CheckpointedTrace:
         """W: steps per checkpoint, and per recomputed window."""
         return self._store.W
 
+    def steps_within(self, seconds: float) -> int:
+        """How many steps (whole windows, at least one) take about ``seconds`` to recompute."""
+        W = self._store.W
+        return W * max(1, int(seconds / (step_seconds(self._store.model) * W)))
+
+    def block(self, k: int, seconds: float) -> tuple[int, int]:
+        """The steps (start, stop) around step k that take about ``seconds`` to recompute:
+        whole windows, the same block for every k inside it (so a view can keep its result)."""
+        n = self.steps_within(seconds)
+        start = (k // n) * n
+        return start, min(start + n, self._steps)
+
     # ------------------------------------------------------------ reading
     def _check(self, k: int) -> None:
         if not 0 <= k < self._steps:
@@ -413,9 +425,12 @@ class CheckpointedTrace:
         m = float(s.win_max[:n, layer, self.quantities.index(q)].max())
         return max(m, float(np.abs(init[layer]).max())) if init is not None else m
 
-    def window(self, start: int, stop: int) -> Trace:
+    def window(self, start: int, stop: int, keep: bool = True) -> Trace:
         """Steps start..stop-1 as a full :class:`Trace` (clipped to the steps computed),
-        its initial state the state before ``start``, its labels those of the steps."""
+        its initial state the state before ``start``, its labels those of the steps.
+
+        ``keep=False`` leaves the cache as it was (for a long read that would
+        push out the windows around the step on screen)."""
         start, stop = max(0, start), min(self._steps, stop)
         stop = max(start, stop)
         W = self._store.W
@@ -427,7 +442,7 @@ class CheckpointedTrace:
             return tr.window(j + (start > k), j + (start > k))
         parts = []
         for w in range(start // W, (stop - 1) // W + 1):
-            tr = self._store.get(w)
+            tr = self._store.get(w, keep)
             parts.append(tr.window(max(start - w * W, 0), min(stop - w * W, tr.steps)))
         return parts[0] if len(parts) == 1 else _concat(parts)
 
@@ -556,16 +571,17 @@ class TraceBuilder:
         return self._store is not None
 
     def advance(self, seconds: float = 0.05, max_steps: int | None = None) -> None:
-        """Compute about ``seconds`` worth of the next steps (at least one window or step),
-        and no more than ``max_steps`` (a full trace; a long one goes a window at a time)."""
+        """Compute about ``seconds`` worth of the next steps (at least one step, or one
+        window of a long trace), and no more than ``max_steps`` (whole windows, for a long one)."""
         if self.complete:
             return
         t0 = time.perf_counter()
         if self._store is not None:
+            start = self.done
             while True:
                 self._store.forward()
                 self.done = self._store.steps_done
-                if self.complete or time.perf_counter() - t0 >= seconds:
+                if self.complete or time.perf_counter() - t0 >= seconds or self.done - start >= (max_steps or self.total):
                     return
         # The first chunk is short, so that a worker can show step 1 soon.
         n = max(1, int((seconds if self.done else min(seconds, WINDOW_SECONDS)) / self._per_step))

@@ -74,7 +74,7 @@ def target_gradients(
         dh_top = np.zeros_like(h)
         dh_top[k] = 1
         value = float(h[k].sum())
-        label = f"Σ h of layer {trace.num_layers} at step {k + 1}"
+        label = f"Σ h of layer {trace.num_layers} at step {trace.offset + k + 1}"
         return value, label, backward(model, cut, dh_top=dh_top)
     if isinstance(target, str) and target != "top":
         raise InputError(f"unknown gradient target {target!r}: expected one of {', '.join(TARGETS)} or a token id")
@@ -91,7 +91,7 @@ def target_gradients(
     shifted = logits - logits.max()
     value = float(shifted[v] - np.log(np.exp(shifted).sum()))
     name = repr(model.vocab[v]) if model.vocab is not None and v < len(model.vocab) else f"#{v}"
-    label = f"log p({name}) at step {k + 1}"
+    label = f"log p({name}) at step {trace.offset + k + 1}"  # a window of a long run counts from its place
     return value, label, backward(model, cut, dlogits=dlogits)
 
 

@@ -17,6 +17,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from ..core import explain
+from ..core.checkpoint import CheckpointedTrace, step_seconds
 from ..core.errors import UserError
 from ..core.gradients import compare_cells, gradient_norms
 from ..render.gradients import CELL_NAMES, norms_table, saliency_text
@@ -44,7 +45,8 @@ class StagesView(VerticalScroll, can_focus=False):
         if tr.steps == 0:
             body.update("empty sequence")
             return
-        st = explain.stages(app.model, tr, app.layer, app.k, app.unit)
+        at, k = tr.local(app.k) if isinstance(tr, CheckpointedTrace) else (tr, app.k)  # the window holding t
+        st = explain.stages(app.model, at, app.layer, k, app.unit)
         title = Text(f"unit {app.unit} · t = {app.k + 1} · token {token_label(tr.tokens[app.k])!r}\n", style="bold")
         body.update(Group(title, stages_renderable(st, app.notation)))
 
@@ -73,7 +75,13 @@ class HistoryView(VerticalScroll, can_focus=False):
             self.query_one(LinesView).set_lines([])
             self.query_one("#history-text", Static).update("")
             return
-        values, edges = explain.bin_time(explain.history(tr, q, app.layer), width, how="maxabs")
+        long = isinstance(tr, CheckpointedTrace)
+        if long:  # the forward pass's bins, binned again to the width
+            summary = tr.summary(q, app.layer)
+            values, cols = explain.bin_time(summary.maxabs(), width, how="maxabs")
+            edges = summary.edges[cols]
+        else:
+            values, edges = explain.bin_time(explain.history(tr, q, app.layer), width, how="maxabs")
         col = explain.bin_of(edges, app.k)
         binned = values.shape[1] < tr.steps
         scale = panel_scale(tr, spec, app.layer)
@@ -81,7 +89,7 @@ class HistoryView(VerticalScroll, can_focus=False):
             Text.assemble(
                 (f"{spec.title} {q}", "bold"),
                 f" of layer {app.layer + 1}: units (rows, two per line) × time (columns",
-                f", {tr.steps} steps binned to {values.shape[1]}, largest |value| per bin)" if binned else ")",
+                f", {tr.steps:,} steps binned to {values.shape[1]}, largest |value| per bin)" if binned else ")",
                 f"  scale {scale.lo:+.2f} … {scale.hi:+.2f}   (a: next quantity)",
             )
         )
@@ -89,12 +97,16 @@ class HistoryView(VerticalScroll, can_focus=False):
         self.query_one(LinesView).set_lines(history_lines(values, scale, col, app.unit, app.mono, cw))
         tq = "c" if tr.cell == "lstm" else "h"
         tspec = next(s for s in PANELS[tr.cell] if s.key == tq)
-        series = tr.series(tq, app.layer, app.unit)
         text = Text.assemble((f"text coloured by unit {app.unit}'s {tq}ᵗ:\n", "bold"))
-        shown = slice(max(0, app.k - 2000), min(tr.steps, app.k + 2000))  # a window around t for long inputs
+        n = app.HISTORY_TEXT_STEPS // (4 if long else 1)  # a long trace recomputes these steps
+        shown = slice(max(0, app.k - n), min(tr.steps, app.k + n))  # a window around t for long inputs
+        if long:
+            series = tr.series(tq, app.layer, app.unit, shown.start, shown.stop)
+        else:
+            series = tr.series(tq, app.layer, app.unit)[shown]
         text.append_text(
             coloured_tokens(
-                tr.tokens[shown], series[shown], panel_scale(tr, tspec, app.layer), app.k - shown.start
+                tr.tokens[shown], series, panel_scale(tr, tspec, app.layer), app.k - shown.start
             )
         )
         self.query_one("#history-text", Static).update(text)
@@ -128,9 +140,19 @@ class UnitsView(VerticalScroll, can_focus=False):
         if tr.steps == 0:
             body.update("")
             return
-        sat = explain.saturation(tr, app.layer)
-        frozen = explain.frozen_units(tr, app.layer, quantity="h")
-        table = Table(box=None, padding=(0, 1), header_style="bold", title="gate saturation: share of steps")
+        title = "gate saturation: share of steps"
+        if isinstance(tr, CheckpointedTrace):  # a block of steps around t, not all of them
+            start, stop = tr.block(app.k, app.WINDOW_SECONDS)
+            key = (id(tr), tr.steps, app.layer, start, stop)
+            if getattr(self, "_block", (None,))[0] != key:
+                win = tr.window(start, stop, keep=False)
+                self._block = (key, explain.saturation(win, app.layer), explain.frozen_units(win, app.layer, quantity="h"))
+            sat, frozen = self._block[1:]
+            title += f" {start + 1:,}-{stop:,} of {tr.steps:,} (a long trace: the block of steps around t)"
+        else:
+            sat = explain.saturation(tr, app.layer)
+            frozen = explain.frozen_units(tr, app.layer, quantity="h")
+        table = Table(box=None, padding=(0, 1), header_style="bold", title=title)
         table.add_column("unit", justify="right")
         for g in sat:
             table.add_column(f"{g} < 0.1", justify="right")
@@ -171,20 +193,29 @@ class GradientView(VerticalScroll, can_focus=False):
             body.update("empty sequence")
             return
         width = max(8, (self.content_region.width or 80) - 36)
+        k, note = app.k, None
+        if isinstance(tr, CheckpointedTrace):  # the window of steps ending at t
+            n = min(app.k + 1, max(32, min(1024, int(app.WINDOW_SECONDS / (3 * step_seconds(app.model))))))
+            tr, k = tr.window(app.k + 1 - n, app.k + 1, keep=False), n - 1
+            note = Text(
+                f"(a long trace: steps {tr.offset + 1:,}-{app.k + 1:,}, the {n:,} up to t, from the state before them)\n",
+                style="dim",
+            )
         try:
-            g = gradient_norms(app.model, tr, app.grad_target, app.k)
+            g = gradient_norms(app.model, tr, app.grad_target, k)
             rows = {f"hᵗ' layer {n + 1}" if tr.num_layers > 1 else "hᵗ'": g["h"][n] for n in range(tr.num_layers)}
             if g["c"] is not None:
                 rows["cᵗ' (last layer)"] = g["c"][-1]
             rows["xᵗ' (saliency)"] = g["x"]
             parts = [
                 Text.assemble(("target: ", "bold"), g["target"], f" = {g['value']:+.4f}   (T: switch target)\n"),
+                *([note] if note else []),
                 norms_table(rows, width),
                 Text("\nsaliency ‖dL/dxᵗ'‖ of each token up to t:", style="bold"),
                 saliency_text(tr.tokens, g["x"]),
             ]
             if app.grad_compare:
-                cmp = compare_cells(app.model, tr, seed=0, k=app.k)
+                cmp = compare_cells(app.model, tr, seed=0, k=k)
                 parts += [
                     Text(
                         "\ncompare: ‖dL/dhᵗ'‖ for L = Σ hᵗ of the last layer, same hidden size and inputs, "

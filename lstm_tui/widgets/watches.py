@@ -6,6 +6,8 @@ from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
+from ..core.checkpoint import CheckpointedTrace
+from ..core.explain import bin_of
 from ..core.trace import Trace
 from ..render.sparkline import sparkline
 
@@ -27,7 +29,11 @@ class Watches(Static):
         for q, j in watched:
             if q not in trace.quantities:
                 continue
-            series = trace.series(q, layer, j)
-            now = float(series[k]) if trace.steps else 0.0
-            table.add_row(Text(f"{q}[{j}]", style="bold"), sparkline(series, width, k), Text(f"{now:+.4f}"))
+            if isinstance(trace, CheckpointedTrace):  # a long run: the forward pass's bin means
+                summary = trace.summary(q, layer)
+                series, at = summary.mean[:, j], bin_of(summary.edges, k)
+            else:
+                series, at = trace.series(q, layer, j), k
+            now = float(trace.value(q, layer, k)[j]) if trace.steps else 0.0
+            table.add_row(Text(f"{q}[{j}]", style="bold"), sparkline(series, width, at), Text(f"{now:+.4f}"))
         self.update(table)

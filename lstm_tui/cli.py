@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
+import signal
 import sys
+import warnings
 from pathlib import Path
 
 from .core.cells import CELLS
-from .core.errors import UserError
+from .core.errors import UserError, inert
 
 EXAMPLE_TEXT = "the cat sat on the mat."
 
@@ -39,7 +42,7 @@ def _model_options(suppress: bool = False) -> argparse.ArgumentParser:
     A subcommand's copy has no defaults (``suppress``), so that an option given
     before the subcommand (``lstm-tui --model X export``) is not overwritten.
     """
-    p = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS if suppress else None)
+    p = _Parser(add_help=False, argument_default=argparse.SUPPRESS if suppress else None)
     g = p.add_argument_group("model and input")
     g.add_argument(
         "--model",
@@ -73,10 +76,17 @@ def _model_options(suppress: bool = False) -> argparse.ArgumentParser:
     return p
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors on one line like every other lstm-tui error."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {inert(message)} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="lstm-tui",
         description="Step through a recurrent network (LSTM, GRU, RNN) one timestep at a time. "
         "With no command, opens the debugger.",
@@ -191,7 +201,14 @@ def _text(args, model) -> str:
         from .core.io import read_text
 
         return read_text(args.text_file)
-    return args.text if args.text is not None else model.meta.get("example", EXAMPLE_TEXT)
+    if args.text is not None:
+        return _from_argv(args.text)
+    return model.meta.get("example", EXAMPLE_TEXT)
+
+
+def _from_argv(text: str) -> str:
+    """Text from the command line with bytes that were not UTF-8 made into U+FFFD, as a text file would."""
+    return os.fsencode(text).decode("utf-8", "replace")
 
 
 def _frames(args, model):
@@ -223,6 +240,7 @@ def _export(args) -> int:
         raise UserError("--target goes with --grad")
     if args.grad and not str(args.output).lower().endswith(".npz"):
         raise UserError(f"{args.output}: --grad writes .npz files only")
+    _refuse_overwriting_inputs(args)
     trace = _trace(args, model)
     if args.grad:
         from .core.gradients import export_gradients
@@ -237,6 +255,18 @@ def _export(args) -> int:
         path = write_trace(trace, args.output, force=args.force)
     print(f"wrote {path}: {trace.steps} steps, {trace.num_layers} layer(s), H={trace.hidden_size}")
     return 0
+
+
+def _refuse_overwriting_inputs(args) -> None:
+    """-o must not name a file the command reads, --force or not."""
+    try:
+        out = Path(args.output).resolve()
+        for option in ("model", "inputs", "vocab", "text_file"):
+            given = getattr(args, option)
+            if given and Path(given).exists() and Path(given).resolve() == out:
+                raise UserError(f"{inert(str(args.output))}: is the --{option.replace('_', '-')} file; choose another -o")
+    except OSError:
+        return  # a name the system refuses: the writer says so
 
 
 def _show(args) -> int:
@@ -313,8 +343,9 @@ def _run_app(args) -> int:
         save_settings(settings)
     from .app import LstmApp
 
-    LstmApp(model, text=text, frames=frames, retokenize=_retokenize(args, model), settings=settings).run()
-    return 0
+    app = LstmApp(model, text=text, frames=frames, retokenize=_retokenize(args, model), settings=settings)
+    app.run()
+    return app.return_code or 0  # non-zero if the app stopped on an error
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -325,6 +356,12 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("model", "prefix", "vocab", "inputs", "text", "text_file", *_RANDOM_OPTIONS):
         if not hasattr(args, name):
             setattr(args, name, None)
+    if args.command in ("export", "show"):
+        # a closed terminal or a kill ends the command through the same clean-up as ctrl+c
+        for name in ("SIGTERM", "SIGHUP"):
+            if hasattr(signal, name):
+                signal.signal(getattr(signal, name), _interrupted)
+    warnings.simplefilter("ignore", RuntimeWarning)  # overflow in a user's weights shows as inf, not a warning
     try:
         if args.list_models:
             return _list_models()
@@ -340,3 +377,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except MemoryError:
+        print("lstm-tui: error: out of memory: try a shorter sequence or a smaller model", file=sys.stderr)
+        return 2
+
+
+def _interrupted(signum, frame):
+    raise KeyboardInterrupt

@@ -11,3 +11,8 @@ class InputError(UserError, ValueError):
 
 class ModelFileError(UserError):
     """A weights file that cannot be read as a model: names the file and the key."""
+
+
+def inert(text: str) -> str:
+    """Text for a one-line message: control characters and escapes shown, never obeyed."""
+    return text if text.isprintable() else repr(text)[1:-1]

@@ -12,8 +12,28 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import UserError
+from .errors import UserError, inert
 from .trace import Trace
+
+#: Most numbers a .csv or .json export writes; past this, .npz is the format that fits.
+MAX_TEXT_EXPORT = 20_000_000
+
+
+def _kind(path: Path, name: str) -> tuple[bool, bool]:
+    """(exists, is a folder) of ``path``, or a one-line error for a name the system refuses."""
+    try:
+        return path.exists(), path.is_dir()
+    except OSError as exc:  # a name too long for the file system, a loop of links
+        raise UserError(f"{name}: cannot be used ({exc.strerror or exc})") from None
+
+
+def _mode(path: Path, exists: bool) -> int:
+    """The permissions a written file gets: the old file's, else the default for new files (umask)."""
+    if exists:
+        return path.stat().st_mode & 0o7777
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
 
 
 def atomic_write(path: str | os.PathLike, write, *, force: bool = False) -> Path:
@@ -23,17 +43,20 @@ def atomic_write(path: str | os.PathLike, write, *, force: bool = False) -> Path
     old file untouched and no temporary file behind.
     """
     path = Path(path)
-    if path.is_dir():
-        raise UserError(f"{path}: is a directory, expected a file name")
-    if path.exists() and not force:
-        raise UserError(f"{path}: already exists (use --force to overwrite)")
+    name = inert(str(path))
+    exists, folder_given = _kind(path, name)
+    if folder_given:
+        raise UserError(f"{name}: is a directory, expected a file name")
+    if exists and not force:
+        raise UserError(f"{name}: already exists (use --force to overwrite)")
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
-        raise UserError(f"{path}: folder {folder} does not exist")
+        raise UserError(f"{name}: folder {inert(str(folder))} does not exist")
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:64]}.", suffix=".tmp", dir=folder)
+        os.chmod(tmp, _mode(path, exists))
     except OSError as exc:
-        raise UserError(f"{path}: cannot write ({exc.strerror})") from None
+        raise UserError(f"{name}: cannot write ({exc.strerror})") from None
     try:
         with os.fdopen(fd, "wb") as fh:
             write(fh)
@@ -42,7 +65,7 @@ def atomic_write(path: str | os.PathLike, write, *, force: bool = False) -> Path
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         if isinstance(exc, OSError):
-            raise UserError(f"{path}: cannot write ({exc.strerror})") from None
+            raise UserError(f"{name}: cannot write ({exc.strerror})") from None
         raise
     return path
 
@@ -74,8 +97,10 @@ def _long_rows(trace: Trace):
 def write_csv(trace: Trace, path: str | os.PathLike, *, force: bool = False) -> Path:
     """The trace in long format: one row per number, columns step, token, layer, quantity, unit, value."""
 
+    _check_text_size(trace, path)
+
     def write(fh):
-        text = io.TextIOWrapper(fh, encoding="utf-8", newline="")
+        text = io.TextIOWrapper(fh, encoding="utf-8", errors="backslashreplace", newline="")
         out = csv.writer(text)
         out.writerow(("step", "token", "layer", "quantity", "unit", "value"))
         out.writerows(_long_rows(trace))
@@ -87,20 +112,34 @@ def write_csv(trace: Trace, path: str | os.PathLike, *, force: bool = False) -> 
 
 def write_json(trace: Trace, path: str | os.PathLike, *, force: bool = False) -> Path:
     """The trace as one JSON object: cell, tokens, unknown, and every array as nested lists."""
+    _check_text_size(trace, path)
     arrays = trace.arrays()
     doc = {"cell": trace.cell, "steps": trace.steps, "layers": trace.num_layers, "hidden_size": trace.hidden_size}
     doc.update({k: v.tolist() for k, v in arrays.items()})
 
     def write(fh):
-        fh.write(json.dumps(doc, ensure_ascii=False, allow_nan=True).encode("utf-8"))
+        fh.write(json.dumps(doc, ensure_ascii=False, allow_nan=True).encode("utf-8", "backslashreplace"))
 
     return atomic_write(path, write, force=force)
 
 
+def _check_text_size(trace: Trace, path) -> None:
+    per_step = trace.num_layers * len(trace.quantities) * trace.hidden_size
+    if trace.has_head:
+        per_step += trace.value("y", 0, 0).shape[0] if trace.steps else 0
+    numbers = trace.steps * per_step
+    if numbers > MAX_TEXT_EXPORT:
+        raise UserError(
+            f"{inert(str(path))}: {numbers:,} numbers are too many for a text format "
+            f"(at most {MAX_TEXT_EXPORT:,}): export .npz instead"
+        )
+
+
 def write_trace(trace: Trace, path: str | os.PathLike, *, force: bool = False) -> Path:
     """Write the trace in the format its file name ends with: .npz, .csv or .json."""
-    if Path(path).is_dir():
-        raise UserError(f"{path}: is a directory, expected a file name")
+    name = inert(str(path))
+    if _kind(Path(path), name)[1]:
+        raise UserError(f"{name}: is a directory, expected a file name")
     suffix = Path(path).suffix.lower()
     if suffix == ".npz":
         return write_npz(trace, path, force=force)
@@ -108,4 +147,4 @@ def write_trace(trace: Trace, path: str | os.PathLike, *, force: bool = False) -
         return write_csv(trace, path, force=force)
     if suffix == ".json":
         return write_json(trace, path, force=force)
-    raise UserError(f"{path}: unknown format {suffix or '(no extension)'!r}, expected one of {', '.join(FORMATS)}")
+    raise UserError(f"{name}: unknown format {suffix or '(no extension)'!r}, expected one of {', '.join(FORMATS)}")

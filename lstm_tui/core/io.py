@@ -56,7 +56,7 @@ import numpy as np
 
 from . import tokenize
 from .cells import GATES, Layer
-from .errors import InputError, ModelFileError, UserError
+from .errors import InputError, ModelFileError, UserError, inert
 from .export import atomic_write
 from .model import Model
 
@@ -83,9 +83,9 @@ _CELL_NAMES = {
     "simplernn": "rnn_tanh",
 }
 _KIND = {4: "lstm", 3: "gru", 1: "rnn_tanh"}
-_TORCH_KEY = re.compile(r"(.*?)weight_ih(?:_l(\d+))?")
+_TORCH_KEY = re.compile(r"(.*?)weight_ih(?:_l(\d{1,6}))?")
 _KERAS_KEY = re.compile(r"(.*?)recurrent_kernel")
-_LAYER_PREFIX = re.compile(r"layer(\d+)/")
+_LAYER_PREFIX = re.compile(r"layer(\d{1,6})/")
 _STATE_DICT_NAMES = ("state_dict", "model_state_dict", "model", "net", "weights")
 
 
@@ -129,9 +129,12 @@ def is_model_path(spec: str | os.PathLike) -> bool:
     return os.path.exists(spec) or str(spec).lower().endswith(MODEL_SUFFIXES)
 
 
-def _show(text: str) -> str:
-    """A name for a one-line message: control characters and escapes made inert."""
-    return text if text.isprintable() else repr(text)[1:-1]
+_show = inert  # names in one-line messages: control characters and escapes made inert
+
+#: The largest .npz whose arrays, uncompressed, lstm-tui will read (a zip bomb is refused before it unpacks).
+MAX_NPZ_BYTES = 2 * 1024**3
+#: The largest text file (--text-file, --vocab) lstm-tui reads.
+MAX_TEXT_BYTES = 64 * 1024**2
 
 
 def _dims(shape) -> str:
@@ -146,7 +149,7 @@ def _first_line(exc: BaseException, limit: int = 160) -> str:
 def _list_keys(keys: list[str], limit: int = 12) -> str:
     if not keys:
         return "no arrays at all"
-    shown = ", ".join(_show(k) for k in keys[:limit])
+    shown = ", ".join(_show(k if len(k) <= 60 else k[:57] + "…") for k in keys[:limit])
     return shown + (f", … ({len(keys) - limit} more)" if len(keys) > limit else "")
 
 
@@ -230,6 +233,13 @@ def _open_npz(path: Path, name: str, build):
         data = np.load(path, allow_pickle=False)
         if not isinstance(data, np.lib.npyio.NpzFile):
             raise ModelFileError(f"{name}: holds a single .npy array, expected an .npz archive of named arrays")
+        unpacked = sum(info.file_size for info in data.zip.infolist())
+        if unpacked > MAX_NPZ_BYTES:
+            data.close()
+            raise ModelFileError(
+                f"{name}: unpacks to {unpacked / 1024**3:.1f} GB, over the {MAX_NPZ_BYTES / 1024**3:.0f} GB "
+                "that lstm-tui reads from an .npz: save large models as .safetensors"
+            )
         with data:
             arrays = {}
             for key in data.files:
@@ -256,7 +266,10 @@ def _open_npz(path: Path, name: str, build):
     for key in list(arrays):
         a = arrays[key]
         if a.dtype.kind in "US":
-            text = a.astype(str)
+            try:
+                text = a.astype(str)
+            except UnicodeDecodeError:
+                raise ModelFileError(f"{name}: {_show(key)} holds bytes that are not text") from None
             if key in META_KEYS:
                 meta[key] = text.tolist() if text.ndim else str(text)
             del arrays[key]
@@ -391,11 +404,15 @@ def load_file(
 
 
 def _check_file(path: Path, what: str, error: type[UserError]) -> str:
-    """The file's inert display name, after refusing a missing path or a folder."""
+    """The file's inert display name, after refusing a missing path, a folder or an impossible name."""
     name = _show(str(path))
-    if not path.exists():
+    try:
+        exists, folder = path.exists(), path.is_dir()
+    except OSError as exc:  # a name too long for the file system, a loop of links
+        raise error(f"{name}: cannot be used ({exc.strerror or exc})") from None
+    if not exists:
         raise error(f"{name}: no such file")
-    if path.is_dir():
+    if folder:
         raise error(f"{name}: is a directory, expected {what}")
     return name
 
@@ -405,7 +422,11 @@ def read_text(path: str | os.PathLike, what: str = "a UTF-8 text file", error: t
     path = Path(path)
     name = _check_file(path, what, error)
     try:
-        return path.read_bytes().decode("utf-8-sig")
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_TEXT_BYTES + 1)
+        if len(raw) > MAX_TEXT_BYTES:
+            raise error(f"{name}: larger than {MAX_TEXT_BYTES // 1024**2} MB, expected {what}")
+        return raw.decode("utf-8-sig")
     except OSError as exc:
         raise error(f"{name}: cannot read ({exc.strerror or exc})") from None
     except UnicodeDecodeError as exc:
@@ -420,7 +441,7 @@ def read_vocab(path: str | os.PathLike) -> tuple[str, ...]:
     if path.suffix.lower() == ".json":
         try:
             tokens = json.loads(text)
-        except json.JSONDecodeError as exc:
+        except (json.JSONDecodeError, RecursionError) as exc:
             raise ModelFileError(f"{name}: not a JSON list of tokens ({_first_line(exc)})") from None
         return _check_vocab(tokens, name)
     lines = text.split("\n")
@@ -455,7 +476,7 @@ def _file_vocab(f: _File) -> tuple[str, ...] | None:
     if isinstance(v, str):
         try:
             v = json.loads(v)
-        except json.JSONDecodeError as exc:
+        except (json.JSONDecodeError, RecursionError) as exc:
             raise f.fail(f"metadata 'vocab' is not a JSON list of token strings ({_first_line(exc)})") from None
     return _check_vocab(v, f"{f.name}: metadata 'vocab'")
 
@@ -527,7 +548,13 @@ def _build(f: _File, path: Path, prefix: str | None, vocab: tuple[str, ...] | No
     dt = np.float64 if all(a.dtype == np.float64 for a in arrays) else np.float32
 
     def cast(a):
-        return None if a is None else np.ascontiguousarray(a, dtype=dt)
+        if a is None:
+            return None
+        with np.errstate(over="ignore"):
+            out = np.ascontiguousarray(a, dtype=dt)
+        if not np.isfinite(out).all():
+            raise f.fail(f"holds values too large for {np.dtype(dt).name} (the other weights are {np.dtype(dt).name})")
+        return out
 
     G = GATES[cell]
     stack = []

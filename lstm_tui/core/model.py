@@ -19,6 +19,9 @@ from .cells import GATES, Layer, run
 from .errors import InputError
 from .trace import Trace
 
+#: The most memory the weights of an untrained random model may take.
+MAX_RANDOM_BYTES = 1024**3
+
 #: The built-in character vocabulary: printable ASCII and <unk>.
 ASCII_VOCAB = tuple(c for c in string.printable if c not in "\t\n\r\x0b\x0c") + (tokenize.UNK,)
 
@@ -184,9 +187,16 @@ def random_model(
     if tokenizer not in tokenize.TOKENIZERS:
         raise InputError(f"unknown tokenizer {tokenizer!r}: expected one of {', '.join(tokenize.TOKENIZERS)}")
     vocab = ASCII_VOCAB if tokenizer == "char" else word_vocab()
+    G = GATES[cell]
+    V = len(vocab)
+    weights = layers * G * hidden * (2 * hidden + 2) + G * hidden * (embed - hidden) + V * (embed + hidden + 1)
+    if weights * np.dtype(dtype).itemsize > MAX_RANDOM_BYTES:
+        raise InputError(
+            f"a random model with H={hidden} and {layers} layer(s) would need "
+            f"{weights * np.dtype(dtype).itemsize / 1024**3:.1f} GB of weights (at most {MAX_RANDOM_BYTES // 1024**3} GB)"
+        )
     rng = np.random.default_rng(seed)
     k = 1 / np.sqrt(hidden)
-    G = GATES[cell]
 
     def u(*shape):
         return rng.uniform(-k, k, size=shape).astype(dtype)
@@ -195,7 +205,6 @@ def random_model(
     for n in range(layers):
         E = embed if n == 0 else hidden
         stack.append(Layer(cell, u(G * hidden, E), u(G * hidden, hidden), u(G * hidden), u(G * hidden)))
-    V = len(vocab)
     return Model(
         layers=tuple(stack),
         embedding=rng.standard_normal((V, embed)).astype(dtype),

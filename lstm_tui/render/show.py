@@ -16,7 +16,7 @@ def step_report(model: Model, trace: Trace, layer: int, k: int, unit: int) -> Gr
     head = Text.assemble(
         (f"{model.name}", "bold"),
         f"  {trace.cell}  layer {layer + 1}/{trace.num_layers}  step t = {k + 1}/{trace.steps}  token ",
-        (repr(token_label(trace.tokens[k])), "bold"),
+        (f"'{token_label(trace.tokens[k])}'", "bold"),
         ("  (not in the vocabulary)" if trace.unknown[k] else "", "red"),
     )
     qs = ["h_prev", *(["c_prev"] if trace.cell == "lstm" else []), *trace.quantities]

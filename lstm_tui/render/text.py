@@ -84,7 +84,7 @@ def unit_title(trace: Trace, layer: int, k: int, j: int) -> str:
     if trace.steps == 0:
         return f"unit {j} of {trace.hidden_size}"
     where = f" · layer {layer + 1}" if trace.num_layers > 1 else ""
-    return f"unit {j} of {trace.hidden_size}{where} · t = {k + 1} · {token_label(trace.tokens[k])!r}  (↑↓ moves)"
+    return f"unit {j} of {trace.hidden_size}{where} · t = {k + 1} · '{token_label(trace.tokens[k])}'  (↑↓ moves)"
 
 
 def unit_text(trace: Trace, layer: int, k: int, j: int, notation: str = "both") -> Text:

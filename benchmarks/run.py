@@ -2,9 +2,10 @@
 
 Run from the repository root::
 
-    python benchmarks/run.py            # full sizes, a minute or two
+    python benchmarks/run.py            # full sizes, two or three minutes
     python benchmarks/run.py --quick    # T = 2,000 and fewer repeats, a few seconds
     python benchmarks/run.py --scaling  # and a second table: time per step as T and H grow
+    python benchmarks/run.py --no-app   # without the figures measured through the app
 
 Figures (each measured in a fresh child process, so one library's threads or
 caches cannot slow the other's; the NumPy and PyTorch children alternate for
@@ -24,6 +25,21 @@ a few rounds, and every time is the best of all its repeats):
 - time to first frame: ``lstm-tui`` with no arguments started in a
   pseudo-terminal (120×40), until the terminal has received step 1's screen;
   best of N (POSIX only).
+- step latency: through the app (``App.run_test``, headless), from a key
+  event (``n``) to the last frame it causes, the frame's escape codes
+  included (``render_segments``, which a headless app skips); keys 40 ms
+  apart so Textual's 60 fps throttle never holds a frame back. H = 1024,
+  2 LSTM layers, a vocabulary of 10,000 words, 160×50; and H = 64, one
+  layer, 80×24. Median and p95 of N keys.
+- step 1 after Enter: T = 100,000 words typed in the input line of the
+  H = 1024 model, from the Enter key event to the first frame showing step
+  1 of the new input (traced in a worker); median of a few Enters.
+- memory at scale: T = 1,000,000 characters, H = 128, one LSTM layer, kept
+  as checkpoints; peak RSS (``resource.getrusage``) of the child after the
+  trace and after the app has shown it and jumped around. The peer is the
+  size of a full trace of the same input.
+- jump: Home, End and 20 jumps to random steps (what go-to-step does) of
+  that trace, through the app, each to its frame: median and worst.
 
 Nothing here is a test: the numbers depend on the machine and are never
 asserted.
@@ -49,6 +65,10 @@ OPENBLAS_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 TARGET_RATIO = 1.2  # trace time / PyTorch forward time
 TARGET_IMPORT = 0.15  # seconds
 TARGET_FIRST_FRAME = 0.6  # seconds
+TARGET_STEP = (0.008, 0.016)  # seconds, median and p95 from a step key to its frame
+TARGET_ENTER = 0.1  # seconds from Enter on a long input to step 1 on screen
+TARGET_RSS = 500 * 2**20  # bytes, peak, 1,000,000 tokens at H = 128
+TARGET_JUMP = 0.05  # seconds from a jump to its frame, 1,000,000 tokens
 
 
 # ---------------------------------------------------------------------------
@@ -290,6 +310,243 @@ def first_frame(repeat: int) -> float | None:
 
 
 # ---------------------------------------------------------------------------
+# Children that run the app (headless): step latency, Enter on a long input,
+# memory and jumps at a million tokens. Each prints one JSON object.
+
+
+def _word_model(H: int, L: int, V: int, E: int = 64):
+    """An untrained model with a vocabulary of V words ("w0", "w1", ..., "<unk>")."""
+    import numpy as np
+
+    from lstm_tui.core import Model, random_model
+
+    base = random_model(hidden=H, layers=L, embed=E, seed=0, dtype="float32")
+    rng = np.random.default_rng(0)
+    k = 1 / np.sqrt(H)
+    return Model(
+        layers=base.layers,
+        embedding=rng.standard_normal((V, E)).astype(np.float32),
+        head_W=rng.uniform(-k, k, (V, H)).astype(np.float32),
+        head_b=rng.uniform(-k, k, V).astype(np.float32),
+        vocab=tuple(f"w{j}" for j in range(V - 1)) + ("<unk>",),
+        tokenizer="word",
+        name=f"bench-H{H}",
+    )
+
+
+def _words(T: int, V: int, seed: int = 1) -> str:
+    import numpy as np
+
+    return " ".join(f"w{j}" for j in np.random.default_rng(seed).integers(0, V - 1, T))
+
+
+def _watch_frames(app) -> list[float]:
+    """Record when the app writes each frame (and pay for its escape codes, as a terminal would)."""
+    frames: list[float] = []
+
+    def display(screen, update) -> None:
+        if update is not None and hasattr(update, "render_segments"):
+            update.render_segments(app.console)
+        frames.append(time.perf_counter())
+
+    app._display = display
+    return frames
+
+
+async def _after(frames: list[float], n0: int, quiet: float = 0.03, timeout: float = 10.0) -> float:
+    """Wait for the frames after the n0-th to stop coming; the time of the last one."""
+    import asyncio
+
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < timeout:
+        await asyncio.sleep(0.005)
+        if len(frames) > n0 and time.perf_counter() - frames[-1] >= quiet:
+            return frames[-1]
+    raise RuntimeError("no frame came")
+
+
+async def _traced(app) -> None:
+    import asyncio
+
+    while app.tracing is not None or app.scanning is not None:
+        await asyncio.sleep(0.02)
+
+
+def child_latency(hidden: int, layers: int, vocab: int, cols: int, rows: int, steps: int, keys: int) -> dict:
+    import asyncio
+    import statistics
+
+    from textual import events
+
+    from lstm_tui.app import LstmApp
+
+    async def run() -> dict:
+        app = LstmApp(_word_model(hidden, layers, vocab), text=_words(steps, vocab))
+        async with app.run_test(size=(cols, rows)) as pilot:
+            await _traced(app)
+            await pilot.pause()
+            frames = _watch_frames(app)
+            times = []
+            for _ in range(keys):
+                await asyncio.sleep(0.04)  # idle: the 60 fps throttle holds nothing back
+                if app.k >= app.trace.steps - 1:
+                    app.k = 0
+                    await _after(frames, len(frames))
+                n0, t0 = len(frames), time.perf_counter()
+                app._driver.send_message(events.Key("n", "n"))
+                times.append(await _after(frames, n0) - t0)
+                assert len(frames) > n0
+            times.sort()
+            return {
+                "median": statistics.median(times),
+                "p95": times[min(len(times) - 1, int(0.95 * len(times)))],
+                "max": times[-1],
+                "keys": keys,
+            }
+
+    return asyncio.run(run())
+
+
+def child_enter(hidden: int, layers: int, vocab: int, steps: int, repeat: int) -> dict:
+    import asyncio
+    import statistics
+
+    from textual import events
+    from textual.widgets import Input
+
+    from lstm_tui.app import LstmApp
+
+    async def run() -> dict:
+        app = LstmApp(_word_model(hidden, layers, vocab), text="w1 w2 w3")
+        async with app.run_test(size=(160, 50)) as pilot:
+            await _traced(app)
+            _watch_frames(app)
+            plain = app._display
+            shown: list[tuple[float, int, int]] = []  # (time, input generation, steps) of each frame
+
+            def display(screen, update) -> None:
+                plain(screen, update)
+                shown.append((time.perf_counter(), app._trace_gen, app.trace.steps))
+
+            app._display = display
+            times = []
+            for n in range(repeat):
+                box = app.query_one("#input", Input)
+                box.value = _words(steps, vocab, seed=10 + n)
+                box.focus()
+                await pilot.pause()
+                gen, t0 = app._trace_gen, time.perf_counter()
+                app._driver.send_message(events.Key("enter", "\r"))
+                first = None
+                while first is None:  # the first frame of the new input with a step on it
+                    await asyncio.sleep(0.002)
+                    first = next((t for t, g, k in shown if t >= t0 and g > gen and k > 0), None)
+                times.append(first - t0)
+                assert app.tracing is not None  # still tracing: what showed is the first chunk
+                await asyncio.sleep(0.3)
+            return {"median": statistics.median(times), "max": max(times), "repeat": repeat}
+
+    return asyncio.run(run())
+
+
+def child_memory(steps: int, hidden: int, jumps: int) -> dict:
+    import asyncio
+    import resource
+    import statistics
+
+    import numpy as np
+    from textual import events
+
+    from lstm_tui.core import random_model
+    from lstm_tui.core.checkpoint import checkpointed, full_trace_bytes
+
+    model = random_model(hidden=hidden, seed=0, dtype="float32")
+    rng = np.random.default_rng(0)
+    text = "".join(rng.choice(list("abcdefghijklmnopqrstuvwxyz .,;()"), steps).tolist())
+    t0 = time.perf_counter()
+    tr = checkpointed(model, text)
+    build = time.perf_counter() - t0
+    rss_core = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+
+    from lstm_tui.app import LstmApp
+
+    async def run() -> list[float]:
+        app = LstmApp(model, text="ab")
+        async with app.run_test(size=(160, 50)) as pilot:
+            app.set_trace(tr)
+            await pilot.pause()
+            frames = _watch_frames(app)
+            times = []
+            moves = ["end", "home"] + [int(k) for k in rng.integers(0, steps, jumps)]
+            for move in moves:
+                await asyncio.sleep(0.05)
+                n0, t1 = len(frames), time.perf_counter()
+                if isinstance(move, str):
+                    app._driver.send_message(events.Key(move, None))
+                else:
+                    app.k = move  # what go-to-step does with the number typed
+                times.append(await _after(frames, n0) - t1)
+            return times
+
+    times = asyncio.run(run())
+    return {
+        "build": build,
+        "rss_core": rss_core,
+        "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        "full_bytes": full_trace_bytes(model, steps),
+        "window": tr.window_length,
+        "kept": tr.nbytes(),
+        "jump_median": statistics.median(times),
+        "jump_max": max(times),
+        "jumps": len(times),
+    }
+
+
+APP_CHILDREN = {"latency": child_latency, "enter": child_enter, "memory": child_memory}
+
+
+def _run_app_child(kind: str, **params) -> dict:
+    cmd = [sys.executable, __file__, "--child", kind, "--params", json.dumps(params)]
+    out = subprocess.run(cmd, capture_output=True, text=True, env=_child_env(), cwd=ROOT)
+    if out.returncode != 0:
+        raise RuntimeError(f"benchmark child {kind!r} failed:\n{out.stderr}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def app_rows(quick: bool) -> list[tuple[str, str, str, str]]:
+    """The figures measured through the app (each in a fresh child process)."""
+    import importlib.util
+
+    if importlib.util.find_spec("lstm_tui.app") is None:
+        return []
+    keys = 30 if quick else 100
+    rows = []
+    for H, L, V, cols, rows_ in ((1024, 2, 10_000, 160, 50), (64, 1, 100, 80, 24)):
+        r = _run_app_child("latency", hidden=H, layers=L, vocab=V, cols=cols, rows=rows_, steps=400, keys=keys)
+        what = f"step latency H={H}, {L} layer{'s' if L > 1 else ''}, V={V:,}, {cols}x{rows_}"
+        rows.append((f"{what}: median", _fmt_s(r["median"]), f"≤ {TARGET_STEP[0] * 1000:.0f} ms",
+                     f"{r['median'] / TARGET_STEP[0]:.2f} of target"))
+        rows.append((f"  p95 of {keys} keys (worst {_fmt_s(r['max'])})", _fmt_s(r["p95"]),
+                     f"≤ {TARGET_STEP[1] * 1000:.0f} ms", f"{r['p95'] / TARGET_STEP[1]:.2f} of target"))
+    r = _run_app_child("enter", hidden=1024, layers=2, vocab=10_000, steps=100_000, repeat=3 if quick else 5)
+    rows.append((f"step 1 after Enter, T=100,000, H=1024 (median of {r['repeat']})", _fmt_s(r["median"]),
+                 f"≤ {TARGET_ENTER * 1000:.0f} ms", f"{r['median'] / TARGET_ENTER:.2f} of target"))
+    T = 100_000 if quick else 1_000_000
+    r = _run_app_child("memory", steps=T, hidden=128, jumps=20)
+    rows.append((f"peak RSS, T={T:,}, H=128, app included", f"{r['rss'] / 2**20:,.0f} MB",
+                 f"≤ {TARGET_RSS / 2**20:.0f} MB", f"{r['rss'] / r['full_bytes']:.2f} of a full trace"))
+    rows.append((f"  peer: a full trace of T={T:,}", f"{r['full_bytes'] / 2**20:,.0f} MB", "", "1.00"))
+    rows.append((f"  peak RSS after the forward pass (core only; {r['build']:.1f} s)", f"{r['rss_core'] / 2**20:,.0f} MB",
+                 "", ""))
+    rows.append((f"  kept: checkpoints every {r['window']} steps, summaries, cache", f"{r['kept'] / 2**20:,.0f} MB", "", ""))
+    rows.append((f"jump (Home, End, go to step) to its frame, median of {r['jumps']}", _fmt_s(r["jump_median"]),
+                 f"≤ {TARGET_JUMP * 1000:.0f} ms", f"{r['jump_median'] / TARGET_JUMP:.2f} of target"))
+    rows.append(("  worst jump", _fmt_s(r["jump_max"]), f"≤ {TARGET_JUMP * 1000:.0f} ms",
+                 f"{r['jump_max'] / TARGET_JUMP:.2f} of target"))
+    return rows
+
+
+# ---------------------------------------------------------------------------
 # The table.
 
 
@@ -350,13 +607,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--scaling", action="store_true", help="also time the trace per step for H = 64 to 1024, T = 1,000 to 100,000"
     )
-    parser.add_argument("--child", choices=sorted(CHILDREN), help=argparse.SUPPRESS)
+    parser.add_argument("--no-app", action="store_true", help="skip the figures measured through the app")
+    parser.add_argument("--child", choices=sorted({*CHILDREN, *APP_CHILDREN}), help=argparse.SUPPRESS)
+    parser.add_argument("--params", default="{}", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     args.T = args.T or (2_000 if args.quick else 10_000)
     args.repeat = args.repeat or (3 if args.quick else 7)
     args.rounds = args.rounds or (1 if args.quick else 3)
     H, E = args.hidden, 64
 
+    if args.child in APP_CHILDREN:
+        print(json.dumps(APP_CHILDREN[args.child](**json.loads(args.params))))
+        return 0
     if args.child:
         print(json.dumps(CHILDREN[args.child](args.T, H, E, args.repeat, args.trace_only)))
         return 0
@@ -407,6 +669,8 @@ def main(argv: list[str] | None = None) -> int:
         label = f"time to first frame: lstm-tui (best of {n_frame})"
         shown = _fmt_s(ff) if ff < float("inf") else "no frame with step 1 in 15 s"
         rows.append((label, shown, f"≤ {TARGET_FIRST_FRAME} s", ""))
+    if not args.no_app:
+        rows += app_rows(args.quick)
     print_table(rows)
     if peer:
         print(f"\n(check: h from Model.trace and from nn.LSTM differ by at most {torch_info['max_h_diff']:.1e})")

@@ -100,3 +100,36 @@ def test_every_segment_has_a_style():
         for line in heatmap_lines(vals, scale, cols=3, selected=2, mono=mono):
             assert all(seg.style is not None for seg in line)
         assert all(seg.style is not None for seg in legend(scale, 20, mono))
+
+
+def test_token_strip_looks_only_at_the_tokens_it_shows():
+    class Counting(tuple):
+        reads = 0
+
+        def __getitem__(self, n):
+            Counting.reads += 1
+            return tuple.__getitem__(self, n)
+
+    toks = Counting(["ab"] * 100_000)
+    line = token_strip(toks, np.zeros(len(toks), dtype=bool), 50_000, 40)
+    assert line.cell_len <= 40
+    assert Counting.reads < 40
+
+
+def test_stages_text_follows_the_notation_and_brackets_negative_factors():
+    from rich.console import Console
+
+    from lstm_tui.core import explain
+    from lstm_tui.render.stages import stages_renderable
+
+    model = load_model("random", hidden=4, seed=2)
+    trace = model.trace("abcab")
+    st = explain.stages(model, trace, 0, 3, 1)
+
+    def text(notation):
+        console = Console(width=200, record=True, file=__import__("io").StringIO())
+        console.print(stages_renderable(st, notation))
+        return console.export_text()
+
+    assert "σ(z^f) = " in text("classic") and "fᵗ = " in text("pytorch")
+    assert "·-" not in text("both") and "+ -" not in text("both")

@@ -60,6 +60,8 @@ class Trace:
 
     def state_before(self, q: str, layer: int, k: int) -> np.ndarray:
         """hᵗ⁻¹ or cᵗ⁻¹ (H,) for 0-based step k of ``layer``."""
+        if q == "c" and self.c0 is None:
+            raise KeyError(f"a {self.cell} trace has no cell state c")
         if k > 0:
             return self.states[q][layer, k - 1]
         return (self.c0 if q == "c" else self.h0)[layer]

@@ -37,19 +37,19 @@ def log_range(*series: np.ndarray) -> tuple[float, float]:
 
 
 def norms_table(rows: dict[str, np.ndarray], width: int) -> Table:
-    """One row per series: its name, log bars over t' = 1..k+1, the norm at t' = 1 and at t' = k+1."""
+    """One row per series: its name, log bars over t' = 1..t, the norm at t' = 1 and at t' = t."""
     lo, hi = log_range(*rows.values())
     table = Table(box=None, padding=(0, 1), header_style="bold")
     table.add_column("‖dL/d·‖")
-    table.add_column(f"t' = 1 … k  (log scale 1e{lo:.0f} … 1e{hi:.0f})")
+    table.add_column(f"t' = 1 … t  (log scale 1e{lo:.0f} … 1e{hi:.0f})")
     table.add_column("at t'=1", justify="right")
-    table.add_column("at t'=k", justify="right")
+    table.add_column("at t'=t", justify="right")
     for name, norms in rows.items():
         table.add_row(name, log_bar(norms, width, lo, hi), f"{norms[0]:.1e}", f"{norms[-1]:.1e}")
     return table
 
 
-def saliency_text(tokens: tuple[str, ...], norms: np.ndarray) -> Text:
-    """Tokens 1..k+1 coloured by ‖dL/dxᵗ'‖ (brighter = more influence on the target)."""
+def saliency_text(tokens: tuple[str, ...], norms: np.ndarray, palette: str = SEQUENTIAL) -> Text:
+    """Tokens 1..t coloured by ‖dL/dxᵗ'‖ (brighter = more influence on the target)."""
     top = float(norms.max()) if norms.size and norms.max() > 0 else 1.0
-    return coloured_tokens(tokens[: len(norms)], norms, Scale(SEQUENTIAL, 0.0, top), k=len(norms) - 1)
+    return coloured_tokens(tokens[: len(norms)], norms, Scale(palette, 0.0, top), k=len(norms) - 1)

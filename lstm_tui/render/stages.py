@@ -7,6 +7,8 @@ from rich.table import Table
 from rich.text import Text
 
 from .panels import SYMBOLS
+from .text import _f as _n
+from .text import _p
 
 NAMES = {
     "lstm": {"i": "input gate", "f": "forget gate", "g": "candidate", "o": "output gate"},
@@ -15,10 +17,6 @@ NAMES = {
     "rnn_relu": {"h": "hidden state"},
 }
 ACT = {"i": "σ", "f": "σ", "o": "σ", "g": "tanh", "r": "σ", "z": "σ", "n": "tanh"}
-
-
-def _n(v: float) -> str:
-    return f"{v:+.4f}"
 
 
 def _gate_label(cell: str, q: str, notation: str) -> str:
@@ -34,7 +32,7 @@ def stages_renderable(st: dict, notation: str = "both") -> Group:
     cell = st["cell"]
     table = Table(box=None, padding=(0, 1), header_style="bold")
     table.add_column("gate")
-    for col in ("input W_ih·xᵗ", "recurrent W_hh·hᵗ⁻¹", "bias", "= pre-act.", "→ value"):
+    for col in ("input W_ih·xᵗ", "recurrent W_hh·hᵗ⁻¹", "bias b_ih+b_hh", "= pre-act.", "→ value"):
         table.add_column(col, justify="right")
     for q, parts in st["gates"].items():
         act = ACT.get(q, "relu" if cell == "rnn_relu" else "tanh")
@@ -49,20 +47,22 @@ def stages_renderable(st: dict, notation: str = "both") -> Group:
     lines = Text()
     g = {q: p["value"] for q, p in st["gates"].items()}
     if cell == "lstm":
+        n = SYMBOLS["classic" if notation == "classic" else "pytorch"]
         lines.append("1 forget  ", style="bold")
-        lines.append(f"fᵗ = {g['f']:.4f} keeps fᵗ·cᵗ⁻¹ = {g['f']:.4f}·{_n(st['c_prev'])} = {_n(st['kept'])}\n")
+        lines.append(f"{n['f']} = {g['f']:.4f} keeps {n['f']}·cᵗ⁻¹ = {g['f']:.4f}·{_p(st['c_prev'])} = {_n(st['kept'])}\n")
         lines.append("2 select  ", style="bold")
-        lines.append(f"iᵗ = {g['i']:.4f} writes iᵗ·gᵗ = {g['i']:.4f}·{_n(g['g'])} = {_n(st['written'])}\n")
+        lines.append(f"{n['i']} = {g['i']:.4f} writes {n['i']}·{n['g']} = {g['i']:.4f}·{_p(g['g'])} = {_n(st['written'])}\n")
         lines.append("3 output  ", style="bold")
-        lines.append(f"cᵗ = {_n(st['kept'])} + {_n(st['written'])} = {_n(st['c'])}, tanh(cᵗ) = {_n(st['tanh_c'])}, ")
-        lines.append(f"hᵗ = oᵗ·tanh(cᵗ) = {g['o']:.4f}·{_n(st['tanh_c'])} = {_n(st['h'])}")
+        lines.append(f"cᵗ = {_n(st['kept'])} + {_p(st['written'])} = {_n(st['c'])}, tanh(cᵗ) = {_n(st['tanh_c'])}, ")
+        lines.append(f"hᵗ = {n['o']}·tanh(cᵗ) = {g['o']:.4f}·{_p(st['tanh_c'])} = {_n(st['h'])}")
     elif cell == "gru":
         lines.append("1 reset   ", style="bold")
         lines.append(f"rᵗ = {g['r']:.4f} scales the recurrent part of nᵗ: {_n(st['gates']['n']['recurrent'])}\n")
         lines.append("2 new     ", style="bold")
         lines.append(f"nᵗ = tanh({_n(st['gates']['n']['pre'])}) = {_n(g['n'])}\n")
         lines.append("3 update  ", style="bold")
-        lines.append(f"hᵗ = (1−zᵗ)·nᵗ + zᵗ·hᵗ⁻¹ = {_n(st['written'])} + {_n(st['kept'])} = {_n(st['h'])}")
+        lines.append(f"hᵗ = (1−zᵗ)·nᵗ + zᵗ·hᵗ⁻¹ = {_n(st['written'])} + {_p(st['kept'])} = {_n(st['h'])}")
+        lines.append("\n(for n the recurrent part is rᵗ·(W_hn·hᵗ⁻¹ + b_hn) and the bias b_in alone)", style="dim")
     else:
         lines.append("hᵗ = ", style="bold")
         lines.append(f"{'tanh' if cell == 'rnn_tanh' else 'relu'}({_n(st['gates']['h']['pre'])}) = {_n(st['h'])}")

@@ -37,35 +37,41 @@ def token_label(tok: str) -> str:
 def token_strip(tokens: tuple[str, ...], unknown: np.ndarray, k: int, width: int) -> Text:
     """One line of tokens fitting ``width`` cells, step k highlighted and kept in view.
 
-    Unknown tokens are underlined in red and followed by a '?'.
+    Unknown tokens are underlined in red and followed by a '?'. Only the
+    tokens that fit are looked at, so a long sequence costs no more than a
+    short one.
     """
     if not tokens:
         return Text("(empty sequence: press / and type one)", style="dim italic")
-    labels = [token_label(t) + ("?" if unknown[n] else "") for n, t in enumerate(tokens)]
-    widths = [cell_len(s) + 1 for s in labels]
     width = max(width, 4)
+    labels: dict[int, str] = {}
+
+    def label(n: int) -> str:
+        if n not in labels:
+            labels[n] = token_label(tokens[n]) + ("?" if unknown[n] else "")
+        return labels[n]
+
     # Grow a window around k, alternating right and left, until it is full.
-    lo, hi, used = k, k + 1, widths[k]
-    while True:
+    lo, hi, used = k, k + 1, cell_len(label(k)) + 1
+    grew = True
+    while grew:
         grew = False
-        if hi < len(labels) and used + widths[hi] <= width - 2:
-            used += widths[hi]
+        if hi < len(tokens) and used + cell_len(label(hi)) + 1 <= width - 2:
+            used += cell_len(label(hi)) + 1
             hi += 1
             grew = True
-        if lo > 0 and used + widths[lo - 1] <= width - 2:
+        if lo > 0 and used + cell_len(label(lo - 1)) + 1 <= width - 2:
             lo -= 1
-            used += widths[lo]
+            used += cell_len(label(lo)) + 1
             grew = True
-        if not grew:
-            break
     text = Text("…" if lo > 0 else " ", style="dim")
     for n in range(lo, hi):
         style = "reverse bold" if n == k else ("red underline" if unknown[n] else "")
         if n == k and unknown[n]:
             style = "reverse bold red"
-        text.append(labels[n], style=style)
+        text.append(label(n), style=style)
         text.append(" ")
-    if hi < len(labels):
+    if hi < len(tokens):
         text.append("…", style="dim")
     return text
 

@@ -22,9 +22,8 @@ import dataclasses
 import numpy as np
 
 from .backward import Grads, backward
-from .cells import GATES, Layer
 from .errors import InputError
-from .model import Model
+from .model import Model, init_layers
 from .trace import Trace
 
 #: The target names besides a token id.
@@ -129,20 +128,6 @@ def export_gradients(model: Model, trace: Trace, target: str | int | None = "sum
     return out
 
 
-def _random_layers(cell: str, layers: int, E: int, H: int, rng: np.random.Generator, dtype) -> tuple[Layer, ...]:
-    """PyTorch's default initialisation: every weight and bias U(-1/√H, 1/√H)."""
-    k = 1 / np.sqrt(H)
-    G = GATES[cell]
-    stack = []
-    for n in range(layers):
-        E_n = E if n == 0 else H
-        W_ih, W_hh, b_ih, b_hh = (
-            rng.uniform(-k, k, size=shape).astype(dtype) for shape in ((G * H, E_n), (G * H, H), (G * H,), (G * H,))
-        )
-        stack.append(Layer(cell, W_ih, W_hh, b_ih, b_hh))
-    return tuple(stack)
-
-
 def compare_cells(
     model: Model,
     text_or_trace: str | list[str] | np.ndarray | Trace,
@@ -172,7 +157,7 @@ def compare_cells(
         other = given.get(cell)
         if other is None:
             rng = np.random.default_rng([seed, n])  # each cell's weights depend on the seed and the cell only
-            layers = _random_layers(cell, model.num_layers, model.input_size, model.hidden_size, rng, model.dtype)
+            layers = init_layers(rng, cell, model.num_layers, model.input_size, model.hidden_size, model.dtype)
             other = Model(layers=layers, name=f"random-{cell}")
         if other.takes_tokens and trace.ids is not None:
             other_trace = other.trace(list(trace.tokens))

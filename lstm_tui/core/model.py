@@ -166,6 +166,66 @@ class Model:
         )
 
 
+def init_layers(
+    rng: np.random.Generator,
+    cell: str,
+    layers: int,
+    input_size: int,  # E of the first layer; the layers above take H
+    hidden: int,  # H
+    dtype="float32",
+    forget_bias: float = 0.0,  # added to an LSTM's forget-gate b_hh: 1 makes early memories last
+) -> tuple[Layer, ...]:
+    """Recurrent layers initialised like PyTorch: every weight and bias U(-1/√H, 1/√H).
+
+    Per layer the draws are b_hh, W_ih, W_hh, b_ih, in that order (the shipped
+    demos were trained from this order, so it stays).
+    """
+    k = 1 / np.sqrt(hidden)
+    G = GATES[cell]
+
+    def u(*shape):
+        return rng.uniform(-k, k, size=shape).astype(dtype)
+
+    stack = []
+    for n in range(layers):
+        E = input_size if n == 0 else hidden
+        b_hh = u(G * hidden)
+        if cell == "lstm":
+            b_hh[hidden : 2 * hidden] += forget_bias
+        stack.append(Layer(cell, u(G * hidden, E), u(G * hidden, hidden), u(G * hidden), b_hh))
+    return tuple(stack)
+
+
+def init_model(
+    vocab: tuple[str, ...],  # (V,) token string of each id
+    hidden: int = 32,  # H, units per layer
+    embed: int = 8,  # E, the embedding size
+    cell: str = "lstm",
+    layers: int = 1,
+    seed: int = 0,  # the same seed gives the same weights
+    forget_bias: float = 0.0,  # added to the LSTM's forget-gate b_hh
+    dtype: str = "float32",
+    **fields,  # any other Model field: tokenizer, name, description, meta
+) -> Model:
+    """An untrained embedding → layers → head model over ``vocab``, initialised like PyTorch.
+
+    :func:`init_layers` for the recurrent layers, N(0, 1) for the embedding,
+    U(-1/√H, 1/√H) for the head.
+    """
+    rng = np.random.default_rng(seed)
+    stack = init_layers(rng, cell, layers, embed, hidden, dtype, forget_bias)
+    k = 1 / np.sqrt(hidden)
+    V = len(vocab)
+    return Model(
+        layers=stack,
+        embedding=rng.standard_normal((V, embed)).astype(dtype),
+        head_W=rng.uniform(-k, k, size=(V, hidden)).astype(dtype),
+        head_b=rng.uniform(-k, k, size=V).astype(dtype),
+        vocab=tuple(vocab),
+        **fields,
+    )
+
+
 def random_model(
     hidden: int = 24,  # H, units per layer
     seed: int = 0,  # the same seed gives the same weights
@@ -177,8 +237,7 @@ def random_model(
 ) -> Model:
     """An untrained embedding → recurrent layers → linear head model.
 
-    Weights are drawn like PyTorch's defaults: U(-1/√H, 1/√H) for the
-    recurrent and head weights, N(0, 1) for the embedding.
+    Weights are drawn like PyTorch's defaults (see :func:`init_model`).
     """
     if cell not in GATES:
         raise InputError(f"unknown cell {cell!r}: expected one of {', '.join(GATES)}")
@@ -195,22 +254,14 @@ def random_model(
             f"a random model with H={hidden} and {layers} layer(s) would need "
             f"{weights * np.dtype(dtype).itemsize / 1024**3:.1f} GB of weights (at most {MAX_RANDOM_BYTES // 1024**3} GB)"
         )
-    rng = np.random.default_rng(seed)
-    k = 1 / np.sqrt(hidden)
-
-    def u(*shape):
-        return rng.uniform(-k, k, size=shape).astype(dtype)
-
-    stack = []
-    for n in range(layers):
-        E = embed if n == 0 else hidden
-        stack.append(Layer(cell, u(G * hidden, E), u(G * hidden, hidden), u(G * hidden), u(G * hidden)))
-    return Model(
-        layers=tuple(stack),
-        embedding=rng.standard_normal((V, embed)).astype(dtype),
-        head_W=u(V, hidden),
-        head_b=u(V),
-        vocab=tuple(vocab),
+    return init_model(
+        vocab,
+        hidden=hidden,
+        embed=embed,
+        cell=cell,
+        layers=layers,
+        seed=seed,
+        dtype=dtype,
         tokenizer=tokenizer,
         name=f"random-{cell}",
         description=f"untrained {cell.upper()}, H={hidden}, seed {seed}: the machinery, no meaning",

@@ -30,8 +30,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .backward import backward, cross_entropy, parameters
-from .cells import GATES, Layer
-from .model import Model
+from .cells import Layer
+from .model import Model, init_model  # noqa: F401 - init_model is part of the trainer's API
 
 
 @dataclass(frozen=True)
@@ -47,47 +47,6 @@ class TrainConfig:
     eps: float = 1e-8  # keeps Adam's division finite
     clip: float = 1.0  # largest global gradient norm; larger gradients are scaled down to it
     seed: int = 0  # picks the offsets where passes over the stream start
-
-
-def init_model(
-    vocab: tuple[str, ...],  # (V,) token string of each id
-    hidden: int = 32,  # H, units per layer
-    embed: int = 8,  # E, the embedding size
-    cell: str = "lstm",
-    layers: int = 1,
-    seed: int = 0,  # the same seed gives the same weights
-    forget_bias: float = 0.0,  # added to the LSTM's forget-gate b_hh: 1 makes early memories last
-    dtype: str = "float32",
-    **fields,  # any other Model field: tokenizer, name, description, meta
-) -> Model:
-    """An untrained embedding → layers → head model over ``vocab``, initialised like PyTorch.
-
-    U(-1/√H, 1/√H) for the recurrent and head weights, N(0, 1) for the
-    embedding (as ``model.random_model``, which has a fixed vocabulary).
-    """
-    rng = np.random.default_rng(seed)
-    k = 1 / np.sqrt(hidden)
-    G = GATES[cell]
-
-    def u(*shape):
-        return rng.uniform(-k, k, size=shape).astype(dtype)
-
-    stack = []
-    for n in range(layers):
-        E = embed if n == 0 else hidden
-        b_hh = u(G * hidden)
-        if cell == "lstm":
-            b_hh[hidden : 2 * hidden] += forget_bias
-        stack.append(Layer(cell, u(G * hidden, E), u(G * hidden, hidden), u(G * hidden), b_hh))
-    V = len(vocab)
-    return Model(
-        layers=tuple(stack),
-        embedding=rng.standard_normal((V, embed)).astype(dtype),
-        head_W=u(V, hidden),
-        head_b=u(V),
-        vocab=tuple(vocab),
-        **fields,
-    )
 
 
 def copy_model(model: Model) -> Model:

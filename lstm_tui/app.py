@@ -248,6 +248,8 @@ class LstmApp(App):
         self.grad_compare = False  # gradient view also runs an RNN and a GRU
         self.breakpoints: list[Breakpoint] = []  # conditions that c / C stop at
         self._panels: list[Panel] = []  # the steps view's panels, as built for the trace's cell
+        self._stale_panels: set[Panel] = set()  # panels off screen that still show an earlier step
+        self._gc_thresholds = gc.get_threshold()  # the collector's settings to put back on the way out
 
     # ----------------------------------------------------------------- layout
     def compose(self) -> ComposeResult:
@@ -279,6 +281,8 @@ class LstmApp(App):
         # Looked up once: a query walks the DOM, and refresh_view runs on every key.
         self._strip, self._status = self.query_one(TokenStrip), self.query_one("#status", Static)
         self._unit_view, self._watches = self.query_one(UnitView), self.query_one(Watches)
+        self._steps_view = self.query_one("#steps", VerticalScroll)
+        self.watch(self._steps_view, "scroll_y", self._show_stale_panels, init=False)
         if self.settings is not None:
             if self.settings.theme in self.available_themes:
                 self.theme = self.settings.theme
@@ -290,13 +294,18 @@ class LstmApp(App):
         await self._build_panels()
         self._fit_columns(self.size.width)
         self.refresh_view()
-        # Move the objects of the first screen out of the collector's reach: a full
-        # collection over all of Textual's objects would otherwise stall a step
-        # now and then by 50 ms or more.
+        # Move the objects of the first screen out of the collector's reach, and
+        # make full collections a hundred times rarer: each one stalls a step by
+        # 8 ms or more (50 ms over all of Textual's objects before the freeze).
         self.call_after_refresh(gc.freeze)
+        self._gc_thresholds = gc.get_threshold()
+        gc.set_threshold(self._gc_thresholds[0], self._gc_thresholds[1], 1000)
         if self._pending is not None:
             self._start_tracing(self._pending, self.text)
             self._pending = None
+
+    def on_unmount(self) -> None:
+        gc.set_threshold(*self._gc_thresholds)
 
     async def _build_panels(self) -> None:
         """(Re)create the panels that fit the trace's cell."""
@@ -308,11 +317,13 @@ class LstmApp(App):
         await core.mount_all([Panel(s, id=f"panel-{s.key}") for s in specs if s.key in CORE_KEYS])
         await io.mount_all([Panel(s, id=f"panel-{s.key}") for s in specs if s.key not in CORE_KEYS])
         self._panels = list(self.query(Panel))
+        self._stale_panels = set()
         for panel in self._panels:
             panel.set_notation(self.notation)
 
     def on_resize(self, event) -> None:
         self._fit_columns(event.size.width)
+        self.call_after_refresh(self._show_stale_panels)  # the new layout may bring panels into view
         w, h = event.size
         small = w < self.MIN_SIZE[0] or h < self.MIN_SIZE[1]
         self.set_class(small, "-too-small")
@@ -342,16 +353,37 @@ class LstmApp(App):
                 panel.show(np.zeros(0), panel_specs.scale(tr, panel.spec, layer), None, self.mono)
             self._unit_view.show(tr, layer, 0, self.unit)
             return
-        for panel in self._panels if self.view == "steps" else ():
+        if self.view == "steps":
+            self._show_panels(self._panels)
+        self._unit_view.show(tr, layer, k, self.unit, self.notation)
+        self._watches.show(tr, layer, k, self.watched)
+        if self.view != "steps":
+            self.query_one(f"#{self.view}").show(self)
+
+    def _show_panels(self, panels: list[Panel]) -> None:
+        """Push the step into the panels on screen; the others are marked stale until scrolled to.
+
+        A widget refreshed while off screen makes Textual map the whole screen
+        again on the next frame, which costs more than the rest of a step.
+        """
+        tr, k, layer = self.trace, self.k, self.layer
+        view = self._steps_view.region
+        for panel in panels:
+            region = panel.heatmap.region  # what changes with the step
+            if view and region and not region.overlaps(view):
+                self._stale_panels.add(panel)
+                continue
+            self._stale_panels.discard(panel)
             spec = panel.spec
             vals = panel_specs.values(tr, spec.key, layer, k)
             by_unit = spec.key not in ("x", "y") or (spec.key == "x" and layer > 0)
             extra = top_tokens(tr, self.model.vocab, k) if spec.key == "y" else None
             panel.show(vals, self._scale(spec), self.unit if by_unit else None, self.mono, extra, self.numbers)
-        self._unit_view.show(tr, layer, k, self.unit, self.notation)
-        self._watches.show(tr, layer, k, self.watched)
-        if self.view != "steps":
-            self.query_one(f"#{self.view}").show(self)
+
+    def _show_stale_panels(self, *_) -> None:
+        """Panels scrolled (or laid out) into view since the step changed."""
+        if self._stale_panels and self.view == "steps" and self.trace.steps:
+            self._show_panels([p for p in self._panels if p in self._stale_panels])
 
     def _scale(self, spec):
         key = (id(self.trace), spec.key, self.layer, self.palette)

@@ -20,7 +20,8 @@ class Watches(Static):
     """
 
     def show(self, trace: Trace, layer: int, k: int, watched: list[tuple[str, int]]) -> None:
-        self.display = bool(watched)
+        if self.display != bool(watched):  # setting it, even to the same value, costs a full relayout
+            self.display = bool(watched)
         if not watched:
             return
         self.border_title = "watches  (m pins or unpins the unit)"

@@ -1,0 +1,71 @@
+"""The shortcuts that keep a step fast draw what the plain way would (no clocks here).
+
+- panels off screen are not redrawn on a step, but are when scrolled to;
+- a heatmap builds only the rows it draws, each the row ``heatmap_lines`` gives;
+- a Static updated without a layout still grows when its text needs more lines.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lstm_tui.app import LstmApp
+from lstm_tui.core.registry import load_model
+from lstm_tui.render.heatmap import as_text, heatmap_lines, number_lines
+from lstm_tui.render.palette import Scale
+from lstm_tui.widgets.panel import Panel
+
+
+def make_app(**kw) -> LstmApp:
+    return LstmApp(load_model("random", hidden=kw.pop("hidden", 8), seed=0, **kw), text="the cat sat on the mat.")
+
+
+async def test_panels_off_screen_catch_up_when_scrolled_to():
+    app = make_app(hidden=40)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("n", "n", "n")
+        last = app._panels[-1]  # the output panel, far below an 80x24 screen
+        assert last in app._stale_panels
+        await pilot.press("pagedown", "pagedown", "pagedown", "pagedown")
+        await pilot.pause()
+        assert last not in app._stale_panels
+        np.testing.assert_array_equal(last.heatmap._values, app.trace.value("y", 0, 3))
+        for panel in app._panels:  # every panel on screen shows the current step
+            if panel not in app._stale_panels and panel.spec.key in app.trace.quantities:
+                np.testing.assert_array_equal(panel.heatmap._values, app.trace.value(panel.spec.key, 0, 3))
+
+
+async def test_heatmap_rows_are_the_lines_of_heatmap_lines():
+    app = make_app(hidden=300)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("n", "j", "j")
+        heat = app.query_one("#panel-c", Panel).heatmap
+        want = heatmap_lines(heat._values, heat._scale, heat.cols, heat._cw, heat._selected)
+        assert len(heat._strips) == len(want) > 6  # more rows than the panel shows
+        for row in (0, len(want) - 1, 3):
+            assert "".join(s.text for s in heat._strips[row]) == as_text([want[row]])[0]
+            assert [s.style for s in heat._strips[row]] == [s.style for s in want[row]]
+        await pilot.press("number_sign")
+        want = number_lines(heat._values, heat._scale, heat.cols, heat._selected)
+        assert "".join(s.text for s in heat._strips[1]) == as_text([want[1]])[0]
+
+
+async def test_a_static_grows_when_its_text_needs_more_lines():
+    from rich.text import Text
+
+    from lstm_tui.widgets.update import update
+
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        panel = next(p for p in app._panels if p.spec.key == "y")
+        await pilot.pause()
+        before = panel.extra.size.height
+        update(panel.extra, Text("word " * 200))
+        await pilot.pause()
+        assert panel.extra.size.height > before
+
+
+def test_heatmap_lines_unchanged_by_rows():
+    values = np.linspace(-1, 1, 11)
+    lines = heatmap_lines(values, Scale("blue-white-red", -1, 1), cols=4, cell_width=2, selected=9)
+    assert as_text(lines) == ["        ", "        ", "  ◆   "]  # the last row is short

@@ -149,3 +149,16 @@ def test_compare_cells_takes_a_trace_given_models_and_a_step():
     np.testing.assert_array_equal(again["rnn_tanh"], norms["rnn_tanh"])  # the seed fixes the random cells
     with pytest.raises(InputError, match="inputs of size"):
         compare_cells(gru, trace, models={"rnn_tanh": Model(layers=random_model(embed=3, cell="rnn_tanh").layers)})
+
+
+def test_brackets_demo_keeps_its_gradient_where_an_rnn_loses_it():
+    """Issue 4: with the trained demo, ‖dL/dh₁‖ of a plain RNN falls far below the LSTM's."""
+    from lstm_tui.core.registry import load_model
+
+    model = load_model("brackets")
+    trace = model.trace("((((()()(()))(()))((()))))" * 2)
+    norms = compare_cells(model, trace, seed=0)
+    lstm, rnn = float(norms["lstm"][0]), float(norms["rnn_tanh"][0])
+    ratio = rnn / lstm
+    assert lstm > 1e-4, f"the LSTM's gradient at t'=1 is {lstm:.2e}"
+    assert ratio < 1e-2, f"RNN/LSTM gradient ratio at t'=1 is {ratio:.2e} (LSTM {lstm:.2e}, RNN {rnn:.2e})"

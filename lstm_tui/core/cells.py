@@ -47,6 +47,9 @@ QUANTITIES = {
     "rnn_relu": ("h",),
 }
 
+#: The state that carries a cell's memory across steps.
+MEMORY = {"lstm": "c", "gru": "h", "rnn_tanh": "h", "rnn_relu": "h"}
+
 CELLS = tuple(GATES)
 
 

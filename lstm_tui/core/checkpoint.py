@@ -39,7 +39,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .cells import GATES, QUANTITIES
+from .cells import GATES, MEMORY, QUANTITIES
 from .errors import InputError
 from .model import Model
 from .trace import Trace
@@ -332,6 +332,11 @@ class CheckpointedTrace:
     @property
     def has_head(self) -> bool:
         return self._store.model.head_W is not None
+
+    @property
+    def memory_quantity(self) -> str:
+        """The state that carries memory: c for an LSTM, h for the others."""
+        return MEMORY[self.cell]
 
     @property
     def quantities(self) -> tuple[str, ...]:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .cells import QUANTITIES
+from .cells import MEMORY, QUANTITIES
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,11 @@ class Trace:
     @property
     def hidden_size(self) -> int:
         return self.h0.shape[1]
+
+    @property
+    def memory_quantity(self) -> str:
+        """The state that carries memory: c for an LSTM, h for the others."""
+        return MEMORY[self.cell]
 
     @property
     def has_head(self) -> bool:

@@ -241,8 +241,8 @@ class LstmApp(App):
         else:
             self.trace: Trace | CheckpointedTrace = checkpoint.trace(model, inputs, self.FULL_TRACE_BYTES)
         self._timer: Timer | None = None
-        self.watched: list[tuple[str, int]] = []  # pinned (quantity, unit) pairs
-        self.history_quantity = "c" if self.trace.cell == "lstm" else "h"  # shown by the history view
+        self.watched: list[tuple[str, int, int]] = []  # pinned (quantity, layer, unit)
+        self.history_quantity = self.trace.memory_quantity  # shown by the history view, pinned by m
         self.search_results: tuple[str, list[tuple[int, float]]] | None = None  # (what was asked, ranked units)
         self.grad_target: str | None = None  # None: top next token (or Σh without a head); "sum-h"
         self.grad_compare = False  # gradient view also runs an RNN and a GRU
@@ -255,8 +255,8 @@ class LstmApp(App):
     def compose(self) -> ComposeResult:
         yield Header(icon="≋")
         yield Input(
-            value=self.text if self.frames is None else "",
-            placeholder="type a sequence, Enter to run" if self.frames is None else "input is feature frames",
+            value=self.text if self._text_fits_input() else "",
+            placeholder=self._input_placeholder(),
             id="input",
             compact=True,
             disabled=self.frames is not None,
@@ -275,6 +275,17 @@ class LstmApp(App):
         yield Watches(id="watches")
         yield Static("", id="too-small")
         yield Footer(show_command_palette=False)
+
+    def _text_fits_input(self) -> bool:
+        """Whether the text can stand in the one-line input as it is (no control characters, not huge)."""
+        return self.frames is None and self.text.isprintable() and len(self.text) <= 10_000
+
+    def _input_placeholder(self) -> str:
+        if self.frames is not None:
+            return "input is feature frames"
+        if self.text and not self._text_fits_input():
+            return f"({len(self.text):,} characters with line breaks or control characters: / types a new sequence)"
+        return "type a sequence, Enter to run"
 
     async def on_mount(self) -> None:
         self.sub_title = self.model.name
@@ -309,7 +320,8 @@ class LstmApp(App):
 
     async def _build_panels(self) -> None:
         """(Re)create the panels that fit the trace's cell."""
-        self.watched = [(q, j) for q, j in self.watched if q in self.trace.quantities and j < self.trace.hidden_size]
+        tr = self.trace
+        self.watched = [w for w in self.watched if w[0] in tr.quantities and w[1] < tr.num_layers and w[2] < tr.hidden_size]
         core, io = self.query_one("#core", Grid), self.query_one("#io", Grid)
         await core.remove_children()
         await io.remove_children()
@@ -345,8 +357,7 @@ class LstmApp(App):
     def refresh_view(self) -> None:
         """Push the current step's numbers into every widget."""
         tr, k, layer = self.trace, self.k, self.layer
-        lo, hi = max(0, k - 300), min(tr.steps, k + 300)  # more than a line of tokens either side
-        self._strip.show(tr.tokens[lo:hi], tr.unknown[lo:hi], k - lo)
+        self._strip.show(tr.tokens, tr.unknown, k)
         update(self._status, self.status_line())
         if tr.steps == 0:
             for panel in self.query(Panel):
@@ -356,7 +367,7 @@ class LstmApp(App):
         if self.view == "steps":
             self._show_panels(self._panels)
         self._unit_view.show(tr, layer, k, self.unit, self.notation)
-        self._watches.show(tr, layer, k, self.watched)
+        self._watches.show(tr, k, self.watched)
         if self.view != "steps":
             self.query_one(f"#{self.view}").show(self)
 
@@ -403,14 +414,14 @@ class LstmApp(App):
             progress = f"scanning for a breakpoint at t = {self.scanning + 1:,} (c or C stops)"
         if tr.steps == 0:
             return f"t = 0 / 0  {progress or '(empty sequence)'}"
-        parts = [f"t = {self.k + 1} / {tr.steps}", f"token {token_label(tr.tokens[self.k])!r}"]
+        parts = [f"t = {self.k + 1} / {tr.steps}", f"token '{token_label(tr.tokens[self.k])}'"]
         if progress:
             parts.insert(1, progress)
         if tr.unknown[self.k]:
-            parts.append("(not in vocabulary: <unk>)")
+            parts.append("(<unk>)")
         if tr.num_layers > 1:
             parts.append(f"layer {self.layer + 1}/{tr.num_layers}")
-        parts.append(f"unit {self.unit}/{tr.hidden_size}")
+        parts.append(f"unit {self.unit} of {tr.hidden_size}")
         parts.append(f"{'playing' if self.playing else 'paused'} at {SPEEDS[self.speed]} steps/s")
         n_unk = int(tr.unknown.sum())
         if n_unk:
@@ -478,6 +489,8 @@ class LstmApp(App):
         self._stop_scan()
         rebuild = trace.cell != self.trace.cell or trace.has_head != self.trace.has_head
         self.trace = trace
+        self.search_results = None  # found on the old sequence
+        self.__dict__.pop("_scales", None)
         self.set_reactive(LstmApp.k, 0)
         self.set_reactive(LstmApp.unit, min(self.unit, trace.hidden_size - 1))
         self.set_reactive(LstmApp.layer, min(self.layer, trace.num_layers - 1))
@@ -697,23 +710,27 @@ class LstmApp(App):
     def action_history_quantity(self) -> None:
         qs = self.trace.quantities
         self.history_quantity = qs[(qs.index(self.history_quantity) + 1) % len(qs)] if self.history_quantity in qs else qs[0]
-        self.view = "history"
-        self.refresh_view()
+        self._show_view("history")
 
     def action_compare(self) -> None:
         self.grad_compare = not self.grad_compare
-        self.view = "gradients"
-        self.refresh_view()
+        self._show_view("gradients")
 
     def action_grad_target(self) -> None:
         self.grad_target = None if self.grad_target == "sum-h" else "sum-h"
-        self.view = "gradients"
-        self.refresh_view()
+        self._show_view("gradients")
+
+    def _show_view(self, view: str) -> None:
+        """Switch to ``view`` (which draws it) or, if it is on screen, draw it again."""
+        if self.view == view:
+            self.refresh_view()
+        else:
+            self.view = view
 
     def action_search(self) -> None:
         if not self.steps:
             return
-        q = "c" if self.trace.cell == "lstm" else "h"
+        q = self.trace.memory_quantity
         hint = (
             f"steps START-END (1..{self.steps}), then > THRESHOLD, then optionally the quantity "
             f"({', '.join(self.trace.quantities)}; default {q}) and 'abs' to compare |value|. "
@@ -808,13 +825,12 @@ class LstmApp(App):
         self.notify(f"notation: {self.notation}")
 
     def action_watch(self) -> None:
-        """Pin the selected unit of the cell state (hidden state for GRU/RNN), or unpin it."""
-        q = "c" if self.trace.cell == "lstm" else "h"
-        pair = (q, self.unit)
-        if pair in self.watched:
-            self.watched.remove(pair)
+        """Pin the selected unit of the history view's quantity (c at first) in this layer, or unpin it."""
+        pin = (self.history_quantity, self.layer, self.unit)
+        if pin in self.watched:
+            self.watched.remove(pin)
         else:
-            self.watched.append(pair)
+            self.watched.append(pin)
         self.refresh_view()
 
     def action_same_token(self, direction: int) -> None:

@@ -115,7 +115,7 @@ async def test_unknown_tokens_are_marked():
     async with app.run_test() as pilot:
         assert app.trace.unknown.tolist() == [False, True, False]
         await pilot.press("n")
-        assert "not in vocabulary" in app.status_line()
+        assert "(<unk>)" in app.status_line() and "1 unknown token" in app.status_line()
 
 
 async def test_play_pause_and_speed():
@@ -230,10 +230,12 @@ async def test_watch_pins_and_unpins_the_unit():
     app = make_app()
     async with app.run_test(size=(100, 40)) as pilot:
         await pilot.press("down", "m", "down", "m")
-        assert app.watched == [("c", 1), ("c", 2)]
+        assert app.watched == [("c", 0, 1), ("c", 0, 2)]
         assert app.query_one("#watches").display
         await pilot.press("m")
-        assert app.watched == [("c", 1)]
+        assert app.watched == [("c", 0, 1)]
+        await pilot.press("a", "m")  # the history view's quantity: h
+        assert app.watched == [("c", 0, 1), ("h", 0, 2)]
 
 
 async def test_notation_cycles_panel_titles():
@@ -312,12 +314,14 @@ async def test_unit_search_selects_the_best_unit_and_u_cycles():
         assert "steps 2-4" in what
         from lstm_tui.core.explain import unit_search
 
-        assert results == unit_search(app.trace, "c", 0, 1, 4, 0.0)
-        if results:
-            assert app.unit == results[0][0]
-            if len(results) > 1:
-                await pilot.press("u")
-                assert app.unit == results[1][0]
+        c = app.trace.states["c"][0]  # (T, H)
+        on = c > 0
+        best = max(range(8), key=lambda j: (on[1:4, j].mean() - on[[0, 4, 5], j].mean(), -j))
+        assert results, "a random model always has some unit more on inside steps 2-4 than outside"
+        assert results[0][0] == best and app.unit == best
+        if len(results) > 1:
+            await pilot.press("u")
+            assert app.unit == results[1][0]
 
 
 async def test_unit_search_refuses_bad_input_and_keeps_state():
@@ -382,8 +386,9 @@ async def test_breakpoint_on_gate_values_matches_numpy():
         await pilot.press("b", *"f[3] < 0.45", "enter")
         f3 = app.trace.states["f"][0, :, 3]
         expected = [k for k in range(1, app.trace.steps) if f3[k] < 0.45]
+        assert expected, f"the fixture needs a step with f[3] < 0.45: {f3.round(2)}"
         await pilot.press("c")
-        assert app.k == (expected[0] if expected else 0)
+        assert app.k == expected[0]
 
 
 @pytest.mark.parametrize("text", ["__import__('os')", "f.__class__", "f[", "9**9**9", "q > 1"])
@@ -465,3 +470,45 @@ async def test_help_scrolls_on_a_small_terminal():
         await pilot.pause()
         assert scroller.scroll_y > 0
         assert app.k == 0  # the page key scrolled the help, not the stepper
+
+
+async def test_a_new_sequence_clears_the_old_search():
+    app = make_app("((()))", hidden=8)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("s", "ctrl+a", "ctrl+k", *"2-4 > 0", "enter")
+        assert app.search_results is not None
+        await pilot.press("slash", "ctrl+a", "ctrl+k", *"abc", "enter")
+        assert app.search_results is None
+
+
+async def test_page_keys_scroll_the_panels_and_equals_is_faster():
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        steps = app.query_one("#steps")
+        await pilot.press("pagedown")
+        await pilot.pause()
+        assert steps.scroll_y > 0
+        await pilot.press("pageup")
+        await pilot.pause()
+        assert steps.scroll_y == 0
+        speed = app.speed
+        await pilot.press("equals_sign")
+        assert app.speed == speed + 1
+
+
+async def test_control_characters_never_reach_the_input_line():
+    app = make_app("((\x1b]2;HACKED\x07))")
+    async with app.run_test() as pilot:
+        field = app.query_one("#input")
+        assert field.value == "" and "control characters" in field.placeholder
+        assert app.trace.steps == len("((\x1b]2;HACKED\x07))")
+
+
+async def test_gradients_are_computed_in_float64():
+    app = make_app("ab" * 100, hidden=8)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("end", "5")
+        view = app.query_one("#gradients")
+        model64, trace64 = view._cache[2], view._cache[3]
+        assert model64.dtype == np.float64 and trace64.states["h"].dtype == np.float64
+        np.testing.assert_allclose(trace64.states["h"], app.trace.states["h"], atol=1e-5)

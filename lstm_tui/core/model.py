@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 import string
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib import resources
 
@@ -77,6 +77,18 @@ class Model:
     @property
     def takes_tokens(self) -> bool:
         return self.embedding is not None and self.vocab is not None
+
+    def astype(self, dtype) -> Model:
+        """The same model with every array in ``dtype`` (float64 keeps tiny gradients from underflowing)."""
+        dt = np.dtype(dtype)
+        if dt == self.dtype:
+            return self
+
+        def cast(a):
+            return None if a is None else a.astype(dt)
+
+        layers = tuple(Layer(a.cell, cast(a.W_ih), cast(a.W_hh), cast(a.b_ih), cast(a.b_hh)) for a in self.layers)
+        return replace(self, layers=layers, embedding=cast(self.embedding), head_W=cast(self.head_W), head_b=cast(self.head_b))
 
     def tokens(self, text: str) -> list[str]:
         """Split text with this model's tokenizer."""

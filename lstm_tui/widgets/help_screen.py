@@ -33,7 +33,7 @@ def _pretty(key: str) -> str:
 
 
 class HelpScreen(ModalScreen[None]):
-    """Lists every key; any of escape, ? or q closes it."""
+    """Lists every key; escape or ? closes it (q quits, as everywhere)."""
 
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
@@ -45,7 +45,7 @@ class HelpScreen(ModalScreen[None]):
     """
     AUTO_FOCUS = "VerticalScroll"  # so that ↑ ↓ PgUp PgDn scroll a list taller than the screen
     BINDINGS = [
-        Binding("escape,question_mark,q", "dismiss_help", "close help"),
+        Binding("escape,question_mark", "dismiss_help", "close help"),
     ]
 
     def __init__(self, bindings: list[Binding], about: str) -> None:
@@ -56,7 +56,7 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll() as v:
             v.border_title = "lstm-tui keys"
-            v.border_subtitle = "esc / ? / q closes"
+            v.border_subtitle = "esc or ? closes · q quits"
             yield Static(self._about, markup=False)
             yield Static(keys_table(self._keys))
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numpy as np
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
@@ -84,7 +85,7 @@ class HistoryView(VerticalScroll, can_focus=False):
             values, edges = explain.bin_time(explain.history(tr, q, app.layer), width, how="maxabs")
         col = explain.bin_of(edges, app.k)
         binned = values.shape[1] < tr.steps
-        scale = panel_scale(tr, spec, app.layer)
+        scale = panel_scale(tr, spec, app.layer, app.palette)
         title.update(
             Text.assemble(
                 (f"{spec.title} {q}", "bold"),
@@ -95,8 +96,8 @@ class HistoryView(VerticalScroll, can_focus=False):
         )
         cw = max(1, min(3, width // max(values.shape[1], 1)))
         self.query_one(LinesView).set_lines(history_lines(values, scale, col, app.unit, app.mono, cw))
-        tq = "c" if tr.cell == "lstm" else "h"
-        tspec = next(s for s in PANELS[tr.cell] if s.key == tq)
+        tq = q  # the text is coloured by the quantity the history shows (c at first)
+        tspec = spec
         text = Text.assemble((f"text coloured by unit {app.unit}'s {tq}ᵗ:\n", "bold"))
         n = app.HISTORY_TEXT_STEPS // (4 if long else 1)  # a long trace recomputes these steps
         shown = slice(max(0, app.k - n), min(tr.steps, app.k + n))  # a window around t for long inputs
@@ -106,7 +107,7 @@ class HistoryView(VerticalScroll, can_focus=False):
             series = tr.series(tq, app.layer, app.unit)[shown]
         text.append_text(
             coloured_tokens(
-                tr.tokens[shown], series, panel_scale(tr, tspec, app.layer), app.k - shown.start
+                tr.tokens[shown], series, panel_scale(tr, tspec, app.layer, app.palette), app.k - shown.start
             )
         )
         self.query_one("#history-text", Static).update(text)
@@ -181,7 +182,29 @@ def _share(v: float) -> Text:
 
 
 class GradientView(VerticalScroll, can_focus=False):
-    """How far back the target at step t reaches: ‖dL/dhᵗ'‖, ‖dL/dcᵗ'‖, saliency of each token."""
+    """How far back the target at step t reaches: ‖dL/dhᵗ'‖, ‖dL/dcᵗ'‖, saliency of each token.
+
+    Gradients are computed in float64: in float32 a vanishing gradient
+    underflows to exactly 0 after a hundred steps or so, which hides how small it is.
+    """
+
+    COMPARE_STEPS = 512  # the comparison reruns three cells: it looks at most this far back
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._cache: tuple = (None, None, None, None)  # (model, trace, model64, trace64)
+
+    def _float64(self, model, trace):
+        """The model and trace in float64, recomputed only when either changes."""
+        if self._cache[0] is model and self._cache[1] is trace:
+            return self._cache[2], self._cache[3]
+        m64 = model.astype("float64")
+        t64 = m64.trace_vectors(
+            np.asarray(trace.x, dtype=np.float64), trace.tokens, trace.ids, trace.unknown,
+            np.asarray(trace.h0, dtype=np.float64), None if trace.c0 is None else np.asarray(trace.c0, dtype=np.float64),
+        )
+        self._cache = (model, trace, m64, t64)
+        return m64, t64
 
     def compose(self) -> ComposeResult:
         yield Static(id="grad-body")
@@ -202,7 +225,8 @@ class GradientView(VerticalScroll, can_focus=False):
                 style="dim",
             )
         try:
-            g = gradient_norms(app.model, tr, app.grad_target, k)
+            model, tr = self._float64(app.model, tr)
+            g = gradient_norms(model, tr, app.grad_target, k)
             rows = {f"hᵗ' layer {n + 1}" if tr.num_layers > 1 else "hᵗ'": g["h"][n] for n in range(tr.num_layers)}
             if g["c"] is not None:
                 rows["cᵗ' (last layer)"] = g["c"][-1]
@@ -212,20 +236,23 @@ class GradientView(VerticalScroll, can_focus=False):
                 *([note] if note else []),
                 norms_table(rows, width),
                 Text("\nsaliency ‖dL/dxᵗ'‖ of each token up to t:", style="bold"),
-                saliency_text(tr.tokens, g["x"]),
+                saliency_text(tr.tokens, g["x"], app.palette),
             ]
             if app.grad_compare:
-                cmp = compare_cells(app.model, tr, seed=0, k=k)
+                start = max(0, k + 1 - self.COMPARE_STEPS)  # the other cells run on the steps up to t only
+                cmp = compare_cells(model, tr.window(start, k + 1), seed=0)
+                others = ", ".join(CELL_NAMES[c] for c in cmp if c != tr.cell)
                 parts += [
                     Text(
-                        "\ncompare: ‖dL/dhᵗ'‖ for L = Σ hᵗ of the last layer, same hidden size and inputs, "
-                        "other cells untrained (PyTorch's default initialisation)",
+                        f"\ncompare with {others}: ‖dL/dhᵗ'‖ for L = Σ hᵗ of the last layer at t, same hidden size and "
+                        "inputs; the other cells untrained (PyTorch's default initialisation)"
+                        + (f"; the last {k + 1 - start} steps" if start else ""),
                         style="bold",
                     ),
                     norms_table({CELL_NAMES[c]: v for c, v in cmp.items()}, width),
                 ]
             else:
-                parts.append(Text("\nx: compare with an RNN and a GRU of the same size", style="dim"))
+                parts.append(Text("\nx: compare with the other cells (LSTM, GRU, RNN) of the same size", style="dim"))
             body.update(Group(*parts))
         except UserError as exc:
             body.update(Text(str(exc), style="red"))

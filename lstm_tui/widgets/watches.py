@@ -19,15 +19,16 @@ class Watches(Static):
     Watches { dock: bottom; height: auto; max-height: 8; border: round $secondary 60%; padding: 0 1; display: none; }
     """
 
-    def show(self, trace: Trace, layer: int, k: int, watched: list[tuple[str, int]]) -> None:
+    def show(self, trace: Trace, k: int, watched: list[tuple[str, int, int]]) -> None:
+        """Each (quantity, layer, unit) as a sparkline over the sequence, step k marked."""
         if self.display != bool(watched):  # setting it, even to the same value, costs a full relayout
             self.display = bool(watched)
         if not watched:
             return
-        self.border_title = "watches  (m pins or unpins the unit)"
+        self.border_title = "watches  (m pins or unpins the unit; a picks the quantity)"
         width = max(8, (self.content_region.width or 60) - 22)
         table = Table.grid(padding=(0, 1))
-        for q, j in watched:
+        for q, layer, j in watched:
             if q not in trace.quantities:
                 continue
             if isinstance(trace, CheckpointedTrace):  # a long run: the forward pass's bin means
@@ -36,5 +37,6 @@ class Watches(Static):
             else:
                 series, at = trace.series(q, layer, j), k
             now = float(trace.value(q, layer, k)[j]) if trace.steps else 0.0
-            table.add_row(Text(f"{q}[{j}]", style="bold"), sparkline(series, width, at), Text(f"{now:+.4f}"))
+            label = f"{q}[{j}]" if trace.num_layers == 1 else f"{q}[{j}] l{layer + 1}"
+            table.add_row(Text(label, style="bold"), sparkline(series, width, at), Text(f"{now:+.4f}"))
         self.update(table)

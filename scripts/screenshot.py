@@ -1,25 +1,30 @@
-"""Write docs/screenshot.svg: the app on its default model, a few steps in.
+"""Write the README's pictures: the default model at its deepest bracket, depth unit selected.
 
-    python scripts/screenshot.py [OUT.svg]
+    python scripts/screenshot.py [FOLDER]     (default: docs)
 """
 
 from __future__ import annotations
 
 import asyncio
 import sys
+from pathlib import Path
 
 from lstm_tui.app import LstmApp
-from lstm_tui.cli import EXAMPLE_TEXT
 from lstm_tui.core.registry import DEFAULT, load_model
 
 
-async def shoot(path: str) -> None:
-    app = LstmApp(load_model(DEFAULT), text=EXAMPLE_TEXT)
+async def shoot(folder: Path) -> None:
+    model = load_model(DEFAULT)
+    unit = int(model.meta.get("depth_unit", 0))
+    app = LstmApp(model, text=model.meta.get("example", ""))
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.press("n", "n", "n", "n", "n", "down", "down")
+        await pilot.press("g", *"16", "enter", *["down"] * unit)
         await pilot.pause()
-        app.save_screenshot(path)
+        app.save_screenshot("screenshot.svg", str(folder))
+        await pilot.press("3")
+        await pilot.pause()
+        app.save_screenshot("history.svg", str(folder))
 
 
 if __name__ == "__main__":
-    asyncio.run(shoot(sys.argv[1] if len(sys.argv) > 1 else "docs/screenshot.svg"))
+    asyncio.run(shoot(Path(sys.argv[1] if len(sys.argv) > 1 else "docs")))

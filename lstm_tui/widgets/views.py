@@ -23,6 +23,7 @@ from ..core.errors import UserError
 from ..core.gradients import compare_cells, gradient_norms
 from ..render.gradients import CELL_NAMES, norms_table, saliency_text
 from ..render.history import GUTTER, coloured_tokens, history_lines
+from ..render.palette import DIVERGING, Scale
 from ..render.panels import PANELS
 from ..render.panels import scale as panel_scale
 from ..render.stages import stages_renderable
@@ -98,19 +99,27 @@ class HistoryView(VerticalScroll, can_focus=False):
         self.query_one(LinesView).set_lines(history_lines(values, scale, col, app.unit, app.mono, cw))
         tq = q  # the text is coloured by the quantity the history shows (c at first)
         tspec = spec
-        text = Text.assemble((f"text coloured by unit {app.unit}'s {tq}ᵗ:\n", "bold"))
+        text = Text.assemble((f"text coloured by unit {app.unit}'s {tq}ᵗ", "bold"))
         n = app.HISTORY_TEXT_STEPS // (4 if long else 1)  # a long trace recomputes these steps
         shown = slice(max(0, app.k - n), min(tr.steps, app.k + n))  # a window around t for long inputs
         if long:
             series = tr.series(tq, app.layer, app.unit, shown.start, shown.stop)
         else:
             series = tr.series(tq, app.layer, app.unit)[shown]
-        text.append_text(
-            coloured_tokens(
-                tr.tokens[shown], series, panel_scale(tr, tspec, app.layer, app.palette), app.k - shown.start
-            )
-        )
+        tscale = _unit_scale(series, tspec, tr, app)
+        text.append(f" (scale {tscale.lo:+.2f} … {tscale.hi:+.2f}):\n", style="bold")
+        text.append_text(coloured_tokens(tr.tokens[shown], series, tscale, app.k - shown.start))
         self.query_one("#history-text", Static).update(text)
+
+
+def _unit_scale(series, spec, trace, app) -> Scale:
+    """The coloured text's scale: a gate's 0..1, otherwise ± the unit's own largest |value| on screen,
+    so that one unit's rise and fall shows even when other units reach much further."""
+    if spec.kind == "gate":
+        return panel_scale(trace, spec, app.layer, app.palette)
+    m = float(np.abs(series).max()) if len(series) else 0.0
+    m = m if np.isfinite(m) and m > 0 else 1.0
+    return Scale(DIVERGING, -m, m)
 
 
 class UnitsView(VerticalScroll, can_focus=False):

@@ -17,7 +17,6 @@ t' = 0..k. The norms are Euclidean over units: ‖dL/dhᵗ'‖, ‖dL/dcᵗ'‖ 
 
 from __future__ import annotations
 
-import dataclasses
 
 import numpy as np
 
@@ -34,20 +33,8 @@ COMPARE_CELLS = ("lstm", "gru", "rnn_tanh")
 
 
 def head(trace: Trace, n: int) -> Trace:
-    """The trace of the first n steps (a view of the same arrays)."""
-    cut = slice(0, n)
-    return dataclasses.replace(
-        trace,
-        tokens=trace.tokens[cut],
-        unknown=trace.unknown[cut],
-        ids=None if trace.ids is None else trace.ids[cut],
-        x=trace.x[cut],
-        states={q: v[:, cut] for q, v in trace.states.items()},
-        xW=trace.xW[:, cut],
-        hW=trace.hW[:, cut],
-        logits=None if trace.logits is None else trace.logits[cut],
-        y=None if trace.y is None else trace.y[cut],
-    )
+    """The trace of the first n steps (views of the same arrays)."""
+    return trace.window(0, n)
 
 
 def target_gradients(

@@ -152,6 +152,7 @@ class LstmApp(App):
         Binding("x", "compare", "gradients: compare with RNN and GRU", show=False),
         Binding("T", "grad_target", "gradients: target top token / sum of h", show=False),
         Binding("w", "tokens", "char/word tokens", show=False),
+        Binding("o", "open_model", "open another model (a demo name or a weights file)", show=False),
         Binding("pagedown", "page(1)", "scroll panels down", show=False),
         Binding("pageup", "page(-1)", "scroll panels up", show=False),
         Binding("slash,i", "focus_input", "type", key_display="/ i"),
@@ -904,6 +905,35 @@ class LstmApp(App):
             yield SystemCommand(title, f"key: {keys}", partial(self.run_action, b.action))
 
     # ----------------------------------------------------------------- input
+    def action_open_model(self) -> None:
+        from .core.registry import BUILTIN
+
+        hint = f"a built-in name ({', '.join(BUILTIN)}) or the path of a .safetensors, .npz or .pt file"
+        self.push_screen(PromptScreen("open a model", hint), self._open_model)
+
+    def _open_model(self, spec: str | None) -> None:
+        """Load ``spec`` whole, then switch to it; a model that fails to load changes nothing."""
+        if spec is None or not spec.strip():
+            return
+        from .core.registry import load_model
+
+        try:
+            model = load_model(spec.strip())
+            if not model.takes_tokens:
+                raise UserError(f"{spec.strip()}: this model reads feature frames: start it with --inputs FRAMES.npy")
+            text = model.meta.get("example", self.text)
+            trace = checkpoint.trace(model, text, self.FULL_TRACE_BYTES)
+        except UserError as exc:
+            self.notify(str(exc), severity="error", timeout=8)
+            return
+        self.model, self.frames, self.retokenize = model, None, None
+        self.sub_title = model.name
+        self.text = text
+        self.query_one("#input", Input).value = text if self._text_fits_input() else ""
+        self.watched.clear()
+        self.set_trace(trace)
+        self.notify(f"opened {model.name}")
+
     def run_text(self, text: str) -> None:
         """Trace ``text``; on failure say why and keep the current trace.
 

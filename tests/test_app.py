@@ -512,3 +512,17 @@ async def test_gradients_are_computed_in_float64():
         model64, trace64 = view._cache[2], view._cache[3]
         assert model64.dtype == np.float64 and trace64.states["h"].dtype == np.float64
         np.testing.assert_allclose(trace64.states["h"], app.trace.states["h"], atol=1e-5)
+
+
+async def test_open_another_model_and_a_failed_load_changes_nothing(tmp_path):
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("o", *"charlm", "enter")
+        assert app.model.name == "charlm" and app.trace.steps > 0 and app.k == 0
+        before = (app.model, app.trace)
+        bad = tmp_path / "broken.safetensors"
+        bad.write_bytes(b"\x00" * 40)
+        await pilot.press("o", *str(bad), "enter")
+        assert (app.model, app.trace) == before and app.is_running
+        await pilot.press("o", *"nonsense-model", "enter")
+        assert app.model is before[0]

@@ -45,7 +45,7 @@ from .model import Model
 from .trace import Trace
 
 FULL_TRACE_BYTES = 256 << 20  # a trace larger than this is checkpointed
-WINDOW_SECONDS = 0.02  # aim for a window's recompute (a jump) to cost about this
+WINDOW_SECONDS = 0.01  # aim for a window's recompute (a jump) to cost about this
 CACHE_BYTES = 64 << 20  # recomputed windows kept, at most
 CHECKPOINT_BYTES = 64 << 20  # checkpoints kept, at most (W grows to stay under)
 SUMMARY_BYTES = 32 << 20  # per-bin min, max and mean, at most

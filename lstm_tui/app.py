@@ -306,6 +306,7 @@ class LstmApp(App):
         await self._build_panels()
         self._fit_columns(self.size.width)
         self.refresh_view()
+        self.call_after_refresh(self.refresh_view)  # again once laid out: legends take the panels' real width
         # Move the objects of the first screen out of the collector's reach, and
         # make full collections a hundred times rarer: each one stalls a step by
         # 8 ms or more (50 ms over all of Textual's objects before the freeze).

@@ -57,7 +57,7 @@ class HistoryView(VerticalScroll, can_focus=False):
     """Units × time for one quantity, and the text coloured by the selected unit."""
 
     DEFAULT_CSS = """
-    HistoryView LinesView { height: auto; max-height: 70%; }
+    HistoryView LinesView { height: auto; max-height: 70%; overflow-x: hidden; }
     HistoryView #history-text { margin-top: 1; }
     """
 

@@ -107,6 +107,7 @@ class LstmApp(App):
     #status { height: 1; padding: 0 1; background: $boost; }
     #views { height: 1fr; }
     #stages, #history, #units, #gradients { padding: 0 1; }
+    #timeline { height: auto; padding: 0 1; margin-top: 1; }
     .grid { layout: grid; grid-size: 2; grid-gutter: 0 1; grid-rows: auto; height: auto; padding: 0 1; }
     #unit, #watches { margin: 0 1; }
     #too-small { display: none; width: 1fr; height: 1fr; content-align: center middle; text-style: bold; }
@@ -268,6 +269,7 @@ class LstmApp(App):
             with VerticalScroll(id="steps", can_focus=False):
                 yield Grid(id="core", classes="grid")
                 yield Grid(id="io", classes="grid")
+                yield HistoryView(id="timeline")
             yield StagesView(id="stages")
             yield HistoryView(id="history")
             yield UnitsView(id="units")
@@ -294,6 +296,8 @@ class LstmApp(App):
         self._strip, self._status = self.query_one(TokenStrip), self.query_one("#status", Static)
         self._unit_view, self._watches = self.query_one(UnitView), self.query_one(Watches)
         self._steps_view = self.query_one("#steps", VerticalScroll)
+        self._timeline = self.query_one("#timeline", HistoryView)
+        self._timeline.display = False  # until the screen is tall enough (_fit_timeline)
         self.watch(self._steps_view, "scroll_y", self._show_stale_panels, init=False)
         if self.settings is not None:
             if self.settings.theme in self.available_themes:
@@ -305,6 +309,7 @@ class LstmApp(App):
             self.watch(self, "theme", self._remember, init=False)
         await self._build_panels()
         self._fit_columns(self.size.width)
+        self._fit_timeline(self.size.height)
         self.refresh_view()
         self.call_after_refresh(self.refresh_view)  # again once laid out: legends take the panels' real width
         # Move the objects of the first screen out of the collector's reach, and
@@ -337,6 +342,7 @@ class LstmApp(App):
 
     def on_resize(self, event) -> None:
         self._fit_columns(event.size.width)
+        self._fit_timeline(event.size.height)
         self.call_after_refresh(self._show_stale_panels)  # the new layout may bring panels into view
         w, h = event.size
         small = w < self.MIN_SIZE[0] or h < self.MIN_SIZE[1]
@@ -345,6 +351,18 @@ class LstmApp(App):
             self.query_one("#too-small", Static).update(
                 f"terminal too small: {w}×{h}\nneeds at least {self.MIN_SIZE[0]}×{self.MIN_SIZE[1]}"
             )
+
+    TIMELINE_MIN_HEIGHT = 46  # a taller screen shows the history under the panels of the steps view
+    TIMELINE_MAX_UNITS = 256  # and only while it stays cheap to redraw on every step
+
+    def _fit_timeline(self, height: int) -> None:
+        if not hasattr(self, "_timeline"):  # a resize before the screen is mounted
+            return
+        show = height >= self.TIMELINE_MIN_HEIGHT and self.trace.hidden_size <= self.TIMELINE_MAX_UNITS
+        if self._timeline.display != show:
+            self._timeline.display = show
+            if show and self.trace.steps:
+                self.call_after_refresh(self.refresh_view)
 
     def _fit_columns(self, width: int) -> None:
         cols = max(1, min(4, width // 36))
@@ -368,6 +386,8 @@ class LstmApp(App):
             return
         if self.view == "steps":
             self._show_panels(self._panels)
+            if self._timeline.display:
+                self._timeline.show(self)
         self._unit_view.show(tr, layer, k, self.unit, self.notation)
         self._watches.show(tr, k, self.watched)
         if self.view != "steps":

@@ -264,7 +264,7 @@ async def test_too_small_then_back():
 
 async def test_command_palette_offers_every_binding():
     app = make_app()
-    async with app.run_test() as pilot:
+    async with app.run_test():
         titles = [c.title for c in app.get_system_commands(app.screen)]
         for b in LstmApp.BINDINGS:
             assert (b.tooltip or b.description).capitalize() in titles
@@ -312,7 +312,6 @@ async def test_unit_search_selects_the_best_unit_and_u_cycles():
         assert app.view == "units"
         what, results = app.search_results
         assert "steps 2-4" in what
-        from lstm_tui.core.explain import unit_search
 
         c = app.trace.states["c"][0]  # (T, H)
         on = c > 0
@@ -498,7 +497,7 @@ async def test_page_keys_scroll_the_panels_and_equals_is_faster():
 
 async def test_control_characters_never_reach_the_input_line():
     app = make_app("((\x1b]2;HACKED\x07))")
-    async with app.run_test() as pilot:
+    async with app.run_test():
         field = app.query_one("#input")
         assert field.value == "" and "control characters" in field.placeholder
         assert app.trace.steps == len("((\x1b]2;HACKED\x07))")
@@ -526,3 +525,16 @@ async def test_open_another_model_and_a_failed_load_changes_nothing(tmp_path):
         assert (app.model, app.trace) == before and app.is_running
         await pilot.press("o", *"nonsense-model", "enter")
         assert app.model is before[0]
+
+
+async def test_a_tall_screen_shows_the_history_under_the_panels():
+    app = make_app()
+    async with app.run_test(size=(200, 60)) as pilot:
+        await pilot.pause()
+        timeline = app.query_one("#timeline")
+        assert timeline.display
+        await pilot.press("n", "n")
+        assert "▼" in "".join(seg.text for seg in timeline.query_one("LinesView")._strips[0])
+        await pilot.resize_terminal(100, 30)
+        await pilot.pause()
+        assert not timeline.display

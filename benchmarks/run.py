@@ -586,8 +586,7 @@ def machine_lines(np_info: dict, torch_info: dict) -> list[str]:
     ]
 
 
-def print_table(rows: list[tuple[str, str, str, str]]) -> None:
-    head = ("figure", "measured", "target", "ratio")
+def print_table(rows: list[tuple[str, str, str, str]], head=("figure", "measured", "target", "ratio")) -> None:
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(4)]
     line = "  ".join("{:<%d}" % w for w in widths)
     print(line.format(*head))
@@ -695,13 +694,7 @@ def scaling(args, with_torch: bool) -> None:
             rows.append((f"T = {T:,}, H = {H}", per_step, f"{peer / T * 1e6:,.1f} µs", f"{ours / peer:.2f}"))
         else:
             rows.append((f"T = {T:,}, H = {H}", per_step, "", ""))
-    head = ("Model.trace per step", "NumPy", "PyTorch", "ratio")
-    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(4)]
-    line = "  ".join("{:<%d}" % w for w in widths)
-    print(line.format(*head))
-    print("  ".join("-" * w for w in widths))
-    for r in rows:
-        print(line.format(*r).rstrip())
+    print_table(rows, head=("Model.trace per step", "NumPy", "PyTorch", "ratio"))
 
 
 if __name__ == "__main__":

@@ -39,6 +39,20 @@ def tolerance(meta: dict, grad: bool = False) -> float:
     return 1e-10 if grad else 1e-12
 
 
+def numeric_grad(f, array: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+    """Central differences of scalar f() with respect to every entry of ``array`` (changed in place, restored)."""
+    out = np.empty_like(array)
+    for idx in np.ndindex(array.shape):
+        keep = array[idx]
+        array[idx] = keep + eps
+        up = f()
+        array[idx] = keep - eps
+        down = f()
+        array[idx] = keep
+        out[idx] = (up - down) / (2 * eps)
+    return out
+
+
 @pytest.fixture(params=REFERENCE_NAMES)
 def reference(request):
     return load_reference(request.param)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import tolerance
+from conftest import numeric_grad, tolerance
 from lstm_tui.core import GATES, Model, random_model
 from lstm_tui.core.backward import backward, cross_entropy, parameters, sum_last_h
 
@@ -41,18 +41,7 @@ def _state(model, rng):
 
 
 def _numeric(f, array):
-    """Central differences of scalar f() with respect to every entry of ``array`` (changed in place, restored)."""
-    out = np.empty_like(array)
-    flat, grad = array.reshape(-1), out.reshape(-1)
-    for j in range(flat.size):
-        keep = flat[j]
-        flat[j] = keep + EPS
-        up = f()
-        flat[j] = keep - EPS
-        down = f()
-        flat[j] = keep
-        grad[j] = (up - down) / (2 * EPS)
-    return out
+    return numeric_grad(f, array, EPS)
 
 
 def _close(name, analytic, numeric):

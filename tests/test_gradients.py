@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from conftest import tolerance
+from conftest import numeric_grad, tolerance
 from lstm_tui.core import Model, random_model
 from lstm_tui.core.backward import backward
 from lstm_tui.core.errors import InputError
@@ -35,16 +35,7 @@ def test_export_gradients_match_pytorch(reference):
 
 
 def _numeric_dx(f, x):
-    out = np.empty_like(x)
-    for idx in np.ndindex(x.shape):
-        keep = x[idx]
-        x[idx] = keep + EPS
-        up = f()
-        x[idx] = keep - EPS
-        down = f()
-        x[idx] = keep
-        out[idx] = (up - down) / (2 * EPS)
-    return out
+    return numeric_grad(f, x, EPS)
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn_tanh"])

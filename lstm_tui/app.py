@@ -947,6 +947,9 @@ class LstmApp(App):
         except UserError as exc:
             self.notify(str(exc), severity="error", timeout=8)
             return
+        self._trace_gen += 1  # a worker still tracing for the old model is now stale
+        self.workers.cancel_group(self, "trace")
+        self.tracing = None
         self.model, self.frames, self.retokenize = model, None, None
         self.sub_title = model.name
         self.text = text

@@ -391,3 +391,18 @@ async def test_long_trace_views_and_breakpoint_scan(monkeypatch):
         assert "a long trace" in app.query_one("#grad-body").content.renderables[1].plain
         await pilot.press("m", "1")
         assert app.query_one("#watches").display
+
+
+async def test_opening_a_model_stops_the_trace_of_the_old_one(gated):
+    app = LstmApp(random_model(hidden=8, seed=0), text=LONG)
+    async with app.run_test(size=(120, 40)) as pilot:
+        gated.gate.release()
+        await settle(pilot, lambda: app.trace.steps > 0)
+        app._open_model("brackets")  # traced whole at once (a short example)
+        assert app.model.name != "random-lstm" and app.tracing is None
+        opened = app.trace
+        for _ in range(20):
+            gated.gate.release()  # the old worker, had it run on, would bring the old model's steps
+        for _ in range(20):
+            await pilot.pause(0.01)
+        assert app.trace is opened and app.tracing is None

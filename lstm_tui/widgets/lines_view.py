@@ -25,6 +25,17 @@ class LinesView(ScrollView, can_focus=False):
         if self.is_mounted:
             self.refresh(layout=old.height != len(self._strips))
 
+    def set_line(self, row: int, segments: list[Segment]) -> None:
+        """Replace one line, redrawing only it (a cursor moving over a map that stays)."""
+        strip = Strip(segments)
+        if row >= len(self._strips) or strip.cell_length > self.virtual_size.width:
+            self.set_lines([*[list(s) for s in self._strips[:row]], segments, *[list(s) for s in self._strips[row + 1 :]]])
+            return
+        self._strips[row] = strip
+        y = row - self.scroll_offset.y
+        if self.is_mounted and 0 <= y < self.size.height:
+            self.refresh(Region(0, y, self.size.width, 1))
+
     def render_lines(self, crop: Region) -> list[Strip]:
         self._line_style = None  # the theme may have changed since the last frame
         return super().render_lines(crop)

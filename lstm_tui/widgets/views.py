@@ -29,6 +29,7 @@ from ..render.panels import scale as panel_scale
 from ..render.stages import stages_renderable
 from ..render.text import token_label
 from .lines_view import LinesView
+from .update import update
 
 if TYPE_CHECKING:
     from ..app import LstmApp
@@ -78,29 +79,44 @@ class HistoryView(VerticalScroll, can_focus=False):
             self.query_one("#history-text", Static).update("")
             return
         long = isinstance(tr, CheckpointedTrace)
-        if long:  # the forward pass's bins, binned again to the width
-            summary = tr.summary(q, app.layer)
-            values, cols = explain.bin_time(summary.maxabs(), width, how="maxabs")
-            edges = summary.edges[cols]
-        else:
-            values, edges = explain.bin_time(explain.history(tr, q, app.layer), width, how="maxabs")
-        col = explain.bin_of(edges, app.k)
-        binned = values.shape[1] < tr.steps
-        scale = panel_scale(tr, spec, app.layer, app.palette)
-        title.update(
-            Text.assemble(
-                (f"{spec.title} {q}", "bold"),
-                f" of layer {app.layer + 1}: units (rows, two per line) × time (columns",
-                f", {tr.steps:,} steps binned to {values.shape[1]}, largest |value| per bin)" if binned else ")",
-                f"  scale {scale.lo:+.2f} … {scale.hi:+.2f}   (a: next quantity)",
+        lines = self.query_one(LinesView)
+        # The map changes with the trace, quantity, layer, width, colours and unit, not with
+        # the step: a step moves only the ▼ over it, and redraws only that line.
+        key = (id(tr), tr.steps, q, app.layer, width, app.palette, app.mono, app.unit)
+        if getattr(self, "_map_key", None) != key:
+            if long:  # the forward pass's bins, binned again to the width
+                summary = tr.summary(q, app.layer)
+                values, cols = explain.bin_time(summary.maxabs(), width, how="maxabs")
+                edges = summary.edges[cols]
+            else:
+                values, edges = explain.bin_time(explain.history(tr, q, app.layer), width, how="maxabs")
+            binned = values.shape[1] < tr.steps
+            scale = panel_scale(tr, spec, app.layer, app.palette)
+            update(
+                title,
+                Text.assemble(
+                    (f"{spec.title} {q}", "bold"),
+                    f" of layer {app.layer + 1}: units (rows, two per line) × time (columns",
+                    f", {tr.steps:,} steps binned to {values.shape[1]}, largest |value| per bin)" if binned else ")",
+                    f"  scale {scale.lo:+.2f} … {scale.hi:+.2f}   (a: next quantity)",
+                ),
             )
-        )
-        cw = max(1, min(3, width // max(values.shape[1], 1)))
-        self.query_one(LinesView).set_lines(history_lines(values, scale, col, app.unit, app.mono, cw))
+            cw = max(1, min(3, width // max(values.shape[1], 1)))
+            col = explain.bin_of(edges, app.k)
+            lines.set_lines(history_lines(values, scale, col, app.unit, app.mono, cw))
+            self._map_key, self._map = key, (values[:0], edges, scale, cw, col)
+        else:
+            empty, edges, scale, cw, last = self._map
+            col = explain.bin_of(edges, app.k)
+            if col != last:
+                lines.set_line(0, history_lines(empty, scale, col, app.unit, app.mono, cw)[0])
+                self._map = (empty, edges, scale, cw, col)
         tq = q  # the text is coloured by the quantity the history shows (c at first)
         tspec = spec
         text = Text.assemble((f"text coloured by unit {app.unit}'s {tq}ᵗ", "bold"))
         n = app.HISTORY_TEXT_STEPS // (4 if long else 1)  # a long trace recomputes these steps
+        if self.id == "timeline":  # under the panels: a few lines of text, redrawn on every step
+            n = min(n, 2 * width)
         shown = slice(max(0, app.k - n), min(tr.steps, app.k + n))  # a window around t for long inputs
         if long:
             series = tr.series(tq, app.layer, app.unit, shown.start, shown.stop)
@@ -109,7 +125,7 @@ class HistoryView(VerticalScroll, can_focus=False):
         tscale = _unit_scale(series, tspec, tr, app)
         text.append(f" (scale {tscale.lo:+.2f} … {tscale.hi:+.2f}):\n", style="bold")
         text.append_text(coloured_tokens(tr.tokens[shown], series, tscale, app.k - shown.start))
-        self.query_one("#history-text", Static).update(text)
+        update(self.query_one("#history-text", Static), text)
 
 
 def _unit_scale(series, spec, trace, app) -> Scale:

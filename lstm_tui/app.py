@@ -185,6 +185,7 @@ class LstmApp(App):
 
     MIN_SIZE = (40, 12)  # below this the screen says it is too small
     SYNC_SECONDS = 0.1  # a trace estimated to take longer is computed in a worker, a chunk at a time
+    YIELD_SECONDS = 0.3  # the worker pauses this long after each move of the step, unit or layer
     FULL_TRACE_BYTES = checkpoint.FULL_TRACE_BYTES  # a longer trace is kept as checkpoints
     HISTORY_TEXT_STEPS = 2000  # the history view colours this many tokens each side of t
     WINDOW_SECONDS = 0.15  # views that need whole arrays read about this much of a long trace
@@ -233,6 +234,7 @@ class LstmApp(App):
         self.retokenize = retokenize  # builds the same built-in model with another tokenizer
         self.mono = "NO_COLOR" in os.environ
         self._trace_gen = 0  # bumped by every new input: a worker's late news for an older one is dropped
+        self._last_move = 0.0  # when the user last moved (the tracing worker gives way for a moment)
         self.tracing: tuple[int, int] | None = None  # (steps done, steps in all) while a worker traces
         self.scanning: int | None = None  # the step a breakpoint scan of a long trace has reached
         inputs = frames if frames is not None else text
@@ -451,12 +453,16 @@ class LstmApp(App):
         return "  ".join(parts)
 
     def watch_k(self) -> None:
+        if not self.playing:  # playback lets a trace go on
+            self._last_move = time.monotonic()
         self.refresh_view()
 
     def watch_unit(self) -> None:
+        self._last_move = time.monotonic()
         self.refresh_view()
 
     def watch_layer(self) -> None:
+        self._last_move = time.monotonic()
         self.refresh_view()
 
     def watch_view(self, view: str) -> None:
@@ -550,7 +556,13 @@ class LstmApp(App):
             return
         first, last = True, 0.0
         while not worker.is_cancelled:
-            builder.advance(seconds=0.05)
+            # While the user is moving, step aside: on two cores, a trace that keeps both
+            # busy (BLAS threads) triples the time a step takes to reach the screen.
+            pause = self._last_move + self.YIELD_SECONDS - time.monotonic()
+            if pause > 0 and not first:
+                time.sleep(min(pause, 0.05))
+                continue
+            builder.advance(seconds=0.02)
             now = time.monotonic()
             if first or builder.complete or now - last >= 0.1:
                 self.post_message(

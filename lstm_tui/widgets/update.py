@@ -28,5 +28,10 @@ def update(widget: Static, content, key: object = None) -> None:
     width = widget.content_region.width
     if not widget.is_mounted or not width:
         widget.refresh(layout=True)  # not laid out yet: nothing to compare with
-    elif widget.get_content_height(Size(width, before), Size(width, before), width) > before:
-        widget.refresh(layout=True)
+    else:
+        needed = widget.get_content_height(Size(width, before), Size(width, before), width)
+        cap = widget.styles.max_height
+        if cap is not None and cap.is_cells:  # a max-height in lines: the box grows no further
+            needed = min(needed, int(cap.value) - widget.styles.gutter.height)
+        if needed > before:
+            widget.refresh(layout=True)

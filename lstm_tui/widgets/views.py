@@ -60,6 +60,7 @@ class HistoryView(VerticalScroll, can_focus=False):
     DEFAULT_CSS = """
     HistoryView LinesView { height: auto; max-height: 70%; overflow-x: hidden; }
     HistoryView #history-text { margin-top: 1; }
+    HistoryView#timeline #history-text { max-height: 6; }
     """
 
     def compose(self) -> ComposeResult:

@@ -11,9 +11,9 @@ Prints, per expression, the best of three full scans forward and backward
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
+
+from run import _best  # benchmarks/run.py, beside this file: one timer for every benchmark
 
 from lstm_tui.core import random_model
 from lstm_tui.core.breakpoints import compile_breakpoint, find_next
@@ -33,12 +33,7 @@ EXPRESSIONS = [
 
 
 def best(fn, repeats: int = 3) -> float:
-    out = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        out = min(out, time.perf_counter() - t0)
-    return out
+    return _best(fn, repeats)
 
 
 def main() -> None:

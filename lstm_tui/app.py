@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import gc
 import os
-import re
 import time
 from collections.abc import Callable
 from functools import partial
@@ -28,7 +27,7 @@ from textual.worker import get_current_worker
 
 from .core import checkpoint, explain
 from .core.breakpoints import Breakpoint, compile_breakpoint, find_next, names_for
-from .core.checkpoint import CheckpointedTrace, TokenLabels, TraceBuilder, step_seconds
+from .core.checkpoint import CheckpointedTrace, TraceBuilder, find_token, step_seconds
 from .core.errors import InputError, UserError
 from .core.export import atomic_write, write_trace
 from .core.model import Model
@@ -51,47 +50,6 @@ from .widgets.update import update
 SPEEDS = (1, 2, 4, 8, 16, 32)  # playback speeds, steps per second
 VIEWS = ("steps", "stages", "history", "units", "gradients")
 PALETTES = ("viridis", "cividis")  # colour-blind-safe sequential scales
-
-_SEARCH = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+))?\s*>\s*([-+]?[\d.]+(?:e[-+]?\d+)?)\s*(\w+)?\s*(abs)?\s*$", re.I)
-
-
-def parse_search(text: str, quantities: tuple[str, ...], steps: int) -> tuple[int, int, float, str, bool]:
-    """'START-END > THRESHOLD [QUANTITY] [abs]' (1-based, inclusive) → (start, stop, threshold, q, abs)."""
-    m = _SEARCH.match(text)
-    if not m:
-        raise InputError(f"unit search {text!r}: expected START-END > THRESHOLD [quantity] [abs], e.g. 5-9 > 0.5 c")
-    first, last = int(m[1]), int(m[2] or m[1])
-    if not 1 <= first <= last <= steps:
-        raise InputError(f"unit search: steps {first}-{last} are not within 1..{steps}")
-    q = m[4] or ("c" if "c" in quantities else "h")
-    if q.lower() == "abs" and m[5] is None:
-        q, absolute = ("c" if "c" in quantities else "h"), True
-    else:
-        absolute = m[5] is not None
-    if q not in quantities:
-        raise InputError(f"unit search: unknown quantity {q!r}, expected one of {', '.join(quantities)}")
-    try:
-        threshold = float(m[3])
-    except ValueError:
-        raise InputError(f"unit search: {m[3]!r} is not a number") from None
-    return first - 1, last, threshold, q, absolute
-
-def find_token(tokens: tuple[str, ...], token: str, k: int, direction: int, wrap: bool = False) -> int | None:
-    """The next step after k (or before, direction -1) whose token is ``token``."""
-    T = len(tokens)
-    if isinstance(tokens, TokenLabels):  # a long run: look the label up, not every step
-        at = tokens.positions(token)
-        after, before = at[at > k], at[at < k]
-        if direction > 0:
-            found = after[:1] if after.size or not wrap else at[:1]
-        else:
-            found = before[-1:] if before.size or not wrap else at[-1:]
-        return int(found[0]) if found.size else None
-    order = range(k + 1, T) if direction > 0 else range(k - 1, -1, -1)
-    if wrap:
-        order = [*order, *(range(0, k + 1) if direction > 0 else range(T - 1, k - 1, -1))]
-    return next((n for n in order if tokens[n] == token), None)
-
 
 #: Panels of the gates and states (the top grid); inputs and output go below them.
 CORE_KEYS = ("f", "i", "g", "o", "c", "h", "r", "z", "n")
@@ -776,7 +734,7 @@ class LstmApp(App):
         if text is None:
             return
         try:
-            start, stop, threshold, q, absolute = parse_search(text, self.trace.quantities, self.steps)
+            start, stop, threshold, q, absolute = explain.parse_search(text, self.trace.quantities, self.steps)
             tr, lo, hi, outside = self.trace, 0, self.steps, ""
             if isinstance(tr, CheckpointedTrace):  # compare with the steps near the range, not all of them
                 n = tr.steps_within(self.WINDOW_SECONDS)

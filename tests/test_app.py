@@ -344,7 +344,7 @@ async def test_gradient_compare_and_target_keys():
 
 
 def test_parse_search():
-    from lstm_tui.app import parse_search
+    from lstm_tui.core.explain import parse_search
     from lstm_tui.core.errors import InputError
 
     assert parse_search("2-5 > 0.5", ("i", "f", "g", "o", "c", "h"), 9) == (1, 5, 0.5, "c", False)

@@ -695,3 +695,20 @@ def find_next(
                 return lo + hit
         w += direction
     return None
+
+
+def find_token(tokens: tuple[str, ...], token: str, k: int, direction: int, wrap: bool = False) -> int | None:
+    """The next step after k (or before, direction -1) whose token is ``token``."""
+    T = len(tokens)
+    if isinstance(tokens, TokenLabels):  # a long run: look the label up, not every step
+        at = tokens.positions(token)
+        after, before = at[at > k], at[at < k]
+        if direction > 0:
+            found = after[:1] if after.size or not wrap else at[:1]
+        else:
+            found = before[-1:] if before.size or not wrap else at[-1:]
+        return int(found[0]) if found.size else None
+    order = range(k + 1, T) if direction > 0 else range(k - 1, -1, -1)
+    if wrap:
+        order = [*order, *(range(0, k + 1) if direction > 0 else range(T - 1, k - 1, -1))]
+    return next((n for n in order if tokens[n] == token), None)

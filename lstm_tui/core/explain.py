@@ -28,6 +28,8 @@ RNN: one block, named ``h``, with input, recurrent, bias, pre and value h'ⱼ.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from .cells import GATES, sigmoid
@@ -244,3 +246,29 @@ def frozen_units(trace: Trace, layer: int, tol: float = 1e-3, quantity: str = "h
         "std": std,
         "max_abs": max_abs,
     }
+
+
+_SEARCH = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+))?\s*>\s*([-+]?[\d.]+(?:e[-+]?\d+)?)\s*(\w+)?\s*(abs)?\s*$", re.I)
+
+
+def parse_search(text: str, quantities: tuple[str, ...], steps: int) -> tuple[int, int, float, str, bool]:
+    """'START-END > THRESHOLD [QUANTITY] [abs]' (1-based, inclusive) → (start, stop, threshold, q, abs)."""
+    m = _SEARCH.match(text)
+    if not m:
+        raise InputError(f"unit search {text!r}: expected START-END > THRESHOLD [quantity] [abs], e.g. 5-9 > 0.5 c")
+    first, last = int(m[1]), int(m[2] or m[1])
+    if not 1 <= first <= last <= steps:
+        raise InputError(f"unit search: steps {first}-{last} are not within 1..{steps}")
+    memory = "c" if "c" in quantities else "h"  # the default: the cell's memory
+    q = m[4] or memory
+    if q.lower() == "abs" and m[5] is None:
+        q, absolute = memory, True
+    else:
+        absolute = m[5] is not None
+    if q not in quantities:
+        raise InputError(f"unit search: unknown quantity {q!r}, expected one of {', '.join(quantities)}")
+    try:
+        threshold = float(m[3])
+    except ValueError:
+        raise InputError(f"unit search: {m[3]!r} is not a number") from None
+    return first - 1, last, threshold, q, absolute

@@ -62,18 +62,54 @@ def sigmoid(a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     return out
 
 
+#: An activation: (name, alpha, beta), names and parameters as in ONNX's
+#: recurrent operators: Sigmoid, Tanh, Relu, Affine (αx+β), LeakyRelu (α),
+#: ThresholdedRelu (α), ScaledTanh (α·tanh(βx)), HardSigmoid (max(0, min(1, αx+β))),
+#: Elu (α), Softsign, Softplus. Unused parameters are 0.
+Activation = tuple[str, float, float]
+
+#: Each cell's activations when a layer names none: LSTM (f, g, h) =
+#: (σ for the gates, tanh for the candidate, tanh for the output); GRU (f, g);
+#: RNN (f,).
+DEFAULT_ACTIVATIONS: dict[str, tuple[Activation, ...]] = {
+    "lstm": (("Sigmoid", 0.0, 0.0), ("Tanh", 0.0, 0.0), ("Tanh", 0.0, 0.0)),
+    "gru": (("Sigmoid", 0.0, 0.0), ("Tanh", 0.0, 0.0)),
+    "rnn_tanh": (("Tanh", 0.0, 0.0),),
+    "rnn_relu": (("Relu", 0.0, 0.0),),
+}
+
+
 @dataclass(frozen=True)
 class Layer:
-    """One recurrent layer's parameters, in PyTorch's layout."""
+    """One recurrent layer's parameters (one direction), in PyTorch's layout.
+
+    The optional fields describe what PyTorch's defaults do not: an LSTM
+    projection (``proj_size``: hᵗ = W_hr (o ⊙ tanh cᵗ), P wide), other
+    activations (Keras, ONNX), a clip on pre-activations (ONNX ``clip``), a GRU
+    whose reset gate acts before the recurrent product (Keras
+    ``reset_after=False``, ONNX ``linear_before_reset=0``), and a direction that
+    reads the sequence from its end.
+    """
 
     cell: str  # "lstm", "gru", "rnn_tanh" or "rnn_relu"
     W_ih: np.ndarray  # (G*H, E)
-    W_hh: np.ndarray  # (G*H, H)
+    W_hh: np.ndarray  # (G*H, P) P = H without a projection
     b_ih: np.ndarray  # (G*H,)
     b_hh: np.ndarray  # (G*H,)
+    W_hr: np.ndarray | None = None  # (P, H) LSTM projection, None without one
+    activations: tuple[Activation, ...] | None = None  # None: DEFAULT_ACTIVATIONS[cell]
+    clip: float | None = None  # pre-activations clipped to [-clip, clip] (ONNX), None: no clip
+    linear_before_reset: bool = True  # GRU: n = g(W_in x + b_in + r ⊙ (W_hn h + b_hn)); False: W_hn (r ⊙ h) + b_hn
+    reverse: bool = False  # reads steps T-1 .. 0 (ONNX "reverse", Keras go_backwards, PyTorch *_reverse)
 
     @property
     def hidden_size(self) -> int:
+        """H, the width of the gates and of c."""
+        return self.W_hh.shape[0] // GATES[self.cell]
+
+    @property
+    def output_size(self) -> int:
+        """The width of h: P for a projected LSTM, else H."""
         return self.W_hh.shape[1]
 
     @property
@@ -83,6 +119,40 @@ class Layer:
     @property
     def dtype(self) -> np.dtype:
         return self.W_ih.dtype
+
+
+@dataclass(frozen=True)
+class Bidirectional:
+    """A stack level that reads the sequence both ways: its output at position t is
+    [forward hᵗ, backward hᵗ] (2P wide), forward units first. ``backward`` has
+    ``reverse=True``: at position t it has read steps t..T-1."""
+
+    forward: Layer
+    backward: Layer
+
+    @property
+    def cell(self) -> str:
+        return self.forward.cell
+
+    @property
+    def hidden_size(self) -> int:
+        return 2 * self.forward.hidden_size
+
+    @property
+    def output_size(self) -> int:
+        return 2 * self.forward.output_size
+
+    @property
+    def input_size(self) -> int:
+        return self.forward.input_size
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.forward.dtype
+
+    @property
+    def directions(self) -> tuple[Layer, Layer]:
+        return (self.forward, self.backward)
 
 
 def step(layer: Layer, x: np.ndarray, h: np.ndarray, c: np.ndarray | None = None) -> dict:

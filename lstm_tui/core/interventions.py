@@ -1,0 +1,701 @@
+"""Interventions: run the model with some of its numbers set, and map which numbers matter.
+
+A :class:`Patch` sets one quantity (a gate or state of the cell kind: LSTM
+i f g o c h, GRU r z n h, RNN h) of one stack level, for one unit or all
+units, at some steps, to a number or to ``"src"``: the same quantity at the
+same position in a clean run on a second, *source* input. Patches are data:
+:func:`intervene` takes a list of them and returns an ordinary :class:`Trace`
+of the patched run, so everything that reads a trace reads a patched one.
+
+Patches apply in equation order inside a step (LSTM, PyTorch's gate order)::
+
+    i, f, g, o  replaced                         before
+    c = f ⊙ c_prev + i ⊙ g,  c replaced          before
+    h = o ⊙ tanh(c) (W_hr(·) when projected), h replaced
+    and h then feeds the next step, the next level and the head.
+
+GRU: r replaced before ``n = tanh(ax_n + r ⊙ ah_n)`` uses it; z and n before
+``h = (1 - z) ⊙ n + z ⊙ h_prev``; h last. RNN: h.
+
+Only what is downstream of a patch is computed again: each direction of each
+level restarts at its first affected step in reading order (the first patched
+step, or the first step whose input changed) from the clean trace's state
+there, never from step 1. A forward direction recomputes that step and every
+later one, a reverse direction that step and every earlier one. Stretches
+without a patch run through ``cells.run``, the clean fast loop.
+
+Steps and units here are 0-based (the command line counts steps and levels
+from 1). A bidirectional level's units are [forward, backward], as in the trace.
+
+The effect map (:class:`EffectMap`) asks, for every step s ≤ k and unit j,
+how much log p(token at step k) changes when Q[j] at step s alone is set to
+the value: exactly, by running the patched copies of all units of step s
+together as the rows of a matrix from s to k; and as an estimate from one
+backward pass, ``dlogp/dQ × (value - clean value)`` (attribution patching).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .cells import GATES, QUANTITIES, run
+from .errors import InputError
+from .model import Model, softmax
+from .trace import Trace
+
+@dataclass(frozen=True)
+class Patch:
+    """One intervention. ``steps`` may be given as an int or any iterable of ints;
+    it is kept as a tuple of sorted 0-based steps."""
+
+    layer: int  # stack level, 0-based
+    quantity: str  # "i" "f" "g" "o" "c" "h" (LSTM), "r" "z" "n" "h" (GRU), "h" (RNN)
+    unit: int | None  # 0-based unit of the level (a bidirectional level: forward units first); None: all units
+    steps: tuple[int, ...]  # 0-based steps (positions) the patch holds at
+    value: float | str  # the number to set, or "src": the same quantity, position and unit of the source run
+
+    def __post_init__(self):
+        steps = (self.steps,) if isinstance(self.steps, (int, np.integer)) else self.steps
+        object.__setattr__(self, "steps", tuple(sorted({int(k) for k in steps})))
+        if not (self.value == "src" or isinstance(self.value, (int, float, np.floating, np.integer))):
+            raise InputError(f"patch value {self.value!r}: expected a number or 'src'")
+        if self.value != "src":
+            object.__setattr__(self, "value", float(self.value))
+
+    def __str__(self) -> str:
+        """The command line's form, 1-based: ``L1:c[3]=0.0@5-7``."""
+        unit = "*" if self.unit is None else str(self.unit)
+        return f"L{self.layer + 1}:{self.quantity}[{unit}]={self.value}@{_steps_text(self.steps)}"
+
+
+def _steps_text(steps: tuple[int, ...]) -> str:
+    if len(steps) == 1:
+        return str(steps[0] + 1)
+    if steps and steps[-1] - steps[0] + 1 == len(steps):
+        return f"{steps[0] + 1}-{steps[-1] + 1}"
+    return ",".join(str(k + 1) for k in steps)
+
+
+# ---------------------------------------------------------------------------
+# The shape of a level: its directions and the width of each quantity
+
+
+def directions(level) -> tuple:
+    """The layers of one stack level: (layer,) or, for a bidirectional level, (forward, backward)."""
+    return tuple(getattr(level, "directions", (level,)))
+
+
+def width(level, q: str) -> int:
+    """How many units quantity q has in a level (h is P wide in a projected LSTM; both directions)."""
+    layer = directions(level)[0]
+    w = layer.output_size if q == "h" else layer.hidden_size
+    return w * len(directions(level))
+
+
+def _check_quantity(model: Model, q: str) -> None:
+    valid = QUANTITIES[model.cell]
+    if q not in valid:
+        raise InputError(f"quantity {q!r}: a {model.cell} has {' '.join(valid)}")
+
+
+# ---------------------------------------------------------------------------
+# Activations (ONNX's names) and one step computed from its products
+
+
+def _activation(spec) -> callable:
+    """The function (name, alpha, beta) names, elementwise on arrays."""
+    name, a, b = spec
+    if name == "Sigmoid":
+        return lambda x: 0.5 * np.tanh(0.5 * x) + 0.5
+    if name == "Tanh":
+        return np.tanh
+    if name == "Relu":
+        return lambda x: np.maximum(x, 0)
+    if name == "Affine":
+        return lambda x: a * x + b
+    if name == "LeakyRelu":
+        return lambda x: np.where(x >= 0, x, a * x)
+    if name == "ThresholdedRelu":
+        return lambda x: np.where(x > a, x, 0)
+    if name == "ScaledTanh":
+        return lambda x: a * np.tanh(b * x)
+    if name == "HardSigmoid":
+        return lambda x: np.clip(a * x + b, 0, 1)
+    if name == "Elu":
+        return lambda x: np.where(x >= 0, x, a * np.expm1(np.minimum(x, 0)))
+    if name == "Softsign":
+        return lambda x: x / (1 + np.abs(x))
+    if name == "Softplus":
+        return lambda x: np.logaddexp(0, x)
+    raise InputError(f"activation {name!r} is not known")
+
+
+def _activations(layer) -> tuple:
+    from .cells import DEFAULT_ACTIVATIONS
+
+    specs = getattr(layer, "activations", None) or DEFAULT_ACTIVATIONS[layer.cell]
+    return tuple(_activation(s) for s in specs)
+
+
+def _clip(layer, a: np.ndarray) -> np.ndarray:
+    clip = getattr(layer, "clip", None)
+    return a if clip is None else np.clip(a, -clip, clip)
+
+
+def _set(arr: np.ndarray, sets, batch: int | None) -> np.ndarray:
+    """arr with every (index, values) of ``sets`` written into it, in order (a fresh array)."""
+    if batch is not None and (arr.ndim == 1 or arr.shape[0] != batch):
+        arr = np.broadcast_to(arr, (batch, arr.shape[-1])).copy()
+    else:
+        arr = arr.copy()
+    for idx, vals in sets:
+        arr[idx] = vals
+    return arr
+
+
+def cell_step(layer, xW, hW, h_prev, c_prev=None, sets: dict | None = None, batch: int | None = None) -> dict:
+    """One step of ``layer`` from its products ``xW = W_ih x`` and ``hW = W_hh h_prev`` (G*H,),
+    with the patches ``sets`` (q -> list of (index, values)) applied in equation order.
+
+    Works on one step (vectors (W,)) or on rows of copies (arrays (B, W)); with
+    ``batch`` = B, rows that are still one shared vector are widened to B rows
+    where a patch first writes. Returns the step's record: every quantity of
+    the cell plus ``xW`` and ``hW``.
+    """
+    sets = sets or {}
+    H = layer.hidden_size
+    rec = {"xW": xW, "hW": hW}
+
+    def put(q, v):
+        rec[q] = _set(v, sets[q], batch) if q in sets else v
+        return rec[q]
+
+    if layer.cell == "lstm":
+        act_f, act_g, act_h = _activations(layer)
+        a = _clip(layer, xW + layer.b_ih + hW + layer.b_hh)  # (…, 4H)
+        i = put("i", act_f(a[..., 0:H]))
+        f = put("f", act_f(a[..., H : 2 * H]))
+        g = put("g", act_g(a[..., 2 * H : 3 * H]))
+        o = put("o", act_f(a[..., 3 * H :]))
+        c = put("c", f * c_prev + i * g)  # c = f ⊙ c_prev + i ⊙ g
+        h = o * act_h(c)  # h = o ⊙ tanh(c)
+        W_hr = getattr(layer, "W_hr", None)
+        if W_hr is not None:
+            h = h @ W_hr.T  # (…, P) projection
+        put("h", h)
+    elif layer.cell == "gru":
+        act_f, act_g = _activations(layer)
+        ax = xW + layer.b_ih  # (…, 3H)
+        r = put("r", act_f(_clip(layer, ax[..., 0:H] + hW[..., 0:H] + layer.b_hh[0:H])))
+        z = put("z", act_f(_clip(layer, ax[..., H : 2 * H] + hW[..., H : 2 * H] + layer.b_hh[H : 2 * H])))
+        if getattr(layer, "linear_before_reset", True):
+            rh = r * (hW[..., 2 * H :] + layer.b_hh[2 * H :])  # r ⊙ (W_hn h + b_hn)
+        else:
+            rh = (r * h_prev) @ layer.W_hh[2 * H :].T + layer.b_hh[2 * H :]  # W_hn (r ⊙ h) + b_hn
+        n = put("n", act_g(_clip(layer, ax[..., 2 * H :] + rh)))
+        put("h", (1 - z) * n + z * h_prev)  # h = (1 - z) ⊙ n + z ⊙ h_prev
+    else:
+        (act,) = _activations(layer)
+        put("h", act(_clip(layer, xW + layer.b_ih + hW + layer.b_hh)))
+    return rec
+
+
+# ---------------------------------------------------------------------------
+# Patches resolved to (level, direction) -> step -> q -> [(index, values)]
+
+
+def _plan(model: Model, clean: Trace, patches: Sequence[Patch], source: Trace | None) -> dict:
+    T = clean.steps
+    plan: dict = {}
+    for p in patches:
+        L = model.num_layers
+        if not 0 <= p.layer < L:
+            raise InputError(f"patch {p}: layer {p.layer + 1} out of range: expected a layer from 1 to {L}")
+        _check_quantity(model, p.quantity)
+        level = model.layers[p.layer]
+        W = width(level, p.quantity)
+        if p.unit is not None and not 0 <= p.unit < W:
+            raise InputError(
+                f"patch {p}: unit {p.unit} out of range: {p.quantity} of layer {p.layer + 1} has units 0 to {W - 1}"
+            )
+        if not p.steps:
+            raise InputError(f"patch {p}: no steps")
+        if p.steps[0] < 0 or p.steps[-1] >= T:
+            bad = p.steps[0] if p.steps[0] < 0 else p.steps[-1]
+            raise InputError(f"patch {p}: step {bad + 1} out of range: expected a step from 1 to {T}")
+        if p.value == "src":
+            if source is None:
+                raise InputError(f"patch {p}: the value src needs a source input")
+            if p.steps[-1] >= source.steps:
+                raise InputError(
+                    f"patch {p}: step {p.steps[-1] + 1} is past the source's length ({source.steps} steps)"
+                )
+        dirs = directions(level)
+        w = W // len(dirs)  # one direction's width
+        for d in range(len(dirs)):
+            lo, hi = d * w, (d + 1) * w
+            if p.unit is not None and not lo <= p.unit < hi:
+                continue
+            cols = slice(None) if p.unit is None else p.unit - lo
+            for k in p.steps:
+                if p.value == "src":
+                    row = source.states[p.quantity][p.layer][k]
+                    vals = row[lo:hi] if p.unit is None else row[p.unit]
+                else:
+                    vals = p.value
+                plan.setdefault((p.layer, d), {}).setdefault(k, {}).setdefault(p.quantity, []).append((cols, vals))
+    return plan
+
+
+# ---------------------------------------------------------------------------
+# The patched run
+
+
+def _fresh(arr):
+    """A writable copy of one trace field: an (L, …) array or a list of per-level arrays."""
+    if arr is None:
+        return None
+    if isinstance(arr, np.ndarray):
+        return arr.copy()
+    return [a.copy() for a in arr]
+
+
+def intervene(model: Model, inputs, patches: Sequence[Patch], source=None) -> Trace:
+    """Run ``model`` on ``inputs`` with ``patches`` applied; returns the patched run's :class:`Trace`.
+
+    ``inputs`` is the clean :class:`Trace` of the input (its states up to the
+    first patched step are reused) or anything :meth:`Model.trace` takes.
+    ``source`` (a Trace or inputs) is the input that ``"src"`` values come
+    from. Non-finite values a patch causes are kept as NaN or ±inf (see
+    :func:`nonfinite`), never raised. Refuses, with an :class:`InputError`, a
+    layer, quantity, unit or step out of range, and src without a source or
+    past its length.
+    """
+    clean = inputs if isinstance(inputs, Trace) else model.trace(inputs)
+    src = None
+    if source is not None:
+        src = source if isinstance(source, Trace) else model.trace(source)
+    plan = _plan(model, clean, list(patches), src)
+    if not plan:
+        return clean
+    T = clean.steps
+    states = {q: _fresh(v) for q, v in clean.states.items()}
+    xW, hW = _fresh(clean.xW), _fresh(clean.hW)
+    changed = None  # (lo, hi): positions where the current level's input differs from the clean run
+    with np.errstate(all="ignore"):
+        for n, level in enumerate(model.layers):
+            x_in = clean.x if n == 0 else states["h"][n - 1]  # (T, E) this level's input, patched below
+            out = None
+            dirs = directions(level)
+            for d, layer in enumerate(dirs):
+                steps = plan.get((n, d), {})
+                starts = list(steps)
+                if changed is not None:
+                    starts.append(changed[1] if layer.reverse else changed[0])
+                if not starts:
+                    continue
+                first = max(starts) if layer.reverse else min(starts)
+                _rerun(model, clean, n, d, len(dirs), layer, first, x_in, steps, states, xW, hW)
+                span = (0, first) if layer.reverse else (first, T - 1)
+                out = span if out is None else (min(out[0], span[0]), max(out[1], span[1]))
+            changed = out
+    logits, y = clean.logits, clean.y
+    if changed is not None and model.head_W is not None:
+        lo, hi = changed
+        logits, y = logits.copy(), y.copy()
+        with np.errstate(all="ignore"):
+            logits[lo : hi + 1] = states["h"][-1][lo : hi + 1] @ model.head_W.T + model.head_b  # (…, V)
+            y[lo : hi + 1] = softmax(logits[lo : hi + 1])
+    return dataclasses.replace(clean, states=states, xW=xW, hW=hW, logits=logits, y=y)
+
+
+def _rerun(model, clean, n, d, ndirs, layer, first, x_in, steps, states, xW, hW) -> None:
+    """Recompute direction d of level n from position ``first`` on, in its reading order,
+    writing into the patched arrays."""
+    T = clean.steps
+    G = GATES[layer.cell]
+    H, P = layer.hidden_size, layer.output_size
+    order = list(range(first, -1, -1)) if layer.reverse else list(range(first, T))
+    qs = QUANTITIES[layer.cell]
+    h = np.array(clean.state_before("h", n, first)[d * P : (d + 1) * P])  # (P,) state before `first` in reading order
+    c = None
+    if layer.cell == "lstm":
+        c = np.array(clean.state_before("c", n, first)[d * H : (d + 1) * H])  # (H,)
+    plain = dataclasses.replace(layer, reverse=False) if getattr(layer, "reverse", False) else layer
+
+    def cols(q):
+        w = P if q == "h" else H
+        return slice(d * w, (d + 1) * w)
+
+    def write(positions, rec):
+        for q in qs:
+            states[q][n][positions, cols(q)] = rec[q]
+        xW[n][positions, d * G * H : (d + 1) * G * H] = rec["xW"]
+        hW[n][positions, d * G * H : (d + 1) * G * H] = rec["hW"]
+
+    i = 0
+    while i < len(order):
+        pos = order[i]
+        if pos in steps:
+            x = x_in[pos]
+            rec = cell_step(layer, layer.W_ih @ x, layer.W_hh @ h, h, c, steps[pos])
+            write(pos, rec)
+            h, c = rec["h"], rec.get("c")
+            i += 1
+            continue
+        j = i
+        while j < len(order) and order[j] not in steps:
+            j += 1
+        seg = np.array(order[i:j])  # positions in reading order
+        rec = run(plain, x_in[seg], h, c)
+        write(seg, rec)
+        h = rec["h"][-1].copy()
+        c = None if c is None else rec["c"][-1].copy()
+        i = j
+
+
+# ---------------------------------------------------------------------------
+# Reading patched runs: differences, top-k changes, non-finite values
+
+
+def difference(after: Trace, before: Trace) -> Trace:
+    """A trace of ``after - before`` for every quantity, product, input and the head's
+    logits and probabilities (``y``), over the steps both have: what the app's Δ mode
+    (patched - clean) and diff mode (source - main) draw. Labels are ``after``'s."""
+    T = min(after.steps, before.steps)
+
+    def levels(a, b):
+        if isinstance(a, np.ndarray):
+            return a[:, :T] - b[:, :T]
+        return [x[:T] - y[:T] for x, y in zip(a, b)]
+
+    def rows(a, b):
+        return None if a is None or b is None else a[:T] - b[:T]
+
+    cut = after.window(0, T)
+    with np.errstate(all="ignore"):
+        return dataclasses.replace(
+            cut,
+            states={q: levels(after.states[q], before.states[q]) for q in after.states},
+            xW=levels(after.xW, before.xW),
+            hW=levels(after.hW, before.hW),
+            x=rows(after.x, before.x),
+            h0=after.h0 - before.h0,
+            c0=None if after.c0 is None else after.c0 - before.c0,
+            logits=rows(after.logits, before.logits),
+            y=rows(after.y, before.y),
+        )
+
+
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    """log softmax over the last axis, in float64."""
+    a = np.asarray(logits, dtype=np.float64)
+    m = np.max(a, axis=-1, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0)
+    return a - m - np.log(np.sum(np.exp(a - m), axis=-1, keepdims=True))
+
+
+@dataclass(frozen=True)
+class TokenChange:
+    """One token's probability before and after an intervention, at one step."""
+
+    id: int  # vocabulary id
+    label: str  # the token as text, or #id without a vocabulary
+    p_before: float
+    p_after: float
+    dlogp: float  # log p_after - log p_before
+
+
+def top_k_change(model: Model, clean: Trace, patched: Trace, k: int, top: int = 5) -> list[TokenChange]:
+    """The ``top`` most likely next tokens of the patched run at 0-based step k, each
+    with its probability in the clean run and the change in log-probability."""
+    if clean.logits is None:
+        raise InputError(f"model {model.name!r} has no output head")
+    before = log_softmax(clean.logits[k])  # (V,)
+    after = log_softmax(patched.logits[k])  # (V,)
+    key = np.where(np.isnan(after), -np.inf, after)
+    ids = np.argsort(-key, kind="stable")[:top]
+    out = []
+    for v in ids.tolist():
+        out.append(
+            TokenChange(v, token_label(model, v), math.exp(before[v]), math.exp(after[v]), float(after[v] - before[v]))
+        )
+    return out
+
+
+def token_label(model: Model, v: int) -> str:
+    return model.vocab[v] if model.vocab is not None and v < len(model.vocab) else f"#{v}"
+
+
+def nonfinite(trace: Trace) -> list[str]:
+    """One line per quantity and level that holds NaN or ±inf: where it first appears (steps 1-based)."""
+    lines = []
+    for q, levels in trace.states.items():
+        for n in range(len(levels)):
+            bad = ~np.isfinite(levels[n])
+            if bad.any():
+                k = int(np.argmax(bad.any(axis=1)))
+                lines.append(f"{q} of layer {n + 1} is not finite from step {k + 1}")
+    if trace.y is not None and trace.steps:
+        bad = ~np.isfinite(trace.y)
+        if bad.any():
+            lines.append(f"y is not finite from step {int(np.argmax(bad.any(axis=1))) + 1}")
+    return lines
+
+
+# ---------------------------------------------------------------------------
+# The effect map
+
+
+def find_token(model: Model, token: str | int) -> int:
+    """The vocabulary id of a token given as its text (or as an id when the text is no token)."""
+    V = model.head_W.shape[0]
+    if isinstance(token, (int, np.integer)):
+        v = int(token)
+    elif model.vocab is not None and token in model.vocab:
+        return model.vocab.index(token)
+    else:
+        try:
+            v = int(token.removeprefix("#"))
+        except ValueError:
+            raise InputError(f"token {token!r} is not in the vocabulary of {model.name!r}") from None
+    if not 0 <= v < V:
+        raise InputError(f"token id {v} out of range: expected 0 to {V - 1}")
+    return v
+
+
+class EffectMap:
+    """log p_patched(token at step k) - log p_clean(token at step k), for every
+    step s ≤ k and unit j, when Q[j] at step s alone is set to ``value``.
+
+    ``effect`` (T, W) is filled a row at a time by :meth:`rows` (NaN until a
+    row is done; rows after k stay 0, as a later step cannot reach step k in a
+    forward model); :meth:`estimate` gives the whole map at once from one
+    backward pass. All 0-based: ``layer`` a stack level, ``step`` the target
+    step k, ``token`` a vocabulary id (default: the clean run's top-1 at k).
+
+    The exact rows advance the W patched copies of a step together as the
+    rows of (W, ·) matrices in the model's dtype (float32 for the demos), from
+    step s to step k only; the log-probabilities are taken in float64. A model
+    with a reverse direction is done one patched run per cell (its later steps
+    reach step k too, so every row is computed).
+    """
+
+    def __init__(self, model: Model, clean: Trace, quantity: str, layer: int, value: float | str, step: int,
+                 token: int | str | None = None, source=None):
+        if model.head_W is None or clean.logits is None:
+            raise InputError(f"the effect map needs a model with an output head; {model.name!r} has none")
+        _check_quantity(model, quantity)
+        L, T = model.num_layers, clean.steps
+        if not 0 <= layer < L:
+            raise InputError(f"layer {layer + 1} out of range: expected a layer from 1 to {L}")
+        if not 0 <= step < T:
+            raise InputError(f"step {step + 1} out of range: expected a step from 1 to {T}")
+        self.model, self.clean, self.quantity, self.layer, self.step = model, clean, quantity, layer, step
+        self.value = value if value == "src" else float(value)
+        self.source = None
+        self.causal = not any(getattr(a, "reverse", False) for lv in model.layers for a in directions(lv))
+        last = step if self.causal else T - 1  # the last row that can differ from 0
+        if value == "src":
+            if source is None:
+                raise InputError("the value src needs a source input")
+            self.source = source if isinstance(source, Trace) else model.trace(source)
+            if self.source.steps <= last:
+                raise InputError(
+                    f"src: the source has {self.source.steps} steps, the map needs {last + 1} (up to step {last + 1})"
+                )
+        lp = log_softmax(clean.logits[step])
+        self.token = int(np.argmax(lp)) if token is None else find_token(model, token)
+        self.clean_logp = float(lp[self.token])
+        self.width = width(model.layers[layer], quantity)
+        self.last = last
+        self.effect = np.zeros((T, self.width))  # (T, W) float64
+        self.effect[: last + 1] = np.nan
+        self.done = np.zeros(T, dtype=bool)  # rows computed
+        self.done[last + 1 :] = True
+
+    @property
+    def label(self) -> str:
+        return token_label(self.model, self.token)
+
+    def values(self, s: int) -> np.ndarray:
+        """The value each unit is set to at step s, (W,)."""
+        if self.value == "src":
+            return np.asarray(self.source.states[self.quantity][self.layer][s], dtype=self.model.dtype)
+        return np.full(self.width, self.value, dtype=self.model.dtype)
+
+    @property
+    def fraction(self) -> float:
+        """The share of the work done, rows weighted by the steps they run."""
+        cost = np.array([self._cost(s) for s in range(self.last + 1)], dtype=float)
+        return float(cost[self.done[: self.last + 1]].sum() / cost.sum()) if cost.sum() else 1.0
+
+    def _cost(self, s: int) -> int:
+        return (self.step - s + 1) if self.causal else self.clean.steps
+
+    @property
+    def complete(self) -> bool:
+        return bool(self.done.all())
+
+    def rows(self) -> Iterator[int]:
+        """Compute the exact rows, the target's own step first; yields each row's 0-based step
+        once it is in ``effect``. Stop iterating to cancel: the rows done stay."""
+        for s in range(self.last, -1, -1):
+            if self.done[s]:
+                continue
+            with np.errstate(all="ignore"):
+                self.effect[s] = self._row(s) if self.causal else self._row_one_by_one(s)
+            self.done[s] = True
+            yield s
+
+    def run(self, progress=None) -> np.ndarray:
+        """Every exact row; ``progress(fraction)`` after each, which may return True to stop."""
+        for _ in self.rows():
+            if progress is not None and progress(self.fraction):
+                break
+        return self.effect
+
+    def _row_one_by_one(self, s: int) -> np.ndarray:
+        out = np.empty(self.width)
+        for j in range(self.width):
+            patch = Patch(self.layer, self.quantity, j, (s,), self.value)
+            tr = intervene(self.model, self.clean, [patch], self.source)
+            out[j] = log_softmax(tr.logits[self.step])[self.token] - self.clean_logp
+        return out
+
+    def _row(self, s: int) -> np.ndarray:
+        """All W copies of step s (copy j has unit j set) advanced together to step k."""
+        model, clean, N, k = self.model, self.clean, self.layer, self.step
+        B = self.width
+        diag = (np.arange(B), np.arange(B))
+        sets = {self.quantity: [(diag, self.values(s))]}
+        hs, cs = [], []  # per level from N up: the copies' state (B, P), (B, H)
+        below = None  # (B, P) the copies' output of the level below
+        for n in range(N, model.num_layers):
+            layer = model.layers[n]
+            h_prev = clean.state_before("h", n, s)
+            c_prev = clean.state_before("c", n, s) if layer.cell == "lstm" else None
+            xW = clean.xW[n][s] if below is None else below @ layer.W_ih.T
+            rec = cell_step(layer, xW, clean.hW[n][s], h_prev, c_prev, sets if n == N else None, batch=B)
+            h = np.broadcast_to(rec["h"], (B, rec["h"].shape[-1]))
+            hs.append(h)
+            cs.append(None if c_prev is None else np.broadcast_to(rec["c"], (B, rec["c"].shape[-1])))
+            below = h
+        W_ihT = [np.ascontiguousarray(model.layers[n].W_ih.T) for n in range(N, model.num_layers)]
+        W_hhT = [np.ascontiguousarray(model.layers[n].W_hh.T) for n in range(N, model.num_layers)]
+        for t in range(s + 1, k + 1):
+            below = None
+            for m, n in enumerate(range(N, model.num_layers)):
+                layer = model.layers[n]
+                xW = clean.xW[n][t] if below is None else below @ W_ihT[m]  # (G*H,) shared, or (B, G*H)
+                rec = cell_step(layer, xW, hs[m] @ W_hhT[m], hs[m], cs[m])
+                hs[m], cs[m] = rec["h"], rec.get("c")
+                below = hs[m]
+        logits = hs[-1] @ model.head_W.T + model.head_b  # (B, V)
+        return log_softmax(logits)[:, self.token] - self.clean_logp
+
+    def estimate(self) -> np.ndarray:
+        """The map from one backward pass: dlogp/dQ[j] at step s × (value - clean Q[j] at s), (T, W).
+
+        dlogp/dQ treats Q as set (the rest of its step recomputed from it), like the patch:
+        LSTM dL/di = dc ⊙ g, dL/df = dc ⊙ c_prev, dL/dg = dc ⊙ i, dL/do = dh' ⊙ tanh(c)
+        (dh' = W_hrᵀ dh with a projection), dL/dc = dc, dL/dh = dh, with dc, dh the
+        total gradients; GRU dL/dz = dh ⊙ (h_prev - n), dL/dn = dh ⊙ (1 - z),
+        dL/dr = dL/dn ⊙ g'(·) ⊙ (W_hn h + b_hn)."""
+        from .gradients import target_gradients
+
+        model, clean, N, q = self.model, self.clean, self.layer, self.quantity
+        k = self.last
+        _, _, grads = target_gradients(model, clean, self.token, self.step if self.causal else None)
+        rows = min(k + 1, grads.h[N].shape[0])
+        s = self.clean.states
+        dh = np.asarray(grads.h[N][:rows], dtype=np.float64)  # (rows, P)
+        dc = None if grads.c is None else np.asarray(grads.c[N][:rows], dtype=np.float64)
+        level = model.layers[N]
+        get = lambda name: np.asarray(s[name][N][:rows], dtype=np.float64)  # noqa: E731
+        if q == "h":
+            d = dh
+        elif q == "c":
+            d = dc
+        elif q in "ifg" and model.cell == "lstm":
+            other = {"i": get("g"), "f": _prev(clean, "c", N, rows), "g": get("i")}[q]
+            d = dc * other
+        elif q == "o":
+            c = get("c")
+            parts = []
+            for dn, layer in enumerate(directions(level)):
+                H, P = layer.hidden_size, layer.output_size
+                dhp = dh[:, dn * P : (dn + 1) * P]
+                W_hr = getattr(layer, "W_hr", None)
+                if W_hr is not None:
+                    dhp = dhp @ W_hr
+                parts.append(dhp * _activations(layer)[2](c[:, dn * H : (dn + 1) * H]))
+            d = np.concatenate(parts, axis=1)
+        else:  # GRU r z n
+            z, n_ = get("z"), get("n")
+            dn = dh * (1 - z)
+            if q == "n":
+                d = dn
+            elif q == "z":
+                d = dh * (_prev(clean, "h", N, rows) - n_)
+            else:
+                d = self._gru_dr(dn, rows)
+        delta = np.stack([self.values(t) for t in range(rows)]).astype(np.float64) - get(q)
+        out = np.zeros_like(self.effect)
+        with np.errstate(all="ignore"):
+            out[:rows] = d * delta
+        return out
+
+    def _gru_dr(self, dn: np.ndarray, rows: int) -> np.ndarray:
+        """dL/dr of a GRU level: through n = g(ax_n + r ⊙ ah_n) (or W_hn (r ⊙ h) + b_hn)."""
+        clean, N = self.clean, self.layer
+        parts = []
+        for d, layer in enumerate(directions(self.model.layers[N])):
+            H = layer.hidden_size
+            x_in = clean.layer_input(N)[:rows].astype(np.float64)  # (rows, E)
+            h_prev = _prev(clean, "h", N, rows)[:, d * H : (d + 1) * H]
+            r = np.asarray(clean.states["r"][N][:rows, d * H : (d + 1) * H], dtype=np.float64)
+            W_hn, b_hn = layer.W_hh[2 * H :].astype(np.float64), layer.b_hh[2 * H :].astype(np.float64)
+            ax_n = x_in @ layer.W_ih[2 * H :].T.astype(np.float64) + layer.b_ih[2 * H :]
+            lbr = getattr(layer, "linear_before_reset", True)
+            rh = r * (h_prev @ W_hn.T + b_hn) if lbr else (r * h_prev) @ W_hn.T + b_hn
+            pre = ax_n + rh
+            g = _activations(layer)[1]
+            eps = 1e-4 * np.maximum(1, np.abs(pre))
+            gprime = (g(pre + eps) - g(pre - eps)) / (2 * eps)  # g'(pre), central difference in float64
+            dpre = dn[:, d * H : (d + 1) * H] * gprime
+            parts.append(dpre * (h_prev @ W_hn.T + b_hn) if lbr else (dpre @ W_hn) * h_prev)
+        return np.concatenate(parts, axis=1)
+
+
+def _prev(trace: Trace, q: str, n: int, rows: int) -> np.ndarray:
+    """The state before each of the first ``rows`` steps, (rows, W) float64."""
+    return np.stack([trace.state_before(q, n, t) for t in range(rows)]).astype(np.float64)
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman's rank correlation of two arrays (finite pairs only; ties get their mean rank)."""
+    a, b = np.ravel(a), np.ravel(b)
+    keep = np.isfinite(a) & np.isfinite(b)
+    a, b = a[keep], b[keep]
+    if a.size < 2:
+        return float("nan")
+    ra, rb = _ranks(a), _ranks(b)
+    ra -= ra.mean()
+    rb -= rb.mean()
+    den = math.sqrt(float((ra * ra).sum() * (rb * rb).sum()))
+    return float((ra * rb).sum() / den) if den else float("nan")
+
+
+def _ranks(a: np.ndarray) -> np.ndarray:
+    order = np.argsort(a, kind="stable")
+    ranks = np.empty(a.size)
+    ranks[order] = np.arange(a.size)
+    _, inv, counts = np.unique(a, return_inverse=True, return_counts=True)
+    sums = np.bincount(inv, weights=ranks)
+    return sums[inv] / counts[inv]

@@ -38,13 +38,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from .cells import GATES, QUANTITIES, run
-from .errors import InputError
+from .errors import InputError, inert
 from .model import Model, softmax
 from .trace import Trace
 
@@ -100,7 +101,7 @@ def width(level, q: str) -> int:
 def _check_quantity(model: Model, q: str) -> None:
     valid = QUANTITIES[model.cell]
     if q not in valid:
-        raise InputError(f"quantity {q!r}: a {model.cell} has {' '.join(valid)}")
+        raise InputError(f"quantity {q!r} out of range: expected one of {' '.join(valid)} ({model.cell})")
 
 
 # ---------------------------------------------------------------------------
@@ -699,3 +700,162 @@ def _ranks(a: np.ndarray) -> np.ndarray:
     _, inv, counts = np.unique(a, return_inverse=True, return_counts=True)
     sums = np.bincount(inv, weights=ranks)
     return sums[inv] / counts[inv]
+
+
+# ---------------------------------------------------------------------------
+# The command line's form of a patch: [L<n>:]Q[J]=V@S
+
+
+class PatchSyntaxError(InputError):
+    """A ``--set`` that does not parse or does not fit the model. ``caret`` is the
+    column of the message's first line to mark (under the bad part of the text)."""
+
+    def __init__(self, option: str, text: str, column: int, reason: str):
+        head = f'{option} "'
+        shown = inert(text)
+        super().__init__(f'{head}{shown}": {reason}')
+        self.caret = len(head) + len(inert(text[:column]))
+
+
+#: A number as --set takes it: decimal, optional exponent, or inf / nan.
+NUMBER = re.compile(r"[+-]?(?:(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?|inf(?:inity)?|nan)", re.IGNORECASE)
+_INT = re.compile(r"\d+")
+_NAME = re.compile(r"[A-Za-z_]\w*")
+
+
+@dataclass(frozen=True)
+class PatchText:
+    """A parsed ``[L<n>:]Q[J]=V@S`` before it is checked against a model:
+    numbers as written (layer and steps 1-based), each part's column kept for messages."""
+
+    text: str
+    layer: int  # 1-based, 1 when not given
+    quantity: str
+    unit: int | None  # None for *
+    first: int | None  # 1-based first step, None for *
+    last: int | None  # 1-based last step, None for *
+    value: float | str
+    columns: dict  # part -> column: "layer", "quantity", "unit", "value", "steps"
+
+
+def parse_patch_text(text: str, option: str = "--set") -> PatchText:
+    """Parse ``[L<n>:]Q[J]=V@S`` exactly as the command line contract says:
+    layer n from 1 (default 1); J a unit from 0 or ``*``; V a number or ``src``;
+    S a step from 1, ``A-B`` or ``*``. Whitespace between the parts is allowed.
+    Raises :class:`PatchSyntaxError` with the column of the first bad character."""
+    pos = 0
+    cols: dict = {}
+
+    def skip():
+        nonlocal pos
+        while pos < len(text) and text[pos] in " \t":
+            pos += 1
+
+    def fail(reason, at=None):
+        raise PatchSyntaxError(option, text, pos if at is None else at, reason)
+
+    def expect(ch, reason):
+        nonlocal pos
+        skip()
+        if not text.startswith(ch, pos):
+            fail(reason)
+        pos += 1
+
+    def integer(reason):
+        nonlocal pos
+        skip()
+        m = _INT.match(text, pos)
+        if not m:
+            fail(reason)
+        pos = m.end()
+        return int(m.group())
+
+    skip()
+    layer = 1
+    if re.match(r"L\s*\d", text[pos:]):
+        pos += 1
+        skip()
+        cols["layer"] = pos
+        layer = integer("expected the layer number after L")
+        expect(":", "expected : after the layer number, as in L2:c[0]=0@3")
+    skip()
+    cols["quantity"] = pos
+    m = _NAME.match(text, pos)
+    if not m:
+        fail("expected [L<n>:] then a quantity name, as in L1:c[0]=0@3")
+    quantity = m.group()
+    pos = m.end()
+    if text[pos : pos + 1] == ":" and quantity.startswith("L"):
+        fail("expected a layer number after L, as in L2:", at=cols["quantity"] + 1)
+    expect("[", f"expected [J] after the quantity {quantity}: a unit from 0, or *")
+    skip()
+    cols["unit"] = pos
+    if text.startswith("*", pos):
+        unit = None
+        pos += 1
+    else:
+        unit = integer("expected a unit (a whole number from 0) or * inside [ ]")
+    expect("]", "expected ] after the unit")
+    expect("=", "expected = and a value after the unit")
+    skip()
+    cols["value"] = pos
+    if text.startswith("src", pos) and not _NAME.match(text, pos + 3) and not text[pos + 3 : pos + 4].isdigit():
+        value: float | str = "src"
+        pos += 3
+    else:
+        m = NUMBER.match(text, pos)
+        if not m:
+            fail("expected a value: a number or src")
+        value = float(m.group())
+        pos = m.end()
+    expect("@", "expected @ and the steps after the value")
+    skip()
+    cols["steps"] = pos
+    if text.startswith("*", pos):
+        first = last = None
+        pos += 1
+    else:
+        first = integer("expected steps: S, A-B (from 1) or *")
+        last = first
+        skip()
+        if text.startswith("-", pos):
+            pos += 1
+            last = integer("expected the last step of the range A-B")
+            if last < first:
+                fail(f"the range {first}-{last} is empty: expected A-B with A ≤ B", at=cols["steps"])
+    skip()
+    if pos != len(text):
+        fail("unexpected text after the steps")
+    return PatchText(text, layer, quantity, unit, first, last, value, cols)
+
+
+def parse_patch(text: str, model: Model, steps: int, source_steps: int | None = None, option: str = "--set") -> Patch:
+    """A ``--set`` text as a :class:`Patch` for ``model`` on an input of ``steps`` steps
+    (and a source of ``source_steps``, None without a source). Everything out of range
+    is named with its valid range; raises :class:`PatchSyntaxError`."""
+    p = parse_patch_text(text, option)
+
+    def fail(part, reason):
+        raise PatchSyntaxError(option, text, p.columns.get(part, 0), reason)
+
+    L = model.num_layers
+    if not 1 <= p.layer <= L:
+        fail("layer", f"layer {p.layer} out of range: expected a layer from 1 to {L}")
+    valid = QUANTITIES[model.cell]
+    if p.quantity not in valid:
+        fail("quantity", f"quantity {p.quantity!r} out of range: expected one of {' '.join(valid)} ({model.cell})")
+    W = width(model.layers[p.layer - 1], p.quantity)
+    if p.unit is not None and not 0 <= p.unit < W:
+        fail("unit", f"unit {p.unit} out of range: {p.quantity} of layer {p.layer} has units 0 to {W - 1} (or *)")
+    if steps == 0:
+        fail("steps", "the input has no steps to patch")
+    first, last = (1, steps) if p.first is None else (p.first, p.last)
+    for k in (first, last):
+        if not 1 <= k <= steps:
+            fail("steps", f"step {k} out of range: expected a step from 1 to {steps} (or *)")
+    if p.value == "src":
+        if source_steps is None:
+            fail("value", "src needs a source input: give --source-text or --source-inputs")
+        if last > source_steps:
+            fail("value", f"src at step {last} is past the source's length ({source_steps} steps)")
+    return Patch(p.layer - 1, p.quantity, p.unit, range(first - 1, last), p.value)

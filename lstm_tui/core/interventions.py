@@ -44,9 +44,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .cells import GATES, QUANTITIES, run
+from .cells import ACTIVATIONS, GATES, QUANTITIES, _act, activations_of, run
 from .errors import InputError, inert
-from .model import Model, softmax
+from .model import Model, directions, level_width, softmax
 from .trace import Trace
 
 @dataclass(frozen=True)
@@ -86,16 +86,9 @@ def _steps_text(steps: tuple[int, ...]) -> str:
 # The shape of a level: its directions and the width of each quantity
 
 
-def directions(level) -> tuple:
-    """The layers of one stack level: (layer,) or, for a bidirectional level, (forward, backward)."""
-    return tuple(getattr(level, "directions", (level,)))
-
-
 def width(level, q: str) -> int:
     """How many units quantity q has in a level (h is P wide in a projected LSTM; both directions)."""
-    layer = directions(level)[0]
-    w = layer.output_size if q == "h" else layer.hidden_size
-    return w * len(directions(level))
+    return level_width(level, q)
 
 
 def _check_quantity(model: Model, q: str) -> None:
@@ -108,44 +101,21 @@ def _check_quantity(model: Model, q: str) -> None:
 # Activations (ONNX's names) and one step computed from its products
 
 
-def _activation(spec) -> callable:
-    """The function (name, alpha, beta) names, elementwise on arrays."""
-    name, a, b = spec
-    if name == "Sigmoid":
-        return lambda x: 0.5 * np.tanh(0.5 * x) + 0.5
-    if name == "Tanh":
-        return np.tanh
-    if name == "Relu":
-        return lambda x: np.maximum(x, 0)
-    if name == "Affine":
-        return lambda x: a * x + b
-    if name == "LeakyRelu":
-        return lambda x: np.where(x >= 0, x, a * x)
-    if name == "ThresholdedRelu":
-        return lambda x: np.where(x > a, x, 0)
-    if name == "ScaledTanh":
-        return lambda x: a * np.tanh(b * x)
-    if name == "HardSigmoid":
-        return lambda x: np.clip(a * x + b, 0, 1)
-    if name == "Elu":
-        return lambda x: np.where(x >= 0, x, a * np.expm1(np.minimum(x, 0)))
-    if name == "Softsign":
-        return lambda x: x / (1 + np.abs(x))
-    if name == "Softplus":
-        return lambda x: np.logaddexp(0, x)
-    raise InputError(f"activation {name!r} is not known")
-
-
 def _activations(layer) -> tuple:
-    from .cells import DEFAULT_ACTIVATIONS
+    """The layer's activation functions (LSTM f, g, h; GRU f, g; RNN f), from ``cells``."""
+    return tuple(_act(a) for a in activations_of(layer))
 
-    specs = getattr(layer, "activations", None) or DEFAULT_ACTIVATIONS[layer.cell]
-    return tuple(_activation(s) for s in specs)
+
+def _derivative(layer, k: int):
+    """The derivative of the layer's k-th activation with respect to its argument."""
+    name, alpha, beta = activations_of(layer)[k]
+    d = ACTIVATIONS[name][1]
+    return lambda a: d(a, alpha, beta)
 
 
 def _clip(layer, a: np.ndarray) -> np.ndarray:
-    clip = getattr(layer, "clip", None)
-    return a if clip is None else np.clip(a, -clip, clip)
+    """Pre-activations clipped to [-clip, clip] (ONNX), unchanged without a clip."""
+    return a if layer.clip is None else np.clip(a, -layer.clip, layer.clip)
 
 
 def _set(arr: np.ndarray, sets, batch: int | None) -> np.ndarray:
@@ -185,19 +155,21 @@ def cell_step(layer, xW, hW, h_prev, c_prev=None, sets: dict | None = None, batc
         o = put("o", act_f(a[..., 3 * H :]))
         c = put("c", f * c_prev + i * g)  # c = f ⊙ c_prev + i ⊙ g
         h = o * act_h(c)  # h = o ⊙ tanh(c)
-        W_hr = getattr(layer, "W_hr", None)
-        if W_hr is not None:
-            h = h @ W_hr.T  # (…, P) projection
+        if layer.W_hr is not None:
+            h = h @ layer.W_hr.T  # (…, P) projection h = W_hr (o ⊙ tanh(c))
         put("h", h)
     elif layer.cell == "gru":
         act_f, act_g = _activations(layer)
         ax = xW + layer.b_ih  # (…, 3H)
         r = put("r", act_f(_clip(layer, ax[..., 0:H] + hW[..., 0:H] + layer.b_hh[0:H])))
         z = put("z", act_f(_clip(layer, ax[..., H : 2 * H] + hW[..., H : 2 * H] + layer.b_hh[H : 2 * H])))
-        if getattr(layer, "linear_before_reset", True):
+        if layer.linear_before_reset:
             rh = r * (hW[..., 2 * H :] + layer.b_hh[2 * H :])  # r ⊙ (W_hn h + b_hn)
         else:
-            rh = (r * h_prev) @ layer.W_hh[2 * H :].T + layer.b_hh[2 * H :]  # W_hn (r ⊙ h) + b_hn
+            hn = (r * h_prev) @ layer.W_hh[2 * H :].T  # W_hn (r ⊙ h): the n block of hW (see cells)
+            hW = np.concatenate([np.broadcast_to(hW[..., : 2 * H], hn.shape[:-1] + (2 * H,)), hn], axis=-1)
+            rec["hW"] = hW
+            rh = hn + layer.b_hh[2 * H :]
         n = put("n", act_g(_clip(layer, ax[..., 2 * H :] + rh)))
         put("h", (1 - z) * n + z * h_prev)  # h = (1 - z) ⊙ n + z ⊙ h_prev
     else:
@@ -327,7 +299,7 @@ def _rerun(model, clean, n, d, ndirs, layer, first, x_in, steps, states, xW, hW)
     c = None
     if layer.cell == "lstm":
         c = np.array(clean.state_before("c", n, first)[d * H : (d + 1) * H])  # (H,)
-    plain = dataclasses.replace(layer, reverse=False) if getattr(layer, "reverse", False) else layer
+    plain = dataclasses.replace(layer, reverse=False) if layer.reverse else layer  # fed in reading order
 
     def cols(q):
         w = P if q == "h" else H
@@ -500,7 +472,7 @@ class EffectMap:
         self.model, self.clean, self.quantity, self.layer, self.step = model, clean, quantity, layer, step
         self.value = value if value == "src" else float(value)
         self.source = None
-        self.causal = not any(getattr(a, "reverse", False) for lv in model.layers for a in directions(lv))
+        self.causal = not model.bidirectional
         last = step if self.causal else T - 1  # the last row that can differ from 0
         if value == "src":
             if source is None:
@@ -632,9 +604,8 @@ class EffectMap:
             for dn, layer in enumerate(directions(level)):
                 H, P = layer.hidden_size, layer.output_size
                 dhp = dh[:, dn * P : (dn + 1) * P]
-                W_hr = getattr(layer, "W_hr", None)
-                if W_hr is not None:
-                    dhp = dhp @ W_hr
+                if layer.W_hr is not None:
+                    dhp = dhp @ layer.W_hr  # through h = W_hr m
                 parts.append(dhp * _activations(layer)[2](c[:, dn * H : (dn + 1) * H]))
             d = np.concatenate(parts, axis=1)
         else:  # GRU r z n
@@ -663,12 +634,12 @@ class EffectMap:
             r = np.asarray(clean.states["r"][N][:rows, d * H : (d + 1) * H], dtype=np.float64)
             W_hn, b_hn = layer.W_hh[2 * H :].astype(np.float64), layer.b_hh[2 * H :].astype(np.float64)
             ax_n = x_in @ layer.W_ih[2 * H :].T.astype(np.float64) + layer.b_ih[2 * H :]
-            lbr = getattr(layer, "linear_before_reset", True)
+            lbr = layer.linear_before_reset
             rh = r * (h_prev @ W_hn.T + b_hn) if lbr else (r * h_prev) @ W_hn.T + b_hn
             pre = ax_n + rh
-            g = _activations(layer)[1]
-            eps = 1e-4 * np.maximum(1, np.abs(pre))
-            gprime = (g(pre + eps) - g(pre - eps)) / (2 * eps)  # g'(pre), central difference in float64
+            gprime = _derivative(layer, 1)(_clip(layer, pre))  # g'(pre), 0 where the clip holds it
+            if layer.clip is not None:
+                gprime = gprime * (np.abs(pre) < layer.clip)
             dpre = dn[:, d * H : (d + 1) * H] * gprime
             parts.append(dpre * (h_prev @ W_hn.T + b_hn) if lbr else (dpre @ W_hn) * h_prev)
         return np.concatenate(parts, axis=1)

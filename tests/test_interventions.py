@@ -291,7 +291,8 @@ def test_effect_map_every_layer_field(ident, model):
                 assert effect[s, j] == pytest.approx(single(model, trace, q, 0, s, j, -0.4, 3, 2), abs=1e-9)
 
 
-def test_effect_map_rows_cancel_and_progress():
+def test_effect_map_rows_cancel_and_progress(monkeypatch):
+    monkeypatch.setattr(iv, "GROUP_ROWS", 4)  # one step's copies at a time
     model = random_model(hidden=4, seed=0)
     trace = model.trace("abcdef")
     em = EffectMap(model, trace, "h", 0, 0.0, 5)

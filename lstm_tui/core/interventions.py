@@ -44,7 +44,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .cells import ACTIVATIONS, GATES, QUANTITIES, _act, activations_of, run
+from .cells import ACTIVATIONS, GATES, QUANTITIES, _act, activations_of, is_plain, run
 from .errors import InputError, inert
 from .model import Model, directions, level_width, softmax
 from .trace import Trace
@@ -425,6 +425,10 @@ def nonfinite(trace: Trace) -> list[str]:
 # The effect map
 
 
+#: About how many patched copies the exact effect map advances together (rows of its matrices).
+GROUP_ROWS = 2048
+
+
 def find_token(model: Model, token: str | int) -> int:
     """The vocabulary id of a token given as its text (or as an id when the text is no token)."""
     V = model.head_W.shape[0]
@@ -516,15 +520,21 @@ class EffectMap:
         return bool(self.done.all())
 
     def rows(self) -> Iterator[int]:
-        """Compute the exact rows, the target's own step first; yields each row's 0-based step
-        once it is in ``effect``. Stop iterating to cancel: the rows done stay."""
-        for s in range(self.last, -1, -1):
-            if self.done[s]:
-                continue
+        """Compute the exact rows, those nearest the target step first; yields each row's
+        0-based step once it is in ``effect``. Stop iterating to cancel: the rows done stay.
+
+        The copies of several steps (about ``GROUP_ROWS`` copies) advance together, so
+        rows arrive a group at a time."""
+        todo = [s for s in range(self.last, -1, -1) if not self.done[s]]
+        per = max(1, GROUP_ROWS // max(1, self.width)) if self.causal else 1
+        for g in range(0, len(todo), per):
+            group = sorted(todo[g : g + per])
             with np.errstate(all="ignore"):
-                self.effect[s] = self._row(s) if self.causal else self._row_one_by_one(s)
-            self.done[s] = True
-            yield s
+                block = self._group(group) if self.causal else [self._row_one_by_one(s) for s in group]
+            for s, row in zip(group, block):
+                self.effect[s] = row
+                self.done[s] = True
+            yield from reversed(group)
 
     def run(self, progress=None) -> np.ndarray:
         """Every exact row; ``progress(fraction)`` after each, which may return True to stop."""
@@ -541,36 +551,51 @@ class EffectMap:
             out[j] = log_softmax(tr.logits[self.step])[self.token] - self.clean_logp
         return out
 
-    def _row(self, s: int) -> np.ndarray:
-        """All W copies of step s (copy j has unit j set) advanced together to step k."""
+    def _group(self, steps: list[int]) -> np.ndarray:
+        """The rows of ``steps`` (ascending), (len(steps), W): the W copies of each step
+        (copy j with unit j set at that step alone), advanced together as the rows of
+        one matrix per level from the first of the steps to the target step k.
+
+        Copy rows join when the time reaches their step, starting from the clean state;
+        levels below the patched one are clean and read from the trace."""
         model, clean, N, k = self.model, self.clean, self.layer, self.step
         B = self.width
-        diag = (np.arange(B), np.arange(B))
-        sets = {self.quantity: [(diag, self.values(s))]}
-        hs, cs = [], []  # per level from N up: the copies' state (B, P), (B, H)
-        below = None  # (B, P) the copies' output of the level below
-        for n in range(N, model.num_layers):
-            layer = model.layers[n]
-            h_prev = clean.state_before("h", n, s)
-            c_prev = clean.state_before("c", n, s) if layer.cell == "lstm" else None
-            xW = clean.xW[n][s] if below is None else below @ layer.W_ih.T
-            rec = cell_step(layer, xW, clean.hW[n][s], h_prev, c_prev, sets if n == N else None, batch=B)
-            h = np.broadcast_to(rec["h"], (B, rec["h"].shape[-1]))
-            hs.append(h)
-            cs.append(None if c_prev is None else np.broadcast_to(rec["c"], (B, rec["c"].shape[-1])))
-            below = h
-        W_ihT = [np.ascontiguousarray(model.layers[n].W_ih.T) for n in range(N, model.num_layers)]
-        W_hhT = [np.ascontiguousarray(model.layers[n].W_hh.T) for n in range(N, model.num_layers)]
-        for t in range(s + 1, k + 1):
+        levels = range(N, model.num_layers)
+        R = len(steps) * B  # every copy of the group; the first `active` rows are running
+        h = [np.empty((R, model.width("h", n)), dtype=model.dtype) for n in levels]  # (R, P) per level
+        c = [np.empty((R, model.width("c", n)), dtype=model.dtype) if model.cell == "lstm" else None for n in levels]
+        W_ihT = [np.ascontiguousarray(model.layers[n].W_ih.T) for n in levels]  # (E, G*H)
+        W_hhT = [np.ascontiguousarray(model.layers[n].W_hh.T) for n in levels]  # (P, G*H)
+        units = np.arange(B)
+        fast = all(is_plain(model.layers[n]) for n in levels)
+        plain = [_PlainRows(model.layers[n], R) for n in levels] if fast else None
+        active = 0
+        for t in range(steps[0], k + 1):
+            sets = None
+            if t in steps:  # this step's copies join, from the clean state before t
+                new = np.arange(active, active + B)
+                for m, n in enumerate(levels):
+                    h[m][new] = clean.state_before("h", n, t)
+                    if c[m] is not None:
+                        c[m][new] = clean.state_before("c", n, t)
+                sets = {self.quantity: [((new, units), self.values(t))]}
+                active += B
             below = None
-            for m, n in enumerate(range(N, model.num_layers)):
+            for m, n in enumerate(levels):
                 layer = model.layers[n]
-                xW = clean.xW[n][t] if below is None else below @ W_ihT[m]  # (G*H,) shared, or (B, G*H)
-                rec = cell_step(layer, xW, hs[m] @ W_hhT[m], hs[m], cs[m])
-                hs[m], cs[m] = rec["h"], rec.get("c")
-                below = hs[m]
-        logits = hs[-1] @ model.head_W.T + model.head_b  # (B, V)
-        return log_softmax(logits)[:, self.token] - self.clean_logp
+                hm = h[m][:active]
+                cm = None if c[m] is None else c[m][:active]
+                if fast:
+                    plain[m].step(clean.xW[n][t] if below is None else below, hm, cm, sets if m == 0 else None)
+                else:
+                    xW = clean.xW[n][t] if below is None else below @ W_ihT[m]  # (G*H,) the clean input's, or (active, G*H)
+                    rec = cell_step(layer, xW, hm @ W_hhT[m], hm, cm, sets if m == 0 else None, batch=active)
+                    hm[...] = rec["h"]
+                    if cm is not None:
+                        cm[...] = rec["c"]
+                below = hm
+        logits = h[-1] @ model.head_W.T + model.head_b  # (R, V)
+        return (log_softmax(logits)[:, self.token] - self.clean_logp).reshape(len(steps), B)
 
     def estimate(self) -> np.ndarray:
         """The map from one backward pass: dlogp/dQ[j] at step s × (value - clean Q[j] at s), (T, W).
@@ -648,6 +673,97 @@ class EffectMap:
 def _prev(trace: Trace, q: str, n: int, rows: int) -> np.ndarray:
     """The state before each of the first ``rows`` steps, (rows, W) float64."""
     return np.stack([trace.state_before(q, n, t) for t in range(rows)]).astype(np.float64)
+
+
+class _PlainRows:
+    """One plain level (PyTorch's defaults, see ``cells.is_plain``) stepping rows of
+    copies in place: the exact map's fast path, the same equations as :func:`cell_step`
+    in fewer passes over memory. As in ``cells.run``, σ(a) = ½·tanh(½a) + ½ with the
+    halving folded into the weights, so one tanh covers every gate; an LSTM's gate
+    columns are kept in the order i, f, o, g so the three sigmoids are one block."""
+
+    def __init__(self, layer, rows: int):
+        H, dt, cell = layer.hidden_size, layer.dtype, layer.cell
+        self.cell, self.H = cell, H
+        G = GATES[cell]
+        if cell == "lstm":
+            perm = np.r_[0 : 2 * H, 3 * H : 4 * H, 2 * H : 3 * H]  # i f o g
+            scale = np.r_[np.full(3 * H, 0.5), np.ones(H)]
+        elif cell == "gru":
+            perm, scale = np.arange(3 * H), np.r_[np.full(2 * H, 0.5), np.ones(H)]  # r z halved, n not
+        else:
+            perm, scale = np.arange(H), np.ones(H)
+        self.perm, self.scale = perm, scale.astype(dt)
+        self.W_ihT = np.ascontiguousarray((layer.W_ih[perm] * self.scale[:, None]).T)  # (E, G*H)
+        self.W_hhT = np.ascontiguousarray((layer.W_hh[perm] * self.scale[:, None]).T)  # (P, G*H)
+        self.b_ih = (layer.b_ih[perm] * self.scale).astype(dt)  # (G*H,)
+        self.b_hh = (layer.b_hh[perm] * self.scale).astype(dt)
+        self.A = np.empty((rows, G * H), dtype=dt)  # the recurrent part, then the gates
+        self.X = np.empty((rows, G * H), dtype=dt)  # the input part
+        self.tmp = np.empty((rows, H), dtype=dt)
+        #: where each quantity lives: a block of A's columns, or the state arrays
+        self.block = {"i": 0, "f": 1, "o": 2, "g": 3} if cell == "lstm" else {"r": 0, "z": 1}
+
+    def step(self, x, h, c, sets) -> None:
+        """Advance rows h (n, P), c (n, H) by one step, in place. ``x`` is the clean run's
+        bias-free input product xW (G*H,) shared by every row, or the rows' input (n, E)."""
+        n, H = h.shape[0], self.H
+        A, X, tmp = self.A[:n], self.X[:n], self.tmp[:n]
+        if x.ndim == 1:
+            xp = x[self.perm] * self.scale + self.b_ih  # (G*H,)
+        else:
+            np.matmul(x, self.W_ihT, out=X)
+            X += self.b_ih
+            xp = X
+        np.matmul(h, self.W_hhT, out=A)
+        A += self.b_hh
+
+        def patch(q, arr):
+            for idx, vals in (sets or {}).get(q, ()):
+                arr[idx] = vals
+
+        def gate(q):
+            return A[:, self.block[q] * H : (self.block[q] + 1) * H]
+
+        if self.cell == "lstm":
+            A += xp
+            np.tanh(A, out=A)
+            sig = A[:, : 3 * H]
+            sig *= 0.5
+            sig += 0.5
+            for q in ("i", "f", "g", "o"):
+                patch(q, gate(q))
+            i, f, o, g = gate("i"), gate("f"), gate("o"), gate("g")
+            np.multiply(i, g, out=tmp)
+            c *= f
+            c += tmp  # c = f ⊙ c_prev + i ⊙ g
+            patch("c", c)
+            np.tanh(c, out=tmp)
+            np.multiply(o, tmp, out=h)  # h = o ⊙ tanh(c)
+            patch("h", h)
+        elif self.cell == "gru":
+            rz = A[:, : 2 * H]
+            rz += xp[..., : 2 * H]
+            np.tanh(rz, out=rz)
+            rz *= 0.5
+            rz += 0.5
+            patch("r", gate("r"))
+            patch("z", gate("z"))
+            np.multiply(gate("r"), A[:, 2 * H :], out=tmp)  # r ⊙ (W_hn h + b_hn)
+            tmp += xp[..., 2 * H :]
+            np.tanh(tmp, out=tmp)  # n
+            patch("n", tmp)
+            np.subtract(h, tmp, out=h)
+            h *= gate("z")
+            h += tmp  # h = (1 - z) ⊙ n + z ⊙ h_prev
+            patch("h", h)
+        else:
+            A += xp
+            if self.cell == "rnn_tanh":
+                np.tanh(A, out=h)
+            else:
+                np.maximum(A, 0, out=h)
+            patch("h", h)
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float:

@@ -185,7 +185,25 @@ def test_every_layer_field_patched_matches_the_equations(ident, model):
             [Patch(0, q, None, range(2, 5), "src"), Patch(1, q, 0, 6, -0.7)],
             [Patch(1, q, None, 0, 0.1)],
         ):
-            check(model, trace, intervene(model, trace, patches, source), patches, src, tol=1e-10)
+            patched = intervene(model, trace, patches, source)
+            check(model, trace, patched, patches, src, tol=1e-10)
+            check_products(model, patched)
+
+
+def check_products(model, patched):
+    """The patched trace's xW and hW are the products of its own (patched) inputs and states."""
+    for n, level in enumerate(model.layers):
+        dirs = level.directions if isinstance(level, Bidirectional) else (level,)
+        x_in = np.asarray(patched.layer_input(n))
+        for d, lay in enumerate(dirs):
+            GH, P, H = lay.W_ih.shape[0], lay.output_size, lay.hidden_size
+            blk = slice(d * GH, (d + 1) * GH)
+            np.testing.assert_allclose(patched.xW[n][:, blk], x_in @ lay.W_ih.T, atol=1e-10)
+            for t in range(patched.steps):
+                h_prev = patched.state_before("h", n, t)[d * P : (d + 1) * P]
+                want = lay.W_hh @ h_prev
+                rows = 2 * H if lay.cell == "gru" and not lay.linear_before_reset else GH  # that n block: W_hn (r ⊙ h)
+                np.testing.assert_allclose(patched.hW[n][t, blk][:rows], want[:rows], atol=1e-10)
 
 
 def test_recomputes_from_the_first_patched_step_only(monkeypatch):

@@ -258,7 +258,10 @@ def intervene(model: Model, inputs, patches: Sequence[Patch], source=None) -> Tr
         return clean
     T = clean.steps
     states = {q: _fresh(v) for q, v in clean.states.items()}
-    xW, hW = _fresh(clean.xW), _fresh(clean.hW)
+    hW = _fresh(clean.hW)
+    # the first level's input never changes, so neither does its xW: a model of one
+    # level shares the clean xW, a deeper one copies it for the levels above
+    xW = _fresh(clean.xW) if model.num_layers > 1 else clean.xW
     changed = None  # (lo, hi): positions where the current level's input differs from the clean run
     with np.errstate(all="ignore"):
         for n, level in enumerate(model.layers):
@@ -308,7 +311,8 @@ def _rerun(model, clean, n, d, ndirs, layer, first, x_in, steps, states, xW, hW)
     def write(positions, rec):
         for q in qs:
             states[q][n][positions, cols(q)] = rec[q]
-        xW[n][positions, d * G * H : (d + 1) * G * H] = rec["xW"]
+        if n > 0:  # level 0 keeps the clean run's own products of the same input
+            xW[n][positions, d * G * H : (d + 1) * G * H] = rec["xW"]
         hW[n][positions, d * G * H : (d + 1) * G * H] = rec["hW"]
 
     i = 0

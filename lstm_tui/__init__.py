@@ -13,6 +13,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from .core import InputError, Layer, Model, ModelFileError, Trace, UserError, random_model
 from .core.export import write_npz
+from .core.interventions import EffectMap, Patch, intervene
 from .core.registry import load_model
 
 try:
@@ -21,13 +22,16 @@ except PackageNotFoundError:  # running from a source tree that was not installe
     __version__ = "0+unknown"
 
 __all__ = [
+    "EffectMap",
     "InputError",
     "Layer",
     "Model",
     "ModelFileError",
+    "Patch",
     "Trace",
     "UserError",
     "__version__",
+    "intervene",
     "load_model",
     "random_model",
     "write_npz",

@@ -352,6 +352,8 @@ def _sweep(args) -> int:
     token = None if args.token is None else _from_argv(args.token)
     emap = EffectMap(model, trace, args.quantity, args.layer - 1, value, args.step - 1, token, source)
     estimate = emap.estimate()
+    if emap.estimate_note:
+        print(f"lstm-tui: warning: estimate written as NaN: {emap.estimate_note}", file=sys.stderr)
     effect = emap.run()
     arrays = {
         "effect": effect,  # (T, W)

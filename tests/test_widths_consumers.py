@@ -137,3 +137,31 @@ def test_direction_labels(rng):
     assert direction_note(trace, 1, 3) == ""
     rev = Model(layers=(make_layer(rng, "gru", 2, 3, reverse=True),)).trace(rng.standard_normal((4, 2)))
     assert direction_note(rev, 0, 1) == "layer 1 reads backwards: at t = 2 it has read steps 2..4"
+
+
+@pytest.mark.parametrize("kind", ["mixed", "uniform"])
+async def test_the_app_survives_bidirectional_projected_and_mixed_width_models(kind, rng):
+    """Every view, unit and layer of such a model opens; the unit cursor follows each layer's width."""
+    from lstm_tui.app import LstmApp
+
+    model = _model(rng, kind).astype("float32")
+    app = LstmApp(model, text="abcdefabcdef")
+    async with app.run_test(size=(120, 46)) as pilot:
+        await pilot.press("n", "n")
+        widest = max(app.trace.width(q, 0) for q in app.trace.quantities)
+        for _ in range(widest - 1):
+            await pilot.press("j")
+        assert app.unit == widest - 1
+        await pilot.press("m")  # a watch on the history quantity, clamped to its width
+        for view in "2345":
+            await pilot.press(view)
+            await pilot.pause()
+        await pilot.press("1", "l")  # the next layer: the unit clamped into its width
+        await pilot.pause()
+        assert app.layer == 1 and app.unit < max(app.trace.width(q, 1) for q in app.trace.quantities)
+        for view in "2345":
+            await pilot.press(view, "j", "n")
+            await pilot.pause()
+        await pilot.press("1", "l", "k", "p")
+        await pilot.pause()
+        assert app.layer == 0 and app.k == 5

@@ -11,6 +11,12 @@ from __future__ import annotations
 _NAMES = ("forward", "backward")
 
 
+def layer_units(trace, layer: int) -> int:
+    """How many units the unit cursor of ``layer`` ranges over: its widest quantity
+    (a projected LSTM's gates are wider than its h; each panel clamps to its own width)."""
+    return max(trace.width(q, layer) for q in trace.quantities)
+
+
 def unit_direction(trace, layer: int, j: int, q: str | None = None) -> tuple[str, int] | None:
     """("forward" or "backward", the unit's number within its direction) for unit j of
     quantity q (default the layer's first quantity) of a layer that reads backwards

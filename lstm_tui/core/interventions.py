@@ -504,21 +504,6 @@ class EffectMap:
     def label(self) -> str:
         return token_label(self.model, self.token)
 
-    @property
-    def estimate_note(self) -> str | None:
-        """Why :meth:`estimate` is NaN for this model, or None when it is computed.
-
-        ``backward`` covers stacks of plain layers (PyTorch's defaults: no projection,
-        σ/tanh, no clip) of one width that read forwards; the exact map covers every model."""
-        m = self.model
-        if m.bidirectional:
-            return "the backward pass does not cover layers that read backwards yet"
-        if not all(is_plain(level) for level in m.layers):
-            return "the backward pass covers PyTorch's plain layers only (no projection, other activations or clip) yet"
-        if not m.uniform:
-            return "the backward pass covers layers of one width only yet"
-        return None
-
     def values(self, s: int) -> np.ndarray:
         """The value each unit is set to at step s, (W,)."""
         if self.value == "src":
@@ -628,11 +613,7 @@ class EffectMap:
 
         model, clean, N, q = self.model, self.clean, self.layer, self.quantity
         k = self.last
-        if self.estimate_note is not None:  # NaN up to the target: no backward pass for this model yet
-            out = np.zeros_like(self.effect)
-            out[: k + 1] = np.nan
-            return out
-        _, _, grads = target_gradients(model, clean, self.token, self.step if self.causal else None)
+        _, _, grads = target_gradients(model, clean, self.token, self.step)
         rows = min(k + 1, grads.h[N].shape[0])
         s = self.clean.states
         dh = np.asarray(grads.h[N][:rows], dtype=np.float64)  # (rows, P)

@@ -216,8 +216,22 @@ def test_recomputes_from_the_first_patched_step_only(monkeypatch):
     monkeypatch.setattr(iv, "cell_step", lambda *a, **k: ran.append(1) or real_step(*a, **k))
     patched = intervene(model, trace, [Patch(0, "c", 2, 12, 0.0)])
     T = trace.steps
-    assert sum(ran) == 2 * (T - 12)  # steps 12..T-1 of both levels, one patched step among them
+    assert sum(ran) == 2 * (T - 12)  # steps 12..T-1 of both levels and no others
     check(model, trace, patched, [Patch(0, "c", 2, 12, 0.0)])
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn_tanh"])
+def test_long_stretches_between_patches_take_the_fast_loop(cell, monkeypatch):
+    model = random_model(hidden=6, seed=2, layers=2, cell=cell)
+    trace = model.trace("the quick brown fox jumps over the lazy dog. " * 7)  # 315 steps
+    T = trace.steps
+    calls = []
+    real_run = iv.run
+    monkeypatch.setattr(iv, "run", lambda layer, x, h, c=None: calls.append(len(x)) or real_run(layer, x, h, c))
+    patches = [Patch(0, "h", 1, 20, 0.5), Patch(0, "h", None, range(200, 203), -0.25)]
+    patched = intervene(model, trace, patches)
+    assert calls == [179, T - 203, T - 20]  # level 0 between and after the patches, level 1 from step 20 on
+    check(model, trace, patched, patches, tol=1e-4)
 
 
 def test_a_patch_that_changes_nothing_leaves_the_trace():

@@ -290,6 +290,11 @@ def intervene(model: Model, inputs, patches: Sequence[Patch], source=None) -> Tr
     return dataclasses.replace(clean, states=states, xW=xW, hW=hW, logits=logits, y=y)
 
 
+#: The fewest unpatched steps in a row that go through ``cells.run`` (whose set-up
+#: reorders the weights) rather than one :func:`cell_step` each.
+RUN_MIN = 64
+
+
 def _rerun(model, clean, n, d, ndirs, layer, first, x_in, steps, states, xW, hW) -> None:
     """Recompute direction d of level n from position ``first`` on, in its reading order,
     writing into the patched arrays."""
@@ -317,23 +322,22 @@ def _rerun(model, clean, n, d, ndirs, layer, first, x_in, steps, states, xW, hW)
 
     i = 0
     while i < len(order):
-        pos = order[i]
-        if pos in steps:
-            x = x_in[pos]
-            rec = cell_step(layer, layer.W_ih @ x, layer.W_hh @ h, h, c, steps[pos])
-            write(pos, rec)
-            h, c = rec["h"], rec.get("c")
-            i += 1
-            continue
         j = i
         while j < len(order) and order[j] not in steps:
             j += 1
-        seg = np.array(order[i:j])  # positions in reading order
-        rec = run(plain, x_in[seg], h, c)
-        write(seg, rec)
-        h = rec["h"][-1].copy()
-        c = None if c is None else rec["c"][-1].copy()
-        i = j
+        if j - i >= RUN_MIN:  # a long stretch without patches: the clean fast loop
+            seg = np.array(order[i:j])  # positions in reading order
+            rec = run(plain, x_in[seg], h, c)
+            write(seg, rec)
+            h = rec["h"][-1].copy()
+            c = None if c is None else rec["c"][-1].copy()
+            i = j
+            continue
+        pos = order[i]  # a patched step, or one of a short stretch (run's set-up would cost more)
+        rec = cell_step(layer, layer.W_ih @ x_in[pos], layer.W_hh @ h, h, c, steps.get(pos))
+        write(pos, rec)
+        h, c = rec["h"], rec.get("c")
+        i += 1
 
 
 # ---------------------------------------------------------------------------

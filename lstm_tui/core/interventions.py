@@ -21,8 +21,8 @@ Only what is downstream of a patch is computed again: each direction of each
 level restarts at its first affected step in reading order (the first patched
 step, or the first step whose input changed) from the clean trace's state
 there, never from step 1. A forward direction recomputes that step and every
-later one, a reverse direction that step and every earlier one. Stretches
-without a patch run through ``cells.run``, the clean fast loop.
+later one, a reverse direction that step and every earlier one. Long
+stretches without a patch run through ``cells.run``, the clean fast loop.
 
 Steps and units here are 0-based (the command line counts steps and levels
 from 1). A bidirectional level's units are [forward, backward], as in the trace.
@@ -49,6 +49,7 @@ from .errors import InputError, inert
 from .model import Model, directions, level_width, softmax
 from .trace import Trace
 
+
 @dataclass(frozen=True)
 class Patch:
     """One intervention. ``steps`` may be given as an int or any iterable of ints;
@@ -69,7 +70,8 @@ class Patch:
             object.__setattr__(self, "value", float(self.value))
 
     def __str__(self) -> str:
-        """The command line's form, 1-based: ``L1:c[3]=0.0@5-7``."""
+        """The command line's form, 1-based: ``L1:c[3]=0.0@5-7`` (steps that are not
+        one range are listed with commas, which only the Python API takes)."""
         unit = "*" if self.unit is None else str(self.unit)
         return f"L{self.layer + 1}:{self.quantity}[{unit}]={self.value}@{_steps_text(self.steps)}"
 
@@ -84,11 +86,6 @@ def _steps_text(steps: tuple[int, ...]) -> str:
 
 # ---------------------------------------------------------------------------
 # The shape of a level: its directions and the width of each quantity
-
-
-def width(level, q: str) -> int:
-    """How many units quantity q has in a level (h is P wide in a projected LSTM; both directions)."""
-    return level_width(level, q)
 
 
 def _check_quantity(model: Model, q: str) -> None:
@@ -191,7 +188,7 @@ def _plan(model: Model, clean: Trace, patches: Sequence[Patch], source: Trace | 
             raise InputError(f"patch {p}: layer {p.layer + 1} out of range: expected a layer from 1 to {L}")
         _check_quantity(model, p.quantity)
         level = model.layers[p.layer]
-        W = width(level, p.quantity)
+        W = level_width(level, p.quantity)
         if p.unit is not None and not 0 <= p.unit < W:
             raise InputError(
                 f"patch {p}: unit {p.unit} out of range: {p.quantity} of layer {p.layer + 1} has units 0 to {W - 1}"
@@ -276,7 +273,7 @@ def intervene(model: Model, inputs, patches: Sequence[Patch], source=None) -> Tr
                 if not starts:
                     continue
                 first = max(starts) if layer.reverse else min(starts)
-                _rerun(model, clean, n, d, len(dirs), layer, first, x_in, steps, states, xW, hW)
+                _rerun(clean, n, d, layer, first, x_in, steps, states, xW, hW)
                 span = (0, first) if layer.reverse else (first, T - 1)
                 out = span if out is None else (min(out[0], span[0]), max(out[1], span[1]))
             changed = out
@@ -295,7 +292,7 @@ def intervene(model: Model, inputs, patches: Sequence[Patch], source=None) -> Tr
 RUN_MIN = 64
 
 
-def _rerun(model, clean, n, d, ndirs, layer, first, x_in, steps, states, xW, hW) -> None:
+def _rerun(clean, n, d, layer, first, x_in, steps, states, xW, hW) -> None:
     """Recompute direction d of level n from position ``first`` on, in its reading order,
     writing into the patched arrays."""
     T = clean.steps
@@ -497,7 +494,7 @@ class EffectMap:
         lp = log_softmax(clean.logits[step])
         self.token = int(np.argmax(lp)) if token is None else find_token(model, token)
         self.clean_logp = float(lp[self.token])
-        self.width = width(model.layers[layer], quantity)
+        self.width = level_width(model.layers[layer], quantity)  # W, units of the map
         self.last = last
         self.effect = np.zeros((T, self.width))  # (T, W) float64
         self.effect[: last + 1] = np.nan
@@ -939,7 +936,7 @@ def parse_patch(text: str, model: Model, steps: int, source_steps: int | None = 
     valid = QUANTITIES[model.cell]
     if p.quantity not in valid:
         fail("quantity", f"quantity {p.quantity!r} out of range: expected one of {' '.join(valid)} ({model.cell})")
-    W = width(model.layers[p.layer - 1], p.quantity)
+    W = level_width(model.layers[p.layer - 1], p.quantity)
     if p.unit is not None and not 0 <= p.unit < W:
         fail("unit", f"unit {p.unit} out of range: {p.quantity} of layer {p.layer} has units 0 to {W - 1} (or *)")
     if steps == 0:

@@ -500,3 +500,15 @@ def test_a_patch_prints_as_it_parses():
         assert parse_patch(str(p), model, 9, 9) == p
 
     roundtrip()
+
+
+def test_the_app_prompt_forms():
+    model = random_model(hidden=6, seed=0, layers=2)
+    assert iv.prompt_patch("0.5", model, 1, "c", 3, 4, 9) == Patch(1, "c", 3, 4, 0.5)
+    assert iv.prompt_patch(" src ", model, 0, "h", None, 4, 9, 9) == Patch(0, "h", None, 4, "src")
+    assert iv.prompt_patch("-1@2-5", model, 0, "f", 0, 4, 9) == Patch(0, "f", 0, range(1, 5), -1.0)
+    with pytest.raises(iv.PatchSyntaxError) as exc:
+        iv.prompt_patch("zero", model, 0, "c", 0, 4, 9)
+    assert "a number or src" in str(exc.value) and exc.value.caret == len('value "')
+    with pytest.raises(iv.PatchSyntaxError, match="expected a step from 1 to 9"):
+        iv.prompt_patch("1@3-12", model, 0, "c", 0, 4, 9)

@@ -951,3 +951,20 @@ def parse_patch(text: str, model: Model, steps: int, source_steps: int | None = 
         if last > source_steps:
             fail("value", f"src at step {last} is past the source's length ({source_steps} steps)")
     return Patch(p.layer - 1, p.quantity, p.unit, range(first - 1, last), p.value)
+
+
+def prompt_patch(
+    text: str, model: Model, layer: int, quantity: str, unit: int | None, k: int, steps: int, source_steps: int | None = None
+) -> Patch:
+    """The app's prompt: ``V`` (a number or src) for the selected unit at the current
+    0-based step k, or ``V@S`` with S as on the command line (``S``, ``A-B``, ``*``,
+    from 1) for other steps. Raises :class:`PatchSyntaxError` (option ``value``)."""
+    value = text.strip()
+    if "@" not in value:
+        value += f"@{k + 1}"
+    head = f"L{layer + 1}:{quantity}[{'*' if unit is None else unit}]="
+    try:
+        return parse_patch(head + value, model, steps, source_steps, option="value")
+    except PatchSyntaxError as exc:
+        reason = str(exc).split('": ', 1)[1]
+        raise PatchSyntaxError("value", text, max(0, exc.caret - len('value "') - len(head)), reason) from None

@@ -310,12 +310,14 @@ def _rerun(clean, n, d, layer, first, x_in, steps, states, xW, hW) -> None:
         w = P if q == "h" else H
         return slice(d * w, (d + 1) * w)
 
+    blk = slice(d * G * H, (d + 1) * G * H)  # this direction's block of xW and hW
+
     def write(positions, rec):
         for q in qs:
             states[q][n][positions, cols(q)] = rec[q]
         if n > 0:  # level 0 keeps the clean run's own products of the same input
-            xW[n][positions, d * G * H : (d + 1) * G * H] = rec["xW"]
-        hW[n][positions, d * G * H : (d + 1) * G * H] = rec["hW"]
+            xW[n][positions, blk] = rec["xW"]
+        hW[n][positions, blk] = rec["hW"]
 
     i = 0
     while i < len(order):
@@ -331,7 +333,8 @@ def _rerun(clean, n, d, layer, first, x_in, steps, states, xW, hW) -> None:
             i = j
             continue
         pos = order[i]  # a patched step, or one of a short stretch (run's set-up would cost more)
-        rec = cell_step(layer, layer.W_ih @ x_in[pos], layer.W_hh @ h, h, c, steps.get(pos))
+        xW_t = clean.xW[0][pos, blk] if n == 0 else layer.W_ih @ x_in[pos]  # the first level's input is the clean one
+        rec = cell_step(layer, xW_t, layer.W_hh @ h, h, c, steps.get(pos))
         write(pos, rec)
         h, c = rec["h"], rec.get("c")
         i += 1

@@ -358,7 +358,7 @@ def _sweep(args) -> int:
         "estimate": estimate,  # (T, W)
         "steps": np.arange(1, trace.steps + 1),
         "units": np.arange(emap.width),
-        "token": np.array(emap.label),
+        "token": np.array(emap.label if model.vocab is not None else str(emap.token)),  # the text, or the id
         "token_id": np.array(emap.token),
         "clean_logp": np.array(emap.clean_logp),
     }

@@ -158,3 +158,23 @@ def test_sweep_refuses_an_existing_file_before_running(tmp_path, capsys):
     argv = ["sweep", "--model", "brackets", "--quantity", "c", "--value", "0", "--step", "2", "-o", str(out)]
     assert main(argv) == 2 and out.read_bytes() == b"keep"
     assert main([*argv, "--force"]) == 0 and "effect" in np.load(out)
+
+
+def test_sweep_on_frames_names_the_token_by_id(tmp_path):
+    """A model with a head and no vocabulary: --token is an id, and token is written as that id."""
+    rng = np.random.default_rng(0)
+    H, E, V = 5, 3, 20
+    arrays = {"rnn.weight_ih_l0": rng.uniform(-1, 1, (H, E)), "rnn.weight_hh_l0": rng.uniform(-1, 1, (H, H)),
+              "rnn.bias_ih_l0": rng.uniform(-1, 1, H), "rnn.bias_hh_l0": rng.uniform(-1, 1, H),
+              "decoder.weight": rng.uniform(-1, 1, (V, H)), "decoder.bias": rng.uniform(-1, 1, V)}
+    np.savez(tmp_path / "m.npz", **{k: v.astype(np.float32) for k, v in arrays.items()})
+    frames = rng.standard_normal((6, E)).astype(np.float32)
+    np.save(tmp_path / "x.npy", frames)
+    out = tmp_path / "e.npz"
+    assert main(["sweep", "--model", str(tmp_path / "m.npz"), "--inputs", str(tmp_path / "x.npy"),
+                 "--quantity", "h", "--value", "0", "--step", "4", "--token", "17", "-o", str(out)]) == 0
+    data = np.load(out)
+    assert str(data["token"]) == "17" and int(data["token_id"]) == 17
+    model = load_model(str(tmp_path / "m.npz"))
+    em = EffectMap(model, model.trace(frames), "h", 0, 0.0, 3, 17)
+    np.testing.assert_allclose(data["effect"], em.run(), atol=1e-6)

@@ -512,3 +512,12 @@ def test_the_app_prompt_forms():
     assert "a number or src" in str(exc.value) and exc.value.caret == len('value "')
     with pytest.raises(iv.PatchSyntaxError, match="expected a step from 1 to 9"):
         iv.prompt_patch("1@3-12", model, 0, "c", 0, 4, 9)
+
+
+def test_a_checkpointed_trace_is_refused_in_one_line():
+    from lstm_tui.core.checkpoint import checkpointed
+
+    model = random_model(hidden=4, seed=0)
+    long = checkpointed(model, "abcdefgh" * 20, window=16)
+    with pytest.raises(InputError, match="kept as checkpoints"):
+        intervene(model, long, [Patch(0, "h", 0, 3, 0.0)])

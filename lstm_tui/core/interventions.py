@@ -246,6 +246,10 @@ def intervene(model: Model, inputs, patches: Sequence[Patch], source=None) -> Tr
     layer, quantity, unit or step out of range, and src without a source or
     past its length.
     """
+    from .checkpoint import CheckpointedTrace
+
+    if isinstance(inputs, CheckpointedTrace):
+        raise InputError("this sequence is kept as checkpoints (it is long): patch a full trace of it, or a part of it")
     clean = inputs if isinstance(inputs, Trace) else model.trace(inputs)
     src = None
     if source is not None:

@@ -234,6 +234,10 @@ def test_mixed_kinds_and_broken_chains_are_refused_in_one_line(rng):
         Model(layers=(bidi(rng, "lstm", 3, 4), make_layer(rng, "lstm", 4, 4)))
     with pytest.raises(InputError, match="forward direction and a reverse"):
         Model(layers=(Bidirectional(make_layer(rng, "gru", 3, 4), make_layer(rng, "gru", 3, 4)),))
+    with pytest.raises(InputError, match="head takes vectors of size 4, the last layer gives 8"):
+        Model(layers=(bidi(rng, "lstm", 3, 4),), head_W=np.zeros((5, 4)), head_b=np.zeros(5))
+    with pytest.raises(InputError, match="embedding gives vectors of size 2, layer 0 takes 3"):
+        Model(layers=(make_layer(rng, "gru", 3, 4),), embedding=np.zeros((5, 2)))
     # the two plain RNNs record the same quantities and may share a stack
     Model(layers=(make_layer(rng, "rnn_tanh", 3, 4), make_layer(rng, "rnn_relu", 4, 2)))
 

@@ -103,6 +103,12 @@ class Model:
     def __post_init__(self):
         object.__setattr__(self, "layers", tuple(self.layers))
         _check_levels(self.layers)
+        if self.embedding is not None and self.embedding.shape[1] != self.input_size:
+            raise InputError(
+                f"the embedding gives vectors of size {self.embedding.shape[1]}, layer 0 takes {self.input_size}"
+            )
+        if self.head_W is not None and self.head_W.shape[1] != self.output_size:
+            raise InputError(f"the output head takes vectors of size {self.head_W.shape[1]}, the last layer gives {self.output_size}")
 
     @property
     def cell(self) -> str:

@@ -79,6 +79,7 @@ def test_the_fast_loop_is_taken_only_for_plain_layers(rng):
     assert not is_plain(make_layer(rng, "rnn_tanh", 2, 3, clip=1.0))
     assert not is_plain(make_layer(rng, "rnn_tanh", 2, 3, activations=(("Relu", 0, 0),)))
     assert is_plain(make_layer(rng, "rnn_tanh", 2, 3, activations=(("Tanh", 0, 0),)))
+    assert is_plain(make_layer(rng, "gru", 2, 3, activations=[["Sigmoid", 0.0, 0.0], ["Tanh", 0, 0]]))
 
 
 def test_gru_linear_before_reset_false_records_the_product_that_enters_n(rng):

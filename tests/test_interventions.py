@@ -521,3 +521,15 @@ def test_a_checkpointed_trace_is_refused_in_one_line():
     long = checkpointed(model, "abcdefgh" * 20, window=16)
     with pytest.raises(InputError, match="kept as checkpoints"):
         intervene(model, long, [Patch(0, "h", 0, 3, 0.0)])
+
+
+@pytest.mark.parametrize("ident,model", zoo_models()[-3:], ids=lambda v: v if isinstance(v, str) else "")
+def test_difference_of_mixed_width_traces(ident, model):
+    rng = np.random.default_rng(2)
+    a, b = model.trace(rng.standard_normal((6, 5))), model.trace(rng.standard_normal((4, 5)))
+    d = iv.difference(a, b)
+    assert d.steps == 4
+    for q in a.states:
+        for n in range(a.num_layers):
+            np.testing.assert_array_equal(d.states[q][n], a.states[q][n][:4] - b.states[q][n])
+            assert d.value(q, n, 2).shape == (a.width(q, n),)

@@ -359,6 +359,11 @@ def difference(after: Trace, before: Trace) -> Trace:
             return a[:, :T] - b[:, :T]
         return [x[:T] - y[:T] for x, y in zip(a, b)]
 
+    def initial(a, b):  # (L, W) or a list of (W_l,)
+        if a is None:
+            return None
+        return a - b if isinstance(a, np.ndarray) else [x - y for x, y in zip(a, b)]
+
     def rows(a, b):
         return None if a is None or b is None else a[:T] - b[:T]
 
@@ -370,8 +375,8 @@ def difference(after: Trace, before: Trace) -> Trace:
             xW=levels(after.xW, before.xW),
             hW=levels(after.hW, before.hW),
             x=rows(after.x, before.x),
-            h0=after.h0 - before.h0,
-            c0=None if after.c0 is None else after.c0 - before.c0,
+            h0=initial(after.h0, before.h0),
+            c0=initial(after.c0, before.c0),
             logits=rows(after.logits, before.logits),
             y=rows(after.y, before.y),
         )

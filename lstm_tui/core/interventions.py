@@ -491,6 +491,8 @@ class EffectMap:
         if not 0 <= step < T:
             raise InputError(f"step {step + 1} out of range: expected a step from 1 to {T}")
         self.model, self.clean, self.quantity, self.layer, self.step = model, clean, quantity, layer, step
+        if not (value == "src" or isinstance(value, (int, float, np.floating, np.integer))):
+            raise InputError(f"value {value!r}: expected a number or 'src'")
         self.value = value if value == "src" else float(value)
         self.source = None
         self.causal = not model.bidirectional

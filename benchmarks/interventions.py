@@ -110,18 +110,21 @@ def effect_figures(T: int, H: int, layers: int, sample: int, repeat: int) -> Non
 
 
 def spearman_table() -> None:
+    from lstm_tui.core.cells import QUANTITIES
+    from lstm_tui.core.registry import DEMOS
+
     print(f"\nSpearman rank correlation of estimate and exact map (value 0, target: the last step)  [{load()}]")
-    print("| demo | steps | " + " | ".join("ifgoch") + " |")
-    print("| --- | --- |" + " --- |" * 6)
-    for name in ("brackets", "charlm", "copy"):
+    print("| demo | cell | steps | quantity: ρ |")
+    print("| --- | --- | --- | --- |")
+    for name in DEMOS:
         model = load_model(name)
         clean = model.trace(model.meta.get("example", "the cat sat on the mat."))
         k = clean.steps - 1
         cells = []
-        for q in ("i", "f", "g", "o", "c", "h"):
+        for q in QUANTITIES[model.cell]:
             em = EffectMap(model, clean, q, 0, 0.0, k)
-            cells.append(f"{spearman(em.run()[: k + 1], em.estimate()[: k + 1]):.2f}")
-        print(f"| {name} | {clean.steps} | " + " | ".join(cells) + " |")
+            cells.append(f"{q} {spearman(em.run()[: k + 1], em.estimate()[: k + 1]):.2f}")
+        print(f"| {name} | {model.cell} | {clean.steps} | " + ", ".join(cells) + " |")
 
 
 def main(argv=None) -> int:

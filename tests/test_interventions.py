@@ -535,3 +535,24 @@ def test_difference_of_mixed_width_traces(ident, model):
         for n in range(a.num_layers):
             np.testing.assert_array_equal(d.states[q][n], a.states[q][n][:4] - b.states[q][n])
             assert d.value(q, n, 2).shape == (a.width(q, n),)
+
+
+def test_any_text_parses_or_fails_in_one_line():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    model = random_model(hidden=6, seed=0, layers=2)
+    alphabet = st.sampled_from(list("L:[]*=@-.e0123456789 ifgochsrcnaz+\t"))
+
+    @settings(max_examples=400, deadline=None)
+    @given(st.one_of(st.text(alphabet, max_size=20), st.text(max_size=12)))
+    def fuzz(text):
+        try:
+            p = parse_patch(text, model, 9, 9)
+        except iv.PatchSyntaxError as exc:
+            line = str(exc)
+            assert "\n" not in line and 0 <= exc.caret <= len(line)
+        else:
+            assert 0 <= p.layer < 2 and p.steps and 0 <= p.steps[0] <= p.steps[-1] < 9
+
+    fuzz()

@@ -339,6 +339,26 @@ def test_effect_map_rows_cancel_and_progress(monkeypatch):
     assert em.complete and em.fraction == 1
 
 
+def test_effect_map_cancel_inside_a_group(monkeypatch):
+    model = random_model(hidden=4, seed=0)
+    trace = model.trace("abcdefgh")
+    em = EffectMap(model, trace, "c", 0, 0.0, 7)
+    calls = []
+    real = iv.cell_step
+
+    def step_then_cancel(*a, **k):  # as if another thread cancelled during the first time step
+        calls.append(1)
+        em.cancel()
+        return real(*a, **k)
+
+    monkeypatch.setattr(iv, "is_plain", lambda layer: False)  # the cell_step path
+    monkeypatch.setattr(iv, "cell_step", step_then_cancel)
+    assert list(em.rows()) == []
+    assert len(calls) == 1 and not em.done[:8].any() and np.isnan(em.effect).all()
+    monkeypatch.setattr(iv, "cell_step", real)
+    assert list(em.rows())[0] == 7 and em.complete  # a new rows() starts again
+
+
 # ---------------------------------------------------------------------------
 # The estimate: its gradient against finite differences of patched runs
 

@@ -514,6 +514,7 @@ class EffectMap:
         self.effect[: last + 1] = np.nan
         self.done = np.zeros(T, dtype=bool)  # rows computed
         self.done[last + 1 :] = True
+        self._cancelled = False  # set by cancel(), read between time steps
 
     @property
     def label(self) -> str:
@@ -544,12 +545,15 @@ class EffectMap:
 
         The copies of several steps (about ``GROUP_ROWS`` copies) advance together, so
         rows arrive a group at a time."""
+        self._cancelled = False
         todo = [s for s in range(self.last, -1, -1) if not self.done[s]]
         per = max(1, GROUP_ROWS // max(1, self.width)) if self.causal else 1
         for g in range(0, len(todo), per):
             group = sorted(todo[g : g + per])
             with np.errstate(all="ignore"):
                 block = self._group(group) if self.causal else [self._row_one_by_one(s) for s in group]
+            if block is None or any(row is None for row in block):  # cancelled inside the group: its rows stay undone
+                return
             for s, row in zip(group, block):
                 self.effect[s] = row
                 self.done[s] = True
@@ -562,9 +566,15 @@ class EffectMap:
                 break
         return self.effect
 
-    def _row_one_by_one(self, s: int) -> np.ndarray:
+    def cancel(self) -> None:
+        """Stop :meth:`rows` at its next time step (safe to call from another thread)."""
+        self._cancelled = True
+
+    def _row_one_by_one(self, s: int) -> np.ndarray | None:
         out = np.empty(self.width)
         for j in range(self.width):
+            if self._cancelled:
+                return None
             patch = Patch(self.layer, self.quantity, j, (s,), self.value)
             tr = intervene(self.model, self.clean, [patch], self.source)
             out[j] = log_softmax(tr.logits[self.step])[self.token] - self.clean_logp
@@ -590,6 +600,8 @@ class EffectMap:
         plain = [_PlainRows(model.layers[n], R) for n in levels] if fast else None
         active = 0
         for t in range(steps[0], k + 1):
+            if self._cancelled:
+                return None
             sets = None
             if t in steps:  # this step's copies join, from the clean state before t
                 new = np.arange(active, active + B)

@@ -385,9 +385,10 @@ def difference(after: Trace, before: Trace) -> Trace:
 def log_softmax(logits: np.ndarray) -> np.ndarray:
     """log softmax over the last axis, in float64."""
     a = np.asarray(logits, dtype=np.float64)
-    m = np.max(a, axis=-1, keepdims=True)
-    m = np.where(np.isfinite(m), m, 0)
-    return a - m - np.log(np.sum(np.exp(a - m), axis=-1, keepdims=True))
+    with np.errstate(all="ignore"):  # NaN or inf logits (a patch's doing) give NaN, quietly
+        m = np.max(a, axis=-1, keepdims=True)
+        m = np.where(np.isfinite(m), m, 0)
+        return a - m - np.log(np.sum(np.exp(a - m), axis=-1, keepdims=True))
 
 
 @dataclass(frozen=True)

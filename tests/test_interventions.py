@@ -576,3 +576,32 @@ def test_any_text_parses_or_fails_in_one_line():
             assert 0 <= p.layer < 2 and p.steps and 0 <= p.steps[0] <= p.steps[-1] < 9
 
     fuzz()
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn_tanh"])
+def test_adding_or_removing_a_patch_from_a_base_run(cell, monkeypatch):
+    """With the previous patched run as base, only the steps from the differing patch on are recomputed,
+    and the result is the same as a run from the clean trace."""
+    model = random_model(hidden=6, seed=3, layers=2, cell=cell)
+    trace = model.trace("the quick brown fox jumps over the lazy dog")
+    T = trace.steps
+    early = [Patch(0, "h", 2, 5, 0.7), Patch(1, "h", None, range(8, 10), -0.2)]
+    later = Patch(1, "h", 4, 38, 0.0)
+    base = intervene(model, trace, early)
+    counted = []
+    real_step = iv.cell_step
+    monkeypatch.setattr(iv, "cell_step", lambda *a, **k: counted.append(1) or real_step(*a, **k))
+    added = intervene(model, trace, [*early, later], base=base, base_patches=early)
+    assert len(counted) == T - 38  # level 2 only, from step 38 on
+    removed = intervene(model, trace, early, base=added, base_patches=[*early, later])
+    monkeypatch.setattr(iv, "cell_step", real_step)
+    for got, want in ((added, intervene(model, trace, [*early, later])), (removed, base)):
+        for q in trace.states:
+            np.testing.assert_allclose(got.states[q], want.states[q], atol=1e-6)
+        np.testing.assert_allclose(got.y, want.y, atol=1e-6)
+    check(model, trace, added, [*early, later])
+    first = Patch(0, "c" if cell == "lstm" else "h", 0, 2, 0.1)  # earlier than every other: recompute from there
+    both = intervene(model, trace, [first, *early], base=base, base_patches=early)
+    check(model, trace, both, [first, *early])
+    assert intervene(model, trace, early, base=base, base_patches=early) is base
+    assert intervene(model, trace, [], base=base, base_patches=early) is trace

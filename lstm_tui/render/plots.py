@@ -53,7 +53,7 @@ def decade_ticks(lo: float, hi: float, most: int = 6) -> tuple[list[float], list
     if a == b:
         a, b = a - 1, b + 1
     step = max(1, math.ceil((b - a) / max(most - 1, 1)))
-    ticks = list(range(b, a - 1, -step))[::-1]
+    ticks = list(range(b, a - step, -step))[::-1]  # from the top decade down past the bottom one
     return [float(t) for t in ticks], [f"1e{t}" for t in ticks]
 
 

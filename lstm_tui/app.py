@@ -41,7 +41,12 @@ from .widgets.breakpoints_screen import BreakpointsScreen
 from .widgets.help_screen import HelpScreen
 from .widgets.panel import Panel
 from .widgets.prompt import PromptScreen
-from .widgets.views import GradientView, HistoryView, StagesView, UnitsView
+from .widgets.gradient_view import GradientView
+from .widgets.history_view import HistoryView
+from .widgets.messages import StepChosen, UnitChosen
+from .widgets.stages_view import StagesView
+from .widgets.state import State
+from .widgets.units_view import UnitsView
 from .widgets.watches import Watches
 from .widgets.token_strip import TokenStrip
 from .widgets.unit_view import UnitView
@@ -145,7 +150,6 @@ class LstmApp(App):
     SYNC_SECONDS = 0.1  # a trace estimated to take longer is computed in a worker, a chunk at a time
     YIELD_SECONDS = 0.3  # the worker pauses this long after each move of the step, unit or layer
     FULL_TRACE_BYTES = checkpoint.FULL_TRACE_BYTES  # a longer trace is kept as checkpoints
-    HISTORY_TEXT_STEPS = 2000  # the history view colours this many tokens each side of t
     WINDOW_SECONDS = 0.15  # views that need whole arrays read about this much of a long trace
 
     class TraceProgress(Message):
@@ -334,6 +338,15 @@ class LstmApp(App):
     def steps(self) -> int:
         return self.trace.steps
 
+    @property
+    def state(self) -> State:
+        """What the widgets are handed: the step, the selection and the settings, as one frozen value."""
+        return State(
+            self.model, self.trace, self.k, self.layer, self.unit, self.view, self.notation, self.palette,
+            self.numbers, self.mono, self.history_quantity, tuple(self.watched), self.search_results,
+            self.grad_target, self.grad_compare, self.WINDOW_SECONDS,
+        )
+
     def refresh_view(self) -> None:
         """Push the current step's numbers into every widget."""
         tr, k, layer = self.trace, self.k, self.layer
@@ -347,11 +360,11 @@ class LstmApp(App):
         if self.view == "steps":
             self._show_panels(self._panels)
             if self._timeline.display:
-                self._timeline.show(self)
+                self._timeline.show(self.state)
         self._unit_view.show(tr, layer, k, self.unit, self.notation)
         self._watches.show(tr, k, self.watched)
         if self.view != "steps":
-            self.query_one(f"#{self.view}").show(self)
+            self.query_one(f"#{self.view}").show(self.state)
 
     def _show_panels(self, panels: list[Panel]) -> None:
         """Push the step into the panels on screen; the others are marked stale until scrolled to.
@@ -948,6 +961,14 @@ class LstmApp(App):
         self.tracing = None
         self.text = text
         self.set_trace(trace)
+
+    def on_step_chosen(self, message: StepChosen) -> None:
+        if 0 <= message.k < self.steps:
+            self.k = message.k
+
+    def on_unit_chosen(self, message: UnitChosen) -> None:
+        if 0 <= message.unit < self.trace.hidden_size:
+            self.unit = message.unit
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self.run_text(event.value)

@@ -25,32 +25,32 @@ from textual.timer import Timer
 from textual.widgets import ContentSwitcher, Footer, Header, Input, Static
 from textual.worker import get_current_worker
 
-from .core import checkpoint, explain
-from .core.breakpoints import Breakpoint, compile_breakpoint, find_next, names_for
-from .core.checkpoint import CheckpointedTrace, TraceBuilder, find_token, step_seconds
-from .core.errors import InputError, UserError
-from .core.export import atomic_write, write_trace
-from .core.model import Model
-from .core.trace import Trace
-from .render import panels as panel_specs
-from .render.panels import NOTATIONS
-from .settings import Settings
-from .settings import save as save_settings
-from .render.text import token_label, top_tokens
-from .widgets.breakpoints_screen import BreakpointsScreen
-from .widgets.help_screen import HelpScreen
-from .widgets.panel import Panel
-from .widgets.prompt import PromptScreen
-from .widgets.gradient_view import GradientView
-from .widgets.history_view import HistoryView
-from .widgets.messages import StepChosen, UnitChosen
-from .widgets.stages_view import StagesView
-from .widgets.state import State
-from .widgets.units_view import UnitsView
-from .widgets.watches import Watches
-from .widgets.token_strip import TokenStrip
-from .widgets.unit_view import UnitView
-from .widgets.update import update
+from ..core import checkpoint, explain
+from ..core.breakpoints import Breakpoint, compile_breakpoint, find_next, names_for
+from ..core.checkpoint import CheckpointedTrace, TraceBuilder, find_token, step_seconds
+from ..core.errors import InputError, UserError
+from ..core.export import atomic_write, write_trace
+from ..core.model import Model
+from ..core.trace import Trace
+from ..render import panels as panel_specs
+from ..render.panels import NOTATIONS
+from ..settings import Settings
+from ..settings import save as save_settings
+from ..render.text import token_label, top_tokens
+from ..widgets.breakpoints_screen import BreakpointsScreen
+from ..widgets.help_screen import HelpScreen
+from ..widgets.panel import Panel
+from ..widgets.prompt import PromptScreen
+from ..widgets.gradient_view import GradientView
+from ..widgets.history_view import HistoryView
+from ..widgets.messages import StepChosen, UnitChosen
+from ..widgets.stages_view import StagesView
+from ..widgets.state import State
+from ..widgets.units_view import UnitsView
+from ..widgets.watches import Watches
+from ..widgets.token_strip import TokenStrip
+from ..widgets.unit_view import UnitView
+from ..widgets.update import update
 
 SPEEDS = (1, 2, 4, 8, 16, 32)  # playback speeds, steps per second
 VIEWS = ("steps", "stages", "history", "units", "gradients")
@@ -910,7 +910,7 @@ class LstmApp(App):
 
     # ----------------------------------------------------------------- input
     def action_open_model(self) -> None:
-        from .core.registry import BUILTIN
+        from ..core.registry import BUILTIN
 
         hint = f"a built-in name ({', '.join(BUILTIN)}) or the path of a .safetensors, .npz or .pt file"
         self.push_screen(PromptScreen("open a model", hint), self._open_model)
@@ -919,7 +919,7 @@ class LstmApp(App):
         """Load ``spec`` whole, then switch to it; a model that fails to load changes nothing."""
         if spec is None or not spec.strip():
             return
-        from .core.registry import load_model
+        from ..core.registry import load_model
 
         try:
             model = load_model(spec.strip())

@@ -81,3 +81,29 @@ async def test_the_app_refuses_what_is_out_of_range():
         app.post_message(UnitChosen(-1))
         await pilot.pause()
         assert (app.k, app.unit) == (3, 2)
+
+
+async def test_the_breakpoint_list_asks_and_leaves_the_list_to_the_app():
+    from textual.app import App
+
+    from lstm_tui.core.breakpoints import compile_breakpoint
+    from lstm_tui.widgets.breakpoints_screen import BreakpointsScreen
+
+    bps = [compile_breakpoint("f[0] < 0.5", "lstm", True), compile_breakpoint("t > 2", "lstm", True)]
+    heard = []
+
+    class Host(App):
+        def on_mount(self) -> None:
+            self.push_screen(BreakpointsScreen(bps))
+
+        def on_breakpoints_screen_toggled(self, m) -> None:
+            heard.append(("toggled", m.index, m.enabled))
+
+        def on_breakpoints_screen_deleted(self, m) -> None:
+            heard.append(("deleted", m.index))
+
+    async with Host().run_test() as pilot:
+        await pilot.press("space", "down", "d")
+        await pilot.pause()
+    assert heard == [("toggled", 0, False), ("deleted", 1)]
+    assert [bp.enabled for bp in bps] == [True, True]  # the screen only asked

@@ -37,6 +37,12 @@ class Find:
     def action_breakpoints(self) -> None:
         self.push_screen(BreakpointsScreen(self.breakpoints))
 
+    def on_breakpoints_screen_toggled(self, message: BreakpointsScreen.Toggled) -> None:
+        self.breakpoints[message.index].enabled = message.enabled
+
+    def on_breakpoints_screen_deleted(self, message: BreakpointsScreen.Deleted) -> None:
+        del self.breakpoints[message.index]
+
     def action_continue(self, direction: int) -> None:
         """Go to the nearest later (or earlier) step where an enabled breakpoint holds."""
         if self._stop_scan():

@@ -98,9 +98,10 @@ class AppState:
     def state(self) -> State:
         """What the widgets are handed: the step, the selection and the settings, as one frozen value."""
         return State(
-            self.model, self.trace, self.k, self.layer, self.unit, self.view, self.notation, self.palette,
-            self.numbers, self.mono, self.history_quantity, tuple(self.watched), self.search_results,
-            self.grad_target, self.grad_compare, self.WINDOW_SECONDS,
+            model=self.model, trace=self.trace, k=self.k, layer=self.layer, unit=self.unit, view=self.view,
+            notation=self.notation, palette=self.palette, numbers=self.numbers, mono=self.mono,
+            history_quantity=self.history_quantity, watched=tuple(self.watched), search_results=self.search_results,
+            grad_target=self.grad_target, grad_compare=self.grad_compare, window_seconds=self.WINDOW_SECONDS,
         )
 
     def status_line(self) -> str:

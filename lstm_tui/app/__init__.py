@@ -28,6 +28,7 @@ from textual.widgets import ContentSwitcher, Footer, Header, Input, Static
 from ..core import checkpoint
 from ..core.checkpoint import TraceBuilder
 from ..core.model import Model
+from ..render.directions import layer_units
 from ..render.panels import NOTATIONS
 from ..settings import Settings
 from ..widgets.gradient_view import GradientView
@@ -206,7 +207,9 @@ class LstmApp(AppState, Workers, Actions, Find, Files, App):
     async def _build_panels(self) -> None:
         """(Re)create the panels that fit the trace's cell, and drop the watches that no longer fit."""
         tr = self.trace
-        self.watched = [w for w in self.watched if w[0] in tr.quantities and w[1] < tr.num_layers and w[2] < tr.hidden_size]
+        self.watched = [
+            w for w in self.watched if w[0] in tr.quantities and w[1] < tr.num_layers and w[2] < tr.width(w[0], w[1])
+        ]
         await self._steps.build(tr, self.notation)
 
     def on_resize(self, event) -> None:
@@ -225,7 +228,8 @@ class LstmApp(AppState, Workers, Actions, Find, Files, App):
     def _fit_timeline(self, height: int) -> None:
         if not hasattr(self, "_steps"):  # a resize before the screen is mounted
             return
-        if self._steps.fit_timeline(height, self.trace.hidden_size) and self.trace.steps:
+        units = max(layer_units(self.trace, n) for n in range(self.trace.num_layers))
+        if self._steps.fit_timeline(height, units) and self.trace.steps:
             self.call_after_refresh(self.refresh_view)
 
     # -------------------------------------------------------- attributes down
@@ -262,7 +266,7 @@ class LstmApp(AppState, Workers, Actions, Find, Files, App):
             self.k = message.k
 
     def on_unit_chosen(self, message: UnitChosen) -> None:
-        if 0 <= message.unit < self.trace.hidden_size:
+        if 0 <= message.unit < layer_units(self.trace, self.layer):
             self.unit = message.unit
 
     def on_input_submitted(self, event: Input.Submitted) -> None:

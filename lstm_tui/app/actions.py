@@ -12,6 +12,7 @@ from textual.app import SystemCommand
 from textual.widgets import Input
 
 from ..core.checkpoint import find_token
+from ..render.directions import layer_units
 from ..render.panels import NOTATIONS
 from ..render.text import token_label
 from ..widgets.help_screen import HelpScreen
@@ -48,10 +49,12 @@ class Actions:
         self.speed = min(max(self.speed + delta, 0), len(SPEEDS) - 1)
 
     def action_unit(self, delta: int) -> None:
-        self.unit = (self.unit + delta) % self.trace.hidden_size
+        self.unit = (self.unit + delta) % layer_units(self.trace, self.layer)
 
     def action_layer(self, delta: int) -> None:
-        self.layer = (self.layer + delta) % self.trace.num_layers
+        layer = (self.layer + delta) % self.trace.num_layers
+        self.set_reactive(type(self).unit, min(self.unit, layer_units(self.trace, layer) - 1))  # layers may differ in width
+        self.layer = layer
 
     def action_view(self, view: str) -> None:
         self.view = view
@@ -92,7 +95,7 @@ class Actions:
 
     def action_watch(self) -> None:
         """Pin the selected unit of the history view's quantity (c at first) in this layer, or unpin it."""
-        pin = (self.history_quantity, self.layer, self.unit)
+        pin = (self.history_quantity, self.layer, min(self.unit, self.trace.width(self.history_quantity, self.layer) - 1))
         if pin in self.watched:
             self.watched.remove(pin)
         else:

@@ -23,6 +23,7 @@ from ..core.breakpoints import Breakpoint
 from ..core.checkpoint import CheckpointedTrace
 from ..core.model import Model
 from ..core.trace import Trace
+from ..render.directions import layer_units
 from ..render.text import token_label
 from ..settings import Settings
 from ..settings import save as save_settings
@@ -121,7 +122,7 @@ class AppState:
             parts.append("(<unk>)")
         if tr.num_layers > 1:
             parts.append(f"layer {self.layer + 1}/{tr.num_layers}")
-        parts.append(f"unit {self.unit} of {tr.hidden_size}")
+        parts.append(f"unit {self.unit} of {layer_units(tr, self.layer)}")
         parts.append(f"{'playing' if self.playing else 'paused'} at {SPEEDS[self.speed]} steps/s")
         n_unk = int(tr.unknown.sum())
         if n_unk:
@@ -136,8 +137,8 @@ class AppState:
         self.trace = trace
         self.search_results = None  # found on the old sequence
         self.set_reactive(AppState.k, 0)
-        self.set_reactive(AppState.unit, min(self.unit, trace.hidden_size - 1))
         self.set_reactive(AppState.layer, min(self.layer, trace.num_layers - 1))
+        self.set_reactive(AppState.unit, min(self.unit, layer_units(trace, self.layer) - 1))
         if rebuild:
             self.run_worker(self._rebuild_panels(), exclusive=True, group="panels")
         else:

@@ -49,7 +49,8 @@ class HistoryView(VerticalScroll, can_focus=False):
         lines = self.query_one(LinesView)
         # The map changes with the trace, quantity, layer, width, colours and unit, not with
         # the step: a step moves only the ▼ over it, and redraws only that line.
-        key = (id(tr), tr.steps, q, state.layer, width, state.palette, state.mono, state.unit)
+        unit = min(state.unit, tr.width(q, state.layer) - 1)  # a projected LSTM's h is narrower than its gates
+        key = (id(tr), tr.steps, q, state.layer, width, state.palette, state.mono, unit)
         if getattr(self, "_map_key", None) != key:
             if long:  # the forward pass's bins, binned again to the width
                 summary = tr.summary(q, state.layer)
@@ -70,25 +71,25 @@ class HistoryView(VerticalScroll, can_focus=False):
             )
             cw = max(1, min(3, width // max(values.shape[1], 1)))
             col = explain.bin_of(edges, state.k)
-            lines.set_lines(history_lines(values, scale, col, state.unit, state.mono, cw))
+            lines.set_lines(history_lines(values, scale, col, unit, state.mono, cw))
             self._map_key, self._map = key, (values[:0], edges, scale, cw, col)
         else:
             empty, edges, scale, cw, last = self._map
             col = explain.bin_of(edges, state.k)
             if col != last:
-                lines.set_line(0, history_lines(empty, scale, col, state.unit, state.mono, cw)[0])
+                lines.set_line(0, history_lines(empty, scale, col, unit, state.mono, cw)[0])
                 self._map = (empty, edges, scale, cw, col)
         tq = q  # the text is coloured by the quantity the history shows (c at first)
         tspec = spec
-        text = Text.assemble((f"text coloured by unit {state.unit}'s {tq}ᵗ", "bold"))
+        text = Text.assemble((f"text coloured by unit {unit}'s {tq}ᵗ", "bold"))
         n = self.TEXT_STEPS // (4 if long else 1)  # a long trace recomputes these steps
         if self.id == "timeline":  # under the panels: a few lines of text, redrawn on every step
             n = min(n, 2 * width)
         shown = slice(max(0, state.k - n), min(tr.steps, state.k + n))  # a window around t for long inputs
         if long:
-            series = tr.series(tq, state.layer, state.unit, shown.start, shown.stop)
+            series = tr.series(tq, state.layer, unit, shown.start, shown.stop)
         else:
-            series = tr.series(tq, state.layer, state.unit)[shown]
+            series = tr.series(tq, state.layer, unit)[shown]
         tscale = _unit_scale(series, tspec, tr, state)
         text.append(f" (scale {tscale.lo:+.2f} … {tscale.hi:+.2f}):\n", style="bold")
         text.append_text(coloured_tokens(tr.tokens[shown], series, tscale, state.k - shown.start))

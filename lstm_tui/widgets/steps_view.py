@@ -114,7 +114,8 @@ class StepsView(VerticalScroll, can_focus=False):
             by_unit = spec.key not in ("x", "y") or (spec.key == "x" and layer > 0)
             extra = top_tokens(tr, state.model.vocab, k) if spec.key == "y" else None
             scale = self._scale(tr, spec, layer, state.palette)
-            panel.show(vals, scale, state.unit if by_unit else None, state.mono, extra, state.numbers)
+            unit = min(state.unit, len(vals) - 1) if by_unit else None  # panels of one layer may differ in width
+            panel.show(vals, scale, unit, state.mono, extra, state.numbers)
 
     def _scale(self, trace: Trace, spec: PanelSpec, layer: int, palette: str) -> Scale:
         """The panel's colour scale, computed once per trace, layer and palette."""

@@ -61,17 +61,18 @@ class UnitsView(VerticalScroll, can_focus=False):
         table.add_column("hᵗ std", justify="right")
         table.add_column("")
         dead, still = set(frozen["dead"].tolist()), set(frozen["frozen"].tolist())
-        for j in range(tr.hidden_size):
+        rows = max([len(frozen["std"]), *(len(lo) for lo, _ in sat.values())])  # gates and h may differ in width
+        for j in range(rows):
             cells = []
             for lo, hi in sat.values():
-                cells += [_share(lo[j]), _share(hi[j])]
+                cells += [_share(lo[j]), _share(hi[j])] if j < len(lo) else ["", ""]
             flag = "dead" if j in dead else "never moves" if j in still else ""
-            if sat and all(max(lo[j], hi[j]) >= 0.99 for lo, hi in sat.values()):
+            if sat and j < len(next(iter(sat.values()))[0]) and all(max(lo[j], hi[j]) >= 0.99 for lo, hi in sat.values()):
                 flag = flag or "all gates saturated"
             table.add_row(
                 Text(str(j), style="reverse" if j == state.unit else ""),
                 *cells,
-                f"{frozen['std'][j]:.3f}",
+                f"{frozen['std'][j]:.3f}" if j < len(frozen["std"]) else "",
                 Text(flag, style="bold red") if flag else "",
             )
         body.update(table)

@@ -55,7 +55,7 @@ class Grads:
     """Gradients of one scalar loss for one traced run.
 
     ``params`` holds dL/d of every parameter the loss reached, under the key
-    names of ``io.model_tensors(model, prefix="")``: ``weight_ih_l{k}``,
+    names of ``formats.model_tensors(model, prefix="")``: ``weight_ih_l{k}``,
     ``weight_hh_l{k}``, ``bias_ih_l{k}``, ``bias_hh_l{k}`` for layer k, and
     ``encoder.weight`` (V, E) (token input only), ``decoder.weight`` (V, H)
     and ``decoder.bias`` (V,) (only when the loss went through the head).
@@ -71,7 +71,7 @@ class Grads:
 
 def parameters(model: Model) -> dict[str, np.ndarray]:
     """The model's own parameter arrays, named like :class:`Grads`.params (PyTorch's names, no prefix)."""
-    from .io import model_tensors
+    from ..formats.native import model_tensors
 
     return model_tensors(model, prefix="")
 

@@ -30,9 +30,10 @@ return one step; lstm-tui still computes h and y at every position, and
 Keras's output is the last step the layer computed (position T-1, or 0 for a
 layer that reads from the end; for a Bidirectional layer, [forward h at T-1,
 backward h at 0]) (``meta["keras_output"] = "last"``). A Dense head with
-softmax gives y as Keras's probabilities; with any other activation lstm-tui's
-``logits`` are the head's pre-activation, Keras's output is that activation
-of them (``meta["head_activation"]``) and y is their softmax.
+softmax gives y as Keras's probabilities; a linear one gives Keras's output as
+lstm-tui's ``logits`` (y is their softmax); with any other activation the
+logits are still the head's pre-activation and Keras's output is that
+activation of them (``meta["head_activation"]`` names it in every case).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ import io
 import json
 import re
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -458,6 +460,7 @@ def _build(file: str, path: Path, entries: list, vocab, notes: dict):
     width = None  # the width of the sequence flowing on (None before the first layer with weights)
     sequence = True  # False after return_sequences=False
     head_name = None
+    perm = None  # the order of Keras's units in the last level's output, when it is not the same
     for cls, name, cfg, group in entries:
         where = _where(name, cls)
         if cls in IDENTITY:
@@ -492,10 +495,21 @@ def _build(file: str, path: Path, entries: list, vocab, notes: dict):
             if cls == "Bidirectional":
                 level, seq = _bidirectional(file, where, cfg, group, E, flip)
             else:
-                g = bool(cfg.get("go_backwards", False))
-                flip ^= g
+                flip ^= bool(cfg.get("go_backwards", False))
                 level, seq = _recurrent(file, where, cls, cfg, group, ("cell",), E, flip), cfg.get(
                     "return_sequences", False)
+            if perm is not None:  # the level below gives its units in another order than Keras
+                level = _permute_inputs(level, perm)
+            perm = None
+            if isinstance(level, Bidirectional) and flip:
+                # Keras's forward half reads from the end here: lstm-tui's forward direction is Keras's
+                # backward half, so the level's units come as [Keras backward, Keras forward].
+                H = level.forward.output_size
+                level, perm = Bidirectional(level.backward, level.forward), np.r_[H : 2 * H, 0:H]
+                info.setdefault("keras_units", f"{name}: backward half first")
+            if levels and _family(level.cell) != _family(levels[0].cell):
+                raise refuse(file, where, f"a {level.cell.upper()} layer after {levels[0].cell.upper()} layers",
+                             "layers of one kind (LSTM, GRU or SimpleRNN): the panels show one cell's gates")
             levels.append(level)
             width = level.output_size
             sequence = bool(seq)
@@ -512,10 +526,11 @@ def _build(file: str, path: Path, entries: list, vocab, notes: dict):
                                  f"(use_bias={use_bias})")
             head_W = checked(file, f"{where} kernel", w[0], (width, units if isinstance(units, int) else "V"),
                              f" (the head reads the last layer's h, width {width})").T
+            if perm is not None:
+                head_W = head_W[:, perm]
             head_b = checked(file, f"{where} bias", w[1], (head_W.shape[0],)) if use_bias else None
-            act = cfg.get("activation", "linear")
-            if act not in ("softmax", "linear", None):
-                info["head_activation"] = str(act) if isinstance(act, str) else json.dumps(act)[:60]
+            act = cfg.get("activation") or "linear"
+            info["head_activation"] = show(act if isinstance(act, str) else json.dumps(act)[:60])
             info["head"] = head_name = name
             continue
         raise refuse(file, where, "not a layer lstm-tui runs", ", ".join(KNOWN))
@@ -528,6 +543,19 @@ def _build(file: str, path: Path, entries: list, vocab, notes: dict):
     return assemble(file, path, levels, embedding=embedding, head_W=head_W, head_b=head_b, vocab=vocab,
                     info=info, embedding_key=f"embedding {info.get('embedding', '')!r}",
                     head_key=f"head {head_name!r}")
+
+
+def _family(cell: str) -> str:
+    """Cells that record the same quantities: rnn_tanh and rnn_relu are one family."""
+    return "rnn" if cell.startswith("rnn") else cell
+
+
+def _permute_inputs(level, perm: np.ndarray):
+    """``level`` reading its input units in the order ``perm`` (columns of W_ih)."""
+    def one(d: Layer) -> Layer:
+        return replace(d, W_ih=np.ascontiguousarray(d.W_ih[:, perm]))
+
+    return Bidirectional(one(level.forward), one(level.backward)) if isinstance(level, Bidirectional) else one(level)
 
 
 def _input_width(file: str, where: str, cls: str, cfg: dict, group) -> int:

@@ -108,7 +108,8 @@ def load(path: Path, *, vocab_path=None):
     try:
         h5 = h5py.File(source, "r")
     except Exception as exc:  # OSError from a damaged or truncated file
-        raise fail(file, f"model.weights.h5 is not a valid HDF5 file ({first_line(exc)})") from None
+        what = "its model.weights.h5" if config is not None else "it"
+        raise fail(file, f"{what} is not a valid HDF5 file ({first_line(exc)})") from None
     with h5:
         if "layers" not in h5:
             if "model_weights" in h5 or "model_config" in h5.attrs:

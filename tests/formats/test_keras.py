@@ -4,11 +4,15 @@ scripts/make_keras_fixtures.py), and every refusal as one line naming the file, 
 from __future__ import annotations
 
 import json
+import sys
+import zipfile
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pytest
 
+from lstm_tui.core import ModelFileError
 from lstm_tui.core.cells import Bidirectional, Layer
 from lstm_tui.core.model import directions
 from lstm_tui.formats import load_file
@@ -115,3 +119,152 @@ def test_matches_keras(tmp_path, name, kind):
     np.testing.assert_allclose(keras_y, ref["y"], atol=TOL, err_msg=f"{name} y")
     if act == "softmax" and ref["y"].ndim == 2:
         np.testing.assert_allclose(trace.y[positions[-1]], ref["y"], atol=TOL)
+
+
+# --- refusals: one line naming the file, the layer and the option ------------------------------------
+
+
+def _rewrite(tmp_path: Path, name: str, change, out: str = "bad.keras") -> Path:
+    """A copy of fixture ``name``.keras whose config.json went through ``change(config)``."""
+    src = zipfile.ZipFile(DATA / f"{name}.keras")
+    config = json.loads(src.read("config.json"))
+    change(config)
+    path = tmp_path / out
+    with zipfile.ZipFile(path, "w") as z:
+        for item in src.namelist():
+            z.writestr(item, json.dumps(config) if item == "config.json" else src.read(item))
+    return path
+
+
+def _layer(config: dict, name: str) -> dict:
+    return next(x for x in config["config"]["layers"] if x["config"].get("name") == name)
+
+
+def _refused(path: Path, *fragments: str, vocab=None) -> str:
+    with pytest.raises(ModelFileError) as exc:
+        load_file(path, vocab_path=vocab)
+    msg = str(exc.value)
+    assert msg.startswith(str(path)) and "\n" not in msg, msg
+    for fragment in fragments:
+        assert fragment in msg, msg
+    return msg
+
+
+def _set(name: str, **options):
+    def change(config):
+        _layer(config, name)["config"].update(options)
+    return change
+
+
+@pytest.mark.parametrize(
+    "model, change, fragments",
+    [
+        ("gru_seq", _set("gru", activation="selu"), ["layer 'gru' (GRU)", "activation 'selu'", "expected one of tanh"]),
+        ("gru_seq", _set("gru_2", recurrent_activation="swish"), ["layer 'gru_2' (GRU)", "recurrent_activation 'swish'"]),
+        ("gru_seq", _set("gru", units=6), ["layer 'gru' (GRU) kernel has shape [3, 15], expected [3, 18]"]),
+        ("gru_seq", _set("gru", reset_after=True), ["layer 'gru' (GRU) bias has shape [15], expected [2, 15]"]),
+        ("gru_seq", _set("gru_1", use_bias=True), ["layer 'gru_1' (GRU): holds 2 weight arrays, expected 3"]),
+        ("gru_seq", _set("gru", return_sequences=False), ["layer 'gru_1' (GRU)", "return_sequences=False"]),
+        ("gru_seq", lambda c: _layer(c, "dropout").update(class_name="Conv1D"),
+         ["layer 'dropout' (Conv1D): not a layer lstm-tui runs; expected InputLayer, Embedding"]),
+        ("gru_seq", lambda c: _layer(c, "dropout").update(class_name="Sequential"),
+         ["layer 'dropout' (Sequential): a model nested inside the model"]),
+        ("gru_seq", lambda c: c.update(class_name="MyModel"), ["config.json: the model is a MyModel"]),
+        ("lstm_lm", lambda c: _layer(c, "bidirectional")["config"].update(merge_mode="sum"),
+         ["layer 'bidirectional' (Bidirectional): merge_mode 'sum'; expected 'concat'"]),
+        ("lstm_lm", lambda c: _layer(c, "bidirectional")["config"].update(merge_mode=None),
+         ["merge_mode 'None'"]),
+        ("lstm_lm", lambda c: _layer(c, "lstm_1").update(inbound_nodes=_layer(c, "bidirectional")["inbound_nodes"]),
+         ["layer 'lstm_1' (LSTM): takes embedding; expected one input, the output of 'bidirectional'"]),
+        ("lstm_lm", lambda c: c["config"].update(output_layers=[["lstm_1", 0, 0], ["dense", 0, 0]]),
+         ["config.json: the model's outputs are"]),
+        ("lstm_lm", lambda c: _layer(c, "lstm_1").update(class_name="GRU"), ["layer 'lstm_1' (GRU)"]),
+        ("simple_seq", lambda c: c["config"]["layers"][1]["config"].update(time_major=True), ["time_major=True"]),
+    ],
+)
+def test_config_refusals(tmp_path, model, change, fragments):
+    ref = np.load(DATA / f"{model}.npz")
+    _refused(_rewrite(tmp_path, model, change), *fragments, vocab=_vocab_file(tmp_path, ref))
+
+
+def test_damaged_archives(tmp_path):
+    good = (DATA / "simple_seq.keras").read_bytes()
+    (tmp_path / "cut.keras").write_bytes(good[: len(good) // 2])
+    _refused(tmp_path / "cut.keras", "not a valid .keras archive")
+    src = zipfile.ZipFile(DATA / "simple_seq.keras")
+    for drop, fragment in (("model.weights.h5", "holds a config.json but no model.weights.h5"),
+                           ("config.json", "holds no config.json")):
+        path = tmp_path / f"no_{drop}.keras"
+        with zipfile.ZipFile(path, "w") as z:
+            for item in src.namelist():
+                if item != drop:
+                    z.writestr(item, src.read(item))
+        _refused(path, fragment)
+    path = tmp_path / "json.keras"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("config.json", "{not json")
+        z.writestr("model.weights.h5", src.read("model.weights.h5"))
+    _refused(path, "config.json is not valid JSON")
+    path = tmp_path / "h5.keras"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("config.json", src.read("config.json"))
+        z.writestr("model.weights.h5", src.read("model.weights.h5")[:300])
+    _refused(path, "is not a valid HDF5 file")
+    (tmp_path / "cut.weights.h5").write_bytes((DATA / "simple_seq.weights.h5").read_bytes()[:2000])
+    _refused(tmp_path / "cut.weights.h5", "not a valid HDF5 file")
+
+
+def _h5(path: Path, arrays: dict, attrs: dict | None = None) -> Path:
+    with h5py.File(path, "w") as f:
+        for key, a in arrays.items():
+            f[key] = a
+        for key, v in (attrs or {}).items():
+            f.attrs[key] = v
+    return path
+
+
+def test_weights_without_config(tmp_path):
+    z = np.zeros
+    _refused(_h5(tmp_path / "k2.h5", {"model_weights/lstm/kernel": z((3, 8))}, {"model_config": "{}"}),
+             "Keras 2 (tf.keras) .h5 file", "model.save('model.keras')")
+    _refused(_h5(tmp_path / "none.weights.h5", {"vars/0": z(3)}), "holds no 'layers' group")
+    _refused(_h5(tmp_path / "conv.weights.h5", {"layers/conv1d/vars/0": z((3, 3, 4)),
+                                                 "layers/lstm/cell/vars/0": z((4, 8)),
+                                                 "layers/lstm/cell/vars/1": z((2, 8))}),
+             "layers/conv1d holds weights of a layer lstm-tui does not know", "open the .keras file")
+    _refused(_h5(tmp_path / "nested.weights.h5", {"layers/sequential/layers/lstm/cell/vars/0": z((4, 8))}),
+             "layers/sequential: a model nested inside the model")
+    two_orders = {"layers/lstm/cell/vars/0": z((4, 16)), "layers/lstm/cell/vars/1": z((4, 16)),
+                  "layers/bidirectional/forward_layer/cell/vars/0": z((4, 8)),
+                  "layers/bidirectional/forward_layer/cell/vars/1": z((2, 8)),
+                  "layers/bidirectional/backward_layer/cell/vars/0": z((4, 8)),
+                  "layers/bidirectional/backward_layer/cell/vars/1": z((2, 8))}
+    _refused(_h5(tmp_path / "two.weights.h5", two_orders), "more than one order of its recurrent layers")
+    no_order = {"layers/lstm/cell/vars/0": z((4, 16)), "layers/lstm/cell/vars/1": z((4, 16)),
+                "layers/lstm_1/cell/vars/0": z((5, 16)), "layers/lstm_1/cell/vars/1": z((4, 16))}
+    _refused(_h5(tmp_path / "no.weights.h5", no_order), "no order of its recurrent layers")
+    bad_kind = {"layers/gru/cell/vars/0": z((4, 16)), "layers/gru/cell/vars/1": z((4, 16))}
+    _refused(_h5(tmp_path / "kind.weights.h5", bad_kind), "layers/gru: recurrent kernel [4, 16] does not fit a GRU")
+
+
+def test_without_h5py_the_install_line_is_named(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "h5py", None)
+    for name in ("simple_seq.keras", "simple_seq.weights.h5"):
+        _refused(DATA / name, "are read with h5py, which is not installed: pip install h5py",
+                 "pip install '.[keras]' in a clone of lstm-tui")
+
+
+def test_cli_refusal_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys):
+    from lstm_tui.cli import main
+
+    bad = _rewrite(tmp_path, "simple_seq", lambda c: c["config"]["layers"][1]["config"].update(activation="gelu"))
+    out = tmp_path / "out.npz"
+    x = tmp_path / "x.npy"
+    np.save(x, np.zeros((3, 3), np.float32))
+    assert main(["export", "--model", str(bad), "--inputs", str(x), "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "activation 'gelu'" in err and "layer 'simple_rnn" in err
+    assert not out.exists()
+    good = DATA / "simple_seq.keras"
+    assert main(["export", "--model", str(good), "--inputs", str(x), "-o", str(out)]) == 0
+    assert out.exists()

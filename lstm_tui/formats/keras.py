@@ -25,6 +25,9 @@ and including it, and the model's output at Keras index k is position T-1-k
 when the parity is odd (``meta["keras_order"] = "reversed"``).
 ``Bidirectional`` flips its backward half back, so it keeps the parity.
 
+Tokens. A Keras file keeps no vocabulary: give one with --vocab, or the
+token ids are the tokens ("0" ... "V-1", split on spaces), as for ONNX.
+
 Outputs. ``return_sequences=False`` on the last recurrent layer makes Keras
 return one step; lstm-tui still computes h and y at every position, and
 Keras's output is the last step the layer computed (position T-1, or 0 for a
@@ -541,8 +544,13 @@ def _build(file: str, path: Path, entries: list, vocab, notes: dict):
         info["keras_order"] = "reversed"
     if not sequence:
         info["keras_output"] = "last"
+    meta = {}
+    if embedding is not None and vocab is None:  # a Keras file keeps no vocabulary: the ids are the tokens
+        V = embedding.shape[0]
+        vocab, meta["tokenizer"] = tuple(str(k) for k in range(V)), "word"
+        info["notes"] = f"no vocabulary: tokens are the ids 0 to {V - 1}, written as numbers (--vocab gives one)"
     return assemble(file, path, levels, embedding=embedding, head_W=head_W, head_b=head_b, vocab=vocab,
-                    info=info, embedding_key=f"embedding {info.get('embedding', '')!r}",
+                    meta=meta, info=info, embedding_key=f"embedding {info.get('embedding', '')!r}",
                     head_key=f"head {head_name!r}")
 
 

@@ -268,3 +268,12 @@ def test_cli_refusal_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys):
     good = DATA / "simple_seq.keras"
     assert main(["export", "--model", str(good), "--inputs", str(x), "-o", str(out)]) == 0
     assert out.exists()
+
+
+def test_without_a_vocabulary_the_ids_are_the_tokens():
+    ref = np.load(DATA / "lstm_lm.npz")
+    model = load_file(DATA / "lstm_lm.keras")
+    assert model.vocab == tuple(str(k) for k in range(len(ref["vocab"]))) and model.tokenizer == "word"
+    assert "no vocabulary" in model.meta["notes"]
+    trace = model.trace(" ".join(str(i) for i in ref["ids"]))
+    np.testing.assert_allclose(trace.y, ref["y"], atol=TOL)

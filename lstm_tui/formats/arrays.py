@@ -25,7 +25,7 @@ from ..core.cells import Bidirectional, Layer
 from ..core.errors import ModelFileError
 from ..core.inputs import check_vocab, dims, first_line
 from ..core.model import Model
-from .registry import fail, never_unpickled, show
+from .registry import SAVE_STATE_DICT, fail, never_unpickled, show
 
 #: String metadata a file may carry.
 META_KEYS = ("cell", "vocab", "tokenizer", "name", "description", "nonlinearity", "layers", "format")
@@ -234,8 +234,8 @@ def _open_npz(path: Path, name: str, build):
 # --- PyTorch files: never unpickled beyond torch.load(weights_only=True) ------------------------
 
 #: Globals a pickled state dict may name (tensors, storages, ordered dicts); anything else is code or a module.
-_STATE_DICT_GLOBALS = ("torch._utils.", "torch.", "collections.OrderedDict", "builtins.set", "_codecs.encode",
-                       "numpy.")
+_STATE_DICT_GLOBALS = ("torch._utils.", "torch.", "collections.OrderedDict", "builtins.set", "__builtin__.set",
+                       "_codecs.encode", "numpy.")
 
 
 def _pickle_bytes(path: Path) -> tuple[bytes | None, bool]:

@@ -22,7 +22,7 @@ import numpy as np
 
 from ..core import tokenize
 from ..core.cells import Bidirectional, Layer
-from ..core.errors import ModelFileError
+from ..core.errors import InputError, ModelFileError
 from ..core.inputs import check_vocab, dims, first_line
 from ..core.model import Model
 from .registry import SAVE_STATE_DICT, fail, never_unpickled, show
@@ -426,6 +426,14 @@ def assemble(
     default = f"{'+'.join(k.upper() for k in kinds)} from {path.name}: {len(stack)} layer(s), H={widths}"
     description = show(str(meta.get("description") or default))
     extra = {k: v for k, v in meta.items() if k not in ("vocab", "name", "description", "layers") and isinstance(v, str)}
+    try:
+        return _model(stack, embedding, head_W, head_b, vocab, tokenizer, name, description, extra, info, path, fmt,
+                      cast)
+    except InputError as exc:  # levels that do not chain or pair, as the core words it
+        raise fail(file, str(exc)) from None
+
+
+def _model(stack, embedding, head_W, head_b, vocab, tokenizer, name, description, extra, info, path, fmt, cast):
     return Model(
         layers=stack,
         embedding=cast(embedding),

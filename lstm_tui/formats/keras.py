@@ -114,20 +114,24 @@ def load(path: Path, *, vocab_path=None):
         what = "its model.weights.h5" if config is not None else "it"
         raise fail(file, f"{what} is not a valid HDF5 file ({first_line(exc)})") from None
     with h5:
-        if "layers" not in h5:
-            if "model_weights" in h5 or "model_config" in h5.attrs:
-                raise fail(file, "is a Keras 2 (tf.keras) .h5 file; load it in Keras 3 and save it again with "
-                                 "model.save('model.keras')")
-            raise fail(file, "holds no 'layers' group: not a Keras 3 weights file (model.save_weights)")
         try:
-            if config is None:
-                entries, notes = _infer(file, h5["layers"]), {"config": "none: structure from the weights' shapes, "
-                                                                        "default activations assumed"}
-            else:
-                entries, notes = _entries(file, config, h5["layers"]), {}
-            return _build(file, path, entries, vocab, notes)
-        except (KeyError, ValueError, TypeError, AttributeError, OSError) as exc:  # h5py on a damaged file
+            return _from_h5(file, path, h5, config, vocab)
+        except ModelFileError:
+            raise
+        except Exception as exc:  # h5py on a damaged file: OSError, KeyError, RuntimeError, ValueError, ...
             raise fail(file, f"cannot read the weights ({first_line(exc)})") from None
+
+
+def _from_h5(file: str, path: Path, h5, config: dict | None, vocab):
+    if "layers" not in h5:
+        if "model_weights" in h5 or "model_config" in h5.attrs:
+            raise fail(file, "is a Keras 2 (tf.keras) .h5 file; load it in Keras 3 and save it again with "
+                             "model.save('model.keras')")
+        raise fail(file, "holds no 'layers' group: not a Keras 3 weights file (model.save_weights)")
+    if config is None:
+        notes = {"config": "none: structure from the weights' shapes, default activations assumed"}
+        return _build(file, path, _infer(file, h5["layers"]), vocab, notes)
+    return _build(file, path, _entries(file, config, h5["layers"]), vocab, {})
 
 
 def _read_archive(file: str, path: Path) -> tuple[dict, bytes]:
@@ -282,7 +286,13 @@ def _vars(group, *path: str) -> list[np.ndarray] | None:
         if not hasattr(g, "keys") or p not in g:
             return None
         g = g[p]
-    return [np.asarray(g[k][()]) for k in sorted(g.keys(), key=lambda s: int(s) if s.isdigit() else 1 << 30)]
+    out = []
+    for k in sorted(g.keys(), key=lambda s: int(s) if s.isdigit() else 1 << 30):
+        ds = g[k]
+        if not hasattr(ds, "shape") or ds.dtype.itemsize * int(np.prod(ds.shape, dtype=np.float64)) > MAX_WEIGHTS_BYTES:
+            raise ValueError(f"{ds.name} is not an array of at most {MAX_WEIGHTS_BYTES // 1024**3} GB")
+        out.append(np.asarray(ds[()]))
+    return out
 
 
 def _has_weights(group) -> bool:

@@ -11,6 +11,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from lstm_tui.core import ModelFileError
 from lstm_tui.core.cells import Bidirectional, Layer
@@ -277,3 +279,23 @@ def test_without_a_vocabulary_the_ids_are_the_tokens():
     assert "no vocabulary" in model.meta["notes"]
     trace = model.trace(" ".join(str(i) for i in ref["ids"]))
     np.testing.assert_allclose(trace.y, ref["y"], atol=TOL)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(name=st.sampled_from(["lstm_lm.keras", "gru_seq.keras", "simple_seq.weights.h5"]),
+       cut=st.integers(0, 3), pos=st.integers(0, 1 << 20), byte=st.integers(0, 255))
+def test_fuzz_damaged_keras_files_load_or_fail_cleanly(tmp_path, name, cut, pos, byte):
+    data = bytearray((DATA / name).read_bytes())
+    if cut:
+        data = data[: len(data) * cut // 4]
+    data[pos % len(data)] = byte
+    path = tmp_path / name
+    path.write_bytes(bytes(data))
+    try:
+        model = load_file(path)
+    except ModelFileError as exc:
+        assert "\n" not in str(exc)
+    else:
+        for level in model.layers:
+            for d in directions(level):
+                assert all(np.isfinite(a).all() for a in (d.W_ih, d.W_hh, d.b_ih, d.b_hh))

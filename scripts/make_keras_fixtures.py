@@ -2,7 +2,7 @@
 
 Run where Keras 3 and PyTorch are installed (TensorFlow is not needed)::
 
-    KERAS_BACKEND=torch python scripts/make_keras_fixtures.py tests/data/keras
+    KERAS_BACKEND=torch python scripts/make_keras_fixtures.py tests/data/keras [NAME ...]
 
 For each model NAME it writes ``NAME.keras`` (model.save), for some also
 ``NAME.weights.h5`` (model.save_weights: no config), and ``NAME.npz`` with the
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import sys
+import zlib
 from pathlib import Path
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
@@ -85,12 +86,23 @@ def gru_bidir_lm():
     ]), True
 
 
+def gru_classifier():
+    """The usual sentence classifier: Embedding, Bidirectional GRU (softplus) with return_sequences=False,
+    one sigmoid unit."""
+    return keras.Sequential([
+        keras.Input((None,), dtype="int32"),
+        layers.Embedding(len(VOCAB), 4),
+        layers.Bidirectional(layers.GRU(4, activation="softplus")),
+        layers.Dense(1, activation="sigmoid"),
+    ]), False
+
+
 def simple_seq():
     """The plainest case: one SimpleRNN on frames."""
     return keras.Sequential([keras.Input((None, 3)), layers.SimpleRNN(4, return_sequences=True)]), True
 
 
-MODELS = {f.__name__: f for f in (lstm_lm, gru_seq, rnn_backwards, lstm_acts, gru_bidir_lm, simple_seq)}
+MODELS = {f.__name__: f for f in (lstm_lm, gru_seq, rnn_backwards, lstm_acts, gru_bidir_lm, gru_classifier, simple_seq)}
 RECURRENT = (layers.LSTM, layers.GRU, layers.SimpleRNN, layers.Bidirectional)
 
 
@@ -106,10 +118,11 @@ def randomise(model, rng) -> None:
             layer.set_weights([rng.uniform(-0.6, 0.6, w.shape).astype("float32") for w in ws])
 
 
-def main(out: Path) -> None:
+def main(out: Path, names: list[str]) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(11)
-    for name, make in MODELS.items():
+    for name in names or MODELS:
+        make = MODELS[name]
+        rng = np.random.default_rng(zlib.crc32(name.encode()))  # each model its own draws
         keras.utils.set_random_seed(0)
         model, weights_only = make()
         randomise(model, rng)
@@ -139,4 +152,4 @@ def main(out: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1] if len(sys.argv) > 1 else "tests/data/keras"))
+    main(Path(sys.argv[1] if len(sys.argv) > 1 else "tests/data/keras"), sys.argv[2:])

@@ -383,6 +383,7 @@ def assemble(
     info: dict | None = None,  # what the reader found: keys used, format, notes
     embedding_key: str = "the embedding",
     head_key: str = "the head",
+    head_is_vocab: bool = True,  # False: a head of any width (a classifier), not next-token scores
 ) -> Model:
     """The :class:`Model` of a reader's pieces, every array in one float dtype (float64 only if all are)."""
     meta, info = dict(meta or {}), dict(info or {})
@@ -390,9 +391,11 @@ def assemble(
         raise fail(file, f"has an embedding ({embedding.shape[0]} tokens) but no vocabulary: give one with --vocab "
                          "FILE (one token per line) or store it in the file's metadata")
     if vocab is not None:
-        for what, a in ((embedding_key, embedding), (head_key, head_W)):
+        for what, a in ((embedding_key, embedding), (head_key, head_W if head_is_vocab else None)):
             if a is not None and a.shape[0] != len(vocab):
                 raise fail(file, f"vocabulary has {len(vocab)} tokens but {show(what)} has {a.shape[0]} rows")
+        if head_W is not None and head_W.shape[0] != len(vocab):
+            info["head_classes"] = f"{head_W.shape[0]} outputs, not the vocabulary's {len(vocab)} tokens"
     tokenizer = tokenizer_of(file, meta, vocab) if vocab is not None else "char"
     layers = [d for level in levels for d in directions(level)]
     arrays = [a for d in layers for a in (d.W_ih, d.W_hh, d.b_ih, d.b_hh, d.W_hr) if a is not None]

@@ -561,7 +561,7 @@ def _build(file: str, path: Path, entries: list, vocab, notes: dict):
         info["notes"] = f"no vocabulary: tokens are the ids 0 to {V - 1}, written as numbers (--vocab gives one)"
     return assemble(file, path, levels, embedding=embedding, head_W=head_W, head_b=head_b, vocab=vocab,
                     meta=meta, info=info, embedding_key=f"embedding {info.get('embedding', '')!r}",
-                    head_key=f"head {head_name!r}")
+                    head_key=f"head {head_name!r}", head_is_vocab=False)
 
 
 def _family(cell: str) -> str:

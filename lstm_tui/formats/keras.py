@@ -238,8 +238,8 @@ def _sources(nodes: list) -> list[str]:
         if isinstance(v, dict):
             if v.get("class_name") == "__keras_tensor__":
                 hist = v.get("config", {}).get("keras_history")
-                if isinstance(hist, list) and hist:
-                    found.append(str(hist[0]))
+                if isinstance(hist, list) and hist:  # [layer, node, tensor]: tensor 1, 2 are return_state's states
+                    found.append(str(hist[0]) if hist[-1] in (0, None) or len(hist) < 3 else f"{hist[0]}[{hist[-1]}]")
                 return
             for w in v.values():
                 walk(w)

@@ -299,3 +299,24 @@ def test_fuzz_damaged_keras_files_load_or_fail_cleanly(tmp_path, name, cut, pos,
         for level in model.layers:
             for d in directions(level):
                 assert all(np.isfinite(a).all() for a in (d.W_ih, d.W_hh, d.b_ih, d.b_hh))
+
+
+def test_a_state_output_or_an_initial_state_is_not_a_linear_stack(tmp_path):
+    def state(c):  # the Dense reads output 2 (return_state's c) of the LSTM
+        _layer(c, "dense")["inbound_nodes"][0]["args"][0]["config"]["keras_history"] = ["lstm_1", 0, 2]
+    _refused(_rewrite(tmp_path, "lstm_lm", state), "layer 'dense' (Dense): takes lstm_1[2]")
+
+    def initial(c):  # the LSTM called with initial_state from the embedding
+        node = _layer(c, "lstm_1")["inbound_nodes"][0]
+        node["kwargs"]["initial_state"] = [_layer(c, "bidirectional")["inbound_nodes"][0]["args"][0]]
+    _refused(_rewrite(tmp_path, "lstm_lm", initial), "layer 'lstm_1' (LSTM): takes bidirectional, embedding")
+
+
+def test_archive_members_too_large_are_refused_before_reading(tmp_path, monkeypatch):
+    monkeypatch.setattr("lstm_tui.formats.keras.MAX_WEIGHTS_BYTES", 1000)
+    _refused(DATA / "simple_seq.keras", "model.weights.h5 unpacks to", "more than lstm-tui reads")
+    raw = zipfile.ZipFile(DATA / "simple_seq.keras").read("config.json").decode()
+    with zipfile.ZipFile(tmp_path / "deep.keras", "w") as z:
+        z.writestr("config.json", raw[:-1] + ', "x": ' + "[" * 100_000 + "]" * 100_000 + "}")
+        z.writestr("model.weights.h5", b"")
+    _refused(tmp_path / "deep.keras", "config.json is not valid JSON")

@@ -432,3 +432,19 @@ def test_torch_fixtures_load_and_match(name):
     for k in range(L):
         want = arrays[f"expected.h_l{k}"]
         np.testing.assert_allclose(np.asarray(trace.states["h"][k]), want, atol=1e-5, rtol=0)
+
+
+def test_bidirectional_language_model_head_reads_both_directions(tmp_path, rng):
+    """A head after a bidirectional module is (V, 2H): found by name and checked against the level's width."""
+    arrays = torch_lm(rng, "lstm", E=5, H=6, L=1)
+    for k in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"):
+        arrays[f"rnn.{k}_reverse"] = rng.uniform(-0.5, 0.5, arrays[f"rnn.{k}"].shape).astype(np.float32)
+    arrays["decoder.weight"] = rng.uniform(-0.5, 0.5, (len(VOCAB), 12)).astype(np.float32)
+    model = load_file(write_st(tmp_path / "m.safetensors", arrays, vocab=VOCAB))
+    assert isinstance(model.layers[0], Bidirectional) and model.head_W.shape == (len(VOCAB), 12)
+    trace = model.trace("abc.")
+    np.testing.assert_allclose(trace.logits, np.asarray(trace.states["h"][0]) @ arrays["decoder.weight"].T
+                               + arrays["decoder.bias"], rtol=1e-5, atol=1e-6)
+    arrays["decoder.weight"] = arrays["decoder.weight"][:, :6]
+    with pytest.raises(ModelFileError, match=r"decoder.weight has shape \[7, 6\], expected \[V, 12\]"):
+        load_file(write_st(tmp_path / "n.safetensors", arrays, vocab=VOCAB))

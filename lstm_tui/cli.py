@@ -47,8 +47,9 @@ def _model_options(suppress: bool = False) -> argparse.ArgumentParser:
     g.add_argument(
         "--model",
         metavar="NAME|PATH",
-        help="built-in model name (see --list-models; default: brackets) or weights file: .safetensors, "
-        ".npz (PyTorch state_dict or Keras weights), .pt/.pth (needs PyTorch)",
+        help="built-in model name (see --list-models; default: brackets) or model file: .safetensors, "
+        ".npz (PyTorch state_dict or Keras weights), .pt/.pth (needs PyTorch), .keras/.weights.h5 (Keras 3), "
+        ".onnx",
     )
     g.add_argument(
         "--prefix",

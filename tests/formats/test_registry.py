@@ -126,3 +126,20 @@ def test_handmade_torchscript_layout_and_hostile_pickles(tmp_path):
         z.writestr("archive/data.pkl", pickle.dumps(Payload()))
     _refused(tmp_path / "evil.pt", "holds a whole pickled object (posix.mkdir)")
     assert not target.exists()
+
+
+def test_formats_import_no_ui_and_no_framework():
+    """Like core, the readers import neither Textual nor Rich, and never torch/keras/onnxruntime to read a file."""
+    import json
+    import subprocess
+
+    code = (
+        "import sys, json, pkgutil, importlib, lstm_tui.formats as f;"
+        "[importlib.import_module(f'lstm_tui.formats.{m.name}') for m in pkgutil.iter_modules(f.__path__)];"
+        f"f.load_file({str(DATA / 'keras' / 'simple_seq.keras')!r});"
+        "print(json.dumps(sorted(k for k in sys.modules if k.split('.')[0] in "
+        "('textual', 'rich', 'torch', 'keras', 'tensorflow', 'onnxruntime'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).parent.parent.parent)
+    assert json.loads(out.stdout) == []

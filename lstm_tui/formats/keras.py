@@ -78,7 +78,8 @@ RECURRENT = ("LSTM", "GRU", "SimpleRNN")
 #: Layers that do nothing at inference: skipped.
 IDENTITY = ("InputLayer", "Dropout", "SpatialDropout1D", "GaussianDropout", "GaussianNoise", "AlphaDropout",
             "ActivityRegularization", "Masking")
-KNOWN = ("InputLayer", "Embedding", *RECURRENT, "Bidirectional", "Dense", "TimeDistributed(Dense)", "Dropout")
+KNOWN = ("InputLayer", "Embedding", *RECURRENT, "Bidirectional", "Dense", "TimeDistributed(Dense)",
+         "Activation or Softmax after the head", "Dropout")
 _GATES = {"LSTM": 4, "GRU": 3, "SimpleRNN": 1}
 
 
@@ -249,8 +250,13 @@ def _sources(nodes: list) -> list[str]:
                 walk(w)
 
     for node in nodes:
-        walk(node.get("args") if isinstance(node, dict) else node)
-        walk(node.get("kwargs") if isinstance(node, dict) else None)
+        if isinstance(node, dict):
+            walk(node.get("args"))
+            walk(node.get("kwargs"))
+        elif isinstance(node, list):  # tf.keras's form: [[layer, node, tensor, kwargs], ...]
+            for entry in node:
+                if isinstance(entry, list) and entry and isinstance(entry[0], str):
+                    found.append(entry[0] if len(entry) < 3 or entry[2] in (0, None) else f"{entry[0]}[{entry[2]}]")
     return found
 
 
@@ -353,6 +359,7 @@ def _build(file: str, path: Path, entries: list, vocab, notes: dict):
     sequence = True  # False after return_sequences=False
     head_name = None
     perm = None  # the order of Keras's units in the last level's output, when it is not the same
+    names: list[str] = []  # Keras's name of each level
     for cls, name, cfg, group in entries:
         where = _where(name, cls)
         if cls in IDENTITY:
@@ -364,6 +371,10 @@ def _build(file: str, path: Path, entries: list, vocab, notes: dict):
             cls, cfg, sub = "Dense", inner.get("config") or {}, ("layer",)
         else:
             sub = ()
+        if cls in ("Activation", "Softmax") and head_name is not None and info["head_activation"] == "linear":
+            act = cfg.get("activation", "linear") if cls == "Activation" else "softmax"
+            info["head_activation"] = show(act if isinstance(act, str) else json.dumps(act)[:60])
+            continue  # Dense(V) then Activation("softmax"): one head with its activation
         if head_name is not None:
             raise refuse(file, where, f"comes after the head {show(head_name)!r}",
                          "one Dense head as the last layer (lstm-tui shows one linear head)")
@@ -403,6 +414,7 @@ def _build(file: str, path: Path, entries: list, vocab, notes: dict):
                 raise refuse(file, where, f"a {level.cell.upper()} layer after {levels[0].cell.upper()} layers",
                              "layers of one kind (LSTM, GRU or SimpleRNN): the panels show one cell's gates")
             levels.append(level)
+            names.append(name)
             width = level.output_size
             sequence = bool(seq)
             continue
@@ -428,6 +440,7 @@ def _build(file: str, path: Path, entries: list, vocab, notes: dict):
         raise refuse(file, where, "not a layer lstm-tui runs", ", ".join(KNOWN))
     if not levels:
         raise fail(file, "holds no LSTM, GRU or SimpleRNN layer")
+    info["keras_layers"] = show(", ".join(names))
     if flip:
         info["keras_order"] = "reversed"
     if not sequence:

@@ -320,3 +320,50 @@ def test_archive_members_too_large_are_refused_before_reading(tmp_path, monkeypa
         z.writestr("config.json", raw[:-1] + ', "x": ' + "[" * 100_000 + "]" * 100_000 + "}")
         z.writestr("model.weights.h5", b"")
     _refused(tmp_path / "deep.keras", "config.json is not valid JSON")
+
+
+def test_dense_then_softmax_layer_is_one_head(tmp_path):
+    """Dense(V) followed by Activation('softmax') (or a Softmax layer) is the same head as Dense(V, 'softmax')."""
+    ref = np.load(DATA / "lstm_lm.npz")
+    vocab = _vocab_file(tmp_path, ref)
+
+    def split(cls):
+        def change(c):
+            layers = c["config"]["layers"]
+            dense = _layer(c, "dense")
+            dense["config"]["activation"] = "linear"
+            extra = {"module": "keras.layers", "class_name": cls, "name": "act",
+                     "config": {"name": "act", **({"activation": "softmax"} if cls == "Activation" else {})},
+                     "inbound_nodes": [{"args": [{"class_name": "__keras_tensor__",
+                                                  "config": {"keras_history": ["dense", 0, 0]}}], "kwargs": {}}]}
+            layers.append(extra)
+            c["config"]["output_layers"] = [["act", 0, 0]]
+        return change
+
+    for cls in ("Activation", "Softmax"):
+        model = load_file(_rewrite(tmp_path, "lstm_lm", split(cls), f"{cls}.keras"), vocab_path=vocab)
+        assert model.meta["head_activation"] == "softmax" and model.meta["keras_layers"] == "bidirectional, lstm_1"
+        trace = _trace(model, ref)
+        np.testing.assert_allclose(trace.y, ref["y"], atol=TOL)
+    after = split("Activation")
+
+    def twice(c):
+        after(c)
+        _layer(c, "act")["config"]["activation"] = "softmax"
+        c["config"]["layers"].append({**_layer(c, "act"), "name": "act2", "config": {"name": "act2"},
+                                      "inbound_nodes": [{"args": [{"class_name": "__keras_tensor__", "config": {
+                                          "keras_history": ["act", 0, 0]}}]}]})
+        c["config"]["output_layers"] = [["act2", 0, 0]]
+    _refused(_rewrite(tmp_path, "lstm_lm", twice), "layer 'act2' (Activation): comes after the head 'dense'",
+             vocab=vocab)
+
+
+def test_tf_keras_inbound_nodes_form(tmp_path):
+    """tf.keras writes a call as [[layer, node, tensor, kwargs]]: read as the same chain."""
+    def old_form(c):
+        for x in c["config"]["layers"][1:]:
+            src = x["inbound_nodes"][0]["args"][0]["config"]["keras_history"]
+            x["inbound_nodes"] = [[[src[0], 0, 0, {}]]]
+    ref = np.load(DATA / "lstm_lm.npz")
+    model = load_file(_rewrite(tmp_path, "lstm_lm", old_form), vocab_path=_vocab_file(tmp_path, ref))
+    np.testing.assert_allclose(_trace(model, ref).y, ref["y"], atol=TOL)

@@ -90,15 +90,17 @@ def pick(path: Path, head: bytes, file: str):
     """The reader module for ``path`` whose first bytes are ``head``, or a refusal naming what was expected."""
     suffix = path.suffix.lower()
     for name in READERS:
-        if name in EXTRAS:
+        if not (_reader_matches(name, path, head) or suffix in SUFFIXES.get(name, ())):
+            continue
+        if name in EXTRAS:  # imported only for a file this reader takes: loading a demo never pays for it
             try:
                 importlib.import_module(EXTRAS[name][0])
             except ImportError:
-                if suffix in SUFFIXES[name] or _reader_matches(name, path, head):
-                    raise missing_extra(file, name) from None
-                continue
-        if _reader_matches(name, path, head):
+                raise missing_extra(file, name) from None
+        try:
             return _reader(name)
+        except ImportError:  # a reader this copy of lstm-tui does not have
+            continue
     expected = ", ".join(MODEL_SUFFIXES)
     raise fail(file, f"unknown file type {suffix or '(none)'!r}: expected {expected}")
 

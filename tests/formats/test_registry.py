@@ -143,3 +143,15 @@ def test_formats_import_no_ui_and_no_framework():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).parent.parent.parent)
     assert json.loads(out.stdout) == []
+
+
+def test_loading_a_state_dict_imports_no_optional_reader_package():
+    """h5py and onnx are imported only for the files that need them (loading a demo stays fast)."""
+    import json
+    import subprocess
+
+    code = ("import sys, json, lstm_tui; lstm_tui.load_model('charlm');"
+            "print(json.dumps(sorted(k for k in ('h5py', 'onnx') if k in sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).parent.parent.parent)
+    assert json.loads(out.stdout) == []

@@ -33,7 +33,7 @@ from pathlib import Path
 
 from ..core.cells import GATES, Bidirectional, Layer
 from ..core.inputs import dims
-from .arrays import Arrays, array_names, assemble, file_vocab, is_container, open_arrays
+from .arrays import Arrays, assemble, file_vocab, is_container, list_keys, open_arrays
 from .registry import show, vocabulary
 
 #: This reader takes --prefix.
@@ -68,12 +68,6 @@ def load(path: Path, *, prefix: str | None = None, vocab_path=None):
     return open_arrays(path, show(str(path)), lambda f: build(f, path, prefix, vocab))
 
 
-def has_names(path: Path, head: bytes) -> bool:
-    """Whether the container's names include a PyTorch ``weight_ih``."""
-    names = array_names(path, head)
-    return names is not None and any(KEY.fullmatch(n) for n in names)
-
-
 def build(f: Arrays, path: Path, prefix: str | None, vocab, spec: list | None = None, fmt: str = "pytorch"):
     """The model of a state dict's arrays; ``spec`` (lstm-tui's own files) gives each level's cell and options."""
     groups: dict[str, set] = {}
@@ -88,7 +82,7 @@ def build(f: Arrays, path: Path, prefix: str | None, vocab, spec: list | None = 
         if keras_npz.groups_of(f.keys):
             return keras_npz.build(f, path, prefix, vocab)
         raise f.fail("no recurrent weights found (expected PyTorch's weight_ih_l0, weight_hh_l0 or Keras's kernel, "
-                     f"recurrent_kernel); keys found: {_list(f)}")
+                     f"recurrent_kernel); keys found: {list_keys(f.keys)}")
     P = choose_prefix(f, groups, prefix)
     levels = read_levels(f, P, sorted(groups[P], key=lambda n: -1 if n is None else n), spec)
     W = levels[-1].output_size
@@ -129,12 +123,6 @@ def build(f: Arrays, path: Path, prefix: str | None, vocab, spec: list | None = 
             info["embedding"] = emb_key = head_key
     return assemble(f.name, path, levels, embedding=embedding, head_W=head_W, head_b=head_b, vocab=vocab,
                     meta=f.meta, info=info, embedding_key=emb_key, head_key=head_key)
-
-
-def _list(f: Arrays) -> str:
-    from .arrays import list_keys
-
-    return list_keys(f.keys)
 
 
 def choose_prefix(f: Arrays, groups: dict, prefix: str | None) -> str:
@@ -197,13 +185,9 @@ def read_levels(f: Arrays, P: str, nums: list, spec: list | None) -> list[Layer 
         dirs = []
         for d, side in enumerate(sides):
             opts = spec[k][d] if spec is not None else {}
-            kind = opts.get("cell", cell)
-            if d == 1:
-                want = dirs[0]
-                kind = opts.get("cell", want.cell)
-            else:
-                want = None
-            layer = _read_layer(f, P, tag + side, k, kind, want, levels[-1].output_size if levels else None)
+            like = dirs[0] if d == 1 else None  # the backward direction has the forward one's shapes
+            kind = opts.get("cell", like.cell if like is not None else cell)
+            layer = _read_layer(f, P, tag + side, k, kind, like, levels[-1].output_size if levels else None)
             if k == 0 and d == 0 and spec is None:
                 cell = layer.cell  # PyTorch's levels share one cell kind
             dirs.append(replace(layer, **{n: v for n, v in opts.items() if n != "cell"}))

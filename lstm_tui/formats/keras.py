@@ -427,6 +427,9 @@ def _build(file: str, path: Path, entries: list, vocab, notes: dict, keras2: boo
             if levels or embedding is not None:
                 raise refuse(file, where, "an embedding after other layers", "the Embedding first")
             w = _arrays(file, where, group, sub, ("embeddings",))
+            if len(w) != 1:  # LoRA's a and b beside the table
+                raise fail(file, f"{where}: holds {len(w)} weight arrays, expected 1 (the table; merge any LoRA "
+                                 "weights into it first)")
             V, E = cfg.get("input_dim"), cfg.get("output_dim")
             embedding = checked(file, f"{where} embeddings", w[0], (V if isinstance(V, int) else "V",
                                                                      E if isinstance(E, int) else "E"))

@@ -60,7 +60,7 @@ class Files:
     def action_open_model(self) -> None:
         from ..core.registry import BUILTIN
 
-        hint = f"a built-in name ({', '.join(BUILTIN)}) or the path of a .safetensors, .npz or .pt file"
+        hint = f"a built-in name ({', '.join(BUILTIN)}) or a model file (.safetensors, .npz, .pt, .keras, .onnx)"
         self.push_screen(PromptScreen("open a model", hint), self._open_model)
 
     def _open_model(self, spec: str | None) -> None:

@@ -175,7 +175,7 @@ def top_tokens(trace: Trace, vocab: tuple[str, ...] | None, k: int, n: int = 5) 
     best = cand[np.argsort(-p[cand], kind="stable")][:n]
     t = Text("next: ", style="bold")
     for rank, idx in enumerate(best):
-        label = token_label(vocab[idx]) if vocab is not None else str(idx)
+        label = token_label(vocab[idx]) if vocab is not None and len(vocab) == len(p) else str(idx)  # a classifier: ids
         t.append(label, style="reverse" if rank == 0 else "underline")
         t.append(f" {p[idx]:.3f}", style="dim")
         if rank < len(best) - 1:

@@ -227,7 +227,7 @@ class GradientView(VerticalScroll, can_focus=False):
         m64 = model.astype("float64")
         t64 = m64.trace_vectors(
             np.asarray(trace.x, dtype=np.float64), trace.tokens, trace.ids, trace.unknown,
-            np.asarray(trace.h0, dtype=np.float64), None if trace.c0 is None else np.asarray(trace.c0, dtype=np.float64),
+            trace.h0, trace.c0,  # per layer; trace_vectors converts them
         )
         self._cache = (model, trace, m64, t64)
         return m64, t64

@@ -401,7 +401,7 @@ def wrapped(outdir, index):
 
 
 def split_bidirectional(outdir, index):
-    """Embedding -> a forward and a reverse LSTM node joined by Concat -> GRU -> Gemm -> Softmax (opset 13)."""
+    """Embedding -> a forward and a reverse LSTM node joined by Concat -> LSTM -> Gemm -> Softmax (opset 13)."""
     b = Builder(13, 12)
     V, E, H, H2 = 9, 3, 4, 5
     emb = (b.rng.standard_normal((V, E))).astype(np.float32)
@@ -412,8 +412,8 @@ def split_bidirectional(outdir, index):
     nr, Yr = b.rnn("LSTM", x, b.init(Wr), b.init(Rr), b.init(Br), hidden_size=H, direction="reverse")
     axes = b.const(np.array([1], np.int64))
     cat = b.op("Concat", [b.op("Squeeze", [Yf, axes]), b.op("Squeeze", [Yr, axes])], axis=2)  # [T, 1, 2H]
-    Wg, Rg, Bg = b.weights("GRU", 1, H2, 2 * H)
-    ng, Yg = b.rnn("GRU", cat, b.init(Wg), b.init(Rg), b.init(Bg), hidden_size=H2, linear_before_reset=1)
+    Wg, Rg, Bg = b.weights("LSTM", 1, H2, 2 * H)
+    ng, Yg = b.rnn("LSTM", cat, b.init(Wg), b.init(Rg), b.init(Bg), hidden_size=H2)
     flat = b.op("Reshape", [Yg, b.const(np.array([-1, H2], np.int64))])  # [T, H2]
     Wh = b.rng.standard_normal((V, H2)).astype(np.float32)
     bh = b.rng.standard_normal(V).astype(np.float32)
@@ -421,30 +421,30 @@ def split_bidirectional(outdir, index):
     y = b.op("Softmax", [logits], axis=1)
     model = b.model([("ids", "i", ["T", 1])], [(y, ["T", V])])
     ids = b.rng.integers(0, V, T).astype(np.int64)
-    save(outdir, "node_split_bi_lstm_gru_gemm", model, {"ids": ids[:, None]}, [[nf, nr], [ng]], "softmax", index,
-         "Gather embedding -> forward + reverse LSTM nodes joined by Squeeze/Concat -> GRU -> Reshape -> "
+    save(outdir, "node_split_bi_lstm_lstm_gemm", model, {"ids": ids[:, None]}, [[nf, nr], [ng]], "softmax", index,
+         "Gather embedding -> forward + reverse LSTM nodes joined by Squeeze/Concat -> LSTM -> Reshape -> "
          "Gemm(transB, alpha, beta) -> Softmax", ids=ids, opset=13)
 
 
 def layout1_stack(outdir, index, layout=1):
-    """Batch-first (layout=1) bidirectional LSTM -> Reshape -> layout=1 GRU (lbr 0) -> MatMul+Add (opset 14).
+    """Batch-first (layout=1) bidirectional GRU (lbr 0) -> Reshape -> layout=1 GRU (lbr 1) -> MatMul+Add (opset 14).
 
     ``layout=0`` builds the same weights as a time-first twin for onnxruntime.
     """
     b = Builder(14, 13)
     E, H, H2, V = 3, 4, 3, 6
-    W, R, B = b.weights("LSTM", 2, H, E)
+    W, R, B = b.weights("GRU", 2, H, E)
     W2, R2, B2 = b.weights("GRU", 1, H2, 2 * H)
     Wh = b.rng.standard_normal((H2, V)).astype(np.float32)
     bh = b.rng.standard_normal(V).astype(np.float32)
     frames = b.rng.standard_normal((T, E)).astype(np.float32)
     lay = {"layout": 1} if layout else {}
-    n1, Y1 = b.rnn("LSTM", "X", b.init(W), b.init(R), b.init(B), hidden_size=H, direction="bidirectional", **lay)
+    n1, Y1 = b.rnn("GRU", "X", b.init(W), b.init(R), b.init(B), hidden_size=H, direction="bidirectional", **lay)
     if layout:
         x2 = b.op("Reshape", [Y1, b.const(np.array([1, -1, 2 * H], np.int64))])  # [1, T, 2, H] -> [1, T, 2H]
     else:
         x2 = b.op("Reshape", [b.op("Transpose", [Y1], perm=[0, 2, 1, 3]), b.const(np.array([0, 1, 2 * H], np.int64))])
-    n2, Y2 = b.rnn("GRU", x2, b.init(W2), b.init(R2), b.init(B2), hidden_size=H2, **lay)
+    n2, Y2 = b.rnn("GRU", x2, b.init(W2), b.init(R2), b.init(B2), hidden_size=H2, linear_before_reset=1, **lay)
     h = b.op("Squeeze", [Y2, b.const(np.array([2 if layout else 1], np.int64))])  # [1, T, H2] or [T, 1, H2]
     logits = b.op("Add", [b.init(bh), b.op("MatMul", [h, b.init(Wh)])])
     shape = [1, "T", E] if layout else ["T", 1, E]
@@ -452,8 +452,9 @@ def layout1_stack(outdir, index, layout=1):
     feeds = {"X": frames[None] if layout else frames[:, None]}
     if not layout:
         return model, feeds, [[n1], [n2]]
-    save(outdir, "node_layout1_lstm_bi_gru", model, feeds, [[n1], [n2]], "logits", index,
-         "layout=1: bidirectional LSTM -> Reshape -> GRU (linear_before_reset 0) -> MatMul + Add", frames=frames,
+    save(outdir, "node_layout1_gru_bi_gru", model, feeds, [[n1], [n2]], "logits", index,
+         "layout=1: bidirectional GRU (linear_before_reset 0) -> Reshape -> GRU (linear_before_reset 1) -> "
+         "MatMul + Add", frames=frames,
          opset=14, twin=layout1_stack(outdir, index, layout=0))
 
 

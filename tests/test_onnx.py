@@ -148,6 +148,38 @@ def test_fixture_matches_onnxruntime(name):
         np.testing.assert_allclose(_head(kind, logits), data["y"], atol=TOL, rtol=0)
 
 
+@pytest.mark.parametrize("name", LOADABLE)
+def test_fixture_trace_matches_onnxruntime(name):
+    """The model lstm-tui traces (core's cells, from the file's initial states) gives onnxruntime's numbers."""
+    model = onnx_format.load(DATA / f"{name}.onnx")
+    data = np.load(DATA / f"{name}.npz")
+    inputs = [str(i) for i in data["ids"]] if "ids" in data else data["frames"]
+    trace = model.trace(inputs, h0=model.meta.get("h0"), c0=model.meta.get("c0"))
+    for k, level in enumerate(model.layers):
+        h = trace.states["h"][k]
+        np.testing.assert_allclose(h, data[f"h_l{k}"], atol=TOL, rtol=0, err_msg=f"{name} level {k}")
+        dirs = level.directions if isinstance(level, Bidirectional) else (level,)
+        finals = {"h": [], "c": []}
+        for d, lay in enumerate(dirs):
+            t = 0 if lay.reverse else -1  # a reverse direction ends at position 0
+            for q in finals:
+                if q in trace.states:
+                    W = trace.states[q][k].shape[1] // len(dirs)
+                    finals[q].append(trace.states[q][k][t, d * W : (d + 1) * W])
+        np.testing.assert_allclose(np.concatenate(finals["h"]), data[f"hT_l{k}"].reshape(-1), atol=TOL, rtol=0)
+        if f"cT_l{k}" in data:
+            np.testing.assert_allclose(np.concatenate(finals["c"]), data[f"cT_l{k}"].reshape(-1), atol=TOL, rtol=0)
+    kind = INDEX[name]["head"]
+    if kind == "softmax":
+        np.testing.assert_allclose(trace.y, data["y"], atol=TOL, rtol=0)
+    elif kind == "logsoftmax":
+        np.testing.assert_allclose(np.log(trace.y), data["y"], atol=TOL, rtol=0)
+    elif kind == "logits":
+        np.testing.assert_allclose(trace.logits, data["y"], atol=TOL, rtol=0)
+    else:
+        assert trace.y is None
+
+
 def test_final_states_sit_where_the_export_contract_puts_them():
     """The reverse direction's final state is its output at position 0, the forward one's at T-1."""
     model = onnx_format.load(DATA / "node_gru_bi_lbr1.onnx")
@@ -234,7 +266,7 @@ def test_vocabulary_from_file_and_metadata(tmp_path):
     short.write_text("a\nb\n")
     with pytest.raises(ModelFileError, match="has 2 tokens but the embedding has 11 rows"):
         onnx_format.load(DATA / "torch_legacy_lstm2_emb_logits.onnx", vocab_path=short)
-    proto = onnx.load(DATA / "node_split_bi_lstm_gru_gemm.onnx")
+    proto = onnx.load(DATA / "node_split_bi_lstm_lstm_gemm.onnx")
     helper.set_model_props(proto, {"vocab": json.dumps(list("ABCDEFGHI")), "name": "from-meta"})
     path = tmp_path / "meta.onnx"
     onnx.save(proto, path)
@@ -470,3 +502,21 @@ def test_without_the_onnx_package_the_install_line_is_named(monkeypatch):
     with pytest.raises(ModelFileError) as exc:
         onnx_format.load(DATA / "node_gru_state.onnx")
     assert "pip install 'lstm-tui[onnx]'" in _one_line(exc)
+
+
+def test_a_stack_of_two_cell_kinds_is_refused_by_node(tmp_path):
+    rng = np.random.default_rng(2)
+    nodes = [
+        helper.make_node("Squeeze", ["Y", "axis1"], ["y1"], name="squeeze"),
+        helper.make_node("GRU", ["y1", "W2", "R2"], ["Y2"], name="the_gru", hidden_size=2),
+    ]
+    path = _lstm_graph(tmp_path, outputs=["Y2"], inits={
+        "axis1": np.array([1], np.int64),
+        "W2": rng.standard_normal((1, 6, 2)).astype(np.float32),
+        "R2": rng.standard_normal((1, 6, 2)).astype(np.float32)})
+    proto = onnx.load(path)
+    proto.graph.node.extend(nodes)
+    onnx.save(proto, path)
+    with pytest.raises(ModelFileError) as exc:
+        onnx_format.load(path)
+    assert "'the_gru' (GRU) follows node 'the_lstm' (LSTM)" in _one_line(exc)

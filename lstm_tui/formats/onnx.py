@@ -58,7 +58,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.cells import DEFAULT_ACTIVATIONS, Bidirectional, Layer
-from ..core.errors import ModelFileError, inert
+from ..core.errors import ModelFileError, UserError, inert
 
 #: File endings this reader claims.
 SUFFIXES = (".onnx", ".ort.onnx")
@@ -155,6 +155,12 @@ def load(path: str | os.PathLike, *, vocab_path: str | os.PathLike | None = None
         layers.append(dirs[0].layer if len(dirs) == 1 else Bidirectional(dirs[0].layer, dirs[1].layer))
         h0.append(np.concatenate([d.h0 for d in dirs]))
         c0.append(None if dirs[0].c0 is None else np.concatenate([d.c0 for d in dirs]))
+    plain = {"rnn_tanh", "rnn_relu"}
+    for k in range(1, len(layers)):
+        a, b = layers[0].cell, layers[k].cell
+        if a != b and not {a, b} <= plain:
+            raise graph.fail(f"{graph.label(levels[k][0])} follows {graph.label(levels[0][0])}: lstm-tui's layers "
+                             "must all be LSTM, all GRU or all RNN")
     for k in range(1, len(layers)):
         if layers[k].input_size != layers[k - 1].output_size:
             raise graph.fail(f"{graph.label(levels[k][0])} reads {layers[k].input_size} inputs but the node before "
@@ -185,6 +191,14 @@ def load(path: str | os.PathLike, *, vocab_path: str | os.PathLike | None = None
     bi = " bidirectional" if any(isinstance(lay, Bidirectional) for lay in layers) else ""
     widths = ", ".join(str(lay.output_size) for lay in layers)
     description = f"ONNX {kinds} from {inert(path.name)}: {len(layers)} level(s){bi}, widths {widths}"
+    try:
+        return _model(Model, layers, embedding, head_W, head_b, dt, vocab, tokenizer, name, graph, path, description,
+                      meta)
+    except UserError as exc:  # a stack the model description refuses: named by file
+        raise graph.fail(str(exc)) from None
+
+
+def _model(Model, layers, embedding, head_W, head_b, dt, vocab, tokenizer, name, graph, path, description, meta):
     return Model(
         layers=tuple(layers),
         embedding=None if embedding is None else np.ascontiguousarray(embedding, dtype=dt),

@@ -167,7 +167,7 @@ def _random_options(args, tokenizer: str | None = None) -> dict:
 
 
 def _load(args, default: str | None = None):
-    from .core.io import is_model_path
+    from .formats import is_model_path
     from .core.registry import DEFAULT, load_model
 
     spec = _spec(args, default or DEFAULT)
@@ -198,7 +198,7 @@ def _text(args, model) -> str:
     if args.text is not None and args.text_file is not None:
         raise UserError("give --text or --text-file, not both")
     if args.text_file is not None:
-        from .core.io import read_text
+        from .core.inputs import read_text
 
         return read_text(args.text_file)
     if args.text is not None:
@@ -213,7 +213,7 @@ def _from_argv(text: str) -> str:
 
 def _frames(args, model):
     """The --inputs frames [T, E] checked against the model, or None to feed text."""
-    from .core.io import load_frames
+    from .core.inputs import load_frames
 
     if args.inputs is None:
         if not model.takes_tokens:

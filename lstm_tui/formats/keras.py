@@ -1,0 +1,567 @@
+"""Keras 3 models: ``.keras`` archives (``config.json`` + ``model.weights.h5``) and bare ``.weights.h5`` files.
+
+Read with h5py only (no TensorFlow, Keras or PyTorch). The config names each
+layer's class and options; the weights file holds, for the layer that Keras
+saved under the group name ``layers/<g>`` (its ``vars`` group's ``name``
+attribute is the layer's name)::
+
+    layers/<g>/cell/vars/0, 1, 2     kernel (E, G*H), recurrent_kernel (H, G*H), bias   LSTM, GRU, SimpleRNN
+    layers/<g>/forward_layer/cell/vars/..., backward_layer/cell/vars/...                Bidirectional
+    layers/<g>/vars/0                embeddings (V, E)                                  Embedding
+    layers/<g>/vars/0, 1             kernel (W, V), bias (V,)                           Dense
+    layers/<g>/layer/vars/0, 1       the Dense inside a TimeDistributed
+
+Keras's gate blocks (LSTM i, f, c, o; GRU z, r, h) become PyTorch's (i, f, g,
+o; r, z, n); one bias gives b_ih (b_hh = 0); a ``reset_after=True`` GRU's bias
+rows are the input and recurrent biases; ``reset_after=False`` is
+``Layer(linear_before_reset=False)``.
+
+Directions. A Keras layer with ``go_backwards=True`` returns its outputs in the
+order it computed them: the first is the one after reading the last input.
+The next layer reads that reversed sequence. So in positions of the input
+text, every layer after an odd number of ``go_backwards`` layers reads from the
+end: its ``Layer.reverse`` is the parity of the ``go_backwards`` flags up to
+and including it, and the model's output at Keras index k is position T-1-k
+when the parity is odd (``meta["keras_order"] = "reversed"``).
+``Bidirectional`` flips its backward half back, so it keeps the parity.
+
+Outputs. ``return_sequences=False`` on the last recurrent layer makes Keras
+return one step; lstm-tui still computes h and y at every position, and
+Keras's output is the last step the layer computed (position T-1, or 0 for a
+layer that reads from the end; for a Bidirectional layer, [forward h at T-1,
+backward h at 0]) (``meta["keras_output"] = "last"``). A Dense head with
+softmax gives y as Keras's probabilities; with any other activation lstm-tui's
+``logits`` are the head's pre-activation, Keras's output is that activation
+of them (``meta["head_activation"]``) and y is their softmax.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from ..core.cells import DEFAULT_ACTIVATIONS, Bidirectional, Layer
+from ..core.errors import ModelFileError
+from ..core.inputs import dims, first_line
+from .arrays import ZIP_MAGIC, assemble, checked
+from .registry import fail, refuse, show, vocabulary
+
+HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+#: The largest config.json and model.weights.h5 read from a .keras archive.
+MAX_CONFIG_BYTES = 16 * 1024**2
+MAX_WEIGHTS_BYTES = 2 * 1024**3
+
+#: Keras activation names and the (name, alpha, beta) lstm-tui's cells run.
+ACTIVATIONS = {
+    "tanh": ("Tanh", 0.0, 0.0),
+    "sigmoid": ("Sigmoid", 0.0, 0.0),
+    "relu": ("Relu", 0.0, 0.0),
+    "linear": ("Affine", 1.0, 0.0),
+    "hard_sigmoid": ("HardSigmoid", 1 / 6, 0.5),  # Keras 3: relu6(x + 3) / 6
+    "elu": ("Elu", 1.0, 0.0),
+    "softsign": ("Softsign", 0.0, 0.0),
+    "softplus": ("Softplus", 0.0, 0.0),
+    "leaky_relu": ("LeakyRelu", 0.2, 0.0),  # Keras 3's default negative_slope
+}
+RECURRENT = ("LSTM", "GRU", "SimpleRNN")
+#: Layers that do nothing at inference: skipped.
+IDENTITY = ("InputLayer", "Dropout", "SpatialDropout1D", "GaussianDropout", "GaussianNoise", "AlphaDropout",
+            "ActivityRegularization", "Masking")
+KNOWN = ("InputLayer", "Embedding", *RECURRENT, "Bidirectional", "Dense", "TimeDistributed(Dense)", "Dropout")
+_GATES = {"LSTM": 4, "GRU": 3, "SimpleRNN": 1}
+
+
+def match(path: Path, head: bytes) -> bool:
+    """An HDF5 file, or a zip holding config.json and model.weights.h5, or a .keras/.h5 name."""
+    if head.startswith(HDF5_MAGIC) or path.suffix.lower() in (".keras", ".h5", ".hdf5"):
+        return True
+    if head.startswith(ZIP_MAGIC):
+        with zipfile.ZipFile(path) as z:
+            names = set(z.namelist())
+        return "config.json" in names and "model.weights.h5" in names
+    return False
+
+
+def load(path: Path, *, vocab_path=None):
+    """The model of a Keras 3 ``.keras`` archive or ``.weights.h5`` file (see the module docstring)."""
+    import h5py
+
+    vocab = vocabulary(vocab_path)
+    file = show(str(path))
+    with open(path, "rb") as fh:
+        magic = fh.read(8)
+    config = None
+    if magic.startswith(ZIP_MAGIC):
+        config, blob = _read_archive(file, path)
+        source = io.BytesIO(blob)
+    elif magic == HDF5_MAGIC:
+        source = str(path)
+    else:
+        raise fail(file, "neither a .keras archive (a zip) nor an HDF5 .weights.h5 file")
+    try:
+        h5 = h5py.File(source, "r")
+    except Exception as exc:  # OSError from a damaged or truncated file
+        raise fail(file, f"model.weights.h5 is not a valid HDF5 file ({first_line(exc)})") from None
+    with h5:
+        if "layers" not in h5:
+            if "model_weights" in h5 or "model_config" in h5.attrs:
+                raise fail(file, "is a Keras 2 (tf.keras) .h5 file; load it in Keras 3 and save it again with "
+                                 "model.save('model.keras')")
+            raise fail(file, "holds no 'layers' group: not a Keras 3 weights file (model.save_weights)")
+        try:
+            if config is None:
+                entries, notes = _infer(file, h5["layers"]), {"config": "none: structure from the weights' shapes, "
+                                                                        "default activations assumed"}
+            else:
+                entries, notes = _entries(file, config, h5["layers"]), {}
+            return _build(file, path, entries, vocab, notes)
+        except (KeyError, ValueError, TypeError, AttributeError, OSError) as exc:  # h5py on a damaged file
+            raise fail(file, f"cannot read the weights ({first_line(exc)})") from None
+
+
+def _read_archive(file: str, path: Path) -> tuple[dict, bytes]:
+    """config.json (parsed) and the bytes of model.weights.h5 from a .keras zip."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            infos = {i.filename: i for i in z.infolist()}
+            if "config.json" not in infos:
+                raise fail(file, "holds no config.json: not a Keras 3 .keras archive (model.save)")
+            if "model.weights.h5" not in infos:
+                raise fail(file, "holds a config.json but no model.weights.h5: the weights are missing")
+            for name, limit in (("config.json", MAX_CONFIG_BYTES), ("model.weights.h5", MAX_WEIGHTS_BYTES)):
+                if infos[name].file_size > limit:
+                    raise fail(file, f"{name} unpacks to {infos[name].file_size} bytes, more than lstm-tui reads")
+            raw = z.read("config.json")
+            blob = z.read("model.weights.h5")
+    except zipfile.BadZipFile as exc:
+        raise fail(file, f"not a valid .keras archive ({first_line(exc)})") from None
+    except (OSError, EOFError, RuntimeError, ValueError) as exc:  # zlib.error, CRC errors, truncation
+        if isinstance(exc, ModelFileError):
+            raise
+        raise fail(file, f"not a valid .keras archive ({first_line(exc)})") from None
+    try:
+        config = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise fail(file, f"config.json is not valid JSON ({first_line(exc)})") from None
+    if not isinstance(config, dict):
+        raise fail(file, "config.json is not a model config (a JSON object)")
+    return config, blob
+
+
+# --- the config: a linear stack of layers ----------------------------------------------
+
+
+def _where(name: str, cls: str) -> str:
+    return f"layer {show(name)!r} ({show(cls)})"
+
+
+def _entries(file: str, config: dict, layers_group) -> list[tuple[str, str, dict, object]]:
+    """(class, name, config, h5 group) of each layer of a Sequential or linear functional model, in order."""
+    cls = config.get("class_name")
+    cfg = config.get("config")
+    if cls not in ("Sequential", "Functional", "Model") or not isinstance(cfg, dict):
+        raise refuse(file, "config.json", f"the model is a {show(str(cls))}",
+                     "a Sequential or functional Model of layers")
+    layers = cfg.get("layers")
+    if not isinstance(layers, list) or not all(isinstance(x, dict) for x in layers):
+        raise fail(file, "config.json lists no layers")
+    if cls != "Sequential":
+        _check_linear(file, cfg, layers)
+    groups = _groups_by_name(layers_group)
+    counters: dict[str, int] = {}
+    out = []
+    for x in layers:
+        lcls, lcfg = str(x.get("class_name")), x.get("config")
+        if not isinstance(lcfg, dict):
+            raise fail(file, f"config.json: layer of class {show(lcls)} has no config")
+        name = str(lcfg.get("name", x.get("name", "?")))
+        if lcls in ("Sequential", "Functional", "Model"):
+            raise refuse(file, _where(name, lcls), "a model nested inside the model",
+                         "one flat stack of layers (rebuild it without the inner model)")
+        snake = _snake(lcls)
+        n = counters.get(snake, -1) + 1
+        counters[snake] = n
+        group = groups.get(name)
+        if group is None:  # Keras names the group after the class, numbered in model order
+            key = snake if n == 0 else f"{snake}_{n}"
+            group = layers_group[key] if key in layers_group else None
+        out.append((lcls, name, lcfg, group))
+    return out
+
+
+def _check_linear(file: str, cfg: dict, layers: list[dict]) -> None:
+    """Refuse a functional model that is not one chain from its one input to its one output."""
+    prev = None
+    for x in layers:
+        name = str(x.get("name") or x.get("config", {}).get("name"))
+        nodes = x.get("inbound_nodes") or []
+        if prev is None:
+            if nodes:
+                raise refuse(file, _where(name, str(x.get("class_name"))), "the first layer has inputs",
+                             "an InputLayer first")
+        else:
+            sources = _sources(nodes)
+            if len(nodes) != 1 or sources != [prev]:
+                what = f"takes {', '.join(map(show, sources)) or 'no tensors'}" if len(nodes) == 1 else \
+                    f"is called {len(nodes)} times"
+                raise refuse(file, _where(name, str(x.get("class_name"))), what,
+                             f"one input, the output of {show(prev)!r} (a linear stack)")
+        prev = name
+    outs = cfg.get("output_layers")
+    if isinstance(outs, list) and outs and isinstance(outs[0], str):
+        outs = [outs]
+    if isinstance(outs, list) and (len(outs) != 1 or not outs[0] or outs[0][0] != prev):
+        raise refuse(file, "config.json", f"the model's outputs are {show(json.dumps(outs))}",
+                     f"one output, the last layer {show(str(prev))!r}")
+
+
+def _sources(nodes: list) -> list[str]:
+    """The layer names whose outputs feed a call (every Keras tensor in its args and kwargs)."""
+    found: list[str] = []
+
+    def walk(v):
+        if isinstance(v, dict):
+            if v.get("class_name") == "__keras_tensor__":
+                hist = v.get("config", {}).get("keras_history")
+                if isinstance(hist, list) and hist:
+                    found.append(str(hist[0]))
+                return
+            for w in v.values():
+                walk(w)
+        elif isinstance(v, list):
+            for w in v:
+                walk(w)
+
+    for node in nodes:
+        walk(node.get("args") if isinstance(node, dict) else node)
+        walk(node.get("kwargs") if isinstance(node, dict) else None)
+    return found
+
+
+def _snake(name: str) -> str:
+    """Keras's group name for a class: ``SimpleRNN`` -> ``simple_rnn``."""
+    s = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", s).lower()
+
+
+def _groups_by_name(layers_group) -> dict[str, object]:
+    """The h5 groups under ``layers/``, by the layer name their ``vars`` group records."""
+    out = {}
+    for key in layers_group:
+        g = layers_group[key]
+        if hasattr(g, "keys") and "vars" in g:
+            name = g["vars"].attrs.get("name")
+            if isinstance(name, bytes):
+                name = name.decode("utf-8", "replace")
+            if isinstance(name, str):
+                out[name] = g
+    return out
+
+
+# --- a bare .weights.h5: the structure from groups and shapes ------------------------------
+
+_CLASSES = {"embedding": "Embedding", "lstm": "LSTM", "gru": "GRU", "simple_rnn": "SimpleRNN",
+            "bidirectional": "Bidirectional", "dense": "Dense", "time_distributed": "TimeDistributed"}
+
+
+def _vars(group, *path: str) -> list[np.ndarray] | None:
+    """The arrays of ``group/path.../vars`` in order (0, 1, ...), or None if there is no such group."""
+    g = group
+    for p in (*path, "vars"):
+        if not hasattr(g, "keys") or p not in g:
+            return None
+        g = g[p]
+    return [np.asarray(g[k][()]) for k in sorted(g.keys(), key=lambda s: int(s) if s.isdigit() else 1 << 30)]
+
+
+def _has_weights(group) -> bool:
+    found = []
+    group.visititems(lambda _n, o: found.append(1) if hasattr(o, "shape") else None)
+    return bool(found)
+
+
+def _infer(file: str, layers_group) -> list[tuple[str, str, dict, object]]:
+    """Entries like :func:`_entries` built from the groups' names and shapes alone (defaults assumed)."""
+    known = []  # (class, name, config, group, in width or None, out width)
+    for key in sorted(layers_group):
+        group = layers_group[key]
+        base = re.sub(r"_\d+$", "", key)
+        if not hasattr(group, "keys") or not _has_weights(group):
+            continue
+        if "layers" in group:
+            raise refuse(file, f"layers/{show(key)}", "a model nested inside the model",
+                         "one flat stack of layers (rebuild it without the inner model)")
+        cls = _CLASSES.get(base)
+        if cls is None:
+            raise fail(file, f"layers/{show(key)} holds weights of a layer lstm-tui does not know, and a "
+                             ".weights.h5 has no config to say what it is: open the .keras file (model.save)")
+        known.append(_guess(file, key, cls, group))
+    if not known:
+        raise fail(file, "holds no layer weights")
+    order = _chain(file, known)
+    return [(cls, name, cfg, group) for cls, name, cfg, group, _i, _o in order]
+
+
+def _guess(file: str, key: str, cls: str, group):
+    """(class, name, config, group, input width, output width) of one weights group, from shapes."""
+    where = f"layers/{show(key)}"
+    if cls == "Embedding":
+        (emb, *_rest) = _vars(group) or [None]
+        if emb is None or emb.ndim != 2:
+            raise fail(file, f"{where}: expected an embedding [V, E]")
+        return cls, key, {"name": key}, group, None, emb.shape[1]
+    if cls in ("Dense", "TimeDistributed"):
+        w = _vars(group) if cls == "Dense" else _vars(group, "layer")
+        if not w or w[0].ndim != 2:
+            raise fail(file, f"{where}: expected a Dense kernel [W, V]")
+        cfg = {"name": key, "units": w[0].shape[1], "use_bias": len(w) > 1, "activation": "softmax"}
+        if cls == "TimeDistributed":
+            cfg = {"name": key, "layer": {"class_name": "Dense", "config": cfg}}
+        return cls, key, cfg, group, w[0].shape[0], w[0].shape[1]
+    inner = ("forward_layer", "cell") if cls == "Bidirectional" else ("cell",)
+    w = _vars(group, *inner)
+    if not w or len(w) < 2 or w[0].ndim != 2 or w[1].ndim != 2 or w[1].shape[0] == 0:
+        raise fail(file, f"{where}: expected a kernel [E, G*H] and a recurrent kernel [H, G*H]")
+    H = w[1].shape[0]
+    G = w[1].shape[1] // H
+    rnn = {4: "LSTM", 3: "GRU", 1: "SimpleRNN"}.get(G) if w[1].shape[1] % H == 0 else None
+    if cls != "Bidirectional" and rnn != cls or rnn is None:
+        raise fail(file, f"{where}: recurrent kernel {dims(w[1].shape)} does not fit a {cls if cls != 'Bidirectional' else 'recurrent layer'}")
+    cfg = {"name": key, "units": H, "use_bias": len(w) > 2, "return_sequences": True}
+    if rnn == "GRU":
+        cfg["reset_after"] = not (len(w) > 2 and w[2].ndim == 1)
+    if cls == "Bidirectional":
+        cfg = {"name": key, "merge_mode": "concat", "layer": {"class_name": rnn, "config": dict(cfg)}}
+        return cls, key, cfg, group, w[0].shape[0], 2 * H
+    return cls, key, cfg, group, w[0].shape[0], H
+
+
+def _chain(file: str, known: list) -> list:
+    """The one order of the layers in which each takes the previous one's width; refuse none or several."""
+    emb = [x for x in known if x[0] == "Embedding"]
+    dense = [x for x in known if x[0] in ("Dense", "TimeDistributed")]
+    rec = [x for x in known if x not in emb and x not in dense]
+    if len(emb) > 1 or len(dense) > 1 or not rec:
+        names = ", ".join(x[1] for x in known)
+        raise fail(file, f"a .weights.h5 has no config, and its layers ({show(names)}) are not one embedding, "
+                         "recurrent layers and one head: open the .keras file (model.save)")
+
+    def number(x):
+        m = re.search(r"_(\d+)$", x[1])
+        return int(m[1]) if m else 0
+
+    by_class: dict[str, list] = {}
+    for x in sorted(rec, key=number):  # within a class, Keras numbered the groups in model order
+        by_class.setdefault(x[0], []).append(x)
+    found: list[list] = []
+
+    def walk(width, taken: dict, seq: list):
+        if len(found) > 1:
+            return
+        if len(seq) == len(rec):
+            found.append(list(seq))
+            return
+        for cls, xs in by_class.items():
+            i = taken.get(cls, 0)
+            if i < len(xs) and (width is None or xs[i][4] == width):
+                walk(xs[i][5], {**taken, cls: i + 1}, seq + [xs[i]])
+
+    walk(emb[0][5] if emb else None, {}, [])
+    found = [s for s in found if not dense or s[-1][5] == dense[0][4]]
+    if len(found) != 1:
+        why = "no order of" if not found else "more than one order of"
+        raise fail(file, f"a .weights.h5 has no config, and {why} its recurrent layers "
+                         f"({show(', '.join(x[1] for x in rec))}) fits their shapes: open the .keras file (model.save)")
+    return emb + found[0] + dense
+
+
+# --- layers to levels ---------------------------------------------------------------------
+
+
+def _activation(file: str, where: str, option: str, value) -> tuple[str, float, float]:
+    if value is None:
+        value = "linear"
+    if isinstance(value, str) and value in ACTIVATIONS:
+        return ACTIVATIONS[value]
+    shown = value if isinstance(value, str) else json.dumps(value)[:60]
+    raise refuse(file, where, f"{option} {show(shown)!r}",
+                 f"one of {', '.join(ACTIVATIONS)} (the activations lstm-tui's cells run)")
+
+
+def _arrays(file: str, where: str, group, path: tuple[str, ...], names: tuple[str, ...]) -> list[np.ndarray]:
+    """The weights of one layer, at least the first len(names) - 1 of them."""
+    if group is None:
+        raise fail(file, f"{where}: no weights in model.weights.h5")
+    w = _vars(group, *path)
+    if w is None:
+        raise fail(file, f"{where}: no weights at {show(group.name)}/{'/'.join(path + ('vars',))}")
+    return w
+
+
+def _recurrent(file: str, where: str, cls: str, cfg: dict, group, path: tuple, E: int, reverse: bool) -> Layer:
+    """One direction of a Keras LSTM, GRU or SimpleRNN as a Layer in PyTorch's layout."""
+    units = cfg.get("units")
+    if not isinstance(units, int) or units < 1:
+        raise fail(file, f"{where}: units {show(str(units))} is not a positive whole number")
+    if cfg.get("time_major"):
+        raise refuse(file, where, "time_major=True", "batch-major inputs (time_major=False)")
+    H, G = units, _GATES[cls]
+    act = _activation(file, where, "activation", cfg.get("activation", "tanh"))
+    use_bias = bool(cfg.get("use_bias", True))
+    reset_after = bool(cfg.get("reset_after", True))
+    w = _arrays(file, where, group, path, ())
+    want = 3 if use_bias else 2
+    if len(w) != want:
+        raise fail(file, f"{where}: holds {len(w)} weight arrays, expected {want} (kernel, recurrent kernel"
+                         f"{', bias' if use_bias else ''}; use_bias={use_bias})")
+    K = checked(file, f"{where} kernel", w[0], (E, G * H), f" (input width {E}, units {H})")
+    R = checked(file, f"{where} recurrent kernel", w[1], (H, G * H))
+    b = None
+    if use_bias:
+        shape = (2, 3 * H) if cls == "GRU" and reset_after else (G * H,)
+        b = checked(file, f"{where} bias", w[2], shape,
+                    " (reset_after=True: input and recurrent bias)" if len(shape) == 2 else "")
+    if cls == "LSTM":
+        rec = _activation(file, where, "recurrent_activation", cfg.get("recurrent_activation", "sigmoid"))
+        acts = (rec, act, act)
+        return _layer("lstm", K.T, R.T, b, None, acts, reverse)
+    if cls == "GRU":
+        rec = _activation(file, where, "recurrent_activation", cfg.get("recurrent_activation", "sigmoid"))
+        perm = np.r_[H : 2 * H, 0:H, 2 * H : 3 * H]  # Keras z, r, h -> PyTorch r, z, n
+        b_ih = b_hh = None
+        if b is not None:
+            b_ih, b_hh = (b[0, perm], b[1, perm]) if reset_after else (b[perm], None)
+        return _layer("gru", K[:, perm].T, R[:, perm].T, b_ih, b_hh, (rec, act), reverse, reset_after)
+    if act == ACTIVATIONS["relu"]:
+        return _layer("rnn_relu", K.T, R.T, b, None, None, reverse)
+    return _layer("rnn_tanh", K.T, R.T, b, None, (act,), reverse)
+
+
+def _layer(cell, W_ih, W_hh, b_ih, b_hh, acts, reverse, linear_before_reset=True) -> Layer:
+    if acts is not None and tuple(acts) == DEFAULT_ACTIVATIONS[cell]:
+        acts = None
+    return Layer(cell, np.ascontiguousarray(W_ih), np.ascontiguousarray(W_hh), b_ih, b_hh,
+                 activations=None if acts is None else tuple(acts), linear_before_reset=linear_before_reset,
+                 reverse=reverse)
+
+
+def _build(file: str, path: Path, entries: list, vocab, notes: dict):
+    embedding = head_W = head_b = None
+    levels: list[Layer | Bidirectional] = []
+    info: dict = {"format": "keras", **notes}
+    flip = False  # Keras's sequence index k is position T-1-k
+    width = None  # the width of the sequence flowing on (None before the first layer with weights)
+    sequence = True  # False after return_sequences=False
+    head_name = None
+    for cls, name, cfg, group in entries:
+        where = _where(name, cls)
+        if cls in IDENTITY:
+            continue
+        if cls == "TimeDistributed":
+            inner = cfg.get("layer") if isinstance(cfg.get("layer"), dict) else {}
+            if inner.get("class_name") != "Dense":
+                raise refuse(file, where, f"wraps a {show(str(inner.get('class_name')))}", "TimeDistributed(Dense)")
+            cls, cfg, sub = "Dense", inner.get("config") or {}, ("layer",)
+        else:
+            sub = ()
+        if head_name is not None:
+            raise refuse(file, where, f"comes after the head {show(head_name)!r}",
+                         "one Dense head as the last layer (lstm-tui shows one linear head)")
+        if cls == "Embedding":
+            if levels or embedding is not None:
+                raise refuse(file, where, "an embedding after other layers", "the Embedding first")
+            w = _arrays(file, where, group, sub, ("embeddings",))
+            V, E = cfg.get("input_dim"), cfg.get("output_dim")
+            embedding = checked(file, f"{where} embeddings", w[0], (V if isinstance(V, int) else "V",
+                                                                     E if isinstance(E, int) else "E"))
+            width = embedding.shape[1]
+            if cfg.get("mask_zero"):
+                info["mask_zero"] = "ignored: id 0 is read like any other token"
+            info["embedding"] = name
+            continue
+        if cls in RECURRENT or cls == "Bidirectional":
+            if not sequence:
+                raise refuse(file, where, "follows a layer with return_sequences=False",
+                             "return_sequences=True on every recurrent layer but the last")
+            E = width if width is not None else _input_width(file, where, cls, cfg, group)
+            if cls == "Bidirectional":
+                level, seq = _bidirectional(file, where, cfg, group, E, flip)
+            else:
+                g = bool(cfg.get("go_backwards", False))
+                flip ^= g
+                level, seq = _recurrent(file, where, cls, cfg, group, ("cell",), E, flip), cfg.get(
+                    "return_sequences", False)
+            levels.append(level)
+            width = level.output_size
+            sequence = bool(seq)
+            continue
+        if cls == "Dense":
+            if not levels:
+                raise refuse(file, where, "a Dense layer before the recurrent layers",
+                             "Dense only as the head after them")
+            units = cfg.get("units")
+            use_bias = bool(cfg.get("use_bias", True))
+            w = _arrays(file, where, group, sub, ())
+            if len(w) != (2 if use_bias else 1):
+                raise fail(file, f"{where}: holds {len(w)} weight arrays, expected {2 if use_bias else 1} "
+                                 f"(use_bias={use_bias})")
+            head_W = checked(file, f"{where} kernel", w[0], (width, units if isinstance(units, int) else "V"),
+                             f" (the head reads the last layer's h, width {width})").T
+            head_b = checked(file, f"{where} bias", w[1], (head_W.shape[0],)) if use_bias else None
+            act = cfg.get("activation", "linear")
+            if act not in ("softmax", "linear", None):
+                info["head_activation"] = str(act) if isinstance(act, str) else json.dumps(act)[:60]
+            info["head"] = head_name = name
+            continue
+        raise refuse(file, where, "not a layer lstm-tui runs", ", ".join(KNOWN))
+    if not levels:
+        raise fail(file, "holds no LSTM, GRU or SimpleRNN layer")
+    if flip:
+        info["keras_order"] = "reversed"
+    if not sequence:
+        info["keras_output"] = "last"
+    return assemble(file, path, levels, embedding=embedding, head_W=head_W, head_b=head_b, vocab=vocab,
+                    info=info, embedding_key=f"embedding {info.get('embedding', '')!r}",
+                    head_key=f"head {head_name!r}")
+
+
+def _input_width(file: str, where: str, cls: str, cfg: dict, group) -> int:
+    """The first recurrent layer's input width, from its kernel."""
+    path = ("forward_layer", "cell") if cls == "Bidirectional" else ("cell",)
+    w = _arrays(file, where, group, path, ())
+    if not w or w[0].ndim != 2:
+        raise fail(file, f"{where}: expected a kernel [E, G*H]")
+    return w[0].shape[0]
+
+
+def _bidirectional(file: str, where: str, cfg: dict, group, E: int, flip: bool):
+    """A Bidirectional wrapper (merge_mode concat) as one stack level, and its return_sequences."""
+    mode = cfg.get("merge_mode", "concat")
+    if mode != "concat":
+        raise refuse(file, where, f"merge_mode {show(str(mode))!r}",
+                     "'concat' (lstm-tui shows both directions side by side)")
+    inner = cfg.get("layer")
+    if not isinstance(inner, dict) or inner.get("class_name") not in RECURRENT:
+        cls = inner.get("class_name") if isinstance(inner, dict) else None
+        raise refuse(file, where, f"wraps a {show(str(cls))}", "a wrapped LSTM, GRU or SimpleRNN")
+    back = cfg.get("backward_layer") or {"class_name": inner["class_name"],
+                                         "config": {**inner.get("config", {}), "go_backwards": True}}
+    fcfg, bcfg = inner.get("config") or {}, back.get("config") or {}
+    if fcfg.get("go_backwards") or not bcfg.get("go_backwards", True):
+        raise refuse(file, where, "a forward layer with go_backwards=True (or a backward one without)",
+                     "Bidirectional(layer) with the layer reading forwards")
+    if back.get("class_name") != inner["class_name"]:
+        raise refuse(file, where, f"a {show(str(back.get('class_name')))} backward layer beside a "
+                                  f"{show(inner['class_name'])}", "both directions of one kind")
+    fwd = _recurrent(file, f"{where} forward", inner["class_name"], fcfg, group, ("forward_layer", "cell"), E, flip)
+    bwd = _recurrent(file, f"{where} backward", back["class_name"], bcfg, group, ("backward_layer", "cell"), E,
+                     not flip)
+    if bwd.W_hh.shape != fwd.W_hh.shape:
+        raise refuse(file, where, f"a backward layer of {bwd.hidden_size} units beside {fwd.hidden_size}",
+                     "both directions of one width")
+    return Bidirectional(fwd, bwd), fcfg.get("return_sequences", False)

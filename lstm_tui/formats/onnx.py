@@ -59,11 +59,12 @@ import numpy as np
 
 from ..core.cells import DEFAULT_ACTIVATIONS, Bidirectional, Layer
 from ..core.errors import ModelFileError, UserError, inert
+from ..core.inputs import check_file, check_vocab, first_line
+from .arrays import tokenizer_of
+from .registry import fail, missing_extra, vocabulary
 
 #: File endings this reader claims.
 SUFFIXES = (".onnx", ".ort.onnx")
-#: The line that says how to install the onnx package.
-INSTALL_HINT = "pip install 'lstm-tui[onnx]'"
 
 #: ONNX recurrent ops -> (cell kind, gate blocks G, activations per direction).
 RECURRENT = {"LSTM": ("lstm", 4, 3), "GRU": ("gru", 3, 2), "RNN": ("rnn", 1, 1)}
@@ -124,27 +125,23 @@ def load(path: str | os.PathLike, *, vocab_path: str | os.PathLike | None = None
     from ..core.model import Model
 
     path = Path(path)
-    shown = inert(str(path))
+    shown = check_file(path, "an ONNX model", ModelFileError)
     try:
-        if not path.exists():
-            raise ModelFileError(f"{shown}: no such file")
-        if path.is_dir():
-            raise ModelFileError(f"{shown}: is a directory, expected an ONNX model")
         size = path.stat().st_size
     except OSError as exc:
-        raise ModelFileError(f"{shown}: cannot be used ({exc.strerror or exc})") from None
+        raise fail(shown, f"cannot be used ({exc.strerror or exc})") from None
     if size == 0:
-        raise ModelFileError(f"{shown}: is empty")
+        raise fail(shown, "is empty")
     try:
         import onnx
     except ImportError:
-        raise ModelFileError(f"{shown}: reading ONNX files needs the onnx package: {INSTALL_HINT}") from None
+        raise missing_extra(shown, "onnx") from None
     try:
         proto = onnx.load(str(path))
     except Exception as exc:  # DecodeError for a truncated file or other bytes, ValidationError for external data
-        raise ModelFileError(f"{shown}: not a readable ONNX model ({_first_line(exc)})") from None
+        raise fail(shown, f"not a readable ONNX model ({first_line(exc)})") from None
     if not proto.HasField("graph") or not proto.graph.node:
-        raise ModelFileError(f"{shown}: not an ONNX model (no graph nodes)")
+        raise fail(shown, "not an ONNX model (no graph nodes)")
     graph = _Graph(proto, shown)
     levels = graph.stack()
     embedding, first_input = graph.input_side(levels[0])
@@ -233,33 +230,18 @@ def _cast_layer(layer, dt):
                    b_hh=layer.b_hh.astype(dt))
 
 
-def _first_line(exc: BaseException, limit: int = 160) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return inert(text if len(text) <= limit else text[: limit - 1] + "…")
-
-
 def _vocab(graph, vocab_path, embedding, head_W):
     """(vocab, tokenizer) from --vocab, the model's metadata, or the token ids."""
-    from ..core import tokenize
-
     V = embedding.shape[0] if embedding is not None else (head_W.shape[0] if head_W is not None else None)
-    vocab = None
-    if vocab_path is not None:
-        from ..core.io import read_vocab
-
-        vocab = read_vocab(vocab_path)
-        where = inert(str(vocab_path))
-    elif "vocab" in graph.props:
-        where = "the model's metadata 'vocab'"
+    vocab = vocabulary(vocab_path)
+    where = inert(str(vocab_path))
+    if vocab is None and "vocab" in graph.props:
+        where = "metadata 'vocab'"
         try:
             vocab = json.loads(graph.props["vocab"])
-        except (json.JSONDecodeError, RecursionError):
-            raise graph.fail("metadata 'vocab' is not a JSON list of token strings") from None
-        if not isinstance(vocab, list) or not vocab or not all(isinstance(t, str) for t in vocab):
-            raise graph.fail("metadata 'vocab' is not a JSON list of token strings")
-        if len(set(vocab)) != len(vocab):
-            raise graph.fail("metadata 'vocab' repeats a token")
-        vocab = tuple(vocab)
+        except (json.JSONDecodeError, RecursionError) as exc:
+            raise graph.fail(f"metadata 'vocab' is not a JSON list of token strings ({first_line(exc)})") from None
+        vocab = check_vocab(vocab, f"{graph.name}: metadata 'vocab'")
     if vocab is None:
         if embedding is None:
             return None, "char"
@@ -268,11 +250,7 @@ def _vocab(graph, vocab_path, embedding, head_W):
     if V is not None and len(vocab) != V:
         what = "embedding" if embedding is not None else "head"
         raise graph.fail(f"vocabulary {where} has {len(vocab)} tokens but the {what} has {V} rows")
-    kind = graph.props.get("tokenizer")
-    if kind not in tokenize.TOKENIZERS:
-        one_char = all(t == tokenize.UNK or len(tokenize.split_chars(t)) == 1 for t in vocab)
-        kind = "char" if one_char else "word"
-    return vocab, kind
+    return vocab, tokenizer_of(graph.name, graph.props, vocab)
 
 
 # --- the graph ----------------------------------------------------------------
@@ -325,7 +303,7 @@ class _Graph:
     # messages
 
     def fail(self, message: str) -> ModelFileError:
-        return ModelFileError(f"{self.name}: {message}")
+        return fail(self.name, message)
 
     def label(self, node) -> str:
         name = node.name or f"#{self.index[id(node)]}"
@@ -414,7 +392,7 @@ class _Graph:
             except ModelFileError:
                 raise
             except Exception as exc:
-                raise self.fail(f"cannot evaluate {what} of {self.label(node)} ({_first_line(exc)})") from None
+                raise self.fail(f"cannot evaluate {what} of {self.label(node)} ({first_line(exc)})") from None
         value = np.asarray(value)
         self._consts[tensor] = value
         return value
@@ -696,7 +674,7 @@ class _Graph:
             except ModelFileError:
                 raise
             except Exception as exc:
-                raise self.fail(f"cannot evaluate {where} ({_first_line(exc)})") from None
+                raise self.fail(f"cannot evaluate {where} ({first_line(exc)})") from None
             if not np.all(np.asarray(lens) == x.shape[1 if layout == 1 else 0]):
                 raise self.fail(f"{where} can be shorter than the sequence: lstm-tui runs every sequence to its "
                                 "full length")
@@ -962,5 +940,5 @@ class _Graph:
                 raise self.fail(f"stopped at {self.label(path[-1])}: the head's output {inert(out)!r} is not "
                                 f"{kind} of W h + b at each position")
         if not ran:
-            raise self.fail(f"cannot run the head {self.label(hn)} on a probe ({_first_line(error)})")
+            raise self.fail(f"cannot run the head {self.label(hn)} on a probe ({first_line(error)})")
         return head_W, head_b, kind

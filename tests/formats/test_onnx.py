@@ -25,7 +25,7 @@ from lstm_tui.core.cells import Bidirectional, Layer  # noqa: E402
 from lstm_tui.core.errors import ModelFileError  # noqa: E402
 from lstm_tui.formats import onnx as onnx_format  # noqa: E402
 
-DATA = Path(__file__).parent / "data" / "onnx"
+DATA = Path(__file__).parent.parent / "data" / "onnx"
 INDEX = json.loads((DATA / "index.json").read_text())
 LOADABLE = sorted(k for k, v in INDEX.items() if "refused" not in v and "skipped" not in v)
 TOL = 1e-5
@@ -501,7 +501,7 @@ def test_without_the_onnx_package_the_install_line_is_named(monkeypatch):
     monkeypatch.setitem(sys.modules, "onnx", None)
     with pytest.raises(ModelFileError) as exc:
         onnx_format.load(DATA / "node_gru_state.onnx")
-    assert "pip install 'lstm-tui[onnx]'" in _one_line(exc)
+    assert "pip install onnx" in _one_line(exc)
 
 
 def test_a_stack_of_two_cell_kinds_is_refused_by_node(tmp_path):
@@ -520,3 +520,63 @@ def test_a_stack_of_two_cell_kinds_is_refused_by_node(tmp_path):
     with pytest.raises(ModelFileError) as exc:
         onnx_format.load(path)
     assert "'the_gru' (GRU) follows node 'the_lstm' (LSTM)" in _one_line(exc)
+
+
+# --- through the registry, the CLI and every way of tracing -----------------------------------
+
+
+def test_the_registry_picks_this_reader():
+    from lstm_tui.formats import load_file
+
+    model = load_file(DATA / "node_gru_bi_lbr0.onnx")
+    assert model.meta["format"] == "onnx" and isinstance(model.layers[0], Bidirectional)
+
+
+@pytest.mark.parametrize("name", ["torch_legacy_lstm_bi2_emb_softmax", "node_lstm_bi_state", "node_gru_reverse_lbr1"])
+def test_cli_export_matches_onnxruntime(tmp_path, name):
+    """``lstm-tui export`` of an ONNX file: [layers, T, width] arrays with onnxruntime's numbers."""
+    from lstm_tui.cli import main
+
+    data = np.load(DATA / f"{name}.npz")
+    out = tmp_path / "out.npz"
+    if "ids" in data:
+        args = ["--text", " ".join(str(i) for i in data["ids"])]
+    else:
+        np.save(tmp_path / "x.npy", data["frames"])
+        args = ["--inputs", str(tmp_path / "x.npy")]
+    assert main(["export", "--model", str(DATA / f"{name}.onnx"), *args, "-o", str(out)]) == 0
+    got = np.load(out)
+    for k in range(INDEX[name]["levels"]):
+        np.testing.assert_allclose(got["h"][k], data[f"h_l{k}"], atol=TOL, rtol=0)
+    if INDEX[name]["head"] == "softmax":
+        np.testing.assert_allclose(got["y"], data["y"], atol=TOL, rtol=0)
+
+
+def test_cli_refusal_is_one_line_and_writes_nothing(tmp_path, capsys):
+    from lstm_tui.cli import main
+
+    np.save(tmp_path / "x.npy", np.zeros((3, 5), np.float32))
+    out = tmp_path / "out.npz"
+    name = next(k for k, v in INDEX.items() if "refused" in v)
+    code = main(["export", "--model", str(DATA / f"{name}.onnx"), "--inputs", str(tmp_path / "x.npy"), "-o", str(out)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and not out.exists()
+    assert len(err.splitlines()) == 1 and name in err and "no LSTM, GRU or RNN node" in err
+
+
+def test_every_way_of_tracing_starts_from_the_files_initial_state():
+    """Model.trace, the app's TraceBuilder (whole or chunk by chunk) and checkpointed windows."""
+    from lstm_tui.core import checkpoint
+
+    for name in ("node_lstm_bi_state", "node_gru_state"):
+        model = onnx_format.load(DATA / f"{name}.onnx")
+        data = np.load(DATA / f"{name}.npz")
+        x = data["frames"]
+        builder = checkpoint.TraceBuilder(model, x)
+        while not builder.complete:
+            builder.advance(max_steps=2)
+        traces = [model.trace(x), checkpoint.trace(model, x), builder.snapshot()]
+        if not model.bidirectional:
+            traces.append(checkpoint.trace(model, x, limit=1, window=2).window(0, len(x)))
+        for trace in traces:
+            np.testing.assert_allclose(trace.states["h"][0], data["h_l0"], atol=TOL, rtol=0)

@@ -142,10 +142,15 @@ def load(path: str | os.PathLike, *, vocab_path: str | os.PathLike | None = None
         raise fail(shown, f"not a readable ONNX model ({first_line(exc)})") from None
     if not proto.HasField("graph") or not proto.graph.node:
         raise fail(shown, "not an ONNX model (no graph nodes)")
-    graph = _Graph(proto, shown)
-    levels = graph.stack()
-    embedding, first_input = graph.input_side(levels[0])
-    head_W, head_b, head_kind = graph.head(levels[-1])
+    try:
+        graph = _Graph(proto, shown)
+        levels = graph.stack()
+        embedding, first_input = graph.input_side(levels[0])
+        head_W, head_b, head_kind = graph.head(levels[-1])
+    except UserError:
+        raise
+    except Exception as exc:  # a graph damaged in a way no check above names: still one line
+        raise fail(shown, f"cannot follow the graph ({type(exc).__name__}: {first_line(exc)})") from None
     layers, h0, c0 = [], [], []
     for level in levels:
         dirs = [d for node in level for d in graph.directions(node)]
@@ -171,8 +176,8 @@ def load(path: str | os.PathLike, *, vocab_path: str | os.PathLike | None = None
         raise graph.fail(f"the head reads {head_W.shape[1]} values but {graph.label(levels[-1][0])} gives "
                          f"{layers[-1].output_size}")
     vocab, tokenizer = _vocab(graph, vocab_path, embedding, head_W)
-    meta = {"format": "onnx", "path": str(path), "opset": graph.opset, "producer": inert(proto.producer_name),
-            "nodes": [inert(n.name) for level in levels for n in level], "head": head_kind}
+    meta = {"format": "onnx", "path": str(path), "opset": graph.opset, "producer": _show(proto.producer_name),
+            "nodes": [_show(n.name) for level in levels for n in level], "head": head_kind}
     meta.update({k: v for k, v in graph.props.items() if k != "vocab"})
     if any(np.any(h) for h in h0) or any(c is not None and np.any(c) for c in c0):
         meta["h0"] = tuple(h.astype(dt) for h in h0)
@@ -187,7 +192,7 @@ def load(path: str | os.PathLike, *, vocab_path: str | os.PathLike | None = None
     kinds = "/".join(dict.fromkeys(n.op_type for level in levels for n in level))
     bi = " bidirectional" if any(isinstance(lay, Bidirectional) for lay in layers) else ""
     widths = ", ".join(str(lay.output_size) for lay in layers)
-    description = f"ONNX {kinds} from {inert(path.name)}: {len(layers)} level(s){bi}, widths {widths}"
+    description = f"ONNX {kinds} from {_show(path.name)}: {len(layers)} level(s){bi}, widths {widths}"
     try:
         return _model(Model, layers, embedding, head_W, head_b, dt, vocab, tokenizer, name, graph, path, description,
                       meta)
@@ -203,8 +208,8 @@ def _model(Model, layers, embedding, head_W, head_b, dt, vocab, tokenizer, name,
         head_b=None if head_b is None else np.ascontiguousarray(head_b, dtype=dt),
         vocab=vocab,
         tokenizer=tokenizer,
-        name=inert(name or graph.props.get("name") or path.stem),
-        description=inert(graph.props.get("description") or description),
+        name=_show(name or graph.props.get("name") or path.stem),
+        description=_show(graph.props.get("description") or description),
         meta=meta,
     )
 
@@ -230,11 +235,16 @@ def _cast_layer(layer, dt):
                    b_hh=layer.b_hh.astype(dt))
 
 
+def _show(text) -> str:
+    """A name from the graph for a one-line message (bytes of a damaged string field decoded, escapes inert)."""
+    return inert(text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text))
+
+
 def _vocab(graph, vocab_path, embedding, head_W):
     """(vocab, tokenizer) from --vocab, the model's metadata, or the token ids."""
     V = embedding.shape[0] if embedding is not None else (head_W.shape[0] if head_W is not None else None)
     vocab = vocabulary(vocab_path)
-    where = inert(str(vocab_path))
+    where = _show(str(vocab_path))
     if vocab is None and "vocab" in graph.props:
         where = "metadata 'vocab'"
         try:
@@ -288,6 +298,13 @@ class _Graph:
         self.lengths = PROBE_LENGTHS + self.fixed_lengths()
         self.fixed_used: set[int] = set()
 
+    def array(self, tensor) -> np.ndarray:
+        """An initializer's values (numpy_helper), or a refusal naming it when they cannot be read."""
+        try:
+            return self._to_array(tensor)
+        except Exception as exc:  # a damaged file: unknown data type, data of the wrong size
+            raise self.fail(f"initializer {_show(tensor.name)!r} cannot be read ({first_line(exc)})") from None
+
     def fixed_lengths(self) -> tuple[int, ...]:
         """Lengths an exporter may have fixed: static sizes of the graph inputs and of small int64 constants
         (a Reshape to [7, 1, 8] runs only at T = 7). The probes try them after their own."""
@@ -297,7 +314,10 @@ class _Graph:
         small += [a.t for n in self.nodes if n.op_type == "Constant" for a in n.attribute
                   if a.name == "value" and a.t.data_type == 7 and 0 < np.prod(a.t.dims, dtype=np.int64) <= 8]
         for t in small:
-            found.update(int(v) for v in self._to_array(t).reshape(-1))
+            try:
+                found.update(int(v) for v in self._to_array(t).reshape(-1))
+            except Exception:  # damaged: whoever needs this tensor says so
+                continue
         return tuple(sorted(v for v in found if 1 < v <= 4096 and v not in PROBE_LENGTHS))[:16]
 
     # messages
@@ -307,7 +327,7 @@ class _Graph:
 
     def label(self, node) -> str:
         name = node.name or f"#{self.index[id(node)]}"
-        return f"node {inert(name)!r} ({inert(node.op_type)})"
+        return f"node {_show(name)!r} ({_show(node.op_type)})"
 
     # walking the graph
 
@@ -334,7 +354,7 @@ class _Graph:
                 continue
             node = self.producer.get(t)
             if node is None:
-                raise self.fail(f"tensor {inert(t)!r} has no producer, initializer or graph input")
+                raise self.fail(f"tensor {_show(t)!r} has no producer, initializer or graph input")
             if not shape_only and (node.op_type in RECURRENT or node.op_type in CONTROL):
                 blockers.append((node, t))
             nodes[id(node)] = node
@@ -366,9 +386,13 @@ class _Graph:
         for t in names:
             tt = self.inputs[t].type.tensor_type
             if not tt.HasField("shape"):
-                raise self.fail(f"graph input {inert(t)!r} has no declared shape to evaluate the constants with")
+                raise self.fail(f"graph input {_show(t)!r} has no declared shape to evaluate the constants with")
             dims = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else free for d in tt.shape.dim]
-            feeds[t] = np.zeros(dims, dtype=helper.tensor_dtype_to_np_dtype(tt.elem_type))
+            try:
+                dtype = helper.tensor_dtype_to_np_dtype(tt.elem_type)
+            except Exception:
+                raise self.fail(f"graph input {_show(t)!r} has an unknown element type {tt.elem_type}") from None
+            feeds[t] = np.zeros(dims, dtype=dtype)
         return feeds
 
     def constant(self, tensor: str, what: str, node) -> np.ndarray | None:
@@ -379,7 +403,7 @@ class _Graph:
         if tensor in self._consts:
             return self._consts[tensor]
         if tensor in self.init:
-            value = self._to_array(self.init[tensor])
+            value = self.array(self.init[tensor])
         else:
             nodes, value_inputs, shape_inputs, blockers = self.ancestors([tensor])
             if blockers:
@@ -407,7 +431,7 @@ class _Graph:
         value = self.constant(tensor, what, node)
         if value is None:
             src = next(iter(self.ancestors([tensor])[1]))
-            raise self.fail(f"{what} of {self.label(node)} comes from graph input {inert(src)!r}: "
+            raise self.fail(f"{what} of {self.label(node)} comes from graph input {_show(src)!r}: "
                             "only constant weights are read")
         if value.dtype.kind != "f":
             raise self.fail(f"{what} of {self.label(node)} holds {value.dtype} values, expected floating-point")
@@ -447,13 +471,13 @@ class _Graph:
             if ctl is not None:
                 raise self.fail(f"no LSTM, GRU or RNN node: stopped at {self.label(ctl)}; a recurrence written as "
                                 "a loop cannot be read")
-            ops = ", ".join(dict.fromkeys(inert(n.op_type) for n in self.nodes))
+            ops = ", ".join(dict.fromkeys(_show(n.op_type) for n in self.nodes))
             if len(ops) > 100:
                 ops = ops[:99] + "…"
             last = self.producer.get(self.outputs[0]) if self.outputs else None
             where = f"; the output is computed by {self.label(last)}" if last is not None else ""
             hint = ""
-            if self.proto.producer_name.lower().startswith("pytorch"):
+            if _show(self.proto.producer_name).lower().startswith("pytorch"):
                 hint = "; torch.onnx.export(..., dynamo=False) writes LSTM, GRU and RNN nodes"
             raise self.fail(f"no LSTM, GRU or RNN node in the graph (ops: {ops}){where}: a recurrence unrolled "
                             f"into per-step ops cannot be read{hint}")
@@ -536,7 +560,7 @@ class _Graph:
         for raw in names:
             name = ACTIVATION_NAMES.get(str(raw).lower())
             if name is None:
-                raise self.fail(f"{self.label(node)}: activation {inert(str(raw))!r} is not one of "
+                raise self.fail(f"{self.label(node)}: activation {_show(str(raw))!r} is not one of "
                                 f"{', '.join(ACTIVATION_NAMES.values())}")
             use_a, use_b = USES.get(name, (0, 0))
             da, db = ALPHA_BETA_DEFAULTS.get(name, (None, None))
@@ -567,7 +591,7 @@ class _Graph:
         a = self.attrs(node)
         direction = a.get("direction", "forward")
         if direction not in ("forward", "reverse", "bidirectional"):
-            raise self.fail(f"{label}: direction {inert(str(direction))!r} is not forward, reverse or bidirectional")
+            raise self.fail(f"{label}: direction {_show(str(direction))!r} is not forward, reverse or bidirectional")
         D = 2 if direction == "bidirectional" else 1
         layout = int(a.get("layout", 0))
         if layout not in (0, 1):
@@ -641,7 +665,7 @@ class _Graph:
         value = self.constant(tensor, what, node)
         if value is None:
             src = next(iter(self.ancestors([tensor])[1]))
-            self.notes.append(f"{what} of {self.label(node)} comes from graph input {inert(src)!r}: "
+            self.notes.append(f"{what} of {self.label(node)} comes from graph input {_show(src)!r}: "
                               "lstm-tui starts from zeros")
             return zeros
         if value.dtype.kind != "f" or not np.isfinite(value).all():
@@ -661,7 +685,7 @@ class _Graph:
         nodes, value_inputs, shape_inputs, blockers = self.ancestors([tensor])
         where = f"sequence_lens of {self.label(node)}"
         if value_inputs:
-            raise self.fail(f"{where} comes from graph input {inert(next(iter(value_inputs)))!r}: lstm-tui runs "
+            raise self.fail(f"{where} comes from graph input {_show(next(iter(value_inputs)))!r}: lstm-tui runs "
                             "every sequence to its full length")
         if blockers:
             raise self.fail(f"{where} is computed by {self.label(blockers[0][0])}: not followed")
@@ -708,7 +732,7 @@ class _Graph:
         if value_inputs:
             t, consumer = next(iter(value_inputs.items()))
             who = self.label(consumer) if consumer is not None else "the path"
-            raise self.fail(f"stopped at {who} {between}: it reads graph input {inert(t)!r}")
+            raise self.fail(f"stopped at {who} {between}: it reads graph input {_show(t)!r}")
 
         def same(feeds, expected) -> bool | None:  # None: the nodes cannot run at this length
             if target in feeds:
@@ -729,7 +753,7 @@ class _Graph:
                     self.fixed_used.update(T for T, r in zip(self.lengths, results) if r)
                 return
         last = self.producer.get(target)
-        where = self.label(last) if last is not None else f"graph input {inert(target)!r}"
+        where = self.label(last) if last is not None else f"graph input {_show(target)!r}"
         raise self.fail(f"stopped at {where} {between}: it does not pass the data on as {shape_text}")
 
     def _y(self, node) -> str:
@@ -809,7 +833,7 @@ class _Graph:
         else:
             if len(leaves) != 1:
                 raise self.fail(f"X of {self.label(node)} comes from {len(leaves)} graph inputs, expected one")
-            source, start = leaves[0], f"graph input {inert(leaves[0])!r}"
+            source, start = leaves[0], f"graph input {_show(leaves[0])!r}"
         if source == X:
             return embedding, start
 
@@ -827,7 +851,14 @@ class _Graph:
 
     def head(self, level):
         """(head_W (V, W), head_b (V,), kind) of the nodes after the last level, or (None, None, "none")."""
-        ys = [self._y(n) for n in level]
+        ys = [n.output[0] if n.output else "" for n in level]
+        if not any(y and (self.consumers.get(y) or y in self.outputs) for y in ys):
+            # Y unused: a classifier reading the final state Y_h (or nothing at all)
+            if any(t and (self.consumers.get(t) or t in self.outputs) for n in level for t in n.output[1:]):
+                self.notes.append(f"the graph reads only the final state (Y_h, Y_c) of {self.label(level[0])}: "
+                                  "lstm-tui shows every step of the recurrent layers, without what the graph "
+                                  "computes from that state")
+            return None, None, "none"
         # forward along the data from Y: re-layouts pass, MatMul/Gemm is the head
         heads, others, seen = [], [], set()
         todo = list(ys)
@@ -932,12 +963,12 @@ class _Graph:
             got = np.asarray(got, dtype=np.float64)
             if got.size != T * V:
                 raise self.fail(f"the head {self.label(hn)} does not give {V} values at each of the T positions "
-                                f"(output {inert(out)!r} has shape {list(got.shape)})")
+                                f"(output {_show(out)!r} has shape {list(got.shape)})")
             if got.ndim == 3 and got.shape[0] == 1 and got.shape[1] == T:
                 got = got[0]
             got = got.reshape(T, V)
             if not np.allclose(got, expected, rtol=1e-4, atol=1e-5):
-                raise self.fail(f"stopped at {self.label(path[-1])}: the head's output {inert(out)!r} is not "
+                raise self.fail(f"stopped at {self.label(path[-1])}: the head's output {_show(out)!r} is not "
                                 f"{kind} of W h + b at each position")
         if not ran:
             raise self.fail(f"cannot run the head {self.label(hn)} on a probe ({first_line(error)})")

@@ -580,3 +580,57 @@ def test_every_way_of_tracing_starts_from_the_files_initial_state():
             traces.append(checkpoint.trace(model, x, limit=1, window=2).window(0, len(x)))
         for trace in traces:
             np.testing.assert_allclose(trace.states["h"][0], data["h_l0"], atol=TOL, rtol=0)
+
+
+def test_a_head_on_the_final_state_only_loads_the_layers_with_a_note(tmp_path):
+    """A classifier: Gemm on Y_h. lstm-tui shows the layers (every step) and says what it left out."""
+    rng = np.random.default_rng(4)
+    proto = onnx.load(_lstm_graph(tmp_path, outputs=["probs"], inits={
+        "axis0": np.array([0], np.int64), "Wc": rng.standard_normal((3, 2)).astype(np.float32)}))
+    lstm = proto.graph.node[0]
+    del lstm.output[:]
+    lstm.output.extend(["", "Y_h"])
+    proto.graph.node.extend([
+        helper.make_node("Squeeze", ["Y_h", "axis0"], ["h_last"], name="squeeze"),
+        helper.make_node("Gemm", ["h_last", "Wc"], ["scores"], name="classifier", transB=1),
+        helper.make_node("Softmax", ["scores"], ["probs"], name="softmax", axis=1),
+    ])
+    path = tmp_path / "classifier.onnx"
+    onnx.save(proto, path)
+    model = onnx_format.load(path)
+    assert model.head_W is None and model.layers[0].cell == "lstm"
+    assert any("final state" in n and "'the_lstm' (LSTM)" in n for n in model.meta["notes"])
+
+
+def test_an_opset_before_7_is_refused(tmp_path):
+    path = _lstm_graph(tmp_path, opset=6)
+    with pytest.raises(ModelFileError) as exc:
+        onnx_format.load(path)
+    assert "opset 6" in _one_line(exc)
+
+
+def test_missing_external_data_is_one_line(tmp_path):
+    proto = onnx.load(DATA / "node_gru_state.onnx")
+    path = tmp_path / "ext.onnx"
+    onnx.save_model(proto, path, save_as_external_data=True, all_tensors_to_one_file=True, location="ext.data",
+                    size_threshold=0)
+    assert onnx_format.load(path).layers[0].cell == "gru"  # beside it, the data is read
+    (tmp_path / "ext.data").unlink()
+    with pytest.raises(ModelFileError) as exc:
+        onnx_format.load(path)
+    assert _one_line(exc).startswith(str(path))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(name=st.sampled_from(LOADABLE), flips=st.lists(st.tuples(st.floats(0, 1, exclude_max=True),
+                                                               st.integers(0, 255)), min_size=1, max_size=4))
+def test_damaged_models_load_or_are_refused_in_one_line(tmp_path, name, flips):
+    blob = bytearray((DATA / f"{name}.onnx").read_bytes())
+    for where, value in flips:
+        blob[int(where * len(blob))] = value
+    path = tmp_path / "damaged.onnx"
+    path.write_bytes(bytes(blob))
+    try:
+        onnx_format.load(path)
+    except ModelFileError as exc:
+        assert "\n" not in str(exc)

@@ -117,6 +117,11 @@ def _head(kind: str, logits: np.ndarray) -> np.ndarray:
     return np.exp(logp) if kind == "softmax" else logp
 
 
+def _npz(name: str) -> dict:
+    with np.load(DATA / f"{name}.npz") as f:
+        return dict(f)
+
+
 def _inputs(model, data):
     if "ids" in data:
         return model.embedding[data["ids"]].astype(np.float64)
@@ -129,7 +134,7 @@ def _inputs(model, data):
 @pytest.mark.parametrize("name", LOADABLE)
 def test_fixture_matches_onnxruntime(name):
     model = onnx_format.load(DATA / f"{name}.onnx")
-    data = np.load(DATA / f"{name}.npz")
+    data = _npz(name)
     assert model.dtype == np.float32
     levels, logits = _forward(model, _inputs(model, data))
     assert len(levels) == INDEX[name]["levels"]
@@ -152,7 +157,7 @@ def test_fixture_matches_onnxruntime(name):
 def test_fixture_trace_matches_onnxruntime(name):
     """The model lstm-tui traces (core's cells, from the file's initial states) gives onnxruntime's numbers."""
     model = onnx_format.load(DATA / f"{name}.onnx")
-    data = np.load(DATA / f"{name}.npz")
+    data = _npz(name)
     inputs = [str(i) for i in data["ids"]] if "ids" in data else data["frames"]
     trace = model.trace(inputs, h0=model.meta.get("h0"), c0=model.meta.get("c0"))
     for k, level in enumerate(model.layers):
@@ -183,7 +188,7 @@ def test_fixture_trace_matches_onnxruntime(name):
 def test_final_states_sit_where_the_export_contract_puts_them():
     """The reverse direction's final state is its output at position 0, the forward one's at T-1."""
     model = onnx_format.load(DATA / "node_gru_bi_lbr1.onnx")
-    data = np.load(DATA / "node_gru_bi_lbr1.npz")
+    data = _npz("node_gru_bi_lbr1")
     H = model.layers[0].forward.hidden_size
     h = data["h_l0"]
     np.testing.assert_allclose(h[-1, :H], data["hT_l0"][0], atol=TOL)
@@ -226,7 +231,7 @@ def test_options_are_read():
 def test_constant_initial_states_are_kept_per_level():
     for name in ("node_lstm_bi_state", "node_lstm_layout1_bi_state", "node_lstm_bi_wrapped_weights"):
         model = onnx_format.load(DATA / f"{name}.onnx")
-        data = np.load(DATA / f"{name}.npz")
+        data = _npz(name)
         np.testing.assert_array_equal(model.meta["h0"][0], data["h0_l0"])
         np.testing.assert_array_equal(model.meta["c0"][0], data["c0_l0"])
     model = onnx_format.load(DATA / "node_gru_state.onnx")
@@ -537,7 +542,7 @@ def test_cli_export_matches_onnxruntime(tmp_path, name):
     """``lstm-tui export`` of an ONNX file: [layers, T, width] arrays with onnxruntime's numbers."""
     from lstm_tui.cli import main
 
-    data = np.load(DATA / f"{name}.npz")
+    data = _npz(name)
     out = tmp_path / "out.npz"
     if "ids" in data:
         args = ["--text", " ".join(str(i) for i in data["ids"])]
@@ -545,7 +550,8 @@ def test_cli_export_matches_onnxruntime(tmp_path, name):
         np.save(tmp_path / "x.npy", data["frames"])
         args = ["--inputs", str(tmp_path / "x.npy")]
     assert main(["export", "--model", str(DATA / f"{name}.onnx"), *args, "-o", str(out)]) == 0
-    got = np.load(out)
+    with np.load(out) as f:
+        got = dict(f)
     for k in range(INDEX[name]["levels"]):
         np.testing.assert_allclose(got["h"][k], data[f"h_l{k}"], atol=TOL, rtol=0)
     if INDEX[name]["head"] == "softmax":
@@ -570,7 +576,7 @@ def test_every_way_of_tracing_starts_from_the_files_initial_state():
 
     for name in ("node_lstm_bi_state", "node_gru_state"):
         model = onnx_format.load(DATA / f"{name}.onnx")
-        data = np.load(DATA / f"{name}.npz")
+        data = _npz(name)
         x = data["frames"]
         builder = checkpoint.TraceBuilder(model, x)
         while not builder.complete:

@@ -458,6 +458,32 @@ def layout1_stack(outdir, index, layout=1):
          opset=14, twin=layout1_stack(outdir, index, layout=0))
 
 
+def batch_major(outdir, index):
+    """As tf2onnx writes a Keras Bidirectional(LSTM) -> Dense(softmax): input [batch, T, E] transposed in, zero
+    peepholes, sequence_lens computed from the input's shape, Y transposed back to [batch, T, 2H] (opset 13)."""
+    b = Builder(13, 14)
+    E, H, V = 3, 4, 5
+    W, R, B = b.weights("LSTM", 2, H, E)
+    x = b.op("Transpose", ["X"], perm=[1, 0, 2])  # [T, batch, E]
+    shape = b.op("Shape", ["X"])
+    steps = b.op("Slice", [shape, b.const(np.array([1], np.int64)), b.const(np.array([2], np.int64))])  # [T]
+    batch = b.op("Slice", [shape, b.const(np.array([0], np.int64)), b.const(np.array([1], np.int64))])
+    lens = b.op("Cast", [b.op("Expand", [steps, batch])], to=6)  # int32 [batch], every entry T
+    P = b.init(np.zeros((2, 3 * H), np.float32), "P")
+    node, Y = b.rnn("LSTM", x, b.init(W), b.init(R), b.init(B), seq=lens, P=P, hidden_size=H,
+                    direction="bidirectional")
+    y = b.op("Transpose", [Y], perm=[2, 0, 1, 3])  # [batch, T, 2, H]
+    y = b.op("Reshape", [y, b.const(np.array([0, 0, -1], np.int64))])  # [batch, T, 2H]
+    logits = b.op("Add", [b.op("MatMul", [y, b.init(b.rng.standard_normal((2 * H, V)).astype(np.float32))]),
+                          b.init(b.rng.standard_normal(V).astype(np.float32))])
+    probs = b.op("Softmax", [logits], axis=-1)
+    model = b.model([("X", "f", ["batch", "T", E])], [(probs, ["batch", "T", V])])
+    frames = b.rng.standard_normal((T, E)).astype(np.float32)
+    save(outdir, "node_batch_major_bi_lstm_softmax", model, {"X": frames[None]}, [[node]], "softmax", index,
+         "tf2onnx-like: [batch, T, E] -> Transpose -> bidirectional LSTM (zero P, sequence_lens from the shape) -> "
+         "Transpose/Reshape -> MatMul + Add -> Softmax", frames=frames, opset=13)
+
+
 def make_nodes(outdir: Path, index: dict) -> None:
     single(outdir, index, "node_lstm_reverse_op7", "LSTM", opset=7, direction="reverse",
            about="reverse LSTM, opset 7")
@@ -498,6 +524,7 @@ def make_nodes(outdir: Path, index: dict) -> None:
     wrapped(outdir, index)
     split_bidirectional(outdir, index)
     layout1_stack(outdir, index)
+    batch_major(outdir, index)
 
 
 def main(argv=None) -> int:

@@ -176,11 +176,11 @@ def load(path: str | os.PathLike, *, vocab_path: str | os.PathLike | None = None
         raise graph.fail(f"the head reads {head_W.shape[1]} values but {graph.label(levels[-1][0])} gives "
                          f"{layers[-1].output_size}")
     vocab, tokenizer = _vocab(graph, vocab_path, embedding, head_W)
-    meta = {"format": "onnx", "path": str(path), "opset": graph.opset, "producer": _show(proto.producer_name),
-            "nodes": [_show(n.name) for level in levels for n in level], "head": head_kind}
-    meta.update({k: v for k, v in graph.props.items() if k != "vocab"})
+    meta = {k: v for k, v in graph.props.items() if k != "vocab"}  # the file's own metadata, then what was found
+    meta.update({"format": "onnx", "path": str(path), "opset": graph.opset, "producer": _show(proto.producer_name),
+                 "nodes": [_show(n.name) for level in levels for n in level], "head": head_kind})
     if any(np.any(h) for h in h0) or any(c is not None and np.any(c) for c in c0):
-        meta["h0"] = tuple(h.astype(dt) for h in h0)
+        meta["h0"] = tuple(h.astype(dt) for h in h0)  # per level, forward units first
         if layers[0].cell == "lstm":
             meta["c0"] = tuple(c.astype(dt) for c in c0)
     if graph.fixed_used:
@@ -194,24 +194,19 @@ def load(path: str | os.PathLike, *, vocab_path: str | os.PathLike | None = None
     widths = ", ".join(str(lay.output_size) for lay in layers)
     description = f"ONNX {kinds} from {_show(path.name)}: {len(layers)} level(s){bi}, widths {widths}"
     try:
-        return _model(Model, layers, embedding, head_W, head_b, dt, vocab, tokenizer, name, graph, path, description,
-                      meta)
+        return Model(
+            layers=tuple(layers),
+            embedding=None if embedding is None else np.ascontiguousarray(embedding, dtype=dt),
+            head_W=None if head_W is None else np.ascontiguousarray(head_W, dtype=dt),
+            head_b=None if head_b is None else np.ascontiguousarray(head_b, dtype=dt),
+            vocab=vocab,
+            tokenizer=tokenizer,
+            name=_show(name or graph.props.get("name") or path.stem),
+            description=_show(graph.props.get("description") or description),
+            meta=meta,
+        )
     except UserError as exc:  # a stack the model description refuses: named by file
         raise graph.fail(str(exc)) from None
-
-
-def _model(Model, layers, embedding, head_W, head_b, dt, vocab, tokenizer, name, graph, path, description, meta):
-    return Model(
-        layers=tuple(layers),
-        embedding=None if embedding is None else np.ascontiguousarray(embedding, dtype=dt),
-        head_W=None if head_W is None else np.ascontiguousarray(head_W, dtype=dt),
-        head_b=None if head_b is None else np.ascontiguousarray(head_b, dtype=dt),
-        vocab=vocab,
-        tokenizer=tokenizer,
-        name=_show(name or graph.props.get("name") or path.stem),
-        description=_show(graph.props.get("description") or description),
-        meta=meta,
-    )
 
 
 # --- one direction of one node ------------------------------------------------
@@ -454,18 +449,14 @@ class _Graph:
     def recurrent_feeders(self, tensor: str) -> list:
         """The recurrent nodes whose outputs reach ``tensor`` through data (not through Shape)."""
         _, _, _, blockers = self.ancestors([tensor])
-        out = []
+        out = {}
         for node, _ in blockers:
             if node.op_type in CONTROL:
                 raise self.fail(f"stopped at {self.label(node)}: control flow is not followed")
-            if node not in out:
-                out.append(node)
+            out.setdefault(id(node), node)
         # the nearest ones only: drop a node that feeds another listed node
-        near = []
-        for node in out:
-            if not any(node is not o and node in self.ancestors_rnn(o) for o in out):
-                near.append(node)
-        return near
+        upstream = {id(b) for node in out.values() for b in self.ancestors_rnn(node)}
+        return [node for key, node in out.items() if key not in upstream]
 
     def ancestors_rnn(self, node) -> list:
         return [b for b, _ in self.ancestors([node.input[0]])[3]] if node.input else []
@@ -606,8 +597,6 @@ class _Graph:
             raise self.fail(f"{label}: layout {layout} is not 0 or 1")
         if op == "LSTM" and int(a.get("input_forget", 0)) != 0:
             raise self.fail(f"{label} has input_forget=1 (coupled input and forget gates): not supported")
-        if op == "LSTM" and "output_sequence" in a:
-            pass  # LSTM-1's attribute: Y is always computed in opset 7+
         W = self.weight(node, 1, "W")
         R = self.weight(node, 2, "R")
         B = self.weight(node, 3, "B", required=False)

@@ -436,10 +436,10 @@ class _Graph:
             src = next(iter(self.ancestors([tensor])[1]))
             raise self.fail(f"{what} of {self.label(node)} comes from graph input {_show(src)!r}: "
                             "only constant weights are read")
-        if value.dtype.kind != "f":
+        if value.dtype.kind != "f" and "float" not in value.dtype.name:  # bfloat16 and float8 are kind "V"
             raise self.fail(f"{what} of {self.label(node)} holds {value.dtype} values, expected floating-point")
         if value.dtype not in (np.float32, np.float64):
-            value = value.astype(np.float32)
+            value = value.astype(np.float32)  # float16, bfloat16: computed in float32
         if not np.isfinite(value).all():
             raise self.fail(f"{what} of {self.label(node)} holds NaN or Inf values")
         return value

@@ -640,3 +640,19 @@ def test_damaged_models_load_or_are_refused_in_one_line(tmp_path, name, flips):
         onnx_format.load(path)
     except ModelFileError as exc:
         assert "\n" not in str(exc)
+
+
+@pytest.mark.parametrize("dtype", [TensorProto.FLOAT16, TensorProto.BFLOAT16, TensorProto.DOUBLE])
+def test_weights_in_other_float_types(tmp_path, dtype):
+    """float16 and bfloat16 weights are computed in float32, double ones in float64."""
+    proto = onnx.load(_lstm_graph(tmp_path))
+    W32 = {t.name: numpy_helper.to_array(t) for t in proto.graph.initializer}
+    del proto.graph.initializer[:]
+    for name, a in W32.items():
+        proto.graph.initializer.append(helper.make_tensor(name, dtype, a.shape, a.reshape(-1).tolist()))
+    path = tmp_path / "typed.onnx"
+    onnx.save(proto, path)
+    layer = onnx_format.load(path).layers[0]
+    assert layer.dtype == (np.float64 if dtype == TensorProto.DOUBLE else np.float32)
+    tol = 1e-2 if dtype != TensorProto.DOUBLE else 1e-7
+    np.testing.assert_allclose(layer.W_ih[:2], W32["W"][0, :2], atol=tol * 10)  # block i stays first

@@ -157,7 +157,7 @@ class _Payload:
         (lambda t, r: _write(t, "r.safetensors", r.bytes(300)), "r.safetensors: not a valid safetensors file"),
         (lambda t, r: _write(t, "r.npz", r.bytes(300)), "r.npz: not"),
         (lambda t, r: _write(t, "evil.pt", pickle.dumps(_Payload(str(t / "pwned")))), "evil.pt: "),
-        (lambda t, r: _write(t, "m.h5", b"\x89HDF\r\n\x1a\n"), "m.h5: model.weights.h5 is not a valid HDF5 file"),
+        (lambda t, r: _write(t, "m.h5", b"\x89HDF\r\n\x1a\n"), "m.h5: it is not a valid HDF5 file"),
         (lambda t, r: _write(t, "weights.bin", b"xx"), "unknown file type '.bin'"),
     ],
 )

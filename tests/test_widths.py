@@ -164,6 +164,13 @@ def test_state_before_of_the_backward_half_is_the_state_at_t_plus_1(rng):
         cb = trace.state_before("c", 0, k)
         np.testing.assert_array_equal(cb[6:], c[k + 1, 6:] if k < T - 1 else 0)
         np.testing.assert_array_equal(trace.value("h_prev", 0, k), hb)
+    for start, stop in [(0, T), (0, 3), (2, 5), (4, T), (3, 3)]:
+        block = trace.states_before("h", 0, start, stop)
+        want = [trace.state_before("h", 0, k) for k in range(start, stop)]
+        np.testing.assert_array_equal(block, np.array(want).reshape(-1, 8))
+        np.testing.assert_array_equal(
+            trace.states_before("c", 1, start, stop), np.array([trace.state_before("c", 1, k) for k in range(start, stop)]).reshape(-1, 3)
+        )
     # a forward-only level above it is the usual hᵗ⁻¹
     np.testing.assert_array_equal(trace.state_before("h", 1, 3), trace.states["h"][1][2])
 
@@ -255,6 +262,7 @@ def test_checkpointed_windows_equal_the_full_trace_for_mixed_widths(rng):
         for n in range(2):
             for q in full.quantities:
                 np.testing.assert_array_equal(win.states[q][n], full.states[q][n][start:stop])
+    np.testing.assert_array_equal(long.states_before("c", 1, 6, 20), full.states_before("c", 1, 6, 20))
     for k in (0, 7, 8, 9, 50):
         for n in range(2):
             np.testing.assert_array_equal(long.state_before("c", n, k), full.state_before("c", n, k))

@@ -454,6 +454,11 @@ class CheckpointedTrace:
         tr, j = self.local(k)
         return tr.state_before(q, layer, j)
 
+    def states_before(self, q: str, layer: int, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """As :meth:`Trace.states_before` (recomputes the windows it crosses)."""
+        stop = self._steps if stop is None else min(stop, self._steps)
+        return self.window(start, stop).states_before(q, layer)
+
     def series(self, q: str, layer: int, j: int, start: int = 0, stop: int | None = None) -> np.ndarray:
         """Unit j of quantity q at steps start..stop-1, (stop - start,).
 

@@ -131,6 +131,37 @@ class Trace:
             out[part] = v[src, part] if 0 <= src < T else init[part]
         return out
 
+    def states_before(self, q: str, layer: int, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """:meth:`state_before` of steps start..stop-1 at once, (stop - start, W): for
+        code that reads hᵗ⁻¹ over a block of steps (a backward direction's units
+        come from step k + 1)."""
+        if q == "c" and self.c0 is None:
+            raise KeyError(f"a {self.cell} trace has no cell state c")
+        T = self.steps
+        stop = T if stop is None else min(stop, T)
+        start = min(max(0, start), stop)
+        init = (self.c0 if q == "c" else self.h0)[layer]  # (W,)
+        v = self.states[q][layer]  # (T, W)
+        flags = self.reverse_flags(layer)
+        w = init.shape[0] // len(flags)
+        out = np.empty((stop - start, init.shape[0]), dtype=v.dtype)
+        if stop == start:
+            return out
+        for d, back in enumerate(flags):
+            part = slice(d * w, (d + 1) * w)
+            if not back:  # row k: step k - 1, the initial state at k = 0
+                if start > 0:
+                    out[:, part] = v[start - 1 : stop - 1, part]
+                else:
+                    out[0, part] = init[part]
+                    out[1:, part] = v[: stop - 1, part]
+            elif stop < T:  # row k: step k + 1, the initial state at k = T - 1
+                out[:, part] = v[start + 1 : stop + 1, part]
+            else:
+                out[:-1, part] = v[start + 1 : T, part]
+                out[-1, part] = init[part]
+        return out
+
     def value(self, q: str, layer: int, k: int) -> np.ndarray:
         """One vector of 0-based step k: a quantity (W,), ``x`` (the layer's
         input), ``h_prev``/``c_prev`` (the state before the step), ``y`` (V,),

@@ -3,7 +3,8 @@
 Readers (each ``match(path, head_bytes) -> bool`` and ``load(path, ...) -> Model``):
 
 - ``native``: lstm-tui's own safetensors files (``save_model``);
-- ``keras``: Keras 3 ``.keras`` archives and ``.weights.h5`` files (needs h5py);
+- ``keras``: Keras 3 ``.keras`` archives and ``.weights.h5`` files (needs h5py; ``keras_infer``
+  reads the structure of a ``.weights.h5`` without its config);
 - ``onnx``: ONNX graphs with LSTM, GRU and RNN nodes (needs onnx);
 - ``keras_npz``: Keras weights saved as named arrays;
 - ``pytorch``: PyTorch state dicts in safetensors, .npz or .pt.

@@ -22,10 +22,10 @@ import numpy as np
 
 from ..core import tokenize
 from ..core.cells import Bidirectional, Layer
-from ..core.errors import ModelFileError
+from ..core.errors import InputError, ModelFileError
 from ..core.inputs import check_vocab, dims, first_line
 from ..core.model import Model
-from .registry import fail, never_unpickled, show
+from .registry import SAVE_STATE_DICT, fail, never_unpickled, show
 
 #: String metadata a file may carry.
 META_KEYS = ("cell", "vocab", "tokenizer", "name", "description", "nonlinearity", "layers", "format")
@@ -234,8 +234,8 @@ def _open_npz(path: Path, name: str, build):
 # --- PyTorch files: never unpickled beyond torch.load(weights_only=True) ------------------------
 
 #: Globals a pickled state dict may name (tensors, storages, ordered dicts); anything else is code or a module.
-_STATE_DICT_GLOBALS = ("torch._utils.", "torch.", "collections.OrderedDict", "builtins.set", "_codecs.encode",
-                       "numpy.")
+_STATE_DICT_GLOBALS = ("torch._utils.", "torch.", "collections.OrderedDict", "builtins.set", "__builtin__.set",
+                       "_codecs.encode", "numpy.")
 
 
 def _pickle_bytes(path: Path) -> tuple[bytes | None, bool]:
@@ -383,6 +383,7 @@ def assemble(
     info: dict | None = None,  # what the reader found: keys used, format, notes
     embedding_key: str = "the embedding",
     head_key: str = "the head",
+    head_is_vocab: bool = True,  # False: a head of any width (a classifier), not next-token scores
 ) -> Model:
     """The :class:`Model` of a reader's pieces, every array in one float dtype (float64 only if all are)."""
     meta, info = dict(meta or {}), dict(info or {})
@@ -390,9 +391,11 @@ def assemble(
         raise fail(file, f"has an embedding ({embedding.shape[0]} tokens) but no vocabulary: give one with --vocab "
                          "FILE (one token per line) or store it in the file's metadata")
     if vocab is not None:
-        for what, a in ((embedding_key, embedding), (head_key, head_W)):
+        for what, a in ((embedding_key, embedding), (head_key, head_W if head_is_vocab else None)):
             if a is not None and a.shape[0] != len(vocab):
                 raise fail(file, f"vocabulary has {len(vocab)} tokens but {show(what)} has {a.shape[0]} rows")
+        if head_W is not None and head_W.shape[0] != len(vocab):
+            info["head_classes"] = f"{head_W.shape[0]} outputs, not the vocabulary's {len(vocab)} tokens"
     tokenizer = tokenizer_of(file, meta, vocab) if vocab is not None else "char"
     layers = [d for level in levels for d in directions(level)]
     arrays = [a for d in layers for a in (d.W_ih, d.W_hh, d.b_ih, d.b_hh, d.W_hr) if a is not None]
@@ -426,6 +429,14 @@ def assemble(
     default = f"{'+'.join(k.upper() for k in kinds)} from {path.name}: {len(stack)} layer(s), H={widths}"
     description = show(str(meta.get("description") or default))
     extra = {k: v for k, v in meta.items() if k not in ("vocab", "name", "description", "layers") and isinstance(v, str)}
+    try:
+        return _model(stack, embedding, head_W, head_b, vocab, tokenizer, name, description, extra, info, path, fmt,
+                      cast)
+    except InputError as exc:  # levels that do not chain or pair, as the core words it
+        raise fail(file, str(exc)) from None
+
+
+def _model(stack, embedding, head_W, head_b, vocab, tokenizer, name, description, extra, info, path, fmt, cast):
     return Model(
         layers=stack,
         embedding=cast(embedding),

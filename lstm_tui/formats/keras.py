@@ -25,14 +25,18 @@ and including it, and the model's output at Keras index k is position T-1-k
 when the parity is odd (``meta["keras_order"] = "reversed"``).
 ``Bidirectional`` flips its backward half back, so it keeps the parity.
 
+Tokens. A Keras file keeps no vocabulary: give one with --vocab, or the
+token ids are the tokens ("0" ... "V-1", split on spaces), as for ONNX.
+
 Outputs. ``return_sequences=False`` on the last recurrent layer makes Keras
 return one step; lstm-tui still computes h and y at every position, and
 Keras's output is the last step the layer computed (position T-1, or 0 for a
 layer that reads from the end; for a Bidirectional layer, [forward h at T-1,
 backward h at 0]) (``meta["keras_output"] = "last"``). A Dense head with
-softmax gives y as Keras's probabilities; with any other activation lstm-tui's
-``logits`` are the head's pre-activation, Keras's output is that activation
-of them (``meta["head_activation"]``) and y is their softmax.
+softmax gives y as Keras's probabilities; a linear one gives Keras's output as
+lstm-tui's ``logits`` (y is their softmax); with any other activation the
+logits are still the head's pre-activation and Keras's output is that
+activation of them (``meta["head_activation"]`` names it in every case).
 """
 
 from __future__ import annotations
@@ -41,14 +45,16 @@ import io
 import json
 import re
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from ..core.cells import DEFAULT_ACTIVATIONS, Bidirectional, Layer
 from ..core.errors import ModelFileError
-from ..core.inputs import dims, first_line
+from ..core.inputs import first_line
 from .arrays import ZIP_MAGIC, assemble, checked
+from .keras_infer import infer, vars_of
 from .registry import fail, refuse, show, vocabulary
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
@@ -106,22 +112,27 @@ def load(path: Path, *, vocab_path=None):
     try:
         h5 = h5py.File(source, "r")
     except Exception as exc:  # OSError from a damaged or truncated file
-        raise fail(file, f"model.weights.h5 is not a valid HDF5 file ({first_line(exc)})") from None
+        what = "its model.weights.h5" if config is not None else "it"
+        raise fail(file, f"{what} is not a valid HDF5 file ({first_line(exc)})") from None
     with h5:
-        if "layers" not in h5:
-            if "model_weights" in h5 or "model_config" in h5.attrs:
-                raise fail(file, "is a Keras 2 (tf.keras) .h5 file; load it in Keras 3 and save it again with "
-                                 "model.save('model.keras')")
-            raise fail(file, "holds no 'layers' group: not a Keras 3 weights file (model.save_weights)")
         try:
-            if config is None:
-                entries, notes = _infer(file, h5["layers"]), {"config": "none: structure from the weights' shapes, "
-                                                                        "default activations assumed"}
-            else:
-                entries, notes = _entries(file, config, h5["layers"]), {}
-            return _build(file, path, entries, vocab, notes)
-        except (KeyError, ValueError, TypeError, AttributeError, OSError) as exc:  # h5py on a damaged file
+            return _from_h5(file, path, h5, config, vocab)
+        except ModelFileError:
+            raise
+        except Exception as exc:  # h5py on a damaged file: OSError, KeyError, RuntimeError, ValueError, ...
             raise fail(file, f"cannot read the weights ({first_line(exc)})") from None
+
+
+def _from_h5(file: str, path: Path, h5, config: dict | None, vocab):
+    if "layers" not in h5:
+        if "model_weights" in h5 or "model_config" in h5.attrs:
+            raise fail(file, "is a Keras 2 (tf.keras) .h5 file; load it in Keras 3 and save it again with "
+                             "model.save('model.keras')")
+        raise fail(file, "holds no 'layers' group: not a Keras 3 weights file (model.save_weights)")
+    if config is None:
+        notes = {"config": "none: structure from the weights' shapes, default activations assumed"}
+        return _build(file, path, infer(file, h5["layers"]), vocab, notes)
+    return _build(file, path, _entries(file, config, h5["layers"]), vocab, {})
 
 
 def _read_archive(file: str, path: Path) -> tuple[dict, bytes]:
@@ -228,8 +239,8 @@ def _sources(nodes: list) -> list[str]:
         if isinstance(v, dict):
             if v.get("class_name") == "__keras_tensor__":
                 hist = v.get("config", {}).get("keras_history")
-                if isinstance(hist, list) and hist:
-                    found.append(str(hist[0]))
+                if isinstance(hist, list) and hist:  # [layer, node, tensor]: tensor 1, 2 are return_state's states
+                    found.append(str(hist[0]) if hist[-1] in (0, None) or len(hist) < 3 else f"{hist[0]}[{hist[-1]}]")
                 return
             for w in v.values():
                 walk(w)
@@ -263,123 +274,6 @@ def _groups_by_name(layers_group) -> dict[str, object]:
     return out
 
 
-# --- a bare .weights.h5: the structure from groups and shapes ------------------------------
-
-_CLASSES = {"embedding": "Embedding", "lstm": "LSTM", "gru": "GRU", "simple_rnn": "SimpleRNN",
-            "bidirectional": "Bidirectional", "dense": "Dense", "time_distributed": "TimeDistributed"}
-
-
-def _vars(group, *path: str) -> list[np.ndarray] | None:
-    """The arrays of ``group/path.../vars`` in order (0, 1, ...), or None if there is no such group."""
-    g = group
-    for p in (*path, "vars"):
-        if not hasattr(g, "keys") or p not in g:
-            return None
-        g = g[p]
-    return [np.asarray(g[k][()]) for k in sorted(g.keys(), key=lambda s: int(s) if s.isdigit() else 1 << 30)]
-
-
-def _has_weights(group) -> bool:
-    found = []
-    group.visititems(lambda _n, o: found.append(1) if hasattr(o, "shape") else None)
-    return bool(found)
-
-
-def _infer(file: str, layers_group) -> list[tuple[str, str, dict, object]]:
-    """Entries like :func:`_entries` built from the groups' names and shapes alone (defaults assumed)."""
-    known = []  # (class, name, config, group, in width or None, out width)
-    for key in sorted(layers_group):
-        group = layers_group[key]
-        base = re.sub(r"_\d+$", "", key)
-        if not hasattr(group, "keys") or not _has_weights(group):
-            continue
-        if "layers" in group:
-            raise refuse(file, f"layers/{show(key)}", "a model nested inside the model",
-                         "one flat stack of layers (rebuild it without the inner model)")
-        cls = _CLASSES.get(base)
-        if cls is None:
-            raise fail(file, f"layers/{show(key)} holds weights of a layer lstm-tui does not know, and a "
-                             ".weights.h5 has no config to say what it is: open the .keras file (model.save)")
-        known.append(_guess(file, key, cls, group))
-    if not known:
-        raise fail(file, "holds no layer weights")
-    order = _chain(file, known)
-    return [(cls, name, cfg, group) for cls, name, cfg, group, _i, _o in order]
-
-
-def _guess(file: str, key: str, cls: str, group):
-    """(class, name, config, group, input width, output width) of one weights group, from shapes."""
-    where = f"layers/{show(key)}"
-    if cls == "Embedding":
-        (emb, *_rest) = _vars(group) or [None]
-        if emb is None or emb.ndim != 2:
-            raise fail(file, f"{where}: expected an embedding [V, E]")
-        return cls, key, {"name": key}, group, None, emb.shape[1]
-    if cls in ("Dense", "TimeDistributed"):
-        w = _vars(group) if cls == "Dense" else _vars(group, "layer")
-        if not w or w[0].ndim != 2:
-            raise fail(file, f"{where}: expected a Dense kernel [W, V]")
-        cfg = {"name": key, "units": w[0].shape[1], "use_bias": len(w) > 1, "activation": "softmax"}
-        if cls == "TimeDistributed":
-            cfg = {"name": key, "layer": {"class_name": "Dense", "config": cfg}}
-        return cls, key, cfg, group, w[0].shape[0], w[0].shape[1]
-    inner = ("forward_layer", "cell") if cls == "Bidirectional" else ("cell",)
-    w = _vars(group, *inner)
-    if not w or len(w) < 2 or w[0].ndim != 2 or w[1].ndim != 2 or w[1].shape[0] == 0:
-        raise fail(file, f"{where}: expected a kernel [E, G*H] and a recurrent kernel [H, G*H]")
-    H = w[1].shape[0]
-    G = w[1].shape[1] // H
-    rnn = {4: "LSTM", 3: "GRU", 1: "SimpleRNN"}.get(G) if w[1].shape[1] % H == 0 else None
-    if cls != "Bidirectional" and rnn != cls or rnn is None:
-        raise fail(file, f"{where}: recurrent kernel {dims(w[1].shape)} does not fit a {cls if cls != 'Bidirectional' else 'recurrent layer'}")
-    cfg = {"name": key, "units": H, "use_bias": len(w) > 2, "return_sequences": True}
-    if rnn == "GRU":
-        cfg["reset_after"] = not (len(w) > 2 and w[2].ndim == 1)
-    if cls == "Bidirectional":
-        cfg = {"name": key, "merge_mode": "concat", "layer": {"class_name": rnn, "config": dict(cfg)}}
-        return cls, key, cfg, group, w[0].shape[0], 2 * H
-    return cls, key, cfg, group, w[0].shape[0], H
-
-
-def _chain(file: str, known: list) -> list:
-    """The one order of the layers in which each takes the previous one's width; refuse none or several."""
-    emb = [x for x in known if x[0] == "Embedding"]
-    dense = [x for x in known if x[0] in ("Dense", "TimeDistributed")]
-    rec = [x for x in known if x not in emb and x not in dense]
-    if len(emb) > 1 or len(dense) > 1 or not rec:
-        names = ", ".join(x[1] for x in known)
-        raise fail(file, f"a .weights.h5 has no config, and its layers ({show(names)}) are not one embedding, "
-                         "recurrent layers and one head: open the .keras file (model.save)")
-
-    def number(x):
-        m = re.search(r"_(\d+)$", x[1])
-        return int(m[1]) if m else 0
-
-    by_class: dict[str, list] = {}
-    for x in sorted(rec, key=number):  # within a class, Keras numbered the groups in model order
-        by_class.setdefault(x[0], []).append(x)
-    found: list[list] = []
-
-    def walk(width, taken: dict, seq: list):
-        if len(found) > 1:
-            return
-        if len(seq) == len(rec):
-            found.append(list(seq))
-            return
-        for cls, xs in by_class.items():
-            i = taken.get(cls, 0)
-            if i < len(xs) and (width is None or xs[i][4] == width):
-                walk(xs[i][5], {**taken, cls: i + 1}, seq + [xs[i]])
-
-    walk(emb[0][5] if emb else None, {}, [])
-    found = [s for s in found if not dense or s[-1][5] == dense[0][4]]
-    if len(found) != 1:
-        why = "no order of" if not found else "more than one order of"
-        raise fail(file, f"a .weights.h5 has no config, and {why} its recurrent layers "
-                         f"({show(', '.join(x[1] for x in rec))}) fits their shapes: open the .keras file (model.save)")
-    return emb + found[0] + dense
-
-
 # --- layers to levels ---------------------------------------------------------------------
 
 
@@ -397,7 +291,7 @@ def _arrays(file: str, where: str, group, path: tuple[str, ...], names: tuple[st
     """The weights of one layer, at least the first len(names) - 1 of them."""
     if group is None:
         raise fail(file, f"{where}: no weights in model.weights.h5")
-    w = _vars(group, *path)
+    w = vars_of(group, *path)
     if w is None:
         raise fail(file, f"{where}: no weights at {show(group.name)}/{'/'.join(path + ('vars',))}")
     return w
@@ -458,6 +352,7 @@ def _build(file: str, path: Path, entries: list, vocab, notes: dict):
     width = None  # the width of the sequence flowing on (None before the first layer with weights)
     sequence = True  # False after return_sequences=False
     head_name = None
+    perm = None  # the order of Keras's units in the last level's output, when it is not the same
     for cls, name, cfg, group in entries:
         where = _where(name, cls)
         if cls in IDENTITY:
@@ -492,10 +387,21 @@ def _build(file: str, path: Path, entries: list, vocab, notes: dict):
             if cls == "Bidirectional":
                 level, seq = _bidirectional(file, where, cfg, group, E, flip)
             else:
-                g = bool(cfg.get("go_backwards", False))
-                flip ^= g
+                flip ^= bool(cfg.get("go_backwards", False))
                 level, seq = _recurrent(file, where, cls, cfg, group, ("cell",), E, flip), cfg.get(
                     "return_sequences", False)
+            if perm is not None:  # the level below gives its units in another order than Keras
+                level = _permute_inputs(level, perm)
+            perm = None
+            if isinstance(level, Bidirectional) and flip:
+                # Keras's forward half reads from the end here: lstm-tui's forward direction is Keras's
+                # backward half, so the level's units come as [Keras backward, Keras forward].
+                H = level.forward.output_size
+                level, perm = Bidirectional(level.backward, level.forward), np.r_[H : 2 * H, 0:H]
+                info.setdefault("keras_units", f"{name}: backward half first")
+            if levels and _family(level.cell) != _family(levels[0].cell):
+                raise refuse(file, where, f"a {level.cell.upper()} layer after {levels[0].cell.upper()} layers",
+                             "layers of one kind (LSTM, GRU or SimpleRNN): the panels show one cell's gates")
             levels.append(level)
             width = level.output_size
             sequence = bool(seq)
@@ -512,10 +418,11 @@ def _build(file: str, path: Path, entries: list, vocab, notes: dict):
                                  f"(use_bias={use_bias})")
             head_W = checked(file, f"{where} kernel", w[0], (width, units if isinstance(units, int) else "V"),
                              f" (the head reads the last layer's h, width {width})").T
+            if perm is not None:
+                head_W = head_W[:, perm]
             head_b = checked(file, f"{where} bias", w[1], (head_W.shape[0],)) if use_bias else None
-            act = cfg.get("activation", "linear")
-            if act not in ("softmax", "linear", None):
-                info["head_activation"] = str(act) if isinstance(act, str) else json.dumps(act)[:60]
+            act = cfg.get("activation") or "linear"
+            info["head_activation"] = show(act if isinstance(act, str) else json.dumps(act)[:60])
             info["head"] = head_name = name
             continue
         raise refuse(file, where, "not a layer lstm-tui runs", ", ".join(KNOWN))
@@ -525,9 +432,27 @@ def _build(file: str, path: Path, entries: list, vocab, notes: dict):
         info["keras_order"] = "reversed"
     if not sequence:
         info["keras_output"] = "last"
+    meta = {}
+    if embedding is not None and vocab is None:  # a Keras file keeps no vocabulary: the ids are the tokens
+        V = embedding.shape[0]
+        vocab, meta["tokenizer"] = tuple(str(k) for k in range(V)), "word"
+        info["notes"] = f"no vocabulary: tokens are the ids 0 to {V - 1}, written as numbers (--vocab gives one)"
     return assemble(file, path, levels, embedding=embedding, head_W=head_W, head_b=head_b, vocab=vocab,
-                    info=info, embedding_key=f"embedding {info.get('embedding', '')!r}",
-                    head_key=f"head {head_name!r}")
+                    meta=meta, info=info, embedding_key=f"embedding {info.get('embedding', '')!r}",
+                    head_key=f"head {head_name!r}", head_is_vocab=False)
+
+
+def _family(cell: str) -> str:
+    """Cells that record the same quantities: rnn_tanh and rnn_relu are one family."""
+    return "rnn" if cell.startswith("rnn") else cell
+
+
+def _permute_inputs(level, perm: np.ndarray):
+    """``level`` reading its input units in the order ``perm`` (columns of W_ih)."""
+    def one(d: Layer) -> Layer:
+        return replace(d, W_ih=np.ascontiguousarray(d.W_ih[:, perm]))
+
+    return Bidirectional(one(level.forward), one(level.backward)) if isinstance(level, Bidirectional) else one(level)
 
 
 def _input_width(file: str, where: str, cls: str, cfg: dict, group) -> int:

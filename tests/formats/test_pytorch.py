@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
+from safetensors.numpy import load_file as load_arrays
 from safetensors.numpy import save_file
 
 from lstm_tui.core.cells import Bidirectional
@@ -393,3 +395,56 @@ def test_real_torch_whole_model_pickle_is_refused(tmp_path):
     torch.save(torch.nn.Sequential(torch.nn.Embedding(4, 3), torch.nn.LSTM(3, 2)), tmp_path / "whole.pt")
     with pytest.raises(ModelFileError, match=r"whole.pt: refused by torch.load\(weights_only=True\)"):
         load_file(tmp_path / "whole.pt")
+
+
+# --- PyTorch's own numbers: bidirectional and projected modules (scripts/make_torch_fixtures.py) -----------
+
+TORCH_DATA = Path(__file__).parent.parent / "data" / "torch"
+TORCH_NAMES = sorted(p.stem for p in TORCH_DATA.glob("*.safetensors"))
+
+
+@pytest.mark.parametrize("name", TORCH_NAMES)
+def test_torch_fixtures_load_and_match(name):
+    """The files hold the state dict beside x, h0, expected.* and grad.* (another 'module' under grad.),
+    so --prefix '' picks the module; the cell comes from the metadata (cell = rnn_relu)."""
+    path = TORCH_DATA / f"{name}.safetensors"
+    with pytest.raises(ModelFileError, match="several recurrent modules"):
+        load_file(path)
+    model = load_file(path, prefix="")
+    arrays = load_arrays(str(path))
+    L = sum(1 for k in arrays if k.startswith("expected.h_l"))
+    assert model.num_layers == L and model.meta["format"] == "pytorch"
+    for k, level in enumerate(model.layers):
+        for layer, side in zip(level.directions if isinstance(level, Bidirectional) else (level,), ("", "_reverse")):
+            assert layer.reverse == (side == "_reverse")
+            np.testing.assert_array_equal(layer.W_hh, arrays[f"weight_hh_l{k}{side}"])
+            if f"weight_hr_l{k}{side}" in arrays:
+                np.testing.assert_array_equal(layer.W_hr, arrays[f"weight_hr_l{k}{side}"])
+            else:
+                assert layer.W_hr is None
+
+    def per_level(rows):  # PyTorch's (L*D, W) rows as one vector per level, forward first
+        D = rows.shape[0] // L
+        return [rows[k * D : (k + 1) * D].reshape(-1) for k in range(L)]
+
+    c0 = per_level(arrays["c0"]) if "c0" in arrays else None
+    trace = model.trace(arrays["x"], h0=per_level(arrays["h0"]), c0=c0)
+    for k in range(L):
+        want = arrays[f"expected.h_l{k}"]
+        np.testing.assert_allclose(np.asarray(trace.states["h"][k]), want, atol=1e-5, rtol=0)
+
+
+def test_bidirectional_language_model_head_reads_both_directions(tmp_path, rng):
+    """A head after a bidirectional module is (V, 2H): found by name and checked against the level's width."""
+    arrays = torch_lm(rng, "lstm", E=5, H=6, L=1)
+    for k in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"):
+        arrays[f"rnn.{k}_reverse"] = rng.uniform(-0.5, 0.5, arrays[f"rnn.{k}"].shape).astype(np.float32)
+    arrays["decoder.weight"] = rng.uniform(-0.5, 0.5, (len(VOCAB), 12)).astype(np.float32)
+    model = load_file(write_st(tmp_path / "m.safetensors", arrays, vocab=VOCAB))
+    assert isinstance(model.layers[0], Bidirectional) and model.head_W.shape == (len(VOCAB), 12)
+    trace = model.trace("abc.")
+    np.testing.assert_allclose(trace.logits, np.asarray(trace.states["h"][0]) @ arrays["decoder.weight"].T
+                               + arrays["decoder.bias"], rtol=1e-5, atol=1e-6)
+    arrays["decoder.weight"] = arrays["decoder.weight"][:, :6]
+    with pytest.raises(ModelFileError, match=r"decoder.weight has shape \[7, 6\], expected \[V, 12\]"):
+        load_file(write_st(tmp_path / "n.safetensors", arrays, vocab=VOCAB))

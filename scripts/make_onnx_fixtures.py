@@ -527,10 +527,36 @@ def make_nodes(outdir: Path, index: dict) -> None:
     batch_major(outdir, index)
 
 
+def make_keras(outdir: Path, index: dict) -> None:
+    """Keras 3's own ONNX export (``model.export(format="onnx")``, torch backend): its recurrent layers come out as
+    per-step ops, no LSTM or GRU node, so the file is kept as a refusal."""
+    import os
+
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    import keras
+    import onnx
+
+    keras.utils.set_random_seed(5)
+    model = keras.Sequential([
+        keras.Input((None, 3)),
+        keras.layers.Bidirectional(keras.layers.LSTM(4, return_sequences=True)),
+        keras.layers.Dense(5, activation="softmax"),
+    ])
+    model(np.zeros((1, T, 3), np.float32))
+    path = outdir / "keras_export_bi_lstm.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.export(str(path), format="onnx", verbose=False)
+    ops = sorted({n.op_type for n in onnx.load(str(path)).graph.node})
+    index["keras_export_bi_lstm"] = {"about": "Keras 3 model.export(format='onnx') of Bidirectional(LSTM) -> Dense",
+                                     "refused": f"no recurrent node: per-step ops ({', '.join(ops)})"}
+    print("keras_export_bi_lstm: kept as a refusal")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("outdir", type=Path)
-    ap.add_argument("--only", choices=("torch", "nodes"), default=None)
+    ap.add_argument("--only", choices=("torch", "nodes", "keras"), default=None)
     args = ap.parse_args(argv)
     args.outdir.mkdir(parents=True, exist_ok=True)
     index_path = args.outdir / "index.json"
@@ -539,6 +565,8 @@ def main(argv=None) -> int:
         make_nodes(args.outdir, index)
     if args.only in (None, "torch"):
         make_torch(args.outdir, index)
+    if args.only in (None, "keras"):
+        make_keras(args.outdir, index)
     index_path.write_text(json.dumps(dict(sorted(index.items())), indent=1) + "\n")
     return 0
 

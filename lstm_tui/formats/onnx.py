@@ -476,7 +476,10 @@ class _Graph:
             last = self.producer.get(self.outputs[0]) if self.outputs else None
             where = f"; the output is computed by {self.label(last)}" if last is not None else ""
             hint = ""
-            if _show(self.proto.producer_name).lower().startswith("pytorch"):
+            names = " ".join([*self.inputs, *(n.name for n in self.nodes[:50])]).lower()
+            if "keras" in names:
+                hint = "; for a Keras model open its .keras file (model.save) instead"
+            elif _show(self.proto.producer_name).lower().startswith("pytorch"):
                 hint = "; torch.onnx.export(..., dynamo=False) writes LSTM, GRU and RNN nodes"
             raise self.fail(f"no LSTM, GRU or RNN node in the graph (ops: {ops}){where}: a recurrence unrolled "
                             f"into per-step ops cannot be read{hint}")

@@ -237,7 +237,8 @@ def make_torch(outdir: Path, index: dict) -> None:
                     torch.onnx.export(net, (tx[:2] if tdim == 0 else tx[:, :2],), str(path), dynamo=True,
                                       input_names=["x"], output_names=["y"], verbose=False)
                 ops = sorted({n.op_type for n in onnx.load(str(path)).graph.node})
-                index[name] = {"about": about, "refused": f"no recurrent node: the exporter unrolled the steps ({', '.join(ops)})"}
+                refused = f"no recurrent node: the exporter unrolled the steps ({', '.join(ops)})"
+                index[name] = {"about": about, "refused": refused}
                 print(f"{name}: unrolled by the exporter, kept as a refusal")
                 continue
             dims = [d.dim_param or d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]

@@ -524,7 +524,8 @@ class _Graph:
             self.directions(level[0])
             return
         dirs = [(n, self.attrs(n).get("direction", "forward")) for n in level]
-        if len(level) != 2 or sorted(d for _, d in dirs) != ["forward", "reverse"] or level[0].op_type != level[1].op_type:
+        pair = sorted(d for _, d in dirs) == ["forward", "reverse"]
+        if len(level) != 2 or not pair or level[0].op_type != level[1].op_type:
             raise self.fail(f"{self.label(level[0])} and {self.label(level[1])} read the same input but are not "
                             "one forward and one reverse node of the same op")
         level.sort(key=lambda n: self.attrs(n).get("direction", "forward") != "forward")
@@ -759,6 +760,10 @@ class _Graph:
         where = self.label(last) if last is not None else f"graph input {_show(target)!r}"
         raise self.fail(f"stopped at {where} {between}: it does not pass the data on as {shape_text}")
 
+    def y_shape(self, node) -> tuple[int, int, int]:
+        """(D, H, layout) of a node's Y."""
+        return len(self.directions(node)), self.directions(node)[0].layer.output_size, int(self.attrs(node).get("layout", 0))
+
     def _y(self, node) -> str:
         if len(node.output) == 0 or not node.output[0]:
             raise self.fail(f"{self.label(node)} has no output Y to follow")
@@ -767,8 +772,7 @@ class _Graph:
     def follow(self, prev: list, nxt: list) -> None:
         """Check that level ``nxt`` reads the Y of level ``prev`` as [T, batch, D·H], forward units first."""
         ys = [self._y(n) for n in prev]
-        shapes = [(len(self.directions(n)), self.directions(n)[0].layer.output_size, int(self.attrs(n).get("layout", 0)))
-                  for n in prev]
+        shapes = [self.y_shape(n) for n in prev]
         nlayout = int(self.attrs(nxt[0]).get("layout", 0))
 
         def canonical(T):  # each Y as [T, D, 1, H], distinct values
@@ -935,8 +939,7 @@ class _Graph:
             path.append(c)
             t = c.output[0]
         out = t
-        shapes = [(len(self.directions(n)), self.directions(n)[0].layer.output_size, int(self.attrs(n).get("layout", 0)))
-                  for n in level]
+        shapes = [self.y_shape(n) for n in level]
         rng = np.random.default_rng(0)
         nodes, _, _, shape_inputs = self.data_path(ys, out)
         ran, error = False, None

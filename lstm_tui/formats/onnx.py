@@ -38,14 +38,21 @@ first (and the head's nodes into W h + b, then the softmax, at every position).
 
 Initial states given as constants are kept in ``Model.meta["h0"]`` and
 ``meta["c0"]``: one array per stack level, as wide as that level's output
-(forward units first). An initial state that is a graph input starts from
-zeros, and ``meta["notes"]`` says so.
+(forward units first); every trace starts from them. ``meta["notes"]`` lists
+what lstm-tui does differently from the graph: an initial state that is a
+graph input starts from zeros; a graph whose head reads only the final state
+``Y_h`` loads without that head; a graph an exporter fixed to one sequence
+length runs any length. ``meta["head"]`` is ``softmax``, ``logsoftmax``,
+``logits`` or ``none``: what the graph's output is. ONNX files keep no
+vocabulary: ``--vocab``, else a ``vocab`` entry (a JSON list) in the model's
+metadata, else the token ids "0" … "V-1" (word tokenizer: ``--text "3 1 4"``).
 
 Refused, in one line naming the file, the node and the op: LSTM peepholes
 ``P`` that are not zero, ``input_forget=1``, a ``sequence_lens`` that can
 differ from the sequence length, weights that are not constants, control flow
-(``Loop``, ``Scan``, ``If``), nodes that do not feed one another, and any op
-on the followed path that is not a re-layout.
+(``Loop``, ``Scan``, ``If``), recurrences unrolled into per-step ops (no
+recurrent node at all), nodes that do not feed one another, LSTM, GRU and RNN
+nodes in one stack, and any op on the followed path that is not a re-layout.
 """
 
 from __future__ import annotations

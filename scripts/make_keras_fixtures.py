@@ -5,7 +5,8 @@ Run where Keras 3 and PyTorch are installed (TensorFlow is not needed)::
     KERAS_BACKEND=torch python scripts/make_keras_fixtures.py tests/data/keras [NAME ...]
 
 For each model NAME it writes ``NAME.keras`` (model.save), for some also
-``NAME.weights.h5`` (model.save_weights: no config), and ``NAME.npz`` with the
+``NAME.weights.h5`` (model.save_weights: no config) and ``NAME.h5`` (the
+legacy HDF5 format), and ``NAME.npz`` with the
 input (``ids`` (T,) or ``x`` (T, E)), ``out_{i}`` the Keras output of the i-th
 recurrent layer or level (a sub-model from the input to that layer: (T, W),
 or (W,) with return_sequences=False), ``y`` the model's output, and ``vocab``
@@ -103,6 +104,8 @@ def simple_seq():
 
 
 MODELS = {f.__name__: f for f in (lstm_lm, gru_seq, rnn_backwards, lstm_acts, gru_bidir_lm, gru_classifier, simple_seq)}
+#: Models also saved in the legacy .h5 format.
+LEGACY = ("lstm_lm", "gru_seq", "rnn_backwards")
 RECURRENT = (layers.LSTM, layers.GRU, layers.SimpleRNN, layers.Bidirectional)
 
 
@@ -146,6 +149,8 @@ def main(out: Path, names: list[str]) -> None:
         model.save(out / f"{name}.keras")
         if weights_only:
             model.save_weights(out / f"{name}.weights.h5")
+        if name in LEGACY:
+            model.save(out / f"{name}.h5")  # the legacy HDF5 format: model_config + model_weights
         np.savez(out / f"{name}.npz", **arrays)
         sizes = ", ".join(f"{p.name} {p.stat().st_size // 1024} KB" for p in sorted(out.glob(f"{name}.*")))
         print(f"{name}: {sizes}")

@@ -1,4 +1,7 @@
-"""Keras 3 models: ``.keras`` archives (``config.json`` + ``model.weights.h5``) and bare ``.weights.h5`` files.
+"""Keras models: ``.keras`` archives (``config.json`` + ``model.weights.h5``), bare ``.weights.h5`` files
+and legacy ``.h5`` files (``model.save("model.h5")`` in Keras 3 or tf.keras: the config in the attribute
+``model_config``, each layer's arrays under ``model_weights/<layer name>`` in the order of its
+``weight_names``; a tf.keras file's ``hard_sigmoid`` is its own, 0.2 x + 0.5).
 
 Read with h5py only (no TensorFlow, Keras or PyTorch). The config names each
 layer's class and options; the weights file holds, for the layer that Keras
@@ -54,7 +57,7 @@ from ..core.cells import DEFAULT_ACTIVATIONS, Bidirectional, Layer
 from ..core.errors import ModelFileError
 from ..core.inputs import first_line
 from .arrays import ZIP_MAGIC, assemble, checked
-from .keras_infer import infer, vars_of
+from .keras_infer import infer, read_array, vars_of
 from .registry import fail, refuse, show, vocabulary
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
@@ -74,11 +77,14 @@ ACTIVATIONS = {
     "softplus": ("Softplus", 0.0, 0.0),
     "leaky_relu": ("LeakyRelu", 0.2, 0.0),  # Keras 3's default negative_slope
 }
+#: tf.keras (Keras 2) defined hard_sigmoid as 0.2 x + 0.5 (clipped); its legacy .h5 files say keras_version 2.x.
+ACTIVATIONS_KERAS2 = {**ACTIVATIONS, "hard_sigmoid": ("HardSigmoid", 0.2, 0.5)}
 RECURRENT = ("LSTM", "GRU", "SimpleRNN")
 #: Layers that do nothing at inference: skipped.
 IDENTITY = ("InputLayer", "Dropout", "SpatialDropout1D", "GaussianDropout", "GaussianNoise", "AlphaDropout",
             "ActivityRegularization", "Masking")
-KNOWN = ("InputLayer", "Embedding", *RECURRENT, "Bidirectional", "Dense", "TimeDistributed(Dense)", "Dropout")
+KNOWN = ("InputLayer", "Embedding", *RECURRENT, "Bidirectional", "Dense", "TimeDistributed(Dense)",
+         "Activation or Softmax after the head", "Dropout")
 _GATES = {"LSTM": 4, "GRU": 3, "SimpleRNN": 1}
 
 
@@ -125,14 +131,48 @@ def load(path: Path, *, vocab_path=None):
 
 def _from_h5(file: str, path: Path, h5, config: dict | None, vocab):
     if "layers" not in h5:
-        if "model_weights" in h5 or "model_config" in h5.attrs:
-            raise fail(file, "is a Keras 2 (tf.keras) .h5 file; load it in Keras 3 and save it again with "
+        if config is None and "model_config" in h5.attrs and "model_weights" in h5:
+            return _legacy(file, path, h5, vocab)
+        if "layer_names" in h5.attrs or "model_weights" in h5:
+            raise fail(file, "is a legacy .h5 file of weights only (no model_config): save the model with "
                              "model.save('model.keras')")
         raise fail(file, "holds no 'layers' group: not a Keras 3 weights file (model.save_weights)")
     if config is None:
         notes = {"config": "none: structure from the weights' shapes, default activations assumed"}
         return _build(file, path, infer(file, h5["layers"]), vocab, notes)
     return _build(file, path, _entries(file, config, h5["layers"]), vocab, {})
+
+
+class LegacyWeights:
+    """One layer's arrays in a legacy ``.h5`` (``model.save("model.h5")``, Keras 3 or tf.keras): the
+    ``weight_names`` of ``model_weights/<layer>``, in order; a Bidirectional's are forward's then backward's."""
+
+    def __init__(self, group):
+        self.name = group.name
+        names = [n.decode() if isinstance(n, bytes) else str(n) for n in group.attrs.get("weight_names", [])]
+        self.items = [(n, group[n]) for n in names]
+
+    def arrays(self, path: tuple[str, ...]) -> list[np.ndarray]:
+        side = {"forward_layer": "forward_", "backward_layer": "backward_"}.get(path[0] if path else "")
+        return [read_array(ds) for n, ds in self.items if side is None or f"/{side}" in f"/{n}"]
+
+
+def _legacy(file: str, path: Path, h5, vocab):
+    """A legacy .h5 holding its config (attribute model_config) and its weights (group model_weights)."""
+    raw = h5.attrs["model_config"]
+    try:
+        config = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
+    except (ValueError, RecursionError) as exc:
+        raise fail(file, f"model_config is not valid JSON ({first_line(exc)})") from None
+    if not isinstance(config, dict):
+        raise fail(file, "model_config is not a model config (a JSON object)")
+    version = h5.attrs.get("keras_version", b"")
+    version = version.decode() if isinstance(version, bytes) else str(version)
+    weights = h5["model_weights"]
+    groups = {k: LegacyWeights(weights[k]) for k in weights if hasattr(weights[k], "attrs")}
+    notes = {"keras_version": show(version)} if version else {}
+    entries = _entries(file, config, weights, groups, "model_config")
+    return _build(file, path, entries, vocab, notes, keras2=version.startswith("2."))
 
 
 def _read_archive(file: str, path: Path) -> tuple[dict, bytes]:
@@ -171,25 +211,27 @@ def _where(name: str, cls: str) -> str:
     return f"layer {show(name)!r} ({show(cls)})"
 
 
-def _entries(file: str, config: dict, layers_group) -> list[tuple[str, str, dict, object]]:
+def _entries(file: str, config: dict, layers_group, groups: dict | None = None,
+             src: str = "config.json") -> list[tuple[str, str, dict, object]]:
     """(class, name, config, h5 group) of each layer of a Sequential or linear functional model, in order."""
     cls = config.get("class_name")
     cfg = config.get("config")
     if cls not in ("Sequential", "Functional", "Model") or not isinstance(cfg, dict):
-        raise refuse(file, "config.json", f"the model is a {show(str(cls))}",
+        raise refuse(file, src, f"the model is a {show(str(cls))}",
                      "a Sequential or functional Model of layers")
     layers = cfg.get("layers")
     if not isinstance(layers, list) or not all(isinstance(x, dict) for x in layers):
-        raise fail(file, "config.json lists no layers")
+        raise fail(file, f"{src} lists no layers")
     if cls != "Sequential":
-        _check_linear(file, cfg, layers)
-    groups = _groups_by_name(layers_group)
+        _check_linear(file, cfg, layers, src)
+    legacy = groups is not None
+    groups = _groups_by_name(layers_group) if groups is None else groups
     counters: dict[str, int] = {}
     out = []
     for x in layers:
         lcls, lcfg = str(x.get("class_name")), x.get("config")
         if not isinstance(lcfg, dict):
-            raise fail(file, f"config.json: layer of class {show(lcls)} has no config")
+            raise fail(file, f"{src}: layer of class {show(lcls)} has no config")
         name = str(lcfg.get("name", x.get("name", "?")))
         if lcls in ("Sequential", "Functional", "Model"):
             raise refuse(file, _where(name, lcls), "a model nested inside the model",
@@ -198,14 +240,14 @@ def _entries(file: str, config: dict, layers_group) -> list[tuple[str, str, dict
         n = counters.get(snake, -1) + 1
         counters[snake] = n
         group = groups.get(name)
-        if group is None:  # Keras names the group after the class, numbered in model order
+        if group is None and not legacy:  # Keras names the group after the class, numbered in model order
             key = snake if n == 0 else f"{snake}_{n}"
             group = layers_group[key] if key in layers_group else None
         out.append((lcls, name, lcfg, group))
     return out
 
 
-def _check_linear(file: str, cfg: dict, layers: list[dict]) -> None:
+def _check_linear(file: str, cfg: dict, layers: list[dict], src: str) -> None:
     """Refuse a functional model that is not one chain from its one input to its one output."""
     prev = None
     for x in layers:
@@ -227,7 +269,7 @@ def _check_linear(file: str, cfg: dict, layers: list[dict]) -> None:
     if isinstance(outs, list) and outs and isinstance(outs[0], str):
         outs = [outs]
     if isinstance(outs, list) and (len(outs) != 1 or not outs[0] or outs[0][0] != prev):
-        raise refuse(file, "config.json", f"the model's outputs are {show(json.dumps(outs))}",
+        raise refuse(file, src, f"the model's outputs are {show(json.dumps(outs))}",
                      f"one output, the last layer {show(str(prev))!r}")
 
 
@@ -249,8 +291,13 @@ def _sources(nodes: list) -> list[str]:
                 walk(w)
 
     for node in nodes:
-        walk(node.get("args") if isinstance(node, dict) else node)
-        walk(node.get("kwargs") if isinstance(node, dict) else None)
+        if isinstance(node, dict):
+            walk(node.get("args"))
+            walk(node.get("kwargs"))
+        elif isinstance(node, list):  # tf.keras's form: [[layer, node, tensor, kwargs], ...]
+            for entry in node:
+                if isinstance(entry, list) and entry and isinstance(entry[0], str):
+                    found.append(entry[0] if len(entry) < 3 or entry[2] in (0, None) else f"{entry[0]}[{entry[2]}]")
     return found
 
 
@@ -277,11 +324,11 @@ def _groups_by_name(layers_group) -> dict[str, object]:
 # --- layers to levels ---------------------------------------------------------------------
 
 
-def _activation(file: str, where: str, option: str, value) -> tuple[str, float, float]:
+def _activation(file: str, where: str, option: str, value, table: dict = ACTIVATIONS) -> tuple[str, float, float]:
     if value is None:
         value = "linear"
-    if isinstance(value, str) and value in ACTIVATIONS:
-        return ACTIVATIONS[value]
+    if isinstance(value, str) and value in table:
+        return table[value]
     shown = value if isinstance(value, str) else json.dumps(value)[:60]
     raise refuse(file, where, f"{option} {show(shown)!r}",
                  f"one of {', '.join(ACTIVATIONS)} (the activations lstm-tui's cells run)")
@@ -290,14 +337,17 @@ def _activation(file: str, where: str, option: str, value) -> tuple[str, float, 
 def _arrays(file: str, where: str, group, path: tuple[str, ...], names: tuple[str, ...]) -> list[np.ndarray]:
     """The weights of one layer, at least the first len(names) - 1 of them."""
     if group is None:
-        raise fail(file, f"{where}: no weights in model.weights.h5")
+        raise fail(file, f"{where}: the file holds no weights for it")
+    if isinstance(group, LegacyWeights):
+        return group.arrays(path)
     w = vars_of(group, *path)
     if w is None:
         raise fail(file, f"{where}: no weights at {show(group.name)}/{'/'.join(path + ('vars',))}")
     return w
 
 
-def _recurrent(file: str, where: str, cls: str, cfg: dict, group, path: tuple, E: int, reverse: bool) -> Layer:
+def _recurrent(file: str, where: str, cls: str, cfg: dict, group, path: tuple, E: int, reverse: bool,
+               table: dict = ACTIVATIONS) -> Layer:
     """One direction of a Keras LSTM, GRU or SimpleRNN as a Layer in PyTorch's layout."""
     units = cfg.get("units")
     if not isinstance(units, int) or units < 1:
@@ -305,7 +355,7 @@ def _recurrent(file: str, where: str, cls: str, cfg: dict, group, path: tuple, E
     if cfg.get("time_major"):
         raise refuse(file, where, "time_major=True", "batch-major inputs (time_major=False)")
     H, G = units, _GATES[cls]
-    act = _activation(file, where, "activation", cfg.get("activation", "tanh"))
+    act = _activation(file, where, "activation", cfg.get("activation", "tanh"), table)
     use_bias = bool(cfg.get("use_bias", True))
     reset_after = bool(cfg.get("reset_after", True))
     w = _arrays(file, where, group, path, ())
@@ -321,11 +371,11 @@ def _recurrent(file: str, where: str, cls: str, cfg: dict, group, path: tuple, E
         b = checked(file, f"{where} bias", w[2], shape,
                     " (reset_after=True: input and recurrent bias)" if len(shape) == 2 else "")
     if cls == "LSTM":
-        rec = _activation(file, where, "recurrent_activation", cfg.get("recurrent_activation", "sigmoid"))
+        rec = _activation(file, where, "recurrent_activation", cfg.get("recurrent_activation", "sigmoid"), table)
         acts = (rec, act, act)
         return _layer("lstm", K.T, R.T, b, None, acts, reverse)
     if cls == "GRU":
-        rec = _activation(file, where, "recurrent_activation", cfg.get("recurrent_activation", "sigmoid"))
+        rec = _activation(file, where, "recurrent_activation", cfg.get("recurrent_activation", "sigmoid"), table)
         perm = np.r_[H : 2 * H, 0:H, 2 * H : 3 * H]  # Keras z, r, h -> PyTorch r, z, n
         b_ih = b_hh = None
         if b is not None:
@@ -344,7 +394,7 @@ def _layer(cell, W_ih, W_hh, b_ih, b_hh, acts, reverse, linear_before_reset=True
                  reverse=reverse)
 
 
-def _build(file: str, path: Path, entries: list, vocab, notes: dict):
+def _build(file: str, path: Path, entries: list, vocab, notes: dict, keras2: bool = False):
     embedding = head_W = head_b = None
     levels: list[Layer | Bidirectional] = []
     info: dict = {"format": "keras", **notes}
@@ -353,6 +403,8 @@ def _build(file: str, path: Path, entries: list, vocab, notes: dict):
     sequence = True  # False after return_sequences=False
     head_name = None
     perm = None  # the order of Keras's units in the last level's output, when it is not the same
+    names: list[str] = []  # Keras's name of each level
+    table = ACTIVATIONS_KERAS2 if keras2 else ACTIVATIONS
     for cls, name, cfg, group in entries:
         where = _where(name, cls)
         if cls in IDENTITY:
@@ -364,6 +416,10 @@ def _build(file: str, path: Path, entries: list, vocab, notes: dict):
             cls, cfg, sub = "Dense", inner.get("config") or {}, ("layer",)
         else:
             sub = ()
+        if cls in ("Activation", "Softmax") and head_name is not None and info["head_activation"] == "linear":
+            act = cfg.get("activation", "linear") if cls == "Activation" else "softmax"
+            info["head_activation"] = show(act if isinstance(act, str) else json.dumps(act)[:60])
+            continue  # Dense(V) then Activation("softmax"): one head with its activation
         if head_name is not None:
             raise refuse(file, where, f"comes after the head {show(head_name)!r}",
                          "one Dense head as the last layer (lstm-tui shows one linear head)")
@@ -385,11 +441,11 @@ def _build(file: str, path: Path, entries: list, vocab, notes: dict):
                              "return_sequences=True on every recurrent layer but the last")
             E = width if width is not None else _input_width(file, where, cls, cfg, group)
             if cls == "Bidirectional":
-                level, seq = _bidirectional(file, where, cfg, group, E, flip)
+                level, seq = _bidirectional(file, where, cfg, group, E, flip, table)
             else:
                 flip ^= bool(cfg.get("go_backwards", False))
-                level, seq = _recurrent(file, where, cls, cfg, group, ("cell",), E, flip), cfg.get(
-                    "return_sequences", False)
+                level = _recurrent(file, where, cls, cfg, group, ("cell",), E, flip, table)
+                seq = cfg.get("return_sequences", False)
             if perm is not None:  # the level below gives its units in another order than Keras
                 level = _permute_inputs(level, perm)
             perm = None
@@ -403,6 +459,7 @@ def _build(file: str, path: Path, entries: list, vocab, notes: dict):
                 raise refuse(file, where, f"a {level.cell.upper()} layer after {levels[0].cell.upper()} layers",
                              "layers of one kind (LSTM, GRU or SimpleRNN): the panels show one cell's gates")
             levels.append(level)
+            names.append(name)
             width = level.output_size
             sequence = bool(seq)
             continue
@@ -428,6 +485,7 @@ def _build(file: str, path: Path, entries: list, vocab, notes: dict):
         raise refuse(file, where, "not a layer lstm-tui runs", ", ".join(KNOWN))
     if not levels:
         raise fail(file, "holds no LSTM, GRU or SimpleRNN layer")
+    info["keras_layers"] = show(", ".join(names))
     if flip:
         info["keras_order"] = "reversed"
     if not sequence:
@@ -464,7 +522,7 @@ def _input_width(file: str, where: str, cls: str, cfg: dict, group) -> int:
     return w[0].shape[0]
 
 
-def _bidirectional(file: str, where: str, cfg: dict, group, E: int, flip: bool):
+def _bidirectional(file: str, where: str, cfg: dict, group, E: int, flip: bool, table: dict):
     """A Bidirectional wrapper (merge_mode concat) as one stack level, and its return_sequences."""
     mode = cfg.get("merge_mode", "concat")
     if mode != "concat":
@@ -483,9 +541,10 @@ def _bidirectional(file: str, where: str, cfg: dict, group, E: int, flip: bool):
     if back.get("class_name") != inner["class_name"]:
         raise refuse(file, where, f"a {show(str(back.get('class_name')))} backward layer beside a "
                                   f"{show(inner['class_name'])}", "both directions of one kind")
-    fwd = _recurrent(file, f"{where} forward", inner["class_name"], fcfg, group, ("forward_layer", "cell"), E, flip)
+    fwd = _recurrent(file, f"{where} forward", inner["class_name"], fcfg, group, ("forward_layer", "cell"), E, flip,
+                     table)
     bwd = _recurrent(file, f"{where} backward", back["class_name"], bcfg, group, ("backward_layer", "cell"), E,
-                     not flip)
+                     not flip, table)
     if bwd.W_hh.shape != fwd.W_hh.shape:
         raise refuse(file, where, f"a backward layer of {bwd.hidden_size} units beside {fwd.hidden_size}",
                      "both directions of one width")

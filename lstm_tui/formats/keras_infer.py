@@ -37,13 +37,14 @@ def vars_of(group, *path: str) -> list[np.ndarray] | None:
         if not hasattr(g, "keys") or p not in g:
             return None
         g = g[p]
-    out = []
-    for k in sorted(g.keys(), key=lambda s: int(s) if s.isdigit() else 1 << 30):
-        ds = g[k]
-        if not hasattr(ds, "shape") or ds.dtype.itemsize * int(np.prod(ds.shape, dtype=np.float64)) > MAX_ARRAY_BYTES:
-            raise ValueError(f"{ds.name} is not an array of at most {MAX_ARRAY_BYTES // 1024**3} GB")
-        out.append(np.asarray(ds[()]))
-    return out
+    return [read_array(g[k]) for k in sorted(g.keys(), key=lambda s: int(s) if s.isdigit() else 1 << 30)]
+
+
+def read_array(ds) -> np.ndarray:
+    """An h5py dataset's values, refused before reading when it is not an array or is over ``MAX_ARRAY_BYTES``."""
+    if not hasattr(ds, "shape") or ds.dtype.itemsize * float(np.prod(ds.shape, dtype=np.float64)) > MAX_ARRAY_BYTES:
+        raise ValueError(f"{ds.name} is not an array of at most {MAX_ARRAY_BYTES // 1024**3} GB")
+    return np.asarray(ds[()])
 
 
 def _has_weights(group) -> bool:

@@ -4,6 +4,7 @@ scripts/make_keras_fixtures.py), and every refusal as one line naming the file, 
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import zipfile
 from pathlib import Path
@@ -88,7 +89,7 @@ def _swapped(model, i: int) -> bool:
 
 
 @pytest.mark.parametrize("name", NAMES)
-@pytest.mark.parametrize("kind", [".keras", ".weights.h5"])
+@pytest.mark.parametrize("kind", [".keras", ".weights.h5", ".h5"])
 def test_matches_keras(tmp_path, name, kind):
     path = DATA / f"{name}{kind}"
     if not path.exists():
@@ -112,7 +113,7 @@ def test_matches_keras(tmp_path, name, kind):
     if model.head_W is None:
         assert "y" not in ref or np.allclose(ref["y"], ref[f"out_{len(model.layers) - 1}"])
         return
-    act = model.meta["head_activation"] if kind == ".keras" else "softmax"
+    act = model.meta["head_activation"] if kind != ".weights.h5" else "softmax"
     h = np.asarray(trace.states["h"][-1])
     logits = _last(model.layers[-1], h) @ model.head_W.T + model.head_b if ref["y"].ndim == 1 else \
         trace.logits[positions[-1]]
@@ -228,7 +229,11 @@ def _h5(path: Path, arrays: dict, attrs: dict | None = None) -> Path:
 def test_weights_without_config(tmp_path):
     z = np.zeros
     _refused(_h5(tmp_path / "k2.h5", {"model_weights/lstm/kernel": z((3, 8))}, {"model_config": "{}"}),
-             "Keras 2 (tf.keras) .h5 file", "model.save('model.keras')")
+             "model_config: the model is a None; expected a Sequential or functional Model")
+    _refused(_h5(tmp_path / "k3.h5", {"model_weights/lstm/kernel": z((3, 8))}, {"model_config": "[1"}),
+             "model_config is not valid JSON")
+    _refused(_h5(tmp_path / "w.h5", {"lstm/lstm/kernel": z((3, 8))}, {"layer_names": ["lstm"]}),
+             "a legacy .h5 file of weights only (no model_config)", "model.save('model.keras')")
     _refused(_h5(tmp_path / "none.weights.h5", {"vars/0": z(3)}), "holds no 'layers' group")
     _refused(_h5(tmp_path / "conv.weights.h5", {"layers/conv1d/vars/0": z((3, 3, 4)),
                                                  "layers/lstm/cell/vars/0": z((4, 8)),
@@ -282,7 +287,7 @@ def test_without_a_vocabulary_the_ids_are_the_tokens():
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(name=st.sampled_from(["lstm_lm.keras", "gru_seq.keras", "simple_seq.weights.h5"]),
+@given(name=st.sampled_from(["lstm_lm.keras", "gru_seq.keras", "simple_seq.weights.h5", "rnn_backwards.h5"]),
        cut=st.integers(0, 3), pos=st.integers(0, 1 << 20), byte=st.integers(0, 255))
 def test_fuzz_damaged_keras_files_load_or_fail_cleanly(tmp_path, name, cut, pos, byte):
     data = bytearray((DATA / name).read_bytes())
@@ -320,3 +325,61 @@ def test_archive_members_too_large_are_refused_before_reading(tmp_path, monkeypa
         z.writestr("config.json", raw[:-1] + ', "x": ' + "[" * 100_000 + "]" * 100_000 + "}")
         z.writestr("model.weights.h5", b"")
     _refused(tmp_path / "deep.keras", "config.json is not valid JSON")
+
+
+def test_dense_then_softmax_layer_is_one_head(tmp_path):
+    """Dense(V) followed by Activation('softmax') (or a Softmax layer) is the same head as Dense(V, 'softmax')."""
+    ref = np.load(DATA / "lstm_lm.npz")
+    vocab = _vocab_file(tmp_path, ref)
+
+    def split(cls):
+        def change(c):
+            layers = c["config"]["layers"]
+            dense = _layer(c, "dense")
+            dense["config"]["activation"] = "linear"
+            extra = {"module": "keras.layers", "class_name": cls, "name": "act",
+                     "config": {"name": "act", **({"activation": "softmax"} if cls == "Activation" else {})},
+                     "inbound_nodes": [{"args": [{"class_name": "__keras_tensor__",
+                                                  "config": {"keras_history": ["dense", 0, 0]}}], "kwargs": {}}]}
+            layers.append(extra)
+            c["config"]["output_layers"] = [["act", 0, 0]]
+        return change
+
+    for cls in ("Activation", "Softmax"):
+        model = load_file(_rewrite(tmp_path, "lstm_lm", split(cls), f"{cls}.keras"), vocab_path=vocab)
+        assert model.meta["head_activation"] == "softmax" and model.meta["keras_layers"] == "bidirectional, lstm_1"
+        trace = _trace(model, ref)
+        np.testing.assert_allclose(trace.y, ref["y"], atol=TOL)
+    after = split("Activation")
+
+    def twice(c):
+        after(c)
+        _layer(c, "act")["config"]["activation"] = "softmax"
+        c["config"]["layers"].append({**_layer(c, "act"), "name": "act2", "config": {"name": "act2"},
+                                      "inbound_nodes": [{"args": [{"class_name": "__keras_tensor__", "config": {
+                                          "keras_history": ["act", 0, 0]}}]}]})
+        c["config"]["output_layers"] = [["act2", 0, 0]]
+    _refused(_rewrite(tmp_path, "lstm_lm", twice), "layer 'act2' (Activation): comes after the head 'dense'",
+             vocab=vocab)
+
+
+def test_tf_keras_inbound_nodes_form(tmp_path):
+    """tf.keras writes a call as [[layer, node, tensor, kwargs]]: read as the same chain."""
+    def old_form(c):
+        for x in c["config"]["layers"][1:]:
+            src = x["inbound_nodes"][0]["args"][0]["config"]["keras_history"]
+            x["inbound_nodes"] = [[[src[0], 0, 0, {}]]]
+    ref = np.load(DATA / "lstm_lm.npz")
+    model = load_file(_rewrite(tmp_path, "lstm_lm", old_form), vocab_path=_vocab_file(tmp_path, ref))
+    np.testing.assert_allclose(_trace(model, ref).y, ref["y"], atol=TOL)
+
+
+def test_legacy_h5_hard_sigmoid_follows_the_keras_version(tmp_path):
+    """Keras 3's hard_sigmoid is x/6 + 1/2; tf.keras (2.x) wrote files whose hard_sigmoid is 0.2 x + 1/2."""
+    assert load_file(DATA / "gru_seq.h5").layers[2].activations[0] == ("HardSigmoid", 1 / 6, 0.5)
+    old = tmp_path / "old.h5"
+    shutil.copy(DATA / "gru_seq.h5", old)
+    with h5py.File(old, "r+") as f:
+        f.attrs["keras_version"] = "2.15.0"
+    model = load_file(old)
+    assert model.layers[2].activations[0] == ("HardSigmoid", 0.2, 0.5) and model.meta["keras_version"] == "2.15.0"

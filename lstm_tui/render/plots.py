@@ -44,6 +44,7 @@ def new_figure(width: int, height: int):
     fig = Plot()
     fig.plotsize(width, height)
     fig._set_size(width, height)  # textual-plotext's own widget sets both: a resize is not kept otherwise
+    fig.theme("clear")  # the terminal's own background and text colour, so a plot sits in any app theme
     return fig
 
 
@@ -171,7 +172,7 @@ def saturation_figure(
         sub.xticks([0, 0.5, 1], ["0", ".5", "1"])
         sub.yticks([0, 0.5, 1], ["0", ".5", "1"])
         label = (names or {}).get(g, g)
-        sub.title(f"{label}: left (<0.1) → · right (>0.9) ↑")
+        sub.title(f"{label}: → shut (<0.1)  ↑ open (>0.9)")
     return fig
 
 

@@ -385,3 +385,37 @@ def test_fuzz_arbitrary_text(small, text):
 @given(st.lists(st.sampled_from(PIECES), max_size=25).map(" ".join))
 def test_fuzz_grammar_pieces(small, text):
     _exercise(text, small)
+
+
+def test_no_module_of_the_language_runs_python_code():
+    """The reading (syntax), the walk (breakpoints), the evaluation (blocks) and watches: no eval anywhere."""
+    from lstm_tui.core import blocks, syntax, watches
+
+    for module in (bp_module, syntax, blocks, watches):
+        tree = ast.parse(inspect.getsource(module))
+        called = {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+        assert not called & {"eval", "exec", "compile", "__import__", "open"}, module.__name__
+        assert "literal_eval" not in {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
+
+
+def test_the_error_keeps_its_column_for_a_caret():
+    with pytest.raises(bp_module.ExpressionError) as e:
+        compile_breakpoint("  f[1] < 0.1 & t", "lstm", True)
+    assert str(e.value) == "column 14: unexpected character '&': use 'and'"
+    assert e.value.caret() == "  f[1] < 0.1 & t\n             ^"
+    with pytest.raises(bp_module.ExpressionError, match="column 5: unknown name 'zz'") as e:
+        compile_breakpoint("t > zz", "lstm", True)
+    assert e.value.caret().splitlines()[1] == "    ^"
+    with pytest.raises(bp_module.ExpressionError, match="column 7: unknown name") as e:
+        compile_breakpoint("'é' > zz", "lstm", True)  # columns count characters, not UTF-8 bytes
+
+
+LANGUAGE_CHARS = "([{)]}.,:;+-*/%<>=!&|'\"\\ \t\nfchtoxy0123456789e_abnotrid"
+
+
+@settings(max_examples=200, deadline=timedelta(milliseconds=1000),
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(st.text(alphabet=LANGUAGE_CHARS, max_size=MAX_LENGTH))
+def test_fuzz_long_strings_of_the_language_characters(small, text):
+    """Up to the length limit, from the characters the language uses: an answer, quickly, and only InputError."""
+    _exercise(text, small)

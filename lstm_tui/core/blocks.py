@@ -14,7 +14,11 @@ from typing import Callable
 
 import numpy as np
 
+from .cells import QUANTITIES
 from .errors import InputError
+
+_FIRST_BLOCK, _LAST_BLOCK = 64, 65536  # steps in a scan's first and largest block
+_GATE_NAMES = frozenset(q for qs in QUANTITIES.values() for q in qs)
 
 #: Token names and the step each reads, relative to the step itself.
 TOKEN_SHIFT = {"token": 0, "prev_token": -1, "next_token": 1}
@@ -152,6 +156,14 @@ def pair(ufunc, x, y, span: str):
         raise EvalError(f"{span!r} pairs vectors of {np.shape(x)[-1]} and {np.shape(y)[-1]} values") from None
 
 
+def fold(ufunc, values: list, span: str):
+    """ufunc over the values left to right, pairing each step's values (and, or, chained comparisons, min, max)."""
+    acc = values[0]
+    for v in values[1:]:
+        acc = pair(ufunc, acc, v, span)
+    return acc
+
+
 def power(x, e, b: Block, span: str):
     """x ** e in float64; an exponent over MAX_EXPONENT in size fails (a huge power is a DoS, not a number)."""
     e = np.asarray(as_number(e), dtype=np.float64)
@@ -211,10 +223,15 @@ def reduce(word: str, a: np.ndarray) -> np.ndarray:
 
 
 def token_equal(x, y, b: Block, negate: bool):
-    """token or string == token or string over a block: by text where both have one, else by id."""
-    if isinstance(x, str):
+    """Tokens, strings or one token against a whole number (its id) over a block: by text where
+    both sides have one, else by id."""
+    if isinstance(y, Tokens) or isinstance(x, str):
         x, y = y, x
-    if isinstance(y, str):
+    if isinstance(x, str):
+        r = np.asarray(x == y)
+    elif not isinstance(y, (str, Tokens)):
+        r = np.equal(x.ids, y)
+    elif isinstance(y, str):
         if x.texts is not None:
             r = x.texts == y
         else:
@@ -230,7 +247,83 @@ def token_equal(x, y, b: Block, negate: bool):
     return ~r if negate else r
 
 
-def token_id_equal(tok: Tokens, n, negate: bool):
-    """A token against one whole number: its id."""
-    r = np.equal(tok.ids, n)
-    return ~r if negate else r
+# ---------------------------------------------------------------------------
+# Evaluating a compiled expression (``breakpoints.Expression``) over steps
+
+
+def run(expr, block: Block) -> np.ndarray:
+    """The expression's value at every step of ``block``, (n,); EvalError if it fails."""
+    tr = block.scan.trace
+    for name in expr.names:
+        if name in _GATE_NAMES and name not in tr.states:
+            raise InputError(f"{expr.text!r} reads {name}, which a {tr.cell} trace does not have")
+    with np.errstate(all="ignore"):
+        r = np.asarray(expr.fn(block))
+    n = block.hi - block.lo
+    return np.broadcast_to(r.reshape(-1), (n,)) if r.size == 1 else r.reshape(n)
+
+
+def holds(bp, block: Block) -> np.ndarray:
+    """A breakpoint's condition at every step of ``block``, (n,) bool; a failure names its step."""
+    try:
+        return run(bp, block).astype(bool)
+    except EvalError as e:
+        row = e.row if e.row is not None else block.first - block.lo
+        step = block.scan.trace.offset + block.lo + row + 1
+        raise InputError(f"breakpoint {bp.text!r}, step {step}: {e}") from None
+
+
+def test(bp, trace, layer: int, k: int, vocab: tuple[str, ...] | None = None) -> bool:
+    """Whether a breakpoint holds at 0-based step k of ``layer`` (0-based)."""
+    if not 0 <= k < trace.steps:
+        raise InputError(f"step {k + 1} does not exist: the trace has {trace.steps}")
+    return bool(holds(bp, Block(Scan(trace, layer, vocab), k, k + 1, k))[0])
+
+
+def find_next(trace, breakpoints: list, layer: int, k: int, direction: int,
+              vocab: tuple[str, ...] | None = None) -> int | None:
+    """The nearest 0-based step after (direction +1) or before (-1) step k where an enabled breakpoint
+    holds, scanning ``layer`` (0-based) of a full trace without wrapping; None if none. Blocks of
+    64 steps, growing to 65,536. ``vocab`` is needed only to compare ``top`` with tokens absent
+    from the text."""
+    if direction not in (1, -1):
+        raise InputError(f"direction must be 1 or -1, not {direction!r}")
+    active, T, size = [b for b in breakpoints if b.enabled], trace.steps, _FIRST_BLOCK
+    if not active or T == 0:
+        return None
+    scan = Scan(trace, layer, vocab)
+    lo, hi = max(k + 1, 0), min(k, T)  # the next block starts at lo (forward) or ends at hi (backward)
+    while (lo < T) if direction > 0 else (hi > 0):
+        if direction > 0:
+            hi = min(lo + size, T)
+        else:
+            lo = max(hi - size, 0)
+        block = Block(scan, lo, hi, lo if direction > 0 else hi - 1)
+        hit = holds(active[0], block)
+        for b in active[1:]:
+            hit = hit | holds(b, block)
+        hits = np.flatnonzero(hit)
+        if hits.size:
+            return lo + int(hits[0] if direction > 0 else hits[-1])
+        lo, hi = (hi, hi) if direction > 0 else (lo, lo)  # the next block begins where this one ended
+        size = min(size * 4, _LAST_BLOCK)
+    return None
+
+
+def values(expr, trace, layer: int, start: int = 0, stop: int | None = None,
+           vocab: tuple[str, ...] | None = None) -> np.ndarray:
+    """An expression at steps start..stop-1 of ``layer`` of a full trace, (n,) float64: a condition
+    as 0/1, NaN at steps where it fails (an index or exponent out of range there; every step for
+    a failure that does not depend on the step, such as y without an output head)."""
+    stop = trace.steps if stop is None else min(stop, trace.steps)
+    out = np.full(max(stop - start, 0), np.nan)
+    scan = Scan(trace, layer, vocab)
+    for lo in range(start, stop, _LAST_BLOCK):
+        hi = min(lo + _LAST_BLOCK, stop)
+        block = Block(scan, lo, hi, lo, bad=np.zeros(hi - lo, dtype=bool))
+        try:
+            r = run(expr, block).astype(np.float64)
+        except EvalError:
+            continue
+        out[lo - start : hi - start] = np.where(block.bad, np.nan, r)
+    return out

@@ -1,71 +1,51 @@
 """Breakpoints and watches: expressions over one step's numbers, read by Python's own parser.
 
-A breakpoint is a condition such as ``f[12] < 0.1``, ``abs(c).max() > 3``,
-``token == "("`` or ``y.argmax() != next_token``; a watch is a number or
-condition of the same language (``c[12] * o[12]``, ``max(f)``, ``h[3] - h[4]``).
-:func:`ast.parse` reads the text (``mode="eval"``) and the tree is walked over
-a whitelist of node types, names, functions and methods, as
-:func:`ast.literal_eval` walks its own: nothing reaches ``eval``, ``exec`` or
-``compile``; no attribute exists but the methods below, no name but these.
+A breakpoint is a condition such as ``f[12] < 0.1``, ``abs(c).max() > 3``, ``token == "("``
+or ``y.argmax() != next_token``; a watch is a number or condition of the same language
+(``c[12] * o[12]``, ``max(f)``). :func:`ast.parse` reads the text and the tree is walked over
+a whitelist of node types, names, functions and methods, as :func:`ast.literal_eval` walks
+its own: nothing reaches ``eval``/``exec``/``compile``, no attribute exists but the methods.
 
-Names at step t of the layer (vectors have that quantity's width in it): the
-cell's quantities ``i f g o c h`` (LSTM), ``r z n h`` (GRU), ``h`` (RNN);
-``h_prev`` (``c_prev``) the state before the step; ``x`` the layer's input;
-``y`` the next-token probabilities and ``top`` the token ranked first (with an
-output head); ``t`` and ``layer``, 1-based as the UI shows them; ``token``,
-``prev_token``, ``next_token`` ("" where there is none); ``token_id``,
-``prev_id``, ``next_id`` (-1 for none or for frames). Tokens compare with ==
-and != only: with a string by text, with a whole number by id
-(``y.argmax() != next_token``); ``top`` with a string absent from the text
-needs the vocabulary (``vocab``).
+Names at a step of the layer (vectors have that quantity's width in it): the cell's
+quantities ``i f g o c h`` / ``r z n h`` / ``h``; ``h_prev`` (``c_prev``), the state before
+the step; ``x``, the layer's input; ``y``, the next-token probabilities, and ``top``, the
+token ranked first (with a head); ``t`` and ``layer``, 1-based; ``token``, ``prev_token``,
+``next_token`` ("" for none); ``token_id``, ``prev_id``, ``next_id`` (-1 for none). Tokens
+compare with == and != only: with a string by text, with a whole number by id; ``top`` with
+a string absent from the text needs the vocabulary (``vocab``).
 
-The forms: numbers; strings "..." or '...' (escapes \\\\ \\" \\' \\n \\t); True,
-False; + - * / and ** (float64, exponent at most 64 in size); < <= > >= == !=
-chained as in Python; and, or, not on conditions (unit by unit on vectors;
-both sides are evaluated); v[i] and v[a:b:s] with whole numbers (an index may
-change per step: ``c[h.argmax()]``); the functions abs, tanh (elementwise),
-min, max (of a vector, or elementwise of several), mean, sum, std, any, all,
-argmax, argmin, len; the methods .max() .min() .mean() .sum() .std()
-.argmax() .argmin() .any() .all(). A vector condition is reduced with any()
-or all(). Division by zero gives ±inf or nan. At most 500 characters, 30
-levels deep. Numbers with a point or exponent are float64, as written.
+Forms: numbers (float64 as written); strings "..." or '...' (escapes \\\\ \\" \\' \\n \\t); True,
+False; + - * / and ** (float64, exponent at most 64 in size; x/0 is ±inf or nan); < <= > >=
+== != chained; and, or, not on conditions (unit by unit; both sides evaluated); v[i] and
+v[a:b:s] with whole numbers (an index may change per step, ``c[h.argmax()]``); functions abs,
+tanh, min, max (of a vector, or elementwise of several), mean, sum, std, any, all, argmax,
+argmin, len; methods .max() .min() .mean() .sum() .std() .argmax() .argmin() .any() .all().
+A vector condition is reduced with any() or all(). At most 500 characters, 30 levels deep.
 
-:func:`compile_breakpoint` (a condition) and :func:`compile_expression` (a
-watch; see ``core.watches``) check the text and names against a cell kind;
-:meth:`Breakpoint.test` evaluates one step; :func:`find_next` scans blocks of
-steps (64, growing to 65,536) either way. ``layer`` and ``k`` are 0-based.
-Errors are one-line :class:`InputError`: ``column N: ...`` for malformed text
-(an :class:`ExpressionError`, whose ``caret()`` draws it), the step for a
-failed evaluation.
+``layer`` and ``k`` arguments are 0-based. Errors are one-line :class:`InputError`s:
+``column N: ...`` for malformed text (:class:`ExpressionError`; ``caret()`` draws it), the
+step for a failed evaluation. :func:`find_next` scans blocks of 64 steps growing to 65,536.
 """
 
 from __future__ import annotations
 
 import ast
-import io
-import keyword
-import re
-import tokenize
-import warnings
 from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
 
 from . import blocks as ops
-from .blocks import ID_SHIFT, MAX_EXPONENT, TOKEN_SHIFT, Block, EvalError, Scan
+from .blocks import ID_SHIFT, MAX_EXPONENT, TOKEN_SHIFT, Block, find_next  # noqa: F401 (find_next: the API)
 from .cells import QUANTITIES
 from .errors import InputError
+from .syntax import MAX_DEPTH, ExpressionError, Source, clip  # noqa: F401 (ExpressionError: the API)
 
 MAX_LENGTH = 500  # characters in one expression
-MAX_DEPTH = 30  # nesting of brackets, unary operators, powers, subscripts and calls
 FUNCTIONS = ("abs", "tanh", "min", "max", "mean", "sum", "std", "any", "all", "argmax", "argmin", "len")
 METHODS = ("max", "min", "mean", "sum", "std", "argmax", "argmin", "any", "all")
 
 _HEAD_NAMES = ("y", "top")
-_GATE_NAMES = frozenset(q for qs in QUANTITIES.values() for q in qs)
-_OPS = frozenset("( ) [ ] : , . + - * / ** < <= > >= == !=".split())  # every other operator is refused
-_HINTS = {"&": "use 'and'", "|": "use 'or'", "!": "use 'not' or '!='", "%": "only + - * / ** are allowed"}
 _ARITH = {ast.Add: ("+", np.add), ast.Sub: ("-", np.subtract), ast.Mult: ("*", np.multiply),
           ast.Div: ("/", np.true_divide), ast.Pow: ("**", None)}
 _CMPS = {ast.Lt: ("<", np.less), ast.LtE: ("<=", np.less_equal), ast.Gt: (">", np.greater),
@@ -73,8 +53,6 @@ _CMPS = {ast.Lt: ("<", np.less), ast.LtE: ("<=", np.less_equal), ast.Gt: (">", n
 _WORDS = {ast.Lambda: "lambda", ast.IfExp: "if", ast.GeneratorExp: "for", ast.In: "in", ast.NotIn: "not in",
           ast.Is: "is", ast.IsNot: "is not"}  # refused nodes that Python spells with a keyword
 _NUMERIC = ("int", "float", "bool")
-_SKIP = (tokenize.NEWLINE, tokenize.NL, tokenize.ENDMARKER, tokenize.INDENT, tokenize.DEDENT)
-_FIRST_BLOCK, _LAST_BLOCK = 64, 65536  # steps in a scan's first and largest block
 
 
 def names_for(cell: str, has_head: bool) -> tuple[str, ...]:
@@ -86,18 +64,6 @@ def names_for(cell: str, has_head: bool) -> tuple[str, ...]:
     return QUANTITIES[cell] + prev + ("x",) + head + ("t", "layer") + tuple(TOKEN_SHIFT) + tuple(ID_SHIFT)
 
 
-class ExpressionError(InputError):
-    """Malformed text: the message is ``column N: ...``; ``column`` is 0-based."""
-
-    def __init__(self, text: str, column: int, message: str):
-        super().__init__(f"column {column + 1}: {message}")
-        self.text, self.column = text, column
-
-    def caret(self) -> str:
-        """Two lines for a UI: the expression, and a caret under the offending column."""
-        return f"{self.text}\n{' ' * self.column}^"
-
-
 @dataclass(frozen=True)
 class _Typed:
     kind: str  # "int", "float", "bool", "str" or "token"
@@ -106,104 +72,14 @@ class _Typed:
     const: bool = False  # the same at every step, known when typed
 
 
-def _clip(s: str, n: int = 40) -> str:
-    return s if len(s) <= n else s[: n - 3] + "..."
-
-
-def _ends_value(tok: tuple[int, str, int]) -> bool:
-    typ, s, _ = tok
-    word = typ == tokenize.NAME and (not keyword.iskeyword(s) or s in ("True", "False"))
-    return word or typ in (tokenize.NUMBER, tokenize.STRING) or s in (")", "]")
-
-
 class _Walker:
-    """One expression: its tokens checked, its tree parsed, each whitelisted node made a _Typed."""
+    """Each whitelisted node of a parsed expression made a _Typed, checked as it goes."""
 
     def __init__(self, text: str, names: tuple[str, ...], has_head: bool):
-        line = "".join(" " if ch.isspace() else ch for ch in text)  # one line, the same columns
-        self.text, self.src = text, line.lstrip()
-        self.lead, self.names, self.has_head = len(line) - len(self.src), names, has_head
+        self.s, self.names, self.has_head = Source(text), names, has_head
+        self.fail, self.col, self.show, self.find = self.s.fail, self.s.col, self.s.show, self.s.find
         self.used: set[str] = set()
         self.depth = 0
-        self.toks: list[tuple[int, str, int]] = []  # (type, string, column in src)
-        try:
-            for t in tokenize.generate_tokens(io.StringIO(self.src).readline):
-                if t.type not in _SKIP:
-                    self.toks.append((t.type, t.string, t.start[1]))
-        except (tokenize.TokenError, SyntaxError):  # a bracket or string open at the end: the parser says
-            pass
-
-    def fail(self, at, message: str) -> ExpressionError:
-        return ExpressionError(self.text, self.lead + (at if isinstance(at, int) else self.col(at)), message)
-
-    def col(self, node, end: bool = False) -> int:
-        b = node.end_col_offset if end else node.col_offset  # bytes of UTF-8
-        return b if self.src.isascii() else len(self.src.encode()[:b].decode("utf-8", "ignore"))
-
-    def show(self, node) -> str:
-        return _clip(self.src[self.col(node) : self.col(node, True)].strip())
-
-    def find(self, words, start: int) -> int:
-        """The column of the first token among ``words`` at or after ``start``."""
-        return next((c for _, s, c in self.toks if c >= start and s in words), start)
-
-    def parse(self) -> _Typed:
-        if not self.src.strip():
-            raise InputError("the breakpoint is empty: type a condition such as f[0] < 0.1")
-        depth, prev = 0, ""
-        for typ, s, c in self.toks:
-            if typ == tokenize.ERRORTOKEN and s in "\"'":
-                raise self.fail(c, "this string is not closed")
-            if typ == tokenize.STRING:
-                if s[0] not in "\"'":
-                    raise self.fail(c, "a string is \"...\" or '...', without a prefix")
-                for m in re.finditer(r"\\(.)", s):
-                    if m.group(1) not in "\\\"'nt":
-                        raise self.fail(c + m.start(), f"unknown escape {m.group()!r} (known: \\\\ \\\" \\' \\n \\t)")
-            elif typ in (tokenize.OP, tokenize.ERRORTOKEN, tokenize.COMMENT) and s not in _OPS and not s.isspace():
-                if s == "=" and depth and prev.isidentifier():
-                    continue  # a keyword argument: the walk refuses it in its own words
-                if s == "=":
-                    raise self.fail(c, "'=' assigns: use '==' to compare")
-                s = s[0] if typ == tokenize.COMMENT else s
-                hint = f": {_HINTS[s]}" if s in _HINTS else ""
-                raise self.fail(c, f"unexpected {'character ' * (len(s) == 1)}{s!r}{hint}")
-            depth += (s in ("(", "[")) - (s in (")", "]"))
-            if depth > MAX_DEPTH:
-                raise self.fail(c, f"nested more than {MAX_DEPTH} levels deep")
-            prev = s
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                tree = ast.parse(self.src, mode="eval")
-        except SyntaxError as e:
-            raise self.fail(*self.diagnose(e)) from None
-        return self.walk(tree.body)
-
-    def diagnose(self, e: SyntaxError) -> tuple[int, str]:
-        """Python's SyntaxError in this language's words, at a column the tokens confirm."""
-        for typ, s, c in self.toks:
-            if typ == tokenize.NAME and keyword.iskeyword(s) and s not in ("and", "or", "not", "True", "False"):
-                return c, f"'{s}' is not allowed in a breakpoint"
-        if "unterminated" in str(e.msg):
-            return max((e.offset or 1) - 1, 0), "this string is not closed"
-        for a, b in zip(self.toks, self.toks[1:]):  # a value right after a value
-            if _ends_value(a) and _ends_value(b) and b[1] not in (")", "]"):
-                return b[2], f"unexpected {b[1]!r}"
-        end = len(self.src.rstrip())
-        at = end if "never closed" in str(e.msg) or not 0 < (e.offset or 0) <= end else e.offset - 1
-        tok = next((t for t in self.toks if t[2] >= at), None)
-        before = [t for t in self.toks if t[2] < (tok[2] if tok else end)]
-        after_value = bool(before) and _ends_value(before[-1])
-        if tok is not None:
-            what = "a string" if tok[0] == tokenize.STRING else repr(tok[1])
-            return tok[2], f"unexpected {what}" if after_value else f"expected a value, found {what}"
-        opened: list[str] = []
-        for _, s, _ in self.toks:
-            opened = opened + [s] if s in ("(", "[") else opened[:-1] if s in (")", "]") else opened
-        if opened and after_value:
-            return end, f"expected '{')' if opened[-1] == '(' else ']'}', found the end"
-        return end, "expected a value, found the end"
 
     def walk(self, node) -> _Typed:
         nest = isinstance(node, (ast.UnaryOp, ast.Call, ast.Subscript)) or (
@@ -215,14 +91,7 @@ class _Walker:
             typed = getattr(self, "w_" + type(node).__name__, self.refuse)(node)
         finally:
             self.depth -= nest
-        if not typed.const:
-            return typed
-        try:  # a constant is computed once, and its errors are the text's
-            with np.errstate(all="ignore"):
-                value = typed.fn(None)
-        except EvalError as e:
-            raise self.fail(node, str(e)) from None
-        return _Typed(typed.kind, typed.vec, lambda b: value, True)
+        return typed
 
     def refuse(self, node) -> _Typed:
         if isinstance(node, (ast.List, ast.ListComp)):
@@ -267,7 +136,7 @@ class _Walker:
         if word not in self.names:
             if word in _HEAD_NAMES and not self.has_head:
                 raise self.fail(node, f"'{word}' needs a model with an output head")
-            raise self.fail(node, f"unknown name {_clip(word, 24)!r} (expected one of: {', '.join(self.names)})")
+            raise self.fail(node, f"unknown name {clip(word, 24)!r} (expected one of: {', '.join(self.names)})")
         self.used.add(word)
         kind = "int" if word in ("t", "layer", *ID_SHIFT) else "token" if word in (*TOKEN_SHIFT, "top") else "float"
         return _Typed(kind, kind == "float", lambda b: b.get(word))
@@ -305,14 +174,8 @@ class _Walker:
         for n, p in zip(node.values, parts):
             self.condition(n, p, word)
         fns, span = [p.fn for p in parts], self.show(node)
-
-        def run(b):
-            acc = fns[0](b)
-            for f in fns[1:]:
-                acc = ops.pair(ufunc, acc, f(b), span)
-            return acc
-
-        return _Typed("bool", any(p.vec for p in parts), run, all(p.const for p in parts))
+        return _Typed("bool", any(p.vec for p in parts), lambda b: ops.fold(ufunc, [f(b) for f in fns], span),
+                      all(p.const for p in parts))
 
     def w_Compare(self, node) -> _Typed:
         items = [node.left, *node.comparators]
@@ -326,10 +189,7 @@ class _Walker:
 
         def run(b):
             values = [f(b) for f in fns]
-            out = tests[0](values[0], values[1], b)
-            for k in range(1, len(tests)):
-                out = ops.pair(np.logical_and, out, tests[k](values[k], values[k + 1], b), "")
-            return out
+            return ops.fold(np.logical_and, [test(values[k], values[k + 1], b) for k, test in enumerate(tests)], "")
 
         return _Typed("bool", any(p.vec for p in parts), run, all(p.const for p in parts))
 
@@ -341,21 +201,15 @@ class _Walker:
         if sym not in ("==", "!="):
             who = na if a.kind in ("str", "token") else nb
             raise self.fail(who, f"{self.show(who)!r} is text: text compares only with == and !=")
-        negate = sym == "!="
-        if a.kind == "str" and b.kind == "str":
-            return lambda x, y, blk: (x != y) if negate else (x == y)
-        if {a.kind, b.kind} <= {"str", "token"}:
-            return lambda x, y, blk: ops.token_equal(x, y, blk, negate)
-        text_first = a.kind in ("str", "token")  # text against a number: only a token against an id
-        text_n, text, num_n, num = (na, a, nb, b) if text_first else (nb, b, na, a)
-        if text.kind == "str":
+        kinds = {a.kind, b.kind}
+        if "str" in kinds and not kinds <= {"str", "token"}:  # a string against a number
+            text_n, num_n = (na, nb) if a.kind == "str" else (nb, na)
             raise self.fail(num_n, f"cannot compare the string {self.show(text_n)} with the number {self.show(num_n)!r}")
-        if num.kind != "int" or num.vec:
+        num_n, num = (nb, b) if a.kind == "token" else (na, a)
+        if num.kind not in ("str", "token") and (num.kind != "int" or num.vec):  # a token against an id
             raise self.fail(num_n, f"a token compares with a string or with one whole number (an id), "
                                    f"and {self.show(num_n)!r} is neither")
-        if text_first:
-            return lambda x, y, blk: ops.token_id_equal(x, y, negate)
-        return lambda x, y, blk: ops.token_id_equal(y, x, negate)
+        return lambda x, y, blk: ops.token_equal(x, y, blk, sym == "!=")
 
     def w_Subscript(self, node) -> _Typed:
         target, sl = self.walk(node.value), node.slice
@@ -380,7 +234,7 @@ class _Walker:
         if node.attr not in METHODS:
             allowed = " ".join(f".{m}()" for m in METHODS)
             at = self.find(".", self.col(node.value, True))
-            raise self.fail(at, f"'.{_clip(node.attr, 24)}' is not allowed: the methods are {allowed}")
+            raise self.fail(at, f"'.{clip(node.attr, 24)}' is not allowed: the methods are {allowed}")
 
     def w_Attribute(self, node) -> _Typed:
         self.walk(node.value)
@@ -400,7 +254,7 @@ class _Walker:
         if word not in FUNCTIONS:
             if word in self.names or not isinstance(func, ast.Name):
                 raise self.fail(func, f"{word!r} is not a function")
-            raise self.fail(func, f"unknown function {_clip(word, 24)!r} (functions: {', '.join(FUNCTIONS)})")
+            raise self.fail(func, f"unknown function {clip(word, 24)!r} (functions: {', '.join(FUNCTIONS)})")
         if node.keywords:
             raise self.fail(node.keywords[0], f"keyword arguments are not allowed ({node.keywords[0].arg or '*'}=...)")
         if not node.args:
@@ -413,14 +267,7 @@ class _Walker:
         kind = "float" if any(a.kind == "float" for a in args) else "int"
         if word in ("min", "max") and len(args) > 1:  # elementwise
             u, span = (np.minimum if word == "min" else np.maximum), self.show(node)
-
-            def run(b):
-                acc = ops.as_number(fns[0](b))
-                for f in fns[1:]:
-                    acc = ops.pair(u, acc, ops.as_number(f(b)), span)
-                return acc
-
-            return _Typed(kind, vec, run, const)
+            return _Typed(kind, vec, lambda b: ops.fold(u, [ops.as_number(f(b)) for f in fns], span), const)
         if len(args) != 1:
             raise self.fail(node, f"{word}() takes one argument, not {len(args)}")
         f = fns[0]
@@ -447,25 +294,15 @@ def _reduction(word: str, a: _Typed) -> _Typed:
 
 @dataclass(eq=False)
 class Expression:
-    """A checked expression: ``kind`` is "bool" for a condition, "int" or "float" for a number."""
+    """A checked expression: ``kind`` is "bool" for a condition, "int" or "float" for a number.
+    ``core.blocks.values`` gives its value at every step (a watch)."""
 
     text: str  # what the user typed
     cell: str  # the cell kind it was checked against
     has_head: bool  # whether it was allowed y and top
     names: frozenset[str]  # the names it reads
     kind: str
-    _fn: Callable[[Block], object] = field(repr=False)
-
-    def run(self, block: Block) -> np.ndarray:
-        """The value at every step of ``block``, (n,); EvalError if it fails."""
-        tr = block.scan.trace
-        for name in self.names:
-            if name in _GATE_NAMES and name not in tr.states:
-                raise InputError(f"{self.text!r} reads {name}, which a {tr.cell} trace does not have")
-        with np.errstate(all="ignore"):
-            r = np.asarray(self._fn(block))
-        n = block.hi - block.lo
-        return np.broadcast_to(r.reshape(-1), (n,)) if r.size == 1 else r.reshape(n)
+    fn: Callable[[Block], object] = field(repr=False)  # its value over a block of steps
 
 
 @dataclass(eq=False)
@@ -474,20 +311,9 @@ class Breakpoint(Expression):
 
     enabled: bool = True
 
-    def _evaluate(self, block: Block) -> np.ndarray:
-        """The condition at every step of ``block``, (n,) bool; a failure names its step."""
-        try:
-            return self.run(block).astype(bool)
-        except EvalError as e:
-            row = e.row if e.row is not None else block.first - block.lo
-            step = block.scan.trace.offset + block.lo + row + 1
-            raise InputError(f"breakpoint {self.text!r}, step {step}: {e}") from None
-
     def test(self, trace, layer: int, k: int, vocab: tuple[str, ...] | None = None) -> bool:
         """Whether the condition holds at 0-based step k of ``layer`` (0-based)."""
-        if not 0 <= k < trace.steps:
-            raise InputError(f"step {k + 1} does not exist: the trace has {trace.steps}")
-        return bool(self._evaluate(Block(Scan(trace, layer, vocab), k, k + 1, k))[0])
+        return ops.test(self, trace, layer, k, vocab)
 
 
 def _compile(text: str, cell: str, has_head: bool) -> tuple[set[str], _Typed, str]:
@@ -497,10 +323,10 @@ def _compile(text: str, cell: str, has_head: bool) -> tuple[set[str], _Typed, st
         raise InputError(f"the breakpoint is {len(text)} characters long: at most {MAX_LENGTH}")
     walker = _Walker(text, names_for(cell, has_head), has_head)
     try:
-        typed = walker.parse()
+        typed = walker.walk(walker.s.parse())
     except RecursionError:  # only if the caller's own stack is already deep: MAX_DEPTH keeps ours short
         raise InputError("the breakpoint is nested too deeply") from None
-    src = _clip(text.strip())
+    src = clip(text.strip())
     if typed.kind in ("str", "token"):
         raise InputError(f"{src!r} is a {'string' if typed.kind == 'str' else 'token'}, not a condition: "
                          "compare it with ==")
@@ -529,32 +355,3 @@ def compile_breakpoint(text: str, cell: str, has_head: bool) -> Breakpoint:
     if typed.vec:
         raise InputError(f"{src!r} is a vector: use any() or all(), as in ({src}).any()")
     return Breakpoint(text, cell, has_head, frozenset(used), typed.kind, typed.fn)
-
-
-def find_next(trace, breakpoints: list[Breakpoint], layer: int, k: int, direction: int,
-              vocab: tuple[str, ...] | None = None) -> int | None:
-    """The nearest 0-based step after (direction +1) or before (-1) step k where an enabled breakpoint
-    holds, scanning ``layer`` (0-based) without wrapping; None if none. ``vocab`` is needed only
-    to compare ``top`` with tokens absent from the text."""
-    if direction not in (1, -1):
-        raise InputError(f"direction must be 1 or -1, not {direction!r}")
-    active, T, size = [b for b in breakpoints if b.enabled], trace.steps, _FIRST_BLOCK
-    if not active or T == 0:
-        return None
-    scan = Scan(trace, layer, vocab)
-    lo, hi = max(k + 1, 0), min(k, T)  # the next block starts at lo (forward) or ends at hi (backward)
-    while (lo < T) if direction > 0 else (hi > 0):
-        if direction > 0:
-            hi = min(lo + size, T)
-        else:
-            lo = max(hi - size, 0)
-        block = Block(scan, lo, hi, lo if direction > 0 else hi - 1)
-        hit = active[0]._evaluate(block)
-        for b in active[1:]:
-            hit = hit | b._evaluate(block)
-        hits = np.flatnonzero(hit)
-        if hits.size:
-            return lo + int(hits[0] if direction > 0 else hits[-1])
-        lo, hi = (hi, hi) if direction > 0 else (lo, lo)  # the next block begins where this one ended
-        size = min(size * 4, _LAST_BLOCK)
-    return None

@@ -20,7 +20,7 @@ from textual.widgets import Static
 from ..core import explain
 from ..core.checkpoint import CheckpointedTrace, step_seconds
 from ..core.errors import UserError
-from ..core.gradients import compare_cells, gradient_norms
+from ..core.gradients import compare_cells, compare_label, compare_models, gradient_norms
 from ..render.gradients import CELL_NAMES, norms_table, saliency_text
 from ..render.history import GUTTER, coloured_tokens, history_lines
 from ..render.palette import DIVERGING, Scale
@@ -266,13 +266,18 @@ class GradientView(VerticalScroll, can_focus=False):
             ]
             if app.grad_compare:
                 start = max(0, k + 1 - self.COMPARE_STEPS)  # the other cells run on the steps up to t only
-                cmp = compare_cells(model, tr.window(start, k + 1), seed=0)
+                peers = compare_models(model)  # the demos of the model's task in the other cells, trained
+                cmp = compare_cells(model, tr.window(start, k + 1), seed=0, models=peers)
                 others = ", ".join(CELL_NAMES[c] for c in cmp if c != tr.cell)
+                which = (
+                    f"\ncompare with {compare_label(model, peers)}: ‖dL/dhᵗ'‖ for L = Σ hᵗ of the last layer at t, "
+                    "on the same tokens" if peers else
+                    f"\ncompare with {others}: ‖dL/dhᵗ'‖ for L = Σ hᵗ of the last layer at t, same hidden size and "
+                    "inputs; the other cells untrained (PyTorch's default initialisation)"
+                )
                 parts += [
                     Text(
-                        f"\ncompare with {others}: ‖dL/dhᵗ'‖ for L = Σ hᵗ of the last layer at t, same hidden size and "
-                        "inputs; the other cells untrained (PyTorch's default initialisation)"
-                        + (f"; the last {k + 1 - start} steps" if start else ""),
+                        which + (f"; the last {k + 1 - start} steps" if start else ""),
                         style="bold",
                     ),
                     norms_table({CELL_NAMES[c]: v for c, v in cmp.items()}, width),

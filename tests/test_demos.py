@@ -135,6 +135,10 @@ def test_readme_names_the_units_the_files_name(demos):
     readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
     assert f"unit {demos['brackets'].meta['depth_unit']}'s cell state c counts" in readme
     assert f"unit {demos['copy'].meta['memory_unit']} holds the letter" in readme
+    for name in ("copy-gru", "copy-rnn"):
+        assert f"unit {demos[name].meta['memory_unit']}'s h holds it" in readme
+    for name in ("brackets-gru", "brackets-rnn"):
+        assert f"R² = {float(demos[name].meta['depth_r2']):.2f}" in readme
 
 
 # --- the GRU and RNN demos (issue 13.7): each claim measured on strings they were not trained on

@@ -419,3 +419,28 @@ LANGUAGE_CHARS = "([{)]}.,:;+-*/%<>=!&|'\"\\ \t\nfchtoxy0123456789e_abnotrid"
 def test_fuzz_long_strings_of_the_language_characters(small, text):
     """Up to the length limit, from the characters the language uses: an answer, quickly, and only InputError."""
     _exercise(text, small)
+
+
+def test_layers_of_different_widths_are_read_layer_first(trace):
+    """The trace convention: states[q][layer] is (T, W_layer). A narrower layer 2 (its first 3 units,
+    as a per-layer list) must be indexed against its own width, never the first layer's."""
+    from lstm_tui.core.watches import watch
+
+    from lstm_tui.core import Trace
+
+    class PerLayer(Trace):  # what branch core's Trace does for mixed widths: lists, one array a layer
+        @property
+        def num_layers(self) -> int:
+            return len(self.h0)
+
+    fields = {f.name: getattr(trace, f.name) for f in dataclasses.fields(trace)}
+    fields.update(states={q: [v[0], v[1][:, :3]] for q, v in trace.states.items()},
+                  h0=[trace.h0[0], trace.h0[1][:3]], c0=[trace.c0[0], trace.c0[1][:3]])
+    mixed = PerLayer(**fields)
+    wide = compile_breakpoint("len(c) == 8 and f[5] > -1", "lstm", True)
+    small = compile_breakpoint("len(c) == 3 and len(c_prev) == 3 and len(x) == 8 and c_prev[2] > -100", "lstm", True)
+    assert find_next(mixed, [wide], 0, -1, 1) == 0 and find_next(mixed, [small], 1, -1, 1) == 0
+    with pytest.raises(InputError, match="index 5 is out of range for f, which has 3 values"):
+        find_next(mixed, [wide], 1, -1, 1)
+    np.testing.assert_array_equal(watch(mixed, "c[2]", 1), trace.states["c"][1][:, 2])
+    assert np.isnan(watch(mixed, "c[5]", 1)).all() and not np.isnan(watch(mixed, "c[5]", 0)).any()

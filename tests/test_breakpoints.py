@@ -410,15 +410,20 @@ def test_the_error_keeps_its_column_for_a_caret():
         compile_breakpoint("'é' > zz", "lstm", True)  # columns count characters, not UTF-8 bytes
 
 
-LANGUAGE_CHARS = "([{)]}.,:;+-*/%<>=!&|'\"\\ \t\nfchtoxy0123456789e_abnotrid"
+LANGUAGE_CHARS = "([{)]}.,:;+-*/%<>=!&|'\"\\ \t\n\x1b\x07fchtoxy0123456789e_abnotrid"
 
 
 @settings(max_examples=200, deadline=timedelta(milliseconds=1000),
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(st.text(alphabet=LANGUAGE_CHARS, max_size=MAX_LENGTH))
 def test_fuzz_long_strings_of_the_language_characters(small, text):
-    """Up to the length limit, from the characters the language uses: an answer, quickly, and only InputError."""
+    """Up to the length limit, from the characters the language uses: an answer, quickly, and only InputError,
+    whose message obeys no control character the text held."""
     _exercise(text, small)
+    try:
+        compile_breakpoint(text, "lstm", has_head=True)
+    except InputError as e:
+        assert str(e).isprintable(), repr(str(e))
 
 
 def test_layers_of_different_widths_are_read_layer_first(trace):

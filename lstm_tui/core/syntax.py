@@ -17,7 +17,7 @@ import re
 import tokenize
 import warnings
 
-from .errors import InputError
+from .errors import InputError, inert
 
 MAX_DEPTH = 30  # nesting of brackets, unary operators, powers, subscripts and calls
 _OPS = frozenset("( ) [ ] : , . + - * / ** < <= > >= == !=".split())  # every other operator is refused
@@ -34,11 +34,13 @@ class ExpressionError(InputError):
 
     def caret(self) -> str:
         """Two lines for a UI: the expression, and a caret under the offending column."""
-        return f"{self.text}\n{' ' * self.column}^"
+        line = "".join(ch if ch.isprintable() else " " for ch in self.text)  # as one line, nothing obeyed
+        return f"{line}\n{' ' * self.column}^"
 
 
 def clip(s: str, n: int = 40) -> str:
-    """``s`` shortened to ``n`` characters for a message."""
+    """``s`` shortened to ``n`` characters for a message, control characters shown, never obeyed."""
+    s = inert(s)
     return s if len(s) <= n else s[: n - 3] + "..."
 
 

@@ -71,7 +71,9 @@ def test_nan_where_it_fails(trace):
 
 
 def test_watch_refuses_what_is_not_one_number(trace):
-    for text, message in [("c", "is a vector"), ("token", "is a token"), ("f[", "column 3"), ("q + 1", "unknown name")]:
+    refused = [("c", "is a vector"), ("token", "is a token, not a number"), ("f[", "column 3"),
+               ("q + 1", "unknown name"), ("  ", "the watch is empty")]
+    for text, message in refused:
         with pytest.raises(InputError, match=message):
             compile_expression(text, "lstm", True)
     with pytest.raises(InputError, match="layer 3 does not exist"):

@@ -295,7 +295,7 @@ def _reduction(word: str, a: _Typed) -> _Typed:
 @dataclass(eq=False)
 class Expression:
     """A checked expression: ``kind`` is "bool" for a condition, "int" or "float" for a number.
-    ``core.blocks.values`` gives its value at every step (a watch)."""
+    ``core.watches.watch`` gives its value at every step (a watch)."""
 
     text: str  # what the user typed
     cell: str  # the cell kind it was checked against
@@ -316,11 +316,13 @@ class Breakpoint(Expression):
         return ops.test(self, trace, layer, k, vocab)
 
 
-def _compile(text: str, cell: str, has_head: bool) -> tuple[set[str], _Typed, str]:
+def _compile(text: str, cell: str, has_head: bool, what: str) -> tuple[set[str], _Typed, str]:
     if not isinstance(text, str):
-        raise InputError("a breakpoint is text")
+        raise InputError(f"a {what} is text")
     if len(text) > MAX_LENGTH:
-        raise InputError(f"the breakpoint is {len(text)} characters long: at most {MAX_LENGTH}")
+        raise InputError(f"the {what} is {len(text)} characters long: at most {MAX_LENGTH}")
+    if what == "watch" and not text.strip():
+        raise InputError("the watch is empty: type a number of the step, such as c[12] * o[12]")
     walker = _Walker(text, names_for(cell, has_head), has_head)
     try:
         typed = walker.walk(walker.s.parse())
@@ -328,14 +330,14 @@ def _compile(text: str, cell: str, has_head: bool) -> tuple[set[str], _Typed, st
         raise InputError("the breakpoint is nested too deeply") from None
     src = clip(text.strip())
     if typed.kind in ("str", "token"):
-        raise InputError(f"{src!r} is a {'string' if typed.kind == 'str' else 'token'}, not a condition: "
-                         "compare it with ==")
+        raise InputError(f"{src!r} is a {'string' if typed.kind == 'str' else 'token'}, not a "
+                         f"{'condition' if what == 'breakpoint' else 'number'}: compare it with ==")
     return walker.used, typed, src
 
 
 def compile_expression(text: str, cell: str, has_head: bool) -> Expression:
     """Parse and check ``text`` as a watch: one number (or condition, as 0/1) per step."""
-    used, typed, src = _compile(text, cell, has_head)
+    used, typed, src = _compile(text, cell, has_head, "watch")
     if typed.vec:
         raise InputError(f"{src!r} is a vector: a watch is one number per step, as in ({src}).max() or {src}[0]")
     return Expression(text, cell, has_head, frozenset(used), typed.kind, typed.fn)
@@ -347,7 +349,7 @@ def compile_breakpoint(text: str, cell: str, has_head: bool) -> Breakpoint:
     InputError names the column or the name at fault. Index ranges are checked
     when it is evaluated, since the sizes come with the trace.
     """
-    used, typed, src = _compile(text, cell, has_head)
+    used, typed, src = _compile(text, cell, has_head, "breakpoint")
     if typed.kind != "bool":
         reduce_it = " and reduce it with any() or all()" if typed.vec else ""
         raise InputError(f"{src!r} is a {'vector' if typed.vec else 'number'}, not a condition: "

@@ -61,7 +61,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from lstm_tui.core import Model  # noqa: E402
-from lstm_tui.core.registry import load_model  # noqa: E402
 from lstm_tui.core.export import atomic_write  # noqa: E402
 from lstm_tui.core.io import model_metadata, model_tensors  # noqa: E402
 from lstm_tui.core.train import TrainConfig, evaluate, init_model, train  # noqa: E402

@@ -193,7 +193,7 @@ def test_copy_gru_and_rnn_say_the_letter_back_after_any_gap(demos, name, gap):
 
 @pytest.mark.parametrize("name", ["copy-gru", "copy-rnn"])
 def test_copy_gru_and_rnn_hold_the_letter_in_one_unit(demos, name):
-    """The description's claim: unit u's h tells a from b all through the dashes (and, for the GRU, z near 1 keeps it)."""
+    """The description's claim: unit u's h tells a from b all through the dashes (for the GRU, z near 1 keeps it)."""
     model = demos[name]
     u = int(model.meta["memory_unit"])
     assert f"unit {u}'s h holds it through the dashes" in model.description

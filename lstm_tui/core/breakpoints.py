@@ -165,7 +165,8 @@ class _Walker:
         if c.vec:
             raise self.fail(node.right, "the exponent must be one number, not a vector")
         if c.const and not abs(float(c.fn(None))) <= MAX_EXPONENT:
-            raise self.fail(node.right, f"exponent {float(c.fn(None)):g} is not allowed: at most {MAX_EXPONENT} in size")
+            e = float(c.fn(None))
+            raise self.fail(node.right, f"exponent {e:g} is not allowed: at most {MAX_EXPONENT} in size")
         return _Typed("float", a.vec, lambda b: ops.power(fa(b), fc(b), b, span), const)
 
     def w_BoolOp(self, node) -> _Typed:
@@ -182,7 +183,8 @@ class _Walker:
         for op, left in zip(node.ops, items):
             if type(op) in _WORDS:
                 word = _WORDS[type(op)]
-                raise self.fail(self.find(("in", "is", "not"), self.col(left, True)), f"'{word}' is not allowed in a breakpoint")
+                at = self.find(("in", "is", "not"), self.col(left, True))
+                raise self.fail(at, f"'{word}' is not allowed in a breakpoint")
         parts = [self.walk(n) for n in items]
         tests = [self.comparison(items[k], parts[k], items[k + 1], parts[k + 1], op) for k, op in enumerate(node.ops)]
         fns = [p.fn for p in parts]
@@ -204,7 +206,8 @@ class _Walker:
         kinds = {a.kind, b.kind}
         if "str" in kinds and not kinds <= {"str", "token"}:  # a string against a number
             text_n, num_n = (na, nb) if a.kind == "str" else (nb, na)
-            raise self.fail(num_n, f"cannot compare the string {self.show(text_n)} with the number {self.show(num_n)!r}")
+            text, num = self.show(text_n), self.show(num_n)
+            raise self.fail(num_n, f"cannot compare the string {text} with the number {num!r}")
         num_n, num = (nb, b) if a.kind == "token" else (na, a)
         if num.kind not in ("str", "token") and (num.kind != "int" or num.vec):  # a token against an id
             raise self.fail(num_n, f"a token compares with a string or with one whole number (an id), "

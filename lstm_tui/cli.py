@@ -47,8 +47,9 @@ def _model_options(suppress: bool = False) -> argparse.ArgumentParser:
     g.add_argument(
         "--model",
         metavar="NAME|PATH",
-        help="built-in model name (see --list-models; default: brackets) or weights file: .safetensors, "
-        ".npz (PyTorch state_dict or Keras weights), .pt/.pth (needs PyTorch)",
+        help="built-in model name (see --list-models; default: brackets) or model file: .safetensors, "
+        ".npz (PyTorch state_dict or Keras weights), .pt/.pth (needs PyTorch), .keras/.weights.h5 (Keras 3), "
+        ".onnx",
     )
     g.add_argument(
         "--prefix",
@@ -179,7 +180,7 @@ def _random_options(args, tokenizer: str | None = None) -> dict:
 
 
 def _load(args, default: str | None = None):
-    from .core.io import is_model_path
+    from .formats import is_model_path
     from .core.registry import DEFAULT, load_model
 
     spec = _spec(args, default or DEFAULT)
@@ -210,7 +211,7 @@ def _text(args, model) -> str:
     if args.text is not None and args.text_file is not None:
         raise UserError("give --text or --text-file, not both")
     if args.text_file is not None:
-        from .core.io import read_text
+        from .core.inputs import read_text
 
         return read_text(args.text_file)
     if args.text is not None:
@@ -225,7 +226,7 @@ def _from_argv(text: str) -> str:
 
 def _frames(args, model):
     """The --inputs frames [T, E] checked against the model, or None to feed text."""
-    from .core.io import load_frames
+    from .core.inputs import load_frames
 
     if args.inputs is None:
         if not model.takes_tokens:

@@ -222,8 +222,8 @@ class Model:
     def trace(
         self,
         inputs: str | list[str] | np.ndarray,
-        h0=None,  # per level (W_l,) of that level's h width, forward units first; zeros if None
-        c0=None,  # per level (W_l,) of that level's c width (LSTM); zeros if None
+        h0=None,  # per level (W_l,) of that level's h width, forward units first; None: meta["h0"] or zeros
+        c0=None,  # per level (W_l,) of that level's c width (LSTM); None: meta["c0"] or zeros
     ) -> Trace:
         """Run the model over text, a token list or feature frames (T, E).
 
@@ -231,6 +231,8 @@ class Model:
         """
         tokens, ids, unknown, frames = self.prepare(inputs)
         x = frames if frames is not None else self.embedding[ids]  # (T, E)
+        h0 = self.meta.get("h0") if h0 is None else h0  # the file's own initial state (ONNX initial_h), if any
+        c0 = self.meta.get("c0") if c0 is None else c0
         return self.trace_vectors(x, tuple(tokens), ids, unknown, h0, c0)
 
     def prepare(

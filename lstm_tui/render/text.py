@@ -44,6 +44,35 @@ def token_strip(tokens: tuple[str, ...], unknown: np.ndarray, k: int, width: int
     """
     if not tokens:
         return Text("(empty sequence: press / and type one)", style="dim italic")
+    lo, hi, label = _strip_window(tokens, unknown, k, width)
+    text = Text("…" if lo > 0 else " ", style="dim")
+    for n in range(lo, hi):
+        style = "reverse bold" if n == k else ("red underline" if unknown[n] else "")
+        if n == k and unknown[n]:
+            style = "reverse bold red"
+        text.append(label(n), style=style)
+        text.append(" ")
+    if hi < len(tokens):
+        text.append("…", style="dim")
+    return text
+
+
+def token_at(tokens: tuple[str, ...], unknown: np.ndarray, k: int, width: int, x: int) -> int | None:
+    """The step whose token :func:`token_strip` draws at cell ``x`` (None: a gap or an edge)."""
+    if not tokens or x < 1:
+        return None
+    lo, hi, label = _strip_window(tokens, unknown, k, width)
+    start = 1  # after the leading "…" or space
+    for n in range(lo, hi):
+        end = start + cell_len(label(n))
+        if start <= x < end:
+            return n
+        start = end + 1
+    return None
+
+
+def _strip_window(tokens: tuple[str, ...], unknown: np.ndarray, k: int, width: int):
+    """(lo, hi, label): the steps lo..hi-1 that fit ``width`` around k, and each one's label."""
     width = max(width, 4)
     labels: dict[int, str] = {}
 
@@ -65,16 +94,7 @@ def token_strip(tokens: tuple[str, ...], unknown: np.ndarray, k: int, width: int
             lo -= 1
             used += cell_len(label(lo)) + 1
             grew = True
-    text = Text("…" if lo > 0 else " ", style="dim")
-    for n in range(lo, hi):
-        style = "reverse bold" if n == k else ("red underline" if unknown[n] else "")
-        if n == k and unknown[n]:
-            style = "reverse bold red"
-        text.append(label(n), style=style)
-        text.append(" ")
-    if hi < len(tokens):
-        text.append("…", style="dim")
-    return text
+    return lo, hi, label
 
 
 def _f(v: float) -> str:
@@ -155,7 +175,7 @@ def top_tokens(trace: Trace, vocab: tuple[str, ...] | None, k: int, n: int = 5) 
     best = cand[np.argsort(-p[cand], kind="stable")][:n]
     t = Text("next: ", style="bold")
     for rank, idx in enumerate(best):
-        label = token_label(vocab[idx]) if vocab is not None else str(idx)
+        label = token_label(vocab[idx]) if vocab is not None and len(vocab) == len(p) else str(idx)  # a classifier: ids
         t.append(label, style="reverse" if rank == 0 else "underline")
         t.append(f" {p[idx]:.3f}", style="dim")
         if rank < len(best) - 1:

@@ -284,7 +284,7 @@ def _source(args, model):
     if args.source_text is not None and args.source_inputs is not None:
         raise UserError("give --source-text or --source-inputs, not both")
     if args.source_inputs is not None:
-        from .core.io import load_frames
+        from .core.inputs import load_frames
 
         return model.trace(load_frames(args.source_inputs, model.input_size))
     if args.source_text is not None:

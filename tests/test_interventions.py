@@ -289,13 +289,15 @@ EFFECT_MODELS = [
     ("rnn_tanh", lambda: random_model(hidden=5, seed=3, layers=2, cell="rnn_tanh", dtype="float64")),
     ("rnn_relu", lambda: random_model(hidden=5, seed=3, cell="rnn_relu", dtype="float64")),
     ("brackets", lambda: load_model("brackets")),
+    ("brackets-gru", lambda: load_model("brackets-gru")),
+    ("brackets-rnn", lambda: load_model("brackets-rnn")),
 ]
 
 
 @pytest.mark.parametrize("name,make", EFFECT_MODELS, ids=[m[0] for m in EFFECT_MODELS])
 def test_effect_map_cell_by_cell(name, make):
     model = make()
-    text = "(()(()))" if name == "brackets" else "a cat sat"
+    text = "(()(()))" if name.startswith("brackets") else "a cat sat"
     trace, source = model.trace(text), model.trace(text[::-1])
     k = trace.steps - 2
     tol = 1e-9 if model.dtype == np.float64 else 2e-5

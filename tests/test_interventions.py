@@ -473,7 +473,7 @@ def test_malformed_sets_point_at_the_bad_column(text, column, words):
     assert words in str(exc.value)
     head = '--set "'
     assert str(exc.value).startswith(head + text)
-    assert exc.value.caret == len(head) + column
+    assert exc.value.offset == len(head) + column and exc.value.column == column
 
 
 @pytest.mark.parametrize(
@@ -494,7 +494,8 @@ def test_out_of_range_names_the_valid_range(text, column, words):
     with pytest.raises(iv.PatchSyntaxError) as exc:
         parse_patch(text, model, 9)
     assert words in str(exc.value)
-    assert exc.value.caret == len('--set "') + column
+    assert exc.value.offset == len('--set "') + column
+    assert exc.value.caret() == f"{text}\n{' ' * column}^"
 
 
 def test_src_past_the_source_is_refused():
@@ -533,7 +534,7 @@ def test_the_app_prompt_forms():
     assert iv.prompt_patch("-1@2-5", model, 0, "f", 0, 4, 9) == Patch(0, "f", 0, range(1, 5), -1.0)
     with pytest.raises(iv.PatchSyntaxError) as exc:
         iv.prompt_patch("zero", model, 0, "c", 0, 4, 9)
-    assert "a number or src" in str(exc.value) and exc.value.caret == len('value "')
+    assert "a number or src" in str(exc.value) and exc.value.offset == len('value "') and exc.value.column == 0
     with pytest.raises(iv.PatchSyntaxError, match="expected a step from 1 to 9"):
         iv.prompt_patch("1@3-12", model, 0, "c", 0, 4, 9)
 
@@ -573,7 +574,7 @@ def test_any_text_parses_or_fails_in_one_line():
             p = parse_patch(text, model, 9, 9)
         except iv.PatchSyntaxError as exc:
             line = str(exc)
-            assert "\n" not in line and 0 <= exc.caret <= len(line)
+            assert "\n" not in line and 0 <= exc.offset <= len(line)
         else:
             assert 0 <= p.layer < 2 and p.steps and 0 <= p.steps[0] <= p.steps[-1] < 9
 

@@ -853,14 +853,22 @@ def _ranks(a: np.ndarray) -> np.ndarray:
 
 
 class PatchSyntaxError(InputError):
-    """A ``--set`` that does not parse or does not fit the model. ``caret`` is the
-    column of the message's first line to mark (under the bad part of the text)."""
+    """A ``--set`` that does not parse or does not fit the model: one line
+    ``--set "TEXT": reason``. ``column`` is the bad character's 0-based column in
+    the text, ``offset`` its column in the message (where the command line puts
+    its caret), and :meth:`caret` draws text and caret for a UI, like
+    ``syntax.ExpressionError``."""
 
     def __init__(self, option: str, text: str, column: int, reason: str):
         head = f'{option} "'
-        shown = inert(text)
-        super().__init__(f'{head}{shown}": {reason}')
-        self.caret = len(head) + len(inert(text[:column]))
+        super().__init__(f'{head}{inert(text)}": {reason}')
+        self.option, self.text, self.column, self.reason = option, text, column, reason
+        self.offset = len(head) + len(inert(text[:column]))
+
+    def caret(self) -> str:
+        """Two lines for a UI: the text, and a caret under the offending column."""
+        line = "".join(ch if ch.isprintable() else " " for ch in self.text)
+        return f"{line}\n{' ' * self.column}^"
 
 
 #: A number as --set takes it: decimal, optional exponent, or inf / nan.
@@ -1020,5 +1028,5 @@ def prompt_patch(
     try:
         return parse_patch(head + value, model, steps, source_steps, option="value")
     except PatchSyntaxError as exc:
-        reason = str(exc).split('": ', 1)[1]
-        raise PatchSyntaxError("value", text, max(0, exc.caret - len('value "') - len(head)), reason) from None
+        lead = len(text) - len(text.lstrip())
+        raise PatchSyntaxError("value", text, min(len(text), max(0, exc.column - len(head)) + lead), exc.reason) from None

@@ -245,7 +245,7 @@ class LstmApp(AppState, Workers, Actions, Find, Files, App):
             return
         if self.view == "steps":
             self._steps.show(state)
-        self._unit_view.show(tr, layer, k, self.unit, self.notation)
+        self._unit_view.show(tr, layer, k, self.unit, self.notation, self.model)
         self._watches.show(tr, k, self.watched)
         if self.view != "steps":
             self.query_one(f"#{self.view}").show(state)

@@ -33,7 +33,7 @@ def step_report(model: Model, trace: Trace, layer: int, k: int, unit: int) -> Gr
     note = direction_note(trace, layer, k)
     if note:
         parts.append(Text(note, style="dim"))
-    parts += [table, Text(""), unit_text(trace, layer, k, unit)]
+    parts += [table, Text(""), unit_text(trace, layer, k, unit, model=model)]
     if trace.has_head:
         parts.append(top_tokens(trace, model.vocab, k))
     return Group(*parts)

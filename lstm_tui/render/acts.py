@@ -77,3 +77,11 @@ def acts_note(model, layer: int) -> str:
     if len(parts) == 1 or len(set(parts)) == 1:
         return "activations " + parts[0] if not parts[0].startswith("clip") else parts[0]
     return " | ".join(f"{('forward', 'backward')[d]}: {p or 'defaults'}" for d, p in enumerate(parts))
+
+
+def gate_names(cell: str, notation: str, act: dict[str, str]) -> dict[str, str]:
+    """How equations name an LSTM's gate values: iᵗ … (PyTorch, and "both"), or the classic
+    diagrams' gate inputs through the layer's own activations, σ(z^i) … ("classic")."""
+    if cell != "lstm" or notation != "classic":
+        return {"i": "iᵗ", "f": "fᵗ", "g": "gᵗ", "o": "oᵗ"}
+    return {q: f"{act[q]}({z})" for q, z in (("i", "z^i"), ("f", "z^f"), ("g", "z"), ("o", "z^o"))}

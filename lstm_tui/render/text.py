@@ -14,9 +14,8 @@ from rich.text import Text
 
 from ..core.cells import ACTIVATIONS, activations_of
 from ..core.trace import Trace
-from .acts import acts_note, layer_direction, symbols
+from .acts import acts_note, gate_names, layer_direction, symbols
 from .directions import previous_symbol, read_span, unit_direction
-from .panels import SYMBOLS
 
 _VISIBLE = {" ": "␣", "\n": "⏎", "\t": "⇥", "\r": "␍"}
 
@@ -130,11 +129,7 @@ def _names(trace: Trace, layer: int, j: int, notation: str, model) -> tuple:
     d = unit_direction(trace, layer, j)
     lay = layer_direction(model, layer, 1 if d is not None and d[0] == "backward" and len(trace.reverse_flags(layer)) > 1 else 0)
     act = symbols(lay, trace.cell)
-    if trace.cell != "lstm" or notation != "classic":
-        n = dict(SYMBOLS["pytorch"])
-    else:  # the classic diagrams write the gate inputs z^i …, here through the layer's own activations
-        n = {q: f"{act[q]}({z})" for q, z in (("i", "z^i"), ("f", "z^f"), ("g", "z"), ("o", "z^o"))}
-    return n, act, previous_symbol(trace, layer, j), lay
+    return gate_names(trace.cell, notation, act), act, previous_symbol(trace, layer, j), lay
 
 
 def unit_text(trace: Trace, layer: int, k: int, j: int, notation: str = "both", model=None) -> Text:
@@ -200,7 +195,7 @@ def _projected_text(trace: Trace, layer: int, k: int, j: int, n: dict, act: dict
     t.append(f"mᵗ = {n['o']}·{act['h']}(cᵗ)", style="bold")
     t.append(f" = {s['o']:.4f}·{act['h']}({_f(s['c'])}) = {m:+.4f};  ")
     t.append("hᵗ = W_hr·mᵗ", style="bold")
-    t.append(f" ({P} values{' a direction' if D > 1 else ''}, P: each mixes every unit's mᵗ)")
+    t.append(f" (P = {P}{' a direction' if D > 1 else ''}, mixes every unit)")
     return t
 
 

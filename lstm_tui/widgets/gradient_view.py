@@ -11,9 +11,16 @@ from textual.widgets import Static
 
 from ..core.checkpoint import CheckpointedTrace, step_seconds
 from ..core.errors import UserError
-from ..core.gradients import compare_cells, gradient_norms
-from ..render.gradients import CELL_NAMES, norms_table, saliency_text
+from ..core.gradients import compare_cells, target_gradients
+from ..render.gradients import CELL_NAMES, direction_norms, norms_table, saliency_text
 from .state import State
+
+
+LATER = (
+    "this model reads backwards too: the target at t depends on every step, so the bars run to T. "
+    "← backward rows carry gradient from the steps after t (the backward direction reads them before t); "
+    "in the last layer → forward rows stop at t."
+)
 
 
 class GradientView(VerticalScroll, can_focus=False):
@@ -61,17 +68,19 @@ class GradientView(VerticalScroll, can_focus=False):
             )
         try:
             model, tr = self._float64(state.model, tr)
-            g = gradient_norms(model, tr, state.grad_target, k)
-            rows = {f"hᵗ' layer {n + 1}" if tr.num_layers > 1 else "hᵗ'": g["h"][n] for n in range(tr.num_layers)}
-            if g["c"] is not None:
-                rows["cᵗ' (last layer)"] = g["c"][-1]
-            rows["xᵗ' (saliency)"] = g["x"]
+            value, label, grads = target_gradients(model, tr, state.grad_target, k)
+            flags = [tr.reverse_flags(n) for n in range(tr.num_layers)]
+            rows = direction_norms(grads.h, grads.c, flags)
+            x = np.linalg.norm(grads.x, axis=-1)  # (n,) saliency
+            rows["xᵗ' (saliency)"] = x
+            later = len(x) > k + 1  # a backward direction: the steps after t reach the target too
             parts = [
-                Text.assemble(("target: ", "bold"), g["target"], f" = {g['value']:+.4f}   (T: switch target)\n"),
+                Text.assemble(("target: ", "bold"), label, f" = {value:+.4f}   (T: switch target)\n"),
                 *([note] if note else []),
-                norms_table(rows, width),
-                Text("\nsaliency ‖dL/dxᵗ'‖ of each token up to t:", style="bold"),
-                saliency_text(tr.tokens, g["x"], state.palette),
+                *([Text(LATER, style="dim")] if later else []),
+                norms_table(rows, width, k),
+                Text(f"\nsaliency ‖dL/dxᵗ'‖ of each token {'1..T (the backward direction reads past t)' if later else 'up to t'}:", style="bold"),
+                saliency_text(tr.tokens, x, state.palette, k),
             ]
             if state.grad_compare:
                 start = max(0, k + 1 - self.COMPARE_STEPS)  # the other cells run on the steps up to t only
@@ -81,10 +90,11 @@ class GradientView(VerticalScroll, can_focus=False):
                     Text(
                         f"\ncompare with {others}: ‖dL/dhᵗ'‖ for L = Σ hᵗ of the last layer at t, same hidden size and "
                         "inputs; the other cells untrained (PyTorch's default initialisation)"
-                        + (f"; the last {k + 1 - start} steps" if start else ""),
+                        + (f"; the last {k + 1 - start} steps" if start else "")
+                        + ("; all on steps up to t, so this model's backward direction starts at t" if later else ""),
                         style="bold",
                     ),
-                    norms_table({CELL_NAMES[c]: v for c, v in cmp.items()}, width),
+                    norms_table({CELL_NAMES[c]: v for c, v in cmp.items()}, width, k),
                 ]
             else:
                 parts.append(Text("\nx: compare with the other cells (LSTM, GRU, RNN) of the same size", style="dim"))

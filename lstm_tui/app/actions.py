@@ -12,6 +12,7 @@ from textual.app import SystemCommand
 from textual.widgets import Input
 
 from ..core.checkpoint import find_token
+from ..core.errors import inert
 from ..render.directions import layer_units
 from ..render.panels import NOTATIONS
 from ..render.text import token_label
@@ -158,6 +159,7 @@ class Actions:
 
     def action_help(self) -> None:
         about = f"model: {self.model.name}: {self.model.description}\n" if self.model.description else ""
+        about += "".join(f"note: {inert(n)}\n" for n in self.model.notes)
         self.push_screen(HelpScreen(list(self._help_bindings()), about + "Stepping keys work everywhere except while typing."))
 
     def _help_bindings(self):

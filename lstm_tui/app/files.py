@@ -88,3 +88,4 @@ class Files:
         self.watched.clear()
         self.set_trace(trace)
         self.notify(f"opened {model.name}")
+        self._show_notes()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
@@ -21,19 +22,37 @@ def step_report(model: Model, trace: Trace, layer: int, k: int, unit: int) -> Gr
         ("  (not in the vocabulary)" if trace.unknown[k] else "", "red"),
     )
     qs = ["h_prev", *(["c_prev"] if trace.cell == "lstm" else []), *trace.quantities]
+    flags = trace.reverse_flags(layer)
     table = Table(box=None, padding=(0, 1), header_style="bold")
     table.add_column("unit", justify="right")
+    prev = "ᵗ⁻¹" if not any(flags) else " prev"  # a backward unit's previous state is at t + 1
     for q in qs:
-        table.add_column(q.replace("_prev", "ᵗ⁻¹"), justify="right")
-    cols = [trace.value(q, layer, k) for q in qs]  # each its own width: a projected h is narrower than c
-    for j in range(max(len(c) for c in cols)):
+        table.add_column(q.replace("_prev", prev), justify="right")
+    rows = max(trace.width(q, layer) for q in qs)
+    # each its own width: a projected h (P a direction) sits at the top of its direction's rows
+    cols = [_aligned(trace.value(q, layer, k), len(flags), rows) for q in qs]
+    for j in range(rows):
         label = str(j) if (d := unit_direction(trace, layer, j)) is None else f"{j} {d[0][0]}{d[1]}"
-        table.add_row(label, *(f"{c[j]:+.4f}" if j < len(c) else "" for c in cols), style="bold" if j == unit else None)
+        table.add_row(label, *("" if c[j] is None else f"{c[j]:+.4f}" for c in cols), style="bold" if j == unit else None)
     parts = [head]
     note = direction_note(trace, layer, k)
     if note:
-        parts.append(Text(note, style="dim"))
+        parts.append(Text(note + (" (their previous state is the one at t + 1)" if "backward" in note else ""), style="dim"))
+    if trace.width("h", layer) != rows:
+        D, P, H = len(flags), trace.width("h", layer), rows
+        per = f" ({P // D} and {H // D} a direction)" if D > 1 else ""
+        parts.append(Text(f"projected: h is {P} wide, the gates and c {H}{per}; h = W_hr·m mixes the units", style="dim"))
     parts += [table, Text(""), unit_text(trace, layer, k, unit, model=model)]
     if trace.has_head:
         parts.append(top_tokens(trace, model.vocab, k))
     return Group(*parts)
+
+
+def _aligned(values: np.ndarray, parts: int, rows: int) -> list:
+    """``values`` (w,) of ``parts`` direction blocks on ``rows`` rows of ``parts`` blocks: each
+    direction's values at the top of its block, None below them (a projected h beside the gates)."""
+    out: list = [None] * rows
+    w, block = len(values) // parts, rows // parts
+    for d in range(parts):
+        out[d * block : d * block + w] = [float(v) for v in values[d * w : (d + 1) * w]]
+    return out

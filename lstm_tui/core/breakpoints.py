@@ -511,16 +511,12 @@ class _Block:
     def _load(self, name: str) -> object:
         tr, L, lo, hi = self.scan.trace, self.scan.layer, self.lo, self.hi
         if name in tr.states:
-            return tr.states[name][L, lo:hi]
+            return tr.states[name][L][lo:hi]  # layers may differ in width: index the layer first
         if name in ("c_prev", "h_prev"):
             q = name[0]
             if q not in tr.states or (q == "c" and tr.c0 is None):
                 raise _EvalError(f"this {tr.cell} trace has no {name}")
-            cur = tr.states[q][L]
-            if lo > 0:
-                return cur[lo - 1 : hi - 1]
-            first = (tr.c0 if q == "c" else tr.h0)[L][None, :]
-            return np.concatenate([first, cur[: hi - 1]])
+            return tr.states_before(q, L, lo, hi)  # a backward direction's units: the state at t + 1
         if name == "x":
             return tr.layer_input(L)[lo:hi]
         if name == "y":

@@ -89,7 +89,11 @@ def stages_renderable(
         lines.append("2 new     ", style="bold")
         lines.append(f"nᵗ = {act['n']}({_n(st['gates']['n']['pre'])}) = {_n(g['n'])}\n")
         lines.append("3 update  ", style="bold")
-        lines.append(f"hᵗ = (1−zᵗ)·nᵗ + zᵗ·h{pv} = {_n(st['written'])} + {_p(st['kept'])} = {_n(st['h'])}")
+        z = g["z"]
+        lines.append(
+            f"hᵗ = (1−zᵗ)·nᵗ + zᵗ·h{pv} = {1 - z:.4f}·{_p(g['n'])} + {z:.4f}·{_p(st['h_prev'])} "
+            f"= {_n(st['written'])} + {_p(st['kept'])} = {_n(st['h'])}"
+        )
         if st.get("linear_before_reset", True):
             lines.append(f"\n(for n the recurrent part is rᵗ·(W_hn·h{pv} + b_hn) and the bias b_in alone)", style="dim")
         else:

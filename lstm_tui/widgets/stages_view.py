@@ -47,7 +47,8 @@ class StagesView(VerticalScroll, can_focus=False):
             )
         parts = [title]
         if backward:
-            parts.append(Text(f"it reads backwards: its previous state h{pv}, c{pv} is the one at t + 1", style="dim"))
+            prev = f"h{pv}, c{pv}" if tr.cell == "lstm" else f"h{pv}"
+            parts.append(Text(f"it reads backwards: its previous state {prev} is the one at t + 1", style="dim"))
         note = acts_note(state.model, state.layer)
         if note:
             parts.append(Text(note, style="dim"))

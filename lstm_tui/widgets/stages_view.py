@@ -59,5 +59,6 @@ class StagesView(VerticalScroll, can_focus=False):
             side = 1 if backward and D > 1 else 0
             h = at.value("h", state.layer, k)[side * P : (side + 1) * P]  # (P,) the unit's direction
             projection = {"h": h, "column": lay.W_hr[:, u], "unit": u}
-        parts += [Text(""), stages_renderable(st, state.notation, symbols(lay, tr.cell), pv, projection)]
+        parts[-1].append("\n")  # a blank line before the table
+        parts.append(stages_renderable(st, state.notation, symbols(lay, tr.cell), pv, projection))
         body.update(Group(*parts))

@@ -122,3 +122,14 @@ def direction_line(trace, layer: int, k: int, width: int = 0) -> str:
         + (f"{t}..{T}, previous at t+1" if name == "backward" else f"1..{t}")
         for name, a, b in ranges
     )
+
+
+def aligned_rows(values, parts: int, rows: int) -> list:
+    """``values`` (w,) of ``parts`` direction blocks laid on ``rows`` rows of ``parts`` blocks:
+    each direction's values at the top of its block, None below them (a projected h, P a
+    direction, beside gates H a direction)."""
+    out: list = [None] * rows
+    w, block = len(values) // parts, rows // parts
+    for d in range(parts):
+        out[d * block : d * block + w] = [float(v) for v in values[d * w : (d + 1) * w]]
+    return out

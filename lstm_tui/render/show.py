@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import numpy as np
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
 from ..core.model import Model
 from ..core.trace import Trace
-from .directions import direction_note, unit_direction
+from .directions import aligned_rows, direction_note, unit_direction
 from .text import token_label, top_tokens, unit_text
 
 
@@ -30,7 +29,7 @@ def step_report(model: Model, trace: Trace, layer: int, k: int, unit: int) -> Gr
         table.add_column(q.replace("_prev", prev), justify="right")
     rows = max(trace.width(q, layer) for q in qs)
     # each its own width: a projected h (P a direction) sits at the top of its direction's rows
-    cols = [_aligned(trace.value(q, layer, k), len(flags), rows) for q in qs]
+    cols = [aligned_rows(trace.value(q, layer, k), len(flags), rows) for q in qs]
     for j in range(rows):
         label = str(j) if (d := unit_direction(trace, layer, j)) is None else f"{j} {d[0][0]}{d[1]}"
         table.add_row(label, *("" if c[j] is None else f"{c[j]:+.4f}" for c in cols), style="bold" if j == unit else None)
@@ -47,12 +46,3 @@ def step_report(model: Model, trace: Trace, layer: int, k: int, unit: int) -> Gr
         parts.append(top_tokens(trace, model.vocab, k))
     return Group(*parts)
 
-
-def _aligned(values: np.ndarray, parts: int, rows: int) -> list:
-    """``values`` (w,) of ``parts`` direction blocks on ``rows`` rows of ``parts`` blocks: each
-    direction's values at the top of its block, None below them (a projected h beside the gates)."""
-    out: list = [None] * rows
-    w, block = len(values) // parts, rows // parts
-    for d in range(parts):
-        out[d * block : d * block + w] = [float(v) for v in values[d * w : (d + 1) * w]]
-    return out

@@ -229,3 +229,19 @@ def test_show_lines_up_a_bidirectional_projected_layer(monkeypatch, capsys):
     assert rows["0f0"].split()[-1] == f"{h[0]:+.4f}"
     assert len(rows["2f2"].split()) == len(rows["0f0"].split()) - 2  # no h, no h prev
     assert "h is 4 wide, the gates and c 8 (2 and 4 a direction)" in " ".join(" ".join(lines).split())
+
+
+async def test_history_and_units_views_name_the_directions():
+    app = LstmApp(bidi_proj(), text=TEXT)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await pilot.press("n", "3")
+        title = text_of(app.query_one("#history-title").content)
+        assert "rows 0-3 → forward, 4-7 ← backward" in title  # c: 8 rows
+        await pilot.press("4")
+        await pilot.pause()
+        text = text_of(app.query_one("#units-saturation").content)
+        rows = {line.split()[0] + line.split()[1]: line.split() for line in text.splitlines() if line.strip()[:1].isdigit()}
+        assert set(rows) == {"0f0", "1f1", "2f2", "3f3", "4b0", "5b1", "6b2", "7b3"}
+        h = app.trace.states["h"][0]  # (T, 4): forward h 0-1, backward h 2-3
+        assert rows["4b0"][-1] == f"{h[:, 2].std():.3f}"  # backward h unit 0 beside backward unit 0
+        assert rows["2f2"][-1].endswith("%")  # a forward unit past P has no h of its own

@@ -125,7 +125,7 @@ class Heatmap(LinesView):
                 self._levels, self._values, row, self._parts, self.cols, cw, self._one_row,
                 self._scale, self._selected, self._mono, self._numbers,
             )
-            return Strip(segs)
+            return Strip(segs).apply_style(self._style())  # the arrows and dividers on the widget's background
         if self._numbers:
             segs = number_row(self._values, self._levels, row, self._scale, self.cols, self._selected, self._mono)
         else:

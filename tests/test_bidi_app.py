@@ -147,11 +147,30 @@ async def test_gradient_view_splits_directions_and_runs_to_T():
     app = LstmApp(bidi_proj(), text=TEXT)
     async with app.run_test(size=(160, 50)) as pilot:
         await pilot.press("n", "n", "5")
+        await pilot.pause()
+        text = grad_text(app)
+        assert "hᵗ' layer 1 → forward" in text and "hᵗ' layer 1 ← backward" in text
+        assert "hᵗ' layer 2" in text and "layer 2 →" not in text  # layer 2 reads forwards only
+        assert "t' = 1 … T (target at t = 3, the vertical line)" in text and "the lines run to T" in text
+        assert "each token 1..T" in text
+
+
+def grad_text(app) -> str:
+    """The gradient view's words: its head, its plot (legend and title) and its body."""
+    parts = [text_of(app.query_one(q).content, 200) for q in ("#grad-head", "#grad-body")]
+    return "\n".join(parts + [app.query_one("#grad-plot").render().plain])
+
+
+async def test_gradient_table_without_plotext_splits_directions(monkeypatch):
+    from lstm_tui.render import plots
+
+    monkeypatch.setattr(plots, "available", lambda: False)
+    app = LstmApp(bidi_proj(), text=TEXT)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await pilot.press("n", "n", "5")
         text = text_of(app.query_one("#grad-body").content, 200)
         assert "hᵗ' layer 1 → forward" in text and "hᵗ' layer 1 ← backward" in text
-        assert "hᵗ' layer 2 " in text and "layer 2 →" not in text  # layer 2 reads forwards only
         assert "t' = 1 … T, target at t = 3" in text and "at t'=T" in text
-        assert "each token 1..T" in text
 
 
 async def test_every_view_uses_each_layers_width_after_l(tmp_path):
@@ -180,7 +199,7 @@ async def test_every_view_uses_each_layers_width_after_l(tmp_path):
         for view in "345":
             await pilot.press(view)
             await pilot.pause()
-        assert "hᵗ' layer 2" in text_of(app.query_one("#grad-body").content, 200)
+        assert "hᵗ' layer 2" in grad_text(app)
         out = tmp_path / "t.npz"
         await pilot.press("e", "ctrl+a", "ctrl+k", *str(out), "enter")
         await pilot.pause()

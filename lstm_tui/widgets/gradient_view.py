@@ -98,9 +98,9 @@ class GradientView(VerticalScroll, can_focus=False):
             parts = []
             if drawn:
                 key = ("norms", id(tr), k, state.grad_target, state.layer)
-                title = "‖dL/d·ᵗ'‖ against the step t'" + (f" = 1 … T (target at t = {first + k})" if later else "")
+                title = "‖dL/d·ᵗ'‖ against the step t'" + (f" = 1 … T (target at t = {first + k}, the vertical line)" if later else "")
                 self.query_one("#grad-plot", Figure).show(
-                    key, lambda w, h: plots.gradient_figure(rows, w, h, title, first)
+                    key, lambda w, h: plots.gradient_figure(rows, w, h, title, first, first + k if later else None)
                 )
             else:
                 parts += [norms_table({**rows, "xᵗ' (saliency)": saliency}, width, k), Text(plots.MISSING, style="dim")]

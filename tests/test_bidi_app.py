@@ -151,7 +151,7 @@ async def test_gradient_view_splits_directions_and_runs_to_T():
         text = grad_text(app)
         assert "hᵗ' layer 1 → forward" in text and "hᵗ' layer 1 ← backward" in text
         assert "hᵗ' layer 2" in text and "layer 2 →" not in text  # layer 2 reads forwards only
-        assert "t' = 1 … T (target at t = 3, the vertical line)" in text and "the lines run to T" in text
+        assert "t' = 1 … T (target at t = 3, the vertical line)" in text and "the lines run to T" in text.replace("\n", " ")
         assert "each token 1..T" in text
 
 

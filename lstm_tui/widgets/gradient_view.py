@@ -19,9 +19,8 @@ from .state import State
 
 
 LATER = (
-    "this model reads backwards too: the target at t depends on every step, so the lines run to T. "
-    "← backward rows carry gradient from the steps after t (the backward direction reads them before t); "
-    "in the last layer → forward rows stop at t."
+    "a backward direction reads the steps after t first, so they reach the target too: the lines run to T "
+    "(← backward rows carry it; in the last layer → forward rows stop at t)."
 )
 
 

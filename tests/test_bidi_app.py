@@ -105,6 +105,14 @@ async def test_unit_view_names_the_direction_the_unit_number_and_the_activations
         assert "cᵗ⁺¹" in text and "cᵗ⁻¹" not in text  # a backward unit starts from t + 1
         assert "ScaledTanh(cᵗ)" in text and "hᵗ = W_hr·mᵗ" in text
         assert "f = HardSigmoid α=0.2 β=0.5" in text and "tanh" not in text.replace("ScaledTanh", "")
+        # the panels' equations are the layer's own: its activations and the projection
+        eq = {k: str(app.query_one(f"#panel-{k} .equation").render()) for k in ("f", "g", "h")}
+        assert eq["f"].startswith("fᵗ = HardSigmoid(") and eq["g"].startswith("gᵗ = Softsign(")
+        assert eq["h"] == "hᵗ = W_hr (oᵗ ⊙ ScaledTanh(cᵗ))"
+        await pilot.press("l")  # the layer above has the defaults again
+        await pilot.pause()
+        assert str(app.query_one("#panel-h .equation").render()) == "hᵗ = oᵗ ⊙ tanh(cᵗ)"
+        await pilot.press("l")
         # the numbers are the trace's: c at t for this unit, and its previous state at t + 1
         c_next = app.trace.value("c", 0, 3)[5]
         assert f"{c_next:+.4f}" in text
@@ -264,3 +272,17 @@ async def test_history_and_units_views_name_the_directions():
         h = app.trace.states["h"][0]  # (T, 4): forward h 0-1, backward h 2-3
         assert rows["4b0"][-1] == f"{h[:, 2].std():.3f}"  # backward h unit 0 beside backward unit 0
         assert rows["2f2"][-1].endswith("%")  # a forward unit past P has no h of its own
+
+
+def test_unit_row_puts_a_projected_h_beside_its_direction():
+    from lstm_tui.render.directions import aligned_rows, unit_row
+
+    trace = bidi_proj().trace(TEXT)  # gates 8 (4 a direction), h 4 (2 a direction)
+    assert [unit_row(trace, "h", 0, i) for i in range(4)] == [0, 1, 4, 5]
+    assert [unit_row(trace, "c", 0, i) for i in range(8)] == list(range(8))
+    assert [unit_row(trace, "h", 1, i) for i in range(3)] == [0, 1, 2]
+    assert aligned_rows([10, 11, 12, 13], 2, 8) == [10, 11, None, None, 12, 13, None, None]
+    from lstm_tui.render.directions import value_index
+
+    assert [value_index(trace, "h", 0, j) for j in range(8)] == [0, 1, 1, 1, 2, 3, 3, 3]
+    assert all(unit_row(trace, "h", 0, value_index(trace, "h", 0, j)) == j for j in (0, 1, 4, 5))

@@ -13,7 +13,7 @@ from textual.widgets import Input
 
 from ..core.checkpoint import find_token
 from ..core.errors import inert
-from ..render.directions import layer_units
+from ..render.directions import layer_units, value_index
 from ..render.panels import NOTATIONS
 from ..render.text import token_label
 from ..widgets.help_screen import HelpScreen
@@ -96,7 +96,8 @@ class Actions:
 
     def action_watch(self) -> None:
         """Pin the selected unit of the history view's quantity (c at first) in this layer, or unpin it."""
-        pin = (self.history_quantity, self.layer, min(self.unit, self.trace.width(self.history_quantity, self.layer) - 1))
+        q = self.history_quantity
+        pin = (q, self.layer, value_index(self.trace, q, self.layer, self.unit))  # a projected h: the unit's direction
         if pin in self.watched:
             self.watched.remove(pin)
         else:

@@ -85,3 +85,37 @@ def gate_names(cell: str, notation: str, act: dict[str, str]) -> dict[str, str]:
     if cell != "lstm" or notation != "classic":
         return {"i": "iᵗ", "f": "fᵗ", "g": "gᵗ", "o": "oᵗ"}
     return {q: f"{act[q]}({z})" for q, z in (("i", "z^i"), ("f", "z^f"), ("g", "z"), ("o", "z^o"))}
+
+
+#: The activation each panel's equation applies, by cell and panel key (0 f, 1 g, 2 h).
+_PANEL_ROLE = {
+    "lstm": {"i": 0, "f": 0, "o": 0, "g": 1, "h": 2},
+    "gru": {"r": 0, "z": 0, "n": 1},
+    "rnn_tanh": {"h": 0},
+    "rnn_relu": {"h": 0},
+}
+_WRITTEN = {"lstm": ("σ", "tanh", "tanh"), "gru": ("σ", "tanh"), "rnn_tanh": ("tanh",), "rnn_relu": ("relu",)}
+
+
+def layer_equation(equation: str, key: str, model, layer: int) -> str:
+    """A panel's ``equation`` as ``layer`` of ``model`` computes it: its own activation in
+    place of the default one (σ, tanh, relu), hᵗ = W_hr(…) for a projected LSTM, and the
+    clip; the equation as given without a model or for a layer with the defaults."""
+    if model is None or not 0 <= layer < len(model.layers):
+        return equation
+    dirs = directions(model.layers[layer])
+    lay = dirs[0]
+    role = _PANEL_ROLE.get(lay.cell, {}).get(key)
+    out = equation
+    if role is not None:
+        written = _WRITTEN[lay.cell][role]
+        own = [symbol(activations_of(d)[role]) for d in dirs]
+        if own[0] != written and f"{written}(" in out:
+            out = out.replace(f"{written}(", f"{own[0]}(", 1)
+        if len(set(own)) > 1:
+            out += f"  (← backward: {own[1]})"
+        if lay.cell == "lstm" and key == "h" and lay.W_hr is not None:
+            out = out.replace("hᵗ = ", "hᵗ = W_hr (", 1) + ")"
+        if lay.clip is not None and not (lay.cell == "lstm" and key == "h"):
+            out += f"  (pre-activation clipped to ±{lay.clip:g})"
+    return out

@@ -133,3 +133,27 @@ def aligned_rows(values, parts: int, rows: int) -> list:
     for d in range(parts):
         out[d * block : d * block + w] = [float(v) for v in values[d * w : (d + 1) * w]]
     return out
+
+
+def unit_row(trace, q: str, layer: int, i: int) -> int:
+    """The unit cursor's position for value i of quantity q: i itself, except for a projected
+    LSTM's h (P a direction beside H gates a direction), whose value u of direction d sits
+    at d·H + u, where :func:`aligned_rows` puts it."""
+    units, w = layer_units(trace, layer), trace.width(q, layer)
+    if w == units:
+        return i
+    D = len(trace.reverse_flags(layer))
+    per, block = w // D, units // D
+    return (i // per) * block + i % per
+
+
+def value_index(trace, q: str, layer: int, j: int) -> int:
+    """The value of quantity q that the unit cursor j points at: j itself, or for a projected
+    LSTM's h the cursor's direction and number within it (clamped to P)."""
+    units, w = layer_units(trace, layer), trace.width(q, layer)
+    if w == units:
+        return j
+    D = len(trace.reverse_flags(layer))
+    per, block = w // D, units // D
+    d = min(j // block, D - 1)
+    return d * per + min(j - d * block, per - 1)

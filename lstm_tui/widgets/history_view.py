@@ -10,7 +10,7 @@ from textual.widgets import Static
 
 from ..core import explain
 from ..core.checkpoint import CheckpointedTrace
-from ..render.directions import direction_ranges
+from ..render.directions import direction_ranges, value_index
 from ..render.history import GUTTER, coloured_tokens, history_lines
 from ..render.palette import DIVERGING, Scale
 from ..render.panels import PANELS
@@ -50,7 +50,7 @@ class HistoryView(VerticalScroll, can_focus=False):
         lines = self.query_one(LinesView)
         # The map changes with the trace, quantity, layer, width, colours and unit, not with
         # the step: a step moves only the ▼ over it, and redraws only that line.
-        unit = min(state.unit, tr.width(q, state.layer) - 1)  # a projected LSTM's h is narrower than its gates
+        unit = value_index(tr, q, state.layer, state.unit)  # a projected LSTM's h is narrower than its gates
         key = (id(tr), tr.steps, q, state.layer, width, state.palette, state.mono, unit)
         if getattr(self, "_map_key", None) != key:
             if long:  # the forward pass's bins, binned again to the width

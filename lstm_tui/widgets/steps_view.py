@@ -15,6 +15,7 @@ from textual.widgets import Static
 
 from ..core.trace import Trace
 from ..render import panels as panel_specs
+from ..render.acts import layer_equation
 from ..render.directions import direction_line, panel_parts, width_label
 from ..render.palette import Scale
 from ..render.panels import PanelSpec
@@ -138,6 +139,7 @@ class StepsView(VerticalScroll, can_focus=False):
             panel.show(
                 vals, scale, unit, state.mono, extra, state.numbers,
                 parts=panel_parts(tr, spec.key, layer), subtitle=width_label(tr, spec.key, layer, len(vals)),
+                equation=layer_equation(spec.equation, spec.key, state.model, layer),
             )
 
     def _scale(self, trace: Trace, spec: PanelSpec, layer: int, palette: str) -> Scale:

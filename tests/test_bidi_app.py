@@ -87,7 +87,8 @@ async def test_narrow_panels_put_each_direction_on_rows_of_its_own():
         await pilot.pause()
         marked = [r for r in range(len(rows)) if "◆" in strip_text(f, r)]
         assert marked and marked[0] >= back
-        assert f.heatmap.unit_at(2 + (30 - 24) % f.heatmap.cols * f.heatmap._cw, marked[0] - f.heatmap.scroll_offset.y) == 30
+        x = 2 + (30 - 24) % f.heatmap.cols * f.heatmap._cw  # after the row's arrow (or its indent)
+        assert f.heatmap.unit_at(x, marked[0] - f.heatmap.scroll_offset.y) == 30
         assert "previous at t+1" in str(app.query_one("#directions").render())
 
 
@@ -159,7 +160,8 @@ async def test_gradient_view_splits_directions_and_runs_to_T():
         text = grad_text(app)
         assert "hᵗ' layer 1 → forward" in text and "hᵗ' layer 1 ← backward" in text
         assert "hᵗ' layer 2" in text and "layer 2 →" not in text  # layer 2 reads forwards only
-        assert "t' = 1 … T (target at t = 3, the vertical line)" in text and "the lines run to T" in text.replace("\n", " ")
+        assert "t' = 1 … T (target at t = 3, the vertical line)" in text
+        assert "the lines run to T" in text.replace("\n", " ")
         assert "each token 1..T" in text
 
 
@@ -267,7 +269,8 @@ async def test_history_and_units_views_name_the_directions():
         await pilot.press("4")
         await pilot.pause()
         text = text_of(app.query_one("#units-saturation").content)
-        rows = {line.split()[0] + line.split()[1]: line.split() for line in text.splitlines() if line.strip()[:1].isdigit()}
+        lines = [line.split() for line in text.splitlines() if line.strip()[:1].isdigit()]
+        rows = {cells[0] + cells[1]: cells for cells in lines}
         assert set(rows) == {"0f0", "1f1", "2f2", "3f3", "4b0", "5b1", "6b2", "7b3"}
         h = app.trace.states["h"][0]  # (T, 4): forward h 0-1, backward h 2-3
         assert rows["4b0"][-1] == f"{h[:, 2].std():.3f}"  # backward h unit 0 beside backward unit 0

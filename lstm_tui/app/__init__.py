@@ -206,7 +206,8 @@ class LstmApp(AppState, Workers, Actions, Find, Files, App):
     def _show_notes(self) -> None:
         """The reader's notes on the model's file, one line each, for a while (? shows them again)."""
         if self.model.notes:
-            self.notify("\n".join(inert(n) for n in self.model.notes), title=f"notes on {inert(self.model.name)}", timeout=12)
+            text = "\n".join(inert(n) for n in self.model.notes)
+            self.notify(text, title=f"notes on {inert(self.model.name)}", timeout=12)
 
     def on_unmount(self) -> None:
         gc.set_threshold(*self._gc_thresholds)

@@ -14,7 +14,9 @@ from ..core.model import directions
 
 _SHORT = {"Sigmoid": "σ", "Tanh": "tanh", "Relu": "relu"}
 #: Which of alpha and beta each parameterised activation reads.
-_PARAMS = {"Affine": "αβ", "LeakyRelu": "α", "ThresholdedRelu": "α", "ScaledTanh": "αβ", "HardSigmoid": "αβ", "Elu": "α"}
+_PARAMS = {
+    "Affine": "αβ", "LeakyRelu": "α", "ThresholdedRelu": "α", "ScaledTanh": "αβ", "HardSigmoid": "αβ", "Elu": "α",
+}
 #: Which activation (0 f, 1 g, 2 h) each gate and output goes through, per cell.
 _ROLE = {
     "lstm": {"i": 0, "f": 0, "o": 0, "g": 1, "h": 2},

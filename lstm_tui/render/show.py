@@ -32,15 +32,18 @@ def step_report(model: Model, trace: Trace, layer: int, k: int, unit: int) -> Gr
     cols = [aligned_rows(trace.value(q, layer, k), len(flags), rows) for q in qs]
     for j in range(rows):
         label = str(j) if (d := unit_direction(trace, layer, j)) is None else f"{j} {d[0][0]}{d[1]}"
-        table.add_row(label, *("" if c[j] is None else f"{c[j]:+.4f}" for c in cols), style="bold" if j == unit else None)
+        cells = ("" if c[j] is None else f"{c[j]:+.4f}" for c in cols)
+        table.add_row(label, *cells, style="bold" if j == unit else None)
     parts = [head]
     note = direction_note(trace, layer, k)
     if note:
-        parts.append(Text(note + (" (their previous state is the one at t + 1)" if "backward" in note else ""), style="dim"))
+        after = " (their previous state is the one at t + 1)" if "backward" in note else ""
+        parts.append(Text(note + after, style="dim"))
     if trace.width("h", layer) != rows:
         D, P, H = len(flags), trace.width("h", layer), rows
         per = f" ({P // D} and {H // D} a direction)" if D > 1 else ""
-        parts.append(Text(f"projected: h is {P} wide, the gates and c {H}{per}; h = W_hr·m mixes the units", style="dim"))
+        line = f"projected: h is {P} wide, the gates and c {H}{per}; h = W_hr·m mixes the units"
+        parts.append(Text(line, style="dim"))
     parts += [table, Text(""), unit_text(trace, layer, k, unit, model=model)]
     if trace.has_head:
         parts.append(top_tokens(trace, model.vocab, k))

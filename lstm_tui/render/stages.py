@@ -72,7 +72,8 @@ def stages_renderable(
         n = gate_names(cell, notation, act)
         ah = act["h"]
         lines.append("1 forget  ", style="bold")
-        lines.append(f"{n['f']} = {g['f']:.4f} keeps {n['f']}·c{pv} = {g['f']:.4f}·{_p(st['c_prev'])} = {_n(st['kept'])}\n")
+        kept = f"{g['f']:.4f}·{_p(st['c_prev'])} = {_n(st['kept'])}"
+        lines.append(f"{n['f']} = {g['f']:.4f} keeps {n['f']}·c{pv} = {kept}\n")
         lines.append("2 select  ", style="bold")
         lines.append(f"{n['i']} = {g['i']:.4f} writes {n['i']}·{n['g']} = {g['i']:.4f}·{_p(g['g'])} = {_n(st['written'])}\n")
         lines.append("3 output  ", style="bold")

@@ -127,7 +127,8 @@ def _names(trace: Trace, layer: int, j: int, notation: str, model) -> tuple:
     """(gate names in the notation, activation symbols, the previous step's superscript, the
     unit's direction of the model's layer or None) of unit j."""
     d = unit_direction(trace, layer, j)
-    lay = layer_direction(model, layer, 1 if d is not None and d[0] == "backward" and len(trace.reverse_flags(layer)) > 1 else 0)
+    backward = d is not None and d[0] == "backward" and len(trace.reverse_flags(layer)) > 1
+    lay = layer_direction(model, layer, 1 if backward else 0)
     act = symbols(lay, trace.cell)
     return gate_names(trace.cell, notation, act), act, previous_symbol(trace, layer, j), lay
 

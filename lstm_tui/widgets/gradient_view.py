@@ -97,7 +97,9 @@ class GradientView(VerticalScroll, can_focus=False):
             parts = []
             if drawn:
                 key = ("norms", id(tr), k, state.grad_target, state.layer)
-                title = "‖dL/d·ᵗ'‖ against the step t'" + (f" = 1 … T (target at t = {first + k}, the vertical line)" if later else "")
+                title = "‖dL/d·ᵗ'‖ against the step t'"
+                if later:
+                    title += f" = 1 … T (target at t = {first + k}, the vertical line)"
                 self.query_one("#grad-plot", Figure).show(
                     key, lambda w, h: plots.gradient_figure(rows, w, h, title, first, first + k if later else None)
                 )
@@ -105,7 +107,8 @@ class GradientView(VerticalScroll, can_focus=False):
                 parts += [norms_table({**rows, "xᵗ' (saliency)": saliency}, width, k), Text(plots.MISSING, style="dim")]
             parts += [
                 Text(
-                    f"\nsaliency ‖dL/dxᵗ'‖ of each token {'1..T (the backward direction reads past t)' if later else 'up to t'}:",
+                    "\nsaliency ‖dL/dxᵗ'‖ of each token "
+                    + ("1..T (the backward direction reads past t):" if later else "up to t:"),
                     style="bold",
                 ),
                 saliency_text(tr.tokens, saliency, state.palette, k),

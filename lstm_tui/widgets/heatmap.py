@@ -171,7 +171,8 @@ class Heatmap(LinesView):
         if self._parts:
             n = len(self._values)
             return split_unit_at(
-                x + self.scroll_offset.x, y + self.scroll_offset.y, n, len(self._parts), self.cols, self._cw, self._one_row
+                x + self.scroll_offset.x, y + self.scroll_offset.y,
+                n, len(self._parts), self.cols, self._cw, self._one_row,
             )
         col = (x + self.scroll_offset.x) // self._cw
         j = (y + self.scroll_offset.y) * self.cols + col

@@ -42,9 +42,8 @@ class StagesView(VerticalScroll, can_focus=False):
         pv = previous_symbol(tr, state.layer, state.unit)
         title = Text(f"unit {state.unit} · t = {state.k + 1} · token {token_label(tr.tokens[state.k])!r}", style="bold")
         if d is not None:
-            title.append(
-                f" · {'←' if backward else '→'} {d[0]} unit {d[1]}, has read {read_span(tr, state.layer, state.unit, state.k)}"
-            )
+            span = read_span(tr, state.layer, state.unit, state.k)
+            title.append(f" · {'←' if backward else '→'} {d[0]} unit {d[1]}, has read {span}")
         parts = [title]
         if backward:
             prev = f"h{pv}, c{pv}" if tr.cell == "lstm" else f"h{pv}"

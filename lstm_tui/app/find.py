@@ -9,6 +9,7 @@ from ..core.errors import InputError, UserError
 from ..render.directions import unit_row
 from ..widgets.breakpoints_screen import BreakpointsScreen
 from ..widgets.prompt import PromptScreen
+from .watching import error_text
 
 
 class Find:
@@ -30,7 +31,7 @@ class Find:
                 tr, j = self._around(self.k)
                 bp.test(tr, self.layer, j, vocab=self.model.vocab)  # fail now, not at c
         except InputError as exc:
-            self.notify(str(exc), severity="error", timeout=8)
+            self.notify(error_text(exc), severity="error", timeout=8)
             return
         self.breakpoints.append(bp)
         self.notify(f"breakpoint {bp.text}: c continues to the next step where it holds")

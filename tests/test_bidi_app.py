@@ -195,7 +195,7 @@ async def test_every_view_uses_each_layers_width_after_l(tmp_path):
         await pilot.press("m")
         assert app.watched == [("c", 0, 7), ("c", 1, 2)]
         await pilot.pause()
-        assert "c[2] l2" in text_of(app.query_one("#watches").content)
+        assert "c[2] l2" in text_of(app.query_one("#watch-values").content)
         await pilot.press("b", *"c[2] > -5", "enter")  # a quantity breakpoint on the narrow layer
         await pilot.press("c")
         assert app.k == 1 and app.breakpoints
@@ -289,3 +289,17 @@ def test_unit_row_puts_a_projected_h_beside_its_direction():
 
     assert [value_index(trace, "h", 0, j) for j in range(8)] == [0, 1, 1, 1, 2, 3, 3, 3]
     assert all(unit_row(trace, "h", 0, value_index(trace, "h", 0, j)) == j for j in (0, 1, 4, 5))
+
+
+def test_breakpoint_h_prev_of_a_backward_unit_is_the_state_at_t_plus_1():
+    from lstm_tui.core.breakpoints import compile_breakpoint
+
+    model = bidi_proj()
+    trace = model.trace(TEXT)
+    for j in (0, 3):  # forward unit 0, backward unit 1 of h (P = 2 a direction)
+        bp = compile_breakpoint(f"h_prev[{j}] > 0", "lstm", True)
+        want = [k for k in range(trace.steps) if trace.value("h_prev", 0, k)[j] > 0]
+        assert [k for k in range(trace.steps) if bp.test(trace, 0, k, VOCAB)] == want
+    h = trace.states["h"][0]
+    back = [k for k in range(trace.steps) if (h[k + 1, 3] if k + 1 < trace.steps else 0.0) > 0]
+    assert [k for k in range(trace.steps) if compile_breakpoint("h_prev[3] > 0", "lstm", True).test(trace, 0, k)] == back

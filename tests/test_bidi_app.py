@@ -303,3 +303,15 @@ def test_breakpoint_h_prev_of_a_backward_unit_is_the_state_at_t_plus_1():
     h = trace.states["h"][0]
     back = [k for k in range(trace.steps) if (h[k + 1, 3] if k + 1 < trace.steps else 0.0) > 0]
     assert [k for k in range(trace.steps) if compile_breakpoint("h_prev[3] > 0", "lstm", True).test(trace, 0, k)] == back
+
+
+async def test_the_direction_line_takes_the_wording_that_fits_after_a_resize():
+    app = LstmApp(bidi_gru(), text=TEXT)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await pilot.press("n", "2", "1")
+        assert str(app.query_one("#directions").render()).startswith("at t = 2: → forward units 0-3")
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause()
+        await pilot.pause()
+        line = str(app.query_one("#directions").render())
+        assert line.startswith("→ forward 0-3 read 1..2 │ ← backward 4-7") and len(line) <= 78

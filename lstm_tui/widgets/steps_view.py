@@ -102,7 +102,8 @@ class StepsView(VerticalScroll, can_focus=False):
 
     def _show_directions(self, state: State) -> None:
         """One line over the panels of a layer that reads backwards: what each direction has read at t."""
-        width = max(0, (self.content_region.width or 0) - 2)
+        # hidden: 0 wide, and just after a resize still the old width: never wider than the screen
+        width = max(0, min(self.content_region.width or self.app.size.width, self.app.size.width - 2) - 2)
         note = direction_line(state.trace, state.layer, state.k, width) if state.steps else ""
         line = self.query_one("#directions", Static)
         if line.display != bool(note):  # setting it, even to the same value, costs a relayout
@@ -113,6 +114,8 @@ class StepsView(VerticalScroll, can_focus=False):
     def catch_up(self, state: State | None = None) -> None:
         """Draw the panels scrolled (or laid out) into view since the step changed."""
         state = state or self._state
+        if state is not None and state.view == "steps" and state.steps:
+            self._show_directions(state)  # a new width may take the other wording (a no-op otherwise)
         if self.stale and state is not None and state.view == "steps" and state.steps:
             self._show_panels(state, [p for p in self.panels if p in self.stale])
 

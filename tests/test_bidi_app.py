@@ -315,3 +315,19 @@ async def test_the_direction_line_takes_the_wording_that_fits_after_a_resize():
         await pilot.pause()
         line = str(app.query_one("#directions").render())
         assert line.startswith("→ forward 0-3 read 1..2 │ ← backward 4-7") and len(line) <= 78
+
+
+async def test_opening_a_bidirectional_onnx_file_shows_its_notes_and_directions():
+    from pathlib import Path
+
+    pytest.importorskip("onnx")
+    path = Path(__file__).parent / "data" / "onnx" / "node_split_bi_lstm_lstm_gemm.onnx"
+    app = LstmApp(bidi_gru(), text=TEXT)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await pilot.press("o", *str(path), "enter")
+        await pilot.pause()
+        assert app.model.name == "node_split_bi_lstm_lstm_gemm" and app.trace.reverse_flags(0) == (False, True)
+        assert any("no vocabulary" in n.message for n in app._notifications)
+        await pilot.press("/", "ctrl+a", "ctrl+k", *"1 2 3 4", "enter", "n")
+        await pilot.pause()
+        assert "→ forward units 0-3 have read steps 1..2" in str(app.query_one("#directions").render())

@@ -331,3 +331,16 @@ async def test_opening_a_bidirectional_onnx_file_shows_its_notes_and_directions(
         await pilot.press("/", "ctrl+a", "ctrl+k", *"1 2 3 4", "enter", "n")
         await pilot.pause()
         assert "→ forward units 0-3 have read steps 1..2" in str(app.query_one("#directions").render())
+
+
+def test_panel_equations_say_where_a_backward_units_previous_state_is():
+    from lstm_tui.render.acts import layer_equation
+    from lstm_tui.render.panels import PANELS
+
+    rng = np.random.default_rng(3)
+    both = Model(layers=(bidi(rng, "gru", 3, 4),))
+    back = Model(layers=(make_layer(rng, "gru", 3, 4, reverse=True),))
+    spec = {s.key: s for s in PANELS["gru"]}
+    assert layer_equation(spec["h_prev"].equation, "h_prev", both, 0).startswith("hᵗ⁻¹ (← units: hᵗ⁺¹):")
+    assert layer_equation(spec["z"].equation, "z", both, 0) == spec["z"].equation  # the line over the panels says it
+    assert layer_equation(spec["h"].equation, "h", back, 0) == "hᵗ = (1 − zᵗ) ⊙ nᵗ + zᵗ ⊙ hᵗ⁺¹"

@@ -101,8 +101,9 @@ _WRITTEN = {"lstm": ("σ", "tanh", "tanh"), "gru": ("σ", "tanh"), "rnn_tanh": (
 
 def layer_equation(equation: str, key: str, model, layer: int) -> str:
     """A panel's ``equation`` as ``layer`` of ``model`` computes it: its own activation in
-    place of the default one (σ, tanh, relu), hᵗ = W_hr(…) for a projected LSTM, and the
-    clip; the equation as given without a model or for a layer with the defaults."""
+    place of the default one (σ, tanh, relu), hᵗ = W_hr(…) for a projected LSTM, the clip,
+    and ᵗ⁺¹ for the previous state of backward units; the equation as given without a
+    model or for a forward layer with the defaults."""
     if model is None or not 0 <= layer < len(model.layers):
         return equation
     dirs = directions(model.layers[layer])
@@ -120,4 +121,10 @@ def layer_equation(equation: str, key: str, model, layer: int) -> str:
             out = out.replace("hᵗ = ", "hᵗ = W_hr (", 1) + ")"
         if lay.clip is not None and not (lay.cell == "lstm" and key == "h"):
             out += f"  (pre-activation clipped to ±{lay.clip:g})"
+    flags = [d.reverse for d in dirs]
+    if key != "x" and "ᵗ⁻¹" in out and any(flags):  # a backward unit's previous state is at t + 1
+        if all(flags):
+            out = out.replace("ᵗ⁻¹", "ᵗ⁺¹")
+        elif key.endswith("_prev"):  # the gates say it in the line over the panels
+            out = out.replace(":", f" (← units: {out[0]}ᵗ⁺¹):", 1)
     return out

@@ -344,3 +344,13 @@ def test_panel_equations_say_where_a_backward_units_previous_state_is():
     assert layer_equation(spec["h_prev"].equation, "h_prev", both, 0).startswith("hᵗ⁻¹ (← units: hᵗ⁺¹):")
     assert layer_equation(spec["z"].equation, "z", both, 0) == spec["z"].equation  # the line over the panels says it
     assert layer_equation(spec["h"].equation, "h", back, 0) == "hᵗ = (1 − zᵗ) ⊙ nᵗ + zᵗ ⊙ hᵗ⁺¹"
+
+
+def test_width_labels_of_a_projected_layer_that_reads_forwards():
+    from lstm_tui.render.directions import panel_parts, width_label
+
+    rng = np.random.default_rng(4)
+    trace = Model(layers=(make_layer(rng, "lstm", 3, 5, P=2), make_layer(rng, "lstm", 2, 4))).trace(rng.standard_normal((4, 3)))
+    assert width_label(trace, "h", 0, 2) == "2 values (P)" and width_label(trace, "f", 0, 5) == "5 values (H)"
+    assert width_label(trace, "h_prev", 0, 2) == "2 values (P)" and width_label(trace, "c_prev", 0, 5) == "5 values (H)"
+    assert width_label(trace, "h", 1, 4) == "4 values" and panel_parts(trace, "h", 0) == ()

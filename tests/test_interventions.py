@@ -165,12 +165,14 @@ def zoo_models():
         cell = kw["cell"]
         first = make_layer(rng, E=5, H=4, **kw)
         second = make_layer(rng, cell=cell, E=first.output_size, H=3)
-        out.append((ident, Model(layers=(first, second), head_W=rng.standard_normal((7, 3)), head_b=rng.standard_normal(7))))
+        head = dict(head_W=rng.standard_normal((7, 3)), head_b=rng.standard_normal(7))
+        out.append((ident, Model(layers=(first, second), **head)))
     rng = np.random.default_rng(99)
     for cell in ("lstm", "gru", "rnn_tanh"):
         b = bidi(rng, cell, 5, 3)
         top = make_layer(rng, cell, 6, 4)
-        out.append((f"bidi-{cell}", Model(layers=(b, top), head_W=rng.standard_normal((7, 4)), head_b=rng.standard_normal(7))))
+        head = dict(head_W=rng.standard_normal((7, 4)), head_b=rng.standard_normal(7))
+        out.append((f"bidi-{cell}", Model(layers=(b, top), **head)))
     return out
 
 
@@ -204,7 +206,8 @@ def check_products(model, patched):
             for t in range(patched.steps):
                 h_prev = patched.state_before("h", n, t)[d * P : (d + 1) * P]
                 want = lay.W_hh @ h_prev
-                rows = 2 * H if lay.cell == "gru" and not lay.linear_before_reset else GH  # that n block: W_hn (r ⊙ h)
+                # a GRU with the reset before the product keeps W_hn (r ⊙ h) in hW's n block
+                rows = 2 * H if lay.cell == "gru" and not lay.linear_before_reset else GH
                 np.testing.assert_allclose(patched.hW[n][t, blk][:rows], want[:rows], atol=1e-10)
 
 
@@ -314,7 +317,9 @@ def test_effect_map_cell_by_cell(name, make):
                         assert effect[s, j] == pytest.approx(want, abs=tol), (q, layer, value, s, j)
 
 
-@pytest.mark.parametrize("ident,model", zoo_models()[:16:3] + zoo_models()[-1:], ids=lambda v: v if isinstance(v, str) else "")
+@pytest.mark.parametrize(
+    "ident,model", zoo_models()[:16:3] + zoo_models()[-1:], ids=lambda v: v if isinstance(v, str) else ""
+)
 def test_effect_map_every_layer_field(ident, model):
     x = np.random.default_rng(5).standard_normal((6, 5))
     trace = model.trace(x)

@@ -647,7 +647,8 @@ class EffectMap:
                 if fast:
                     plain[m].step(clean.xW[n][t] if below is None else below, hm, cm, sets if m == 0 else None)
                 else:
-                    xW = clean.xW[n][t] if below is None else below @ W_ihT[m]  # (G*H,) the clean input's, or (active, G*H)
+                    # the clean input's xW (G*H,) at the patched level, the copies' (active, G*H) above it
+                    xW = clean.xW[n][t] if below is None else below @ W_ihT[m]
                     rec = cell_step(layer, xW, hm @ W_hhT[m], hm, cm, sets if m == 0 else None, batch=active)
                     hm[...] = rec["h"]
                     if cm is not None:
@@ -1016,7 +1017,14 @@ def parse_patch(text: str, model: Model, steps: int, source_steps: int | None = 
 
 
 def prompt_patch(
-    text: str, model: Model, layer: int, quantity: str, unit: int | None, k: int, steps: int, source_steps: int | None = None
+    text: str,
+    model: Model,
+    layer: int,
+    quantity: str,
+    unit: int | None,
+    k: int,
+    steps: int,
+    source_steps: int | None = None,
 ) -> Patch:
     """The app's prompt: ``V`` (a number or src) for the selected unit at the current
     0-based step k, or ``V@S`` with S as on the command line (``S``, ``A-B``, ``*``,
@@ -1029,4 +1037,5 @@ def prompt_patch(
         return parse_patch(head + value, model, steps, source_steps, option="value")
     except PatchSyntaxError as exc:
         lead = len(text) - len(text.lstrip())
-        raise PatchSyntaxError("value", text, min(len(text), max(0, exc.column - len(head)) + lead), exc.reason) from None
+        column = min(len(text), max(0, exc.column - len(head)) + lead)
+        raise PatchSyntaxError("value", text, column, exc.reason) from None

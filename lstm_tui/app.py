@@ -813,7 +813,8 @@ class LstmApp(App):
         self.notify(f"wrote {written}")
 
     def action_notation(self) -> None:
-        self.notation = NOTATIONS[(NOTATIONS.index(self.notation) + 1) % len(NOTATIONS)]
+        order = list(NOTATIONS)
+        self.notation = order[(order.index(self.notation) + 1) % len(order)]
         self.notify(f"notation: {self.notation}")
 
     def action_watch(self) -> None:

@@ -6,7 +6,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from .panels import SYMBOLS
+from .panels import gate_symbol, value_names
 from .text import _f as _n
 from .text import _p
 
@@ -21,10 +21,7 @@ ACT = {"i": "σ", "f": "σ", "o": "σ", "g": "tanh", "r": "σ", "z": "σ", "n": 
 
 def _gate_label(cell: str, q: str, notation: str) -> str:
     name = NAMES[cell][q]
-    if cell != "lstm" or notation == "pytorch":
-        return f"{name} {q}"
-    classic = SYMBOLS["classic"][q]
-    return f"{name} {classic}" if notation == "classic" else f"{name} {classic} / {q}"
+    return f"{name} {gate_symbol(q, notation) if cell == 'lstm' else q}"
 
 
 def stages_renderable(st: dict, notation: str = "both") -> Group:
@@ -47,7 +44,7 @@ def stages_renderable(st: dict, notation: str = "both") -> Group:
     lines = Text()
     g = {q: p["value"] for q, p in st["gates"].items()}
     if cell == "lstm":
-        n = SYMBOLS["classic" if notation == "classic" else "pytorch"]
+        n = value_names(notation)
         lines.append("1 forget  ", style="bold")
         lines.append(f"{n['f']} = {g['f']:.4f} keeps {n['f']}·cᵗ⁻¹ = {g['f']:.4f}·{_p(st['c_prev'])} = {_n(st['kept'])}\n")
         lines.append("2 select  ", style="bold")

@@ -57,6 +57,7 @@ class Heatmap(LinesView):
         self._levels = np.zeros(0, dtype=np.intp)
         self._strips = _Rows(lambda row: Strip([]), 0)
         self.cols = 1  # values per row, for tests and the cursor
+        self.cell_width = 1  # characters per value
 
     def show(
         self, values: np.ndarray, scale: Scale, selected: int | None = None, mono: bool = False, numbers: bool = False
@@ -75,7 +76,7 @@ class Heatmap(LinesView):
         return max(1, self.scrollable_content_region.width or self.size.width or 1)
 
     def _row(self, row: int) -> Strip:
-        cw = self._cw
+        cw = self.cell_width
         if self._numbers:
             segs = number_row(self._values, self._levels, row, self._scale, self.cols, self._selected, self._mono)
         else:
@@ -85,13 +86,13 @@ class Heatmap(LinesView):
     def _rebuild(self) -> None:
         width = self._content_width()
         n = len(self._values)
-        self.cols, self._cw = self._layout(n, width)
+        self.cols, self.cell_width = self._layout(n, width)
         self._levels = quantise(self._values, self._scale.lo, self._scale.hi) if n else np.zeros(0, dtype=np.intp)
         rows = -(-n // self.cols) if n else 0
         self._strips = _Rows(self._row, rows)
         rows_changed = rows != self.virtual_size.height or width != self._width
         self._width = width
-        self.virtual_size = Size(self.cols * self._cw, rows)
+        self.virtual_size = Size(self.cols * self.cell_width, rows)
         if not self.is_mounted:
             return
         if rows_changed:

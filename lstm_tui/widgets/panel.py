@@ -10,7 +10,8 @@ from textual.widgets import Static
 
 from ..render.heatmap import legend
 from ..render.palette import Scale
-from ..render.panels import PanelSpec, title
+from ..render.panels import PanelSpec, equation, scale_note, title
+from ..render.text import top_k_text
 from .heatmap import Heatmap
 from .update import update
 
@@ -36,17 +37,20 @@ class Panel(Vertical):
         self.heatmap = Heatmap()
         self.legend = Static("", classes="legend")
         self.extra = Static("", classes="extra")
+        self.equation = Static(equation(spec), classes="equation", markup=False)
         self.border_title = title(spec)
 
     def compose(self) -> ComposeResult:
-        yield Static(self.spec.equation, classes="equation", markup=False)
+        yield self.equation
         yield self.heatmap
         yield self.legend
         if self.spec.key == "y":
             yield self.extra
 
     def set_notation(self, notation: str) -> None:
+        """Name the gates in ``notation`` (``render.panels.NOTATIONS``): title and equation."""
         self.border_title = title(self.spec, notation)
+        self.equation.update(equation(self.spec, notation))
 
     def show(
         self,
@@ -54,18 +58,24 @@ class Panel(Vertical):
         scale: Scale,
         selected: int | None,
         mono: bool = False,
-        extra: Text | None = None,
+        extra: Text | list[tuple[str, float]] | None = None,
         numbers: bool = False,
     ):
-        """Draw ``values`` (n,); ``selected`` marks a unit (None for panels not indexed by unit)."""
+        """Draw ``values`` (n,); ``selected`` marks a unit (None for panels not indexed by unit).
+
+        ``extra`` is drawn under the legend: a ``Text``, or ``render.text.top_k``'s rows.
+        """
         self.heatmap.show(values, scale, selected, mono, numbers)
-        width = min(max(10, self.scrollable_content_region.width or 30), 40)
-        key = (scale, width, mono)  # the legend changes with the scale only, not with the step
+        room = max(1, self.scrollable_content_region.width or 30)
+        row = min(self.heatmap.cols * self.heatmap.cell_width, room)  # the legend is as wide as a heatmap row
+        key = (scale, row, room, mono)  # the legend changes with the scale only, not with the step
         if getattr(self.legend, "_update_key", None) != key:
-            update(self.legend, Text.assemble(*[(s.text, s.style) for s in legend(scale, width, mono)]), key)
+            update(self.legend, Text.assemble(*[(s.text, s.style) for s in legend(scale, row, mono, room)]), key)
+        if isinstance(extra, list):  # the output panel's top tokens: columns as wide as the panel
+            extra = top_k_text(extra, room)
         if extra is not None:
             update(self.extra, extra)
         n = len(values)
-        subtitle = f"{n} values" if n else ""
+        subtitle = f"{n} values · {scale_note(self.spec)}" if n else ""
         if subtitle != self.border_subtitle:
             self.border_subtitle = subtitle

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
+from textual.content import Content
 from textual.containers import Grid, VerticalScroll
 from textual.message import Message
 from textual.reactive import reactive
@@ -36,7 +37,7 @@ from .render import panels as panel_specs
 from .render.panels import NOTATIONS
 from .settings import Settings
 from .settings import save as save_settings
-from .render.text import token_label, top_tokens
+from .render.text import token_label, top_k
 from .widgets.breakpoints_screen import BreakpointsScreen
 from .widgets.help_screen import HelpScreen
 from .widgets.panel import Panel
@@ -106,6 +107,7 @@ class LstmApp(App):
         Binding("5", "view('gradients')", "view: gradient flow", show=False),
         Binding("v", "next_view", "view", key_display="v", tooltip="next view (1-5 pick one)"),
         Binding("a", "history_quantity", "history: next quantity", show=False),
+        Binding("r", "history_scale", "history: each unit's own range / one shared scale", show=False),
         Binding("s", "search", "unit search: on in a step range, off outside", show=False),
         Binding("u", "next_result", "go to the next unit search result", show=False),
         Binding("x", "compare", "gradients: compare with RNN and GRU", show=False),
@@ -205,6 +207,7 @@ class LstmApp(App):
         self._timer: Timer | None = None
         self.watched: list[tuple[str, int, int]] = []  # pinned (quantity, layer, unit)
         self.history_quantity = self.trace.memory_quantity  # shown by the history view, pinned by m
+        self.history_scale = "unit"  # history colours: "unit" (each unit's robust range) or "shared"
         self.search_results: tuple[str, list[tuple[int, float]]] | None = None  # (what was asked, ranked units)
         self.grad_target: str | None = None  # None: top next token (or Σh without a head); "sum-h"
         self.grad_compare = False  # gradient view also runs an RNN and a GRU
@@ -238,6 +241,12 @@ class LstmApp(App):
         yield Watches(id="watches")
         yield Static("", id="too-small")
         yield Footer(show_command_palette=False)
+
+    def format_title(self, title: str, sub_title: str) -> Content:
+        """The header: "lstm-tui — model"; the dash's run starts with no space (an SVG viewer drops it)."""
+        if not sub_title:
+            return Content(title)
+        return Content.assemble((f"{title} ", ""), (f"— {sub_title}", "dim"))
 
     def _text_fits_input(self) -> bool:
         """Whether the text can stand in the one-line input as it is (no control characters, not huge)."""
@@ -370,7 +379,7 @@ class LstmApp(App):
             spec = panel.spec
             vals = panel_specs.values(tr, spec.key, layer, k)
             by_unit = spec.key not in ("x", "y") or (spec.key == "x" and layer > 0)
-            extra = top_tokens(tr, self.model.vocab, k) if spec.key == "y" else None
+            extra = top_k(tr, self.model.vocab, k) if spec.key == "y" else None
             panel.show(vals, self._scale(spec), self.unit if by_unit else None, self.mono, extra, self.numbers)
 
     def _show_stale_panels(self, *_) -> None:
@@ -703,6 +712,14 @@ class LstmApp(App):
         qs = self.trace.quantities
         self.history_quantity = qs[(qs.index(self.history_quantity) + 1) % len(qs)] if self.history_quantity in qs else qs[0]
         self._show_view("history")
+
+    def action_history_scale(self) -> None:
+        """Colour the history by each unit's own range, or by one scale shared by all units."""
+        self.history_scale = "shared" if self.history_scale == "unit" else "unit"
+        if self.view == "steps" and self._timeline.display:
+            self.refresh_view()
+        else:
+            self._show_view("history")
 
     def action_compare(self) -> None:
         self.grad_compare = not self.grad_compare

@@ -170,11 +170,11 @@ def test_every_lstm_equation_follows_the_notation():
     classic = {k: panels.equation(s, "classic") for k, s in specs.items()}
     torch = {k: panels.equation(s, "pytorch") for k, s in specs.items()}
     assert torch["f"] == "fᵗ = σ(W_if xᵗ + W_hf hᵗ⁻¹ + b_f)"
-    assert classic["f"] == "σ(z^f) with z^f = W_if xᵗ + W_hf hᵗ⁻¹ + b_f"
-    assert classic["g"].startswith("tanh(z) with z = ")
+    assert classic["f"] == "σ(z^f), where\nz^f = W_if xᵗ + W_hf hᵗ⁻¹ + b_f"
+    assert classic["g"].startswith("tanh(z), where\nz = ")
     assert classic["c"] == "cᵗ = σ(z^f) ⊙ cᵗ⁻¹ + σ(z^i) ⊙ tanh(z)" and torch["c"] == "cᵗ = fᵗ ⊙ cᵗ⁻¹ + iᵗ ⊙ gᵗ"
     assert classic["h"] == "hᵗ = σ(z^o) ⊙ tanh(cᵗ)"
-    assert panels.equation(specs["o"], "both") == "oᵗ = σ(z^o), z^o = W_io xᵗ + W_ho hᵗ⁻¹ + b_o"
+    assert panels.equation(specs["o"], "both") == "oᵗ = σ(z^o), where\nz^o = W_io xᵗ + W_ho hᵗ⁻¹ + b_o"
     for q in "ifgo":  # PyTorch's gate letters never appear as values in the notes' notation
         assert f"{q}ᵗ" not in " ".join(classic.values())
         assert "z^" not in torch[q]

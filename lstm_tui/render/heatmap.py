@@ -145,8 +145,9 @@ def legend(scale: Scale, width: int = 24, mono: bool = False, room: int | None =
     def ramp(n: int) -> list[Segment]:
         return [plain[int(k)] for k in np.linspace(0, LEVELS - 1, n).round()] if n > 0 else []
 
-    # The gaps are segments of their own: an SVG viewer (librsvg) drops a space that opens a run.
-    gap = Segment(" ", Style())
+    # The gaps are segments of a style of their own: an SVG viewer (librsvg) drops a space
+    # that opens a run of text, and pulls the number after it onto the ramp.
+    gap = Segment(" ", Style(dim=True))
     after = f"{lo} … {hi}"
     if room is not None and width + 1 + len(after) <= room:
         return [*ramp(width), gap, Segment(after, Style())]

@@ -148,16 +148,19 @@ def history_title(
     text = Text.assemble((f"{name} {q} ", "bold"), f"of layer {layer + 1}: units × time{binned}.  ")
     if isinstance(scales, RowScales):
         text.append("Colours: each unit's own range ", style="bold")
-        text.append(f"({PERCENTILES[0]:g}st–{PERCENTILES[1]:g}th percentile{', 0 is white' if scales.diverging else ''})")
+        text.append(f"({PERCENTILES[0]:g}st–{PERCENTILES[1]:g}th percentile{', 0 is white' if scales.diverging else ''})   ")
     else:
         text.append("Colours: one scale for all units ", style="bold")
-        text.append(f"({short_number(scales.lo)} … {short_number(scales.hi)})")
-    text.append("   a: next quantity  r: " + ("one shared scale" if isinstance(scales, RowScales) else "each unit's range"), style="dim")
+        text.append(f"({short_number(scales.lo)} … {short_number(scales.hi)})   ")
+    text.append("a: next quantity  r: " + ("one shared scale" if isinstance(scales, RowScales) else "each unit's range"), style="dim")
     return text
 
 
-def history_legend(scales: Scale | RowScales, unit: int | None, width: int, mono: bool = False) -> list[Segment]:
-    """A colour ramp no wider than the map (``width``) and what its ends mean for the selected unit."""
+def history_legend(
+    scales: Scale | RowScales, unit: int | None, width: int, mono: bool = False, room: int | None = None
+) -> list[Segment]:
+    """A colour ramp no wider than the map (``width``) and, in the ``room`` left (the map's
+    width if not given), what its ends mean for the selected unit."""
     ramp_width = max(1, min(LEVELS, width))
     plain, _ = level_segments(scales.palette, 1, mono)
     ramp = [plain[int(k)] for k in np.linspace(0, LEVELS - 1, ramp_width).round()]
@@ -166,8 +169,10 @@ def history_legend(scales: Scale | RowScales, unit: int | None, width: int, mono
         words = f" unit {j}: {short_number(scales.lo[j])} … {short_number(scales.hi[j])} (every row: its own range)"
     else:
         words = f" {short_number(scales.lo)} … {short_number(scales.hi)} (all units)"
-    room = max(0, width - ramp_width)
-    return [Segment(" " * GUTTER, Style()), *ramp, Segment(words[:room], Style(dim=True))]
+    room = max(0, (width if room is None else max(room, width)) - ramp_width)
+    if room < 2:
+        return [Segment(" " * GUTTER, Style()), *ramp]
+    return [Segment(" " * GUTTER, Style()), *ramp, Segment(" ", Style()), Segment(words[1:room], Style(dim=True))]
 
 
 def coloured_tokens(tokens: tuple[str, ...], values: np.ndarray, scale: Scale, k: int | None = None) -> Text:

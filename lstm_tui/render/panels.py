@@ -109,8 +109,8 @@ def title(spec: PanelSpec, notation: str = "both") -> str:
 
 
 def equation(spec: PanelSpec, notation: str = "both") -> str:
-    """The panel's equation in ``notation``: PyTorch's fᵗ = σ(W_if xᵗ + …), the notes' σ(z^f)
-    with z^f = W_if xᵗ + …, or both (fᵗ = σ(z^f), z^f = …)."""
+    """The panel's equation in ``notation``: PyTorch's fᵗ = σ(W_if xᵗ + …), the notes' σ(z^f),
+    where z^f = W_if xᵗ + …, or both (fᵗ = σ(z^f), z^f = …); the gate input on a line of its own."""
     names = value_names(notation)
     if not spec.pre:
         return spec.equation.format(**names)
@@ -119,8 +119,8 @@ def equation(spec: PanelSpec, notation: str = "both") -> str:
     if z is None:
         return f"{value} = {act}({spec.pre})"
     if value == f"{act}({z})":
-        return f"{value} with {z} = {spec.pre}"
-    return f"{value} = {act}({z}), {z} = {spec.pre}"
+        return f"{value}, where\n{z} = {spec.pre}"
+    return f"{value} = {act}({z}), where\n{z} = {spec.pre}"
 
 
 def panels_for(trace: Trace) -> tuple[PanelSpec, ...]:

@@ -165,9 +165,10 @@ def top_k_text(rows: list[tuple[str, float]], width: int, label_width: int = 12)
     for rank, (label, p) in enumerate(rows):
         cell = Text(label)
         cell.truncate(lw, overflow="ellipsis", pad=True)
+        cell.append(" ")  # each run ends with its gap, none starts with one (an SVG viewer drops it)
         cell.stylize("bold" if rank == 0 else "")
         text.append_text(cell)
-        text.append(f" {p:.3f} ", style="bold" if rank == 0 else "dim")
+        text.append(f"{p:.3f} ", style="bold" if rank == 0 else "dim")
         text.append(bar(p, bar_width), style="bold" if rank == 0 else "")
         if rank < len(rows) - 1:
             text.append("\n")

@@ -22,7 +22,18 @@ from ..core.checkpoint import CheckpointedTrace, step_seconds
 from ..core.errors import UserError
 from ..core.gradients import compare_cells, gradient_norms
 from ..render.gradients import CELL_NAMES, norms_table, saliency_text
-from ..render.history import GUTTER, coloured_tokens, history_lines
+from ..render.history import (
+    GUTTER,
+    axis_line,
+    coloured_tokens,
+    history_legend,
+    history_lines,
+    history_title,
+    robust_range,
+    summary_range,
+    unit_height,
+    unit_scales,
+)
 from ..render.palette import DIVERGING, Scale
 from ..render.panels import PANELS
 from ..render.panels import scale as panel_scale
@@ -55,20 +66,56 @@ class StagesView(VerticalScroll, can_focus=False):
 
 
 class HistoryView(VerticalScroll, can_focus=False):
-    """Units × time for one quantity, and the text coloured by the selected unit."""
+    """Units × time for one quantity, and the text coloured by the selected unit.
+
+    The map takes the height its container leaves: each unit gets one to four
+    half-lines (``render.history.unit_height``). Colours are each unit's own
+    robust range by default, or one shared scale (``app.history_scale``).
+    """
 
     DEFAULT_CSS = """
-    HistoryView LinesView { height: auto; max-height: 70%; overflow-x: hidden; }
+    HistoryView LinesView { height: auto; overflow-x: hidden; }
     HistoryView #history-text { margin-top: 1; }
     HistoryView#timeline #history-text { max-height: 6; }
     """
+
+    TEXT_LINES = 6  # lines kept for the coloured text under the map
+    MAX_CELL_WIDTH = 6  # characters per step at most: a short sequence spreads over the width
 
     def compose(self) -> ComposeResult:
         yield Static(id="history-title")
         yield LinesView(id="history-map")
         yield Static(id="history-text")
 
+    def _map_height(self, text_cells: int, width: int) -> int:
+        """Lines the map may take: what the container leaves after the other widgets in it,
+        less the title, the axis and legend lines and the coloured text (``text_cells`` wide)."""
+        parent = self.parent
+        height = self.size.height
+        if parent is not None and self.id == "timeline":  # under the panels: the rest of the steps view
+            others = sum(w.outer_size.height for w in parent.children if w is not self and w.display)
+            height = parent.size.height - others - self.styles.margin.top
+        text = 2 + min(self.TEXT_LINES, -(-text_cells // max(width, 1)))  # margin, its title, the tokens
+        return max(4, height - 2 - 2 - text)
+
+    def _ranges(self, tr, q: str, layer: int) -> tuple[np.ndarray, np.ndarray]:
+        """Each unit's robust range of ``q`` (H,), H: over every step, or a long trace's bin summaries."""
+        key = (id(tr), tr.steps, q, layer)
+        if getattr(self, "_ranges_key", None) != key:
+            if isinstance(tr, CheckpointedTrace):
+                s = tr.summary(q, layer)
+                self._ranges_value = summary_range(s.lo, s.hi)
+            else:
+                self._ranges_value = robust_range(explain.history(tr, q, layer))
+            self._ranges_key = key
+        return self._ranges_value
+
+    def on_resize(self) -> None:
+        if getattr(self, "_app", None) is not None and self.display:
+            self.show(self._app)  # the map takes the new height
+
     def show(self, app: LstmApp) -> None:
+        self._app = app
         tr = app.trace
         q = app.history_quantity
         spec = next(s for s in PANELS[tr.cell] if s.key == q)
@@ -81,9 +128,14 @@ class HistoryView(VerticalScroll, can_focus=False):
             return
         long = isinstance(tr, CheckpointedTrace)
         lines = self.query_one(LinesView)
-        # The map changes with the trace, quantity, layer, width, colours and unit, not with
+        n = app.HISTORY_TEXT_STEPS // (4 if long else 1)  # a long trace recomputes these steps
+        if self.id == "timeline":  # under the panels: a few lines of text, redrawn on every step
+            n = min(n, 2 * width)
+        shown = slice(max(0, app.k - n), min(tr.steps, app.k + n))  # a window around t for long inputs
+        room = self._map_height(min(tr.steps, 2 * n), width + GUTTER)  # not with the step: no redraw
+        # The map changes with the trace, quantity, layer, size, colours and unit, not with
         # the step: a step moves only the ▼ over it, and redraws only that line.
-        key = (id(tr), tr.steps, q, app.layer, width, app.palette, app.mono, app.unit)
+        key = (id(tr), tr.steps, q, app.layer, width, room, app.palette, app.mono, app.unit, app.history_scale)
         if getattr(self, "_map_key", None) != key:
             if long:  # the forward pass's bins, binned again to the width
                 summary = tr.summary(q, app.layer)
@@ -91,40 +143,36 @@ class HistoryView(VerticalScroll, can_focus=False):
                 edges = summary.edges[cols]
             else:
                 values, edges = explain.bin_time(explain.history(tr, q, app.layer), width, how="maxabs")
-            binned = values.shape[1] < tr.steps
             scale = panel_scale(tr, spec, app.layer, app.palette)
-            update(
-                title,
-                Text.assemble(
-                    (f"{spec.title} {q}", "bold"),
-                    f" of layer {app.layer + 1}: units (rows, two per line) × time (columns",
-                    f", {tr.steps:,} steps binned to {values.shape[1]}, largest |value| per bin)" if binned else ")",
-                    f"  scale {scale.lo:+.2f} … {scale.hi:+.2f}   (a: next quantity)",
-                ),
-            )
-            cw = max(1, min(3, width // max(values.shape[1], 1)))
+            if app.history_scale == "unit":
+                scale = unit_scales(*self._ranges(tr, q, app.layer), scale)
+            update(title, history_title(spec.title, q, app.layer, tr.steps, values.shape[1], scale))
+            cw = max(1, min(self.MAX_CELL_WIDTH, width // max(values.shape[1], 1)))
             col = explain.bin_of(edges, app.k)
-            lines.set_lines(history_lines(values, scale, col, app.unit, app.mono, cw))
-            self._map_key, self._map = key, (values[:0], edges, scale, cw, col)
+            height = unit_height(len(values), room)
+            lines.styles.max_height = room + 2  # the map and its axis and legend lines; more units scroll
+            lines.set_lines(
+                [
+                    *history_lines(values, scale, col, app.unit, app.mono, cw, height),
+                    history_legend(scale, app.unit, values.shape[1] * cw, app.mono, room=width),
+                ]
+            )
+            self._map_key, self._map = key, (edges, cw, col)
         else:
-            empty, edges, scale, cw, last = self._map
+            edges, cw, last = self._map
             col = explain.bin_of(edges, app.k)
             if col != last:
-                lines.set_line(0, history_lines(empty, scale, col, app.unit, app.mono, cw)[0])
-                self._map = (empty, edges, scale, cw, col)
+                lines.set_line(0, axis_line(col, cw, (len(edges) - 1) * cw))
+                self._map = (edges, cw, col)
         tq = q  # the text is coloured by the quantity the history shows (c at first)
         tspec = spec
-        text = Text.assemble((f"text coloured by unit {app.unit}'s {tq}ᵗ", "bold"))
-        n = app.HISTORY_TEXT_STEPS // (4 if long else 1)  # a long trace recomputes these steps
-        if self.id == "timeline":  # under the panels: a few lines of text, redrawn on every step
-            n = min(n, 2 * width)
-        shown = slice(max(0, app.k - n), min(tr.steps, app.k + n))  # a window around t for long inputs
+        text = Text.assemble((f"text coloured by unit {app.unit}'s {tq}ᵗ ", "bold"))
         if long:
             series = tr.series(tq, app.layer, app.unit, shown.start, shown.stop)
         else:
             series = tr.series(tq, app.layer, app.unit)[shown]
         tscale = _unit_scale(series, tspec, tr, app)
-        text.append(f" (scale {tscale.lo:+.2f} … {tscale.hi:+.2f}):\n", style="bold")
+        text.append(f"(scale {tscale.lo:+.2f} … {tscale.hi:+.2f}):\n", style="bold")
         text.append_text(coloured_tokens(tr.tokens[shown], series, tscale, app.k - shown.start))
         update(self.query_one("#history-text", Static), text)
 

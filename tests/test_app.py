@@ -592,7 +592,7 @@ async def test_a_tall_screen_shows_the_history_under_the_panels():
         timeline = app.query_one("#timeline")
         assert timeline.display
         await pilot.press("n", "n")
-        assert "▼" in "".join(seg.text for seg in timeline.query_one("LinesView")._strips[0])
+        assert "▼" in "".join(seg.text for seg in timeline.query_one("#history-map")._strips[0])
         await pilot.resize_terminal(100, 30)
         await pilot.pause()
         assert not timeline.display

@@ -202,3 +202,20 @@ def test_gru_and_rnn_equations_are_the_same_in_every_notation():
         trace = load_model("random", hidden=3, seed=1, cell=cell).trace("ab")
         for spec in panels.panels_for(trace):
             assert len({panels.equation(spec, n) for n in panels.NOTATIONS}) == 1
+
+
+def test_coloured_token_lines_wrap_keep_the_current_step_and_fit_the_lines():
+    from lstm_tui.render.history import coloured_token_lines, token_window
+
+    tokens = tuple("the quick brown fox jumps over the lazy dog ") * 50  # 2,200 steps
+    scale = Scale(DIVERGING, -1.0, 1.0)
+    for k in (0, 1000, len(tokens) - 1):
+        window = token_window(tokens, k, 30 * 3)
+        assert window.start <= k < window.stop and window.stop - window.start <= 30 * 3 + 1
+        values = np.linspace(-1, 1, window.stop - window.start)
+        lines = coloured_token_lines(tokens[window], values, scale, k - window.start, 30, 3)
+        assert 1 <= len(lines) <= 3 and all(sum(len(s.text) for s in line) <= 30 for line in lines)
+        current = [s for line in lines for s in line if s.style.underline]
+        assert len(current) == 1 and current[0].text == (" " if tokens[k] == " " else tokens[k])
+    long = coloured_token_lines(("x" * 50,), np.zeros(1), scale, 0, 20, 2)  # a token wider than a line: cut
+    assert [sum(len(s.text) for s in line) for line in long] == [20]

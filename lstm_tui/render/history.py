@@ -6,6 +6,7 @@ import warnings
 from functools import cache
 
 import numpy as np
+from rich.cells import cell_len, set_cell_size
 from rich.color import Color
 from rich.segment import Segment
 from rich.style import Style
@@ -189,3 +190,63 @@ def coloured_tokens(tokens: tuple[str, ...], values: np.ndarray, scale: Scale, k
         label = token_label(tok)
         text.append(" " if label == SPACE else label, style=style)
     return text
+
+
+def token_window(tokens, k: int, cells: int) -> slice:
+    """The steps around k whose token labels fill about ``cells`` cells (k kept inside).
+
+    Grows right and left in turn, as :func:`..text.token_strip` does; only the
+    tokens in the window are looked at, so a long sequence costs what a short one does.
+    """
+    if not len(tokens):
+        return slice(0, 0)
+    k = min(max(k, 0), len(tokens) - 1)
+    lo, hi, used = k, k + 1, cell_len(token_label(tokens[k]))
+    grew = True
+    while grew:
+        grew = False
+        if hi < len(tokens) and used < cells:
+            used += cell_len(token_label(tokens[hi]))
+            hi, grew = hi + 1, True
+        if lo > 0 and used < cells:
+            lo -= 1
+            used += cell_len(token_label(tokens[lo]))
+            grew = True
+    return slice(lo, hi)
+
+
+@cache
+def _token_style(palette: str, level: int, current: bool) -> Style:
+    rgb = colours(palette)[level]
+    ink = Color.from_rgb(0, 0, 0) if luminance(rgb) > 0.5 else Color.from_rgb(255, 255, 255)
+    return Style(color=ink, bgcolor=Color.from_rgb(*rgb), bold=current, underline=current)
+
+
+def coloured_token_lines(
+    tokens,  # the window's tokens (m,)
+    values: np.ndarray,  # (m,) the unit's value at each of them
+    scale: Scale,
+    k: int | None,  # index of the current step in the window, drawn bold and underlined
+    width: int,  # cells a line
+    lines: int,  # lines at most: those around k are kept
+) -> list[list[Segment]]:
+    """The tokens, each on the colour of its value, wrapped to ``width`` cells (Karpathy et al.'s
+    cell pictures) as lines of segments: a Line-API widget draws them without laying out text."""
+    q = quantise(values, scale.lo, scale.hi).tolist()
+    out: list[list[Segment]] = [[]]
+    used, k_line = 0, 0
+    for n, tok in enumerate(tokens):
+        label = token_label(tok)
+        label = " " if label == SPACE else label
+        w = cell_len(label)
+        if used + w > width and used:
+            out.append([])
+            used = 0
+        if w > width:  # one token longer than the line: cut
+            label, w = set_cell_size(label, width), width
+        if n == k:
+            k_line = len(out) - 1
+        out[-1].append(Segment(label, _token_style(scale.palette, q[n], n == k)))
+        used += w
+    first = max(0, min(k_line - (lines - 1) // 2, len(out) - lines))
+    return out[first : first + max(1, lines)]

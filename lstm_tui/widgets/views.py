@@ -25,12 +25,13 @@ from ..render.gradients import CELL_NAMES, norms_table, saliency_text
 from ..render.history import (
     GUTTER,
     axis_line,
-    coloured_tokens,
+    coloured_token_lines,
     history_legend,
     history_lines,
     history_title,
     robust_range,
     summary_range,
+    token_window,
     unit_height,
     unit_scales,
 )
@@ -75,28 +76,28 @@ class HistoryView(VerticalScroll, can_focus=False):
 
     DEFAULT_CSS = """
     HistoryView LinesView { height: auto; overflow-x: hidden; }
-    HistoryView #history-text { margin-top: 1; }
-    HistoryView#timeline #history-text { max-height: 6; }
+    HistoryView #history-text { margin-top: 1; height: 1; }
     """
 
-    TEXT_LINES = 6  # lines kept for the coloured text under the map
+    TEXT_LINES = 4  # lines kept for the coloured text under the map (more when the map leaves them)
     MAX_CELL_WIDTH = 6  # characters per step at most: a short sequence spreads over the width
 
     def compose(self) -> ComposeResult:
         yield Static(id="history-title")
         yield LinesView(id="history-map")
         yield Static(id="history-text")
+        yield LinesView(id="history-tokens")
 
-    def _map_height(self, text_cells: int, width: int) -> int:
-        """Lines the map may take: what the container leaves after the other widgets in it,
-        less the title, the axis and legend lines and the coloured text (``text_cells`` wide)."""
+    def _heights(self, steps: int, width: int) -> tuple[int, int]:
+        """(map, text) lines: what the container leaves after the other widgets in it, less the
+        title, the map's axis and legend lines and the text's margin and heading."""
         parent = self.parent
         height = self.size.height
         if parent is not None and self.id == "timeline":  # under the panels: the rest of the steps view
             others = sum(w.outer_size.height for w in parent.children if w is not self and w.display)
             height = parent.size.height - others - self.styles.margin.top
-        text = 2 + min(self.TEXT_LINES, -(-text_cells // max(width, 1)))  # margin, its title, the tokens
-        return max(4, height - 2 - 2 - text)
+        text = max(1, min(self.TEXT_LINES, -(-steps // max(width, 1))))  # a token a cell, at least
+        return max(4, height - 2 - 2 - 2 - text), text
 
     def _ranges(self, tr, q: str, layer: int) -> tuple[np.ndarray, np.ndarray]:
         """Each unit's robust range of ``q`` (H,), H: over every step, or a long trace's bin summaries."""
@@ -123,16 +124,13 @@ class HistoryView(VerticalScroll, can_focus=False):
         title = self.query_one("#history-title", Static)
         if tr.steps == 0:
             title.update("empty sequence")
-            self.query_one(LinesView).set_lines([])
+            self.query_one("#history-map", LinesView).set_lines([])
             self.query_one("#history-text", Static).update("")
+            self.query_one("#history-tokens", LinesView).set_lines([])
             return
         long = isinstance(tr, CheckpointedTrace)
-        lines = self.query_one(LinesView)
-        n = app.HISTORY_TEXT_STEPS // (4 if long else 1)  # a long trace recomputes these steps
-        if self.id == "timeline":  # under the panels: a few lines of text, redrawn on every step
-            n = min(n, 2 * width)
-        shown = slice(max(0, app.k - n), min(tr.steps, app.k + n))  # a window around t for long inputs
-        room = self._map_height(min(tr.steps, 2 * n), width + GUTTER)  # not with the step: no redraw
+        lines = self.query_one("#history-map", LinesView)
+        room, text_lines = self._heights(tr.steps, width + GUTTER)  # not with the step: no redraw
         # The map changes with the trace, quantity, layer, size, colours and unit, not with
         # the step: a step moves only the ▼ over it, and redraws only that line.
         key = (id(tr), tr.steps, q, app.layer, width, room, app.palette, app.mono, app.unit, app.history_scale)
@@ -149,7 +147,8 @@ class HistoryView(VerticalScroll, can_focus=False):
             update(title, history_title(spec.title, q, app.layer, tr.steps, values.shape[1], scale))
             cw = max(1, min(self.MAX_CELL_WIDTH, width // max(values.shape[1], 1)))
             col = explain.bin_of(edges, app.k)
-            height = unit_height(len(values), room)
+            height = self.unit_height = unit_height(len(values), room)
+            used = min(room, -(-len(values) * height // 2))
             lines.styles.max_height = room + 2  # the map and its axis and legend lines; more units scroll
             lines.set_lines(
                 [
@@ -157,6 +156,7 @@ class HistoryView(VerticalScroll, can_focus=False):
                     history_legend(scale, app.unit, values.shape[1] * cw, app.mono, room=width),
                 ]
             )
+            self._text_lines = text_lines + (room - used if self.id != "timeline" else 0)  # the rest: text
             self._map_key, self._map = key, (edges, cw, col)
         else:
             edges, cw, last = self._map
@@ -164,17 +164,20 @@ class HistoryView(VerticalScroll, can_focus=False):
             if col != last:
                 lines.set_line(0, axis_line(col, cw, (len(edges) - 1) * cw))
                 self._map = (edges, cw, col)
-        tq = q  # the text is coloured by the quantity the history shows (c at first)
-        tspec = spec
-        text = Text.assemble((f"text coloured by unit {app.unit}'s {tq}ᵗ ", "bold"))
+        # The text around t, coloured by the unit's value of the quantity the history shows
+        # (c at first): as many tokens as fill its lines, so a step redraws a few lines only.
+        text_width = width + GUTTER
+        shown = token_window(tr.tokens, app.k, text_width * self._text_lines)
         if long:
-            series = tr.series(tq, app.layer, app.unit, shown.start, shown.stop)
+            series = tr.series(q, app.layer, app.unit, shown.start, shown.stop)
         else:
-            series = tr.series(tq, app.layer, app.unit)[shown]
-        tscale = _unit_scale(series, tspec, tr, app)
-        text.append(f"(scale {tscale.lo:+.2f} … {tscale.hi:+.2f}):\n", style="bold")
-        text.append_text(coloured_tokens(tr.tokens[shown], series, tscale, app.k - shown.start))
-        update(self.query_one("#history-text", Static), text)
+            series = tr.series(q, app.layer, app.unit)[shown]
+        tscale = _unit_scale(series, spec, tr, app)
+        heading = f"text coloured by unit {app.unit}'s {q}ᵗ (scale {tscale.lo:+.2f} … {tscale.hi:+.2f}):"
+        update(self.query_one("#history-text", Static), Text(heading, style="bold"))
+        self.query_one("#history-tokens", LinesView).set_lines(
+            coloured_token_lines(tr.tokens[shown], series, tscale, app.k - shown.start, text_width, self._text_lines)
+        )
 
 
 def _unit_scale(series, spec, trace, app) -> Scale:

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from rich.console import Group
+from rich.segment import Segment
+from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -84,9 +86,9 @@ class HistoryView(VerticalScroll, can_focus=False):
 
     def compose(self) -> ComposeResult:
         yield Static(id="history-title")
-        yield LinesView(id="history-map")
+        yield LinesView(id="history-map", base_style=True)
         yield Static(id="history-text")
-        yield LinesView(id="history-tokens")
+        yield LinesView(id="history-tokens", base_style=True)
 
     def _heights(self, steps: int, width: int) -> tuple[int, int]:
         """(map, text) lines: what the container leaves after the other widgets in it, less the
@@ -166,18 +168,35 @@ class HistoryView(VerticalScroll, can_focus=False):
                 self._map = (edges, cw, col)
         # The text around t, coloured by the unit's value of the quantity the history shows
         # (c at first): as many tokens as fill its lines, so a step redraws a few lines only.
+        # A short text leaves lines over in the history view: the same text coloured by the
+        # unit's other quantities (h, the gates) fills them.
         text_width = width + GUTTER
-        shown = token_window(tr.tokens, app.k, text_width * self._text_lines)
-        if long:
-            series = tr.series(q, app.layer, app.unit, shown.start, shown.stop)
-        else:
-            series = tr.series(q, app.layer, app.unit)[shown]
-        tscale = _unit_scale(series, spec, tr, app)
-        heading = f"text coloured by unit {app.unit}'s {q}ᵗ (scale {tscale.lo:+.2f} … {tscale.hi:+.2f}):"
-        update(self.query_one("#history-text", Static), Text(heading, style="bold"))
-        self.query_one("#history-tokens", LinesView).set_lines(
-            coloured_token_lines(tr.tokens[shown], series, tscale, app.k - shown.start, text_width, self._text_lines)
-        )
+        spare = self._text_lines
+        shown = token_window(tr.tokens, app.k, text_width * spare)
+        body: list[list[Segment]] = []
+        extra = self.id != "timeline"
+        for n, tq in enumerate([q, *sorted((x for x in tr.quantities if x != q), key=_TEXT_ORDER.find)]):
+            if long:
+                series = tr.series(tq, app.layer, app.unit, shown.start, shown.stop)
+            else:
+                series = tr.series(tq, app.layer, app.unit)[shown]
+            tspec = next(s for s in PANELS[tr.cell] if s.key == tq)
+            tscale = _unit_scale(series, tspec, tr, app)
+            block = coloured_token_lines(tr.tokens[shown], series, tscale, app.k - shown.start, text_width, spare)
+            scale_words = f"(scale {tscale.lo:+.2f} … {tscale.hi:+.2f})"
+            if n == 0:
+                heading = f"text coloured by unit {app.unit}'s {tq}ᵗ {scale_words}:"
+                update(self.query_one("#history-text", Static), Text(heading, style="bold"))
+            elif extra and len(block) + 1 <= spare:
+                body.append([Segment(f"… by its {tq}ᵗ {scale_words}:", Style(bold=True))])
+            else:
+                break
+            body += block
+            spare -= len(block) + (n > 0)
+        self.query_one("#history-tokens", LinesView).set_lines(body)
+
+
+_TEXT_ORDER = "chfiogrzn"  # the order of the extra coloured texts: states first, then the gates
 
 
 def _unit_scale(series, spec, trace, app) -> Scale:

@@ -40,7 +40,7 @@ async def test_heatmap_rows_are_the_lines_of_heatmap_lines():
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("n", "j", "j")
         heat = app.query_one("#panel-c", Panel).heatmap
-        want = heatmap_lines(heat._values, heat._scale, heat.cols, heat._cw, heat._selected)
+        want = heatmap_lines(heat._values, heat._scale, heat.cols, heat.cell_width, heat._selected)
         assert len(heat._strips) == len(want) > 6  # more rows than the panel shows
         for row in (0, len(want) - 1, 3):
             assert "".join(s.text for s in heat._strips[row]) == as_text([want[row]])[0]

@@ -113,20 +113,20 @@ def unit_text(trace: Trace, layer: int, k: int, j: int, notation: str = "both") 
         n = value_names(notation)
         t.append(f"{n['f']} {s['f']:.4f}  {n['i']} {s['i']:.4f}  {n['g']} {_f(s['g'])}  {n['o']} {s['o']:.4f}")
         t.append(f"  cᵗ⁻¹ {_f(c_prev)}\n")
-        t.append(f"cᵗ = {n['f']}·cᵗ⁻¹ + {n['i']}·{n['g']}", style="bold")
-        t.append(f" = {s['f']:.4f}·{_p(c_prev)} + {s['i']:.4f}·{_p(s['g'])} = {_f(s['c'])}\n")
-        t.append(f"hᵗ = {n['o']}·tanh(cᵗ)", style="bold")
-        t.append(f" = {s['o']:.4f}·tanh({_f(s['c'])}) = {_f(s['h'])}")
+        t.append(f"cᵗ = {n['f']}·cᵗ⁻¹ + {n['i']}·{n['g']} ", style="bold")  # the space ends the bold run: none opens a run
+        t.append(f"= {s['f']:.4f}·{_p(c_prev)} + {s['i']:.4f}·{_p(s['g'])} = {_f(s['c'])}\n")
+        t.append(f"hᵗ = {n['o']}·tanh(cᵗ) ", style="bold")
+        t.append(f"= {s['o']:.4f}·tanh({_f(s['c'])}) = {_f(s['h'])}")
     elif trace.cell == "gru":
         t.append(f"rᵗ {s['r']:.4f}  zᵗ {s['z']:.4f}  nᵗ {_f(s['n'])}  hᵗ⁻¹ {_f(h_prev)}\n")
-        t.append("hᵗ = (1−zᵗ)·nᵗ + zᵗ·hᵗ⁻¹", style="bold")
-        t.append(f" = {1 - s['z']:.4f}·{_p(s['n'])} + {s['z']:.4f}·{_p(h_prev)} = {_f(s['h'])}")
+        t.append("hᵗ = (1−zᵗ)·nᵗ + zᵗ·hᵗ⁻¹ ", style="bold")
+        t.append(f"= {1 - s['z']:.4f}·{_p(s['n'])} + {s['z']:.4f}·{_p(h_prev)} = {_f(s['h'])}")
     else:
         fn = "tanh" if trace.cell == "rnn_tanh" else "relu"
         pre = float(trace.value("xW", layer, k)[j] + trace.value("hW", layer, k)[j])
         t.append(f"hᵗ⁻¹ {_f(h_prev)}   W_ih xᵗ + W_hh hᵗ⁻¹ = {_f(pre)}\n")
-        t.append(f"hᵗ = {fn}(W_ih xᵗ + b_ih + W_hh hᵗ⁻¹ + b_hh)", style="bold")
-        t.append(f" = {_f(s['h'])}")
+        t.append(f"hᵗ = {fn}(W_ih xᵗ + b_ih + W_hh hᵗ⁻¹ + b_hh) ", style="bold")
+        t.append(f"= {_f(s['h'])}")
     return t
 
 

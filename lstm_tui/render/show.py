@@ -29,5 +29,5 @@ def step_report(model: Model, trace: Trace, layer: int, k: int, unit: int) -> Gr
         table.add_row(str(j), *(f"{c[j]:+.4f}" for c in cols), style="bold" if j == unit else None)
     parts = [head, table, Text(""), unit_text(trace, layer, k, unit)]
     if trace.has_head:
-        parts.append(top_tokens(trace, model.vocab, k))
+        parts += [Text("\nnext token, probability", style="bold"), top_tokens(trace, model.vocab, k)]
     return Group(*parts)

@@ -47,8 +47,9 @@ def _model_options(suppress: bool = False) -> argparse.ArgumentParser:
     g.add_argument(
         "--model",
         metavar="NAME|PATH",
-        help="built-in model name (see --list-models; default: brackets) or weights file: .safetensors, "
-        ".npz (PyTorch state_dict or Keras weights), .pt/.pth (needs PyTorch)",
+        help="built-in model name (see --list-models; default: brackets) or model file: .safetensors, "
+        ".npz (PyTorch state_dict or Keras weights), .pt/.pth (needs PyTorch), .keras/.weights.h5 (Keras 3), "
+        ".onnx",
     )
     g.add_argument(
         "--prefix",
@@ -167,7 +168,7 @@ def _random_options(args, tokenizer: str | None = None) -> dict:
 
 
 def _load(args, default: str | None = None):
-    from .core.io import is_model_path
+    from .formats import is_model_path
     from .core.registry import DEFAULT, load_model
 
     spec = _spec(args, default or DEFAULT)
@@ -198,7 +199,7 @@ def _text(args, model) -> str:
     if args.text is not None and args.text_file is not None:
         raise UserError("give --text or --text-file, not both")
     if args.text_file is not None:
-        from .core.io import read_text
+        from .core.inputs import read_text
 
         return read_text(args.text_file)
     if args.text is not None:
@@ -213,7 +214,7 @@ def _from_argv(text: str) -> str:
 
 def _frames(args, model):
     """The --inputs frames [T, E] checked against the model, or None to feed text."""
-    from .core.io import load_frames
+    from .core.inputs import load_frames
 
     if args.inputs is None:
         if not model.takes_tokens:
@@ -253,8 +254,19 @@ def _export(args) -> int:
         path = write_npz(trace, args.output, force=args.force, extra=export_gradients(model, trace, target))
     else:
         path = write_trace(trace, args.output, force=args.force)
-    print(f"wrote {path}: {trace.steps} steps, {trace.num_layers} layer(s), H={trace.hidden_size}")
+    print(f"wrote {path}: {trace.steps} steps, {trace.num_layers} layer(s), {_widths(trace)}")
     return 0
+
+
+def _widths(trace) -> str:
+    """H=32 when every layer and quantity has that width, else each layer's widths of h (and c)."""
+    hs = [trace.width("h", n) for n in range(trace.num_layers)]
+    cs = [trace.width(trace.quantities[0], n) for n in range(trace.num_layers)]
+    if hs == cs and len(set(hs)) == 1:
+        return f"H={hs[0]}"
+    if hs == cs:
+        return "widths " + ", ".join(map(str, hs))
+    return "widths h " + ", ".join(map(str, hs)) + "; gates " + ", ".join(map(str, cs))
 
 
 def _refuse_overwriting_inputs(args) -> None:
@@ -282,8 +294,9 @@ def _show(args) -> int:
         raise UserError(f"--step {args.step}: expected a step from 1 to {trace.steps}")
     if not 1 <= args.layer <= trace.num_layers:
         raise UserError(f"--layer {args.layer}: expected a layer from 1 to {trace.num_layers}")
-    if not 0 <= args.unit < trace.hidden_size:
-        raise UserError(f"--unit {args.unit}: expected a unit from 0 to {trace.hidden_size - 1}")
+    units = max(trace.width(q, args.layer - 1) for q in trace.quantities)  # a projected LSTM's gates are wider than h
+    if not 0 <= args.unit < units:
+        raise UserError(f"--unit {args.unit}: expected a unit from 0 to {units - 1}")
     Console(soft_wrap=False).print(step_report(model, trace, args.layer - 1, args.step - 1, args.unit))
     return 0
 

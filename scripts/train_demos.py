@@ -20,7 +20,7 @@ one tried (the seed used is in the file's metadata, key ``seed``).
   after ``?`` (``.`` if nothing was stored); metadata ``memory_unit`` is the
   unit whose forget gate holds it and then lets it go.
 
-Each file is ``io.save_model``'s whole-model safetensors format (float32)
+Each file is ``formats.save_model``'s whole-model safetensors format (float32)
 plus the demo's own metadata, which save_model does not write (``example``
 is the text the app opens with when no --text is given).
 """
@@ -48,7 +48,7 @@ sys.path.insert(0, str(ROOT))
 
 from lstm_tui.core import Model  # noqa: E402
 from lstm_tui.core.export import atomic_write  # noqa: E402
-from lstm_tui.core.io import model_metadata, model_tensors  # noqa: E402
+from lstm_tui.formats import model_metadata, model_tensors  # noqa: E402
 from lstm_tui.core.train import TrainConfig, evaluate, init_model, train  # noqa: E402
 
 UNK = "<unk>"
@@ -241,7 +241,7 @@ def _named(model: Model, name: str, description: str) -> Model:
 
 
 def save_demo(model: Model, path: Path) -> None:
-    """``io.save_model``'s format plus the model's own metadata (``model.meta``, strings)."""
+    """``formats.save_model``'s format plus the model's own metadata (``model.meta``, strings)."""
     from safetensors.numpy import save
 
     meta = {**model_metadata(model), **{k: str(v) for k, v in model.meta.items()}}

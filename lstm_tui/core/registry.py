@@ -28,7 +28,7 @@ def is_builtin(name: str) -> bool:
 
 def load_demo(name: str) -> Model:
     """A shipped demo model by name (see ``DEMOS``), read from the package's data."""
-    from .io import load_file
+    from ..formats import load_file
 
     if name not in DEMOS:
         raise InputError(f"unknown demo {name!r}: expected one of {', '.join(DEMOS)}")
@@ -52,7 +52,7 @@ def load_model(
 
     ``hidden`` (24), ``seed`` (0), ``layers``, ``cell`` and ``tokenizer``
     shape the ``random`` model; ``prefix`` and ``vocab_path`` go to
-    ``io.load_file``. Without ``spec``, as on the command line: ``DEFAULT``,
+    ``formats.load_file``. Without ``spec``, as on the command line: ``DEFAULT``,
     or the random model if ``hidden`` or ``seed`` is given.
     """
     if spec is None:
@@ -63,7 +63,7 @@ def load_model(
         return random_model(hidden=hidden, seed=seed, layers=layers, cell=cell, tokenizer=tokenizer)
     if spec in DEMOS:
         return load_demo(spec)
-    from .io import is_model_path, load_file
+    from ..formats import is_model_path, load_file
 
     if is_model_path(spec):
         return load_file(spec, prefix=prefix, vocab_path=vocab_path)

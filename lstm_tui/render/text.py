@@ -13,6 +13,7 @@ from rich.cells import cell_len
 from rich.text import Text
 
 from ..core.trace import Trace
+from .directions import unit_direction
 from .panels import value_names
 
 SPACE = "␠"  # how a space token is shown
@@ -48,6 +49,35 @@ def token_strip(tokens: tuple[str, ...], unknown: np.ndarray, k: int, width: int
     """
     if not tokens:
         return Text("(empty sequence: press / and type one)", style="dim italic")
+    lo, hi, label = _strip_window(tokens, unknown, k, width)
+    text = Text("…" if lo > 0 else " ", style="dim")
+    for n in range(lo, hi):
+        style = "reverse bold" if n == k else ("red underline" if unknown[n] else "")
+        if n == k and unknown[n]:
+            style = "reverse bold red"
+        text.append(label(n), style=style)
+        text.append(" ")
+    if hi < len(tokens):
+        text.append("…", style="dim")
+    return text
+
+
+def token_at(tokens: tuple[str, ...], unknown: np.ndarray, k: int, width: int, x: int) -> int | None:
+    """The step whose token :func:`token_strip` draws at cell ``x`` (None: a gap or an edge)."""
+    if not tokens or x < 1:
+        return None
+    lo, hi, label = _strip_window(tokens, unknown, k, width)
+    start = 1  # after the leading "…" or space
+    for n in range(lo, hi):
+        end = start + cell_len(label(n))
+        if start <= x < end:
+            return n
+        start = end + 1
+    return None
+
+
+def _strip_window(tokens: tuple[str, ...], unknown: np.ndarray, k: int, width: int):
+    """(lo, hi, label): the steps lo..hi-1 that fit ``width`` around k, and each one's label."""
     width = max(width, 4)
     labels: dict[int, str] = {}
 
@@ -69,16 +99,7 @@ def token_strip(tokens: tuple[str, ...], unknown: np.ndarray, k: int, width: int
             lo -= 1
             used += cell_len(label(lo)) + 1
             grew = True
-    text = Text("…" if lo > 0 else " ", style="dim")
-    for n in range(lo, hi):
-        style = "reverse bold" if n == k else ("red underline" if unknown[n] else "")
-        if n == k and unknown[n]:
-            style = "reverse bold red"
-        text.append(label(n), style=style)
-        text.append(" ")
-    if hi < len(tokens):
-        text.append("…", style="dim")
-    return text
+    return lo, hi, label
 
 
 def _f(v: float) -> str:
@@ -92,10 +113,13 @@ def _p(v: float) -> str:
 
 def unit_title(trace: Trace, layer: int, k: int, j: int) -> str:
     """The unit view's title: which unit, which step."""
+    units = max(trace.width(q, layer) for q in trace.quantities)
     if trace.steps == 0:
-        return f"unit {j} of {trace.hidden_size}"
+        return f"unit {j} of {units}"
     where = f" · layer {layer + 1}" if trace.num_layers > 1 else ""
-    return f"unit {j} of {trace.hidden_size}{where} · t = {k + 1} · '{token_label(trace.tokens[k])}'  (↑↓ moves)"
+    d = unit_direction(trace, layer, j)
+    side = "" if d is None else f" ({d[0]} {d[1]})"
+    return f"unit {j} of {units}{side}{where} · t = {k + 1} · '{token_label(trace.tokens[k])}'  (↑↓ moves)"
 
 
 def unit_text(trace: Trace, layer: int, k: int, j: int, notation: str = "both") -> Text:
@@ -105,6 +129,8 @@ def unit_text(trace: Trace, layer: int, k: int, j: int, notation: str = "both") 
     """
     if trace.steps == 0:
         return Text("no steps yet: press / and type a sequence", style="dim")
+    if trace.width("h", layer) != trace.width(trace.quantities[0], layer):  # a projected LSTM
+        return _projected_text(trace, layer, k, j, notation)
     s = {q: float(trace.value(q, layer, k)[j]) for q in trace.quantities}
     h_prev = float(trace.value("h_prev", layer, k)[j])
     t = Text()
@@ -130,6 +156,21 @@ def unit_text(trace: Trace, layer: int, k: int, j: int, notation: str = "both") 
     return t
 
 
+def _projected_text(trace: Trace, layer: int, k: int, j: int, notation: str = "both") -> Text:
+    """A projected LSTM's unit: the gates and c of unit j; h = W_hr·(o·tanh c) mixes every unit."""
+    s = {q: float(trace.value(q, layer, k)[j]) for q in ("i", "f", "g", "o", "c")}
+    c_prev = float(trace.value("c_prev", layer, k)[j])
+    n = value_names(notation)
+    t = Text()
+    t.append(f"{n['i']} {s['i']:.4f}  {n['f']} {s['f']:.4f}  {n['g']} {_f(s['g'])}  {n['o']} {s['o']:.4f}")
+    t.append(f"  cᵗ⁻¹ {_f(c_prev)}\n")
+    t.append(f"cᵗ = {n['f']}·cᵗ⁻¹ + {n['i']}·{n['g']} ", style="bold")
+    t.append(f"= {s['f']:.4f}·{_p(c_prev)} + {s['i']:.4f}·{_p(s['g'])} = {_f(s['c'])}\n")
+    t.append(f"mᵗ = {n['o']}·tanh(cᵗ) ", style="bold")
+    t.append(f"= {s['o'] * np.tanh(s['c']):+.4f};  hᵗ = W_hr·mᵗ, {trace.width('h', layer)} units, mixes every unit")
+    return t
+
+
 EIGHTHS = " ▏▎▍▌▋▊▉"  # a bar's last partial cell, in eighths
 
 
@@ -141,7 +182,10 @@ def bar(fraction: float, width: int) -> str:
 
 
 def top_k(trace: Trace, vocab: tuple[str, ...] | None, k: int, n: int = 5) -> list[tuple[str, float]]:
-    """The n most likely next tokens at step k, best first: (visible label, probability)."""
+    """The n most likely next tokens at step k, best first: (visible label, probability).
+
+    A vocabulary that does not match the output (a classifier's classes) gives ids.
+    """
     if not trace.has_head or trace.steps == 0:
         return []
     p = trace.value("y", 0, k)
@@ -149,7 +193,8 @@ def top_k(trace: Trace, vocab: tuple[str, ...] | None, k: int, n: int = 5) -> li
     if len(p) > 4 * n:  # a large vocabulary: sort only the n largest (and their ties), not all of it
         cand = np.flatnonzero(p >= np.partition(p, len(p) - n)[len(p) - n])
     best = cand[np.argsort(-p[cand], kind="stable")][:n]
-    return [(token_label(vocab[i]) if vocab is not None else str(i), float(p[i])) for i in best]
+    named = vocab is not None and len(vocab) == len(p)
+    return [(token_label(vocab[i]) if named else str(i), float(p[i])) for i in best]
 
 
 def top_k_text(rows: list[tuple[str, float]], width: int, label_width: int = 12) -> Text:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
+from textual import events
 from textual.geometry import Size
 from textual.strip import Strip
 
 from ..render.heatmap import heatmap_row, layout, number_row
 from ..render.palette import Scale, quantise
 from .lines_view import LinesView
+from .messages import UnitChosen
 
 
 class _Rows:
@@ -35,7 +37,10 @@ class _Rows:
 
 
 class Heatmap(LinesView):
-    """Shows ``values`` (n,) wrapped to the widget's width; scrolls when taller than allowed."""
+    """Shows ``values`` (n,) wrapped to the widget's width; scrolls when taller than allowed.
+
+    Where the values are units (a unit is marked), a cell clicked asks for its unit.
+    """
 
     DEFAULT_CSS = """
     Heatmap {
@@ -112,3 +117,17 @@ class Heatmap(LinesView):
     def on_resize(self) -> None:
         if self._content_width() != self._width:
             self._rebuild()
+
+    def unit_at(self, x: int, y: int) -> int | None:
+        """The index of the value drawn at content cell (x, y), or None."""
+        col = (x + self.scroll_offset.x) // self.cell_width
+        j = (y + self.scroll_offset.y) * self.cols + col
+        return j if 0 <= col < self.cols and 0 <= j < len(self._values) else None
+
+    def on_click(self, event: events.Click) -> None:
+        offset = event.get_content_offset(self)
+        if offset is None or self._selected is None:  # a panel not indexed by unit (x, y)
+            return
+        j = self.unit_at(offset.x, offset.y)
+        if j is not None:
+            self.post_message(UnitChosen(j))

@@ -1,0 +1,82 @@
+"""The units view: unit search results and gate saturation per unit, frozen and dead units flagged."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import VerticalScroll
+from textual.widgets import Static
+
+from ..core import explain
+from ..core.checkpoint import CheckpointedTrace
+from .state import State
+
+
+class UnitsView(VerticalScroll, can_focus=False):
+    """Unit search results and gate saturation per unit, with frozen and dead units flagged."""
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="units-search")
+        yield Static(id="units-saturation")
+
+    def show(self, state: State) -> None:
+        tr = state.trace
+        search = Text()
+        if state.search_results is None:
+            search.append("unit search: press s and give a step range and a threshold, e.g. ", style="dim")
+            search.append("5-9 > 0.5", style="bold")
+        else:
+            label, results = state.search_results
+            search.append(f"units {label}: ", style="bold")
+            if not results:
+                search.append("none")
+            for n, (u, score) in enumerate(results[:12]):
+                style = "reverse" if u == state.unit else ""
+                search.append(f"{u}", style=style)
+                search.append(f" ({score:.2f})" + ("  " if n < len(results) - 1 else ""), style="dim")
+            search.append("   u: next result", style="dim")
+        self.query_one("#units-search", Static).update(search)
+        body = self.query_one("#units-saturation", Static)
+        if tr.steps == 0:
+            body.update("")
+            return
+        title = "gate saturation: share of steps"
+        if isinstance(tr, CheckpointedTrace):  # a block of steps around t, not all of them
+            start, stop = tr.block(state.k, state.window_seconds)
+            key = (id(tr), tr.steps, state.layer, start, stop)
+            if getattr(self, "_block", (None,))[0] != key:
+                win = tr.window(start, stop, keep=False)
+                self._block = (key, explain.saturation(win, state.layer), explain.frozen_units(win, state.layer, quantity="h"))
+            sat, frozen = self._block[1:]
+            title += f" {start + 1:,}-{stop:,} of {tr.steps:,} (a long trace: the block of steps around t)"
+        else:
+            sat = explain.saturation(tr, state.layer)
+            frozen = explain.frozen_units(tr, state.layer, quantity="h")
+        table = Table(box=None, padding=(0, 1), header_style="bold", title=title)
+        table.add_column("unit", justify="right")
+        for g in sat:
+            table.add_column(f"{g} < 0.1", justify="right")
+            table.add_column(f"{g} > 0.9", justify="right")
+        table.add_column("hᵗ std", justify="right")
+        table.add_column("")
+        dead, still = set(frozen["dead"].tolist()), set(frozen["frozen"].tolist())
+        rows = max([len(frozen["std"]), *(len(lo) for lo, _ in sat.values())])  # gates and h may differ in width
+        for j in range(rows):
+            cells = []
+            for lo, hi in sat.values():
+                cells += [_share(lo[j]), _share(hi[j])] if j < len(lo) else ["", ""]
+            flag = "dead" if j in dead else "never moves" if j in still else ""
+            if sat and j < len(next(iter(sat.values()))[0]) and all(max(lo[j], hi[j]) >= 0.99 for lo, hi in sat.values()):
+                flag = flag or "all gates saturated"
+            table.add_row(
+                Text(str(j), style="reverse" if j == state.unit else ""),
+                *cells,
+                f"{frozen['std'][j]:.3f}" if j < len(frozen["std"]) else "",
+                Text(flag, style="bold red") if flag else "",
+            )
+        body.update(table)
+
+
+def _share(v: float) -> Text:
+    return Text(f"{v:.0%}", style="bold" if v >= 0.9 else "dim" if v == 0 else "")

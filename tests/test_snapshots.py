@@ -96,8 +96,10 @@ def test_brackets_steps_fill_a_tall_screen(snap_compare):
 
 
 def test_output_panel_top_tokens(snap_compare):
-    """Top tokens in columns: token (a space shown ␠), probability, a bar."""
-    assert snap_compare(app("the cat sat on the mat. the cat"), press=["n", "n", "n"], terminal_size=(120, 40))
+    """Top tokens in columns: token (a space shown ␠), probability, a bar; the character demo after 'Explicit'."""
+    model = load_model("charlm")
+    charlm = LstmApp(model, text="Beautiful is better than ugly. Explicit")
+    assert snap_compare(charlm, press=["end", "pagedown"], terminal_size=(120, 40))
 
 
 def test_classic_notation(snap_compare):

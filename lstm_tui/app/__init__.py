@@ -28,6 +28,7 @@ from textual.widgets import ContentSwitcher, Footer, Header, Input, Static
 
 from ..core import checkpoint
 from ..core.checkpoint import TraceBuilder
+from ..core.errors import inert
 from ..core.model import Model
 from ..render.directions import layer_units
 from ..render.panels import NOTATIONS
@@ -46,12 +47,13 @@ from .actions import Actions
 from .files import Files
 from .find import Find
 from .state import PALETTES, SPEEDS, VIEWS, AppState
+from .watching import Watching
 from .workers import Workers
 
 __all__ = ["LstmApp", "PALETTES", "SPEEDS", "VIEWS"]
 
 
-class LstmApp(AppState, Workers, Actions, Find, Files, App):
+class LstmApp(AppState, Workers, Actions, Find, Files, Watching, App):
     """Step through a recurrent model's trace with the keyboard."""
 
     TITLE = "lstm-tui"
@@ -90,6 +92,7 @@ class LstmApp(AppState, Workers, Actions, Find, Files, App):
         Binding("right_square_bracket", "same_token(1)", "next step with this token", key_display="]", show=False),
         Binding("left_square_bracket", "same_token(-1)", "previous step with this token", key_display="[", show=False),
         Binding("m", "watch", "pin or unpin the unit as a watch", show=False),
+        Binding("W", "watch_expression", "watch an expression (e.g. c[12]*o[12]): plotted at every step", show=False),
         Binding("N", "notation", "notation: classic / PyTorch / both", show=False),
         Binding("P", "palette", "palette: viridis / cividis", show=False),
         Binding("number_sign", "numbers", "numbers mode: write every value out", key_display="#", show=False),
@@ -205,9 +208,16 @@ class LstmApp(AppState, Workers, Actions, Find, Files, App):
         self.call_after_refresh(gc.freeze)
         self._gc_thresholds = gc.get_threshold()
         gc.set_threshold(self._gc_thresholds[0], self._gc_thresholds[1], 1000)
+        self._show_notes()
         if self._pending is not None:
             self._start_tracing(self._pending, self.text)
             self._pending = None
+
+    def _show_notes(self) -> None:
+        """The reader's notes on the model's file, one line each, for a while (? shows them again)."""
+        if self.model.notes:
+            text = "\n".join(inert(n) for n in self.model.notes)
+            self.notify(text, title=f"notes on {inert(self.model.name)}", timeout=12)
 
     def on_unmount(self) -> None:
         gc.set_threshold(*self._gc_thresholds)
@@ -253,8 +263,8 @@ class LstmApp(AppState, Workers, Actions, Find, Files, App):
             return
         if self.view == "steps":
             self._steps.show(state)
-        self._unit_view.show(tr, layer, k, self.unit, self.notation)
-        self._watches.show(tr, k, self.watched)
+        self._unit_view.show(tr, layer, k, self.unit, self.notation, self.model)
+        self._watches.show(tr, k, self.watched, [tuple(w) for w in self.watch_exprs])
         if self.view != "steps":
             self.query_one(f"#{self.view}").show(state)
 

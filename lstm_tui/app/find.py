@@ -6,8 +6,10 @@ from ..core import explain
 from ..core.breakpoints import compile_breakpoint, find_next, names_for
 from ..core.checkpoint import CheckpointedTrace
 from ..core.errors import InputError, UserError
+from ..render.directions import unit_row
 from ..widgets.breakpoints_screen import BreakpointsScreen
 from ..widgets.prompt import PromptScreen
+from .watching import error_text
 
 
 class Find:
@@ -29,7 +31,7 @@ class Find:
                 tr, j = self._around(self.k)
                 bp.test(tr, self.layer, j, vocab=self.model.vocab)  # fail now, not at c
         except InputError as exc:
-            self.notify(str(exc), severity="error", timeout=8)
+            self.notify(error_text(exc), severity="error", timeout=8)
             return
         self.breakpoints.append(bp)
         self.notify(f"breakpoint {bp.text}: c continues to the next step where it holds")
@@ -104,6 +106,7 @@ class Find:
                 tr = tr.window(lo, hi, keep=False)
                 outside = f", outside: steps {lo + 1:,}-{hi:,} only"
             results = explain.unit_search(tr, q, self.layer, start - lo, stop - lo, threshold, absolute=absolute)
+            results = [(unit_row(tr, q, self.layer, u), score) for u, score in results]  # a projected h's rows
         except UserError as exc:
             self.notify(str(exc), severity="error")
             return

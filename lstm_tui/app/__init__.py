@@ -23,6 +23,7 @@ from collections.abc import Callable
 import numpy as np
 from textual.app import App, ComposeResult
 from textual.binding import Binding
+from textual.content import Content
 from textual.widgets import ContentSwitcher, Footer, Header, Input, Static
 
 from ..core import checkpoint
@@ -104,6 +105,7 @@ class LstmApp(AppState, Workers, Actions, Find, Files, Watching, App):
         Binding("5", "view('gradients')", "view: gradient flow", show=False),
         Binding("v", "next_view", "view", key_display="v", tooltip="next view (1-5 pick one)"),
         Binding("a", "history_quantity", "history: next quantity", show=False),
+        Binding("r", "history_scale", "history: each unit's own range / one shared scale", show=False),
         Binding("s", "search", "unit search: on in a step range, off outside", show=False),
         Binding("u", "next_result", "go to the next unit search result", show=False),
         Binding("x", "compare", "gradients: compare with RNN and GRU", show=False),
@@ -163,6 +165,12 @@ class LstmApp(AppState, Workers, Actions, Find, Files, Watching, App):
         yield Watches(id="watches")
         yield Static("", id="too-small")
         yield Footer(show_command_palette=False)
+
+    def format_title(self, title: str, sub_title: str) -> Content:
+        """The header, "lstm-tui — model": no run of it opens with a space (an SVG viewer drops it)."""
+        if not sub_title:
+            return Content(title)
+        return Content.assemble((f"{title} ", ""), (f"— {sub_title}", "dim"))
 
     def _text_fits_input(self) -> bool:
         """Whether the text can stand in the one-line input as it is (no control characters, not huge)."""

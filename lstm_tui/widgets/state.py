@@ -30,6 +30,7 @@ class State:
     numbers: bool = False  # write every value out as well as colouring it
     mono: bool = False  # NO_COLOR: glyphs instead of colours
     history_quantity: str = "c"  # the quantity of the history view and of the next watch
+    history_scale: str = "unit"  # history colours: "unit" (each unit's robust range) or "shared" (one scale)
     watched: tuple[tuple[str, int, int], ...] = ()  # pinned (quantity, layer, unit)
     search_results: tuple[str, list[tuple[int, float]]] | None = None  # unit search: (question, ranked units)
     grad_target: str | None = None  # None: the top next token (Σh without a head); "sum-h": Σh

@@ -19,7 +19,7 @@ from ..render.acts import layer_equation
 from ..render.directions import direction_line, panel_parts, width_label
 from ..render.palette import Scale
 from ..render.panels import PanelSpec
-from ..render.text import top_tokens
+from ..render.text import top_k
 from .history_view import HistoryView
 from .panel import Panel
 from .state import State
@@ -134,7 +134,7 @@ class StepsView(VerticalScroll, can_focus=False):
             spec = panel.spec
             vals = panel_specs.values(tr, spec.key, layer, k)
             by_unit = spec.key not in ("x", "y") or (spec.key == "x" and layer > 0)
-            extra = top_tokens(tr, state.model.vocab, k) if spec.key == "y" else None
+            extra = top_k(tr, state.model.vocab, k) if spec.key == "y" else None
             scale = self._scale(tr, spec, layer, state.palette)
             unit = min(state.unit, len(vals) - 1) if by_unit else None
             if spec.key in ("h", "h_prev") and tr.width("h", layer) != tr.width(tr.quantities[0], layer):
@@ -142,7 +142,7 @@ class StepsView(VerticalScroll, can_focus=False):
             panel.show(
                 vals, scale, unit, state.mono, extra, state.numbers,
                 parts=panel_parts(tr, spec.key, layer), subtitle=width_label(tr, spec.key, layer, len(vals)),
-                equation=layer_equation(spec.equation, spec.key, state.model, layer),
+                equation=layer_equation(panel_specs.equation(spec, state.notation), spec.key, state.model, layer),
             )
 
     def _scale(self, trace: Trace, spec: PanelSpec, layer: int, palette: str) -> Scale:

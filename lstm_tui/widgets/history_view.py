@@ -11,6 +11,7 @@ from textual.widgets import Static
 from ..core import explain
 from ..core.checkpoint import CheckpointedTrace
 from ..render.history import GUTTER, coloured_tokens, history_lines
+from ..render.interventions import delta_scale
 from ..render.palette import DIVERGING, Scale
 from ..render.panels import PANELS
 from ..render.panels import scale as panel_scale
@@ -50,7 +51,7 @@ class HistoryView(VerticalScroll, can_focus=False):
         # The map changes with the trace, quantity, layer, width, colours and unit, not with
         # the step: a step moves only the ▼ over it, and redraws only that line.
         unit = min(state.unit, tr.width(q, state.layer) - 1)  # a projected LSTM's h is narrower than its gates
-        key = (id(tr), tr.steps, q, state.layer, width, state.palette, state.mono, unit)
+        key = (id(tr), tr.steps, q, state.layer, width, state.palette, state.mono, unit, state.mode)
         if getattr(self, "_map_key", None) != key:
             if long:  # the forward pass's bins, binned again to the width
                 summary = tr.summary(q, state.layer)
@@ -60,6 +61,8 @@ class HistoryView(VerticalScroll, can_focus=False):
                 values, edges = explain.bin_time(explain.history(tr, q, state.layer), width, how="maxabs")
             binned = values.shape[1] < tr.steps
             scale = panel_scale(tr, spec, state.layer, state.palette)
+            if state.mode is not None:  # a difference (Δ or diff mode): diverging around 0
+                scale = delta_scale(tr.abs_max(q, state.layer))
             update(
                 title,
                 Text.assemble(
@@ -99,7 +102,7 @@ class HistoryView(VerticalScroll, can_focus=False):
 def _unit_scale(series, spec, trace, state: State) -> Scale:
     """The coloured text's scale: a gate's 0..1, otherwise ± the unit's own largest |value| on screen,
     so that one unit's rise and fall shows even when other units reach much further."""
-    if spec.kind == "gate":
+    if spec.kind == "gate" and state.mode is None:
         return panel_scale(trace, spec, state.layer, state.palette)
     m = float(np.abs(series).max()) if len(series) else 0.0
     m = m if np.isfinite(m) and m > 0 else 1.0

@@ -165,7 +165,7 @@ async def test_output_panel_lists_top_k_with_the_change_in_log_probability():
 
 async def test_diff_mode_shows_source_minus_main_without_the_patches():
     app = brackets(SOURCE)
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with app.run_test(size=(160, 50)) as pilot:
         await set_patch(pilot, app, "0")
         await pilot.press("D", "D")  # Δ, then diff
         assert app.compare_mode == "diff"
@@ -173,6 +173,8 @@ async def test_diff_mode_shows_source_minus_main_without_the_patches():
         for q in ("i", "c", "h"):
             np.testing.assert_allclose(app.trace.states[q][0], source.states[q][0] - main.states[q][0])
         assert app.trace.tokens == main.tokens  # the steps keep the main input's tokens
+        y_panel = next(p for p in app._panels if p.spec.key == "y")
+        assert "main → source" in str(y_panel.extra.render())
         await pilot.press("D")
         assert app.compare_mode is None
 

@@ -72,9 +72,11 @@ class Intervene:
         shown_run = run if run is not None else self.clean
         if self.compare_mode and self.view in ("stages", "gradients"):  # these read a run, not a difference
             st = dataclasses.replace(st, trace=shown_run)
+        before, after = (self.clean, run) if run is not None else (None, None)
+        if self.compare_mode == "diff" and self.source is not None:  # the output: main → source
+            before, after = self.clean, self.source
         return dataclasses.replace(
-            st, mode=self.compare_mode if st.trace is self.trace else None,
-            before=self.clean if run is not None else None, after=run,
+            st, mode=self.compare_mode if st.trace is self.trace else None, before=before, after=after,
             patches=tuple(self.patches) if run is not None else (), source=self.source,
             effect=getattr(self, "effect_shown", None),
         )

@@ -46,9 +46,9 @@ def delta_scale(values_absmax: float) -> Scale:
     return Scale(DIVERGING, -m, m)
 
 
-def top_k_text(changes: list[TokenChange]) -> Text:
+def top_k_text(changes: list[TokenChange], sides: str = "clean → patched") -> Text:
     """The patched run's most likely next tokens, each p before → after and Δ log p."""
-    t = Text("next (clean → patched, Δ log p):\n", style="bold")
+    t = Text(f"next ({sides}, Δ log p):\n", style="bold")
     for n, ch in enumerate(changes):
         t.append(f"{token_label(ch.label):>6} ", style="reverse" if n == 0 else "")
         t.append(f"{ch.p_before:.3f} → {ch.p_after:.3f} ")
@@ -88,8 +88,13 @@ def effect_lines(
         axis[target * cell_width + cell_width // 2] = "T"
     if col is not None and 0 <= col < n:
         axis[col * cell_width + cell_width // 2] = "▼"
-    lines = [[Segment(" " * GUTTER), Segment("".join(axis), Style(bold=True))]]
-    levels = quantise(values, scale.lo, scale.hi)
+    head = [Segment(" " * GUTTER)]
+    for x, ch in enumerate(axis):  # markers as runs of their own (an SVG viewer drops a run's leading spaces)
+        if ch != " ":
+            gap = x - sum(len(s.text) for s in head) + GUTTER
+            head += [Segment(" " * gap), Segment(ch, Style(bold=True))]
+    lines = [head]
+    levels = quantise(np.where(np.isfinite(values), values, 0.0), scale.lo, scale.hi)
     nan = np.isnan(values)
     inf = np.isinf(values)
     for j in range(W):
@@ -109,7 +114,9 @@ def effect_lines(
 
 def output_text(state, k: int, top: int = 5) -> Text:
     """The output panel's text while patches are active: the patched run's top-k at step k,
-    each with p clean → patched and Δ log p. ``state`` has ``model``, ``before``, ``after``."""
+    each with p clean → patched and Δ log p (main → source in the diff mode).
+    ``state`` has ``model``, ``before``, ``after`` and ``mode``."""
     if state.before is None or state.after is None or state.before.logits is None:
         return Text("")
-    return top_k_text(top_k_change(state.model, state.before, state.after, k, top))
+    sides = "main → source" if state.mode == "diff" else "clean → patched"
+    return top_k_text(top_k_change(state.model, state.before, state.after, k, top), sides)

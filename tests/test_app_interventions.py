@@ -340,3 +340,20 @@ def test_effect_map_of_the_app_is_the_core_map():
     em.run()
     vals = EffectView().values(EffectShown(em, est, False, 1.0))
     np.testing.assert_array_equal(vals, em.effect[:6])
+
+
+async def test_changes_reuse_a_spare_run_and_stay_exact():
+    """Each change writes into the run before last (not on screen) instead of copying the clean trace."""
+    app = brackets()
+    async with app.run_test(size=(120, 40)) as pilot:
+        runs = []
+        for typed in ("0 @ 9", "1 @ 12", "-1 @ 3", "0.5 @ 10-11"):
+            await set_patch(pilot, app, typed)
+            runs.append(app.trace)
+            want = intervene(app.model, app.clean, app.patches)
+            for q in ("i", "c", "h"):
+                np.testing.assert_array_equal(app.trace.states[q][0], want.states[q][0])
+            np.testing.assert_allclose(app.trace.y, want.y, atol=1e-7)
+        assert np.shares_memory(runs[2].states["c"][0], runs[0].states["c"][0])
+        assert not np.shares_memory(runs[3].states["c"][0], runs[2].states["c"][0])  # the one on screen
+        assert not np.shares_memory(app.trace.states["c"][0], app.clean.states["c"][0])

@@ -10,13 +10,16 @@ on the diverging palette. The effect map (E, view 6) is in ``effects.py``.
 from __future__ import annotations
 
 import dataclasses
+import threading
 from functools import partial
 
+import numpy as np
 from textual.message import Message
 
 from ..core.checkpoint import CheckpointedTrace
 from ..core.errors import UserError
-from ..core.interventions import Patch, PatchSyntaxError, difference, intervene, nonfinite, parse_patch, prompt_patch
+from ..core.interventions import Patch, PatchSyntaxError, difference, nonfinite, parse_patch, prompt_patch
+from ..core.patch_buffer import first_patched_step, intervene_into
 from ..core.trace import Trace
 from ..render.interventions import MODES, badge, patch_label
 from ..widgets.patches_screen import PatchesScreen
@@ -27,15 +30,21 @@ from ..widgets.update import update
 class PatchedRun(Message):
     """From the patching worker: the patched run (or why it failed)."""
 
-    def __init__(self, gen: int, trace: Trace | None, error: str | None = None) -> None:
+    def __init__(self, gen: int, trace: Trace | None, error: str | None = None, since: int = 0) -> None:
         super().__init__()
-        self.gen, self.trace, self.error = gen, trace, error
+        self.gen, self.trace, self.error, self.since = gen, trace, error, since
 
 
 def _error_text(exc: Exception) -> str:
     """A refusal, with a caret line under the bad column when the parser found one."""
     caret = getattr(exc, "caret", None)
     return str(exc) if caret is None else f"{exc}\n{' ' * caret}^"
+
+
+def _any_nonfinite(trace: Trace, since: int) -> bool:
+    """Whether the run holds NaN or ±inf from step ``since`` on (before it, it is the clean run)."""
+    arrays = [trace.states[q][n][since:] for q in trace.states for n in range(trace.num_layers)]
+    return not all(np.isfinite(a).all() for a in arrays) or (trace.y is not None and not np.isfinite(trace.y[since:]).all())
 
 
 class Intervene:
@@ -51,6 +60,12 @@ class Intervene:
         self._patch_gen = 0  # bumped by every change of the patches: older news is dropped
         self.patching = False  # a patched run is being computed
         self.nonfinite: list[str] = []  # where the patched run holds NaN or ±inf
+        # A patched run off screen whose arrays the next one is written into (clean, run, first
+        # patched step), so that a change copies only the rows from the first patched step on;
+        # the lock keeps two workers from writing into it at once.
+        self._spare: tuple | None = None
+        self._patched_since = 0
+        self._patch_lock = threading.Lock()
 
     @property
     def clean(self) -> Trace | CheckpointedTrace:
@@ -94,6 +109,7 @@ class Intervene:
         had = bool(self.patches)
         self.patches.clear()
         self.compare_mode, self._clean, self._patched, self.nonfinite = None, None, None, []
+        self._spare = None  # the arrays of another input's runs
         self._patch_gen += 1
         self.patching = False
         self.sub_title = self.model.name
@@ -142,7 +158,6 @@ class Intervene:
             self.notify(_error_text(exc), severity="error", timeout=8)
             return
         self.patches.append(p)
-        self.notify(f"patch {p}")
         self._recompute()
 
     def action_patches(self) -> None:
@@ -201,8 +216,10 @@ class Intervene:
         if self.compare_mode == "diff" and self.source is None or self.compare_mode == "delta" and not self.patches:
             self.compare_mode = None
         if not self.patches:
+            old = self._patched
             self._patched, self.nonfinite, self.patching = None, [], False
             self._show_run()
+            self._give_back(old, self._patched_since)
             return
         self.patching = True
         update(self._status, self.status_line())
@@ -212,15 +229,25 @@ class Intervene:
         )
 
     def _patch_in_thread(self, clean: Trace, patches: list[Patch], source: Trace | None, gen: int) -> None:
-        try:
-            trace = intervene(self.model, clean, patches, source)
-        except UserError as exc:
-            self.post_message(PatchedRun(gen, None, str(exc)))
-            return
-        self.post_message(PatchedRun(gen, trace))
+        with self._patch_lock:
+            spare, self._spare = self._spare, None
+            into, since = (spare[1], spare[2]) if spare is not None and spare[0] is clean else (None, clean.steps)
+            try:
+                trace = intervene_into(self.model, clean, patches, source, into, since)
+            except UserError as exc:
+                self._spare = spare
+                self.post_message(PatchedRun(gen, None, str(exc)))
+                return
+        self.post_message(PatchedRun(gen, trace, since=first_patched_step(self.model, clean, patches)))
+
+    def _give_back(self, trace: Trace | None, since: int) -> None:
+        """A patched run no longer on screen: its arrays hold the next one."""
+        if trace is not None and trace is not self.clean:
+            self._spare = (self.clean, trace, since)
 
     def on_patched_run(self, message: PatchedRun) -> None:
         if message.gen != self._patch_gen:
+            self._give_back(message.trace, message.since)
             return  # the patches changed since
         self.patching = False
         if message.error:
@@ -228,11 +255,13 @@ class Intervene:
             self.notify(message.error, severity="error", timeout=8)
             self._recompute()
             return
-        self._patched = message.trace
-        self.nonfinite = nonfinite(message.trace)
+        old, old_since = self._patched, self._patched_since
+        self._patched, self._patched_since = message.trace, message.since
+        self.nonfinite = nonfinite(message.trace) if _any_nonfinite(message.trace, message.since) else []
         if self.nonfinite:
             self.notify("the patched run is not finite: " + "; ".join(self.nonfinite[:3]), severity="warning")
         self._show_run()
+        self._give_back(old, old_since)  # off screen now
 
     def _show_run(self) -> None:
         """Put the run the patches and mode ask for on screen, staying at the same step."""

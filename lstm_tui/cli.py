@@ -373,6 +373,7 @@ def _sweep(args) -> int:
     )
     return 0
 
+
 def _widths(trace) -> str:
     """H=32 when every layer and quantity has that width, else each layer's widths of h (and c)."""
     hs = [trace.width("h", n) for n in range(trace.num_layers)]

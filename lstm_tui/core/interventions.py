@@ -235,7 +235,15 @@ def _fresh(arr):
     return [a.copy() for a in arr]
 
 
-def intervene(model: Model, inputs, patches: Sequence[Patch], source=None) -> Trace:
+def intervene(
+    model: Model,
+    inputs,
+    patches: Sequence[Patch],
+    source=None,
+    *,
+    base: Trace | None = None,
+    base_patches: Sequence[Patch] = (),
+) -> Trace:
     """Run ``model`` on ``inputs`` with ``patches`` applied; returns the patched run's :class:`Trace`.
 
     ``inputs`` is the clean :class:`Trace` of the input (its states up to the
@@ -245,6 +253,11 @@ def intervene(model: Model, inputs, patches: Sequence[Patch], source=None) -> Tr
     :func:`nonfinite`), never raised. Refuses, with an :class:`InputError`, a
     layer, quantity, unit or step out of range, and src without a source or
     past its length.
+
+    ``base``, the result of an earlier call on the same inputs and source with
+    ``base_patches``, lets a patch be added or removed cheaply: a model that
+    reads forwards is then recomputed only from the first step of the patches
+    that differ (the app's patch list; not copied, never changed).
     """
     from .checkpoint import CheckpointedTrace
 
@@ -254,16 +267,28 @@ def intervene(model: Model, inputs, patches: Sequence[Patch], source=None) -> Tr
     src = None
     if source is not None:
         src = source if isinstance(source, Trace) else model.trace(source)
-    plan = _plan(model, clean, list(patches), src)
+    patches = list(patches)
+    plan = _plan(model, clean, patches, src)
     if not plan:
         return clean
+    start, forced = clean, {}  # the trace whose states are right before each level's first affected step
+    if base is not None and base.steps == clean.steps and not model.bidirectional:
+        old = list(base_patches)
+        differ = [p for p in patches if p not in old] + [p for p in old if p not in patches]
+        if not differ:
+            return base
+        for p in differ:  # a level must be recomputed from the first step a differing patch held at
+            forced[(p.layer, 0)] = min(forced.get((p.layer, 0), p.steps[0]), p.steps[0])
+        floor = min(forced.values())
+        plan = {key: {k: v for k, v in steps.items() if k >= floor} for key, steps in plan.items()}
+        start = base
     T = clean.steps
-    states = {q: _fresh(v) for q, v in clean.states.items()}
-    hW = _fresh(clean.hW)
+    states = {q: _fresh(v) for q, v in start.states.items()}
+    hW = _fresh(start.hW)
     # the first level's input never changes, so neither does its xW: a model of one
     # level shares the clean xW, a deeper one copies it for the levels above
-    xW = _fresh(clean.xW) if model.num_layers > 1 else clean.xW
-    changed = None  # (lo, hi): positions where the current level's input differs from the clean run
+    xW = _fresh(start.xW) if model.num_layers > 1 else start.xW
+    changed = None  # (lo, hi): positions where the current level's input differs from `start`
     with np.errstate(all="ignore"):
         for n, level in enumerate(model.layers):
             x_in = clean.x if n == 0 else states["h"][n - 1]  # (T, E) this level's input, patched below
@@ -272,23 +297,25 @@ def intervene(model: Model, inputs, patches: Sequence[Patch], source=None) -> Tr
             for d, layer in enumerate(dirs):
                 steps = plan.get((n, d), {})
                 starts = list(steps)
+                if (n, d) in forced:
+                    starts.append(forced[(n, d)])
                 if changed is not None:
                     starts.append(changed[1] if layer.reverse else changed[0])
                 if not starts:
                     continue
                 first = max(starts) if layer.reverse else min(starts)
-                _rerun(clean, n, d, layer, first, x_in, steps, states, xW, hW)
+                _rerun(start, n, d, layer, first, x_in, steps, states, xW, hW)
                 span = (0, first) if layer.reverse else (first, T - 1)
                 out = span if out is None else (min(out[0], span[0]), max(out[1], span[1]))
             changed = out
-    logits, y = clean.logits, clean.y
+    logits, y = start.logits, start.y
     if changed is not None and model.head_W is not None:
         lo, hi = changed
         logits, y = logits.copy(), y.copy()
         with np.errstate(all="ignore"):
             logits[lo : hi + 1] = states["h"][-1][lo : hi + 1] @ model.head_W.T + model.head_b  # (…, V)
             y[lo : hi + 1] = softmax(logits[lo : hi + 1])
-    return dataclasses.replace(clean, states=states, xW=xW, hW=hW, logits=logits, y=y)
+    return dataclasses.replace(start, states=states, xW=xW, hW=hW, logits=logits, y=y)
 
 
 #: The fewest unpatched steps in a row that go through ``cells.run`` (whose set-up
@@ -385,9 +412,10 @@ def difference(after: Trace, before: Trace) -> Trace:
 def log_softmax(logits: np.ndarray) -> np.ndarray:
     """log softmax over the last axis, in float64."""
     a = np.asarray(logits, dtype=np.float64)
-    m = np.max(a, axis=-1, keepdims=True)
-    m = np.where(np.isfinite(m), m, 0)
-    return a - m - np.log(np.sum(np.exp(a - m), axis=-1, keepdims=True))
+    with np.errstate(all="ignore"):  # NaN or inf logits (a patch's doing) give NaN, quietly
+        m = np.max(a, axis=-1, keepdims=True)
+        m = np.where(np.isfinite(m), m, 0)
+        return a - m - np.log(np.sum(np.exp(a - m), axis=-1, keepdims=True))
 
 
 @dataclass(frozen=True)
@@ -514,6 +542,7 @@ class EffectMap:
         self.effect[: last + 1] = np.nan
         self.done = np.zeros(T, dtype=bool)  # rows computed
         self.done[last + 1 :] = True
+        self._cancelled = False  # set by cancel(), read between time steps
 
     @property
     def label(self) -> str:
@@ -544,12 +573,15 @@ class EffectMap:
 
         The copies of several steps (about ``GROUP_ROWS`` copies) advance together, so
         rows arrive a group at a time."""
+        self._cancelled = False
         todo = [s for s in range(self.last, -1, -1) if not self.done[s]]
         per = max(1, GROUP_ROWS // max(1, self.width)) if self.causal else 1
         for g in range(0, len(todo), per):
             group = sorted(todo[g : g + per])
             with np.errstate(all="ignore"):
                 block = self._group(group) if self.causal else [self._row_one_by_one(s) for s in group]
+            if block is None or any(row is None for row in block):  # cancelled inside the group: its rows stay undone
+                return
             for s, row in zip(group, block):
                 self.effect[s] = row
                 self.done[s] = True
@@ -562,9 +594,15 @@ class EffectMap:
                 break
         return self.effect
 
-    def _row_one_by_one(self, s: int) -> np.ndarray:
+    def cancel(self) -> None:
+        """Stop :meth:`rows` at its next time step (safe to call from another thread)."""
+        self._cancelled = True
+
+    def _row_one_by_one(self, s: int) -> np.ndarray | None:
         out = np.empty(self.width)
         for j in range(self.width):
+            if self._cancelled:
+                return None
             patch = Patch(self.layer, self.quantity, j, (s,), self.value)
             tr = intervene(self.model, self.clean, [patch], self.source)
             out[j] = log_softmax(tr.logits[self.step])[self.token] - self.clean_logp
@@ -590,6 +628,8 @@ class EffectMap:
         plain = [_PlainRows(model.layers[n], R) for n in levels] if fast else None
         active = 0
         for t in range(steps[0], k + 1):
+            if self._cancelled:
+                return None
             sets = None
             if t in steps:  # this step's copies join, from the clean state before t
                 new = np.arange(active, active + B)

@@ -281,4 +281,6 @@ class Intervene:
             else self.model.name
         if shown.steps and self.k >= shown.steps:
             self.set_reactive(type(self).k, shown.steps - 1)
+        if self.watch_exprs:  # the watched expressions, of the run now shown
+            self._compute_watches()
         self.refresh_view()

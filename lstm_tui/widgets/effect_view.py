@@ -88,6 +88,12 @@ class EffectView(Vertical, can_focus=False):
         yield EffectLines(id="effect-map")
         yield Static(id="effect-cell")
 
+    def _reveal(self, line: int) -> None:
+        lines = self.query_one(EffectLines)
+        height = max(1, lines.size.height)
+        if not 0 <= line - lines.scroll_offset.y < height:
+            lines.scroll_to(y=max(0, line - height // 2), animate=False)
+
     def values(self, shown: EffectShown) -> np.ndarray:
         """(rows, W): exact rows where done, the estimate elsewhere (NaN without one), up to the last row."""
         em = shown.map
@@ -120,8 +126,8 @@ class EffectView(Vertical, can_focus=False):
             lines._key = key
             lines.set_lines(effect_lines(binned, scale, col, unit, explain.bin_of(edges, em.step), state.mono, cw))
             lines.place = (edges, cw, em.layer)
-            if unit is not None and not 0 <= unit + 1 - lines.scroll_offset.y < lines.size.height:
-                lines.scroll_to(y=max(0, unit + 1 - lines.size.height // 2), animate=False)
+            if unit is not None:  # once laid out (the lines may be new): the selected unit's line in view
+                lines.call_after_refresh(self._reveal, unit + 1)
         value = "src" if em.value == "src" else f"{em.value:g}"
         done = int(em.done[: em.last + 1].sum())
         where = f"exact {shown.fraction:.0%} (Esc stops)" if shown.running else (

@@ -357,3 +357,14 @@ async def test_changes_reuse_a_spare_run_and_stay_exact():
         assert np.shares_memory(runs[2].states["c"][0], runs[0].states["c"][0])
         assert not np.shares_memory(runs[3].states["c"][0], runs[2].states["c"][0])  # the one on screen
         assert not np.shares_memory(app.trace.states["c"][0], app.clean.states["c"][0])
+
+
+async def test_another_model_retraces_the_source():
+    app = brackets(SOURCE)
+    async with app.run_test(size=(120, 40)) as pilot:
+        other = load_model("random", hidden=8, seed=0)
+        app.model = other
+        app.run_text("(()())")
+        await pilot.pause()
+        assert app.source is not None and app.source.cell == other.layers[0].cell
+        np.testing.assert_array_equal(app.source.states["h"][0], other.trace(SOURCE).states["h"][0])

@@ -54,6 +54,7 @@ class Intervene:
         self.patches: list[Patch] = []  # active, in the order set
         self.source = source  # the source input's clean run (where src values come from), or None
         self.source_text = source_text
+        self._source_model = self.model  # the model the source was traced with
         self.compare_mode: str | None = None  # None, "delta" (patched − clean) or "diff" (source − main)
         self._clean: Trace | None = None  # the clean run while the trace shown is another
         self._patched: Trace | None = None  # the patched run of self.patches, once computed
@@ -116,6 +117,20 @@ class Intervene:
         super().set_trace(trace)
         if had:
             self.notify("a new input: the patches were cleared")
+        if self.source is not None and self.model is not self._source_model:  # another model (o, w)
+            self._retrace_source()
+
+    def _retrace_source(self) -> None:
+        """The source input run through the model now open (dropped if it cannot be)."""
+        source = None
+        if self.source_text and self.frames is None:
+            try:
+                source = self.model.trace(self.source_text)
+            except UserError:
+                source = None
+        self.source, self._source_model = source, self.model
+        if source is None:
+            self.notify("the source input does not fit this model: I types another", severity="warning")
 
     # ------------------------------------------------------------- the keys
     def _can_patch(self) -> bool:
@@ -200,7 +215,7 @@ class Intervene:
         except UserError as exc:
             self.notify(str(exc), severity="error")
             return
-        self.source, self.source_text = source, text
+        self.source, self.source_text, self._source_model = source, text, self.model
         self.notify(f"source: {source.steps} steps")
         self._recompute()
 

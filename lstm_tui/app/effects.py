@@ -131,6 +131,7 @@ class Effects:
         shown = self.effect_shown
         if shown is None or not shown.running:
             return False
+        shown.map.cancel()  # at its next time step, not only between groups of rows
         self.workers.cancel_group(self, "effect")
         self.effect_shown = EffectShown(shown.map, shown.estimate, False, shown.map.fraction,
                                         "stopped: the rows not done show the estimate (E: a new map)")

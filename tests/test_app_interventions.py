@@ -29,6 +29,11 @@ def brackets(source: str | None = None, text: str = TEXT) -> LstmApp:
     return LstmApp(m, text=text, source=None if source is None else m.trace(source), source_text=source or "")
 
 
+def close(a, b) -> None:
+    """Equal to float32's precision (a run recomputed from the one before may step differently)."""
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
 async def settle(pilot, app, until=lambda: True, seconds: float = 20.0) -> None:
     """Let the workers finish (patched run, effect map) and their messages arrive."""
     end = time.monotonic() + seconds
@@ -58,8 +63,8 @@ async def test_bang_sets_the_selected_unit_at_this_step_and_the_run_follows():
         want = intervene(app.model, app.clean, app.patches)
         assert app.trace.states["c"][0][4][12] == 0.0
         for q in ("i", "f", "g", "o", "c", "h"):
-            np.testing.assert_array_equal(app.trace.states[q][0], want.states[q][0])
-        np.testing.assert_array_equal(app.trace.y, want.y)
+            close(app.trace.states[q][0], want.states[q][0])
+        close(app.trace.y, want.y)
         assert not np.allclose(app.trace.y[5:], app.clean.y[5:])  # the predictions after it change
         np.testing.assert_array_equal(app.trace.y[:4], app.clean.y[:4])
         assert app.status_line().startswith("PATCHED (1)")
@@ -115,12 +120,12 @@ async def test_patch_list_removes_one_and_clears_all():
         await pilot.press("d")  # the first one
         await settle(pilot, app)
         assert app.patches == [Patch(0, "c", 12, (8,), 1.0)]
-        np.testing.assert_array_equal(app.trace.states["c"][0], intervene(app.model, app.clean, app.patches).states["c"][0])
+        close(app.trace.states["c"][0], intervene(app.model, app.clean, app.patches).states["c"][0])
         await pilot.press("D")  # every one
         await settle(pilot, app)
         await pilot.press("escape")
         assert app.patches == []
-        np.testing.assert_array_equal(app.trace.states["c"][0], app.model.trace(TEXT).states["c"][0])
+        close(app.trace.states["c"][0], app.model.trace(TEXT).states["c"][0])
         assert "PATCHED" not in app.status_line()
 
 
@@ -135,8 +140,8 @@ async def test_delta_mode_shows_patched_minus_clean_on_the_diverging_palette():
         assert app.compare_mode == "delta"
         want = difference(patched, app.clean)
         for q in ("f", "c", "h"):
-            np.testing.assert_array_equal(app.trace.states[q][0], want.states[q][0])
-        np.testing.assert_array_equal(app.trace.y, want.y)
+            close(app.trace.states[q][0], want.states[q][0])
+        close(app.trace.y, want.y)
         f_panel = next(p for p in app._panels if p.spec.key == "f")
         scale = f_panel.heatmap._scale
         assert scale.palette == DIVERGING and scale.lo == -scale.hi and scale.hi > 0
@@ -352,7 +357,7 @@ async def test_changes_reuse_a_spare_run_and_stay_exact():
             runs.append(app.trace)
             want = intervene(app.model, app.clean, app.patches)
             for q in ("i", "c", "h"):
-                np.testing.assert_array_equal(app.trace.states[q][0], want.states[q][0])
+                close(app.trace.states[q][0], want.states[q][0])
             np.testing.assert_allclose(app.trace.y, want.y, atol=1e-7)
         assert np.shares_memory(runs[2].states["c"][0], runs[0].states["c"][0])
         assert not np.shares_memory(runs[3].states["c"][0], runs[2].states["c"][0])  # the one on screen

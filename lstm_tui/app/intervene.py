@@ -30,9 +30,9 @@ from ..widgets.update import update
 class PatchedRun(Message):
     """From the patching worker: the patched run (or why it failed)."""
 
-    def __init__(self, gen: int, trace: Trace | None, error: str | None = None, since: int = 0) -> None:
+    def __init__(self, gen: int, trace: Trace | None, error: str | None = None, since: int = 0, patches=()) -> None:
         super().__init__()
-        self.gen, self.trace, self.error, self.since = gen, trace, error, since
+        self.gen, self.trace, self.error, self.since, self.patches = gen, trace, error, since, list(patches)
 
 
 def _error_text(exc: Exception) -> str:
@@ -65,7 +65,8 @@ class Intervene:
         # patched step), so that a change copies only the rows from the first patched step on;
         # the lock keeps two workers from writing into it at once.
         self._spare: tuple | None = None
-        self._patched_since = 0
+        self._patched_since = 0  # the first step where the patched run differs from the clean one
+        self._patched_patches: list[Patch] = []  # the patches of the patched run
         self._patch_lock = threading.Lock()
 
     @property
@@ -238,22 +239,26 @@ class Intervene:
             return
         self.patching = True
         update(self._status, self.status_line())
+        base = None  # the run on screen: the new one starts from it, before the first patch that differs
+        if self._patched is not None:
+            base = (self._patched, self._patched_patches, self._patched_since)
         self.run_worker(
-            partial(self._patch_in_thread, self.clean, list(self.patches), self.source, self._patch_gen),
+            partial(self._patch_in_thread, self.clean, list(self.patches), self.source, self._patch_gen, base),
             name="patch", group="patch", exclusive=True, thread=True, exit_on_error=False,
         )
 
-    def _patch_in_thread(self, clean: Trace, patches: list[Patch], source: Trace | None, gen: int) -> None:
+    def _patch_in_thread(self, clean: Trace, patches: list[Patch], source: Trace | None, gen: int, base) -> None:
         with self._patch_lock:
             spare, self._spare = self._spare, None
             into, since = (spare[1], spare[2]) if spare is not None and spare[0] is clean else (None, clean.steps)
+            kw = {} if base is None else {"base": base[0], "base_patches": base[1], "base_since": base[2]}
             try:
-                trace = intervene_into(self.model, clean, patches, source, into, since)
+                trace = intervene_into(self.model, clean, patches, source, into, since, **kw)
             except UserError as exc:
                 self._spare = spare
                 self.post_message(PatchedRun(gen, None, str(exc)))
                 return
-        self.post_message(PatchedRun(gen, trace, since=first_patched_step(self.model, clean, patches)))
+        self.post_message(PatchedRun(gen, trace, since=first_patched_step(self.model, clean, patches), patches=patches))
 
     def _give_back(self, trace: Trace | None, since: int) -> None:
         """A patched run no longer on screen: its arrays hold the next one."""
@@ -271,7 +276,7 @@ class Intervene:
             self._recompute()
             return
         old, old_since = self._patched, self._patched_since
-        self._patched, self._patched_since = message.trace, message.since
+        self._patched, self._patched_since, self._patched_patches = message.trace, message.since, message.patches
         self.nonfinite = nonfinite(message.trace) if _any_nonfinite(message.trace, message.since) else []
         if self.nonfinite:
             self.notify("the patched run is not finite: " + "; ".join(self.nonfinite[:3]), severity="warning")

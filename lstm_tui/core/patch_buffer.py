@@ -36,20 +36,32 @@ def _owns(into: Trace, clean: Trace, model: Model) -> bool:
         pairs.append((into.xW, clean.xW))
     for a, b in pairs:
         for n in range(model.num_layers):
-            if a[n] is b[n] or np.shares_memory(a[n], b[n]) or a[n].shape != b[n].shape:
+            if a[n] is b[n] or np.may_share_memory(a[n], b[n]) or a[n].shape != b[n].shape:
                 return False
     return True
 
 
 def intervene_into(
-    model: Model, clean: Trace, patches: Sequence[Patch], source: Trace | None, into: Trace | None, since: int
+    model: Model,
+    clean: Trace,
+    patches: Sequence[Patch],
+    source: Trace | None,
+    into: Trace | None,
+    since: int,
+    base: Trace | None = None,
+    base_patches: Sequence[Patch] = (),
+    base_since: int = 0,
 ) -> Trace:
     """The patched run of ``clean`` under ``patches``, as :func:`intervene` returns it, written
     into ``into``'s arrays: an earlier result of this function or of ``intervene`` on the same
     clean trace that nothing reads any more. ``since`` is the first step where ``into`` may
     differ from ``clean`` (its patches' first step). Falls back to ``intervene`` (a fresh
     copy) without ``into``, for a model with a reverse direction (its changes run backwards)
-    and when ``into`` shares an array with ``clean``."""
+    and when ``into`` shares an array with ``clean``.
+
+    ``base``, the run on screen (patches ``base_patches``, differing from ``clean``
+    from ``base_since``), is read, never written: the rows before the first step
+    of the patches that differ are its rows, and only the rest is recomputed."""
     reverse = any(layer.reverse for level in model.layers for layer in directions(level))
     if into is None or reverse or not _owns(into, clean, model):
         return intervene(model, clean, patches, source)
@@ -57,15 +69,27 @@ def intervene_into(
     if not plan:
         return clean
     T = clean.steps
+    start, forced = clean, {}  # the run whose rows the new one starts from; level -> first step to redo
     lo = max(0, min(since, first_patched_step(model, clean, patches)))
+    if base is not None and base is not clean and _owns(base, clean, model) and not np.may_share_memory(
+        base.states["h"][0], into.states["h"][0]
+    ):
+        differ = [p for p in patches if p not in base_patches] + [p for p in base_patches if p not in patches]
+        if not differ:
+            return base
+        for p in differ:
+            forced[p.layer] = min(forced.get(p.layer, p.steps[0]), p.steps[0])
+        floor = min(forced.values())
+        plan = {key: {k: v for k, v in steps.items() if k >= floor} for key, steps in plan.items()}
+        start, lo = base, max(0, min(since, base_since, floor))
     states, hW, xW = into.states, into.hW, into.xW
-    for q in states:  # rows lo.. are the clean run's again, before the patches change them
+    for q in states:  # rows lo.. are the starting run's, before the patches change them
         for n in range(model.num_layers):
-            states[q][n][lo:] = clean.states[q][n][lo:]
+            states[q][n][lo:] = start.states[q][n][lo:]
     for n in range(model.num_layers):
-        hW[n][lo:] = clean.hW[n][lo:]
+        hW[n][lo:] = start.hW[n][lo:]
         if n > 0:
-            xW[n][lo:] = clean.xW[n][lo:]
+            xW[n][lo:] = start.xW[n][lo:]
     changed = None  # (first, last): positions where the current level's input differs from the clean run
     with np.errstate(all="ignore"):
         for n, level in enumerate(model.layers):
@@ -74,17 +98,19 @@ def intervene_into(
             for d, layer in enumerate(directions(level)):
                 steps = plan.get((n, d), {})
                 starts = list(steps) + ([changed[0]] if changed is not None else [])
+                if n in forced:
+                    starts.append(forced[n])
                 if not starts:
                     continue
                 first = min(starts)
-                _rerun(clean, n, d, layer, first, x_in, steps, states, xW, hW)
+                _rerun(start, n, d, layer, first, x_in, steps, states, xW, hW)
                 out = (first, T - 1) if out is None else (min(out[0], first), T - 1)
             changed = out
     logits, y = clean.logits, clean.y
     if model.head_W is not None and clean.logits is not None:
         logits = into.logits if into.logits is not None and into.logits is not clean.logits else clean.logits.copy()
         y = into.y if into.y is not None and into.y is not clean.y else clean.y.copy()
-        logits[lo:], y[lo:] = clean.logits[lo:], clean.y[lo:]
+        logits[lo:], y[lo:] = start.logits[lo:], start.y[lo:]
         if changed is not None:
             a = changed[0]
             with np.errstate(all="ignore"):

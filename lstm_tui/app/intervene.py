@@ -94,7 +94,7 @@ class Intervene:
             before, after = self.clean, self.source
         return dataclasses.replace(
             st, mode=self.compare_mode if st.trace is self.trace else None, before=before, after=after,
-            patches=tuple(self.patches) if run is not None else (), source=self.source,
+            patches=tuple(self._patched_patches) if run is not None else (), source=self.source,
             effect=getattr(self, "effect_shown", None),
         )
 

@@ -212,6 +212,10 @@ async def test_nonfinite_patch_is_marked_and_every_view_still_draws():
         await set_patch(pilot, app, "inf")
         assert app.nonfinite and "not finite" in app.nonfinite[0]
         assert "NaN/inf" in app.status_line()
+        c_panel = next(p for p in app._panels if p.spec.key == "c")
+        await pilot.press("n")
+        assert "NaN/inf" in str(c_panel.border_subtitle)
+        await pilot.press("p")
         await pilot.press("n", "n", "D")
         for view in "123456":
             await pilot.press(view)

@@ -67,5 +67,8 @@ class Panel(Vertical):
             update(self.extra, extra)
         n = len(values)
         subtitle = f"{n} values" if n else ""
+        bad = int(n - np.isfinite(values).sum()) if n else 0
+        if bad:  # a patch can make a run NaN or ±inf: drawn with the scale's end colour, said here
+            subtitle += f" · {bad} NaN/inf"
         if subtitle != self.border_subtitle:
             self.border_subtitle = subtitle

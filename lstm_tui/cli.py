@@ -254,6 +254,7 @@ def _export(args) -> int:
         for text in args.sets:  # syntax first, before anything is loaded or run
             parse_patch_text(text)
     model = _load(args)
+    _print_notes(model)
     if args.target is not None and not args.grad:
         raise UserError("--target goes with --grad")
     if args.grad and not str(args.output).lower().endswith(".npz"):
@@ -284,7 +285,7 @@ def _source(args, model):
     if args.source_text is not None and args.source_inputs is not None:
         raise UserError("give --source-text or --source-inputs, not both")
     if args.source_inputs is not None:
-        from .core.io import load_frames
+        from .core.inputs import load_frames
 
         return model.trace(load_frames(args.source_inputs, model.input_size))
     if args.source_text is not None:
@@ -341,6 +342,7 @@ def _sweep(args) -> int:
             raise UserError(f"--value {inert(args.value)!r}: expected a number or src")
         value = float(value)
     model = _load(args)
+    _print_notes(model)
     _refuse_overwriting_inputs(args)
     trace = _trace(args, model)
     source = _source(args, model)
@@ -374,6 +376,12 @@ def _sweep(args) -> int:
     return 0
 
 
+def _print_notes(model) -> None:
+    """The reader's notes on the file, one "note: …" line each on stderr (stdout stays the command's own)."""
+    for line in model.notes:
+        print(f"note: {inert(line)}", file=sys.stderr)
+
+
 def _widths(trace) -> str:
     """H=32 when every layer and quantity has that width, else each layer's widths of h (and c)."""
     hs = [trace.width("h", n) for n in range(trace.num_layers)]
@@ -403,6 +411,7 @@ def _show(args) -> int:
     from .render.show import step_report
 
     model = _load(args)
+    _print_notes(model)
     trace = _trace(args, model)
     if trace.steps == 0:
         raise UserError("the sequence is empty: nothing to show")
@@ -486,7 +495,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
-    for name in ("model", "prefix", "vocab", "inputs", "text", "text_file", "source_text", "source_inputs", *_RANDOM_OPTIONS):
+    options = ("model", "prefix", "vocab", "inputs", "text", "text_file", "source_text", "source_inputs")
+    for name in (*options, *_RANDOM_OPTIONS):
         if not hasattr(args, name):
             setattr(args, name, None)
     if args.command in ("export", "show", "sweep"):
@@ -509,8 +519,10 @@ def main(argv: list[str] | None = None) -> int:
         return _run_app(args)
     except UserError as exc:
         print(f"lstm-tui: error: {exc}", file=sys.stderr)
-        if getattr(exc, "caret", None) is not None:  # a --set: mark the bad column of the line above
-            print(" " * (len("lstm-tui: error: ") + exc.caret) + "^", file=sys.stderr)
+        from .core.interventions import PatchSyntaxError
+
+        if isinstance(exc, PatchSyntaxError):  # a --set: a caret under the bad column of the line above
+            print(" " * (len("lstm-tui: error: ") + exc.offset) + "^", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

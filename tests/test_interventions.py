@@ -165,12 +165,14 @@ def zoo_models():
         cell = kw["cell"]
         first = make_layer(rng, E=5, H=4, **kw)
         second = make_layer(rng, cell=cell, E=first.output_size, H=3)
-        out.append((ident, Model(layers=(first, second), head_W=rng.standard_normal((7, 3)), head_b=rng.standard_normal(7))))
+        head = dict(head_W=rng.standard_normal((7, 3)), head_b=rng.standard_normal(7))
+        out.append((ident, Model(layers=(first, second), **head)))
     rng = np.random.default_rng(99)
     for cell in ("lstm", "gru", "rnn_tanh"):
         b = bidi(rng, cell, 5, 3)
         top = make_layer(rng, cell, 6, 4)
-        out.append((f"bidi-{cell}", Model(layers=(b, top), head_W=rng.standard_normal((7, 4)), head_b=rng.standard_normal(7))))
+        head = dict(head_W=rng.standard_normal((7, 4)), head_b=rng.standard_normal(7))
+        out.append((f"bidi-{cell}", Model(layers=(b, top), **head)))
     return out
 
 
@@ -204,7 +206,8 @@ def check_products(model, patched):
             for t in range(patched.steps):
                 h_prev = patched.state_before("h", n, t)[d * P : (d + 1) * P]
                 want = lay.W_hh @ h_prev
-                rows = 2 * H if lay.cell == "gru" and not lay.linear_before_reset else GH  # that n block: W_hn (r ⊙ h)
+                # a GRU with the reset before the product keeps W_hn (r ⊙ h) in hW's n block
+                rows = 2 * H if lay.cell == "gru" and not lay.linear_before_reset else GH
                 np.testing.assert_allclose(patched.hW[n][t, blk][:rows], want[:rows], atol=1e-10)
 
 
@@ -289,13 +292,15 @@ EFFECT_MODELS = [
     ("rnn_tanh", lambda: random_model(hidden=5, seed=3, layers=2, cell="rnn_tanh", dtype="float64")),
     ("rnn_relu", lambda: random_model(hidden=5, seed=3, cell="rnn_relu", dtype="float64")),
     ("brackets", lambda: load_model("brackets")),
+    ("brackets-gru", lambda: load_model("brackets-gru")),
+    ("brackets-rnn", lambda: load_model("brackets-rnn")),
 ]
 
 
 @pytest.mark.parametrize("name,make", EFFECT_MODELS, ids=[m[0] for m in EFFECT_MODELS])
 def test_effect_map_cell_by_cell(name, make):
     model = make()
-    text = "(()(()))" if name == "brackets" else "a cat sat"
+    text = "(()(()))" if name.startswith("brackets") else "a cat sat"
     trace, source = model.trace(text), model.trace(text[::-1])
     k = trace.steps - 2
     tol = 1e-9 if model.dtype == np.float64 else 2e-5
@@ -312,7 +317,9 @@ def test_effect_map_cell_by_cell(name, make):
                         assert effect[s, j] == pytest.approx(want, abs=tol), (q, layer, value, s, j)
 
 
-@pytest.mark.parametrize("ident,model", zoo_models()[:16:3] + zoo_models()[-1:], ids=lambda v: v if isinstance(v, str) else "")
+@pytest.mark.parametrize(
+    "ident,model", zoo_models()[:16:3] + zoo_models()[-1:], ids=lambda v: v if isinstance(v, str) else ""
+)
 def test_effect_map_every_layer_field(ident, model):
     x = np.random.default_rng(5).standard_normal((6, 5))
     trace = model.trace(x)
@@ -471,7 +478,7 @@ def test_malformed_sets_point_at_the_bad_column(text, column, words):
     assert words in str(exc.value)
     head = '--set "'
     assert str(exc.value).startswith(head + text)
-    assert exc.value.caret == len(head) + column
+    assert exc.value.offset == len(head) + column and exc.value.column == column
 
 
 @pytest.mark.parametrize(
@@ -492,7 +499,8 @@ def test_out_of_range_names_the_valid_range(text, column, words):
     with pytest.raises(iv.PatchSyntaxError) as exc:
         parse_patch(text, model, 9)
     assert words in str(exc.value)
-    assert exc.value.caret == len('--set "') + column
+    assert exc.value.offset == len('--set "') + column
+    assert exc.value.caret() == f"{text}\n{' ' * column}^"
 
 
 def test_src_past_the_source_is_refused():
@@ -531,7 +539,7 @@ def test_the_app_prompt_forms():
     assert iv.prompt_patch("-1@2-5", model, 0, "f", 0, 4, 9) == Patch(0, "f", 0, range(1, 5), -1.0)
     with pytest.raises(iv.PatchSyntaxError) as exc:
         iv.prompt_patch("zero", model, 0, "c", 0, 4, 9)
-    assert "a number or src" in str(exc.value) and exc.value.caret == len('value "')
+    assert "a number or src" in str(exc.value) and exc.value.offset == len('value "') and exc.value.column == 0
     with pytest.raises(iv.PatchSyntaxError, match="expected a step from 1 to 9"):
         iv.prompt_patch("1@3-12", model, 0, "c", 0, 4, 9)
 
@@ -571,7 +579,7 @@ def test_any_text_parses_or_fails_in_one_line():
             p = parse_patch(text, model, 9, 9)
         except iv.PatchSyntaxError as exc:
             line = str(exc)
-            assert "\n" not in line and 0 <= exc.caret <= len(line)
+            assert "\n" not in line and 0 <= exc.offset <= len(line)
         else:
             assert 0 <= p.layer < 2 and p.steps and 0 <= p.steps[0] <= p.steps[-1] < 9
 

@@ -647,7 +647,8 @@ class EffectMap:
                 if fast:
                     plain[m].step(clean.xW[n][t] if below is None else below, hm, cm, sets if m == 0 else None)
                 else:
-                    xW = clean.xW[n][t] if below is None else below @ W_ihT[m]  # (G*H,) the clean input's, or (active, G*H)
+                    # the clean input's xW (G*H,) at the patched level, the copies' (active, G*H) above it
+                    xW = clean.xW[n][t] if below is None else below @ W_ihT[m]
                     rec = cell_step(layer, xW, hm @ W_hhT[m], hm, cm, sets if m == 0 else None, batch=active)
                     hm[...] = rec["h"]
                     if cm is not None:
@@ -853,14 +854,22 @@ def _ranks(a: np.ndarray) -> np.ndarray:
 
 
 class PatchSyntaxError(InputError):
-    """A ``--set`` that does not parse or does not fit the model. ``caret`` is the
-    column of the message's first line to mark (under the bad part of the text)."""
+    """A ``--set`` that does not parse or does not fit the model: one line
+    ``--set "TEXT": reason``. ``column`` is the bad character's 0-based column in
+    the text, ``offset`` its column in the message (where the command line puts
+    its caret), and :meth:`caret` draws text and caret for a UI, like
+    ``syntax.ExpressionError``."""
 
     def __init__(self, option: str, text: str, column: int, reason: str):
         head = f'{option} "'
-        shown = inert(text)
-        super().__init__(f'{head}{shown}": {reason}')
-        self.caret = len(head) + len(inert(text[:column]))
+        super().__init__(f'{head}{inert(text)}": {reason}')
+        self.option, self.text, self.column, self.reason = option, text, column, reason
+        self.offset = len(head) + len(inert(text[:column]))
+
+    def caret(self) -> str:
+        """Two lines for a UI: the text, and a caret under the offending column."""
+        line = "".join(ch if ch.isprintable() else " " for ch in self.text)
+        return f"{line}\n{' ' * self.column}^"
 
 
 #: A number as --set takes it: decimal, optional exponent, or inf / nan.
@@ -1008,7 +1017,14 @@ def parse_patch(text: str, model: Model, steps: int, source_steps: int | None = 
 
 
 def prompt_patch(
-    text: str, model: Model, layer: int, quantity: str, unit: int | None, k: int, steps: int, source_steps: int | None = None
+    text: str,
+    model: Model,
+    layer: int,
+    quantity: str,
+    unit: int | None,
+    k: int,
+    steps: int,
+    source_steps: int | None = None,
 ) -> Patch:
     """The app's prompt: ``V`` (a number or src) for the selected unit at the current
     0-based step k, or ``V@S`` with S as on the command line (``S``, ``A-B``, ``*``,
@@ -1020,5 +1036,6 @@ def prompt_patch(
     try:
         return parse_patch(head + value, model, steps, source_steps, option="value")
     except PatchSyntaxError as exc:
-        reason = str(exc).split('": ', 1)[1]
-        raise PatchSyntaxError("value", text, max(0, exc.caret - len('value "') - len(head)), reason) from None
+        lead = len(text) - len(text.lstrip())
+        column = min(len(text), max(0, exc.column - len(head)) + lead)
+        raise PatchSyntaxError("value", text, column, exc.reason) from None

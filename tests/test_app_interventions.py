@@ -105,6 +105,8 @@ async def test_a_bad_prompt_is_refused_and_changes_nothing(typed):
         assert app.patches == []
         assert app.trace is app.clean
         assert any(n.severity == "error" for n in app._notifications)
+        if typed == "zero":  # the text and a caret under the bad column
+            assert any(n.message.endswith("zero\n^") for n in app._notifications)
 
 
 async def test_patch_list_removes_one_and_clears_all():

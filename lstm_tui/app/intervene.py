@@ -36,9 +36,8 @@ class PatchedRun(Message):
 
 
 def _error_text(exc: Exception) -> str:
-    """A refusal, with a caret line under the bad column when the parser found one."""
-    caret = getattr(exc, "caret", None)
-    return str(exc) if caret is None else f"{exc}\n{' ' * caret}^"
+    """A refusal, with the text and a caret under the bad column when the parser found one."""
+    return f"{exc}\n{exc.caret()}" if isinstance(exc, PatchSyntaxError) else str(exc)
 
 
 def _any_nonfinite(trace: Trace, since: int) -> bool:

@@ -347,10 +347,10 @@ async def test_v_cycles_every_view():
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
         seen = []
-        for _ in range(5):
+        for _ in range(6):
             await pilot.press("v")
             seen.append(app.view)
-        assert seen == ["stages", "history", "units", "gradients", "steps"]
+        assert seen == ["stages", "history", "units", "gradients", "effects", "steps"]
 
 
 async def test_history_quantity_key_cycles_quantities():

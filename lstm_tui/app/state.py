@@ -31,7 +31,7 @@ from ..widgets.state import State
 from ..widgets.update import update
 
 SPEEDS = (1, 2, 4, 8, 16, 32)  # playback speeds, steps per second
-VIEWS = ("steps", "stages", "history", "units", "gradients")
+VIEWS = ("steps", "stages", "history", "units", "gradients", "effects")
 PALETTES = ("viridis", "cividis")  # colour-blind-safe sequential scales
 
 

@@ -26,6 +26,7 @@ from ..render.history import (
     unit_height,
     unit_scales,
 )
+from ..render.interventions import delta_scale
 from ..render.palette import DIVERGING, Scale
 from ..render.panels import PANELS
 from ..render.panels import scale as panel_scale
@@ -102,7 +103,7 @@ class HistoryView(VerticalScroll, can_focus=False):
         # The map changes with the trace, quantity, layer, size, colours and unit, not with
         # the step: a step moves only the ▼ over it, and redraws only that line.
         unit = value_index(tr, q, state.layer, state.unit)  # a projected LSTM's h is narrower than its gates
-        key = (id(tr), tr.steps, q, state.layer, width, room, state.palette, state.mono, unit, state.history_scale)
+        key = (id(tr), tr.steps, q, state.layer, width, room, state.palette, state.mono, unit, state.history_scale, state.mode)
         if getattr(self, "_map_key", None) != key:
             if long:  # the forward pass's bins, binned again to the width
                 summary = tr.summary(q, state.layer)
@@ -111,7 +112,9 @@ class HistoryView(VerticalScroll, can_focus=False):
             else:
                 values, edges = explain.bin_time(explain.history(tr, q, state.layer), width, how="maxabs")
             scale = panel_scale(tr, spec, state.layer, state.palette)
-            if state.history_scale == "unit":
+            if state.mode is not None:  # a difference (Δ or diff mode): diverging around 0
+                scale = delta_scale(tr.abs_max(q, state.layer))
+            elif state.history_scale == "unit":
                 scale = unit_scales(*self._ranges(tr, q, state.layer), scale)
             heading = history_title(spec.title, q, state.layer, tr.steps, values.shape[1], scale)
             heading.append(_directions(tr, q, state.layer))
@@ -172,7 +175,7 @@ _TEXT_ORDER = "chfiogrzn"  # the order of the extra coloured texts: states first
 def _unit_scale(series, spec, trace, state: State) -> Scale:
     """The coloured text's scale: a gate's 0..1, otherwise ± the unit's own largest |value| on screen,
     so that one unit's rise and fall shows even when other units reach much further."""
-    if spec.kind == "gate":
+    if spec.kind == "gate" and state.mode is None:
         return panel_scale(trace, spec, state.layer, state.palette)
     m = float(np.abs(series).max()) if len(series) else 0.0
     m = m if np.isfinite(m) and m > 0 else 1.0

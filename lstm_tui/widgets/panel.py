@@ -87,5 +87,8 @@ class Panel(Vertical):
             subtitle = f"{n} values" if n else ""
         if subtitle:
             subtitle = f"{subtitle} · {scale_note(self.spec)}"
+        bad = int(n - np.isfinite(values).sum()) if n else 0
+        if bad:  # a patch can make a run NaN or ±inf: drawn with the scale's end colour, said here
+            subtitle += f" · {bad} NaN/inf"
         if subtitle != self.border_subtitle:
             self.border_subtitle = subtitle

@@ -36,6 +36,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import compiled
+
 #: Number of gate blocks stacked in the weights, per cell kind.
 GATES = {"lstm": 4, "gru": 3, "rnn_tanh": 1, "rnn_relu": 1}
 
@@ -190,13 +192,23 @@ def step(layer: Layer, x: np.ndarray, h: np.ndarray, c: np.ndarray | None = None
     return rec
 
 
-def run(layer: Layer, x: np.ndarray, h0: np.ndarray, c0: np.ndarray | None = None) -> dict:
+def run(
+    layer: Layer, x: np.ndarray, h0: np.ndarray, c0: np.ndarray | None = None, out: dict | None = None
+) -> dict:
     """Run ``layer`` over a whole sequence x (T, E) from state (h0, c0).
 
     Returns the same keys as :func:`step`, each stacked over time: quantities
     (T, H), ``xW`` and ``hW`` (T, G*H). The input products of all steps are one
     matrix product; the recurrence writes into preallocated arrays.
+
+    A layer with PyTorch's defaults runs in the compiled loop of
+    :mod:`.compiled` when it is ready, which writes into the arrays of ``out``
+    (name -> array of the result's shape) and returns them; the NumPy loop
+    returns arrays of its own, which the caller copies where it wants them.
     """
+    fast = compiled.run(layer, x, h0, c0, out)  # None: not a default layer, or no compiled loop (yet)
+    if fast is not None:
+        return fast
     dt = layer.dtype
     T = x.shape[0]
     H = layer.hidden_size

@@ -28,6 +28,7 @@ thread that shows the steps computed so far while it runs.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import operator
@@ -39,6 +40,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import compiled
 from .cells import GATES, MEMORY, QUANTITIES
 from .errors import InputError
 from .model import Model
@@ -98,6 +100,23 @@ def window_length(model: Model, steps: int) -> int:
     while W * CHECKPOINT_BYTES < steps * per_checkpoint:
         W *= 2
     return W
+
+
+_blas = None  # threadpoolctl's controller of this process's BLAS, found once
+
+
+def one_blas_thread():
+    """A context in which NumPy's BLAS uses one thread (threadpoolctl); without
+    threadpoolctl, a context that changes nothing."""
+    global _blas
+    if _blas is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:
+            _blas = False
+        else:
+            _blas = ThreadpoolController()
+    return _blas.limit(limits=1, user_api="blas") if _blas else contextlib.nullcontext()
 
 
 # ---------------------------------------------------------------------------
@@ -217,6 +236,7 @@ class _Store:
         self.mean = np.zeros((n_bins, L, Q, H), dtype=np.float32)
         self._sum = np.zeros((L, Q, H), dtype=np.float64)  # the bin being filled
         self.done = 0  # windows computed by the forward pass
+        self.fast = np.zeros(n_win, dtype=bool)  # window w was computed by the compiled loop (see compute)
         bpw = bytes_per_step(model) * W
         self.cache_windows = int(max(2, min(16, CACHE_BYTES // max(bpw, 1))))
         self._cache: OrderedDict[int, Trace] = OrderedDict()
@@ -227,13 +247,20 @@ class _Store:
         return min(self.done * self.W, self.total)
 
     def compute(self, w: int) -> Trace:
-        """Window w (steps w·W .. (w+1)·W - 1) from its checkpoint."""
+        """Window w (steps w·W .. (w+1)·W - 1) from its checkpoint.
+
+        By the loop (compiled or NumPy) that the forward pass used for it, so
+        that a window recomputed later has the same numbers to the bit; with
+        NumPy's BLAS held to one thread, whose start-up for a product this
+        small costs more than a second thread gains.
+        """
         a, b = w * self.W, min(self.total, (w + 1) * self.W)
         m = self.model
         x = self.frames[a:b] if self.frames is not None else m.embedding[self.ids[a:b]]  # (n, E)
         ids = None if self.ids is None else self.ids[a:b]
         c0 = None if self.c is None else self.c[w]
-        tr = m.trace_vectors(x, self.labels[a:b], ids, self.unknown[a:b], self.h[w], c0)
+        with compiled.using(bool(self.fast[w])), one_blas_thread():
+            tr = m.trace_vectors(x, self.labels[a:b], ids, self.unknown[a:b], self.h[w], c0)
         return dataclasses.replace(tr, offset=a)
 
     def get(self, w: int, keep: bool = True) -> Trace:
@@ -258,6 +285,7 @@ class _Store:
     def forward(self) -> None:
         """Compute the next window: its checkpoint after it, its maxima, its share of the bins."""
         w = self.done
+        self.fast[w] = compiled.will_run()
         tr = self.compute(w)
         n = tr.steps
         self.h[w + 1] = tr.states["h"][:, -1]

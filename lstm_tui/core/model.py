@@ -15,7 +15,7 @@ from importlib import resources
 import numpy as np
 
 from . import tokenize
-from .cells import GATES, Layer, run
+from .cells import GATES, QUANTITIES, Layer, run
 from .errors import InputError
 from .trace import Trace
 
@@ -148,16 +148,17 @@ class Model:
         c0 = None if self.cell != "lstm" else (np.zeros((L, H), dtype=dt) if c0 is None else np.asarray(c0, dtype=dt))
         T = x.shape[0]
         G = GATES[self.cell]
-        states: dict[str, np.ndarray] = {}
+        states = {q: np.empty((L, T, H), dtype=dt) for q in QUANTITIES[self.cell]}
         xW = np.empty((L, T, G * H), dtype=dt)
         hW = np.empty((L, T, G * H), dtype=dt)
         inp = x
         for k, layer in enumerate(self.layers):
-            rec = run(layer, inp, h0[k], None if c0 is None else c0[k])
-            xW[k], hW[k] = rec.pop("xW"), rec.pop("hW")
-            for q, v in rec.items():
-                states.setdefault(q, np.empty((L, T, H), dtype=dt))[k] = v
-            inp = rec["h"]
+            out = {"xW": xW[k], "hW": hW[k], **{q: v[k] for q, v in states.items()}}
+            rec = run(layer, inp, h0[k], None if c0 is None else c0[k], out=out)
+            for name, v in rec.items():
+                if v is not out[name]:  # the NumPy loop's own array (the compiled one writes into out)
+                    out[name][...] = v
+            inp = out["h"]
         logits = y = None
         if self.head_W is not None:
             logits = inp @ self.head_W.T + self.head_b  # (T, V)

@@ -5,13 +5,14 @@ The Python API, for notebooks and scripts (no terminal UI is imported)::
     import lstm_tui
     model = lstm_tui.load_model("random", hidden=16, seed=0)
     trace = model.trace("hello")
-    trace.states["f"]          # forget gate, (layers, T, H)
+    trace.states["f"][0]       # forget gate of layer 0, (T, H): index the layer first
+    trace.width("h", 0)        # each layer's own width (bidirectional 2H, projected h P)
     trace.arrays()             # what `lstm-tui export` writes
 """
 
 from importlib.metadata import PackageNotFoundError, version
 
-from .core import InputError, Layer, Model, ModelFileError, Trace, UserError, random_model
+from .core import Bidirectional, InputError, Layer, Model, ModelFileError, Trace, UserError, random_model
 from .core.export import write_npz
 from .core.registry import load_model
 
@@ -21,6 +22,7 @@ except PackageNotFoundError:  # running from a source tree that was not installe
     __version__ = "0+unknown"
 
 __all__ = [
+    "Bidirectional",
     "InputError",
     "Layer",
     "Model",

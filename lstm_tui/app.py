@@ -33,6 +33,7 @@ from .core.export import atomic_write, write_trace
 from .core.model import Model
 from .core.trace import Trace
 from .render import panels as panel_specs
+from .render.directions import layer_units
 from .render.panels import NOTATIONS
 from .settings import Settings
 from .settings import save as save_settings
@@ -288,7 +289,9 @@ class LstmApp(App):
     async def _build_panels(self) -> None:
         """(Re)create the panels that fit the trace's cell."""
         tr = self.trace
-        self.watched = [w for w in self.watched if w[0] in tr.quantities and w[1] < tr.num_layers and w[2] < tr.hidden_size]
+        self.watched = [
+            w for w in self.watched if w[0] in tr.quantities and w[1] < tr.num_layers and w[2] < tr.width(w[0], w[1])
+        ]
         core, io = self.query_one("#core", Grid), self.query_one("#io", Grid)
         await core.remove_children()
         await io.remove_children()
@@ -318,7 +321,8 @@ class LstmApp(App):
     def _fit_timeline(self, height: int) -> None:
         if not hasattr(self, "_timeline"):  # a resize before the screen is mounted
             return
-        show = height >= self.TIMELINE_MIN_HEIGHT and self.trace.hidden_size <= self.TIMELINE_MAX_UNITS
+        units = max(layer_units(self.trace, n) for n in range(self.trace.num_layers))
+        show = height >= self.TIMELINE_MIN_HEIGHT and units <= self.TIMELINE_MAX_UNITS
         if self._timeline.display != show:
             self._timeline.display = show
             if show and self.trace.steps:
@@ -371,7 +375,8 @@ class LstmApp(App):
             vals = panel_specs.values(tr, spec.key, layer, k)
             by_unit = spec.key not in ("x", "y") or (spec.key == "x" and layer > 0)
             extra = top_tokens(tr, self.model.vocab, k) if spec.key == "y" else None
-            panel.show(vals, self._scale(spec), self.unit if by_unit else None, self.mono, extra, self.numbers)
+            unit = min(self.unit, len(vals) - 1) if by_unit else None  # panels of one layer may differ in width
+            panel.show(vals, self._scale(spec), unit, self.mono, extra, self.numbers)
 
     def _show_stale_panels(self, *_) -> None:
         """Panels scrolled (or laid out) into view since the step changed."""
@@ -403,7 +408,7 @@ class LstmApp(App):
             parts.append("(<unk>)")
         if tr.num_layers > 1:
             parts.append(f"layer {self.layer + 1}/{tr.num_layers}")
-        parts.append(f"unit {self.unit} of {tr.hidden_size}")
+        parts.append(f"unit {self.unit} of {layer_units(tr, self.layer)}")
         parts.append(f"{'playing' if self.playing else 'paused'} at {SPEEDS[self.speed]} steps/s")
         n_unk = int(tr.unknown.sum())
         if n_unk:
@@ -478,8 +483,8 @@ class LstmApp(App):
         self.search_results = None  # found on the old sequence
         self.__dict__.pop("_scales", None)
         self.set_reactive(LstmApp.k, 0)
-        self.set_reactive(LstmApp.unit, min(self.unit, trace.hidden_size - 1))
         self.set_reactive(LstmApp.layer, min(self.layer, trace.num_layers - 1))
+        self.set_reactive(LstmApp.unit, min(self.unit, layer_units(trace, self.layer) - 1))
         if rebuild:
             self.run_worker(self._rebuild_panels(), exclusive=True, group="panels")
         else:
@@ -626,10 +631,12 @@ class LstmApp(App):
         self.speed = min(max(self.speed + delta, 0), len(SPEEDS) - 1)
 
     def action_unit(self, delta: int) -> None:
-        self.unit = (self.unit + delta) % self.trace.hidden_size
+        self.unit = (self.unit + delta) % layer_units(self.trace, self.layer)
 
     def action_layer(self, delta: int) -> None:
-        self.layer = (self.layer + delta) % self.trace.num_layers
+        layer = (self.layer + delta) % self.trace.num_layers
+        self.set_reactive(LstmApp.unit, min(self.unit, layer_units(self.trace, layer) - 1))  # layers may differ in width
+        self.layer = layer
 
     def action_add_breakpoint(self) -> None:
         hint = (
@@ -818,7 +825,7 @@ class LstmApp(App):
 
     def action_watch(self) -> None:
         """Pin the selected unit of the history view's quantity (c at first) in this layer, or unpin it."""
-        pin = (self.history_quantity, self.layer, self.unit)
+        pin = (self.history_quantity, self.layer, min(self.unit, self.trace.width(self.history_quantity, self.layer) - 1))
         if pin in self.watched:
             self.watched.remove(pin)
         else:

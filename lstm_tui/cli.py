@@ -253,8 +253,19 @@ def _export(args) -> int:
         path = write_npz(trace, args.output, force=args.force, extra=export_gradients(model, trace, target))
     else:
         path = write_trace(trace, args.output, force=args.force)
-    print(f"wrote {path}: {trace.steps} steps, {trace.num_layers} layer(s), H={trace.hidden_size}")
+    print(f"wrote {path}: {trace.steps} steps, {trace.num_layers} layer(s), {_widths(trace)}")
     return 0
+
+
+def _widths(trace) -> str:
+    """H=32 when every layer and quantity has that width, else each layer's widths of h (and c)."""
+    hs = [trace.width("h", n) for n in range(trace.num_layers)]
+    cs = [trace.width(trace.quantities[0], n) for n in range(trace.num_layers)]
+    if hs == cs and len(set(hs)) == 1:
+        return f"H={hs[0]}"
+    if hs == cs:
+        return "widths " + ", ".join(map(str, hs))
+    return "widths h " + ", ".join(map(str, hs)) + "; gates " + ", ".join(map(str, cs))
 
 
 def _refuse_overwriting_inputs(args) -> None:
@@ -282,8 +293,9 @@ def _show(args) -> int:
         raise UserError(f"--step {args.step}: expected a step from 1 to {trace.steps}")
     if not 1 <= args.layer <= trace.num_layers:
         raise UserError(f"--layer {args.layer}: expected a layer from 1 to {trace.num_layers}")
-    if not 0 <= args.unit < trace.hidden_size:
-        raise UserError(f"--unit {args.unit}: expected a unit from 0 to {trace.hidden_size - 1}")
+    units = max(trace.width(q, args.layer - 1) for q in trace.quantities)  # a projected LSTM's gates are wider than h
+    if not 0 <= args.unit < units:
+        raise UserError(f"--unit {args.unit}: expected a unit from 0 to {units - 1}")
     Console(soft_wrap=False).print(step_report(model, trace, args.layer - 1, args.step - 1, args.unit))
     return 0
 

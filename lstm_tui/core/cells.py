@@ -1,9 +1,10 @@
 """Recurrent cells with PyTorch's semantics, computed in NumPy.
 
 One weight layout for every cell, PyTorch's: the gate blocks are stacked along
-the rows of ``W_ih`` (G*H, E) and ``W_hh`` (G*H, H), with biases ``b_ih`` and
+the rows of ``W_ih`` (G*H, E) and ``W_hh`` (G*H, P), with biases ``b_ih`` and
 ``b_hh`` (G*H,). G is 4 for an LSTM (gate order i, f, g, o), 3 for a GRU
-(r, z, n) and 1 for a plain RNN.
+(r, z, n) and 1 for a plain RNN. H is the width of the gates (and of c), P
+the width of h: P = H except for a projected LSTM.
 
 LSTM, at step t with input x = xᵗ and previous state h = hᵗ⁻¹, c = cᵗ⁻¹::
 
@@ -12,26 +13,35 @@ LSTM, at step t with input x = xᵗ and previous state h = hᵗ⁻¹, c = cᵗ�
     g  = tanh(W_ig x + b_ig + W_hg h + b_hg)   candidate       (z)
     o  = σ(W_io x + b_io + W_ho h + b_ho)      output gate     (z^o)
     c' = f ⊙ c + i ⊙ g
-    h' = o ⊙ tanh(c')
+    h' = o ⊙ tanh(c')                          (projected: h' = W_hr (o ⊙ tanh(c')), P wide)
 
 GRU::
 
     r  = σ(W_ir x + b_ir + W_hr h + b_hr)      reset gate
     z  = σ(W_iz x + b_iz + W_hz h + b_hz)      update gate
     n  = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn))
+                                               (linear_before_reset False: W_in x + b_in + W_hn (r ⊙ h) + b_hn)
     h' = (1 - z) ⊙ n + z ⊙ h
 
 RNN::
 
     h' = tanh(W_ih x + b_ih + W_hh h + b_hh)   (or relu)
 
+A layer may name other activations for σ, tanh and the output's tanh (LSTM
+f, g, h; GRU f, g; RNN f; see ``ACTIVATIONS``), and a ``clip``: every
+pre-activation (the argument of f and g) is clipped to [-clip, clip] first, as
+in ONNX; c is not clipped before h's activation.
+
 Every step records, besides its gates and states, the two matrix products
 without their biases, ``xW = W_ih x`` and ``hW = W_hh h`` (G*H,), so that a
 pre-activation can be split into its input part, recurrent part and bias.
+For a GRU with ``linear_before_reset=False`` the n block of ``hW`` holds the
+product that enters n, W_hn (r ⊙ h); the r and z blocks are W_hr h, W_hz h.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -69,6 +79,64 @@ def sigmoid(a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
 #: ThresholdedRelu (α), ScaledTanh (α·tanh(βx)), HardSigmoid (max(0, min(1, αx+β))),
 #: Elu (α), Softsign, Softplus. Unused parameters are 0.
 Activation = tuple[str, float, float]
+
+def _sigmoid_d(a, alpha, beta):
+    s = sigmoid(a)
+    return s * (1 - s)
+
+
+def _tanh_d(a, alpha, beta):
+    t = np.tanh(a)
+    return 1 - t * t
+
+
+def _hard_sigmoid(a, alpha, beta):
+    return np.clip(alpha * a + beta, 0, 1)
+
+
+def _hard_sigmoid_d(a, alpha, beta):
+    u = alpha * a + beta
+    return np.where((u > 0) & (u < 1), alpha, 0).astype(a.dtype)
+
+
+def _elu(a, alpha, beta):
+    return np.where(a >= 0, a, alpha * np.expm1(np.minimum(a, 0)))
+
+
+def _elu_d(a, alpha, beta):
+    return np.where(a >= 0, 1, alpha * np.exp(np.minimum(a, 0))).astype(a.dtype)
+
+
+def _softplus(a, alpha, beta):
+    return np.logaddexp(np.zeros((), dtype=a.dtype), a)
+
+
+#: name -> (f(a, α, β), f'(a, α, β)): every activation ONNX's recurrent operators
+#: name, with the derivative with respect to the pre-activation a (for the
+#: backward pass). ThresholdedRelu passes a where a > α, as onnxruntime does.
+ACTIVATIONS: dict[str, tuple[Callable, Callable]] = {
+    "Sigmoid": (lambda a, al, be: sigmoid(a), _sigmoid_d),
+    "Tanh": (lambda a, al, be: np.tanh(a), _tanh_d),
+    "Relu": (lambda a, al, be: np.maximum(a, 0), lambda a, al, be: (a > 0).astype(a.dtype)),
+    "Affine": (lambda a, al, be: al * a + be, lambda a, al, be: np.full_like(a, al)),
+    "LeakyRelu": (lambda a, al, be: np.where(a >= 0, a, al * a), lambda a, al, be: np.where(a >= 0, 1, al).astype(a.dtype)),
+    "ThresholdedRelu": (lambda a, al, be: np.where(a > al, a, 0).astype(a.dtype), lambda a, al, be: (a > al).astype(a.dtype)),
+    "ScaledTanh": (lambda a, al, be: al * np.tanh(be * a), lambda a, al, be: al * be * _tanh_d(be * a, 0, 0)),
+    "HardSigmoid": (_hard_sigmoid, _hard_sigmoid_d),
+    "Elu": (_elu, _elu_d),
+    "Softsign": (lambda a, al, be: a / (1 + np.abs(a)), lambda a, al, be: 1 / (1 + np.abs(a)) ** 2),
+    "Softplus": (_softplus, lambda a, al, be: sigmoid(a)),
+}
+
+#: ONNX's alpha and beta for the activations that take them, when a file gives none.
+ACTIVATION_DEFAULTS = {
+    "Affine": (1.0, 0.0),
+    "LeakyRelu": (0.01, 0.0),
+    "ThresholdedRelu": (1.0, 0.0),
+    "ScaledTanh": (1.0, 1.0),
+    "HardSigmoid": (0.2, 0.5),
+    "Elu": (1.0, 0.0),
+}
 
 #: Each cell's activations when a layer names none: LSTM (f, g, h) =
 #: (σ for the gates, tanh for the candidate, tanh for the output); GRU (f, g);
@@ -157,58 +225,139 @@ class Bidirectional:
         return (self.forward, self.backward)
 
 
+def _act(spec: Activation) -> Callable[[np.ndarray], np.ndarray]:
+    """The function of one activation spec (name, alpha, beta)."""
+    name, alpha, beta = spec
+    f = ACTIVATIONS[name][0]
+    return lambda a: f(a, alpha, beta)
+
+
+def activation(name: str, alpha: float | None = None, beta: float | None = None) -> Activation:
+    """An activation spec with ONNX's default alpha/beta filled in where not given
+    (LeakyRelu α 0.01, ThresholdedRelu α 1, ScaledTanh α β 1, HardSigmoid α 0.2 β 0.5,
+    Elu α 1, Affine α 1 β 0). Raises ``KeyError`` for a name not in ``ACTIVATIONS``."""
+    if name not in ACTIVATIONS:
+        raise KeyError(name)
+    a0, b0 = ACTIVATION_DEFAULTS.get(name, (0.0, 0.0))
+    return (name, float(a0 if alpha is None else alpha), float(b0 if beta is None else beta))
+
+
+def activations_of(layer: Layer) -> tuple[Activation, ...]:
+    """The layer's activations, its cell's defaults when it names none."""
+    return DEFAULT_ACTIVATIONS[layer.cell] if layer.activations is None else tuple(layer.activations)
+
+
+def is_plain(layer: Layer) -> bool:
+    """True for PyTorch's defaults (no projection, default activations, no clip, the
+    GRU's reset after the product): the case the fast loop of :func:`run` computes."""
+    return (
+        layer.W_hr is None
+        and layer.clip is None
+        and (layer.cell != "gru" or layer.linear_before_reset)
+        and activations_of(layer) == DEFAULT_ACTIVATIONS[layer.cell]
+    )
+
+
 def step(layer: Layer, x: np.ndarray, h: np.ndarray, c: np.ndarray | None = None) -> dict:
-    """One timestep of ``layer`` from state (h, c) on input x (E,).
+    """One timestep of ``layer`` from state h (P,), c (H,) on input x (E,).
 
     Returns the step's record: every quantity of ``QUANTITIES[layer.cell]``
-    (H,) plus ``xW`` and ``hW`` (G*H,). Nothing is stored on the layer.
-    This is the plain form of the equations; :func:`run` is the fast loop and
-    must agree with it.
+    (H,; h is (P,)) plus ``xW`` and ``hW`` (G*H,). Nothing is stored on the
+    layer. This is the plain form of the equations, for every field of
+    :class:`Layer` (the direction aside: a step is a step); :func:`run` is the
+    fast loop and must agree with it.
     """
+    return _step(layer, activations_of(layer), layer.W_ih @ x, h, c)
+
+
+def _step(layer: Layer, acts: tuple[Activation, ...], xW: np.ndarray, h: np.ndarray, c: np.ndarray | None) -> dict:
+    """:func:`step` from the input product xW = W_ih x (G*H,) already made."""
     H = layer.hidden_size
-    xW = layer.W_ih @ x  # (G*H,)
-    hW = layer.W_hh @ h  # (G*H,)
-    rec = {"xW": xW, "hW": hW}
+    clip = layer.clip
+    cl = (lambda a: a) if clip is None else (lambda a: np.clip(a, -clip, clip))
     if layer.cell == "lstm":
-        a = xW + layer.b_ih + hW + layer.b_hh  # (4H,)
-        i = sigmoid(a[0:H])
-        f = sigmoid(a[H : 2 * H])
-        g = np.tanh(a[2 * H : 3 * H])
-        o = sigmoid(a[3 * H : 4 * H])
+        f_act, g_act, h_act = (_act(a) for a in acts)
+        hW = layer.W_hh @ h  # (4H,)
+        a = cl(xW + layer.b_ih + hW + layer.b_hh)  # (4H,)
+        i = f_act(a[0:H])
+        f = f_act(a[H : 2 * H])
+        g = g_act(a[2 * H : 3 * H])
+        o = f_act(a[3 * H : 4 * H])
         c_new = f * c + i * g
-        h_new = o * np.tanh(c_new)
-        rec.update(i=i, f=f, g=g, o=o, c=c_new, h=h_new)
-    elif layer.cell == "gru":
+        m = o * h_act(c_new)  # (H,) the output before any projection
+        h_new = m if layer.W_hr is None else layer.W_hr @ m  # (P,)
+        return {"xW": xW, "hW": hW, "i": i, "f": f, "g": g, "o": o, "c": c_new, "h": h_new}
+    if layer.cell == "gru":
+        f_act, g_act = (_act(a) for a in acts)
         ax = xW + layer.b_ih  # (3H,)
-        ah = hW + layer.b_hh  # (3H,)
-        r = sigmoid(ax[0:H] + ah[0:H])
-        z = sigmoid(ax[H : 2 * H] + ah[H : 2 * H])
-        n = np.tanh(ax[2 * H :] + r * ah[2 * H :])
+        hW = np.empty_like(xW)  # (3H,)
+        hW[: 2 * H] = layer.W_hh[: 2 * H] @ h
+        ah = hW[: 2 * H] + layer.b_hh[: 2 * H]  # (2H,) recurrent part of r, z
+        r = f_act(cl(ax[0:H] + ah[0:H]))
+        z = f_act(cl(ax[H : 2 * H] + ah[H : 2 * H]))
+        if layer.linear_before_reset:
+            hW[2 * H :] = layer.W_hh[2 * H :] @ h  # W_hn h
+            n = g_act(cl(ax[2 * H :] + r * (hW[2 * H :] + layer.b_hh[2 * H :])))
+        else:
+            hW[2 * H :] = layer.W_hh[2 * H :] @ (r * h)  # W_hn (r ⊙ h)
+            n = g_act(cl(ax[2 * H :] + hW[2 * H :] + layer.b_hh[2 * H :]))
         h_new = (1 - z) * n + z * h
-        rec.update(r=r, z=z, n=n, h=h_new)
-    else:
-        a = xW + layer.b_ih + hW + layer.b_hh  # (H,)
-        rec["h"] = np.tanh(a) if layer.cell == "rnn_tanh" else np.maximum(a, 0)
-    return rec
+        return {"xW": xW, "hW": hW, "r": r, "z": z, "n": n, "h": h_new}
+    hW = layer.W_hh @ h  # (H,)
+    return {"xW": xW, "hW": hW, "h": _act(acts[0])(cl(xW + layer.b_ih + hW + layer.b_hh))}
 
 
 def run(
     layer: Layer, x: np.ndarray, h0: np.ndarray, c0: np.ndarray | None = None, out: dict | None = None
 ) -> dict:
-    """Run ``layer`` over a whole sequence x (T, E) from state (h0, c0).
+    """Run ``layer`` over a whole sequence x (T, E) from state h0 (P,), c0 (H,).
 
-    Returns the same keys as :func:`step`, each stacked over time: quantities
-    (T, H), ``xW`` and ``hW`` (T, G*H). The input products of all steps are one
-    matrix product; the recurrence writes into preallocated arrays.
+    Returns the same keys as :func:`step`, each stacked over time at the
+    sequence's own positions: quantities (T, H) (h (T, P)), ``xW`` and ``hW``
+    (T, G*H). A ``reverse`` layer reads steps T-1..0: h0/c0 is its state
+    before position T-1, and row t holds what it computed at position t
+    (having read t..T-1), so its ``hW`` row t is the product of its state at t+1.
 
-    A layer with PyTorch's defaults runs in the compiled loop of
-    :mod:`.compiled` when it is ready, which writes into the arrays of ``out``
-    (name -> array of the result's shape) and returns them; the NumPy loop
-    returns arrays of its own, which the caller copies where it wants them.
+    PyTorch's defaults (see :func:`is_plain`) take a fast loop; any other
+    layer takes the plain steps of :func:`step`. A forward float32 LSTM with
+    the defaults runs in the compiled loop of :mod:`.compiled` when it is
+    ready, which writes into the arrays of ``out`` (name -> array of the
+    result's shape) and returns them; the other loops return arrays of their
+    own, which the caller copies where it wants them.
     """
-    fast = compiled.run(layer, x, h0, c0, out)  # None: not a default layer, or no compiled loop (yet)
+    fast = compiled.run(layer, x, h0, c0, out)  # None: not such a layer, or no compiled loop (yet)
     if fast is not None:
         return fast
+    if layer.reverse:
+        rec = _run(layer, np.asarray(x)[::-1], h0, c0)
+        return {q: v[::-1] for q, v in rec.items()}
+    return _run(layer, x, h0, c0)
+
+
+def _run_general(layer: Layer, x: np.ndarray, h0: np.ndarray, c0: np.ndarray | None) -> dict:
+    """The forward loop for any layer: :func:`step` at every position, the input products at once."""
+    dt = layer.dtype
+    T = x.shape[0]
+    acts = activations_of(layer)
+    xW = np.asarray(x, dtype=dt) @ layer.W_ih.T  # (T, G*H)
+    out = {q: np.empty((T, layer.output_size if q == "h" else layer.hidden_size), dtype=dt) for q in QUANTITIES[layer.cell]}
+    hW = np.empty_like(xW)  # (T, G*H)
+    h = np.asarray(h0, dtype=dt)
+    c = None if c0 is None else np.asarray(c0, dtype=dt)
+    for t in range(T):
+        rec = _step(layer, acts, xW[t], h, c)
+        hW[t] = rec["hW"]
+        for q, v in out.items():
+            v[t] = rec[q]
+        h = out["h"][t]
+        c = out["c"][t] if c is not None else None
+    return {"xW": xW, "hW": hW, **out}
+
+
+def _run(layer: Layer, x: np.ndarray, h0: np.ndarray, c0: np.ndarray | None = None) -> dict:
+    """The forward-reading loop (see :func:`run`)."""
+    if not is_plain(layer):
+        return _run_general(layer, x, h0, c0)
     dt = layer.dtype
     T = x.shape[0]
     H = layer.hidden_size

@@ -22,6 +22,14 @@ W is chosen so that a window costs about ``WINDOW_SECONDS`` to recompute (the
 price of a jump) and fits the cache; ``trace`` keeps the plain full trace
 when it would take at most ``FULL_TRACE_BYTES``.
 
+A model with a direction that reads backwards (a bidirectional or reverse
+layer) is always traced whole: its state at a step depends on every later
+step, so a window cannot be recomputed from a checkpoint before it alone.
+Such a trace may take up to ``REVERSE_TRACE_BYTES``; a longer input is
+refused in one line.
+
+Layers may differ in width: checkpoints and statistics are kept per layer.
+
 :class:`TraceBuilder` computes either kind a chunk at a time, for a worker
 thread that shows the steps computed so far while it runs.
 """
@@ -43,13 +51,14 @@ import numpy as np
 from . import compiled
 from .cells import GATES, MEMORY, QUANTITIES
 from .errors import InputError
-from .model import Model
+from .model import Model, directions
 from .trace import Trace
 
 FULL_TRACE_BYTES = 256 << 20  # a trace larger than this is checkpointed
 WINDOW_SECONDS = 0.01  # aim for a window's recompute (a jump) to cost about this
 CACHE_BYTES = 64 << 20  # recomputed windows kept, at most
 CHECKPOINT_BYTES = 64 << 20  # checkpoints kept, at most (W grows to stay under)
+REVERSE_TRACE_BYTES = 1 << 30  # the longest full trace of a model that reads backwards (never checkpointed)
 SUMMARY_BYTES = 32 << 20  # per-bin min, max and mean, at most
 MAX_BINS = 2048  # time bins of the summaries, at most (a screen is narrower)
 
@@ -61,10 +70,9 @@ MAX_BINS = 2048  # time bins of the summaries, at most (a screen is narrower)
 def bytes_per_step(model: Model) -> int:
     """What one step of a full trace keeps: every quantity, xW and hW of each
     layer, the input vector, and the head's logits and probabilities."""
-    L, H, G = model.num_layers, model.hidden_size, GATES[model.cell]
-    Q = len(QUANTITIES[model.cell])
+    per_layer = sum(sum(model.widths(q)) for q in (*QUANTITIES[model.cell], "xW", "hW"))
     V = 0 if model.head_W is None else model.head_W.shape[0]
-    return model.dtype.itemsize * (L * H * (Q + 2 * G) + model.input_size + 2 * V)
+    return model.dtype.itemsize * (per_layer + model.input_size + 2 * V)
 
 
 def full_trace_bytes(model: Model, steps: int) -> int:
@@ -81,8 +89,9 @@ def step_seconds(model: Model) -> float:
     """
     G = GATES[model.cell]
     per = 0.0
-    for layer in model.layers:
-        per += 10e-6 + G * layer.hidden_size * (layer.hidden_size + layer.input_size) / 20e9
+    for level in model.layers:
+        for layer in directions(level):
+            per += 10e-6 + G * layer.hidden_size * (layer.output_size + layer.input_size) / 20e9
     if model.head_W is not None:
         V, H = model.head_W.shape
         per += V * H / 20e9 + V * 5e-9
@@ -94,8 +103,8 @@ def window_length(model: Model, steps: int) -> int:
     window can be for its recompute to take about ``WINDOW_SECONDS`` and four to
     fit the cache, and no shorter than keeps the checkpoints within ``CHECKPOINT_BYTES``."""
     w = min(WINDOW_SECONDS / step_seconds(model), CACHE_BYTES / 4 / bytes_per_step(model))
-    states = 2 if model.cell == "lstm" else 1
-    per_checkpoint = model.num_layers * model.hidden_size * states * model.dtype.itemsize
+    per_checkpoint = sum(model.widths("h")) + (sum(model.widths("c")) if model.cell == "lstm" else 0)
+    per_checkpoint *= model.dtype.itemsize
     W = 2 ** int(math.floor(math.log2(max(w, 1.0))))
     while W * CHECKPOINT_BYTES < steps * per_checkpoint:
         W *= 2
@@ -185,17 +194,17 @@ def _labels(tokens: list[str], ids: np.ndarray | None, unknown: np.ndarray, voca
 class Summary:
     """One quantity of one layer over time, in bins of whole steps.
 
-    ``lo``, ``hi`` and ``mean`` are (n, H): each unit's min, max and mean in
+    ``lo``, ``hi`` and ``mean`` are (n, W): each unit's min, max and mean in
     each bin; bin b covers 0-based steps ``edges[b] <= k < edges[b + 1]``.
     """
 
-    lo: np.ndarray  # (n, H)
-    hi: np.ndarray  # (n, H)
-    mean: np.ndarray  # (n, H)
+    lo: np.ndarray  # (n, W)
+    hi: np.ndarray  # (n, W)
+    mean: np.ndarray  # (n, W)
     edges: np.ndarray  # (n + 1,) int
 
     def maxabs(self) -> np.ndarray:
-        """(H, n) units × time: per bin the value of largest magnitude, sign kept
+        """(W, n) units × time: per bin the value of largest magnitude, sign kept
         (what ``explain.bin_time(..., how="maxabs")`` gives for a full trace)."""
         return np.where(np.abs(self.hi) >= np.abs(self.lo), self.hi, self.lo).T
 
@@ -209,8 +218,12 @@ class _Store:
 
     def __init__(self, model: Model, tokens, ids, unknown, frames, window: int | None = None, bins: int | None = None):
         T = len(tokens)
-        L, H = model.num_layers, model.hidden_size
+        L = model.num_layers
         dt = model.dtype
+        if model.bidirectional:
+            raise InputError(
+                f"model {model.name!r} reads the sequence backwards: it is traced whole, not in checkpoints"
+            )
         self.model = model
         self.total = T
         self.labels = _labels(tokens, ids, unknown, model.vocab) if ids is not None else TokenLabels(None, None, T)
@@ -222,19 +235,25 @@ class _Store:
         self.quantities = QUANTITIES[model.cell]
         Q = len(self.quantities)
         # Bins: whole windows each, as many as the summary budget allows.
-        budget = max(16, SUMMARY_BYTES // (3 * Q * L * H * 4))
+        units = sum(sum(model.widths(q)) for q in self.quantities)  # every unit of every quantity and layer
+        budget = max(16, SUMMARY_BYTES // (3 * units * 4))
         n_bins = bins or min(MAX_BINS, budget, n_win)
         self.B = W * -(-n_win // max(1, n_bins))  # steps per bin
         n_bins = max(1, -(-T // self.B))
-        self.h = np.zeros((n_win + 1, L, H), dtype=dt)  # checkpoint w: hidden states before step w·W
-        self.c = np.zeros((n_win + 1, L, H), dtype=dt) if model.cell == "lstm" else None
+        self.uniform = model.uniform
+        # checkpoint w of layer l: its state before step w·W, h[l] (n_win + 1, W_l)
+        self.h = [np.zeros((n_win + 1, model.width("h", n)), dtype=dt) for n in range(L)]
+        self.c = [np.zeros((n_win + 1, model.width("c", n)), dtype=dt) for n in range(L)] if model.cell == "lstm" else None
         # Largest |value| per window: quantities of each layer, then x, then y.
         self.win_max = np.zeros((n_win, L, Q + 1), dtype=np.float64)
         self.y_max = np.zeros(n_win, dtype=np.float64)
-        self.lo = np.zeros((n_bins, L, Q, H), dtype=np.float32)
-        self.hi = np.zeros((n_bins, L, Q, H), dtype=np.float32)
-        self.mean = np.zeros((n_bins, L, Q, H), dtype=np.float32)
-        self._sum = np.zeros((L, Q, H), dtype=np.float64)  # the bin being filled
+        # Per (layer, quantity index): each unit's min, max and mean per bin, (n_bins, W).
+        keys = [(n, qi) for n in range(L) for qi in range(Q)]
+        width = {(n, qi): model.width(q, n) for n in range(L) for qi, q in enumerate(self.quantities)}
+        self.lo = {key: np.zeros((n_bins, width[key]), dtype=np.float32) for key in keys}
+        self.hi = {key: np.zeros((n_bins, width[key]), dtype=np.float32) for key in keys}
+        self.mean = {key: np.zeros((n_bins, width[key]), dtype=np.float32) for key in keys}
+        self._sum = {key: np.zeros(width[key], dtype=np.float64) for key in keys}  # the bin being filled
         self.done = 0  # windows computed by the forward pass
         self.fast = np.zeros(n_win, dtype=bool)  # window w was computed by the compiled loop (see compute)
         bpw = bytes_per_step(model) * W
@@ -258,10 +277,17 @@ class _Store:
         m = self.model
         x = self.frames[a:b] if self.frames is not None else m.embedding[self.ids[a:b]]  # (n, E)
         ids = None if self.ids is None else self.ids[a:b]
-        c0 = None if self.c is None else self.c[w]
         with compiled.using(bool(self.fast[w])), one_blas_thread():
-            tr = m.trace_vectors(x, self.labels[a:b], ids, self.unknown[a:b], self.h[w], c0)
+            tr = m.trace_vectors(x, self.labels[a:b], ids, self.unknown[a:b], self.checkpoint("h", w), self.checkpoint("c", w))
         return dataclasses.replace(tr, offset=a)
+
+    def checkpoint(self, q: str, w: int):
+        """Every layer's state q before step w·W: (L, W) for a uniform model, else a list; None for a missing c."""
+        kept = self.h if q == "h" else self.c
+        if kept is None:
+            return None
+        per = [a[w] for a in kept]
+        return np.stack(per) if self.uniform else per
 
     def get(self, w: int, keep: bool = True) -> Trace:
         """Window w, from the cache or recomputed (and then kept, unless ``keep`` is False)."""
@@ -288,25 +314,26 @@ class _Store:
         self.fast[w] = compiled.will_run()
         tr = self.compute(w)
         n = tr.steps
-        self.h[w + 1] = tr.states["h"][:, -1]
-        if self.c is not None:
-            self.c[w + 1] = tr.states["c"][:, -1]
+        for lay in range(len(self.h)):
+            self.h[lay][w + 1] = tr.states["h"][lay][-1]
+            if self.c is not None:
+                self.c[lay][w + 1] = tr.states["c"][lay][-1]
         a = w * self.W
         b = a // self.B
         first = a % self.B == 0
-        if first:
-            self._sum[:] = 0
-        for qi, q in enumerate(self.quantities):
-            v = tr.states[q]  # (L, n, H)
-            lo, hi = v.min(axis=1), v.max(axis=1)  # (L, H)
-            self.win_max[w, :, qi] = np.maximum(np.abs(lo), np.abs(hi)).max(axis=1)
+        for (lay, qi), total in self._sum.items():
             if first:
-                self.lo[b, :, qi], self.hi[b, :, qi] = lo, hi
+                total[:] = 0
+            v = tr.states[self.quantities[qi]][lay]  # (n, W)
+            lo, hi = v.min(axis=0), v.max(axis=0)  # (W,)
+            self.win_max[w, lay, qi] = max(np.abs(lo).max(), np.abs(hi).max())
+            if first:
+                self.lo[lay, qi][b], self.hi[lay, qi][b] = lo, hi
             else:
-                np.minimum(self.lo[b, :, qi], lo, out=self.lo[b, :, qi])
-                np.maximum(self.hi[b, :, qi], hi, out=self.hi[b, :, qi])
-            self._sum[:, qi] += v.sum(axis=1, dtype=np.float64)
-        self.mean[b] = self._sum / (a + n - b * self.B)
+                np.minimum(self.lo[lay, qi][b], lo, out=self.lo[lay, qi][b])
+                np.maximum(self.hi[lay, qi][b], hi, out=self.hi[lay, qi][b])
+            total += v.sum(axis=0, dtype=np.float64)
+            self.mean[lay, qi][b] = total / (a + n - b * self.B)
         self.win_max[w, 0, -1] = np.abs(tr.x).max() if tr.x.size else 0.0
         if tr.y is not None:
             self.y_max[w] = tr.y.max()
@@ -355,7 +382,31 @@ class CheckpointedTrace:
 
     @property
     def hidden_size(self) -> int:
+        """As :attr:`Trace.hidden_size` (ValueError when widths differ: use :meth:`width`)."""
         return self._store.model.hidden_size
+
+    @property
+    def uniform(self) -> bool:
+        return self._store.uniform
+
+    @property
+    def directions(self) -> tuple:
+        return self._store.model.direction_flags
+
+    def reverse_flags(self, layer: int) -> tuple[bool, ...]:
+        return self.directions[layer]
+
+    def width(self, q: str, layer: int) -> int:
+        """As :meth:`Trace.width`."""
+        m = self._store.model
+        if q == "x":
+            return m.input_size if layer == 0 else m.width("h", layer - 1)
+        if q == "y":
+            return 0 if m.head_W is None else m.head_W.shape[0]
+        key = q[0] if q.endswith("_prev") else q
+        if key not in self.quantities and key not in ("xW", "hW"):
+            raise KeyError(q)
+        return m.width(key, layer)
 
     @property
     def has_head(self) -> bool:
@@ -379,12 +430,13 @@ class CheckpointedTrace:
         return None if self._store.ids is None else self._store.ids[: self._steps]
 
     @property
-    def h0(self) -> np.ndarray:
-        return self._store.h[0]
+    def h0(self):
+        """(L, W) or a list of (W_l,): the initial hidden state of each layer."""
+        return self._store.checkpoint("h", 0)
 
     @property
-    def c0(self) -> np.ndarray | None:
-        return None if self._store.c is None else self._store.c[0]
+    def c0(self):
+        return self._store.checkpoint("c", 0)
 
     @property
     def window_length(self) -> int:
@@ -420,11 +472,16 @@ class CheckpointedTrace:
         return tr.value(q, layer, j)
 
     def state_before(self, q: str, layer: int, k: int) -> np.ndarray:
-        """hᵗ⁻¹ or cᵗ⁻¹ (H,) for 0-based step k of ``layer``."""
+        """hᵗ⁻¹ or cᵗ⁻¹ (W,) for 0-based step k of ``layer``."""
         if k == self._steps:  # the state after the last step
             return self.value(q, layer, k - 1) if k else (self.c0 if q == "c" else self.h0)[layer]
         tr, j = self.local(k)
         return tr.state_before(q, layer, j)
+
+    def states_before(self, q: str, layer: int, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """As :meth:`Trace.states_before` (recomputes the windows it crosses)."""
+        stop = self._steps if stop is None else min(stop, self._steps)
+        return self.window(start, stop).states_before(q, layer)
 
     def series(self, q: str, layer: int, j: int, start: int = 0, stop: int | None = None) -> np.ndarray:
         """Unit j of quantity q at steps start..stop-1, (stop - start,).
@@ -487,7 +544,7 @@ class CheckpointedTrace:
         n = -(-self._steps // s.B)
         qi = self.quantities.index(q)
         edges = np.minimum(np.arange(n + 1) * s.B, self._steps)
-        return Summary(s.lo[:n, layer, qi], s.hi[:n, layer, qi], s.mean[:n, layer, qi], edges)
+        return Summary(s.lo[layer, qi][:n], s.hi[layer, qi][:n], s.mean[layer, qi][:n], edges)
 
     def prefix(self, steps: int) -> CheckpointedTrace:
         """The same run read up to ``steps`` steps."""
@@ -502,14 +559,15 @@ class CheckpointedTrace:
     def nbytes(self) -> int:
         """The memory this run keeps (checkpoints, statistics, inputs, cached windows)."""
         s = self._store
-        arrays = [s.h, s.win_max, s.y_max, s.lo, s.hi, s.mean, s.unknown]
-        arrays += [a for a in (s.c, s.ids, s.frames, s.labels._index) if a is not None]
+        arrays = [*s.h, *(s.c or ()), s.win_max, s.y_max, *s.lo.values(), *s.hi.values(), *s.mean.values(), s.unknown]
+        arrays += [a for a in (s.ids, s.frames, s.labels._index) if a is not None]
         cached = sum(_trace_bytes(t) for t in list(s._cache.values()))
         return sum(a.nbytes for a in arrays) + cached
 
 
 def _trace_bytes(tr: Trace) -> int:
-    arrays = [tr.x, tr.xW, tr.hW, *tr.states.values()] + [a for a in (tr.logits, tr.y) if a is not None]
+    per_layer = [tr.xW, tr.hW, *tr.states.values()]
+    arrays = [a for v in per_layer for a in list(v)] + [tr.x] + [a for a in (tr.logits, tr.y) if a is not None]
     return sum(a.nbytes for a in arrays)
 
 
@@ -519,7 +577,11 @@ def _concat(parts: list[Trace]) -> Trace:
 
     def cat(get, axis=0):
         vals = [get(p) for p in parts]
-        return None if vals[0] is None else np.concatenate(vals, axis=axis)
+        if vals[0] is None:
+            return None
+        if isinstance(vals[0], list):  # per-layer arrays of a mixed-width trace
+            return [np.concatenate([v[n] for v in vals]) for n in range(len(vals[0]))]
+        return np.concatenate(vals, axis=axis)
 
     return Trace(
         cell=first.cell,
@@ -535,6 +597,7 @@ def _concat(parts: list[Trace]) -> Trace:
         logits=cat(lambda p: p.logits),
         y=cat(lambda p: p.y),
         offset=first.offset,
+        directions=first.directions,
     )
 
 
@@ -574,25 +637,40 @@ class TraceBuilder:
         self._per_step = step_seconds(model)
         self._store: _Store | None = None
         self._full: Trace | None = None
-        if full_trace_bytes(model, T) > limit:
+        size = full_trace_bytes(model, T)
+        if model.bidirectional:
+            if size > REVERSE_TRACE_BYTES:
+                raise InputError(
+                    f"model {model.name!r} reads the sequence backwards, so it is traced whole: "
+                    f"{T:,} steps would take {size / 2**30:.1f} GB (at most {REVERSE_TRACE_BYTES / 2**30:.0f} GB); "
+                    "give a shorter input"
+                )
+        elif size > limit:
             self._store = _Store(model, tokens, ids, unknown, frames, window)
             return
-        L, H, dt = model.num_layers, model.hidden_size, model.dtype
-        GH = GATES[model.cell] * H
+        L, dt = model.num_layers, model.dtype
         V = None if model.head_W is None else model.head_W.shape[0]
+
+        def per_layer(q: str, steps: bool = True):
+            shape = [(T, model.width(q, n)) if steps else (model.width(q, n),) for n in range(L)]
+            if model.uniform:
+                return np.zeros((L, *shape[0]), dtype=dt)
+            return [np.zeros(s, dtype=dt) for s in shape]
+
         self._full = Trace(
             cell=model.cell,
             tokens=tuple(tokens),
             unknown=unknown,
             ids=ids,
             x=frames if frames is not None else model.embedding[ids],
-            states={q: np.zeros((L, T, H), dtype=dt) for q in QUANTITIES[model.cell]},
-            xW=np.zeros((L, T, GH), dtype=dt),
-            hW=np.zeros((L, T, GH), dtype=dt),
-            h0=np.zeros((L, H), dtype=dt),
-            c0=np.zeros((L, H), dtype=dt) if model.cell == "lstm" else None,
+            states={q: per_layer(q) for q in QUANTITIES[model.cell]},
+            xW=per_layer("xW"),
+            hW=per_layer("hW"),
+            h0=per_layer("h", steps=False),
+            c0=per_layer("c", steps=False) if model.cell == "lstm" else None,
             logits=None if V is None else np.zeros((T, V), dtype=dt),
             y=None if V is None else np.zeros((T, V), dtype=dt),
+            directions=model.direction_flags,
         )
 
     @property
@@ -619,15 +697,20 @@ class TraceBuilder:
         # The first chunk is short, so that a worker can show step 1 soon.
         n = max(1, int((seconds if self.done else min(seconds, WINDOW_SECONDS)) / self._per_step))
         n = min(n, max_steps or n)
+        if self.model.bidirectional:
+            n = self.total  # a backward direction needs every later step: one chunk
+
         a, b = self.done, min(self.total, self.done + n)
         full = self._full
         chunk = self.model.trace_vectors(
             full.x[a:b], full.tokens[a:b], None if full.ids is None else full.ids[a:b], full.unknown[a:b],
-            _state(full, "h", a), None if full.c0 is None else _state(full, "c", a),
+            full.h0 if a == 0 else _state(full, "h", a),
+            full.c0 if a == 0 or full.c0 is None else _state(full, "c", a),
         )
-        for q, v in chunk.states.items():
-            full.states[q][:, a:b] = v
-        full.xW[:, a:b], full.hW[:, a:b] = chunk.xW, chunk.hW
+        for n in range(full.num_layers):
+            for q, v in chunk.states.items():
+                full.states[q][n][a:b] = v[n]
+            full.xW[n][a:b], full.hW[n][a:b] = chunk.xW[n], chunk.hW[n]
         if chunk.y is not None:
             full.logits[a:b], full.y[a:b] = chunk.logits, chunk.y
         self.done = b
@@ -656,9 +739,10 @@ class TraceBuilder:
         return self.snapshot()
 
 
-def _state(trace: Trace, q: str, k: int) -> np.ndarray:
-    """The state q before 0-based step k of every layer, (L, H)."""
-    return np.stack([trace.state_before(q, n, k) for n in range(trace.num_layers)])
+def _state(trace: Trace, q: str, k: int):
+    """The state q before 0-based step k of every layer: (L, W), or a list for mixed widths."""
+    per = [trace.state_before(q, n, k) for n in range(trace.num_layers)]
+    return np.stack(per) if trace.uniform else per
 
 
 # ---------------------------------------------------------------------------

@@ -265,16 +265,9 @@ def status() -> str:
 def applies(layer) -> bool:
     """Whether ``layer`` is one the compiled loop computes: an LSTM with
     PyTorch's defaults (no projection, default activations, no clip, forward), float32."""
-    from .cells import DEFAULT_ACTIVATIONS
+    from .cells import is_plain
 
-    if layer.cell != "lstm":
-        return False
-    if getattr(layer, "W_hr", None) is not None or getattr(layer, "clip", None) is not None:
-        return False
-    if getattr(layer, "reverse", False):
-        return False
-    acts = getattr(layer, "activations", None)
-    if acts is not None and tuple(acts) != DEFAULT_ACTIVATIONS["lstm"]:
+    if layer.cell != "lstm" or layer.reverse or not is_plain(layer):
         return False
     f32 = np.dtype(np.float32)
     return all(a.dtype == f32 for a in (layer.W_ih, layer.W_hh, layer.b_ih, layer.b_hh))

@@ -32,7 +32,7 @@ import re
 
 import numpy as np
 
-from .cells import GATES, sigmoid
+from .cells import ACTIVATIONS, GATES, activations_of, sigmoid
 from .errors import InputError
 from .model import Model
 from .trace import Trace
@@ -65,66 +65,107 @@ def _check_quantity(trace: Trace, quantity: str) -> None:
         )
 
 
+def _unit_range(trace: Trace, layer: int, j: int | None, q: str) -> None:
+    W = trace.width(q, layer)
+    if j is not None and not 0 <= j < W:
+        raise InputError(f"unit {j} out of range: layer {layer + 1} has {W} unit(s) of {q}")
+
+
 def stages(model: Model, trace: Trace, layer: int, k: int, j: int | None) -> dict:
     """The decomposition of unit j of ``layer`` at 0-based step k (see the module docstring).
 
-    ``trace`` must come from ``model`` (the biases are read from the model).
-    Returns ``{"cell", "layer", "k", "unit", "gates", ...}`` where ``gates``
-    maps each gate name (weight order) to a dict of ``input``, ``recurrent``,
-    ``bias``, ``pre`` and ``value``, and the rest are the state terms:
+    ``trace`` must come from ``model`` (the biases, activations and clip are
+    read from the model). Returns ``{"cell", "layer", "k", "unit", "gates", ...}``
+    where ``gates`` maps each gate name (weight order) to a dict of ``input``,
+    ``recurrent``, ``bias``, ``pre`` and ``value`` (value = f(clip(pre)) with
+    the layer's own activation f), and the rest are the state terms:
     ``h_prev`` and ``h`` for every cell; ``c_prev``, ``kept``, ``written``,
-    ``c`` and ``tanh_c`` for an LSTM; ``kept`` and ``written`` for a GRU.
-    Values, c and h are computed from the parts shown (they equal the
-    trace's up to rounding). Every number is a float; with ``j=None`` every
-    number is an array (H,) over all units instead.
+    ``c`` and ``tanh_c`` (the output activation of c) for an LSTM; ``kept``
+    and ``written`` for a GRU. For a projected LSTM, h is P units that do not
+    line up with the gates: ``h`` is then mᵗ = o ⊙ act(cᵗ) (before W_hr),
+    ``projected`` is True and there is no ``h_prev``. A GRU whose reset acts
+    before the product (``linear_before_reset`` False) has recurrent part
+    W_hn (r ⊙ hᵗ⁻¹) and bias b_in + b_hn for n. Values, c and h are computed
+    from the parts shown (they equal the trace's up to rounding). A
+    bidirectional level's units are the forward direction's then the
+    backward one's; ``direction`` names unit j's. Every number is a float;
+    with ``j=None`` every number is an array over all units instead.
     """
     _check_layer(trace, layer)
     if not 0 <= k < trace.steps:
         raise InputError(f"step {k} out of range: the trace has {trace.steps} step(s)")
-    H = trace.hidden_size
-    if j is not None and not 0 <= j < H:
-        raise InputError(f"unit {j} out of range: the layer has {H} unit(s)")
-    lay = model.layers[layer]
+    _unit_range(trace, layer, j, "c" if trace.cell == "lstm" else "h")
+    level = model.layers[layer]
+    dirs = level.directions if hasattr(level, "directions") else (level,)
     cell = trace.cell
-    G = GATES[cell]
-    xW = trace.xW[layer, k].reshape(G, H)  # (G, H) W_ih xᵗ per gate block
-    hW = trace.hW[layer, k].reshape(G, H)  # (G, H) W_hh hᵗ⁻¹
-    b_ih = lay.b_ih.reshape(G, H)
-    b_hh = lay.b_hh.reshape(G, H)
-    h_prev = trace.state_before("h", layer, k)  # (H,)
-    gates: dict[str, dict] = {}
-    for n, (q, act) in enumerate(GATE_ACTIVATIONS[cell].items()):
-        if cell == "gru" and q == "n":
-            r = gates["r"]["value"]
-            parts = {"input": xW[n], "recurrent": r * (hW[n] + b_hh[n]), "bias": b_ih[n]}
+    xW_all = trace.value("xW", layer, k)  # (D*G*H,) W_ih xᵗ per direction and gate block
+    hW_all = trace.value("hW", layer, k)  # (D*G*H,) W_hh hᵗ⁻¹
+    h_prev_all = trace.state_before("h", layer, k)  # (D*P,)
+    c_prev_all = trace.state_before("c", layer, k) if cell == "lstm" else None  # (D*H,)
+    per_dir = []
+    for d, lay in enumerate(dirs):
+        G, H, P = GATES[lay.cell], lay.hidden_size, lay.output_size
+        acts = activations_of(lay)
+        if cell == "lstm":  # f for i, f, o; g for the candidate
+            gate_act = (acts[0], acts[0], acts[1], acts[0])
+        elif cell == "gru":
+            gate_act = (acts[0], acts[0], acts[1])
         else:
-            parts = {"input": xW[n], "recurrent": hW[n], "bias": b_ih[n] + b_hh[n]}
-        parts["pre"] = parts["input"] + parts["recurrent"] + parts["bias"]  # (H,)
-        parts["value"] = _ACT[act](parts["pre"])  # (H,)
-        gates[q] = parts
-    out: dict = {"h_prev": h_prev}
-    if cell == "lstm":
-        c_prev = trace.state_before("c", layer, k)  # (H,)
-        out["c_prev"] = c_prev
-        out["kept"] = gates["f"]["value"] * c_prev  # fᵗ ⊙ cᵗ⁻¹
-        out["written"] = gates["i"]["value"] * gates["g"]["value"]  # iᵗ ⊙ gᵗ
-        out["c"] = out["kept"] + out["written"]
-        out["tanh_c"] = np.tanh(out["c"])
-        out["h"] = gates["o"]["value"] * out["tanh_c"]
-    elif cell == "gru":
-        z = gates["z"]["value"]
-        out["written"] = (1 - z) * gates["n"]["value"]  # (1 - zᵗ) ⊙ nᵗ
-        out["kept"] = z * h_prev  # zᵗ ⊙ hᵗ⁻¹
-        out["h"] = out["written"] + out["kept"]
-    else:
-        out["h"] = gates["h"]["value"]
+            gate_act = acts
+        clip = (lambda a: a) if lay.clip is None else (lambda a, c=lay.clip: np.clip(a, -c, c))
+        xW = xW_all[d * G * H : (d + 1) * G * H].reshape(G, H)  # (G, H)
+        hW = hW_all[d * G * H : (d + 1) * G * H].reshape(G, H)
+        b_ih = lay.b_ih.reshape(G, H)
+        b_hh = lay.b_hh.reshape(G, H)
+        h_prev = h_prev_all[d * P : (d + 1) * P]  # (P,)
+        gates: dict[str, dict] = {}
+        for n, q in enumerate(GATE_ACTIVATIONS[cell]):
+            if cell == "gru" and q == "n" and lay.linear_before_reset:
+                r = gates["r"]["value"]
+                parts = {"input": xW[n], "recurrent": r * (hW[n] + b_hh[n]), "bias": b_ih[n]}
+            else:
+                parts = {"input": xW[n], "recurrent": hW[n], "bias": b_ih[n] + b_hh[n]}
+            parts["pre"] = parts["input"] + parts["recurrent"] + parts["bias"]  # (H,)
+            name, alpha, beta = gate_act[n]
+            parts["value"] = ACTIVATIONS[name][0](clip(parts["pre"]), alpha, beta)  # (H,)
+            gates[q] = parts
+        out: dict = {}
+        if cell == "lstm":
+            c_prev = c_prev_all[d * H : (d + 1) * H]  # (H,)
+            out["c_prev"] = c_prev
+            out["kept"] = gates["f"]["value"] * c_prev  # fᵗ ⊙ cᵗ⁻¹
+            out["written"] = gates["i"]["value"] * gates["g"]["value"]  # iᵗ ⊙ gᵗ
+            out["c"] = out["kept"] + out["written"]
+            name, alpha, beta = acts[2]
+            out["tanh_c"] = ACTIVATIONS[name][0](out["c"], alpha, beta)
+            out["h"] = gates["o"]["value"] * out["tanh_c"]  # m, = h without a projection
+            if lay.W_hr is None:
+                out["h_prev"] = h_prev
+        elif cell == "gru":
+            z = gates["z"]["value"]
+            out["h_prev"] = h_prev
+            out["written"] = (1 - z) * gates["n"]["value"]  # (1 - zᵗ) ⊙ nᵗ
+            out["kept"] = z * h_prev  # zᵗ ⊙ hᵗ⁻¹
+            out["h"] = out["written"] + out["kept"]
+        else:
+            out["h_prev"] = h_prev
+            out["h"] = gates["h"]["value"]
+        per_dir.append((gates, out))
+    gates = {
+        q: {name: np.concatenate([g[q][name] for g, _ in per_dir]) for name in per_dir[0][0][q]} for q in per_dir[0][0]
+    }
+    out = {name: np.concatenate([o[name] for _, o in per_dir]) for name in per_dir[0][1]}
+    D = len(dirs)
+    width = out["h"].shape[0] // D  # units per direction
+    extra = {
+        "projected": cell == "lstm" and dirs[0].W_hr is not None,
+        "linear_before_reset": dirs[0].linear_before_reset,
+        "direction": None if D == 1 or j is None else ("forward", "backward")[j // width],
+    }
     if j is not None:
         gates = {q: {name: float(v[j]) for name, v in parts.items()} for q, parts in gates.items()}
         out = {name: float(v[j]) for name, v in out.items()}
-    else:
-        gates = {q: {name: np.array(v) for name, v in parts.items()} for q, parts in gates.items()}
-        out = {name: np.array(v) for name, v in out.items()}
-    return {"cell": cell, "layer": layer, "k": k, "unit": j, "gates": gates, **out}
+    return {"cell": cell, "layer": layer, "k": k, "unit": j, "gates": gates, **out, **extra}
 
 
 def history(trace: Trace, quantity: str, layer: int) -> np.ndarray:

@@ -114,7 +114,12 @@ def write_json(trace: Trace, path: str | os.PathLike, *, force: bool = False) ->
     """The trace as one JSON object: cell, tokens, unknown, and every array as nested lists."""
     _check_text_size(trace, path)
     arrays = trace.arrays()
-    doc = {"cell": trace.cell, "steps": trace.steps, "layers": trace.num_layers, "hidden_size": trace.hidden_size}
+    doc = {"cell": trace.cell, "steps": trace.steps, "layers": trace.num_layers}
+    widths = {q: [trace.width(q, n) for n in range(trace.num_layers)] for q in trace.quantities}
+    if len({w for ws in widths.values() for w in ws}) == 1:
+        doc["hidden_size"] = widths["h"][0]
+    else:  # layers or quantities of different widths: each quantity's width per layer
+        doc["widths"] = widths
     doc.update({k: v.tolist() for k, v in arrays.items()})
 
     def write(fh):
@@ -124,7 +129,7 @@ def write_json(trace: Trace, path: str | os.PathLike, *, force: bool = False) ->
 
 
 def _check_text_size(trace: Trace, path) -> None:
-    per_step = trace.num_layers * len(trace.quantities) * trace.hidden_size
+    per_step = sum(trace.width(q, n) for n in range(trace.num_layers) for q in trace.quantities)
     if trace.has_head:
         per_step += trace.value("y", 0, 0).shape[0] if trace.steps else 0
     numbers = trace.steps * per_step

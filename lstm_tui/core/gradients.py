@@ -11,7 +11,9 @@ A *target* is one scalar of the forward pass at 0-based step k:
 ``None`` picks ``"top"`` when the model has a head and ``"sum-h"`` otherwise.
 The gradients come from ``backward.backward`` run on the trace cut after step
 k (nothing later can change the target), so every array here covers steps
-t' = 0..k. The norms are Euclidean over units: ‖dL/dhᵗ'‖, ‖dL/dcᵗ'‖ and
+t' = 0..k, except for a model that reads backwards (a bidirectional or
+reverse layer): there later steps do reach the target, and the arrays cover
+the whole trace, t' = 0..T-1. The norms are Euclidean over units: ‖dL/dhᵗ'‖, ‖dL/dcᵗ'‖ and
 ‖dL/dxᵗ'‖ (saliency of token t').
 """
 
@@ -54,9 +56,9 @@ def target_gradients(
         raise InputError(f"step {k} out of range: the trace has {T} step(s)")
     if target is None:
         target = "top" if trace.logits is not None else "sum-h"
-    cut = head(trace, k + 1)
+    cut = trace if _reads_backwards(model) else head(trace, k + 1)
     if target == "sum-h":
-        h = cut.states["h"][-1]  # (k+1, H)
+        h = cut.states["h"][-1]  # (k+1, W)
         dh_top = np.zeros_like(h)
         dh_top[k] = 1
         value = float(h[k].sum())
@@ -70,7 +72,7 @@ def target_gradients(
     v = int(np.argmax(y)) if target == "top" else int(target)
     if not 0 <= v < y.shape[0]:
         raise InputError(f"token id {v} out of range: the vocabulary has {y.shape[0]} entries")
-    dlogits = np.zeros_like(cut.logits)  # (k+1, V)
+    dlogits = np.zeros_like(cut.logits)  # (k+1 or T, V)
     dlogits[k] = -y
     dlogits[k, v] += 1  # d log softmax(a)[v] / da = onehot(v) - softmax(a)
     logits = cut.logits[k].astype(np.float64)
@@ -81,37 +83,55 @@ def target_gradients(
     return value, label, backward(model, cut, dlogits=dlogits)
 
 
+def _reads_backwards(model: Model) -> bool:
+    return any(flag for level in model.direction_flags for flag in level)
+
+
 def gradient_norms(model: Model, trace: Trace, target: str | int | None = None, k: int | None = None) -> dict:
     """Per-step gradient norms of a target at step k (default: the last step).
 
     Returns ``{"target", "value", "k", "h", "c", "x"}``: ``target`` the label
     and ``value`` the target's value (see :func:`target_gradients`), ``h``
-    (L, k+1) ‖dL/dhᵗ'‖ for every layer, ``c`` (L, k+1) ‖dL/dcᵗ'‖ for an LSTM
-    (else None), ``x`` (k+1,) ‖dL/dxᵗ'‖ of the first layer's inputs.
+    (L, n) ‖dL/dhᵗ'‖ for every layer, ``c`` (L, n) ‖dL/dcᵗ'‖ for an LSTM
+    (else None), ``x`` (n,) ‖dL/dxᵗ'‖ of the first layer's inputs, with n = k + 1
+    (n = T for a model that reads backwards, see the module docstring); ``k``
+    is the target's step.
     """
     value, label, grads = target_gradients(model, trace, target, k)
+
+    def norms(per_layer):  # (L, n): each layer's own width folded into its norm
+        return None if per_layer is None else np.stack([np.linalg.norm(v, axis=-1) for v in per_layer])
+
     return {
         "target": label,
         "value": value,
-        "k": grads.x.shape[0] - 1,
-        "h": np.linalg.norm(grads.h, axis=-1),  # (L, k+1)
-        "c": None if grads.c is None else np.linalg.norm(grads.c, axis=-1),  # (L, k+1)
-        "x": np.linalg.norm(grads.x, axis=-1),  # (k+1,)
+        "k": trace.steps - 1 if k is None else k,
+        "h": norms(grads.h),  # (L, n)
+        "c": norms(grads.c),  # (L, n)
+        "x": np.linalg.norm(grads.x, axis=-1),  # (n,)
     }
 
 
 def export_gradients(model: Model, trace: Trace, target: str | int | None = "sum-h") -> dict[str, np.ndarray]:
     """The gradient arrays that ``export --grad`` writes, of a target at the last step.
 
-    Returns ``grad_x`` (T, E), ``grad_h`` (L, T, H) and, for an LSTM,
-    ``grad_c`` (L, T, H), the total gradients of the target. With the default
-    ``"sum-h"`` the target is L = Σ h_T of the last layer, the convention of
-    the reference files (their ``grad.x``, ``grad.h_l{k}``, ``grad.c_l{k}``).
+    Returns ``grad_x`` (T, E), ``grad_h`` (L, T, W) and, for an LSTM,
+    ``grad_c`` (L, T, W), the total gradients of the target; when the layers
+    differ in width, one array per layer instead: ``grad_h_l0``, ``grad_h_l1``,
+    … (T, W_l), as the trace's own arrays (a bidirectional layer's units
+    forward first). With the default ``"sum-h"`` the target is L = Σ h_T of
+    the last layer, the convention of the reference files (their ``grad.x``,
+    ``grad.h_l{k}``, ``grad.c_l{k}``).
     """
     _, _, grads = target_gradients(model, trace, target)
-    out = {"grad_x": grads.x, "grad_h": grads.h}
-    if grads.c is not None:
-        out["grad_c"] = grads.c
+    out = {"grad_x": grads.x}
+    for name, v in (("grad_h", grads.h), ("grad_c", grads.c)):
+        if v is None:
+            continue
+        if isinstance(v, np.ndarray):
+            out[name] = v
+        else:
+            out.update({f"{name}_l{n}": a for n, a in enumerate(v)})
     return out
 
 
@@ -144,7 +164,8 @@ def compare_cells(
         other = given.get(cell)
         if other is None:
             rng = np.random.default_rng([seed, n])  # each cell's weights depend on the seed and the cell only
-            layers = init_layers(rng, cell, model.num_layers, model.input_size, model.hidden_size, model.dtype)
+            hidden = model.width("h", -1)  # the width whose norms are compared
+            layers = init_layers(rng, cell, model.num_layers, model.input_size, hidden, model.dtype)
             other = Model(layers=layers, name=f"random-{cell}")
         if other.takes_tokens and trace.ids is not None:
             other_trace = other.trace(list(trace.tokens))

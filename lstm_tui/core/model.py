@@ -1,8 +1,15 @@
-"""A recurrent model: optional embedding, a stack of layers, optional head.
+"""A recurrent model: optional embedding, a stack of levels, optional head.
 
     xᵗ = E[idᵗ]                  (or a feature frame given directly)
-    hᵗ_l = cell(x or hᵗ_{l-1})   for each layer l (see ``cells``)
+    hᵗ_l = cell(x or hᵗ_{l-1})   for each level l (see ``cells``)
     yᵗ = softmax(W_y hᵗ_L + b_y) (if the model has an output head)
+
+A level is a :class:`~.cells.Layer` (one direction) or a
+:class:`~.cells.Bidirectional` pair, whose output at position t is
+[forward hᵗ, backward hᵗ], forward units first. Levels may differ in width
+(a bidirectional level is 2P wide, a projected LSTM has gates H and h P
+wide); they must share the quantities they record (one cell kind, or the
+two plain RNNs).
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ from importlib import resources
 import numpy as np
 
 from . import tokenize
-from .cells import GATES, QUANTITIES, Layer, run
+from .cells import GATES, QUANTITIES, Bidirectional, Layer, run
 from .errors import InputError
 from .trace import Trace
 
@@ -40,13 +47,52 @@ def softmax(a: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
+Level = Layer | Bidirectional
+
+
+def directions(level: Level) -> tuple[Layer, ...]:
+    """The directions of one stack level: (layer,) or (forward, backward)."""
+    return level.directions if isinstance(level, Bidirectional) else (level,)
+
+
+def level_width(level: Level, q: str) -> int:
+    """The width of quantity q (a name of ``QUANTITIES``, ``xW`` or ``hW``) at one level:
+    h is P per direction, xW and hW G*H, the rest H; a bidirectional level is twice as wide."""
+    lay = directions(level)
+    one = lay[0]
+    w = one.output_size if q == "h" else GATES[one.cell] * one.hidden_size if q in ("xW", "hW") else one.hidden_size
+    return w * len(lay)
+
+
+def _check_levels(levels: tuple) -> None:
+    """One line for a stack that cannot run: mixed quantities, directions that do not pair, widths that do not chain."""
+    if not levels:
+        raise InputError("a model needs at least one recurrent layer")
+    kinds = {level.cell for level in levels}
+    if len({QUANTITIES[k] for k in kinds}) > 1:
+        raise InputError(
+            f"layers mix cell kinds ({', '.join(sorted(kinds))}): a model's layers must all be LSTM, all GRU or all RNN"
+        )
+    for n, level in enumerate(levels):
+        if isinstance(level, Bidirectional):
+            fw, bw = level.forward, level.backward
+            if fw.reverse or not bw.reverse:
+                raise InputError(f"layer {n}: a bidirectional layer needs a forward direction and a reverse one")
+            if (fw.cell, fw.hidden_size, fw.output_size, fw.input_size) != (bw.cell, bw.hidden_size, bw.output_size, bw.input_size):
+                raise InputError(f"layer {n}: the two directions of a bidirectional layer differ in cell or size")
+        if n and level.input_size != level_width(levels[n - 1], "h"):
+            raise InputError(
+                f"layer {n} takes inputs of size {level.input_size}, layer {n - 1} gives {level_width(levels[n - 1], 'h')}"
+            )
+
+
 @dataclass(frozen=True)
 class Model:
     """A traced recurrent model (all arrays share one float dtype)."""
 
-    layers: tuple[Layer, ...]  # layer k feeds layer k+1
+    layers: tuple[Level, ...]  # level k feeds level k+1: Layer or Bidirectional
     embedding: np.ndarray | None = None  # (V, E) token id -> input vector
-    head_W: np.ndarray | None = None  # (V, H) output head
+    head_W: np.ndarray | None = None  # (V, W) output head on the last level's h (W its width)
     head_b: np.ndarray | None = None  # (V,)
     vocab: tuple[str, ...] | None = None  # (V,) token string of each id
     tokenizer: str = "char"  # "char" or "word"
@@ -54,13 +100,53 @@ class Model:
     description: str = ""  # one line for --list-models and the help screen
     meta: dict = field(default_factory=dict)  # anything else the file said
 
+    def __post_init__(self):
+        object.__setattr__(self, "layers", tuple(self.layers))
+        _check_levels(self.layers)
+        if self.embedding is not None and self.embedding.shape[1] != self.input_size:
+            raise InputError(
+                f"the embedding gives vectors of size {self.embedding.shape[1]}, layer 0 takes {self.input_size}"
+            )
+        if self.head_W is not None and self.head_W.shape[1] != self.output_size:
+            raise InputError(f"the output head takes vectors of size {self.head_W.shape[1]}, the last layer gives {self.output_size}")
+
     @property
     def cell(self) -> str:
         return self.layers[0].cell
 
+    def width(self, q: str, layer: int) -> int:
+        """The width of quantity q (``QUANTITIES``, ``xW``, ``hW``) at level ``layer``."""
+        return level_width(self.layers[layer], q)
+
+    def widths(self, q: str = "h") -> tuple[int, ...]:
+        """The width of quantity q at every level."""
+        return tuple(level_width(level, q) for level in self.layers)
+
+    @property
+    def uniform(self) -> bool:
+        """True when every quantity has the same width at every level (a trace then keeps
+        each quantity as one (L, T, W) array; otherwise as one (T, W_l) array per level)."""
+        qs = (*QUANTITIES[self.cell], "xW", "hW")
+        return all(len(set(self.widths(q))) == 1 for q in qs)
+
+    @property
+    def bidirectional(self) -> bool:
+        """True when some level reads the sequence backwards (a Bidirectional level or a reverse layer)."""
+        return any(d.reverse for level in self.layers for d in directions(level))
+
     @property
     def hidden_size(self) -> int:
-        return self.layers[0].hidden_size
+        """The width of every level's gates and states, for a model where that is one number
+        (:meth:`width` gives each level's own; ValueError when they differ)."""
+        ws = {w for q in QUANTITIES[self.cell] for w in self.widths(q)}
+        if len(ws) != 1:
+            raise ValueError(f"model {self.name!r}: its layers or quantities differ in width; use Model.width(q, layer)")
+        return ws.pop()
+
+    @property
+    def output_size(self) -> int:
+        """The width of the last level's h (what the head reads)."""
+        return self.width("h", -1)
 
     @property
     def input_size(self) -> int:
@@ -87,7 +173,13 @@ class Model:
         def cast(a):
             return None if a is None else a.astype(dt)
 
-        layers = tuple(Layer(a.cell, cast(a.W_ih), cast(a.W_hh), cast(a.b_ih), cast(a.b_hh)) for a in self.layers)
+        def layer(a: Layer) -> Layer:
+            return replace(a, W_ih=cast(a.W_ih), W_hh=cast(a.W_hh), b_ih=cast(a.b_ih), b_hh=cast(a.b_hh), W_hr=cast(a.W_hr))
+
+        def level(v: Level) -> Level:
+            return Bidirectional(layer(v.forward), layer(v.backward)) if isinstance(v, Bidirectional) else layer(v)
+
+        layers = tuple(level(v) for v in self.layers)
         return replace(self, layers=layers, embedding=cast(self.embedding), head_W=cast(self.head_W), head_b=cast(self.head_b))
 
     def tokens(self, text: str) -> list[str]:
@@ -97,8 +189,8 @@ class Model:
     def trace(
         self,
         inputs: str | list[str] | np.ndarray,
-        h0: np.ndarray | None = None,  # (L, H), zeros if None
-        c0: np.ndarray | None = None,  # (L, H), zeros if None (LSTM)
+        h0=None,  # per level (W_l,) of that level's h width, forward units first; zeros if None
+        c0=None,  # per level (W_l,) of that level's c width (LSTM); zeros if None
     ) -> Trace:
         """Run the model over text, a token list or feature frames (T, E).
 
@@ -138,27 +230,72 @@ class Model:
         tokens: tuple[str, ...],  # (T,) the steps' labels
         ids: np.ndarray | None,  # (T,) vocabulary ids, None for frames
         unknown: np.ndarray,  # (T,) bool
-        h0: np.ndarray | None = None,  # (L, H), zeros if None
-        c0: np.ndarray | None = None,  # (L, H), zeros if None (LSTM)
+        h0=None,  # per level (W_l,), W_l = width("h", l); an (L, W) array for a uniform model; zeros if None
+        c0=None,  # per level (W_l,), W_l = width("c", l) (LSTM); zeros if None
     ) -> Trace:
-        """The trace of input vectors already prepared, from state (h0, c0):
-        what :meth:`trace` runs, and how a long trace recomputes a window."""
-        L, H, dt = self.num_layers, self.hidden_size, self.dtype
-        h0 = np.zeros((L, H), dtype=dt) if h0 is None else np.asarray(h0, dtype=dt)
-        c0 = None if self.cell != "lstm" else (np.zeros((L, H), dtype=dt) if c0 is None else np.asarray(c0, dtype=dt))
-        T = x.shape[0]
-        G = GATES[self.cell]
-        states = {q: np.empty((L, T, H), dtype=dt) for q in QUANTITIES[self.cell]}
-        xW = np.empty((L, T, G * H), dtype=dt)
-        hW = np.empty((L, T, G * H), dtype=dt)
+        """The trace of input vectors already prepared, from initial states (h0, c0):
+        what :meth:`trace` runs, and how a long trace recomputes a window.
+
+        ``h0[l]`` is level l's initial h; for a bidirectional level it is
+        [forward, backward] (forward units first), the backward half being
+        that direction's state before position T-1 (ONNX ``initial_h`` with
+        its directions concatenated, Keras's initial states in order).
+        """
+        L, dt, T = self.num_layers, self.dtype, x.shape[0]
+        uniform = self.uniform
+        lstm = self.cell == "lstm"
+
+        def initial(given, q: str):
+            if given is None:
+                per = [np.zeros(self.width(q, n), dtype=dt) for n in range(L)]
+            else:
+                if len(given) != L:
+                    raise InputError(f"initial {q} has {len(given)} layer(s): the model has {L}")
+                per = [np.asarray(v, dtype=dt) for v in given]
+                for n, v in enumerate(per):
+                    if v.shape != (self.width(q, n),):
+                        raise InputError(
+                            f"initial {q} of layer {n} has shape {v.shape}: expected ({self.width(q, n)},)"
+                        )
+            return np.stack(per) if uniform else per
+
+        h0 = initial(h0, "h")
+        c0 = initial(c0, "c") if lstm else None
+        qs = QUANTITIES[self.cell]
+        if uniform:
+            states = {q: np.empty((L, T, self.width(q, 0)), dtype=dt) for q in qs}
+            xW = np.empty((L, T, self.width("xW", 0)), dtype=dt)
+            hW = np.empty((L, T, self.width("hW", 0)), dtype=dt)
+        else:
+            states = {q: [np.empty((T, self.width(q, n)), dtype=dt) for n in range(L)] for q in qs}
+            xW = [np.empty((T, self.width("xW", n)), dtype=dt) for n in range(L)]
+            hW = [np.empty((T, self.width("hW", n)), dtype=dt) for n in range(L)]
         inp = x
-        for k, layer in enumerate(self.layers):
-            out = {"xW": xW[k], "hW": hW[k], **{q: v[k] for q, v in states.items()}}
-            rec = run(layer, inp, h0[k], None if c0 is None else c0[k], out=out)
-            for name, v in rec.items():
-                if v is not out[name]:  # the NumPy loop's own array (the compiled one writes into out)
-                    out[name][...] = v
-            inp = out["h"]
+        for k, level in enumerate(self.layers):
+            dirs = directions(level)
+            D = len(dirs)
+            for d, layer in enumerate(dirs):
+                P, H, GH = layer.output_size, layer.hidden_size, GATES[layer.cell] * layer.hidden_size
+                # One direction writes straight into the trace where the loop can (the compiled one does).
+                out = {"xW": xW[k], "hW": hW[k], **{q: v[k] for q, v in states.items()}} if D == 1 else None
+                rec = run(
+                    layer,
+                    inp,
+                    h0[k][d * P : (d + 1) * P],
+                    None if c0 is None else c0[k][d * H : (d + 1) * H],
+                    out=out,
+                )
+                if D == 1:
+                    for name, v in rec.items():
+                        if v is not out[name]:
+                            out[name][...] = v
+                    continue
+                xW[k][:, d * GH : (d + 1) * GH] = rec.pop("xW")
+                hW[k][:, d * GH : (d + 1) * GH] = rec.pop("hW")
+                for q, v in rec.items():
+                    w = v.shape[1]
+                    states[q][k][:, d * w : (d + 1) * w] = v
+            inp = states["h"][k]
         logits = y = None
         if self.head_W is not None:
             logits = inp @ self.head_W.T + self.head_b  # (T, V)
@@ -176,7 +313,13 @@ class Model:
             c0=c0,
             logits=logits,
             y=y,
+            directions=self.direction_flags,
         )
+
+    @property
+    def direction_flags(self) -> tuple[tuple[bool, ...], ...]:
+        """Per level, whether each of its directions reads backwards: ((False,), (False, True), ...)."""
+        return tuple(tuple(d.reverse for d in directions(level)) for level in self.layers)
 
 
 def init_layers(

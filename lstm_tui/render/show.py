@@ -8,6 +8,7 @@ from rich.text import Text
 
 from ..core.model import Model
 from ..core.trace import Trace
+from .directions import direction_note, unit_direction
 from .text import token_label, top_tokens, unit_text
 
 
@@ -24,10 +25,15 @@ def step_report(model: Model, trace: Trace, layer: int, k: int, unit: int) -> Gr
     table.add_column("unit", justify="right")
     for q in qs:
         table.add_column(q.replace("_prev", "ᵗ⁻¹"), justify="right")
-    cols = [trace.value(q, layer, k) for q in qs]
-    for j in range(trace.hidden_size):
-        table.add_row(str(j), *(f"{c[j]:+.4f}" for c in cols), style="bold" if j == unit else None)
-    parts = [head, table, Text(""), unit_text(trace, layer, k, unit)]
+    cols = [trace.value(q, layer, k) for q in qs]  # each its own width: a projected h is narrower than c
+    for j in range(max(len(c) for c in cols)):
+        label = str(j) if (d := unit_direction(trace, layer, j)) is None else f"{j} {d[0][0]}{d[1]}"
+        table.add_row(label, *(f"{c[j]:+.4f}" if j < len(c) else "" for c in cols), style="bold" if j == unit else None)
+    parts = [head]
+    note = direction_note(trace, layer, k)
+    if note:
+        parts.append(Text(note, style="dim"))
+    parts += [table, Text(""), unit_text(trace, layer, k, unit)]
     if trace.has_head:
         parts.append(top_tokens(trace, model.vocab, k))
     return Group(*parts)

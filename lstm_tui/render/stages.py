@@ -54,7 +54,10 @@ def stages_renderable(st: dict, notation: str = "both") -> Group:
         lines.append(f"{n['i']} = {g['i']:.4f} writes {n['i']}·{n['g']} = {g['i']:.4f}·{_p(g['g'])} = {_n(st['written'])}\n")
         lines.append("3 output  ", style="bold")
         lines.append(f"cᵗ = {_n(st['kept'])} + {_p(st['written'])} = {_n(st['c'])}, tanh(cᵗ) = {_n(st['tanh_c'])}, ")
-        lines.append(f"hᵗ = {n['o']}·tanh(cᵗ) = {g['o']:.4f}·{_p(st['tanh_c'])} = {_n(st['h'])}")
+        if st.get("projected"):  # h = W_hr m mixes every unit: this unit's m
+            lines.append(f"mᵗ = {n['o']}·tanh(cᵗ) = {g['o']:.4f}·{_p(st['tanh_c'])} = {_n(st['h'])}, hᵗ = W_hr·mᵗ")
+        else:
+            lines.append(f"hᵗ = {n['o']}·tanh(cᵗ) = {g['o']:.4f}·{_p(st['tanh_c'])} = {_n(st['h'])}")
     elif cell == "gru":
         lines.append("1 reset   ", style="bold")
         lines.append(f"rᵗ = {g['r']:.4f} scales the recurrent part of nᵗ: {_n(st['gates']['n']['recurrent'])}\n")
@@ -62,7 +65,10 @@ def stages_renderable(st: dict, notation: str = "both") -> Group:
         lines.append(f"nᵗ = tanh({_n(st['gates']['n']['pre'])}) = {_n(g['n'])}\n")
         lines.append("3 update  ", style="bold")
         lines.append(f"hᵗ = (1−zᵗ)·nᵗ + zᵗ·hᵗ⁻¹ = {_n(st['written'])} + {_p(st['kept'])} = {_n(st['h'])}")
-        lines.append("\n(for n the recurrent part is rᵗ·(W_hn·hᵗ⁻¹ + b_hn) and the bias b_in alone)", style="dim")
+        if st.get("linear_before_reset", True):
+            lines.append("\n(for n the recurrent part is rᵗ·(W_hn·hᵗ⁻¹ + b_hn) and the bias b_in alone)", style="dim")
+        else:
+            lines.append("\n(for n the recurrent part is W_hn·(rᵗ·hᵗ⁻¹) and the bias b_in + b_hn)", style="dim")
     else:
         lines.append("hᵗ = ", style="bold")
         lines.append(f"{'tanh' if cell == 'rnn_tanh' else 'relu'}({_n(st['gates']['h']['pre'])}) = {_n(st['h'])}")

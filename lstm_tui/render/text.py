@@ -13,6 +13,7 @@ from rich.cells import cell_len
 from rich.text import Text
 
 from ..core.trace import Trace
+from .directions import unit_direction
 from .panels import SYMBOLS
 
 _VISIBLE = {" ": "␣", "\n": "⏎", "\t": "⇥", "\r": "␍"}
@@ -87,10 +88,13 @@ def _p(v: float) -> str:
 
 def unit_title(trace: Trace, layer: int, k: int, j: int) -> str:
     """The unit view's title: which unit, which step."""
+    units = max(trace.width(q, layer) for q in trace.quantities)
     if trace.steps == 0:
-        return f"unit {j} of {trace.hidden_size}"
+        return f"unit {j} of {units}"
     where = f" · layer {layer + 1}" if trace.num_layers > 1 else ""
-    return f"unit {j} of {trace.hidden_size}{where} · t = {k + 1} · '{token_label(trace.tokens[k])}'  (↑↓ moves)"
+    d = unit_direction(trace, layer, j)
+    side = "" if d is None else f" ({d[0]} {d[1]})"
+    return f"unit {j} of {units}{side}{where} · t = {k + 1} · '{token_label(trace.tokens[k])}'  (↑↓ moves)"
 
 
 def unit_text(trace: Trace, layer: int, k: int, j: int, notation: str = "both") -> Text:
@@ -100,6 +104,8 @@ def unit_text(trace: Trace, layer: int, k: int, j: int, notation: str = "both") 
     """
     if trace.steps == 0:
         return Text("no steps yet: press / and type a sequence", style="dim")
+    if trace.width("h", layer) != trace.width(trace.quantities[0], layer):  # a projected LSTM
+        return _projected_text(trace, layer, k, j)
     s = {q: float(trace.value(q, layer, k)[j]) for q in trace.quantities}
     h_prev = float(trace.value("h_prev", layer, k)[j])
     t = Text()
@@ -122,6 +128,19 @@ def unit_text(trace: Trace, layer: int, k: int, j: int, notation: str = "both") 
         t.append(f"hᵗ⁻¹ {_f(h_prev)}   W_ih xᵗ + W_hh hᵗ⁻¹ = {_f(pre)}\n")
         t.append(f"hᵗ = {fn}(W_ih xᵗ + b_ih + W_hh hᵗ⁻¹ + b_hh)", style="bold")
         t.append(f" = {_f(s['h'])}")
+    return t
+
+
+def _projected_text(trace: Trace, layer: int, k: int, j: int) -> Text:
+    """A projected LSTM's unit: the gates and c of unit j; h = W_hr·(o·tanh c) mixes every unit."""
+    s = {q: float(trace.value(q, layer, k)[j]) for q in ("i", "f", "g", "o", "c")}
+    c_prev = float(trace.value("c_prev", layer, k)[j])
+    t = Text()
+    t.append(f"iᵗ {s['i']:.4f}  fᵗ {s['f']:.4f}  gᵗ {_f(s['g'])}  oᵗ {s['o']:.4f}  cᵗ⁻¹ {_f(c_prev)}\n")
+    t.append("cᵗ = fᵗ·cᵗ⁻¹ + iᵗ·gᵗ", style="bold")
+    t.append(f" = {s['f']:.4f}·{_p(c_prev)} + {s['i']:.4f}·{_p(s['g'])} = {_f(s['c'])}\n")
+    t.append("mᵗ = oᵗ·tanh(cᵗ)", style="bold")
+    t.append(f" = {s['o'] * np.tanh(s['c']):+.4f};  hᵗ = W_hr·mᵗ, {trace.width('h', layer)} units, mixes every unit")
     return t
 
 

@@ -80,10 +80,11 @@ class HistoryView(VerticalScroll, can_focus=False):
             self.query_one("#history-text", Static).update("")
             return
         long = isinstance(tr, CheckpointedTrace)
+        unit = min(app.unit, tr.width(q, app.layer) - 1)  # a projected LSTM's h is narrower than its gates
         lines = self.query_one(LinesView)
         # The map changes with the trace, quantity, layer, width, colours and unit, not with
         # the step: a step moves only the ▼ over it, and redraws only that line.
-        key = (id(tr), tr.steps, q, app.layer, width, app.palette, app.mono, app.unit)
+        key = (id(tr), tr.steps, q, app.layer, width, app.palette, app.mono, unit)
         if getattr(self, "_map_key", None) != key:
             if long:  # the forward pass's bins, binned again to the width
                 summary = tr.summary(q, app.layer)
@@ -104,25 +105,25 @@ class HistoryView(VerticalScroll, can_focus=False):
             )
             cw = max(1, min(3, width // max(values.shape[1], 1)))
             col = explain.bin_of(edges, app.k)
-            lines.set_lines(history_lines(values, scale, col, app.unit, app.mono, cw))
+            lines.set_lines(history_lines(values, scale, col, unit, app.mono, cw))
             self._map_key, self._map = key, (values[:0], edges, scale, cw, col)
         else:
             empty, edges, scale, cw, last = self._map
             col = explain.bin_of(edges, app.k)
             if col != last:
-                lines.set_line(0, history_lines(empty, scale, col, app.unit, app.mono, cw)[0])
+                lines.set_line(0, history_lines(empty, scale, col, unit, app.mono, cw)[0])
                 self._map = (empty, edges, scale, cw, col)
         tq = q  # the text is coloured by the quantity the history shows (c at first)
         tspec = spec
-        text = Text.assemble((f"text coloured by unit {app.unit}'s {tq}ᵗ", "bold"))
+        text = Text.assemble((f"text coloured by unit {unit}'s {tq}ᵗ", "bold"))
         n = app.HISTORY_TEXT_STEPS // (4 if long else 1)  # a long trace recomputes these steps
         if self.id == "timeline":  # under the panels: a few lines of text, redrawn on every step
             n = min(n, 2 * width)
         shown = slice(max(0, app.k - n), min(tr.steps, app.k + n))  # a window around t for long inputs
         if long:
-            series = tr.series(tq, app.layer, app.unit, shown.start, shown.stop)
+            series = tr.series(tq, app.layer, unit, shown.start, shown.stop)
         else:
-            series = tr.series(tq, app.layer, app.unit)[shown]
+            series = tr.series(tq, app.layer, unit)[shown]
         tscale = _unit_scale(series, tspec, tr, app)
         text.append(f" (scale {tscale.lo:+.2f} … {tscale.hi:+.2f}):\n", style="bold")
         text.append_text(coloured_tokens(tr.tokens[shown], series, tscale, app.k - shown.start))
@@ -187,17 +188,18 @@ class UnitsView(VerticalScroll, can_focus=False):
         table.add_column("hᵗ std", justify="right")
         table.add_column("")
         dead, still = set(frozen["dead"].tolist()), set(frozen["frozen"].tolist())
-        for j in range(tr.hidden_size):
+        rows = max([len(frozen["std"]), *(len(lo) for lo, _ in sat.values())])  # gates and h may differ in width
+        for j in range(rows):
             cells = []
             for lo, hi in sat.values():
-                cells += [_share(lo[j]), _share(hi[j])]
+                cells += [_share(lo[j]), _share(hi[j])] if j < len(lo) else ["", ""]
             flag = "dead" if j in dead else "never moves" if j in still else ""
-            if sat and all(max(lo[j], hi[j]) >= 0.99 for lo, hi in sat.values()):
+            if sat and j < len(next(iter(sat.values()))[0]) and all(max(lo[j], hi[j]) >= 0.99 for lo, hi in sat.values()):
                 flag = flag or "all gates saturated"
             table.add_row(
                 Text(str(j), style="reverse" if j == app.unit else ""),
                 *cells,
-                f"{frozen['std'][j]:.3f}",
+                f"{frozen['std'][j]:.3f}" if j < len(frozen["std"]) else "",
                 Text(flag, style="bold red") if flag else "",
             )
         body.update(table)
@@ -227,7 +229,7 @@ class GradientView(VerticalScroll, can_focus=False):
         m64 = model.astype("float64")
         t64 = m64.trace_vectors(
             np.asarray(trace.x, dtype=np.float64), trace.tokens, trace.ids, trace.unknown,
-            np.asarray(trace.h0, dtype=np.float64), None if trace.c0 is None else np.asarray(trace.c0, dtype=np.float64),
+            trace.h0, trace.c0,  # per layer; trace_vectors converts them
         )
         self._cache = (model, trace, m64, t64)
         return m64, t64

@@ -25,7 +25,7 @@ from textual.timer import Timer
 from textual.widgets import ContentSwitcher, Footer, Header, Input, Static
 from textual.worker import get_current_worker
 
-from .core import checkpoint, explain
+from .core import checkpoint, compiled, explain
 from .core.breakpoints import Breakpoint, compile_breakpoint, find_next, names_for
 from .core.checkpoint import CheckpointedTrace, TraceBuilder, find_token, step_seconds
 from .core.errors import InputError, UserError
@@ -277,6 +277,9 @@ class LstmApp(App):
         # make full collections a hundred times rarer: each one stalls a step by
         # 8 ms or more (50 ms over all of Textual's objects before the freeze).
         self.call_after_refresh(gc.freeze)
+        # Once the first frame is out: the compiled step loop (numba, if installed) gets ready in
+        # the background; traces take NumPy's loop until it is (LSTM_TUI_COMPILED=0: always).
+        self.call_after_refresh(compiled.warm_up)
         self._gc_thresholds = gc.get_threshold()
         gc.set_threshold(self._gc_thresholds[0], self._gc_thresholds[1], 1000)
         if self._pending is not None:

@@ -27,8 +27,9 @@ ROOT = Path(__file__).resolve().parent.parent
 TOL = 1e-6  # gates, c and h of the two paths
 
 
-@pytest.fixture(scope="module", autouse=True)
-def kernel_ready():
+@pytest.fixture(autouse=True)
+def kernel_ready(monkeypatch):
+    monkeypatch.setenv(compiled.ENV, "auto")  # conftest keeps the other tests on NumPy's loop
     assert compiled.warm_up(wait=True), compiled.status()
 
 
@@ -236,7 +237,7 @@ def test_forcing_numpy_with_the_environment(monkeypatch):
 def _python(code: str, **env) -> str:
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT), **env}, check=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT), compiled.ENV: "auto", **env}, check=True,
     )
     return out.stdout.strip().splitlines()[-1]
 

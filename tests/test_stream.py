@@ -35,7 +35,8 @@ def same_chunks_trace(model: Model, inputs, steps: int):
 
 
 @pytest.fixture(params=[False, True], ids=["numpy", "compiled"])
-def path_used(request):
+def path_used(request, monkeypatch):
+    monkeypatch.setenv(compiled.ENV, "auto")
     if request.param and not compiled.warm_up(wait=True):
         pytest.skip("numba is not installed")
     with compiled.using(request.param):
@@ -161,3 +162,50 @@ def test_chunks_fit_their_budget():
     tr = next(chunks(m, *m.prepare("x" * (3 * n)), n))
     size = sum(a.nbytes for a in tr.arrays().values()) + tr.xW.nbytes + tr.hW.nbytes
     assert tr.steps == n and size <= 48 << 20
+
+
+def test_cli_export_streams_the_file_a_full_trace_writes(tmp_path, capsys):
+    from lstm_tui import load_model
+    from lstm_tui.cli import main
+
+    out = tmp_path / "t.npz"
+    assert main(["export", "--hidden", "8", "--text", TEXT, "-o", str(out)]) == 0
+    assert f"{len(TEXT)} steps, 1 layer(s), H=8" in capsys.readouterr().out
+    m = load_model("random", hidden=8, seed=0, layers=1, cell="lstm", tokenizer="char")
+    write_npz(m.trace(TEXT), tmp_path / "w.npz")
+    assert members(out) == members(tmp_path / "w.npz")
+    assert main(["export", "--hidden", "8", "--text", TEXT, "-o", str(out)]) == 2
+    assert "already exists (use --force to overwrite)" in capsys.readouterr().err
+
+
+def test_cli_refuses_a_long_text_export_before_tracing_it(tmp_path, capsys, monkeypatch):
+    from lstm_tui.cli import main
+
+    def never(*args, **kwargs):
+        raise AssertionError("traced")
+
+    monkeypatch.setattr(Model, "trace", never)
+    text = tmp_path / "long.txt"
+    text.write_text("ab" * 300_000)
+    assert main(["export", "--hidden", "64", "--text-file", str(text), "-o", str(tmp_path / "t.csv")]) == 2
+    assert "too many for a text format" in capsys.readouterr().err
+    assert not (tmp_path / "t.csv").exists()
+
+
+def test_cli_show_reads_a_long_input_from_checkpoints(capsys, monkeypatch):
+    from lstm_tui.cli import main
+    from lstm_tui.core import checkpoint
+
+    argv = ["show", "--hidden", "8", "--text", TEXT, "--step", "300", "--unit", "3"]
+    assert main(argv) == 0
+    whole = capsys.readouterr().out
+    plain, kinds = checkpoint.trace, []
+
+    def small_limit(model, inputs):
+        tr = plain(model, inputs, limit=0, window=64)
+        kinds.append(type(tr).__name__)
+        return tr
+
+    monkeypatch.setattr(checkpoint, "trace", small_limit)
+    assert main(argv) == 0
+    assert kinds == ["CheckpointedTrace"] and capsys.readouterr().out == whole

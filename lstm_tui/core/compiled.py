@@ -33,6 +33,7 @@ When it runs, set by the environment variable ``LSTM_TUI_COMPILED``:
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import importlib.util
 import os
@@ -237,6 +238,8 @@ def warm_up(wait: bool = False) -> bool:
         if _state.thread is None:
             _state.thread = threading.Thread(target=_warm, name="lstm-tui-compile", daemon=True)
             _state.thread.start()
+            # An exit in the middle of a compile waits for it: LLVM torn down under a running compile can crash.
+            atexit.register(_state.done.wait)
     if wait:
         _state.done.wait()
     return ready()

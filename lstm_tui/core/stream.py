@@ -28,8 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .cells import QUANTITIES
 from .checkpoint import bytes_per_step
-from .export import atomic_write, write_npz
+from .errors import UserError, inert
+from .export import MAX_TEXT_EXPORT, atomic_write, write_npz
 from .model import Model
 from .trace import Trace
 
@@ -84,6 +86,19 @@ def _header(fh, dtype: np.dtype, shape: tuple[int, ...]) -> None:
         fmt.write_array_header_1_0(fh, d)
     except ValueError:  # a header past 64 KiB
         fmt.write_array_header_2_0(fh, d)
+
+
+def check_text_size(model: Model, inputs, path) -> None:
+    """Refuse, before tracing, an input whose .csv or .json export would pass
+    ``export.MAX_TEXT_EXPORT`` numbers (the message the writers give)."""
+    T = len(inputs) if isinstance(inputs, np.ndarray) else len(model.prepare(inputs)[0])
+    per_step = sum(sum(model.widths(q)) for q in QUANTITIES[model.cell])
+    per_step += 0 if model.head_W is None else model.head_W.shape[0]
+    if T * per_step > MAX_TEXT_EXPORT:
+        raise UserError(
+            f"{inert(str(path))}: {T * per_step:,} numbers are too many for a text format "
+            f"(at most {MAX_TEXT_EXPORT:,}): export .npz instead"
+        )
 
 
 def write_npz_stream(

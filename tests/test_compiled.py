@@ -294,3 +294,20 @@ def test_a_cache_folder_that_cannot_be_written_still_compiles():
     )
     ok, status, h = json.loads(_python(code))
     assert ok and "not cached" in status and 0 < h < 1
+
+
+def test_both_kernels_agree_with_numpy_and_each_repeats_itself():
+    # One core or all: the same equations; blocks of steps cross STEPS_PER_CALL here.
+    layer = random_layer(40, 7, seed=12)
+    x, h0, c0 = inputs(layer, 2 * compiled.STEPS_PER_CALL + 37, seed=12)
+    with compiled.using(False):
+        slow = run(layer, x, h0, c0)
+    for kernel in compiled.KERNELS:
+        with compiled.using(kernel):
+            first = run(layer, x, h0, c0)
+            again = run(layer, x, h0, c0)
+        assert_close(first, slow, layer, x, h0)
+        for q in first:
+            np.testing.assert_array_equal(first[q], again[q])
+    assert compiled.choose(40) in compiled.KERNELS
+    assert {(40, True), (40, False)} <= set(compiled._state.cost)

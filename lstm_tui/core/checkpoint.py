@@ -255,7 +255,7 @@ class _Store:
         self.mean = {key: np.zeros((n_bins, width[key]), dtype=np.float32) for key in keys}
         self._sum = {key: np.zeros(width[key], dtype=np.float64) for key in keys}  # the bin being filled
         self.done = 0  # windows computed by the forward pass
-        self.fast = np.zeros(n_win, dtype=bool)  # window w was computed by the compiled loop (see compute)
+        self.path = [False] * n_win  # how window w was computed: False (NumPy), "serial" or "parallel" (see compute)
         bpw = bytes_per_step(model) * W
         self.cache_windows = int(max(2, min(16, CACHE_BYTES // max(bpw, 1))))
         self._cache: OrderedDict[int, Trace] = OrderedDict()
@@ -268,7 +268,7 @@ class _Store:
     def compute(self, w: int) -> Trace:
         """Window w (steps w·W .. (w+1)·W - 1) from its checkpoint.
 
-        By the loop (compiled or NumPy) that the forward pass used for it, so
+        By the loop (NumPy, or the compiled kernel) that the forward pass used for it, so
         that a window recomputed later has the same numbers to the bit; with
         NumPy's BLAS held to one thread, whose start-up for a product this
         small costs more than a second thread gains.
@@ -277,7 +277,7 @@ class _Store:
         m = self.model
         x = self.frames[a:b] if self.frames is not None else m.embedding[self.ids[a:b]]  # (n, E)
         ids = None if self.ids is None else self.ids[a:b]
-        with compiled.using(bool(self.fast[w])), one_blas_thread():
+        with compiled.using(self.path[w]), one_blas_thread():
             tr = m.trace_vectors(x, self.labels[a:b], ids, self.unknown[a:b], self.checkpoint("h", w), self.checkpoint("c", w))
         return dataclasses.replace(tr, offset=a)
 
@@ -311,7 +311,8 @@ class _Store:
     def forward(self) -> None:
         """Compute the next window: its checkpoint after it, its maxima, its share of the bins."""
         w = self.done
-        self.fast[w] = compiled.will_run()
+        if compiled.will_run():  # the kernel is chosen for the whole window, to be chosen again on a recompute
+            self.path[w] = compiled.choose(max(self.model.widths("c" if self.model.cell == "lstm" else "h")))
         tr = self.compute(w)
         n = tr.steps
         for lay in range(len(self.h)):

@@ -38,6 +38,8 @@ import contextlib
 import importlib.util
 import os
 import threading
+import time
+import types
 
 import numpy as np
 
@@ -134,6 +136,18 @@ def lstm_steps(xW, b, W4, h0, c0, hW, i, f, g, o, c, h):
             h[t, j] = o_j * tanh32(c_j)
 
 
+def _named(func, name: str):
+    """The same Python function under another name. :func:`lstm_steps` is compiled twice,
+    with each step's units shared among the cores (``parallel=True``) and on one core (for
+    a small layer, or a busy machine, where waiting at every step for a second core costs
+    more than it gives); numba's cache files are named after the function, so the two
+    compiled versions must have two names."""
+    f = types.FunctionType(func.__code__, func.__globals__, name, func.__defaults__, func.__closure__)
+    f.__qualname__ = name
+    f.__doc__ = func.__doc__
+    return f
+
+
 # ---------------------------------------------------------------------------
 # Compiling, in the background
 
@@ -142,8 +156,11 @@ class _State:
     """The compiled kernel once it is ready, and how getting it went."""
 
     def __init__(self) -> None:
-        self.kernel = None  # the compiled lstm_steps
+        self.kernel = None  # the compiled lstm_steps_parallel
+        self.serial_kernel = None  # the compiled lstm_steps_serial
         self.product = None  # the compiled input_product
+        self.cost: dict[tuple[int, bool], float] = {}  # (H, parallel) -> seconds per step, lately
+        self.calls = 0
         self.error: str | None = None  # why there is none (numba missing, a compile error)
         self.cached: bool | None = None  # whether numba could keep it on disk
         self.thread: threading.Thread | None = None
@@ -188,27 +205,34 @@ def _build() -> None:
     global prange, tanh32, sigmoid32
     try:
         prange = numba.prange
-        # The helpers become compiled functions that the kernel calls (inlined).
+        # The helpers become compiled functions inlined into the kernels that call them.
         # Caching needs a writable __pycache__ beside this file or NUMBA_CACHE_DIR;
-        # without one the kernel is compiled again in every process.
+        # without one the kernels are compiled again in every process.
+
+        def build(cache: bool):
+            global tanh32, sigmoid32
+            tanh32 = _jit(numba, tanh32, cache, inline="always")
+            sigmoid32 = _jit(numba, sigmoid32, cache, inline="always")
+            return (
+                _jit(numba, _named(lstm_steps, "lstm_steps_parallel"), cache, parallel=True),
+                _jit(numba, _named(lstm_steps, "lstm_steps_serial"), cache),
+                _jit(numba, input_product, cache, parallel=True),
+            )
+
         try:
-            tanh32 = _jit(numba, tanh32, True, inline="always")
-            sigmoid32 = _jit(numba, sigmoid32, True, inline="always")
-            kernel = _jit(numba, lstm_steps, True, parallel=True)
-            product = _jit(numba, input_product, True, parallel=True)
+            kernel, serial, product = build(True)
             _state.cached = True
         except RuntimeError:  # "cannot cache function ...: no locator available"
-            tanh32 = _jit(numba, tanh32, False, inline="always")
-            sigmoid32 = _jit(numba, sigmoid32, False, inline="always")
-            kernel = _jit(numba, lstm_steps, False, parallel=True)
-            product = _jit(numba, input_product, False, parallel=True)
+            kernel, serial, product = build(False)
             _state.cached = False
         a1 = np.zeros(4, dtype=np.float32)
         a2 = np.zeros((1, 4), dtype=np.float32)
         b2 = np.zeros((1, 1), dtype=np.float32)
-        kernel(a2, a1, np.zeros((1, 4, 1), dtype=np.float32), a1[:1], a1[:1], a2, *([b2] * 6))
+        for k in (kernel, serial):
+            k(a2, a1, np.zeros((1, 4, 1), dtype=np.float32), a1[:1], a1[:1], a2, *([b2] * 6))
         product(b2, np.zeros((1, 4), dtype=np.float32), a2)
         _state.product = product
+        _state.serial_kernel = serial
         if numba.threading_layer() not in ("omp", "tbb"):  # workqueue: one parallel loop at a time
             _state.serial = threading.Lock()
         _state.kernel = kernel
@@ -281,23 +305,34 @@ def will_run() -> bool:
     (for a caller that must recompute later by the same path: see :func:`using`)."""
     pin = getattr(_local, "use", None)
     if pin is not None:
-        return pin
+        return bool(pin)
     if mode() == "wait":
         warm_up(wait=True)
     return ready()
 
 
 @contextlib.contextmanager
-def using(compiled: bool):
-    """Within the block, this thread's traces run compiled (``True``, waiting for the
-    loop if need be) or in NumPy (``False``): a window recomputed later takes the path
-    its first computation took, and so has the same numbers to the bit."""
+def using(path):
+    """Within the block, this thread's traces run in NumPy (``path`` False) or
+    compiled (True: each block of steps by whichever kernel has lately been the
+    faster; ``"serial"`` or ``"parallel"``: always that kernel), waiting for the
+    compiled loop if need be. The two kernels may differ in the last bit, so a
+    window recomputed later pins the path its first computation took and has
+    the same numbers to the bit."""
     before = getattr(_local, "use", None)
-    _local.use = warm_up(wait=True) if compiled else False
+    _local.use = (path if path in KERNELS else True) if path and warm_up(wait=True) else False
     try:
         yield
     finally:
         _local.use = before
+
+
+KERNELS = ("serial", "parallel")
+
+
+def choose(H: int) -> str:
+    """The kernel the next block of steps of width H would run on: ``"serial"`` or ``"parallel"``."""
+    return "parallel" if _choose(H) else "serial"
 
 
 def run(layer, x: np.ndarray, h0: np.ndarray, c0: np.ndarray | None, out: dict | None = None) -> dict | None:
@@ -323,8 +358,41 @@ def run(layer, x: np.ndarray, h0: np.ndarray, c0: np.ndarray | None, out: dict |
     W4 = np.ascontiguousarray(layer.W_hh.reshape(4, H, H).transpose(1, 0, 2))  # (H, 4, H)
     h0 = np.ascontiguousarray(h0, dtype=f32)  # (H,)
     c0 = np.ascontiguousarray(c0, dtype=f32)  # (H,)
-    args = (out["xW"], b, W4, h0, c0, out["hW"], *(out[q] for q in "ifgoch"))
+    pin = getattr(_local, "use", None)
     with _state.serial or contextlib.nullcontext():
         _state.product(x, W_ihT, out["xW"])
-        _state.kernel(*args)
+        # A block of steps at a time, each from the state the last one ended in, by
+        # the kernel (one core or all) that has lately been the faster for this H.
+        for a in range(0, T, STEPS_PER_CALL):
+            z = min(T, a + STEPS_PER_CALL)
+            parallel = pin == "parallel" if pin in KERNELS else _choose(H)
+            t0 = time.perf_counter()
+            (_state.kernel if parallel else _state.serial_kernel)(
+                out["xW"][a:z], b, W4, h0, c0, out["hW"][a:z], *(out[q][a:z] for q in "ifgoch")
+            )
+            _learn(H, parallel, (time.perf_counter() - t0) / (z - a))
+            h0, c0 = out["h"][z - 1], out["c"][z - 1]
     return out
+
+
+STEPS_PER_CALL = 512  # steps per kernel call: the choice of kernel is made again after each block
+PROBE_EVERY = 16  # every so many blocks, the kernel that is not chosen is timed again
+
+
+def _choose(H: int) -> bool:
+    """Whether the next block of steps of width H runs on all cores: the kernel that has
+    been faster lately, each tried once first and the other again now and then (the load
+    of a shared machine changes which one wins)."""
+    _state.calls += 1
+    cost = _state.cost
+    if (H, True) not in cost:
+        return True
+    if (H, False) not in cost:
+        return False
+    best = cost[(H, True)] <= cost[(H, False)]
+    return (not best) if _state.calls % PROBE_EVERY == 0 else best
+
+
+def _learn(H: int, parallel: bool, seconds_per_step: float) -> None:
+    old = _state.cost.get((H, parallel))
+    _state.cost[(H, parallel)] = seconds_per_step if old is None else 0.5 * old + 0.5 * seconds_per_step

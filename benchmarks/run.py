@@ -350,7 +350,7 @@ def first_frame(repeat: int) -> float | None:
     showed one), or None without an app or a pseudo-terminal to run it in."""
     import importlib.util
 
-    if not hasattr(os, "openpty") or importlib.util.find_spec("lstm_tui.app") is None:
+    if not hasattr(os, "openpty") or importlib.util.find_spec("textual") is None:
         return None
     times = [t for t in (_one_first_frame() for _ in range(repeat)) if t is not None]
     return min(times) if times else float("inf")

@@ -12,7 +12,8 @@ caches cannot slow the other's; the NumPy and PyTorch children alternate for
 a few rounds, and every time is the best of all its repeats):
 
 - trace throughput: ``Model.trace`` on float32 frames, T = 10,000, H = 256,
-  E = 64, one LSTM layer, recording every gate, cᵗ and hᵗ, against PyTorch's
+  E = 64, one LSTM layer, recording every gate, cᵗ and hᵗ, by the compiled
+  loop (numba, when installed) and by NumPy's loop, against PyTorch's
   ``nn.LSTM`` forward (which records only h) on the same weights and input.
   Both sides use 2 threads: ``torch.set_num_threads(2)``, and NumPy's BLAS
   limited to 2 through threadpoolctl. The PyTorch row appears when PyTorch is
@@ -40,7 +41,12 @@ a few rounds, and every time is the best of all its repeats):
   trace and after the app has shown it and jumped around. The peer is the
   size of a full trace of the same input.
 - jump: Home, End and 20 jumps to random steps (what go-to-step does) of
-  that trace, through the app, each to its frame: median and worst.
+  that trace, through the app, each to its frame: median and worst; the
+  trace built by NumPy's loop, and (numba installed) by the compiled loop.
+- export memory: ``lstm-tui export`` of a million characters in a child
+  process, its peak RSS from ``RUSAGE_CHILDREN``, against 500 MB.
+
+Each figure prints the 1-minute load average it was measured at.
 
 Nothing here is a test: the numbers depend on the machine and are never
 asserted.
@@ -776,7 +782,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"lstm-tui benchmarks{' (quick)' if args.quick else ''}: T = {args.T:,}, H = {H}, E = {E}, float32, "
           f"best of {args.repeat} × {args.rounds} rounds")
     load_before = _load()
-    np_info = torch_info = {}
+    import numpy
+
+    np_info, torch_info = {"numpy": numpy.__version__, **_limit_blas(THREADS)[1]}, {}
     if "trace" in only:
         np_info, torch_info, trace_rows = throughput_rows(args)
         rows += trace_rows

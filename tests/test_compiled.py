@@ -33,21 +33,22 @@ def kernel_ready(monkeypatch):
     assert compiled.warm_up(wait=True), compiled.status()
 
 
-def random_layer(H: int, E: int, seed: int, gain: float = 1.0, dtype="float32", **fields) -> Layer:
+def random_layer(H: int, E: int, seed: int, gain: float = 1.0, dtype="float32", cell="lstm", **fields) -> Layer:
     rng = np.random.default_rng(seed)
     k = gain / np.sqrt(H)
+    G = GATES[cell]
 
     def u(*shape):
         return rng.uniform(-k, k, size=shape).astype(dtype)
 
-    return Layer("lstm", u(4 * H, E), u(4 * H, H), u(4 * H), u(4 * H), **fields)
+    return Layer(cell, u(G * H, E), u(G * H, H), u(G * H), u(G * H), **fields)
 
 
 def inputs(layer: Layer, T: int, seed: int):
     rng = np.random.default_rng(seed + 1)
     x = rng.standard_normal((T, layer.input_size)).astype(np.float32)  # (T, E)
     h0 = rng.uniform(-1, 1, layer.hidden_size).astype(np.float32)  # (H,)
-    c0 = rng.uniform(-2, 2, layer.hidden_size).astype(np.float32)  # (H,)
+    c0 = rng.uniform(-2, 2, layer.hidden_size).astype(np.float32) if layer.cell == "lstm" else None  # (H,)
     return x, h0, c0
 
 
@@ -69,11 +70,15 @@ def assert_close(fast: dict, slow: dict, layer: Layer, x: np.ndarray, h0: np.nda
     """Gates, c and h within TOL (relative to |c| where c grows past 1); the products
     within what two summation orders may differ by. ``slack``: gates may also differ by
     that much, for pre-activations so large that their rounding alone passes TOL."""
-    assert set(fast) == set(slow) == {"xW", "hW", *QUANTITIES["lstm"]}
+    qs = QUANTITIES[layer.cell]
+    assert set(fast) == set(slow) == {"xW", "hW", *qs}
     h_prev = np.vstack([h0[None], slow["h"][:-1]])  # (T, H) the state each product read
     x_bound = 1e-7 + product_bound(layer.W_ih, x).max(initial=0)
     h_bound = 1e-6 + product_bound(layer.W_hh, h_prev).max(initial=0)
-    for q in QUANTITIES["lstm"]:
+    if slack:  # and the product of the state's own difference, which large weights magnify
+        dh = float(np.abs(fast["h"] - slow["h"]).max(initial=0))
+        h_bound += float(np.abs(layer.W_hh).sum(axis=1).max(initial=0)) * dh
+    for q in qs:
         assert fast[q].dtype == np.float32 and fast[q].shape == slow[q].shape
         err = float(np.abs(fast[q] - slow[q]).max(initial=0))
         scale = max(1.0, float(np.abs(slow[q]).max(initial=0)))  # c may grow past 1
@@ -83,31 +88,40 @@ def assert_close(fast: dict, slow: dict, layer: Layer, x: np.ndarray, h0: np.nda
     np.testing.assert_allclose(fast["hW"], slow["hW"], rtol=0, atol=h_bound)
 
 
-@pytest.mark.parametrize("T", [0, 1, 2, 63, 300])
+CELLS = ["lstm", "gru", "rnn_tanh", "rnn_relu"]
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("T", [0, 1, 2, 63, 600])
 @pytest.mark.parametrize("H,E", [(1, 1), (7, 5), (24, 9), (64, 64)])
-def test_compiled_loop_equals_numpy_loop(T, H, E):
-    layer = random_layer(H, E, seed=T + H)
+def test_compiled_loop_equals_numpy_loop(cell, T, H, E):
+    layer = random_layer(H, E, seed=T + H, cell=cell)
     x, h0, c0 = inputs(layer, T, seed=T)
+    assert compiled.applies(layer)
     assert_close(*both(layer, x, h0, c0), layer, x, h0)
 
 
-def test_long_sequences_stay_within_tolerance():
+@pytest.mark.parametrize("cell", CELLS)
+def test_long_sequences_stay_within_tolerance(cell):
     # 20,000 steps: the small differences of each step must not grow along the sequence.
-    layer = random_layer(48, 16, seed=5, gain=1.5)
+    layer = random_layer(48, 16, seed=5, gain=1.5, cell=cell)
     x, h0, c0 = inputs(layer, 20_000, seed=5)
     fast, slow = both(layer, x, h0, c0)
     assert_close(fast, slow, layer, x, h0)
-    assert np.abs(slow["c"]).max() > 1  # a run whose cell state does grow
+    if cell == "lstm":
+        assert np.abs(slow["c"]).max() > 1  # a run whose cell state does grow
 
 
-def test_saturated_gates():
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn_tanh"])
+def test_saturated_gates(cell):
     # Pre-activations in the hundreds: the approximation's clamp, sigmoids at exactly 0 and 1.
-    layer = random_layer(16, 5, seed=7, gain=40.0)
+    layer = random_layer(16, 5, seed=7, gain=40.0, cell=cell)
     x, h0, c0 = inputs(layer, 150, seed=7)
     fast, slow = both(layer, 10 * x, h0, c0)
     assert_close(fast, slow, layer, 10 * x, h0, slack=True)
-    assert (slow["i"] == 1).any() and (slow["i"] == 0).any()
-    assert fast["i"].min() >= 0 and fast["i"].max() <= 1 and np.abs(fast["g"]).max() <= 1
+    gate = {"lstm": "i", "gru": "z", "rnn_tanh": "h"}[cell]
+    assert (np.abs(slow[gate]) == 1).any()
+    assert np.abs(fast[gate]).max() <= 1
 
 
 def test_tanh_approximation_against_float64():
@@ -133,14 +147,15 @@ def test_inf_and_nan_come_out_where_numpy_puts_them():
     assert np.isnan(slow["h"]).any() and slow["f"][0, 3] in (0, 1) and np.isfinite(slow["h"][0]).sum() == 5
 
 
-def test_against_pytorch_reference():
+@pytest.mark.parametrize("name", ["lstm_1layer_f32", "gru_1layer_f32"])
+def test_against_pytorch_reference(name):
     from conftest import load_reference
 
-    tensors, meta, model = load_reference("lstm_1layer_f32")
+    tensors, meta, model = load_reference(name)
     with compiled.using(True):
         assert compiled.will_run() and compiled.applies(model.layers[0])
         trace = model.trace(tensors["x"])
-    for q in QUANTITIES["lstm"]:
+    for q in QUANTITIES[meta["cell"]]:
         err = np.abs(trace.states[q][0] - tensors[f"expected.{q}_l0"]).max()
         assert err <= tolerance(meta), f"{q}: {err:.3g}"
 
@@ -178,6 +193,7 @@ def test_run_writes_into_the_given_arrays():
         {"activations": (("Sigmoid", 0.0, 0.0), ("Tanh", 0.0, 0.0), ("Relu", 0.0, 0.0))},
         {"clip": 3.0},
         {"reverse": True},
+        {"cell": "gru", "linear_before_reset": False},
     ],
 )
 def test_only_default_layers_are_compiled(change):
@@ -185,21 +201,18 @@ def test_only_default_layers_are_compiled(change):
     assert not compiled.applies(layer)
     x, h0, c0 = inputs(layer, 10, seed=0)
     with compiled.using(True):
-        assert compiled.run(layer, x.astype(layer.dtype), h0.astype(layer.dtype), c0.astype(layer.dtype)) is None
+        c0 = None if c0 is None else c0.astype(layer.dtype)
+        assert compiled.run(layer, x.astype(layer.dtype), h0.astype(layer.dtype), c0) is None
     assert compiled.applies(random_layer(6, 4, seed=0))
     default = random_layer(6, 4, seed=0, activations=(("Sigmoid", 0.0, 0.0), ("Tanh", 0.0, 0.0), ("Tanh", 0.0, 0.0)))
     assert compiled.applies(default)
 
 
-def test_projection_and_other_cells_are_not_compiled():
+def test_a_projected_lstm_is_not_compiled():
     rng = np.random.default_rng(0)
     proj = Layer("lstm", *(rng.standard_normal(s).astype(np.float32) for s in ((16, 3), (16, 2), (16,), (16,))),
                  W_hr=rng.standard_normal((2, 4)).astype(np.float32))
     assert not compiled.applies(proj)
-    for cell in ("gru", "rnn_tanh", "rnn_relu"):
-        G = GATES[cell]
-        layer = Layer(cell, *(rng.standard_normal(s).astype(np.float32) for s in ((G * 4, 3), (G * 4, 4), (G * 4,), (G * 4,))))
-        assert not compiled.applies(layer)
 
 
 def test_checkpointed_windows_are_recomputed_by_the_path_that_first_computed_them():
@@ -309,5 +322,5 @@ def test_both_kernels_agree_with_numpy_and_each_repeats_itself():
         assert_close(first, slow, layer, x, h0)
         for q in first:
             np.testing.assert_array_equal(first[q], again[q])
-    assert compiled.choose(40) in compiled.KERNELS
-    assert {(40, True), (40, False)} <= set(compiled._state.cost)
+    assert compiled.choose("lstm", 40) in compiled.KERNELS
+    assert {("lstm", 40, True), ("lstm", 40, False)} <= set(compiled._state.cost)

@@ -34,8 +34,10 @@ def same_chunks_trace(model: Model, inputs, steps: int):
     return _concat(list(chunks(model, *model.prepare(inputs), steps)))
 
 
-@pytest.fixture(params=[False, True], ids=["numpy", "compiled"])
+@pytest.fixture(params=[False, "serial", "parallel"], ids=["numpy", "compiled-1-core", "compiled-all-cores"])
 def path_used(request, monkeypatch):
+    """The loop every chunk runs: NumPy's, or one compiled kernel (the two kernels may
+    differ in the last bit, and unpinned each block takes the one that has lately been faster)."""
     monkeypatch.setenv(compiled.ENV, "auto")
     if request.param and not compiled.warm_up(wait=True):
         pytest.skip("numba is not installed")

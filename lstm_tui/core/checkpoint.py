@@ -255,7 +255,7 @@ class _Store:
         self.mean = {key: np.zeros((n_bins, width[key]), dtype=np.float32) for key in keys}
         self._sum = {key: np.zeros(width[key], dtype=np.float64) for key in keys}  # the bin being filled
         self.done = 0  # windows computed by the forward pass
-        self.path = [False] * n_win  # how window w was computed: False (NumPy), "serial" or "parallel" (see compute)
+        self.path = [False] * n_win  # how window w was computed: False (NumPy) or "serial" (compiled; see compute)
         bpw = bytes_per_step(model) * W
         self.cache_windows = int(max(2, min(16, CACHE_BYTES // max(bpw, 1))))
         self._cache: OrderedDict[int, Trace] = OrderedDict()
@@ -268,7 +268,7 @@ class _Store:
     def compute(self, w: int) -> Trace:
         """Window w (steps w·W .. (w+1)·W - 1) from its checkpoint.
 
-        By the loop (NumPy, or the compiled kernel) that the forward pass used for it, so
+        By the loop (NumPy, or the compiled one) that the forward pass used for it, so
         that a window recomputed later has the same numbers to the bit; with
         NumPy's BLAS held to one thread, whose start-up for a product this
         small costs more than a second thread gains.
@@ -311,8 +311,9 @@ class _Store:
     def forward(self) -> None:
         """Compute the next window: its checkpoint after it, its maxima, its share of the bins."""
         w = self.done
-        if compiled.will_run():  # the kernel is chosen for the whole window, to be chosen again on a recompute
-            self.path[w] = compiled.choose(max(self.model.widths("c" if self.model.cell == "lstm" else "h")))
+        # The compiled loop's one-core kernel: its all-core one may differ in the last bit, and
+        # on a busy machine a window of a few hundred steps is recomputed faster on one core.
+        self.path[w] = "serial" if compiled.will_run() else False
         tr = self.compute(w)
         n = tr.steps
         for lay in range(len(self.h)):

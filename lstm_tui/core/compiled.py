@@ -1,9 +1,10 @@
-"""A compiled step loop for the default LSTM layer (numba), and when it runs.
+"""A compiled step loop for layers with PyTorch's defaults (numba), and when it runs.
 
 The NumPy loop in :func:`cells.run` pays a dozen NumPy calls per step and
 libm's scalar tanh; this module runs the same equations as one compiled loop
-over the steps. Per step, the units are shared among the cores (``prange``);
-each unit j computes its four rows of ``W_hh hᵗ⁻¹`` (gates i, f, g, o), then::
+over the steps, for LSTM, GRU and plain RNN layers. Per step, the units are
+shared among the cores (``prange``); an LSTM's unit j computes its four rows
+of ``W_hh hᵗ⁻¹`` (gates i, f, g, o), then::
 
     a_q = (W_ih x)_q + b_ih_q + b_hh_q + (W_hh h)_q     q = i, f, g, o
     i, f, o = σ(a_i), σ(a_f), σ(a_o);  g = tanh(a_g)
@@ -14,10 +15,21 @@ over even degree 6, the minimax form Eigen and XNNPACK use) on a clamped input,
 written without branches so that LLVM vectorises it. Its largest error against
 float64 tanh is about 3e-7; the loop's outputs stay within 1e-6 of the NumPy
 loop's (tests/test_compiled.py). The sums are reordered (fastmath), so the two
-paths agree to a tolerance, never to the bit.
+paths agree to a tolerance, never to the bit. The GRU and RNN kernels follow
+their equations in ``cells`` the same way.
 
-It applies to a layer with PyTorch's defaults only: LSTM, float32, no
-projection, the default activations, no clip, forward. Everything else runs in
+Each kernel is compiled twice, for all cores and for one: a step's units on
+two cores wait for each other at every step, which on a busy machine costs
+more than the second core gives (measured: 10× slower at a load of 7 on 2
+cores), and a small layer gains nothing. A run goes in blocks of
+``STEPS_PER_CALL`` steps, each by the kernel that has lately been faster for
+that cell and width. The two may differ in the last bit (the all-core one
+loaded from numba's cache does), so a caller that recomputes a block and
+needs the same bits pins one with :func:`using`.
+
+It applies to a layer with PyTorch's defaults only: float32, no projection,
+the default activations, no clip, the GRU's reset after the product, forward.
+Everything else runs in
 NumPy, and so does everything when numba is not installed (``pip install
 'lstm-tui[speed]'``). Importing this module never imports numba.
 
@@ -136,6 +148,60 @@ def lstm_steps(xW, b, W4, h0, c0, hW, i, f, g, o, c, h):
             h[t, j] = o_j * tanh32(c_j)
 
 
+def gru_steps(xW, b_ih, b_hh, W3, h0, hW, r, z, n, h):
+    """The GRU recurrence over T steps (gate order r, z, n), written into the output arrays::
+
+        r = σ(W_ir x + b_ir + W_hr h + b_hr);  z = σ(W_iz x + b_iz + W_hz h + b_hz)
+        n = tanh(W_in x + b_in + r (W_hn h + b_hn));  hᵗ = (1 - z) n + z hᵗ⁻¹
+
+    xW (T, 3H) W_ih xᵗ; b_ih, b_hh (3H,); W3 (H, 3, H), W3[j, q] = W_hh[q·H + j];
+    h0 (H,). Writes hW (T, 3H) and r, z, n, h (T, H).
+    """
+    T = h.shape[0]
+    H = h.shape[1]
+    for t in range(T):
+        h_prev = h0 if t == 0 else h[t - 1]  # (H,)
+        for j in prange(H):
+            s_r = ZERO
+            s_z = ZERO
+            s_n = ZERO
+            for k in range(H):
+                hk = h_prev[k]
+                s_r += W3[j, 0, k] * hk
+                s_z += W3[j, 1, k] * hk
+                s_n += W3[j, 2, k] * hk
+            hW[t, j] = s_r
+            hW[t, H + j] = s_z
+            hW[t, 2 * H + j] = s_n
+            r_j = sigmoid32(xW[t, j] + b_ih[j] + s_r + b_hh[j])
+            z_j = sigmoid32(xW[t, H + j] + b_ih[H + j] + s_z + b_hh[H + j])
+            n_j = tanh32(xW[t, 2 * H + j] + b_ih[2 * H + j] + r_j * (s_n + b_hh[2 * H + j]))
+            r[t, j] = r_j
+            z[t, j] = z_j
+            n[t, j] = n_j
+            h[t, j] = n_j + z_j * (h_prev[j] - n_j)
+
+
+def rnn_steps(xW, b, W, h0, hW, h, relu):
+    """The plain RNN over T steps: hᵗ = tanh(W_ih x + b_ih + W_hh hᵗ⁻¹ + b_hh), or
+    relu for ``relu``. xW (T, H); b (H,) b_ih + b_hh; W (H, H) W_hh; h0 (H,).
+    Writes hW (T, H) and h (T, H)."""
+    T = h.shape[0]
+    H = h.shape[1]
+    for t in range(T):
+        h_prev = h0 if t == 0 else h[t - 1]  # (H,)
+        for j in prange(H):
+            s = ZERO
+            for k in range(H):
+                s += W[j, k] * h_prev[k]
+            hW[t, j] = s
+            a = xW[t, j] + b[j] + s
+            if relu:
+                h[t, j] = a if (a > ZERO or a != a) else ZERO  # NaN stays NaN, as np.maximum has it
+            else:
+                h[t, j] = tanh32(a)
+
+
 def _named(func, name: str):
     """The same Python function under another name. :func:`lstm_steps` is compiled twice,
     with each step's units shared among the cores (``parallel=True``) and on one core (for
@@ -148,6 +214,11 @@ def _named(func, name: str):
     return f
 
 
+#: The steps kernel of each cell kind (rnn_tanh and rnn_relu share one).
+STEPS = {"lstm": lstm_steps, "gru": gru_steps, "rnn": rnn_steps}
+
+
+
 # ---------------------------------------------------------------------------
 # Compiling, in the background
 
@@ -156,10 +227,10 @@ class _State:
     """The compiled kernel once it is ready, and how getting it went."""
 
     def __init__(self) -> None:
-        self.kernel = None  # the compiled lstm_steps_parallel
-        self.serial_kernel = None  # the compiled lstm_steps_serial
+        self.kernel = None  # set once every kernel is compiled: the compiled lstm_steps, all cores
+        self.kernels: dict[tuple[str, bool], object] = {}  # (cell kind, parallel) -> compiled steps kernel
         self.product = None  # the compiled input_product
-        self.cost: dict[tuple[int, bool], float] = {}  # (H, parallel) -> seconds per step, lately
+        self.cost: dict[tuple[str, int, bool], float] = {}  # (cell kind, H, parallel) -> seconds per step, lately
         self.calls = 0
         self.error: str | None = None  # why there is none (numba missing, a compile error)
         self.cached: bool | None = None  # whether numba could keep it on disk
@@ -213,26 +284,31 @@ def _build() -> None:
             global tanh32, sigmoid32
             tanh32 = _jit(numba, tanh32, cache, inline="always")
             sigmoid32 = _jit(numba, sigmoid32, cache, inline="always")
-            return (
-                _jit(numba, _named(lstm_steps, "lstm_steps_parallel"), cache, parallel=True),
-                _jit(numba, _named(lstm_steps, "lstm_steps_serial"), cache),
-                _jit(numba, input_product, cache, parallel=True),
-            )
+            kernels = {}
+            for kind, func in STEPS.items():
+                kernels[kind, True] = _jit(numba, _named(func, f"{func.__name__}_parallel"), cache, parallel=True)
+                kernels[kind, False] = _jit(numba, _named(func, f"{func.__name__}_serial"), cache)
+            return kernels, _jit(numba, input_product, cache, parallel=True)
 
         try:
-            kernel, serial, product = build(True)
+            kernels, product = build(True)
             _state.cached = True
         except RuntimeError:  # "cannot cache function ...: no locator available"
-            kernel, serial, product = build(False)
+            kernels, product = build(False)
             _state.cached = False
-        a1 = np.zeros(4, dtype=np.float32)
-        a2 = np.zeros((1, 4), dtype=np.float32)
-        b2 = np.zeros((1, 1), dtype=np.float32)
-        for k in (kernel, serial):
-            k(a2, a1, np.zeros((1, 4, 1), dtype=np.float32), a1[:1], a1[:1], a2, *([b2] * 6))
-        product(b2, np.zeros((1, 4), dtype=np.float32), a2)
+        # Compiled (or loaded) now for the one signature they are called with: float32, C order.
+        v = np.zeros(1, dtype=np.float32)  # (H,) with H = 1
+        m = np.zeros((1, 1), dtype=np.float32)  # (T, H) with T = 1
+        for parallel in (True, False):
+            kernels["lstm", parallel](np.zeros((1, 4), np.float32), np.zeros(4, np.float32),
+                                      np.zeros((1, 4, 1), np.float32), v, v, np.zeros((1, 4), np.float32), *([m] * 6))
+            kernels["gru", parallel](np.zeros((1, 3), np.float32), np.zeros(3, np.float32), np.zeros(3, np.float32),
+                                     np.zeros((1, 3, 1), np.float32), v, np.zeros((1, 3), np.float32), *([m] * 4))
+            kernels["rnn", parallel](m, v, m, v, m, m, False)
+        product(m, np.zeros((1, 4), dtype=np.float32), np.zeros((1, 4), dtype=np.float32))
         _state.product = product
-        _state.serial_kernel = serial
+        _state.kernels = kernels
+        kernel = kernels["lstm", True]
         if numba.threading_layer() not in ("omp", "tbb"):  # workqueue: one parallel loop at a time
             _state.serial = threading.Lock()
         _state.kernel = kernel
@@ -290,11 +366,12 @@ def status() -> str:
 
 
 def applies(layer) -> bool:
-    """Whether ``layer`` is one the compiled loop computes: an LSTM with
-    PyTorch's defaults (no projection, default activations, no clip, forward), float32."""
+    """Whether ``layer`` is one the compiled loop computes: PyTorch's defaults (an LSTM
+    without projection, a GRU with its reset after the product, default activations,
+    no clip), forward, float32."""
     from .cells import is_plain
 
-    if layer.cell != "lstm" or layer.reverse or not is_plain(layer):
+    if layer.reverse or not is_plain(layer):
         return False
     f32 = np.dtype(np.float32)
     return all(a.dtype == f32 for a in (layer.W_ih, layer.W_hh, layer.b_ih, layer.b_hh))
@@ -330,48 +407,62 @@ def using(path):
 KERNELS = ("serial", "parallel")
 
 
-def choose(H: int) -> str:
-    """The kernel the next block of steps of width H would run on: ``"serial"`` or ``"parallel"``."""
-    return "parallel" if _choose(H) else "serial"
+def choose(cell: str, H: int) -> str:
+    """The kernel the next block of steps of a ``cell`` layer H wide would run on: ``"serial"`` or ``"parallel"``."""
+    return "parallel" if _choose("rnn" if cell.startswith("rnn") else cell, H) else "serial"
 
 
 def run(layer, x: np.ndarray, h0: np.ndarray, c0: np.ndarray | None, out: dict | None = None) -> dict | None:
     """:func:`cells.run` for a layer the compiled loop applies to, if it is ready;
     None (so that the caller runs NumPy) otherwise.
 
-    x (T, E), h0 and c0 (H,). ``out``, if given, holds arrays to write into:
-    ``xW`` and ``hW`` (T, 4H), i f g o c h (T, H), float32 and C-contiguous
-    (any that are not are allocated here). Returns the dict of the same keys.
+    x (T, E), h0 and c0 (H,; c0 for an LSTM only). ``out``, if given, holds
+    arrays to write into: ``xW`` and ``hW`` (T, G*H) and each quantity of
+    ``QUANTITIES[layer.cell]`` (T, H), float32 and C-contiguous (any that are
+    not are allocated here). Returns the dict of the same keys.
     """
-    if c0 is None or not applies(layer) or not will_run():
+    from .cells import GATES, QUANTITIES
+
+    if not applies(layer) or (layer.cell == "lstm") != (c0 is not None) or not will_run():
         return None
-    T, H = x.shape[0], layer.hidden_size
+    T, H, G = x.shape[0], layer.hidden_size, GATES[layer.cell]
     f32 = np.float32
+    qs = QUANTITIES[layer.cell]
     out = dict(out or {})
-    for name, shape in (("xW", (T, 4 * H)), ("hW", (T, 4 * H)), *((q, (T, H)) for q in "ifgoch")):
+    for name, shape in (("xW", (T, G * H)), ("hW", (T, G * H)), *((q, (T, H)) for q in qs)):
         a = out.get(name)
         if a is None or a.shape != shape or a.dtype != f32 or not a.flags.c_contiguous or not a.flags.writeable:
             out[name] = np.empty(shape, dtype=f32)
     x = np.ascontiguousarray(x, dtype=f32)  # (T, E)
-    W_ihT = np.ascontiguousarray(layer.W_ih.T)  # (E, 4H)
-    b = layer.b_ih + layer.b_hh  # (4H,)
-    W4 = np.ascontiguousarray(layer.W_hh.reshape(4, H, H).transpose(1, 0, 2))  # (H, 4, H)
+    W_ihT = np.ascontiguousarray(layer.W_ih.T)  # (E, G*H)
+    W = np.ascontiguousarray(layer.W_hh.reshape(G, H, H).transpose(1, 0, 2))  # (H, G, H): unit j's rows together
     h0 = np.ascontiguousarray(h0, dtype=f32)  # (H,)
-    c0 = np.ascontiguousarray(c0, dtype=f32)  # (H,)
+    kind = "rnn" if G == 1 else layer.cell
+
+    def call(kernel, a: int, z: int, h_prev, c_prev) -> None:
+        rows = (out["xW"][a:z], out["hW"][a:z], *(out[q][a:z] for q in qs))
+        if kind == "lstm":
+            kernel(rows[0], layer.b_ih + layer.b_hh, W, h_prev, c_prev, *rows[1:])
+        elif kind == "gru":
+            kernel(rows[0], layer.b_ih, layer.b_hh, W, h_prev, *rows[1:])
+        else:
+            kernel(rows[0], layer.b_ih + layer.b_hh, W[:, 0], h_prev, *rows[1:], layer.cell == "rnn_relu")
+
     pin = getattr(_local, "use", None)
+    c_prev = None if c0 is None else np.ascontiguousarray(c0, dtype=f32)  # (H,)
+    h_prev = h0
     with _state.serial or contextlib.nullcontext():
         _state.product(x, W_ihT, out["xW"])
         # A block of steps at a time, each from the state the last one ended in, by
         # the kernel (one core or all) that has lately been the faster for this H.
         for a in range(0, T, STEPS_PER_CALL):
             z = min(T, a + STEPS_PER_CALL)
-            parallel = pin == "parallel" if pin in KERNELS else _choose(H)
+            parallel = pin == "parallel" if pin in KERNELS else _choose(kind, H)
             t0 = time.perf_counter()
-            (_state.kernel if parallel else _state.serial_kernel)(
-                out["xW"][a:z], b, W4, h0, c0, out["hW"][a:z], *(out[q][a:z] for q in "ifgoch")
-            )
-            _learn(H, parallel, (time.perf_counter() - t0) / (z - a))
-            h0, c0 = out["h"][z - 1], out["c"][z - 1]
+            call(_state.kernels[kind, parallel], a, z, h_prev, c_prev)
+            _learn(kind, H, parallel, (time.perf_counter() - t0) / (z - a))
+            h_prev = out["h"][z - 1]
+            c_prev = None if c_prev is None else out["c"][z - 1]
     return out
 
 
@@ -379,20 +470,20 @@ STEPS_PER_CALL = 512  # steps per kernel call: the choice of kernel is made agai
 PROBE_EVERY = 16  # every so many blocks, the kernel that is not chosen is timed again
 
 
-def _choose(H: int) -> bool:
+def _choose(kind: str, H: int) -> bool:
     """Whether the next block of steps of width H runs on all cores: the kernel that has
     been faster lately, each tried once first and the other again now and then (the load
     of a shared machine changes which one wins)."""
     _state.calls += 1
     cost = _state.cost
-    if (H, True) not in cost:
+    if (kind, H, True) not in cost:
         return True
-    if (H, False) not in cost:
+    if (kind, H, False) not in cost:
         return False
-    best = cost[(H, True)] <= cost[(H, False)]
+    best = cost[(kind, H, True)] <= cost[(kind, H, False)]
     return (not best) if _state.calls % PROBE_EVERY == 0 else best
 
 
-def _learn(H: int, parallel: bool, seconds_per_step: float) -> None:
-    old = _state.cost.get((H, parallel))
-    _state.cost[(H, parallel)] = seconds_per_step if old is None else 0.5 * old + 0.5 * seconds_per_step
+def _learn(kind: str, H: int, parallel: bool, seconds_per_step: float) -> None:
+    old = _state.cost.get((kind, H, parallel))
+    _state.cost[(kind, H, parallel)] = seconds_per_step if old is None else 0.5 * old + 0.5 * seconds_per_step

@@ -36,7 +36,8 @@ NumPy, and so does everything when numba is not installed (``pip install
 When it runs, set by the environment variable ``LSTM_TUI_COMPILED``:
 
 - unset or ``auto``: once :func:`warm_up` has been called (the app does so
-  after its first frame, the CLI when it starts) the loop is compiled or loaded
+  after its first frame, the CLI for an input NumPy would take over half a
+  second on) the loop is compiled or loaded
   from numba's cache in a background thread; traces use NumPy until it is
   ready, then the compiled loop. Nothing ever waits for a compile.
 - ``1``: the first trace that can use it waits for it (scripts, benchmarks).
@@ -409,7 +410,7 @@ KERNELS = ("serial", "parallel")
 
 def choose(cell: str, H: int) -> str:
     """The kernel the next block of steps of a ``cell`` layer H wide would run on: ``"serial"`` or ``"parallel"``."""
-    return "parallel" if _choose("rnn" if cell.startswith("rnn") else cell, H) else "serial"
+    return "parallel" if _choose("rnn" if cell.startswith("rnn") else cell, H)[0] else "serial"
 
 
 def run(layer, x: np.ndarray, h0: np.ndarray, c0: np.ndarray | None, out: dict | None = None) -> dict | None:
@@ -455,33 +456,36 @@ def run(layer, x: np.ndarray, h0: np.ndarray, c0: np.ndarray | None, out: dict |
         _state.product(x, W_ihT, out["xW"])
         # A block of steps at a time, each from the state the last one ended in, by
         # the kernel (one core or all) that has lately been the faster for this H.
-        for a in range(0, T, STEPS_PER_CALL):
-            z = min(T, a + STEPS_PER_CALL)
-            parallel = pin == "parallel" if pin in KERNELS else _choose(kind, H)
+        a = 0
+        while a < T:
+            parallel, probe = (pin == "parallel", False) if pin in KERNELS else _choose(kind, H)
+            z = min(T, a + (STEPS_PER_PROBE if probe else STEPS_PER_CALL))
             t0 = time.perf_counter()
             call(_state.kernels[kind, parallel], a, z, h_prev, c_prev)
             _learn(kind, H, parallel, (time.perf_counter() - t0) / (z - a))
             h_prev = out["h"][z - 1]
             c_prev = None if c_prev is None else out["c"][z - 1]
+            a = z
     return out
 
 
 STEPS_PER_CALL = 512  # steps per kernel call: the choice of kernel is made again after each block
+STEPS_PER_PROBE = 64  # steps of a block that times the kernel not chosen
 PROBE_EVERY = 16  # every so many blocks, the kernel that is not chosen is timed again
 
 
-def _choose(kind: str, H: int) -> bool:
-    """Whether the next block of steps of width H runs on all cores: the kernel that has
-    been faster lately, each tried once first and the other again now and then (the load
-    of a shared machine changes which one wins)."""
+def _choose(kind: str, H: int) -> tuple[bool, bool]:
+    """(whether the next block of steps of width H runs on all cores, whether that block is a
+    probe): the kernel that has been faster lately, each tried first on a short block, and the
+    other again now and then, on a short block (the load of a shared machine changes which wins)."""
     _state.calls += 1
     cost = _state.cost
     if (kind, H, True) not in cost:
-        return True
+        return True, True
     if (kind, H, False) not in cost:
-        return False
+        return False, True
     best = cost[(kind, H, True)] <= cost[(kind, H, False)]
-    return (not best) if _state.calls % PROBE_EVERY == 0 else best
+    return ((not best), True) if _state.calls % PROBE_EVERY == 0 else (best, False)
 
 
 def _learn(kind: str, H: int, parallel: bool, seconds_per_step: float) -> None:

@@ -277,9 +277,10 @@ class LstmApp(App):
         # make full collections a hundred times rarer: each one stalls a step by
         # 8 ms or more (50 ms over all of Textual's objects before the freeze).
         self.call_after_refresh(gc.freeze)
-        # Once the first frame is out: the compiled step loop (numba, if installed) gets ready in
-        # the background; traces take NumPy's loop until it is (LSTM_TUI_COMPILED=0: always).
-        self.call_after_refresh(compiled.warm_up)
+        # A second after the first frame (and its second layout) is out: the compiled step loop
+        # (numba, if installed) gets ready in the background, its import holding the GIL for a
+        # moment; traces take NumPy's loop until it is ready (LSTM_TUI_COMPILED=0: always).
+        self.set_timer(1.0, compiled.warm_up)
         self._gc_thresholds = gc.get_threshold()
         gc.set_threshold(self._gc_thresholds[0], self._gc_thresholds[1], 1000)
         if self._pending is not None:

@@ -319,7 +319,7 @@ def run(
     (having read t..T-1), so its ``hW`` row t is the product of its state at t+1.
 
     PyTorch's defaults (see :func:`is_plain`) take a fast loop; any other
-    layer takes the plain steps of :func:`step`. A forward float32 LSTM with
+    layer takes the plain steps of :func:`step`. A forward float32 layer with
     the defaults runs in the compiled loop of :mod:`.compiled` when it is
     ready, which writes into the arrays of ``out`` (name -> array of the
     result's shape) and returns them; the other loops return arrays of their

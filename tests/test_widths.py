@@ -79,6 +79,7 @@ def test_the_fast_loop_is_taken_only_for_plain_layers(rng):
     assert not is_plain(make_layer(rng, "rnn_tanh", 2, 3, clip=1.0))
     assert not is_plain(make_layer(rng, "rnn_tanh", 2, 3, activations=(("Relu", 0, 0),)))
     assert is_plain(make_layer(rng, "rnn_tanh", 2, 3, activations=(("Tanh", 0, 0),)))
+    assert is_plain(make_layer(rng, "gru", 2, 3, activations=[["Sigmoid", 0.0, 0.0], ["Tanh", 0, 0]]))
 
 
 def test_gru_linear_before_reset_false_records_the_product_that_enters_n(rng):
@@ -238,6 +239,20 @@ def test_mixed_kinds_and_broken_chains_are_refused_in_one_line(rng):
         Model(layers=(bidi(rng, "lstm", 3, 4),), head_W=np.zeros((5, 4)), head_b=np.zeros(5))
     with pytest.raises(InputError, match="embedding gives vectors of size 2, layer 0 takes 3"):
         Model(layers=(make_layer(rng, "gru", 3, 4),), embedding=np.zeros((5, 2)))
+    good = make_layer(rng, "lstm", 3, 4, P=2)
+    bad = [
+        (dataclasses.replace(good, W_hr=None), "W_hh has 2 columns, expected H = 4"),
+        (dataclasses.replace(good, b_hh=np.zeros(15)), "do not share 4·H = 16 rows"),
+        (dataclasses.replace(good, W_hr=np.zeros((2, 3))), r"W_hr must be an LSTM's \[P, H\] = \[2, 4\]"),
+        (dataclasses.replace(good, activations=(("Sigmoid", 0, 0), ("Swish", 0, 0), ("Tanh", 0, 0))), "expected 3 of"),
+        (dataclasses.replace(good, clip=0.0), "clip must be a positive number"),
+        (dataclasses.replace(good, cell="lstmx"), "unknown cell 'lstmx'"),
+    ]
+    for layer, message in bad:
+        with pytest.raises(InputError, match=message):
+            Model(layers=(layer,))
+    with pytest.raises(InputError, match=r"layer 0 \(reverse\): clip"):
+        Model(layers=(Bidirectional(make_layer(rng, "gru", 3, 4), make_layer(rng, "gru", 3, 4, reverse=True, clip=-1.0)),))
     # the two plain RNNs record the same quantities and may share a stack
     Model(layers=(make_layer(rng, "rnn_tanh", 3, 4), make_layer(rng, "rnn_relu", 4, 2)))
 

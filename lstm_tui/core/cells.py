@@ -244,7 +244,9 @@ def activation(name: str, alpha: float | None = None, beta: float | None = None)
 
 def activations_of(layer: Layer) -> tuple[Activation, ...]:
     """The layer's activations, its cell's defaults when it names none."""
-    return DEFAULT_ACTIVATIONS[layer.cell] if layer.activations is None else tuple(layer.activations)
+    if layer.activations is None:
+        return DEFAULT_ACTIVATIONS[layer.cell]
+    return tuple((str(name), float(alpha), float(beta)) for name, alpha, beta in layer.activations)
 
 
 def is_plain(layer: Layer) -> bool:

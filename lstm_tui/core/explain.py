@@ -34,7 +34,7 @@ import numpy as np
 
 from .cells import ACTIVATIONS, GATES, activations_of, sigmoid
 from .errors import InputError
-from .model import Model
+from .model import Model, directions
 from .trace import Trace
 
 #: The gates of each cell in weight order, with their activation function's name.
@@ -96,7 +96,7 @@ def stages(model: Model, trace: Trace, layer: int, k: int, j: int | None) -> dic
         raise InputError(f"step {k} out of range: the trace has {trace.steps} step(s)")
     _unit_range(trace, layer, j, "c" if trace.cell == "lstm" else "h")
     level = model.layers[layer]
-    dirs = level.directions if hasattr(level, "directions") else (level,)
+    dirs = directions(level)
     cell = trace.cell
     xW_all = trace.value("xW", layer, k)  # (D*G*H,) W_ih xᵗ per direction and gate block
     hW_all = trace.value("hW", layer, k)  # (D*G*H,) W_hh hᵗ⁻¹

@@ -22,7 +22,7 @@ from importlib import resources
 import numpy as np
 
 from . import tokenize
-from .cells import GATES, QUANTITIES, Bidirectional, Layer, run
+from .cells import ACTIVATIONS, DEFAULT_ACTIVATIONS, GATES, QUANTITIES, Bidirectional, Layer, run
 from .errors import InputError
 from .trace import Trace
 
@@ -64,10 +64,43 @@ def level_width(level: Level, q: str) -> int:
     return w * len(lay)
 
 
+def _check_layer(layer: Layer, where: str) -> None:
+    """One line for a direction whose arrays or options do not fit together."""
+    if layer.cell not in GATES:
+        raise InputError(f"{where}: unknown cell {layer.cell!r}, expected one of {', '.join(GATES)}")
+    G = GATES[layer.cell]
+    shapes = {name: np.shape(getattr(layer, name)) for name in ("W_ih", "W_hh", "b_ih", "b_hh")}
+    if len(shapes["W_ih"]) != 2 or len(shapes["W_hh"]) != 2 or shapes["W_ih"][0] % G or shapes["W_ih"][0] == 0:
+        raise InputError(f"{where}: W_ih {shapes['W_ih']} and W_hh {shapes['W_hh']} are not [{G}·H, E] and [{G}·H, P]")
+    GH = shapes["W_ih"][0]
+    if shapes["W_hh"][0] != GH or shapes["b_ih"] != (GH,) or shapes["b_hh"] != (GH,):
+        raise InputError(
+            f"{where}: shapes W_ih {shapes['W_ih']}, W_hh {shapes['W_hh']}, b_ih {shapes['b_ih']}, b_hh {shapes['b_hh']} "
+            f"do not share {G}·H = {GH} rows"
+        )
+    H, P = GH // G, shapes["W_hh"][1]
+    if layer.W_hr is None and P != H:
+        raise InputError(f"{where}: W_hh has {P} columns, expected H = {H} (or a projection W_hr)")
+    if layer.W_hr is not None and (layer.cell != "lstm" or np.shape(layer.W_hr) != (P, H)):
+        raise InputError(f"{where}: a projection W_hr must be an LSTM's [P, H] = [{P}, {H}], got {np.shape(layer.W_hr)}")
+    if layer.activations is not None:
+        want = len(DEFAULT_ACTIVATIONS[layer.cell])
+        names = [a[0] for a in layer.activations]
+        if len(names) != want or any(name not in ACTIVATIONS for name in names):
+            raise InputError(
+                f"{where}: activations {names} for a {layer.cell}: expected {want} of {', '.join(ACTIVATIONS)}"
+            )
+    if layer.clip is not None and not layer.clip > 0:
+        raise InputError(f"{where}: clip must be a positive number, got {layer.clip}")
+
+
 def _check_levels(levels: tuple) -> None:
     """One line for a stack that cannot run: mixed quantities, directions that do not pair, widths that do not chain."""
     if not levels:
         raise InputError("a model needs at least one recurrent layer")
+    for n, level in enumerate(levels):
+        for layer in directions(level):
+            _check_layer(layer, f"layer {n}" + (" (reverse)" if isinstance(level, Bidirectional) and layer.reverse else ""))
     kinds = {level.cell for level in levels}
     if len({QUANTITIES[k] for k in kinds}) > 1:
         raise InputError(

@@ -622,6 +622,11 @@ def app_rows(quick: bool, jump_only: bool = False) -> list[tuple[str, ...]]:
         rows.append(("  a step while it traces on (median of 20 keys)" if r["still_tracing"] else
                      "  a step after it (median of 20 keys)", _fmt_s(r["step_median"]), "", ""))
     T = 100_000 if quick else 1_000_000
+    r = _run_app_child("recompute", steps=100_000 if quick else 200_000, hidden=128, windows=20 if quick else 60)
+    for way in ("numpy, BLAS 2 threads", "numpy, BLAS 1 thread", "compiled, one core"):
+        if way in r:
+            rows.append((f"window recompute ({r['window']} steps, H=128), {way}: median (worst)",
+                         f"{_fmt_s(r[way][0])} ({_fmt_s(r[way][1])})", "", "", r["load"]))
     loops = [False] + ([True] if importlib.util.find_spec("numba") is not None else [])
     for fast in loops:
         r = _run_app_child("memory", steps=T, hidden=128, jumps=20, compiled=fast)
@@ -674,6 +679,48 @@ def child_export(model: str, chars: int, compiled: bool) -> dict:
 
 
 APP_CHILDREN["export"] = child_export
+
+
+def child_recompute(steps: int, hidden: int, windows: int) -> dict:
+    """A checkpointed window's recompute (the core of a jump) at H = ``hidden``: NumPy's loop
+    with its BLAS on 2 threads and held to 1 (what checkpoint does with threadpoolctl), and the
+    compiled loop's one-core kernel; the same random windows, the three alternating."""
+    import contextlib
+    import statistics
+
+    import numpy as np
+
+    from lstm_tui.core import checkpoint, compiled, random_model
+
+    limiter, info = _limit_blas(THREADS)
+    model = random_model(hidden=hidden, seed=0, dtype="float32")
+    text = "".join(np.random.default_rng(0).choice(list("abcdefghijklmnopqrstuvwxyz .,;()"), steps).tolist())
+    with compiled.using(False):
+        plain = checkpoint.checkpointed(model, text)
+    ways = {"numpy, BLAS 2 threads": plain._store, "numpy, BLAS 1 thread": plain._store}
+    if info and compiled.warm_up(wait=True):
+        with compiled.using(True):
+            ways["compiled, one core"] = checkpoint.checkpointed(model, text)._store
+    limit = checkpoint.one_blas_thread
+    times: dict[str, list[float]] = {k: [] for k in ways}
+    rng = np.random.default_rng(1)
+    for w in rng.integers(0, len(plain._store.path), windows).tolist():
+        for way, store in ways.items():
+            checkpoint.one_blas_thread = (lambda: contextlib.nullcontext()) if "2 threads" in way else limit
+            t0 = time.perf_counter()
+            store.compute(w)
+            times[way].append(time.perf_counter() - t0)
+    checkpoint.one_blas_thread = limit
+    del limiter
+    return {
+        "window": plain.window_length,
+        "load": _load(),
+        "threadpoolctl": bool(info),
+        **{way: [statistics.median(t), max(t)] for way, t in times.items()},
+    }
+
+
+APP_CHILDREN["recompute"] = child_recompute
 
 
 def export_rows(quick: bool) -> list[tuple[str, ...]]:

@@ -230,7 +230,6 @@ class _State:
     def __init__(self) -> None:
         self.kernel = None  # set once every kernel is compiled: the compiled lstm_steps, all cores
         self.kernels: dict[tuple[str, bool], object] = {}  # (cell kind, parallel) -> compiled steps kernel
-        self.product = None  # the compiled input_product
         self.cost: dict[tuple[str, int, bool], float] = {}  # (cell kind, H, parallel) -> seconds per step, lately
         self.calls = 0
         self.error: str | None = None  # why there is none (numba missing, a compile error)
@@ -289,13 +288,15 @@ def _build() -> None:
             for kind, func in STEPS.items():
                 kernels[kind, True] = _jit(numba, _named(func, f"{func.__name__}_parallel"), cache, parallel=True)
                 kernels[kind, False] = _jit(numba, _named(func, f"{func.__name__}_serial"), cache)
-            return kernels, _jit(numba, input_product, cache, parallel=True)
+            kernels["product", True] = _jit(numba, _named(input_product, "input_product_parallel"), cache, parallel=True)
+            kernels["product", False] = _jit(numba, _named(input_product, "input_product_serial"), cache)
+            return kernels
 
         try:
-            kernels, product = build(True)
+            kernels = build(True)
             _state.cached = True
         except RuntimeError:  # "cannot cache function ...: no locator available"
-            kernels, product = build(False)
+            kernels = build(False)
             _state.cached = False
         # Compiled (or loaded) now for the one signature they are called with: float32, C order.
         v = np.zeros(1, dtype=np.float32)  # (H,) with H = 1
@@ -306,8 +307,7 @@ def _build() -> None:
             kernels["gru", parallel](np.zeros((1, 3), np.float32), np.zeros(3, np.float32), np.zeros(3, np.float32),
                                      np.zeros((1, 3, 1), np.float32), v, np.zeros((1, 3), np.float32), *([m] * 4))
             kernels["rnn", parallel](m, v, m, v, m, m, False)
-        product(m, np.zeros((1, 4), dtype=np.float32), np.zeros((1, 4), dtype=np.float32))
-        _state.product = product
+            kernels["product", parallel](m, np.zeros((1, 4), np.float32), np.zeros((1, 4), np.float32))
         _state.kernels = kernels
         kernel = kernels["lstm", True]
         if numba.threading_layer() not in ("omp", "tbb"):  # workqueue: one parallel loop at a time
@@ -453,7 +453,8 @@ def run(layer, x: np.ndarray, h0: np.ndarray, c0: np.ndarray | None, out: dict |
     c_prev = None if c0 is None else np.ascontiguousarray(c0, dtype=f32)  # (H,)
     h_prev = h0
     with _state.serial or contextlib.nullcontext():
-        _state.product(x, W_ihT, out["xW"])
+        # On all cores when the steps are likely to be (a busy machine makes both slow there).
+        _state.kernels["product", pin == "parallel" if pin in KERNELS else _faster(kind, H)](x, W_ihT, out["xW"])
         # A block of steps at a time, each from the state the last one ended in, by
         # the kernel (one core or all) that has lately been the faster for this H.
         a = 0
@@ -486,6 +487,12 @@ def _choose(kind: str, H: int) -> tuple[bool, bool]:
         return False, True
     best = cost[(kind, H, True)] <= cost[(kind, H, False)]
     return ((not best), True) if _state.calls % PROBE_EVERY == 0 else (best, False)
+
+
+def _faster(kind: str, H: int) -> bool:
+    """Whether the all-core steps kernel has lately been the faster for this cell and H (True untried)."""
+    cost = _state.cost
+    return cost.get((kind, H, True), 0.0) <= cost.get((kind, H, False), float("inf"))
 
 
 def _learn(kind: str, H: int, parallel: bool, seconds_per_step: float) -> None:

@@ -204,11 +204,11 @@ def rnn_steps(xW, b, W, h0, hW, h, relu):
 
 
 def _named(func, name: str):
-    """The same Python function under another name. :func:`lstm_steps` is compiled twice,
-    with each step's units shared among the cores (``parallel=True``) and on one core (for
-    a small layer, or a busy machine, where waiting at every step for a second core costs
-    more than it gives); numba's cache files are named after the function, so the two
-    compiled versions must have two names."""
+    """The same Python function under another name. Each kernel is compiled twice, with
+    its loop shared among the cores (``parallel=True``) and on one core (for a small layer,
+    or a busy machine, where waiting at every step for a second core costs more than it
+    gives); numba's cache files are named after the function, so the two compiled
+    versions must have two names."""
     f = types.FunctionType(func.__code__, func.__globals__, name, func.__defaults__, func.__closure__)
     f.__qualname__ = name
     f.__doc__ = func.__doc__
@@ -217,7 +217,6 @@ def _named(func, name: str):
 
 #: The steps kernel of each cell kind (rnn_tanh and rnn_relu share one).
 STEPS = {"lstm": lstm_steps, "gru": gru_steps, "rnn": rnn_steps}
-
 
 
 # ---------------------------------------------------------------------------
@@ -241,7 +240,7 @@ class _State:
 
 
 _state = _State()
-_local = threading.local()  # .use: None (decide), True or False (a caller's pin, see using())
+_local = threading.local()  # .use: None (decide), False, True, "serial" or "parallel" (a caller's pin, see using())
 
 
 def mode() -> str:
@@ -267,7 +266,7 @@ def _jit(numba, func, cache: bool, **options):
 
 
 def _build() -> None:
-    """Compile (or load from numba's cache) the kernel; runs in the warm-up thread."""
+    """Compile (or load from numba's cache) the kernels; runs in the warm-up thread."""
     try:
         import numba
     except ImportError:

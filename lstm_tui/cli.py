@@ -47,8 +47,9 @@ def _model_options(suppress: bool = False) -> argparse.ArgumentParser:
     g.add_argument(
         "--model",
         metavar="NAME|PATH",
-        help="built-in model name (see --list-models; default: brackets) or weights file: .safetensors, "
-        ".npz (PyTorch state_dict or Keras weights), .pt/.pth (needs PyTorch)",
+        help="built-in model name (see --list-models; default: brackets) or model file: .safetensors, "
+        ".npz (PyTorch state_dict or Keras weights), .pt/.pth (needs PyTorch), .keras/.weights.h5 (Keras 3), "
+        ".onnx",
     )
     g.add_argument(
         "--prefix",
@@ -167,7 +168,7 @@ def _random_options(args, tokenizer: str | None = None) -> dict:
 
 
 def _load(args, default: str | None = None):
-    from .core.io import is_model_path
+    from .formats import is_model_path
     from .core.registry import DEFAULT, load_model
 
     spec = _spec(args, default or DEFAULT)
@@ -198,7 +199,7 @@ def _text(args, model) -> str:
     if args.text is not None and args.text_file is not None:
         raise UserError("give --text or --text-file, not both")
     if args.text_file is not None:
-        from .core.io import read_text
+        from .core.inputs import read_text
 
         return read_text(args.text_file)
     if args.text is not None:
@@ -213,7 +214,7 @@ def _from_argv(text: str) -> str:
 
 def _frames(args, model):
     """The --inputs frames [T, E] checked against the model, or None to feed text."""
-    from .core.io import load_frames
+    from .core.inputs import load_frames
 
     if args.inputs is None:
         if not model.takes_tokens:
@@ -251,6 +252,7 @@ def _export(args) -> int:
     from .core.export import write_npz, write_trace
 
     model = _load(args)
+    _print_notes(model)
     if args.target is not None and not args.grad:
         raise UserError("--target goes with --grad")
     if args.grad and not str(args.output).lower().endswith(".npz"):
@@ -283,6 +285,12 @@ def _export(args) -> int:
         path = write_trace(trace, args.output, force=args.force)
     print(f"wrote {path}: {trace.steps} steps, {trace.num_layers} layer(s), {_widths(trace)}")
     return 0
+
+
+def _print_notes(model) -> None:
+    """The reader's notes on the file, one "note: …" line each on stderr (stdout stays the command's own)."""
+    for line in model.notes:
+        print(f"note: {inert(line)}", file=sys.stderr)
 
 
 def _widths(trace) -> str:
@@ -319,6 +327,7 @@ def _show(args) -> int:
     from .core import checkpoint
 
     model = _load(args)
+    _print_notes(model)
     inputs = _inputs(args, model)
     _compile_if_long(model, inputs)
     trace = checkpoint.trace(model, inputs)  # a long one kept as checkpoints: the step's window is recomputed

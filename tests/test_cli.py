@@ -170,7 +170,7 @@ def test_bare_command_opens_the_default_then_the_last_builtin(opened, tmp_path):
     assert main([]) == 0
     assert opened[-1][0] == "charlm"
     path = tmp_path / "m.safetensors"
-    from lstm_tui.core.io import save_model
+    from lstm_tui.formats import save_model
 
     save_model(load_model(hidden=4), path)
     assert main(["--model", str(path)]) == 0

@@ -12,7 +12,7 @@ from safetensors.numpy import save_file
 
 from lstm_tui.cli import main
 from lstm_tui.core import GATES
-from lstm_tui.core.io import load_file
+from lstm_tui.formats import load_file
 
 VOCAB = ["a", "b", "c", " ", ".", "<unk>"]
 
@@ -157,7 +157,7 @@ class _Payload:
         (lambda t, r: _write(t, "r.safetensors", r.bytes(300)), "r.safetensors: not a valid safetensors file"),
         (lambda t, r: _write(t, "r.npz", r.bytes(300)), "r.npz: not"),
         (lambda t, r: _write(t, "evil.pt", pickle.dumps(_Payload(str(t / "pwned")))), "evil.pt: "),
-        (lambda t, r: _write(t, "m.h5", b"\x89HDF\r\n\x1a\n"), "Keras .h5 files are not read directly"),
+        (lambda t, r: _write(t, "m.h5", b"\x89HDF\r\n\x1a\n"), "m.h5: it is not a valid HDF5 file"),
         (lambda t, r: _write(t, "weights.bin", b"xx"), "unknown file type '.bin'"),
     ],
 )

@@ -14,7 +14,7 @@ import pytest
 from safetensors.numpy import save_file
 
 from lstm_tui.cli import main
-from lstm_tui.core import io
+from lstm_tui import formats as io
 from lstm_tui.core.registry import load_model
 
 
@@ -103,14 +103,14 @@ def test_text_export_too_large_for_csv(tmp_path, capsys, monkeypatch):
 
 
 def test_text_file_larger_than_the_limit(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr("lstm_tui.core.io.MAX_TEXT_BYTES", 100)
+    monkeypatch.setattr("lstm_tui.core.inputs.MAX_TEXT_BYTES", 100)
     big = tmp_path / "big.txt"
     big.write_text("(" * 101)
     one_line_error(["export", "--text-file", str(big), "-o", str(tmp_path / "x.npz")], capsys, "larger than")
 
 
 def test_npz_that_unpacks_too_large_is_refused_before_loading(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr("lstm_tui.core.io.MAX_NPZ_BYTES", 10_000)
+    monkeypatch.setattr("lstm_tui.formats.arrays.MAX_NPZ_BYTES", 10_000)
     path = tmp_path / "bomb.npz"
     np.savez_compressed(path, padding=np.zeros(100_000, dtype=np.float32))
     assert path.stat().st_size < 10_000

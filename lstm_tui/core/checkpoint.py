@@ -244,6 +244,10 @@ class _Store:
         # checkpoint w of layer l: its state before step w·W, h[l] (n_win + 1, W_l)
         self.h = [np.zeros((n_win + 1, model.width("h", n)), dtype=dt) for n in range(L)]
         self.c = [np.zeros((n_win + 1, model.width("c", n)), dtype=dt) for n in range(L)] if model.cell == "lstm" else None
+        for kept, start in ((self.h, model.meta.get("h0")), (self.c, model.meta.get("c0"))):
+            if kept is not None and start is not None:  # the file's own initial state (ONNX initial_h)
+                for n in range(L):
+                    kept[n][0] = start[n]
         # Largest |value| per window: quantities of each layer, then x, then y.
         self.win_max = np.zeros((n_win, L, Q + 1), dtype=np.float64)
         self.y_max = np.zeros(n_win, dtype=np.float64)
@@ -621,6 +625,14 @@ def trace(model: Model, inputs, limit: int = FULL_TRACE_BYTES, window: int | Non
 # A chunk at a time
 
 
+def _start(zeros, given):
+    """Per-layer initial states: the file's own (``Model.meta["h0"]``/``["c0"]``, per level) or the zeros."""
+    if given is not None:
+        for n, v in enumerate(given):
+            zeros[n][...] = v
+    return zeros
+
+
 class TraceBuilder:
     """Computes a trace a chunk at a time: for a worker thread that shows the steps done so far.
 
@@ -668,8 +680,8 @@ class TraceBuilder:
             states={q: per_layer(q) for q in QUANTITIES[model.cell]},
             xW=per_layer("xW"),
             hW=per_layer("hW"),
-            h0=per_layer("h", steps=False),
-            c0=per_layer("c", steps=False) if model.cell == "lstm" else None,
+            h0=_start(per_layer("h", steps=False), model.meta.get("h0")),
+            c0=_start(per_layer("c", steps=False), model.meta.get("c0")) if model.cell == "lstm" else None,
             logits=None if V is None else np.zeros((T, V), dtype=dt),
             y=None if V is None else np.zeros((T, V), dtype=dt),
             directions=model.direction_flags,
@@ -734,7 +746,7 @@ class TraceBuilder:
         """Compute everything left and return the whole trace."""
         if self._full is not None and self.done == 0:
             f = self._full
-            self._full = self.model.trace_vectors(f.x, f.tokens, f.ids, f.unknown)  # what Model.trace does
+            self._full = self.model.trace_vectors(f.x, f.tokens, f.ids, f.unknown, f.h0, f.c0)  # what Model.trace does
             self.done = self.total
         while not self.complete:
             self.advance(seconds=1.0)

@@ -163,6 +163,16 @@ class Model:
         return all(len(set(self.widths(q))) == 1 for q in qs)
 
     @property
+    def notes(self) -> tuple[str, ...]:
+        """What the reader noted about the file, one line each (``meta["notes"]`` holds a
+        line or a list of lines; nothing when it holds none)."""
+        given = self.meta.get("notes")
+        if not given:
+            return ()
+        lines = [given] if isinstance(given, str) else list(given)
+        return tuple(" ".join(str(line).split()) for line in lines if str(line).strip())
+
+    @property
     def bidirectional(self) -> bool:
         """True when some level reads the sequence backwards (a Bidirectional level or a reverse layer)."""
         return any(d.reverse for level in self.layers for d in directions(level))
@@ -222,8 +232,8 @@ class Model:
     def trace(
         self,
         inputs: str | list[str] | np.ndarray,
-        h0=None,  # per level (W_l,) of that level's h width, forward units first; zeros if None
-        c0=None,  # per level (W_l,) of that level's c width (LSTM); zeros if None
+        h0=None,  # per level (W_l,) of that level's h width, forward units first; None: meta["h0"] or zeros
+        c0=None,  # per level (W_l,) of that level's c width (LSTM); None: meta["c0"] or zeros
     ) -> Trace:
         """Run the model over text, a token list or feature frames (T, E).
 
@@ -231,6 +241,8 @@ class Model:
         """
         tokens, ids, unknown, frames = self.prepare(inputs)
         x = frames if frames is not None else self.embedding[ids]  # (T, E)
+        h0 = self.meta.get("h0") if h0 is None else h0  # the file's own initial state (ONNX initial_h), if any
+        c0 = self.meta.get("c0") if c0 is None else c0
         return self.trace_vectors(x, tuple(tokens), ids, unknown, h0, c0)
 
     def prepare(

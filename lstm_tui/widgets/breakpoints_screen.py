@@ -5,6 +5,7 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import OptionList, Static
 
@@ -12,7 +13,21 @@ from ..core.breakpoints import Breakpoint
 
 
 class BreakpointsScreen(ModalScreen[None]):
-    """Edits the app's list in place; closes with Esc or B."""
+    """Shows the breakpoints and asks the app to toggle or delete one; closes with Esc or B."""
+
+    class Toggled(Message):
+        """Breakpoint ``index`` of the list shown is now to be ``enabled`` (or not)."""
+
+        def __init__(self, index: int, enabled: bool) -> None:
+            super().__init__()
+            self.index, self.enabled = index, enabled
+
+    class Deleted(Message):
+        """Delete breakpoint ``index`` of the list shown."""
+
+        def __init__(self, index: int) -> None:
+            super().__init__()
+            self.index = index
 
     AUTO_FOCUS = "OptionList"
     DEFAULT_CSS = """
@@ -31,7 +46,7 @@ class BreakpointsScreen(ModalScreen[None]):
 
     def __init__(self, breakpoints: list[Breakpoint]) -> None:
         super().__init__()
-        self.breakpoints = breakpoints
+        self._rows = [(bp.text, bp.enabled) for bp in breakpoints]  # what is shown; the app keeps the list
 
     def compose(self) -> ComposeResult:
         with Vertical() as v:
@@ -41,27 +56,30 @@ class BreakpointsScreen(ModalScreen[None]):
             yield OptionList(*self._labels())
 
     def _labels(self) -> list[str]:
-        if not self.breakpoints:
+        if not self._rows:
             return ["(none yet: press b in the main screen)"]
-        return [f"{'●' if bp.enabled else '○'} {bp.text}" for bp in self.breakpoints]
+        return [f"{'●' if enabled else '○'} {text}" for text, enabled in self._rows]
 
     def _redraw(self, highlight: int | None) -> None:
         options = self.query_one(OptionList)
         options.clear_options()
         options.add_options(self._labels())
-        if highlight is not None and self.breakpoints:
-            options.highlighted = min(highlight, len(self.breakpoints) - 1)
+        if highlight is not None and self._rows:
+            options.highlighted = min(highlight, len(self._rows) - 1)
 
     def action_toggle(self) -> None:
         n = self.query_one(OptionList).highlighted
-        if n is not None and self.breakpoints:
-            self.breakpoints[n].enabled = not self.breakpoints[n].enabled
+        if n is not None and self._rows:
+            text, enabled = self._rows[n]
+            self._rows[n] = (text, not enabled)
+            self.post_message(self.Toggled(n, not enabled))
             self._redraw(n)
 
     def action_delete(self) -> None:
         n = self.query_one(OptionList).highlighted
-        if n is not None and self.breakpoints:
-            del self.breakpoints[n]
+        if n is not None and self._rows:
+            del self._rows[n]
+            self.post_message(self.Deleted(n))
             self._redraw(n)
 
     def action_close(self) -> None:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import numpy as np
+from textual import events
 from textual.widget import Widget
 
-from ..render.text import token_strip
+from ..render.text import token_at, token_strip
+from .messages import StepChosen
 
 
 class TokenStrip(Widget):
-    """Scrolls with the current step so it stays in view."""
+    """Scrolls with the current step so it stays in view; a token clicked asks to go to its step."""
 
     DEFAULT_CSS = """
     TokenStrip { height: 1; padding: 0 1; }
@@ -27,3 +29,11 @@ class TokenStrip(Widget):
 
     def render(self):
         return token_strip(self.tokens, self.unknown, self.k, self.content_region.width or 80)
+
+    def on_click(self, event: events.Click) -> None:
+        offset = event.get_content_offset(self)
+        if offset is None:
+            return
+        n = token_at(self.tokens, self.unknown, self.k, self.content_region.width or 80, offset.x)
+        if n is not None:
+            self.post_message(StepChosen(n))

@@ -1,0 +1,92 @@
+"""The keys that read or write files: export the trace, save a screenshot, open another model."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from textual.widgets import Input
+
+from ..core import checkpoint
+from ..core.checkpoint import CheckpointedTrace
+from ..core.errors import UserError
+from ..core.export import atomic_write, write_trace
+from ..widgets.prompt import PromptScreen
+
+
+class Files:
+    """Mixed into ``LstmApp``: export (e), screenshot (S), open a model (o)."""
+
+    def action_export(self) -> None:
+        hint = "a file name ending in .npz, .csv (one row per number) or .json"
+        self.push_screen(PromptScreen("export the trace", hint, "trace.npz"), self._export_as)
+
+    def _export_as(self, name: str | None) -> None:
+        if name and name.strip() and isinstance(self.trace, CheckpointedTrace):
+            self.notify(f"{self.trace.steps:,} steps kept as checkpoints: too long to export whole", severity="error")
+            return
+        if name and name.strip():
+            self._write(name.strip(), lambda path, force: write_trace(self.trace, path, force=force))
+
+    def action_screenshot(self) -> None:
+        hint = "an .svg file name for a picture of the screen as it is now"
+        self.push_screen(PromptScreen("screenshot", hint, f"lstm-tui-t{self.k + 1}.svg"), self._save_screenshot_as)
+
+    def _save_screenshot_as(self, name: str | None) -> None:
+        if name and name.strip():
+            svg = self.export_screenshot().encode("utf-8")
+            self._write(name.strip(), lambda path, force: atomic_write(path, lambda fh: fh.write(svg), force=force))
+
+    def _write(self, name: str, write: Callable, confirmed: bool = False) -> None:
+        """Write a file, asking before replacing one that exists."""
+        path = Path(name).expanduser()
+        if path.exists() and not path.is_dir() and not confirmed:
+
+            def answer(text: str | None) -> None:
+                if text is not None and text.strip().lower() in ("y", "yes"):
+                    self._write(name, write, confirmed=True)
+                else:
+                    self.notify(f"{path}: kept as it was")
+
+            self.push_screen(PromptScreen("overwrite?", f"{path} exists. Type y and Enter to replace it."), answer)
+            return
+        try:
+            written = write(path, confirmed)
+        except UserError as exc:
+            self.notify(str(exc), severity="error", timeout=8)
+            return
+        self.notify(f"wrote {written}")
+
+    def action_open_model(self) -> None:
+        from ..core.registry import BUILTIN
+
+        hint = f"a built-in name ({', '.join(BUILTIN)}) or a model file (.safetensors, .npz, .pt, .keras, .onnx)"
+        self.push_screen(PromptScreen("open a model", hint), self._open_model)
+
+    def _open_model(self, spec: str | None) -> None:
+        """Load ``spec`` whole, then switch to it; a model that fails to load changes nothing."""
+        if spec is None or not spec.strip():
+            return
+        from ..core.registry import load_model
+
+        try:
+            model = load_model(spec.strip())
+            if not model.takes_tokens:
+                raise UserError(f"{spec.strip()}: this model reads feature frames: start it with --inputs FRAMES.npy")
+            text = model.meta.get("example", self.text)
+            trace = checkpoint.trace(model, text, self.FULL_TRACE_BYTES)
+        except UserError as exc:
+            self.notify(str(exc), severity="error", timeout=8)
+            return
+        self._trace_gen += 1  # a worker still tracing for the old model is now stale
+        self.workers.cancel_group(self, "trace")
+        self.tracing = None
+        self.model, self.frames, self.retokenize = model, None, None
+        self.sub_title = model.name
+        self.text = text
+        self.query_one("#input", Input).value = text if self._text_fits_input() else ""
+        self.watched.clear()
+        self.watch_exprs.clear()
+        self.set_trace(trace)
+        self.notify(f"opened {model.name}")
+        self._show_notes()

@@ -1,0 +1,198 @@
+"""Work off the UI's time: tracing a long input, scanning a long trace for a breakpoint.
+
+Each worker runs in a thread and reports with a message below; the app
+handles them here too (``on_trace_progress`` ...), dropping news of an input
+or a trace that has been replaced since. A new worker of the same group
+cancels the old one.
+"""
+
+from __future__ import annotations
+
+import time
+from functools import partial
+
+from textual.message import Message
+from textual.worker import get_current_worker
+
+from ..core import checkpoint
+from ..core.breakpoints import Breakpoint
+from ..core.checkpoint import CheckpointedTrace, step_seconds
+from ..core.errors import InputError, UserError
+from ..core.trace import Trace
+from ..widgets.update import update
+
+
+class TraceProgress(Message):
+    """From the tracing worker: the steps computed so far."""
+
+    def __init__(self, gen: int, trace, done: int, total: int, first: bool, text: str) -> None:
+        super().__init__()
+        self.gen, self.trace, self.done, self.total, self.first, self.text = gen, trace, done, total, first, text
+
+
+class TraceFailed(Message):
+    """From the tracing worker: the input was refused."""
+
+    def __init__(self, gen: int, error: str) -> None:
+        super().__init__()
+        self.gen, self.error = gen, error
+
+
+class ScanProgress(Message):
+    """From a breakpoint scan of a long trace: the step it has reached."""
+
+    def __init__(self, trace, step: int) -> None:
+        super().__init__()
+        self.trace, self.step = trace, step
+
+
+class ScanDone(Message):
+    """From a breakpoint scan of a long trace: the step found (None: none), or an error."""
+
+    def __init__(self, trace, direction: int, k: int | None, error: str | None = None) -> None:
+        super().__init__()
+        self.trace, self.direction, self.k, self.error = trace, direction, k, error
+
+
+class Workers:
+    """Mixed into ``LstmApp``: starts and stops the workers and takes in their news."""
+
+    def _expensive(self, inputs) -> bool:
+        """Whether tracing ``inputs`` would keep the screen waiting (at most one step a character)."""
+        return len(inputs) * step_seconds(self.model) > self.SYNC_SECONDS
+
+    def _start_tracing(self, inputs, text: str) -> None:
+        """Trace ``inputs`` in a worker thread, showing the steps done as they come."""
+        self._trace_gen += 1
+        self.tracing = (0, len(inputs))
+        update(self._status, self.status_line())
+        self.run_worker(
+            partial(self._trace_in_thread, inputs, text, self._trace_gen),
+            name="trace", group="trace", exclusive=True, thread=True,
+        )
+
+    def _trace_in_thread(self, inputs, text: str, gen: int) -> None:
+        """The worker: a chunk of about 50 ms at a time, news at most every 0.1 s (first chunk at once)."""
+        worker = get_current_worker()
+        try:
+            builder = self._trace_builder(inputs)
+        except UserError as exc:
+            self.post_message(TraceFailed(gen, str(exc)))
+            return
+        first, last = True, 0.0
+        while not worker.is_cancelled:
+            # While the user is moving, step aside: on two cores, a trace that keeps both
+            # busy (BLAS threads) triples the time a step takes to reach the screen.
+            pause = self._last_move + self.YIELD_SECONDS - time.monotonic()
+            if pause > 0 and not first:
+                time.sleep(min(pause, 0.05))
+                continue
+            builder.advance(seconds=0.02)
+            now = time.monotonic()
+            if first or builder.complete or now - last >= 0.1:
+                self.post_message(
+                    TraceProgress(gen, builder.snapshot(), builder.done, builder.total, first, text)
+                )
+                first, last = False, now
+            if builder.complete:
+                return
+
+    def on_trace_progress(self, message: TraceProgress) -> None:
+        if message.gen != self._trace_gen:
+            return  # news of an input replaced since
+        self.tracing = None if message.done >= message.total else (message.done, message.total)
+        if message.first:
+            self.text = message.text
+            self.set_trace(message.trace)
+        else:  # the same run, more steps: stay where the user is
+            self.trace = message.trace
+            self.refresh_view()
+
+    def on_trace_failed(self, message: TraceFailed) -> None:
+        if message.gen == self._trace_gen:
+            self.tracing = None
+            update(self._status, self.status_line())
+            self.notify(message.error, severity="error")
+
+    def _around(self, k: int) -> tuple[Trace, int]:
+        """A full trace holding step k with a step each side, and k's index in it."""
+        tr = self.trace
+        if not isinstance(tr, CheckpointedTrace):
+            return tr, k
+        win = tr.window(k - 1, k + 2)
+        return win, k - win.offset
+
+    def _stop_scan(self) -> bool:
+        """Stop a breakpoint scan of a long trace; whether one was running."""
+        if self.scanning is None:
+            return False
+        self.workers.cancel_group(self, "scan")
+        self.scanning = None
+        update(self._status, self.status_line())
+        return True
+
+    def _start_scan(self, direction: int) -> None:
+        """Scan a long trace for the next step where an enabled breakpoint holds, in a worker."""
+        self.scanning = self.k
+        update(self._status, self.status_line())
+        bps = [bp for bp in self.breakpoints if bp.enabled]
+        self.run_worker(
+            partial(self._scan_in_thread, self.trace, bps, self.layer, self.k, direction),
+            name="scan", group="scan", exclusive=True, thread=True,
+        )
+
+    def _scan_in_thread(self, trace: CheckpointedTrace, bps: list[Breakpoint], layer: int, k: int, direction: int) -> None:
+        """The worker of c / C on a long trace: window by window, the step reached shown every 0.1 s."""
+        worker = get_current_worker()
+        last = [0.0]
+
+        def progress(step: int) -> bool:
+            now = time.monotonic()
+            if now - last[0] >= 0.1:
+                last[0] = now
+                self.post_message(ScanProgress(trace, step))
+            return not worker.is_cancelled
+
+        try:
+            hit = checkpoint.find_next(trace, bps, layer, k, direction, vocab=self.model.vocab, progress=progress)
+        except InputError as exc:
+            self.post_message(ScanDone(trace, direction, None, str(exc)))
+            return
+        if not worker.is_cancelled:
+            self.post_message(ScanDone(trace, direction, hit))
+
+    def on_scan_progress(self, message: ScanProgress) -> None:
+        if message.trace is self.trace and self.scanning is not None:
+            self.scanning = message.step
+            update(self._status, self.status_line())
+
+    def on_scan_done(self, message: ScanDone) -> None:
+        if message.trace is not self.trace or self.scanning is None:
+            return  # stopped, or the trace changed since
+        self.scanning = None
+        update(self._status, self.status_line())
+        if message.error:
+            self.notify(message.error, severity="error", timeout=8)
+        else:
+            self._arrive(message.k, message.direction)
+
+    def run_text(self, text: str) -> None:
+        """Trace ``text``; on failure say why and keep the current trace.
+
+        A long text is traced in a worker thread: its first steps show at
+        once and more follow (the status line says how far it has got); a new
+        text stops it.
+        """
+        if self._expensive(text):
+            self._start_tracing(text, text)
+            return
+        try:
+            trace = checkpoint.trace(self.model, text, self.FULL_TRACE_BYTES)
+        except UserError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        self._trace_gen += 1  # news from a worker still running for an older text is now stale
+        self.workers.cancel_group(self, "trace")
+        self.tracing = None
+        self.text = text
+        self.set_trace(trace)

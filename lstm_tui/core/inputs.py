@@ -1,0 +1,135 @@
+"""Reading the user's input files: text, vocabularies and feature frames.
+
+Each reader returns plain Python or NumPy data, or raises a :class:`UserError`
+with one line naming the file. Model files are read by ``lstm_tui.formats``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InputError, ModelFileError, UserError, inert
+
+#: --inputs longer than this are refused: the trace keeps every step of every gate.
+MAX_FRAMES = 100_000
+#: The largest text file (--text-file, --vocab) lstm-tui reads.
+MAX_TEXT_BYTES = 64 * 1024**2
+
+
+def dims(shape) -> str:
+    """A shape as the messages write it: ``[4, 16]``."""
+    return "[" + ", ".join(str(d) for d in shape) + "]"
+
+
+def first_line(exc: BaseException, limit: int = 160) -> str:
+    """An exception's text as one inert line of at most ``limit`` characters."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return inert(text if len(text) <= limit else text[: limit - 1] + "…")
+
+
+def check_file(path: Path, what: str, error: type[UserError]) -> str:
+    """The file's inert display name, after refusing a missing path, a folder or an impossible name."""
+    name = inert(str(path))
+    try:
+        exists, folder = path.exists(), path.is_dir()
+    except OSError as exc:  # a name too long for the file system, a loop of links
+        raise error(f"{name}: cannot be used ({exc.strerror or exc})") from None
+    if not exists:
+        raise error(f"{name}: no such file")
+    if folder:
+        raise error(f"{name}: is a directory, expected {what}")
+    return name
+
+
+def read_text(path: str | os.PathLike, what: str = "a UTF-8 text file", error: type[UserError] = InputError) -> str:
+    """A UTF-8 text file's contents, or ``error`` with one line saying why it cannot be read."""
+    path = Path(path)
+    name = check_file(path, what, error)
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_TEXT_BYTES + 1)
+        if len(raw) > MAX_TEXT_BYTES:
+            raise error(f"{name}: larger than {MAX_TEXT_BYTES // 1024**2} MB, expected {what}")
+        return raw.decode("utf-8-sig")
+    except OSError as exc:
+        raise error(f"{name}: cannot read ({exc.strerror or exc})") from None
+    except UnicodeDecodeError as exc:
+        raise error(f"{name}: not UTF-8 text (byte {exc.start})") from None
+
+
+def read_vocab(path: str | os.PathLike) -> tuple[str, ...]:
+    """A vocabulary file: one token per line (UTF-8), or a JSON list if it ends in ``.json``."""
+    path = Path(path)
+    name = inert(str(path))
+    text = read_text(path, "a vocabulary file", ModelFileError)
+    if path.suffix.lower() == ".json":
+        try:
+            tokens = json.loads(text)
+        except (json.JSONDecodeError, RecursionError) as exc:
+            raise ModelFileError(f"{name}: not a JSON list of tokens ({first_line(exc)})") from None
+        return check_vocab(tokens, name)
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()  # the final line break
+    lines = [t[:-1] if t.endswith("\r") else t for t in lines]
+    for n, tok in enumerate(lines, 1):
+        if tok == "":
+            raise ModelFileError(
+                f"{name}: line {n} is empty; for tokens such as a newline give the vocabulary as a .json list"
+            )
+    return check_vocab(lines, name)
+
+
+def check_vocab(tokens, where: str) -> tuple[str, ...]:
+    """``tokens`` as a vocabulary (V,): a non-empty list of distinct strings; ``where`` starts the message."""
+    if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
+        raise ModelFileError(f"{where}: vocabulary is not a list of token strings")
+    if not tokens:
+        raise ModelFileError(f"{where}: vocabulary is empty")
+    seen: dict[str, int] = {}
+    for k, tok in enumerate(tokens):
+        if tok in seen:
+            raise ModelFileError(f"{where}: vocabulary repeats the token {tok!r} (ids {seen[tok]} and {k})")
+        seen[tok] = k
+    return tuple(tokens)
+
+
+def load_frames(path: str | os.PathLike, input_size: int | None = None) -> np.ndarray:
+    """Feature frames from a ``.npy`` file: a real array (T, E), finite, 1 <= T <= ``MAX_FRAMES``.
+
+    ``input_size`` checks E. Raises :class:`InputError` with one line naming the file.
+    """
+    path = Path(path)
+    name = check_file(path, "a .npy file", InputError)
+    try:
+        x = np.load(path, allow_pickle=False)
+    except ValueError as exc:
+        if "pickle" in str(exc):
+            raise InputError(f"{name}: holds Python objects (pickled data), which lstm-tui never loads") from None
+        raise InputError(f"{name}: not a valid .npy array ({first_line(exc)})") from None
+    except OSError as exc:
+        raise InputError(f"{name}: cannot read ({exc.strerror or first_line(exc)})") from None
+    except Exception as exc:  # EOFError, corrupted headers
+        raise InputError(f"{name}: not a valid .npy array ({first_line(exc)})") from None
+    if not isinstance(x, np.ndarray):
+        x.close()
+        raise InputError(f"{name}: is an .npz archive, expected one .npy array [T, E] (np.save)")
+    want = f"[T, {'E' if input_size is None else input_size}]"
+    if x.dtype.kind not in "fiu":
+        raise InputError(f"{name}: holds {x.dtype} values, expected real numbers {want}")
+    if x.ndim != 2:
+        raise InputError(f"{name}: has shape {dims(x.shape)}, expected {want}")
+    if input_size is not None and x.shape[1] != input_size:
+        raise InputError(f"{name}: has shape {dims(x.shape)}, expected {want} (the model's input size)")
+    if x.shape[0] == 0:
+        raise InputError(f"{name}: has no frames (shape {dims(x.shape)})")
+    if x.shape[0] > MAX_FRAMES:
+        raise InputError(f"{name}: has {x.shape[0]} frames, more than the {MAX_FRAMES} lstm-tui traces")
+    if x.dtype.kind == "f" and not np.isfinite(x).all():
+        bad = int(np.argwhere(~np.isfinite(x))[0, 0])
+        raise InputError(f"{name}: holds NaN or Inf values (first in frame {bad + 1})")
+    return x

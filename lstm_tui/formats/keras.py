@@ -1,0 +1,554 @@
+"""Keras models: ``.keras`` archives (``config.json`` + ``model.weights.h5``), bare ``.weights.h5`` files
+and legacy ``.h5`` files (``model.save("model.h5")`` in Keras 3 or tf.keras: the config in the attribute
+``model_config``, each layer's arrays under ``model_weights/<layer name>`` in the order of its
+``weight_names``; a tf.keras file's ``hard_sigmoid`` is its own, 0.2 x + 0.5).
+
+Read with h5py only (no TensorFlow, Keras or PyTorch). The config names each
+layer's class and options; the weights file holds, for the layer that Keras
+saved under the group name ``layers/<g>`` (its ``vars`` group's ``name``
+attribute is the layer's name)::
+
+    layers/<g>/cell/vars/0, 1, 2     kernel (E, G*H), recurrent_kernel (H, G*H), bias   LSTM, GRU, SimpleRNN
+    layers/<g>/forward_layer/cell/vars/..., backward_layer/cell/vars/...                Bidirectional
+    layers/<g>/vars/0                embeddings (V, E)                                  Embedding
+    layers/<g>/vars/0, 1             kernel (W, V), bias (V,)                           Dense
+    layers/<g>/layer/vars/0, 1       the Dense inside a TimeDistributed
+
+Keras's gate blocks (LSTM i, f, c, o; GRU z, r, h) become PyTorch's (i, f, g,
+o; r, z, n); one bias gives b_ih (b_hh = 0); a ``reset_after=True`` GRU's bias
+rows are the input and recurrent biases; ``reset_after=False`` is
+``Layer(linear_before_reset=False)``.
+
+Directions. A Keras layer with ``go_backwards=True`` returns its outputs in the
+order it computed them: the first is the one after reading the last input.
+The next layer reads that reversed sequence. So in positions of the input
+text, every layer after an odd number of ``go_backwards`` layers reads from the
+end: its ``Layer.reverse`` is the parity of the ``go_backwards`` flags up to
+and including it, and the model's output at Keras index k is position T-1-k
+when the parity is odd (``meta["keras_order"] = "reversed"``).
+``Bidirectional`` flips its backward half back, so it keeps the parity.
+
+Tokens. A Keras file keeps no vocabulary: give one with --vocab, or the
+token ids are the tokens ("0" ... "V-1", split on spaces), as for ONNX.
+
+Outputs. ``return_sequences=False`` on the last recurrent layer makes Keras
+return one step; lstm-tui still computes h and y at every position, and
+Keras's output is the last step the layer computed (position T-1, or 0 for a
+layer that reads from the end; for a Bidirectional layer, [forward h at T-1,
+backward h at 0]) (``meta["keras_output"] = "last"``). A Dense head with
+softmax gives y as Keras's probabilities; a linear one gives Keras's output as
+lstm-tui's ``logits`` (y is their softmax); with any other activation the
+logits are still the head's pre-activation and Keras's output is that
+activation of them (``meta["head_activation"]`` names it in every case).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import zipfile
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from ..core.cells import DEFAULT_ACTIVATIONS, Bidirectional, Layer
+from ..core.errors import ModelFileError
+from ..core.inputs import first_line
+from .arrays import ZIP_MAGIC, assemble, checked
+from .keras_infer import infer, read_array, vars_of
+from .registry import fail, refuse, show, vocabulary
+
+HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+#: The largest config.json and model.weights.h5 read from a .keras archive.
+MAX_CONFIG_BYTES = 16 * 1024**2
+MAX_WEIGHTS_BYTES = 2 * 1024**3
+
+#: Keras activation names and the (name, alpha, beta) lstm-tui's cells run.
+ACTIVATIONS = {
+    "tanh": ("Tanh", 0.0, 0.0),
+    "sigmoid": ("Sigmoid", 0.0, 0.0),
+    "relu": ("Relu", 0.0, 0.0),
+    "linear": ("Affine", 1.0, 0.0),
+    "hard_sigmoid": ("HardSigmoid", 1 / 6, 0.5),  # Keras 3: relu6(x + 3) / 6
+    "elu": ("Elu", 1.0, 0.0),
+    "softsign": ("Softsign", 0.0, 0.0),
+    "softplus": ("Softplus", 0.0, 0.0),
+    "leaky_relu": ("LeakyRelu", 0.2, 0.0),  # Keras 3's default negative_slope
+}
+#: tf.keras (Keras 2) defined hard_sigmoid as 0.2 x + 0.5 (clipped); its legacy .h5 files say keras_version 2.x.
+ACTIVATIONS_KERAS2 = {**ACTIVATIONS, "hard_sigmoid": ("HardSigmoid", 0.2, 0.5)}
+RECURRENT = ("LSTM", "GRU", "SimpleRNN")
+#: Layers that do nothing at inference: skipped.
+IDENTITY = ("InputLayer", "Dropout", "SpatialDropout1D", "GaussianDropout", "GaussianNoise", "AlphaDropout",
+            "ActivityRegularization", "Masking")
+KNOWN = ("InputLayer", "Embedding", *RECURRENT, "Bidirectional", "Dense", "TimeDistributed(Dense)",
+         "Activation or Softmax after the head", "Dropout")
+_GATES = {"LSTM": 4, "GRU": 3, "SimpleRNN": 1}
+
+
+def match(path: Path, head: bytes) -> bool:
+    """An HDF5 file, or a zip holding config.json and model.weights.h5, or a .keras/.h5 name."""
+    if head.startswith(HDF5_MAGIC) or path.suffix.lower() in (".keras", ".h5", ".hdf5"):
+        return True
+    if head.startswith(ZIP_MAGIC):
+        with zipfile.ZipFile(path) as z:
+            names = set(z.namelist())
+        return "config.json" in names and "model.weights.h5" in names
+    return False
+
+
+def load(path: Path, *, vocab_path=None):
+    """The model of a Keras 3 ``.keras`` archive or ``.weights.h5`` file (see the module docstring)."""
+    import h5py
+
+    vocab = vocabulary(vocab_path)
+    file = show(str(path))
+    with open(path, "rb") as fh:
+        magic = fh.read(8)
+    config = None
+    if magic.startswith(ZIP_MAGIC):
+        config, blob = _read_archive(file, path)
+        source = io.BytesIO(blob)
+    elif magic == HDF5_MAGIC:
+        source = str(path)
+    else:
+        raise fail(file, "neither a .keras archive (a zip) nor an HDF5 .weights.h5 file")
+    try:
+        h5 = h5py.File(source, "r")
+    except Exception as exc:  # OSError from a damaged or truncated file
+        what = "its model.weights.h5" if config is not None else "it"
+        raise fail(file, f"{what} is not a valid HDF5 file ({first_line(exc)})") from None
+    with h5:
+        try:
+            return _from_h5(file, path, h5, config, vocab)
+        except ModelFileError:
+            raise
+        except Exception as exc:  # h5py on a damaged file: OSError, KeyError, RuntimeError, ValueError, ...
+            raise fail(file, f"cannot read the weights ({first_line(exc)})") from None
+
+
+def _from_h5(file: str, path: Path, h5, config: dict | None, vocab):
+    if "layers" not in h5:
+        if config is None and "model_config" in h5.attrs and "model_weights" in h5:
+            return _legacy(file, path, h5, vocab)
+        if "layer_names" in h5.attrs or "model_weights" in h5:
+            raise fail(file, "is a legacy .h5 file of weights only (no model_config): save the model with "
+                             "model.save('model.keras')")
+        raise fail(file, "holds no 'layers' group: not a Keras 3 weights file (model.save_weights)")
+    if config is None:
+        notes = {"config": "none: structure from the weights' shapes, default activations assumed"}
+        return _build(file, path, infer(file, h5["layers"]), vocab, notes)
+    return _build(file, path, _entries(file, config, h5["layers"]), vocab, {})
+
+
+class LegacyWeights:
+    """One layer's arrays in a legacy ``.h5`` (``model.save("model.h5")``, Keras 3 or tf.keras): the
+    ``weight_names`` of ``model_weights/<layer>``, in order; a Bidirectional's are forward's then backward's."""
+
+    def __init__(self, group):
+        self.name = group.name
+        names = [n.decode() if isinstance(n, bytes) else str(n) for n in group.attrs.get("weight_names", [])]
+        self.items = [(n, group[n]) for n in names]
+
+    def arrays(self, path: tuple[str, ...]) -> list[np.ndarray]:
+        side = {"forward_layer": "forward_", "backward_layer": "backward_"}.get(path[0] if path else "")
+        return [read_array(ds) for n, ds in self.items if side is None or f"/{side}" in f"/{n}"]
+
+
+def _legacy(file: str, path: Path, h5, vocab):
+    """A legacy .h5 holding its config (attribute model_config) and its weights (group model_weights)."""
+    raw = h5.attrs["model_config"]
+    try:
+        config = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
+    except (ValueError, RecursionError) as exc:
+        raise fail(file, f"model_config is not valid JSON ({first_line(exc)})") from None
+    if not isinstance(config, dict):
+        raise fail(file, "model_config is not a model config (a JSON object)")
+    version = h5.attrs.get("keras_version", b"")
+    version = version.decode() if isinstance(version, bytes) else str(version)
+    weights = h5["model_weights"]
+    groups = {k: LegacyWeights(weights[k]) for k in weights if hasattr(weights[k], "attrs")}
+    notes = {"keras_version": show(version)} if version else {}
+    entries = _entries(file, config, weights, groups, "model_config")
+    return _build(file, path, entries, vocab, notes, keras2=version.startswith("2."))
+
+
+def _read_archive(file: str, path: Path) -> tuple[dict, bytes]:
+    """config.json (parsed) and the bytes of model.weights.h5 from a .keras zip."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            infos = {i.filename: i for i in z.infolist()}
+            if "config.json" not in infos:
+                raise fail(file, "holds no config.json: not a Keras 3 .keras archive (model.save)")
+            if "model.weights.h5" not in infos:
+                raise fail(file, "holds a config.json but no model.weights.h5: the weights are missing")
+            for name, limit in (("config.json", MAX_CONFIG_BYTES), ("model.weights.h5", MAX_WEIGHTS_BYTES)):
+                if infos[name].file_size > limit:
+                    raise fail(file, f"{name} unpacks to {infos[name].file_size} bytes, more than lstm-tui reads")
+            raw = z.read("config.json")
+            blob = z.read("model.weights.h5")
+    except zipfile.BadZipFile as exc:
+        raise fail(file, f"not a valid .keras archive ({first_line(exc)})") from None
+    except (OSError, EOFError, RuntimeError, ValueError) as exc:  # zlib.error, CRC errors, truncation
+        if isinstance(exc, ModelFileError):
+            raise
+        raise fail(file, f"not a valid .keras archive ({first_line(exc)})") from None
+    try:
+        config = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise fail(file, f"config.json is not valid JSON ({first_line(exc)})") from None
+    if not isinstance(config, dict):
+        raise fail(file, "config.json is not a model config (a JSON object)")
+    return config, blob
+
+
+# --- the config: a linear stack of layers ----------------------------------------------
+
+
+def _where(name: str, cls: str) -> str:
+    return f"layer {show(name)!r} ({show(cls)})"
+
+
+def _entries(file: str, config: dict, layers_group, groups: dict | None = None,
+             src: str = "config.json") -> list[tuple[str, str, dict, object]]:
+    """(class, name, config, h5 group) of each layer of a Sequential or linear functional model, in order."""
+    cls = config.get("class_name")
+    cfg = config.get("config")
+    if cls not in ("Sequential", "Functional", "Model") or not isinstance(cfg, dict):
+        raise refuse(file, src, f"the model is a {show(str(cls))}",
+                     "a Sequential or functional Model of layers")
+    layers = cfg.get("layers")
+    if not isinstance(layers, list) or not all(isinstance(x, dict) for x in layers):
+        raise fail(file, f"{src} lists no layers")
+    if cls != "Sequential":
+        _check_linear(file, cfg, layers, src)
+    legacy = groups is not None
+    groups = _groups_by_name(layers_group) if groups is None else groups
+    counters: dict[str, int] = {}
+    out = []
+    for x in layers:
+        lcls, lcfg = str(x.get("class_name")), x.get("config")
+        if not isinstance(lcfg, dict):
+            raise fail(file, f"{src}: layer of class {show(lcls)} has no config")
+        name = str(lcfg.get("name", x.get("name", "?")))
+        if lcls in ("Sequential", "Functional", "Model"):
+            raise refuse(file, _where(name, lcls), "a model nested inside the model",
+                         "one flat stack of layers (rebuild it without the inner model)")
+        snake = _snake(lcls)
+        n = counters.get(snake, -1) + 1
+        counters[snake] = n
+        group = groups.get(name)
+        if group is None and not legacy:  # Keras names the group after the class, numbered in model order
+            key = snake if n == 0 else f"{snake}_{n}"
+            group = layers_group[key] if key in layers_group else None
+        out.append((lcls, name, lcfg, group))
+    return out
+
+
+def _check_linear(file: str, cfg: dict, layers: list[dict], src: str) -> None:
+    """Refuse a functional model that is not one chain from its one input to its one output."""
+    prev = None
+    for x in layers:
+        name = str(x.get("name") or x.get("config", {}).get("name"))
+        nodes = x.get("inbound_nodes") or []
+        if prev is None:
+            if nodes:
+                raise refuse(file, _where(name, str(x.get("class_name"))), "the first layer has inputs",
+                             "an InputLayer first")
+        else:
+            sources = _sources(nodes)
+            if len(nodes) != 1 or sources != [prev]:
+                what = f"takes {', '.join(map(show, sources)) or 'no tensors'}" if len(nodes) == 1 else \
+                    f"is called {len(nodes)} times"
+                raise refuse(file, _where(name, str(x.get("class_name"))), what,
+                             f"one input, the output of {show(prev)!r} (a linear stack)")
+        prev = name
+    outs = cfg.get("output_layers")
+    if isinstance(outs, list) and outs and isinstance(outs[0], str):
+        outs = [outs]
+    if isinstance(outs, list) and (len(outs) != 1 or not outs[0] or outs[0][0] != prev):
+        raise refuse(file, src, f"the model's outputs are {show(json.dumps(outs))}",
+                     f"one output, the last layer {show(str(prev))!r}")
+
+
+def _sources(nodes: list) -> list[str]:
+    """The layer names whose outputs feed a call (every Keras tensor in its args and kwargs)."""
+    found: list[str] = []
+
+    def walk(v):
+        if isinstance(v, dict):
+            if v.get("class_name") == "__keras_tensor__":
+                hist = v.get("config", {}).get("keras_history")
+                if isinstance(hist, list) and hist:  # [layer, node, tensor]: tensor 1, 2 are return_state's states
+                    found.append(str(hist[0]) if hist[-1] in (0, None) or len(hist) < 3 else f"{hist[0]}[{hist[-1]}]")
+                return
+            for w in v.values():
+                walk(w)
+        elif isinstance(v, list):
+            for w in v:
+                walk(w)
+
+    for node in nodes:
+        if isinstance(node, dict):
+            walk(node.get("args"))
+            walk(node.get("kwargs"))
+        elif isinstance(node, list):  # tf.keras's form: [[layer, node, tensor, kwargs], ...]
+            for entry in node:
+                if isinstance(entry, list) and entry and isinstance(entry[0], str):
+                    found.append(entry[0] if len(entry) < 3 or entry[2] in (0, None) else f"{entry[0]}[{entry[2]}]")
+    return found
+
+
+def _snake(name: str) -> str:
+    """Keras's group name for a class: ``SimpleRNN`` -> ``simple_rnn``."""
+    s = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", s).lower()
+
+
+def _groups_by_name(layers_group) -> dict[str, object]:
+    """The h5 groups under ``layers/``, by the layer name their ``vars`` group records."""
+    out = {}
+    for key in layers_group:
+        g = layers_group[key]
+        if hasattr(g, "keys") and "vars" in g:
+            name = g["vars"].attrs.get("name")
+            if isinstance(name, bytes):
+                name = name.decode("utf-8", "replace")
+            if isinstance(name, str):
+                out[name] = g
+    return out
+
+
+# --- layers to levels ---------------------------------------------------------------------
+
+
+def _activation(file: str, where: str, option: str, value, table: dict = ACTIVATIONS) -> tuple[str, float, float]:
+    if value is None:
+        value = "linear"
+    if isinstance(value, str) and value in table:
+        return table[value]
+    shown = value if isinstance(value, str) else json.dumps(value)[:60]
+    raise refuse(file, where, f"{option} {show(shown)!r}",
+                 f"one of {', '.join(ACTIVATIONS)} (the activations lstm-tui's cells run)")
+
+
+def _arrays(file: str, where: str, group, path: tuple[str, ...], names: tuple[str, ...]) -> list[np.ndarray]:
+    """The weights of one layer, at least the first len(names) - 1 of them."""
+    if group is None:
+        raise fail(file, f"{where}: the file holds no weights for it")
+    if isinstance(group, LegacyWeights):
+        return group.arrays(path)
+    w = vars_of(group, *path)
+    if w is None:
+        raise fail(file, f"{where}: no weights at {show(group.name)}/{'/'.join(path + ('vars',))}")
+    return w
+
+
+def _recurrent(file: str, where: str, cls: str, cfg: dict, group, path: tuple, E: int, reverse: bool,
+               table: dict = ACTIVATIONS) -> Layer:
+    """One direction of a Keras LSTM, GRU or SimpleRNN as a Layer in PyTorch's layout."""
+    units = cfg.get("units")
+    if not isinstance(units, int) or units < 1:
+        raise fail(file, f"{where}: units {show(str(units))} is not a positive whole number")
+    if cfg.get("time_major"):
+        raise refuse(file, where, "time_major=True", "batch-major inputs (time_major=False)")
+    H, G = units, _GATES[cls]
+    act = _activation(file, where, "activation", cfg.get("activation", "tanh"), table)
+    use_bias = bool(cfg.get("use_bias", True))
+    reset_after = bool(cfg.get("reset_after", True))
+    w = _arrays(file, where, group, path, ())
+    want = 3 if use_bias else 2
+    if len(w) != want:
+        raise fail(file, f"{where}: holds {len(w)} weight arrays, expected {want} (kernel, recurrent kernel"
+                         f"{', bias' if use_bias else ''}; use_bias={use_bias})")
+    K = checked(file, f"{where} kernel", w[0], (E, G * H), f" (input width {E}, units {H})")
+    R = checked(file, f"{where} recurrent kernel", w[1], (H, G * H))
+    b = None
+    if use_bias:
+        shape = (2, 3 * H) if cls == "GRU" and reset_after else (G * H,)
+        b = checked(file, f"{where} bias", w[2], shape,
+                    " (reset_after=True: input and recurrent bias)" if len(shape) == 2 else "")
+    if cls == "LSTM":
+        rec = _activation(file, where, "recurrent_activation", cfg.get("recurrent_activation", "sigmoid"), table)
+        acts = (rec, act, act)
+        return _layer("lstm", K.T, R.T, b, None, acts, reverse)
+    if cls == "GRU":
+        rec = _activation(file, where, "recurrent_activation", cfg.get("recurrent_activation", "sigmoid"), table)
+        perm = np.r_[H : 2 * H, 0:H, 2 * H : 3 * H]  # Keras z, r, h -> PyTorch r, z, n
+        b_ih = b_hh = None
+        if b is not None:
+            b_ih, b_hh = (b[0, perm], b[1, perm]) if reset_after else (b[perm], None)
+        return _layer("gru", K[:, perm].T, R[:, perm].T, b_ih, b_hh, (rec, act), reverse, reset_after)
+    if act == ACTIVATIONS["relu"]:
+        return _layer("rnn_relu", K.T, R.T, b, None, None, reverse)
+    return _layer("rnn_tanh", K.T, R.T, b, None, (act,), reverse)
+
+
+def _layer(cell, W_ih, W_hh, b_ih, b_hh, acts, reverse, linear_before_reset=True) -> Layer:
+    if acts is not None and tuple(acts) == DEFAULT_ACTIVATIONS[cell]:
+        acts = None
+    return Layer(cell, np.ascontiguousarray(W_ih), np.ascontiguousarray(W_hh), b_ih, b_hh,
+                 activations=None if acts is None else tuple(acts), linear_before_reset=linear_before_reset,
+                 reverse=reverse)
+
+
+def _build(file: str, path: Path, entries: list, vocab, notes: dict, keras2: bool = False):
+    embedding = head_W = head_b = None
+    levels: list[Layer | Bidirectional] = []
+    info: dict = {"format": "keras", **notes}
+    flip = False  # Keras's sequence index k is position T-1-k
+    width = None  # the width of the sequence flowing on (None before the first layer with weights)
+    sequence = True  # False after return_sequences=False
+    head_name = None
+    perm = None  # the order of Keras's units in the last level's output, when it is not the same
+    names: list[str] = []  # Keras's name of each level
+    table = ACTIVATIONS_KERAS2 if keras2 else ACTIVATIONS
+    for cls, name, cfg, group in entries:
+        where = _where(name, cls)
+        if cls in IDENTITY:
+            continue
+        if cls == "TimeDistributed":
+            inner = cfg.get("layer") if isinstance(cfg.get("layer"), dict) else {}
+            if inner.get("class_name") != "Dense":
+                raise refuse(file, where, f"wraps a {show(str(inner.get('class_name')))}", "TimeDistributed(Dense)")
+            cls, cfg, sub = "Dense", inner.get("config") or {}, ("layer",)
+        else:
+            sub = ()
+        if cls in ("Activation", "Softmax") and head_name is not None and info["head_activation"] == "linear":
+            act = cfg.get("activation", "linear") if cls == "Activation" else "softmax"
+            info["head_activation"] = show(act if isinstance(act, str) else json.dumps(act)[:60])
+            continue  # Dense(V) then Activation("softmax"): one head with its activation
+        if head_name is not None:
+            raise refuse(file, where, f"comes after the head {show(head_name)!r}",
+                         "one Dense head as the last layer (lstm-tui shows one linear head)")
+        if cls == "Embedding":
+            if levels or embedding is not None:
+                raise refuse(file, where, "an embedding after other layers", "the Embedding first")
+            w = _arrays(file, where, group, sub, ("embeddings",))
+            if len(w) != 1:  # LoRA's a and b beside the table
+                raise fail(file, f"{where}: holds {len(w)} weight arrays, expected 1 (the table; merge any LoRA "
+                                 "weights into it first)")
+            V, E = cfg.get("input_dim"), cfg.get("output_dim")
+            embedding = checked(file, f"{where} embeddings", w[0], (V if isinstance(V, int) else "V",
+                                                                     E if isinstance(E, int) else "E"))
+            width = embedding.shape[1]
+            if cfg.get("mask_zero"):
+                info["mask_zero"] = "ignored: id 0 is read like any other token"
+            info["embedding"] = name
+            continue
+        if cls in RECURRENT or cls == "Bidirectional":
+            if not sequence:
+                raise refuse(file, where, "follows a layer with return_sequences=False",
+                             "return_sequences=True on every recurrent layer but the last")
+            E = width if width is not None else _input_width(file, where, cls, cfg, group)
+            if cls == "Bidirectional":
+                level, seq = _bidirectional(file, where, cfg, group, E, flip, table)
+            else:
+                flip ^= bool(cfg.get("go_backwards", False))
+                level = _recurrent(file, where, cls, cfg, group, ("cell",), E, flip, table)
+                seq = cfg.get("return_sequences", False)
+            if perm is not None:  # the level below gives its units in another order than Keras
+                level = _permute_inputs(level, perm)
+            perm = None
+            if isinstance(level, Bidirectional) and flip:
+                # Keras's forward half reads from the end here: lstm-tui's forward direction is Keras's
+                # backward half, so the level's units come as [Keras backward, Keras forward].
+                H = level.forward.output_size
+                level, perm = Bidirectional(level.backward, level.forward), np.r_[H : 2 * H, 0:H]
+                info.setdefault("keras_units", f"{name}: backward half first")
+            if levels and _family(level.cell) != _family(levels[0].cell):
+                raise refuse(file, where, f"a {level.cell.upper()} layer after {levels[0].cell.upper()} layers",
+                             "layers of one kind (LSTM, GRU or SimpleRNN): the panels show one cell's gates")
+            levels.append(level)
+            names.append(name)
+            width = level.output_size
+            sequence = bool(seq)
+            continue
+        if cls == "Dense":
+            if not levels:
+                raise refuse(file, where, "a Dense layer before the recurrent layers",
+                             "Dense only as the head after them")
+            units = cfg.get("units")
+            use_bias = bool(cfg.get("use_bias", True))
+            w = _arrays(file, where, group, sub, ())
+            if len(w) != (2 if use_bias else 1):
+                raise fail(file, f"{where}: holds {len(w)} weight arrays, expected {2 if use_bias else 1} "
+                                 f"(use_bias={use_bias})")
+            head_W = checked(file, f"{where} kernel", w[0], (width, units if isinstance(units, int) else "V"),
+                             f" (the head reads the last layer's h, width {width})").T
+            if perm is not None:
+                head_W = head_W[:, perm]
+            head_b = checked(file, f"{where} bias", w[1], (head_W.shape[0],)) if use_bias else None
+            act = cfg.get("activation") or "linear"
+            info["head_activation"] = show(act if isinstance(act, str) else json.dumps(act)[:60])
+            info["head"] = head_name = name
+            continue
+        raise refuse(file, where, "not a layer lstm-tui runs", ", ".join(KNOWN))
+    if not levels:
+        raise fail(file, "holds no LSTM, GRU or SimpleRNN layer")
+    info["keras_layers"] = show(", ".join(names))
+    if flip:
+        info["keras_order"] = "reversed"
+    if not sequence:
+        info["keras_output"] = "last"
+    meta = {}
+    if embedding is not None and vocab is None:  # a Keras file keeps no vocabulary: the ids are the tokens
+        V = embedding.shape[0]
+        vocab, meta["tokenizer"] = tuple(str(k) for k in range(V)), "word"
+        info["notes"] = f"no vocabulary: tokens are the ids 0 to {V - 1}, written as numbers (--vocab gives one)"
+    return assemble(file, path, levels, embedding=embedding, head_W=head_W, head_b=head_b, vocab=vocab,
+                    meta=meta, info=info, embedding_key=f"embedding {info.get('embedding', '')!r}",
+                    head_key=f"head {head_name!r}", head_is_vocab=False)
+
+
+def _family(cell: str) -> str:
+    """Cells that record the same quantities: rnn_tanh and rnn_relu are one family."""
+    return "rnn" if cell.startswith("rnn") else cell
+
+
+def _permute_inputs(level, perm: np.ndarray):
+    """``level`` reading its input units in the order ``perm`` (columns of W_ih)."""
+    def one(d: Layer) -> Layer:
+        return replace(d, W_ih=np.ascontiguousarray(d.W_ih[:, perm]))
+
+    return Bidirectional(one(level.forward), one(level.backward)) if isinstance(level, Bidirectional) else one(level)
+
+
+def _input_width(file: str, where: str, cls: str, cfg: dict, group) -> int:
+    """The first recurrent layer's input width, from its kernel."""
+    path = ("forward_layer", "cell") if cls == "Bidirectional" else ("cell",)
+    w = _arrays(file, where, group, path, ())
+    if not w or w[0].ndim != 2:
+        raise fail(file, f"{where}: expected a kernel [E, G*H]")
+    return w[0].shape[0]
+
+
+def _bidirectional(file: str, where: str, cfg: dict, group, E: int, flip: bool, table: dict):
+    """A Bidirectional wrapper (merge_mode concat) as one stack level, and its return_sequences."""
+    mode = cfg.get("merge_mode", "concat")
+    if mode != "concat":
+        raise refuse(file, where, f"merge_mode {show(str(mode))!r}",
+                     "'concat' (lstm-tui shows both directions side by side)")
+    inner = cfg.get("layer")
+    if not isinstance(inner, dict) or inner.get("class_name") not in RECURRENT:
+        cls = inner.get("class_name") if isinstance(inner, dict) else None
+        raise refuse(file, where, f"wraps a {show(str(cls))}", "a wrapped LSTM, GRU or SimpleRNN")
+    back = cfg.get("backward_layer") or {"class_name": inner["class_name"],
+                                         "config": {**inner.get("config", {}), "go_backwards": True}}
+    fcfg, bcfg = inner.get("config") or {}, back.get("config") or {}
+    if fcfg.get("go_backwards") or not bcfg.get("go_backwards", True):
+        raise refuse(file, where, "a forward layer with go_backwards=True (or a backward one without)",
+                     "Bidirectional(layer) with the layer reading forwards")
+    if back.get("class_name") != inner["class_name"]:
+        raise refuse(file, where, f"a {show(str(back.get('class_name')))} backward layer beside a "
+                                  f"{show(inner['class_name'])}", "both directions of one kind")
+    fwd = _recurrent(file, f"{where} forward", inner["class_name"], fcfg, group, ("forward_layer", "cell"), E, flip,
+                     table)
+    bwd = _recurrent(file, f"{where} backward", back["class_name"], bcfg, group, ("backward_layer", "cell"), E,
+                     not flip, table)
+    if bwd.W_hh.shape != fwd.W_hh.shape:
+        raise refuse(file, where, f"a backward layer of {bwd.hidden_size} units beside {fwd.hidden_size}",
+                     "both directions of one width")
+    return Bidirectional(fwd, bwd), fcfg.get("return_sequences", False)

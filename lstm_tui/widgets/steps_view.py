@@ -1,0 +1,155 @@
+"""The steps view: a panel per quantity at the current step, and the history under them.
+
+Only the panels on screen are drawn on a step: one refreshed while off
+screen makes Textual map the whole screen again on the next frame, which
+costs more than the rest of a step. The others are marked stale and drawn
+when scrolled (or laid out) into view.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from textual.app import ComposeResult
+from textual.containers import Grid, VerticalScroll
+from textual.widgets import Static
+
+from ..core.trace import Trace
+from ..render import panels as panel_specs
+from ..render.acts import layer_equation
+from ..render.directions import direction_line, panel_parts, width_label
+from ..render.palette import Scale
+from ..render.panels import PanelSpec
+from ..render.text import top_tokens
+from .history_view import HistoryView
+from .panel import Panel
+from .state import State
+from .update import update
+
+#: Panels of the gates and states (the top grid); inputs and output go below them.
+CORE_KEYS = ("f", "i", "g", "o", "c", "h", "r", "z", "n")
+
+
+class StepsView(VerticalScroll, can_focus=False):
+    """Every quantity of the step in a grid of panels; the history view below on a tall screen."""
+
+    DEFAULT_CSS = """
+    StepsView #directions { height: auto; padding: 0 1; color: $text-muted; display: none; }
+    """
+    TIMELINE_MIN_HEIGHT = 46  # a taller screen shows the history under the panels
+    TIMELINE_MAX_UNITS = 256  # and only while it stays cheap to redraw on every step
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.panels: list[Panel] = []  # as built for the trace's cell
+        self.stale: set[Panel] = set()  # panels off screen that still show an earlier step
+        self._state: State | None = None  # the last state shown
+        self._scales: dict = {}  # (spec, layer, palette) -> Scale, for self._scales_of
+        self._scales_of: Trace | None = None  # the trace those scales were computed for
+        self.timeline = HistoryView(id="timeline")
+        self.timeline.display = False  # until the screen is tall enough (fit_timeline)
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="directions", markup=False)  # what each direction has read (a backward layer only)
+        yield Grid(id="core", classes="grid")
+        yield Grid(id="io", classes="grid")
+        yield self.timeline
+
+    def on_mount(self) -> None:
+        self.watch(self, "scroll_y", self._scrolled, init=False)
+
+    async def build(self, trace: Trace, notation: str) -> None:
+        """(Re)create the panels that fit the trace's cell."""
+        core, io = self.query_one("#core", Grid), self.query_one("#io", Grid)
+        await core.remove_children()
+        await io.remove_children()
+        specs = panel_specs.panels_for(trace)
+        await core.mount_all([Panel(s, id=f"panel-{s.key}") for s in specs if s.key in CORE_KEYS])
+        await io.mount_all([Panel(s, id=f"panel-{s.key}") for s in specs if s.key not in CORE_KEYS])
+        self.panels = list(self.query(Panel))
+        self.stale = set()
+        self.set_notation(notation)
+
+    def set_notation(self, notation: str) -> None:
+        for panel in self.panels:
+            panel.set_notation(notation)
+
+    def fit_columns(self, width: int) -> None:
+        """Panels per row for a screen ``width`` wide."""
+        cols = max(1, min(4, width // 36))
+        for grid in self.query(".grid"):
+            grid.styles.grid_size_columns = cols
+
+    def fit_timeline(self, height: int, hidden_size: int) -> bool:
+        """Show the history under the panels on a screen ``height`` tall; whether it has just appeared."""
+        show = height >= self.TIMELINE_MIN_HEIGHT and hidden_size <= self.TIMELINE_MAX_UNITS
+        if self.timeline.display == show:
+            return False
+        self.timeline.display = show
+        return show
+
+    def show(self, state: State) -> None:
+        """Push the step into the panels on screen (an empty trace empties every panel)."""
+        self._state = state
+        tr = state.trace
+        if tr.steps == 0:
+            for panel in self.query(Panel):
+                panel.show(np.zeros(0), panel_specs.scale(tr, panel.spec, state.layer), None, state.mono)
+            return
+        self._show_directions(state)
+        self._show_panels(state, self.panels)
+        if self.timeline.display:
+            self.timeline.show(state)
+
+    def _show_directions(self, state: State) -> None:
+        """One line over the panels of a layer that reads backwards: what each direction has read at t."""
+        # hidden: 0 wide, and just after a resize still the old width: never wider than the screen
+        width = max(0, min(self.content_region.width or self.app.size.width, self.app.size.width - 2) - 2)
+        note = direction_line(state.trace, state.layer, state.k, width) if state.steps else ""
+        line = self.query_one("#directions", Static)
+        if line.display != bool(note):  # setting it, even to the same value, costs a relayout
+            line.display = bool(note)
+        if note:
+            update(line, note, (note, width))
+
+    def catch_up(self, state: State | None = None) -> None:
+        """Draw the panels scrolled (or laid out) into view since the step changed."""
+        state = state or self._state
+        if state is not None and state.view == "steps" and state.steps:
+            self._show_directions(state)  # a new width may take the other wording (a no-op otherwise)
+        if self.stale and state is not None and state.view == "steps" and state.steps:
+            self._show_panels(state, [p for p in self.panels if p in self.stale])
+
+    def _scrolled(self, *_) -> None:
+        self.catch_up()
+
+    def _show_panels(self, state: State, panels: list[Panel]) -> None:
+        tr, k, layer = state.trace, state.k, state.layer
+        view = self.region
+        for panel in panels:
+            region = panel.heatmap.region  # what changes with the step
+            if view and region and not region.overlaps(view):
+                self.stale.add(panel)
+                continue
+            self.stale.discard(panel)
+            spec = panel.spec
+            vals = panel_specs.values(tr, spec.key, layer, k)
+            by_unit = spec.key not in ("x", "y") or (spec.key == "x" and layer > 0)
+            extra = top_tokens(tr, state.model.vocab, k) if spec.key == "y" else None
+            scale = self._scale(tr, spec, layer, state.palette)
+            unit = min(state.unit, len(vals) - 1) if by_unit else None
+            if spec.key in ("h", "h_prev") and tr.width("h", layer) != tr.width(tr.quantities[0], layer):
+                unit = None  # a projected LSTM's h (P wide) mixes every unit: none of its values is the unit's
+            panel.show(
+                vals, scale, unit, state.mono, extra, state.numbers,
+                parts=panel_parts(tr, spec.key, layer), subtitle=width_label(tr, spec.key, layer, len(vals)),
+                equation=layer_equation(spec.equation, spec.key, state.model, layer),
+            )
+
+    def _scale(self, trace: Trace, spec: PanelSpec, layer: int, palette: str) -> Scale:
+        """The panel's colour scale, computed once per trace, layer and palette."""
+        if trace is not self._scales_of or len(self._scales) > 64:
+            self._scales, self._scales_of = {}, trace
+        key = (spec.key, layer, palette)
+        if key not in self._scales:
+            self._scales[key] = panel_specs.scale(trace, spec, layer, palette)
+        return self._scales[key]

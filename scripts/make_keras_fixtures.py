@@ -1,0 +1,160 @@
+"""Small Keras 3 models and their outputs, for tests/formats/test_keras.py.
+
+Run where Keras 3 and PyTorch are installed (TensorFlow is not needed)::
+
+    KERAS_BACKEND=torch python scripts/make_keras_fixtures.py tests/data/keras [NAME ...]
+
+For each model NAME it writes ``NAME.keras`` (model.save), for some also
+``NAME.weights.h5`` (model.save_weights: no config) and ``NAME.h5`` (the
+legacy HDF5 format), and ``NAME.npz`` with the
+input (``ids`` (T,) or ``x`` (T, E)), ``out_{i}`` the Keras output of the i-th
+recurrent layer or level (a sub-model from the input to that layer: (T, W),
+or (W,) with return_sequences=False), ``y`` the model's output, and ``vocab``
+when the model has an embedding. Weights are drawn at random (biases too, so
+they are tested), and the files stay a few KB each.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import zlib
+from pathlib import Path
+
+os.environ.setdefault("KERAS_BACKEND", "torch")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+from keras import layers  # noqa: E402
+
+T = 7
+VOCAB = list("abcdefg ")
+
+
+def lstm_lm():
+    """Functional: Embedding, a Bidirectional LSTM, a narrower LSTM, a softmax head."""
+    ids = keras.Input((None,), dtype="int32")
+    x = layers.Embedding(len(VOCAB), 5)(ids)
+    x = layers.Bidirectional(layers.LSTM(6, return_sequences=True))(x)
+    x = layers.LSTM(4, return_sequences=True)(x)
+    y = layers.Dense(len(VOCAB), activation="softmax")(x)
+    return keras.Model(ids, y), True
+
+
+def gru_seq():
+    """Sequential on frames: reset_after False then True, no bias, go_backwards, non-default activations,
+    return_sequences=False on the last layer, a sigmoid head, a Dropout in between."""
+    return keras.Sequential([
+        keras.Input((None, 3)),
+        layers.GRU(5, reset_after=False, return_sequences=True),
+        layers.Dropout(0.2),
+        layers.GRU(4, use_bias=False, go_backwards=True, return_sequences=True),
+        layers.GRU(3, activation="softsign", recurrent_activation="hard_sigmoid"),
+        layers.Dense(2, activation="sigmoid"),
+    ]), False
+
+
+def rnn_backwards():
+    """Functional on frames: a relu SimpleRNN reading backwards, then a Bidirectional SimpleRNN (which
+    therefore reads the text from the end in its forward half), then a TimeDistributed linear head."""
+    inp = keras.Input((None, 4))
+    x = layers.SimpleRNN(5, activation="relu", go_backwards=True, return_sequences=True)(inp)
+    x = layers.Bidirectional(layers.SimpleRNN(3, activation="elu", return_sequences=True))(x)
+    x = layers.SimpleRNN(2, activation="leaky_relu", return_sequences=True)(x)
+    y = layers.TimeDistributed(layers.Dense(4))(x)
+    return keras.Model(inp, y), False
+
+
+def lstm_acts():
+    """Sequential on frames, no head: relu/hard_sigmoid LSTM without bias, then a linear LSTM going backwards
+    with return_sequences=False."""
+    return keras.Sequential([
+        keras.Input((None, 3)),
+        layers.LSTM(4, activation="relu", recurrent_activation="hard_sigmoid", use_bias=False,
+                    return_sequences=True),
+        layers.LSTM(3, activation="linear", go_backwards=True),
+    ]), False
+
+
+def gru_bidir_lm():
+    """Sequential: Embedding, a Bidirectional GRU with reset_after=False, a GRU, a softmax head."""
+    return keras.Sequential([
+        keras.Input((None,), dtype="int32"),
+        layers.Embedding(len(VOCAB), 4),
+        layers.Bidirectional(layers.GRU(3, reset_after=False, return_sequences=True)),
+        layers.GRU(2, return_sequences=True),
+        layers.Dense(len(VOCAB), activation="softmax"),
+    ]), True
+
+
+def gru_classifier():
+    """The usual sentence classifier: Embedding, Bidirectional GRU (softplus) with return_sequences=False,
+    one sigmoid unit."""
+    return keras.Sequential([
+        keras.Input((None,), dtype="int32"),
+        layers.Embedding(len(VOCAB), 4),
+        layers.Bidirectional(layers.GRU(4, activation="softplus")),
+        layers.Dense(1, activation="sigmoid"),
+    ]), False
+
+
+def simple_seq():
+    """The plainest case: one SimpleRNN on frames."""
+    return keras.Sequential([keras.Input((None, 3)), layers.SimpleRNN(4, return_sequences=True)]), True
+
+
+MODELS = {f.__name__: f for f in (lstm_lm, gru_seq, rnn_backwards, lstm_acts, gru_bidir_lm, gru_classifier, simple_seq)}
+#: Models also saved in the legacy .h5 format.
+LEGACY = ("lstm_lm", "gru_seq", "rnn_backwards")
+RECURRENT = (layers.LSTM, layers.GRU, layers.SimpleRNN, layers.Bidirectional)
+
+
+def randomise(model, rng) -> None:
+    """Every weight uniform in [-0.6, 0.6] (embeddings normal), so zero-initialised biases are tested too."""
+    for layer in model.layers:
+        ws = layer.get_weights()
+        if not ws:
+            continue
+        if isinstance(layer, layers.Embedding):
+            layer.set_weights([rng.standard_normal(w.shape).astype("float32") for w in ws])
+        else:
+            layer.set_weights([rng.uniform(-0.6, 0.6, w.shape).astype("float32") for w in ws])
+
+
+def main(out: Path, names: list[str]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    for name in names or MODELS:
+        make = MODELS[name]
+        rng = np.random.default_rng(zlib.crc32(name.encode()))  # each model its own draws
+        keras.utils.set_random_seed(0)
+        model, weights_only = make()
+        randomise(model, rng)
+        tokens = any(isinstance(layer, layers.Embedding) for layer in model.layers)
+        if tokens:
+            ids = rng.integers(0, len(VOCAB), T).astype("int32")
+            inp = ids[None]
+            arrays = {"ids": ids, "vocab": np.array(VOCAB)}
+        else:
+            E = model.inputs[0].shape[-1]
+            x = rng.standard_normal((T, E)).astype("float32")
+            inp = x[None]
+            arrays = {"x": x}
+        i = 0
+        for layer in model.layers:
+            if isinstance(layer, RECURRENT):
+                sub = keras.Model(model.inputs, layer.output)
+                arrays[f"out_{i}"] = keras.ops.convert_to_numpy(sub(inp))[0]
+                i += 1
+        arrays["y"] = keras.ops.convert_to_numpy(model(inp))[0]
+        model.save(out / f"{name}.keras")
+        if weights_only:
+            model.save_weights(out / f"{name}.weights.h5")
+        if name in LEGACY:
+            model.save(out / f"{name}.h5")  # the legacy HDF5 format: model_config + model_weights
+        np.savez(out / f"{name}.npz", **arrays)
+        sizes = ", ".join(f"{p.name} {p.stat().st_size // 1024} KB" for p in sorted(out.glob(f"{name}.*")))
+        print(f"{name}: {sizes}")
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1] if len(sys.argv) > 1 else "tests/data/keras"), sys.argv[2:])

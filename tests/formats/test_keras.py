@@ -1,0 +1,385 @@
+"""Native Keras 3 files (.keras, .weights.h5) against Keras's own outputs (tests/data/keras, made by
+scripts/make_keras_fixtures.py), and every refusal as one line naming the file, the layer and the option."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import zipfile
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from lstm_tui.core import ModelFileError
+from lstm_tui.core.cells import Bidirectional, Layer
+from lstm_tui.core.model import directions
+from lstm_tui.formats import load_file
+
+DATA = Path(__file__).parent.parent / "data" / "keras"
+NAMES = sorted(p.stem for p in DATA.glob("*.npz"))
+TOL = 1e-5
+
+
+def _vocab_file(tmp_path: Path, ref) -> Path | None:
+    if "vocab" not in ref:
+        return None
+    path = tmp_path / "vocab.json"
+    path.write_text(json.dumps(ref["vocab"].tolist()))
+    return path
+
+
+def _trace(model, ref):
+    if "ids" in ref:
+        return model.trace([model.vocab[i] for i in ref["ids"]])
+    return model.trace(ref["x"])
+
+
+def _position(model, k: int, T: int) -> int:
+    """lstm-tui's position of Keras's sequence index k (Keras passes a go_backwards layer's outputs on reversed)."""
+    return T - 1 - k if model.meta.get("keras_order") == "reversed" else k
+
+
+def _last(level, h: np.ndarray) -> np.ndarray:
+    """Keras's return_sequences=False output: the last step each direction computed."""
+    parts, start = [], 0
+    for d in directions(level):
+        w = d.output_size
+        parts.append(h[0 if d.reverse else -1, start : start + w])
+        start += w
+    return np.concatenate(parts)
+
+
+def _keras_positions(model, T: int) -> list[list[int]]:
+    """For each level, the position of Keras's sequence index k = 0..T-1: reversed after an odd number of
+    go_backwards layers (a lone reverse Layer sets the parity; a Bidirectional level keeps it)."""
+    out, parity = [], False
+    for level in model.layers:
+        if isinstance(level, Layer):
+            parity = level.reverse
+        out.append(list(range(T - 1, -1, -1)) if parity else list(range(T)))
+    return out
+
+
+def _swapped(model, i: int) -> bool:
+    """A Bidirectional level read while the sequence is reversed: its units are [Keras backward, Keras forward]."""
+    before = [level for level in model.layers[:i] if isinstance(level, Layer)]
+    return isinstance(model.layers[i], Bidirectional) and bool(before) and before[-1].reverse
+
+
+def _keras_positions(model, T: int) -> list[list[int]]:
+    """For each level, the position of Keras's sequence index k = 0..T-1: reversed after an odd number of
+    go_backwards layers (a lone reverse Layer sets the parity; a Bidirectional level keeps it)."""
+    out, parity = [], False
+    for level in model.layers:
+        if isinstance(level, Layer):
+            parity = level.reverse
+        out.append(list(range(T - 1, -1, -1)) if parity else list(range(T)))
+    return out
+
+
+def _swapped(model, i: int) -> bool:
+    """A Bidirectional level read while the sequence is reversed: its units are [Keras backward, Keras forward]."""
+    before = [level for level in model.layers[:i] if isinstance(level, Layer)]
+    return isinstance(model.layers[i], Bidirectional) and bool(before) and before[-1].reverse
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("kind", [".keras", ".weights.h5", ".h5"])
+def test_matches_keras(tmp_path, name, kind):
+    path = DATA / f"{name}{kind}"
+    if not path.exists():
+        pytest.skip(f"{name} has no {kind} fixture")
+    ref = np.load(DATA / f"{name}.npz")
+    model = load_file(path, vocab_path=_vocab_file(tmp_path, ref))
+    trace = _trace(model, ref)
+    T = len(trace.tokens)
+    positions = _keras_positions(model, T)
+    assert sum(1 for key in ref.files if key.startswith("out_")) == len(model.layers)
+    for i, level in enumerate(model.layers):
+        h = np.asarray(trace.states["h"][i])  # (T, W) by position
+        want = ref[f"out_{i}"]
+        if _swapped(model, i):
+            half = want.shape[-1] // 2
+            want = np.concatenate([want[..., half:], want[..., :half]], axis=-1)
+        if want.ndim == 1:  # return_sequences=False
+            np.testing.assert_allclose(_last(level, h), want, atol=TOL, err_msg=f"{name} layer {i} (last step)")
+        else:
+            np.testing.assert_allclose(h[positions[i]], want, atol=TOL, err_msg=f"{name} layer {i}")
+    if model.head_W is None:
+        assert "y" not in ref or np.allclose(ref["y"], ref[f"out_{len(model.layers) - 1}"])
+        return
+    act = model.meta["head_activation"] if kind != ".weights.h5" else "softmax"
+    h = np.asarray(trace.states["h"][-1])
+    logits = _last(model.layers[-1], h) @ model.head_W.T + model.head_b if ref["y"].ndim == 1 else \
+        trace.logits[positions[-1]]
+    keras_y = {"softmax": lambda a: np.exp(a) / np.exp(a).sum(-1, keepdims=True), "linear": lambda a: a,
+               "sigmoid": lambda a: 1 / (1 + np.exp(-a))}[act](logits.astype(np.float64))
+    np.testing.assert_allclose(keras_y, ref["y"], atol=TOL, err_msg=f"{name} y")
+    if act == "softmax" and ref["y"].ndim == 2:
+        np.testing.assert_allclose(trace.y[positions[-1]], ref["y"], atol=TOL)
+
+
+# --- refusals: one line naming the file, the layer and the option ------------------------------------
+
+
+def _rewrite(tmp_path: Path, name: str, change, out: str = "bad.keras") -> Path:
+    """A copy of fixture ``name``.keras whose config.json went through ``change(config)``."""
+    src = zipfile.ZipFile(DATA / f"{name}.keras")
+    config = json.loads(src.read("config.json"))
+    change(config)
+    path = tmp_path / out
+    with zipfile.ZipFile(path, "w") as z:
+        for item in src.namelist():
+            z.writestr(item, json.dumps(config) if item == "config.json" else src.read(item))
+    return path
+
+
+def _layer(config: dict, name: str) -> dict:
+    return next(x for x in config["config"]["layers"] if x["config"].get("name") == name)
+
+
+def _refused(path: Path, *fragments: str, vocab=None) -> str:
+    with pytest.raises(ModelFileError) as exc:
+        load_file(path, vocab_path=vocab)
+    msg = str(exc.value)
+    assert msg.startswith(str(path)) and "\n" not in msg, msg
+    for fragment in fragments:
+        assert fragment in msg, msg
+    return msg
+
+
+def _set(name: str, **options):
+    def change(config):
+        _layer(config, name)["config"].update(options)
+    return change
+
+
+@pytest.mark.parametrize(
+    "model, change, fragments",
+    [
+        ("gru_seq", _set("gru", activation="selu"), ["layer 'gru' (GRU)", "activation 'selu'", "expected one of tanh"]),
+        ("gru_seq", _set("gru_2", recurrent_activation="swish"), ["layer 'gru_2' (GRU)", "recurrent_activation 'swish'"]),
+        ("gru_seq", _set("gru", units=6), ["layer 'gru' (GRU) kernel has shape [3, 15], expected [3, 18]"]),
+        ("gru_seq", _set("gru", reset_after=True), ["layer 'gru' (GRU) bias has shape [15], expected [2, 15]"]),
+        ("gru_seq", _set("gru_1", use_bias=True), ["layer 'gru_1' (GRU): holds 2 weight arrays, expected 3"]),
+        ("gru_seq", _set("gru", return_sequences=False), ["layer 'gru_1' (GRU)", "return_sequences=False"]),
+        ("gru_seq", lambda c: _layer(c, "dropout").update(class_name="Conv1D"),
+         ["layer 'dropout' (Conv1D): not a layer lstm-tui runs; expected InputLayer, Embedding"]),
+        ("gru_seq", lambda c: _layer(c, "dropout").update(class_name="Sequential"),
+         ["layer 'dropout' (Sequential): a model nested inside the model"]),
+        ("gru_seq", lambda c: c.update(class_name="MyModel"), ["config.json: the model is a MyModel"]),
+        ("lstm_lm", lambda c: _layer(c, "bidirectional")["config"].update(merge_mode="sum"),
+         ["layer 'bidirectional' (Bidirectional): merge_mode 'sum'; expected 'concat'"]),
+        ("lstm_lm", lambda c: _layer(c, "bidirectional")["config"].update(merge_mode=None),
+         ["merge_mode 'None'"]),
+        ("lstm_lm", lambda c: _layer(c, "lstm_1").update(inbound_nodes=_layer(c, "bidirectional")["inbound_nodes"]),
+         ["layer 'lstm_1' (LSTM): takes embedding; expected one input, the output of 'bidirectional'"]),
+        ("lstm_lm", lambda c: c["config"].update(output_layers=[["lstm_1", 0, 0], ["dense", 0, 0]]),
+         ["config.json: the model's outputs are"]),
+        ("lstm_lm", lambda c: _layer(c, "lstm_1").update(class_name="GRU"), ["layer 'lstm_1' (GRU)"]),
+        ("simple_seq", lambda c: c["config"]["layers"][1]["config"].update(time_major=True), ["time_major=True"]),
+    ],
+)
+def test_config_refusals(tmp_path, model, change, fragments):
+    ref = np.load(DATA / f"{model}.npz")
+    _refused(_rewrite(tmp_path, model, change), *fragments, vocab=_vocab_file(tmp_path, ref))
+
+
+def test_damaged_archives(tmp_path):
+    good = (DATA / "simple_seq.keras").read_bytes()
+    (tmp_path / "cut.keras").write_bytes(good[: len(good) // 2])
+    _refused(tmp_path / "cut.keras", "not a valid .keras archive")
+    src = zipfile.ZipFile(DATA / "simple_seq.keras")
+    for drop, fragment in (("model.weights.h5", "holds a config.json but no model.weights.h5"),
+                           ("config.json", "holds no config.json")):
+        path = tmp_path / f"no_{drop}.keras"
+        with zipfile.ZipFile(path, "w") as z:
+            for item in src.namelist():
+                if item != drop:
+                    z.writestr(item, src.read(item))
+        _refused(path, fragment)
+    path = tmp_path / "json.keras"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("config.json", "{not json")
+        z.writestr("model.weights.h5", src.read("model.weights.h5"))
+    _refused(path, "config.json is not valid JSON")
+    path = tmp_path / "h5.keras"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("config.json", src.read("config.json"))
+        z.writestr("model.weights.h5", src.read("model.weights.h5")[:300])
+    _refused(path, "is not a valid HDF5 file")
+    (tmp_path / "cut.weights.h5").write_bytes((DATA / "simple_seq.weights.h5").read_bytes()[:2000])
+    _refused(tmp_path / "cut.weights.h5", "not a valid HDF5 file")
+
+
+def _h5(path: Path, arrays: dict, attrs: dict | None = None) -> Path:
+    with h5py.File(path, "w") as f:
+        for key, a in arrays.items():
+            f[key] = a
+        for key, v in (attrs or {}).items():
+            f.attrs[key] = v
+    return path
+
+
+def test_weights_without_config(tmp_path):
+    z = np.zeros
+    _refused(_h5(tmp_path / "k2.h5", {"model_weights/lstm/kernel": z((3, 8))}, {"model_config": "{}"}),
+             "model_config: the model is a None; expected a Sequential or functional Model")
+    _refused(_h5(tmp_path / "k3.h5", {"model_weights/lstm/kernel": z((3, 8))}, {"model_config": "[1"}),
+             "model_config is not valid JSON")
+    _refused(_h5(tmp_path / "w.h5", {"lstm/lstm/kernel": z((3, 8))}, {"layer_names": ["lstm"]}),
+             "a legacy .h5 file of weights only (no model_config)", "model.save('model.keras')")
+    _refused(_h5(tmp_path / "none.weights.h5", {"vars/0": z(3)}), "holds no 'layers' group")
+    _refused(_h5(tmp_path / "conv.weights.h5", {"layers/conv1d/vars/0": z((3, 3, 4)),
+                                                 "layers/lstm/cell/vars/0": z((4, 8)),
+                                                 "layers/lstm/cell/vars/1": z((2, 8))}),
+             "layers/conv1d holds weights of a layer lstm-tui does not know", "open the .keras file")
+    _refused(_h5(tmp_path / "nested.weights.h5", {"layers/sequential/layers/lstm/cell/vars/0": z((4, 8))}),
+             "layers/sequential: a model nested inside the model")
+    two_orders = {"layers/lstm/cell/vars/0": z((4, 16)), "layers/lstm/cell/vars/1": z((4, 16)),
+                  "layers/bidirectional/forward_layer/cell/vars/0": z((4, 8)),
+                  "layers/bidirectional/forward_layer/cell/vars/1": z((2, 8)),
+                  "layers/bidirectional/backward_layer/cell/vars/0": z((4, 8)),
+                  "layers/bidirectional/backward_layer/cell/vars/1": z((2, 8))}
+    _refused(_h5(tmp_path / "two.weights.h5", two_orders), "more than one order of its recurrent layers")
+    no_order = {"layers/lstm/cell/vars/0": z((4, 16)), "layers/lstm/cell/vars/1": z((4, 16)),
+                "layers/lstm_1/cell/vars/0": z((5, 16)), "layers/lstm_1/cell/vars/1": z((4, 16))}
+    _refused(_h5(tmp_path / "no.weights.h5", no_order), "no order of its recurrent layers")
+    bad_kind = {"layers/gru/cell/vars/0": z((4, 16)), "layers/gru/cell/vars/1": z((4, 16))}
+    _refused(_h5(tmp_path / "kind.weights.h5", bad_kind), "layers/gru: recurrent kernel [4, 16] does not fit a GRU")
+
+
+def test_without_h5py_the_install_line_is_named(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "h5py", None)
+    for name in ("simple_seq.keras", "simple_seq.weights.h5"):
+        _refused(DATA / name, "are read with h5py, which is not installed: pip install h5py",
+                 "pip install '.[keras]' in a clone of lstm-tui")
+
+
+def test_cli_refusal_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys):
+    from lstm_tui.cli import main
+
+    bad = _rewrite(tmp_path, "simple_seq", lambda c: c["config"]["layers"][1]["config"].update(activation="gelu"))
+    out = tmp_path / "out.npz"
+    x = tmp_path / "x.npy"
+    np.save(x, np.zeros((3, 3), np.float32))
+    assert main(["export", "--model", str(bad), "--inputs", str(x), "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "activation 'gelu'" in err and "layer 'simple_rnn" in err
+    assert not out.exists()
+    good = DATA / "simple_seq.keras"
+    assert main(["export", "--model", str(good), "--inputs", str(x), "-o", str(out)]) == 0
+    assert out.exists()
+
+
+def test_without_a_vocabulary_the_ids_are_the_tokens():
+    ref = np.load(DATA / "lstm_lm.npz")
+    model = load_file(DATA / "lstm_lm.keras")
+    assert model.vocab == tuple(str(k) for k in range(len(ref["vocab"]))) and model.tokenizer == "word"
+    assert "no vocabulary" in model.meta["notes"]
+    trace = model.trace(" ".join(str(i) for i in ref["ids"]))
+    np.testing.assert_allclose(trace.y, ref["y"], atol=TOL)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(name=st.sampled_from(["lstm_lm.keras", "gru_seq.keras", "simple_seq.weights.h5", "rnn_backwards.h5"]),
+       cut=st.integers(0, 3), pos=st.integers(0, 1 << 20), byte=st.integers(0, 255))
+def test_fuzz_damaged_keras_files_load_or_fail_cleanly(tmp_path, name, cut, pos, byte):
+    data = bytearray((DATA / name).read_bytes())
+    if cut:
+        data = data[: len(data) * cut // 4]
+    data[pos % len(data)] = byte
+    path = tmp_path / name
+    path.write_bytes(bytes(data))
+    try:
+        model = load_file(path)
+    except ModelFileError as exc:
+        assert "\n" not in str(exc)
+    else:
+        for level in model.layers:
+            for d in directions(level):
+                assert all(np.isfinite(a).all() for a in (d.W_ih, d.W_hh, d.b_ih, d.b_hh))
+
+
+def test_a_state_output_or_an_initial_state_is_not_a_linear_stack(tmp_path):
+    def state(c):  # the Dense reads output 2 (return_state's c) of the LSTM
+        _layer(c, "dense")["inbound_nodes"][0]["args"][0]["config"]["keras_history"] = ["lstm_1", 0, 2]
+    _refused(_rewrite(tmp_path, "lstm_lm", state), "layer 'dense' (Dense): takes lstm_1[2]")
+
+    def initial(c):  # the LSTM called with initial_state from the embedding
+        node = _layer(c, "lstm_1")["inbound_nodes"][0]
+        node["kwargs"]["initial_state"] = [_layer(c, "bidirectional")["inbound_nodes"][0]["args"][0]]
+    _refused(_rewrite(tmp_path, "lstm_lm", initial), "layer 'lstm_1' (LSTM): takes bidirectional, embedding")
+
+
+def test_archive_members_too_large_are_refused_before_reading(tmp_path, monkeypatch):
+    monkeypatch.setattr("lstm_tui.formats.keras.MAX_WEIGHTS_BYTES", 1000)
+    _refused(DATA / "simple_seq.keras", "model.weights.h5 unpacks to", "more than lstm-tui reads")
+    raw = zipfile.ZipFile(DATA / "simple_seq.keras").read("config.json").decode()
+    with zipfile.ZipFile(tmp_path / "deep.keras", "w") as z:
+        z.writestr("config.json", raw[:-1] + ', "x": ' + "[" * 100_000 + "]" * 100_000 + "}")
+        z.writestr("model.weights.h5", b"")
+    _refused(tmp_path / "deep.keras", "config.json is not valid JSON")
+
+
+def test_dense_then_softmax_layer_is_one_head(tmp_path):
+    """Dense(V) followed by Activation('softmax') (or a Softmax layer) is the same head as Dense(V, 'softmax')."""
+    ref = np.load(DATA / "lstm_lm.npz")
+    vocab = _vocab_file(tmp_path, ref)
+
+    def split(cls):
+        def change(c):
+            layers = c["config"]["layers"]
+            dense = _layer(c, "dense")
+            dense["config"]["activation"] = "linear"
+            extra = {"module": "keras.layers", "class_name": cls, "name": "act",
+                     "config": {"name": "act", **({"activation": "softmax"} if cls == "Activation" else {})},
+                     "inbound_nodes": [{"args": [{"class_name": "__keras_tensor__",
+                                                  "config": {"keras_history": ["dense", 0, 0]}}], "kwargs": {}}]}
+            layers.append(extra)
+            c["config"]["output_layers"] = [["act", 0, 0]]
+        return change
+
+    for cls in ("Activation", "Softmax"):
+        model = load_file(_rewrite(tmp_path, "lstm_lm", split(cls), f"{cls}.keras"), vocab_path=vocab)
+        assert model.meta["head_activation"] == "softmax" and model.meta["keras_layers"] == "bidirectional, lstm_1"
+        trace = _trace(model, ref)
+        np.testing.assert_allclose(trace.y, ref["y"], atol=TOL)
+    after = split("Activation")
+
+    def twice(c):
+        after(c)
+        _layer(c, "act")["config"]["activation"] = "softmax"
+        c["config"]["layers"].append({**_layer(c, "act"), "name": "act2", "config": {"name": "act2"},
+                                      "inbound_nodes": [{"args": [{"class_name": "__keras_tensor__", "config": {
+                                          "keras_history": ["act", 0, 0]}}]}]})
+        c["config"]["output_layers"] = [["act2", 0, 0]]
+    _refused(_rewrite(tmp_path, "lstm_lm", twice), "layer 'act2' (Activation): comes after the head 'dense'",
+             vocab=vocab)
+
+
+def test_tf_keras_inbound_nodes_form(tmp_path):
+    """tf.keras writes a call as [[layer, node, tensor, kwargs]]: read as the same chain."""
+    def old_form(c):
+        for x in c["config"]["layers"][1:]:
+            src = x["inbound_nodes"][0]["args"][0]["config"]["keras_history"]
+            x["inbound_nodes"] = [[[src[0], 0, 0, {}]]]
+    ref = np.load(DATA / "lstm_lm.npz")
+    model = load_file(_rewrite(tmp_path, "lstm_lm", old_form), vocab_path=_vocab_file(tmp_path, ref))
+    np.testing.assert_allclose(_trace(model, ref).y, ref["y"], atol=TOL)
+
+
+def test_legacy_h5_hard_sigmoid_follows_the_keras_version(tmp_path):
+    """Keras 3's hard_sigmoid is x/6 + 1/2; tf.keras (2.x) wrote files whose hard_sigmoid is 0.2 x + 1/2."""
+    assert load_file(DATA / "gru_seq.h5").layers[2].activations[0] == ("HardSigmoid", 1 / 6, 0.5)
+    old = tmp_path / "old.h5"
+    shutil.copy(DATA / "gru_seq.h5", old)
+    with h5py.File(old, "r+") as f:
+        f.attrs["keras_version"] = "2.15.0"
+    model = load_file(old)
+    assert model.layers[2].activations[0] == ("HardSigmoid", 0.2, 0.5) and model.meta["keras_version"] == "2.15.0"

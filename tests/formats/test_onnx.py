@@ -1,0 +1,662 @@
+"""ONNX graphs: every fixture loads and matches onnxruntime's numbers; what cannot be read is refused in one line.
+
+The fixtures (tests/data/onnx, made by scripts/make_onnx_fixtures.py) hold
+onnxruntime's outputs. ``_forward`` below is an independent float64 reading
+of the ONNX equations over the loaded Layers, so these tests check the
+reader's conversion (gate order, biases, directions, activations, clip,
+linear_before_reset, initial states) on their own.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+onnx = pytest.importorskip("onnx")
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
+from lstm_tui.core.cells import Bidirectional, Layer  # noqa: E402
+from lstm_tui.core.errors import ModelFileError  # noqa: E402
+from lstm_tui.formats import onnx as onnx_format  # noqa: E402
+
+DATA = Path(__file__).parent.parent / "data" / "onnx"
+INDEX = json.loads((DATA / "index.json").read_text())
+LOADABLE = sorted(k for k, v in INDEX.items() if "refused" not in v and "skipped" not in v)
+TOL = 1e-5
+
+
+# --- an independent float64 reading of the ONNX equations ---------------------------------
+
+_ACT = {
+    "Sigmoid": lambda x, a, b: 1 / (1 + np.exp(-x)),
+    "Tanh": lambda x, a, b: np.tanh(x),
+    "Relu": lambda x, a, b: np.maximum(x, 0),
+    "Affine": lambda x, a, b: a * x + b,
+    "LeakyRelu": lambda x, a, b: np.where(x >= 0, x, a * x),
+    "ThresholdedRelu": lambda x, a, b: np.where(x >= a, x, 0),
+    "ScaledTanh": lambda x, a, b: a * np.tanh(b * x),
+    "HardSigmoid": lambda x, a, b: np.clip(a * x + b, 0, 1),
+    "Elu": lambda x, a, b: np.where(x >= 0, x, a * (np.exp(x) - 1)),
+    "Softsign": lambda x, a, b: x / (1 + np.abs(x)),
+    "Softplus": lambda x, a, b: np.log1p(np.exp(x)),
+}
+_DEFAULT = {"lstm": ("Sigmoid", "Tanh", "Tanh"), "gru": ("Sigmoid", "Tanh"), "rnn_tanh": ("Tanh",),
+            "rnn_relu": ("Relu",)}
+
+
+def _run_direction(layer: Layer, x: np.ndarray, h0=None, c0=None):
+    """h (T, H) and the final (h, c) of one direction, in float64, position t = input position t."""
+    f64 = lambda a: np.asarray(a, dtype=np.float64)  # noqa: E731
+    W_ih, W_hh, b_ih, b_hh = f64(layer.W_ih), f64(layer.W_hh), f64(layer.b_ih), f64(layer.b_hh)
+    H = layer.hidden_size
+    acts = layer.activations or tuple((n, 0.0, 0.0) for n in _DEFAULT[layer.cell])
+    fn = [lambda v, n=n, a=a, b=b: _ACT[n](v, a, b) for n, a, b in acts]
+    cl = (lambda v: np.clip(v, -layer.clip, layer.clip)) if layer.clip is not None else (lambda v: v)
+    h = np.zeros(H) if h0 is None else f64(h0)
+    c = np.zeros(H) if c0 is None else f64(c0)
+    out = np.zeros((x.shape[0], H))
+    steps = range(x.shape[0] - 1, -1, -1) if layer.reverse else range(x.shape[0])
+    for t in steps:
+        xt = f64(x[t])
+        if layer.cell == "lstm":
+            a = W_ih @ xt + b_ih + W_hh @ h + b_hh
+            i, f, g, o = (cl(a[k * H : (k + 1) * H]) for k in range(4))
+            c = fn[0](f) * c + fn[0](i) * fn[1](g)
+            h = fn[0](o) * fn[2](c)
+        elif layer.cell == "gru":
+            ax, ah = W_ih @ xt + b_ih, W_hh @ h + b_hh
+            r = fn[0](cl(ax[:H] + ah[:H]))
+            z = fn[0](cl(ax[H : 2 * H] + ah[H : 2 * H]))
+            if layer.linear_before_reset:
+                n = fn[1](cl(ax[2 * H :] + r * ah[2 * H :]))
+            else:
+                n = fn[1](cl(ax[2 * H :] + W_hh[2 * H :] @ (r * h) + b_hh[2 * H :]))
+            h = (1 - z) * n + z * h
+        else:
+            h = fn[0](cl(W_ih @ xt + b_ih + W_hh @ h + b_hh))
+        out[t] = h
+    return out, h, c
+
+
+def _forward(model, x: np.ndarray):
+    """Per level (h (T, W), final h per direction, final c per direction), and logits (T, V) or None."""
+    h0 = model.meta.get("h0")
+    c0 = model.meta.get("c0")
+    levels, inp = [], x
+    for k, level in enumerate(model.layers):
+        dirs = level.directions if isinstance(level, Bidirectional) else (level,)
+        hs, hT, cT, off = [], [], [], 0
+        for d in dirs:
+            H = d.hidden_size
+            hk = None if h0 is None else h0[k][off : off + H]
+            ck = None if c0 is None else c0[k][off : off + H]
+            out, hl, cl = _run_direction(d, inp, hk, ck)
+            hs.append(out)
+            hT.append(hl)
+            cT.append(cl)
+            off += H
+        inp = np.concatenate(hs, axis=1)
+        levels.append((inp, np.stack(hT), np.stack(cT)))
+    logits = None
+    if model.head_W is not None:
+        logits = inp @ model.head_W.T.astype(np.float64) + model.head_b
+    return levels, logits
+
+
+def _head(kind: str, logits: np.ndarray) -> np.ndarray:
+    if kind == "logits":
+        return logits
+    z = logits - logits.max(axis=1, keepdims=True)
+    logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    return np.exp(logp) if kind == "softmax" else logp
+
+
+def _npz(name: str) -> dict:
+    with np.load(DATA / f"{name}.npz") as f:
+        return dict(f)
+
+
+def _inputs(model, data):
+    if "ids" in data:
+        return model.embedding[data["ids"]].astype(np.float64)
+    return data["frames"].astype(np.float64)
+
+
+# --- every fixture matches onnxruntime ------------------------------------------------
+
+
+@pytest.mark.parametrize("name", LOADABLE)
+def test_fixture_matches_onnxruntime(name):
+    model = onnx_format.load(DATA / f"{name}.onnx")
+    data = _npz(name)
+    assert model.dtype == np.float32
+    levels, logits = _forward(model, _inputs(model, data))
+    assert len(levels) == INDEX[name]["levels"]
+    for k, (h, hT, cT) in enumerate(levels):
+        want = data[f"h_l{k}"]
+        assert h.shape == want.shape
+        np.testing.assert_allclose(h, want, atol=TOL, rtol=0, err_msg=f"{name} level {k}")
+        np.testing.assert_allclose(hT.reshape(-1), data[f"hT_l{k}"].reshape(-1), atol=TOL, rtol=0)
+        if f"cT_l{k}" in data:
+            np.testing.assert_allclose(cT.reshape(-1), data[f"cT_l{k}"].reshape(-1), atol=TOL, rtol=0)
+    kind = INDEX[name]["head"]
+    assert model.meta["head"] == kind
+    if kind == "none":
+        assert model.head_W is None
+    else:
+        np.testing.assert_allclose(_head(kind, logits), data["y"], atol=TOL, rtol=0)
+
+
+@pytest.mark.parametrize("name", LOADABLE)
+def test_fixture_trace_matches_onnxruntime(name):
+    """The model lstm-tui traces (core's cells, from the file's initial states) gives onnxruntime's numbers."""
+    model = onnx_format.load(DATA / f"{name}.onnx")
+    data = _npz(name)
+    inputs = [str(i) for i in data["ids"]] if "ids" in data else data["frames"]
+    trace = model.trace(inputs, h0=model.meta.get("h0"), c0=model.meta.get("c0"))
+    for k, level in enumerate(model.layers):
+        h = trace.states["h"][k]
+        np.testing.assert_allclose(h, data[f"h_l{k}"], atol=TOL, rtol=0, err_msg=f"{name} level {k}")
+        dirs = level.directions if isinstance(level, Bidirectional) else (level,)
+        finals = {"h": [], "c": []}
+        for d, lay in enumerate(dirs):
+            t = 0 if lay.reverse else -1  # a reverse direction ends at position 0
+            for q in finals:
+                if q in trace.states:
+                    W = trace.states[q][k].shape[1] // len(dirs)
+                    finals[q].append(trace.states[q][k][t, d * W : (d + 1) * W])
+        np.testing.assert_allclose(np.concatenate(finals["h"]), data[f"hT_l{k}"].reshape(-1), atol=TOL, rtol=0)
+        if f"cT_l{k}" in data:
+            np.testing.assert_allclose(np.concatenate(finals["c"]), data[f"cT_l{k}"].reshape(-1), atol=TOL, rtol=0)
+    kind = INDEX[name]["head"]
+    if kind == "softmax":
+        np.testing.assert_allclose(trace.y, data["y"], atol=TOL, rtol=0)
+    elif kind == "logsoftmax":
+        np.testing.assert_allclose(np.log(trace.y), data["y"], atol=TOL, rtol=0)
+    elif kind == "logits":
+        np.testing.assert_allclose(trace.logits, data["y"], atol=TOL, rtol=0)
+    else:
+        assert trace.y is None
+
+
+def test_final_states_sit_where_the_export_contract_puts_them():
+    """The reverse direction's final state is its output at position 0, the forward one's at T-1."""
+    model = onnx_format.load(DATA / "node_gru_bi_lbr1.onnx")
+    data = _npz("node_gru_bi_lbr1")
+    H = model.layers[0].forward.hidden_size
+    h = data["h_l0"]
+    np.testing.assert_allclose(h[-1, :H], data["hT_l0"][0], atol=TOL)
+    np.testing.assert_allclose(h[0, H:], data["hT_l0"][1], atol=TOL)
+
+
+# --- what the reader makes of each option ------------------------------------------------
+
+
+def test_gate_order_and_biases_follow_pytorch():
+    """A PyTorch export read back gives PyTorch's own layout: i, f, g, o and two biases."""
+    model = onnx_format.load(DATA / "torch_legacy_lstm_bi2_emb_softmax.onnx")
+    assert [type(lv).__name__ for lv in model.layers] == ["Bidirectional", "Bidirectional"]
+    assert model.layers[1].input_size == 8 and model.layers[0].output_size == 8
+    fwd, bwd = model.layers[0].directions
+    assert not fwd.reverse and bwd.reverse
+    assert fwd.W_ih.shape == (16, 5) and fwd.W_hh.shape == (16, 4)
+    assert model.embedding.shape == (11, 5) and model.head_W.shape == (11, 8)
+    assert model.vocab == tuple(str(k) for k in range(11)) and model.tokenizer == "word"
+
+
+def test_options_are_read():
+    gru0 = onnx_format.load(DATA / "node_gru_lbr0_op9.onnx").layers[0]
+    gru1 = onnx_format.load(DATA / "node_gru_reverse_lbr1.onnx").layers[0]
+    assert gru0.linear_before_reset is False and gru1.linear_before_reset is True
+    assert gru1.reverse and not gru0.reverse
+    assert onnx_format.load(DATA / "node_lstm_reverse_op7.onnx").layers[0].reverse
+    assert onnx_format.load(DATA / "node_lstm_clip.onnx").layers[0].clip == pytest.approx(0.7)
+    lstm = onnx_format.load(DATA / "node_lstm_acts.onnx").layers[0]
+    assert [a[0] for a in lstm.activations] == ["HardSigmoid", "LeakyRelu", "Softsign"]
+    assert lstm.activations[0][1:] == pytest.approx((0.25, 0.4)) and lstm.activations[1][1] == pytest.approx(0.1)
+    gru = onnx_format.load(DATA / "node_gru_bi_acts.onnx").layers[0]
+    assert gru.forward.activations[1] == pytest.approx(("ScaledTanh", 1.5, 0.7))
+    assert gru.backward.activations[0] == pytest.approx(("HardSigmoid", 0.3, 0.55))
+    assert gru.backward.activations[1] == pytest.approx(("Elu", 0.8, 0.0))
+    relu = onnx_format.load(DATA / "torch_legacy_rnn_relu_bi_frames.onnx").layers[0]
+    assert relu.forward.cell == relu.backward.cell == "rnn_relu" and relu.forward.activations is None
+
+
+def test_constant_initial_states_are_kept_per_level():
+    for name in ("node_lstm_bi_state", "node_lstm_layout1_bi_state", "node_lstm_bi_wrapped_weights"):
+        model = onnx_format.load(DATA / f"{name}.onnx")
+        data = _npz(name)
+        np.testing.assert_array_equal(model.meta["h0"][0], data["h0_l0"])
+        np.testing.assert_array_equal(model.meta["c0"][0], data["c0_l0"])
+    model = onnx_format.load(DATA / "node_gru_state.onnx")
+    assert "c0" not in model.meta and model.meta["h0"][0].shape == (4,)
+
+
+def test_state_from_a_graph_input_starts_from_zeros_with_a_note():
+    model = onnx_format.load(DATA / "node_rnn_state_input.onnx")
+    assert "h0" not in model.meta
+    assert any("graph input 'h0'" in note and "zeros" in note for note in model.meta["notes"])
+
+
+def test_a_length_fixed_by_the_exporter_is_followed_and_noted(tmp_path):
+    """torch.onnx.export(dynamo=True) may write Reshape(Y, [7, 1, W]): the head still reads, with a note."""
+    V = 5
+    rng = np.random.default_rng(3)
+    nodes = [
+        helper.make_node("Reshape", ["Y", "fixed"], ["flat"], name="fixed_reshape"),
+        helper.make_node("MatMul", ["flat", "Wh"], ["logits"], name="head"),
+    ]
+    path = _lstm_graph(tmp_path, outputs=["logits"], inits={"fixed": np.array([7, 1, 2], np.int64),
+                                                           "Wh": rng.standard_normal((2, V)).astype(np.float32)})
+    proto = onnx.load(path)
+    proto.graph.node.extend(nodes)
+    onnx.save(proto, path)
+    model = onnx_format.load(path)
+    assert model.head_W.shape == (V, 2)
+    assert any("only at sequence length 7" in n for n in model.meta["notes"])
+
+
+def test_vocabulary_from_file_and_metadata(tmp_path):
+    vocab = tmp_path / "v.txt"
+    vocab.write_text("\n".join("abcdefghijk") + "\n")
+    model = onnx_format.load(DATA / "torch_legacy_lstm2_emb_logits.onnx", vocab_path=vocab, name="mine")
+    assert model.vocab == tuple("abcdefghijk") and model.tokenizer == "char" and model.name == "mine"
+    short = tmp_path / "short.txt"
+    short.write_text("a\nb\n")
+    with pytest.raises(ModelFileError, match="has 2 tokens but the embedding has 11 rows"):
+        onnx_format.load(DATA / "torch_legacy_lstm2_emb_logits.onnx", vocab_path=short)
+    proto = onnx.load(DATA / "node_split_bi_lstm_lstm_gemm.onnx")
+    helper.set_model_props(proto, {"vocab": json.dumps(list("ABCDEFGHI")), "name": "from-meta"})
+    path = tmp_path / "meta.onnx"
+    onnx.save(proto, path)
+    model = onnx_format.load(path)
+    assert model.vocab == tuple("ABCDEFGHI") and model.name == "from-meta"
+
+
+def test_match():
+    head = (DATA / "node_gru_state.onnx").read_bytes()[:16]
+    assert onnx_format.match("x.onnx", b"")
+    assert onnx_format.match("model.bin", head)
+    assert not onnx_format.match("model.bin", b"PK\x03\x04")
+    assert not onnx_format.match("model.safetensors", head)
+    for name in LOADABLE:
+        assert onnx_format.match(f"{name}.data", (DATA / f"{name}.onnx").read_bytes()[:16]), name
+
+
+# --- refusals: one line naming the file, the node and the op -------------------------------
+
+
+def _one_line(exc) -> str:
+    text = str(exc.value)
+    assert "\n" not in text and "Traceback" not in text
+    return text
+
+
+def _lstm_graph(tmp_path, *, extra_nodes=(), inputs=None, attrs=None, node_inputs=None, H=2, E=3, name="bad",
+                opset=13, outputs=None, inits=None):
+    rng = np.random.default_rng(0)
+    init = {
+        "W": rng.standard_normal((1, 4 * H, E)).astype(np.float32),
+        "R": rng.standard_normal((1, 4 * H, H)).astype(np.float32),
+        "B": rng.standard_normal((1, 8 * H)).astype(np.float32),
+    }
+    init.update(inits or {})
+    node = helper.make_node("LSTM", node_inputs or ["X", "W", "R", "B"], ["Y"], name="the_lstm", hidden_size=H,
+                            **(attrs or {}))
+    ins = [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["T", 1, E])] + list(inputs or [])
+    outs = [helper.make_tensor_value_info(o, TensorProto.FLOAT, None) for o in (outputs or ["Y"])]
+    graph = helper.make_graph([*extra_nodes, node], "g", ins, outs,
+                              initializer=[numpy_helper.from_array(v, k) for k, v in init.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    path = tmp_path / f"{name}.onnx"
+    onnx.save(model, path)
+    return path
+
+
+def test_peepholes_and_input_forget_are_refused_by_name(tmp_path):
+    P = np.ones((1, 6), np.float32)
+    path = _lstm_graph(tmp_path, node_inputs=["X", "W", "R", "B", "", "", "", "P"], inits={"P": P})
+    with pytest.raises(ModelFileError) as exc:
+        onnx_format.load(path)
+    assert str(path) in _one_line(exc) and "'the_lstm' (LSTM)" in str(exc.value) and "peephole" in str(exc.value)
+    zero = _lstm_graph(tmp_path, node_inputs=["X", "W", "R", "B", "", "", "", "P"], inits={"P": 0 * P}, name="p0")
+    assert onnx_format.load(zero).layers[0].cell == "lstm"  # zero peepholes change nothing
+    path = _lstm_graph(tmp_path, attrs={"input_forget": 1}, name="coupled")
+    with pytest.raises(ModelFileError) as exc:
+        onnx_format.load(path)
+    assert "'the_lstm' (LSTM)" in _one_line(exc) and "input_forget" in str(exc.value)
+
+
+def test_weights_from_a_graph_input_are_refused(tmp_path):
+    W = helper.make_tensor_value_info("Wdyn", TensorProto.FLOAT, [1, 8, 3])
+    path = _lstm_graph(tmp_path, inputs=[W], node_inputs=["X", "Wdyn", "R", "B"])
+    with pytest.raises(ModelFileError) as exc:
+        onnx_format.load(path)
+    assert "W of node 'the_lstm' (LSTM) comes from graph input 'Wdyn'" in _one_line(exc)
+
+
+def test_sequence_lens_from_an_input_is_refused(tmp_path):
+    seq = helper.make_tensor_value_info("lens", TensorProto.INT32, [1])
+    path = _lstm_graph(tmp_path, inputs=[seq], node_inputs=["X", "W", "R", "B", "lens"])
+    with pytest.raises(ModelFileError) as exc:
+        onnx_format.load(path)
+    assert "sequence_lens of node 'the_lstm' (LSTM) comes from graph input 'lens'" in _one_line(exc)
+    const = _lstm_graph(tmp_path, node_inputs=["X", "W", "R", "B", "lens"],
+                        inits={"lens": np.array([4], np.int32)}, name="const_lens")
+    with pytest.raises(ModelFileError, match="can be shorter than the sequence"):
+        onnx_format.load(const)
+
+
+def test_a_sequence_lens_that_is_the_length_is_accepted(tmp_path):
+    nodes = [
+        helper.make_node("Shape", ["X"], ["shape"], name="shape"),
+        helper.make_node("Gather", ["shape", "zero"], ["T"], name="take_T", axis=0),
+        helper.make_node("Cast", ["T"], ["T32"], name="cast", to=TensorProto.INT32),
+        helper.make_node("Expand", ["T32", "one"], ["lens"], name="expand"),
+    ]
+    path = _lstm_graph(tmp_path, extra_nodes=nodes, node_inputs=["X", "W", "R", "B", "lens"],
+                       inits={"zero": np.array([0], np.int64), "one": np.array([1], np.int64)})
+    assert onnx_format.load(path).layers[0].cell == "lstm"
+
+
+def test_unknown_or_underspecified_activations_are_refused(tmp_path):
+    path = _lstm_graph(tmp_path, attrs={"activations": ["Sigmoid", "Swish", "Tanh"]})
+    with pytest.raises(ModelFileError) as exc:
+        onnx_format.load(path)
+    assert "'the_lstm' (LSTM): activation 'Swish'" in _one_line(exc)
+    path = _lstm_graph(tmp_path, attrs={"activations": ["Sigmoid", "ScaledTanh", "Tanh"]}, name="scaled")
+    with pytest.raises(ModelFileError, match="ScaledTanh needs activation_alpha"):
+        onnx_format.load(path)
+
+
+def test_control_flow_is_refused_by_node(tmp_path):
+    body = helper.make_graph(
+        [helper.make_node("Identity", ["s_in"], ["s_out"]), helper.make_node("Identity", ["x_t"], ["y_t"])],
+        "body",
+        [helper.make_tensor_value_info("s_in", TensorProto.FLOAT, [2]),
+         helper.make_tensor_value_info("x_t", TensorProto.FLOAT, [2])],
+        [helper.make_tensor_value_info("s_out", TensorProto.FLOAT, [2]),
+         helper.make_tensor_value_info("y_t", TensorProto.FLOAT, [2])],
+    )
+    scan = helper.make_node("Scan", ["s0", "X"], ["s", "Y"], name="my_scan", num_scan_inputs=1, body=body)
+    graph = helper.make_graph(
+        [scan], "g",
+        [helper.make_tensor_value_info("s0", TensorProto.FLOAT, [2]),
+         helper.make_tensor_value_info("X", TensorProto.FLOAT, ["T", 2])],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, None)],
+    )
+    path = tmp_path / "scan.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
+    with pytest.raises(ModelFileError) as exc:
+        onnx_format.load(path)
+    assert "'my_scan' (Scan)" in _one_line(exc)
+
+
+def test_a_loop_computing_a_weight_is_refused_by_node(tmp_path):
+    body = helper.make_graph(
+        [helper.make_node("Identity", ["cond_in"], ["cond_out"]), helper.make_node("Identity", ["w_in"], ["w_out"])],
+        "body",
+        [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+         helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("w_in", TensorProto.FLOAT, [1, 8, 3])],
+        [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("w_out", TensorProto.FLOAT, [1, 8, 3])],
+    )
+    loop = helper.make_node("Loop", ["n", "cond", "W"], ["Wloop"], name="my_loop", body=body)
+    path = _lstm_graph(tmp_path, extra_nodes=[loop], node_inputs=["X", "Wloop", "R", "B"],
+                       inits={"n": np.array(2, np.int64), "cond": np.array(True)})
+    with pytest.raises(ModelFileError) as exc:
+        onnx_format.load(path)
+    assert "'my_loop' (Loop)" in _one_line(exc) and "'the_lstm' (LSTM)" in str(exc.value)
+
+
+def test_two_unrelated_recurrent_nodes_are_refused(tmp_path):
+    rng = np.random.default_rng(1)
+    inits = [numpy_helper.from_array(rng.standard_normal(s).astype(np.float32), n)
+             for n, s in (("W1", (1, 8, 3)), ("R1", (1, 8, 2)), ("W2", (1, 6, 3)), ("R2", (1, 6, 2)))]
+    graph = helper.make_graph(
+        [helper.make_node("LSTM", ["X", "W1", "R1"], ["Y1"], name="left", hidden_size=2),
+         helper.make_node("GRU", ["X2", "W2", "R2"], ["Y2"], name="right", hidden_size=2)],
+        "g",
+        [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["T", 1, 3]),
+         helper.make_tensor_value_info("X2", TensorProto.FLOAT, ["T", 1, 3])],
+        [helper.make_tensor_value_info("Y1", TensorProto.FLOAT, None),
+         helper.make_tensor_value_info("Y2", TensorProto.FLOAT, None)],
+        initializer=inits,
+    )
+    path = tmp_path / "two.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
+    with pytest.raises(ModelFileError) as exc:
+        onnx_format.load(path)
+    assert "'left' (LSTM)" in _one_line(exc) and "'right' (GRU)" in str(exc.value)
+
+
+def test_computation_between_layers_is_refused_by_node(tmp_path):
+    proto = onnx.load(DATA / "torch_legacy_lstm2_emb_logits.onnx")
+    g = proto.graph
+    lstms = [n for n in g.node if n.op_type == "LSTM"]
+    second = lstms[1]
+    relu = helper.make_node("Relu", [second.input[0]], ["relu_out"], name="sneaky_relu")
+    second.input[0] = "relu_out"
+    g.node.insert(list(g.node).index(second), relu)
+    path = tmp_path / "relu.onnx"
+    onnx.save(proto, path)
+    with pytest.raises(ModelFileError) as exc:
+        onnx_format.load(path)
+    assert "stopped at node 'sneaky_relu' (Relu)" in _one_line(exc)
+
+
+def test_a_head_the_reader_cannot_follow_is_refused_by_node(tmp_path):
+    proto = onnx.load(DATA / "torch_legacy_lstm2_emb_logits.onnx")
+    g = proto.graph
+    add = next(n for n in g.node if n.op_type == "Add")
+    out = add.output[0]
+    add.output[0] = "pre_tanh"
+    g.node.append(helper.make_node("Tanh", ["pre_tanh"], [out], name="squash"))
+    path = tmp_path / "tanh_head.onnx"
+    onnx.save(proto, path)
+    with pytest.raises(ModelFileError) as exc:
+        onnx_format.load(path)
+    assert "'squash' (Tanh)" in _one_line(exc)
+
+
+def test_unrolled_exports_are_refused_with_a_hint():
+    for name in (k for k, v in INDEX.items() if "refused" in v):
+        with pytest.raises(ModelFileError) as exc:
+            onnx_format.load(DATA / f"{name}.onnx")
+        text = _one_line(exc)
+        hint = ".keras file" if name.startswith("keras") else "dynamo=False"
+        assert "no LSTM, GRU or RNN node" in text and hint in text and "node '" in text
+
+
+@pytest.mark.parametrize("kind", ["truncated", "text", "empty", "directory", "missing", "zeros"])
+def test_files_that_are_not_onnx_models(tmp_path, kind):
+    path = tmp_path / "m.onnx"
+    whole = (DATA / "torch_legacy_lstm2_emb_logits.onnx").read_bytes()
+    if kind == "truncated":
+        path.write_bytes(whole[: len(whole) // 2])
+    elif kind == "text":
+        path.write_text("this is not a model\n")
+    elif kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "directory":
+        path.mkdir()
+    elif kind == "zeros":
+        path.write_bytes(bytes(64))
+    with pytest.raises(ModelFileError) as exc:
+        onnx_format.load(path)
+    assert _one_line(exc).startswith(str(path))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(blob=st.binary(min_size=1, max_size=200))
+def test_random_bytes_never_escape_as_a_traceback(tmp_path, blob):
+    path = tmp_path / "fuzz.onnx"
+    path.write_bytes(blob)
+    with pytest.raises(ModelFileError):
+        onnx_format.load(path)
+
+
+def test_without_the_onnx_package_the_install_line_is_named(monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnx", None)
+    with pytest.raises(ModelFileError) as exc:
+        onnx_format.load(DATA / "node_gru_state.onnx")
+    assert "pip install onnx" in _one_line(exc)
+
+
+def test_a_stack_of_two_cell_kinds_is_refused_by_node(tmp_path):
+    rng = np.random.default_rng(2)
+    nodes = [
+        helper.make_node("Squeeze", ["Y", "axis1"], ["y1"], name="squeeze"),
+        helper.make_node("GRU", ["y1", "W2", "R2"], ["Y2"], name="the_gru", hidden_size=2),
+    ]
+    path = _lstm_graph(tmp_path, outputs=["Y2"], inits={
+        "axis1": np.array([1], np.int64),
+        "W2": rng.standard_normal((1, 6, 2)).astype(np.float32),
+        "R2": rng.standard_normal((1, 6, 2)).astype(np.float32)})
+    proto = onnx.load(path)
+    proto.graph.node.extend(nodes)
+    onnx.save(proto, path)
+    with pytest.raises(ModelFileError) as exc:
+        onnx_format.load(path)
+    assert "'the_gru' (GRU) follows node 'the_lstm' (LSTM)" in _one_line(exc)
+
+
+# --- through the registry, the CLI and every way of tracing -----------------------------------
+
+
+def test_the_registry_picks_this_reader():
+    from lstm_tui.formats import load_file
+
+    model = load_file(DATA / "node_gru_bi_lbr0.onnx")
+    assert model.meta["format"] == "onnx" and isinstance(model.layers[0], Bidirectional)
+
+
+@pytest.mark.parametrize("name", ["torch_legacy_lstm_bi2_emb_softmax", "node_lstm_bi_state", "node_gru_reverse_lbr1",
+                                  "node_layout1_gru_bi_gru", "node_split_bi_lstm_lstm_gemm"])
+def test_cli_export_matches_onnxruntime(tmp_path, name):
+    """``lstm-tui export`` of an ONNX file: [layers, T, width] arrays, or h_l0, h_l1, ... when the widths differ,
+    with onnxruntime's numbers."""
+    from lstm_tui.cli import main
+
+    data = _npz(name)
+    out = tmp_path / "out.npz"
+    if "ids" in data:
+        args = ["--text", " ".join(str(i) for i in data["ids"])]
+    else:
+        np.save(tmp_path / "x.npy", data["frames"])
+        args = ["--inputs", str(tmp_path / "x.npy")]
+    assert main(["export", "--model", str(DATA / f"{name}.onnx"), *args, "-o", str(out)]) == 0
+    with np.load(out) as f:
+        got = dict(f)
+    for k in range(INDEX[name]["levels"]):
+        h = got["h"][k] if "h" in got else got[f"h_l{k}"]
+        np.testing.assert_allclose(h, data[f"h_l{k}"], atol=TOL, rtol=0)
+    if INDEX[name]["head"] == "softmax":
+        np.testing.assert_allclose(got["y"], data["y"], atol=TOL, rtol=0)
+
+
+def test_cli_refusal_is_one_line_and_writes_nothing(tmp_path, capsys):
+    from lstm_tui.cli import main
+
+    np.save(tmp_path / "x.npy", np.zeros((3, 5), np.float32))
+    out = tmp_path / "out.npz"
+    name = next(k for k, v in INDEX.items() if "refused" in v)
+    code = main(["export", "--model", str(DATA / f"{name}.onnx"), "--inputs", str(tmp_path / "x.npy"), "-o", str(out)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and not out.exists()
+    assert len(err.splitlines()) == 1 and name in err and "no LSTM, GRU or RNN node" in err
+
+
+def test_every_way_of_tracing_starts_from_the_files_initial_state():
+    """Model.trace, the app's TraceBuilder (whole or chunk by chunk) and checkpointed windows."""
+    from lstm_tui.core import checkpoint
+
+    for name in ("node_lstm_bi_state", "node_gru_state"):
+        model = onnx_format.load(DATA / f"{name}.onnx")
+        data = _npz(name)
+        x = data["frames"]
+        builder = checkpoint.TraceBuilder(model, x)
+        while not builder.complete:
+            builder.advance(max_steps=2)
+        traces = [model.trace(x), checkpoint.trace(model, x), builder.snapshot()]
+        if not model.bidirectional:
+            traces.append(checkpoint.trace(model, x, limit=1, window=2).window(0, len(x)))
+        for trace in traces:
+            np.testing.assert_allclose(trace.states["h"][0], data["h_l0"], atol=TOL, rtol=0)
+
+
+def test_a_head_on_the_final_state_only_loads_the_layers_with_a_note(tmp_path):
+    """A classifier: Gemm on Y_h. lstm-tui shows the layers (every step) and says what it left out."""
+    rng = np.random.default_rng(4)
+    proto = onnx.load(_lstm_graph(tmp_path, outputs=["probs"], inits={
+        "axis0": np.array([0], np.int64), "Wc": rng.standard_normal((3, 2)).astype(np.float32)}))
+    lstm = proto.graph.node[0]
+    del lstm.output[:]
+    lstm.output.extend(["", "Y_h"])
+    proto.graph.node.extend([
+        helper.make_node("Squeeze", ["Y_h", "axis0"], ["h_last"], name="squeeze"),
+        helper.make_node("Gemm", ["h_last", "Wc"], ["scores"], name="classifier", transB=1),
+        helper.make_node("Softmax", ["scores"], ["probs"], name="softmax", axis=1),
+    ])
+    path = tmp_path / "classifier.onnx"
+    onnx.save(proto, path)
+    model = onnx_format.load(path)
+    assert model.head_W is None and model.layers[0].cell == "lstm"
+    assert any("final state" in n and "'the_lstm' (LSTM)" in n for n in model.meta["notes"])
+
+
+def test_an_opset_before_7_is_refused(tmp_path):
+    path = _lstm_graph(tmp_path, opset=6)
+    with pytest.raises(ModelFileError) as exc:
+        onnx_format.load(path)
+    assert "opset 6" in _one_line(exc)
+
+
+def test_missing_external_data_is_one_line(tmp_path):
+    proto = onnx.load(DATA / "node_gru_state.onnx")
+    path = tmp_path / "ext.onnx"
+    onnx.save_model(proto, path, save_as_external_data=True, all_tensors_to_one_file=True, location="ext.data",
+                    size_threshold=0)
+    assert onnx_format.load(path).layers[0].cell == "gru"  # beside it, the data is read
+    (tmp_path / "ext.data").unlink()
+    with pytest.raises(ModelFileError) as exc:
+        onnx_format.load(path)
+    assert _one_line(exc).startswith(str(path))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(name=st.sampled_from(LOADABLE), flips=st.lists(st.tuples(st.floats(0, 1, exclude_max=True),
+                                                               st.integers(0, 255)), min_size=1, max_size=4))
+def test_damaged_models_load_or_are_refused_in_one_line(tmp_path, name, flips):
+    blob = bytearray((DATA / f"{name}.onnx").read_bytes())
+    for where, value in flips:
+        blob[int(where * len(blob))] = value
+    path = tmp_path / "damaged.onnx"
+    path.write_bytes(bytes(blob))
+    try:
+        onnx_format.load(path)
+    except ModelFileError as exc:
+        assert "\n" not in str(exc)
+
+
+@pytest.mark.parametrize("dtype", [TensorProto.FLOAT16, TensorProto.BFLOAT16, TensorProto.DOUBLE])
+def test_weights_in_other_float_types(tmp_path, dtype):
+    """float16 and bfloat16 weights are computed in float32, double ones in float64."""
+    proto = onnx.load(_lstm_graph(tmp_path))
+    W32 = {t.name: numpy_helper.to_array(t) for t in proto.graph.initializer}
+    del proto.graph.initializer[:]
+    for name, a in W32.items():
+        proto.graph.initializer.append(helper.make_tensor(name, dtype, a.shape, a.reshape(-1).tolist()))
+    path = tmp_path / "typed.onnx"
+    onnx.save(proto, path)
+    layer = onnx_format.load(path).layers[0]
+    assert layer.dtype == (np.float64 if dtype == TensorProto.DOUBLE else np.float32)
+    tol = 1e-2 if dtype != TensorProto.DOUBLE else 1e-7
+    np.testing.assert_allclose(layer.W_ih[:2], W32["W"][0, :2], atol=tol * 10)  # block i stays first

@@ -1,0 +1,450 @@
+"""PyTorch state dicts in safetensors, .npz and .pt: namings, prefixes, vocabularies, shapes that do not fit."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from safetensors.numpy import load_file as load_arrays
+from safetensors.numpy import save_file
+
+from lstm_tui.core.cells import Bidirectional
+from lstm_tui.core import Layer, Model, ModelFileError, softmax
+from lstm_tui.formats import load_file
+
+from .util import VOCAB, WRITERS, assert_same_layers, expected_layers, torch_lm, torch_rnn, write_npz, write_st
+
+
+# --- PyTorch naming, both containers ------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", WRITERS)
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn_tanh"])
+@pytest.mark.parametrize("L", [1, 3])
+def test_bare_module_round_trip(tmp_path, rng, fmt, cell, L):
+    arrays = torch_rnn(rng, cell, L=L)
+    model = load_file(WRITERS[fmt](tmp_path / f"m.{fmt}", arrays))
+    assert model.cell == cell and model.embedding is None and model.head_W is None
+    assert_same_layers(model, expected_layers(arrays, cell))
+    assert not model.takes_tokens
+    x = rng.standard_normal((9, 5))
+    want = Model(layers=tuple(expected_layers(arrays, cell))).trace(x)
+    np.testing.assert_array_equal(model.trace(x).states["h"], want.states["h"])
+
+
+def test_relu_rnn_comes_from_the_metadata(tmp_path, rng):
+    arrays = torch_rnn(rng, "rnn_relu")
+    assert load_file(write_st(tmp_path / "m.safetensors", arrays, cell="rnn_relu")).cell == "rnn_relu"
+    assert load_file(write_st(tmp_path / "n.safetensors", arrays, cell="rnn", nonlinearity="relu")).cell == "rnn_relu"
+    assert load_file(write_npz(tmp_path / "m.npz", arrays, cell="rnn_relu")).cell == "rnn_relu"
+    assert load_file(write_st(tmp_path / "t.safetensors", arrays)).cell == "rnn_tanh"
+
+
+def test_metadata_cell_must_fit_the_gate_count(tmp_path, rng):
+    path = write_st(tmp_path / "m.safetensors", torch_rnn(rng, "gru", H=6), cell="lstm")
+    with pytest.raises(ModelFileError, match=r"weight_hh_l0 has shape \[18, 6\], expected \[24, 6\] for cell lstm"):
+        load_file(path)
+    with pytest.raises(ModelFileError, match="metadata cell 'transformer'"):
+        load_file(write_st(tmp_path / "t.safetensors", torch_rnn(rng), cell="transformer"))
+
+
+def test_no_bias_means_zeros(tmp_path, rng):
+    arrays = torch_rnn(rng, "gru", L=2, bias=False)
+    model = load_file(write_st(tmp_path / "m.safetensors", arrays))
+    for layer in model.layers:
+        assert not layer.b_ih.any() and not layer.b_hh.any() and layer.b_ih.shape == (18,)
+
+
+def test_lstm_cell_module_naming(tmp_path, rng):
+    one = torch_rnn(rng, "lstm")
+    cell_keys = {k.removesuffix("_l0"): v for k, v in one.items()}
+    model = load_file(write_st(tmp_path / "m.safetensors", cell_keys))
+    assert_same_layers(model, expected_layers(one, "lstm"))
+
+
+@pytest.mark.parametrize(
+    "names",
+    [
+        ("encoder", "rnn", "decoder"),  # word_language_model
+        ("embedding", "lstm", "fc"),
+        ("embed", "gru", "head"),
+        ("embedding", "rnn", "linear"),
+        ("encoder", "lstm", "out"),
+    ],
+)
+@pytest.mark.parametrize("fmt", WRITERS)
+def test_language_model_namings(tmp_path, rng, names, fmt):
+    cell = "gru" if names[1] == "gru" else "lstm"
+    arrays = torch_lm(rng, cell, names, L=2)
+    model = load_file(WRITERS[fmt](tmp_path / f"m.{fmt}", arrays, vocab=VOCAB, tokenizer="char"))
+    emb, rnn, head = names
+    assert_same_layers(model, expected_layers(arrays, cell, f"{rnn}."))
+    np.testing.assert_array_equal(model.embedding, arrays[f"{emb}.weight"])
+    np.testing.assert_array_equal(model.head_W, arrays[f"{head}.weight"])
+    np.testing.assert_array_equal(model.head_b, arrays[f"{head}.bias"])
+    assert model.vocab == tuple(VOCAB) and model.tokenizer == "char" and model.takes_tokens
+    trace = model.trace("abc. é")
+    h = trace.states["h"][-1]
+    np.testing.assert_allclose(trace.y, softmax(h @ arrays[f"{head}.weight"].T + arrays[f"{head}.bias"]), rtol=1e-6)
+    assert trace.tokens == tuple("abc. é")
+
+
+def test_nested_prefix_finds_its_siblings(tmp_path, rng):
+    arrays = {f"model.{k}": v for k, v in torch_lm(rng, names=("embedding", "lstm", "fc")).items()}
+    model = load_file(write_st(tmp_path / "m.safetensors", arrays, vocab=VOCAB))
+    np.testing.assert_array_equal(model.embedding, arrays["model.embedding.weight"])
+    assert model.meta["prefix"] == "model.lstm." and model.meta["head"] == "model.fc.weight"
+
+
+def test_head_without_bias(tmp_path, rng):
+    arrays = torch_lm(rng, names=("embedding", "lstm", "head"), head_bias=False)
+    model = load_file(write_st(tmp_path / "m.safetensors", arrays, vocab=VOCAB))
+    assert model.head_b.shape == (len(VOCAB),) and not model.head_b.any()
+
+
+def test_tied_weights_saved_under_one_name(tmp_path, rng):
+    """safetensors.torch.save_model keeps decoder.weight of a tied word_language_model, drops encoder.weight."""
+    arrays = torch_lm(rng, E=6, H=6)
+    del arrays["encoder.weight"]
+    model = load_file(write_st(tmp_path / "m.safetensors", arrays, vocab=VOCAB))
+    np.testing.assert_array_equal(model.embedding, arrays["decoder.weight"])
+    assert model.meta["tied"] and model.takes_tokens
+    other = torch_lm(rng, E=6, H=6)
+    del other["decoder.weight"]  # the other way round: the embedding's name kept
+    model = load_file(write_st(tmp_path / "n.safetensors", other, vocab=VOCAB))
+    np.testing.assert_array_equal(model.head_W, other["encoder.weight"])
+
+
+def test_prefix_picks_one_of_several_modules(tmp_path, rng):
+    arrays = {**torch_rnn(rng, "lstm", prefix="encoder.rnn."), **torch_rnn(rng, "gru", prefix="decoder.rnn.")}
+    path = write_st(tmp_path / "m.safetensors", arrays)
+    with pytest.raises(ModelFileError, match=r"several recurrent modules .*'encoder.rnn'.*--prefix"):
+        load_file(path)
+    assert load_file(path, prefix="decoder.rnn").cell == "gru"
+    assert load_file(path, prefix="encoder.rnn.").cell == "lstm"
+    with pytest.raises(ModelFileError, match=r"no recurrent weights under prefix 'lstm'.*prefixes found"):
+        load_file(path, prefix="lstm")
+
+
+def test_float16_bfloat16_and_float64(tmp_path, rng):
+    arrays = torch_rnn(rng, dtype=np.float64)
+    assert load_file(write_st(tmp_path / "d.safetensors", arrays)).dtype == np.float64
+    half = {k: v.astype(np.float16) for k, v in arrays.items()}
+    model = load_file(write_st(tmp_path / "h.safetensors", half))
+    assert model.dtype == np.float32
+    np.testing.assert_array_equal(model.layers[0].W_hh, half["weight_hh_l0"].astype(np.float32))
+    # bfloat16 is the top half of a float32: written by hand, NumPy has no such dtype
+    f32 = {k: v.astype(np.float32) for k, v in arrays.items()}
+    bf = {k: (v.view(np.uint32) >> 16).astype("<u2") for k, v in f32.items()}
+    header, blob = {}, b""
+    for k, v in bf.items():
+        header[k] = {"dtype": "BF16", "shape": list(v.shape), "data_offsets": [len(blob), len(blob) + v.nbytes]}
+        blob += v.tobytes()
+    head = json.dumps(header).encode()
+    (tmp_path / "b.safetensors").write_bytes(len(head).to_bytes(8, "little") + head + blob)
+    model = load_file(tmp_path / "b.safetensors")
+    want = (bf["weight_ih_l0"].astype(np.uint32) << 16).view(np.float32)
+    np.testing.assert_array_equal(model.layers[0].W_ih, want)
+    np.testing.assert_allclose(model.layers[0].W_ih, f32["weight_ih_l0"], rtol=1e-2)
+
+
+# --- vocabulary -----------------------------------------------------------------
+
+
+def test_npz_vocab_and_tokenizer_arrays(tmp_path, rng):
+    words = ["the", "cat", "sat", ".", "<unk>"]
+    arrays = torch_lm(rng, V=len(words))
+    model = load_file(write_npz(tmp_path / "m.npz", arrays, vocab=words, tokenizer="word"))
+    assert model.vocab == tuple(words) and model.tokenizer == "word"
+    assert model.trace("the dog sat").unknown.tolist() == [False, True, False]
+
+
+def test_tokenizer_guessed_from_the_vocabulary(tmp_path, rng):
+    assert load_file(write_st(tmp_path / "c.safetensors", torch_lm(rng), vocab=VOCAB)).tokenizer == "char"
+    words = ["the", "cat", "a", ".", "sat", "on", "mat"]
+    assert load_file(write_st(tmp_path / "w.safetensors", torch_lm(rng), vocab=words)).tokenizer == "word"
+
+
+def test_vocab_file(tmp_path, rng):
+    path = write_st(tmp_path / "m.safetensors", torch_lm(rng))
+    with pytest.raises(ModelFileError, match=r"has an embedding \(7 tokens\) but no vocabulary: give one with --vocab"):
+        load_file(path)
+    lines = tmp_path / "vocab.txt"
+    lines.write_text("\ufeff" + "\r\n".join(VOCAB) + "\r\n", encoding="utf-8")
+    assert load_file(path, vocab_path=lines).vocab == tuple(VOCAB)
+    as_json = tmp_path / "vocab.json"
+    with_newline = VOCAB[:-1] + ["\n"]
+    as_json.write_text(json.dumps(with_newline), encoding="utf-8")
+    assert load_file(path, vocab_path=as_json).vocab == tuple(with_newline)
+    # the file's own vocabulary is replaced by --vocab
+    other = write_st(tmp_path / "o.safetensors", torch_lm(rng), vocab=list("abcdefg"))
+    assert load_file(other, vocab_path=lines).vocab == tuple(VOCAB)
+
+
+@pytest.mark.parametrize(
+    "vocab, match",
+    [
+        (VOCAB[:-1], r"vocabulary has 6 tokens but encoder.weight has 7 rows"),
+        (VOCAB[:-1] + ["a"], r"repeats the token 'a' \(ids 0 and 6\)"),
+        ([], "vocabulary is empty"),
+        ("not json [", "metadata 'vocab' is not a JSON list"),
+        ({"a": 0}, "not a list of token strings"),
+    ],
+)
+def test_bad_vocab_metadata(tmp_path, rng, vocab, match):
+    path = tmp_path / "m.safetensors"
+    save_file(torch_lm(rng), str(path), metadata={"vocab": vocab if isinstance(vocab, str) else json.dumps(vocab)})
+    with pytest.raises(ModelFileError, match=match) as exc:
+        load_file(path)
+    assert str(exc.value).startswith(str(path))
+
+
+def test_vocab_must_match_the_head_too(tmp_path, rng):
+    arrays = torch_lm(rng)
+    arrays["decoder.weight"] = arrays["decoder.weight"][:5]
+    arrays["decoder.bias"] = arrays["decoder.bias"][:5]
+    with pytest.raises(ModelFileError, match="vocabulary has 7 tokens but decoder.weight has 5 rows"):
+        load_file(write_st(tmp_path / "m.safetensors", arrays, vocab=VOCAB))
+
+
+def test_bad_tokenizer_metadata(tmp_path, rng):
+    with pytest.raises(ModelFileError, match="metadata tokenizer 'bpe'"):
+        load_file(write_st(tmp_path / "m.safetensors", torch_lm(rng), vocab=VOCAB, tokenizer="bpe"))
+
+
+# --- refusals of a file that does not fit ------------------------------------------
+
+
+def test_bidirectional_levels_from_reverse_keys(tmp_path, rng):
+    """*_reverse keys make a Bidirectional level whose backward Layer reads from the end."""
+    fwd, bwd = torch_rnn(rng, "gru", E=5, H=4, L=2, prefix="rnn."), torch_rnn(rng, "gru", E=5, H=4, L=2, prefix="rnn.")
+    arrays = dict(fwd)
+    arrays.update({f"{k}_reverse": v for k, v in bwd.items()})
+    arrays["rnn.weight_ih_l1"] = rng.uniform(-0.5, 0.5, (12, 8)).astype(np.float32)  # takes 2H = 8
+    arrays["rnn.weight_ih_l1_reverse"] = rng.uniform(-0.5, 0.5, (12, 8)).astype(np.float32)
+    model = load_file(write_st(tmp_path / "m.safetensors", arrays))
+    assert len(model.layers) == 2
+    for k, level in enumerate(model.layers):
+        assert isinstance(level, Bidirectional) and level.output_size == 8
+        assert not level.forward.reverse and level.backward.reverse
+        np.testing.assert_array_equal(level.forward.W_ih, arrays[f"rnn.weight_ih_l{k}"])
+        np.testing.assert_array_equal(level.backward.W_ih, arrays[f"rnn.weight_ih_l{k}_reverse"])
+        np.testing.assert_array_equal(level.backward.b_hh, arrays[f"rnn.bias_hh_l{k}_reverse"])
+    with pytest.raises(ModelFileError, match=r"rnn.weight_ih_l1 has shape \[12, 4\], expected \[12, 8\] \(layer 1"):
+        load_file(write_st(tmp_path / "n.safetensors", {**arrays, "rnn.weight_ih_l1": fwd["rnn.weight_ih_l1"]}))
+    half = {k: v for k, v in arrays.items() if k != "rnn.weight_hh_l0_reverse"}
+    with pytest.raises(ModelFileError, match=r"missing key rnn.weight_hh_l0_reverse"):
+        load_file(write_st(tmp_path / "h.safetensors", half))
+    wrong = {**arrays, "rnn.weight_hh_l0_reverse": np.zeros((12, 5), np.float32)}
+    with pytest.raises(ModelFileError, match=r"rnn.weight_hh_l0_reverse has shape \[12, 5\], expected \[12, 4\]"):
+        load_file(write_st(tmp_path / "w.safetensors", wrong))
+
+
+def test_projection_builds_W_hr(tmp_path, rng):
+    """weight_hr_l{k} (proj_size P): W_hh is (4H, P), the next level takes P, the head reads P."""
+    H, P, E = 6, 3, 5
+    arrays = {}
+    for side in ("", "_reverse"):
+        for k in range(2):
+            arrays[f"weight_ih_l{k}{side}"] = rng.uniform(-0.5, 0.5, (4 * H, E if k == 0 else 2 * P)).astype(np.float32)
+            arrays[f"weight_hh_l{k}{side}"] = rng.uniform(-0.5, 0.5, (4 * H, P)).astype(np.float32)
+            arrays[f"bias_ih_l{k}{side}"] = rng.uniform(-0.5, 0.5, 4 * H).astype(np.float32)
+            arrays[f"weight_hr_l{k}{side}"] = rng.uniform(-0.5, 0.5, (P, H)).astype(np.float32)
+    model = load_file(write_st(tmp_path / "m.safetensors", arrays))
+    for k, level in enumerate(model.layers):
+        for layer, side in zip(level.directions, ("", "_reverse")):
+            assert layer.cell == "lstm" and layer.hidden_size == H and layer.output_size == P
+            np.testing.assert_array_equal(layer.W_hr, arrays[f"weight_hr_l{k}{side}"])
+            assert not layer.b_hh.any()
+    one = {k: v for k, v in arrays.items() if k.endswith("_l0")}
+    model = load_file(write_st(tmp_path / "one.safetensors", one))
+    assert isinstance(model.layers[0], Layer) and model.layers[0].W_hr.shape == (P, H)
+    for change, match in (
+        ({"weight_hr_l0": np.zeros((3, 5), np.float32)}, r"weight_hh_l0 has shape \[24, 3\], expected \[4\*5, 3\]"),
+        ({"weight_hr_l0": np.zeros((6, 6), np.float32)}, r"weight_hr_l0 has shape \[6, 6\], expected \[P, H\] with P < H"),
+    ):
+        with pytest.raises(ModelFileError, match=match):
+            load_file(write_st(tmp_path / "bad.safetensors", {**one, **change}))
+    gru = torch_rnn(rng, "gru", H=6)
+    gru["weight_hr_l0"] = np.zeros((3, 6), np.float32)
+    gru["weight_hh_l0"] = np.zeros((18, 3), np.float32)
+    with pytest.raises(ModelFileError, match=r"weight_hr_l0: a projection \(proj_size\) belongs to an LSTM"):
+        load_file(write_st(tmp_path / "g.safetensors", gru))
+    no_twin = {**arrays}
+    del no_twin["weight_hr_l1_reverse"]
+    with pytest.raises(ModelFileError, match="weight_hr_l1 has no counterpart in the other direction"):
+        load_file(write_st(tmp_path / "t.safetensors", no_twin))
+
+
+def _zeros(*shape):
+    return np.zeros(shape, np.float32)
+
+
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        (
+            lambda a: a.update(weight_ih_l1=_zeros(24, 5)),
+            r"m.safetensors: weight_ih_l1 has shape \[24, 5\], expected \[24, 6\] \(layer 1 takes layer 0's h\)",
+        ),
+        (lambda a: a.update(weight_hh_l0=_zeros(24, 5)), r"weight_hh_l0 has shape \[24, 5\], expected \[G\*H, H\]"),
+        (lambda a: a.update(weight_hh_l0=_zeros(12, 6)), r"\[12, 6\], expected \[G\*H, H\] with G = 4"),
+        (lambda a: a.update(weight_hh_l1=_zeros(24, 5)), r"weight_hh_l1 has shape \[24, 5\], expected \[24, 6\]"),
+        (lambda a: a.update(weight_ih_l0=_zeros(20, 5)), r"weight_ih_l0 has shape \[20, 5\], expected \[24, E\]"),
+        (lambda a: a.update(bias_ih_l0=_zeros(23)), r"bias_ih_l0 has shape \[23\], expected \[24\]"),
+        (lambda a: a.update(weight_ih_l0=_zeros(24)), r"weight_ih_l0 has shape \[24\], expected \[24, E\]"),
+        (lambda a: a.update(weight_ih_l0=np.zeros((24, 5), np.int32)), "weight_ih_l0 holds int32 values"),
+        (lambda a: a.pop("weight_hh_l1"), r"missing key weight_hh_l1 \(keys found: "),
+        (lambda a: a.update(weight_ih_l3=a["weight_ih_l1"]), r"numbered \[0, 1, 3\], expected 0 to 2"),
+        (lambda a: a["weight_hh_l1"].__setitem__((3, 2), np.nan), "weight_hh_l1 holds NaN or Inf values"),
+        (lambda a: a["bias_hh_l0"].__setitem__(0, np.inf), "bias_hh_l0 holds NaN or Inf values"),
+    ],
+)
+def test_shapes_that_do_not_fit(tmp_path, rng, change, match):
+    arrays = torch_rnn(rng, "lstm", E=5, H=6, L=2)
+    change(arrays)
+    path = write_st(tmp_path / "m.safetensors", arrays)
+    with pytest.raises(ModelFileError, match=match) as exc:
+        load_file(path)
+    assert "\n" not in str(exc.value)
+
+
+def test_embedding_and_head_that_do_not_fit(tmp_path, rng):
+    arrays = torch_lm(rng, E=5, H=6)
+    arrays["encoder.weight"] = arrays["encoder.weight"][:, :4]
+    with pytest.raises(ModelFileError, match=r"encoder.weight has shape \[7, 4\], expected \[V, 5\]"):
+        load_file(write_st(tmp_path / "e.safetensors", arrays, vocab=VOCAB))
+    arrays = torch_lm(rng, E=5, H=6)
+    arrays["decoder.weight"] = arrays["decoder.weight"][:, :5]
+    with pytest.raises(ModelFileError, match=r"decoder.weight has shape \[7, 5\], expected \[V, 6\]"):
+        load_file(write_st(tmp_path / "d.safetensors", arrays, vocab=VOCAB))
+    arrays = torch_lm(rng)
+    arrays["decoder.weight"][0, 0] = -np.inf
+    with pytest.raises(ModelFileError, match="decoder.weight holds NaN or Inf"):
+        load_file(write_st(tmp_path / "n.safetensors", arrays, vocab=VOCAB))
+    arrays = torch_lm(rng)
+    arrays["encoder.bias"] = np.zeros(5, np.float32)
+    with pytest.raises(ModelFileError, match="encoder.weight comes with a bias, so it is a linear input layer"):
+        load_file(write_st(tmp_path / "l.safetensors", arrays, vocab=VOCAB))
+
+
+def test_nothing_matches_lists_the_keys(tmp_path, rng):
+    arrays = {f"transformer.h.{k}.attn.weight": np.zeros((2, 2), np.float32) for k in range(30)}
+    with pytest.raises(ModelFileError) as exc:
+        load_file(write_st(tmp_path / "gpt.safetensors", arrays))
+    msg = str(exc.value)
+    assert "no recurrent weights found" in msg and "keys found: transformer.h." in msg and "(18 more)" in msg
+    assert "\n" not in msg and len(msg) < 800
+
+
+def test_hostile_key_names_are_shown_inert(tmp_path):
+    path = write_st(tmp_path / "m.safetensors", {"\x1b[31mred\nline": np.zeros(2, np.float32)})
+    with pytest.raises(ModelFileError) as exc:
+        load_file(path)
+    assert "\x1b" not in str(exc.value) and "\n" not in str(exc.value) and "\\x1b[31mred\\nline" in str(exc.value)
+
+
+# --- real PyTorch ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def torch_char_lm():
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+
+    class CharLM(torch.nn.Module):
+        def __init__(self, kind):
+            super().__init__()
+            self.encoder = torch.nn.Embedding(len(VOCAB), 8)
+            self.rnn = getattr(torch.nn, kind)(8, 12, num_layers=2, batch_first=True)
+            self.decoder = torch.nn.Linear(12, len(VOCAB))
+
+        def forward(self, ids):
+            h, _ = self.rnn(self.encoder(ids))
+            return h, torch.softmax(self.decoder(h), dim=-1)
+
+    return torch, CharLM
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU", "RNN"])
+def test_real_torch_char_model_matches(tmp_path, torch_char_lm, kind):
+    torch, CharLM = torch_char_lm
+    from safetensors.torch import save_file as torch_save_file
+
+    net = CharLM(kind).eval()
+    text = "abc. éa cab.. bé"
+    ids = torch.tensor([[VOCAB.index(c) for c in text]])
+    with torch.no_grad():
+        h, y = net(ids)
+    torch_save_file(net.state_dict(), str(tmp_path / "m.safetensors"),
+                    metadata={"vocab": json.dumps(VOCAB), "tokenizer": "char"})
+    torch.save(net.state_dict(), tmp_path / "m.pt")
+    torch.save({"model": net.state_dict(), "vocab": VOCAB, "epoch": 3}, tmp_path / "ckpt.pth")
+    (tmp_path / "vocab.json").write_text(json.dumps(VOCAB))
+    for name, vocab in (("m.safetensors", None), ("m.pt", tmp_path / "vocab.json"), ("ckpt.pth", None)):
+        model = load_file(tmp_path / name, vocab_path=vocab)
+        trace = model.trace(text)
+        np.testing.assert_allclose(trace.states["h"][1], h[0].numpy(), atol=1e-6)
+        np.testing.assert_allclose(trace.y, y[0].numpy(), atol=1e-6)
+
+
+def test_real_torch_whole_model_pickle_is_refused(tmp_path):
+    torch = pytest.importorskip("torch")
+    torch.save(torch.nn.Sequential(torch.nn.Embedding(4, 3), torch.nn.LSTM(3, 2)), tmp_path / "whole.pt")
+    with pytest.raises(ModelFileError, match=r"whole.pt: refused by torch.load\(weights_only=True\)"):
+        load_file(tmp_path / "whole.pt")
+
+
+# --- PyTorch's own numbers: bidirectional and projected modules (scripts/make_torch_fixtures.py) -----------
+
+TORCH_DATA = Path(__file__).parent.parent / "data" / "torch"
+TORCH_NAMES = sorted(p.stem for p in TORCH_DATA.glob("*.safetensors"))
+
+
+@pytest.mark.parametrize("name", TORCH_NAMES)
+def test_torch_fixtures_load_and_match(name):
+    """The files hold the state dict beside x, h0, expected.* and grad.* (another 'module' under grad.),
+    so --prefix '' picks the module; the cell comes from the metadata (cell = rnn_relu)."""
+    path = TORCH_DATA / f"{name}.safetensors"
+    with pytest.raises(ModelFileError, match="several recurrent modules"):
+        load_file(path)
+    model = load_file(path, prefix="")
+    arrays = load_arrays(str(path))
+    L = sum(1 for k in arrays if k.startswith("expected.h_l"))
+    assert model.num_layers == L and model.meta["format"] == "pytorch"
+    for k, level in enumerate(model.layers):
+        for layer, side in zip(level.directions if isinstance(level, Bidirectional) else (level,), ("", "_reverse")):
+            assert layer.reverse == (side == "_reverse")
+            np.testing.assert_array_equal(layer.W_hh, arrays[f"weight_hh_l{k}{side}"])
+            if f"weight_hr_l{k}{side}" in arrays:
+                np.testing.assert_array_equal(layer.W_hr, arrays[f"weight_hr_l{k}{side}"])
+            else:
+                assert layer.W_hr is None
+
+    def per_level(rows):  # PyTorch's (L*D, W) rows as one vector per level, forward first
+        D = rows.shape[0] // L
+        return [rows[k * D : (k + 1) * D].reshape(-1) for k in range(L)]
+
+    c0 = per_level(arrays["c0"]) if "c0" in arrays else None
+    trace = model.trace(arrays["x"], h0=per_level(arrays["h0"]), c0=c0)
+    for k in range(L):
+        want = arrays[f"expected.h_l{k}"]
+        np.testing.assert_allclose(np.asarray(trace.states["h"][k]), want, atol=1e-5, rtol=0)
+
+
+def test_bidirectional_language_model_head_reads_both_directions(tmp_path, rng):
+    """A head after a bidirectional module is (V, 2H): found by name and checked against the level's width."""
+    arrays = torch_lm(rng, "lstm", E=5, H=6, L=1)
+    for k in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"):
+        arrays[f"rnn.{k}_reverse"] = rng.uniform(-0.5, 0.5, arrays[f"rnn.{k}"].shape).astype(np.float32)
+    arrays["decoder.weight"] = rng.uniform(-0.5, 0.5, (len(VOCAB), 12)).astype(np.float32)
+    model = load_file(write_st(tmp_path / "m.safetensors", arrays, vocab=VOCAB))
+    assert isinstance(model.layers[0], Bidirectional) and model.head_W.shape == (len(VOCAB), 12)
+    trace = model.trace("abc.")
+    np.testing.assert_allclose(trace.logits, np.asarray(trace.states["h"][0]) @ arrays["decoder.weight"].T
+                               + arrays["decoder.bias"], rtol=1e-5, atol=1e-6)
+    arrays["decoder.weight"] = arrays["decoder.weight"][:, :6]
+    with pytest.raises(ModelFileError, match=r"decoder.weight has shape \[7, 6\], expected \[V, 12\]"):
+        load_file(write_st(tmp_path / "n.safetensors", arrays, vocab=VOCAB))

@@ -1,0 +1,68 @@
+"""Vocabulary files and feature frames (core.inputs)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lstm_tui.core import ModelFileError
+from lstm_tui.core.errors import InputError
+from lstm_tui.core.inputs import load_frames, read_vocab
+
+
+@pytest.mark.parametrize(
+    "content, match",
+    [
+        ("a\n\nb\n", "line 2 is empty"),
+        ("a\nb\na\n", r"repeats the token 'a' \(ids 0 and 2\)"),
+        ("", "vocabulary is empty"),
+        (b"\xff\xfe", "not UTF-8"),
+    ],
+)
+def test_bad_vocab_files(tmp_path, content, match):
+    path = tmp_path / "v.txt"
+    (path.write_bytes if isinstance(content, bytes) else path.write_text)(content)
+    with pytest.raises(ModelFileError, match=match):
+        read_vocab(path)
+
+
+def test_bad_vocab_file_paths(tmp_path):
+    with pytest.raises(ModelFileError, match="no such file"):
+        read_vocab(tmp_path / "none.txt")
+    with pytest.raises(ModelFileError, match="is a directory"):
+        read_vocab(tmp_path)
+    (tmp_path / "v.json").write_text('{"a": 1}')
+    with pytest.raises(ModelFileError, match="not a list of token strings"):
+        read_vocab(tmp_path / "v.json")
+    (tmp_path / "w.json").write_text("[1, 2")
+    with pytest.raises(ModelFileError, match="not a JSON list"):
+        read_vocab(tmp_path / "w.json")
+
+
+# --- feature frames ---------------------------------------------------------------------
+
+
+def test_load_frames(tmp_path):
+    x = np.arange(12, dtype=np.float32).reshape(4, 3)
+    np.save(tmp_path / "x.npy", x)
+    np.testing.assert_array_equal(load_frames(tmp_path / "x.npy", 3), x)
+    cases = {
+        "wrong_e": (np.zeros((4, 2)), r"has shape \[4, 2\], expected \[T, 3\]"),
+        "one_dim": (np.zeros(4), r"has shape \[4\], expected \[T, 3\]"),
+        "nan": (np.array([[0, 0, 0], [0, np.nan, 0]]), r"NaN or Inf values \(first in frame 2\)"),
+        "empty": (np.zeros((0, 3)), "has no frames"),
+        "text": (np.array([["a", "b", "c"]]), "holds <U1 values"),
+        "objects": (np.array([None, 1], dtype=object), "Python objects"),
+    }
+    for name, (a, match) in cases.items():
+        np.save(tmp_path / f"{name}.npy", a, allow_pickle=True)
+        with pytest.raises(InputError, match=match):
+            load_frames(tmp_path / f"{name}.npy", 3)
+    np.savez(tmp_path / "z.npz", x=x)
+    with pytest.raises(InputError, match="is an .npz archive"):
+        load_frames(tmp_path / "z.npz", 3)
+    with pytest.raises(InputError, match="no such file"):
+        load_frames(tmp_path / "none.npy", 3)
+    (tmp_path / "bad.npy").write_bytes(b"\x93NUMPY garbage")
+    with pytest.raises(InputError, match="not a valid .npy"):
+        load_frames(tmp_path / "bad.npy", 3)

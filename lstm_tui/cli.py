@@ -322,9 +322,8 @@ def _refuse_overwriting_inputs(args) -> None:
 def _show(args) -> int:
     from rich.console import Console
 
-    from .render.show import step_report
-
     from .core import checkpoint
+    from .render.show import step_report
 
     model = _load(args)
     _print_notes(model)

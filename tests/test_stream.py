@@ -211,3 +211,20 @@ def test_cli_show_reads_a_long_input_from_checkpoints(capsys, monkeypatch):
     monkeypatch.setattr(checkpoint, "trace", small_limit)
     assert main(argv) == 0
     assert kinds == ["CheckpointedTrace"] and capsys.readouterr().out == whole
+
+
+def test_the_models_own_initial_state_starts_the_stream(tmp_path):
+    # A file may carry its initial state (ONNX initial_h / initial_c): the first chunk starts from it.
+    import dataclasses
+
+    base = random_model(hidden=8, embed=4, seed=6)
+    m = dataclasses.replace(base, meta={"h0": [np.full(8, 0.3, np.float32)], "c0": [np.full(8, -0.7, np.float32)]})
+    whole = m.trace(TEXT)
+    assert not np.allclose(whole.states["h"][0, 0], base.trace(TEXT).states["h"][0, 0])
+    for steps in (10_000, 9):
+        write_npz_stream(m, TEXT, tmp_path / "s.npz", steps=steps, force=True)
+        with np.load(tmp_path / "s.npz") as got:
+            np.testing.assert_allclose(got["c"], whole.states["c"], atol=1e-6)
+    write_npz(whole, tmp_path / "w.npz")
+    write_npz_stream(m, TEXT, tmp_path / "s.npz", force=True)
+    assert members(tmp_path / "s.npz") == members(tmp_path / "w.npz")

@@ -46,9 +46,10 @@ def chunk_steps(model: Model) -> int:
 def chunks(model: Model, tokens, ids, unknown, frames, steps: int) -> Iterator[Trace]:
     """The run over prepared inputs (see :meth:`Model.prepare`) as consecutive
     traces of at most ``steps`` steps, each from the state the one before ended
-    in; one empty trace for an empty input."""
+    in, the first from the model's own initial state (as :meth:`Model.trace`);
+    one empty trace for an empty input."""
     T = len(tokens)
-    h0 = c0 = None
+    h0, c0 = model.meta.get("h0"), model.meta.get("c0")  # the file's initial state (ONNX initial_h), if any
     for a in range(0, max(T, 1), steps):
         b = min(T, a + steps)
         x = frames[a:b] if frames is not None else model.embedding[ids[a:b]]  # (n, E)
@@ -114,10 +115,7 @@ def write_npz_stream(
     tokens, ids, unknown, frames = model.prepare(inputs)
     T = len(tokens)
     if model.bidirectional:
-        trace = model.trace_vectors(
-            frames if frames is not None else model.embedding[ids], tuple(tokens), ids, unknown
-        )
-        return write_npz(trace, path, force=force), T
+        return write_npz(model.trace(inputs), path, force=force), T
     width = max(1, max(map(len, tokens), default=1))  # of the tokens array: its longest token, as np.array(tokens) has
     steps = steps or chunk_steps(model)
     folder = Path(path).parent if str(Path(path).parent) else Path(".")

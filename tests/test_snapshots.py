@@ -110,3 +110,8 @@ def test_classic_notation(snap_compare):
 def test_pytorch_notation_stages(snap_compare):
     """PyTorch's names (fᵗ, iᵗ, gᵗ, oᵗ) in the stage view."""
     assert snap_compare(app(), press=["n", "n", "n", "N", "N", "2"], terminal_size=(120, 36))
+
+
+def test_watches_plot(snap_compare):
+    """A pinned unit and an expression watch as lines over time, the step marked."""
+    assert snap_compare(app(LONG), press=["n"] * 20 + ["m", "W", *"max(f)-min(f)", "enter"], terminal_size=(120, 40))

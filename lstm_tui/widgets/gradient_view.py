@@ -11,8 +11,10 @@ from textual.widgets import Static
 
 from ..core.checkpoint import CheckpointedTrace, step_seconds
 from ..core.errors import UserError
-from ..core.gradients import compare_cells, gradient_norms
+from ..core.gradients import compare_cells, compare_label, compare_models, gradient_norms
+from ..render import plots
 from ..render.gradients import CELL_NAMES, norms_table, saliency_text
+from .figure import Figure
 from .state import State
 
 
@@ -41,14 +43,26 @@ class GradientView(VerticalScroll, can_focus=False):
         self._cache = (model, trace, m64, t64)
         return m64, t64
 
+    DEFAULT_CSS = """
+    GradientView Figure { height: 14; }
+    GradientView #grad-compare { display: none; }
+    GradientView.-compare #grad-compare { display: block; }
+    """
+
     def compose(self) -> ComposeResult:
+        yield Static(id="grad-head")
+        if plots.available():
+            yield Figure(id="grad-plot")
+            yield Figure(id="grad-compare")
         yield Static(id="grad-body")
 
     def show(self, state: State) -> None:
         tr = state.trace
-        body = self.query_one("#grad-body", Static)
+        head, body = self.query_one("#grad-head", Static), self.query_one("#grad-body", Static)
+        drawn = plots.available()
         if tr.steps == 0:
-            body.update("empty sequence")
+            head.update("empty sequence")
+            body.update("")
             return
         width = max(8, (self.content_region.width or 80) - 36)
         k, note = state.k, None
@@ -59,35 +73,56 @@ class GradientView(VerticalScroll, can_focus=False):
                 f"(a long trace: steps {tr.offset + 1:,}-{state.k + 1:,}, the {n:,} up to t, from the state before them)\n",
                 style="dim",
             )
+        first = tr.offset + 1  # the step number of the window's first step
         try:
             model, tr = self._float64(state.model, tr)
             g = gradient_norms(model, tr, state.grad_target, k)
             rows = {f"hᵗ' layer {n + 1}" if tr.num_layers > 1 else "hᵗ'": g["h"][n] for n in range(tr.num_layers)}
             if g["c"] is not None:
                 rows["cᵗ' (last layer)"] = g["c"][-1]
-            rows["xᵗ' (saliency)"] = g["x"]
-            parts = [
-                Text.assemble(("target: ", "bold"), g["target"], f" = {g['value']:+.4f}   (T: switch target)\n"),
-                *([note] if note else []),
-                norms_table(rows, width),
+            saliency = g["x"]
+            head.update(
+                Text.assemble(
+                    ("target: ", "bold"), g["target"], f" = {g['value']:+.4f}   (T: switch target)",
+                    *(("\n", note) if note else ()),
+                )
+            )
+            parts = []
+            if drawn:
+                key = ("norms", id(tr), k, state.grad_target, state.layer)
+                self.query_one("#grad-plot", Figure).show(
+                    key, lambda w, h: plots.gradient_figure(rows, w, h, "‖dL/d·ᵗ'‖ against the step t'", first)
+                )
+            else:
+                parts += [norms_table({**rows, "xᵗ' (saliency)": saliency}, width), Text(plots.MISSING, style="dim")]
+            parts += [
                 Text("\nsaliency ‖dL/dxᵗ'‖ of each token up to t:", style="bold"),
-                saliency_text(tr.tokens, g["x"], state.palette),
+                saliency_text(tr.tokens, saliency, state.palette),
             ]
+            cmp = None
             if state.grad_compare:
                 start = max(0, k + 1 - self.COMPARE_STEPS)  # the other cells run on the steps up to t only
-                cmp = compare_cells(model, tr.window(start, k + 1), seed=0)
+                peers = compare_models(model)  # the demos of the model's task in the other cells, trained
+                cmp = compare_cells(model, tr.window(start, k + 1), seed=0, models=peers)
                 others = ", ".join(CELL_NAMES[c] for c in cmp if c != tr.cell)
-                parts += [
-                    Text(
-                        f"\ncompare with {others}: ‖dL/dhᵗ'‖ for L = Σ hᵗ of the last layer at t, same hidden size and "
-                        "inputs; the other cells untrained (PyTorch's default initialisation)"
-                        + (f"; the last {k + 1 - start} steps" if start else ""),
-                        style="bold",
-                    ),
-                    norms_table({CELL_NAMES[c]: v for c, v in cmp.items()}, width),
-                ]
+                caption = (
+                    f"compare with {compare_label(model, peers)}: ‖dL/dhᵗ'‖ for L = Σ hᵗ of the last layer at t, "
+                    "on the same tokens" if peers else
+                    f"compare with {others}: ‖dL/dhᵗ'‖ for L = Σ hᵗ of the last layer at t, same hidden size and "
+                    "inputs; the other cells untrained (PyTorch's default initialisation)"
+                ) + (f"; the last {k + 1 - start} steps" if start else "")
+                series = {CELL_NAMES[c]: v for c, v in cmp.items()}
+                if drawn:
+                    key = ("compare", id(tr), k)
+                    self.query_one("#grad-compare", Figure).show(
+                        key, lambda w, h: plots.gradient_figure(series, w, h, "compare: ‖dL/dhᵗ'‖, L = Σ hᵗ", first + start)
+                    )
+                    parts.append(Text("\n" + caption, style="bold"))
+                else:
+                    parts += [Text("\n" + caption, style="bold"), norms_table(series, width)]
             else:
                 parts.append(Text("\nx: compare with the other cells (LSTM, GRU, RNN) of the same size", style="dim"))
+            self.set_class(cmp is not None and drawn, "-compare")
             body.update(Group(*parts))
         except UserError as exc:
             body.update(Text(str(exc), style="red"))

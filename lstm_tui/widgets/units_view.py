@@ -10,14 +10,24 @@ from textual.widgets import Static
 
 from ..core import explain
 from ..core.checkpoint import CheckpointedTrace
+from ..render import plots
+from ..render.panels import value_names
+from .figure import Figure
+from .messages import UnitChosen
 from .state import State
 
 
 class UnitsView(VerticalScroll, can_focus=False):
     """Unit search results and gate saturation per unit, with frozen and dead units flagged."""
 
+    DEFAULT_CSS = """
+    UnitsView #units-scatter { height: 16; }
+    """
+
     def compose(self) -> ComposeResult:
         yield Static(id="units-search")
+        if plots.available():
+            yield Figure(id="units-scatter")
         yield Static(id="units-saturation")
 
     def show(self, state: State) -> None:
@@ -53,7 +63,19 @@ class UnitsView(VerticalScroll, can_focus=False):
         else:
             sat = explain.saturation(tr, state.layer)
             frozen = explain.frozen_units(tr, state.layer, quantity="h")
+        self._sat = sat
+        if plots.available() and sat:
+            names = _gate_names(state)
+            self.query_one("#units-scatter", Figure).show(
+                (id(sat), state.unit, state.notation),
+                lambda w, h: plots.saturation_figure(sat, w, h, state.unit, names),
+                [((0.0, 1.0), (0.0, 1.0))] * len(sat),
+            )
+        elif plots.available():
+            self.query_one("#units-scatter", Figure).display = False
         table = Table(box=None, padding=(0, 1), header_style="bold", title=title)
+        if not plots.available():
+            table.caption = plots.MISSING
         table.add_column("unit", justify="right")
         for g in sat:
             table.add_column(f"{g} < 0.1", justify="right")
@@ -76,6 +98,21 @@ class UnitsView(VerticalScroll, can_focus=False):
                 Text(flag, style="bold red") if flag else "",
             )
         body.update(table)
+
+
+    def on_figure_picked(self, message: Figure.Picked) -> None:
+        """A click on a scatter: select the unit whose point is nearest."""
+        message.stop()
+        unit = plots.nearest_unit(getattr(self, "_sat", {}), message.index, message.x, message.y)
+        if unit is not None:
+            self.post_message(UnitChosen(unit))
+
+
+def _gate_names(state: State) -> dict[str, str]:
+    """Each LSTM gate's name in the notation shown (the other cells' gates keep their letters)."""
+    if state.trace.cell != "lstm" or state.notation == "both":
+        return {}
+    return dict(value_names(state.notation))
 
 
 def _share(v: float) -> Text:

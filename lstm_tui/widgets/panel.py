@@ -120,6 +120,7 @@ class Panel(Widget, can_focus=False):
         self.extra = TextPart(self)  # the output panel's top tokens
         self.border_title = title(spec)
         self._legend_key: object = None
+        self._style: Style | None = None  # the panel's own style, under the heatmap rows
         self.drawn = False  # whether a step has been shown (until then the panel's height is a guess)
         self._width = 0  # the content width the lines were made for
         self._lines: list[Strip] = []  # every content line, top to bottom
@@ -177,7 +178,10 @@ class Panel(Widget, can_focus=False):
         self.refresh(layout=len(lines) != before or len(lines) != self.size.height)
 
     def _heat_style(self) -> Style:
-        return self.rich_style
+        # ``rich_style`` walks every ancestor's CSS: once per theme is enough.
+        if self._style is None:
+            self._style = self.rich_style
+        return self._style
 
     def _heat_lines(self) -> list[int]:
         """Redraw the heatmap lines whose rows changed; the content lines redrawn."""
@@ -223,6 +227,11 @@ class Panel(Widget, can_focus=False):
         # The segments without the scrollbar widget's mouse actions (a click on the bar is handled below).
         return [Segment(seg.text, _no_meta(seg.style)) for seg in bar.segments]
 
+    def _repaint(self, lines: list[int]) -> None:
+        """Repaint these content lines (one refresh for all of them)."""
+        if lines:
+            self.refresh(*[Region(0, y, self._width, 1) for y in lines])
+
     def render_line(self, y: int) -> Strip:
         if y < len(self._lines):
             return self._lines[y]
@@ -240,6 +249,7 @@ class Panel(Widget, can_focus=False):
     def notify_style_update(self) -> None:
         """The theme or the CSS changed: every cached line holds the old colours."""
         super().notify_style_update()
+        self._style = None
         if self._width:
             self._cache.clear()
             self._legend_key = None
@@ -286,8 +296,7 @@ class Panel(Widget, can_focus=False):
             if height != hm.height_for(self._width):
                 self._relayout()
             else:
-                for y in self._heat_lines():
-                    self.refresh(Region(0, y, self._width, 1))
+                self._repaint(self._heat_lines())
             self._show_legend()
         n = len(values)
         subtitle = f"{n} values · {scale_note(self.spec)}" if n else ""
@@ -341,8 +350,7 @@ class Panel(Widget, can_focus=False):
         if scroll == hm.scroll:
             return False
         hm.scroll = scroll
-        for y in self._heat_lines():
-            self.refresh(Region(0, y, self._width, 1))
+        self._repaint(self._heat_lines())
         return True
 
     def on_mouse_scroll_down(self, event: events.MouseScrollDown) -> None:

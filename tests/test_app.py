@@ -253,11 +253,11 @@ async def test_notation_cycles_panel_titles():
 async def test_notation_changes_every_equation_on_screen():
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
-        equation = app.query_one("#panel-c", Panel).equation
+        equation = app.query_one("#panel-c", Panel).query_one(".equation")
         assert str(equation.render()) == "cᵗ = fᵗ ⊙ cᵗ⁻¹ + iᵗ ⊙ gᵗ"
         await pilot.press("N")  # classic: the notes' names in the panels, the unit view and the stages
         assert str(equation.render()) == "cᵗ = σ(z^f) ⊙ cᵗ⁻¹ + σ(z^i) ⊙ tanh(z)"
-        assert str(app.query_one("#panel-g", Panel).equation.render()).startswith("tanh(z), where")
+        assert str(app.query_one("#panel-g", Panel).query_one(".equation").render()).startswith("tanh(z), where")
         assert "cᵗ = σ(z^f)·cᵗ⁻¹ + σ(z^i)·tanh(z)" in str(app.query_one("#unit").render())
         await pilot.press("2")
         await pilot.pause()

@@ -107,13 +107,15 @@ async def test_the_output_panel_shows_its_top_tokens_under_the_legend():
         assert panel.size.height == len(lines)
 
 
-async def test_notation_rewrites_the_equation_lines():
+async def test_the_equation_lines_follow_the_notation():
     app = OnePanel("c")
     async with app.run_test(size=(60, 20)) as pilot:
         panel = app.panel
         panel.show(np.zeros(8), Scale("blue-white-red", -1, 1), 0)
         await pilot.pause()
         assert text(panel)[0] == "cᵗ = fᵗ ⊙ cᵗ⁻¹ + iᵗ ⊙ gᵗ"
-        panel.set_notation("classic")
+        panel.set_notation("classic")  # the title now; the equation comes with the step
+        panel.show(np.zeros(8), Scale("blue-white-red", -1, 1), 0, equation=equation(SPECS["c"], "classic"))
         await pilot.pause()
+        assert panel.border_title.startswith("cell state")
         assert text(panel)[0] == "cᵗ = σ(z^f) ⊙ cᵗ⁻¹ + σ(z^i) ⊙ tanh(z)"

@@ -90,6 +90,7 @@ PANELS: dict[str, tuple[PanelSpec, ...]] = {
 }
 
 ACTIVATION = {"gate": "σ", "tanh": "tanh"}  # an LSTM gate panel's activation, by its kind
+GATE_ACTIVATION = {"i": "σ", "f": "σ", "g": "tanh", "o": "σ"}  # the default activation of each LSTM gate
 
 
 def value_names(notation: str) -> dict[str, str]:

@@ -8,9 +8,19 @@ rows that changed and nothing is laid out.
 from __future__ import annotations
 
 import numpy as np
+from rich.style import Style
 from textual.strip import Strip
 
-from ..render.heatmap import heatmap_row, layout, number_row
+from ..render.heatmap import (
+    heatmap_row,
+    layout,
+    number_row,
+    split_layout,
+    split_row,
+    split_row_of,
+    split_rows,
+    split_unit_at,
+)
 from ..render.palette import Scale, quantise
 
 MAX_ROWS = 6  # rows shown at once; a taller heatmap scrolls, with a scrollbar
@@ -46,6 +56,9 @@ class HeatmapRows:
     ``fit(width)`` fits the values to the cells a panel has; ``rows_shown`` of
     the ``len(strips)`` rows are drawn from ``scroll`` on, with a scrollbar when
     some are hidden. ``row_key(r)`` changes exactly when row r's strip does.
+    A layer with a backward direction gives ``parts`` (an arrow per direction): each
+    direction's block then starts with its arrow, on one line parted by "│" or on rows
+    of its own.
     """
 
     def __init__(self) -> None:
@@ -60,14 +73,25 @@ class HeatmapRows:
         self.cell_width = 1  # characters per value
         self.width = 0  # the cells the rows are wrapped to (the panel's, less a scrollbar)
         self.scroll = 0  # the first row shown
+        self.style = Style()  # under the arrows and dividers of direction blocks (the panel's own)
+        self._parts: tuple[str, ...] = ()  # an arrow per direction block, () for one block
+        self._one_row = False  # the direction blocks share one line
 
-    def set(self, values: np.ndarray, scale: Scale, selected: int | None, mono: bool, numbers: bool) -> None:
-        """Take a step's ``values``; the rows are built when asked for."""
+    def set(
+        self, values: np.ndarray, scale: Scale, selected: int | None, mono: bool, numbers: bool,
+        parts: tuple[str, ...] = (),
+    ) -> None:
+        """Take a step's ``values``; the rows are built when asked for. ``parts`` splits the values
+        into equal blocks, one per direction ("→", "←")."""
         self._values, self._scale, self._selected = values, scale, selected
         self._mono, self._numbers = mono, numbers
+        self._parts = parts if parts and len(values) and len(values) % len(parts) == 0 else ()
         self._rebuild()
 
     def _fit(self, n: int, width: int) -> tuple[int, int]:
+        if self._parts:
+            cols, cw, self._one_row = split_layout(n, len(self._parts), width, 6 if self._numbers else 0)
+            return cols, cw
         if self._numbers:
             return max(1, min(n, width // 6)), 6
         return layout(n, width)
@@ -78,11 +102,26 @@ class HeatmapRows:
         n = len(self._values)
         if not n:
             return 0, width
-        rows = -(-n // self._fit(n, width)[0])
+        rows = self._rows(n, self._fit(n, width)[0])
         if rows > MAX_ROWS:
             inner = max(1, width - SCROLLBAR)
-            return -(-n // self._fit(n, inner)[0]), inner
+            return self._rows(n, self._fit(n, inner)[0]), inner
         return rows, width
+
+    def _rows(self, n: int, cols: int) -> int:
+        if self._parts:
+            return split_rows(n, len(self._parts), cols, self._one_row)
+        return -(-n // cols)
+
+    @property
+    def line_width(self) -> int:
+        """The cells of the widest line: the values, and the arrows and dividers of direction blocks."""
+        D = len(self._parts)
+        if not D:
+            return self.cols * self.cell_width
+        if self._one_row:
+            return D * (2 + self.cols * self.cell_width) + D - 1
+        return 2 + self.cols * self.cell_width
 
     def height_for(self, width: int) -> int:
         """Lines the heatmap takes in a panel ``width`` cells wide (one, blank, when empty)."""
@@ -102,7 +141,11 @@ class HeatmapRows:
         self._strips = _Rows(self._row, rows)
         self.scroll = max(0, min(self.scroll, rows - MAX_ROWS))
         if self._selected is not None and rows:
-            row = self._selected // self.cols
+            row = (
+                split_row_of(self._selected, n, len(self._parts), self.cols, self._one_row)
+                if self._parts
+                else self._selected // self.cols
+            )
             if not self.scroll <= row < self.scroll + MAX_ROWS:  # keep the marked unit in view
                 self.scroll = max(0, min(row, rows - MAX_ROWS))
 
@@ -120,6 +163,12 @@ class HeatmapRows:
 
     def _row(self, row: int) -> Strip:
         cw = self.cell_width
+        if self._parts:
+            segs = split_row(
+                self._levels, self._values, row, self._parts, self.cols, cw, self._one_row,
+                self._scale, self._selected, self._mono, self._numbers,
+            )
+            return Strip(segs).apply_style(self.style)  # the arrows and dividers on the panel's background
         if self._numbers:
             segs = number_row(self._values, self._levels, row, self._scale, self.cols, self._selected, self._mono)
         else:
@@ -128,6 +177,10 @@ class HeatmapRows:
 
     def row_key(self, row: int) -> tuple:
         """What row ``row``'s strip is drawn from: equal keys, equal strips."""
+        if self._parts:  # (direction blocks: any change redraws the panel's rows)
+            values = self._values.tobytes() if self._numbers else b""
+            return (row, self._levels.tobytes(), values, self._selected, self._parts, self._one_row, self.cols,
+                    self.cell_width, self._scale.palette, self._mono, self._numbers, self.style)
         start = row * self.cols
         stop = start + self.cols
         sel = self._selected - start if self._selected is not None and start <= self._selected < stop else None
@@ -137,6 +190,9 @@ class HeatmapRows:
 
     def unit_at(self, x: int, y: int) -> int | None:
         """The index of the value drawn at (x, y) of the rows shown, or None."""
+        if self._parts:
+            return split_unit_at(x, y + self.scroll, len(self._values), len(self._parts), self.cols, self.cell_width,
+                                 self._one_row)
         col = x // self.cell_width
         j = (y + self.scroll) * self.cols + col
         return j if 0 <= col < self.cols and 0 <= x < self.cols * self.cell_width and 0 <= j < len(self._values) else None

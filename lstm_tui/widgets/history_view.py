@@ -12,6 +12,7 @@ from textual.widgets import Static
 
 from ..core import explain
 from ..core.checkpoint import CheckpointedTrace
+from ..render.directions import direction_ranges, value_index
 from ..render.history import (
     GUTTER,
     axis_line,
@@ -100,7 +101,7 @@ class HistoryView(VerticalScroll, can_focus=False):
         room, text_lines = self._heights(tr.steps, width + GUTTER)  # not with the step: no redraw
         # The map changes with the trace, quantity, layer, size, colours and unit, not with
         # the step: a step moves only the ▼ over it, and redraws only that line.
-        unit = min(state.unit, tr.width(q, state.layer) - 1)  # a projected LSTM's h is narrower than its gates
+        unit = value_index(tr, q, state.layer, state.unit)  # a projected LSTM's h is narrower than its gates
         key = (id(tr), tr.steps, q, state.layer, width, room, state.palette, state.mono, unit, state.history_scale)
         if getattr(self, "_map_key", None) != key:
             if long:  # the forward pass's bins, binned again to the width
@@ -112,7 +113,9 @@ class HistoryView(VerticalScroll, can_focus=False):
             scale = panel_scale(tr, spec, state.layer, state.palette)
             if state.history_scale == "unit":
                 scale = unit_scales(*self._ranges(tr, q, state.layer), scale)
-            update(title, history_title(spec.title, q, state.layer, tr.steps, values.shape[1], scale))
+            heading = history_title(spec.title, q, state.layer, tr.steps, values.shape[1], scale)
+            heading.append(_directions(tr, q, state.layer))
+            update(title, heading)
             cw = max(1, min(self.MAX_CELL_WIDTH, width // max(values.shape[1], 1)))
             col = explain.bin_of(edges, state.k)
             height = self.unit_height = unit_height(len(values), room)
@@ -142,7 +145,7 @@ class HistoryView(VerticalScroll, can_focus=False):
         body: list[list[Segment]] = []
         extra = self.id != "timeline"
         for n, tq in enumerate([q, *sorted((x for x in tr.quantities if x != q), key=_TEXT_ORDER.find)]):
-            u = min(state.unit, tr.width(tq, state.layer) - 1)
+            u = value_index(tr, tq, state.layer, state.unit)
             if long:
                 series = tr.series(tq, state.layer, u, shown.start, shown.stop)
             else:
@@ -174,3 +177,11 @@ def _unit_scale(series, spec, trace, state: State) -> Scale:
     m = float(np.abs(series).max()) if len(series) else 0.0
     m = m if np.isfinite(m) and m > 0 else 1.0
     return Scale(DIVERGING, -m, m)
+
+
+def _directions(trace, q: str, layer: int) -> str:
+    """Which rows are which direction, for a layer that reads backwards ("" otherwise)."""
+    if not any(trace.reverse_flags(layer)):
+        return ""
+    ranges = direction_ranges(trace, layer, q)
+    return "\nrows " + ", ".join(f"{a}-{b} {'← backward' if n == 'backward' else '→ forward'}" for n, a, b in ranges)

@@ -13,8 +13,9 @@ from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual import events
+from textual.app import ComposeResult
 from textual.content import Content
-from textual.geometry import Region, Size
+from textual.geometry import Offset, Region, Size
 from textual.scrollbar import ScrollBarRender
 from textual.strip import Strip
 from textual.visual import Visual, visualize
@@ -22,7 +23,8 @@ from textual.widget import Widget
 
 from ..render.heatmap import legend
 from ..render.palette import Scale
-from ..render.panels import PanelSpec, equation, scale_note, title
+from ..render.panels import PanelSpec, scale_note, title
+from ..render.panels import equation as spec_equation
 from ..render.text import top_k_text
 from .heatmap import HeatmapRows
 from .messages import UnitChosen
@@ -31,13 +33,16 @@ from .messages import UnitChosen
 class Part(Widget):
     """One part of a panel (its equation, heatmap, legend or top tokens).
 
-    Never mounted: the panel draws the part's lines. It is a ``Widget`` so
-    that it answers like one for its place on screen (``region``, ``size``),
-    which is what a pilot's click or a test aims at.
+    A child of the panel that is never displayed: the panel draws the part's
+    lines. It is a widget so that it can be queried (``Panel .equation``) and
+    answers like one for its place on screen (``region``, ``size``), which is
+    what a pilot's click or a test aims at.
     """
 
-    def __init__(self, panel: Panel) -> None:
-        super().__init__()
+    DEFAULT_CSS = "Part { display: none; }"
+
+    def __init__(self, panel: Panel, classes: str) -> None:
+        super().__init__(classes=classes)
         self._panel = panel
         self.top = 0  # its first line among the panel's content lines
         self.lines = 0  # how many lines it takes there
@@ -47,10 +52,6 @@ class Part(Widget):
         box = self._panel.content_region
         return Region(box.x, box.y + self.top, box.width, self.lines) if box else Region()
 
-    @property
-    def is_mounted(self) -> bool:
-        return self._panel.is_mounted
-
     def refresh(self, *regions: Region, repaint: bool = True, layout: bool = False, recompose: bool = False):
         self._panel.refresh(layout=layout)
         return self
@@ -59,8 +60,8 @@ class Part(Widget):
 class TextPart(Part):
     """Text drawn in the panel's width, wrapped (the equation, the legend, the top tokens)."""
 
-    def __init__(self, panel: Panel, component: str | None = None) -> None:
-        super().__init__(panel)
+    def __init__(self, panel: Panel, classes: str, component: str | None = None) -> None:
+        super().__init__(panel, classes)
         self.content: str | Text = ""
         self.component = component  # the panel's component class that styles it
 
@@ -80,7 +81,7 @@ class HeatmapPart(Part):
     """The panel's heatmap: rows of ``HeatmapRows``, scrolled to keep the marked unit in view."""
 
     def __init__(self, panel: Panel) -> None:
-        super().__init__(panel)
+        super().__init__(panel, "heatmap")
         self.map = HeatmapRows()
 
     # What the rows show, as the heatmap widget named them (tests and the app read these).
@@ -90,6 +91,10 @@ class HeatmapPart(Part):
     _strips = property(lambda self: self.map._strips)
     cols = property(lambda self: self.map.cols)
     cell_width = property(lambda self: self.map.cell_width)
+
+    @property
+    def scroll_offset(self) -> Offset:
+        return Offset(0, self.map.scroll)
 
     def unit_at(self, x: int, y: int) -> int | None:
         """The index of the value drawn at content cell (x, y) of the heatmap, or None."""
@@ -113,11 +118,11 @@ class Panel(Widget, can_focus=False):
     def __init__(self, spec: PanelSpec, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.spec = spec
-        self.equation = TextPart(self, "panel--equation")
-        self.equation.content = equation(spec)
+        self.equation = TextPart(self, "equation", "panel--equation")
+        self.equation.content = spec_equation(spec)
         self.heatmap = HeatmapPart(self)
-        self.legend = TextPart(self)
-        self.extra = TextPart(self)  # the output panel's top tokens
+        self.legend = TextPart(self, "legend")
+        self.extra = TextPart(self, "extra")  # the output panel's top tokens
         self.border_title = title(spec)
         self._legend_key: object = None
         self._style: Style | None = None  # the panel's own style, under the heatmap rows
@@ -126,6 +131,9 @@ class Panel(Widget, can_focus=False):
         self._lines: list[Strip] = []  # every content line, top to bottom
         self._heat_keys: list[object] = []  # what each heatmap line shows now
         self._cache: dict[tuple[int, int], list[Strip]] = {}  # (id of a text part, width) -> its strips
+
+    def compose(self) -> ComposeResult:
+        yield from self._parts()
 
     # ----------------------------------------------------------------- parts
     def _parts(self) -> list[Part]:
@@ -186,6 +194,7 @@ class Panel(Widget, can_focus=False):
     def _heat_lines(self) -> list[int]:
         """Redraw the heatmap lines whose rows changed; the content lines redrawn."""
         hm, part = self.heatmap.map, self.heatmap
+        hm.style = self._heat_style()  # under a direction block's arrows (its rows are built below)
         changed = []
         shown = hm.rows_shown
         bar = self._scrollbar() if hm.scrollbar else None
@@ -258,9 +267,9 @@ class Panel(Widget, can_focus=False):
 
     # ----------------------------------------------------------- step to step
     def set_notation(self, notation: str) -> None:
-        """Name the gates in ``notation`` (``render.panels.NOTATIONS``): title and equation."""
+        """Name the gates in ``notation`` (``render.panels.NOTATIONS``) in the title; the equation
+        in it comes with the next ``show``."""
         self.border_title = title(self.spec, notation)
-        self.equation.update(equation(self.spec, notation))
 
     def show(
         self,
@@ -270,15 +279,21 @@ class Panel(Widget, can_focus=False):
         mono: bool = False,
         extra: Text | list[tuple[str, float]] | None = None,
         numbers: bool = False,
+        parts: tuple[str, ...] = (),
+        subtitle: str | None = None,
+        equation: str | None = None,
     ):
-        """Draw ``values`` (n,); ``selected`` marks a unit (None for panels not indexed by unit).
-
-        ``extra`` is drawn under the legend: a ``Text``, or ``render.text.top_k``'s rows.
-        """
+        """Draw ``values`` (n,); ``selected`` marks a unit (None for panels not indexed by unit);
+        ``parts`` and ``subtitle``: the arrows of the direction blocks and the width label;
+        ``equation``: the layer's own (its activations, a projection, the clip, the notation),
+        if not the spec's; ``extra`` is drawn under the legend: a ``Text``, or ``render.text.top_k``'s rows."""
         self.drawn = True
+        equation = equation or spec_equation(self.spec)
+        if equation != self.equation.content:
+            self.equation.update(equation)
         hm = self.heatmap.map
         height = hm.height_for(self._width) if self._width else None
-        hm.set(values, scale, selected, mono, numbers)
+        hm.set(values, scale, selected, mono, numbers, parts)
         if isinstance(extra, list):  # the output panel's top tokens: columns as wide as the panel
             extra = top_k_text(extra, max(1, self._width or 30))
         if extra is not None and extra != self.extra.content:
@@ -299,14 +314,17 @@ class Panel(Widget, can_focus=False):
                 self._repaint(self._heat_lines())
             self._show_legend()
         n = len(values)
-        subtitle = f"{n} values · {scale_note(self.spec)}" if n else ""
+        if subtitle is None:
+            subtitle = f"{n} values" if n else ""
+        if subtitle:
+            subtitle = f"{subtitle} · {scale_note(self.spec)}"
         if subtitle != self.border_subtitle:
             self.border_subtitle = subtitle
 
     def _show_legend(self) -> None:
         """The legend, as wide as a heatmap row: it changes with the scale only, not with the step."""
         hm, room = self.heatmap.map, max(1, self._width or 30)
-        row = min(hm.cols * hm.cell_width, room)
+        row = min(hm.line_width or room, room)  # the legend is as wide as a heatmap row
         key = (hm._scale, row, room, hm._mono)
         if key == self._legend_key or not self._width:
             return

@@ -98,6 +98,15 @@ def check_vocab(tokens, where: str) -> tuple[str, ...]:
     return tuple(tokens)
 
 
+def _starts_with(path: Path, magic: bytes) -> bool:
+    """Whether the file's first bytes are ``magic`` (False when it cannot be read)."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(len(magic)) == magic
+    except OSError:
+        return False
+
+
 def load_frames(path: str | os.PathLike, input_size: int | None = None) -> np.ndarray:
     """Feature frames from a ``.npy`` file: a real array (T, E), finite, 1 <= T <= ``MAX_FRAMES``.
 
@@ -109,6 +118,8 @@ def load_frames(path: str | os.PathLike, input_size: int | None = None) -> np.nd
         x = np.load(path, allow_pickle=False)
     except ValueError as exc:
         if "pickle" in str(exc):
+            if not _starts_with(path, b"\x93NUMPY"):  # np.load tries pickle on anything without the header
+                raise InputError(f"{name}: not a .npy array (no NumPy header): save frames with np.save") from None
             raise InputError(f"{name}: holds Python objects (pickled data), which lstm-tui never loads") from None
         raise InputError(f"{name}: not a valid .npy array ({first_line(exc)})") from None
     except OSError as exc:

@@ -211,7 +211,10 @@ def _open_npz(path: Path, name: str, build):
                     raise
     except ValueError as exc:
         if "pickle" in str(exc):
-            raise fail(name, "not an .npz archive (it looks like pickled data, which lstm-tui never loads)") from None
+            with open(path, "rb") as fh:
+                pickled = fh.read(1) == b"\x80"  # a pickle's PROTO opcode; np.load tries pickle on anything unknown
+            what = "it looks like pickled data, which lstm-tui never loads" if pickled else "no zip or NumPy header"
+            raise fail(name, f"not an .npz archive ({what})") from None
         raise fail(name, f"not a valid .npz archive ({first_line(exc)})") from None
     except Exception as exc:  # BadZipFile, EOFError, zlib.error, ... from a damaged archive
         if isinstance(exc, ModelFileError):

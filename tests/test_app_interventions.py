@@ -379,3 +379,24 @@ async def test_another_model_retraces_the_source():
         await pilot.pause()
         assert app.source is not None and app.source.cell == other.layers[0].cell
         np.testing.assert_array_equal(app.source.states["h"][0], other.trace(SOURCE).states["h"][0])
+
+
+async def test_the_unit_view_says_when_a_patch_set_the_value_it_shows():
+    """A patched cᵗ no longer follows fᵗ·cᵗ⁻¹ + iᵗ·gᵗ: the unit view says so, and only at that step and unit."""
+    from lstm_tui.app import LstmApp
+    from lstm_tui.core.registry import load_model
+
+    app = LstmApp(load_model("brackets"), text="(()(()))((()()(())))().")
+    async with app.run_test(size=(120, 40)) as pilot:
+        for _ in range(15):
+            await pilot.press("n")
+        app.unit = 12
+        await pilot.press("!", "0", "enter")
+        for _ in range(100):
+            await pilot.pause(0.05)
+            if app._patched is not None:
+                break
+        await pilot.pause()
+        assert "set by a patch: cᵗ" in str(app._unit_view.render())
+        await pilot.press("n")
+        assert "set by a patch" not in str(app._unit_view.render())

@@ -285,7 +285,11 @@ class LstmApp(Intervene, Effects, AppState, Workers, Actions, Find, Files, Watch
             return
         if self.view == "steps":
             self._steps.show(state)
-        self._unit_view.show(self.run_trace, layer, k, self.unit, self.notation, self.model)  # the run, not a Δ
+        patched = [
+            p.quantity for p in self.patches
+            if p.layer == layer and k in p.steps and (p.unit is None or p.unit == self.unit)
+        ] if self.patches and self.run_trace is self._patched else []  # the patched run is shown
+        self._unit_view.show(self.run_trace, layer, k, self.unit, self.notation, self.model, patched)  # the run, not a Δ
         self._watches.show(tr, k, self.watched, [tuple(w) for w in self.watch_exprs])
         if self.view != "steps":
             self.query_one(f"#{self.view}").show(state)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from rich.text import Text
+
 from textual.widgets import Static
 
 from ..core.trace import Trace
@@ -19,7 +21,15 @@ class UnitView(Static):
     }
     """
 
-    def show(self, trace: Trace, layer: int, k: int, unit: int, notation: str = "both", model=None) -> None:
-        """The unit's numbers at step k; ``model`` names the layer's own activations."""
+    def show(
+        self, trace: Trace, layer: int, k: int, unit: int, notation: str = "both", model=None, patched=()
+    ) -> None:
+        """The unit's numbers at step k; ``model`` names the layer's own activations; ``patched``
+        lists the quantities of this unit and step that a patch set (their equations do not hold)."""
         self.border_title = unit_title(trace, layer, k, unit)
-        update(self, unit_text(trace, layer, k, unit, notation, model))
+        text = unit_text(trace, layer, k, unit, notation, model)
+        if patched:
+            text = Text.assemble(
+                text, (f"\nset by a patch: {', '.join(q + 'ᵗ' for q in patched)}: its equation above does not hold at this step", "bold yellow")
+            )
+        update(self, text)

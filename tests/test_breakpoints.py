@@ -385,3 +385,67 @@ def test_fuzz_arbitrary_text(small, text):
 @given(st.lists(st.sampled_from(PIECES), max_size=25).map(" ".join))
 def test_fuzz_grammar_pieces(small, text):
     _exercise(text, small)
+
+
+def test_no_module_of_the_language_runs_python_code():
+    """The reading (syntax), the walk (breakpoints), the evaluation (blocks) and watches: no eval anywhere."""
+    from lstm_tui.core import blocks, syntax, watches
+
+    for module in (bp_module, syntax, blocks, watches):
+        tree = ast.parse(inspect.getsource(module))
+        called = {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+        assert not called & {"eval", "exec", "compile", "__import__", "open"}, module.__name__
+        assert "literal_eval" not in {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
+
+
+def test_the_error_keeps_its_column_for_a_caret():
+    with pytest.raises(bp_module.ExpressionError) as e:
+        compile_breakpoint("  f[1] < 0.1 & t", "lstm", True)
+    assert str(e.value) == "column 14: unexpected character '&': use 'and'"
+    assert e.value.caret() == "  f[1] < 0.1 & t\n             ^"
+    with pytest.raises(bp_module.ExpressionError, match="column 5: unknown name 'zz'") as e:
+        compile_breakpoint("t > zz", "lstm", True)
+    assert e.value.caret().splitlines()[1] == "    ^"
+    with pytest.raises(bp_module.ExpressionError, match="column 7: unknown name") as e:
+        compile_breakpoint("'é' > zz", "lstm", True)  # columns count characters, not UTF-8 bytes
+
+
+LANGUAGE_CHARS = "([{)]}.,:;+-*/%<>=!&|'\"\\ \t\n\x1b\x07fchtoxy0123456789e_abnotrid"
+
+
+@settings(max_examples=200, deadline=timedelta(milliseconds=1000),
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(st.text(alphabet=LANGUAGE_CHARS, max_size=MAX_LENGTH))
+def test_fuzz_long_strings_of_the_language_characters(small, text):
+    """Up to the length limit, from the characters the language uses: an answer, quickly, and only InputError,
+    whose message obeys no control character the text held."""
+    _exercise(text, small)
+    try:
+        compile_breakpoint(text, "lstm", has_head=True)
+    except InputError as e:
+        assert str(e).isprintable(), repr(str(e))
+
+
+def test_layers_of_different_widths_are_read_layer_first(trace):
+    """The trace convention: states[q][layer] is (T, W_layer). A narrower layer 2 (its first 3 units,
+    as a per-layer list) must be indexed against its own width, never the first layer's."""
+    from lstm_tui.core.watches import watch
+
+    from lstm_tui.core import Trace
+
+    class PerLayer(Trace):  # what branch core's Trace does for mixed widths: lists, one array a layer
+        @property
+        def num_layers(self) -> int:
+            return len(self.h0)
+
+    fields = {f.name: getattr(trace, f.name) for f in dataclasses.fields(trace)}
+    fields.update(states={q: [v[0], v[1][:, :3]] for q, v in trace.states.items()},
+                  h0=[trace.h0[0], trace.h0[1][:3]], c0=[trace.c0[0], trace.c0[1][:3]])
+    mixed = PerLayer(**fields)
+    wide = compile_breakpoint("len(c) == 8 and f[5] > -1", "lstm", True)
+    small = compile_breakpoint("len(c) == 3 and len(c_prev) == 3 and len(x) == 8 and c_prev[2] > -100", "lstm", True)
+    assert find_next(mixed, [wide], 0, -1, 1) == 0 and find_next(mixed, [small], 1, -1, 1) == 0
+    with pytest.raises(InputError, match="index 5 is out of range for f, which has 3 values"):
+        find_next(mixed, [wide], 1, -1, 1)
+    np.testing.assert_array_equal(watch(mixed, "c[2]", 1), trace.states["c"][1][:, 2])
+    assert np.isnan(watch(mixed, "c[5]", 1)).all() and not np.isnan(watch(mixed, "c[5]", 0)).any()

@@ -23,7 +23,8 @@ def test_every_demo_loads_by_name(demos):
     for name, model in demos.items():
         assert name in registry.BUILTIN
         assert model.name == name and model.description
-        assert model.cell == "lstm" and model.dtype == np.float32 and model.takes_tokens
+        cell = {"gru": "gru", "rnn": "rnn_tanh"}.get(name.rpartition("-")[2], "lstm")  # brackets-gru is a GRU
+        assert model.cell == cell and model.dtype == np.float32 and model.takes_tokens
         assert model.meta["trained_by"] == "scripts/train_demos.py"
         example = model.meta["example"]
         assert not model.trace(example).unknown.any(), f"{name}'s example has tokens outside its vocabulary"
@@ -134,3 +135,73 @@ def test_readme_names_the_units_the_files_name(demos):
     readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
     assert f"unit {demos['brackets'].meta['depth_unit']}'s cell state c counts" in readme
     assert f"unit {demos['copy'].meta['memory_unit']} holds the letter" in readme
+    for name in ("copy-gru", "copy-rnn"):
+        assert f"unit {demos[name].meta['memory_unit']}'s h holds it" in readme
+    for name in ("brackets-gru", "brackets-rnn"):
+        assert f"R² = {float(demos[name].meta['depth_r2']):.2f}" in readme
+
+
+# --- the GRU and RNN demos (issue 13.7): each claim measured on strings they were not trained on
+
+
+def linear_readout_r2(model, strings) -> float:
+    """R² of the least-squares readout of the depth from h (and a constant)."""
+    h = np.concatenate([model.trace(s).states["h"][0] for s in strings]).astype(np.float64)
+    d = np.concatenate([depth(s) for s in strings]).astype(np.float64)
+    X = np.c_[h, np.ones(len(h))]
+    coef, *_ = np.linalg.lstsq(X, d, rcond=None)
+    return float(1 - ((X @ coef - d) ** 2).sum() / ((d - d.mean()) ** 2).sum())
+
+
+@pytest.mark.parametrize("p_open", [0.4, 0.5])
+def test_brackets_gru_holds_the_depth_in_h_and_the_rnn_does_not(demos, p_open):
+    rng = np.random.default_rng(20240 + int(10 * p_open))
+    strings = [balanced(rng, p_open) for _ in range(150)]
+    gru, rnn = demos["brackets-gru"], demos["brackets-rnn"]
+    assert f"R² = {float(gru.meta['depth_r2']):.2f}" in gru.description
+    r2_gru, r2_rnn = linear_readout_r2(gru, strings), linear_readout_r2(rnn, strings)
+    assert r2_gru > 0.9, f"GRU: R² {r2_gru:.3f}"
+    assert r2_rnn < 0.7, f"RNN: R² {r2_rnn:.3f}"  # "not the count": far below the GRU's
+    assert float(rnn.meta["depth_r2"]) < float(rnn.meta["depth_r2_untrained"]) + 0.1  # no better than untrained
+
+
+def test_brackets_rnn_learns_more_than_the_last_character(demos):
+    """Its claim: held-out loss below the best guess from the last character alone, on strings of another generator."""
+    from lstm_tui.core.train import evaluate
+
+    model = demos["brackets-rnn"]
+    rng = np.random.default_rng(7)
+    text = "".join(balanced(rng, 0.45) for _ in range(400))
+    ids = np.array([model.vocab.index(ch) for ch in text])
+    counts = np.ones((len(model.vocab),) * 2)
+    np.add.at(counts, (ids[:-1], ids[1:]), 1)  # fitted on the very strings it is scored on: a lower bound
+    p = counts / counts.sum(axis=1, keepdims=True)
+    bigram = float(np.mean(-np.log(p[ids[:-1], ids[1:]])))
+    loss = evaluate(model, ids)
+    assert loss < bigram - 0.02, f"RNN {loss:.3f}, last character alone {bigram:.3f}"
+    assert "the last character alone" in model.description
+
+
+@pytest.mark.parametrize("name", ["copy-gru", "copy-rnn"])
+@pytest.mark.parametrize("gap", [1, 2, 7, 15, 30, 60])
+def test_copy_gru_and_rnn_say_the_letter_back_after_any_gap(demos, name, gap):
+    model = demos[name]
+    for symbol in ("a", "b", ""):
+        trace = model.trace(symbol + "-" * gap + "?")
+        assert model.vocab[int(np.argmax(trace.y[-1]))] == (symbol or ".")
+
+
+@pytest.mark.parametrize("name", ["copy-gru", "copy-rnn"])
+def test_copy_gru_and_rnn_hold_the_letter_in_one_unit(demos, name):
+    """The description's claim: unit u's h tells a from b all through the dashes (for the GRU, z near 1 keeps it)."""
+    model = demos[name]
+    u = int(model.meta["memory_unit"])
+    assert f"unit {u}'s h holds it through the dashes" in model.description
+    for gap in (3, 12, 25, 50):
+        a, b = (model.trace(s + "-" * gap + "?").states["h"][0, 1:-1, u] for s in "ab")
+        assert a.max() < b.min() or b.max() < a.min(), f"gap {gap}: a {np.round(a, 2)}, b {np.round(b, 2)}"
+        if model.cell == "gru":
+            for s in "ab":
+                z = model.trace(s + "-" * gap + "?").states["z"][0, 1:-1, u]
+                assert (z > 0.85).all(), f"{s}, gap {gap}: z = {np.round(z, 2)}"
+    assert ("update gate z near 1" in model.description) == (model.cell == "gru")

@@ -148,8 +148,33 @@ def test_brackets_demo_keeps_its_gradient_where_an_rnn_loses_it():
 
     model = load_model("brackets")
     trace = model.trace("((((()()(()))(()))((()))))" * 2)
-    norms = compare_cells(model, trace, seed=0)
+    norms = compare_cells(model, trace, seed=0, models={})  # untrained GRU and RNN, as issue 4 measured
     lstm, rnn = float(norms["lstm"][0]), float(norms["rnn_tanh"][0])
     ratio = rnn / lstm
     assert lstm > 1e-4, f"the LSTM's gradient at t'=1 is {lstm:.2e}"
     assert ratio < 1e-2, f"RNN/LSTM gradient ratio at t'=1 is {ratio:.2e} (LSTM {lstm:.2e}, RNN {rnn:.2e})"
+
+
+def test_compare_runs_the_trained_demos_of_the_same_task():
+    """Issue 13.7: beside a task's demo, the compare runs that task's trained GRU and RNN, and says so."""
+    from lstm_tui.core.gradients import compare_label, compare_models
+    from lstm_tui.core.registry import load_model
+
+    model = load_model("brackets")
+    trace = model.trace("((((()()(()))(()))((()))))" * 2)
+    norms = compare_cells(model, trace)
+    assert list(norms) == ["lstm", "gru", "rnn_tanh"]
+    for cell, name in (("gru", "brackets-gru"), ("rnn_tanh", "brackets-rnn")):
+        other = load_model(name)
+        assert other.cell == cell
+        want = gradient_norms(other, other.trace(list(trace.tokens)), "sum-h")["h"][-1]
+        np.testing.assert_allclose(norms[cell], want, rtol=1e-6)
+    assert compare_label(model) == "GRU: brackets-gru (trained), tanh RNN: brackets-rnn (trained)"
+    untrained = compare_cells(model, trace, models={})
+    assert not np.allclose(untrained["gru"], norms["gru"])
+    # from a GRU demo, the LSTM and RNN of its task; a model of no task falls back to untrained cells
+    peers = compare_models(load_model("copy-gru"))
+    assert {c: m.name for c, m in peers.items()} == {"lstm": "copy", "rnn_tanh": "copy-rnn"}
+    assert compare_models(load_model("charlm")) == {} == compare_models(random_model(hidden=4))
+    assert compare_label(load_model("charlm")).count("untrained") == 2
+    assert compare_models(model.astype("float64"))["gru"].dtype == np.float64  # the view's float64 run

@@ -19,6 +19,7 @@ the whole trace, t' = 0..T-1. The norms are Euclidean over units: ‖dL/dhᵗ'�
 
 from __future__ import annotations
 
+import functools
 
 import numpy as np
 
@@ -135,29 +136,69 @@ def export_gradients(model: Model, trace: Trace, target: str | int | None = "sum
     return out
 
 
+def compare_models(model: Model) -> dict[str, Model]:
+    """The trained models :func:`compare_cells` uses by default: the shipped demos of the model's
+    task in the other cells (``brackets-gru``, ``brackets-rnn`` beside ``brackets``; see
+    ``registry.TASKS``), in the model's dtype; {} for a model of no task."""
+    from .registry import TASKS, task_of
+
+    task = task_of(model)
+    if task is None:
+        return {}
+    return {cell: _demo(name, np.dtype(model.dtype).name) for cell, name in TASKS[task].items() if cell != model.cell}
+
+
+@functools.lru_cache(maxsize=16)
+def _demo(name: str, dtype: str) -> Model:
+    """A shipped demo in ``dtype``, read once (the gradient view asks again at every step)."""
+    from .registry import load_demo
+
+    return load_demo(name).astype(dtype)
+
+
+def compare_label(model: Model, models: dict[str, Model] | None = None) -> str:
+    """Which models the compare ran, for its label: ``GRU: brackets-gru (trained), tanh RNN: untrained``.
+    ``models`` as given to :func:`compare_cells` (None: :func:`compare_models`)."""
+    given = compare_models(model) if models is None else models
+    parts = []
+    for cell in COMPARE_CELLS:
+        if cell != model.cell:
+            other = given.get(cell)
+            parts.append(f"{CELL_NAMES[cell]}: " + (f"{other.name} (trained)" if other is not None else
+                                                      "untrained (PyTorch's default initialisation)"))
+    return ", ".join(parts)
+
+
+#: How labels name the cells.
+CELL_NAMES = {"lstm": "LSTM", "gru": "GRU", "rnn_tanh": "tanh RNN", "rnn_relu": "ReLU RNN"}
+
+
 def compare_cells(
     model: Model,
     text_or_trace: str | list[str] | np.ndarray | Trace,
     seed: int = 0,
     *,
-    models: dict[str, Model] | None = None,  # cell -> a model to use instead of a random one (a trained demo)
+    models: dict[str, Model] | None = None,  # cell -> a model to run for that cell; None: compare_models(model)
     k: int | None = None,  # the target's step, default the last
 ) -> dict[str, np.ndarray]:
     """‖dL/dhᵗ'‖ of the last layer for t' = 0..k, for the model and for other cells on the same inputs.
 
     L is Σ h of the last layer at step k (``"sum-h"``, the one target every
     cell has). The other cells are LSTM, GRU and tanh RNN (those of
-    ``COMPARE_CELLS`` that differ from the model's own), each with the
-    model's hidden size, input size and number of layers, PyTorch's default
-    initialisation from ``seed`` and the cell (unless ``models`` gives
-    one; the same seed always gives the same weights), and run on
-    the model's input vectors xᵗ, so that all of them see the same sequence.
-    A model in ``models`` that takes tokens is run on the trace's tokens.
+    ``COMPARE_CELLS`` that differ from the model's own). A cell in ``models``
+    runs that model; by default (``models=None``) those are the trained demos
+    of the model's own task (:func:`compare_models`), so the compare is between
+    trained models where the project ships them. Any other cell is untrained:
+    the model's hidden size, input size and number of layers, PyTorch's default
+    initialisation from ``seed`` and the cell (the same seed always gives the
+    same weights), run on the model's input vectors xᵗ, so that all of them see
+    the same sequence. A given model that takes tokens is run on the trace's
+    tokens. :func:`compare_label` says which is which.
     Returns ``cell -> (k+1,)`` norms, the model's own cell first.
     """
     trace = text_or_trace if isinstance(text_or_trace, Trace) else model.trace(text_or_trace)
     out = {model.cell: gradient_norms(model, trace, "sum-h", k)["h"][-1]}
-    given = models or {}
+    given = compare_models(model) if models is None else models
     for n, cell in enumerate(COMPARE_CELLS):
         if cell in out:
             continue

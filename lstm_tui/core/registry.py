@@ -12,11 +12,21 @@ BUILTIN = {
     "brackets": "LSTM trained on nested brackets: one cell unit counts the depth",
     "charlm": "character LSTM trained on the Zen of Python: y guesses the next letter",
     "copy": "LSTM that remembers a letter across a gap: the forget gate holds it, then lets go",
+    "brackets-gru": "GRU trained on the brackets data: h holds the depth, spread over its units",
+    "brackets-rnn": "tanh RNN trained on the brackets data: it learns local statistics, not the depth count",
+    "copy-gru": "GRU trained on the copy task: one unit's h holds the letter, its update gate z near 1",
+    "copy-rnn": "tanh RNN trained on the copy task: one unit's h holds the letter in a fixed point",
     "random": "untrained LSTM from --seed and --hidden: the machinery, no meaning",
 }
 
 #: The trained demos shipped as ``lstm_tui/demos/{name}.safetensors`` (made by scripts/train_demos.py).
-DEMOS = ("brackets", "charlm", "copy")
+DEMOS = ("brackets", "charlm", "copy", "brackets-gru", "brackets-rnn", "copy-gru", "copy-rnn")
+
+#: Each task's demos by cell: the gradient compare runs the other cells of a model's task trained.
+TASKS = {
+    "brackets": {"lstm": "brackets", "gru": "brackets-gru", "rnn_tanh": "brackets-rnn"},
+    "copy": {"lstm": "copy", "gru": "copy-gru", "rnn_tanh": "copy-rnn"},
+}
 
 DEFAULT = "brackets"
 
@@ -24,6 +34,13 @@ DEFAULT = "brackets"
 def is_builtin(name: str) -> bool:
     """Whether ``name`` is a built-in model rather than a file path."""
     return name in BUILTIN
+
+
+def task_of(model: Model) -> str | None:
+    """The demo task (a key of ``TASKS``) a model was trained on: its metadata ``task``, or a task's own
+    name (the LSTM demos); None for any other model."""
+    task = model.meta.get("task") or model.name
+    return task if task in TASKS else None
 
 
 def load_demo(name: str) -> Model:

@@ -11,7 +11,7 @@ from textual.widgets import Static
 
 from ..core.checkpoint import CheckpointedTrace, step_seconds
 from ..core.errors import UserError
-from ..core.gradients import compare_cells, gradient_norms
+from ..core.gradients import compare_cells, compare_label, compare_models, gradient_norms
 from ..render import plots
 from ..render.gradients import CELL_NAMES, norms_table, saliency_text
 from .figure import Figure
@@ -102,13 +102,15 @@ class GradientView(VerticalScroll, can_focus=False):
             cmp = None
             if state.grad_compare:
                 start = max(0, k + 1 - self.COMPARE_STEPS)  # the other cells run on the steps up to t only
-                cmp = compare_cells(model, tr.window(start, k + 1), seed=0)
+                peers = compare_models(model)  # the demos of the model's task in the other cells, trained
+                cmp = compare_cells(model, tr.window(start, k + 1), seed=0, models=peers)
                 others = ", ".join(CELL_NAMES[c] for c in cmp if c != tr.cell)
                 caption = (
+                    f"compare with {compare_label(model, peers)}: ‖dL/dhᵗ'‖ for L = Σ hᵗ of the last layer at t, "
+                    "on the same tokens" if peers else
                     f"compare with {others}: ‖dL/dhᵗ'‖ for L = Σ hᵗ of the last layer at t, same hidden size and "
                     "inputs; the other cells untrained (PyTorch's default initialisation)"
-                    + (f"; the last {k + 1 - start} steps" if start else "")
-                )
+                ) + (f"; the last {k + 1 - start} steps" if start else "")
                 series = {CELL_NAMES[c]: v for c, v in cmp.items()}
                 if drawn:
                     key = ("compare", id(tr), k)

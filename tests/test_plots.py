@@ -74,3 +74,67 @@ def test_series_figure_marks_the_step():
 
 def test_missing_extra_is_one_line_naming_the_install():
     assert "\n" not in plots.MISSING and "pip install textual-plotext" in plots.MISSING
+
+
+# ---------------------------------------------------------------------------
+# In the app: watches of expressions, the scatter's click, the gradient plot
+
+
+async def test_an_expression_watch_is_plotted_and_a_second_w_unpins_it():
+    from lstm_tui.app import LstmApp
+    from lstm_tui.core.registry import load_model
+    from lstm_tui.core.watches import watch
+    from lstm_tui.widgets.figure import Figure
+
+    app = LstmApp(load_model("brackets"), text="(()(()))((()()(())))().")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("W", *"c[12]*o[12]", "enter")
+        await pilot.pause()
+        (text, layer, series), = app.watch_exprs
+        assert (text, layer) == ("c[12]*o[12]", 0)
+        expected = app.trace.states["c"][0][:, 12] * app.trace.states["o"][0][:, 12]
+        np.testing.assert_allclose(series, expected, rtol=1e-6)
+        np.testing.assert_allclose(series, watch(app.trace, text, 0), rtol=0)
+        assert app.query_one("#watch-plot", Figure).display
+        await pilot.press("i", *"(((", "enter")  # a new sequence: the series follows it
+        await pilot.pause()
+        assert len(app.watch_exprs[0][2]) == 3
+        await pilot.press("W", *"c[12]*o[12]", "enter")
+        await pilot.pause()
+        assert app.watch_exprs == []
+
+
+async def test_a_malformed_watch_is_refused_with_a_caret():
+    from lstm_tui.app import LstmApp
+    from lstm_tui.core.registry import load_model
+
+    app = LstmApp(load_model("brackets"), text="(())")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("W", *"max(f", "enter")
+        await pilot.pause()
+        assert app.watch_exprs == []
+        note = list(app._notifications)[-1].message
+        assert "max(f" in note and "^" in note.splitlines()[-1]
+
+
+async def test_a_click_on_the_saturation_scatter_selects_the_unit_under_it():
+    from lstm_tui.app import LstmApp
+    from lstm_tui.core.registry import load_model
+    from lstm_tui.widgets.figure import Figure
+
+    app = LstmApp(load_model("brackets"), text="(()(()))((()()(())))().")
+    async with app.run_test(size=(160, 50)) as pilot:
+        await pilot.press("4")
+        await pilot.pause()
+        fig = app.query_one("#units-scatter", Figure)
+        fig.render()  # the boxes are known once it is drawn
+        box = fig._boxes[1]  # the forget gate's plot
+        sat = fig.parent._sat
+        left, right = sat["f"]
+        j = int(np.argmax(left))  # the unit most often shut
+        col = box.left + round(left[j] * (box.right - box.left))
+        row = box.bottom - round(right[j] * (box.bottom - box.top))
+        await pilot.click(fig, offset=(col, row))
+        await pilot.pause()
+        chosen = app.unit
+        assert abs(left[chosen] - left[j]) < 0.05 and abs(right[chosen] - right[j]) < 0.1

@@ -73,3 +73,8 @@ def test_light_theme(snap_compare):
         pilot.app.theme = "textual-light"
 
     assert snap_compare(app(), press=["n", "down"], run_before=light, terminal_size=(120, 40))
+
+
+def test_watches_plot(snap_compare):
+    """A pinned unit and an expression watch as lines over time, the step marked."""
+    assert snap_compare(app(LONG), press=["n"] * 20 + ["m", "W", *"max(f)-min(f)", "enter"], terminal_size=(120, 40))

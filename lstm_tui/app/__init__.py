@@ -45,12 +45,13 @@ from .actions import Actions
 from .files import Files
 from .find import Find
 from .state import PALETTES, SPEEDS, VIEWS, AppState
+from .watching import Watching
 from .workers import Workers
 
 __all__ = ["LstmApp", "PALETTES", "SPEEDS", "VIEWS"]
 
 
-class LstmApp(AppState, Workers, Actions, Find, Files, App):
+class LstmApp(AppState, Workers, Actions, Find, Files, Watching, App):
     """Step through a recurrent model's trace with the keyboard."""
 
     TITLE = "lstm-tui"
@@ -89,6 +90,7 @@ class LstmApp(AppState, Workers, Actions, Find, Files, App):
         Binding("right_square_bracket", "same_token(1)", "next step with this token", key_display="]", show=False),
         Binding("left_square_bracket", "same_token(-1)", "previous step with this token", key_display="[", show=False),
         Binding("m", "watch", "pin or unpin the unit as a watch", show=False),
+        Binding("W", "watch_expression", "watch an expression (e.g. c[12]*o[12]): plotted at every step", show=False),
         Binding("N", "notation", "notation: classic / PyTorch / both", show=False),
         Binding("P", "palette", "palette: viridis / cividis", show=False),
         Binding("number_sign", "numbers", "numbers mode: write every value out", key_display="#", show=False),
@@ -246,7 +248,7 @@ class LstmApp(AppState, Workers, Actions, Find, Files, App):
         if self.view == "steps":
             self._steps.show(state)
         self._unit_view.show(tr, layer, k, self.unit, self.notation)
-        self._watches.show(tr, k, self.watched)
+        self._watches.show(tr, k, self.watched, [tuple(w) for w in self.watch_exprs])
         if self.view != "steps":
             self.query_one(f"#{self.view}").show(state)
 

@@ -86,5 +86,6 @@ class Files:
         self.text = text
         self.query_one("#input", Input).value = text if self._text_fits_input() else ""
         self.watched.clear()
+        self.watch_exprs.clear()
         self.set_trace(trace)
         self.notify(f"opened {model.name}")

@@ -8,6 +8,7 @@ from ..core.checkpoint import CheckpointedTrace
 from ..core.errors import InputError, UserError
 from ..widgets.breakpoints_screen import BreakpointsScreen
 from ..widgets.prompt import PromptScreen
+from .watching import error_text
 
 
 class Find:
@@ -29,7 +30,7 @@ class Find:
                 tr, j = self._around(self.k)
                 bp.test(tr, self.layer, j, vocab=self.model.vocab)  # fail now, not at c
         except InputError as exc:
-            self.notify(str(exc), severity="error", timeout=8)
+            self.notify(error_text(exc), severity="error", timeout=8)
             return
         self.breakpoints.append(bp)
         self.notify(f"breakpoint {bp.text}: c continues to the next step where it holds")

@@ -85,6 +85,7 @@ class AppState:
             self.trace: Trace | CheckpointedTrace = checkpoint.trace(model, inputs, self.FULL_TRACE_BYTES)
         self._timer: Timer | None = None
         self.watched: list[tuple[str, int, int]] = []  # pinned (quantity, layer, unit)
+        self.watch_exprs: list[list] = []  # watched expressions: [text, layer, series (T,) or None while computed]
         self.history_quantity = self.trace.memory_quantity  # shown by the history view, pinned by m
         self.search_results: tuple[str, list[tuple[int, float]]] | None = None  # (what was asked, ranked units)
         self.grad_target: str | None = None  # None: top next token (or Σh without a head); "sum-h"
@@ -139,6 +140,8 @@ class AppState:
         self.set_reactive(AppState.k, 0)
         self.set_reactive(AppState.layer, min(self.layer, trace.num_layers - 1))
         self.set_reactive(AppState.unit, min(self.unit, layer_units(trace, self.layer) - 1))
+        if self.watch_exprs:  # their series, for this trace
+            self._compute_watches()
         if rebuild:
             self.run_worker(self._rebuild_panels(), exclusive=True, group="panels")
         else:

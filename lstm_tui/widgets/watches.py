@@ -1,42 +1,106 @@
-"""Pinned units: each one's value over the whole sequence as a sparkline."""
+"""Watches: pinned units and expressions over the whole sequence, as a line plot (or
+sparklines without textual-plotext), the current step marked, and each one's value now."""
 
 from __future__ import annotations
 
+import numpy as np
 from rich.table import Table
 from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
 from textual.widgets import Static
 
 from ..core.checkpoint import CheckpointedTrace
 from ..core.explain import bin_of
 from ..core.trace import Trace
+from ..render import plots
 from ..render.sparkline import sparkline
+from .figure import Figure
+
+#: A watched expression as the app hands it down: (label, layer, series (T,) or None while it is computed).
+ExprWatch = tuple[str, int, "np.ndarray | None"]
 
 
-class Watches(Static):
-    """Shows the watched (quantity, unit) pairs; hidden while there are none."""
+class Watches(Vertical):
+    """Shows the watched (quantity, layer, unit) pins and expressions; hidden while there are none."""
 
     DEFAULT_CSS = """
-    Watches { dock: bottom; height: auto; max-height: 8; border: round $secondary 60%; padding: 0 1; display: none; }
+    Watches { dock: bottom; height: auto; max-height: 18; border: round $secondary 60%; padding: 0 1; display: none; }
+    Watches Figure { height: 10; }
+    Watches #watch-values { height: auto; max-height: 6; }
     """
 
-    def show(self, trace: Trace, k: int, watched: list[tuple[str, int, int]]) -> None:
-        """Each (quantity, layer, unit) as a sparkline over the sequence, step k marked."""
-        if self.display != bool(watched):  # setting it, even to the same value, costs a full relayout
-            self.display = bool(watched)
-        if not watched:
+    def compose(self) -> ComposeResult:
+        if plots.available():
+            yield Figure(id="watch-plot")
+        yield Static(id="watch-values")
+
+    def show(
+        self,
+        trace: Trace,
+        k: int,
+        watched: list[tuple[str, int, int]],
+        exprs: tuple[ExprWatch, ...] | list[ExprWatch] = (),
+    ) -> None:
+        """Each pin and expression over the sequence, step k marked."""
+        shown = bool(watched or exprs)
+        if self.display != shown:  # setting it, even to the same value, costs a full relayout
+            self.display = shown
+        if not shown:
             return
-        self.border_title = "watches  (m pins or unpins the unit; a picks the quantity)"
-        width = max(8, (self.content_region.width or 60) - 22)
-        table = Table.grid(padding=(0, 1))
+        self.border_title = "watches  (m pins the unit, W an expression; again to unpin)"
+        long = isinstance(trace, CheckpointedTrace)
+        edges = None
+        series: dict[str, np.ndarray] = {}
+        values = Table.grid(padding=(0, 1))
+        rows = []
         for q, layer, j in watched:
             if q not in trace.quantities:
                 continue
-            if isinstance(trace, CheckpointedTrace):  # a long run: the forward pass's bin means
+            if long:  # a long run: the forward pass's bin means
                 summary = trace.summary(q, layer)
-                series, at = summary.mean[:, j], bin_of(summary.edges, k)
+                s, edges = summary.mean[:, j], summary.edges
             else:
-                series, at = trace.series(q, layer, j), k
+                s = trace.series(q, layer, j)
             now = float(trace.value(q, layer, k)[j]) if trace.steps else 0.0
             label = f"{q}[{j}]" if trace.num_layers == 1 else f"{q}[{j}] l{layer + 1}"
-            table.add_row(Text(label, style="bold"), sparkline(series, width, at), Text(f"{now:+.4f}"))
-        self.update(table)
+            series[label] = s
+            rows.append((label, s, f"{now:+.4f}"))
+        for text, layer, s in exprs:
+            label = text if trace.num_layers == 1 else f"{text} l{layer + 1}"
+            if s is None:
+                rows.append((label, None, "computing…"))
+                continue
+            now = s[k] if 0 <= k < len(s) else np.nan
+            if long and edges is not None:  # on the pins' bins, so that one axis serves all
+                s = _bin_means(s, edges)
+            series[label] = s
+            rows.append((label, s, "n/a here" if not np.isfinite(now) else f"{now:+.4f}"))
+        # x: steps 1..T, or each bin's first step for a long run's bin means
+        x = None if not long or edges is None else edges[:-1] + 1
+        at = k + 1
+        drawn = plots.available()
+        if drawn:
+            key = (id(trace), trace.steps, tuple(series), tuple(id(v) for v in series.values()), k)
+            self.query_one("#watch-plot", Figure).show(
+                key, lambda w, h: plots.series_figure(series, w, h, at=at, x=x, title="watches over time (│ = step t)")
+            )
+        width = max(8, (self.content_region.width or 60) - 22)
+        for label, s, now in rows:
+            cells = [Text(label, style="bold")]
+            if not drawn:
+                cells.append(sparkline(s, width, bin_of(edges, k) if long and edges is not None else k) if s is not None else Text(""))
+            cells.append(Text(now))
+            values.add_row(*cells)
+        self.query_one("#watch-values", Static).update(values)
+
+
+def _bin_means(s: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Means of ``s`` over the bins ``edges[b] <= k < edges[b + 1]`` (n + 1 edges, n bins), NaN ignored."""
+    out = np.full(len(edges) - 1, np.nan)
+    for n in range(len(edges) - 1):
+        part = s[edges[n] : edges[n + 1]]
+        part = part[np.isfinite(part)]
+        if part.size:
+            out[n] = part.mean()
+    return out

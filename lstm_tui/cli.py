@@ -237,6 +237,7 @@ def _export(args) -> int:
     from .core.export import write_npz, write_trace
 
     model = _load(args)
+    _print_notes(model)
     if args.target is not None and not args.grad:
         raise UserError("--target goes with --grad")
     if args.grad and not str(args.output).lower().endswith(".npz"):
@@ -256,6 +257,12 @@ def _export(args) -> int:
         path = write_trace(trace, args.output, force=args.force)
     print(f"wrote {path}: {trace.steps} steps, {trace.num_layers} layer(s), {_widths(trace)}")
     return 0
+
+
+def _print_notes(model) -> None:
+    """The reader's notes on the file, one "note: …" line each on stderr (stdout stays the command's own)."""
+    for line in model.notes:
+        print(f"note: {inert(line)}", file=sys.stderr)
 
 
 def _widths(trace) -> str:
@@ -287,6 +294,7 @@ def _show(args) -> int:
     from .render.show import step_report
 
     model = _load(args)
+    _print_notes(model)
     trace = _trace(args, model)
     if trace.steps == 0:
         raise UserError("the sequence is empty: nothing to show")

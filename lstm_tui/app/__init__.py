@@ -27,6 +27,7 @@ from textual.widgets import ContentSwitcher, Footer, Header, Input, Static
 
 from ..core import checkpoint
 from ..core.checkpoint import TraceBuilder
+from ..core.errors import inert
 from ..core.model import Model
 from ..render.directions import layer_units
 from ..render.panels import NOTATIONS
@@ -199,9 +200,16 @@ class LstmApp(AppState, Workers, Actions, Find, Files, Watching, App):
         self.call_after_refresh(gc.freeze)
         self._gc_thresholds = gc.get_threshold()
         gc.set_threshold(self._gc_thresholds[0], self._gc_thresholds[1], 1000)
+        self._show_notes()
         if self._pending is not None:
             self._start_tracing(self._pending, self.text)
             self._pending = None
+
+    def _show_notes(self) -> None:
+        """The reader's notes on the model's file, one line each, for a while (? shows them again)."""
+        if self.model.notes:
+            text = "\n".join(inert(n) for n in self.model.notes)
+            self.notify(text, title=f"notes on {inert(self.model.name)}", timeout=12)
 
     def on_unmount(self) -> None:
         gc.set_threshold(*self._gc_thresholds)
@@ -247,7 +255,7 @@ class LstmApp(AppState, Workers, Actions, Find, Files, Watching, App):
             return
         if self.view == "steps":
             self._steps.show(state)
-        self._unit_view.show(tr, layer, k, self.unit, self.notation)
+        self._unit_view.show(tr, layer, k, self.unit, self.notation, self.model)
         self._watches.show(tr, k, self.watched, [tuple(w) for w in self.watch_exprs])
         if self.view != "steps":
             self.query_one(f"#{self.view}").show(state)

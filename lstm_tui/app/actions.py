@@ -12,7 +12,8 @@ from textual.app import SystemCommand
 from textual.widgets import Input
 
 from ..core.checkpoint import find_token
-from ..render.directions import layer_units
+from ..core.errors import inert
+from ..render.directions import layer_units, value_index
 from ..render.panels import NOTATIONS
 from ..render.text import token_label
 from ..widgets.help_screen import HelpScreen
@@ -95,7 +96,8 @@ class Actions:
 
     def action_watch(self) -> None:
         """Pin the selected unit of the history view's quantity (c at first) in this layer, or unpin it."""
-        pin = (self.history_quantity, self.layer, min(self.unit, self.trace.width(self.history_quantity, self.layer) - 1))
+        q = self.history_quantity
+        pin = (q, self.layer, value_index(self.trace, q, self.layer, self.unit))  # a projected h: the unit's direction
         if pin in self.watched:
             self.watched.remove(pin)
         else:
@@ -158,6 +160,7 @@ class Actions:
 
     def action_help(self) -> None:
         about = f"model: {self.model.name}: {self.model.description}\n" if self.model.description else ""
+        about += "".join(f"note: {inert(n)}\n" for n in self.model.notes)
         self.push_screen(HelpScreen(list(self._help_bindings()), about + "Stepping keys work everywhere except while typing."))
 
     def _help_bindings(self):

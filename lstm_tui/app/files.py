@@ -89,3 +89,4 @@ class Files:
         self.watch_exprs.clear()
         self.set_trace(trace)
         self.notify(f"opened {model.name}")
+        self._show_notes()

@@ -6,6 +6,7 @@ from ..core import explain
 from ..core.breakpoints import compile_breakpoint, find_next, names_for
 from ..core.checkpoint import CheckpointedTrace
 from ..core.errors import InputError, UserError
+from ..render.directions import unit_row
 from ..widgets.breakpoints_screen import BreakpointsScreen
 from ..widgets.prompt import PromptScreen
 from .watching import error_text
@@ -105,6 +106,7 @@ class Find:
                 tr = tr.window(lo, hi, keep=False)
                 outside = f", outside: steps {lo + 1:,}-{hi:,} only"
             results = explain.unit_search(tr, q, self.layer, start - lo, stop - lo, threshold, absolute=absolute)
+            results = [(unit_row(tr, q, self.layer, u), score) for u, score in results]  # a projected h's rows
         except UserError as exc:
             self.notify(str(exc), severity="error")
             return

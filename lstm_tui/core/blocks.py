@@ -100,10 +100,7 @@ class Block:
             q = name[0]
             if q not in tr.states or (q == "c" and tr.c0 is None):
                 raise EvalError(f"this {tr.cell} trace has no {name}")
-            cur = tr.states[q][L]  # (T, W)
-            if lo > 0:
-                return cur[lo - 1 : hi - 1]
-            return np.concatenate([tr.state_before(q, L, 0)[None, :], cur[: hi - 1]])
+            return tr.states_before(q, L, lo, hi)  # (n, W): a backward direction's units from step k + 1
         if name == "x":
             return tr.layer_input(L)[lo:hi]  # (n, E) or (n, W of the layer below)
         if name == "y":

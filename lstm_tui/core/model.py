@@ -163,6 +163,16 @@ class Model:
         return all(len(set(self.widths(q))) == 1 for q in qs)
 
     @property
+    def notes(self) -> tuple[str, ...]:
+        """What the reader noted about the file, one line each (``meta["notes"]`` holds a
+        line or a list of lines; nothing when it holds none)."""
+        given = self.meta.get("notes")
+        if not given:
+            return ()
+        lines = [given] if isinstance(given, str) else list(given)
+        return tuple(" ".join(str(line).split()) for line in lines if str(line).strip())
+
+    @property
     def bidirectional(self) -> bool:
         """True when some level reads the sequence backwards (a Bidirectional level or a reverse layer)."""
         return any(d.reverse for level in self.layers for d in directions(level))

@@ -151,3 +151,94 @@ def _fmt(v: float) -> str:
 def as_text(lines: list[list[Segment]]) -> list[str]:
     """The characters of rendered lines, for tests."""
     return ["".join(s.text for s in line) for line in lines]
+
+
+# ------------------------------------------------- one block per direction
+PREFIX = 2  # the cells of "→ " / "← " before each direction's block
+_ARROW = Style(bold=True)
+_DIVIDER = Segment("│", Style(dim=True))
+
+
+def split_layout(n: int, parts: int, width: int, cell: int = 0) -> tuple[int, int, bool]:
+    """(cols, cell_width, one_row) for n values in ``parts`` equal blocks (the directions of
+    a layer), each led by its arrow: all blocks on one line, a divider between them, when
+    they fit; otherwise each block on rows of its own, ``cols`` values a row. ``cell`` fixes
+    the cell width (numbers mode); 0 picks 2 or 1 as :func:`layout` does."""
+    block = n // parts
+    for cw in (cell,) if cell else (2, 1):
+        if parts * (PREFIX + block * cw) + parts - 1 <= width:
+            return max(block, 1), cw, True
+    avail = max(1, width - PREFIX)
+    if cell:
+        return max(1, min(block, avail // cell)), cell, False
+    cols, cw = layout(block, avail)
+    return cols, cw, False
+
+
+def split_rows(n: int, parts: int, cols: int, one_row: bool) -> int:
+    """How many lines :func:`split_row` draws."""
+    return 1 if one_row else parts * -(-(n // parts) // cols)
+
+
+def split_row(
+    levels: np.ndarray,  # (n,) from ``quantise``
+    values: np.ndarray,  # (n,) the values (numbers mode writes them out)
+    row: int,
+    arrows: tuple[str, ...],  # one per block, "→" or "←"
+    cols: int,
+    cell_width: int,
+    one_row: bool,
+    scale: Scale,
+    selected: int | None = None,
+    mono: bool = False,
+    numbers: bool = False,
+) -> list[Segment]:
+    """Line ``row`` of a heatmap split into direction blocks (see :func:`split_layout`):
+    each block starts with its arrow; the blocks of one line are parted by "│"."""
+    D = len(arrows)
+    block = len(levels) // D
+
+    def part(d: int, r: int, lead: bool) -> list[Segment]:
+        a = d * block
+        sel = selected - a if selected is not None and a <= selected < a + block else None
+        q = levels[a : a + block]
+        if numbers:
+            segs = number_row(values[a : a + block], q, r, scale, cols, sel, mono)
+        else:
+            segs = heatmap_row(q, r, scale, cols, cell_width, sel, mono)
+        return [Segment(f"{arrows[d]} " if lead else "  ", _ARROW), *segs]
+
+    if one_row:
+        line: list[Segment] = []
+        for d in range(D):
+            line += ([_DIVIDER] if d else []) + part(d, 0, True)
+        return line
+    per = -(-block // cols)
+    d, r = divmod(row, per)
+    return part(d, r, r == 0)
+
+
+def split_unit_at(x: int, row: int, n: int, parts: int, cols: int, cell_width: int, one_row: bool) -> int | None:
+    """The value drawn at cell x of line ``row`` by :func:`split_row` (None: an arrow, a divider, a gap)."""
+    block = n // parts
+    if one_row:
+        if row != 0:
+            return None
+        for d in range(parts):
+            start = d * (PREFIX + block * cell_width + 1) + PREFIX
+            if start <= x < start + block * cell_width:
+                return d * block + (x - start) // cell_width
+        return None
+    per = -(-block // cols)
+    d, r = divmod(row, per)
+    col = (x - PREFIX) // cell_width if x >= PREFIX else -1
+    u = r * cols + col
+    return d * block + u if 0 <= col < cols and u < block and d < parts else None
+
+
+def split_row_of(j: int, n: int, parts: int, cols: int, one_row: bool) -> int:
+    """The line of :func:`split_row` that holds value j."""
+    if one_row:
+        return 0
+    block = n // parts
+    return (j // block) * -(-block // cols) + (j % block) // cols

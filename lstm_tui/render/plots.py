@@ -73,6 +73,7 @@ def gradient_figure(
     height: int,
     title: str = "‖dL/dhᵗ'‖ against t'",
     first_step: int = 1,  # the step number of each series' first value
+    mark: int | None = None,  # a step to mark with a vertical line (the target's t when the series run past it)
 ):
     """Gradient norms on a log10 axis (labels 1e-k), one coloured line per series.
 
@@ -98,6 +99,8 @@ def gradient_figure(
     fig.ylim(ticks[0], ticks[-1])
     steps = max((len(v) for v in series.values()), default=1)
     fig.xlim(first_step, first_step + max(steps - 1, 1))
+    if mark is not None:
+        fig.vline(mark, "gray")
     fig.title(title)
     fig.xlabel("t' (log scale on the vertical axis)")
     return fig

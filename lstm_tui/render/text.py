@@ -12,9 +12,10 @@ import numpy as np
 from rich.cells import cell_len
 from rich.text import Text
 
+from ..core.cells import ACTIVATIONS, activations_of
 from ..core.trace import Trace
-from .directions import unit_direction
-from .panels import SYMBOLS
+from .acts import acts_note, gate_names, layer_direction, symbols
+from .directions import previous_symbol, read_span, unit_direction
 
 _VISIBLE = {" ": "␣", "\n": "⏎", "\t": "⇥", "\r": "␍"}
 
@@ -107,60 +108,95 @@ def _p(v: float) -> str:
 
 
 def unit_title(trace: Trace, layer: int, k: int, j: int) -> str:
-    """The unit view's title: which unit, which step."""
+    """The unit view's title: which unit (and, in a layer that reads backwards, which
+    direction, the unit's number within it and what it has read), which step."""
     units = max(trace.width(q, layer) for q in trace.quantities)
     if trace.steps == 0:
         return f"unit {j} of {units}"
     where = f" · layer {layer + 1}" if trace.num_layers > 1 else ""
     d = unit_direction(trace, layer, j)
-    side = "" if d is None else f" ({d[0]} {d[1]})"
+    side = ""
+    if d is not None:
+        per = trace.width(trace.quantities[0], layer) // len(trace.reverse_flags(layer))
+        arrow = "←" if d[0] == "backward" else "→"
+        side = f" = {arrow} {d[0]} unit {d[1]} of {per}, has read {read_span(trace, layer, j, k)}"
     return f"unit {j} of {units}{side}{where} · t = {k + 1} · '{token_label(trace.tokens[k])}'  (↑↓ moves)"
 
 
-def unit_text(trace: Trace, layer: int, k: int, j: int, notation: str = "both") -> Text:
+def _names(trace: Trace, layer: int, j: int, notation: str, model) -> tuple:
+    """(gate names in the notation, activation symbols, the previous step's superscript, the
+    unit's direction of the model's layer or None) of unit j."""
+    d = unit_direction(trace, layer, j)
+    backward = d is not None and d[0] == "backward" and len(trace.reverse_flags(layer)) > 1
+    lay = layer_direction(model, layer, 1 if backward else 0)
+    act = symbols(lay, trace.cell)
+    return gate_names(trace.cell, notation, act), act, previous_symbol(trace, layer, j), lay
+
+
+def unit_text(trace: Trace, layer: int, k: int, j: int, notation: str = "both", model=None) -> Text:
     """The selected unit j's numbers at 0-based step k, with the equations filled in.
 
     ``notation`` "classic" names the LSTM gates σ(z^f), σ(z^i), tanh(z), σ(z^o).
+    ``model`` (the trace's) gives the layer's own activation functions and clip
+    (the defaults without it). A backward unit's previous state is the one at
+    t + 1 (written ᵗ⁺¹).
     """
     if trace.steps == 0:
         return Text("no steps yet: press / and type a sequence", style="dim")
+    n, act, pv, lay = _names(trace, layer, j, notation, model)
     if trace.width("h", layer) != trace.width(trace.quantities[0], layer):  # a projected LSTM
-        return _projected_text(trace, layer, k, j)
+        out = activations_of(lay)[2] if lay is not None else ("Tanh", 0.0, 0.0)
+        t = _projected_text(trace, layer, k, j, n, act, pv, out)
+    else:
+        t = _plain_text(trace, layer, k, j, n, act, pv)
+    note = acts_note(model, layer)
+    if note:
+        t.append("\n" + note, style="dim")
+    return t
+
+
+def _plain_text(trace: Trace, layer: int, k: int, j: int, n: dict, act: dict, pv: str) -> Text:
     s = {q: float(trace.value(q, layer, k)[j]) for q in trace.quantities}
     h_prev = float(trace.value("h_prev", layer, k)[j])
     t = Text()
     if trace.cell == "lstm":
         c_prev = float(trace.value("c_prev", layer, k)[j])
-        n = SYMBOLS["classic" if notation == "classic" else "pytorch"]
         t.append(f"{n['f']} {s['f']:.4f}  {n['i']} {s['i']:.4f}  {n['g']} {_f(s['g'])}  {n['o']} {s['o']:.4f}")
-        t.append(f"  cᵗ⁻¹ {_f(c_prev)}\n")
-        t.append(f"cᵗ = {n['f']}·cᵗ⁻¹ + {n['i']}·{n['g']}", style="bold")
+        t.append(f"  c{pv} {_f(c_prev)}\n")
+        t.append(f"cᵗ = {n['f']}·c{pv} + {n['i']}·{n['g']}", style="bold")
         t.append(f" = {s['f']:.4f}·{_p(c_prev)} + {s['i']:.4f}·{_p(s['g'])} = {_f(s['c'])}\n")
-        t.append(f"hᵗ = {n['o']}·tanh(cᵗ)", style="bold")
-        t.append(f" = {s['o']:.4f}·tanh({_f(s['c'])}) = {_f(s['h'])}")
+        t.append(f"hᵗ = {n['o']}·{act['h']}(cᵗ)", style="bold")
+        t.append(f" = {s['o']:.4f}·{act['h']}({_f(s['c'])}) = {_f(s['h'])}")
     elif trace.cell == "gru":
-        t.append(f"rᵗ {s['r']:.4f}  zᵗ {s['z']:.4f}  nᵗ {_f(s['n'])}  hᵗ⁻¹ {_f(h_prev)}\n")
-        t.append("hᵗ = (1−zᵗ)·nᵗ + zᵗ·hᵗ⁻¹", style="bold")
+        t.append(f"rᵗ {s['r']:.4f}  zᵗ {s['z']:.4f}  nᵗ {_f(s['n'])}  h{pv} {_f(h_prev)}\n")
+        t.append(f"hᵗ = (1−zᵗ)·nᵗ + zᵗ·h{pv}", style="bold")
         t.append(f" = {1 - s['z']:.4f}·{_p(s['n'])} + {s['z']:.4f}·{_p(h_prev)} = {_f(s['h'])}")
     else:
-        fn = "tanh" if trace.cell == "rnn_tanh" else "relu"
+        fn = act["h"]
         pre = float(trace.value("xW", layer, k)[j] + trace.value("hW", layer, k)[j])
-        t.append(f"hᵗ⁻¹ {_f(h_prev)}   W_ih xᵗ + W_hh hᵗ⁻¹ = {_f(pre)}\n")
-        t.append(f"hᵗ = {fn}(W_ih xᵗ + b_ih + W_hh hᵗ⁻¹ + b_hh)", style="bold")
+        t.append(f"h{pv} {_f(h_prev)}   W_ih xᵗ + W_hh h{pv} = {_f(pre)}\n")
+        t.append(f"hᵗ = {fn}(W_ih xᵗ + b_ih + W_hh h{pv} + b_hh)", style="bold")
         t.append(f" = {_f(s['h'])}")
     return t
 
 
-def _projected_text(trace: Trace, layer: int, k: int, j: int) -> Text:
-    """A projected LSTM's unit: the gates and c of unit j; h = W_hr·(o·tanh c) mixes every unit."""
+def _projected_text(trace: Trace, layer: int, k: int, j: int, n: dict, act: dict, pv: str, out: tuple) -> Text:
+    """A projected LSTM's unit: the gates and c of unit j (H wide); h = W_hr·(o ⊙ act(c)) is P
+    wide and mixes every unit of the direction."""
     s = {q: float(trace.value(q, layer, k)[j]) for q in ("i", "f", "g", "o", "c")}
     c_prev = float(trace.value("c_prev", layer, k)[j])
+    m = s["o"] * float(ACTIVATIONS[out[0]][0](np.float64(s["c"]), out[1], out[2]))  # mᵗ = o ⊙ h-activation(c)
+    D = len(trace.reverse_flags(layer))
+    P = trace.width("h", layer) // D
     t = Text()
-    t.append(f"iᵗ {s['i']:.4f}  fᵗ {s['f']:.4f}  gᵗ {_f(s['g'])}  oᵗ {s['o']:.4f}  cᵗ⁻¹ {_f(c_prev)}\n")
-    t.append("cᵗ = fᵗ·cᵗ⁻¹ + iᵗ·gᵗ", style="bold")
+    t.append(f"{n['f']} {s['f']:.4f}  {n['i']} {s['i']:.4f}  {n['g']} {_f(s['g'])}  {n['o']} {s['o']:.4f}")
+    t.append(f"  c{pv} {_f(c_prev)}\n")
+    t.append(f"cᵗ = {n['f']}·c{pv} + {n['i']}·{n['g']}", style="bold")
     t.append(f" = {s['f']:.4f}·{_p(c_prev)} + {s['i']:.4f}·{_p(s['g'])} = {_f(s['c'])}\n")
-    t.append("mᵗ = oᵗ·tanh(cᵗ)", style="bold")
-    t.append(f" = {s['o'] * np.tanh(s['c']):+.4f};  hᵗ = W_hr·mᵗ, {trace.width('h', layer)} units, mixes every unit")
+    t.append(f"mᵗ = {n['o']}·{act['h']}(cᵗ)", style="bold")
+    t.append(f" = {s['o']:.4f}·{act['h']}({_f(s['c'])}) = {m:+.4f};  ")
+    t.append("hᵗ = W_hr·mᵗ", style="bold")
+    t.append(f" (P = {P}{' a direction' if D > 1 else ''}, mixes every unit)")
     return t
 
 

@@ -11,11 +11,17 @@ from textual.widgets import Static
 
 from ..core.checkpoint import CheckpointedTrace, step_seconds
 from ..core.errors import UserError
-from ..core.gradients import compare_cells, compare_label, compare_models, gradient_norms
+from ..core.gradients import compare_cells, compare_label, compare_models, target_gradients
 from ..render import plots
-from ..render.gradients import CELL_NAMES, norms_table, saliency_text
+from ..render.gradients import CELL_NAMES, direction_norms, norms_table, saliency_text
 from .figure import Figure
 from .state import State
+
+
+LATER = (
+    "a backward direction reads the steps after t first, so they reach the target too: the lines run to T "
+    "(← backward rows carry it; in the last layer → forward rows stop at t)."
+)
 
 
 class GradientView(VerticalScroll, can_focus=False):
@@ -76,28 +82,36 @@ class GradientView(VerticalScroll, can_focus=False):
         first = tr.offset + 1  # the step number of the window's first step
         try:
             model, tr = self._float64(state.model, tr)
-            g = gradient_norms(model, tr, state.grad_target, k)
-            rows = {f"hᵗ' layer {n + 1}" if tr.num_layers > 1 else "hᵗ'": g["h"][n] for n in range(tr.num_layers)}
-            if g["c"] is not None:
-                rows["cᵗ' (last layer)"] = g["c"][-1]
-            saliency = g["x"]
+            value, label, grads = target_gradients(model, tr, state.grad_target, k)
+            # one row per direction of a layer that reads backwards (→ forward, ← backward)
+            rows = direction_norms(grads.h, grads.c, [tr.reverse_flags(n) for n in range(tr.num_layers)])
+            saliency = np.linalg.norm(grads.x, axis=-1)  # (n,) ‖dL/dxᵗ'‖
+            later = len(saliency) > k + 1  # a backward direction: the steps after t reach the target too
             head.update(
                 Text.assemble(
-                    ("target: ", "bold"), g["target"], f" = {g['value']:+.4f}   (T: switch target)",
+                    ("target: ", "bold"), label, f" = {value:+.4f}   (T: switch target)",
                     *(("\n", note) if note else ()),
+                    *(("\n", (LATER, "dim")) if later else ()),
                 )
             )
             parts = []
             if drawn:
                 key = ("norms", id(tr), k, state.grad_target, state.layer)
+                title = "‖dL/d·ᵗ'‖ against the step t'"
+                if later:
+                    title += f" = 1 … T (target at t = {first + k}, the vertical line)"
                 self.query_one("#grad-plot", Figure).show(
-                    key, lambda w, h: plots.gradient_figure(rows, w, h, "‖dL/d·ᵗ'‖ against the step t'", first)
+                    key, lambda w, h: plots.gradient_figure(rows, w, h, title, first, first + k if later else None)
                 )
             else:
-                parts += [norms_table({**rows, "xᵗ' (saliency)": saliency}, width), Text(plots.MISSING, style="dim")]
+                parts += [norms_table({**rows, "xᵗ' (saliency)": saliency}, width, k), Text(plots.MISSING, style="dim")]
             parts += [
-                Text("\nsaliency ‖dL/dxᵗ'‖ of each token up to t:", style="bold"),
-                saliency_text(tr.tokens, saliency, state.palette),
+                Text(
+                    "\nsaliency ‖dL/dxᵗ'‖ of each token "
+                    + ("1..T (the backward direction reads past t):" if later else "up to t:"),
+                    style="bold",
+                ),
+                saliency_text(tr.tokens, saliency, state.palette, k),
             ]
             cmp = None
             if state.grad_compare:
@@ -111,6 +125,8 @@ class GradientView(VerticalScroll, can_focus=False):
                     f"compare with {others}: ‖dL/dhᵗ'‖ for L = Σ hᵗ of the last layer at t, same hidden size and "
                     "inputs; the other cells untrained (PyTorch's default initialisation)"
                 ) + (f"; the last {k + 1 - start} steps" if start else "")
+                if later:
+                    caption += "; all on steps up to t, so this model's backward direction starts at t"
                 series = {CELL_NAMES[c]: v for c, v in cmp.items()}
                 if drawn:
                     key = ("compare", id(tr), k)
@@ -119,7 +135,7 @@ class GradientView(VerticalScroll, can_focus=False):
                     )
                     parts.append(Text("\n" + caption, style="bold"))
                 else:
-                    parts += [Text("\n" + caption, style="bold"), norms_table(series, width)]
+                    parts += [Text("\n" + caption, style="bold"), norms_table(series, width, k)]
             else:
                 parts.append(Text("\nx: compare with the other cells (LSTM, GRU, RNN) of the same size", style="dim"))
             self.set_class(cmp is not None and drawn, "-compare")

@@ -10,6 +10,7 @@ from textual.widgets import Static
 
 from ..core import explain
 from ..core.checkpoint import CheckpointedTrace
+from ..render.directions import direction_ranges, value_index
 from ..render.history import GUTTER, coloured_tokens, history_lines
 from ..render.palette import DIVERGING, Scale
 from ..render.panels import PANELS
@@ -49,7 +50,7 @@ class HistoryView(VerticalScroll, can_focus=False):
         lines = self.query_one(LinesView)
         # The map changes with the trace, quantity, layer, width, colours and unit, not with
         # the step: a step moves only the ▼ over it, and redraws only that line.
-        unit = min(state.unit, tr.width(q, state.layer) - 1)  # a projected LSTM's h is narrower than its gates
+        unit = value_index(tr, q, state.layer, state.unit)  # a projected LSTM's h is narrower than its gates
         key = (id(tr), tr.steps, q, state.layer, width, state.palette, state.mono, unit)
         if getattr(self, "_map_key", None) != key:
             if long:  # the forward pass's bins, binned again to the width
@@ -67,6 +68,7 @@ class HistoryView(VerticalScroll, can_focus=False):
                     f" of layer {state.layer + 1}: units (rows, two per line) × time (columns",
                     f", {tr.steps:,} steps binned to {values.shape[1]}, largest |value| per bin)" if binned else ")",
                     f"  scale {scale.lo:+.2f} … {scale.hi:+.2f}   (a: next quantity)",
+                    _directions(tr, q, state.layer),
                 ),
             )
             cw = max(1, min(3, width // max(values.shape[1], 1)))
@@ -104,3 +106,11 @@ def _unit_scale(series, spec, trace, state: State) -> Scale:
     m = float(np.abs(series).max()) if len(series) else 0.0
     m = m if np.isfinite(m) and m > 0 else 1.0
     return Scale(DIVERGING, -m, m)
+
+
+def _directions(trace, q: str, layer: int) -> str:
+    """Which rows are which direction, for a layer that reads backwards ("" otherwise)."""
+    if not any(trace.reverse_flags(layer)):
+        return ""
+    ranges = direction_ranges(trace, layer, q)
+    return "\nrows " + ", ".join(f"{a}-{b} {'← backward' if n == 'backward' else '→ forward'}" for n, a, b in ranges)

@@ -56,9 +56,18 @@ class Panel(Vertical):
         mono: bool = False,
         extra: Text | None = None,
         numbers: bool = False,
+        parts: tuple[str, ...] = (),
+        subtitle: str | None = None,
+        equation: str | None = None,
     ):
-        """Draw ``values`` (n,); ``selected`` marks a unit (None for panels not indexed by unit)."""
-        self.heatmap.show(values, scale, selected, mono, numbers)
+        """Draw ``values`` (n,); ``selected`` marks a unit (None for panels not indexed by unit);
+        ``parts`` and ``subtitle``: the arrows of the direction blocks and the width label;
+        ``equation``: the layer's own (its activations, a projection, the clip), if not the spec's."""
+        self.heatmap.show(values, scale, selected, mono, numbers, parts)
+        equation = equation or self.spec.equation
+        if equation != getattr(self, "_equation", self.spec.equation):
+            self._equation = equation
+            self.query_one(".equation", Static).update(equation)
         width = min(max(10, self.scrollable_content_region.width or 30), 40)
         key = (scale, width, mono)  # the legend changes with the scale only, not with the step
         if getattr(self.legend, "_update_key", None) != key:
@@ -66,6 +75,7 @@ class Panel(Vertical):
         if extra is not None:
             update(self.extra, extra)
         n = len(values)
-        subtitle = f"{n} values" if n else ""
+        if subtitle is None:
+            subtitle = f"{n} values" if n else ""
         if subtitle != self.border_subtitle:
             self.border_subtitle = subtitle

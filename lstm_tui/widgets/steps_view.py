@@ -11,15 +11,19 @@ from __future__ import annotations
 import numpy as np
 from textual.app import ComposeResult
 from textual.containers import Grid, VerticalScroll
+from textual.widgets import Static
 
 from ..core.trace import Trace
 from ..render import panels as panel_specs
+from ..render.acts import layer_equation
+from ..render.directions import direction_line, panel_parts, width_label
 from ..render.palette import Scale
 from ..render.panels import PanelSpec
 from ..render.text import top_tokens
 from .history_view import HistoryView
 from .panel import Panel
 from .state import State
+from .update import update
 
 #: Panels of the gates and states (the top grid); inputs and output go below them.
 CORE_KEYS = ("f", "i", "g", "o", "c", "h", "r", "z", "n")
@@ -28,6 +32,9 @@ CORE_KEYS = ("f", "i", "g", "o", "c", "h", "r", "z", "n")
 class StepsView(VerticalScroll, can_focus=False):
     """Every quantity of the step in a grid of panels; the history view below on a tall screen."""
 
+    DEFAULT_CSS = """
+    StepsView #directions { height: auto; padding: 0 1; color: $text-muted; display: none; }
+    """
     TIMELINE_MIN_HEIGHT = 46  # a taller screen shows the history under the panels
     TIMELINE_MAX_UNITS = 256  # and only while it stays cheap to redraw on every step
 
@@ -42,6 +49,7 @@ class StepsView(VerticalScroll, can_focus=False):
         self.timeline.display = False  # until the screen is tall enough (fit_timeline)
 
     def compose(self) -> ComposeResult:
+        yield Static("", id="directions", markup=False)  # what each direction has read (a backward layer only)
         yield Grid(id="core", classes="grid")
         yield Grid(id="io", classes="grid")
         yield self.timeline
@@ -87,13 +95,27 @@ class StepsView(VerticalScroll, can_focus=False):
             for panel in self.query(Panel):
                 panel.show(np.zeros(0), panel_specs.scale(tr, panel.spec, state.layer), None, state.mono)
             return
+        self._show_directions(state)
         self._show_panels(state, self.panels)
         if self.timeline.display:
             self.timeline.show(state)
 
+    def _show_directions(self, state: State) -> None:
+        """One line over the panels of a layer that reads backwards: what each direction has read at t."""
+        # hidden: 0 wide, and just after a resize still the old width: never wider than the screen
+        width = max(0, min(self.content_region.width or self.app.size.width, self.app.size.width - 2) - 2)
+        note = direction_line(state.trace, state.layer, state.k, width) if state.steps else ""
+        line = self.query_one("#directions", Static)
+        if line.display != bool(note):  # setting it, even to the same value, costs a relayout
+            line.display = bool(note)
+        if note:
+            update(line, note, (note, width))
+
     def catch_up(self, state: State | None = None) -> None:
         """Draw the panels scrolled (or laid out) into view since the step changed."""
         state = state or self._state
+        if state is not None and state.view == "steps" and state.steps:
+            self._show_directions(state)  # a new width may take the other wording (a no-op otherwise)
         if self.stale and state is not None and state.view == "steps" and state.steps:
             self._show_panels(state, [p for p in self.panels if p in self.stale])
 
@@ -114,8 +136,14 @@ class StepsView(VerticalScroll, can_focus=False):
             by_unit = spec.key not in ("x", "y") or (spec.key == "x" and layer > 0)
             extra = top_tokens(tr, state.model.vocab, k) if spec.key == "y" else None
             scale = self._scale(tr, spec, layer, state.palette)
-            unit = min(state.unit, len(vals) - 1) if by_unit else None  # panels of one layer may differ in width
-            panel.show(vals, scale, unit, state.mono, extra, state.numbers)
+            unit = min(state.unit, len(vals) - 1) if by_unit else None
+            if spec.key in ("h", "h_prev") and tr.width("h", layer) != tr.width(tr.quantities[0], layer):
+                unit = None  # a projected LSTM's h (P wide) mixes every unit: none of its values is the unit's
+            panel.show(
+                vals, scale, unit, state.mono, extra, state.numbers,
+                parts=panel_parts(tr, spec.key, layer), subtitle=width_label(tr, spec.key, layer, len(vals)),
+                equation=layer_equation(spec.equation, spec.key, state.model, layer),
+            )
 
     def _scale(self, trace: Trace, spec: PanelSpec, layer: int, palette: str) -> Scale:
         """The panel's colour scale, computed once per trace, layer and palette."""

@@ -19,6 +19,7 @@ class UnitView(Static):
     }
     """
 
-    def show(self, trace: Trace, layer: int, k: int, unit: int, notation: str = "both") -> None:
+    def show(self, trace: Trace, layer: int, k: int, unit: int, notation: str = "both", model=None) -> None:
+        """The unit's numbers at step k; ``model`` names the layer's own activations."""
         self.border_title = unit_title(trace, layer, k, unit)
-        update(self, unit_text(trace, layer, k, unit, notation))
+        update(self, unit_text(trace, layer, k, unit, notation, model))

@@ -11,6 +11,7 @@ from textual.widgets import Static
 from ..core import explain
 from ..core.checkpoint import CheckpointedTrace
 from ..render import plots
+from ..render.directions import aligned_rows, unit_direction
 from ..render.panels import SYMBOLS
 from .figure import Figure
 from .messages import UnitChosen
@@ -82,8 +83,15 @@ class UnitsView(VerticalScroll, can_focus=False):
             table.add_column(f"{g} > 0.9", justify="right")
         table.add_column("hᵗ std", justify="right")
         table.add_column("")
-        dead, still = set(frozen["dead"].tolist()), set(frozen["frozen"].tolist())
         rows = max([len(frozen["std"]), *(len(lo) for lo, _ in sat.values())])  # gates and h may differ in width
+        D = len(tr.reverse_flags(state.layer))
+        std = aligned_rows(frozen["std"], D, rows)  # a projected h: its direction's rows
+        P, block = max(1, len(frozen["std"]) // D), rows // D  # h's units a direction, and the rows of one
+
+        def row(i: int) -> int:  # the row of h's unit i (a projected h sits at the top of its direction's rows)
+            return (i // P) * block + i % P
+
+        dead, still = {row(i) for i in frozen["dead"].tolist()}, {row(i) for i in frozen["frozen"].tolist()}
         for j in range(rows):
             cells = []
             for lo, hi in sat.values():
@@ -92,9 +100,9 @@ class UnitsView(VerticalScroll, can_focus=False):
             if sat and j < len(next(iter(sat.values()))[0]) and all(max(lo[j], hi[j]) >= 0.99 for lo, hi in sat.values()):
                 flag = flag or "all gates saturated"
             table.add_row(
-                Text(str(j), style="reverse" if j == state.unit else ""),
+                Text(_label(tr, state.layer, j), style="reverse" if j == state.unit else ""),
                 *cells,
-                f"{frozen['std'][j]:.3f}" if j < len(frozen["std"]) else "",
+                "" if std[j] is None else f"{std[j]:.3f}",
                 Text(flag, style="bold red") if flag else "",
             )
         body.update(table)
@@ -117,3 +125,9 @@ def _gate_names(state: State) -> dict[str, str]:
 
 def _share(v: float) -> Text:
     return Text(f"{v:.0%}", style="bold" if v >= 0.9 else "dim" if v == 0 else "")
+
+
+def _label(trace, layer: int, j: int) -> str:
+    """Unit j's number, with its direction and number within it in a layer that reads backwards ("9 b1")."""
+    d = unit_direction(trace, layer, j)
+    return str(j) if d is None else f"{j} {d[0][0]}{d[1]}"

@@ -14,6 +14,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from .core import Bidirectional, InputError, Layer, Model, ModelFileError, Trace, UserError, random_model
 from .core.export import write_npz
+from .core.interventions import EffectMap, Patch, intervene
 from .core.registry import load_model
 
 try:
@@ -23,13 +24,16 @@ except PackageNotFoundError:  # running from a source tree that was not installe
 
 __all__ = [
     "Bidirectional",
+    "EffectMap",
     "InputError",
     "Layer",
     "Model",
     "ModelFileError",
+    "Patch",
     "Trace",
     "UserError",
     "__version__",
+    "intervene",
     "load_model",
     "random_model",
     "write_npz",

@@ -74,6 +74,8 @@ def _model_options(suppress: bool = False) -> argparse.ArgumentParser:
     g.add_argument("--hidden", type=_positive, metavar="N", help="hidden size H of the random model (24)")
     g.add_argument("--cell", choices=CELLS, help="cell of the random model (lstm)")
     g.add_argument("--layers", type=_positive, metavar="N", help="layers of the random model (1)")
+    g.add_argument("--source-text", metavar="TEXT", help="a second input whose run --set ...=src copies from")
+    g.add_argument("--source-inputs", metavar="FRAMES.npy", help="the source input as feature frames [T, E]")
     return p
 
 
@@ -114,6 +116,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="also write gradients (.npz only): grad_x [T, E], grad_h [layers, T, H], grad_c for an LSTM",
     )
     ex.add_argument(
+        "--set",
+        action="append",
+        dest="sets",
+        metavar='"[L<n>:]Q[J]=V@S"',
+        help="patch the run (repeatable): set quantity Q of layer n (from 1, default 1), unit J (from 0, or *) "
+        "at step S (from 1; A-B or *) to V (a number, or src: the source input's value); the arrays written "
+        "are the patched run's",
+    )
+    ex.add_argument(
         "--target",
         choices=("top", "sum-h"),
         help="what --grad differentiates at the last step: top = log-probability of the top next token "
@@ -128,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--step", type=_positive, default=1, metavar="T", help="the step, from 1 (default 1)")
     show.add_argument("--layer", type=_positive, default=1, metavar="N", help="the layer, from 1 (default 1)")
     show.add_argument("--unit", type=int, default=0, metavar="J", help="the unit whose equations to write out")
+    _sweep_parser(sub, common)
     serve = sub.add_parser(
         "serve",
         parents=[common],
@@ -236,6 +248,11 @@ def _trace(args, model):
 def _export(args) -> int:
     from .core.export import write_npz, write_trace
 
+    if args.sets:
+        from .core.interventions import parse_patch_text
+
+        for text in args.sets:  # syntax first, before anything is loaded or run
+            parse_patch_text(text)
     model = _load(args)
     _print_notes(model)
     if args.target is not None and not args.grad:
@@ -244,6 +261,10 @@ def _export(args) -> int:
         raise UserError(f"{args.output}: --grad writes .npz files only")
     _refuse_overwriting_inputs(args)
     trace = _trace(args, model)
+    if args.sets:
+        if args.grad:
+            raise UserError("--grad and --set: gradients of a patched run are not defined; export without --grad")
+        trace = _patched(args, model, trace)
     if args.grad:
         from .core.gradients import export_gradients
 
@@ -256,6 +277,102 @@ def _export(args) -> int:
     else:
         path = write_trace(trace, args.output, force=args.force)
     print(f"wrote {path}: {trace.steps} steps, {trace.num_layers} layer(s), {_widths(trace)}")
+    return 0
+
+
+def _source(args, model):
+    """The clean trace of --source-text / --source-inputs, or None without one."""
+    if args.source_text is not None and args.source_inputs is not None:
+        raise UserError("give --source-text or --source-inputs, not both")
+    if args.source_inputs is not None:
+        from .core.inputs import load_frames
+
+        return model.trace(load_frames(args.source_inputs, model.input_size))
+    if args.source_text is not None:
+        if not model.takes_tokens:
+            raise UserError(f"model {model.name!r} reads feature frames: give the source with --source-inputs")
+        return model.trace(_from_argv(args.source_text))
+    return None
+
+
+def _patched(args, model, trace):
+    """The run with every --set applied (checked against the model and inputs first)."""
+    from .core.interventions import intervene, nonfinite, parse_patch
+
+    source = _source(args, model)
+    steps = None if source is None else source.steps
+    patches = [parse_patch(text, model, trace.steps, steps) for text in args.sets]
+    patched = intervene(model, trace, patches, source)
+    for line in nonfinite(patched):
+        print(f"lstm-tui: warning: after the patches, {line}", file=sys.stderr)
+    return patched
+
+
+def _sweep_parser(sub, common) -> None:
+    sw = sub.add_parser(
+        "sweep",
+        parents=[common],
+        help="map how much each (step, unit) of one quantity matters to one prediction",
+        description="Write an effect map (.npz): effect [T, H] is the exact change in log p(token at step T) when "
+        "quantity Q of unit j at step s alone is set to V (rows after T are 0); estimate [T, H] the same from one "
+        "backward pass (gradient x (V - clean value)); steps [T] (1-based), units [H], token.",
+    )
+    sw.add_argument("--quantity", required=True, metavar="Q", help="i f g o c h (LSTM), r z n h (GRU), h (RNN)")
+    sw.add_argument("--layer", type=_positive, default=1, metavar="N", help="the layer, from 1 (default 1)")
+    sw.add_argument("--value", required=True, metavar="V", help="the value each unit is set to: a number, or src")
+    sw.add_argument("--step", required=True, type=_positive, metavar="T", help="the target step, from 1")
+    sw.add_argument("--token", metavar="TOK", help="the target token (default: the clean run's top-1 at T)")
+    sw.add_argument("-o", "--output", required=True, metavar="F.npz", help="the file to write (.npz)")
+    sw.add_argument("--force", action="store_true", help="overwrite F.npz if it exists")
+
+
+def _sweep(args) -> int:
+    import numpy as np
+
+    from .core.export import atomic_write
+    from .core.interventions import NUMBER, EffectMap
+
+    if not str(args.output).lower().endswith(".npz"):
+        raise UserError(f"{inert(str(args.output))}: sweep writes .npz files only")
+    if Path(args.output).exists() and not args.force:
+        raise UserError(f"{inert(str(args.output))}: already exists (use --force to overwrite)")
+    value = args.value.strip()
+    if value != "src":
+        if not NUMBER.fullmatch(value):
+            raise UserError(f"--value {inert(args.value)!r}: expected a number or src")
+        value = float(value)
+    model = _load(args)
+    _print_notes(model)
+    _refuse_overwriting_inputs(args)
+    trace = _trace(args, model)
+    source = _source(args, model)
+    if value == "src" and source is None:
+        raise UserError("--value src needs a source input: give --source-text or --source-inputs")
+    if not 1 <= args.step <= trace.steps:
+        raise UserError(f"--step {args.step}: expected a step from 1 to {trace.steps}")
+    if not 1 <= args.layer <= model.num_layers:
+        raise UserError(f"--layer {args.layer}: expected a layer from 1 to {model.num_layers}")
+    token = None if args.token is None else _from_argv(args.token)
+    emap = EffectMap(model, trace, args.quantity, args.layer - 1, value, args.step - 1, token, source)
+    estimate = emap.estimate()
+    effect = emap.run()
+    arrays = {
+        "effect": effect,  # (T, W)
+        "estimate": estimate,  # (T, W)
+        "steps": np.arange(1, trace.steps + 1),
+        "units": np.arange(emap.width),
+        "token": np.array(emap.label if model.vocab is not None else str(emap.token)),  # the text, or the id
+        "token_id": np.array(emap.token),
+        "clean_logp": np.array(emap.clean_logp),
+    }
+    path = atomic_write(args.output, lambda fh: np.savez(fh, **arrays), force=args.force)
+    bad = int((~np.isfinite(effect)).sum())
+    if bad:
+        print(f"lstm-tui: warning: {bad} cells of the effect map are not finite (NaN or inf)", file=sys.stderr)
+    print(
+        f"wrote {path}: effect [{trace.steps}, {emap.width}] on log p({emap.label!r}) at step {args.step}, "
+        f"{args.quantity} of layer {args.layer} set to {args.value}"
+    )
     return 0
 
 
@@ -280,7 +397,7 @@ def _refuse_overwriting_inputs(args) -> None:
     """-o must not name a file the command reads, --force or not."""
     try:
         out = Path(args.output).resolve()
-        for option in ("model", "inputs", "vocab", "text_file"):
+        for option in ("model", "inputs", "vocab", "text_file", "source_inputs"):
             given = getattr(args, option)
             if given and Path(given).exists() and Path(given).resolve() == out:
                 raise UserError(f"{inert(str(args.output))}: is the --{option.replace('_', '-')} file; choose another -o")
@@ -358,6 +475,7 @@ def _run_app(args) -> int:
         print(f"lstm-tui: warning: {warning}", file=sys.stderr)
     model = _load(args, settings.last_model if is_builtin(settings.last_model) else DEFAULT)
     frames = _frames(args, model)
+    _source(args, model)  # checked now; the app's patches will read it (issue 12, after the app split)
     text = "" if frames is not None else _text(args, model)
     if args.model and is_builtin(args.model):
         settings.last_model = args.model  # files are not remembered: a bare lstm-tui always opens a built-in
@@ -374,10 +492,11 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
-    for name in ("model", "prefix", "vocab", "inputs", "text", "text_file", *_RANDOM_OPTIONS):
+    options = ("model", "prefix", "vocab", "inputs", "text", "text_file", "source_text", "source_inputs")
+    for name in (*options, *_RANDOM_OPTIONS):
         if not hasattr(args, name):
             setattr(args, name, None)
-    if args.command in ("export", "show"):
+    if args.command in ("export", "show", "sweep"):
         # a closed terminal or a kill ends the command through the same clean-up as ctrl+c
         for name in ("SIGTERM", "SIGHUP"):
             if hasattr(signal, name):
@@ -390,11 +509,17 @@ def main(argv: list[str] | None = None) -> int:
             return _export(args)
         if args.command == "show":
             return _show(args)
+        if args.command == "sweep":
+            return _sweep(args)
         if args.command == "serve":
             return _serve(args, argv)
         return _run_app(args)
     except UserError as exc:
         print(f"lstm-tui: error: {exc}", file=sys.stderr)
+        from .core.interventions import PatchSyntaxError
+
+        if isinstance(exc, PatchSyntaxError):  # a --set: a caret under the bad column of the line above
+            print(" " * (len("lstm-tui: error: ") + exc.offset) + "^", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

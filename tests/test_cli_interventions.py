@@ -1,0 +1,180 @@
+"""`export --set`, `--source-text/--source-inputs` and `sweep` through main(argv)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lstm_tui.cli import main
+from lstm_tui.core.interventions import EffectMap, Patch, intervene
+from lstm_tui.core.registry import load_model
+
+TEXT = "hello there"
+
+
+def test_export_set_writes_the_patched_run(tmp_path):
+    out = tmp_path / "p.npz"
+    args = ["export", "--model", "charlm", "--text", TEXT, "-o", str(out), "--set", "c[3]=0@5",
+            "--set", "L1:h[*]=src@2-3", "--source-text", "HELLO THERE", "--set", "f[*]=1@*"]
+    assert main(args) == 0
+    model = load_model("charlm")
+    want = intervene(
+        model,
+        model.trace(TEXT),
+        [Patch(0, "c", 3, 4, 0.0), Patch(0, "h", None, (1, 2), "src"), Patch(0, "f", None, range(11), 1.0)],
+        "HELLO THERE",
+    )
+    data = np.load(out)
+    for q in "ifgoch":
+        np.testing.assert_array_equal(data[q], want.states[q])
+    np.testing.assert_array_equal(data["y"], want.y)
+    assert (data["f"] == 1).all()
+
+
+def test_export_set_in_any_order_and_with_frames(tmp_path):
+    model = load_model("random", hidden=6, seed=2, cell="gru", layers=2)
+    frames = np.random.default_rng(0).standard_normal((7, 16)).astype(np.float32)
+    src = np.random.default_rng(1).standard_normal((7, 16)).astype(np.float32)
+    np.save(tmp_path / "x.npy", frames)
+    np.save(tmp_path / "s.npy", src)
+    out = tmp_path / "p.npz"
+    args = ["--set", "L2:z[5]=src@3-7", "--source-inputs", str(tmp_path / "s.npy"), "-o", str(out),
+            "--inputs", str(tmp_path / "x.npy"), "--cell", "gru", "--layers", "2", "--hidden", "6", "--seed", "2"]
+    assert main(["export", *args]) == 0
+    want = intervene(model, model.trace(frames), [Patch(1, "z", 5, range(2, 7), "src")], src)
+    np.testing.assert_array_equal(np.load(out)["h"], want.states["h"])
+
+
+@pytest.mark.parametrize(
+    "sets,extra,words,column",
+    [
+        (["c=0@5"], [], "expected [J]", 1),
+        (["c[3]=0@5", "c[3]=0@5x"], [], "unexpected text", 8),
+        (["L2:c[0]=0@1"], [], "layer 2 out of range: expected a layer from 1 to 1", 1),
+        (["c[64]=0@1"], [], "units 0 to 63", 2),
+        (["c[0]=0@12"], [], "expected a step from 1 to 11", 7),
+        (["q[0]=0@1"], [], "expected one of i f g o c h", 0),
+        (["c[0]=src@1"], [], "needs a source input", 5),
+        (["c[0]=src@3-4"], ["--source-text", "abc"], "past the source's length (3 steps)", 5),
+    ],
+)
+def test_bad_sets_exit_2_with_a_caret_and_write_nothing(tmp_path, capsys, sets, extra, words, column):
+    out = tmp_path / "p.npz"
+    args = ["export", "--model", "charlm", "--text", TEXT, "-o", str(out), *extra]
+    for s in sets:
+        args += ["--set", s]
+    assert main(args) == 2
+    assert not out.exists()
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 2 and words in err[0]
+    bad = sets[-1]
+    start = err[0].index(f'"{bad}"') + 1
+    assert err[1] == " " * (start + column) + "^"
+
+
+def test_set_refuses_grad_and_reports_non_finite(tmp_path, capsys):
+    out = tmp_path / "p.npz"
+    base = ["export", "--model", "brackets", "--text", "(())", "-o", str(out)]
+    assert main([*base, "--set", "c[0]=0@1", "--grad"]) == 2 and not out.exists()
+    assert main([*base, "--set", "h[*]=nan@2"]) == 0
+    assert "not finite from step 2" in capsys.readouterr().err
+    assert np.isnan(np.load(out)["h"][0, 1:]).all()
+
+
+def test_source_options_need_one_source(tmp_path, capsys):
+    out = tmp_path / "p.npz"
+    np.save(tmp_path / "s.npy", np.zeros((3, 4), np.float32))
+    args = ["export", "--model", "brackets", "--text", "(())", "-o", str(out), "--set", "c[0]=src@1",
+            "--source-text", "()", "--source-inputs", str(tmp_path / "s.npy")]
+    assert main(args) == 2 and not out.exists()
+    assert "not both" in capsys.readouterr().err
+
+
+def test_sweep_writes_the_effect_map(tmp_path):
+    out = tmp_path / "m.npz"
+    assert main(["sweep", "--model", "charlm", "--text", TEXT, "--quantity", "c", "--layer", "1",
+                 "--value", "0", "--step", "8", "-o", str(out)]) == 0
+    model = load_model("charlm")
+    trace = model.trace(TEXT)
+    em = EffectMap(model, trace, "c", 0, 0.0, 7)
+    data = np.load(out)
+    assert data["effect"].shape == data["estimate"].shape == (11, 64)
+    np.testing.assert_allclose(data["effect"], em.run(), atol=1e-6)
+    np.testing.assert_allclose(data["estimate"], em.estimate(), atol=1e-6)
+    assert (data["effect"][8:] == 0).all() and (data["estimate"][8:] == 0).all()
+    assert data["steps"].tolist() == list(range(1, 12)) and data["units"].tolist() == list(range(64))
+    top = model.vocab[int(np.argmax(trace.y[7]))]
+    assert str(data["token"]) == top and int(data["token_id"]) == model.vocab.index(top)
+    # effect[s-1, j] is the exact change from setting c[j] at step s to 0
+    patched = intervene(model, trace, [Patch(0, "c", 9, 2, 0.0)])
+    want = np.log(patched.y[7, data["token_id"]]) - np.log(trace.y[7, data["token_id"]])
+    assert data["effect"][2, 9] == pytest.approx(want, abs=1e-5)
+
+
+def test_sweep_options_in_any_order_token_and_src(tmp_path):
+    out = tmp_path / "m.npz"
+    assert main(["--model", "brackets", "sweep", "-o", str(out), "--token", ")", "--step", "5", "--value", "src",
+                 "--source-text", "((((((", "--quantity", "h", "--text", "(()())"]) == 0
+    model = load_model("brackets")
+    em = EffectMap(model, model.trace("(()())"), "h", 0, "src", 4, ")", "((((((")
+    data = np.load(out)
+    np.testing.assert_allclose(data["effect"], em.run(), atol=1e-6)
+    assert str(data["token"]) == ")"
+
+
+@pytest.mark.parametrize(
+    "args,words",
+    [
+        (["--quantity", "r"], "expected one of i f g o c h"),
+        (["--layer", "2"], "expected a layer from 1 to 1"),
+        (["--step", "40"], "expected a step from 1 to 11"),
+        (["--value", "zero"], "expected a number or src"),
+        (["--value", "src"], "needs a source input"),
+        (["--value", "src", "--source-text", "abc"], "the source has 3 steps"),
+        (["--token", "no such token"], "not in the vocabulary"),
+        (["-o", "m.csv"], "writes .npz files only"),
+    ],
+)
+def test_sweep_bad_input_exits_2_and_writes_nothing(tmp_path, capsys, monkeypatch, args, words):
+    monkeypatch.chdir(tmp_path)
+    base = {"--quantity": "c", "--layer": "1", "--value": "0", "--step": "8", "-o": "m.npz"}
+    extra = []
+    for k, v in zip(args[::2], args[1::2]):
+        if k in base:
+            base[k] = v
+        else:
+            extra += [k, v]
+    argv = ["sweep", "--model", "charlm", "--text", TEXT, *extra]
+    for k, v in base.items():
+        argv += [k, v]
+    assert main(argv) == 2
+    assert words in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_sweep_refuses_an_existing_file_before_running(tmp_path, capsys):
+    out = tmp_path / "m.npz"
+    out.write_bytes(b"keep")
+    argv = ["sweep", "--model", "brackets", "--quantity", "c", "--value", "0", "--step", "2", "-o", str(out)]
+    assert main(argv) == 2 and out.read_bytes() == b"keep"
+    assert main([*argv, "--force"]) == 0 and "effect" in np.load(out)
+
+
+def test_sweep_on_frames_names_the_token_by_id(tmp_path):
+    """A model with a head and no vocabulary: --token is an id, and token is written as that id."""
+    rng = np.random.default_rng(0)
+    H, E, V = 5, 3, 20
+    arrays = {"rnn.weight_ih_l0": rng.uniform(-1, 1, (H, E)), "rnn.weight_hh_l0": rng.uniform(-1, 1, (H, H)),
+              "rnn.bias_ih_l0": rng.uniform(-1, 1, H), "rnn.bias_hh_l0": rng.uniform(-1, 1, H),
+              "decoder.weight": rng.uniform(-1, 1, (V, H)), "decoder.bias": rng.uniform(-1, 1, V)}
+    np.savez(tmp_path / "m.npz", **{k: v.astype(np.float32) for k, v in arrays.items()})
+    frames = rng.standard_normal((6, E)).astype(np.float32)
+    np.save(tmp_path / "x.npy", frames)
+    out = tmp_path / "e.npz"
+    assert main(["sweep", "--model", str(tmp_path / "m.npz"), "--inputs", str(tmp_path / "x.npy"),
+                 "--quantity", "h", "--value", "0", "--step", "4", "--token", "17", "-o", str(out)]) == 0
+    data = np.load(out)
+    assert str(data["token"]) == "17" and int(data["token_id"]) == 17
+    model = load_model(str(tmp_path / "m.npz"))
+    em = EffectMap(model, model.trace(frames), "h", 0, 0.0, 3, 17)
+    np.testing.assert_allclose(data["effect"], em.run(), atol=1e-6)

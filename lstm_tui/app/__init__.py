@@ -25,8 +25,8 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.widgets import ContentSwitcher, Footer, Header, Input, Static
 
-from ..core import checkpoint
-from ..core.checkpoint import TraceBuilder
+from ..core import tracing
+from ..core.tracing import TraceBuilder
 from ..core.errors import inert
 from ..core.model import Model
 from ..render.directions import layer_units
@@ -122,7 +122,7 @@ class LstmApp(AppState, Workers, Actions, Find, Files, Watching, App):
     MIN_SIZE = (40, 12)  # below this the screen says it is too small
     SYNC_SECONDS = 0.1  # a trace estimated to take longer is computed in a worker, a chunk at a time
     YIELD_SECONDS = 0.3  # the worker pauses this long after each move of the step, unit or layer
-    FULL_TRACE_BYTES = checkpoint.FULL_TRACE_BYTES  # a longer trace is kept as checkpoints
+    FULL_TRACE_BYTES = tracing.FULL_TRACE_BYTES  # a longer trace is kept as checkpoints
     WINDOW_SECONDS = 0.15  # views that need whole arrays read about this much of a long trace
 
     def __init__(

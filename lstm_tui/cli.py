@@ -475,14 +475,17 @@ def _run_app(args) -> int:
         print(f"lstm-tui: warning: {warning}", file=sys.stderr)
     model = _load(args, settings.last_model if is_builtin(settings.last_model) else DEFAULT)
     frames = _frames(args, model)
-    _source(args, model)  # checked now; the app's patches will read it (issue 12, after the app split)
+    source = _source(args, model)  # the run the app's src values and diff mode read
     text = "" if frames is not None else _text(args, model)
     if args.model and is_builtin(args.model):
         settings.last_model = args.model  # files are not remembered: a bare lstm-tui always opens a built-in
         save_settings(settings)
     from .app import LstmApp
 
-    app = LstmApp(model, text=text, frames=frames, retokenize=_retokenize(args, model), settings=settings)
+    app = LstmApp(
+        model, text=text, frames=frames, retokenize=_retokenize(args, model), settings=settings,
+        source=source, source_text=args.source_text or "",
+    )
     app.run()
     return app.return_code or 0  # non-zero if the app stopped on an error
 

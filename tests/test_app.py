@@ -250,6 +250,64 @@ async def test_notation_cycles_panel_titles():
         assert app.notation == "pytorch" and panel.border_title.endswith("  f")
 
 
+async def test_notation_changes_every_equation_on_screen():
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        equation = app.query_one("#panel-c", Panel).query_one(".equation")
+        assert str(equation.render()) == "cᵗ = fᵗ ⊙ cᵗ⁻¹ + iᵗ ⊙ gᵗ"
+        await pilot.press("N")  # classic: the notes' names in the panels, the unit view and the stages
+        assert str(equation.render()) == "cᵗ = σ(z^f) ⊙ cᵗ⁻¹ + σ(z^i) ⊙ tanh(z)"
+        assert str(app.query_one("#panel-g", Panel).query_one(".equation").render()).startswith("tanh(z), where")
+        assert "cᵗ = σ(z^f)·cᵗ⁻¹ + σ(z^i)·tanh(z)" in str(app.query_one("#unit").render())
+        await pilot.press("2")
+        await pilot.pause()
+        assert "σ(z^f) = " in _printed(app.query_one("#stages-body").content)
+        await pilot.press("N")  # PyTorch's
+        await pilot.pause()
+        stages = _printed(app.query_one("#stages-body").content)
+        assert "fᵗ = " in stages and "z^f" not in stages
+
+
+def _printed(renderable) -> str:
+    console = Console(width=200, record=True, file=io.StringIO())
+    console.print(renderable)
+    return console.export_text()
+
+
+async def test_history_scale_key_switches_between_each_units_range_and_one_scale():
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("n", "3")
+        await pilot.pause()
+        title = app.query_one("#history #history-title")
+        assert app.history_scale == "unit" and "each unit's own range" in str(title.render())
+        await pilot.press("r")
+        await pilot.pause()
+        assert app.history_scale == "shared" and "one scale for all units" in str(title.render())
+        await pilot.press("1", "r")  # from the steps view, r shows the history it changes
+        assert app.view == "history" and app.history_scale == "unit"
+
+
+async def test_the_output_panel_lists_the_top_tokens_in_columns():
+    app = make_app("ab ab")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("n")
+        await pilot.pause()
+        lines = str(app.query_one("#panel-y", Panel).extra.render()).splitlines()
+        assert len(lines) == 5 and len({line.index("0.") for line in lines}) == 1
+        probs = [float(line.split()[1]) for line in lines]
+        assert probs == sorted(probs, reverse=True)
+
+
+async def test_the_history_fills_a_tall_screen():
+    app = make_app(hidden=8)
+    async with app.run_test(size=(120, 50)) as pilot:
+        await pilot.press("3")
+        await pilot.pause()
+        rows = len(app.query_one("#history #history-map")._strips) - 2  # less the axis and the legend
+        assert rows >= 8 * 2  # 8 units, two lines each: the room there is, not four lines
+
+
 async def test_too_small_then_back():
     app = make_app()
     async with app.run_test(size=(100, 30)) as pilot:
@@ -289,10 +347,10 @@ async def test_v_cycles_every_view():
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
         seen = []
-        for _ in range(5):
+        for _ in range(6):
             await pilot.press("v")
             seen.append(app.view)
-        assert seen == ["stages", "history", "units", "gradients", "steps"]
+        assert seen == ["stages", "history", "units", "gradients", "effects", "steps"]
 
 
 async def test_history_quantity_key_cycles_quantities():
@@ -534,7 +592,7 @@ async def test_a_tall_screen_shows_the_history_under_the_panels():
         timeline = app.query_one("#timeline")
         assert timeline.display
         await pilot.press("n", "n")
-        assert "▼" in "".join(seg.text for seg in timeline.query_one("LinesView")._strips[0])
+        assert "▼" in "".join(seg.text for seg in timeline.query_one("#history-map")._strips[0])
         await pilot.resize_terminal(100, 30)
         await pilot.pause()
         assert not timeline.display

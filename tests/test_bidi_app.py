@@ -55,20 +55,20 @@ async def test_panels_show_each_direction_labelled():
     async with app.run_test(size=(160, 50)) as pilot:
         await pilot.press("n", "n")
         f = app.query_one("#panel-f", Panel)
-        assert f.border_subtitle == "8 values (2H): → 0-3 │ ← 4-7"
-        assert app.query_one("#panel-h", Panel).border_subtitle == "4 values (2P): → 0-1 │ ← 2-3"
+        assert f.border_subtitle == "8 values (2H): → 0-3 │ ← 4-7 · fixed scale"
+        assert app.query_one("#panel-h", Panel).border_subtitle == "4 values (2P): → 0-1 │ ← 2-3 · fixed scale"
         line = strip_text(f, 0)  # both blocks fit one line: arrow, 4 cells, divider, arrow, 4 cells
         assert line.startswith("→ ") and "│← " in line
-        assert line.index("│") == 2 + 4 * f.heatmap._cw
+        assert line.index("│") == 2 + 4 * f.heatmap.cell_width
         note = str(app.query_one("#directions").render())
         assert "→ forward units 0-3 have read steps 1..3" in note
         assert "← backward units 4-7 have read steps 3..9" in note
         await pilot.press("l")  # the layer above reads forwards only: no note, no arrows
         await pilot.pause()
         assert not app.query_one("#directions").display
-        assert app.query_one("#panel-f", Panel).border_subtitle == "3 values"
+        assert app.query_one("#panel-f", Panel).border_subtitle == "3 values · fixed scale"
         # its input x is the bidirectional h below, split as that h is
-        assert app.query_one("#panel-x", Panel).border_subtitle == "4 values: → 0-1 │ ← 2-3"
+        assert app.query_one("#panel-x", Panel).border_subtitle == "4 values: → 0-1 │ ← 2-3 · whole-trace scale"
 
 
 async def test_narrow_panels_put_each_direction_on_rows_of_its_own():
@@ -87,7 +87,7 @@ async def test_narrow_panels_put_each_direction_on_rows_of_its_own():
         await pilot.pause()
         marked = [r for r in range(len(rows)) if "◆" in strip_text(f, r)]
         assert marked and marked[0] >= back
-        x = 2 + (30 - 24) % f.heatmap.cols * f.heatmap._cw  # after the row's arrow (or its indent)
+        x = 2 + (30 - 24) % f.heatmap.cols * f.heatmap.cell_width  # after the row's arrow (or its indent)
         assert f.heatmap.unit_at(x, marked[0] - f.heatmap.scroll_offset.y) == 30
         assert "previous at t+1" in str(app.query_one("#directions").render())
 

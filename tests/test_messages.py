@@ -60,7 +60,7 @@ async def test_clicking_a_heatmap_cell_selects_its_unit_where_cells_are_units():
     app = make_app(hidden=8)
     async with app.run_test(size=(120, 40)) as pilot:
         heat = app.query_one("#panel-f", Panel).heatmap
-        assert heat.cols == 8 and heat._cw == 2  # one row, two cells per unit
+        assert heat.cols == 8 and heat.cell_width == 2  # one row, two cells per unit
         await pilot.click(heat, offset=(2 * 6 + 1, 0))
         await pilot.pause()
         assert app.unit == 6 and heat._selected == 6

@@ -9,11 +9,13 @@ import random
 
 import pytest
 
-from lstm_tui.app import LstmApp
+from lstm_tui.app import VIEWS, LstmApp
 from lstm_tui.core.registry import load_model
 
 KEYS = [
     *"npjkl123458vasuxTNP#m[]]gbcCBw/i",
+    *"6XDIE",  # interventions: the effect map view, patch list, Δ / diff, source, effect map
+    "exclamation_mark",
     "right",
     "left",
     "up",
@@ -51,7 +53,7 @@ def consistent(app: LstmApp) -> None:
     assert 0 <= app.k < max(tr.steps, 1)
     assert 0 <= app.unit < tr.hidden_size
     assert 0 <= app.layer < tr.num_layers
-    assert app.view in ("steps", "stages", "history", "units", "gradients")
+    assert app.view in VIEWS
 
 
 @pytest.mark.parametrize("name", list(MODELS))

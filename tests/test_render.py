@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
 
 from lstm_tui.core.registry import load_model
 from lstm_tui.render import panels
 from lstm_tui.render.heatmap import as_text, heatmap_lines, layout, legend, level_segments
 from lstm_tui.render.palette import LEVELS, Scale, colours, names, quantise
-from lstm_tui.render.text import token_label, token_strip, top_tokens, unit_text
+from lstm_tui.render.text import bar, token_label, token_strip, top_k, top_k_text, top_tokens, unit_text
 
 
 def test_quantise_maps_the_range_to_levels_and_clips():
@@ -49,11 +51,47 @@ def test_legend_shows_the_range():
     assert text.startswith("-2.5 ") and text.endswith(" 2.5")
 
 
+def test_legend_is_as_wide_as_the_heatmap_row_it_explains():
+    scale = Scale("blue-white-red", -14.14, 14.14)
+    for row in (1, 4, 8, 12, 24, 34):
+        segs = legend(scale, row, room=34)
+        ramp = [s for s in segs if s.style.bgcolor is not None]
+        # the ramp is the row's width, and the range goes after it when there is room, inside it when not
+        text = "".join(s.text for s in segs)
+        assert len(text) <= max(row, 34)
+        if row + len(" -14.14 … 14.14") <= 34:
+            assert len(ramp) == row and text.endswith("-14.14 … 14.14")
+        else:
+            assert len(text) == row
+    assert len("".join(s.text for s in legend(scale, 24))) == 24  # no room given: the row's width exactly
+
+
 def test_token_labels_are_inert():
-    assert token_label(" ") == "␣"
-    assert token_label("\x1b[31m") == "\\x1b[31m"
+    assert token_label(" ") == "␠" and token_label("\n") == "⏎" and token_label("\t") == "⇥"
+    assert token_label(" the") == "␠the"
+    assert token_label("\x1b[31m") == "␛[31m"  # C0 controls as their control pictures
+    assert token_label("\x00") == "␀" and token_label("\x7f") == "␡" and token_label("\x85") == "\\x85"
     assert "\x1b" not in token_label("a\x1bb")
     assert token_label("\u202e") == "\\u202e"  # right-to-left override shown, not obeyed
+    assert token_label("\u2028") == "\\u2028" and token_label("\u00a0") == "⍽"  # line separator, no-break space
+    assert token_label("") == "∅"
+
+
+@given(st.text(max_size=8))
+def test_token_labels_are_printable_and_one_line(tok):
+    label = token_label(tok)
+    assert label and label.isprintable() and " " not in label
+
+
+def test_top_k_columns_line_up():
+    rows = [(token_label(" "), 0.5), (token_label("\n"), 0.25), ("<unk>", 0.125), ("a-very-long-token", 0.0)]
+    lines = top_k_text(rows, 31, label_width=8).plain.split("\n")
+    assert [line.split()[0] for line in lines] == ["␠", "⏎", "<unk>", "a-very-…"]
+    assert len({line.index("0.") for line in lines}) == 1  # probabilities in one column
+    bars = [line[line.index("0.") + 6 :] for line in lines]
+    assert [len(b) for b in bars] == [8, 4, 2, 0] and bars[0] == "█" * 8  # 31 - 8 - 7 = 16 cells for p = 1
+    assert all(len(line) <= 31 for line in lines)
+    assert bar(0.5, 3) == "█▌" and bar(0.0, 5) == "" and bar(1.5, 2) == "██"
 
 
 def test_token_strip_keeps_the_current_step_in_view():
@@ -79,7 +117,9 @@ def test_top_tokens_lists_the_most_likely_first():
     trace = model.trace("ab")
     text = top_tokens(trace, model.vocab, 1).plain
     best = int(np.argmax(trace.y[1]))
-    assert text.startswith("next: " + token_label(model.vocab[best]))
+    assert text.startswith(token_label(model.vocab[best]) + " ")
+    rows = top_k(trace, model.vocab, 1, n=3)
+    assert [p for _, p in rows] == sorted(np.sort(trace.y[1])[::-1][:3].tolist(), reverse=True)
 
 
 def test_panel_scales():

@@ -75,6 +75,43 @@ def test_light_theme(snap_compare):
     assert snap_compare(app(), press=["n", "down"], run_before=light, terminal_size=(120, 40))
 
 
+def brackets() -> LstmApp:
+    """The brackets demo on its example, as the README shows it."""
+    model = load_model("brackets")
+    return LstmApp(model, text=model.meta["example"])
+
+
+def test_brackets_history_each_units_range(snap_compare):
+    """The default history: every unit on its own range, so the depth unit (12) stands out."""
+    assert snap_compare(brackets(), press=["n"] * 5 + ["3"], terminal_size=(160, 50))
+
+
+def test_brackets_history_one_shared_scale(snap_compare):
+    assert snap_compare(brackets(), press=["n"] * 5 + ["3", "r"], terminal_size=(160, 50))
+
+
+def test_brackets_steps_fill_a_tall_screen(snap_compare):
+    """Panels, then the history under them down to the unit view."""
+    assert snap_compare(brackets(), press=["n"] * 5, terminal_size=(160, 50))
+
+
+def test_output_panel_top_tokens(snap_compare):
+    """Top tokens in columns: token (a space shown ␠), probability, a bar; the character demo after 'Explicit'."""
+    model = load_model("charlm")
+    charlm = LstmApp(model, text="Beautiful is better than ugly. Explicit")
+    assert snap_compare(charlm, press=["end", "pagedown"], terminal_size=(120, 40))
+
+
+def test_classic_notation(snap_compare):
+    """The notes' names (σ(z^f), z^f = …) in every panel's equation, the titles and the unit view."""
+    assert snap_compare(app(), press=["n", "n", "N"], terminal_size=(120, 40))
+
+
+def test_pytorch_notation_stages(snap_compare):
+    """PyTorch's names (fᵗ, iᵗ, gᵗ, oᵗ) in the stage view."""
+    assert snap_compare(app(), press=["n", "n", "n", "N", "N", "2"], terminal_size=(120, 36))
+
+
 def test_watches_plot(snap_compare):
     """A pinned unit and an expression watch as lines over time, the step marked."""
     assert snap_compare(app(LONG), press=["n"] * 20 + ["m", "W", *"max(f)-min(f)", "enter"], terminal_size=(120, 40))

@@ -40,7 +40,7 @@ async def test_heatmap_rows_are_the_lines_of_heatmap_lines():
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("n", "j", "j")
         heat = app.query_one("#panel-c", Panel).heatmap
-        want = heatmap_lines(heat._values, heat._scale, heat.cols, heat._cw, heat._selected)
+        want = heatmap_lines(heat._values, heat._scale, heat.cols, heat.cell_width, heat._selected)
         assert len(heat._strips) == len(want) > 6  # more rows than the panel shows
         for row in (0, len(want) - 1, 3):
             assert "".join(s.text for s in heat._strips[row]) == as_text([want[row]])[0]
@@ -73,7 +73,7 @@ def test_heatmap_lines_unchanged_by_rows():
 
 async def test_the_history_map_moves_only_its_marker_and_stays_what_a_full_redraw_gives():
     from lstm_tui.core import explain
-    from lstm_tui.render.history import history_lines
+    from lstm_tui.render.history import history_lines, robust_range, unit_scales
     from lstm_tui.render.panels import scale
     from lstm_tui.widgets.lines_view import LinesView
 
@@ -81,14 +81,17 @@ async def test_the_history_map_moves_only_its_marker_and_stays_what_a_full_redra
     async with app.run_test(size=(120, 50)) as pilot:
         view = app.query_one("#timeline")
         assert view.display  # a tall screen shows the history under the panels
-        lines = view.query_one(LinesView)
+        lines = view.query_one("#history-map", LinesView)
         for keys in (["n"] * 40, ["end"], ["down"], ["home", "n"]):
             await pilot.press(*keys)
             width = max(8, view.content_region.width - 6 - 2)
-            values, edges = explain.bin_time(explain.history(app.trace, "c", 0), width, how="maxabs")
+            full = explain.history(app.trace, "c", 0)
+            values, edges = explain.bin_time(full, width, how="maxabs")
             spec = next(p.spec for p in app._panels if p.spec.key == "c")
-            cw = max(1, min(3, width // values.shape[1]))
-            want = history_lines(values, scale(app.trace, spec, 0, app.palette), explain.bin_of(edges, app.k), app.unit, False, cw)
-            got = ["".join(s.text for s in strip) for strip in lines._strips]
+            cw = max(1, min(view.MAX_CELL_WIDTH, width // values.shape[1]))
+            scales = unit_scales(*robust_range(full), scale(app.trace, spec, 0, app.palette))  # each unit's range
+            col = explain.bin_of(edges, app.k)
+            want = history_lines(values, scales, col, app.unit, False, cw, view.unit_height)
+            got = ["".join(s.text for s in strip) for strip in lines._strips[:-1]]  # less the legend
             assert got == ["".join(s.text for s in line) for line in want]
             assert [s.style for s in lines._strips[3]] == [s.style for s in want[3]]

@@ -9,7 +9,9 @@ The rest of the app lives beside this file, each part mixed into ``LstmApp``:
 - ``find.py``: breakpoints and the unit search; ``files.py``: export,
   screenshot, open a model;
 - ``workers.py``: tracing a long input and scanning a long trace, off the
-  UI's time.
+  UI's time;
+- ``intervene.py``: patches, the source input, the Δ and diff modes;
+  ``effects.py``: the effect map.
 
 Widgets never import the app: they read the ``State`` and post the
 messages of ``lstm_tui.widgets.messages`` (messages up), routed below.
@@ -23,6 +25,7 @@ from collections.abc import Callable
 import numpy as np
 from textual.app import App, ComposeResult
 from textual.binding import Binding
+from textual.content import Content
 from textual.widgets import ContentSwitcher, Footer, Header, Input, Static
 
 from ..core import tracing
@@ -32,6 +35,8 @@ from ..core.model import Model
 from ..render.directions import layer_units
 from ..render.panels import NOTATIONS
 from ..settings import Settings
+from ..core.trace import Trace
+from ..widgets.effect_view import EffectView
 from ..widgets.gradient_view import GradientView
 from ..widgets.history_view import HistoryView
 from ..widgets.messages import StepChosen, UnitChosen
@@ -43,8 +48,10 @@ from ..widgets.units_view import UnitsView
 from ..widgets.update import update
 from ..widgets.watches import Watches
 from .actions import Actions
+from .effects import Effects
 from .files import Files
 from .find import Find
+from .intervene import Intervene
 from .state import PALETTES, SPEEDS, VIEWS, AppState
 from .watching import Watching
 from .workers import Workers
@@ -52,7 +59,7 @@ from .workers import Workers
 __all__ = ["LstmApp", "PALETTES", "SPEEDS", "VIEWS"]
 
 
-class LstmApp(AppState, Workers, Actions, Find, Files, Watching, App):
+class LstmApp(Intervene, Effects, AppState, Workers, Actions, Find, Files, Watching, App):
     """Step through a recurrent model's trace with the keyboard."""
 
     TITLE = "lstm-tui"
@@ -102,13 +109,22 @@ class LstmApp(AppState, Workers, Actions, Find, Files, Watching, App):
         Binding("3", "view('history')", "view: history, units × time, coloured text", show=False),
         Binding("4", "view('units')", "view: unit search and gate saturation", show=False),
         Binding("5", "view('gradients')", "view: gradient flow", show=False),
-        Binding("v", "next_view", "view", key_display="v", tooltip="next view (1-5 pick one)"),
+        Binding("6", "view('effects')", "view: effect map of a patch on every step and unit", show=False),
+        Binding("v", "next_view", "view", key_display="v", tooltip="next view (1-6 pick one)"),
         Binding("a", "history_quantity", "history: next quantity", show=False),
+        Binding("r", "history_scale", "history: each unit's own range / one shared scale", show=False),
         Binding("s", "search", "unit search: on in a step range, off outside", show=False),
         Binding("u", "next_result", "go to the next unit search result", show=False),
         Binding("x", "compare", "gradients: compare with RNN and GRU", show=False),
         Binding("T", "grad_target", "gradients: target top token / sum of h", show=False),
         Binding("w", "tokens", "char/word tokens", show=False),
+        Binding("exclamation_mark", "set_patch", "set the selected unit at this step (a patch)", key_display="!",
+                show=False),
+        Binding("X", "patches", "patches: list, remove one or all", show=False),
+        Binding("D", "compare_mode", "Δ patched − clean / diff source − main / off", show=False),
+        Binding("I", "source", "type a source input (src values, diff mode)", show=False),
+        Binding("E", "effect_map", "effect map: every step × unit's effect on log p(token at T)", show=False),
+        Binding("enter", "effect_go", "effect map: go to the selected step and unit", show=False),
         Binding("o", "open_model", "open another model (a demo name or a weights file)", show=False),
         Binding("pagedown", "page(1)", "scroll panels down", show=False),
         Binding("pageup", "page(-1)", "scroll panels up", show=False),
@@ -132,9 +148,12 @@ class LstmApp(AppState, Workers, Actions, Find, Files, Watching, App):
         frames: np.ndarray | None = None,
         retokenize: Callable[[str], Model] | None = None,
         settings: Settings | None = None,
+        source: Trace | None = None,
+        source_text: str = "",
     ) -> None:
         super().__init__()
         self._init_state(model, text, frames, retokenize, settings)
+        self._init_interventions(source, source_text)
         self._gc_thresholds = gc.get_threshold()  # the collector's settings to put back on the way out
 
     def _trace_builder(self, inputs) -> TraceBuilder:
@@ -159,10 +178,17 @@ class LstmApp(AppState, Workers, Actions, Find, Files, Watching, App):
             yield HistoryView(id="history")
             yield UnitsView(id="units")
             yield GradientView(id="gradients")
+            yield EffectView(id="effects")
         yield UnitView(id="unit")
         yield Watches(id="watches")
         yield Static("", id="too-small")
         yield Footer(show_command_palette=False)
+
+    def format_title(self, title: str, sub_title: str) -> Content:
+        """The header, "lstm-tui — model": no run of it opens with a space (an SVG viewer drops it)."""
+        if not sub_title:
+            return Content(title)
+        return Content.assemble((f"{title} ", ""), (f"— {sub_title}", "dim"))
 
     def _text_fits_input(self) -> bool:
         """Whether the text can stand in the one-line input as it is (no control characters, not huge)."""
@@ -255,7 +281,7 @@ class LstmApp(AppState, Workers, Actions, Find, Files, Watching, App):
             return
         if self.view == "steps":
             self._steps.show(state)
-        self._unit_view.show(tr, layer, k, self.unit, self.notation, self.model)
+        self._unit_view.show(self.run_trace, layer, k, self.unit, self.notation, self.model)  # the run, not a Δ
         self._watches.show(tr, k, self.watched, [tuple(w) for w in self.watch_exprs])
         if self.view != "steps":
             self.query_one(f"#{self.view}").show(state)

@@ -68,6 +68,14 @@ class Actions:
         self.history_quantity = qs[(qs.index(self.history_quantity) + 1) % len(qs)] if self.history_quantity in qs else qs[0]
         self._show_view("history")
 
+    def action_history_scale(self) -> None:
+        """Colour the history by each unit's own range, or by one scale shared by all units."""
+        self.history_scale = "shared" if self.history_scale == "unit" else "unit"
+        if self.view == "steps" and self._steps.timeline.display:
+            self.refresh_view()  # the history under the panels shows it
+        else:
+            self._show_view("history")
+
     def action_compare(self) -> None:
         self.grad_compare = not self.grad_compare
         self._show_view("gradients")
@@ -91,7 +99,8 @@ class Actions:
         self.numbers = not self.numbers
 
     def action_notation(self) -> None:
-        self.notation = NOTATIONS[(NOTATIONS.index(self.notation) + 1) % len(NOTATIONS)]
+        order = list(NOTATIONS)  # the table's notations, in its order
+        self.notation = order[(order.index(self.notation) + 1) % len(order)]
         self.notify(f"notation: {self.notation}")
 
     def action_watch(self) -> None:

@@ -31,7 +31,7 @@ from ..widgets.state import State
 from ..widgets.update import update
 
 SPEEDS = (1, 2, 4, 8, 16, 32)  # playback speeds, steps per second
-VIEWS = ("steps", "stages", "history", "units", "gradients")
+VIEWS = ("steps", "stages", "history", "units", "gradients", "effects")
 PALETTES = ("viridis", "cividis")  # colour-blind-safe sequential scales
 
 
@@ -87,6 +87,7 @@ class AppState:
         self.watched: list[tuple[str, int, int]] = []  # pinned (quantity, layer, unit)
         self.watch_exprs: list[list] = []  # watched expressions: [text, layer, series (T,) or None while computed]
         self.history_quantity = self.trace.memory_quantity  # shown by the history view, pinned by m
+        self.history_scale = "unit"  # history colours: "unit" (each unit's robust range) or "shared" (r)
         self.search_results: tuple[str, list[tuple[int, float]]] | None = None  # (what was asked, ranked units)
         self.grad_target: str | None = None  # None: top next token (or Σh without a head); "sum-h"
         self.grad_compare = False  # gradient view also runs an RNN and a GRU
@@ -102,7 +103,7 @@ class AppState:
         return State(
             model=self.model, trace=self.trace, k=self.k, layer=self.layer, unit=self.unit, view=self.view,
             notation=self.notation, palette=self.palette, numbers=self.numbers, mono=self.mono,
-            history_quantity=self.history_quantity, watched=tuple(self.watched), search_results=self.search_results,
+            history_quantity=self.history_quantity, history_scale=self.history_scale, watched=tuple(self.watched), search_results=self.search_results,
             grad_target=self.grad_target, grad_compare=self.grad_compare, window_seconds=self.WINDOW_SECONDS,
         )
 

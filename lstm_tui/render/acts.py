@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from ..core.cells import activations_of
 from ..core.model import directions
+from .panels import GATE_ACTIVATION, NOTATIONS, value_names
 
 _SHORT = {"Sigmoid": "σ", "Tanh": "tanh", "Relu": "relu"}
 #: Which of alpha and beta each parameterised activation reads.
@@ -82,11 +83,15 @@ def acts_note(model, layer: int) -> str:
 
 
 def gate_names(cell: str, notation: str, act: dict[str, str]) -> dict[str, str]:
-    """How equations name an LSTM's gate values: iᵗ … (PyTorch, and "both"), or the classic
-    diagrams' gate inputs through the layer's own activations, σ(z^i) … ("classic")."""
-    if cell != "lstm" or notation != "classic":
-        return {"i": "iᵗ", "f": "fᵗ", "g": "gᵗ", "o": "oᵗ"}
-    return {q: f"{act[q]}({z})" for q, z in (("i", "z^i"), ("f", "z^f"), ("g", "z"), ("o", "z^o"))}
+    """How equations name an LSTM's gate values in ``notation``, from the one table of names
+    (``panels.NOTATIONS``), the notes' σ(z^i) … written with the layer's own activations ``act``."""
+    if cell != "lstm":
+        return dict(value_names("pytorch"))
+    names = dict(value_names(notation))
+    for q, z in NOTATIONS[notation]["input"].items():
+        if names[q] == f"{GATE_ACTIVATION[q]}({z})":  # the table writes the default activation
+            names[q] = f"{act[q]}({z})"
+    return names
 
 
 #: The activation each panel's equation applies, by cell and panel key (0 f, 1 g, 2 h).

@@ -131,16 +131,34 @@ def _ink(palette: str, level: int) -> Color:
     return Color.from_rgb(0, 0, 0) if luminance(colours(palette)[level]) > 0.5 else Color.from_rgb(255, 255, 255)
 
 
-def legend(scale: Scale, width: int = 24, mono: bool = False) -> list[Segment]:
-    """One line: low value, a ramp of the scale's colours, high value."""
-    lo, hi = _fmt(scale.lo), _fmt(scale.hi)
-    bar = max(4, width - len(lo) - len(hi) - 2)
+def legend(scale: Scale, width: int = 24, mono: bool = False, room: int | None = None) -> list[Segment]:
+    """A colour ramp exactly ``width`` cells wide (the heatmap row it explains), and its range.
+
+    The range is written after the ramp when ``room`` (the cells available, at
+    least ``width``) leaves space for it, otherwise at the ramp's two ends, inside
+    the width; a row too narrow even for that shows the ramp alone.
+    """
+    width = max(1, width)
+    lo, hi = short_number(scale.lo), short_number(scale.hi)
     plain, _ = level_segments(scale.palette, 1, mono)
-    ramp = [plain[int(k)] for k in np.linspace(0, LEVELS - 1, bar).round()]
-    return [Segment(lo + " ", Style()), *ramp, Segment(" " + hi, Style())]
+
+    def ramp(n: int) -> list[Segment]:
+        return [plain[int(k)] for k in np.linspace(0, LEVELS - 1, n).round()] if n > 0 else []
+
+    # The gaps are segments of a style of their own: an SVG viewer (librsvg) drops a space
+    # that opens a run of text, and pulls the number after it onto the ramp.
+    gap = Segment(" ", Style(dim=True))
+    after = f"{lo} … {hi}"
+    if room is not None and width + 1 + len(after) <= room:
+        return [*ramp(width), gap, Segment(after, Style())]
+    bar = width - len(lo) - len(hi) - 2
+    if bar >= 3:
+        return [Segment(lo, Style()), gap, *ramp(bar), gap, Segment(hi, Style())]
+    return ramp(width)
 
 
-def _fmt(v: float) -> str:
+def short_number(v: float) -> str:
+    """A scale's end in a few characters: 0, 2.5, -14.14, 1.2e+03."""
     if v == 0:
         return "0"
     if abs(v) >= 100 or abs(v) < 0.01:

@@ -69,3 +69,32 @@ class Scale:
     @property
     def diverging(self) -> bool:
         return self.lo < 0 < self.hi
+
+
+def quantise_rows(values: np.ndarray, lo: np.ndarray, hi: np.ndarray, levels: int = LEVELS) -> np.ndarray:
+    """``values`` (H, n) to levels 0..levels-1, row j mapped from ``lo[j]`` to ``hi[j]`` (H,) each.
+
+    A row with ``hi <= lo`` is mapped as if its span were 1 (like :func:`quantise`).
+    """
+    lo = np.asarray(lo, dtype=np.float64)[:, None]  # (H, 1)
+    span = np.asarray(hi, dtype=np.float64)[:, None] - lo
+    span = np.where(span > 0, span, 1.0)
+    q = np.nan_to_num((np.asarray(values, dtype=np.float64) - lo) / span, nan=0.0)
+    return np.clip((q * levels).astype(np.int64), 0, levels - 1)
+
+
+@dataclass(frozen=True, eq=False)
+class RowScales:
+    """One range per row of a units × time map: row j is drawn from ``lo[j]`` to ``hi[j]``."""
+
+    palette: str  # a name from palettes.json
+    lo: np.ndarray  # (H,) value drawn with the first colour, per row
+    hi: np.ndarray  # (H,) value drawn with the last colour, per row
+
+    @property
+    def diverging(self) -> bool:
+        return self.palette == DIVERGING
+
+    def row(self, j: int) -> Scale:
+        """Row j's range as a :class:`Scale`."""
+        return Scale(self.palette, float(self.lo[j]), float(self.hi[j]))

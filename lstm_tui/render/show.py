@@ -46,6 +46,6 @@ def step_report(model: Model, trace: Trace, layer: int, k: int, unit: int) -> Gr
         parts.append(Text(line, style="dim"))
     parts += [table, Text(""), unit_text(trace, layer, k, unit, model=model)]
     if trace.has_head:
-        parts.append(top_tokens(trace, model.vocab, k))
+        parts += [Text("\nnext token, probability", style="bold"), top_tokens(trace, model.vocab, k)]
     return Group(*parts)
 

@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .acts import gate_names
+from .panels import gate_symbol
 from .text import _f as _n
 from .text import _p
 
@@ -31,11 +32,10 @@ DEFAULT_ACT = {
 PROJECTED_SHOWN = 8  # a projected h's values written out at most
 
 
-def _gate_label(cell: str, q: str, notation: str, names: dict) -> str:
+def _gate_label(cell: str, q: str, notation: str) -> str:
+    """The gate's name and symbol, an LSTM gate's in ``notation`` (z^f / f, z^f or f)."""
     name = NAMES[cell][q]
-    if cell != "lstm" or notation == "pytorch":
-        return f"{name} {q}"
-    return f"{name} {names[q]}" if notation == "classic" else f"{name} {names[q]} / {q}"
+    return f"{name} {gate_symbol(q, notation) if cell == 'lstm' else q}"
 
 
 def stages_renderable(
@@ -52,14 +52,13 @@ def stages_renderable(
     """
     cell = st["cell"]
     act = act or DEFAULT_ACT[cell]
-    classic = gate_names(cell, "classic", act)
     table = Table(box=None, padding=(0, 1), header_style="bold")
     table.add_column("gate")
     for col in ("input W_ih·xᵗ", f"recurrent W_hh·h{pv}", "bias b_ih+b_hh", "= pre-act.", "→ value"):
         table.add_column(col, justify="right")
     for q, parts in st["gates"].items():
         table.add_row(
-            _gate_label(cell, q, notation, classic),
+            _gate_label(cell, q, notation),
             _n(parts["input"]),
             _n(parts["recurrent"]),
             _n(parts["bias"]),

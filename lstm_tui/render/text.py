@@ -17,19 +17,24 @@ from ..core.trace import Trace
 from .acts import acts_note, gate_names, layer_direction, symbols
 from .directions import previous_symbol, read_span, unit_direction
 
-_VISIBLE = {" ": "␣", "\n": "⏎", "\t": "⇥", "\r": "␍"}
+SPACE = "␠"  # how a space token is shown
+#: Whitespace and control characters as visible one-cell symbols (C0 controls as their
+#: Unicode control pictures, ␀ … ␟, DEL as ␡); other invisible or text-breaking
+#: characters become \\x.. / \\u.... escapes.
+_VISIBLE = {" ": SPACE, "\n": "⏎", "\t": "⇥", "\r": "␍", "\x7f": "␡", "\u00a0": "⍽"}
+_VISIBLE.update({chr(c): chr(0x2400 + c) for c in range(0x20) if chr(c) not in _VISIBLE})
 
 
 def token_label(tok: str) -> str:
-    """A token as safe, visible text."""
-    if tok in _VISIBLE:
-        return _VISIBLE[tok]
+    """A token as safe, visible text: no character in it moves the cursor, breaks the line or
+    is invisible (``" "`` is ``␠``, ``"\\n"`` is ``⏎``, ESC is ``␛``, U+202E is ``\\u202e``)."""
     out = []
     for ch in tok:
-        cat = unicodedata.category(ch)
         if ch in _VISIBLE:
             out.append(_VISIBLE[ch])
-        elif cat in ("Cc", "Cs", "Co", "Cn") or (cat == "Cf" and ch not in "\u200d"):
+            continue
+        cat = unicodedata.category(ch)
+        if cat in ("Cc", "Cs", "Co", "Cn", "Zs", "Zl", "Zp") or (cat == "Cf" and ch != "\u200d"):
             out.append(f"\\x{ord(ch):02x}" if ord(ch) < 256 else f"\\u{ord(ch):04x}")
         else:
             out.append(ch)
@@ -163,20 +168,20 @@ def _plain_text(trace: Trace, layer: int, k: int, j: int, n: dict, act: dict, pv
         c_prev = float(trace.value("c_prev", layer, k)[j])
         t.append(f"{n['f']} {s['f']:.4f}  {n['i']} {s['i']:.4f}  {n['g']} {_f(s['g'])}  {n['o']} {s['o']:.4f}")
         t.append(f"  c{pv} {_f(c_prev)}\n")
-        t.append(f"cᵗ = {n['f']}·c{pv} + {n['i']}·{n['g']}", style="bold")
-        t.append(f" = {s['f']:.4f}·{_p(c_prev)} + {s['i']:.4f}·{_p(s['g'])} = {_f(s['c'])}\n")
-        t.append(f"hᵗ = {n['o']}·{act['h']}(cᵗ)", style="bold")
-        t.append(f" = {s['o']:.4f}·{act['h']}({_f(s['c'])}) = {_f(s['h'])}")
+        t.append(f"cᵗ = {n['f']}·c{pv} + {n['i']}·{n['g']} ", style="bold")  # a run ends with its space
+        t.append(f"= {s['f']:.4f}·{_p(c_prev)} + {s['i']:.4f}·{_p(s['g'])} = {_f(s['c'])}\n")
+        t.append(f"hᵗ = {n['o']}·{act['h']}(cᵗ) ", style="bold")
+        t.append(f"= {s['o']:.4f}·{act['h']}({_f(s['c'])}) = {_f(s['h'])}")
     elif trace.cell == "gru":
         t.append(f"rᵗ {s['r']:.4f}  zᵗ {s['z']:.4f}  nᵗ {_f(s['n'])}  h{pv} {_f(h_prev)}\n")
-        t.append(f"hᵗ = (1−zᵗ)·nᵗ + zᵗ·h{pv}", style="bold")
-        t.append(f" = {1 - s['z']:.4f}·{_p(s['n'])} + {s['z']:.4f}·{_p(h_prev)} = {_f(s['h'])}")
+        t.append(f"hᵗ = (1−zᵗ)·nᵗ + zᵗ·h{pv} ", style="bold")
+        t.append(f"= {1 - s['z']:.4f}·{_p(s['n'])} + {s['z']:.4f}·{_p(h_prev)} = {_f(s['h'])}")
     else:
         fn = act["h"]
         pre = float(trace.value("xW", layer, k)[j] + trace.value("hW", layer, k)[j])
         t.append(f"h{pv} {_f(h_prev)}   W_ih xᵗ + W_hh h{pv} = {_f(pre)}\n")
-        t.append(f"hᵗ = {fn}(W_ih xᵗ + b_ih + W_hh h{pv} + b_hh)", style="bold")
-        t.append(f" = {_f(s['h'])}")
+        t.append(f"hᵗ = {fn}(W_ih xᵗ + b_ih + W_hh h{pv} + b_hh) ", style="bold")
+        t.append(f"= {_f(s['h'])}")
     return t
 
 
@@ -193,27 +198,62 @@ def _projected_text(trace: Trace, layer: int, k: int, j: int, n: dict, act: dict
     t.append(f"  c{pv} {_f(c_prev)}\n")
     t.append(f"cᵗ = {n['f']}·c{pv} + {n['i']}·{n['g']}", style="bold")
     t.append(f" = {s['f']:.4f}·{_p(c_prev)} + {s['i']:.4f}·{_p(s['g'])} = {_f(s['c'])}\n")
-    t.append(f"mᵗ = {n['o']}·{act['h']}(cᵗ)", style="bold")
-    t.append(f" = {s['o']:.4f}·{act['h']}({_f(s['c'])}) = {m:+.4f};  ")
+    t.append(f"mᵗ = {n['o']}·{act['h']}(cᵗ) ", style="bold")
+    t.append(f"= {s['o']:.4f}·{act['h']}({_f(s['c'])}) = {m:+.4f};  ")
     t.append("hᵗ = W_hr·mᵗ", style="bold")
     t.append(f" (P = {P}{' a direction' if D > 1 else ''}, mixes every unit)")
     return t
 
 
-def top_tokens(trace: Trace, vocab: tuple[str, ...] | None, k: int, n: int = 5) -> Text:
-    """The n most likely next tokens at step k with their probabilities."""
+EIGHTHS = " ▏▎▍▌▋▊▉"  # a bar's last partial cell, in eighths
+
+
+def bar(fraction: float, width: int) -> str:
+    """``fraction`` of ``width`` cells as a bar of full and eighth blocks (0 is empty)."""
+    eighths = int(round(min(max(fraction, 0.0), 1.0) * width * 8))
+    full, part = divmod(eighths, 8)
+    return "█" * full + (EIGHTHS[part] if part else "")
+
+
+def top_k(trace: Trace, vocab: tuple[str, ...] | None, k: int, n: int = 5) -> list[tuple[str, float]]:
+    """The n most likely next tokens at step k, best first: (visible label, probability).
+
+    A vocabulary that does not match the output (a classifier's classes) gives ids.
+    """
     if not trace.has_head or trace.steps == 0:
-        return Text("")
+        return []
     p = trace.value("y", 0, k)
     cand = np.arange(len(p))
     if len(p) > 4 * n:  # a large vocabulary: sort only the n largest (and their ties), not all of it
         cand = np.flatnonzero(p >= np.partition(p, len(p) - n)[len(p) - n])
     best = cand[np.argsort(-p[cand], kind="stable")][:n]
-    t = Text("next: ", style="bold")
-    for rank, idx in enumerate(best):
-        label = token_label(vocab[idx]) if vocab is not None and len(vocab) == len(p) else str(idx)  # a classifier: ids
-        t.append(label, style="reverse" if rank == 0 else "underline")
-        t.append(f" {p[idx]:.3f}", style="dim")
-        if rank < len(best) - 1:
-            t.append("  ")
-    return t
+    named = vocab is not None and len(vocab) == len(p)
+    return [(token_label(vocab[i]) if named else str(i), float(p[i])) for i in best]
+
+
+def top_k_text(rows: list[tuple[str, float]], width: int, label_width: int = 12) -> Text:
+    """Top-k rows as aligned columns in ``width`` cells: token, probability, a bar of it (0..1).
+
+    Labels longer than ``label_width`` cells end in …; the best row is bold.
+    """
+    if not rows:
+        return Text("")
+    lw = min(label_width, max(cell_len(label) for label, _ in rows))
+    bar_width = max(1, width - lw - 7)  # label, space, "0.000", space, bar
+    text = Text()
+    for rank, (label, p) in enumerate(rows):
+        cell = Text(label)
+        cell.truncate(lw, overflow="ellipsis", pad=True)
+        cell.append(" ")  # each run ends with its gap, none starts with one (an SVG viewer drops it)
+        cell.stylize("bold" if rank == 0 else "")
+        text.append_text(cell)
+        text.append(f"{p:.3f} ", style="bold" if rank == 0 else "dim")
+        text.append(bar(p, bar_width), style="bold" if rank == 0 else "")
+        if rank < len(rows) - 1:
+            text.append("\n")
+    return text
+
+
+def top_tokens(trace: Trace, vocab: tuple[str, ...] | None, k: int, n: int = 5, width: int = 40) -> Text:
+    """The n most likely next tokens at step k: token, probability and a bar, one a line."""
+    return top_k_text(top_k(trace, vocab, k, n), width)

@@ -12,6 +12,7 @@ from textual.widgets import Static
 from ..core.checkpoint import CheckpointedTrace, step_seconds
 from ..core.errors import UserError
 from ..core.gradients import compare_cells, compare_label, compare_models, target_gradients
+from ..core.interventions import intervene
 from ..render import plots
 from ..render.gradients import CELL_NAMES, direction_norms, norms_table, saliency_text
 from .figure import Figure
@@ -37,8 +38,8 @@ class GradientView(VerticalScroll, can_focus=False):
         super().__init__(id=id)
         self._cache: tuple = (None, None, None, None)  # (model, trace, model64, trace64)
 
-    def _float64(self, model, trace):
-        """The model and trace in float64, recomputed only when either changes."""
+    def _float64(self, model, trace, patches=(), source=None):
+        """The model and trace in float64 (with the patches applied), recomputed only when either changes."""
         if self._cache[0] is model and self._cache[1] is trace:
             return self._cache[2], self._cache[3]
         m64 = model.astype("float64")
@@ -46,6 +47,8 @@ class GradientView(VerticalScroll, can_focus=False):
             np.asarray(trace.x, dtype=np.float64), trace.tokens, trace.ids, trace.unknown,
             trace.h0, trace.c0,  # per layer; trace_vectors converts them
         )
+        if patches:  # the patched run's gradients: the same patches on the float64 run
+            t64 = intervene(m64, t64, patches, source)
         self._cache = (model, trace, m64, t64)
         return m64, t64
 
@@ -81,7 +84,7 @@ class GradientView(VerticalScroll, can_focus=False):
             )
         first = tr.offset + 1  # the step number of the window's first step
         try:
-            model, tr = self._float64(state.model, tr)
+            model, tr = self._float64(state.model, tr, state.patches if tr is state.after else (), state.source)
             value, label, grads = target_gradients(model, tr, state.grad_target, k)
             # one row per direction of a layer that reads backwards (→ forward, ← backward)
             rows = direction_norms(grads.h, grads.c, [tr.reverse_flags(n) for n in range(tr.num_layers)])

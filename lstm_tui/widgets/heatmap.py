@@ -75,7 +75,7 @@ class Heatmap(LinesView):
         self._strips = _Rows(lambda row: Strip([]), 0)
         self._parts: tuple[str, ...] = ()  # an arrow per direction block, () for one block
         self._one_row = False  # the direction blocks share one line
-        self.cols, self._cw = 1, 1  # values per row (for tests and the cursor), cells per value
+        self.cols, self.cell_width = 1, 1  # values per row (for tests and the cursor), characters per value
 
     def show(
         self,
@@ -105,10 +105,10 @@ class Heatmap(LinesView):
         """The cells of the widest line: the values, and the arrows and dividers of direction blocks."""
         D = len(self._parts)
         if not D:
-            return self.cols * self._cw
+            return self.cols * self.cell_width
         if self._one_row:
-            return D * (2 + self.cols * self._cw) + D - 1
-        return 2 + self.cols * self._cw
+            return D * (2 + self.cols * self.cell_width) + D - 1
+        return 2 + self.cols * self.cell_width
 
     def _rows(self, n: int, cols: int) -> int:
         if self._parts:
@@ -119,7 +119,7 @@ class Heatmap(LinesView):
         return max(1, self.scrollable_content_region.width or self.size.width or 1)
 
     def _row(self, row: int) -> Strip:
-        cw = self._cw
+        cw = self.cell_width
         if self._parts:
             segs = split_row(
                 self._levels, self._values, row, self._parts, self.cols, cw, self._one_row,
@@ -135,7 +135,7 @@ class Heatmap(LinesView):
     def _rebuild(self) -> None:
         width = self._content_width()
         n = len(self._values)
-        self.cols, self._cw = self._layout(n, width)
+        self.cols, self.cell_width = self._layout(n, width)
         self._levels = quantise(self._values, self._scale.lo, self._scale.hi) if n else np.zeros(0, dtype=np.intp)
         rows = self._rows(n, self.cols) if n else 0
         self._strips = _Rows(self._row, rows)
@@ -172,9 +172,9 @@ class Heatmap(LinesView):
             n = len(self._values)
             return split_unit_at(
                 x + self.scroll_offset.x, y + self.scroll_offset.y,
-                n, len(self._parts), self.cols, self._cw, self._one_row,
+                n, len(self._parts), self.cols, self.cell_width, self._one_row,
             )
-        col = (x + self.scroll_offset.x) // self._cw
+        col = (x + self.scroll_offset.x) // self.cell_width
         j = (y + self.scroll_offset.y) * self.cols + col
         return j if 0 <= col < self.cols and 0 <= j < len(self._values) else None
 

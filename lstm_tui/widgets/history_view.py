@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
@@ -11,7 +13,20 @@ from textual.widgets import Static
 from ..core import explain
 from ..core.checkpoint import CheckpointedTrace
 from ..render.directions import direction_ranges, value_index
-from ..render.history import GUTTER, coloured_tokens, history_lines
+from ..render.history import (
+    GUTTER,
+    axis_line,
+    coloured_token_lines,
+    history_legend,
+    history_lines,
+    history_title,
+    robust_range,
+    summary_range,
+    token_window,
+    unit_height,
+    unit_scales,
+)
+from ..render.interventions import delta_scale
 from ..render.palette import DIVERGING, Scale
 from ..render.panels import PANELS
 from ..render.panels import scale as panel_scale
@@ -21,21 +36,56 @@ from .update import update
 
 
 class HistoryView(VerticalScroll, can_focus=False):
-    """Units × time for one quantity, and the text coloured by the selected unit."""
+    """Units × time for one quantity, and the text coloured by the selected unit.
+
+    The map takes the height its container leaves: each unit gets one to four
+    half-lines (``render.history.unit_height``). Colours are each unit's own
+    robust range by default, or one shared scale (``state.history_scale``).
+    """
 
     DEFAULT_CSS = """
-    HistoryView LinesView { height: auto; max-height: 70%; overflow-x: hidden; }
-    HistoryView #history-text { margin-top: 1; }
-    HistoryView#timeline #history-text { max-height: 6; }
+    HistoryView LinesView { height: auto; overflow-x: hidden; }
+    HistoryView #history-text { margin-top: 1; height: 1; }
     """
-    TEXT_STEPS = 2000  # the coloured text shows this many tokens each side of t
+
+    TEXT_LINES = 4  # lines kept for the coloured text under the map (more when the map leaves them)
+    MAX_CELL_WIDTH = 6  # characters per step at most: a short sequence spreads over the width
 
     def compose(self) -> ComposeResult:
         yield Static(id="history-title")
-        yield LinesView(id="history-map")
+        yield LinesView(id="history-map", base_style=True)
         yield Static(id="history-text")
+        yield LinesView(id="history-tokens", base_style=True)
+
+    def _heights(self, steps: int, width: int) -> tuple[int, int]:
+        """(map, text) lines: what the container leaves after the other widgets in it, less the
+        title, the map's axis and legend lines and the text's margin and heading."""
+        parent = self.parent
+        height = self.size.height
+        if parent is not None and self.id == "timeline":  # under the panels: the rest of the steps view
+            others = sum(w.outer_size.height for w in parent.children if w is not self and w.display)
+            height = parent.size.height - others - self.styles.margin.top
+        text = max(1, min(self.TEXT_LINES, -(-steps // max(width, 1))))  # a token a cell, at least
+        return max(4, height - 2 - 2 - 2 - text), text
+
+    def _ranges(self, tr, q: str, layer: int) -> tuple[np.ndarray, np.ndarray]:
+        """Each unit's robust range of ``q`` (H,), H: over every step, or a long trace's bin summaries."""
+        key = (id(tr), tr.steps, q, layer)
+        if getattr(self, "_ranges_key", None) != key:
+            if isinstance(tr, CheckpointedTrace):
+                s = tr.summary(q, layer)
+                self._ranges_value = summary_range(s.lo, s.hi)
+            else:
+                self._ranges_value = robust_range(explain.history(tr, q, layer))
+            self._ranges_key = key
+        return self._ranges_value
+
+    def on_resize(self) -> None:
+        if getattr(self, "_state", None) is not None and self.display:
+            self.show(self._state)  # the map takes the new height
 
     def show(self, state: State) -> None:
+        self._state = state  # the last state shown, drawn again when the size changes
         tr = state.trace
         q = state.history_quantity
         spec = next(s for s in PANELS[tr.cell] if s.key == q)
@@ -43,15 +93,17 @@ class HistoryView(VerticalScroll, can_focus=False):
         title = self.query_one("#history-title", Static)
         if tr.steps == 0:
             title.update("empty sequence")
-            self.query_one(LinesView).set_lines([])
+            self.query_one("#history-map", LinesView).set_lines([])
             self.query_one("#history-text", Static).update("")
+            self.query_one("#history-tokens", LinesView).set_lines([])
             return
         long = isinstance(tr, CheckpointedTrace)
-        lines = self.query_one(LinesView)
-        # The map changes with the trace, quantity, layer, width, colours and unit, not with
+        lines = self.query_one("#history-map", LinesView)
+        room, text_lines = self._heights(tr.steps, width + GUTTER)  # not with the step: no redraw
+        # The map changes with the trace, quantity, layer, size, colours and unit, not with
         # the step: a step moves only the ▼ over it, and redraws only that line.
         unit = value_index(tr, q, state.layer, state.unit)  # a projected LSTM's h is narrower than its gates
-        key = (id(tr), tr.steps, q, state.layer, width, state.palette, state.mono, unit)
+        key = (id(tr), tr.steps, q, state.layer, width, room, state.palette, state.mono, unit, state.history_scale, state.mode)
         if getattr(self, "_map_key", None) != key:
             if long:  # the forward pass's bins, binned again to the width
                 summary = tr.summary(q, state.layer)
@@ -59,49 +111,71 @@ class HistoryView(VerticalScroll, can_focus=False):
                 edges = summary.edges[cols]
             else:
                 values, edges = explain.bin_time(explain.history(tr, q, state.layer), width, how="maxabs")
-            binned = values.shape[1] < tr.steps
             scale = panel_scale(tr, spec, state.layer, state.palette)
-            update(
-                title,
-                Text.assemble(
-                    (f"{spec.title} {q}", "bold"),
-                    f" of layer {state.layer + 1}: units (rows, two per line) × time (columns",
-                    f", {tr.steps:,} steps binned to {values.shape[1]}, largest |value| per bin)" if binned else ")",
-                    f"  scale {scale.lo:+.2f} … {scale.hi:+.2f}   (a: next quantity)",
-                    _directions(tr, q, state.layer),
-                ),
-            )
-            cw = max(1, min(3, width // max(values.shape[1], 1)))
+            if state.mode is not None:  # a difference (Δ or diff mode): diverging around 0
+                scale = delta_scale(tr.abs_max(q, state.layer))
+            elif state.history_scale == "unit":
+                scale = unit_scales(*self._ranges(tr, q, state.layer), scale)
+            heading = history_title(spec.title, q, state.layer, tr.steps, values.shape[1], scale)
+            heading.append(_directions(tr, q, state.layer))
+            update(title, heading)
+            cw = max(1, min(self.MAX_CELL_WIDTH, width // max(values.shape[1], 1)))
             col = explain.bin_of(edges, state.k)
-            lines.set_lines(history_lines(values, scale, col, unit, state.mono, cw))
-            self._map_key, self._map = key, (values[:0], edges, scale, cw, col)
+            height = self.unit_height = unit_height(len(values), room)
+            used = min(room, -(-len(values) * height // 2))
+            lines.styles.max_height = room + 2  # the map and its axis and legend lines; more units scroll
+            lines.set_lines(
+                [
+                    *history_lines(values, scale, col, unit, state.mono, cw, height),
+                    history_legend(scale, unit, values.shape[1] * cw, state.mono, room=width),
+                ]
+            )
+            self._text_lines = text_lines + (room - used if self.id != "timeline" else 0)  # the rest: text
+            self._map_key, self._map = key, (edges, cw, col)
         else:
-            empty, edges, scale, cw, last = self._map
+            edges, cw, last = self._map
             col = explain.bin_of(edges, state.k)
             if col != last:
-                lines.set_line(0, history_lines(empty, scale, col, unit, state.mono, cw)[0])
-                self._map = (empty, edges, scale, cw, col)
-        tq = q  # the text is coloured by the quantity the history shows (c at first)
-        tspec = spec
-        text = Text.assemble((f"text coloured by unit {unit}'s {tq}ᵗ", "bold"))
-        n = self.TEXT_STEPS // (4 if long else 1)  # a long trace recomputes these steps
-        if self.id == "timeline":  # under the panels: a few lines of text, redrawn on every step
-            n = min(n, 2 * width)
-        shown = slice(max(0, state.k - n), min(tr.steps, state.k + n))  # a window around t for long inputs
-        if long:
-            series = tr.series(tq, state.layer, unit, shown.start, shown.stop)
-        else:
-            series = tr.series(tq, state.layer, unit)[shown]
-        tscale = _unit_scale(series, tspec, tr, state)
-        text.append(f" (scale {tscale.lo:+.2f} … {tscale.hi:+.2f}):\n", style="bold")
-        text.append_text(coloured_tokens(tr.tokens[shown], series, tscale, state.k - shown.start))
-        update(self.query_one("#history-text", Static), text)
+                lines.set_line(0, axis_line(col, cw, (len(edges) - 1) * cw))
+                self._map = (edges, cw, col)
+        # The text around t, coloured by the unit's value of the quantity the history shows
+        # (c at first): as many tokens as fill its lines, so a step redraws a few lines only.
+        # A short text leaves lines over in the history view: the same text coloured by the
+        # unit's other quantities (h, the gates) fills them.
+        text_width = width + GUTTER
+        spare = self._text_lines
+        shown = token_window(tr.tokens, state.k, text_width * spare)
+        body: list[list[Segment]] = []
+        extra = self.id != "timeline"
+        for n, tq in enumerate([q, *sorted((x for x in tr.quantities if x != q), key=_TEXT_ORDER.find)]):
+            u = value_index(tr, tq, state.layer, state.unit)
+            if long:
+                series = tr.series(tq, state.layer, u, shown.start, shown.stop)
+            else:
+                series = tr.series(tq, state.layer, u)[shown]
+            tspec = next(s for s in PANELS[tr.cell] if s.key == tq)
+            tscale = _unit_scale(series, tspec, tr, state)
+            block = coloured_token_lines(tr.tokens[shown], series, tscale, state.k - shown.start, text_width, spare)
+            scale_words = f"(scale {tscale.lo:+.2f} … {tscale.hi:+.2f})"
+            if n == 0:
+                heading = f"text coloured by unit {u}'s {tq}ᵗ {scale_words}:"
+                update(self.query_one("#history-text", Static), Text(heading, style="bold"))
+            elif extra and len(block) + 1 <= spare:
+                body.append([Segment(f"… by its {tq}ᵗ {scale_words}:", Style(bold=True))])
+            else:
+                break
+            body += block
+            spare -= len(block) + (n > 0)
+        self.query_one("#history-tokens", LinesView).set_lines(body)
+
+
+_TEXT_ORDER = "chfiogrzn"  # the order of the extra coloured texts: states first, then the gates
 
 
 def _unit_scale(series, spec, trace, state: State) -> Scale:
     """The coloured text's scale: a gate's 0..1, otherwise ± the unit's own largest |value| on screen,
     so that one unit's rise and fall shows even when other units reach much further."""
-    if spec.kind == "gate":
+    if spec.kind == "gate" and state.mode is None:
         return panel_scale(trace, spec, state.layer, state.palette)
     m = float(np.abs(series).max()) if len(series) else 0.0
     m = m if np.isfinite(m) and m > 0 else 1.0

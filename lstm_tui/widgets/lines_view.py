@@ -12,8 +12,11 @@ from textual.strip import Strip
 class LinesView(ScrollView, can_focus=False):
     """Draws ``set_lines``' lines; only the visible ones are cropped per frame."""
 
-    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+    def __init__(self, *, id: str | None = None, classes: str | None = None, base_style: bool = False) -> None:
         super().__init__(id=id, classes=classes)
+        # Put the widget's own style under every segment: text without a background then shows on
+        # the theme's background rather than the terminal's (each strip keeps the result cached).
+        self.base_style = base_style
         self._strips: list[Strip] = []
         self._line_style: Style | None = None  # the widget's style, looked up once per frame
 
@@ -53,6 +56,8 @@ class LinesView(ScrollView, can_focus=False):
         if row >= len(self._strips):
             return Strip.blank(width, self._style())
         strip = self._strips[row]
+        if self.base_style:
+            strip = strip.apply_style(self._style())
         if scroll_x or strip.cell_length > width:
             strip = strip.crop(scroll_x, scroll_x + width)
         return strip if strip.cell_length == width else strip.extend_cell_length(width, self._style())

@@ -10,7 +10,9 @@ from textual.widgets import Static
 
 from ..render.heatmap import legend
 from ..render.palette import Scale
-from ..render.panels import PanelSpec, title
+from ..render.panels import PanelSpec, scale_note, title
+from ..render.panels import equation as spec_equation
+from ..render.text import top_k_text
 from .heatmap import Heatmap
 from .update import update
 
@@ -39,13 +41,15 @@ class Panel(Vertical):
         self.border_title = title(spec)
 
     def compose(self) -> ComposeResult:
-        yield Static(self.spec.equation, classes="equation", markup=False)
+        yield Static(spec_equation(self.spec), classes="equation", markup=False)
         yield self.heatmap
         yield self.legend
         if self.spec.key == "y":
             yield self.extra
 
     def set_notation(self, notation: str) -> None:
+        """Name the gates in ``notation`` (``render.panels.NOTATIONS``) in the title; the equation
+        in it comes with the next ``show``."""
         self.border_title = title(self.spec, notation)
 
     def show(
@@ -54,7 +58,7 @@ class Panel(Vertical):
         scale: Scale,
         selected: int | None,
         mono: bool = False,
-        extra: Text | None = None,
+        extra: Text | list[tuple[str, float]] | None = None,
         numbers: bool = False,
         parts: tuple[str, ...] = (),
         subtitle: str | None = None,
@@ -62,20 +66,29 @@ class Panel(Vertical):
     ):
         """Draw ``values`` (n,); ``selected`` marks a unit (None for panels not indexed by unit);
         ``parts`` and ``subtitle``: the arrows of the direction blocks and the width label;
-        ``equation``: the layer's own (its activations, a projection, the clip), if not the spec's."""
+        ``equation``: the layer's own (its activations, a projection, the clip, the notation),
+        if not the spec's; ``extra`` is drawn under the legend: a ``Text``, or ``render.text.top_k``'s rows."""
         self.heatmap.show(values, scale, selected, mono, numbers, parts)
-        equation = equation or self.spec.equation
-        if equation != getattr(self, "_equation", self.spec.equation):
+        equation = equation or spec_equation(self.spec)
+        if equation != getattr(self, "_equation", None):
             self._equation = equation
             self.query_one(".equation", Static).update(equation)
-        width = min(max(10, self.scrollable_content_region.width or 30), 40)
-        key = (scale, width, mono)  # the legend changes with the scale only, not with the step
+        room = max(1, self.scrollable_content_region.width or 30)
+        row = min(self.heatmap.virtual_size.width or room, room)  # the legend is as wide as a heatmap row
+        key = (scale, row, room, mono)  # the legend changes with the scale only, not with the step
         if getattr(self.legend, "_update_key", None) != key:
-            update(self.legend, Text.assemble(*[(s.text, s.style) for s in legend(scale, width, mono)]), key)
+            update(self.legend, Text.assemble(*[(s.text, s.style) for s in legend(scale, row, mono, room)]), key)
+        if isinstance(extra, list):  # the output panel's top tokens: columns as wide as the panel
+            extra = top_k_text(extra, room)
         if extra is not None:
             update(self.extra, extra)
         n = len(values)
         if subtitle is None:
             subtitle = f"{n} values" if n else ""
+        if subtitle:
+            subtitle = f"{subtitle} · {scale_note(self.spec)}"
+        bad = int(n - np.isfinite(values).sum()) if n else 0
+        if bad:  # a patch can make a run NaN or ±inf: drawn with the scale's end colour, said here
+            subtitle += f" · {bad} NaN/inf"
         if subtitle != self.border_subtitle:
             self.border_subtitle = subtitle

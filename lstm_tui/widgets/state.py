@@ -30,11 +30,18 @@ class State:
     numbers: bool = False  # write every value out as well as colouring it
     mono: bool = False  # NO_COLOR: glyphs instead of colours
     history_quantity: str = "c"  # the quantity of the history view and of the next watch
+    history_scale: str = "unit"  # history colours: "unit" (each unit's robust range) or "shared" (one scale)
     watched: tuple[tuple[str, int, int], ...] = ()  # pinned (quantity, layer, unit)
     search_results: tuple[str, list[tuple[int, float]]] | None = None  # unit search: (question, ranked units)
     grad_target: str | None = None  # None: the top next token (Σh without a head); "sum-h": Σh
     grad_compare: bool = False  # the gradient view also runs an RNN and a GRU of the same size
     window_seconds: float = 0.15  # views that need whole arrays read about this much of a long trace
+    mode: str | None = None  # "delta" (patched − clean) or "diff" (source − main): the trace is a difference
+    before: Trace | None = None  # the clean run while patches are active (the output's top-k before → after)
+    after: Trace | None = None  # the patched run while patches are active
+    patches: tuple = ()  # the active patches (core.interventions.Patch), for views that rerun the model
+    source: Trace | None = None  # the source input's run (the value src of a patch)
+    effect: object | None = None  # the effect map shown (widgets.effect_view.EffectShown), None before E
 
     @property
     def steps(self) -> int:

@@ -17,9 +17,10 @@ from ..core.trace import Trace
 from ..render import panels as panel_specs
 from ..render.acts import layer_equation
 from ..render.directions import direction_line, panel_parts, width_label
+from ..render.interventions import delta_scale, output_text
 from ..render.palette import Scale
 from ..render.panels import PanelSpec
-from ..render.text import top_tokens
+from ..render.text import top_k
 from .history_view import HistoryView
 from .panel import Panel
 from .state import State
@@ -134,22 +135,27 @@ class StepsView(VerticalScroll, can_focus=False):
             spec = panel.spec
             vals = panel_specs.values(tr, spec.key, layer, k)
             by_unit = spec.key not in ("x", "y") or (spec.key == "x" and layer > 0)
-            extra = top_tokens(tr, state.model.vocab, k) if spec.key == "y" else None
-            scale = self._scale(tr, spec, layer, state.palette)
+            extra = None
+            if spec.key == "y":  # patched: the top-k before → after; otherwise the run's own
+                extra = top_k(tr, state.model.vocab, k) if state.after is None else output_text(state, k)
+            scale = self._scale(tr, spec, layer, state.palette, state.mode is not None)
             unit = min(state.unit, len(vals) - 1) if by_unit else None
             if spec.key in ("h", "h_prev") and tr.width("h", layer) != tr.width(tr.quantities[0], layer):
                 unit = None  # a projected LSTM's h (P wide) mixes every unit: none of its values is the unit's
             panel.show(
                 vals, scale, unit, state.mono, extra, state.numbers,
                 parts=panel_parts(tr, spec.key, layer), subtitle=width_label(tr, spec.key, layer, len(vals)),
-                equation=layer_equation(spec.equation, spec.key, state.model, layer),
+                equation=layer_equation(panel_specs.equation(spec, state.notation), spec.key, state.model, layer),
             )
 
-    def _scale(self, trace: Trace, spec: PanelSpec, layer: int, palette: str) -> Scale:
-        """The panel's colour scale, computed once per trace, layer and palette."""
+    def _scale(self, trace: Trace, spec: PanelSpec, layer: int, palette: str, delta: bool = False) -> Scale:
+        """The panel's colour scale, computed once per trace, layer and palette
+        (a difference's: diverging, ± its largest |value|)."""
         if trace is not self._scales_of or len(self._scales) > 64:
             self._scales, self._scales_of = {}, trace
-        key = (spec.key, layer, palette)
+        key = (spec.key, layer, palette, delta)
         if key not in self._scales:
-            self._scales[key] = panel_specs.scale(trace, spec, layer, palette)
+            self._scales[key] = (
+                delta_scale(trace.abs_max(spec.key, layer)) if delta else panel_specs.scale(trace, spec, layer, palette)
+            )
         return self._scales[key]

@@ -12,7 +12,7 @@ from ..core import explain
 from ..core.checkpoint import CheckpointedTrace
 from ..render import plots
 from ..render.directions import aligned_rows, unit_direction
-from ..render.panels import SYMBOLS
+from ..render.panels import value_names
 from .figure import Figure
 from .messages import UnitChosen
 from .state import State
@@ -118,9 +118,9 @@ class UnitsView(VerticalScroll, can_focus=False):
 
 def _gate_names(state: State) -> dict[str, str]:
     """Each LSTM gate's name in the notation shown (the other cells' gates keep their letters)."""
-    if state.trace.cell != "lstm" or state.notation not in SYMBOLS:
+    if state.trace.cell != "lstm" or state.notation == "both":
         return {}
-    return dict(SYMBOLS[state.notation])
+    return dict(value_names(state.notation))
 
 
 def _share(v: float) -> Text:

@@ -1,0 +1,119 @@
+"""Patched runs written into the arrays of an earlier one: adding or removing a patch
+without copying the whole clean trace again.
+
+:func:`~lstm_tui.core.interventions.intervene` copies every array of the clean
+trace (about 230 MB at H = 1024, T = 4,000: most of the time a patch near the
+end takes). :func:`intervene_into` takes a spare patched run of the same clean
+trace instead, no longer in use, and only puts back the clean rows from the
+first step where either run differs, then recomputes from the first patched
+step exactly as ``intervene`` does. The app keeps two such runs and uses them
+in turn (one on screen, one spare).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import numpy as np
+
+from .interventions import Patch, _plan, _rerun, intervene
+from .model import Model, directions, softmax
+from .trace import Trace
+
+
+def first_patched_step(model: Model, clean: Trace, patches: Sequence[Patch]) -> int:
+    """The first step any of ``patches`` holds at (the clean trace's length without any)."""
+    return min((p.steps[0] for p in patches if p.steps), default=clean.steps)
+
+
+def _owns(into: Trace, clean: Trace, model: Model) -> bool:
+    """Whether ``into``'s arrays are its own (never the clean trace's, which must not change)."""
+    if into.steps != clean.steps:
+        return False
+    pairs = [(into.states[q], clean.states[q]) for q in clean.states] + [(into.hW, clean.hW)]
+    if model.num_layers > 1:
+        pairs.append((into.xW, clean.xW))
+    for a, b in pairs:
+        for n in range(model.num_layers):
+            if a[n] is b[n] or np.may_share_memory(a[n], b[n]) or a[n].shape != b[n].shape:
+                return False
+    return True
+
+
+def intervene_into(
+    model: Model,
+    clean: Trace,
+    patches: Sequence[Patch],
+    source: Trace | None,
+    into: Trace | None,
+    since: int,
+    base: Trace | None = None,
+    base_patches: Sequence[Patch] = (),
+    base_since: int = 0,
+) -> Trace:
+    """The patched run of ``clean`` under ``patches``, as :func:`intervene` returns it, written
+    into ``into``'s arrays: an earlier result of this function or of ``intervene`` on the same
+    clean trace that nothing reads any more. ``since`` is the first step where ``into`` may
+    differ from ``clean`` (its patches' first step). Falls back to ``intervene`` (a fresh
+    copy) without ``into``, for a model with a reverse direction (its changes run backwards)
+    and when ``into`` shares an array with ``clean``.
+
+    ``base``, the run on screen (patches ``base_patches``, differing from ``clean``
+    from ``base_since``), is read, never written: the rows before the first step
+    of the patches that differ are its rows, and only the rest is recomputed."""
+    reverse = any(layer.reverse for level in model.layers for layer in directions(level))
+    if into is None or reverse or not _owns(into, clean, model):
+        return intervene(model, clean, patches, source)
+    plan = _plan(model, clean, list(patches), source)
+    if not plan:
+        return clean
+    T = clean.steps
+    start, forced = clean, {}  # the run whose rows the new one starts from; level -> first step to redo
+    lo = max(0, min(since, first_patched_step(model, clean, patches)))
+    if base is not None and base is not clean and _owns(base, clean, model) and not np.may_share_memory(
+        base.states["h"][0], into.states["h"][0]
+    ):
+        differ = [p for p in patches if p not in base_patches] + [p for p in base_patches if p not in patches]
+        if not differ:
+            return base
+        for p in differ:
+            forced[p.layer] = min(forced.get(p.layer, p.steps[0]), p.steps[0])
+        floor = min(forced.values())
+        plan = {key: {k: v for k, v in steps.items() if k >= floor} for key, steps in plan.items()}
+        start, lo = base, max(0, min(since, base_since, floor))
+    states, hW, xW = into.states, into.hW, into.xW
+    for q in states:  # rows lo.. are the starting run's, before the patches change them
+        for n in range(model.num_layers):
+            states[q][n][lo:] = start.states[q][n][lo:]
+    for n in range(model.num_layers):
+        hW[n][lo:] = start.hW[n][lo:]
+        if n > 0:
+            xW[n][lo:] = start.xW[n][lo:]
+    changed = None  # (first, last): positions where the current level's input differs from the clean run
+    with np.errstate(all="ignore"):
+        for n, level in enumerate(model.layers):
+            x_in = clean.x if n == 0 else states["h"][n - 1]  # (T, E) this level's input, patched below
+            out = None
+            for d, layer in enumerate(directions(level)):
+                steps = plan.get((n, d), {})
+                starts = list(steps) + ([changed[0]] if changed is not None else [])
+                if n in forced:
+                    starts.append(forced[n])
+                if not starts:
+                    continue
+                first = min(starts)
+                _rerun(start, n, d, layer, first, x_in, steps, states, xW, hW)
+                out = (first, T - 1) if out is None else (min(out[0], first), T - 1)
+            changed = out
+    logits, y = clean.logits, clean.y
+    if model.head_W is not None and clean.logits is not None:
+        logits = into.logits if into.logits is not None and into.logits is not clean.logits else clean.logits.copy()
+        y = into.y if into.y is not None and into.y is not clean.y else clean.y.copy()
+        logits[lo:], y[lo:] = start.logits[lo:], start.y[lo:]
+        if changed is not None:
+            a = changed[0]
+            with np.errstate(all="ignore"):
+                logits[a:] = states["h"][-1][a:] @ model.head_W.T + model.head_b  # (…, V)
+                y[a:] = softmax(logits[a:])
+    return dataclasses.replace(clean, states=states, xW=xW, hW=hW, logits=logits, y=y)

@@ -1,0 +1,381 @@
+"""The app's interventions end to end: keys through ``pilot.press``, asserting on the app's state.
+
+! sets a unit, X lists and removes patches, D cycles Δ / diff, I types a
+source, E and view 6 draw the effect map. Every expected number comes from
+``core.interventions`` run directly on the same model and input.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from lstm_tui.app import LstmApp
+from lstm_tui.core import interventions
+from lstm_tui.core.interventions import EffectMap, Patch, difference, intervene, log_softmax
+from lstm_tui.core.registry import load_demo, load_model
+from lstm_tui.render.palette import DIVERGING
+from lstm_tui.widgets.effect_view import EffectLines
+from lstm_tui.widgets.patches_screen import PatchesScreen
+
+TEXT = "(()(()))((()))"
+SOURCE = "((((()))))))()"
+
+
+def brackets(source: str | None = None, text: str = TEXT) -> LstmApp:
+    m = load_demo("brackets")
+    return LstmApp(m, text=text, source=None if source is None else m.trace(source), source_text=source or "")
+
+
+def close(a, b) -> None:
+    """Equal to float32's precision (a run recomputed from the one before may step differently)."""
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+async def settle(pilot, app, until=lambda: True, seconds: float = 20.0) -> None:
+    """Let the workers finish (patched run, effect map) and their messages arrive."""
+    end = time.monotonic() + seconds
+    await pilot.pause()
+    while (app.patching or not until()) and time.monotonic() < end:
+        await pilot.pause(0.02)
+    await pilot.pause()
+
+
+async def set_patch(pilot, app, text: str) -> None:
+    await pilot.press("exclamation_mark")
+    await pilot.pause()
+    await pilot.press(*text, "enter")
+    await settle(pilot, app)
+
+
+async def select(pilot, steps: int, unit: int) -> None:
+    await pilot.press(*["n"] * steps, *["j"] * unit)
+
+
+async def test_bang_sets_the_selected_unit_at_this_step_and_the_run_follows():
+    app = brackets()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await select(pilot, 4, 12)
+        await set_patch(pilot, app, "0")
+        assert app.patches == [Patch(0, "c", 12, (4,), 0.0)]
+        want = intervene(app.model, app.clean, app.patches)
+        assert app.trace.states["c"][0][4][12] == 0.0
+        for q in ("i", "f", "g", "o", "c", "h"):
+            close(app.trace.states[q][0], want.states[q][0])
+        close(app.trace.y, want.y)
+        assert not np.allclose(app.trace.y[5:], app.clean.y[5:])  # the predictions after it change
+        np.testing.assert_array_equal(app.trace.y[:4], app.clean.y[:4])
+        assert app.status_line().startswith("PATCHED (1)")
+        assert "PATCHED (1)" in app.sub_title
+        assert app.k == 4 and app.unit == 12  # the step and unit stay
+
+
+@pytest.mark.parametrize(
+    "typed, steps, value",
+    [("0 @ 2-4", (1, 2, 3), 0.0), ("2.5 @ *", tuple(range(len(TEXT))), 2.5), ("-1@7", (6,), -1.0)],
+)
+async def test_prompt_takes_a_range_of_steps(typed, steps, value):
+    app = brackets()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await select(pilot, 2, 3)
+        await set_patch(pilot, app, typed)
+        assert app.patches == [Patch(0, "c", 3, steps, value)]
+        assert np.all(app.trace.states["c"][0][list(steps), 3] == np.float32(value))
+
+
+async def test_prompt_takes_a_whole_patch_and_the_history_quantity():
+    app = brackets()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("a")  # history quantity c -> h ...
+        q = app.history_quantity
+        await set_patch(pilot, app, "0.5")
+        assert app.patches[-1].quantity == q
+        await set_patch(pilot, app, "L1:f[3]=1@2-3")
+        assert app.patches[-1] == Patch(0, "f", 3, (1, 2), 1.0)
+        assert np.all(app.trace.states["f"][0][1:3, 3] == 1.0)
+
+
+@pytest.mark.parametrize("typed", ["src", "zero", "0 @ 99", "L1:q[0]=0@1"])
+async def test_a_bad_prompt_is_refused_and_changes_nothing(typed):
+    app = brackets()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await set_patch(pilot, app, typed)
+        assert app.patches == []
+        assert app.trace is app.clean
+        assert any(n.severity == "error" for n in app._notifications)
+        if typed == "zero":  # the text and a caret under the bad column
+            assert any(n.message.endswith("zero\n^") for n in app._notifications)
+
+
+async def test_patch_list_removes_one_and_clears_all():
+    app = brackets()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await select(pilot, 3, 12)
+        await set_patch(pilot, app, "0")
+        await set_patch(pilot, app, "1 @ 9")
+        assert len(app.patches) == 2
+        await pilot.press("X")
+        await pilot.pause()
+        assert isinstance(app.screen, PatchesScreen)
+        await pilot.press("d")  # the first one
+        await settle(pilot, app)
+        assert app.patches == [Patch(0, "c", 12, (8,), 1.0)]
+        close(app.trace.states["c"][0], intervene(app.model, app.clean, app.patches).states["c"][0])
+        await pilot.press("D")  # every one
+        await settle(pilot, app)
+        await pilot.press("escape")
+        assert app.patches == []
+        close(app.trace.states["c"][0], app.model.trace(TEXT).states["c"][0])
+        assert "PATCHED" not in app.status_line()
+
+
+async def test_delta_mode_shows_patched_minus_clean_on_the_diverging_palette():
+    app = brackets()
+    async with app.run_test(size=(160, 50)) as pilot:
+        await select(pilot, 4, 12)
+        await set_patch(pilot, app, "0")
+        patched = app.trace
+        await pilot.press("D")
+        await pilot.pause()
+        assert app.compare_mode == "delta"
+        want = difference(patched, app.clean)
+        for q in ("f", "c", "h"):
+            close(app.trace.states[q][0], want.states[q][0])
+        close(app.trace.y, want.y)
+        f_panel = next(p for p in app._panels if p.spec.key == "f")
+        scale = f_panel.heatmap._scale
+        assert scale.palette == DIVERGING and scale.lo == -scale.hi and scale.hi > 0
+        y_panel = next(p for p in app._panels if p.spec.key == "y")
+        assert "→" in str(y_panel.extra.render())  # top-k before → after
+        assert "Δ" in app.status_line()
+        await pilot.press("3")
+        await pilot.pause()
+        assert app.state.mode == "delta"
+        await pilot.press("D")  # no source: back to the patched run
+        assert app.compare_mode is None and app.trace is patched
+
+
+async def test_output_panel_lists_top_k_with_the_change_in_log_probability():
+    app = brackets()
+    async with app.run_test(size=(160, 50)) as pilot:
+        await select(pilot, 4, 12)
+        await set_patch(pilot, app, "0")
+        await pilot.press("n")
+        y_panel = next(p for p in app._panels if p.spec.key == "y")
+        text = str(y_panel.extra.render())
+        changes = interventions.top_k_change(app.model, app.clean, app.trace, 5)
+        assert f"{changes[0].dlogp:+.3f}" in text
+        assert f"{changes[0].p_before:.3f} → {changes[0].p_after:.3f}" in text
+
+
+async def test_diff_mode_shows_source_minus_main_without_the_patches():
+    app = brackets(SOURCE)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await set_patch(pilot, app, "0")
+        await pilot.press("D", "D")  # Δ, then diff
+        assert app.compare_mode == "diff"
+        main, source = app.model.trace(TEXT), app.model.trace(SOURCE)
+        for q in ("i", "c", "h"):
+            np.testing.assert_allclose(app.trace.states[q][0], source.states[q][0] - main.states[q][0])
+        assert app.trace.tokens == main.tokens  # the steps keep the main input's tokens
+        y_panel = next(p for p in app._panels if p.spec.key == "y")
+        assert "main → source" in str(y_panel.extra.render())
+        await pilot.press("D")
+        assert app.compare_mode is None
+
+
+async def test_src_copies_the_source_and_a_typed_source_replaces_it():
+    app = brackets()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("I")
+        await pilot.pause()
+        await pilot.press(*SOURCE, "enter")
+        await pilot.pause()
+        assert app.source is not None and app.source.steps == len(SOURCE)
+        await select(pilot, 4, 12)
+        await set_patch(pilot, app, "src")
+        assert app.trace.states["c"][0][4][12] == app.source.states["c"][0][4][12]
+
+
+async def test_d_without_a_patch_or_source_only_warns():
+    app = brackets()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("D")
+        assert app.compare_mode is None
+        assert any(n.severity == "warning" for n in app._notifications)
+
+
+async def test_nonfinite_patch_is_marked_and_every_view_still_draws():
+    app = brackets()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await select(pilot, 4, 12)
+        await set_patch(pilot, app, "inf")
+        assert app.nonfinite and "not finite" in app.nonfinite[0]
+        assert "NaN/inf" in app.status_line()
+        c_panel = next(p for p in app._panels if p.spec.key == "c")
+        await pilot.press("n")
+        assert "NaN/inf" in str(c_panel.border_subtitle)
+        await pilot.press("p")
+        await pilot.press("n", "n", "D")
+        for view in "123456":
+            await pilot.press(view)
+            await pilot.pause()
+        assert app.is_running
+
+
+async def test_gradient_view_reads_the_patched_run():
+    app = brackets()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await select(pilot, 4, 12)
+        await set_patch(pilot, app, "0")
+        await pilot.press("5")
+        await pilot.pause()
+        _, _, _, t64 = app.query_one("#gradients")._cache
+        assert t64.states["c"][0][4][12] == 0.0
+
+
+async def test_effect_map_estimate_then_exact_and_each_cell_is_one_patched_run():
+    app = brackets()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await select(pilot, 6, 12)
+        await pilot.press("E")
+        await pilot.pause()
+        await pilot.press("enter")
+        await settle(pilot, app, lambda: app.effect_shown is not None and not app.effect_shown.running)
+        assert app.view == "effects"
+        em = app.effect_shown.map
+        assert em.complete and app.effect_shown.estimate is not None
+        assert (em.quantity, em.layer, em.value, em.step) == ("c", 0, 0.0, 6)
+        assert em.token == int(np.argmax(app.clean.logits[6]))  # default: the clean top-1 at T
+        for s, j in [(0, 0), (3, 12), (6, 12), (5, 7)]:
+            tr = intervene(app.model, app.clean, [Patch(0, "c", j, (s,), 0.0)])
+            want = log_softmax(tr.logits[6])[em.token] - log_softmax(app.clean.logits[6])[em.token]
+            assert em.effect[s, j] == pytest.approx(want, abs=1e-5)
+        np.testing.assert_array_equal(em.effect[7:], 0)
+
+
+async def test_effect_map_prompt_fields_and_refusals():
+    app = brackets(SOURCE)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("E")
+        await pilot.pause()
+        inp = app.screen.query_one("Input")
+        inp.value = "q=h layer=1 value=src step=9 token=("
+        await pilot.press("enter")
+        await settle(pilot, app, lambda: app.effect_shown is not None and not app.effect_shown.running)
+        em = app.effect_shown.map
+        assert (em.quantity, em.value, em.step, em.label) == ("h", "src", 8, "(")
+        await pilot.press("E")
+        await pilot.pause()
+        app.screen.query_one("Input").value = "q=c step=99"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.effect_shown.map is em  # refused: the map shown stays
+        assert any("out of range" in n.message for n in app._notifications)
+
+
+async def test_effect_map_cursor_enter_and_click_go_to_the_cell():
+    app = brackets()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await select(pilot, 8, 0)
+        await pilot.press("E")
+        await pilot.pause()
+        await pilot.press("enter")
+        await settle(pilot, app, lambda: not app.effect_shown.running)
+        await pilot.press("left", "left", "j", "j", "j")  # the map's cursor is the app's step and unit
+        await pilot.pause()
+        assert "t = 7, unit 3" in str(app.query_one("#effect-cell").render())
+        await pilot.press("enter")
+        assert app.view == "steps" and (app.k, app.unit) == (6, 3)
+        await pilot.press("6")
+        await pilot.pause()
+        lines = app.query_one(EffectLines)
+        edges, cw, _ = lines.place
+        await pilot.click(EffectLines, offset=(6 + 2 * cw, 1 + 5))  # step column 2, unit 5
+        await pilot.pause()
+        assert app.view == "steps" and (app.k, app.unit) == (int(edges[2]), 5)
+
+
+async def test_escape_stops_the_exact_map_and_keeps_its_rows(monkeypatch):
+    monkeypatch.setattr(interventions, "GROUP_ROWS", 1)  # one step's copies at a time: many rows to stop between
+    model = load_model("random", hidden=64, seed=0)
+    app = LstmApp(model, text="the quick brown fox jumps over the lazy dog " * 6)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("end", "E")
+        await pilot.pause()
+        await pilot.press("enter")
+        await pilot.pause(0.2)
+        await pilot.press("escape")
+        await pilot.pause(0.3)
+        shown = app.effect_shown
+        assert not shown.running and not shown.map.complete
+        assert "stopped" in shown.note
+        done = shown.map.done.copy()
+        await pilot.pause(0.3)
+        np.testing.assert_array_equal(app.effect_shown.map.done, done)  # the worker has stopped
+
+
+async def test_a_new_input_clears_the_patches():
+    app = brackets()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await set_patch(pilot, app, "0")
+        app.run_text("(())")
+        await pilot.pause()
+        assert app.patches == [] and app.trace.steps == 4 and "PATCHED" not in app.status_line()
+
+
+def test_cli_hands_the_source_to_the_app(monkeypatch):
+    from lstm_tui import cli
+
+    seen = {}
+
+    def run(self):
+        seen["source"], seen["text"] = self.source, self.source_text
+
+    monkeypatch.setattr(LstmApp, "run", run)
+    monkeypatch.setenv("XDG_CONFIG_HOME", "/tmp/lstm-tui-test-ivui")
+    assert cli.main(["--model", "brackets", "--text", TEXT, "--source-text", SOURCE]) == 0
+    assert seen["text"] == SOURCE and seen["source"].steps == len(SOURCE)
+
+
+def test_effect_map_of_the_app_is_the_core_map():
+    """The view's values are the map's exact rows once done (no re-scaling of the numbers)."""
+    from lstm_tui.widgets.effect_view import EffectShown, EffectView
+
+    m = load_demo("brackets")
+    clean = m.trace(TEXT)
+    em = EffectMap(m, clean, "c", 0, 0.0, 5)
+    est = em.estimate()
+    em.run()
+    vals = EffectView().values(EffectShown(em, est, False, 1.0))
+    np.testing.assert_array_equal(vals, em.effect[:6])
+
+
+async def test_changes_reuse_a_spare_run_and_stay_exact():
+    """Each change writes into the run before last (not on screen) instead of copying the clean trace."""
+    app = brackets()
+    async with app.run_test(size=(120, 40)) as pilot:
+        runs = []
+        for typed in ("0 @ 9", "1 @ 12", "-1 @ 3", "0.5 @ 10-11"):
+            await set_patch(pilot, app, typed)
+            runs.append(app.trace)
+            want = intervene(app.model, app.clean, app.patches)
+            for q in ("i", "c", "h"):
+                close(app.trace.states[q][0], want.states[q][0])
+            np.testing.assert_allclose(app.trace.y, want.y, atol=1e-7)
+        assert np.shares_memory(runs[2].states["c"][0], runs[0].states["c"][0])
+        assert not np.shares_memory(runs[3].states["c"][0], runs[2].states["c"][0])  # the one on screen
+        assert not np.shares_memory(app.trace.states["c"][0], app.clean.states["c"][0])
+
+
+async def test_another_model_retraces_the_source():
+    app = brackets(SOURCE)
+    async with app.run_test(size=(120, 40)) as pilot:
+        other = load_model("random", hidden=8, seed=0)
+        app.model = other
+        app.run_text("(()())")
+        await pilot.pause()
+        assert app.source is not None and app.source.cell == other.layers[0].cell
+        np.testing.assert_array_equal(app.source.states["h"][0], other.trace(SOURCE).states["h"][0])

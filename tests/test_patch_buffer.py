@@ -1,0 +1,65 @@
+"""intervene_into (patched runs written into a spare run's arrays) equals intervene, change after change."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lstm_tui.core import random_model
+from lstm_tui.core.interventions import Patch, intervene
+from lstm_tui.core.patch_buffer import first_patched_step, intervene_into
+
+TEXT = "the quick brown fox jumps over the lazy dog, twice: the quick brown fox"
+
+
+def same(a, b) -> None:
+    """Equal to float32's precision: a stretch may run through cells.run in one and step by step in the other."""
+    for q in b.states:
+        for n in range(b.num_layers):
+            np.testing.assert_allclose(a.states[q][n], b.states[q][n], rtol=1e-5, atol=1e-6, err_msg=f"{q}, layer {n + 1}")
+    for n in range(b.num_layers):
+        np.testing.assert_allclose(a.hW[n], b.hW[n], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(a.xW[n], b.xW[n], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(a.logits, b.logits, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(a.y, b.y, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("cell, layers", [("lstm", 2), ("gru", 2), ("rnn_tanh", 2), ("lstm", 1)])
+def test_a_chain_of_patch_sets_through_two_spare_runs_equals_intervene(cell, layers):
+    model = random_model(hidden=16, seed=3, cell=cell, layers=layers)
+    clean = model.trace(TEXT)
+    source = model.trace(TEXT[::-1])
+    keep = {q: [np.array(clean.states[q][n]) for n in range(layers)] for q in clean.states}
+    qs = list(clean.states)
+    rng = np.random.default_rng(0)
+    patches: list[Patch] = []
+    spare = [None, None]  # (run, since) used in turn, as the app does
+    for turn in range(16):
+        if patches and rng.random() < 0.35:
+            patches.pop(int(rng.integers(len(patches))))
+        else:
+            k = int(rng.integers(clean.steps))
+            value = "src" if rng.random() < 0.3 else float(rng.normal())
+            unit = None if rng.random() < 0.2 else int(rng.integers(16))
+            patches.append(Patch(int(rng.integers(layers)), qs[int(rng.integers(len(qs)))], unit, range(k, k + 3), value))
+        into, since = (spare[turn % 2] or (None, clean.steps))[:2]
+        shown = spare[(turn + 1) % 2]  # the run on screen: read, never written
+        kw = {} if shown is None else {"base": shown[0], "base_patches": shown[2], "base_since": shown[1]}
+        got = intervene_into(model, clean, patches, source, into, since, **kw)
+        same(got, intervene(model, clean, patches, source))
+        if shown is not None:
+            same(shown[0], intervene(model, clean, shown[2], source))  # the base is unchanged
+        if got is not clean:
+            spare[turn % 2] = (got, first_patched_step(model, clean, patches), list(patches))
+    for q in clean.states:  # the clean run was never written
+        for n in range(layers):
+            np.testing.assert_array_equal(clean.states[q][n], keep[q][n])
+
+
+def test_a_spare_that_shares_the_clean_arrays_is_not_written():
+    model = random_model(hidden=8, seed=1)
+    clean = model.trace(TEXT)
+    c = np.array(clean.states["c"][0])
+    got = intervene_into(model, clean, [Patch(0, "c", 2, 5, 0.0)], None, clean, 0)
+    np.testing.assert_array_equal(clean.states["c"][0], c)
+    assert got.states["c"][0][5][2] == 0

@@ -12,7 +12,8 @@ caches cannot slow the other's; the NumPy and PyTorch children alternate for
 a few rounds, and every time is the best of all its repeats):
 
 - trace throughput: ``Model.trace`` on float32 frames, T = 10,000, H = 256,
-  E = 64, one LSTM layer, recording every gate, cᵗ and hᵗ, against PyTorch's
+  E = 64, one LSTM layer, recording every gate, cᵗ and hᵗ, by the compiled
+  loop (numba, when installed) and by NumPy's loop, against PyTorch's
   ``nn.LSTM`` forward (which records only h) on the same weights and input.
   Both sides use 2 threads: ``torch.set_num_threads(2)``, and NumPy's BLAS
   limited to 2 through threadpoolctl. The PyTorch row appears when PyTorch is
@@ -40,7 +41,12 @@ a few rounds, and every time is the best of all its repeats):
   trace and after the app has shown it and jumped around. The peer is the
   size of a full trace of the same input.
 - jump: Home, End and 20 jumps to random steps (what go-to-step does) of
-  that trace, through the app, each to its frame: median and worst.
+  that trace, through the app, each to its frame: median and worst; the
+  trace built by NumPy's loop, and (numba installed) by the compiled loop.
+- export memory: ``lstm-tui export`` of a million characters in a child
+  process, its peak RSS from ``RUSAGE_CHILDREN``, against 500 MB.
+
+Each figure prints the 1-minute load average it was measured at.
 
 Nothing here is a test: the numbers depend on the machine and are never
 asserted.
@@ -114,13 +120,29 @@ def _model_and_frames(T: int, H: int, E: int):
     return Model(layers=(layer,), name="bench"), x
 
 
+def _compiled_info(wait: bool) -> dict:
+    """Get the compiled loop ready (numba; the seconds it took: a compile, or a load from numba's cache)."""
+    from lstm_tui.core import compiled
+
+    t0 = time.perf_counter()
+    ok = compiled.warm_up(wait=True) if wait else False
+    info = {"compiled": ok, "compiled_status": compiled.status(), "compile_seconds": time.perf_counter() - t0}
+    if ok:
+        import numba
+
+        info.update(numba=numba.__version__, numba_threads=numba.get_num_threads(), numba_layer=numba.threading_layer())
+    return info
+
+
 def child_numpy(T: int, H: int, E: int, repeat: int, trace_only: bool = False) -> dict:
-    """Model.trace over frames; also cells.run alone and the bare W_hh·h loop."""
+    """Model.trace over frames by NumPy's loop and by the compiled loop (numba, when
+    installed), alternating repeats; also cells.run alone and the bare W_hh·h loop."""
     import numpy as np
 
-    from lstm_tui.core import run
+    from lstm_tui.core import compiled, run
 
     limiter, info = _limit_blas(THREADS)
+    info.update(_compiled_info(wait=True))
     model, x = _model_and_frames(T, H, E)
     layer = model.layers[0]
     h0 = np.zeros(H, dtype=np.float32)
@@ -138,9 +160,34 @@ def child_numpy(T: int, H: int, E: int, repeat: int, trace_only: bool = False) -
         t2 = time.perf_counter()
         return min(t1 - t0, t2 - t1)
 
-    out = {"trace": _best(lambda: model.trace(x), repeat), "numpy": np.__version__, **info}
+    def numpy_trace():
+        with compiled.using(False):
+            model.trace(x)
+
+    def compiled_trace():
+        with compiled.using(True):
+            model.trace(x)
+
+    out = {"numpy": np.__version__, **info, "load": _load()}
+    kinds = {"trace": numpy_trace, **({"trace_compiled": compiled_trace} if info["compiled"] else {})}
+    for kind, fn in kinds.items():
+        fn()  # warm-up
+    best = dict.fromkeys(kinds, float("inf"))
+    for _ in range(repeat):  # alternating, so that a busy moment lands on both
+        for kind, fn in kinds.items():
+            t0 = time.perf_counter()
+            fn()
+            best[kind] = min(best[kind], time.perf_counter() - t0)
+    out.update(best)
+    if info["compiled"]:
+        with compiled.using(False):
+            slow = model.trace(x[:2000])
+        with compiled.using(True):
+            fast = model.trace(x[:2000])
+        out["max_paths_diff"] = max(float(np.abs(fast.states[q] - slow.states[q]).max()) for q in slow.states)
     if not trace_only:
-        out["run"] = _best(lambda: run(layer, x, h0, h0), repeat)
+        with compiled.using(False):
+            out["run"] = _best(lambda: run(layer, x, h0, h0), repeat)
         out["gemv"] = min(gemv_only() for _ in range(repeat + 1))
     del limiter
     return out
@@ -165,13 +212,14 @@ def child_torch(T: int, H: int, E: int, repeat: int, trace_only: bool = False) -
         xt = torch.from_numpy(x)
         seconds = _best(lambda: lstm(xt), repeat)
         if trace_only:
-            return {"torch": torch.__version__, "forward": seconds}
+            return {"torch": torch.__version__, "forward": seconds, "load": _load()}
         torch.set_num_threads(1)
         one_thread = _best(lambda: lstm(xt), repeat)
         torch.set_num_threads(THREADS)
         h_torch = lstm(xt)[0].numpy()  # (T, H)
     h_ours = model.trace(x[: min(T, 2000)]).states["h"][0]
     return {
+        "load": _load(),
         "torch": torch.__version__,
         "forward": seconds,
         "forward_1": one_thread,
@@ -203,9 +251,11 @@ def _run_child(
 def _keep_best(best: dict | None, new: dict) -> dict:
     """Merge two children's answers, keeping the smaller of every time."""
     if best is None:
-        return new
-    times = ("trace", "run", "gemv", "forward", "forward_1")
-    return {**new, **{k: min(best[k], new[k]) for k in times if k in new and k in best}}
+        return {**new, "loads": [new.get("load")]}
+    times = ("trace", "trace_compiled", "run", "gemv", "forward", "forward_1")
+    merged = {**new, **{k: min(best[k], new[k]) for k in times if k in new and k in best}}
+    merged["loads"] = best.get("loads", [best.get("load")]) + [new.get("load")]  # the load of every child run
+    return merged
 
 
 def _load() -> str:
@@ -219,9 +269,11 @@ def _load() -> str:
 # Start-up figures.
 
 
-def import_time(repeat: int) -> float:
-    """Best time of ``import lstm_tui.core`` inside a fresh interpreter."""
-    code = "import time; t0 = time.perf_counter(); import lstm_tui.core; print(time.perf_counter() - t0)"
+def import_time(repeat: int, module: str = "lstm_tui.core", hide: str | None = None) -> float:
+    """Best time of ``import module`` inside a fresh interpreter (with ``hide`` made
+    unimportable first, as if it were not installed)."""
+    code = f"import sys; sys.modules[{hide!r}] = None; " if hide else ""
+    code += f"import time; t0 = time.perf_counter(); import {module}; print(time.perf_counter() - t0)"
     best = float("inf")
     for _ in range(repeat):
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_child_env(), cwd=ROOT)
@@ -304,7 +356,7 @@ def first_frame(repeat: int) -> float | None:
     showed one), or None without an app or a pseudo-terminal to run it in."""
     import importlib.util
 
-    if not hasattr(os, "openpty") or importlib.util.find_spec("lstm_tui.app") is None:
+    if not hasattr(os, "openpty") or importlib.util.find_spec("textual") is None:
         return None
     times = [t for t in (_one_first_frame() for _ in range(repeat)) if t is not None]
     return min(times) if times else float("inf")
@@ -399,6 +451,7 @@ def child_latency(hidden: int, layers: int, vocab: int, cols: int, rows: int, st
                 assert len(frames) > n0
             times.sort()
             return {
+                "load": _load(),
                 "median": statistics.median(times),
                 "p95": times[min(len(times) - 1, int(0.95 * len(times)))],
                 "max": times[-1],
@@ -459,13 +512,13 @@ def child_enter(hidden: int, layers: int, vocab: int, steps: int, repeat: int) -
                     await asyncio.sleep(0.002)
                 moves.append(next(t for t, _, _ in shown if t >= t0) - t0)
             still = app.tracing is not None
-            return {"median": statistics.median(times), "max": max(times), "repeat": repeat,
+            return {"load": _load(), "median": statistics.median(times), "max": max(times), "repeat": repeat,
                     "step_median": statistics.median(moves), "step_max": max(moves), "still_tracing": still}
 
     return asyncio.run(run())
 
 
-def child_memory(steps: int, hidden: int, jumps: int) -> dict:
+def child_memory(steps: int, hidden: int, jumps: int, compiled: bool = False) -> dict:
     import asyncio
     import resource
     import statistics
@@ -479,9 +532,22 @@ def child_memory(steps: int, hidden: int, jumps: int) -> dict:
     model = random_model(hidden=hidden, seed=0, dtype="float32")
     rng = np.random.default_rng(0)
     text = "".join(rng.choice(list("abcdefghijklmnopqrstuvwxyz .,;()"), steps).tolist())
+    from lstm_tui.core import compiled as loop
+    from lstm_tui.core.checkpoint import one_blas_thread
+
+    if compiled:
+        loop.warm_up(wait=True)
     t0 = time.perf_counter()
-    tr = checkpointed(model, text)
+    with loop.using(compiled):
+        tr = checkpointed(model, text)
     build = time.perf_counter() - t0
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        blas = None  # recomputes run with the BLAS's own threads
+    else:
+        with one_blas_thread():  # what a window's recompute runs under
+            blas = next((i["num_threads"] for i in threadpool_info() if i.get("user_api") == "blas"), None)
     rss_core = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
 
     from lstm_tui.app import LstmApp
@@ -515,6 +581,8 @@ def child_memory(steps: int, hidden: int, jumps: int) -> dict:
         "jump_median": statistics.median(times),
         "jump_max": max(times),
         "jumps": len(times),
+        "blas_threads": blas,
+        "load": _load(),
     }
 
 
@@ -523,44 +591,154 @@ APP_CHILDREN = {"latency": child_latency, "enter": child_enter, "memory": child_
 
 def _run_app_child(kind: str, **params) -> dict:
     cmd = [sys.executable, __file__, "--child", kind, "--params", json.dumps(params)]
-    out = subprocess.run(cmd, capture_output=True, text=True, env=_child_env(), cwd=ROOT)
+    env = _child_env()
+    if params.get("compiled") is False:  # not even started in the background
+        env["LSTM_TUI_COMPILED"] = "0"
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
     if out.returncode != 0:
         raise RuntimeError(f"benchmark child {kind!r} failed:\n{out.stderr}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def app_rows(quick: bool) -> list[tuple[str, str, str, str]]:
+def app_rows(quick: bool, jump_only: bool = False) -> list[tuple[str, ...]]:
     """The figures measured through the app (each in a fresh child process)."""
     import importlib.util
 
-    if importlib.util.find_spec("lstm_tui.app") is None:
-        return []
+    if importlib.util.find_spec("lstm_tui.app") is None or importlib.util.find_spec("textual") is None:
+        return [("app figures: skipped, Textual is not installed in this Python", "", "", "", "")]
     keys = 30 if quick else 100
     rows = []
-    for H, L, V, cols, rows_ in ((1024, 2, 10_000, 160, 50), (64, 1, 100, 80, 24)):
-        r = _run_app_child("latency", hidden=H, layers=L, vocab=V, cols=cols, rows=rows_, steps=400, keys=keys)
-        what = f"step latency H={H}, {L} layer{'s' if L > 1 else ''}, V={V:,}, {cols}x{rows_}"
-        rows.append((f"{what}: median", _fmt_s(r["median"]), f"≤ {TARGET_STEP[0] * 1000:.0f} ms",
-                     f"{r['median'] / TARGET_STEP[0]:.2f} of target"))
-        rows.append((f"  p95 of {keys} keys (worst {_fmt_s(r['max'])})", _fmt_s(r["p95"]),
-                     f"≤ {TARGET_STEP[1] * 1000:.0f} ms", f"{r['p95'] / TARGET_STEP[1]:.2f} of target"))
-    r = _run_app_child("enter", hidden=1024, layers=2, vocab=10_000, steps=100_000, repeat=3 if quick else 5)
-    rows.append((f"step 1 after Enter, T=100,000, H=1024 (median of {r['repeat']})", _fmt_s(r["median"]),
-                 f"≤ {TARGET_ENTER * 1000:.0f} ms", f"{r['median'] / TARGET_ENTER:.2f} of target"))
-    rows.append(("  a step while it traces on (median of 20 keys)" if r["still_tracing"] else
-                 "  a step after it (median of 20 keys)", _fmt_s(r["step_median"]), "", ""))
+    if not jump_only:
+        for H, L, V, cols, rows_ in ((1024, 2, 10_000, 160, 50), (64, 1, 100, 80, 24)):
+            r = _run_app_child("latency", hidden=H, layers=L, vocab=V, cols=cols, rows=rows_, steps=400, keys=keys)
+            what = f"step latency H={H}, {L} layer{'s' if L > 1 else ''}, V={V:,}, {cols}x{rows_}"
+            rows.append((f"{what}: median", _fmt_s(r["median"]), f"≤ {TARGET_STEP[0] * 1000:.0f} ms",
+                         f"{r['median'] / TARGET_STEP[0]:.2f} of target", r["load"]))
+            rows.append((f"  p95 of {keys} keys (worst {_fmt_s(r['max'])})", _fmt_s(r["p95"]),
+                         f"≤ {TARGET_STEP[1] * 1000:.0f} ms", f"{r['p95'] / TARGET_STEP[1]:.2f} of target", ""))
+        r = _run_app_child("enter", hidden=1024, layers=2, vocab=10_000, steps=100_000, repeat=3 if quick else 5)
+        rows.append((f"step 1 after Enter, T=100,000, H=1024 (median of {r['repeat']})", _fmt_s(r["median"]),
+                     f"≤ {TARGET_ENTER * 1000:.0f} ms", f"{r['median'] / TARGET_ENTER:.2f} of target", r["load"]))
+        rows.append(("  a step while it traces on (median of 20 keys)" if r["still_tracing"] else
+                     "  a step after it (median of 20 keys)", _fmt_s(r["step_median"]), "", ""))
     T = 100_000 if quick else 1_000_000
-    r = _run_app_child("memory", steps=T, hidden=128, jumps=20)
-    rows.append((f"peak RSS, T={T:,}, H=128, app included", f"{r['rss'] / 2**20:,.0f} MB",
-                 f"≤ {TARGET_RSS / 2**20:.0f} MB", f"{r['rss'] / r['full_bytes']:.2f} of a full trace"))
-    rows.append((f"  peer: a full trace of T={T:,}", f"{r['full_bytes'] / 2**20:,.0f} MB", "", "1.00"))
-    rows.append((f"  peak RSS after the forward pass (core only; {r['build']:.1f} s)", f"{r['rss_core'] / 2**20:,.0f} MB",
-                 "", ""))
-    rows.append((f"  kept: checkpoints every {r['window']} steps, summaries, cache", f"{r['kept'] / 2**20:,.0f} MB", "", ""))
-    rows.append((f"jump (Home, End, go to step) to its frame, median of {r['jumps']}", _fmt_s(r["jump_median"]),
-                 f"≤ {TARGET_JUMP * 1000:.0f} ms", f"{r['jump_median'] / TARGET_JUMP:.2f} of target"))
-    rows.append(("  worst jump", _fmt_s(r["jump_max"]), f"≤ {TARGET_JUMP * 1000:.0f} ms",
-                 f"{r['jump_max'] / TARGET_JUMP:.2f} of target"))
+    r = _run_app_child("recompute", steps=100_000 if quick else 200_000, hidden=128, windows=20 if quick else 60)
+    for way in ("numpy, BLAS 2 threads", "numpy, BLAS 1 thread", "compiled, one core"):
+        if way in r:
+            rows.append((f"window recompute ({r['window']} steps, H=128), {way}: median (worst)",
+                         f"{_fmt_s(r[way][0])} ({_fmt_s(r[way][1])})", "", "", r["load"]))
+    loops = [False] + ([True] if importlib.util.find_spec("numba") is not None else [])
+    for fast in loops:
+        r = _run_app_child("memory", steps=T, hidden=128, jumps=20, compiled=fast)
+        how = "compiled loop" if fast else "NumPy loop"
+        blas = f"BLAS {r['blas_threads']} thread(s) during recomputes" if r["blas_threads"] else "BLAS threads not limited (no threadpoolctl)"
+        rows.append((f"peak RSS, T={T:,}, H=128, app included ({how})", f"{r['rss'] / 2**20:,.0f} MB",
+                     f"≤ {TARGET_RSS / 2**20:.0f} MB", f"{r['rss'] / r['full_bytes']:.2f} of a full trace", r["load"]))
+        if not fast:
+            rows.append((f"  peer: a full trace of T={T:,}", f"{r['full_bytes'] / 2**20:,.0f} MB", "", "1.00"))
+        rows.append((f"  peak RSS after the forward pass (core only; {r['build']:.1f} s)", f"{r['rss_core'] / 2**20:,.0f} MB",
+                     "", ""))
+        rows.append((f"  kept: checkpoints every {r['window']} steps, summaries, cache", f"{r['kept'] / 2**20:,.0f} MB", "", ""))
+        rows.append((f"jump (Home, End, go to step) to its frame, {how}, {blas}: median of {r['jumps']}",
+                     _fmt_s(r["jump_median"]), f"≤ {TARGET_JUMP * 1000:.0f} ms", f"{r['jump_median'] / TARGET_JUMP:.2f} of target",
+                     r["load"]))
+        rows.append(("  worst jump", _fmt_s(r["jump_max"]), f"≤ {TARGET_JUMP * 1000:.0f} ms",
+                     f"{r['jump_max'] / TARGET_JUMP:.2f} of target"))
+    return rows
+
+
+EXPORT_TEXT = "Beautiful is better than ugly. Explicit is better than implicit. Simple is better than complex. "
+
+
+def child_export(model: str, chars: int, compiled: bool) -> dict:
+    """``lstm-tui export`` of ``chars`` characters in a child process: its peak RSS (this
+    process's only child, so RUSAGE_CHILDREN is that child's), seconds and file size."""
+    import resource
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="lstm-tui-bench.") as folder:
+        text = Path(folder) / "text.txt"
+        text.write_text((EXPORT_TEXT * (chars // len(EXPORT_TEXT) + 1))[:chars], encoding="utf-8")
+        out = Path(folder) / "trace.npz"
+        spec = ["--hidden", model.split(":")[1]] if model.startswith("random:") else ["--model", model]
+        cmd = [sys.executable, "-m", "lstm_tui", "export", *spec, "--text-file", str(text), "-o", str(out)]
+        env = _child_env()
+        env["LSTM_TUI_COMPILED"] = "auto" if compiled else "0"
+        t0 = time.perf_counter()
+        done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
+        seconds = time.perf_counter() - t0
+        if done.returncode != 0:
+            raise RuntimeError(done.stderr)
+        return {
+            "rss": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024,  # KiB on Linux
+            "seconds": seconds,
+            "bytes": out.stat().st_size,
+            "said": done.stdout.strip(),
+            "load": _load(),
+        }
+
+
+APP_CHILDREN["export"] = child_export
+
+
+def child_recompute(steps: int, hidden: int, windows: int) -> dict:
+    """A checkpointed window's recompute (the core of a jump) at H = ``hidden``: NumPy's loop
+    with its BLAS on 2 threads and held to 1 (what checkpoint does with threadpoolctl), and the
+    compiled loop's one-core kernel; the same random windows, the three alternating."""
+    import contextlib
+    import statistics
+
+    import numpy as np
+
+    from lstm_tui.core import checkpoint, compiled, random_model
+
+    limiter, info = _limit_blas(THREADS)
+    model = random_model(hidden=hidden, seed=0, dtype="float32")
+    text = "".join(np.random.default_rng(0).choice(list("abcdefghijklmnopqrstuvwxyz .,;()"), steps).tolist())
+    with compiled.using(False):
+        plain = checkpoint.checkpointed(model, text)
+    ways = {"numpy, BLAS 2 threads": plain._store, "numpy, BLAS 1 thread": plain._store}
+    if info and compiled.warm_up(wait=True):
+        with compiled.using(True):
+            ways["compiled, one core"] = checkpoint.checkpointed(model, text)._store
+    limit = checkpoint.one_blas_thread
+    times: dict[str, list[float]] = {k: [] for k in ways}
+    rng = np.random.default_rng(1)
+    for w in rng.integers(0, len(plain._store.path), windows).tolist():
+        for way, store in ways.items():
+            checkpoint.one_blas_thread = (lambda: contextlib.nullcontext()) if "2 threads" in way else limit
+            t0 = time.perf_counter()
+            store.compute(w)
+            times[way].append(time.perf_counter() - t0)
+    checkpoint.one_blas_thread = limit
+    del limiter
+    return {
+        "window": plain.window_length,
+        "load": _load(),
+        "threadpoolctl": bool(info),
+        **{way: [statistics.median(t), max(t)] for way, t in times.items()},
+    }
+
+
+APP_CHILDREN["recompute"] = child_recompute
+
+
+def export_rows(quick: bool) -> list[tuple[str, ...]]:
+    """Peak RSS of ``lstm-tui export`` of a million characters (a demo model, and H = 128)."""
+    import importlib.util
+
+    chars = 100_000 if quick else 1_000_000
+    rows = []
+    loops = [False] + ([True] if importlib.util.find_spec("numba") is not None else [])
+    for model in ("charlm", "random:128"):
+        for fast in loops:
+            r = _run_app_child("export", model=model, chars=chars, compiled=fast)
+            name = f"--hidden {model.split(':')[1]}" if model.startswith("random:") else f"--model {model}"
+            how = "compiled loop once ready" if fast else "NumPy loop"
+            rows.append((f"lstm-tui export {name}, {chars:,} characters ({how}): peak RSS",
+                         f"{r['rss'] / 2**20:,.0f} MB", f"≤ {TARGET_RSS / 2**20:.0f} MB",
+                         f"{r['rss'] / TARGET_RSS:.2f} of target", r["load"]))
+            rows.append((f"  {r['seconds']:.1f} s, a file of {r['bytes'] / 2**30:.2f} GB", "", "", ""))
     return rows
 
 
@@ -604,8 +782,9 @@ def machine_lines(np_info: dict, torch_info: dict) -> list[str]:
     ]
 
 
-def print_table(rows: list[tuple[str, str, str, str]], head=("figure", "measured", "target", "ratio")) -> None:
-    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(4)]
+def print_table(rows: list[tuple[str, ...]], head=("figure", "measured", "target", "ratio", "load")) -> None:
+    rows = [tuple(r) + ("",) * (len(head) - len(r)) for r in rows]
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     line = "  ".join("{:<%d}" % w for w in widths)
     print(line.format(*head))
     print("  ".join("-" * w for w in widths))
@@ -625,6 +804,11 @@ def main(argv: list[str] | None = None) -> int:
         "--scaling", action="store_true", help="also time the trace per step for H = 64 to 1024, T = 1,000 to 100,000"
     )
     parser.add_argument("--no-app", action="store_true", help="skip the figures measured through the app")
+    parser.add_argument(
+        "--only", action="append", choices=("trace", "import", "export", "app", "jump"),
+        help="only these figures (repeatable): trace throughput, import and first frame, export's memory, "
+        "the app's (all of them), jump (memory and jumps at a million steps only)",
+    )
     parser.add_argument("--child", choices=sorted({*CHILDREN, *APP_CHILDREN}), help=argparse.SUPPRESS)
     parser.add_argument("--params", default="{}", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -640,61 +824,102 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(CHILDREN[args.child](args.T, H, E, args.repeat, args.trace_only)))
         return 0
 
-    # The children alternate for a few rounds and each figure keeps its best,
-    # so that a busy moment on a shared machine does not land on one side only.
+    only = set(args.only or ("trace", "import", "export", "app"))
+    rows: list[tuple[str, ...]] = []
+    print(f"lstm-tui benchmarks{' (quick)' if args.quick else ''}: T = {args.T:,}, H = {H}, E = {E}, float32, "
+          f"best of {args.repeat} × {args.rounds} rounds")
+    load_before = _load()
+    import numpy
+
+    np_info, torch_info = {"numpy": numpy.__version__, **_limit_blas(THREADS)[1]}, {}
+    if "trace" in only:
+        np_info, torch_info, trace_rows = throughput_rows(args)
+        rows += trace_rows
+    for line in machine_lines(np_info, torch_info):
+        print(line)
+    if "import" in only:
+        n_import = 3 if args.quick else 10
+        rows.append((f"core import (best of {n_import})", _fmt_s(import_time(n_import)), f"< {TARGET_IMPORT} s", "", _load()))
+        rows.append(("  import lstm_tui.core.model, numba installed", _fmt_s(import_time(n_import, "lstm_tui.core.model")),
+                     "", "", _load()))
+        rows.append(("  the same with numba hidden (as if not installed)",
+                     _fmt_s(import_time(n_import, "lstm_tui.core.model", hide="numba")), "", "", _load()))
+        n_frame = 3 if args.quick else 5
+        ff = first_frame(n_frame)
+        if ff is not None:
+            label = f"time to first frame: lstm-tui (best of {n_frame})"
+            shown = _fmt_s(ff) if ff < float("inf") else "no frame with step 1 in 15 s"
+            rows.append((label, shown, f"≤ {TARGET_FIRST_FRAME} s", "", _load()))
+    if "export" in only:
+        rows += export_rows(args.quick)
+    if "app" in only and not args.no_app:
+        rows += app_rows(args.quick)
+    elif "jump" in only:
+        rows += app_rows(args.quick, jump_only=True)
+    print(f"load      1-minute load average {load_before} before, {_load()} after (other work slows the figures; "
+          "the load column is at each figure)")
+    print()
+    print_table(rows)
+    if torch_info.get("max_h_diff") is not None:
+        print(f"\n(check: h from Model.trace and from nn.LSTM differ by at most {torch_info['max_h_diff']:.1e}"
+              + (f"; the compiled and NumPy loops by {np_info['max_paths_diff']:.1e})" if "max_paths_diff" in np_info else ")"))
+    if args.scaling:
+        print()
+        scaling(args, with_torch=bool(torch_info.get("forward")))
+    return 0
+
+
+def _loads(*infos: dict) -> str:
+    """The range of the 1-minute load over the children behind a figure."""
+    values = [float(v) for info in infos for v in info.get("loads", []) if v not in (None, "?")]
+    if not values:
+        return "?"
+    lo, hi = min(values), max(values)
+    return f"{lo:.1f}" if lo == hi else f"{lo:.1f}–{hi:.1f}"
+
+
+def throughput_rows(args) -> tuple[dict, dict, list[tuple[str, ...]]]:
+    """The trace against PyTorch's forward: NumPy's loop and the compiled loop, with the
+    OpenBLAS variables as set and (if any is set) with both unset; children alternate."""
     unset = tuple(k for k in OPENBLAS_VARS if k in os.environ)
     np_info = torch_info = np_plain = None
-    load_before = _load()
     for _ in range(args.rounds):
         np_info = _keep_best(np_info, _run_child("numpy", args))
         torch_info = _keep_best(torch_info, _run_child("torch", args))
         if unset:
             np_plain = _keep_best(np_plain, _run_child("numpy", args, unset=unset))
-
-    print(f"lstm-tui benchmarks{' (quick)' if args.quick else ''}: T = {args.T:,}, H = {H}, E = {E}, float32, "
-          f"best of {args.repeat} × {args.rounds} rounds")
-    for line in machine_lines(np_info, torch_info):
-        print(line)
-    print(f"load      1-minute load average {load_before} before, {_load()} after (other work slows the figures)")
-    print()
-
     peer = torch_info.get("forward")
     ratio = (lambda s: f"{s / peer:.2f}") if peer else (lambda s: "")
-    target = f"≤ {TARGET_RATIO} × PyTorch" if peer else f"≤ {TARGET_RATIO} × PyTorch (absent)"
-    rows = [("trace throughput: Model.trace", _fmt_s(np_info["trace"]), target, ratio(np_info["trace"]))]
-    if peer:
-        rows.append(("  peer: PyTorch nn.LSTM forward", _fmt_s(peer), "", "1.00"))
-        one = torch_info["forward_1"]
-        rows.append(("  PyTorch with 1 thread, for scale", _fmt_s(one), "", ratio(one)))
-    rows.append(("  of which cells.run", _fmt_s(np_info["run"]), "", ratio(np_info["run"])))
-    rows.append(("  W_hh·h alone, T calls (NumPy floor)", _fmt_s(np_info["gemv"]), "", ratio(np_info["gemv"])))
+    target = f"≤ {TARGET_RATIO} × PyTorch" if peer else f"≤ {TARGET_RATIO} × PyTorch (not installed here)"
+    env = "as set" if unset else "none set"
+    rows = []
+    if "trace_compiled" in np_info:
+        threads = f"numba {np_info['numba']}, {np_info['numba_layer']}, {np_info['numba_threads']} threads"
+        rows.append((f"trace: Model.trace, compiled loop ({threads}), OPENBLAS_* {env}",
+                     _fmt_s(np_info["trace_compiled"]), target, ratio(np_info["trace_compiled"]), _loads(np_info)))
+        if np_plain:
+            rows.append((f"  the same, {' '.join(unset)} unset", _fmt_s(np_plain["trace_compiled"]), target,
+                         ratio(np_plain["trace_compiled"]), _loads(np_plain)))
+        rows.append((f"  compiled loop ready in (numba's cache, or a compile)", _fmt_s(np_info["compile_seconds"]),
+                     "", "", ""))
+    else:
+        rows.append(("trace: compiled loop", np_info.get("compiled_status", "?"), target, "", ""))
+    rows.append((f"trace: Model.trace, NumPy loop, OPENBLAS_* {env}: kernel {np_info.get('blas_kernel', '?')}",
+                 _fmt_s(np_info["trace"]), "", ratio(np_info["trace"]), _loads(np_info)))
     if np_plain:
-        rows.append(
-            (
-                f"  Model.trace, {' '.join(unset)} unset: kernel {np_plain.get('blas_kernel', '?')}",
-                _fmt_s(np_plain["trace"]),
-                "",
-                ratio(np_plain["trace"]),
-            )
-        )
-        rows.append(("  W_hh·h alone, same environment", _fmt_s(np_plain["gemv"]), "", ratio(np_plain["gemv"])))
-    n_import = 3 if args.quick else 10
-    rows.append((f"core import (best of {n_import})", _fmt_s(import_time(n_import)), f"< {TARGET_IMPORT} s", ""))
-    n_frame = 3 if args.quick else 5
-    ff = first_frame(n_frame)
-    if ff is not None:
-        label = f"time to first frame: lstm-tui (best of {n_frame})"
-        shown = _fmt_s(ff) if ff < float("inf") else "no frame with step 1 in 15 s"
-        rows.append((label, shown, f"≤ {TARGET_FIRST_FRAME} s", ""))
-    if not args.no_app:
-        rows += app_rows(args.quick)
-    print_table(rows)
+        rows.append((f"  the same, {' '.join(unset)} unset: kernel {np_plain.get('blas_kernel', '?')}",
+                     _fmt_s(np_plain["trace"]), "", ratio(np_plain["trace"]), _loads(np_plain)))
     if peer:
-        print(f"\n(check: h from Model.trace and from nn.LSTM differ by at most {torch_info['max_h_diff']:.1e})")
-    if args.scaling:
-        print()
-        scaling(args, with_torch=bool(peer))
-    return 0
+        rows.append(("  peer: PyTorch nn.LSTM forward (h only)", _fmt_s(peer), "", "1.00", _loads(torch_info)))
+        one = torch_info["forward_1"]
+        rows.append(("  PyTorch with 1 thread, for scale", _fmt_s(one), "", ratio(one), ""))
+    else:
+        rows.append(("  peer: PyTorch is not installed in this Python: no ratio (pip install torch)", "", "", "", ""))
+    rows.append(("  NumPy loop: of which cells.run", _fmt_s(np_info["run"]), "", ratio(np_info["run"]), ""))
+    rows.append(("  W_hh·h alone, T calls (NumPy floor)", _fmt_s(np_info["gemv"]), "", ratio(np_info["gemv"]), ""))
+    if np_plain:
+        rows.append(("  W_hh·h alone, OpenBLAS variables unset", _fmt_s(np_plain["gemv"]), "", ratio(np_plain["gemv"]), ""))
+    return np_info, torch_info, rows
 
 
 def scaling(args, with_torch: bool) -> None:

@@ -240,9 +240,24 @@ def _frames(args, model):
     return load_frames(args.inputs, model.input_size)
 
 
-def _trace(args, model):
+def _inputs(args, model):
+    """The frames of --inputs, or else the text, checked against the model."""
     frames = _frames(args, model)
-    return model.trace(frames if frames is not None else _text(args, model))
+    return frames if frames is not None else _text(args, model)
+
+
+def _trace(args, model):
+    return model.trace(_inputs(args, model))
+
+
+def _compile_if_long(model, inputs) -> None:
+    """Start the compiled step loop (numba, in the background) for an input that would take
+    NumPy more than half a second: the chunks after it is ready use it. A short command never waits for it."""
+    from .core import compiled
+    from .core.checkpoint import step_seconds
+
+    if len(inputs) * step_seconds(model) > 0.5:
+        compiled.warm_up()
 
 
 def _export(args) -> int:
@@ -260,10 +275,23 @@ def _export(args) -> int:
     if args.grad and not str(args.output).lower().endswith(".npz"):
         raise UserError(f"{args.output}: --grad writes .npz files only")
     _refuse_overwriting_inputs(args)
-    trace = _trace(args, model)
-    if args.sets:
-        if args.grad:
-            raise UserError("--grad and --set: gradients of a patched run are not defined; export without --grad")
+    inputs = _inputs(args, model)
+    _compile_if_long(model, inputs)
+    suffix = Path(args.output).suffix.lower()
+    if args.sets and args.grad:
+        raise UserError("--grad and --set: gradients of a patched run are not defined; export without --grad")
+    if suffix == ".npz" and not args.grad and not args.sets:  # any length: a chunk at a time, straight into the file
+        from .core.stream import write_npz_stream
+
+        path, steps = write_npz_stream(model, inputs, args.output, force=args.force)
+        print(f"wrote {path}: {steps} steps, {model.num_layers} layer(s), {_widths(model)}")
+        return 0
+    if suffix in (".csv", ".json"):  # refused before a long input is traced whole
+        from .core.stream import check_text_size
+
+        check_text_size(model, inputs, args.output)
+    trace = model.trace(inputs)
+    if args.sets:  # a patched run is traced whole: patches reach everything after them
         trace = _patched(args, model, trace)
     if args.grad:
         from .core.gradients import export_gradients
@@ -383,9 +411,12 @@ def _print_notes(model) -> None:
 
 
 def _widths(trace) -> str:
-    """H=32 when every layer and quantity has that width, else each layer's widths of h (and c)."""
+    """H=32 when every layer and quantity has that width, else each layer's widths of h (and c).
+    Of a trace or of the model it came from."""
+    from .core.cells import QUANTITIES
+
     hs = [trace.width("h", n) for n in range(trace.num_layers)]
-    cs = [trace.width(trace.quantities[0], n) for n in range(trace.num_layers)]
+    cs = [trace.width(QUANTITIES[trace.cell][0], n) for n in range(trace.num_layers)]
     if hs == cs and len(set(hs)) == 1:
         return f"H={hs[0]}"
     if hs == cs:
@@ -408,11 +439,14 @@ def _refuse_overwriting_inputs(args) -> None:
 def _show(args) -> int:
     from rich.console import Console
 
+    from .core import tracing
     from .render.show import step_report
 
     model = _load(args)
     _print_notes(model)
-    trace = _trace(args, model)
+    inputs = _inputs(args, model)
+    _compile_if_long(model, inputs)
+    trace = tracing.trace(model, inputs)  # a long one kept as checkpoints: the step's window is recomputed
     if trace.steps == 0:
         raise UserError("the sequence is empty: nothing to show")
     if not 1 <= args.step <= trace.steps:

@@ -1,7 +1,7 @@
 """Regenerate the PyTorch fixtures: bidirectional and projected nn.LSTM / nn.GRU / nn.RNN
 with their own outputs and gradients, for the NumPy core to match.
 
-    /work/fxvenv/bin/python scripts/make_torch_fixtures.py tests/data/torch
+    python scripts/make_torch_fixtures.py tests/data/torch   (a venv with torch installed)
 
 Needs PyTorch; the package and its tests never do. Each file is one module
 with seeded random weights (PyTorch's default initialisation), a seeded input

@@ -64,6 +64,13 @@ def rng():
 
 
 @pytest.fixture(autouse=True)
+def numpy_loop_by_default(monkeypatch):
+    """Traces take NumPy's loop unless a test asks for the compiled one (tests/test_compiled.py):
+    whether numba's background compile has finished must never change what a test sees."""
+    monkeypatch.setenv("LSTM_TUI_COMPILED", "0")
+
+
+@pytest.fixture(autouse=True)
 def private_config(tmp_path_factory, monkeypatch):
     """Settings go to a fresh folder in every test, never to the user's own."""
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("config")))

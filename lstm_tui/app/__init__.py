@@ -28,7 +28,7 @@ from textual.binding import Binding
 from textual.content import Content
 from textual.widgets import ContentSwitcher, Footer, Header, Input, Static
 
-from ..core import tracing
+from ..core import compiled, tracing
 from ..core.tracing import TraceBuilder
 from ..core.errors import inert
 from ..core.model import Model
@@ -224,6 +224,10 @@ class LstmApp(Intervene, Effects, AppState, Workers, Actions, Find, Files, Watch
         # make full collections a hundred times rarer: each one stalls a step by
         # 8 ms or more (50 ms over all of Textual's objects before the freeze).
         self.call_after_refresh(gc.freeze)
+        # A second after the first frame (and its second layout) is out: the compiled step loop
+        # (numba, if installed) gets ready in the background, its import holding the GIL for a
+        # moment; traces take NumPy's loop until it is ready (LSTM_TUI_COMPILED=0: always).
+        self.set_timer(1.0, compiled.warm_up)
         self._gc_thresholds = gc.get_threshold()
         gc.set_threshold(self._gc_thresholds[0], self._gc_thresholds[1], 1000)
         self._show_notes()

@@ -46,6 +46,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import compiled
+
 #: Number of gate blocks stacked in the weights, per cell kind.
 GATES = {"lstm": 4, "gru": 3, "rnn_tanh": 1, "rnn_relu": 1}
 
@@ -307,7 +309,9 @@ def _step(layer: Layer, acts: tuple[Activation, ...], xW: np.ndarray, h: np.ndar
     return {"xW": xW, "hW": hW, "h": _act(acts[0])(cl(xW + layer.b_ih + hW + layer.b_hh))}
 
 
-def run(layer: Layer, x: np.ndarray, h0: np.ndarray, c0: np.ndarray | None = None) -> dict:
+def run(
+    layer: Layer, x: np.ndarray, h0: np.ndarray, c0: np.ndarray | None = None, out: dict | None = None
+) -> dict:
     """Run ``layer`` over a whole sequence x (T, E) from state h0 (P,), c0 (H,).
 
     Returns the same keys as :func:`step`, each stacked over time at the
@@ -317,8 +321,15 @@ def run(layer: Layer, x: np.ndarray, h0: np.ndarray, c0: np.ndarray | None = Non
     (having read t..T-1), so its ``hW`` row t is the product of its state at t+1.
 
     PyTorch's defaults (see :func:`is_plain`) take a fast loop; any other
-    layer takes the plain steps of :func:`step`.
+    layer takes the plain steps of :func:`step`. A forward float32 layer with
+    the defaults runs in the compiled loop of :mod:`.compiled` when it is
+    ready, which writes into the arrays of ``out`` (name -> array of the
+    result's shape) and returns them; the other loops return arrays of their
+    own, which the caller copies where it wants them.
     """
+    fast = compiled.run(layer, x, h0, c0, out)  # None: not such a layer, or no compiled loop (yet)
+    if fast is not None:
+        return fast
     if layer.reverse:
         rec = _run(layer, np.asarray(x)[::-1], h0, c0)
         return {q: v[::-1] for q, v in rec.items()}

@@ -35,6 +35,7 @@ breakpoints over one a window at a time.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import threading
@@ -43,6 +44,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import compiled
 from .cells import GATES, MEMORY, QUANTITIES
 from .errors import InputError
 from .labels import TokenLabels, token_labels
@@ -102,6 +104,23 @@ def window_length(model: Model, steps: int) -> int:
     while W * CHECKPOINT_BYTES < steps * per_checkpoint:
         W *= 2
     return W
+
+
+_blas = None  # threadpoolctl's controller of this process's BLAS, found once
+
+
+def one_blas_thread():
+    """A context in which NumPy's BLAS uses one thread (threadpoolctl); without
+    threadpoolctl, a context that changes nothing."""
+    global _blas
+    if _blas is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:
+            _blas = False
+        else:
+            _blas = ThreadpoolController()
+    return _blas.limit(limits=1, user_api="blas") if _blas else contextlib.nullcontext()
 
 
 # ---------------------------------------------------------------------------
@@ -177,6 +196,7 @@ class Store:
         self.mean = {key: np.zeros((n_bins, width[key]), dtype=np.float32) for key in keys}
         self._sum = {key: np.zeros(width[key], dtype=np.float64) for key in keys}  # the bin being filled
         self.done = 0  # windows computed by the forward pass
+        self.path = [False] * n_win  # how window w was computed: False (NumPy) or "serial" (compiled; see compute)
         bpw = bytes_per_step(model) * W
         self.cache_windows = int(max(2, min(16, CACHE_BYTES // max(bpw, 1))))
         self._cache: OrderedDict[int, Trace] = OrderedDict()
@@ -187,12 +207,19 @@ class Store:
         return min(self.done * self.W, self.total)
 
     def compute(self, w: int) -> Trace:
-        """Window w (steps w·W .. (w+1)·W - 1) from its checkpoint."""
+        """Window w (steps w·W .. (w+1)·W - 1) from its checkpoint.
+
+        By the loop (NumPy, or the compiled one) that the forward pass used for it, so
+        that a window recomputed later has the same numbers to the bit; with
+        NumPy's BLAS held to one thread, whose start-up for a product this
+        small costs more than a second thread gains.
+        """
         a, b = w * self.W, min(self.total, (w + 1) * self.W)
         m = self.model
         x = self.frames[a:b] if self.frames is not None else m.embedding[self.ids[a:b]]  # (n, E)
         ids = None if self.ids is None else self.ids[a:b]
-        tr = m.trace_vectors(x, self.labels[a:b], ids, self.unknown[a:b], self.checkpoint("h", w), self.checkpoint("c", w))
+        with compiled.using(self.path[w]), one_blas_thread():
+            tr = m.trace_vectors(x, self.labels[a:b], ids, self.unknown[a:b], self.checkpoint("h", w), self.checkpoint("c", w))
         return dataclasses.replace(tr, offset=a)
 
     def checkpoint(self, q: str, w: int):
@@ -225,6 +252,9 @@ class Store:
     def forward(self) -> None:
         """Compute the next window: its checkpoint after it, its maxima, its share of the bins."""
         w = self.done
+        # The compiled loop's one-core kernel: its all-core one may differ in the last bit, and
+        # on a busy machine a window of a few hundred steps is recomputed faster on one core.
+        self.path[w] = "serial" if compiled.will_run() else False
         tr = self.compute(w)
         n = tr.steps
         for lay in range(len(self.h)):

@@ -321,16 +321,19 @@ class Model:
             D = len(dirs)
             for d, layer in enumerate(dirs):
                 P, H, GH = layer.output_size, layer.hidden_size, GATES[layer.cell] * layer.hidden_size
+                # One direction writes straight into the trace where the loop can (the compiled one does).
+                out = {"xW": xW[k], "hW": hW[k], **{q: v[k] for q, v in states.items()}} if D == 1 else None
                 rec = run(
                     layer,
                     inp,
                     h0[k][d * P : (d + 1) * P],
                     None if c0 is None else c0[k][d * H : (d + 1) * H],
+                    out=out,
                 )
                 if D == 1:
-                    xW[k][...], hW[k][...] = rec.pop("xW"), rec.pop("hW")
-                    for q, v in rec.items():
-                        states[q][k][...] = v
+                    for name, v in rec.items():
+                        if v is not out[name]:
+                            out[name][...] = v
                     continue
                 xW[k][:, d * GH : (d + 1) * GH] = rec.pop("xW")
                 hW[k][:, d * GH : (d + 1) * GH] = rec.pop("hW")

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
 from textual.message import Message
-from textual.screen import ModalScreen
-from textual.widgets import OptionList, Static
 
 from ..core.breakpoints import Breakpoint
+from .list_screen import ListScreen
 
 
-class BreakpointsScreen(ModalScreen[None]):
+class BreakpointsScreen(ListScreen):
     """Shows the breakpoints and asks the app to toggle or delete one; closes with Esc or B."""
 
     class Toggled(Message):
@@ -29,7 +26,6 @@ class BreakpointsScreen(ModalScreen[None]):
             super().__init__()
             self.index = index
 
-    AUTO_FOCUS = "OptionList"
     DEFAULT_CSS = """
     BreakpointsScreen { align: center middle; }
     BreakpointsScreen > Vertical {
@@ -44,43 +40,29 @@ class BreakpointsScreen(ModalScreen[None]):
         Binding("escape,B", "close", "close"),
     ]
 
+    FRAME_TITLE = "breakpoints"
+    KEYS = "space: on/off  d: delete  esc: close"
+    HELP = "b adds one; c / C go to the next / previous step where an enabled one holds."
+    EMPTY = "(none yet: press b in the main screen)"
+
     def __init__(self, breakpoints: list[Breakpoint]) -> None:
-        super().__init__()
-        self._rows = [(bp.text, bp.enabled) for bp in breakpoints]  # what is shown; the app keeps the list
+        super().__init__([(bp.text, bp.enabled) for bp in breakpoints])
 
-    def compose(self) -> ComposeResult:
-        with Vertical() as v:
-            v.border_title = "breakpoints"
-            v.border_subtitle = "space: on/off  d: delete  esc: close"
-            yield Static("b adds one; c / C go to the next / previous step where an enabled one holds.")
-            yield OptionList(*self._labels())
-
-    def _labels(self) -> list[str]:
-        if not self._rows:
-            return ["(none yet: press b in the main screen)"]
-        return [f"{'●' if enabled else '○'} {text}" for text, enabled in self._rows]
-
-    def _redraw(self, highlight: int | None) -> None:
-        options = self.query_one(OptionList)
-        options.clear_options()
-        options.add_options(self._labels())
-        if highlight is not None and self._rows:
-            options.highlighted = min(highlight, len(self._rows) - 1)
+    def _label(self, row) -> str:
+        text, enabled = row
+        return f"{'●' if enabled else '○'} {text}"
 
     def action_toggle(self) -> None:
-        n = self.query_one(OptionList).highlighted
-        if n is not None and self._rows:
+        n = self._highlighted()
+        if n is not None:
             text, enabled = self._rows[n]
             self._rows[n] = (text, not enabled)
             self.post_message(self.Toggled(n, not enabled))
             self._redraw(n)
 
     def action_delete(self) -> None:
-        n = self.query_one(OptionList).highlighted
-        if n is not None and self._rows:
+        n = self._highlighted()
+        if n is not None:
             del self._rows[n]
             self.post_message(self.Deleted(n))
             self._redraw(n)
-
-    def action_close(self) -> None:
-        self.dismiss(None)

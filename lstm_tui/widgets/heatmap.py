@@ -1,10 +1,14 @@
-"""A heatmap of one vector, drawn with the Line API from cached segments."""
+"""A panel's heatmap of one vector: its rows as strips, built from cached segments.
+
+Not a widget of its own: the :class:`~lstm_tui.widgets.panel.Panel` that owns
+it draws its rows among the panel's other lines, so that a step repaints the
+rows that changed and nothing is laid out.
+"""
 
 from __future__ import annotations
 
 import numpy as np
-from textual import events
-from textual.geometry import Size
+from rich.style import Style
 from textual.strip import Strip
 
 from ..render.heatmap import (
@@ -18,8 +22,9 @@ from ..render.heatmap import (
     split_unit_at,
 )
 from ..render.palette import Scale, quantise
-from .lines_view import LinesView
-from .messages import UnitChosen
+
+MAX_ROWS = 6  # rows shown at once; a taller heatmap scrolls, with a scrollbar
+SCROLLBAR = 1  # the scrollbar's width, in cells
 
 
 class _Rows:
@@ -45,55 +50,45 @@ class _Rows:
         return strip
 
 
-class Heatmap(LinesView):
-    """Shows ``values`` (n,) wrapped to the widget's width; scrolls when taller than allowed.
+class HeatmapRows:
+    """``values`` (n,) wrapped to a width, ``cols`` values a row, ``cell_width`` characters each.
 
-    Where the values are units (a unit is marked), a cell clicked asks for its unit.
+    ``fit(width)`` fits the values to the cells a panel has; ``rows_shown`` of
+    the ``len(strips)`` rows are drawn from ``scroll`` on, with a scrollbar when
+    some are hidden. ``row_key(r)`` changes exactly when row r's strip does.
     A layer with a backward direction gives ``parts`` (an arrow per direction): each
     direction's block then starts with its arrow, on one line parted by "│" or on rows
     of its own.
     """
 
-    DEFAULT_CSS = """
-    Heatmap {
-        height: auto;
-        max-height: 6;
-        overflow-x: hidden;
-        scrollbar-size-vertical: 1;
-    }
-    """
-
-    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
-        super().__init__(id=id, classes=classes)
+    def __init__(self) -> None:
         self._values = np.zeros(0)
         self._scale = Scale("viridis", 0.0, 1.0)
         self._selected: int | None = None
         self._mono = False
         self._numbers = False
-        self._width = 0
         self._levels = np.zeros(0, dtype=np.intp)
         self._strips = _Rows(lambda row: Strip([]), 0)
+        self.cols = 1  # values per row, for tests and the cursor
+        self.cell_width = 1  # characters per value
+        self.width = 0  # the cells the rows are wrapped to (the panel's, less a scrollbar)
+        self.scroll = 0  # the first row shown
+        self.style = Style()  # under the arrows and dividers of direction blocks (the panel's own)
         self._parts: tuple[str, ...] = ()  # an arrow per direction block, () for one block
         self._one_row = False  # the direction blocks share one line
-        self.cols, self.cell_width = 1, 1  # values per row (for tests and the cursor), characters per value
 
-    def show(
-        self,
-        values: np.ndarray,
-        scale: Scale,
-        selected: int | None = None,
-        mono: bool = False,
-        numbers: bool = False,
+    def set(
+        self, values: np.ndarray, scale: Scale, selected: int | None, mono: bool, numbers: bool,
         parts: tuple[str, ...] = (),
     ) -> None:
-        """Draw ``values`` with ``scale``, marking unit ``selected``; ``numbers`` writes each value out;
-        ``parts`` splits the values into equal blocks, one per direction ("→", "←")."""
+        """Take a step's ``values``; the rows are built when asked for. ``parts`` splits the values
+        into equal blocks, one per direction ("→", "←")."""
         self._values, self._scale, self._selected = values, scale, selected
         self._mono, self._numbers = mono, numbers
         self._parts = parts if parts and len(values) and len(values) % len(parts) == 0 else ()
         self._rebuild()
 
-    def _layout(self, n: int, width: int) -> tuple[int, int]:
+    def _fit(self, n: int, width: int) -> tuple[int, int]:
         if self._parts:
             cols, cw, self._one_row = split_layout(n, len(self._parts), width, 6 if self._numbers else 0)
             return cols, cw
@@ -101,7 +96,25 @@ class Heatmap(LinesView):
             return max(1, min(n, width // 6)), 6
         return layout(n, width)
 
-    def _line_width(self) -> int:
+    def rows_for(self, width: int) -> tuple[int, int]:
+        """(rows, cells) of the values wrapped in ``width`` cells: a scrollbar takes a cell when they
+        are more than MAX_ROWS."""
+        n = len(self._values)
+        if not n:
+            return 0, width
+        rows = self._rows(n, self._fit(n, width)[0])
+        if rows > MAX_ROWS:
+            inner = max(1, width - SCROLLBAR)
+            return self._rows(n, self._fit(n, inner)[0]), inner
+        return rows, width
+
+    def _rows(self, n: int, cols: int) -> int:
+        if self._parts:
+            return split_rows(n, len(self._parts), cols, self._one_row)
+        return -(-n // cols)
+
+    @property
+    def line_width(self) -> int:
         """The cells of the widest line: the values, and the arrows and dividers of direction blocks."""
         D = len(self._parts)
         if not D:
@@ -110,13 +123,43 @@ class Heatmap(LinesView):
             return D * (2 + self.cols * self.cell_width) + D - 1
         return 2 + self.cols * self.cell_width
 
-    def _rows(self, n: int, cols: int) -> int:
-        if self._parts:
-            return split_rows(n, len(self._parts), cols, self._one_row)
-        return -(-n // cols)
+    def height_for(self, width: int) -> int:
+        """Lines the heatmap takes in a panel ``width`` cells wide (one, blank, when empty)."""
+        rows, _ = self.rows_for(width)
+        return min(MAX_ROWS, rows) if rows else 1
 
-    def _content_width(self) -> int:
-        return max(1, self.scrollable_content_region.width or self.size.width or 1)
+    def fit(self, width: int) -> None:
+        """Wrap the values to a panel ``width`` cells wide."""
+        self.width = max(1, width)
+        self._rebuild()
+
+    def _rebuild(self) -> None:
+        n = len(self._values)
+        rows, cells = self.rows_for(self.width)
+        self.cols, self.cell_width = self._fit(n, cells)
+        self._levels = quantise(self._values, self._scale.lo, self._scale.hi) if n else np.zeros(0, dtype=np.intp)
+        self._strips = _Rows(self._row, rows)
+        self.scroll = max(0, min(self.scroll, rows - MAX_ROWS))
+        if self._selected is not None and rows:
+            row = (
+                split_row_of(self._selected, n, len(self._parts), self.cols, self._one_row)
+                if self._parts
+                else self._selected // self.cols
+            )
+            if not self.scroll <= row < self.scroll + MAX_ROWS:  # keep the marked unit in view
+                self.scroll = max(0, min(row, rows - MAX_ROWS))
+
+    @property
+    def rows(self) -> int:
+        return len(self._strips)
+
+    @property
+    def rows_shown(self) -> int:
+        return min(MAX_ROWS, self.rows)
+
+    @property
+    def scrollbar(self) -> bool:
+        return self.rows > MAX_ROWS
 
     def _row(self, row: int) -> Strip:
         cw = self.cell_width
@@ -125,63 +168,31 @@ class Heatmap(LinesView):
                 self._levels, self._values, row, self._parts, self.cols, cw, self._one_row,
                 self._scale, self._selected, self._mono, self._numbers,
             )
-            return Strip(segs).apply_style(self._style())  # the arrows and dividers on the widget's background
+            return Strip(segs).apply_style(self.style)  # the arrows and dividers on the panel's background
         if self._numbers:
             segs = number_row(self._values, self._levels, row, self._scale, self.cols, self._selected, self._mono)
         else:
             segs = heatmap_row(self._levels, row, self._scale, self.cols, cw, self._selected, self._mono)
         return Strip(segs, len(segs) * cw)
 
-    def _rebuild(self) -> None:
-        width = self._content_width()
-        n = len(self._values)
-        self.cols, self.cell_width = self._layout(n, width)
-        self._levels = quantise(self._values, self._scale.lo, self._scale.hi) if n else np.zeros(0, dtype=np.intp)
-        rows = self._rows(n, self.cols) if n else 0
-        self._strips = _Rows(self._row, rows)
-        rows_changed = rows != self.virtual_size.height or width != self._width
-        self._width = width
-        self.virtual_size = Size(self._line_width(), rows)
-        if not self.is_mounted:
-            return
-        if rows_changed:
-            self.refresh(layout=True)
-        else:
-            self.refresh()
-        if self._selected is not None and rows:
-            row = (
-                split_row_of(self._selected, n, len(self._parts), self.cols, self._one_row)
-                if self._parts
-                else self._selected // self.cols
-            )
-            if not self.scroll_offset.y <= row < self.scroll_offset.y + max(1, self.size.height):
-                self.scroll_to(y=row, animate=False)
-
-    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
-        n = len(self._values)
-        cols, _ = self._layout(n, width)
-        return max(1, self._rows(n, cols)) if n else 1
-
-    def on_resize(self) -> None:
-        if self._content_width() != self._width:
-            self._rebuild()
+    def row_key(self, row: int) -> tuple:
+        """What row ``row``'s strip is drawn from: equal keys, equal strips."""
+        if self._parts:  # (direction blocks: any change redraws the panel's rows)
+            values = self._values.tobytes() if self._numbers else b""
+            return (row, self._levels.tobytes(), values, self._selected, self._parts, self._one_row, self.cols,
+                    self.cell_width, self._scale.palette, self._mono, self._numbers, self.style)
+        start = row * self.cols
+        stop = start + self.cols
+        sel = self._selected - start if self._selected is not None and start <= self._selected < stop else None
+        values = self._values[start:stop].tobytes() if self._numbers else b""
+        return (self._levels[start:stop].tobytes(), values, sel, self.cols, self.cell_width, self._scale.palette,
+                self._mono, self._numbers)
 
     def unit_at(self, x: int, y: int) -> int | None:
-        """The index of the value drawn at content cell (x, y), or None."""
+        """The index of the value drawn at (x, y) of the rows shown, or None."""
         if self._parts:
-            n = len(self._values)
-            return split_unit_at(
-                x + self.scroll_offset.x, y + self.scroll_offset.y,
-                n, len(self._parts), self.cols, self.cell_width, self._one_row,
-            )
-        col = (x + self.scroll_offset.x) // self.cell_width
-        j = (y + self.scroll_offset.y) * self.cols + col
-        return j if 0 <= col < self.cols and 0 <= j < len(self._values) else None
-
-    def on_click(self, event: events.Click) -> None:
-        offset = event.get_content_offset(self)
-        if offset is None or self._selected is None:  # a panel not indexed by unit (x, y)
-            return
-        j = self.unit_at(offset.x, offset.y)
-        if j is not None:
-            self.post_message(UnitChosen(j))
+            return split_unit_at(x, y + self.scroll, len(self._values), len(self._parts), self.cols, self.cell_width,
+                                 self._one_row)
+        col = x // self.cell_width
+        j = (y + self.scroll) * self.cols + col
+        return j if 0 <= col < self.cols and 0 <= x < self.cols * self.cell_width and 0 <= j < len(self._values) else None

@@ -1,23 +1,107 @@
-"""A titled panel: one quantity's heatmap, its equation and its colour legend."""
+"""A titled panel: one quantity's heatmap, its equation and its colour legend, as one Line-API widget.
+
+Every line the panel shows (equation, heatmap rows, legend, the output panel's
+top tokens) is a cached ``Strip``; the border, its title and the footer are
+the panel's CSS border. A step rebuilds the heatmap rows whose values changed
+and repaints those lines only: no child widget is laid out or composited.
+"""
 
 from __future__ import annotations
 
 import numpy as np
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
-from textual.containers import Vertical
-from textual.widgets import Static
+from textual.content import Content
+from textual.geometry import Offset, Region, Size
+from textual.scrollbar import ScrollBarRender
+from textual.strip import Strip
+from textual.visual import Visual, visualize
+from textual.widget import Widget
 
 from ..render.heatmap import legend
 from ..render.palette import Scale
 from ..render.panels import PanelSpec, scale_note, title
 from ..render.panels import equation as spec_equation
 from ..render.text import top_k_text
-from .heatmap import Heatmap
-from .update import update
+from .heatmap import HeatmapRows
+from .messages import UnitChosen
 
 
-class Panel(Vertical):
+class Part(Widget):
+    """One part of a panel (its equation, heatmap, legend or top tokens).
+
+    A child of the panel that is never displayed: the panel draws the part's
+    lines. It is a widget so that it can be queried (``Panel .equation``) and
+    answers like one for its place on screen (``region``, ``size``), which is
+    what a pilot's click or a test aims at.
+    """
+
+    DEFAULT_CSS = "Part { display: none; }"
+
+    def __init__(self, panel: Panel, classes: str) -> None:
+        super().__init__(classes=classes)
+        self._panel = panel
+        self.top = 0  # its first line among the panel's content lines
+        self.lines = 0  # how many lines it takes there
+
+    @property
+    def region(self) -> Region:
+        box = self._panel.content_region
+        return Region(box.x, box.y + self.top, box.width, self.lines) if box else Region()
+
+    def refresh(self, *regions: Region, repaint: bool = True, layout: bool = False, recompose: bool = False):
+        self._panel.refresh(layout=layout)
+        return self
+
+
+class TextPart(Part):
+    """Text drawn in the panel's width, wrapped (the equation, the legend, the top tokens)."""
+
+    def __init__(self, panel: Panel, classes: str, component: str | None = None) -> None:
+        super().__init__(panel, classes)
+        self.content: str | Text = ""
+        self.component = component  # the panel's component class that styles it
+
+    def render(self) -> Content | Text:
+        return Content(self.content) if isinstance(self.content, str) else self.content
+
+    def update(self, content: str | Text, *, layout: bool = False) -> None:
+        """Show ``content`` (as ``Static.update`` does); the panel lays itself out again when it takes more lines."""
+        self.content = content
+        self._panel._text_changed(self)
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        return len(self._panel._text_strips(self, width))
+
+
+class HeatmapPart(Part):
+    """The panel's heatmap: rows of ``HeatmapRows``, scrolled to keep the marked unit in view."""
+
+    def __init__(self, panel: Panel) -> None:
+        super().__init__(panel, "heatmap")
+        self.map = HeatmapRows()
+
+    # What the rows show, as the heatmap widget named them (tests and the app read these).
+    _values = property(lambda self: self.map._values)
+    _scale = property(lambda self: self.map._scale)
+    _selected = property(lambda self: self.map._selected)
+    _strips = property(lambda self: self.map._strips)
+    cols = property(lambda self: self.map.cols)
+    cell_width = property(lambda self: self.map.cell_width)
+
+    @property
+    def scroll_offset(self) -> Offset:
+        return Offset(0, self.map.scroll)
+
+    def unit_at(self, x: int, y: int) -> int | None:
+        """The index of the value drawn at content cell (x, y) of the heatmap, or None."""
+        return self.map.unit_at(x, y)
+
+
+class Panel(Widget, can_focus=False):
     """Shows one :class:`PanelSpec` at the current step."""
 
     DEFAULT_CSS = """
@@ -27,26 +111,161 @@ class Panel(Vertical):
         border-title-color: $text;
         padding: 0 0 0 1;
     }
-    Panel .equation { color: $text-muted; height: auto; }
-    Panel .legend { height: 1; }
-    Panel .extra { height: auto; }
+    Panel > .panel--equation { color: $text-muted; }
     """
+    COMPONENT_CLASSES = {"panel--equation"}
 
     def __init__(self, spec: PanelSpec, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.spec = spec
-        self.heatmap = Heatmap()
-        self.legend = Static("", classes="legend")
-        self.extra = Static("", classes="extra")
+        self.equation = TextPart(self, "equation", "panel--equation")
+        self.equation.content = spec_equation(spec)
+        self.heatmap = HeatmapPart(self)
+        self.legend = TextPart(self, "legend")
+        self.extra = TextPart(self, "extra")  # the output panel's top tokens
         self.border_title = title(spec)
+        self._legend_key: object = None
+        self._style: Style | None = None  # the panel's own style, under the heatmap rows
+        self.drawn = False  # whether a step has been shown (until then the panel's height is a guess)
+        self._width = 0  # the content width the lines were made for
+        self._lines: list[Strip] = []  # every content line, top to bottom
+        self._heat_keys: list[object] = []  # what each heatmap line shows now
+        self._cache: dict[tuple[int, int], list[Strip]] = {}  # (id of a text part, width) -> its strips
 
     def compose(self) -> ComposeResult:
-        yield Static(spec_equation(self.spec), classes="equation", markup=False)
-        yield self.heatmap
-        yield self.legend
-        if self.spec.key == "y":
-            yield self.extra
+        yield from self._parts()
 
+    # ----------------------------------------------------------------- parts
+    def _parts(self) -> list[Part]:
+        parts: list[Part] = [self.equation, self.heatmap, self.legend]
+        return [*parts, self.extra] if self.spec.key == "y" else parts
+
+    def _text_strips(self, part: TextPart, width: int) -> list[Strip]:
+        """A text part's lines at ``width``, drawn as a ``Static`` holding it would draw them."""
+        key = (id(part), width)
+        strips = self._cache.get(key)
+        if strips is None:
+            if not part.content or width <= 0:
+                strips = [] if part is self.extra and not part.content else [Strip([])]
+            else:
+                style = self.get_visual_style(part.component) if part.component else self.visual_style
+                visual: Visual = visualize(self, part.content, markup=False)
+                strips = Visual.to_strips(self, visual, width, None, style)
+            self._cache[key] = strips
+        return strips
+
+    def _text_changed(self, part: TextPart) -> None:
+        self._cache = {k: v for k, v in self._cache.items() if k[0] != id(part)}
+        if self._width:
+            self._relayout()
+
+    # ------------------------------------------------------------- the lines
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        h = self.heatmap.map.height_for(width)
+        h += len(self._text_strips(self.equation, width)) + len(self._text_strips(self.legend, width))
+        if self.spec.key == "y":
+            h += len(self._text_strips(self.extra, width))
+        return h
+
+    def _relayout(self) -> None:
+        """Make every line again for the content width (a resize, new text, a heatmap of another height)."""
+        width = self._width
+        before = len(self._lines)
+        self.heatmap.map.fit(width)
+        lines: list[Strip] = []
+        for part in self._parts():
+            part.top = len(lines)
+            if part is self.heatmap:
+                self._heat_keys = [None] * self.heatmap.map.height_for(width)
+                lines += [Strip([])] * len(self._heat_keys)
+            else:
+                lines += self._text_strips(part, width)
+            part.lines = len(lines) - part.top
+        self._lines = lines
+        self._heat_lines()
+        self.refresh(layout=len(lines) != before or len(lines) != self.size.height)
+
+    def _heat_style(self) -> Style:
+        # ``rich_style`` walks every ancestor's CSS: once per theme is enough.
+        if self._style is None:
+            self._style = self.rich_style
+        return self._style
+
+    def _heat_lines(self) -> list[int]:
+        """Redraw the heatmap lines whose rows changed; the content lines redrawn."""
+        hm, part = self.heatmap.map, self.heatmap
+        hm.style = self._heat_style()  # under a direction block's arrows (its rows are built below)
+        changed = []
+        shown = hm.rows_shown
+        bar = self._scrollbar() if hm.scrollbar else None
+        style = None
+        for i in range(len(self._heat_keys)):
+            if i < shown:
+                key = (hm.row_key(hm.scroll + i), None if bar is None else bar[i], self._width)
+            else:
+                key = ("blank", self._width)
+            if key == self._heat_keys[i]:
+                continue
+            self._heat_keys[i] = key
+            style = style or self._heat_style()
+            width = self._width - (1 if bar is not None else 0)
+            if i < shown:
+                strip = hm._strips[hm.scroll + i]
+                if strip.cell_length > width:
+                    strip = strip.crop(0, width)
+                strip = strip.extend_cell_length(width, style)
+                if bar is not None:
+                    strip = Strip([*strip, bar[i]], width + 1)
+            else:
+                strip = Strip.blank(self._width, style)
+            self._lines[part.top + i] = strip
+            changed.append(part.top + i)
+        return changed
+
+    def _scrollbar(self) -> list:
+        """The heatmap's vertical scrollbar, a segment a line, in the colours Textual's scrollbar takes."""
+        hm, styles = self.heatmap.map, self.styles
+        background, color = styles.scrollbar_background, styles.scrollbar_color
+        if background.a < 1:
+            background = self.background_colors[0] + background
+        color = background + color
+        bar = ScrollBarRender.render_bar(
+            size=hm.rows_shown, virtual_size=hm.rows, window_size=hm.rows_shown, position=hm.scroll,
+            thickness=1, vertical=True, back_color=background.rich_color, bar_color=color.rich_color,
+        )
+        # The segments without the scrollbar widget's mouse actions (a click on the bar is handled below).
+        return [Segment(seg.text, _no_meta(seg.style)) for seg in bar.segments]
+
+    def _repaint(self, lines: list[int]) -> None:
+        """Repaint these content lines (one refresh for all of them)."""
+        if lines:
+            self.refresh(*[Region(0, y, self._width, 1) for y in lines])
+
+    def render_line(self, y: int) -> Strip:
+        if y < len(self._lines):
+            return self._lines[y]
+        return Strip.blank(self.size.width, self.rich_style)
+
+    def on_resize(self, event: events.Resize) -> None:
+        width = self.content_region.width
+        if width and width != self._width:
+            self._width = width
+            self._cache.clear()
+            self._legend_key = None
+            self._relayout()
+            self._show_legend()
+
+    def notify_style_update(self) -> None:
+        """The theme or the CSS changed: every cached line holds the old colours."""
+        super().notify_style_update()
+        self._style = None
+        if self._width:
+            self._cache.clear()
+            self._legend_key = None
+            self._relayout()
+            self._show_legend()
+
+    # ----------------------------------------------------------- step to step
     def set_notation(self, notation: str) -> None:
         """Name the gates in ``notation`` (``render.panels.NOTATIONS``) in the title; the equation
         in it comes with the next ``show``."""
@@ -68,20 +287,32 @@ class Panel(Vertical):
         ``parts`` and ``subtitle``: the arrows of the direction blocks and the width label;
         ``equation``: the layer's own (its activations, a projection, the clip, the notation),
         if not the spec's; ``extra`` is drawn under the legend: a ``Text``, or ``render.text.top_k``'s rows."""
-        self.heatmap.show(values, scale, selected, mono, numbers, parts)
+        self.drawn = True
         equation = equation or spec_equation(self.spec)
-        if equation != getattr(self, "_equation", None):
-            self._equation = equation
-            self.query_one(".equation", Static).update(equation)
-        room = max(1, self.scrollable_content_region.width or 30)
-        row = min(self.heatmap.virtual_size.width or room, room)  # the legend is as wide as a heatmap row
-        key = (scale, row, room, mono)  # the legend changes with the scale only, not with the step
-        if getattr(self.legend, "_update_key", None) != key:
-            update(self.legend, Text.assemble(*[(s.text, s.style) for s in legend(scale, row, mono, room)]), key)
+        if equation != self.equation.content:
+            self.equation.update(equation)
+        hm = self.heatmap.map
+        height = hm.height_for(self._width) if self._width else None
+        hm.set(values, scale, selected, mono, numbers, parts)
         if isinstance(extra, list):  # the output panel's top tokens: columns as wide as the panel
-            extra = top_k_text(extra, room)
-        if extra is not None:
-            update(self.extra, extra)
+            extra = top_k_text(extra, max(1, self._width or 30))
+        if extra is not None and extra != self.extra.content:
+            self.extra.content = extra
+            self._cache.pop((id(self.extra), self._width), None)
+            if self._width:
+                strips = self._text_strips(self.extra, self._width)
+                if len(strips) != self.extra.lines or height != hm.height_for(self._width):
+                    self._relayout()
+                else:
+                    top = self.extra.top
+                    self._lines[top : top + len(strips)] = strips
+                    self.refresh(Region(0, top, self._width, len(strips)))
+        if self._width:
+            if height != hm.height_for(self._width):
+                self._relayout()
+            else:
+                self._repaint(self._heat_lines())
+            self._show_legend()
         n = len(values)
         if subtitle is None:
             subtitle = f"{n} values" if n else ""
@@ -92,3 +323,65 @@ class Panel(Vertical):
             subtitle += f" · {bad} NaN/inf"
         if subtitle != self.border_subtitle:
             self.border_subtitle = subtitle
+
+    def _show_legend(self) -> None:
+        """The legend, as wide as a heatmap row: it changes with the scale only, not with the step."""
+        hm, room = self.heatmap.map, max(1, self._width or 30)
+        row = min(hm.line_width or room, room)  # the legend is as wide as a heatmap row
+        key = (hm._scale, row, room, hm._mono)
+        if key == self._legend_key or not self._width:
+            return
+        self._legend_key = key
+        self.legend.content = Text.assemble(*[(s.text, s.style) for s in legend(hm._scale, row, hm._mono, room)])
+        self._cache.pop((id(self.legend), self._width), None)
+        strips = self._text_strips(self.legend, self._width)
+        if len(strips) != self.legend.lines:
+            self._relayout()
+            return
+        top = self.legend.top
+        self._lines[top : top + len(strips)] = strips
+        self.refresh(Region(0, top, self._width, len(strips)))
+
+    # ----------------------------------------------------------------- mouse
+    def _heat_offset(self, event: events.MouseEvent) -> tuple[int, int] | None:
+        offset = event.get_content_offset(self)
+        if offset is None:
+            return None
+        y = offset.y - self.heatmap.top
+        return (offset.x, y) if 0 <= y < self.heatmap.map.rows_shown else None
+
+    def on_click(self, event: events.Click) -> None:
+        at = self._heat_offset(event)
+        if at is None:
+            return
+        hm = self.heatmap.map
+        x, y = at
+        if hm.scrollbar and x == self._width - 1:  # the scrollbar: page towards the click
+            self._scroll_heatmap(hm.rows_shown * (1 if y >= hm.rows_shown // 2 else -1))
+            return
+        if hm._selected is None:  # a panel not indexed by unit (x, y)
+            return
+        j = hm.unit_at(x, y)
+        if j is not None:
+            self.post_message(UnitChosen(j))
+
+    def _scroll_heatmap(self, rows: int) -> bool:
+        hm = self.heatmap.map
+        scroll = max(0, min(hm.scroll + rows, hm.rows - hm.rows_shown))
+        if scroll == hm.scroll:
+            return False
+        hm.scroll = scroll
+        self._repaint(self._heat_lines())
+        return True
+
+    def on_mouse_scroll_down(self, event: events.MouseScrollDown) -> None:
+        if self._heat_offset(event) is not None and self._scroll_heatmap(1):
+            event.stop()
+
+    def on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
+        if self._heat_offset(event) is not None and self._scroll_heatmap(-1):
+            event.stop()
+
+
+def _no_meta(style: Style) -> Style:
+    return Style(color=style.color, bgcolor=style.bgcolor, reverse=style.reverse)

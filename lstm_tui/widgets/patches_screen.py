@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
 from textual.message import Message
-from textual.screen import ModalScreen
-from textual.widgets import OptionList, Static
+
+from .list_screen import ListScreen
 
 
-class PatchesScreen(ModalScreen[None]):
+class PatchesScreen(ListScreen):
     """Shows the patches (as text) and asks the app to remove one or all; closes with Esc or X."""
 
     class Removed(Message):
@@ -20,7 +18,6 @@ class PatchesScreen(ModalScreen[None]):
             super().__init__()
             self.index = index
 
-    AUTO_FOCUS = "OptionList"
     DEFAULT_CSS = """
     PatchesScreen { align: center middle; }
     PatchesScreen > Vertical {
@@ -35,30 +32,14 @@ class PatchesScreen(ModalScreen[None]):
         Binding("escape,X", "close", "close"),
     ]
 
-    def __init__(self, rows: list[str]) -> None:
-        super().__init__()
-        self._rows = list(rows)  # what is shown; the app keeps the patches
-
-    def compose(self) -> ComposeResult:
-        with Vertical() as v:
-            v.border_title = "patches"
-            v.border_subtitle = "d: remove  D: remove all  esc: close"
-            yield Static("! sets the selected unit at this step; the run is recomputed from the first patched step.")
-            yield OptionList(*self._labels())
-
-    def _labels(self) -> list[str]:
-        return list(self._rows) or ["(none: press ! in the main screen to set a unit)"]
-
-    def _redraw(self, highlight: int | None) -> None:
-        options = self.query_one(OptionList)
-        options.clear_options()
-        options.add_options(self._labels())
-        if highlight is not None and self._rows:
-            options.highlighted = min(highlight, len(self._rows) - 1)
+    FRAME_TITLE = "patches"
+    KEYS = "d: remove  D: remove all  esc: close"
+    HELP = "! sets the selected unit at this step; the run is recomputed from the first patched step."
+    EMPTY = "(none: press ! in the main screen to set a unit)"
 
     def action_remove(self) -> None:
-        n = self.query_one(OptionList).highlighted
-        if n is not None and self._rows:
+        n = self._highlighted()
+        if n is not None:
             del self._rows[n]
             self.post_message(self.Removed(n))
             self._redraw(n)
@@ -68,6 +49,3 @@ class PatchesScreen(ModalScreen[None]):
             self._rows.clear()
             self.post_message(self.Removed(None))
             self._redraw(None)
-
-    def action_close(self) -> None:
-        self.dismiss(None)

@@ -128,7 +128,7 @@ class StepsView(VerticalScroll, can_focus=False):
         view = self.region
         for panel in panels:
             region = panel.heatmap.region  # what changes with the step
-            if view and region and not region.overlaps(view):
+            if view and region and not region.overlaps(view) and panel.drawn:  # (drawn once: its size is right)
                 self.stale.add(panel)
                 continue
             self.stale.discard(panel)

@@ -1,0 +1,121 @@
+"""The panel as one Line-API widget: its lines as text, and which of them a step redraws (no clocks)."""
+
+from __future__ import annotations
+
+import numpy as np
+from textual.app import App, ComposeResult
+
+from lstm_tui.render.heatmap import as_text, heatmap_lines, legend
+from lstm_tui.render.palette import Scale
+from lstm_tui.render.panels import PANELS, equation
+from lstm_tui.render.text import top_k_text
+from lstm_tui.widgets.heatmap import MAX_ROWS
+from lstm_tui.widgets.panel import Panel
+
+SPECS = {s.key: s for s in PANELS["lstm"]}
+GATE = Scale("viridis", 0.0, 1.0)
+
+
+class OnePanel(App):
+    """A panel alone, 40 cells wide (37 inside its border and padding)."""
+
+    CSS = "Panel { width: 40; }"
+
+    def __init__(self, key: str) -> None:
+        super().__init__()
+        self.panel = Panel(SPECS[key], id="p")
+
+    def compose(self) -> ComposeResult:
+        yield self.panel
+
+
+def text(panel: Panel) -> list[str]:
+    return ["".join(seg.text for seg in strip) for strip in panel._lines]
+
+
+async def test_the_lines_are_equation_heatmap_rows_legend():
+    app = OnePanel("f")
+    async with app.run_test(size=(60, 20)) as pilot:
+        panel = app.panel
+        values = np.linspace(0, 1, 50)
+        panel.show(values, GATE, 3)
+        await pilot.pause()
+        width = panel.content_region.width
+        assert width == 37
+        lines = text(panel)
+        eq = equation(SPECS["f"]).splitlines()
+        assert lines[: len(eq)] == eq  # the equation first, as written
+        heat = panel.heatmap
+        want = as_text(heatmap_lines(values, GATE, heat.cols, heat.cell_width, 3))
+        assert heat.cols == 37 and len(want) == 2
+        assert lines[len(eq) : len(eq) + 2] == [w.ljust(width) for w in want]  # rows padded to the width
+        assert "◆" in lines[len(eq)] and "◆" not in lines[len(eq) + 1]  # unit 3 is in the first row
+        row = min(heat.cols * heat.cell_width, width)
+        assert lines[len(eq) + 2] == "".join(s.text for s in legend(GATE, row, False, width))
+        assert len(lines) == len(eq) + 3 == panel.size.height
+        assert panel.border_subtitle.startswith("50 values")
+
+
+async def test_a_step_redraws_only_the_rows_that_changed():
+    app = OnePanel("f")
+    async with app.run_test(size=(60, 20)) as pilot:
+        panel = app.panel
+        values = np.linspace(0, 1, 111)  # three rows of 37
+        panel.show(values, GATE, None)
+        await pilot.pause()
+        top = panel.heatmap.top
+        before = list(panel._lines)
+        changed = values.copy()
+        changed[40] = 1 - changed[40]  # a value of the second row only
+        panel.show(changed, GATE, None)
+        after = list(panel._lines)
+        assert [y for y in range(len(after)) if after[y] is not before[y]] == [top + 1]
+        panel.show(changed, GATE, 80)  # the marker moves into the third row
+        assert panel._lines[top + 2] is not after[top + 2] and panel._lines[top] is after[top]
+        assert "◆" in text(panel)[top + 2]
+
+
+async def test_a_tall_heatmap_scrolls_to_the_marked_unit_beside_a_scrollbar():
+    app = OnePanel("c")
+    async with app.run_test(size=(60, 20)) as pilot:
+        panel = app.panel
+        values = np.linspace(-1, 1, 1024)
+        panel.show(values, Scale("blue-white-red", -1, 1), 1000)
+        await pilot.pause()
+        heat = panel.heatmap
+        assert heat.cols == 36  # a cell less than the panel: the scrollbar takes it
+        assert len(heat._strips) == -(-1024 // 36) and heat.region.height == MAX_ROWS
+        lines = text(panel)[heat.top : heat.top + MAX_ROWS]
+        assert all(len(line) == 37 for line in lines)
+        assert sum("◆" in line for line in lines) == 1  # unit 1000's row is in view
+        row = 1000 // 36 - heat.map.scroll
+        assert 0 <= row < MAX_ROWS and "◆" in lines[row]
+        assert heat.unit_at(1000 % 36, row) == 1000
+
+
+async def test_the_output_panel_shows_its_top_tokens_under_the_legend():
+    app = OnePanel("y")
+    async with app.run_test(size=(60, 24)) as pilot:
+        panel = app.panel
+        p = np.array([0.5, 0.3, 0.1, 0.05, 0.03, 0.02])
+        rows = [("␠", 0.5), ("a", 0.3), ("b", 0.1), ("c", 0.05), ("d", 0.03)]
+        panel.show(p, GATE, None, extra=rows)
+        await pilot.pause()
+        lines = text(panel)
+        want = top_k_text(rows, panel.content_region.width).plain.splitlines()
+        assert lines[-len(want) :] == want
+        assert panel.size.height == len(lines)
+
+
+async def test_the_equation_lines_follow_the_notation():
+    app = OnePanel("c")
+    async with app.run_test(size=(60, 20)) as pilot:
+        panel = app.panel
+        panel.show(np.zeros(8), Scale("blue-white-red", -1, 1), 0)
+        await pilot.pause()
+        assert text(panel)[0] == "cᵗ = fᵗ ⊙ cᵗ⁻¹ + iᵗ ⊙ gᵗ"
+        panel.set_notation("classic")  # the title now; the equation comes with the step
+        panel.show(np.zeros(8), Scale("blue-white-red", -1, 1), 0, equation=equation(SPECS["c"], "classic"))
+        await pilot.pause()
+        assert panel.border_title.startswith("cell state")
+        assert text(panel)[0] == "cᵗ = σ(z^f) ⊙ cᵗ⁻¹ + σ(z^i) ⊙ tanh(z)"

@@ -108,11 +108,11 @@ def steps(hidden: int, layers: int, vocab: int, cols: int, rows: int, keys: int)
 
     import run as bench
     from lstm_tui.app import LstmApp
-    from lstm_tui.core import checkpoint
+    from lstm_tui.core import tracing
 
     model = bench._word_model(hidden, layers, vocab)
     text = bench._words(400, vocab)
-    trace = checkpoint.trace(model, text, checkpoint.FULL_TRACE_BYTES)
+    trace = tracing.trace(model, text, tracing.FULL_TRACE_BYTES)
 
     async def go() -> None:
         app = LstmApp(model, text="w1")
@@ -144,13 +144,13 @@ def jumps(steps_: int, hidden: int, n: int, compiled: bool) -> None:
     from lstm_tui.core import checkpoint, random_model
 
     computes = [0]
-    compute = checkpoint._Store.compute
+    compute = checkpoint.Store.compute
 
     def counted(self, w):
         computes[0] += 1
         return compute(self, w)
 
-    checkpoint._Store.compute = counted
+    checkpoint.Store.compute = counted
     model = random_model(hidden=hidden, seed=0, dtype="float32")
     rng = np.random.default_rng(0)
     text = "".join(rng.choice(list("abcdefghijklmnopqrstuvwxyz .,;()"), steps_).tolist())

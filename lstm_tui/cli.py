@@ -439,14 +439,14 @@ def _refuse_overwriting_inputs(args) -> None:
 def _show(args) -> int:
     from rich.console import Console
 
-    from .core import checkpoint
+    from .core import tracing
     from .render.show import step_report
 
     model = _load(args)
     _print_notes(model)
     inputs = _inputs(args, model)
     _compile_if_long(model, inputs)
-    trace = checkpoint.trace(model, inputs)  # a long one kept as checkpoints: the step's window is recomputed
+    trace = tracing.trace(model, inputs)  # a long one kept as checkpoints: the step's window is recomputed
     if trace.steps == 0:
         raise UserError("the sequence is empty: nothing to show")
     if not 1 <= args.step <= trace.steps:

@@ -19,16 +19,10 @@ import pytest
 from lstm_tui.core import Model, random_model
 from lstm_tui.core.breakpoints import compile_breakpoint
 from lstm_tui.core.breakpoints import find_next as find_next_full
-from lstm_tui.core.checkpoint import (
-    CheckpointedTrace,
-    TokenLabels,
-    TraceBuilder,
-    checkpointed,
-    find_next,
-    full_trace_bytes,
-    trace,
-    window_length,
-)
+from lstm_tui.core.checkpoint import CheckpointedTrace, checkpointed, full_trace_bytes, window_length
+from lstm_tui.core.labels import TokenLabels
+from lstm_tui.core.scan import find_next
+from lstm_tui.core.tracing import TraceBuilder, trace
 from lstm_tui.core.errors import InputError
 from lstm_tui.core.trace import Trace
 

@@ -134,7 +134,7 @@ def test_the_depth_unit_stands_out_in_the_default_history(text):
 
 def test_a_long_trace_gets_its_ranges_from_the_bin_summaries():
     from lstm_tui.core.checkpoint import CheckpointedTrace
-    from lstm_tui.core.checkpoint import trace as checkpointed
+    from lstm_tui.core.tracing import trace as checkpointed
 
     model = load_model("brackets")
     text = "((()))(()(()))((((()))))()((()()))." * 40

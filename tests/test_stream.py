@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from lstm_tui.core import Layer, Model, compiled, random_model
-from lstm_tui.core.checkpoint import _concat
+from lstm_tui.core.checkpoint import concat
 from lstm_tui.core.errors import UserError
 from lstm_tui.core.export import write_npz
 from lstm_tui.core.stream import chunk_steps, chunks, write_npz_stream
@@ -31,7 +31,7 @@ def members(path: Path) -> list[tuple[str, bytes]]:
 
 def same_chunks_trace(model: Model, inputs, steps: int):
     """A full trace made of the chunks the streaming writer computes."""
-    return _concat(list(chunks(model, *model.prepare(inputs), steps)))
+    return concat(list(chunks(model, *model.prepare(inputs), steps)))
 
 
 @pytest.fixture(params=[False, "serial", "parallel"], ids=["numpy", "compiled-1-core", "compiled-all-cores"])
@@ -196,19 +196,19 @@ def test_cli_refuses_a_long_text_export_before_tracing_it(tmp_path, capsys, monk
 
 def test_cli_show_reads_a_long_input_from_checkpoints(capsys, monkeypatch):
     from lstm_tui.cli import main
-    from lstm_tui.core import checkpoint
+    from lstm_tui.core import tracing
 
     argv = ["show", "--hidden", "8", "--text", TEXT, "--step", "300", "--unit", "3"]
     assert main(argv) == 0
     whole = capsys.readouterr().out
-    plain, kinds = checkpoint.trace, []
+    plain, kinds = tracing.trace, []
 
     def small_limit(model, inputs):
         tr = plain(model, inputs, limit=0, window=64)
         kinds.append(type(tr).__name__)
         return tr
 
-    monkeypatch.setattr(checkpoint, "trace", small_limit)
+    monkeypatch.setattr(tracing, "trace", small_limit)
     assert main(argv) == 0
     assert kinds == ["CheckpointedTrace"] and capsys.readouterr().out == whole
 

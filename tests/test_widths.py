@@ -13,7 +13,8 @@ import pytest
 
 from lstm_tui.core import InputError, Model
 from lstm_tui.core.cells import Bidirectional, activation, is_plain, run, step
-from lstm_tui.core.checkpoint import TraceBuilder, checkpointed
+from lstm_tui.core.checkpoint import checkpointed
+from lstm_tui.core.tracing import TraceBuilder
 from model_zoo import all_layer_configs, bidi, make_layer, ref_layer, ref_model
 
 CONFIGS = all_layer_configs()
@@ -299,7 +300,7 @@ def test_checkpointed_windows_equal_the_full_trace_for_mixed_widths(rng):
 
 
 def test_a_model_that_reads_backwards_is_traced_whole(rng, monkeypatch):
-    from lstm_tui.core import checkpoint
+    from lstm_tui.core import tracing
 
     model = _mixed_model(rng, dtype="float32")
     text = "abcdef" * 20
@@ -312,6 +313,6 @@ def test_a_model_that_reads_backwards_is_traced_whole(rng, monkeypatch):
         np.testing.assert_array_equal(built.snapshot().states["h"][n], full.states["h"][n])
     with pytest.raises(InputError, match="reads the sequence backwards"):
         checkpointed(model, text, window=8)
-    monkeypatch.setattr(checkpoint, "REVERSE_TRACE_BYTES", 1000)
+    monkeypatch.setattr(tracing, "REVERSE_TRACE_BYTES", 1000)
     with pytest.raises(InputError, match="reads the sequence backwards.*shorter input"):
         TraceBuilder(model, text)

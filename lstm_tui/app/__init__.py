@@ -28,8 +28,8 @@ from textual.binding import Binding
 from textual.content import Content
 from textual.widgets import ContentSwitcher, Footer, Header, Input, Static
 
-from ..core import checkpoint, compiled
-from ..core.checkpoint import TraceBuilder
+from ..core import compiled, tracing
+from ..core.tracing import TraceBuilder
 from ..core.errors import inert
 from ..core.model import Model
 from ..render.directions import layer_units
@@ -138,7 +138,7 @@ class LstmApp(Intervene, Effects, AppState, Workers, Actions, Find, Files, Watch
     MIN_SIZE = (40, 12)  # below this the screen says it is too small
     SYNC_SECONDS = 0.1  # a trace estimated to take longer is computed in a worker, a chunk at a time
     YIELD_SECONDS = 0.3  # the worker pauses this long after each move of the step, unit or layer
-    FULL_TRACE_BYTES = checkpoint.FULL_TRACE_BYTES  # a longer trace is kept as checkpoints
+    FULL_TRACE_BYTES = tracing.FULL_TRACE_BYTES  # a longer trace is kept as checkpoints
     WINDOW_SECONDS = 0.15  # views that need whole arrays read about this much of a long trace
 
     def __init__(

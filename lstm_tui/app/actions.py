@@ -11,7 +11,7 @@ from functools import partial
 from textual.app import SystemCommand
 from textual.widgets import Input
 
-from ..core.checkpoint import find_token
+from ..core.labels import find_token
 from ..core.errors import inert
 from ..render.directions import layer_units, value_index
 from ..render.panels import NOTATIONS

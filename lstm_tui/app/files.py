@@ -7,7 +7,7 @@ from pathlib import Path
 
 from textual.widgets import Input
 
-from ..core import checkpoint
+from ..core import tracing
 from ..core.checkpoint import CheckpointedTrace
 from ..core.errors import UserError
 from ..core.export import atomic_write, write_trace
@@ -74,7 +74,7 @@ class Files:
             if not model.takes_tokens:
                 raise UserError(f"{spec.strip()}: this model reads feature frames: start it with --inputs FRAMES.npy")
             text = model.meta.get("example", self.text)
-            trace = checkpoint.trace(model, text, self.FULL_TRACE_BYTES)
+            trace = tracing.trace(model, text, self.FULL_TRACE_BYTES)
         except UserError as exc:
             self.notify(str(exc), severity="error", timeout=8)
             return

@@ -18,7 +18,7 @@ from textual.reactive import reactive
 from textual.timer import Timer
 from textual.widgets import ContentSwitcher, Static
 
-from ..core import checkpoint
+from ..core import tracing
 from ..core.breakpoints import Breakpoint
 from ..core.checkpoint import CheckpointedTrace
 from ..core.model import Model
@@ -82,7 +82,7 @@ class AppState:
             self._pending = inputs
             self.trace = model.trace(frames[:0] if frames is not None else "")
         else:
-            self.trace: Trace | CheckpointedTrace = checkpoint.trace(model, inputs, self.FULL_TRACE_BYTES)
+            self.trace: Trace | CheckpointedTrace = tracing.trace(model, inputs, self.FULL_TRACE_BYTES)
         self._timer: Timer | None = None
         self.watched: list[tuple[str, int, int]] = []  # pinned (quantity, layer, unit)
         self.watch_exprs: list[list] = []  # watched expressions: [text, layer, series (T,) or None while computed]

@@ -14,7 +14,7 @@ from functools import partial
 from textual.message import Message
 from textual.worker import get_current_worker
 
-from ..core import checkpoint
+from ..core import scan, tracing
 from ..core.breakpoints import Breakpoint
 from ..core.checkpoint import CheckpointedTrace, step_seconds
 from ..core.errors import InputError, UserError
@@ -154,7 +154,7 @@ class Workers:
             return not worker.is_cancelled
 
         try:
-            hit = checkpoint.find_next(trace, bps, layer, k, direction, vocab=self.model.vocab, progress=progress)
+            hit = scan.find_next(trace, bps, layer, k, direction, vocab=self.model.vocab, progress=progress)
         except InputError as exc:
             self.post_message(ScanDone(trace, direction, None, str(exc)))
             return
@@ -187,7 +187,7 @@ class Workers:
             self._start_tracing(text, text)
             return
         try:
-            trace = checkpoint.trace(self.model, text, self.FULL_TRACE_BYTES)
+            trace = tracing.trace(self.model, text, self.FULL_TRACE_BYTES)
         except UserError as exc:
             self.notify(str(exc), severity="error")
             return

@@ -1,4 +1,4 @@
-"""Long sequences in bounded memory, and traces computed a chunk at a time.
+"""Long sequences in bounded memory: a trace kept as checkpoints, recomputed a window at a time.
 
 A full :class:`~lstm_tui.core.trace.Trace` keeps every gate and state of every
 step: at T = 1,000,000 and H = 128 that is about 3 GB of float32. A
@@ -19,19 +19,18 @@ on the same inputs and state as the forward pass made, so it holds the same
 numbers to the last bit.
 
 W is chosen so that a window costs about ``WINDOW_SECONDS`` to recompute (the
-price of a jump) and fits the cache; ``trace`` keeps the plain full trace
-when it would take at most ``FULL_TRACE_BYTES``.
+price of a jump) and fits the cache.
 
 A model with a direction that reads backwards (a bidirectional or reverse
 layer) is always traced whole: its state at a step depends on every later
 step, so a window cannot be recomputed from a checkpoint before it alone.
-Such a trace may take up to ``REVERSE_TRACE_BYTES``; a longer input is
-refused in one line.
 
 Layers may differ in width: checkpoints and statistics are kept per layer.
 
-:class:`TraceBuilder` computes either kind a chunk at a time, for a worker
-thread that shows the steps computed so far while it runs.
+Beside this module: :mod:`.tracing` picks the kind of trace a run gets and
+builds either a chunk at a time (:class:`~.tracing.TraceBuilder`);
+:mod:`.labels` keeps the steps' labels of a long run; :mod:`.scan` runs
+breakpoints over one a window at a time.
 """
 
 from __future__ import annotations
@@ -39,11 +38,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
-import operator
 import threading
-import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,14 +47,13 @@ import numpy as np
 from . import compiled
 from .cells import GATES, MEMORY, QUANTITIES
 from .errors import InputError
+from .labels import TokenLabels, token_labels
 from .model import Model, directions
 from .trace import Trace
 
-FULL_TRACE_BYTES = 256 << 20  # a trace larger than this is checkpointed
 WINDOW_SECONDS = 0.01  # aim for a window's recompute (a jump) to cost about this
 CACHE_BYTES = 64 << 20  # recomputed windows kept, at most
 CHECKPOINT_BYTES = 64 << 20  # checkpoints kept, at most (W grows to stay under)
-REVERSE_TRACE_BYTES = 1 << 30  # the longest full trace of a model that reads backwards (never checkpointed)
 SUMMARY_BYTES = 32 << 20  # per-bin min, max and mean, at most
 MAX_BINS = 2048  # time bins of the summaries, at most (a screen is narrower)
 
@@ -129,64 +124,6 @@ def one_blas_thread():
 
 
 # ---------------------------------------------------------------------------
-# Step labels
-
-
-class TokenLabels(Sequence):
-    """The labels of a long run's steps without a string object per step.
-
-    Each step's label is ``table[index[k]]`` (the vocabulary, then the tokens
-    that are not in it), or the frame number ``str(k + 1)`` without a table.
-    Slices give tuples of strings, like a full trace's ``tokens``.
-    """
-
-    def __init__(self, table: tuple[str, ...] | None, index: np.ndarray | None, n: int) -> None:
-        self._table, self._index, self._n = table, index, n
-
-    def __len__(self) -> int:
-        return self._n
-
-    def __getitem__(self, i):
-        if isinstance(i, slice):
-            steps = range(*i.indices(self._n))
-            if self._table is None:
-                return tuple(str(k + 1) for k in steps)
-            ix = self._index[steps.start : steps.stop : steps.step] if steps else self._index[:0]
-            return tuple(map(self._table.__getitem__, ix.tolist()))
-        k = operator.index(i)
-        if k < 0:
-            k += self._n
-        if not 0 <= k < self._n:
-            raise IndexError(i)
-        return str(k + 1) if self._table is None else self._table[self._index[k]]
-
-    def __iter__(self) -> Iterator[str]:
-        for start in range(0, self._n, 65536):
-            yield from self[start : start + 65536]
-
-    def positions(self, label: str) -> np.ndarray:
-        """The 0-based steps whose label is ``label``, in order."""
-        if self._table is None:
-            k = int(label) - 1 if label.isdigit() else -1
-            return np.array([k] if 0 <= k < self._n else [], dtype=np.int64)
-        hits = [n for n, s in enumerate(self._table) if s == label]
-        return np.flatnonzero(np.isin(self._index[: self._n], hits))
-
-    def prefix(self, n: int) -> TokenLabels:
-        return TokenLabels(self._table, self._index, n)
-
-
-def _labels(tokens: list[str], ids: np.ndarray | None, unknown: np.ndarray, vocab) -> TokenLabels:
-    if ids is None:
-        return TokenLabels(None, None, len(tokens))
-    index = ids.astype(np.int32)  # (T,) into vocab + the unknown tokens
-    extra: dict[str, int] = {}
-    for p in np.flatnonzero(unknown).tolist():
-        index[p] = extra.setdefault(tokens[p], len(vocab) + len(extra))
-    return TokenLabels(tuple(vocab) + tuple(extra), index, len(tokens))
-
-
-# ---------------------------------------------------------------------------
 # The checkpointed trace
 
 
@@ -209,7 +146,7 @@ class Summary:
         return np.where(np.abs(self.hi) >= np.abs(self.lo), self.hi, self.lo).T
 
 
-class _Store:
+class Store:
     """What every view of one long run shares: inputs, checkpoints, statistics, the cache.
 
     The forward pass (``forward``) fills windows in order; readers only ever
@@ -226,7 +163,7 @@ class _Store:
             )
         self.model = model
         self.total = T
-        self.labels = _labels(tokens, ids, unknown, model.vocab) if ids is not None else TokenLabels(None, None, T)
+        self.labels = token_labels(tokens, ids, unknown, model.vocab) if ids is not None else TokenLabels(None, None, T)
         self.ids = ids  # (T,) or None
         self.unknown = unknown  # (T,) bool
         self.frames = frames  # (T, E) or None
@@ -359,11 +296,11 @@ class CheckpointedTrace:
     It has no ``states``, ``x``, ``xW``, ``hW`` or ``y`` arrays: code that
     reads them whole must ask for a window.
 
-    Build one with :func:`checkpointed` (or :class:`TraceBuilder`, a chunk
-    at a time).
+    Build one with :func:`checkpointed` (or :class:`~.tracing.TraceBuilder`, a
+    chunk at a time).
     """
 
-    def __init__(self, store: _Store, steps: int) -> None:
+    def __init__(self, store: Store, steps: int) -> None:
         self._store = store
         self._steps = steps
         self.tokens = store.labels.prefix(steps)
@@ -462,6 +399,11 @@ class CheckpointedTrace:
         return start, min(start + n, self._steps)
 
     # ------------------------------------------------------------ reading
+    def whole_window(self, w: int, keep: bool = True) -> Trace:
+        """Window w whole, steps w·W .. (w+1)·W - 1 as the forward pass computed them (not clipped to
+        ``steps``), from the cache or recomputed (``keep`` as in :meth:`window`)."""
+        return self._store.get(w, keep)
+
     def _check(self, k: int) -> None:
         if not 0 <= k < self._steps:
             raise IndexError(f"step {k} out of range: the trace has {self._steps} step(s)")
@@ -540,7 +482,7 @@ class CheckpointedTrace:
         for w in range(start // W, (stop - 1) // W + 1):
             tr = self._store.get(w, keep)
             parts.append(tr.window(max(start - w * W, 0), min(stop - w * W, tr.steps)))
-        return parts[0] if len(parts) == 1 else _concat(parts)
+        return parts[0] if len(parts) == 1 else concat(parts)
 
     def summary(self, q: str, layer: int) -> Summary:
         """Quantity q of ``layer`` over every step computed, in the forward pass's bins."""
@@ -566,7 +508,7 @@ class CheckpointedTrace:
         """The memory this run keeps (checkpoints, statistics, inputs, cached windows)."""
         s = self._store
         arrays = [*s.h, *(s.c or ()), s.win_max, s.y_max, *s.lo.values(), *s.hi.values(), *s.mean.values(), s.unknown]
-        arrays += [a for a in (s.ids, s.frames, s.labels._index) if a is not None]
+        arrays += [a for a in (s.ids, s.frames, s.labels.indices) if a is not None]
         cached = sum(_trace_bytes(t) for t in list(s._cache.values()))
         return sum(a.nbytes for a in arrays) + cached
 
@@ -577,7 +519,7 @@ def _trace_bytes(tr: Trace) -> int:
     return sum(a.nbytes for a in arrays)
 
 
-def _concat(parts: list[Trace]) -> Trace:
+def concat(parts: list[Trace]) -> Trace:
     """Consecutive traces as one (the first one's initial state)."""
     first = parts[0]
 
@@ -610,231 +552,7 @@ def _concat(parts: list[Trace]) -> Trace:
 def checkpointed(model: Model, inputs, window: int | None = None, bins: int | None = None) -> CheckpointedTrace:
     """Run ``model`` over ``inputs`` (text, tokens or frames) keeping checkpoints every
     ``window`` steps (default: :func:`window_length`) and at most ``bins`` time bins."""
-    store = _Store(model, *model.prepare(inputs), window, bins)
+    store = Store(model, *model.prepare(inputs), window, bins)
     while store.steps_done < store.total:
         store.forward()
     return CheckpointedTrace(store, store.total)
-
-
-def trace(model: Model, inputs, limit: int = FULL_TRACE_BYTES, window: int | None = None) -> Trace | CheckpointedTrace:
-    """A full :class:`Trace` when it takes at most ``limit`` bytes, else a :class:`CheckpointedTrace`."""
-    return TraceBuilder(model, inputs, limit, window).run()
-
-
-# ---------------------------------------------------------------------------
-# A chunk at a time
-
-
-def _start(zeros, given):
-    """Per-layer initial states: the file's own (``Model.meta["h0"]``/``["c0"]``, per level) or the zeros."""
-    if given is not None:
-        for n, v in enumerate(given):
-            zeros[n][...] = v
-    return zeros
-
-
-class TraceBuilder:
-    """Computes a trace a chunk at a time: for a worker thread that shows the steps done so far.
-
-    ``advance`` computes about ``seconds`` of steps; ``snapshot`` is the trace
-    of the steps done (a full :class:`Trace` of a prefix, or a
-    :class:`CheckpointedTrace` read up to them); when ``complete`` it is the
-    whole trace. Full traces are computed in chunks into arrays of their final
-    size; long ones (above ``limit`` bytes) window by window.
-    """
-
-    def __init__(self, model: Model, inputs, limit: int = FULL_TRACE_BYTES, window: int | None = None) -> None:
-        tokens, ids, unknown, frames = model.prepare(inputs)
-        self.model = model
-        self.total = T = len(tokens)
-        self.done = 0
-        self._per_step = step_seconds(model)
-        self._store: _Store | None = None
-        self._full: Trace | None = None
-        size = full_trace_bytes(model, T)
-        if model.bidirectional:
-            if size > REVERSE_TRACE_BYTES:
-                raise InputError(
-                    f"model {model.name!r} reads the sequence backwards, so it is traced whole: "
-                    f"{T:,} steps would take {size / 2**30:.1f} GB (at most {REVERSE_TRACE_BYTES / 2**30:.0f} GB); "
-                    "give a shorter input"
-                )
-        elif size > limit:
-            self._store = _Store(model, tokens, ids, unknown, frames, window)
-            return
-        L, dt = model.num_layers, model.dtype
-        V = None if model.head_W is None else model.head_W.shape[0]
-
-        def per_layer(q: str, steps: bool = True):
-            shape = [(T, model.width(q, n)) if steps else (model.width(q, n),) for n in range(L)]
-            if model.uniform:
-                return np.zeros((L, *shape[0]), dtype=dt)
-            return [np.zeros(s, dtype=dt) for s in shape]
-
-        self._full = Trace(
-            cell=model.cell,
-            tokens=tuple(tokens),
-            unknown=unknown,
-            ids=ids,
-            x=frames if frames is not None else model.embedding[ids],
-            states={q: per_layer(q) for q in QUANTITIES[model.cell]},
-            xW=per_layer("xW"),
-            hW=per_layer("hW"),
-            h0=_start(per_layer("h", steps=False), model.meta.get("h0")),
-            c0=_start(per_layer("c", steps=False), model.meta.get("c0")) if model.cell == "lstm" else None,
-            logits=None if V is None else np.zeros((T, V), dtype=dt),
-            y=None if V is None else np.zeros((T, V), dtype=dt),
-            directions=model.direction_flags,
-        )
-
-    @property
-    def complete(self) -> bool:
-        return self.done >= self.total
-
-    @property
-    def checkpointed(self) -> bool:
-        return self._store is not None
-
-    def advance(self, seconds: float = 0.05, max_steps: int | None = None) -> None:
-        """Compute about ``seconds`` worth of the next steps (at least one step, or one
-        window of a long trace), and no more than ``max_steps`` (whole windows, for a long one)."""
-        if self.complete:
-            return
-        t0 = time.perf_counter()
-        if self._store is not None:
-            start = self.done
-            while True:
-                self._store.forward()
-                self.done = self._store.steps_done
-                if self.complete or time.perf_counter() - t0 >= seconds or self.done - start >= (max_steps or self.total):
-                    return
-        # The first chunk is short, so that a worker can show step 1 soon.
-        n = max(1, int((seconds if self.done else min(seconds, WINDOW_SECONDS)) / self._per_step))
-        n = min(n, max_steps or n)
-        if self.model.bidirectional:
-            n = self.total  # a backward direction needs every later step: one chunk
-
-        a, b = self.done, min(self.total, self.done + n)
-        full = self._full
-        chunk = self.model.trace_vectors(
-            full.x[a:b], full.tokens[a:b], None if full.ids is None else full.ids[a:b], full.unknown[a:b],
-            full.h0 if a == 0 else _state(full, "h", a),
-            full.c0 if a == 0 or full.c0 is None else _state(full, "c", a),
-        )
-        for n in range(full.num_layers):
-            for q, v in chunk.states.items():
-                full.states[q][n][a:b] = v[n]
-            full.xW[n][a:b], full.hW[n][a:b] = chunk.xW[n], chunk.hW[n]
-        if chunk.y is not None:
-            full.logits[a:b], full.y[a:b] = chunk.logits, chunk.y
-        self.done = b
-        # Measured, so the next chunk takes about ``seconds``.
-        self._per_step = max((time.perf_counter() - t0) / (b - a), 1e-7)
-
-    @property
-    def fraction(self) -> float:
-        """The share of steps done, 0..1."""
-        return self.done / self.total if self.total else 1.0
-
-    def snapshot(self) -> Trace | CheckpointedTrace:
-        """The trace of the steps done so far."""
-        if self._store is not None:
-            return CheckpointedTrace(self._store, self.done)
-        return self._full if self.complete else self._full.window(0, self.done)
-
-    def run(self) -> Trace | CheckpointedTrace:
-        """Compute everything left and return the whole trace."""
-        if self._full is not None and self.done == 0:
-            f = self._full
-            self._full = self.model.trace_vectors(f.x, f.tokens, f.ids, f.unknown, f.h0, f.c0)  # what Model.trace does
-            self.done = self.total
-        while not self.complete:
-            self.advance(seconds=1.0)
-        return self.snapshot()
-
-
-def _state(trace: Trace, q: str, k: int):
-    """The state q before 0-based step k of every layer: (L, W), or a list for mixed widths."""
-    per = [trace.state_before(q, n, k) for n in range(trace.num_layers)]
-    return np.stack(per) if trace.uniform else per
-
-
-# ---------------------------------------------------------------------------
-# Breakpoints over a long run
-
-
-def find_next(
-    trace: Trace | CheckpointedTrace,
-    breakpoints: list,
-    layer: int,
-    k: int,
-    direction: int,
-    vocab: tuple[str, ...] | None = None,
-    progress: Callable[[int], bool] | None = None,
-) -> int | None:
-    """``breakpoints.find_next`` for a trace of any length: a checkpointed one is
-    scanned window by window from step k (each window with one step of context
-    on each side, so ``prev_token``, ``next_token`` and ``h_prev`` are right at
-    the edges). ``progress(step)``, if given, is called before each window with
-    the first step it scans; returning False stops the scan (None is returned).
-    """
-    from .breakpoints import find_next as scan
-
-    if not isinstance(trace, CheckpointedTrace):
-        return scan(trace, breakpoints, layer, k, direction, vocab=vocab)
-    if direction not in (1, -1):
-        raise InputError(f"direction must be 1 or -1, not {direction!r}")
-    T, W, store = trace.steps, trace.window_length, trace._store
-    last_w = (T - 1) // W if T else -1
-    memo: OrderedDict[int, Trace] = OrderedDict()  # the scan's own windows: the cache keeps the user's
-
-    def get(w: int) -> Trace:
-        if w not in memo:
-            memo[w] = store.get(w, keep=False)
-            while len(memo) > 3:
-                memo.popitem(last=False)
-        return memo[w]
-
-    def with_context(w: int) -> tuple[Trace, int]:
-        """Window w with the step before and after it, and the step the first of those is."""
-        parts, lo = [get(w)], w * W
-        if w > 0:
-            parts.insert(0, get(w - 1).window(W - 1, W))
-            lo -= 1
-        if w < last_w:
-            parts.append(get(w + 1).window(0, 1))
-        return _concat(parts), lo
-
-    w = (k + 1) // W if direction > 0 else (k - 1) // W
-    while 0 <= w <= last_w:
-        if direction > 0:
-            a, b = max(w * W, k + 1), min((w + 1) * W, T)
-        else:
-            a, b = w * W, min((w + 1) * W, k)
-        if a < b:
-            if progress is not None and not progress(a if direction > 0 else b - 1):
-                return None
-            win, lo = with_context(w)
-            start = a - 1 - lo if direction > 0 else b - lo
-            hit = scan(win, breakpoints, layer, start, direction, vocab=vocab)
-            if hit is not None and a <= lo + hit < b:
-                return lo + hit
-        w += direction
-    return None
-
-
-def find_token(tokens: tuple[str, ...], token: str, k: int, direction: int, wrap: bool = False) -> int | None:
-    """The next step after k (or before, direction -1) whose token is ``token``."""
-    T = len(tokens)
-    if isinstance(tokens, TokenLabels):  # a long run: look the label up, not every step
-        at = tokens.positions(token)
-        after, before = at[at > k], at[at < k]
-        if direction > 0:
-            found = after[:1] if after.size or not wrap else at[:1]
-        else:
-            found = before[-1:] if before.size or not wrap else at[-1:]
-        return int(found[0]) if found.size else None
-    order = range(k + 1, T) if direction > 0 else range(k - 1, -1, -1)
-    if wrap:
-        order = [*order, *(range(0, k + 1) if direction > 0 else range(T - 1, k - 1, -1))]
-    return next((n for n in order if tokens[n] == token), None)

@@ -32,56 +32,33 @@ how much log p(token at step k) changes when Q[j] at step s alone is set to
 the value: exactly, by running the patched copies of all units of step s
 together as the rows of a matrix from s to k; and as an estimate from one
 backward pass, ``dlogp/dQ × (value - clean value)`` (attribution patching).
+
+Beside this module: :mod:`.patches` (the :class:`Patch` record and its
+``--set`` text), :mod:`.patched_step` (one step with patches applied, and the
+effect map's rows of copies), :mod:`.outcomes` (what a patched run changed).
+Their public names are importable from here as well.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
-from .cells import ACTIVATIONS, GATES, QUANTITIES, _act, activations_of, is_plain, run
-from .errors import InputError, inert
+from .cells import GATES, QUANTITIES, is_plain, run
+from .errors import InputError
 from .model import Model, directions, level_width, softmax
+from .outcomes import log_softmax, token_label
+from .patched_step import PlainRows, activation_functions, cell_step, clipped, derivative
+from .patches import Patch
 from .trace import Trace
 
-
-@dataclass(frozen=True)
-class Patch:
-    """One intervention. ``steps`` may be given as an int or any iterable of ints;
-    it is kept as a tuple of sorted 0-based steps."""
-
-    layer: int  # stack level, 0-based
-    quantity: str  # "i" "f" "g" "o" "c" "h" (LSTM), "r" "z" "n" "h" (GRU), "h" (RNN)
-    unit: int | None  # 0-based unit of the level (a bidirectional level: forward units first); None: all units
-    steps: tuple[int, ...]  # 0-based steps (positions) the patch holds at
-    value: float | str  # the number to set, or "src": the same quantity, position and unit of the source run
-
-    def __post_init__(self):
-        steps = (self.steps,) if isinstance(self.steps, (int, np.integer)) else self.steps
-        object.__setattr__(self, "steps", tuple(sorted({int(k) for k in steps})))
-        if not (self.value == "src" or isinstance(self.value, (int, float, np.floating, np.integer))):
-            raise InputError(f"patch value {self.value!r}: expected a number or 'src'")
-        if self.value != "src":
-            object.__setattr__(self, "value", float(self.value))
-
-    def __str__(self) -> str:
-        """The command line's form, 1-based: ``L1:c[3]=0.0@5-7`` (steps that are not
-        one range are listed with commas, which only the Python API takes)."""
-        unit = "*" if self.unit is None else str(self.unit)
-        return f"L{self.layer + 1}:{self.quantity}[{unit}]={self.value}@{_steps_text(self.steps)}"
-
-
-def _steps_text(steps: tuple[int, ...]) -> str:
-    if len(steps) == 1:
-        return str(steps[0] + 1)
-    if steps and steps[-1] - steps[0] + 1 == len(steps):
-        return f"{steps[0] + 1}-{steps[-1] + 1}"
-    return ",".join(str(k + 1) for k in steps)
+# The interventions API stays importable from here: a patch and its text (patches.py), what a patched
+# run changed (outcomes.py).
+from .outcomes import TokenChange, difference, nonfinite, top_k_change  # noqa: F401
+from .patches import NUMBER, PatchSyntaxError, parse_patch, parse_patch_text, prompt_patch  # noqa: F401
 
 
 # ---------------------------------------------------------------------------
@@ -92,87 +69,6 @@ def _check_quantity(model: Model, q: str) -> None:
     valid = QUANTITIES[model.cell]
     if q not in valid:
         raise InputError(f"quantity {q!r} out of range: expected one of {' '.join(valid)} ({model.cell})")
-
-
-# ---------------------------------------------------------------------------
-# Activations (ONNX's names) and one step computed from its products
-
-
-def _activations(layer) -> tuple:
-    """The layer's activation functions (LSTM f, g, h; GRU f, g; RNN f), from ``cells``."""
-    return tuple(_act(a) for a in activations_of(layer))
-
-
-def _derivative(layer, k: int):
-    """The derivative of the layer's k-th activation with respect to its argument."""
-    name, alpha, beta = activations_of(layer)[k]
-    d = ACTIVATIONS[name][1]
-    return lambda a: d(a, alpha, beta)
-
-
-def _clip(layer, a: np.ndarray) -> np.ndarray:
-    """Pre-activations clipped to [-clip, clip] (ONNX), unchanged without a clip."""
-    return a if layer.clip is None else np.clip(a, -layer.clip, layer.clip)
-
-
-def _set(arr: np.ndarray, sets, batch: int | None) -> np.ndarray:
-    """arr with every (index, values) of ``sets`` written into it, in order (a fresh array)."""
-    if batch is not None and (arr.ndim == 1 or arr.shape[0] != batch):
-        arr = np.broadcast_to(arr, (batch, arr.shape[-1])).copy()
-    else:
-        arr = arr.copy()
-    for idx, vals in sets:
-        arr[idx] = vals
-    return arr
-
-
-def cell_step(layer, xW, hW, h_prev, c_prev=None, sets: dict | None = None, batch: int | None = None) -> dict:
-    """One step of ``layer`` from its products ``xW = W_ih x`` and ``hW = W_hh h_prev`` (G*H,),
-    with the patches ``sets`` (q -> list of (index, values)) applied in equation order.
-
-    Works on one step (vectors (W,)) or on rows of copies (arrays (B, W)); with
-    ``batch`` = B, rows that are still one shared vector are widened to B rows
-    where a patch first writes. Returns the step's record: every quantity of
-    the cell plus ``xW`` and ``hW``.
-    """
-    sets = sets or {}
-    H = layer.hidden_size
-    rec = {"xW": xW, "hW": hW}
-
-    def put(q, v):
-        rec[q] = _set(v, sets[q], batch) if q in sets else v
-        return rec[q]
-
-    if layer.cell == "lstm":
-        act_f, act_g, act_h = _activations(layer)
-        a = _clip(layer, xW + layer.b_ih + hW + layer.b_hh)  # (…, 4H)
-        i = put("i", act_f(a[..., 0:H]))
-        f = put("f", act_f(a[..., H : 2 * H]))
-        g = put("g", act_g(a[..., 2 * H : 3 * H]))
-        o = put("o", act_f(a[..., 3 * H :]))
-        c = put("c", f * c_prev + i * g)  # c = f ⊙ c_prev + i ⊙ g
-        h = o * act_h(c)  # h = o ⊙ tanh(c)
-        if layer.W_hr is not None:
-            h = h @ layer.W_hr.T  # (…, P) projection h = W_hr (o ⊙ tanh(c))
-        put("h", h)
-    elif layer.cell == "gru":
-        act_f, act_g = _activations(layer)
-        ax = xW + layer.b_ih  # (…, 3H)
-        r = put("r", act_f(_clip(layer, ax[..., 0:H] + hW[..., 0:H] + layer.b_hh[0:H])))
-        z = put("z", act_f(_clip(layer, ax[..., H : 2 * H] + hW[..., H : 2 * H] + layer.b_hh[H : 2 * H])))
-        if layer.linear_before_reset:
-            rh = r * (hW[..., 2 * H :] + layer.b_hh[2 * H :])  # r ⊙ (W_hn h + b_hn)
-        else:
-            hn = (r * h_prev) @ layer.W_hh[2 * H :].T  # W_hn (r ⊙ h): the n block of hW (see cells)
-            hW = np.concatenate([np.broadcast_to(hW[..., : 2 * H], hn.shape[:-1] + (2 * H,)), hn], axis=-1)
-            rec["hW"] = hW
-            rh = hn + layer.b_hh[2 * H :]
-        n = put("n", act_g(_clip(layer, ax[..., 2 * H :] + rh)))
-        put("h", (1 - z) * n + z * h_prev)  # h = (1 - z) ⊙ n + z ⊙ h_prev
-    else:
-        (act,) = _activations(layer)
-        put("h", act(_clip(layer, xW + layer.b_ih + hW + layer.b_hh)))
-    return rec
 
 
 # ---------------------------------------------------------------------------
@@ -372,101 +268,6 @@ def _rerun(clean, n, d, layer, first, x_in, steps, states, xW, hW) -> None:
 
 
 # ---------------------------------------------------------------------------
-# Reading patched runs: differences, top-k changes, non-finite values
-
-
-def difference(after: Trace, before: Trace) -> Trace:
-    """A trace of ``after - before`` for every quantity, product, input and the head's
-    logits and probabilities (``y``), over the steps both have: what the app's Δ mode
-    (patched - clean) and diff mode (source - main) draw. Labels are ``after``'s."""
-    T = min(after.steps, before.steps)
-
-    def levels(a, b):
-        if isinstance(a, np.ndarray):
-            return a[:, :T] - b[:, :T]
-        return [x[:T] - y[:T] for x, y in zip(a, b)]
-
-    def initial(a, b):  # (L, W) or a list of (W_l,)
-        if a is None:
-            return None
-        return a - b if isinstance(a, np.ndarray) else [x - y for x, y in zip(a, b)]
-
-    def rows(a, b):
-        return None if a is None or b is None else a[:T] - b[:T]
-
-    cut = after.window(0, T)
-    with np.errstate(all="ignore"):
-        return dataclasses.replace(
-            cut,
-            states={q: levels(after.states[q], before.states[q]) for q in after.states},
-            xW=levels(after.xW, before.xW),
-            hW=levels(after.hW, before.hW),
-            x=rows(after.x, before.x),
-            h0=initial(after.h0, before.h0),
-            c0=initial(after.c0, before.c0),
-            logits=rows(after.logits, before.logits),
-            y=rows(after.y, before.y),
-        )
-
-
-def log_softmax(logits: np.ndarray) -> np.ndarray:
-    """log softmax over the last axis, in float64."""
-    a = np.asarray(logits, dtype=np.float64)
-    with np.errstate(all="ignore"):  # NaN or inf logits (a patch's doing) give NaN, quietly
-        m = np.max(a, axis=-1, keepdims=True)
-        m = np.where(np.isfinite(m), m, 0)
-        return a - m - np.log(np.sum(np.exp(a - m), axis=-1, keepdims=True))
-
-
-@dataclass(frozen=True)
-class TokenChange:
-    """One token's probability before and after an intervention, at one step."""
-
-    id: int  # vocabulary id
-    label: str  # the token as text, or #id without a vocabulary
-    p_before: float
-    p_after: float
-    dlogp: float  # log p_after - log p_before
-
-
-def top_k_change(model: Model, clean: Trace, patched: Trace, k: int, top: int = 5) -> list[TokenChange]:
-    """The ``top`` most likely next tokens of the patched run at 0-based step k, each
-    with its probability in the clean run and the change in log-probability."""
-    if clean.logits is None:
-        raise InputError(f"model {model.name!r} has no output head")
-    before = log_softmax(clean.logits[k])  # (V,)
-    after = log_softmax(patched.logits[k])  # (V,)
-    key = np.where(np.isnan(after), -np.inf, after)
-    ids = np.argsort(-key, kind="stable")[:top]
-    out = []
-    for v in ids.tolist():
-        out.append(
-            TokenChange(v, token_label(model, v), math.exp(before[v]), math.exp(after[v]), float(after[v] - before[v]))
-        )
-    return out
-
-
-def token_label(model: Model, v: int) -> str:
-    return model.vocab[v] if model.vocab is not None and v < len(model.vocab) else f"#{v}"
-
-
-def nonfinite(trace: Trace) -> list[str]:
-    """One line per quantity and level that holds NaN or ±inf: where it first appears (steps 1-based)."""
-    lines = []
-    for q, levels in trace.states.items():
-        for n in range(len(levels)):
-            bad = ~np.isfinite(levels[n])
-            if bad.any():
-                k = int(np.argmax(bad.any(axis=1)))
-                lines.append(f"{q} of layer {n + 1} is not finite from step {k + 1}")
-    if trace.y is not None and trace.steps:
-        bad = ~np.isfinite(trace.y)
-        if bad.any():
-            lines.append(f"y is not finite from step {int(np.argmax(bad.any(axis=1))) + 1}")
-    return lines
-
-
-# ---------------------------------------------------------------------------
 # The effect map
 
 
@@ -625,7 +426,7 @@ class EffectMap:
         W_hhT = [np.ascontiguousarray(model.layers[n].W_hh.T) for n in levels]  # (P, G*H)
         units = np.arange(B)
         fast = all(is_plain(model.layers[n]) for n in levels)
-        plain = [_PlainRows(model.layers[n], R) for n in levels] if fast else None
+        plain = [PlainRows(model.layers[n], R) for n in levels] if fast else None
         active = 0
         for t in range(steps[0], k + 1):
             if self._cancelled:
@@ -691,7 +492,7 @@ class EffectMap:
                 dhp = dh[:, dn * P : (dn + 1) * P]
                 if layer.W_hr is not None:
                     dhp = dhp @ layer.W_hr  # through h = W_hr m
-                parts.append(dhp * _activations(layer)[2](c[:, dn * H : (dn + 1) * H]))
+                parts.append(dhp * activation_functions(layer)[2](c[:, dn * H : (dn + 1) * H]))
             d = np.concatenate(parts, axis=1)
         else:  # GRU r z n
             z, n_ = get("z"), get("n")
@@ -722,7 +523,7 @@ class EffectMap:
             lbr = layer.linear_before_reset
             rh = r * (h_prev @ W_hn.T + b_hn) if lbr else (r * h_prev) @ W_hn.T + b_hn
             pre = ax_n + rh
-            gprime = _derivative(layer, 1)(_clip(layer, pre))  # g'(pre), 0 where the clip holds it
+            gprime = derivative(layer, 1)(clipped(layer, pre))  # g'(pre), 0 where the clip holds it
             if layer.clip is not None:
                 gprime = gprime * (np.abs(pre) < layer.clip)
             dpre = dn[:, d * H : (d + 1) * H] * gprime
@@ -733,97 +534,6 @@ class EffectMap:
 def _prev(trace: Trace, q: str, n: int, rows: int) -> np.ndarray:
     """The state before each of the first ``rows`` steps, (rows, W) float64."""
     return np.stack([trace.state_before(q, n, t) for t in range(rows)]).astype(np.float64)
-
-
-class _PlainRows:
-    """One plain level (PyTorch's defaults, see ``cells.is_plain``) stepping rows of
-    copies in place: the exact map's fast path, the same equations as :func:`cell_step`
-    in fewer passes over memory. As in ``cells.run``, σ(a) = ½·tanh(½a) + ½ with the
-    halving folded into the weights, so one tanh covers every gate; an LSTM's gate
-    columns are kept in the order i, f, o, g so the three sigmoids are one block."""
-
-    def __init__(self, layer, rows: int):
-        H, dt, cell = layer.hidden_size, layer.dtype, layer.cell
-        self.cell, self.H = cell, H
-        G = GATES[cell]
-        if cell == "lstm":
-            perm = np.r_[0 : 2 * H, 3 * H : 4 * H, 2 * H : 3 * H]  # i f o g
-            scale = np.r_[np.full(3 * H, 0.5), np.ones(H)]
-        elif cell == "gru":
-            perm, scale = np.arange(3 * H), np.r_[np.full(2 * H, 0.5), np.ones(H)]  # r z halved, n not
-        else:
-            perm, scale = np.arange(H), np.ones(H)
-        self.perm, self.scale = perm, scale.astype(dt)
-        self.W_ihT = np.ascontiguousarray((layer.W_ih[perm] * self.scale[:, None]).T)  # (E, G*H)
-        self.W_hhT = np.ascontiguousarray((layer.W_hh[perm] * self.scale[:, None]).T)  # (P, G*H)
-        self.b_ih = (layer.b_ih[perm] * self.scale).astype(dt)  # (G*H,)
-        self.b_hh = (layer.b_hh[perm] * self.scale).astype(dt)
-        self.A = np.empty((rows, G * H), dtype=dt)  # the recurrent part, then the gates
-        self.X = np.empty((rows, G * H), dtype=dt)  # the input part
-        self.tmp = np.empty((rows, H), dtype=dt)
-        #: where each quantity lives: a block of A's columns, or the state arrays
-        self.block = {"i": 0, "f": 1, "o": 2, "g": 3} if cell == "lstm" else {"r": 0, "z": 1}
-
-    def step(self, x, h, c, sets) -> None:
-        """Advance rows h (n, P), c (n, H) by one step, in place. ``x`` is the clean run's
-        bias-free input product xW (G*H,) shared by every row, or the rows' input (n, E)."""
-        n, H = h.shape[0], self.H
-        A, X, tmp = self.A[:n], self.X[:n], self.tmp[:n]
-        if x.ndim == 1:
-            xp = x[self.perm] * self.scale + self.b_ih  # (G*H,)
-        else:
-            np.matmul(x, self.W_ihT, out=X)
-            X += self.b_ih
-            xp = X
-        np.matmul(h, self.W_hhT, out=A)
-        A += self.b_hh
-
-        def patch(q, arr):
-            for idx, vals in (sets or {}).get(q, ()):
-                arr[idx] = vals
-
-        def gate(q):
-            return A[:, self.block[q] * H : (self.block[q] + 1) * H]
-
-        if self.cell == "lstm":
-            A += xp
-            np.tanh(A, out=A)
-            sig = A[:, : 3 * H]
-            sig *= 0.5
-            sig += 0.5
-            for q in ("i", "f", "g", "o"):
-                patch(q, gate(q))
-            i, f, o, g = gate("i"), gate("f"), gate("o"), gate("g")
-            np.multiply(i, g, out=tmp)
-            c *= f
-            c += tmp  # c = f ⊙ c_prev + i ⊙ g
-            patch("c", c)
-            np.tanh(c, out=tmp)
-            np.multiply(o, tmp, out=h)  # h = o ⊙ tanh(c)
-            patch("h", h)
-        elif self.cell == "gru":
-            rz = A[:, : 2 * H]
-            rz += xp[..., : 2 * H]
-            np.tanh(rz, out=rz)
-            rz *= 0.5
-            rz += 0.5
-            patch("r", gate("r"))
-            patch("z", gate("z"))
-            np.multiply(gate("r"), A[:, 2 * H :], out=tmp)  # r ⊙ (W_hn h + b_hn)
-            tmp += xp[..., 2 * H :]
-            np.tanh(tmp, out=tmp)  # n
-            patch("n", tmp)
-            np.subtract(h, tmp, out=h)
-            h *= gate("z")
-            h += tmp  # h = (1 - z) ⊙ n + z ⊙ h_prev
-            patch("h", h)
-        else:
-            A += xp
-            if self.cell == "rnn_tanh":
-                np.tanh(A, out=h)
-            else:
-                np.maximum(A, 0, out=h)
-            patch("h", h)
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
@@ -849,193 +559,3 @@ def _ranks(a: np.ndarray) -> np.ndarray:
     return sums[inv] / counts[inv]
 
 
-# ---------------------------------------------------------------------------
-# The command line's form of a patch: [L<n>:]Q[J]=V@S
-
-
-class PatchSyntaxError(InputError):
-    """A ``--set`` that does not parse or does not fit the model: one line
-    ``--set "TEXT": reason``. ``column`` is the bad character's 0-based column in
-    the text, ``offset`` its column in the message (where the command line puts
-    its caret), and :meth:`caret` draws text and caret for a UI, like
-    ``syntax.ExpressionError``."""
-
-    def __init__(self, option: str, text: str, column: int, reason: str):
-        head = f'{option} "'
-        super().__init__(f'{head}{inert(text)}": {reason}')
-        self.option, self.text, self.column, self.reason = option, text, column, reason
-        self.offset = len(head) + len(inert(text[:column]))
-
-    def caret(self) -> str:
-        """Two lines for a UI: the text, and a caret under the offending column."""
-        line = "".join(ch if ch.isprintable() else " " for ch in self.text)
-        return f"{line}\n{' ' * self.column}^"
-
-
-#: A number as --set takes it: decimal, optional exponent, or inf / nan.
-NUMBER = re.compile(r"[+-]?(?:(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?|inf(?:inity)?|nan)", re.IGNORECASE)
-_INT = re.compile(r"\d+")
-_NAME = re.compile(r"[A-Za-z_]\w*")
-
-
-@dataclass(frozen=True)
-class PatchText:
-    """A parsed ``[L<n>:]Q[J]=V@S`` before it is checked against a model:
-    numbers as written (layer and steps 1-based), each part's column kept for messages."""
-
-    text: str
-    layer: int  # 1-based, 1 when not given
-    quantity: str
-    unit: int | None  # None for *
-    first: int | None  # 1-based first step, None for *
-    last: int | None  # 1-based last step, None for *
-    value: float | str
-    columns: dict  # part -> column: "layer", "quantity", "unit", "value", "steps"
-
-
-def parse_patch_text(text: str, option: str = "--set") -> PatchText:
-    """Parse ``[L<n>:]Q[J]=V@S`` exactly as the command line contract says:
-    layer n from 1 (default 1); J a unit from 0 or ``*``; V a number or ``src``;
-    S a step from 1, ``A-B`` or ``*``. Whitespace between the parts is allowed.
-    Raises :class:`PatchSyntaxError` with the column of the first bad character."""
-    pos = 0
-    cols: dict = {}
-
-    def skip():
-        nonlocal pos
-        while pos < len(text) and text[pos] in " \t":
-            pos += 1
-
-    def fail(reason, at=None):
-        raise PatchSyntaxError(option, text, pos if at is None else at, reason)
-
-    def expect(ch, reason):
-        nonlocal pos
-        skip()
-        if not text.startswith(ch, pos):
-            fail(reason)
-        pos += 1
-
-    def integer(reason):
-        nonlocal pos
-        skip()
-        m = _INT.match(text, pos)
-        if not m:
-            fail(reason)
-        pos = m.end()
-        return int(m.group())
-
-    skip()
-    layer = 1
-    if re.match(r"L\s*\d", text[pos:]):
-        pos += 1
-        skip()
-        cols["layer"] = pos
-        layer = integer("expected the layer number after L")
-        expect(":", "expected : after the layer number, as in L2:c[0]=0@3")
-    skip()
-    cols["quantity"] = pos
-    m = _NAME.match(text, pos)
-    if not m:
-        fail("expected [L<n>:] then a quantity name, as in L1:c[0]=0@3")
-    quantity = m.group()
-    pos = m.end()
-    if text[pos : pos + 1] == ":" and quantity.startswith("L"):
-        fail("expected a layer number after L, as in L2:", at=cols["quantity"] + 1)
-    expect("[", f"expected [J] after the quantity {quantity}: a unit from 0, or *")
-    skip()
-    cols["unit"] = pos
-    if text.startswith("*", pos):
-        unit = None
-        pos += 1
-    else:
-        unit = integer("expected a unit (a whole number from 0) or * inside [ ]")
-    expect("]", "expected ] after the unit")
-    expect("=", "expected = and a value after the unit")
-    skip()
-    cols["value"] = pos
-    if text.startswith("src", pos) and not _NAME.match(text, pos + 3) and not text[pos + 3 : pos + 4].isdigit():
-        value: float | str = "src"
-        pos += 3
-    else:
-        m = NUMBER.match(text, pos)
-        if not m:
-            fail("expected a value: a number or src")
-        value = float(m.group())
-        pos = m.end()
-    expect("@", "expected @ and the steps after the value")
-    skip()
-    cols["steps"] = pos
-    if text.startswith("*", pos):
-        first = last = None
-        pos += 1
-    else:
-        first = integer("expected steps: S, A-B (from 1) or *")
-        last = first
-        skip()
-        if text.startswith("-", pos):
-            pos += 1
-            last = integer("expected the last step of the range A-B")
-            if last < first:
-                fail(f"the range {first}-{last} is empty: expected A-B with A ≤ B", at=cols["steps"])
-    skip()
-    if pos != len(text):
-        fail("unexpected text after the steps")
-    return PatchText(text, layer, quantity, unit, first, last, value, cols)
-
-
-def parse_patch(text: str, model: Model, steps: int, source_steps: int | None = None, option: str = "--set") -> Patch:
-    """A ``--set`` text as a :class:`Patch` for ``model`` on an input of ``steps`` steps
-    (and a source of ``source_steps``, None without a source). Everything out of range
-    is named with its valid range; raises :class:`PatchSyntaxError`."""
-    p = parse_patch_text(text, option)
-
-    def fail(part, reason):
-        raise PatchSyntaxError(option, text, p.columns.get(part, 0), reason)
-
-    L = model.num_layers
-    if not 1 <= p.layer <= L:
-        fail("layer", f"layer {p.layer} out of range: expected a layer from 1 to {L}")
-    valid = QUANTITIES[model.cell]
-    if p.quantity not in valid:
-        fail("quantity", f"quantity {p.quantity!r} out of range: expected one of {' '.join(valid)} ({model.cell})")
-    W = level_width(model.layers[p.layer - 1], p.quantity)
-    if p.unit is not None and not 0 <= p.unit < W:
-        fail("unit", f"unit {p.unit} out of range: {p.quantity} of layer {p.layer} has units 0 to {W - 1} (or *)")
-    if steps == 0:
-        fail("steps", "the input has no steps to patch")
-    first, last = (1, steps) if p.first is None else (p.first, p.last)
-    for k in (first, last):
-        if not 1 <= k <= steps:
-            fail("steps", f"step {k} out of range: expected a step from 1 to {steps} (or *)")
-    if p.value == "src":
-        if source_steps is None:
-            fail("value", "src needs a source input: give --source-text or --source-inputs")
-        if last > source_steps:
-            fail("value", f"src at step {last} is past the source's length ({source_steps} steps)")
-    return Patch(p.layer - 1, p.quantity, p.unit, range(first - 1, last), p.value)
-
-
-def prompt_patch(
-    text: str,
-    model: Model,
-    layer: int,
-    quantity: str,
-    unit: int | None,
-    k: int,
-    steps: int,
-    source_steps: int | None = None,
-) -> Patch:
-    """The app's prompt: ``V`` (a number or src) for the selected unit at the current
-    0-based step k, or ``V@S`` with S as on the command line (``S``, ``A-B``, ``*``,
-    from 1) for other steps. Raises :class:`PatchSyntaxError` (option ``value``)."""
-    value = text.strip()
-    if "@" not in value:
-        value += f"@{k + 1}"
-    head = f"L{layer + 1}:{quantity}[{'*' if unit is None else unit}]="
-    try:
-        return parse_patch(head + value, model, steps, source_steps, option="value")
-    except PatchSyntaxError as exc:
-        lead = len(text) - len(text.lstrip())
-        column = min(len(text), max(0, exc.column - len(head)) + lead)
-        raise PatchSyntaxError("value", text, column, exc.reason) from None

@@ -576,18 +576,18 @@ def test_cli_refusal_is_one_line_and_writes_nothing(tmp_path, capsys):
 
 def test_every_way_of_tracing_starts_from_the_files_initial_state():
     """Model.trace, the app's TraceBuilder (whole or chunk by chunk) and checkpointed windows."""
-    from lstm_tui.core import checkpoint
+    from lstm_tui.core import tracing
 
     for name in ("node_lstm_bi_state", "node_gru_state"):
         model = onnx_format.load(DATA / f"{name}.onnx")
         data = _npz(name)
         x = data["frames"]
-        builder = checkpoint.TraceBuilder(model, x)
+        builder = tracing.TraceBuilder(model, x)
         while not builder.complete:
             builder.advance(max_steps=2)
-        traces = [model.trace(x), checkpoint.trace(model, x), builder.snapshot()]
+        traces = [model.trace(x), tracing.trace(model, x), builder.snapshot()]
         if not model.bidirectional:
-            traces.append(checkpoint.trace(model, x, limit=1, window=2).window(0, len(x)))
+            traces.append(tracing.trace(model, x, limit=1, window=2).window(0, len(x)))
         for trace in traces:
             np.testing.assert_allclose(trace.states["h"][0], data["h_l0"], atol=TOL, rtol=0)
 

@@ -1,0 +1,108 @@
+"""What a patched run changed: differences of two traces, the top next tokens, non-finite values.
+
+Readers of :func:`.interventions.intervene`'s result, for the app's Δ and diff
+modes, the command line's report and the effect map's log-probabilities.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import InputError
+from .model import Model
+from .trace import Trace
+
+
+def difference(after: Trace, before: Trace) -> Trace:
+    """A trace of ``after - before`` for every quantity, product, input and the head's
+    logits and probabilities (``y``), over the steps both have: what the app's Δ mode
+    (patched - clean) and diff mode (source - main) draw. Labels are ``after``'s."""
+    T = min(after.steps, before.steps)
+
+    def levels(a, b):
+        if isinstance(a, np.ndarray):
+            return a[:, :T] - b[:, :T]
+        return [x[:T] - y[:T] for x, y in zip(a, b)]
+
+    def initial(a, b):  # (L, W) or a list of (W_l,)
+        if a is None:
+            return None
+        return a - b if isinstance(a, np.ndarray) else [x - y for x, y in zip(a, b)]
+
+    def rows(a, b):
+        return None if a is None or b is None else a[:T] - b[:T]
+
+    cut = after.window(0, T)
+    with np.errstate(all="ignore"):
+        return dataclasses.replace(
+            cut,
+            states={q: levels(after.states[q], before.states[q]) for q in after.states},
+            xW=levels(after.xW, before.xW),
+            hW=levels(after.hW, before.hW),
+            x=rows(after.x, before.x),
+            h0=initial(after.h0, before.h0),
+            c0=initial(after.c0, before.c0),
+            logits=rows(after.logits, before.logits),
+            y=rows(after.y, before.y),
+        )
+
+
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    """log softmax over the last axis, in float64."""
+    a = np.asarray(logits, dtype=np.float64)
+    with np.errstate(all="ignore"):  # NaN or inf logits (a patch's doing) give NaN, quietly
+        m = np.max(a, axis=-1, keepdims=True)
+        m = np.where(np.isfinite(m), m, 0)
+        return a - m - np.log(np.sum(np.exp(a - m), axis=-1, keepdims=True))
+
+
+@dataclass(frozen=True)
+class TokenChange:
+    """One token's probability before and after an intervention, at one step."""
+
+    id: int  # vocabulary id
+    label: str  # the token as text, or #id without a vocabulary
+    p_before: float
+    p_after: float
+    dlogp: float  # log p_after - log p_before
+
+
+def top_k_change(model: Model, clean: Trace, patched: Trace, k: int, top: int = 5) -> list[TokenChange]:
+    """The ``top`` most likely next tokens of the patched run at 0-based step k, each
+    with its probability in the clean run and the change in log-probability."""
+    if clean.logits is None:
+        raise InputError(f"model {model.name!r} has no output head")
+    before = log_softmax(clean.logits[k])  # (V,)
+    after = log_softmax(patched.logits[k])  # (V,)
+    key = np.where(np.isnan(after), -np.inf, after)
+    ids = np.argsort(-key, kind="stable")[:top]
+    out = []
+    for v in ids.tolist():
+        out.append(
+            TokenChange(v, token_label(model, v), math.exp(before[v]), math.exp(after[v]), float(after[v] - before[v]))
+        )
+    return out
+
+
+def token_label(model: Model, v: int) -> str:
+    return model.vocab[v] if model.vocab is not None and v < len(model.vocab) else f"#{v}"
+
+
+def nonfinite(trace: Trace) -> list[str]:
+    """One line per quantity and level that holds NaN or ±inf: where it first appears (steps 1-based)."""
+    lines = []
+    for q, levels in trace.states.items():
+        for n in range(len(levels)):
+            bad = ~np.isfinite(levels[n])
+            if bad.any():
+                k = int(np.argmax(bad.any(axis=1)))
+                lines.append(f"{q} of layer {n + 1} is not finite from step {k + 1}")
+    if trace.y is not None and trace.steps:
+        bad = ~np.isfinite(trace.y)
+        if bad.any():
+            lines.append(f"y is not finite from step {int(np.argmax(bad.any(axis=1))) + 1}")
+    return lines

@@ -1,0 +1,246 @@
+"""What a patch is, and how it is written: the :class:`Patch` record and the ``[L<n>:]Q[J]=V@S`` text.
+
+A :class:`Patch` sets one quantity of one stack level, for one unit or all,
+at some steps, to a number or to ``"src"`` (see :mod:`.interventions`, which
+runs patches). :func:`parse_patch_text` reads the command line's form exactly
+as its contract says; :func:`parse_patch` checks it against a model and an
+input length; :func:`prompt_patch` reads the app's shorter prompt. Every
+refusal is a :class:`PatchSyntaxError` with the column of the bad character.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from .cells import QUANTITIES
+from .errors import InputError, inert
+from .model import Model, level_width
+
+
+@dataclass(frozen=True)
+class Patch:
+    """One intervention. ``steps`` may be given as an int or any iterable of ints;
+    it is kept as a tuple of sorted 0-based steps."""
+
+    layer: int  # stack level, 0-based
+    quantity: str  # "i" "f" "g" "o" "c" "h" (LSTM), "r" "z" "n" "h" (GRU), "h" (RNN)
+    unit: int | None  # 0-based unit of the level (a bidirectional level: forward units first); None: all units
+    steps: tuple[int, ...]  # 0-based steps (positions) the patch holds at
+    value: float | str  # the number to set, or "src": the same quantity, position and unit of the source run
+
+    def __post_init__(self):
+        steps = (self.steps,) if isinstance(self.steps, (int, np.integer)) else self.steps
+        object.__setattr__(self, "steps", tuple(sorted({int(k) for k in steps})))
+        if not (self.value == "src" or isinstance(self.value, (int, float, np.floating, np.integer))):
+            raise InputError(f"patch value {self.value!r}: expected a number or 'src'")
+        if self.value != "src":
+            object.__setattr__(self, "value", float(self.value))
+
+    def __str__(self) -> str:
+        """The command line's form, 1-based: ``L1:c[3]=0.0@5-7`` (steps that are not
+        one range are listed with commas, which only the Python API takes)."""
+        unit = "*" if self.unit is None else str(self.unit)
+        return f"L{self.layer + 1}:{self.quantity}[{unit}]={self.value}@{_steps_text(self.steps)}"
+
+
+def _steps_text(steps: tuple[int, ...]) -> str:
+    if len(steps) == 1:
+        return str(steps[0] + 1)
+    if steps and steps[-1] - steps[0] + 1 == len(steps):
+        return f"{steps[0] + 1}-{steps[-1] + 1}"
+    return ",".join(str(k + 1) for k in steps)
+
+
+# ---------------------------------------------------------------------------
+# The command line's form of a patch: [L<n>:]Q[J]=V@S
+
+
+class PatchSyntaxError(InputError):
+    """A ``--set`` that does not parse or does not fit the model: one line
+    ``--set "TEXT": reason``. ``column`` is the bad character's 0-based column in
+    the text, ``offset`` its column in the message (where the command line puts
+    its caret), and :meth:`caret` draws text and caret for a UI, like
+    ``syntax.ExpressionError``."""
+
+    def __init__(self, option: str, text: str, column: int, reason: str):
+        head = f'{option} "'
+        super().__init__(f'{head}{inert(text)}": {reason}')
+        self.option, self.text, self.column, self.reason = option, text, column, reason
+        self.offset = len(head) + len(inert(text[:column]))
+
+    def caret(self) -> str:
+        """Two lines for a UI: the text, and a caret under the offending column."""
+        line = "".join(ch if ch.isprintable() else " " for ch in self.text)
+        return f"{line}\n{' ' * self.column}^"
+
+
+#: A number as --set takes it: decimal, optional exponent, or inf / nan.
+NUMBER = re.compile(r"[+-]?(?:(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?|inf(?:inity)?|nan)", re.IGNORECASE)
+_INT = re.compile(r"\d+")
+_NAME = re.compile(r"[A-Za-z_]\w*")
+
+
+@dataclass(frozen=True)
+class PatchText:
+    """A parsed ``[L<n>:]Q[J]=V@S`` before it is checked against a model:
+    numbers as written (layer and steps 1-based), each part's column kept for messages."""
+
+    text: str
+    layer: int  # 1-based, 1 when not given
+    quantity: str
+    unit: int | None  # None for *
+    first: int | None  # 1-based first step, None for *
+    last: int | None  # 1-based last step, None for *
+    value: float | str
+    columns: dict  # part -> column: "layer", "quantity", "unit", "value", "steps"
+
+
+def parse_patch_text(text: str, option: str = "--set") -> PatchText:
+    """Parse ``[L<n>:]Q[J]=V@S`` exactly as the command line contract says:
+    layer n from 1 (default 1); J a unit from 0 or ``*``; V a number or ``src``;
+    S a step from 1, ``A-B`` or ``*``. Whitespace between the parts is allowed.
+    Raises :class:`PatchSyntaxError` with the column of the first bad character."""
+    pos = 0
+    cols: dict = {}
+
+    def skip():
+        nonlocal pos
+        while pos < len(text) and text[pos] in " \t":
+            pos += 1
+
+    def fail(reason, at=None):
+        raise PatchSyntaxError(option, text, pos if at is None else at, reason)
+
+    def expect(ch, reason):
+        nonlocal pos
+        skip()
+        if not text.startswith(ch, pos):
+            fail(reason)
+        pos += 1
+
+    def integer(reason):
+        nonlocal pos
+        skip()
+        m = _INT.match(text, pos)
+        if not m:
+            fail(reason)
+        pos = m.end()
+        return int(m.group())
+
+    skip()
+    layer = 1
+    if re.match(r"L\s*\d", text[pos:]):
+        pos += 1
+        skip()
+        cols["layer"] = pos
+        layer = integer("expected the layer number after L")
+        expect(":", "expected : after the layer number, as in L2:c[0]=0@3")
+    skip()
+    cols["quantity"] = pos
+    m = _NAME.match(text, pos)
+    if not m:
+        fail("expected [L<n>:] then a quantity name, as in L1:c[0]=0@3")
+    quantity = m.group()
+    pos = m.end()
+    if text[pos : pos + 1] == ":" and quantity.startswith("L"):
+        fail("expected a layer number after L, as in L2:", at=cols["quantity"] + 1)
+    expect("[", f"expected [J] after the quantity {quantity}: a unit from 0, or *")
+    skip()
+    cols["unit"] = pos
+    if text.startswith("*", pos):
+        unit = None
+        pos += 1
+    else:
+        unit = integer("expected a unit (a whole number from 0) or * inside [ ]")
+    expect("]", "expected ] after the unit")
+    expect("=", "expected = and a value after the unit")
+    skip()
+    cols["value"] = pos
+    if text.startswith("src", pos) and not _NAME.match(text, pos + 3) and not text[pos + 3 : pos + 4].isdigit():
+        value: float | str = "src"
+        pos += 3
+    else:
+        m = NUMBER.match(text, pos)
+        if not m:
+            fail("expected a value: a number or src")
+        value = float(m.group())
+        pos = m.end()
+    expect("@", "expected @ and the steps after the value")
+    skip()
+    cols["steps"] = pos
+    if text.startswith("*", pos):
+        first = last = None
+        pos += 1
+    else:
+        first = integer("expected steps: S, A-B (from 1) or *")
+        last = first
+        skip()
+        if text.startswith("-", pos):
+            pos += 1
+            last = integer("expected the last step of the range A-B")
+            if last < first:
+                fail(f"the range {first}-{last} is empty: expected A-B with A ≤ B", at=cols["steps"])
+    skip()
+    if pos != len(text):
+        fail("unexpected text after the steps")
+    return PatchText(text, layer, quantity, unit, first, last, value, cols)
+
+
+def parse_patch(text: str, model: Model, steps: int, source_steps: int | None = None, option: str = "--set") -> Patch:
+    """A ``--set`` text as a :class:`Patch` for ``model`` on an input of ``steps`` steps
+    (and a source of ``source_steps``, None without a source). Everything out of range
+    is named with its valid range; raises :class:`PatchSyntaxError`."""
+    p = parse_patch_text(text, option)
+
+    def fail(part, reason):
+        raise PatchSyntaxError(option, text, p.columns.get(part, 0), reason)
+
+    L = model.num_layers
+    if not 1 <= p.layer <= L:
+        fail("layer", f"layer {p.layer} out of range: expected a layer from 1 to {L}")
+    valid = QUANTITIES[model.cell]
+    if p.quantity not in valid:
+        fail("quantity", f"quantity {p.quantity!r} out of range: expected one of {' '.join(valid)} ({model.cell})")
+    W = level_width(model.layers[p.layer - 1], p.quantity)
+    if p.unit is not None and not 0 <= p.unit < W:
+        fail("unit", f"unit {p.unit} out of range: {p.quantity} of layer {p.layer} has units 0 to {W - 1} (or *)")
+    if steps == 0:
+        fail("steps", "the input has no steps to patch")
+    first, last = (1, steps) if p.first is None else (p.first, p.last)
+    for k in (first, last):
+        if not 1 <= k <= steps:
+            fail("steps", f"step {k} out of range: expected a step from 1 to {steps} (or *)")
+    if p.value == "src":
+        if source_steps is None:
+            fail("value", "src needs a source input: give --source-text or --source-inputs")
+        if last > source_steps:
+            fail("value", f"src at step {last} is past the source's length ({source_steps} steps)")
+    return Patch(p.layer - 1, p.quantity, p.unit, range(first - 1, last), p.value)
+
+
+def prompt_patch(
+    text: str,
+    model: Model,
+    layer: int,
+    quantity: str,
+    unit: int | None,
+    k: int,
+    steps: int,
+    source_steps: int | None = None,
+) -> Patch:
+    """The app's prompt: ``V`` (a number or src) for the selected unit at the current
+    0-based step k, or ``V@S`` with S as on the command line (``S``, ``A-B``, ``*``,
+    from 1) for other steps. Raises :class:`PatchSyntaxError` (option ``value``)."""
+    value = text.strip()
+    if "@" not in value:
+        value += f"@{k + 1}"
+    head = f"L{layer + 1}:{quantity}[{'*' if unit is None else unit}]="
+    try:
+        return parse_patch(head + value, model, steps, source_steps, option="value")
+    except PatchSyntaxError as exc:
+        lead = len(text) - len(text.lstrip())
+        column = min(len(text), max(0, exc.column - len(head)) + lead)
+        raise PatchSyntaxError("value", text, column, exc.reason) from None

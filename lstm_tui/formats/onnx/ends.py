@@ -1,0 +1,243 @@
+"""The two ends of the stack: the embedding before it, the head after it, and the vocabulary.
+
+Embedding: a ``Gather`` of rows of a constant table at indices that come from
+a graph input; without one the first recurrent node reads a graph input
+itself. Head: ``MatMul`` (+ ``Add``) or ``Gemm`` on the last level's ``Y``,
+then an optional ``Softmax``/``LogSoftmax``, to a graph output. From the
+embedding (or input) to the first node, and from the last node to the graph
+output, only re-layouts may carry the data, checked by running the nodes on
+probes (:meth:`.graph.Graph.probe`); the head's nodes must give W h + b (then
+the softmax) at every position.
+
+A graph whose head reads only the final state ``Y_h`` loads without that head
+(with a note). ONNX files keep no vocabulary: ``--vocab``, else a ``vocab``
+entry (a JSON list) in the model's metadata, else the token ids "0" … "V-1"
+(word tokenizer).
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from ...core.errors import ModelFileError
+from ...core.inputs import check_vocab, first_line
+from ..arrays import tokenizer_of
+from ..registry import vocabulary
+from .graph import PROBE_LENGTHS, RELAYOUT, SHAPE_OPS, Graph, show
+from .nodes import directions, y_shape
+
+
+def input_side(graph: Graph, level):
+    """(embedding (V, E) or None, its label): what feeds the first level, checked by a probe."""
+    node = level[0]
+    X = node.input[0]
+    layout = int(graph.attrs(node).get("layout", 0))
+    E = directions(graph, node)[0].layer.input_size
+    # the data leaves of X: graph inputs, and Gathers on a constant table (embeddings)
+    gathers, seen, todo, leaves = [], set(), [X], []
+    while todo:
+        t = todo.pop()
+        if t in seen or t in graph.init:
+            continue
+        seen.add(t)
+        if t in graph.inputs:
+            leaves.append(t)
+            continue
+        n = graph.producer.get(t)
+        if n is None:
+            continue
+        if n.op_type == "Gather" and is_lookup(graph, n):
+            gathers.append(n)
+            continue
+        if n.op_type in SHAPE_OPS:
+            continue
+        todo.extend(u for u in n.input if u)
+    if len(gathers) > 1:
+        raise graph.fail(f"{graph.label(gathers[0])} and {graph.label(gathers[1])} both feed "
+                         f"{graph.label(node)}: lstm-tui reads one embedding")
+    embedding = None
+    if gathers:
+        g = gathers[0]
+        if int(graph.attrs(g).get("axis", 0)) != 0:
+            raise graph.fail(f"{graph.label(g)} gathers along axis {graph.attrs(g)['axis']}: an embedding "
+                             "gathers rows (axis 0)")
+        embedding = graph.weight(g, 0, "the table")
+        if embedding.ndim != 2:
+            raise graph.fail(f"the table of {graph.label(g)} has shape {list(embedding.shape)}, expected [V, E]")
+        source, start = g.output[0], graph.label(g)
+    else:
+        if len(leaves) != 1:
+            raise graph.fail(f"X of {graph.label(node)} comes from {len(leaves)} graph inputs, expected one")
+        source, start = leaves[0], f"graph input {show(leaves[0])!r}"
+    if source == X:
+        return embedding, start
+
+    def frames(T):
+        return np.arange(1, T * E + 1, dtype=np.float32).reshape(T, E)
+
+    candidates = [lambda T, s=s: {source: frames(T).reshape(s(T))}
+                  for s in (lambda T: (T, 1, E), lambda T: (1, T, E), lambda T: (T, E))]
+
+    def want(T):
+        return frames(T)[None] if layout == 1 else frames(T)[:, None]
+
+    graph.probe([source], X, candidates, want, start, graph.label(node), f"[T, batch, {E}]")
+    return embedding, start
+
+
+def is_lookup(graph: Graph, n) -> bool:
+    """A Gather of rows of a constant table at indices that come from a graph input."""
+    table = graph.ancestors([n.input[0]])
+    return not table[1] and not table[3] and bool(graph.ancestors([n.input[1]])[1])
+
+
+def head(graph: Graph, level):
+    """(head_W (V, W), head_b (V,), kind) of the nodes after the last level, or (None, None, "none")."""
+    ys = [n.output[0] if n.output else "" for n in level]
+    if not any(y and (graph.consumers.get(y) or y in graph.outputs) for y in ys):
+        # Y unused: a classifier reading the final state Y_h (or nothing at all)
+        if any(t and (graph.consumers.get(t) or t in graph.outputs) for n in level for t in n.output[1:]):
+            graph.notes.append(f"the graph reads only the final state (Y_h, Y_c) of {graph.label(level[0])}: "
+                               "lstm-tui shows every step of the recurrent layers, without what the graph "
+                               "computes from that state")
+        return None, None, "none"
+    # forward along the data from Y: re-layouts pass, MatMul/Gemm is the head
+    heads, others, seen = [], [], set()
+    todo = list(ys)
+    while todo:
+        t = todo.pop()
+        if t in seen:
+            continue
+        seen.add(t)
+        for c in graph.consumers.get(t, []):
+            if c.op_type in SHAPE_OPS:
+                continue
+            if c.op_type in ("MatMul", "Gemm"):
+                if c not in heads:
+                    heads.append(c)
+            elif c.op_type in RELAYOUT:
+                todo.extend(u for u in c.output if u)
+            elif c not in others:
+                others.append(c)
+    if len(heads) > 1:
+        raise graph.fail(f"{graph.label(heads[0])} and {graph.label(heads[1])} both read the last recurrent "
+                         "node: lstm-tui reads one head")
+    if not heads:
+        if others:
+            raise graph.fail(f"stopped at {graph.label(others[0])} after {graph.label(level[0])}: lstm-tui "
+                             "follows Y to a MatMul+Add or Gemm head")
+        return None, None, "none"
+    hn = heads[0]
+    if hn.op_type == "MatMul":
+        W = graph.weight(hn, 1, "B (the head's weights)")
+        if W.ndim != 2:
+            raise graph.fail(f"the weights of {graph.label(hn)} have shape {list(W.shape)}, expected [width, V]")
+        head_W, head_b = W.T, np.zeros(W.shape[1], dtype=W.dtype)
+    else:
+        a = graph.attrs(hn)
+        if int(a.get("transA", 0)):
+            raise graph.fail(f"{graph.label(hn)} has transA=1: the head must read [positions, width]")
+        W = graph.weight(hn, 1, "B (the head's weights)")
+        if W.ndim != 2:
+            raise graph.fail(f"the weights of {graph.label(hn)} have shape {list(W.shape)}, expected 2-D")
+        head_W = float(a.get("alpha", 1.0)) * (W if int(a.get("transB", 0)) else W.T)
+        C = graph.weight(hn, 2, "C (the head's bias)", required=False)
+        head_b = np.zeros(head_W.shape[0], dtype=W.dtype)
+        if C is not None:
+            if C.size not in (1, head_W.shape[0]):
+                raise graph.fail(f"the bias C of {graph.label(hn)} has shape {list(C.shape)}, expected [V]")
+            head_b = head_b + float(a.get("beta", 1.0)) * C.reshape(-1)
+    V = head_W.shape[0]
+    # on from the head: re-layouts, one Add of a constant, one Softmax/LogSoftmax, to a graph output
+    t, kind, added = hn.output[0], "logits", False
+    path = [hn]
+    while t not in graph.outputs:
+        cs = [c for c in graph.consumers.get(t, []) if c.op_type not in SHAPE_OPS]
+        if len(cs) != 1:
+            if not cs:
+                raise graph.fail(f"the output of {graph.label(path[-1])} is not a graph output and nothing reads it")
+            raise graph.fail(f"the output of {graph.label(path[-1])} is read by {len(cs)} nodes: lstm-tui follows "
+                             "one head")
+        c = cs[0]
+        if c.op_type == "Add" and not added and kind == "logits":
+            other = c.input[1] if c.input[0] == t else c.input[0]
+            b = graph.constant(other, "the bias", c)
+            if b is None or b.dtype.kind != "f" or b.size not in (1, V):
+                raise graph.fail(f"{graph.label(c)} after the head does not add a constant bias of {V} values")
+            head_b = head_b + b.reshape(-1).astype(head_b.dtype)
+            added = True
+        elif c.op_type in ("Softmax", "LogSoftmax") and kind == "logits":
+            kind = "softmax" if c.op_type == "Softmax" else "logsoftmax"
+        elif c.op_type not in RELAYOUT:
+            raise graph.fail(f"stopped at {graph.label(c)} after the head {graph.label(hn)}: expected an Add of the "
+                             "bias, Softmax or LogSoftmax")
+        path.append(c)
+        t = c.output[0]
+    out = t
+    shapes = [y_shape(graph, n) for n in level]
+    rng = np.random.default_rng(0)
+    nodes, _, _, shape_inputs = graph.data_path(ys, out)
+    ran, error = False, None
+    for T in graph.lengths:
+        if ran and T not in PROBE_LENGTHS:
+            break  # a fixed length is tried only when ours cannot run, and one that runs is enough
+        feeds, parts = {}, []
+        for y, (D, H, lay) in zip(ys, shapes):
+            v = rng.standard_normal((T, D, 1, H)).astype(np.float32)
+            parts.append(v[:, :, 0, :].reshape(T, D * H))
+            feeds[y] = v.transpose(2, 0, 1, 3) if lay == 1 else v
+        h = np.concatenate(parts, axis=1)  # (T, width)
+        logits = (h @ head_W.T + head_b).astype(np.float64)  # (T, V)
+        expected = logits
+        if kind != "logits":
+            z = logits - logits.max(axis=1, keepdims=True)
+            logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+            expected = np.exp(logp) if kind == "softmax" else logp
+        try:
+            (got,) = graph.run(nodes, {**graph.placeholders(shape_inputs), **feeds}, [out])
+        except ModelFileError:
+            raise
+        except Exception as exc:  # this length cannot run (a length fixed at export): try the others
+            error = error or exc
+            continue
+        ran = True
+        if T not in PROBE_LENGTHS:
+            graph.fixed_used.add(T)
+        got = np.asarray(got, dtype=np.float64)
+        if got.size != T * V:
+            raise graph.fail(f"the head {graph.label(hn)} does not give {V} values at each of the T positions "
+                             f"(output {show(out)!r} has shape {list(got.shape)})")
+        if got.ndim == 3 and got.shape[0] == 1 and got.shape[1] == T:
+            got = got[0]
+        got = got.reshape(T, V)
+        if not np.allclose(got, expected, rtol=1e-4, atol=1e-5):
+            raise graph.fail(f"stopped at {graph.label(path[-1])}: the head's output {show(out)!r} is not "
+                             f"{kind} of W h + b at each position")
+    if not ran:
+        raise graph.fail(f"cannot run the head {graph.label(hn)} on a probe ({first_line(error)})")
+    return head_W, head_b, kind
+
+
+def vocabulary_of(graph: Graph, vocab_path, embedding, head_W):
+    """(vocab, tokenizer) from --vocab, the model's metadata, or the token ids."""
+    V = embedding.shape[0] if embedding is not None else (head_W.shape[0] if head_W is not None else None)
+    vocab = vocabulary(vocab_path)
+    where = show(str(vocab_path))
+    if vocab is None and "vocab" in graph.props:
+        where = "metadata 'vocab'"
+        try:
+            vocab = json.loads(graph.props["vocab"])
+        except (json.JSONDecodeError, RecursionError) as exc:
+            raise graph.fail(f"metadata 'vocab' is not a JSON list of token strings ({first_line(exc)})") from None
+        vocab = check_vocab(vocab, f"{graph.name}: metadata 'vocab'")
+    if vocab is None:
+        if embedding is None:
+            return None, "char"
+        graph.notes.append(f"no vocabulary: tokens are the ids 0 to {V - 1}, written as numbers")
+        return tuple(str(k) for k in range(V)), "word"
+    if V is not None and len(vocab) != V:
+        what = "embedding" if embedding is not None else "head"
+        raise graph.fail(f"vocabulary {where} has {len(vocab)} tokens but the {what} has {V} rows")
+    return vocab, tokenizer_of(graph.name, graph.props, vocab)

@@ -1,0 +1,314 @@
+"""Walking an ONNX graph and evaluating the parts of it that compute constants.
+
+:class:`Graph` indexes a ModelProto's nodes by the tensors they produce and
+read, and answers the questions the reader asks of it:
+
+- which nodes compute a tensor (:meth:`Graph.ancestors`), and whether that
+  needs a graph input's values or only its shape;
+- the value of a tensor that does not depend on the inputs' values
+  (:meth:`Graph.constant`, :meth:`Graph.weight`): exporters compute weights
+  and states with Constant, Identity, Transpose, Reshape, Unsqueeze, Concat,
+  Slice, Expand, ConstantOfShape and Shape nodes, so the part of the graph
+  that computes the tensor is run with ``onnx.reference.ReferenceEvaluator``
+  (initializers read through ``onnx.numpy_helper``; graph inputs read only
+  for their shapes get zeros of their declared shape);
+- whether the nodes between two tensors only move data (:meth:`Graph.probe`):
+  they are run on probes of two sequence lengths (:data:`PROBE_LENGTHS`) and
+  must give what a re-layout would.
+
+Every error is a :class:`ModelFileError` naming the file, the node and its op.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+
+from ...core.errors import ModelFileError, inert
+from ...core.inputs import first_line
+from ..registry import fail
+
+#: ONNX recurrent ops -> (cell kind, gate blocks G, activations per direction).
+RECURRENT = {"LSTM": ("lstm", 4, 3), "GRU": ("gru", 3, 2), "RNN": ("rnn", 1, 1)}
+#: Ops that move data without computing on it: the only ones followed between nodes.
+RELAYOUT = frozenset(
+    {"Identity", "Transpose", "Reshape", "Squeeze", "Unsqueeze", "Flatten", "Concat", "Slice", "Split",
+     "Cast", "Expand", "Dropout", "Gather"}
+)
+#: Ops whose outputs depend on their inputs' shapes only.
+SHAPE_OPS = frozenset({"Shape", "Size"})
+#: Ops never followed: their subgraphs read the outer graph.
+CONTROL = frozenset({"Loop", "Scan", "If", "SequenceMap"})
+
+#: Sequence lengths the probes run with (two, so a shape computed for one length is caught).
+PROBE_LENGTHS = (3, 2)
+
+
+def show(text) -> str:
+    """A name from the graph for a one-line message (bytes of a damaged string field decoded, escapes inert)."""
+    return inert(text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text))
+
+
+class Graph:
+    """An ONNX graph with its producers and consumers; every error names the file, the node and its op.
+
+    Also holds what the reader finds on the way: ``notes`` (what lstm-tui does
+    differently from the graph), ``fixed_used`` (sequence lengths an exporter
+    fixed that a probe had to run with) and ``read_nodes`` (each recurrent
+    node's directions, filled by :func:`.nodes.directions`).
+    """
+
+    def __init__(self, proto, shown: str):
+        from onnx import numpy_helper
+
+        self.proto = proto
+        self.name = shown
+        self._to_array = numpy_helper.to_array
+        g = proto.graph
+        self.nodes = list(g.node)
+        self.index = {id(n): k for k, n in enumerate(self.nodes)}
+        self.init = {t.name: t for t in g.initializer}
+        self.inputs = {v.name: v for v in g.input if v.name not in self.init}
+        self.outputs = [v.name for v in g.output]
+        self.producer = {}
+        self.consumers = defaultdict(list)
+        for n in self.nodes:
+            for t in n.output:
+                if t:
+                    self.producer[t] = n
+            for t in n.input:
+                if t:
+                    self.consumers[t].append(n)
+        self.opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 0)
+        self.props = {p.key: p.value for p in proto.metadata_props}
+        self.notes: list[str] = []
+        self._consts: dict[str, np.ndarray] = {}
+        self._init_values: dict[str, np.ndarray] = {}
+        self.read_nodes: dict[int, list] = {}  # id(node) -> [nodes.Direction], forward first
+        self.lengths = PROBE_LENGTHS + self.fixed_lengths()
+        self.fixed_used: set[int] = set()
+
+    def init_value(self, name: str) -> np.ndarray:
+        """Initializer ``name`` as an array, read once."""
+        if name not in self._init_values:
+            self._init_values[name] = self.array(self.init[name])
+        return self._init_values[name]
+
+    def array(self, tensor) -> np.ndarray:
+        """An initializer's values (numpy_helper), or a refusal naming it when they cannot be read."""
+        try:
+            return self._to_array(tensor)
+        except Exception as exc:  # a damaged file: unknown data type, data of the wrong size
+            raise self.fail(f"initializer {show(tensor.name)!r} cannot be read ({first_line(exc)})") from None
+
+    def fixed_lengths(self) -> tuple[int, ...]:
+        """Lengths an exporter may have fixed: static sizes of the graph inputs and of small int64 constants
+        (a Reshape to [7, 1, 8] runs only at T = 7). The probes try them after their own."""
+        found = {d.dim_value for v in self.inputs.values() for d in v.type.tensor_type.shape.dim
+                 if d.HasField("dim_value")}
+        small = [t for t in self.init.values() if t.data_type == 7 and 0 < np.prod(t.dims, dtype=np.int64) <= 8]
+        small += [a.t for n in self.nodes if n.op_type == "Constant" for a in n.attribute
+                  if a.name == "value" and a.t.data_type == 7 and 0 < np.prod(a.t.dims, dtype=np.int64) <= 8]
+        for t in small:
+            try:
+                found.update(int(v) for v in self._to_array(t).reshape(-1))
+            except Exception:  # damaged: whoever needs this tensor says so
+                continue
+        return tuple(sorted(v for v in found if 1 < v <= 4096 and v not in PROBE_LENGTHS))[:16]
+
+    # messages and attributes
+
+    def fail(self, message: str) -> ModelFileError:
+        return fail(self.name, message)
+
+    def label(self, node) -> str:
+        name = node.name or f"#{self.index[id(node)]}"
+        return f"node {show(name)!r} ({show(node.op_type)})"
+
+    def attrs(self, node) -> dict:
+        """A node's attributes by name (strings decoded)."""
+        from onnx import helper
+
+        out = {}
+        for a in node.attribute:
+            v = helper.get_attribute_value(a)
+            if isinstance(v, bytes):
+                v = v.decode("utf-8", "replace")
+            elif isinstance(v, list):
+                v = [x.decode("utf-8", "replace") if isinstance(x, bytes) else x for x in v]
+            out[a.name] = v
+        return out
+
+    # walking the graph
+
+    def ancestors(self, targets, stop=frozenset()):
+        """The nodes that compute ``targets`` (graph order), not looking past the tensors in ``stop``.
+
+        Returns ``(nodes, value_inputs, shape_inputs, blockers)``: graph inputs
+        whose values or only whose shapes are read, and recurrent or
+        control-flow nodes whose values are read (node, via tensor).
+        """
+        seen, nodes = set(), {}
+        value_inputs, shape_inputs, blockers = {}, set(), []
+        todo = [(t, False, None) for t in targets]
+        while todo:
+            t, shape_only, consumer = todo.pop()
+            if not t or (t, shape_only) in seen or t in stop or t in self.init:
+                continue
+            seen.add((t, shape_only))
+            if t in self.inputs:
+                if shape_only:
+                    shape_inputs.add(t)
+                else:
+                    value_inputs.setdefault(t, consumer)
+                continue
+            node = self.producer.get(t)
+            if node is None:
+                raise self.fail(f"tensor {show(t)!r} has no producer, initializer or graph input")
+            if not shape_only and (node.op_type in RECURRENT or node.op_type in CONTROL):
+                blockers.append((node, t))
+            nodes[id(node)] = node
+            deeper = shape_only or node.op_type in SHAPE_OPS
+            todo.extend((u, deeper, node) for u in node.input)
+        return sorted(nodes.values(), key=lambda n: self.index[id(n)]), value_inputs, shape_inputs, blockers
+
+    def run(self, nodes, feeds: dict, outputs: list[str]) -> list[np.ndarray]:
+        """Evaluate ``outputs`` of ``nodes`` with onnx.reference from ``feeds`` and the initializers."""
+        from onnx import helper
+        from onnx.reference import ReferenceEvaluator
+
+        used = {t for n in nodes for t in n.input} | set(outputs)
+        # initializers go in as inputs, as the arrays already read: nothing large is copied into the part
+        feeds = {**{t: self.init_value(t) for t in used if t in self.init and t not in feeds}, **feeds}
+        ins = [helper.make_tensor_value_info(k, helper.np_dtype_to_tensor_dtype(v.dtype), v.shape)
+               for k, v in feeds.items()]
+        outs = [helper.make_empty_tensor_value_info(t) for t in outputs]
+        graph = helper.make_graph(nodes, "part", ins, outs)
+        model = helper.make_model(graph, opset_imports=list(self.proto.opset_import),
+                                  ir_version=self.proto.ir_version or 7)
+        model.functions.extend(self.proto.functions)
+        return ReferenceEvaluator(model).run(outputs, feeds)
+
+    def placeholders(self, names, free: int = 1) -> dict[str, np.ndarray]:
+        """Zeros for graph inputs read only for their shapes: a free dimension is ``free``."""
+        from onnx import helper
+
+        feeds = {}
+        for t in names:
+            tt = self.inputs[t].type.tensor_type
+            if not tt.HasField("shape"):
+                raise self.fail(f"graph input {show(t)!r} has no declared shape to evaluate the constants with")
+            dims = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else free for d in tt.shape.dim]
+            try:
+                dtype = helper.tensor_dtype_to_np_dtype(tt.elem_type)
+            except Exception:
+                raise self.fail(f"graph input {show(t)!r} has an unknown element type {tt.elem_type}") from None
+            feeds[t] = np.zeros(dims, dtype=dtype)
+        return feeds
+
+    def constant(self, tensor: str, what: str, node) -> np.ndarray | None:
+        """The value of ``tensor`` (input ``what`` of ``node``), or None if it depends on a graph input's values.
+
+        Refuses a tensor computed from a recurrent or control-flow node.
+        """
+        if tensor in self._consts:
+            return self._consts[tensor]
+        if tensor in self.init:
+            value = self.init_value(tensor)
+        else:
+            nodes, value_inputs, shape_inputs, blockers = self.ancestors([tensor])
+            if blockers:
+                b = blockers[0][0]
+                raise self.fail(f"{what} of {self.label(node)} is computed by {self.label(b)}: only constants are read")
+            if value_inputs:
+                return None
+            try:
+                (value,) = self.run(nodes, self.placeholders(shape_inputs), [tensor])
+            except ModelFileError:
+                raise
+            except Exception as exc:
+                raise self.fail(f"cannot evaluate {what} of {self.label(node)} ({first_line(exc)})") from None
+        value = np.asarray(value)
+        self._consts[tensor] = value
+        return value
+
+    def weight(self, node, k: int, what: str, required: bool = True) -> np.ndarray | None:
+        """Input k of ``node`` as a finite float array; refuses one that is not a constant."""
+        tensor = node.input[k] if len(node.input) > k else ""
+        if not tensor:
+            if required:
+                raise self.fail(f"{self.label(node)} has no input {what}")
+            return None
+        value = self.constant(tensor, what, node)
+        if value is None:
+            src = next(iter(self.ancestors([tensor])[1]))
+            raise self.fail(f"{what} of {self.label(node)} comes from graph input {show(src)!r}: "
+                            "only constant weights are read")
+        if value.dtype.kind != "f" and "float" not in value.dtype.name:  # bfloat16 and float8 are kind "V"
+            raise self.fail(f"{what} of {self.label(node)} holds {value.dtype} values, expected floating-point")
+        if value.dtype not in (np.float32, np.float64):
+            value = value.astype(np.float32)  # float16, bfloat16: computed in float32
+        if not np.isfinite(value).all():
+            raise self.fail(f"{what} of {self.label(node)} holds NaN or Inf values")
+        return value
+
+    # following data between nodes
+
+    def data_path(self, sources, target: str):
+        """The nodes carrying data from ``sources`` to ``target``; refuses any that is not a re-layout."""
+        nodes, value_inputs, shape_inputs, blockers = self.ancestors([target], stop=frozenset(sources))
+        carried = set(sources)  # tensors holding the data, graph order makes one pass enough
+        bad = None
+        for n in nodes:
+            if n.op_type not in SHAPE_OPS and any(t in carried for t in n.input):
+                carried.update(t for t in n.output if t)
+                if bad is None and n.op_type not in RELAYOUT:
+                    bad = n
+        return nodes, bad, value_inputs, shape_inputs
+
+    def probe(self, sources: list[str], target: str, candidates, want, start_label: str, end_label: str,
+              shape_text: str) -> None:
+        """Run the nodes between ``sources`` and ``target`` on probes; refuse unless they re-lay the data.
+
+        ``candidates`` are functions T -> feeds (the arrangements the sources
+        may have), ``want(T)`` is the target expected from any of them.
+        """
+        nodes, bad, value_inputs, shape_inputs = self.data_path(sources, target)
+        between = f"between {start_label} and {end_label}"
+        if bad is not None:
+            raise self.fail(f"stopped at {self.label(bad)} {between}: only re-layout ops "
+                            "(Transpose, Reshape, Squeeze, Concat, …) are followed")
+        if value_inputs:
+            t, consumer = next(iter(value_inputs.items()))
+            who = self.label(consumer) if consumer is not None else "the path"
+            raise self.fail(f"stopped at {who} {between}: it reads graph input {show(t)!r}")
+
+        def same(feeds, expected) -> bool | None:  # None: the nodes cannot run at this length
+            if target in feeds:
+                got = feeds[target]
+            else:
+                try:
+                    (got,) = self.run(nodes, {**self.placeholders(shape_inputs), **feeds}, [target])
+                except ModelFileError:
+                    raise
+                except Exception:
+                    return None
+            return np.shape(got) == expected.shape and np.array_equal(got, expected)
+
+        for make in candidates:
+            results = [same(make(T), want(T)) for T in PROBE_LENGTHS]
+            if not any(r is not None for r in results):  # our lengths cannot run: one the exporter fixed may
+                for T in self.lengths[len(PROBE_LENGTHS):]:
+                    r = same(make(T), want(T))
+                    if r is not None:
+                        results = [r]
+                        if r:
+                            self.fixed_used.add(T)
+                        break
+            if any(results) and not any(r is False for r in results):
+                return
+        last = self.producer.get(target)
+        where = self.label(last) if last is not None else f"graph input {show(target)!r}"
+        raise self.fail(f"stopped at {where} {between}: it does not pass the data on as {shape_text}")
+

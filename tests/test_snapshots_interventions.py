@@ -26,9 +26,12 @@ def app(source: bool = False) -> LstmApp:
 async def settle(pilot) -> None:
     """Wait for the patched run and the effect map, then clear the toasts."""
     a = pilot.app
-    end = time.monotonic() + 30
+    end = time.monotonic() + 60
     await pilot.pause()
-    while time.monotonic() < end and (a.patching or (a.effect_shown is not None and a.effect_shown.running)):
+    quiet = 0  # checks in a row with nothing running: a worker may start a message or two after its key
+    while time.monotonic() < end and quiet < 4:
+        busy = a.patching or (a.effect_shown is not None and a.effect_shown.running)
+        quiet = 0 if busy else quiet + 1
         await pilot.pause(0.05)
     await pilot.pause()
     a.clear_notifications()

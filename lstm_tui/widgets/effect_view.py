@@ -114,7 +114,9 @@ class EffectView(Vertical, can_focus=False):
             return
         em = shown.map
         vals = self.values(shown)  # (rows, W)
-        width = max(10, (lines.content_region.width or 80))
+        # the view's own width less a scrollbar's: the map's width must not depend on whether the
+        # lines overflowed at the last draw (their scrollbar comes and goes)
+        width = max(10, (self.content_region.width or 80) - 2)
         ncols, cw = effect_columns(vals.shape[0], width)
         binned, edges = explain.bin_time(vals.T, ncols, how="maxabs")
         finite = np.abs(vals[np.isfinite(vals)])

@@ -104,7 +104,12 @@ def test_output_panel_top_tokens(snap_compare):
 
 def test_classic_notation(snap_compare):
     """The notes' names (σ(z^f), z^f = …) in every panel's equation, the titles and the unit view."""
-    assert snap_compare(app(), press=["n", "n", "N"], terminal_size=(120, 40))
+    async def notation(pilot):
+        await pilot.press("n", "n", "N")
+        pilot.app.clear_notifications()  # the "notation: classic" toast would cover the unit view
+        await pilot.pause()
+
+    assert snap_compare(app(), run_before=notation, terminal_size=(120, 40))
 
 
 def test_pytorch_notation_stages(snap_compare):

@@ -779,7 +779,16 @@ def machine_lines(np_info: dict, torch_info: dict) -> list[str]:
         f"NumPy     {np_info['numpy']}; BLAS {blas}",
         f"OpenBLAS  environment: {env}",
         f"PyTorch   {torch_v}",
+        f"CPU       {_yardstick()} (a yardstick for comparing machines: the app's figures are Python)",
     ]
+
+
+def _yardstick() -> str:
+    """Pure-Python speed in one figure: ``sum(range(10000))``, best of 20 (about 0.1 ms on a quick core)."""
+    import timeit
+
+    best = min(timeit.repeat("sum(range(10000))", number=50, repeat=20)) / 50
+    return f"sum(range(10000)) takes {best * 1e6:.0f} µs"
 
 
 def print_table(rows: list[tuple[str, ...]], head=("figure", "measured", "target", "ratio", "load")) -> None:

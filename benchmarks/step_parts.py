@@ -200,6 +200,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--small", action="store_true", help="steps at H=64, one layer, V=100, 80x24")
     args = parser.parse_args(argv)
     _instrument()
+    import run as bench
+
+    print(f"CPU: {bench._yardstick()} (a yardstick for comparing machines)")
     if args.jumps:
         jumps(args.T, 128, 20, compiled=not args.numpy)
     elif args.small:

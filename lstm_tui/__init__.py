@@ -10,17 +10,36 @@ The Python API, for notebooks and scripts (no terminal UI is imported)::
     trace.arrays()             # what `lstm-tui export` writes
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
 from .core import Bidirectional, InputError, Layer, Model, ModelFileError, Trace, UserError, random_model
-from .core.export import write_npz
-from .core.interventions import EffectMap, Patch, intervene
-from .core.registry import load_model
 
-try:
-    __version__ = version("lstm-tui")
-except PackageNotFoundError:  # running from a source tree that was not installed
-    __version__ = "0+unknown"
+# The rest is imported when first asked for (PEP 562): ``import lstm_tui.core``, which
+# the app and the CLI start with, then costs neither the interventions nor importlib.metadata.
+_LAZY = {
+    "write_npz": "core.export",
+    "EffectMap": "core.interventions",
+    "Patch": "core.interventions",
+    "intervene": "core.interventions",
+    "load_model": "core.registry",
+}
+
+
+def __getattr__(name: str):
+    if name == "__version__":
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            value = version("lstm-tui")
+        except PackageNotFoundError:  # running from a source tree that was not installed
+            value = "0+unknown"
+    elif name in _LAZY:
+        from importlib import import_module
+
+        value = getattr(import_module(f".{_LAZY[name]}", __name__), name)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "Bidirectional",

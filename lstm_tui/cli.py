@@ -86,9 +86,20 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {inert(message)} (see {self.prog} --help)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
+class _Version(argparse.Action):
+    """``--version``: the installed version, looked up only when asked for (importlib.metadata is slow to import)."""
 
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings, dest, nargs=0, default=default, help=help or "show the version and exit")
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from . import __version__
+
+        print(f"lstm-tui {__version__}")  # on stdout, as argparse's own version action has it
+        parser.exit(0)
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="lstm-tui",
         description="Step through a recurrent network (LSTM, GRU, RNN) one timestep at a time. "
@@ -96,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[_model_options()],
         epilog="Keys inside the app: press ? for the list. Bad input exits with code 2.",
     )
-    parser.add_argument("--version", action="version", version=f"lstm-tui {__version__}")
+    parser.add_argument("--version", action=_Version)
     parser.add_argument("--list-models", action="store_true", help="list the built-in models and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     common = _model_options(suppress=True)

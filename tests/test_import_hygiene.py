@@ -96,3 +96,19 @@ def test_importing_every_widget_render_and_core_module_leaves_the_app_unloaded()
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout) == []
+
+
+def test_package_names_load_when_asked_for():
+    """``import lstm_tui.core`` (where the app and the CLI start) costs neither the interventions nor
+    importlib.metadata; every name of ``lstm_tui.__all__`` is still there when asked for."""
+    code = (
+        "import sys, json, lstm_tui.core;"
+        "early = [m for m in ('lstm_tui.core.interventions', 'importlib.metadata') if m in sys.modules];"
+        "import lstm_tui; names = {n: type(getattr(lstm_tui, n)).__name__ for n in lstm_tui.__all__};"
+        "print(json.dumps([early, names, lstm_tui.__version__]))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    early, names, version = json.loads(out.stdout)
+    assert early == []
+    assert names["intervene"] == "function" and names["Patch"] == "type" and names["load_model"] == "function"
+    assert version and version[0].isdigit()

@@ -83,18 +83,19 @@ class Grads:
     params: dict = field(default_factory=dict)  # name -> array of the parameter's shape
 
 
-def parameters(model: Model) -> dict[str, np.ndarray]:
-    """The model's own parameter arrays, named like :class:`Grads`.params (PyTorch's names, no prefix)."""
+def parameters(model: Model, prefix: str = "") -> dict[str, np.ndarray]:
+    """The model's own parameter arrays, named like :class:`Grads`.params: PyTorch's key names,
+    ``prefix`` before the recurrent ones (``rnn.`` in the project's own .npz)."""
     out: dict[str, np.ndarray] = {}
     for k, level in enumerate(model.layers):
-        for d, layer in enumerate(directions(level)):
-            sfx = f"l{k}" + ("_reverse" if d else "")
-            out[f"weight_ih_{sfx}"] = layer.W_ih
-            out[f"weight_hh_{sfx}"] = layer.W_hh
-            out[f"bias_ih_{sfx}"] = layer.b_ih
-            out[f"bias_hh_{sfx}"] = layer.b_hh
+        for layer, side in zip(directions(level), ("", "_reverse")):
+            sfx = f"l{k}{side}"
+            out[f"{prefix}weight_ih_{sfx}"] = layer.W_ih
+            out[f"{prefix}weight_hh_{sfx}"] = layer.W_hh
+            out[f"{prefix}bias_ih_{sfx}"] = layer.b_ih
+            out[f"{prefix}bias_hh_{sfx}"] = layer.b_hh
             if layer.W_hr is not None:
-                out[f"weight_hr_{sfx}"] = layer.W_hr
+                out[f"{prefix}weight_hr_{sfx}"] = layer.W_hr
     if model.embedding is not None:
         out["encoder.weight"] = model.embedding
     if model.head_W is not None:

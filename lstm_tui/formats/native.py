@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.backward import parameters
 from ..core.cells import DEFAULT_ACTIVATIONS, GATES, Layer
 from ..core.export import atomic_write
 from ..core.model import Model
@@ -41,21 +42,7 @@ ACTIVATIONS = ("Sigmoid", "Tanh", "Relu", "Affine", "LeakyRelu", "ThresholdedRel
 
 def model_tensors(model: Model, prefix: str = "rnn.") -> dict[str, np.ndarray]:
     """The model's arrays under PyTorch's key names (``prefix`` before the recurrent ones)."""
-    out: dict[str, np.ndarray] = {}
-    for k, level in enumerate(model.layers):
-        for layer, side in zip(directions(level), ("", "_reverse")):
-            out[f"{prefix}weight_ih_l{k}{side}"] = layer.W_ih
-            out[f"{prefix}weight_hh_l{k}{side}"] = layer.W_hh
-            out[f"{prefix}bias_ih_l{k}{side}"] = layer.b_ih
-            out[f"{prefix}bias_hh_l{k}{side}"] = layer.b_hh
-            if layer.W_hr is not None:
-                out[f"{prefix}weight_hr_l{k}{side}"] = layer.W_hr
-    if model.embedding is not None:
-        out["encoder.weight"] = model.embedding
-    if model.head_W is not None:
-        out["decoder.weight"] = model.head_W
-        out["decoder.bias"] = model.head_b
-    return {k: np.ascontiguousarray(v) for k, v in out.items()}
+    return {k: np.ascontiguousarray(v) for k, v in parameters(model, prefix).items()}
 
 
 def _options(layer: Layer) -> dict:

@@ -178,19 +178,31 @@ def intervene(
         floor = min(forced.values())
         plan = {key: {k: v for k, v in steps.items() if k >= floor} for key, steps in plan.items()}
         start = base
-    T = clean.steps
     states = {q: _fresh(v) for q, v in start.states.items()}
     hW = _fresh(start.hW)
     # the first level's input never changes, so neither does its xW: a model of one
     # level shares the clean xW, a deeper one copies it for the levels above
     xW = _fresh(start.xW) if model.num_layers > 1 else start.xW
+    changed = _propagate(model, clean, start, plan, forced, states, xW, hW)
+    logits, y = start.logits, start.y
+    if changed is not None and model.head_W is not None:
+        logits, y = logits.copy(), y.copy()
+        _head(model, states, logits, y, changed)
+    return dataclasses.replace(start, states=states, xW=xW, hW=hW, logits=logits, y=y)
+
+
+def _propagate(model: Model, clean: Trace, start: Trace, plan: dict, forced: dict, states, xW, hW):
+    """Recompute, level by level, each direction from its first affected step: a patched step
+    of ``plan``, ``forced[(level, direction)]``, or where the level's input changed below.
+    ``start``'s rows are those before; ``states``, ``xW`` and ``hW`` are written. Returns the
+    (first, last) positions where the top level changed, or None."""
+    T = clean.steps
     changed = None  # (lo, hi): positions where the current level's input differs from `start`
     with np.errstate(all="ignore"):
         for n, level in enumerate(model.layers):
             x_in = clean.x if n == 0 else states["h"][n - 1]  # (T, E) this level's input, patched below
             out = None
-            dirs = directions(level)
-            for d, layer in enumerate(dirs):
+            for d, layer in enumerate(directions(level)):
                 steps = plan.get((n, d), {})
                 starts = list(steps)
                 if (n, d) in forced:
@@ -204,14 +216,15 @@ def intervene(
                 span = (0, first) if layer.reverse else (first, T - 1)
                 out = span if out is None else (min(out[0], span[0]), max(out[1], span[1]))
             changed = out
-    logits, y = start.logits, start.y
-    if changed is not None and model.head_W is not None:
-        lo, hi = changed
-        logits, y = logits.copy(), y.copy()
-        with np.errstate(all="ignore"):
-            logits[lo : hi + 1] = states["h"][-1][lo : hi + 1] @ model.head_W.T + model.head_b  # (…, V)
-            y[lo : hi + 1] = softmax(logits[lo : hi + 1])
-    return dataclasses.replace(start, states=states, xW=xW, hW=hW, logits=logits, y=y)
+    return changed
+
+
+def _head(model: Model, states, logits: np.ndarray, y: np.ndarray, changed: tuple[int, int]) -> None:
+    """The output head's logits and y at positions ``changed`` (first, last), written in place."""
+    lo, hi = changed
+    with np.errstate(all="ignore"):
+        logits[lo : hi + 1] = states["h"][-1][lo : hi + 1] @ model.head_W.T + model.head_b  # (…, V)
+        y[lo : hi + 1] = softmax(logits[lo : hi + 1])
 
 
 #: The fewest unpatched steps in a row that go through ``cells.run`` (whose set-up

@@ -17,8 +17,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .interventions import Patch, _plan, _rerun, intervene
-from .model import Model, directions, softmax
+from .interventions import Patch, _head, _plan, _propagate, intervene
+from .model import Model, directions
 from .trace import Trace
 
 
@@ -68,8 +68,7 @@ def intervene_into(
     plan = _plan(model, clean, list(patches), source)
     if not plan:
         return clean
-    T = clean.steps
-    start, forced = clean, {}  # the run whose rows the new one starts from; level -> first step to redo
+    start, forced = clean, {}  # the run whose rows the new one starts from; (level, 0) -> first step to redo
     lo = max(0, min(since, first_patched_step(model, clean, patches)))
     if base is not None and base is not clean and _owns(base, clean, model) and not np.may_share_memory(
         base.states["h"][0], into.states["h"][0]
@@ -77,8 +76,8 @@ def intervene_into(
         differ = [p for p in patches if p not in base_patches] + [p for p in base_patches if p not in patches]
         if not differ:
             return base
-        for p in differ:
-            forced[p.layer] = min(forced.get(p.layer, p.steps[0]), p.steps[0])
+        for p in differ:  # a level is recomputed from the first step a differing patch held at
+            forced[(p.layer, 0)] = min(forced.get((p.layer, 0), p.steps[0]), p.steps[0])
         floor = min(forced.values())
         plan = {key: {k: v for k, v in steps.items() if k >= floor} for key, steps in plan.items()}
         start, lo = base, max(0, min(since, base_since, floor))
@@ -90,30 +89,12 @@ def intervene_into(
         hW[n][lo:] = start.hW[n][lo:]
         if n > 0:
             xW[n][lo:] = start.xW[n][lo:]
-    changed = None  # (first, last): positions where the current level's input differs from the clean run
-    with np.errstate(all="ignore"):
-        for n, level in enumerate(model.layers):
-            x_in = clean.x if n == 0 else states["h"][n - 1]  # (T, E) this level's input, patched below
-            out = None
-            for d, layer in enumerate(directions(level)):
-                steps = plan.get((n, d), {})
-                starts = list(steps) + ([changed[0]] if changed is not None else [])
-                if n in forced:
-                    starts.append(forced[n])
-                if not starts:
-                    continue
-                first = min(starts)
-                _rerun(start, n, d, layer, first, x_in, steps, states, xW, hW)
-                out = (first, T - 1) if out is None else (min(out[0], first), T - 1)
-            changed = out
+    changed = _propagate(model, clean, start, plan, forced, states, xW, hW)
     logits, y = clean.logits, clean.y
     if model.head_W is not None and clean.logits is not None:
         logits = into.logits if into.logits is not None and into.logits is not clean.logits else clean.logits.copy()
         y = into.y if into.y is not None and into.y is not clean.y else clean.y.copy()
         logits[lo:], y[lo:] = start.logits[lo:], start.y[lo:]
         if changed is not None:
-            a = changed[0]
-            with np.errstate(all="ignore"):
-                logits[a:] = states["h"][-1][a:] @ model.head_W.T + model.head_b  # (…, V)
-                y[a:] = softmax(logits[a:])
+            _head(model, states, logits, y, changed)
     return dataclasses.replace(clean, states=states, xW=xW, hW=hW, logits=logits, y=y)

@@ -324,8 +324,9 @@ def _compile(text: str, cell: str, has_head: bool, what: str) -> tuple[set[str],
         raise InputError(f"a {what} is text")
     if len(text) > MAX_LENGTH:
         raise InputError(f"the {what} is {len(text)} characters long: at most {MAX_LENGTH}")
-    if what == "watch" and not text.strip():
-        raise InputError("the watch is empty: type a number of the step, such as c[12] * o[12]")
+    if not text.strip():
+        example = "a condition such as f[0] < 0.1" if what == "breakpoint" else "a number of the step, such as c[12] * o[12]"
+        raise InputError(f"the {what} is empty: type {example}")
     walker = _Walker(text, names_for(cell, has_head), has_head)
     try:
         typed = walker.walk(walker.s.parse())

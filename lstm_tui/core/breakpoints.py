@@ -35,9 +35,8 @@ from typing import Callable
 
 import numpy as np
 
-from . import blocks as ops
-from .blocks import ID_SHIFT, MAX_EXPONENT, TOKEN_SHIFT, Block, find_next  # noqa: F401 (find_next: the API)
-from .cells import QUANTITIES
+from . import blocks
+from .blocks import HEAD_NAMES, Block, EvalError, Tokens, find_next, kind_of, names_for  # noqa: F401 (the API)
 from .errors import InputError
 from .syntax import MAX_DEPTH, ExpressionError, Source, clip  # noqa: F401 (ExpressionError: the API)
 
@@ -45,7 +44,6 @@ MAX_LENGTH = 500  # characters in one expression
 FUNCTIONS = ("abs", "tanh", "min", "max", "mean", "sum", "std", "any", "all", "argmax", "argmin", "len")
 METHODS = ("max", "min", "mean", "sum", "std", "argmax", "argmin", "any", "all")
 
-_HEAD_NAMES = ("y", "top")
 _ARITH = {ast.Add: ("+", np.add), ast.Sub: ("-", np.subtract), ast.Mult: ("*", np.multiply),
           ast.Div: ("/", np.true_divide), ast.Pow: ("**", None)}
 _CMPS = {ast.Lt: ("<", np.less), ast.LtE: ("<=", np.less_equal), ast.Gt: (">", np.greater),
@@ -53,15 +51,6 @@ _CMPS = {ast.Lt: ("<", np.less), ast.LtE: ("<=", np.less_equal), ast.Gt: (">", n
 _WORDS = {ast.Lambda: "lambda", ast.IfExp: "if", ast.GeneratorExp: "for", ast.In: "in", ast.NotIn: "not in",
           ast.Is: "is", ast.IsNot: "is not"}  # refused nodes that Python spells with a keyword
 _NUMERIC = ("int", "float", "bool")
-
-
-def names_for(cell: str, has_head: bool) -> tuple[str, ...]:
-    """Every name an expression may use for this cell kind, in the order messages list them."""
-    if cell not in QUANTITIES:
-        raise InputError(f"unknown cell {cell!r}: expected one of {', '.join(QUANTITIES)}")
-    prev = ("c_prev", "h_prev") if cell == "lstm" else ("h_prev",)
-    head = _HEAD_NAMES if has_head else ()
-    return QUANTITIES[cell] + prev + ("x",) + head + ("t", "layer") + tuple(TOKEN_SHIFT) + tuple(ID_SHIFT)
 
 
 @dataclass(frozen=True)
@@ -134,11 +123,11 @@ class _Walker:
         if word in FUNCTIONS:
             raise self.fail(node, f"'{word}' is a function: call it, as in {word}(f)")
         if word not in self.names:
-            if word in _HEAD_NAMES and not self.has_head:
+            if word in HEAD_NAMES and not self.has_head:
                 raise self.fail(node, f"'{word}' needs a model with an output head")
             raise self.fail(node, f"unknown name {clip(word, 24)!r} (expected one of: {', '.join(self.names)})")
         self.used.add(word)
-        kind = "int" if word in ("t", "layer", *ID_SHIFT) else "token" if word in (*TOKEN_SHIFT, "top") else "float"
+        kind = kind_of(word)
         return _Typed(kind, kind == "float", lambda b: b.get(word))
 
     def w_UnaryOp(self, node) -> _Typed:
@@ -149,7 +138,7 @@ class _Walker:
             return _Typed("bool", a.vec, lambda b: np.logical_not(f(b)), a.const)
         neg = isinstance(node.op, ast.USub)  # ~ never gets here: the token check refuses it
         self.numeric(node.operand, a, "'-'" if neg else "'+'")
-        fn = (lambda b: np.negative(ops.as_number(f(b)))) if neg else (lambda b: ops.as_number(f(b)))
+        fn = (lambda b: np.negative(as_number(f(b)))) if neg else (lambda b: as_number(f(b)))
         return _Typed("float" if a.kind == "float" else "int", a.vec, fn, a.const)
 
     def w_BinOp(self, node) -> _Typed:
@@ -160,14 +149,14 @@ class _Walker:
         fa, fc, span, const = a.fn, c.fn, self.show(node), a.const and c.const
         if sym != "**":
             kind = "float" if "float" in (a.kind, c.kind) or sym == "/" else "int"
-            num = ops.as_number
-            return _Typed(kind, a.vec or c.vec, lambda b: ops.pair(ufunc, num(fa(b)), num(fc(b)), span), const)
+            num = as_number
+            return _Typed(kind, a.vec or c.vec, lambda b: pair(ufunc, num(fa(b)), num(fc(b)), span), const)
         if c.vec:
             raise self.fail(node.right, "the exponent must be one number, not a vector")
         if c.const and not abs(float(c.fn(None))) <= MAX_EXPONENT:
             e = float(c.fn(None))
             raise self.fail(node.right, f"exponent {e:g} is not allowed: at most {MAX_EXPONENT} in size")
-        return _Typed("float", a.vec, lambda b: ops.power(fa(b), fc(b), b, span), const)
+        return _Typed("float", a.vec, lambda b: power(fa(b), fc(b), b, span), const)
 
     def w_BoolOp(self, node) -> _Typed:
         word, ufunc = ("and", np.logical_and) if isinstance(node.op, ast.And) else ("or", np.logical_or)
@@ -175,7 +164,7 @@ class _Walker:
         for n, p in zip(node.values, parts):
             self.condition(n, p, word)
         fns, span = [p.fn for p in parts], self.show(node)
-        return _Typed("bool", any(p.vec for p in parts), lambda b: ops.fold(ufunc, [f(b) for f in fns], span),
+        return _Typed("bool", any(p.vec for p in parts), lambda b: fold(ufunc, [f(b) for f in fns], span),
                       all(p.const for p in parts))
 
     def w_Compare(self, node) -> _Typed:
@@ -191,7 +180,7 @@ class _Walker:
 
         def run(b):
             values = [f(b) for f in fns]
-            return ops.fold(np.logical_and, [test(values[k], values[k + 1], b) for k, test in enumerate(tests)], "")
+            return fold(np.logical_and, [test(values[k], values[k + 1], b) for k, test in enumerate(tests)], "")
 
         return _Typed("bool", any(p.vec for p in parts), run, all(p.const for p in parts))
 
@@ -199,7 +188,7 @@ class _Walker:
         sym, ufunc = _CMPS[type(op)]
         if a.kind in _NUMERIC and b.kind in _NUMERIC:
             span = f"{self.show(na)} {sym} {self.show(nb)}"
-            return lambda x, y, blk: ops.pair(ufunc, x, y, span)
+            return lambda x, y, blk: pair(ufunc, x, y, span)
         if sym not in ("==", "!="):
             who = na if a.kind in ("str", "token") else nb
             raise self.fail(who, f"{self.show(who)!r} is text: text compares only with == and !=")
@@ -212,7 +201,7 @@ class _Walker:
         if num.kind not in ("str", "token") and (num.kind != "int" or num.vec):  # a token against an id
             raise self.fail(num_n, f"a token compares with a string or with one whole number (an id), "
                                    f"and {self.show(num_n)!r} is neither")
-        return lambda x, y, blk: ops.token_equal(x, y, blk, sym == "!=")
+        return lambda x, y, blk: token_equal(x, y, blk, sym == "!=")
 
     def w_Subscript(self, node) -> _Typed:
         target, sl = self.walk(node.value), node.slice
@@ -230,8 +219,8 @@ class _Walker:
                 raise self.fail(n, f"{what} must be a whole number, and {self.show(n)!r} is not")
             fns.append(None if p is None else p.fn)
         if isinstance(sl, ast.Slice):
-            return _Typed(target.kind, True, lambda b: ops.cut(ft(b), [f and f(b) for f in fns], span, name))
-        return _Typed(target.kind, False, lambda b: ops.index(ft(b), fns[0](b), b, name))
+            return _Typed(target.kind, True, lambda b: cut(ft(b), [f and f(b) for f in fns], span, name))
+        return _Typed(target.kind, False, lambda b: index(ft(b), fns[0](b), b, name))
 
     def method(self, node: ast.Attribute) -> None:
         if node.attr not in METHODS:
@@ -270,14 +259,14 @@ class _Walker:
         kind = "float" if any(a.kind == "float" for a in args) else "int"
         if word in ("min", "max") and len(args) > 1:  # elementwise
             u, span = (np.minimum if word == "min" else np.maximum), self.show(node)
-            return _Typed(kind, vec, lambda b: ops.fold(u, [ops.as_number(f(b)) for f in fns], span), const)
+            return _Typed(kind, vec, lambda b: fold(u, [as_number(f(b)) for f in fns], span), const)
         if len(args) != 1:
             raise self.fail(node, f"{word}() takes one argument, not {len(args)}")
         f = fns[0]
         if word == "abs":
-            return _Typed(kind, vec, lambda b: np.abs(ops.as_number(f(b))), const)
+            return _Typed(kind, vec, lambda b: np.abs(as_number(f(b))), const)
         if word == "tanh":
-            return _Typed("float", vec, lambda b: np.tanh(np.asarray(ops.as_number(f(b)), dtype=np.float64)), const)
+            return _Typed("float", vec, lambda b: np.tanh(np.asarray(as_number(f(b)), dtype=np.float64)), const)
         self.vector(node.args[0], args[0], f"{word}()")
         if word == "len":
             return _Typed("int", False, lambda b: f(b).shape[1])
@@ -288,7 +277,120 @@ def _reduction(word: str, a: _Typed) -> _Typed:
     kinds = {"sum": "float" if a.kind == "float" else "int", "mean": "float", "std": "float",
              "argmax": "int", "argmin": "int", "any": "bool", "all": "bool"}
     f = a.fn
-    return _Typed(kinds.get(word, a.kind), False, lambda b: ops.reduce(word, f(b)))
+    return _Typed(kinds.get(word, a.kind), False, lambda b: reduce(word, f(b)))
+
+
+# ---------------------------------------------------------------------------
+# What the operations compute over a block. ``span`` and ``name`` are the
+# expression's own text, for messages.
+
+MAX_EXPONENT = 64  # largest |b| allowed in a ** b
+
+
+def as_number(a):
+    """Booleans take part in arithmetic as 0 and 1 (NumPy refuses bool - bool)."""
+    if isinstance(a, (bool, np.bool_)) or isinstance(a, np.ndarray) and a.dtype == bool:
+        return np.asarray(a, dtype=np.int64)
+    return a
+
+
+def pair(ufunc, x, y, span: str):
+    """``ufunc(x, y)`` with NumPy's broadcasting; vectors of different widths are an error."""
+    try:
+        return ufunc(x, y)
+    except ValueError:
+        raise EvalError(f"{span!r} pairs vectors of {np.shape(x)[-1]} and {np.shape(y)[-1]} values") from None
+
+
+def fold(ufunc, values: list, span: str):
+    """ufunc over the values left to right, pairing each step's values (and, or, chained comparisons, min, max)."""
+    acc = values[0]
+    for v in values[1:]:
+        acc = pair(ufunc, acc, v, span)
+    return acc
+
+
+def power(x, e, b: Block, span: str):
+    """x ** e in float64; an exponent over MAX_EXPONENT in size fails (a huge power is a DoS, not a number)."""
+    e = np.asarray(as_number(e), dtype=np.float64)
+    bad = np.abs(e) > MAX_EXPONENT
+    if bad.any():
+        message = f"exponent in {span!r} is larger than {MAX_EXPONENT}"
+        if e.ndim == 0:
+            raise EvalError(message)
+        b.excuse(bad.reshape(-1), lambda row: message)
+        e = np.where(bad, 0.0, e)
+    return np.power(np.asarray(as_number(x), dtype=np.float64), e)
+
+
+def index(a: np.ndarray, j, b: Block, name: str) -> np.ndarray:
+    """a[j] at each step: a (n, m), j one whole number or (n, 1) of them; (n, 1)."""
+    m = a.shape[1]
+
+    def message(v: int) -> str:
+        return f"index {v} is out of range for {name}, which has {m} values (0 to {m - 1})"
+
+    if np.ndim(j) == 0:
+        if not -m <= int(j) < m:
+            raise EvalError(message(int(j)))
+        return a[:, int(j) % m][:, None]
+    bad = (j < -m) | (j >= m)
+    if bad.any():
+        b.excuse(bad[:, 0], lambda row: message(int(j[row, 0])))
+        j = np.where(bad, 0, j)
+    return np.take_along_axis(a, j % m, axis=1)
+
+
+def cut(a: np.ndarray, bounds: list, span: str, name: str) -> np.ndarray:
+    """a[lo:hi:step] at each step; the bounds (None or whole numbers) must be the same at every step."""
+    m = a.shape[1]
+    if any(v is not None and np.ndim(v) != 0 for v in bounds):
+        raise EvalError(f"the bounds of {span!r} must be the same at every step")
+    lo, hi, st = (None if v is None else int(v) for v in bounds)
+    if st == 0:
+        raise EvalError(f"the step of {span!r} is zero")
+    for v in (lo, hi):
+        if v is not None and not -m <= v <= m:
+            raise EvalError(f"bound {v} is out of range for {name}, which has {m} values (0 to {m - 1})")
+    if not len(range(m)[lo:hi:st]):
+        raise EvalError(f"{span!r} selects no values of {name}, which has {m}")
+    return a[:, lo:hi:st]
+
+
+#: Reductions of a vector at each step: (n, m) -> (n, 1).
+REDUCE = {"max": np.max, "min": np.min, "any": np.any, "all": np.all, "sum": np.sum, "mean": np.mean,
+          "std": np.std, "argmax": np.argmax, "argmin": np.argmin}
+
+
+def reduce(word: str, a: np.ndarray) -> np.ndarray:
+    if word in ("sum", "mean", "std"):
+        a = as_number(a)
+    return REDUCE[word](a, axis=1, keepdims=True)
+
+
+def token_equal(x, y, b: Block, negate: bool):
+    """Tokens, strings or one token against a whole number (its id) over a block: by text where
+    both sides have one, else by id."""
+    if isinstance(y, Tokens) or isinstance(x, str):
+        x, y = y, x
+    if isinstance(x, str):
+        r = np.asarray(x == y)
+    elif not isinstance(y, (str, Tokens)):
+        r = np.equal(x.ids, y)
+    elif isinstance(y, str):
+        if x.texts is not None:
+            r = x.texts == y
+        else:
+            i = b.scan.id_of(y)
+            if i is None and b.scan.vocab is None:
+                raise EvalError(f"'top' is compared with {y!r}, which is not in this text; "
+                                "give the model's vocabulary to compare with any token")
+            r = np.zeros(x.ids.shape, dtype=bool) if i is None else (x.ids == i)
+    elif x.texts is not None and y.texts is not None:
+        r = x.texts == y.texts
+    else:
+        r = (x.ids == y.ids) & (x.ids >= 0)
+    return ~r if negate else r
 
 
 # ---------------------------------------------------------------------------
@@ -316,7 +418,7 @@ class Breakpoint(Expression):
 
     def test(self, trace, layer: int, k: int, vocab: tuple[str, ...] | None = None) -> bool:
         """Whether the condition holds at 0-based step k of ``layer`` (0-based)."""
-        return ops.test(self, trace, layer, k, vocab)
+        return blocks.test(self, trace, layer, k, vocab)
 
 
 def _compile(text: str, cell: str, has_head: bool, what: str) -> tuple[set[str], _Typed, str]:

@@ -603,3 +603,16 @@ def test_the_longest_chains_fit_the_stack():
     for text in ["+".join(["1"] * 250), "-".join(["t"] * 166), "*".join(["f[0]"] * 100), " or ".join(["t > 1"] * 50)]:
         assert len(text) <= MAX_LENGTH
         assert watch(tr, compile_expression(text, "lstm", True), 0).shape == (tr.steps,), text
+
+
+def test_the_readme_describes_the_language_the_code_knows():
+    """README.md holds the language's description (the modules point there): every function, method, name and limit."""
+    from pathlib import Path
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("- **Breakpoints (`b`).**") : readme.index("- **Bidirectional")]
+    words = set(re.findall(r"[\w.()]+", section))
+    assert set(bp_module.FUNCTIONS) <= words and {f".{m}()" for m in bp_module.METHODS} <= words
+    assert {n for cell in ("lstm", "gru", "rnn_tanh") for n in names_for(cell, True)} <= words
+    for limit in (f"{MAX_LENGTH} characters", f"{bp_module.MAX_DEPTH} levels", f"at most {bp_module.MAX_EXPONENT}"):
+        assert limit in section

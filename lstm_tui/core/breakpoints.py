@@ -99,7 +99,7 @@ class _Walker(Source):
 
     def apply(self, op, node, operands: list, parts: list[_Typed]) -> _Typed:
         """An operator or elementwise function of _OPS over the walked operands: a frame a level when
-        evaluated (partial is no frame), so that a chain of 250 + fits Python's stack."""
+        evaluated (partial adds none), so that 250 additions in a row fit Python's stack."""
         what, want, ufunc, kind = _OPS[op]
         parts = [self.need(want, what, n, p) for n, p in zip(operands, parts)]
         fold = partial(_fold, ufunc, [p.fn for p in parts], self.show(node))

@@ -282,7 +282,10 @@ def _power(x, e, b: Block, span: str):
 
 def _index(a: np.ndarray, j, b: Block, name: str) -> np.ndarray:
     """a[j] at each step: a (n, m), j one whole number or (n, 1) of them; (n, 1)."""
-    m, j = a.shape[1], np.broadcast_to(j, (a.shape[0], 1))
+    m = a.shape[1]
+    if np.ndim(j) == 0 and -m <= j < m:  # the common case, f[12]: a view, at once
+        return a[:, int(j)][:, None]
+    j = np.broadcast_to(j, (a.shape[0], 1))
     bad = (j < -m) | (j >= m)
     if bad.any():
         message = f"is out of range for {name}, which has {m} values (0 to {m - 1})"

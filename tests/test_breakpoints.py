@@ -5,17 +5,19 @@ from __future__ import annotations
 import ast
 import dataclasses
 import inspect
+import re
 import warnings
 from datetime import timedelta
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from lstm_tui.core import InputError, Layer, Model, random_model
 from lstm_tui.core import breakpoints as bp_module
-from lstm_tui.core.breakpoints import MAX_LENGTH, compile_breakpoint, find_next, names_for
+from lstm_tui.core.breakpoints import MAX_LENGTH, compile_breakpoint, compile_expression, find_next, names_for
+from lstm_tui.core.watches import watch
 
 TEXT = "(a(b)c) ((d)) e(f(g(h)))i j((k)) l (m) n"
 RIGHT = (2, 5, 9, 17, 30)  # steps (0-based) where the planted head predicts the next token
@@ -449,3 +451,168 @@ def test_layers_of_different_widths_are_read_layer_first(trace):
         find_next(mixed, [wide], 1, -1, 1)
     np.testing.assert_array_equal(watch(mixed, "c[2]", 1), trace.states["c"][1][:, 2])
     assert np.isnan(watch(mixed, "c[5]", 1)).all() and not np.isnan(watch(mixed, "c[5]", 0)).any()
+
+
+# The language against NumPy: random well-formed expressions, each with its meaning in plain NumPy over the
+# trace's arrays, of the same dtypes (float32 quantities, float64 literals, whole numbers as Python ints).
+
+QUANTITIES = ["f", "i", "g", "o", "c", "h", "c_prev", "h_prev"]
+H = 8  # the module's model: hidden=8
+ARITH = {"+": np.add, "-": np.subtract, "*": np.multiply, "/": np.true_divide}
+CMPS = {"<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal, "==": np.equal, "!=": np.not_equal}
+REDUCE = {"max": np.max, "min": np.min, "mean": np.mean, "sum": np.sum, "std": np.std}
+
+
+def _env(tr, layer):
+    """Each name's value over the whole trace, in the shapes a block of steps has: (T, 1) a number, (T, W) a vector."""
+    env = {name: q(tr, name, layer) for name in ("f", "i", "g", "o", "c", "h", "c_prev")}
+    env["h_prev"] = np.concatenate([tr.h0[layer][None], tr.states["h"][layer, :-1]])
+    env["t"] = np.arange(1, tr.steps + 1)[:, None]
+    return env
+
+
+@st.composite
+def numbers(draw, depth=3):
+    """(text, meaning): one number a step."""
+    kind = draw(st.integers(0, 10 if depth else 2))
+    if kind == 0:
+        name, k = draw(st.sampled_from(QUANTITIES)), draw(st.integers(-H, H - 1))
+        return f"{name}[{k}]", lambda e: e[name][:, [k]]
+    if kind == 1:
+        v = draw(st.sampled_from([0.5, 2.0, 1.25, 1e-3, 3.0]))
+        return repr(v), lambda e: np.float64(v)
+    if kind == 2:
+        n = draw(st.sampled_from([0, 1, 2, 7]))
+        return (str(n), lambda e: n) if draw(st.booleans()) else ("t", lambda e: e["t"])
+    if kind in (3, 4):
+        (a, fa), (b, fb), op = draw(numbers(depth - 1)), draw(numbers(depth - 1)), draw(st.sampled_from(list(ARITH)))
+        return f"({a}) {op} ({b})", lambda e: ARITH[op](fa(e), fb(e))
+    if kind == 5:
+        (a, fa), fn = draw(numbers(depth - 1)), draw(st.sampled_from(["abs", "tanh", "-"]))
+        meaning = {"abs": np.abs, "-": np.negative, "tanh": lambda v: np.tanh(np.asarray(v, dtype=np.float64))}[fn]
+        return (f"-({a})" if fn == "-" else f"{fn}({a})"), lambda e: meaning(fa(e))
+    if kind == 6:
+        (a, fa), (b, fb), fn = draw(numbers(depth - 1)), draw(numbers(depth - 1)), draw(st.sampled_from(["max", "min"]))
+        return f"{fn}({a}, {b})", lambda e: (np.maximum if fn == "max" else np.minimum)(fa(e), fb(e))
+    if kind == 7:
+        (a, fa), p = draw(numbers(depth - 1)), draw(st.integers(0, 3))
+        return f"({a}) ** {p}", lambda e: np.power(np.asarray(fa(e), dtype=np.float64), np.float64(p))
+    if kind in (8, 9):
+        (v, fv), word, method = draw(vectors(depth - 1)), draw(st.sampled_from(list(REDUCE))), draw(st.booleans())
+        lo, hi = draw(st.sampled_from([None, -H, 0, 2, -3])), draw(st.sampled_from([None, H, 3, -1]))
+        if lo is not None or hi is not None:
+            assume(len(range(H)[lo:hi]) > 0)
+            v, fv = f"({v})[{'' if lo is None else lo}:{'' if hi is None else hi}]", lambda e, f=fv: f(e)[:, lo:hi]
+        text = f"({v}).{word}()" if method else f"{word}({v})"
+        return text, lambda e: REDUCE[word](fv(e), axis=1, keepdims=True)
+    (v, fv), (w, fw) = draw(vectors(depth - 1)), draw(vectors(depth - 1))  # an index that changes per step
+    return f"({v})[({w}).argmax()]", lambda e: np.take_along_axis(fv(e), fw(e).argmax(axis=1)[:, None], axis=1)
+
+
+@st.composite
+def vectors(draw, depth=2):
+    """(text, meaning): a vector of H values a step (a slice of one is taken only to reduce it)."""
+    kind = draw(st.integers(0, 3 if depth > 0 else 0))
+    if kind == 0:
+        name = draw(st.sampled_from(QUANTITIES))
+        return name, lambda e: e[name]
+    (v, fv) = draw(vectors(depth - 1))
+    if kind == 1:
+        (a, fa), op = draw(numbers(depth - 1)), draw(st.sampled_from(list(ARITH)))
+        return f"({v}) {op} ({a})", lambda e: ARITH[op](fv(e), fa(e))
+    if kind == 2:
+        (w, fw), op = draw(vectors(depth - 1)), draw(st.sampled_from(list(ARITH)))
+        return f"({v}) {op} ({w})", lambda e: ARITH[op](fv(e), fw(e))
+    return f"abs({v})", lambda e: np.abs(fv(e))
+
+
+@st.composite
+def conditions(draw, depth=2):
+    """(text, meaning): one condition a step."""
+    kind = draw(st.integers(0, 3 if depth else 0))
+    if kind == 0:
+        (a, fa), (b, fb), op = draw(numbers(1)), draw(numbers(1)), draw(st.sampled_from(list(CMPS)))
+        return f"{a} {op} {b}", lambda e: CMPS[op](fa(e), fb(e))
+    if kind == 1:
+        (v, fv), (a, fa), word = draw(vectors(1)), draw(numbers(0)), draw(st.sampled_from(["any", "all"]))
+        return f"({v} > {a}).{word}()", lambda e: getattr(np, word)(fv(e) > fa(e), axis=1, keepdims=True)
+    if kind == 2:
+        (a, fa) = draw(conditions(depth - 1))
+        return f"not ({a})", lambda e: np.logical_not(fa(e))
+    (a, fa), (b, fb) = draw(conditions(depth - 1)), draw(conditions(depth - 1))
+    word = draw(st.sampled_from(["and", "or"]))
+    return f"({a}) {word} ({b})", lambda e: (np.logical_and if word == "and" else np.logical_or)(fa(e), fb(e))
+
+
+ROUND_TRIP = settings(max_examples=150, deadline=None,
+                      suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
+                                             HealthCheck.filter_too_much])
+
+
+@ROUND_TRIP
+@given(numbers(), st.sampled_from([0, 1]))
+def test_random_numbers_mean_what_numpy_says(trace, pair, layer):
+    text, meaning = pair
+    assume(len(text) <= MAX_LENGTH)
+    with np.errstate(all="ignore"):
+        want = np.broadcast_to(np.asarray(meaning(_env(trace, layer)), dtype=np.float64), (trace.steps, 1))[:, 0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = watch(trace, text, layer)
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-12, equal_nan=True, err_msg=text)
+
+
+@ROUND_TRIP
+@given(conditions(), st.sampled_from([0, 1]))
+def test_random_conditions_stop_where_numpy_says(trace, pair, layer):
+    text, meaning = pair
+    assume(len(text) <= MAX_LENGTH)
+    with np.errstate(all="ignore"):
+        mask = np.broadcast_to(meaning(_env(trace, layer)), (trace.steps, 1))[:, 0]
+    b = compile_breakpoint(text, "lstm", True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_array_equal(watch(trace, b, layer), mask, err_msg=text)
+        assert find_next(trace, [b], layer, -1, 1) == reference_next(mask, -1, 1), text
+        assert find_next(trace, [b], layer, trace.steps, -1) == reference_next(mask, trace.steps, -1), text
+
+
+@ROUND_TRIP
+@given(numbers(), st.data())
+def test_the_caret_is_under_the_name_at_fault(pair, data):
+    """One name of a well-formed expression made unknown: the error names it at its own column, in characters
+    (a string of non-ASCII text before it must not move the caret)."""
+    text, _ = pair
+    spots = [m.start() for m in re.finditer(r"\b(?:f|i|g|o|c|h|c_prev|h_prev|t)\b(?!\()", text)]
+    assume(spots)
+    at = data.draw(st.sampled_from(spots))
+    name = re.match(r"\w+", text[at:]).group()
+    prefix = data.draw(st.sampled_from(["", "  ", "('é→' == token) + "]))
+    bad = prefix + text[:at] + "qq" + text[at + len(name):]
+    assume(len(bad) <= MAX_LENGTH)
+    with pytest.raises(bp_module.ExpressionError) as e:
+        compile_expression(bad, "lstm", True)
+    column = len(prefix) + at
+    assert str(e.value).startswith(f"column {column + 1}: unknown name 'qq'"), (bad, str(e.value))
+    assert e.value.caret() == f"{bad}\n{' ' * column}^"
+
+
+def test_the_longest_chains_fit_the_stack():
+    """500 characters make at most 250 operators in a row, each a level of the tree: they compile and run."""
+    tr = random_model(hidden=4, seed=1).trace("abcdef")
+    for text in ["+".join(["1"] * 250), "-".join(["t"] * 166), "*".join(["f[0]"] * 100), " or ".join(["t > 1"] * 50)]:
+        assert len(text) <= MAX_LENGTH
+        assert watch(tr, compile_expression(text, "lstm", True), 0).shape == (tr.steps,), text
+
+
+def test_the_readme_describes_the_language_the_code_knows():
+    """README.md holds the language's description (the modules point there): every function, method, name and limit."""
+    from pathlib import Path
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("- **Breakpoints (`b`).**") : readme.index("- **Bidirectional")]
+    words = set(re.findall(r"[\w.()]+", section))
+    assert set(bp_module.FUNCTIONS) <= words and {f".{m}()" for m in bp_module.METHODS} <= words
+    assert {n for cell in ("lstm", "gru", "rnn_tanh") for n in names_for(cell, True)} <= words
+    for limit in (f"{MAX_LENGTH} characters", f"{bp_module.MAX_DEPTH} levels", f"at most {bp_module.MAX_EXPONENT}"):
+        assert limit in section

@@ -1,10 +1,12 @@
-"""The values an expression's names have over a block of steps (for breakpoints and watches).
+"""What the breakpoint language runs on: the names, their values over a block of steps, and the scan.
 
-Every name becomes an array over a block of n steps: a per-step number is
-(n, 1), a per-step vector (n, W) with W that quantity's width in the layer, a
-constant a NumPy or Python scalar; so NumPy's broadcasting pairs a step's
-number with the same step's vector. Tokens are :class:`Tokens`. Arrays are
-read layer first (``states[q][layer]``): layers may differ in width.
+Not the language itself (``syntax.py`` and ``breakpoints.py``); watches share it. ``names_for`` and
+``kind_of`` say which names an expression may use and what each holds. A :class:`Block` gives each
+name's value over steps lo..hi-1 of one layer: a per-step number is (n, 1), a per-step vector (n, W)
+with W that quantity's width in the layer, a constant a NumPy or Python scalar; so NumPy's broadcasting
+pairs a step's number with the same step's vector. Tokens are :class:`Tokens`. Arrays are read layer
+first (``states[q][layer]``): layers may differ in width. ``run``, ``holds``, ``test``, ``find_next``
+and ``values`` evaluate a compiled expression over blocks of steps.
 """
 
 from __future__ import annotations
@@ -23,6 +25,21 @@ _GATE_NAMES = frozenset(q for qs in QUANTITIES.values() for q in qs)
 #: Token names and the step each reads, relative to the step itself.
 TOKEN_SHIFT = {"token": 0, "prev_token": -1, "next_token": 1}
 ID_SHIFT = {"token_id": 0, "prev_id": -1, "next_id": 1}
+HEAD_NAMES = ("y", "top")  # the names only a model with an output head has
+
+
+def names_for(cell: str, has_head: bool) -> tuple[str, ...]:
+    """Every name an expression may use for this cell kind, in the order messages list them."""
+    if cell not in QUANTITIES:
+        raise InputError(f"unknown cell {cell!r}: expected one of {', '.join(QUANTITIES)}")
+    prev = ("c_prev", "h_prev") if cell == "lstm" else ("h_prev",)
+    head = HEAD_NAMES if has_head else ()
+    return QUANTITIES[cell] + prev + ("x",) + head + ("t", "layer") + tuple(TOKEN_SHIFT) + tuple(ID_SHIFT)
+
+
+def kind_of(name: str) -> str:
+    """What a name holds at each step: "int" (one whole number), "token", or "float" (a vector)."""
+    return "int" if name in ("t", "layer", *ID_SHIFT) else "token" if name in (*TOKEN_SHIFT, "top") else "float"
 
 
 class EvalError(Exception):
@@ -129,119 +146,6 @@ class Block:
         if tr.ids is not None:
             ids[before : before + (b - a)] = tr.ids[a:b]
         return Tokens(np.array(texts, dtype=str)[:, None], ids[:, None])
-
-
-# ---------------------------------------------------------------------------
-# What the operations compute over a block. ``span`` and ``name`` are the
-# expression's own text, for messages.
-
-MAX_EXPONENT = 64  # largest |b| allowed in a ** b
-
-
-def as_number(a):
-    """Booleans take part in arithmetic as 0 and 1 (NumPy refuses bool - bool)."""
-    if isinstance(a, (bool, np.bool_)) or isinstance(a, np.ndarray) and a.dtype == bool:
-        return np.asarray(a, dtype=np.int64)
-    return a
-
-
-def pair(ufunc, x, y, span: str):
-    """``ufunc(x, y)`` with NumPy's broadcasting; vectors of different widths are an error."""
-    try:
-        return ufunc(x, y)
-    except ValueError:
-        raise EvalError(f"{span!r} pairs vectors of {np.shape(x)[-1]} and {np.shape(y)[-1]} values") from None
-
-
-def fold(ufunc, values: list, span: str):
-    """ufunc over the values left to right, pairing each step's values (and, or, chained comparisons, min, max)."""
-    acc = values[0]
-    for v in values[1:]:
-        acc = pair(ufunc, acc, v, span)
-    return acc
-
-
-def power(x, e, b: Block, span: str):
-    """x ** e in float64; an exponent over MAX_EXPONENT in size fails (a huge power is a DoS, not a number)."""
-    e = np.asarray(as_number(e), dtype=np.float64)
-    bad = np.abs(e) > MAX_EXPONENT
-    if bad.any():
-        message = f"exponent in {span!r} is larger than {MAX_EXPONENT}"
-        if e.ndim == 0:
-            raise EvalError(message)
-        b.excuse(bad.reshape(-1), lambda row: message)
-        e = np.where(bad, 0.0, e)
-    return np.power(np.asarray(as_number(x), dtype=np.float64), e)
-
-
-def index(a: np.ndarray, j, b: Block, name: str) -> np.ndarray:
-    """a[j] at each step: a (n, m), j one whole number or (n, 1) of them; (n, 1)."""
-    m = a.shape[1]
-
-    def message(v: int) -> str:
-        return f"index {v} is out of range for {name}, which has {m} values (0 to {m - 1})"
-
-    if np.ndim(j) == 0:
-        if not -m <= int(j) < m:
-            raise EvalError(message(int(j)))
-        return a[:, int(j) % m][:, None]
-    bad = (j < -m) | (j >= m)
-    if bad.any():
-        b.excuse(bad[:, 0], lambda row: message(int(j[row, 0])))
-        j = np.where(bad, 0, j)
-    return np.take_along_axis(a, j % m, axis=1)
-
-
-def cut(a: np.ndarray, bounds: list, span: str, name: str) -> np.ndarray:
-    """a[lo:hi:step] at each step; the bounds (None or whole numbers) must be the same at every step."""
-    m = a.shape[1]
-    if any(v is not None and np.ndim(v) != 0 for v in bounds):
-        raise EvalError(f"the bounds of {span!r} must be the same at every step")
-    lo, hi, st = (None if v is None else int(v) for v in bounds)
-    if st == 0:
-        raise EvalError(f"the step of {span!r} is zero")
-    for v in (lo, hi):
-        if v is not None and not -m <= v <= m:
-            raise EvalError(f"bound {v} is out of range for {name}, which has {m} values (0 to {m - 1})")
-    if not len(range(m)[lo:hi:st]):
-        raise EvalError(f"{span!r} selects no values of {name}, which has {m}")
-    return a[:, lo:hi:st]
-
-
-#: Reductions of a vector at each step: (n, m) -> (n, 1).
-REDUCE = {"max": np.max, "min": np.min, "any": np.any, "all": np.all, "sum": np.sum, "mean": np.mean,
-          "std": np.std, "argmax": np.argmax, "argmin": np.argmin}
-
-
-def reduce(word: str, a: np.ndarray) -> np.ndarray:
-    if word in ("sum", "mean", "std"):
-        a = as_number(a)
-    return REDUCE[word](a, axis=1, keepdims=True)
-
-
-def token_equal(x, y, b: Block, negate: bool):
-    """Tokens, strings or one token against a whole number (its id) over a block: by text where
-    both sides have one, else by id."""
-    if isinstance(y, Tokens) or isinstance(x, str):
-        x, y = y, x
-    if isinstance(x, str):
-        r = np.asarray(x == y)
-    elif not isinstance(y, (str, Tokens)):
-        r = np.equal(x.ids, y)
-    elif isinstance(y, str):
-        if x.texts is not None:
-            r = x.texts == y
-        else:
-            i = b.scan.id_of(y)
-            if i is None and b.scan.vocab is None:
-                raise EvalError(f"'top' is compared with {y!r}, which is not in this text; "
-                                "give the model's vocabulary to compare with any token")
-            r = np.zeros(x.ids.shape, dtype=bool) if i is None else (x.ids == i)
-    elif x.texts is not None and y.texts is not None:
-        r = x.texts == y.texts
-    else:
-        r = (x.ids == y.ids) & (x.ids >= 0)
-    return ~r if negate else r
 
 
 # ---------------------------------------------------------------------------

@@ -1,11 +1,10 @@
-"""Reading an expression's text with Python's own tokenizer and parser, in lstm-tui's words.
+"""The breakpoint language, part 1 of 2: text -> a parsed tree, or an error with a caret.
 
-:class:`Source` holds the text as one line, its tokens (``tokenize``) and its tree
-(``ast.parse(..., mode="eval")``). It refuses, before parsing, every operator but
-``( ) [ ] : , . + - * / ** < <= > >= == !=``, string prefixes and escapes other than
-``\\\\ \\" \\' \\n \\t``, and nesting deeper than ``MAX_DEPTH``; a SyntaxError is said
-as this language says it (``expected a value, found the end``). Every refusal is an
-:class:`ExpressionError`: one line ``column N: ...``, and ``caret()`` for a UI.
+Python's tokenizer and ``ast.parse(..., mode="eval")`` read the text. Before parsing, the tokens
+are checked: every operator but ``( ) [ ] : , . + - * / ** < <= > >= == !=`` is refused, so are
+string prefixes, escapes but ``\\\\ \\" \\' \\n \\t`` and brackets nested deeper than ``MAX_DEPTH``;
+a SyntaxError is said in this language's words. Each refusal is an :class:`ExpressionError`,
+``column N: ...``, with ``caret()`` for a UI. ``breakpoints.py`` walks the tree.
 """
 
 from __future__ import annotations
@@ -19,10 +18,12 @@ import warnings
 
 from .errors import InputError, inert
 
-MAX_DEPTH = 30  # nesting of brackets, unary operators, powers, subscripts and calls
+MAX_DEPTH = 30  # nesting of brackets, and (in the walk) of unary operators, powers, subscripts and calls
 _OPS = frozenset("( ) [ ] : , . + - * / ** < <= > >= == !=".split())  # every other operator is refused
-_HINTS = {"&": "use 'and'", "|": "use 'or'", "!": "use 'not' or '!='", "%": "only + - * / ** are allowed"}
-_SKIP = (tokenize.NEWLINE, tokenize.NL, tokenize.ENDMARKER, tokenize.INDENT, tokenize.DEDENT)
+_SAY = {"=": "'=' assigns: use '==' to compare", "&": "unexpected character '&': use 'and'",
+        "|": "unexpected character '|': use 'or'", "!": "unexpected character '!': use 'not' or '!='",
+        "%": "unexpected character '%': only + - * / ** are allowed"}  # refusals with a hint
+_KEYWORDS = ("and", "or", "not", "True", "False")  # the only keywords of the language
 
 
 class ExpressionError(InputError):
@@ -57,10 +58,10 @@ class Source:
         line = "".join(" " if ch.isspace() else ch for ch in text)  # one line, the same columns
         self.text, self.src = text, line.lstrip()
         self.lead = len(line) - len(self.src)
-        self.toks: list[tuple[int, str, int]] = []  # (type, string, column in src)
+        self.toks: list[tuple[int, str, int]] = []  # (type, string, column in src), blanks left out
         try:
             for t in tokenize.generate_tokens(io.StringIO(self.src).readline):
-                if t.type not in _SKIP:
+                if t.string.strip():
                     self.toks.append((t.type, t.string, t.start[1]))
         except (tokenize.TokenError, SyntaxError):  # a bracket or string open at the end: the parser says
             pass
@@ -83,26 +84,19 @@ class Source:
 
     def parse(self) -> ast.expr:
         """The checked tokens parsed: the expression's tree. ExpressionError if malformed."""
-        if not self.src.strip():
-            raise InputError("the breakpoint is empty: type a condition such as f[0] < 0.1")
         depth, prev = 0, ""
         for typ, s, c in self.toks:
-            if typ == tokenize.ERRORTOKEN and s in "\"'":
+            if typ == tokenize.ERRORTOKEN and s in ("'", '"'):
                 raise self.fail(c, "this string is not closed")
-            if typ == tokenize.STRING:
-                if s[0] not in "\"'":
-                    raise self.fail(c, "a string is \"...\" or '...', without a prefix")
-                for m in re.finditer(r"\\(.)", s):
-                    if m.group(1) not in "\\\"'nt":
-                        raise self.fail(c + m.start(), f"unknown escape {m.group()!r} (known: \\\\ \\\" \\' \\n \\t)")
-            elif typ in (tokenize.OP, tokenize.ERRORTOKEN, tokenize.COMMENT) and s not in _OPS and not s.isspace():
-                if s == "=" and depth and prev.isidentifier():
-                    continue  # a keyword argument: the walk refuses it in its own words
-                if s == "=":
-                    raise self.fail(c, "'=' assigns: use '==' to compare")
-                s = s[0] if typ == tokenize.COMMENT else s
-                hint = f": {_HINTS[s]}" if s in _HINTS else ""
-                raise self.fail(c, f"unexpected {'character ' * (len(s) == 1)}{s!r}{hint}")
+            if typ == tokenize.STRING and s[0] not in "\"'":
+                raise self.fail(c, "a string is \"...\" or '...', without a prefix")
+            for m in re.finditer(r"\\(.)", s if typ == tokenize.STRING else ""):
+                if m.group(1) not in "\\\"'nt":
+                    raise self.fail(c + m.start(), f"unknown escape {m.group()!r} (known: \\\\ \\\" \\' \\n \\t)")
+            if typ in (tokenize.OP, tokenize.ERRORTOKEN, tokenize.COMMENT) and s not in _OPS:
+                if not (s == "=" and depth and prev.isidentifier()):  # a keyword argument: the walk refuses it
+                    s = s[0] if typ == tokenize.COMMENT else s
+                    raise self.fail(c, _SAY.get(s) or f"unexpected {'character ' * (len(s) == 1)}{s!r}")
             depth += (s in ("(", "[")) - (s in (")", "]"))
             if depth > MAX_DEPTH:
                 raise self.fail(c, f"nested more than {MAX_DEPTH} levels deep")
@@ -110,29 +104,28 @@ class Source:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                tree = ast.parse(self.src, mode="eval")
+                return ast.parse(self.src, mode="eval").body
         except SyntaxError as e:
-            raise self.fail(*self.diagnose(e)) from None
-        return tree.body
+            raise self.diagnose(str(e.msg), e.offset or 0) from None
 
-    def diagnose(self, e: SyntaxError) -> tuple[int, str]:
-        """Python's SyntaxError in this language's words, at a column the tokens confirm."""
+    def diagnose(self, msg: str, offset: int) -> ExpressionError:
+        """Python's SyntaxError in this language's words, at the token where the parser stopped."""
         for typ, s, c in self.toks:
-            if typ == tokenize.NAME and keyword.iskeyword(s) and s not in ("and", "or", "not", "True", "False"):
-                return c, f"'{s}' is not allowed in a breakpoint"
-        if "unterminated" in str(e.msg):
-            return max((e.offset or 1) - 1, 0), "this string is not closed"
+            if typ == tokenize.NAME and keyword.iskeyword(s) and s not in _KEYWORDS:
+                return self.fail(c, f"'{s}' is not allowed in a breakpoint")
+        if "unterminated" in msg:
+            return self.fail(max(offset - 1, 0), "this string is not closed")
         for a, b in zip(self.toks, self.toks[1:]):  # a value right after a value
             if _ends_value(a) and _ends_value(b) and b[1] not in (")", "]"):
-                return b[2], f"unexpected {b[1]!r}"
-        end = len(self.src.rstrip())
-        at = end if "never closed" in str(e.msg) or not 0 < (e.offset or 0) <= end else e.offset - 1
-        tok = next((t for t in self.toks if t[2] >= at), None)
-        before = [t for t in self.toks if t[2] < (tok[2] if tok else end)]
+                return self.fail(b[2], f"unexpected {b[1]!r}")
+        end, closing = len(self.src.rstrip()), "never closed" in msg
+        at = end if closing or not 0 < offset <= end else offset - 1
+        tok = next((t for t in self.toks if t[2] >= at), (0, "", end))  # (0, "", end): the end
+        before = [t for t in self.toks if t[2] < tok[2]]
         after_value = bool(before) and _ends_value(before[-1])
-        if tok is not None:
-            what = "a string" if tok[0] == tokenize.STRING else repr(tok[1])
-            return tok[2], f"unexpected {what}" if after_value else f"expected a value, found {what}"
-        if "never closed" in str(e.msg) and after_value:  # Python names the bracket: "'(' was never closed"
-            return end, f"expected '{')' if e.msg[1] == '(' else ']'}', found the end"
-        return end, "expected a value, found the end"
+        if not tok[1]:
+            closer = ")" if msg[1:2] == "(" else "]"  # Python names the bracket: "'(' was never closed"
+            return self.fail(end, f"expected '{closer}', found the end" if closing and after_value else
+                             "expected a value, found the end")
+        found = "a string" if tok[0] == tokenize.STRING else repr(tok[1])
+        return self.fail(tok[2], f"unexpected {found}" if after_value else f"expected a value, found {found}")

@@ -493,8 +493,9 @@ def _app_arguments(argv: list[str]) -> list[str]:
 def _list_models() -> int:
     from .core.registry import BUILTIN, DEFAULT
 
+    width = max(map(len, BUILTIN))  # the longest name's, so every description starts in one column
     for name, line in BUILTIN.items():
-        print(f"{name:<10} {line}{'  (default)' if name == DEFAULT else ''}")
+        print(f"{name:<{width}}  {line}{'  (default)' if name == DEFAULT else ''}")
     return 0
 
 

@@ -85,6 +85,21 @@ def test_list_models(capsys):
         assert name in out
 
 
+@pytest.mark.parametrize("extra", [{}, {"a-much-longer-demo-name": "a made-up model"}])
+def test_list_models_lines_up_its_descriptions(extra, capsys, monkeypatch):
+    from lstm_tui.core import registry
+
+    monkeypatch.setattr(registry, "BUILTIN", {**registry.BUILTIN, **extra})
+    assert main(["--list-models"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == len(registry.BUILTIN)
+    starts = set()
+    for line, (name, text) in zip(lines, registry.BUILTIN.items()):
+        assert line.startswith(name + "  ")  # at least two spaces after even the longest name
+        starts.add(line.index(text))
+    assert starts == {max(map(len, registry.BUILTIN)) + 2}  # one column, from the names themselves
+
+
 def test_show_prints_one_step(capsys):
     assert main(["show", "--hidden", "6", "--text", "abc", "--step", "2", "--unit", "3"]) == 0
     out = capsys.readouterr().out

@@ -59,8 +59,9 @@ class Files:
 
     def action_open_model(self) -> None:
         from ..core.registry import BUILTIN
+        from ..formats.registry import suffix_list
 
-        hint = f"a built-in name ({', '.join(BUILTIN)}) or a model file (.safetensors, .npz, .pt, .keras, .onnx)"
+        hint = f"a built-in name ({', '.join(BUILTIN)}) or a model file ({suffix_list()})"
         self.push_screen(PromptScreen("open a model", hint), self._open_model)
 
     def _open_model(self, spec: str | None) -> None:

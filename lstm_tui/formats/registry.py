@@ -33,8 +33,10 @@ EXTRAS = {
 #: Suffixes each reader owns even when its package is missing (for the install hint).
 SUFFIXES = {"keras": (".keras", ".h5", ".hdf5"), "onnx": (".onnx",)}
 
-#: File endings that mark a --model spec as a path rather than a built-in name.
-MODEL_SUFFIXES = (".safetensors", ".npz", ".pt", ".pth", ".h5", ".hdf5", ".keras", ".onnx")
+#: File endings that mark a --model spec as a path rather than a built-in name, and the list every hint
+#: and refusal shows (:func:`suffix_list`): every ending a reader owns ends with one of these.
+#: (".weights.h5" ends in ".h5": it is listed for the reader, who saves Keras 3 weights under that name.)
+MODEL_SUFFIXES = (".safetensors", ".npz", ".pt", ".pth", ".keras", ".weights.h5", ".h5", ".hdf5", ".onnx")
 
 #: How many bytes of a file ``match`` sees.
 HEAD_BYTES = 64 * 1024
@@ -77,6 +79,11 @@ def never_unpickled(file: str, what: str) -> ModelFileError:
 # --- picking the reader -------------------------------------------------------------
 
 
+def suffix_list() -> str:
+    """The model files' endings for a hint or a refusal: ".safetensors, .npz, …"."""
+    return ", ".join(MODEL_SUFFIXES)
+
+
 def is_model_path(spec: str | os.PathLike) -> bool:
     """True if ``spec`` names a file: it exists or ends like a model file."""
     return os.path.exists(spec) or str(spec).lower().endswith(MODEL_SUFFIXES)
@@ -101,8 +108,7 @@ def pick(path: Path, head: bytes, file: str):
             return _reader(name)
         except ImportError:  # a reader this copy of lstm-tui does not have
             continue
-    expected = ", ".join(MODEL_SUFFIXES)
-    raise fail(file, f"unknown file type {suffix or '(none)'!r}: expected {expected}")
+    raise fail(file, f"unknown file type {suffix or '(none)'!r}: expected {suffix_list()}")
 
 
 def _reader_matches(name: str, path: Path, head: bytes) -> bool:

@@ -586,6 +586,26 @@ async def test_open_another_model_and_a_failed_load_changes_nothing(tmp_path):
         assert app.model is before[0]
 
 
+async def test_open_refuses_a_model_that_reads_frames_and_says_how_to_open_it(tmp_path):
+    from lstm_tui.core.model import Model
+    from lstm_tui.formats import save_model
+
+    path = tmp_path / "frames model.safetensors"
+    save_model(Model(layers=load_model("random", hidden=6, seed=1).layers, name="bare"), path)  # no embedding
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        before = (app.model, app.trace, app.text)
+        await pilot.press("o", *str(path), "enter")
+        await pilot.pause()
+        assert (app.model, app.trace, app.text) == before and app.is_running
+        errors = [n.message for n in app._notifications if n.severity == "error"]
+        assert len(errors) == 1 and "\n" not in errors[0]
+        msg = errors[0]
+        assert msg.startswith(f"{path}: reads feature frames (it has no embedding or vocabulary)")
+        input_size = load_model("random", hidden=6, seed=1).input_size
+        assert f"lstm-tui --model '{path}' --inputs FRAMES.npy (a float array [T, {input_size}]" in msg
+
+
 async def test_the_open_dialog_names_every_ending_the_registry_reads(monkeypatch):
     from lstm_tui.formats import registry
     from lstm_tui.widgets.prompt import PromptScreen

@@ -11,7 +11,7 @@ import warnings
 from pathlib import Path
 
 from .core.cells import CELLS
-from .core.errors import UserError, inert
+from .core.errors import UserError, inert, install_hint
 
 EXAMPLE_TEXT = "the cat sat on the mat."
 
@@ -143,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser(
         "serve",
         parents=[common],
-        help="run the app in a web browser (needs the serve extra: pip install 'lstm-tui[serve]')",
+        help=f"run the app in a web browser; needs the serve extra: {install_hint('serve')}",
         description="Serve the app to a web browser. Binds to localhost unless --host says otherwise.",
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
@@ -464,7 +464,7 @@ def _serve(args, argv: list[str]) -> int:
     try:
         from textual_serve.server import Server
     except ImportError:
-        raise UserError("lstm-tui serve needs textual-serve: pip install 'lstm-tui[serve]'") from None
+        raise UserError(f"lstm-tui serve needs textual-serve: {install_hint('serve')}") from None
     _load(args)  # fail here, with one line, rather than in the browser
     forwarded = [a for a in _app_arguments(argv)]
     command = " ".join(shlex.quote(a) for a in [sys.executable, "-m", "lstm_tui", *forwarded])

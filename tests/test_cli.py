@@ -100,6 +100,32 @@ def test_list_models_lines_up_its_descriptions(extra, capsys, monkeypatch):
     assert starts == {max(map(len, registry.BUILTIN)) + 2}  # one column, from the names themselves
 
 
+def test_every_install_hint_has_one_wording_from_one_place(capsys):
+    import re
+    from pathlib import Path
+
+    import lstm_tui
+    from lstm_tui.core.errors import EXTRAS, install_hint
+
+    tomllib = pytest.importorskip("tomllib")
+    root = Path(lstm_tui.__file__).parent
+    project = tomllib.loads((root.parent / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    extras = project["optional-dependencies"]
+    for extra, packages in EXTRAS.items():  # the hint installs what the extra does
+        assert [re.split("[<>=]", p)[0] for p in extras[extra]] == list(packages), extra
+    # Every "pip install" in the package comes from install_hint, never a wording of its own.
+    for path in root.rglob("*.py"):
+        if path.name != "errors.py":
+            assert "pip install" not in path.read_text(encoding="utf-8"), path
+    # The README installs from a clone, as the hints say; never the package's name from an index.
+    readme = (root.parent / "README.md").read_text(encoding="utf-8")
+    assert "lstm-tui[" not in readme and "pip install '.[serve]'" in readme
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    help_text = " ".join(capsys.readouterr().out.split())  # argparse wraps the line
+    assert f"needs the serve extra: {install_hint('serve')}" in help_text and "lstm-tui[" not in help_text
+
+
 def test_show_prints_one_step(capsys):
     assert main(["show", "--hidden", "6", "--text", "abc", "--step", "2", "--unit", "3"]) == 0
     out = capsys.readouterr().out

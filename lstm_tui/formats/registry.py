@@ -17,7 +17,7 @@ import importlib
 import os
 from pathlib import Path
 
-from ..core.errors import ModelFileError, inert
+from ..core.errors import ModelFileError, inert, install_hint
 from ..core.inputs import check_file, read_vocab
 from ..core.model import Model
 
@@ -66,8 +66,7 @@ def refuse(file: str, where: str, found: str, expected: str) -> ModelFileError:
 def missing_extra(file: str, reader: str) -> ModelFileError:
     """The install line for a reader whose optional package is missing."""
     module, extra, what = EXTRAS[reader]
-    return fail(file, f"{what} are read with {module}, which is not installed: pip install {module} "
-                      f"(or pip install '.[{extra}]' in a clone of lstm-tui)")
+    return fail(file, f"{what} are read with {module}, which is not installed: {install_hint(extra)}")
 
 
 def never_unpickled(file: str, what: str) -> ModelFileError:

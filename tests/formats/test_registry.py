@@ -106,7 +106,8 @@ def test_pickled_modules_and_torchscript_are_never_unpickled(name, fragments, mo
 
 def test_state_dict_pt_without_torch_says_how_to_convert(monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)
-    _refused(DATA / "pickles" / "state_dict.pt", ".pt/.pth files need PyTorch (pip install torch)",
+    _refused(DATA / "pickles" / "state_dict.pt",
+             ".pt/.pth files need PyTorch: pip install torch (or pip install '.[torch]' in a clone of lstm-tui)",
              "safetensors.torch.save_file")
 
 

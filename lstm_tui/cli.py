@@ -241,10 +241,27 @@ def _frames(args, model):
     return load_frames(args.inputs, model.input_size)
 
 
+#: What each command would do with the input, for the refusal of an empty one.
+_NOTHING_TO = {"export": "nothing to export", "show": "nothing to show", "sweep": "nothing to map"}
+
+
 def _inputs(args, model):
-    """The frames of --inputs, or else the text, checked against the model."""
+    """The frames of --inputs, or else the text, checked against the model.
+
+    A command needs at least one step: an empty text is refused here, as
+    ``load_frames`` refuses an array of no frames (the app opens on one: there the text can be typed)."""
     frames = _frames(args, model)
-    return frames if frames is not None else _text(args, model)
+    if frames is not None:
+        return frames
+    from .core.tokenize import is_empty
+
+    text = _text(args, model)
+    if is_empty(text, model.tokenizer):
+        where = inert(args.text_file) if args.text_file is not None else f"--text {inert(shlex.quote(args.text))}"
+        words = " (no words)" if model.tokenizer == "word" else ""
+        raise UserError(f"{where}: the sequence is empty{words}: expected at least one token "
+                        f"({_NOTHING_TO.get(args.command, 'nothing to run')})")
+    return text
 
 
 def _trace(args, model):
@@ -297,8 +314,6 @@ def _export(args) -> int:
     if args.grad:
         from .core.gradients import export_gradients
 
-        if trace.steps == 0:
-            raise UserError("--grad needs at least one step")
         target = args.target or ("top" if trace.has_head else "sum-h")
         if target == "top" and not trace.has_head:
             raise UserError(f"--target top needs a model with an output head; {model.name!r} has none: use sum-h")
@@ -448,8 +463,6 @@ def _show(args) -> int:
     inputs = _inputs(args, model)
     _compile_if_long(model, inputs)
     trace = tracing.trace(model, inputs)  # a long one kept as checkpoints: the step's window is recomputed
-    if trace.steps == 0:
-        raise UserError("the sequence is empty: nothing to show")
     if not 1 <= args.step <= trace.steps:
         raise UserError(f"--step {args.step}: expected a step from 1 to {trace.steps}")
     if not 1 <= args.layer <= trace.num_layers:

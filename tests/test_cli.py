@@ -155,6 +155,31 @@ def test_bad_input_is_one_line_and_exit_2(argv, message, capsys, tmp_path, monke
     assert message in err and err.count("\n") == 1 and "Traceback" not in err
 
 
+@pytest.mark.parametrize(
+    "argv,where,nothing",
+    [
+        (["export", "--text", "", "-o", "t.csv"], "--text ''", "nothing to export"),
+        (["export", "--text", "", "-o", "t.json"], "--text ''", "nothing to export"),
+        (["export", "--text", "", "-o", "t.npz"], "--text ''", "nothing to export"),
+        (["export", "--text", "", "-o", "t.npz", "--grad"], "--text ''", "nothing to export"),
+        (["export", "--text-file", "empty.txt", "-o", "t.csv"], "empty.txt", "nothing to export"),
+        (["export", "--tokens", "word", "--text", " \n ", "-o", "t.json"], "--text ' \\n '", "nothing to export"),
+        (["show", "--text", ""], "--text ''", "nothing to show"),
+        (["sweep", "--model", "charlm", "--text", "", "--quantity", "c", "--value", "0", "--step", "1",
+          "-o", "t.npz"], "--text ''", "nothing to map"),
+    ],
+)
+def test_an_empty_sequence_is_refused_alike_by_every_command(argv, where, nothing, capsys, tmp_path, monkeypatch):
+    # export used to write a file of 0 steps (exit 0) where show refused: now both refuse, and write nothing
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "empty.txt").write_bytes(b"\xef\xbb\xbf")  # a UTF-8 BOM and nothing else
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"lstm-tui: error: {where}: the sequence is empty") and err.count("\n") == 1
+    assert err.endswith(f": expected at least one token ({nothing})\n")
+    assert [p.name for p in tmp_path.iterdir()] == ["empty.txt"]
+
+
 def test_text_file(tmp_path):
     src = tmp_path / "in.txt"
     src.write_text("hé\n", encoding="utf-8")

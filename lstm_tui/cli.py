@@ -257,7 +257,12 @@ def _inputs(args, model):
 
     text = _text(args, model)
     if is_empty(text, model.tokenizer):
-        where = inert(args.text_file) if args.text_file is not None else f"--text {inert(shlex.quote(args.text))}"
+        if args.text_file is not None:
+            where = inert(args.text_file)
+        elif args.text is not None:
+            where = f"--text {inert(shlex.quote(args.text))}"
+        else:  # the example a model file carries
+            where = f"the example text of {inert(model.name)!r}"
         words = " (no words)" if model.tokenizer == "word" else ""
         raise UserError(f"{where}: the sequence is empty{words}: expected at least one token "
                         f"({_NOTHING_TO.get(args.command, 'nothing to run')})")

@@ -180,6 +180,18 @@ def test_an_empty_sequence_is_refused_alike_by_every_command(argv, where, nothin
     assert [p.name for p in tmp_path.iterdir()] == ["empty.txt"]
 
 
+def test_a_model_whose_own_example_is_empty_is_refused_by_name(tmp_path, capsys):
+    from safetensors.numpy import save_file
+
+    from lstm_tui.formats import model_metadata, model_tensors
+
+    model = load_model(hidden=4)  # a file's metadata "example" is the text commands start on
+    save_file(model_tensors(model), tmp_path / "m.safetensors", metadata={**model_metadata(model), "example": ""})
+    assert main(["show", "--model", str(tmp_path / "m.safetensors")]) == 2
+    err = capsys.readouterr().err
+    assert "the example text of" in err and "the sequence is empty" in err and err.count("\n") == 1
+
+
 def test_text_file(tmp_path):
     src = tmp_path / "in.txt"
     src.write_text("hé\n", encoding="utf-8")

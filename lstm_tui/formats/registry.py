@@ -35,7 +35,7 @@ SUFFIXES = {"keras": (".keras", ".h5", ".hdf5"), "onnx": (".onnx",)}
 
 #: File endings that mark a --model spec as a path rather than a built-in name, and the list every hint
 #: and refusal shows (:func:`suffix_list`): every ending a reader owns ends with one of these.
-#: (".weights.h5" ends in ".h5": it is listed for the reader, who saves Keras 3 weights under that name.)
+#: (".weights.h5" ends in ".h5"; it is listed because Keras 3 saves weights alone under that ending.)
 MODEL_SUFFIXES = (".safetensors", ".npz", ".pt", ".pth", ".keras", ".weights.h5", ".h5", ".hdf5", ".onnx")
 
 #: How many bytes of a file ``match`` sees.

@@ -272,6 +272,28 @@ async def test_effect_view_before_any_map_says_how_to_make_one_instead_of_an_emp
         assert str(title.render()).startswith("effect map: log p(")
 
 
+async def test_effect_map_is_drawn_at_the_views_own_width_once_laid_out():
+    # view 6 is shown before it has a size (drawn for 80 columns); when it gets one it draws again, so the
+    # cells per step never depend on whether the worker's last message came before the layout or after it
+    from lstm_tui.render.interventions import effect_columns
+
+    app = brackets(text="((()(())))(()((()))())")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await select(pilot, 12, 12)
+        await pilot.press("E")
+        await pilot.pause()
+        await pilot.press("enter")
+        await settle(pilot, app, lambda: app.effect_shown is not None and not app.effect_shown.running)
+        await pilot.press("1")
+        await pilot.pause()
+        await pilot.press("6")  # shown while its size is still 0
+        await pilot.pause()
+        await pilot.pause()
+        view, lines = app.query_one("#effects"), app.query_one(EffectLines)
+        rows = app.effect_shown.map.last + 1
+        assert lines.place[1] == effect_columns(rows, view.content_region.width - 2)[1] == 6
+
+
 @pytest.mark.parametrize("case", ["no head", "empty"])
 async def test_effect_view_hint_where_e_would_refuse(case):
     from lstm_tui.core.model import Model

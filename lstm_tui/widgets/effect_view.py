@@ -110,7 +110,14 @@ class EffectView(Vertical, can_focus=False):
         est = shown.estimate if shown.estimate is not None else np.full_like(em.effect, np.nan)
         return np.where(em.done[:last, None], em.effect[:last], est[:last])
 
+    def on_resize(self) -> None:
+        # the first show() can come before the view is laid out (content width 0: drawn for 80 columns);
+        # nothing else redraws it when it gets its size, so the map's cell width depended on timing
+        if getattr(self, "_state", None) is not None and self.display:
+            self.show(self._state)
+
     def show(self, state: State) -> None:
+        self._state = state  # the last state shown, drawn again when the size changes
         title, cell = self.query_one("#effect-title", Static), self.query_one("#effect-cell", Static)
         lines, bar = self.query_one(EffectLines), self.query_one(ProgressBar)
         shown = state.effect if state.steps else None  # an empty run has no step to map

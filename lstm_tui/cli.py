@@ -11,7 +11,7 @@ import warnings
 from pathlib import Path
 
 from .core.cells import CELLS
-from .core.errors import UserError, inert
+from .core.errors import UserError, inert, install_hint
 
 EXAMPLE_TEXT = "the cat sat on the mat."
 
@@ -116,8 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common],
         help="write the whole trace to a file without starting the app",
         description="Write the trace of a sequence. .npz: i f g o c h [layers, T, H] (r z n h for a GRU, h for "
-        "an RNN), x [T, E], y [T, V] (probabilities), tokens [T]; .csv: one row per number (step, token, layer, "
-        "quantity, unit, value); .json: the same arrays as lists.",
+        "an RNN), x [T, E], y [T, V] (probabilities), tokens [T], ids [T] (the vocabulary id fed at each step; "
+        "not written for --inputs frames), unknown [T] (tokens not in the vocabulary), cell (the cell's name); "
+        ".csv: one row per number (step, token, layer, quantity, unit, value); .json: the same arrays as lists.",
     )
     ex.add_argument("-o", "--output", required=True, metavar="FILE", help="the file to write: .npz, .csv or .json")
     ex.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
@@ -154,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser(
         "serve",
         parents=[common],
-        help="run the app in a web browser (needs the serve extra: pip install 'lstm-tui[serve]')",
+        help=f"run the app in a web browser; needs the serve extra: {install_hint('serve')}",
         description="Serve the app to a web browser. Binds to localhost unless --host says otherwise.",
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
@@ -251,10 +252,32 @@ def _frames(args, model):
     return load_frames(args.inputs, model.input_size)
 
 
+#: What each command would do with the input, for the refusal of an empty one.
+_NOTHING_TO = {"export": "nothing to export", "show": "nothing to show", "sweep": "nothing to map"}
+
+
 def _inputs(args, model):
-    """The frames of --inputs, or else the text, checked against the model."""
+    """The frames of --inputs, or else the text, checked against the model.
+
+    A command needs at least one step: an empty text is refused here, as
+    ``load_frames`` refuses an array of no frames (the app opens on one: there the text can be typed)."""
     frames = _frames(args, model)
-    return frames if frames is not None else _text(args, model)
+    if frames is not None:
+        return frames
+    from .core.tokenize import is_empty
+
+    text = _text(args, model)
+    if is_empty(text, model.tokenizer):
+        if args.text_file is not None:
+            where = inert(args.text_file)
+        elif args.text is not None:
+            where = f"--text {inert(shlex.quote(args.text))}"
+        else:  # the example a model file carries
+            where = f"the example text of {inert(model.name)!r}"
+        words = " (no words)" if model.tokenizer == "word" else ""
+        raise UserError(f"{where}: the sequence is empty{words}: expected at least one token "
+                        f"({_NOTHING_TO.get(args.command, 'nothing to run')})")
+    return text
 
 
 def _trace(args, model):
@@ -307,8 +330,6 @@ def _export(args) -> int:
     if args.grad:
         from .core.gradients import export_gradients
 
-        if trace.steps == 0:
-            raise UserError("--grad needs at least one step")
         target = args.target or ("top" if trace.has_head else "sum-h")
         if target == "top" and not trace.has_head:
             raise UserError(f"--target top needs a model with an output head; {model.name!r} has none: use sum-h")
@@ -458,8 +479,6 @@ def _show(args) -> int:
     inputs = _inputs(args, model)
     _compile_if_long(model, inputs)
     trace = tracing.trace(model, inputs)  # a long one kept as checkpoints: the step's window is recomputed
-    if trace.steps == 0:
-        raise UserError("the sequence is empty: nothing to show")
     if not 1 <= args.step <= trace.steps:
         raise UserError(f"--step {args.step}: expected a step from 1 to {trace.steps}")
     if not 1 <= args.layer <= trace.num_layers:
@@ -475,7 +494,7 @@ def _serve(args, argv: list[str]) -> int:
     try:
         from textual_serve.server import Server
     except ImportError:
-        raise UserError("lstm-tui serve needs textual-serve: pip install 'lstm-tui[serve]'") from None
+        raise UserError(f"lstm-tui serve needs textual-serve: {install_hint('serve')}") from None
     _load(args)  # fail here, with one line, rather than in the browser
     forwarded = [a for a in _app_arguments(argv)]
     command = " ".join(shlex.quote(a) for a in [sys.executable, "-m", "lstm_tui", *forwarded])
@@ -504,8 +523,9 @@ def _app_arguments(argv: list[str]) -> list[str]:
 def _list_models() -> int:
     from .core.registry import BUILTIN, DEFAULT
 
+    width = max(map(len, BUILTIN))  # the longest name's, so every description starts in one column
     for name, line in BUILTIN.items():
-        print(f"{name:<10} {line}{'  (default)' if name == DEFAULT else ''}")
+        print(f"{name:<{width}}  {line}{'  (default)' if name == DEFAULT else ''}")
     return 0
 
 

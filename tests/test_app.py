@@ -7,6 +7,7 @@ import io
 import numpy as np
 import pytest
 from rich.console import Console
+from textual.widgets import Static
 
 from lstm_tui.app import SPEEDS, LstmApp
 from lstm_tui.core.registry import load_model
@@ -583,6 +584,42 @@ async def test_open_another_model_and_a_failed_load_changes_nothing(tmp_path):
         assert (app.model, app.trace) == before and app.is_running
         await pilot.press("o", *"nonsense-model", "enter")
         assert app.model is before[0]
+
+
+async def test_open_refuses_a_model_that_reads_frames_and_says_how_to_open_it(tmp_path):
+    from lstm_tui.core.model import Model
+    from lstm_tui.formats import save_model
+
+    path = tmp_path / "frames model.safetensors"
+    save_model(Model(layers=load_model("random", hidden=6, seed=1).layers, name="bare"), path)  # no embedding
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        before = (app.model, app.trace, app.text)
+        await pilot.press("o", *str(path), "enter")
+        await pilot.pause()
+        assert (app.model, app.trace, app.text) == before and app.is_running
+        errors = [n.message for n in app._notifications if n.severity == "error"]
+        assert len(errors) == 1 and "\n" not in errors[0]
+        msg = errors[0]
+        assert msg.startswith(f"{path}: reads feature frames (it has no embedding or vocabulary)")
+        input_size = load_model("random", hidden=6, seed=1).input_size
+        assert f"lstm-tui --model '{path}' --inputs FRAMES.npy (a float array [T, {input_size}]" in msg
+
+
+async def test_the_open_dialog_names_every_ending_the_registry_reads(monkeypatch):
+    from lstm_tui.formats import registry
+    from lstm_tui.widgets.prompt import PromptScreen
+
+    # derived from the registry: an ending added there shows in the hint without another list to edit
+    monkeypatch.setattr(registry, "MODEL_SUFFIXES", (*registry.MODEL_SUFFIXES, ".newformat"))
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("o")
+        assert isinstance(app.screen, PromptScreen)
+        hint = str(app.screen.query_one(Static).render())
+        for suffix in (".safetensors", ".npz", ".pt", ".pth", ".keras", ".weights.h5", ".h5", ".onnx", ".newformat"):
+            assert f"{suffix}," in hint or f"{suffix})" in hint, suffix
+        await pilot.press("escape")
 
 
 async def test_a_tall_screen_shows_the_history_under_the_panels():

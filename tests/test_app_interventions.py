@@ -256,6 +256,62 @@ async def test_effect_map_estimate_then_exact_and_each_cell_is_one_patched_run()
         np.testing.assert_array_equal(em.effect[7:], 0)
 
 
+async def test_effect_view_before_any_map_says_how_to_make_one_instead_of_an_empty_bar():
+    app = brackets()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("n", "n", "n", "6")
+        await pilot.pause()
+        title, bar = app.query_one("#effect-title"), app.query_one("#effect-progress")
+        assert str(title.render()) == "no effect map yet: press E to compute one for the current step"
+        assert title.size.height == 1 and not bar.display  # one line at 80 columns, no bar at 0%
+        await pilot.press("E")  # the key the hint names, for the step it names
+        await pilot.pause()
+        await pilot.press("enter")
+        await settle(pilot, app, lambda: app.effect_shown is not None and not app.effect_shown.running)
+        assert app.effect_shown.map.step == 3 and bar.display
+        assert str(title.render()).startswith("effect map: log p(")
+
+
+async def test_effect_map_is_drawn_at_the_views_own_width_once_laid_out():
+    # view 6 is shown before it has a size (drawn for 80 columns); when it gets one it draws again, so the
+    # cells per step never depend on whether the worker's last message came before the layout or after it
+    from lstm_tui.render.interventions import effect_columns
+
+    app = brackets(text="((()(())))(()((()))())")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await select(pilot, 12, 12)
+        await pilot.press("E")
+        await pilot.pause()
+        await pilot.press("enter")
+        await settle(pilot, app, lambda: app.effect_shown is not None and not app.effect_shown.running)
+        await pilot.press("1")
+        await pilot.pause()
+        await pilot.press("6")  # shown while its size is still 0
+        await pilot.pause()
+        await pilot.pause()
+        view, lines = app.query_one("#effects"), app.query_one(EffectLines)
+        rows = app.effect_shown.map.last + 1
+        assert lines.place[1] == effect_columns(rows, view.content_region.width - 2)[1] == 6
+
+
+@pytest.mark.parametrize("case", ["no head", "empty"])
+async def test_effect_view_hint_where_e_would_refuse(case):
+    from lstm_tui.core.model import Model
+
+    if case == "empty":
+        app, want = brackets(text=""), "no effect map yet: type a sequence (/), then press E"
+    else:
+        bare = Model(layers=load_demo("brackets").layers, name="bare")  # no embedding, no output head
+        frames = np.zeros((5, bare.input_size), dtype=np.float32)
+        app, want = LstmApp(bare, frames=frames), "no effect map: this model has no output head, so no log p to map"
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("6")
+        await pilot.pause()
+        title = app.query_one("#effect-title")
+        assert str(title.render()) == want and title.size.height == 1
+        assert not app.query_one("#effect-progress").display
+
+
 async def test_effect_map_prompt_fields_and_refusals():
     app = brackets(SOURCE)
     async with app.run_test(size=(120, 40)) as pilot:

@@ -85,6 +85,47 @@ def test_list_models(capsys):
         assert name in out
 
 
+@pytest.mark.parametrize("extra", [{}, {"a-much-longer-demo-name": "a made-up model"}])
+def test_list_models_lines_up_its_descriptions(extra, capsys, monkeypatch):
+    from lstm_tui.core import registry
+
+    monkeypatch.setattr(registry, "BUILTIN", {**registry.BUILTIN, **extra})
+    assert main(["--list-models"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == len(registry.BUILTIN)
+    starts = set()
+    for line, (name, text) in zip(lines, registry.BUILTIN.items()):
+        assert line.startswith(name + "  ")  # at least two spaces after even the longest name
+        starts.add(line.index(text))
+    assert starts == {max(map(len, registry.BUILTIN)) + 2}  # one column, from the names themselves
+
+
+def test_every_install_hint_has_one_wording_from_one_place(capsys):
+    import re
+    from pathlib import Path
+
+    import lstm_tui
+    from lstm_tui.core.errors import EXTRAS, install_hint
+
+    tomllib = pytest.importorskip("tomllib")
+    root = Path(lstm_tui.__file__).parent
+    project = tomllib.loads((root.parent / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    extras = project["optional-dependencies"]
+    for extra, packages in EXTRAS.items():  # the hint installs what the extra does
+        assert [re.split("[<>=]", p)[0] for p in extras[extra]] == list(packages), extra
+    # Every "pip install" in the package comes from install_hint, never a wording of its own.
+    for path in root.rglob("*.py"):
+        if path.name != "errors.py":
+            assert "pip install" not in path.read_text(encoding="utf-8"), path
+    # The README installs from a clone, as the hints say; never the package's name from an index.
+    readme = (root.parent / "README.md").read_text(encoding="utf-8")
+    assert "lstm-tui[" not in readme and "pip install '.[serve]'" in readme
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    help_text = " ".join(capsys.readouterr().out.split())  # argparse wraps the line
+    assert f"needs the serve extra: {install_hint('serve')}" in help_text and "lstm-tui[" not in help_text
+
+
 def test_show_prints_one_step(capsys):
     assert main(["show", "--hidden", "6", "--text", "abc", "--step", "2", "--unit", "3"]) == 0
     out = capsys.readouterr().out
@@ -112,6 +153,43 @@ def test_bad_input_is_one_line_and_exit_2(argv, message, capsys, tmp_path, monke
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "argv,where,nothing",
+    [
+        (["export", "--text", "", "-o", "t.csv"], "--text ''", "nothing to export"),
+        (["export", "--text", "", "-o", "t.json"], "--text ''", "nothing to export"),
+        (["export", "--text", "", "-o", "t.npz"], "--text ''", "nothing to export"),
+        (["export", "--text", "", "-o", "t.npz", "--grad"], "--text ''", "nothing to export"),
+        (["export", "--text-file", "empty.txt", "-o", "t.csv"], "empty.txt", "nothing to export"),
+        (["export", "--tokens", "word", "--text", " \n ", "-o", "t.json"], "--text ' \\n '", "nothing to export"),
+        (["show", "--text", ""], "--text ''", "nothing to show"),
+        (["sweep", "--model", "charlm", "--text", "", "--quantity", "c", "--value", "0", "--step", "1",
+          "-o", "t.npz"], "--text ''", "nothing to map"),
+    ],
+)
+def test_an_empty_sequence_is_refused_alike_by_every_command(argv, where, nothing, capsys, tmp_path, monkeypatch):
+    # export used to write a file of 0 steps (exit 0) where show refused: now both refuse, and write nothing
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "empty.txt").write_bytes(b"\xef\xbb\xbf")  # a UTF-8 BOM and nothing else
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"lstm-tui: error: {where}: the sequence is empty") and err.count("\n") == 1
+    assert err.endswith(f": expected at least one token ({nothing})\n")
+    assert [p.name for p in tmp_path.iterdir()] == ["empty.txt"]
+
+
+def test_a_model_whose_own_example_is_empty_is_refused_by_name(tmp_path, capsys):
+    from safetensors.numpy import save_file
+
+    from lstm_tui.formats import model_metadata, model_tensors
+
+    model = load_model(hidden=4)  # a file's metadata "example" is the text commands start on
+    save_file(model_tensors(model), tmp_path / "m.safetensors", metadata={**model_metadata(model), "example": ""})
+    assert main(["show", "--model", str(tmp_path / "m.safetensors")]) == 2
+    err = capsys.readouterr().err
+    assert "the example text of" in err and "the sequence is empty" in err and err.count("\n") == 1
 
 
 def test_text_file(tmp_path):

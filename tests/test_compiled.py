@@ -273,7 +273,7 @@ def test_without_numba_the_numpy_loop_runs_and_says_how_to_get_it():
     )
     ok, runs, status, steps = json.loads(_python(code, LSTM_TUI_COMPILED="1"))
     assert (ok, runs, steps) == (False, False, 3)
-    assert "pip install 'lstm-tui[speed]'" in status
+    assert "pip install numba threadpoolctl (or pip install '.[speed]' in a clone of lstm-tui)" in status
 
 
 def test_nothing_waits_for_the_compile():

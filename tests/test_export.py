@@ -58,3 +58,33 @@ def test_a_failed_write_leaves_the_old_file(tmp_path, trace, monkeypatch):
         write_trace(trace, path, force=True)
     assert path.read_text(encoding="utf-8") == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["t.csv"]
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_every_array_an_npz_export_writes_is_documented(cell, tmp_path, capsys):
+    import re
+    from pathlib import Path
+
+    from lstm_tui.cli import main
+    from lstm_tui.core import export
+
+    out = tmp_path / "t.npz"
+    assert main(["export", "--cell", cell, "--hidden", "3", "--text", "ab", "-o", str(out)]) == 0
+    with np.load(out) as z:
+        names = set(z.files)
+    assert {"ids", "unknown", "tokens", "cell"} <= names
+    np.testing.assert_array_equal(np.load(out)["ids"], load_model("random", hidden=3, cell=cell).trace("ab").ids)
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        main(["export", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    paragraph = readme[readme.index("- `lstm-tui export` writes the whole trace"):]
+    paragraph = " ".join(paragraph[: paragraph.index("\n- ")].split())
+    readme_words = {w for span in re.findall(r"`([^`]+)`", paragraph) for w in span.split()}
+    doc_words = {w for span in re.findall(r"``([^`]+)``", export.__doc__) for w in span.split()}
+    help_words = set(re.findall(r"[\w]+", help_text))
+    for name in sorted(names):
+        assert name in help_words, f"export --help leaves out {name}"
+        assert name in readme_words, f"README leaves out {name}"
+        assert name in doc_words, f"the export module's docstring leaves out {name}"

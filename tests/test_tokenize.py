@@ -3,7 +3,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lstm_tui.core.tokenize import UNK, encode, split
+from lstm_tui.core.tokenize import UNK, encode, is_empty, split
 
 
 def test_char_tokens_keep_combining_marks_and_emoji_together():
@@ -35,3 +35,9 @@ def test_word_split_keeps_every_non_space_character(text):
     joined = "".join(split(text, "word"))
     assert joined == "".join(ch for ch in text if not ch.isspace() or ch in joined)
     assert sorted(joined) == sorted(ch for ch in text if not ch.isspace() and ch in joined)
+
+
+@given(st.text(st.sampled_from(" \t\n\u00a0\u3000.a_é\u0301")))
+def test_is_empty_agrees_with_split(text):
+    for kind in ("char", "word"):
+        assert is_empty(text, kind) == (split(text, kind) == [])

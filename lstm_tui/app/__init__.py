@@ -282,6 +282,8 @@ class LstmApp(Intervene, Effects, AppState, Workers, Actions, Find, Files, Watch
         if tr.steps == 0:
             self._steps.show(state)  # empties every panel
             self._unit_view.show(tr, layer, 0, self.unit)
+            if self.view == "effects":
+                self.query_one("#effects").show(state)  # its one line: type a sequence first
             return
         if self.view == "steps":
             self._steps.show(state)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Callable
 from pathlib import Path
 
@@ -9,9 +10,18 @@ from textual.widgets import Input
 
 from ..core import tracing
 from ..core.checkpoint import CheckpointedTrace
-from ..core.errors import UserError
+from ..core.errors import UserError, inert
 from ..core.export import atomic_write, write_trace
 from ..widgets.prompt import PromptScreen
+
+
+def frames_refusal(spec: str, input_size: int) -> str:
+    """Why o does not open a model that reads feature frames, and the command line that does."""
+    return (
+        f"{inert(spec)}: reads feature frames (it has no embedding or vocabulary), which o cannot give it; "
+        f"from the command line: lstm-tui --model {inert(shlex.quote(spec))} --inputs FRAMES.npy "
+        f"(a float array [T, {input_size}])"
+    )
 
 
 class Files:
@@ -59,8 +69,9 @@ class Files:
 
     def action_open_model(self) -> None:
         from ..core.registry import BUILTIN
+        from ..formats.registry import suffix_list
 
-        hint = f"a built-in name ({', '.join(BUILTIN)}) or a model file (.safetensors, .npz, .pt, .keras, .onnx)"
+        hint = f"a built-in name ({', '.join(BUILTIN)}) or a model file ({suffix_list()})"
         self.push_screen(PromptScreen("open a model", hint), self._open_model)
 
     def _open_model(self, spec: str | None) -> None:
@@ -72,7 +83,7 @@ class Files:
         try:
             model = load_model(spec.strip())
             if not model.takes_tokens:
-                raise UserError(f"{spec.strip()}: this model reads feature frames: start it with --inputs FRAMES.npy")
+                raise UserError(frames_refusal(spec.strip(), model.input_size))
             text = model.meta.get("example", self.text)
             trace = tracing.trace(model, text, self.FULL_TRACE_BYTES)
         except UserError as exc:

@@ -30,8 +30,8 @@ needs the same bits pins one with :func:`using`.
 It applies to a layer with PyTorch's defaults only: float32, no projection,
 the default activations, no clip, the GRU's reset after the product, forward.
 Everything else runs in
-NumPy, and so does everything when numba is not installed (``pip install
-'lstm-tui[speed]'``). Importing this module never imports numba.
+NumPy, and so does everything when numba is not installed (the ``speed``
+extra, installed as :data:`HINT` says). Importing this module never imports numba.
 
 When it runs, set by the environment variable ``LSTM_TUI_COMPILED``:
 
@@ -56,8 +56,10 @@ import types
 
 import numpy as np
 
+from .errors import install_hint
+
 ENV = "LSTM_TUI_COMPILED"
-HINT = "pip install 'lstm-tui[speed]'"
+HINT = install_hint("speed")
 
 # The rational tanh: tanh(x) ≈ x·P(x²)/Q(x²) on x clamped to ±CLAMP, where
 # the float32 result has reached ±1. Coefficients of the minimax fit that

@@ -1,4 +1,21 @@
-"""Writing traces to files, atomically and never over a file by surprise."""
+"""Writing traces to files, atomically and never over a file by surprise.
+
+An .npz holds the arrays of :meth:`Trace.arrays` and the cell's name:
+
+- ``i f g o c h`` [layers, T, H] (``r z n h`` for a GRU, ``h`` for an RNN);
+  one array ``{q}_l{k}`` [T, width] per layer when the layers' widths differ;
+- ``x`` [T, E], the first layer's input at each step;
+- ``y`` [T, V], the next-token probabilities (a model with an output head);
+- ``tokens`` [T], the steps' labels (str);
+- ``ids`` [T], the vocabulary id fed at each step (int64; a token not in the
+  vocabulary gets ``<unk>``'s id, or 0); not written for feature-frame input;
+- ``unknown`` [T], True where the token is not in the vocabulary;
+- ``cell``, the cell's name (``lstm``, ``gru``, ``rnn_tanh``, ``rnn_relu``).
+
+A .json holds the same arrays as lists (with ``cell``, ``steps``, ``layers``
+and the widths); a .csv one row per number: step (from 1), token, layer,
+quantity, unit, value. :mod:`.stream` writes the same .npz a chunk at a time.
+"""
 
 from __future__ import annotations
 

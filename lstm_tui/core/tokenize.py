@@ -54,6 +54,11 @@ def split(text: str, kind: str = "char") -> list[str]:
     raise ValueError(f"unknown tokenizer {kind!r}: expected one of {', '.join(TOKENIZERS)}")
 
 
+def is_empty(text: str, kind: str = "char") -> bool:
+    """Whether ``text`` gives no tokens with the ``kind`` tokenizer (without splitting all of it)."""
+    return text == "" if kind == "char" else _WORD.search(text) is None
+
+
 def encode(tokens: list[str], vocab: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
     """Map tokens to ids (T,) and a mask (T,) of those not in ``vocab``.
 

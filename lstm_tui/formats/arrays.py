@@ -22,7 +22,7 @@ import numpy as np
 
 from ..core import tokenize
 from ..core.cells import Bidirectional, Layer
-from ..core.errors import InputError, ModelFileError
+from ..core.errors import InputError, ModelFileError, install_hint
 from ..core.inputs import check_vocab, dims, first_line
 from ..core.model import Model
 from .registry import SAVE_STATE_DICT, fail, never_unpickled, show
@@ -294,7 +294,7 @@ def _open_torch(path: Path, name: str, build):
     try:
         import torch
     except ImportError:
-        raise fail(name, ".pt/.pth files need PyTorch (pip install torch); or, where PyTorch is installed, "
+        raise fail(name, f".pt/.pth files need PyTorch: {install_hint('torch')}; or, where PyTorch is installed, "
                          f"convert it: {SAVE_STATE_DICT}") from None
     try:
         with warnings.catch_warnings():

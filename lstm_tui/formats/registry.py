@@ -17,7 +17,7 @@ import importlib
 import os
 from pathlib import Path
 
-from ..core.errors import ModelFileError, inert
+from ..core.errors import ModelFileError, inert, install_hint
 from ..core.inputs import check_file, read_vocab
 from ..core.model import Model
 
@@ -33,8 +33,10 @@ EXTRAS = {
 #: Suffixes each reader owns even when its package is missing (for the install hint).
 SUFFIXES = {"keras": (".keras", ".h5", ".hdf5"), "onnx": (".onnx",)}
 
-#: File endings that mark a --model spec as a path rather than a built-in name.
-MODEL_SUFFIXES = (".safetensors", ".npz", ".pt", ".pth", ".h5", ".hdf5", ".keras", ".onnx")
+#: File endings that mark a --model spec as a path rather than a built-in name, and the list every hint
+#: and refusal shows (:func:`suffix_list`): every ending a reader owns ends with one of these.
+#: (".weights.h5" ends in ".h5"; it is listed because Keras 3 saves weights alone under that ending.)
+MODEL_SUFFIXES = (".safetensors", ".npz", ".pt", ".pth", ".keras", ".weights.h5", ".h5", ".hdf5", ".onnx")
 
 #: How many bytes of a file ``match`` sees.
 HEAD_BYTES = 64 * 1024
@@ -64,8 +66,7 @@ def refuse(file: str, where: str, found: str, expected: str) -> ModelFileError:
 def missing_extra(file: str, reader: str) -> ModelFileError:
     """The install line for a reader whose optional package is missing."""
     module, extra, what = EXTRAS[reader]
-    return fail(file, f"{what} are read with {module}, which is not installed: pip install {module} "
-                      f"(or pip install '.[{extra}]' in a clone of lstm-tui)")
+    return fail(file, f"{what} are read with {module}, which is not installed: {install_hint(extra)}")
 
 
 def never_unpickled(file: str, what: str) -> ModelFileError:
@@ -75,6 +76,11 @@ def never_unpickled(file: str, what: str) -> ModelFileError:
 
 
 # --- picking the reader -------------------------------------------------------------
+
+
+def suffix_list() -> str:
+    """The model files' endings for a hint or a refusal: ".safetensors, .npz, …"."""
+    return ", ".join(MODEL_SUFFIXES)
 
 
 def is_model_path(spec: str | os.PathLike) -> bool:
@@ -101,8 +107,7 @@ def pick(path: Path, head: bytes, file: str):
             return _reader(name)
         except ImportError:  # a reader this copy of lstm-tui does not have
             continue
-    expected = ", ".join(MODEL_SUFFIXES)
-    raise fail(file, f"unknown file type {suffix or '(none)'!r}: expected {expected}")
+    raise fail(file, f"unknown file type {suffix or '(none)'!r}: expected {suffix_list()}")
 
 
 def _reader_matches(name: str, path: Path, head: bytes) -> bool:

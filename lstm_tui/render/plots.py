@@ -20,7 +20,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-MISSING = "plots need textual-plotext: pip install textual-plotext (or pip install '.[plots]' from a clone)"
+from ..core.errors import install_hint
+
+MISSING = f"plots need textual-plotext: {install_hint('plots')}"
 
 #: Line colours, one per series, in order (plotext colour names that read on dark and light themes).
 COLOURS = ("cyan", "orange", "magenta", "green", "red", "blue", "yellow", "white")

@@ -71,6 +71,15 @@ class EffectLines(LinesView):
             self.post_message(EffectCellChosen(cell[0], self.place[2], cell[1]))
 
 
+def no_map_hint(state: State) -> str:
+    """The view's one line before any map: what E would do here (the app's action_effect_map refuses alike)."""
+    if not state.trace.has_head:
+        return "no effect map: this model has no output head, so no log p to map"
+    if not state.steps:
+        return "no effect map yet: type a sequence (/), then press E"
+    return "no effect map yet: press E to compute one for the current step"
+
+
 class EffectView(Vertical, can_focus=False):
     """Step × unit map of log p_patched(token at T) − log p_clean(token at T), one patch per cell."""
 
@@ -101,13 +110,20 @@ class EffectView(Vertical, can_focus=False):
         est = shown.estimate if shown.estimate is not None else np.full_like(em.effect, np.nan)
         return np.where(em.done[:last, None], em.effect[:last], est[:last])
 
+    def on_resize(self) -> None:
+        # the first show() can come before the view is laid out (content width 0: drawn for 80 columns);
+        # nothing else redraws it when it gets its size, so the map's cell width depended on timing
+        if getattr(self, "_state", None) is not None and self.display:
+            self.show(self._state)
+
     def show(self, state: State) -> None:
+        self._state = state  # the last state shown, drawn again when the size changes
         title, cell = self.query_one("#effect-title", Static), self.query_one("#effect-cell", Static)
         lines, bar = self.query_one(EffectLines), self.query_one(ProgressBar)
-        shown = state.effect
+        shown = state.effect if state.steps else None  # an empty run has no step to map
+        bar.display = shown is not None  # no bar at 0% before there is any work to measure
         if shown is None:
-            update(title, "effect map: E asks for a quantity, layer, value, target step and token, then maps "
-                          "what setting each unit at each step does to log p(token) at the target step")
+            update(title, no_map_hint(state))
             lines.set_lines([])
             lines.place, lines._key = None, None
             update(cell, "")

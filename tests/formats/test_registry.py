@@ -56,6 +56,18 @@ def test_model_suffixes_name_every_reader():
     assert not is_model_path("charlm") and ".onnx" in MODEL_SUFFIXES
 
 
+def test_the_suffix_list_covers_every_ending_a_reader_owns():
+    # The hints (the app's o, the unknown-file refusal) show MODEL_SUFFIXES: a reader's ending not among
+    # them would be a format the app opens but never names.
+    from lstm_tui.formats import arrays, onnx, registry
+
+    owned = {*arrays.SUFFIXES, *onnx.SUFFIXES, *(s for group in registry.SUFFIXES.values() for s in group)}
+    for suffix in owned:
+        assert suffix.endswith(MODEL_SUFFIXES), suffix
+    listed = registry.suffix_list().split(", ")
+    assert listed == list(MODEL_SUFFIXES) and ".weights.h5" in listed and ".pth" in listed
+
+
 def test_prefix_is_refused_where_it_means_nothing():
     _refused(DATA / "keras" / "simple_seq.keras", "--prefix picks a module of a state dict", prefix="rnn")
 
@@ -94,7 +106,8 @@ def test_pickled_modules_and_torchscript_are_never_unpickled(name, fragments, mo
 
 def test_state_dict_pt_without_torch_says_how_to_convert(monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)
-    _refused(DATA / "pickles" / "state_dict.pt", ".pt/.pth files need PyTorch (pip install torch)",
+    _refused(DATA / "pickles" / "state_dict.pt",
+             ".pt/.pth files need PyTorch: pip install torch (or pip install '.[torch]' in a clone of lstm-tui)",
              "safetensors.torch.save_file")
 
 

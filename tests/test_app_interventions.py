@@ -272,6 +272,22 @@ async def test_effect_view_before_any_map_says_how_to_make_one_instead_of_an_emp
         assert str(title.render()).startswith("effect map: log p(")
 
 
+async def test_a_new_input_drops_the_effect_map_of_the_old_one():
+    app = brackets()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("n", "n", "n", "n", "E")
+        await pilot.pause()
+        await pilot.press("enter")
+        await settle(pilot, app, lambda: app.effect_shown is not None and not app.effect_shown.running)
+        assert app.effect_shown.map.step == 4
+        await pilot.press("slash", "ctrl+a", "ctrl+k", *"()", "enter")  # two steps: the old target t = 5 is gone
+        await settle(pilot, app, lambda: app.steps == 2)
+        await pilot.press("6")
+        await pilot.pause()
+        assert app.effect_shown is None
+        assert str(app.query_one("#effect-title").render()).startswith("no effect map yet")
+
+
 async def test_effect_map_is_drawn_at_the_views_own_width_once_laid_out():
     # view 6 is shown before it has a size (drawn for 80 columns); when it gets one it draws again, so the
     # cells per step never depend on whether the worker's last message came before the layout or after it

@@ -126,6 +126,13 @@ class Effects:
         if self.view == "effects":
             self.refresh_view()
 
+    def set_trace(self, trace) -> None:
+        """A new input (or model): a map of the old one is stopped and dropped; its steps,
+        units and target no longer mean anything."""
+        self._stop_effect()
+        self.effect_shown = None
+        super().set_trace(trace)
+
     def _stop_effect(self) -> bool:
         """Stop the exact rows (those done stay); whether they were running."""
         shown = self.effect_shown

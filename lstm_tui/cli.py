@@ -49,7 +49,7 @@ def _model_options(suppress: bool = False) -> argparse.ArgumentParser:
         metavar="NAME|PATH",
         help="built-in model name (see --list-models; default: brackets) or model file: .safetensors, "
         ".npz (PyTorch state_dict or Keras weights), .pt/.pth (needs PyTorch), .keras/.weights.h5 (Keras 3), "
-        ".onnx",
+        ".h5/.hdf5 (legacy Keras), .onnx",
     )
     g.add_argument(
         "--prefix",

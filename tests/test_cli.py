@@ -262,3 +262,14 @@ def test_random_model_gets_the_tokenizer_switch(opened):
     assert retokenize is not None and retokenize("word").tokenizer == "word"
     assert main(["--model", "copy"]) == 0
     assert opened[-1][2] is None
+
+
+def test_model_help_names_every_model_file_ending():
+    import re
+
+    from lstm_tui.cli import build_parser
+    from lstm_tui.formats.registry import MODEL_SUFFIXES
+
+    action = next(a for a in build_parser()._actions if "--model" in a.option_strings)
+    endings = set(re.findall(r"\.[a-z0-9]+(?:\.[a-z0-9]+)?", action.help))
+    assert set(MODEL_SUFFIXES) <= endings

@@ -429,7 +429,10 @@ class CheckpointedTrace:
     def states_before(self, q: str, layer: int, start: int = 0, stop: int | None = None) -> np.ndarray:
         """As :meth:`Trace.states_before` (recomputes the windows it crosses)."""
         stop = self._steps if stop is None else min(stop, self._steps)
-        return self.window(start, stop).states_before(q, layer)
+        start = min(max(0, start), stop)
+        if start == stop:
+            return self.window(start, stop).states_before(q, layer)
+        return self._gather(start, stop, lambda tr, a, b: tr.states_before(q, layer, a, b))
 
     def series(self, q: str, layer: int, j: int, start: int = 0, stop: int | None = None) -> np.ndarray:
         """Unit j of quantity q at steps start..stop-1, (stop - start,).
@@ -438,7 +441,21 @@ class CheckpointedTrace:
         long sequence costs a forward pass; :meth:`summary` has it binned).
         """
         stop = self._steps if stop is None else min(stop, self._steps)
-        return self.window(start, stop).series(q, layer, j)
+        start = min(max(0, start), stop)
+        if start == stop:
+            return self.window(start, stop).series(q, layer, j)
+        return self._gather(start, stop, lambda tr, a, b: tr.series(q, layer, j, a, b))
+
+    def _gather(self, start: int, stop: int, part) -> np.ndarray:
+        """``part(window, a, b)`` of each window that steps start..stop-1 cross, joined:
+        only what is asked for is copied, not every array of the windows (as
+        :meth:`window` does across an edge)."""
+        W = self._store.W
+        parts = []
+        for w in range(start // W, (stop - 1) // W + 1):
+            a = w * W
+            parts.append(part(self._store.get(w), max(start - a, 0), min(stop - a, W)))
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
     def abs_max(self, q: str, layer: int) -> float:
         """The largest |value| of a quantity (or ``x``, ``y``) over every step computed,

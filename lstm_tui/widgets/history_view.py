@@ -148,6 +148,8 @@ class HistoryView(VerticalScroll, can_focus=False):
         body: list[list[Segment]] = []
         extra = self.id != "timeline"
         for n, tq in enumerate([q, *sorted((x for x in tr.quantities if x != q), key=_TEXT_ORDER.find)]):
+            if n > 0 and (not extra or spare < 2):
+                break  # no room for another text: not computed (a long trace's would recompute windows)
             u = value_index(tr, tq, state.layer, state.unit)
             if long:
                 series = tr.series(tq, state.layer, u, shown.start, shown.stop)

@@ -143,12 +143,20 @@ def jumps(steps_: int, hidden: int, n: int, compiled: bool) -> None:
     from lstm_tui.app import LstmApp
     from lstm_tui.core import checkpoint, random_model
 
+    import run as bench
+
     computes = [0]
+    when: list[float] = []  # when each recompute started
+    before = [0]  # recomputes before a jump's first frame, summed
     compute = checkpoint.Store.compute
 
     def counted(self, w):
         computes[0] += 1
+        when.append(time.perf_counter())
         return compute(self, w)
+
+    def computed_before(t0: float, t1: float) -> int:
+        return sum(t0 <= t < t1 for t in when)
 
     checkpoint.Store.compute = counted
     model = random_model(hidden=hidden, seed=0, dtype="float32")
@@ -170,7 +178,8 @@ def jumps(steps_: int, hidden: int, n: int, compiled: bool) -> None:
             app.set_trace(trace)
             await pilot.pause()
             wall, cpu = _frames(app)
-            times, used = [], []
+            pushed = bench._watch_views(app)
+            times, used, firsts = [], [], []
             moves = ["end", "home"] + [int(k) for k in rng.integers(0, steps_, n)]
             SPENT.clear()
             computes[0] = 0
@@ -184,9 +193,14 @@ def jumps(steps_: int, hidden: int, n: int, compiled: bool) -> None:
                 last = await _after(wall, n0)
                 times.append(wall[last] - t0)
                 used.append(cpu[last] - c0)
+                firsts.append(bench._first_frame(wall, pushed, t0) - t0)
+                before[0] += computed_before(t0, bench._first_frame(wall, pushed, t0))
             loop_name = "compiled loop" if compiled else "NumPy loop"
-            _report(times, used, len(moves), f"jump T={steps_:,}, H={hidden}, 160x50, {loop_name}, {len(moves)} jumps")
-            print(f"  windows recomputed per jump: {computes[0] / len(moves):.2f}")
+            _report(times, used, len(moves), f"jump T={steps_:,}, H={hidden}, 160x50, {loop_name}, {len(moves)} jumps, to the last frame")
+            print(f"  to the first frame (the step shown): median {statistics.median(firsts) * 1e3:.1f} ms, "
+                  f"worst {max(firsts) * 1e3:.1f} ms")
+            print(f"  windows recomputed per jump: {computes[0] / len(moves):.2f}, "
+                  f"of which before its first frame {before[0] / len(moves):.2f}")
 
     asyncio.run(go())
 

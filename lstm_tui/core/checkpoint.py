@@ -51,8 +51,11 @@ from .labels import TokenLabels, token_labels
 from .model import Model, directions
 from .trace import Trace
 
-WINDOW_SECONDS = 0.01  # aim for a window's recompute (a jump) to cost about this
+WINDOW_SECONDS = 0.0025  # aim for a window's recompute to cost about this (a jump recomputes one before its frame)
+MIN_WINDOW = 16  # steps a window at least: shorter ones cost more in per-window overhead than they save
 CACHE_BYTES = 64 << 20  # recomputed windows kept, at most
+CACHE_STEPS = 8192  # and no more steps than this (whole windows, at least two)
+FIRST_STEPS = 1024  # the forward pass keeps the windows of the first steps in the cache (the first screen shows them)
 CHECKPOINT_BYTES = 64 << 20  # checkpoints kept, at most (W grows to stay under)
 SUMMARY_BYTES = 32 << 20  # per-bin min, max and mean, at most
 MAX_BINS = 2048  # time bins of the summaries, at most (a screen is narrower)
@@ -100,7 +103,7 @@ def window_length(model: Model, steps: int) -> int:
     w = min(WINDOW_SECONDS / step_seconds(model), CACHE_BYTES / 4 / bytes_per_step(model))
     per_checkpoint = sum(model.widths("h")) + (sum(model.widths("c")) if model.cell == "lstm" else 0)
     per_checkpoint *= model.dtype.itemsize
-    W = 2 ** int(math.floor(math.log2(max(w, 1.0))))
+    W = 2 ** int(math.floor(math.log2(max(w, MIN_WINDOW))))
     while W * CHECKPOINT_BYTES < steps * per_checkpoint:
         W *= 2
     return W
@@ -198,7 +201,7 @@ class Store:
         self.done = 0  # windows computed by the forward pass
         self.path = [False] * n_win  # how window w was computed: False (NumPy) or "serial" (compiled; see compute)
         bpw = bytes_per_step(model) * W
-        self.cache_windows = int(max(2, min(16, CACHE_BYTES // max(bpw, 1))))
+        self.cache_windows = int(max(2, min(CACHE_STEPS // W, CACHE_BYTES // max(bpw, 1))))
         self._cache: OrderedDict[int, Trace] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -242,6 +245,19 @@ class Store:
             self._put(w, tr)
         return tr
 
+    def cached(self, w: int) -> bool:
+        """Whether window w is in the cache (reading it costs no recompute)."""
+        with self._lock:
+            return w in self._cache
+
+    def peek(self, w: int) -> Trace | None:
+        """Window w if it is in the cache (then kept longer), else None: never recomputes."""
+        with self._lock:
+            tr = self._cache.get(w)
+            if tr is not None:
+                self._cache.move_to_end(w)
+            return tr
+
     def _put(self, w: int, tr: Trace) -> None:
         with self._lock:
             self._cache[w] = tr
@@ -280,7 +296,7 @@ class Store:
         self.win_max[w, 0, -1] = np.abs(tr.x).max() if tr.x.size else 0.0
         if tr.y is not None:
             self.y_max[w] = tr.y.max()
-        if w < 2:  # the first windows are the ones shown first
+        if a < FIRST_STEPS:  # the first windows are the ones shown first (step 1 and the text after it)
             self._put(w, tr)
         self.done = w + 1
 
@@ -445,6 +461,31 @@ class CheckpointedTrace:
         if start == stop:
             return self.window(start, stop).series(q, layer, j)
         return self._gather(start, stop, lambda tr, a, b: tr.series(q, layer, j, a, b))
+
+    def uncached(self, start: int, stop: int) -> list[int]:
+        """The windows over steps start..stop-1 that reading would recompute (not in the cache)."""
+        start, stop = max(0, start), min(self._steps, stop)
+        if start >= stop:
+            return []
+        W = self._store.W
+        return [w for w in range(start // W, (stop - 1) // W + 1) if not self._store.cached(w)]
+
+    def series_cached(self, q: str, layer: int, j: int, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`series` without recomputing anything: ``(values, known)``, both
+        (stop - start,), ``known`` False and the value NaN at the steps of a window not
+        in the cache (see :meth:`uncached`), for a view that draws those later."""
+        stop = min(stop, self._steps)
+        start = min(max(0, start), stop)
+        W = self._store.W
+        values = np.full(stop - start, np.nan, dtype=self._store.model.dtype)
+        known = np.zeros(stop - start, dtype=bool)
+        for w in range(start // W, (stop - 1) // W + 1) if start < stop else ():
+            tr = self._store.peek(w)
+            if tr is not None:
+                a, b = max(start, w * W), min(stop, (w + 1) * W)
+                values[a - start : b - start] = tr.series(q, layer, j, a - w * W, b - w * W)
+                known[a - start : b - start] = True
+        return values, known
 
     def _gather(self, start: int, stop: int, part) -> np.ndarray:
         """``part(window, a, b)`` of each window that steps start..stop-1 cross, joined:

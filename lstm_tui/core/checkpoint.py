@@ -204,6 +204,7 @@ class Store:
         self.cache_windows = int(max(2, min(CACHE_STEPS // W, CACHE_BYTES // max(bpw, 1))))
         self._cache: OrderedDict[int, Trace] = OrderedDict()
         self._lock = threading.Lock()
+        self.laid = model.laid_out()  # the weights laid out once for every window's run
 
     @property
     def steps_done(self) -> int:
@@ -222,7 +223,9 @@ class Store:
         x = self.frames[a:b] if self.frames is not None else m.embedding[self.ids[a:b]]  # (n, E)
         ids = None if self.ids is None else self.ids[a:b]
         with compiled.using(self.path[w]), one_blas_thread():
-            tr = m.trace_vectors(x, self.labels[a:b], ids, self.unknown[a:b], self.checkpoint("h", w), self.checkpoint("c", w))
+            tr = m.trace_vectors(
+                x, self.labels[a:b], ids, self.unknown[a:b], self.checkpoint("h", w), self.checkpoint("c", w), self.laid
+            )
         return dataclasses.replace(tr, offset=a)
 
     def checkpoint(self, q: str, w: int):

@@ -13,8 +13,11 @@ app's ``refresh_view`` and the widgets it calls, Textual's layout and
 compositor, writing the escape codes). The trace is computed before the
 app starts, so no worker runs while the keys are timed.
 
-Jumps: Home, End and random steps of a checkpointed trace, each to its last
-frame, with the windows recomputed per jump.
+Jumps: Home, End and random steps of a checkpointed trace, each to its first
+frame (the step on screen) and to its last (the history's text around it
+coloured: the windows it crosses besides the step's are recomputed after the
+first frame), with the windows recomputed per jump and how many of them
+before the first frame.
 
 Nothing here is asserted: the figures depend on the machine and its load.
 """
@@ -190,7 +193,8 @@ def jumps(steps_: int, hidden: int, n: int, compiled: bool) -> None:
                     app._driver.send_message(events.Key(move, None))
                 else:
                     app.k = move  # what go-to-step does with the number typed
-                last = await _after(wall, n0)
+                await bench._filled(app, wall, n0)  # the history's text coloured too
+                last = len(wall) - 1
                 times.append(wall[last] - t0)
                 used.append(cpu[last] - c0)
                 firsts.append(bench._first_frame(wall, pushed, t0) - t0)

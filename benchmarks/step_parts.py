@@ -217,6 +217,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--numpy", action="store_true", help="jumps with NumPy's loop, not the compiled one")
     parser.add_argument("--small", action="store_true", help="steps at H=64, one layer, V=100, 80x24")
     args = parser.parse_args(argv)
+    if args.numpy:  # as run.py's NumPy child: the app would otherwise compile numba's loop in the background meanwhile
+        os.environ["LSTM_TUI_COMPILED"] = "0"
     _instrument()
     if args.jumps:
         jumps(args.T, 128, 20, compiled=not args.numpy)

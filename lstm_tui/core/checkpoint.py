@@ -51,11 +51,9 @@ from .labels import TokenLabels, token_labels
 from .model import Model, directions
 from .trace import Trace
 
-WINDOW_SECONDS = 0.0025  # aim for a window's recompute to cost about this (a jump recomputes one before its frame)
-MIN_WINDOW = 16  # steps a window at least: shorter ones cost more in per-window overhead than they save
+WINDOW_SECONDS = 0.01  # aim for a window's recompute (what a jump's frame waits for) to cost about this
 CACHE_BYTES = 64 << 20  # recomputed windows kept, at most
 CACHE_STEPS = 8192  # and no more steps than this (whole windows, at least two)
-FIRST_STEPS = 1024  # the forward pass keeps the windows of the first steps in the cache (the first screen shows them)
 CHECKPOINT_BYTES = 64 << 20  # checkpoints kept, at most (W grows to stay under)
 SUMMARY_BYTES = 32 << 20  # per-bin min, max and mean, at most
 MAX_BINS = 2048  # time bins of the summaries, at most (a screen is narrower)
@@ -103,7 +101,7 @@ def window_length(model: Model, steps: int) -> int:
     w = min(WINDOW_SECONDS / step_seconds(model), CACHE_BYTES / 4 / bytes_per_step(model))
     per_checkpoint = sum(model.widths("h")) + (sum(model.widths("c")) if model.cell == "lstm" else 0)
     per_checkpoint *= model.dtype.itemsize
-    W = 2 ** int(math.floor(math.log2(max(w, MIN_WINDOW))))
+    W = 2 ** int(math.floor(math.log2(max(w, 1.0))))
     while W * CHECKPOINT_BYTES < steps * per_checkpoint:
         W *= 2
     return W
@@ -299,7 +297,7 @@ class Store:
         self.win_max[w, 0, -1] = np.abs(tr.x).max() if tr.x.size else 0.0
         if tr.y is not None:
             self.y_max[w] = tr.y.max()
-        if a < FIRST_STEPS:  # the first windows are the ones shown first (step 1 and the text after it)
+        if w < 2:  # the first windows are the ones shown first
             self._put(w, tr)
         self.done = w + 1
 

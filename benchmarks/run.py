@@ -445,7 +445,7 @@ async def _filled(app, frames: list[float], n0: int, quiet: float = 0.03, timeou
     t0 = time.perf_counter()
     while time.perf_counter() - t0 < timeout:
         await asyncio.sleep(0.005)
-        pending = any(getattr(v, "_pending", None) is not None for v in app.query(HistoryView))
+        pending = any(getattr(v, "_pending", None) is not None and v.display for v in app.query(HistoryView))
         if not pending and len(frames) > n0 and time.perf_counter() - frames[-1] >= quiet:
             return frames[-1]
     raise RuntimeError("no frame came")

@@ -196,7 +196,8 @@ class HistoryView(VerticalScroll, can_focus=False):
         self._fill_due = False
         state, pending = getattr(self, "_state", None), getattr(self, "_pending", None)
         if state is None or pending is None or pending[0] is not state.trace or not self.is_mounted or not self.display:
-            return  # moved to another trace, or hidden, since: the next show asks again
+            self._pending = None  # moved to another trace, or hidden, since: the next show asks again
+            return
         tr, lacking = pending
         W = tr.window_length
         t0 = time.perf_counter()

@@ -41,8 +41,10 @@ a few rounds, and every time is the best of all its repeats):
   trace and after the app has shown it and jumped around. The peer is the
   size of a full trace of the same input.
 - jump: Home, End and 20 jumps to random steps (what go-to-step does) of
-  that trace, through the app, each to its frame: median and worst; the
-  trace built by NumPy's loop, and (numba installed) by the compiled loop.
+  that trace, through the app, each to its first frame (the step on screen)
+  and to its last (the history's text around it coloured, which the app
+  finishes after the first frame): median and worst; the trace built by
+  NumPy's loop, and (numba installed) by the compiled loop.
 - export memory: ``lstm-tui export`` of a million characters in a child
   process, its peak RSS from ``RUSAGE_CHILDREN``, against 500 MB.
 
@@ -418,6 +420,43 @@ async def _after(frames: list[float], n0: int, quiet: float = 0.03, timeout: flo
     raise RuntimeError("no frame came")
 
 
+def _watch_views(app) -> list[float]:
+    """Record when the app has pushed a step into its widgets (``refresh_view`` returning):
+    the first frame after that shows the step."""
+    pushed: list[float] = []
+    inner = app.refresh_view
+
+    def refresh_view() -> None:
+        inner()
+        pushed.append(time.perf_counter())
+
+    app.refresh_view = refresh_view
+    return pushed
+
+
+async def _filled(app, frames: list[float], n0: int, quiet: float = 0.03, timeout: float = 10.0) -> float:
+    """As :func:`_after`, and not before every history view has its text coloured (a long
+    trace's history colours the steps of windows not yet recomputed after the frame, see
+    ``HistoryView._fill``): the time of the last frame."""
+    import asyncio
+
+    from lstm_tui.widgets.history_view import HistoryView
+
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < timeout:
+        await asyncio.sleep(0.005)
+        pending = any(getattr(v, "_pending", None) is not None and v.display for v in app.query(HistoryView))
+        if not pending and len(frames) > n0 and time.perf_counter() - frames[-1] >= quiet:
+            return frames[-1]
+    raise RuntimeError("no frame came")
+
+
+def _first_frame(frames: list[float], pushed: list[float], t0: float) -> float:
+    """The time of the first frame after the first push of the step since t0."""
+    at = next(t for t in pushed if t >= t0)
+    return next(t for t in frames if t >= at)
+
+
 async def _traced(app) -> None:
     import asyncio
 
@@ -558,7 +597,8 @@ def child_memory(steps: int, hidden: int, jumps: int, compiled: bool = False) ->
             app.set_trace(tr)
             await pilot.pause()
             frames = _watch_frames(app)
-            times = []
+            pushed = _watch_views(app)
+            times, firsts = [], []
             moves = ["end", "home"] + [int(k) for k in rng.integers(0, steps, jumps)]
             for move in moves:
                 await asyncio.sleep(0.05)
@@ -567,10 +607,11 @@ def child_memory(steps: int, hidden: int, jumps: int, compiled: bool = False) ->
                     app._driver.send_message(events.Key(move, None))
                 else:
                     app.k = move  # what go-to-step does with the number typed
-                times.append(await _after(frames, n0) - t1)
-            return times
+                times.append(await _filled(app, frames, n0) - t1)
+                firsts.append(_first_frame(frames, pushed, t1) - t1)
+            return times, firsts
 
-    times = asyncio.run(run())
+    times, firsts = asyncio.run(run())
     return {
         "build": build,
         "rss_core": rss_core,
@@ -580,6 +621,8 @@ def child_memory(steps: int, hidden: int, jumps: int, compiled: bool = False) ->
         "kept": tr.nbytes(),
         "jump_median": statistics.median(times),
         "jump_max": max(times),
+        "first_median": statistics.median(firsts),
+        "first_max": max(firsts),
         "jumps": len(times),
         "blas_threads": blas,
         "load": _load(),
@@ -639,11 +682,14 @@ def app_rows(quick: bool, jump_only: bool = False) -> list[tuple[str, ...]]:
         rows.append((f"  peak RSS after the forward pass (core only; {r['build']:.1f} s)", f"{r['rss_core'] / 2**20:,.0f} MB",
                      "", ""))
         rows.append((f"  kept: checkpoints every {r['window']} steps, summaries, cache", f"{r['kept'] / 2**20:,.0f} MB", "", ""))
-        rows.append((f"jump (Home, End, go to step) to its frame, {how}, {blas}: median of {r['jumps']}",
+        rows.append((f"jump (Home, End, go to step) to its last frame (text coloured), {how}, {blas}: median of {r['jumps']}",
                      _fmt_s(r["jump_median"]), f"≤ {TARGET_JUMP * 1000:.0f} ms", f"{r['jump_median'] / TARGET_JUMP:.2f} of target",
                      r["load"]))
         rows.append(("  worst jump", _fmt_s(r["jump_max"]), f"≤ {TARGET_JUMP * 1000:.0f} ms",
                      f"{r['jump_max'] / TARGET_JUMP:.2f} of target"))
+        rows.append(("  to its first frame (the step on screen; the history's text then coloured, above)",
+                     f"{_fmt_s(r['first_median'])} (worst {_fmt_s(r['first_max'])})", f"≤ {TARGET_JUMP * 1000:.0f} ms",
+                     f"{r['first_max'] / TARGET_JUMP:.2f} of target (worst)"))
     return rows
 
 

@@ -13,8 +13,11 @@ app's ``refresh_view`` and the widgets it calls, Textual's layout and
 compositor, writing the escape codes). The trace is computed before the
 app starts, so no worker runs while the keys are timed.
 
-Jumps: Home, End and random steps of a checkpointed trace, each to its last
-frame, with the windows recomputed per jump.
+Jumps: Home, End and random steps of a checkpointed trace, each to its first
+frame (the step on screen) and to its last (the history's text around it
+coloured: the windows it crosses besides the step's are recomputed after the
+first frame), with the windows recomputed per jump and how many of them
+before the first frame.
 
 Nothing here is asserted: the figures depend on the machine and its load.
 """
@@ -143,12 +146,20 @@ def jumps(steps_: int, hidden: int, n: int, compiled: bool) -> None:
     from lstm_tui.app import LstmApp
     from lstm_tui.core import checkpoint, random_model
 
+    import run as bench
+
     computes = [0]
+    when: list[float] = []  # when each recompute started
+    before = [0]  # recomputes before a jump's first frame, summed
     compute = checkpoint.Store.compute
 
     def counted(self, w):
         computes[0] += 1
+        when.append(time.perf_counter())
         return compute(self, w)
+
+    def computed_before(t0: float, t1: float) -> int:
+        return sum(t0 <= t < t1 for t in when)
 
     checkpoint.Store.compute = counted
     model = random_model(hidden=hidden, seed=0, dtype="float32")
@@ -170,7 +181,8 @@ def jumps(steps_: int, hidden: int, n: int, compiled: bool) -> None:
             app.set_trace(trace)
             await pilot.pause()
             wall, cpu = _frames(app)
-            times, used = [], []
+            pushed = bench._watch_views(app)
+            times, used, firsts = [], [], []
             moves = ["end", "home"] + [int(k) for k in rng.integers(0, steps_, n)]
             SPENT.clear()
             computes[0] = 0
@@ -181,12 +193,18 @@ def jumps(steps_: int, hidden: int, n: int, compiled: bool) -> None:
                     app._driver.send_message(events.Key(move, None))
                 else:
                     app.k = move  # what go-to-step does with the number typed
-                last = await _after(wall, n0)
+                await bench._filled(app, wall, n0)  # the history's text coloured too
+                last = len(wall) - 1
                 times.append(wall[last] - t0)
                 used.append(cpu[last] - c0)
+                firsts.append(bench._first_frame(wall, pushed, t0) - t0)
+                before[0] += computed_before(t0, bench._first_frame(wall, pushed, t0))
             loop_name = "compiled loop" if compiled else "NumPy loop"
-            _report(times, used, len(moves), f"jump T={steps_:,}, H={hidden}, 160x50, {loop_name}, {len(moves)} jumps")
-            print(f"  windows recomputed per jump: {computes[0] / len(moves):.2f}")
+            _report(times, used, len(moves), f"jump T={steps_:,}, H={hidden}, 160x50, {loop_name}, {len(moves)} jumps, to the last frame")
+            print(f"  to the first frame (the step shown): median {statistics.median(firsts) * 1e3:.1f} ms, "
+                  f"worst {max(firsts) * 1e3:.1f} ms")
+            print(f"  windows recomputed per jump: {computes[0] / len(moves):.2f}, "
+                  f"of which before its first frame {before[0] / len(moves):.2f}")
 
     asyncio.run(go())
 
@@ -199,6 +217,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--numpy", action="store_true", help="jumps with NumPy's loop, not the compiled one")
     parser.add_argument("--small", action="store_true", help="steps at H=64, one layer, V=100, 80x24")
     args = parser.parse_args(argv)
+    if args.numpy:  # as run.py's NumPy child: the app would otherwise compile numba's loop in the background meanwhile
+        os.environ["LSTM_TUI_COMPILED"] = "0"
     _instrument()
     import run as bench
 

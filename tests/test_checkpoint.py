@@ -90,6 +90,33 @@ def test_windows_equal_slices_of_the_full_trace(cell, layers):
     np.testing.assert_allclose(ck.series("h", layers - 1, 3, 10, 70), full.series("h", layers - 1, 3, 10, 70), **TOL["float64"])
 
 
+def test_series_and_states_before_across_window_edges_read_only_the_windows():
+    m = model("lstm", 2, "float32")
+    ck = checkpointed(m, TEXT, window=W)
+    for start, stop in [(0, ck.steps), (W - 1, W + 1), (5, 3 * W + 2), (W, 2 * W), (40, 40), (ck.steps, ck.steps)]:
+        win = ck.window(start, stop)  # the whole trace of those steps, joined across the edges
+        np.testing.assert_array_equal(ck.series("g", 1, 4, start, stop), win.series("g", 1, 4))
+        for q in ("h", "c"):
+            np.testing.assert_array_equal(ck.states_before(q, 1, start, stop), win.states_before(q, 1))
+
+
+def test_series_cached_reads_what_the_cache_has_and_says_what_it_lacks():
+    m = model("gru", 1, "float32")
+    ck = checkpointed(m, TEXT, window=W)
+    ck._store._cache.clear()
+    assert ck.uncached(W + 3, 3 * W + 1) == [1, 2, 3]
+    ck.whole_window(2)
+    assert ck.uncached(W + 3, 3 * W + 1) == [1, 3] and ck.uncached(2 * W, 3 * W) == []
+    values, known = ck.series_cached("z", 0, 5, W + 3, 3 * W + 1)
+    assert values.shape == known.shape == (2 * W - 2,)
+    assert known.tolist() == [False] * (W - 3) + [True] * W + [False]
+    assert np.isnan(values[~known]).all()
+    np.testing.assert_array_equal(values[known], ck.series("z", 0, 5, 2 * W, 3 * W))
+    whole = ck.series("z", 0, 5, W + 3, 3 * W + 1)  # recomputes (and keeps) what it lacked
+    assert ck.uncached(W + 3, 3 * W + 1) == []
+    np.testing.assert_array_equal(whole[known], values[known])
+
+
 def test_a_window_read_again_is_the_same_to_the_bit():
     m = model("lstm", 2, "float32")
     ck = checkpointed(m, TEXT * 4, window=W)
@@ -385,6 +412,37 @@ async def test_long_trace_views_and_breakpoint_scan(monkeypatch):
         assert "a long trace" in str(app.query_one("#grad-head").content)  # the note under the target line
         await pilot.press("m", "1")
         assert app.query_one("#watches").display
+
+
+async def test_a_jump_shows_the_step_at_once_and_colours_the_text_around_it_after(monkeypatch):
+    """The history under the panels needs the text around t, which crosses windows: the frame
+    of a jump waits for t's window only; the others are recomputed after it and the text coloured."""
+    monkeypatch.setattr(LstmApp, "FULL_TRACE_BYTES", 0)  # kept as checkpoints
+    from lstm_tui.core import checkpoint
+
+    monkeypatch.setattr(checkpoint, "window_length", lambda model, steps: 16)
+    app = LstmApp(random_model(hidden=8, seed=0), text=LONG)
+    async with app.run_test(size=(160, 50)) as pilot:  # tall: the history is under the panels
+        await pilot.pause()
+        timeline = app.query_one("#timeline")
+        assert timeline.display and isinstance(app.trace, CheckpointedTrace)
+        tokens = timeline.query_one("#history-tokens")
+        computed = []
+        compute = app.trace._store.compute
+        monkeypatch.setattr(app.trace._store, "compute", lambda w: computed.append(w) or compute(w))
+        fills = []
+        fill = timeline._fill
+        monkeypatch.setattr(timeline, "_fill", lambda: fills.append(app.k) or fill())
+        k = app.trace.steps // 2 + 5
+        app.k = k  # what go-to-step does
+        assert computed == [k // 16]  # the frame waits for t's window alone
+        dim = [seg for strip in tokens._strips for seg in strip if seg.style is not None and seg.style.dim]
+        assert dim and timeline._pending is not None  # the text's other steps: drawn dim until computed
+        await settle(pilot, lambda: timeline._pending is None)
+        assert fills and fills[-1] == k and len(computed) > 1
+        assert not [seg for strip in tokens._strips for seg in strip if seg.style is not None and seg.style.dim]
+        shown = sum(len(seg.text) for strip in tokens._strips for seg in strip)
+        assert shown > 16 * 3  # the text spans several windows, now every one coloured
 
 
 async def test_opening_a_model_stops_the_trace_of_the_old_one(gated):

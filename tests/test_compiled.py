@@ -324,3 +324,39 @@ def test_both_kernels_agree_with_numpy_and_each_repeats_itself():
             np.testing.assert_array_equal(first[q], again[q])
     assert compiled.choose("lstm", 40) in compiled.KERNELS
     assert {("lstm", 40, True), ("lstm", 40, False)} <= set(compiled._state.cost)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn_tanh", "rnn_relu"])
+@pytest.mark.parametrize("path", [False, "serial", "parallel"])
+def test_weights_laid_out_once_give_the_same_bits(cell, path):
+    """A Laid (the layout of W_hh and W_ih made once, for a run in chunks) changes no number,
+    on either loop; one made for another layer is not used."""
+    from lstm_tui.core.cells import Laid
+
+    layer = random_layer(24, 7, seed=5, cell=cell)
+    other = random_layer(24, 7, seed=6, cell=cell)
+    x, h0, c0 = inputs(layer, 40, seed=5)
+    with compiled.using(path):
+        plain = run(layer, x, h0, c0)
+        laid = Laid(layer)
+        for chunk in range(2):  # the second run reads the layout the first one made
+            again = run(layer, x, h0, c0, laid=laid)
+            for q, v in plain.items():
+                np.testing.assert_array_equal(again[q], v, err_msg=f"{q}, run {chunk}")
+        assert (laid._compiled is not None) == bool(path) and (laid._numpy is not None) == (not path)
+        mixed = run(layer, x, h0, c0, laid=Laid(other))
+        for q, v in plain.items():
+            np.testing.assert_array_equal(mixed[q], v)
+
+
+def test_a_trace_in_chunks_with_its_weights_laid_out_once_equals_one_without():
+    m = random_model(hidden=16, layers=2, seed=2, dtype="float32")
+    x, tokens = m.embedding[np.arange(30) % 90], tuple("a" * 30)
+    ids, unknown = np.arange(30) % 90, np.zeros(30, dtype=bool)
+    for path in (False, "serial"):
+        with compiled.using(path):
+            want = m.trace_vectors(x, tokens, ids, unknown)
+            got = m.trace_vectors(x, tokens, ids, unknown, laid=m.laid_out())
+        for q in want.states:
+            np.testing.assert_array_equal(got.states[q], want.states[q])
+        np.testing.assert_array_equal(got.y, want.y)

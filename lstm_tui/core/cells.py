@@ -309,8 +309,53 @@ def _step(layer: Layer, acts: tuple[Activation, ...], xW: np.ndarray, h: np.ndar
     return {"xW": xW, "hW": hW, "h": _act(acts[0])(cl(xW + layer.b_ih + hW + layer.b_hh))}
 
 
+class Laid:
+    """One layer's weights laid out for the loops of :func:`run`, made once and kept.
+
+    Both loops lay W_hh out their own way before the steps (the NumPy loop
+    transposed, its rows reordered and the sigmoid gates' halved; the compiled
+    one as (H, G, H), with W_ih transposed): 16 MB copied more than once at
+    H = 1024. A caller that runs the same layer chunk after chunk, or window
+    after window, passes one of these to :func:`run` (``Model.laid_out`` makes
+    them for a model), and each layout is made on first use only. The numbers
+    are those ``run`` computes without one, to the bit.
+
+    It keeps copies: one made before the layer's arrays change in place
+    (training does that) holds the old weights; make another.
+    """
+
+    __slots__ = ("layer", "_numpy", "_compiled")
+
+    def __init__(self, layer: Layer) -> None:
+        self.layer = layer
+        self._numpy: tuple | None = None
+        self._compiled: tuple | None = None
+
+    def numpy(self) -> tuple:
+        """What :func:`_run` lays out (see :func:`_numpy_layout`)."""
+        if self._numpy is None:
+            self._numpy = _numpy_layout(self.layer)
+        return self._numpy
+
+    def compiled(self) -> tuple:
+        """What :func:`compiled.run` lays out (see :func:`compiled.layout`)."""
+        if self._compiled is None:
+            self._compiled = compiled.layout(self.layer)
+        return self._compiled
+
+
+def _laid(layer: Layer, laid: Laid | None) -> Laid:
+    """``laid`` if it was made for this very layer, else a new one (used once)."""
+    return laid if laid is not None and laid.layer is layer else Laid(layer)
+
+
 def run(
-    layer: Layer, x: np.ndarray, h0: np.ndarray, c0: np.ndarray | None = None, out: dict | None = None
+    layer: Layer,
+    x: np.ndarray,
+    h0: np.ndarray,
+    c0: np.ndarray | None = None,
+    out: dict | None = None,
+    laid: Laid | None = None,
 ) -> dict:
     """Run ``layer`` over a whole sequence x (T, E) from state h0 (P,), c0 (H,).
 
@@ -326,14 +371,18 @@ def run(
     ready, which writes into the arrays of ``out`` (name -> array of the
     result's shape) and returns them; the other loops return arrays of their
     own, which the caller copies where it wants them.
+
+    ``laid``, if given, holds the layer's weights already laid out for the
+    loops (see :class:`Laid`); one made for another layer is not used.
     """
-    fast = compiled.run(layer, x, h0, c0, out)  # None: not such a layer, or no compiled loop (yet)
+    laid = _laid(layer, laid)
+    fast = compiled.run(layer, x, h0, c0, out, laid)  # None: not such a layer, or no compiled loop (yet)
     if fast is not None:
         return fast
     if layer.reverse:
-        rec = _run(layer, np.asarray(x)[::-1], h0, c0)
+        rec = _run(layer, np.asarray(x)[::-1], h0, c0, laid)
         return {q: v[::-1] for q, v in rec.items()}
-    return _run(layer, x, h0, c0)
+    return _run(layer, x, h0, c0, laid)
 
 
 def _run_general(layer: Layer, x: np.ndarray, h0: np.ndarray, c0: np.ndarray | None) -> dict:
@@ -356,10 +405,38 @@ def _run_general(layer: Layer, x: np.ndarray, h0: np.ndarray, c0: np.ndarray | N
     return {"xW": xW, "hW": hW, **out}
 
 
-def _run(layer: Layer, x: np.ndarray, h0: np.ndarray, c0: np.ndarray | None = None) -> dict:
+def _numpy_layout(layer: Layer) -> tuple:
+    """The weights the fast NumPy loop of :func:`_run` reads, for a plain layer:
+
+    - LSTM: W_hhT (H, 4H) and b (4H,), rows in the order o, i, f, g, the
+      sigmoid gates' halved (see ``_run``);
+    - GRU: W_hhT (H, 3H), b_hh, b_ih and the scale (3H,), r and z halved;
+    - RNN: W_hhT (H, H) and b = b_ih + b_hh (H,).
+    """
+    dt = layer.dtype
+    H = layer.hidden_size
+    half = np.asarray(0.5, dtype=dt)
+    if layer.cell == "lstm":
+        H3, H4 = 3 * H, 4 * H
+        order = np.r_[H3:H4, 0:H3]  # PyTorch rows o, i, f, g
+        scale = np.full(H4, half, dtype=dt)  # (4H,) ½ for o, i, f; 1 for g
+        scale[H3:] = 1
+        W_hhT = np.ascontiguousarray((layer.W_hh[order] * scale[:, None]).T)  # (H, 4H), row-vector product
+        b = (layer.b_ih + layer.b_hh)[order] * scale  # (4H,)
+        return W_hhT, b
+    if layer.cell == "gru":
+        scale = np.full(3 * H, half, dtype=dt)  # (3H,) ½ for r, z; 1 for n
+        scale[2 * H :] = 1
+        W_hhT = np.ascontiguousarray((layer.W_hh * scale[:, None]).T)  # (H, 3H)
+        return W_hhT, layer.b_hh * scale, layer.b_ih * scale, scale
+    return np.ascontiguousarray(layer.W_hh.T), layer.b_ih + layer.b_hh  # (H, H), (H,)
+
+
+def _run(layer: Layer, x: np.ndarray, h0: np.ndarray, c0: np.ndarray | None = None, laid: Laid | None = None) -> dict:
     """The forward-reading loop (see :func:`run`)."""
     if not is_plain(layer):
         return _run_general(layer, x, h0, c0)
+    laid = _laid(layer, laid)
     dt = layer.dtype
     T = x.shape[0]
     H = layer.hidden_size
@@ -374,8 +451,8 @@ def _run(layer: Layer, x: np.ndarray, h0: np.ndarray, c0: np.ndarray | None = No
     half = np.asarray(0.5, dtype=dt)
     two = np.asarray(2, dtype=dt)
     # σ(a) = ½·tanh(½a) + ½, and halving is exact (a power of two): the
-    # sigmoid gates' rows of W_hh and of the input part are halved once here,
-    # so one tanh covers every gate of a step; hW is doubled back chunk by chunk.
+    # sigmoid gates' rows of W_hh are halved once (_numpy_layout, kept in the
+    # Laid) and those of the input part chunk by chunk, so one tanh covers every gate of a step; hW is doubled back chunk by chunk.
     # The loop walks rows of preallocated arrays (zip over column blocks gives
     # each step its views without indexing) and allocates nothing. The input
     # part of the pre-activations is prepared K steps at a time, in a buffer
@@ -387,11 +464,7 @@ def _run(layer: Layer, x: np.ndarray, h0: np.ndarray, c0: np.ndarray | None = No
         # step's row of S is [o i f g | cᵗ⁻¹]: the three sigmoids are one
         # slice, and [i f] ⊙ [g cᵗ⁻¹] is one product. S's row t+1 receives cᵗ.
         H4 = 4 * H
-        order = np.r_[H3:H4, 0:H3]  # PyTorch rows o, i, f, g
-        scale = np.full(H4, half, dtype=dt)  # (4H,) ½ for o, i, f; 1 for g
-        scale[H3:] = 1
-        W_hhT = np.ascontiguousarray((layer.W_hh[order] * scale[:, None]).T)  # (H, 4H), row-vector product
-        b = (layer.b_ih + layer.b_hh)[order] * scale  # (4H,)
+        W_hhT, b = laid.numpy()  # (H, 4H) o i f g, o i f halved; (4H,) likewise
         S = np.empty((T + 1, 5 * H), dtype=dt)  # row t: o, i, f, g of step t, cᵗ⁻¹
         S[0, H4:] = c0
         o, i, f, g = S[:T, :H], S[:T, H:H2], S[:T, H2:H3], S[:T, H3:H4]  # (T, H) each
@@ -426,11 +499,7 @@ def _run(layer: Layer, x: np.ndarray, h0: np.ndarray, c0: np.ndarray | None = No
             np.multiply(hW_k[:m, :H], two, out=hW[k, H3:])
         return {"xW": xW, "hW": hW, "i": i, "f": f, "g": g, "o": o, "c": c_out, "h": h_out}
     if layer.cell == "gru":
-        scale = np.full(3 * H, half, dtype=dt)  # (3H,) ½ for r, z; 1 for n
-        scale[H2:] = 1
-        W_hhT = np.ascontiguousarray((layer.W_hh * scale[:, None]).T)  # (H, 3H)
-        b_hh = layer.b_hh * scale  # (3H,)
-        b_ih = layer.b_ih * scale  # (3H,)
+        W_hhT, b_hh, b_ih, scale = laid.numpy()  # (H, 3H), (3H,) each: the r, z rows halved
         ax = np.empty((K, 3 * H), dtype=dt)  # W_ih x + b_ih of a chunk of steps, r z rows halved
         acts = np.empty((T, 3 * H), dtype=dt)  # r, z, n side by side
         r, z, n = acts[:, :H], acts[:, H:H2], acts[:, H2:]  # (T, H) each
@@ -457,8 +526,7 @@ def _run(layer: Layer, x: np.ndarray, h0: np.ndarray, c0: np.ndarray | None = No
                 h_prev = h
             np.multiply(hW[k, :H2], two, out=hW[k, :H2])
         return {"xW": xW, "hW": hW, "r": r, "z": z, "n": n, "h": h_out}
-    W_hhT = np.ascontiguousarray(layer.W_hh.T)  # (H, H)
-    b = layer.b_ih + layer.b_hh  # (H,)
+    W_hhT, b = laid.numpy()  # (H, H), (H,)
     pre = np.empty((K, H), dtype=dt)  # input part and biases of a chunk of steps
     zero = np.asarray(0, dtype=dt)
     relu = layer.cell == "rnn_relu"

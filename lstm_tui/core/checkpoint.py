@@ -49,10 +49,11 @@ from .cells import GATES, MEMORY, QUANTITIES
 from .errors import InputError
 from .labels import TokenLabels, token_labels
 from .model import Model, directions
-from .trace import Trace
+from .trace import Trace, concat  # noqa: F401 (concat: read from here by scan and the tests)
 
-WINDOW_SECONDS = 0.01  # aim for a window's recompute (a jump) to cost about this
+WINDOW_SECONDS = 0.01  # aim for a window's recompute (what a jump's frame waits for) to cost about this
 CACHE_BYTES = 64 << 20  # recomputed windows kept, at most
+CACHE_STEPS = 8192  # and no more steps than this (whole windows, at least two)
 CHECKPOINT_BYTES = 64 << 20  # checkpoints kept, at most (W grows to stay under)
 SUMMARY_BYTES = 32 << 20  # per-bin min, max and mean, at most
 MAX_BINS = 2048  # time bins of the summaries, at most (a screen is narrower)
@@ -198,9 +199,10 @@ class Store:
         self.done = 0  # windows computed by the forward pass
         self.path = [False] * n_win  # how window w was computed: False (NumPy) or "serial" (compiled; see compute)
         bpw = bytes_per_step(model) * W
-        self.cache_windows = int(max(2, min(16, CACHE_BYTES // max(bpw, 1))))
+        self.cache_windows = int(max(2, min(CACHE_STEPS // W, CACHE_BYTES // max(bpw, 1))))
         self._cache: OrderedDict[int, Trace] = OrderedDict()
         self._lock = threading.Lock()
+        self.laid = model.laid_out()  # the weights laid out once for every window's run
 
     @property
     def steps_done(self) -> int:
@@ -219,7 +221,9 @@ class Store:
         x = self.frames[a:b] if self.frames is not None else m.embedding[self.ids[a:b]]  # (n, E)
         ids = None if self.ids is None else self.ids[a:b]
         with compiled.using(self.path[w]), one_blas_thread():
-            tr = m.trace_vectors(x, self.labels[a:b], ids, self.unknown[a:b], self.checkpoint("h", w), self.checkpoint("c", w))
+            tr = m.trace_vectors(
+                x, self.labels[a:b], ids, self.unknown[a:b], self.checkpoint("h", w), self.checkpoint("c", w), self.laid
+            )
         return dataclasses.replace(tr, offset=a)
 
     def checkpoint(self, q: str, w: int):
@@ -241,6 +245,19 @@ class Store:
         if keep:
             self._put(w, tr)
         return tr
+
+    def cached(self, w: int) -> bool:
+        """Whether window w is in the cache (reading it costs no recompute)."""
+        with self._lock:
+            return w in self._cache
+
+    def peek(self, w: int) -> Trace | None:
+        """Window w if it is in the cache (then kept longer), else None: never recomputes."""
+        with self._lock:
+            tr = self._cache.get(w)
+            if tr is not None:
+                self._cache.move_to_end(w)
+            return tr
 
     def _put(self, w: int, tr: Trace) -> None:
         with self._lock:
@@ -429,7 +446,10 @@ class CheckpointedTrace:
     def states_before(self, q: str, layer: int, start: int = 0, stop: int | None = None) -> np.ndarray:
         """As :meth:`Trace.states_before` (recomputes the windows it crosses)."""
         stop = self._steps if stop is None else min(stop, self._steps)
-        return self.window(start, stop).states_before(q, layer)
+        start = min(max(0, start), stop)
+        if start == stop:
+            return self.window(start, stop).states_before(q, layer)
+        return self._gather(start, stop, lambda tr, a, b: tr.states_before(q, layer, a, b))
 
     def series(self, q: str, layer: int, j: int, start: int = 0, stop: int | None = None) -> np.ndarray:
         """Unit j of quantity q at steps start..stop-1, (stop - start,).
@@ -438,7 +458,46 @@ class CheckpointedTrace:
         long sequence costs a forward pass; :meth:`summary` has it binned).
         """
         stop = self._steps if stop is None else min(stop, self._steps)
-        return self.window(start, stop).series(q, layer, j)
+        start = min(max(0, start), stop)
+        if start == stop:
+            return self.window(start, stop).series(q, layer, j)
+        return self._gather(start, stop, lambda tr, a, b: tr.series(q, layer, j, a, b))
+
+    def uncached(self, start: int, stop: int) -> list[int]:
+        """The windows over steps start..stop-1 that reading would recompute (not in the cache)."""
+        start, stop = max(0, start), min(self._steps, stop)
+        if start >= stop:
+            return []
+        W = self._store.W
+        return [w for w in range(start // W, (stop - 1) // W + 1) if not self._store.cached(w)]
+
+    def series_cached(self, q: str, layer: int, j: int, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`series` without recomputing anything: ``(values, known)``, both
+        (stop - start,), ``known`` False and the value NaN at the steps of a window not
+        in the cache (see :meth:`uncached`), for a view that draws those later."""
+        stop = min(stop, self._steps)
+        start = min(max(0, start), stop)
+        W = self._store.W
+        values = np.full(stop - start, np.nan, dtype=self._store.model.dtype)
+        known = np.zeros(stop - start, dtype=bool)
+        for w in range(start // W, (stop - 1) // W + 1) if start < stop else ():
+            tr = self._store.peek(w)
+            if tr is not None:
+                a, b = max(start, w * W), min(stop, (w + 1) * W)
+                values[a - start : b - start] = tr.series(q, layer, j, a - w * W, b - w * W)
+                known[a - start : b - start] = True
+        return values, known
+
+    def _gather(self, start: int, stop: int, part) -> np.ndarray:
+        """``part(window, a, b)`` of each window that steps start..stop-1 cross, joined:
+        only what is asked for is copied, not every array of the windows (as
+        :meth:`window` does across an edge)."""
+        W = self._store.W
+        parts = []
+        for w in range(start // W, (stop - 1) // W + 1):
+            a = w * W
+            parts.append(part(self._store.get(w), max(start - a, 0), min(stop - a, W)))
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
     def abs_max(self, q: str, layer: int) -> float:
         """The largest |value| of a quantity (or ``x``, ``y``) over every step computed,
@@ -517,36 +576,6 @@ def _trace_bytes(tr: Trace) -> int:
     per_layer = [tr.xW, tr.hW, *tr.states.values()]
     arrays = [a for v in per_layer for a in list(v)] + [tr.x] + [a for a in (tr.logits, tr.y) if a is not None]
     return sum(a.nbytes for a in arrays)
-
-
-def concat(parts: list[Trace]) -> Trace:
-    """Consecutive traces as one (the first one's initial state)."""
-    first = parts[0]
-
-    def cat(get, axis=0):
-        vals = [get(p) for p in parts]
-        if vals[0] is None:
-            return None
-        if isinstance(vals[0], list):  # per-layer arrays of a mixed-width trace
-            return [np.concatenate([v[n] for v in vals]) for n in range(len(vals[0]))]
-        return np.concatenate(vals, axis=axis)
-
-    return Trace(
-        cell=first.cell,
-        tokens=tuple(t for p in parts for t in p.tokens),
-        unknown=cat(lambda p: p.unknown),
-        ids=cat(lambda p: p.ids),
-        x=cat(lambda p: p.x),
-        states={q: cat(lambda p, q=q: p.states[q], axis=1) for q in first.states},
-        xW=cat(lambda p: p.xW, axis=1),
-        hW=cat(lambda p: p.hW, axis=1),
-        h0=first.h0,
-        c0=first.c0,
-        logits=cat(lambda p: p.logits),
-        y=cat(lambda p: p.y),
-        offset=first.offset,
-        directions=first.directions,
-    )
 
 
 def checkpointed(model: Model, inputs, window: int | None = None, bins: int | None = None) -> CheckpointedTrace:

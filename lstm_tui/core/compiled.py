@@ -414,14 +414,27 @@ def choose(cell: str, H: int) -> str:
     return "parallel" if _choose("rnn" if cell.startswith("rnn") else cell, H)[0] else "serial"
 
 
-def run(layer, x: np.ndarray, h0: np.ndarray, c0: np.ndarray | None, out: dict | None = None) -> dict | None:
+def layout(layer) -> tuple:
+    """What :func:`run` reads of a layer besides the steps: W_ih transposed (E, G*H), W_hh as
+    (H, G, H) (unit j's G rows together), and b_ih + b_hh (G*H,), all C-contiguous
+    (``cells.Laid`` keeps them, so that a run chunk after chunk lays them out once)."""
+    from .cells import GATES
+
+    G, H = GATES[layer.cell], layer.hidden_size
+    W_ihT = np.ascontiguousarray(layer.W_ih.T)  # (E, G*H)
+    W = np.ascontiguousarray(layer.W_hh.reshape(G, H, H).transpose(1, 0, 2))  # (H, G, H): unit j's rows together
+    return W_ihT, W, layer.b_ih + layer.b_hh
+
+
+def run(layer, x: np.ndarray, h0: np.ndarray, c0: np.ndarray | None, out: dict | None = None, laid=None) -> dict | None:
     """:func:`cells.run` for a layer the compiled loop applies to, if it is ready;
     None (so that the caller runs NumPy) otherwise.
 
     x (T, E), h0 and c0 (H,; c0 for an LSTM only). ``out``, if given, holds
     arrays to write into: ``xW`` and ``hW`` (T, G*H) and each quantity of
     ``QUANTITIES[layer.cell]`` (T, H), float32 and C-contiguous (any that are
-    not are allocated here). Returns the dict of the same keys.
+    not are allocated here). Returns the dict of the same keys. ``laid``, a
+    ``cells.Laid`` of this layer, keeps the layout of :func:`layout` from a call before.
     """
     from .cells import GATES, QUANTITIES
 
@@ -436,19 +449,18 @@ def run(layer, x: np.ndarray, h0: np.ndarray, c0: np.ndarray | None, out: dict |
         if a is None or a.shape != shape or a.dtype != f32 or not a.flags.c_contiguous or not a.flags.writeable:
             out[name] = np.empty(shape, dtype=f32)
     x = np.ascontiguousarray(x, dtype=f32)  # (T, E)
-    W_ihT = np.ascontiguousarray(layer.W_ih.T)  # (E, G*H)
-    W = np.ascontiguousarray(layer.W_hh.reshape(G, H, H).transpose(1, 0, 2))  # (H, G, H): unit j's rows together
+    W_ihT, W, b = laid.compiled() if laid is not None and laid.layer is layer else layout(layer)
     h0 = np.ascontiguousarray(h0, dtype=f32)  # (H,)
     kind = "rnn" if G == 1 else layer.cell
 
     def call(kernel, a: int, z: int, h_prev, c_prev) -> None:
         rows = (out["xW"][a:z], out["hW"][a:z], *(out[q][a:z] for q in qs))
         if kind == "lstm":
-            kernel(rows[0], layer.b_ih + layer.b_hh, W, h_prev, c_prev, *rows[1:])
+            kernel(rows[0], b, W, h_prev, c_prev, *rows[1:])
         elif kind == "gru":
             kernel(rows[0], layer.b_ih, layer.b_hh, W, h_prev, *rows[1:])
         else:
-            kernel(rows[0], layer.b_ih + layer.b_hh, W[:, 0], h_prev, *rows[1:], layer.cell == "rnn_relu")
+            kernel(rows[0], b, W[:, 0], h_prev, *rows[1:], layer.cell == "rnn_relu")
 
     pin = getattr(_local, "use", None)
     c_prev = None if c0 is None else np.ascontiguousarray(c0, dtype=f32)  # (H,)

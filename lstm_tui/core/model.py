@@ -22,7 +22,7 @@ from importlib import resources
 import numpy as np
 
 from . import tokenize
-from .cells import ACTIVATIONS, DEFAULT_ACTIVATIONS, GATES, QUANTITIES, Bidirectional, Layer, run
+from .cells import ACTIVATIONS, DEFAULT_ACTIVATIONS, GATES, QUANTITIES, Bidirectional, Laid, Layer, run
 from .errors import InputError
 from .trace import Trace
 
@@ -277,9 +277,14 @@ class Model:
         unknown: np.ndarray,  # (T,) bool
         h0=None,  # per level (W_l,), W_l = width("h", l); an (L, W) array for a uniform model; zeros if None
         c0=None,  # per level (W_l,), W_l = width("c", l) (LSTM); zeros if None
+        laid: dict | None = None,  # from laid_out(): the weights laid out once for a run in chunks
     ) -> Trace:
         """The trace of input vectors already prepared, from initial states (h0, c0):
         what :meth:`trace` runs, and how a long trace recomputes a window.
+
+        A caller that runs the model chunk after chunk passes ``laid`` (from
+        :meth:`laid_out`, made once), so that each chunk does not lay out the
+        recurrent weights again; the numbers are the same either way.
 
         ``h0[l]`` is level l's initial h; for a bidirectional level it is
         [forward, backward] (forward units first), the backward half being
@@ -329,6 +334,7 @@ class Model:
                     h0[k][d * P : (d + 1) * P],
                     None if c0 is None else c0[k][d * H : (d + 1) * H],
                     out=out,
+                    laid=None if laid is None else laid.get((k, d)),
                 )
                 if D == 1:
                     for name, v in rec.items():
@@ -360,6 +366,11 @@ class Model:
             y=y,
             directions=self.direction_flags,
         )
+
+    def laid_out(self) -> dict[tuple[int, int], Laid]:
+        """Each layer direction's :class:`~.cells.Laid`, by (level, direction): for
+        :meth:`trace_vectors` called chunk after chunk on this model (made lazily, per loop)."""
+        return {(k, d): Laid(layer) for k, level in enumerate(self.layers) for d, layer in enumerate(directions(level))}
 
     @property
     def direction_flags(self) -> tuple[tuple[bool, ...], ...]:

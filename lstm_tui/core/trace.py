@@ -283,3 +283,33 @@ class Trace:
         if self.ids is not None:
             out["ids"] = self.ids
         return out
+
+
+def concat(parts: list[Trace]) -> Trace:
+    """Consecutive traces as one (the first one's initial state)."""
+    first = parts[0]
+
+    def cat(get, axis=0):
+        vals = [get(p) for p in parts]
+        if vals[0] is None:
+            return None
+        if isinstance(vals[0], list):  # per-layer arrays of a mixed-width trace
+            return [np.concatenate([v[n] for v in vals]) for n in range(len(vals[0]))]
+        return np.concatenate(vals, axis=axis)
+
+    return Trace(
+        cell=first.cell,
+        tokens=tuple(t for p in parts for t in p.tokens),
+        unknown=cat(lambda p: p.unknown),
+        ids=cat(lambda p: p.ids),
+        x=cat(lambda p: p.x),
+        states={q: cat(lambda p, q=q: p.states[q], axis=1) for q in first.states},
+        xW=cat(lambda p: p.xW, axis=1),
+        hW=cat(lambda p: p.hW, axis=1),
+        h0=first.h0,
+        c0=first.c0,
+        logits=cat(lambda p: p.logits),
+        y=cat(lambda p: p.y),
+        offset=first.offset,
+        directions=first.directions,
+    )

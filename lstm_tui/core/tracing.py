@@ -57,6 +57,7 @@ class TraceBuilder:
         self._per_step = step_seconds(model)
         self._store: Store | None = None
         self._full: Trace | None = None
+        self._laid = None  # a full trace's chunks: the weights laid out once (the store keeps its own)
         size = full_trace_bytes(model, T)
         if model.bidirectional:
             if size > REVERSE_TRACE_BYTES:
@@ -122,10 +123,13 @@ class TraceBuilder:
 
         a, b = self.done, min(self.total, self.done + n)
         full = self._full
+        if self._laid is None:
+            self._laid = self.model.laid_out()
         chunk = self.model.trace_vectors(
             full.x[a:b], full.tokens[a:b], None if full.ids is None else full.ids[a:b], full.unknown[a:b],
             full.h0 if a == 0 else _state(full, "h", a),
             full.c0 if a == 0 or full.c0 is None else _state(full, "c", a),
+            self._laid,
         )
         for n in range(full.num_layers):
             for q, v in chunk.states.items():

@@ -215,6 +215,9 @@ def token_window(tokens, k: int, cells: int) -> slice:
     return slice(lo, hi)
 
 
+_PENDING = (Style(dim=True), Style(dim=True, bold=True, underline=True))  # a token whose value is still to come
+
+
 @cache
 def _token_style(palette: str, level: int, current: bool) -> Style:
     rgb = colours(palette)[level]
@@ -229,10 +232,13 @@ def coloured_token_lines(
     k: int | None,  # index of the current step in the window, drawn bold and underlined
     width: int,  # cells a line
     lines: int,  # lines at most: those around k are kept
+    known: np.ndarray | None = None,  # (m,) bool: False where the value is not computed yet (drawn dim, uncoloured)
 ) -> list[list[Segment]]:
     """The tokens, each on the colour of its value, wrapped to ``width`` cells (Karpathy et al.'s
     cell pictures) as lines of segments: a Line-API widget draws them without laying out text."""
     q = quantise(values, scale.lo, scale.hi).tolist()
+    if known is not None:
+        q = [level if ok else None for level, ok in zip(q, known.tolist())]
     out: list[list[Segment]] = [[]]
     used, k_line = 0, 0
     for n, tok in enumerate(tokens):
@@ -246,7 +252,8 @@ def coloured_token_lines(
             label, w = set_cell_size(label, width), width
         if n == k:
             k_line = len(out) - 1
-        out[-1].append(Segment(label, _token_style(scale.palette, q[n], n == k)))
+        style = _PENDING[n == k] if q[n] is None else _token_style(scale.palette, q[n], n == k)
+        out[-1].append(Segment(label, style))
         used += w
     first = max(0, min(k_line - (lines - 1) // 2, len(out) - lines))
     return out[first : first + max(1, lines)]

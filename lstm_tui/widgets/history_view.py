@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 from rich.segment import Segment
 from rich.style import Style
@@ -147,15 +149,28 @@ class HistoryView(VerticalScroll, can_focus=False):
         shown = token_window(tr.tokens, state.k, text_width * spare)
         body: list[list[Segment]] = []
         extra = self.id != "timeline"
+        # A long trace: the window holding t comes first (every view reads it at this step); the
+        # text's steps in other windows not yet recomputed are drawn dim and uncoloured in this
+        # frame, and coloured after it, one window at a time (_fill): a jump's frame waits
+        # for one window's recompute, not for the two or more that the text crosses.
+        lacking: list[int] = []
+        if long:
+            tr.whole_window(state.k // tr.window_length)
+            lacking = tr.uncached(shown.start, shown.stop)
+        known = None
         for n, tq in enumerate([q, *sorted((x for x in tr.quantities if x != q), key=_TEXT_ORDER.find)]):
+            if n > 0 and (not extra or spare < 2):
+                break  # no room for another text: not computed (a long trace's would recompute windows)
             u = value_index(tr, tq, state.layer, state.unit)
-            if long:
+            if lacking:
+                series, known = tr.series_cached(tq, state.layer, u, shown.start, shown.stop)
+            elif long:
                 series = tr.series(tq, state.layer, u, shown.start, shown.stop)
             else:
                 series = tr.series(tq, state.layer, u)[shown]
             tspec = next(s for s in PANELS[tr.cell] if s.key == tq)
-            tscale = _unit_scale(series, tspec, tr, state)
-            block = coloured_token_lines(tr.tokens[shown], series, tscale, state.k - shown.start, text_width, spare)
+            tscale = _unit_scale(series if known is None else series[known], tspec, tr, state)
+            block = coloured_token_lines(tr.tokens[shown], series, tscale, state.k - shown.start, text_width, spare, known)
             scale_words = f"(scale {tscale.lo:+.2f} … {tscale.hi:+.2f})"
             if n == 0:
                 heading = f"text coloured by unit {u}'s {tq}ᵗ {scale_words}:"
@@ -167,6 +182,30 @@ class HistoryView(VerticalScroll, can_focus=False):
             body += block
             spare -= len(block) + (n > 0)
         self.query_one("#history-tokens", LinesView).set_lines(body)
+        self._pending = (tr, lacking) if lacking else None
+        if lacking and not getattr(self, "_fill_due", False):
+            self._fill_due = True
+            self.call_after_refresh(self._fill)
+
+    FILL_SECONDS = 0.02  # recomputing the text's windows after a frame: then a frame, so that keys are not held up long
+
+    def _fill(self) -> None:
+        """After a frame drawn with some of the text still to come: recompute the windows it
+        lacks, nearest t first, for about ``FILL_SECONDS``, and draw the text again (which
+        asks for the rest after the next frame, if any is left)."""
+        self._fill_due = False
+        state, pending = getattr(self, "_state", None), getattr(self, "_pending", None)
+        if state is None or pending is None or pending[0] is not state.trace or not self.is_mounted or not self.display:
+            self._pending = None  # moved to another trace, or hidden, since: the next show asks again
+            return
+        tr, lacking = pending
+        W = tr.window_length
+        t0 = time.perf_counter()
+        for w in sorted(lacking, key=lambda w: abs(w * W + W // 2 - state.k)):
+            tr.whole_window(w)
+            if time.perf_counter() - t0 >= self.FILL_SECONDS:
+                break
+        self.show(state)
 
 
 _TEXT_ORDER = "chfiogrzn"  # the order of the extra coloured texts: states first, then the gates

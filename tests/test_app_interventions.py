@@ -43,6 +43,14 @@ async def settle(pilot, app, until=lambda: True, seconds: float = 20.0) -> None:
     await pilot.pause()
 
 
+async def make_effect_map(pilot, app) -> None:
+    """E, Enter on the question it proposes (the current step, unit and top token), and the map finished."""
+    await pilot.press("E")
+    await pilot.pause()
+    await pilot.press("enter")
+    await settle(pilot, app, lambda: app.effect_shown is not None and not app.effect_shown.running)
+
+
 async def set_patch(pilot, app, text: str) -> None:
     await pilot.press("exclamation_mark")
     await pilot.pause()
@@ -240,10 +248,7 @@ async def test_effect_map_estimate_then_exact_and_each_cell_is_one_patched_run()
     app = brackets()
     async with app.run_test(size=(120, 40)) as pilot:
         await select(pilot, 6, 12)
-        await pilot.press("E")
-        await pilot.pause()
-        await pilot.press("enter")
-        await settle(pilot, app, lambda: app.effect_shown is not None and not app.effect_shown.running)
+        await make_effect_map(pilot, app)
         assert app.view == "effects"
         em = app.effect_shown.map
         assert em.complete and app.effect_shown.estimate is not None
@@ -264,10 +269,7 @@ async def test_effect_view_before_any_map_says_how_to_make_one_instead_of_an_emp
         title, bar = app.query_one("#effect-title"), app.query_one("#effect-progress")
         assert str(title.render()) == "no effect map yet: press E to compute one for the current step"
         assert title.size.height == 1 and not bar.display  # one line at 80 columns, no bar at 0%
-        await pilot.press("E")  # the key the hint names, for the step it names
-        await pilot.pause()
-        await pilot.press("enter")
-        await settle(pilot, app, lambda: app.effect_shown is not None and not app.effect_shown.running)
+        await make_effect_map(pilot, app)  # E, the key the hint names, for the step it names
         assert app.effect_shown.map.step == 3 and bar.display
         assert str(title.render()).startswith("effect map: log p(")
 
@@ -275,10 +277,8 @@ async def test_effect_view_before_any_map_says_how_to_make_one_instead_of_an_emp
 async def test_a_new_input_drops_the_effect_map_of_the_old_one():
     app = brackets()
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.press("n", "n", "n", "n", "E")
-        await pilot.pause()
-        await pilot.press("enter")
-        await settle(pilot, app, lambda: app.effect_shown is not None and not app.effect_shown.running)
+        await pilot.press("n", "n", "n", "n")
+        await make_effect_map(pilot, app)
         assert app.effect_shown.map.step == 4
         await pilot.press("slash", "ctrl+a", "ctrl+k", *"()", "enter")  # two steps: the old target t = 5 is gone
         await settle(pilot, app, lambda: app.steps == 2)
@@ -296,10 +296,7 @@ async def test_effect_map_is_drawn_at_the_views_own_width_once_laid_out():
     app = brackets(text="((()(())))(()((()))())")
     async with app.run_test(size=(120, 40)) as pilot:
         await select(pilot, 12, 12)
-        await pilot.press("E")
-        await pilot.pause()
-        await pilot.press("enter")
-        await settle(pilot, app, lambda: app.effect_shown is not None and not app.effect_shown.running)
+        await make_effect_map(pilot, app)
         await pilot.press("1")
         await pilot.pause()
         await pilot.press("6")  # shown while its size is still 0

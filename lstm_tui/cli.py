@@ -594,6 +594,12 @@ def main(argv: list[str] | None = None) -> int:
     except MemoryError:
         print("lstm-tui: error: out of memory: try a shorter sequence or a smaller model", file=sys.stderr)
         return 2
+    except Exception as exc:  # a bug of ours: one line, and the traceback for whoever reports it
+        if os.environ.get("LSTM_TUI_TRACEBACK"):
+            raise
+        print(f"lstm-tui: internal error: {type(exc).__name__}: {inert(str(exc))} (a bug in lstm-tui: run again "
+              "with LSTM_TUI_TRACEBACK=1 for where, and report it)", file=sys.stderr)
+        return 1
 
 
 def _interrupted(signum, frame):

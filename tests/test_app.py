@@ -586,6 +586,22 @@ async def test_open_another_model_and_a_failed_load_changes_nothing(tmp_path):
         assert app.model is before[0]
 
 
+async def test_open_survives_a_readers_own_bug(monkeypatch):
+    import lstm_tui.core.registry as registry
+
+    def broken(spec):
+        raise AttributeError("'bytes' object has no attribute 'dtype'")
+
+    monkeypatch.setattr(registry, "load_model", broken)
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        before = (app.model, app.trace)
+        await pilot.press("o", *"some.npz", "enter")
+        await pilot.pause()
+        assert (app.model, app.trace) == before and app.is_running
+        assert any("could not be opened" in n.message for n in app._notifications)
+
+
 async def test_open_refuses_a_model_that_reads_frames_and_says_how_to_open_it(tmp_path):
     from lstm_tui.core.model import Model
     from lstm_tui.formats import save_model

@@ -273,3 +273,19 @@ def test_model_help_names_every_model_file_ending():
     action = next(a for a in build_parser()._actions if "--model" in a.option_strings)
     endings = set(re.findall(r"\.[a-z0-9]+(?:\.[a-z0-9]+)?", action.help))
     assert set(MODEL_SUFFIXES) <= endings
+
+
+def test_a_bug_of_ours_is_one_line_and_the_traceback_on_request(monkeypatch, capsys):
+    import lstm_tui.cli as cli
+
+    def broken(args):
+        raise AttributeError("'bytes' object has no attribute 'dtype'")
+
+    monkeypatch.setattr(cli, "_show", broken)
+    monkeypatch.delenv("LSTM_TUI_TRACEBACK", raising=False)
+    assert cli.main(["show", "--step", "1"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "internal error: AttributeError" in err and "LSTM_TUI_TRACEBACK=1" in err
+    monkeypatch.setenv("LSTM_TUI_TRACEBACK", "1")
+    with pytest.raises(AttributeError):
+        cli.main(["show", "--step", "1"])

@@ -89,6 +89,10 @@ class Files:
         except UserError as exc:
             self.notify(str(exc), severity="error", timeout=8)
             return
+        except Exception as exc:  # a reader's own bug must not close the app and lose the session
+            self.notify(f"{spec.strip()}: could not be opened ({type(exc).__name__}: {exc}); the model on screen "
+                        "is kept", severity="error", timeout=8)
+            return
         self._trace_gen += 1  # a worker still tracing for the old model is now stale
         self.workers.cancel_group(self, "trace")
         self.tracing = None

@@ -209,6 +209,8 @@ def _open_npz(path: Path, name: str, build):
                         raise fail(name, f"{show(key)} holds Python objects (pickled data), which lstm-tui never "
                                          "loads: save numeric and string arrays only") from None
                     raise
+                if not isinstance(arrays[key], np.ndarray):  # NumPy hands back a member without its header as bytes
+                    raise fail(name, f"{show(key)} is not a NumPy array (an .npz holds .npy arrays only)")
     except ValueError as exc:
         if "pickle" in str(exc):
             with open(path, "rb") as fh:

@@ -111,6 +111,17 @@ def test_npy_with_an_npz_name(tmp_path):
         load_file(tmp_path / "one.npz")
 
 
+@pytest.mark.parametrize("member", ["notes.txt", "w.npy"])
+def test_zip_member_that_is_not_an_array_is_refused(tmp_path, member):
+    # np.load hands back a member without NumPy's header as raw bytes
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "z.npz", "w") as z:
+        z.writestr(member, "not an array at all")
+    with pytest.raises(ModelFileError, match=r"z.npz: .* is not a NumPy array"):
+        load_file(tmp_path / "z.npz")
+
+
 class _Payload:
     """A pickle that would create a directory when unpickled."""
 

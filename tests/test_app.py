@@ -438,6 +438,20 @@ async def test_breakpoints_stop_both_ways_and_can_be_disabled_and_deleted():
         assert app.breakpoints == []
 
 
+async def test_breakpoint_text_is_shown_as_typed_not_as_markup():
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("b", *"c[t] > 100", "enter")
+        await pilot.pause()
+        toast = next(n for n in app._notifications if "c[t] > 100" in n.message)
+        assert toast.markup is False  # a toast quoting c[t] must not read [t] as a markup tag
+        await pilot.press("B")
+        await pilot.pause()
+        from textual.widgets import OptionList
+
+        assert "c[t] > 100" in app.screen.query_one(OptionList).render_line(0).text  # the list
+
+
 async def test_breakpoint_on_gate_values_matches_numpy():
     app = make_app("the cat sat on the mat.", hidden=8)
     async with app.run_test(size=(120, 40)) as pilot:

@@ -141,6 +141,11 @@ class LstmApp(Intervene, Effects, AppState, Workers, Actions, Find, Files, Watch
     FULL_TRACE_BYTES = tracing.FULL_TRACE_BYTES  # a longer trace is kept as checkpoints
     WINDOW_SECONDS = 0.15  # views that need whole arrays read about this much of a long trace
 
+
+    def notify(self, message: str, *, markup: bool = False, **options) -> None:
+        """Textual's toast, without markup by default: messages quote what users typed (c[t] > 0, file names)."""
+        super().notify(message, markup=markup, **options)
+
     def __init__(
         self,
         model: Model,

@@ -4,6 +4,7 @@ list are two of these."""
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.screen import ModalScreen
@@ -33,8 +34,9 @@ class ListScreen(ModalScreen[None]):
     def _label(self, row) -> str:
         return str(row)
 
-    def _labels(self) -> list[str]:
-        return [self._label(row) for row in self._rows] or [self.EMPTY]
+    def _labels(self) -> list[Text]:
+        """The rows as typed (Text, not markup: a breakpoint's c[t] is no tag)."""
+        return [Text(self._label(row)) for row in self._rows] or [Text(self.EMPTY)]
 
     def _highlighted(self) -> int | None:
         """The highlighted row's index, None when the list is empty."""

@@ -323,6 +323,10 @@ async def test_effect_view_hint_where_e_would_refuse(case):
         title = app.query_one("#effect-title")
         assert str(title.render()) == want and title.size.height == 1
         assert not app.query_one("#effect-progress").display
+        await pilot.press("E")  # the toast says the same reason
+        await pilot.pause()
+        reason = "type a sequence first" if case == "empty" else "needs a model with an output head"
+        assert reason in app._notifications[-1].message and app.effect_shown is None
 
 
 async def test_effect_map_prompt_fields_and_refusals():

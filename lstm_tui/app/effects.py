@@ -51,8 +51,11 @@ class Effects:
 
     def action_effect_map(self) -> None:
         clean = self.clean
-        if not self.steps or not clean.has_head:
-            self.notify("the effect map needs a model with an output head and an input", severity="warning")
+        if not clean.has_head:
+            self.notify("the effect map needs a model with an output head: this one has none", severity="warning")
+            return
+        if not self.steps:
+            self.notify("the effect map needs an input: type a sequence first (/)", severity="warning")
             return
         if not self._can_patch():
             return

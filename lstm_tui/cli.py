@@ -86,19 +86,6 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {inert(message)} (see {self.prog} --help)\n")
 
 
-class _Version(argparse.Action):
-    """``--version``: the installed version, looked up only when asked for (importlib.metadata is slow to import)."""
-
-    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
-        super().__init__(option_strings, dest, nargs=0, default=default, help=help or "show the version and exit")
-
-    def __call__(self, parser, namespace, values, option_string=None):
-        from . import __version__
-
-        print(f"lstm-tui {__version__}")  # on stdout, as argparse's own version action has it
-        parser.exit(0)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="lstm-tui",
@@ -107,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[_model_options()],
         epilog="Keys inside the app: press ? for the list. Bad input exits with code 2.",
     )
-    parser.add_argument("--version", action=_Version)
+    parser.add_argument("--version", action="store_true", help="show the version and exit")
     parser.add_argument("--list-models", action="store_true", help="list the built-in models and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     common = _model_options(suppress=True)
@@ -571,6 +558,11 @@ def main(argv: list[str] | None = None) -> int:
                 signal.signal(getattr(signal, name), _interrupted)
     warnings.simplefilter("ignore", RuntimeWarning)  # overflow in a user's weights shows as inf, not a warning
     try:
+        if getattr(args, "version", False):
+            from . import __version__  # looked up only when asked for: importlib.metadata is slow to import
+
+            print(f"lstm-tui {__version__}")
+            raise SystemExit(0)  # as argparse's own version action ends
         if args.list_models:
             return _list_models()
         if args.command == "export":

@@ -7,6 +7,7 @@ source, E and view 6 draw the effect map. Every expected number comes from
 
 from __future__ import annotations
 
+import io
 import time
 
 import numpy as np
@@ -78,6 +79,26 @@ async def test_bang_sets_the_selected_unit_at_this_step_and_the_run_follows():
         assert app.status_line().startswith("PATCHED (1)")
         assert "PATCHED (1)" in app.sub_title
         assert app.k == 4 and app.unit == 12  # the step and unit stay
+
+
+async def test_stage_view_at_a_patched_step_says_the_patch_set_it():
+    app = brackets()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await select(pilot, 4, 12)
+        await set_patch(pilot, app, "0")
+        await pilot.press("2")
+        await pilot.pause()
+        from rich.console import Console
+
+        def body() -> str:
+            console = Console(width=200, record=True, file=io.StringIO())
+            console.print(app.query_one("#stages-body").content)
+            return console.export_text()
+
+        assert "set by a patch: cᵗ = +0.0000 in the run" in body()
+        await pilot.press("n")  # the next step follows its own equations: no note
+        await pilot.pause()
+        assert "set by a patch" not in body() and "stages" in app.query_one("#stages").border_title
 
 
 @pytest.mark.parametrize(

@@ -45,6 +45,7 @@ from ..widgets.steps_view import StepsView
 from ..widgets.token_strip import TokenStrip
 from ..widgets.unit_view import UnitView
 from ..widgets.units_view import UnitsView
+from ..widgets.state import patched_here
 from ..widgets.update import update
 from ..widgets.watches import Watches
 from .actions import Actions
@@ -292,10 +293,8 @@ class LstmApp(Intervene, Effects, AppState, Workers, Actions, Find, Files, Watch
             return
         if self.view == "steps":
             self._steps.show(state)
-        patched = [
-            p.quantity for p in self.patches
-            if p.layer == layer and k in p.steps and (p.unit is None or p.unit == self.unit)
-        ] if self.patches and self.run_trace is self._patched else []  # the patched run is shown
+        shown = self.patches and self.run_trace is self._patched  # the patched run is shown
+        patched = patched_here(self.patches, layer, k, self.unit) if shown else []
         self._unit_view.show(self.run_trace, layer, k, self.unit, self.notation, self.model, patched)  # the run, not a Δ
         self._watches.show(tr, k, self.watched, [tuple(w) for w in self.watch_exprs])
         if self.view != "steps":

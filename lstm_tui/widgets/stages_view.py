@@ -14,7 +14,7 @@ from ..render.acts import acts_note, layer_direction, symbols
 from ..render.directions import previous_symbol, read_span, unit_direction
 from ..render.stages import stages_renderable
 from ..render.text import token_label
-from .state import State
+from .state import State, patched_here
 
 
 class StagesView(VerticalScroll, can_focus=False):
@@ -60,4 +60,9 @@ class StagesView(VerticalScroll, can_focus=False):
             projection = {"h": h, "column": lay.W_hr[:, u], "unit": u}
         parts[-1].append("\n")  # a blank line before the table
         parts.append(stages_renderable(st, state.notation, symbols(lay, tr.cell), pv, projection))
+        patched = patched_here(state.patches, state.layer, state.k, state.unit) if state.mode is None else []
+        if patched:  # the stages compute what the equations give; the run carries the patch's value
+            values = ", ".join(f"{q}ᵗ = {at.value(q, state.layer, k)[state.unit]:+.4f}" for q in patched)
+            parts.append(Text(f"set by a patch: {values} in the run; the stages above show what the "
+                              "equations give", style="bold yellow"))
         body.update(Group(*parts))

@@ -47,3 +47,8 @@ class State:
     def steps(self) -> int:
         """The number of steps in the trace."""
         return self.trace.steps
+
+
+def patched_here(patches, layer: int, k: int, unit: int) -> list[str]:
+    """The quantities of ``unit`` at 0-based step ``k`` of ``layer`` that a patch sets (their equations do not hold)."""
+    return [p.quantity for p in patches if p.layer == layer and k in p.steps and (p.unit is None or p.unit == unit)]

@@ -52,6 +52,9 @@ class HistoryView(VerticalScroll, can_focus=False):
 
     TEXT_LINES = 4  # lines kept for the coloured text under the map (more when the map leaves them)
     MAX_CELL_WIDTH = 6  # characters per step at most: a short sequence spreads over the width
+    _state = None  # the last State shown, drawn again when the size changes
+    _pending = None  # (long trace, windows its text still lacks) after a frame drawn without them
+    _fill_due = False  # a _fill is asked for after the next refresh
 
     def compose(self) -> ComposeResult:
         yield Static(id="history-title")
@@ -83,7 +86,7 @@ class HistoryView(VerticalScroll, can_focus=False):
         return self._ranges_value
 
     def on_resize(self) -> None:
-        if getattr(self, "_state", None) is not None and self.display:
+        if self._state is not None and self.display:
             self.show(self._state)  # the map takes the new height
 
     def show(self, state: State) -> None:
@@ -183,7 +186,7 @@ class HistoryView(VerticalScroll, can_focus=False):
             spare -= len(block) + (n > 0)
         self.query_one("#history-tokens", LinesView).set_lines(body)
         self._pending = (tr, lacking) if lacking else None
-        if lacking and not getattr(self, "_fill_due", False):
+        if lacking and not self._fill_due:
             self._fill_due = True
             self.call_after_refresh(self._fill)
 
@@ -194,7 +197,7 @@ class HistoryView(VerticalScroll, can_focus=False):
         lacks, nearest t first, for about ``FILL_SECONDS``, and draw the text again (which
         asks for the rest after the next frame, if any is left)."""
         self._fill_due = False
-        state, pending = getattr(self, "_state", None), getattr(self, "_pending", None)
+        state, pending = self._state, self._pending
         if state is None or pending is None or pending[0] is not state.trace or not self.is_mounted or not self.display:
             self._pending = None  # moved to another trace, or hidden, since: the next show asks again
             return

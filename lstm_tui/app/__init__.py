@@ -37,6 +37,7 @@ from ..render.panels import NOTATIONS
 from ..settings import Settings
 from ..core.trace import Trace
 from ..widgets.effect_view import EffectView
+from ..widgets.filters import skipping
 from ..widgets.gradient_view import GradientView
 from ..widgets.history_view import HistoryView
 from ..widgets.messages import StepChosen, UnitChosen
@@ -146,6 +147,11 @@ class LstmApp(Intervene, Effects, AppState, Workers, Actions, Find, Files, Watch
     def notify(self, message: str, *, markup: bool = False, **options) -> None:
         """Textual's toast, without markup by default: messages quote what users typed (c[t] > 0, file names)."""
         super().notify(message, markup=markup, **options)
+
+    def get_line_filters(self):
+        """Textual's filters, with ANSI-to-RGB skipped on lines already in RGB (``widgets.filters``):
+        the same lines, without a new segment for every heatmap cell at every step."""
+        return skipping(super().get_line_filters())
 
     def __init__(
         self,

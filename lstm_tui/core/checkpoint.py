@@ -35,7 +35,6 @@ breakpoints over one a window at a time.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
 import threading
@@ -45,6 +44,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import compiled
+from .blas import one_blas_thread
 from .cells import GATES, MEMORY, QUANTITIES
 from .errors import InputError
 from .labels import TokenLabels, token_labels
@@ -105,23 +105,6 @@ def window_length(model: Model, steps: int) -> int:
     while W * CHECKPOINT_BYTES < steps * per_checkpoint:
         W *= 2
     return W
-
-
-_blas = None  # threadpoolctl's controller of this process's BLAS, found once
-
-
-def one_blas_thread():
-    """A context in which NumPy's BLAS uses one thread (threadpoolctl); without
-    threadpoolctl, a context that changes nothing."""
-    global _blas
-    if _blas is None:
-        try:
-            from threadpoolctl import ThreadpoolController
-        except ImportError:
-            _blas = False
-        else:
-            _blas = ThreadpoolController()
-    return _blas.limit(limits=1, user_api="blas") if _blas else contextlib.nullcontext()
 
 
 # ---------------------------------------------------------------------------

@@ -55,11 +55,21 @@ def one_blas_thread():
 
 
 def _off_main(fn):
-    """fn(), called from a short-lived thread when this is the main thread."""
+    """fn(), called from a short-lived thread when this is the main thread; its error raised here."""
     if threading.current_thread() is not threading.main_thread():
         return fn()
-    out = []
-    t = threading.Thread(target=lambda: out.append(fn()), name="lstm-tui-blas-limit")
+    out: list = []
+
+    def call():
+        try:
+            out.append((fn(), None))
+        except Exception as e:  # handed to the caller, not to the thread's excepthook
+            out.append((None, e))
+
+    t = threading.Thread(target=call, name="lstm-tui-blas-limit")
     t.start()
     t.join()
-    return out[0]
+    value, error = out[0]
+    if error is not None:
+        raise error
+    return value

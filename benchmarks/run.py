@@ -90,7 +90,12 @@ def _limit_blas(threads: int):
         from threadpoolctl import threadpool_info, threadpool_limits
     except ImportError:
         return None, {}
-    limiter = threadpool_limits(threads)
+    from lstm_tui.core.blas import _off_main
+
+    # Set from a thread other than the main one, as core.blas sets its own limit: once the main
+    # thread has set OpenBLAS's count (0.3.31, pthreads), counts set by other threads are ignored,
+    # and the recomputes' one-thread limit would not take.
+    limiter = _off_main(lambda: threadpool_limits(threads))
     blas = [i for i in threadpool_info() if i.get("user_api") == "blas"]
     info = blas[0] if blas else {}
     return limiter, {

@@ -264,7 +264,8 @@ def installed() -> bool:
 
 
 def _jit(numba, func, cache: bool, **options):
-    return numba.njit(cache=cache, fastmath=set(FASTMATH), error_model="numpy", **options)(func)
+    # nogil: a window recomputed or a trace run in a worker thread leaves the main thread free to draw.
+    return numba.njit(cache=cache, nogil=True, fastmath=set(FASTMATH), error_model="numpy", **options)(func)
 
 
 def _build() -> None:

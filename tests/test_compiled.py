@@ -360,3 +360,11 @@ def test_a_trace_in_chunks_with_its_weights_laid_out_once_equals_one_without():
         for q in want.states:
             np.testing.assert_array_equal(got.states[q], want.states[q])
         np.testing.assert_array_equal(got.y, want.y)
+
+
+def test_every_kernel_lets_other_threads_run():
+    """nogil: a window recomputed or a trace run in a worker thread leaves the main thread free to draw."""
+    assert compiled.warm_up(wait=True)
+    kernels = compiled._state.kernels
+    assert {kind for kind, _ in kernels} == {*compiled.STEPS, "product"}
+    assert all(k.targetoptions.get("nogil") for k in kernels.values())

@@ -103,7 +103,7 @@ def test_series_and_states_before_across_window_edges_read_only_the_windows():
 def test_series_cached_reads_what_the_cache_has_and_says_what_it_lacks():
     m = model("gru", 1, "float32")
     ck = checkpointed(m, TEXT, window=W)
-    ck._store._cache.clear()
+    ck._store.windows.clear()
     assert ck.uncached(W + 3, 3 * W + 1) == [1, 2, 3]
     ck.whole_window(2)
     assert ck.uncached(W + 3, 3 * W + 1) == [1, 3] and ck.uncached(2 * W, 3 * W) == []
@@ -121,11 +121,11 @@ def test_a_window_read_again_is_the_same_to_the_bit():
     m = model("lstm", 2, "float32")
     ck = checkpointed(m, TEXT * 4, window=W)
     first = [ck.value("c", 1, k).copy() for k in range(0, ck.steps, 7)]
-    ck._store._cache.clear()  # every window is recomputed from its checkpoint
+    ck._store.windows.clear()  # every window is recomputed from its checkpoint
     again = [ck.value("c", 1, k) for k in range(0, ck.steps, 7)]
     for a, b in zip(first, again):
         np.testing.assert_array_equal(a, b)
-    assert len(ck._store._cache) <= ck._store.cache_windows
+    assert len(ck._store.windows) <= ck._store.cache_windows
 
 
 def test_summaries_are_the_bins_of_the_full_trace():
@@ -252,7 +252,7 @@ def test_memory_is_bounded_by_checkpoints_not_steps():
     ck = checkpointed(m, "abcdefgh" * 5000, window=256)
     for k in range(0, ck.steps, 997):
         ck.value("g", 0, k)
-    assert len(ck._store._cache) <= ck._store.cache_windows
+    assert len(ck._store.windows) <= ck._store.cache_windows
     assert ck.nbytes() < full_trace_bytes(m, ck.steps) / 4
 
 
@@ -428,8 +428,8 @@ async def test_a_jump_shows_the_step_at_once_and_colours_the_text_around_it_afte
         assert timeline.display and isinstance(app.trace, CheckpointedTrace)
         tokens = timeline.query_one("#history-tokens")
         computed = []
-        compute = app.trace._store.compute
-        monkeypatch.setattr(app.trace._store, "compute", lambda w: computed.append(w) or compute(w))
+        compute = app.trace._store.windows.compute
+        monkeypatch.setattr(app.trace._store.windows, "compute", lambda w: computed.append(w) or compute(w))
         fills = []
         fill = timeline._fill
         monkeypatch.setattr(timeline, "_fill", lambda: fills.append(app.k) or fill())

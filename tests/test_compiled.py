@@ -224,7 +224,7 @@ def test_checkpointed_windows_are_recomputed_by_the_path_that_first_computed_the
         with compiled.using(path):
             ck = checkpointed(m, text, window=64)
         first = [ck.value("c", 1, k).copy() for k in range(0, ck.steps, 5)]
-        ck._store._cache.clear()
+        ck._store.windows.clear()
         with compiled.using(not path):  # the reader's pin does not matter: each window keeps its own path
             again = [ck.value("c", 1, k) for k in range(0, ck.steps, 5)]
         for a, b in zip(first, again):

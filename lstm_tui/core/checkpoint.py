@@ -14,7 +14,7 @@ step: at T = 1,000,000 and H = 128 that is about 3 GB of float32. A
 
 all of it filled in by one forward pass, window by window. Reading a step
 recomputes the window that holds it from its checkpoint (a few windows are
-kept, least recently used first out). A window is recomputed by the same call
+kept, least recently used first out: :mod:`.windows`). A window is recomputed by the same call
 on the same inputs and state as the forward pass made, so it holds the same
 numbers to the last bit.
 
@@ -37,8 +37,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,6 +48,7 @@ from .errors import InputError
 from .labels import TokenLabels, token_labels
 from .model import Model, directions
 from .trace import Trace, concat  # noqa: F401 (concat: read from here by scan and the tests)
+from .windows import Windows
 
 WINDOW_SECONDS = 0.01  # aim for a window's recompute (what a jump's frame waits for) to cost about this
 CACHE_BYTES = 64 << 20  # recomputed windows kept, at most
@@ -183,8 +182,7 @@ class Store:
         self.path = [False] * n_win  # how window w was computed: False (NumPy) or "serial" (compiled; see compute)
         bpw = bytes_per_step(model) * W
         self.cache_windows = int(max(2, min(CACHE_STEPS // W, CACHE_BYTES // max(bpw, 1))))
-        self._cache: OrderedDict[int, Trace] = OrderedDict()
-        self._lock = threading.Lock()
+        self.windows = Windows(self.compute, self.cache_windows)  # the recomputed ones kept
         self.laid = model.laid_out()  # the weights laid out once for every window's run
 
     @property
@@ -219,35 +217,7 @@ class Store:
 
     def get(self, w: int, keep: bool = True) -> Trace:
         """Window w, from the cache or recomputed (and then kept, unless ``keep`` is False)."""
-        with self._lock:
-            tr = self._cache.get(w)
-            if tr is not None:
-                self._cache.move_to_end(w)
-                return tr
-        tr = self.compute(w)
-        if keep:
-            self._put(w, tr)
-        return tr
-
-    def cached(self, w: int) -> bool:
-        """Whether window w is in the cache (reading it costs no recompute)."""
-        with self._lock:
-            return w in self._cache
-
-    def peek(self, w: int) -> Trace | None:
-        """Window w if it is in the cache (then kept longer), else None: never recomputes."""
-        with self._lock:
-            tr = self._cache.get(w)
-            if tr is not None:
-                self._cache.move_to_end(w)
-            return tr
-
-    def _put(self, w: int, tr: Trace) -> None:
-        with self._lock:
-            self._cache[w] = tr
-            self._cache.move_to_end(w)
-            while len(self._cache) > self.cache_windows:
-                self._cache.popitem(last=False)
+        return self.windows.get(w, keep)
 
     def forward(self) -> None:
         """Compute the next window: its checkpoint after it, its maxima, its share of the bins."""
@@ -281,7 +251,7 @@ class Store:
         if tr.y is not None:
             self.y_max[w] = tr.y.max()
         if w < 2:  # the first windows are the ones shown first
-            self._put(w, tr)
+            self.windows.put(w, tr)
         self.done = w + 1
 
 
@@ -404,6 +374,14 @@ class CheckpointedTrace:
         ``steps``), from the cache or recomputed (``keep`` as in :meth:`window`)."""
         return self._store.get(w, keep)
 
+    def prefetch(self, windows: list[int]) -> None:
+        """Recompute these windows in a background thread, in this order (see :mod:`.windows`)."""
+        self._store.windows.prefetch(windows)
+
+    def wait(self, windows: list[int], seconds: float) -> None:
+        """Wait up to ``seconds`` for those of these windows being recomputed (see :mod:`.windows`)."""
+        self._store.windows.wait(windows, seconds)
+
     def _check(self, k: int) -> None:
         if not 0 <= k < self._steps:
             raise IndexError(f"step {k} out of range: the trace has {self._steps} step(s)")
@@ -452,7 +430,7 @@ class CheckpointedTrace:
         if start >= stop:
             return []
         W = self._store.W
-        return [w for w in range(start // W, (stop - 1) // W + 1) if not self._store.cached(w)]
+        return [w for w in range(start // W, (stop - 1) // W + 1) if not self._store.windows.cached(w)]
 
     def series_cached(self, q: str, layer: int, j: int, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`series` without recomputing anything: ``(values, known)``, both
@@ -464,7 +442,7 @@ class CheckpointedTrace:
         values = np.full(stop - start, np.nan, dtype=self._store.model.dtype)
         known = np.zeros(stop - start, dtype=bool)
         for w in range(start // W, (stop - 1) // W + 1) if start < stop else ():
-            tr = self._store.peek(w)
+            tr = self._store.windows.peek(w)
             if tr is not None:
                 a, b = max(start, w * W), min(stop, (w + 1) * W)
                 values[a - start : b - start] = tr.series(q, layer, j, a - w * W, b - w * W)
@@ -551,7 +529,7 @@ class CheckpointedTrace:
         s = self._store
         arrays = [*s.h, *(s.c or ()), s.win_max, s.y_max, *s.lo.values(), *s.hi.values(), *s.mean.values(), s.unknown]
         arrays += [a for a in (s.ids, s.frames, s.labels.indices) if a is not None]
-        cached = sum(_trace_bytes(t) for t in list(s._cache.values()))
+        cached = sum(_trace_bytes(t) for t in s.windows.values())
         return sum(a.nbytes for a in arrays) + cached
 
 

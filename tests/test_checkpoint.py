@@ -414,35 +414,53 @@ async def test_long_trace_views_and_breakpoint_scan(monkeypatch):
         assert app.query_one("#watches").display
 
 
-async def test_a_jump_shows_the_step_at_once_and_colours_the_text_around_it_after(monkeypatch):
-    """The history under the panels needs the text around t, which crosses windows: the frame
-    of a jump waits for t's window only; the others are recomputed after it and the text coloured."""
+def _dim(tokens) -> list:
+    return [seg for strip in tokens._strips for seg in strip if seg.style is not None and seg.style.dim]
+
+
+@pytest.mark.parametrize("slow", [False, True])
+async def test_a_jump_colours_the_text_around_it_from_windows_recomputed_meanwhile(monkeypatch, slow):
+    """The history under the panels needs the text around t, which crosses windows: the jump
+    starts the others in a background thread before the panels recompute t's, and the frame
+    colours the whole text. Windows that take longer than the frame waits for (slow) are drawn
+    dim and coloured after it, each still computed once."""
     monkeypatch.setattr(LstmApp, "FULL_TRACE_BYTES", 0)  # kept as checkpoints
     from lstm_tui.core import checkpoint
+    from lstm_tui.widgets.history_view import HistoryView
 
     monkeypatch.setattr(checkpoint, "window_length", lambda model, steps: 16)
+    monkeypatch.setattr(HistoryView, "WAIT_SECONDS", 0.01 if slow else 30.0)
     app = LstmApp(random_model(hidden=8, seed=0), text=LONG)
     async with app.run_test(size=(160, 50)) as pilot:  # tall: the history is under the panels
         await pilot.pause()
         timeline = app.query_one("#timeline")
         assert timeline.display and isinstance(app.trace, CheckpointedTrace)
         tokens = timeline.query_one("#history-tokens")
-        computed = []
-        compute = app.trace._store.windows.compute
-        monkeypatch.setattr(app.trace._store.windows, "compute", lambda w: computed.append(w) or compute(w))
-        fills = []
-        fill = timeline._fill
-        monkeypatch.setattr(timeline, "_fill", lambda: fills.append(app.k) or fill())
         k = app.trace.steps // 2 + 5
+        windows = app.trace._store.windows
+        computed, threads, release = [], set(), threading.Event()
+        compute = windows.compute
+
+        def counted(w):
+            computed.append(w)
+            threads.add(threading.current_thread().name)
+            if slow and w != k // 16:
+                release.wait(10)
+            return compute(w)
+
+        monkeypatch.setattr(windows, "compute", counted)
         app.k = k  # what go-to-step does
-        assert computed == [k // 16]  # the frame waits for t's window alone
-        dim = [seg for strip in tokens._strips for seg in strip if seg.style is not None and seg.style.dim]
-        assert dim and timeline._pending is not None  # the text's other steps: drawn dim until computed
-        await settle(pilot, lambda: timeline._pending is None)
-        assert fills and fills[-1] == k and len(computed) > 1
-        assert not [seg for strip in tokens._strips for seg in strip if seg.style is not None and seg.style.dim]
+        assert k // 16 in computed and "lstm-tui-prefetch" in threads  # the others: in the background
+        if slow:
+            assert _dim(tokens) and timeline._pending is not None  # drawn dim until they are done
+            release.set()
+            await settle(pilot, lambda: timeline._pending is None)
+        else:
+            assert timeline._pending is None  # every window of the text in this frame
+        assert not _dim(tokens)
+        assert len(computed) > 1 and len(computed) == len(set(computed))  # none computed twice
         shown = sum(len(seg.text) for strip in tokens._strips for seg in strip)
-        assert shown > 16 * 3  # the text spans several windows, now every one coloured
+        assert shown > 16 * 3  # the text spans several windows, every one coloured
 
 
 async def test_opening_a_model_stops_the_trace_of_the_old_one(gated):

@@ -289,6 +289,8 @@ class LstmApp(Intervene, Effects, AppState, Workers, Actions, Find, Files, Watch
         """Push the current step's numbers into every widget."""
         state = self.state
         tr, k, layer = self.trace, self.k, self.layer
+        for history in (self._steps.timeline, self.query_one("#history", HistoryView)):
+            history.prefetch(state)  # a long trace's windows the text needs, on the other core meanwhile
         self._strip.show(tr.tokens, tr.unknown, k)
         update(self._status, self.status_line())
         if tr.steps == 0:

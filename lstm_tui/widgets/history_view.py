@@ -54,6 +54,7 @@ class HistoryView(VerticalScroll, can_focus=False):
     MAX_CELL_WIDTH = 6  # characters per step at most: a short sequence spreads over the width
     _state = None  # the last State shown, drawn again when the size changes
     _pending = None  # (long trace, windows its text still lacks) after a frame drawn without them
+    _text_lines = 0  # lines of the coloured text, set when the map is drawn
     _fill_due = False  # a _fill is asked for after the next refresh
 
     def compose(self) -> ComposeResult:
@@ -149,17 +150,21 @@ class HistoryView(VerticalScroll, can_focus=False):
         # unit's other quantities (h, the gates) fills them.
         text_width = width + GUTTER
         spare = self._text_lines
-        shown = token_window(tr.tokens, state.k, text_width * spare)
+        shown = self._text_steps(tr, state.k)
         body: list[list[Segment]] = []
         extra = self.id != "timeline"
         # A long trace: the window holding t comes first (every view reads it at this step); the
-        # text's steps in other windows not yet recomputed are drawn dim and uncoloured in this
-        # frame, and coloured after it, one window at a time (_fill): a jump's frame waits
-        # for one window's recompute, not for the two or more that the text crosses.
+        # text's other windows were started on another core before the panels (prefetch) and are
+        # waited for up to WAIT_SECONDS. Steps in windows still not done are drawn dim and
+        # uncoloured in this frame, and coloured after it, one window at a time (_fill): a
+        # jump's frame waits for about one window's recompute, not for all that the text crosses.
         lacking: list[int] = []
         if long:
             tr.whole_window(state.k // tr.window_length)
             lacking = tr.uncached(shown.start, shown.stop)
+            if lacking:  # started by prefetch: on the other core while this one drew the panels
+                tr.wait(lacking, self.WAIT_SECONDS)
+                lacking = tr.uncached(shown.start, shown.stop)
         known = None
         for n, tq in enumerate([q, *sorted((x for x in tr.quantities if x != q), key=_TEXT_ORDER.find)]):
             if n > 0 and (not extra or spare < 2):
@@ -189,6 +194,25 @@ class HistoryView(VerticalScroll, can_focus=False):
         if lacking and not self._fill_due:
             self._fill_due = True
             self.call_after_refresh(self._fill)
+
+    def _text_steps(self, tr, k: int) -> slice:
+        """The steps of the text coloured around step k."""
+        width = max(8, (self.content_region.width or 80) - GUTTER - 2)
+        return token_window(tr.tokens, k, (width + GUTTER) * self._text_lines)
+
+    WAIT_SECONDS = 0.01  # how long a frame waits for the text's windows that prefetch started
+
+    def prefetch(self, state: State) -> None:
+        """Before the app draws a step: start recomputing, in a background thread, the windows
+        of a long trace that the text around the step crosses besides the step's own (which the
+        panels recompute), so that this view's show finds them done and colours the whole text
+        in the same frame; what is not done by then is drawn dim and coloured after it (_fill)."""
+        tr = state.trace
+        if not isinstance(tr, CheckpointedTrace) or not self.display or not tr.steps:
+            return
+        shown, W = self._text_steps(tr, state.k), tr.window_length
+        lacking = [w for w in tr.uncached(shown.start, shown.stop) if w != state.k // W]
+        tr.prefetch(sorted(lacking, key=lambda w: abs(w * W + W // 2 - state.k)))
 
     FILL_SECONDS = 0.02  # recomputing the text's windows after a frame: then a frame, so that keys are not held up long
 

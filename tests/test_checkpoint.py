@@ -418,23 +418,29 @@ def _dim(tokens) -> list:
     return [seg for strip in tokens._strips for seg in strip if seg.style is not None and seg.style.dim]
 
 
-@pytest.mark.parametrize("slow", [False, True])
-async def test_a_jump_colours_the_text_around_it_from_windows_recomputed_meanwhile(monkeypatch, slow):
-    """The history under the panels needs the text around t, which crosses windows: the jump
-    starts the others in a background thread before the panels recompute t's, and the frame
-    colours the whole text. Windows that take longer than the frame waits for (slow) are drawn
-    dim and coloured after it, each still computed once."""
+@pytest.mark.parametrize("way", ["numpy", "compiled", "compiled, slow"])
+async def test_a_jump_colours_the_text_around_it_from_windows_recomputed_meanwhile(monkeypatch, way):
+    """The history under the panels needs the text around t, which crosses windows. Windows the
+    compiled loop computed (its kernel lets the main thread run) are started in a background
+    thread before the panels recompute t's, and the frame colours the whole text; those that take
+    longer than the frame waits for (slow), and NumPy's windows (whose loop holds the GIL), are
+    drawn dim in the frame and coloured after it. Each window is computed once."""
     monkeypatch.setattr(LstmApp, "FULL_TRACE_BYTES", 0)  # kept as checkpoints
     from lstm_tui.core import checkpoint
     from lstm_tui.widgets.history_view import HistoryView
 
+    compiled, slow = way.startswith("compiled"), way.endswith("slow")
+    if compiled:
+        pytest.importorskip("numba")
+    monkeypatch.setenv("LSTM_TUI_COMPILED", "1" if compiled else "0")
     monkeypatch.setattr(checkpoint, "window_length", lambda model, steps: 16)
     monkeypatch.setattr(HistoryView, "WAIT_SECONDS", 0.01 if slow else 30.0)
-    app = LstmApp(random_model(hidden=8, seed=0), text=LONG)
+    app = LstmApp(random_model(hidden=8, seed=0, dtype="float32"), text=LONG)
     async with app.run_test(size=(160, 50)) as pilot:  # tall: the history is under the panels
         await pilot.pause()
         timeline = app.query_one("#timeline")
         assert timeline.display and isinstance(app.trace, CheckpointedTrace)
+        assert all(app.trace._store.path) == compiled
         tokens = timeline.query_one("#history-tokens")
         k = app.trace.steps // 2 + 5
         windows = app.trace._store.windows
@@ -450,8 +456,9 @@ async def test_a_jump_colours_the_text_around_it_from_windows_recomputed_meanwhi
 
         monkeypatch.setattr(windows, "compute", counted)
         app.k = k  # what go-to-step does
-        assert k // 16 in computed and "lstm-tui-prefetch" in threads  # the others: in the background
-        if slow:
+        assert k // 16 in computed
+        assert ("lstm-tui-prefetch" in threads) == compiled  # the others: in the background
+        if slow or not compiled:
             assert _dim(tokens) and timeline._pending is not None  # drawn dim until they are done
             release.set()
             await settle(pilot, lambda: timeline._pending is None)

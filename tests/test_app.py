@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ from lstm_tui.widgets.help_screen import HelpScreen, keys_table
 from lstm_tui.widgets.panel import Panel
 
 TEXT = "the cat sat."
+DATA_KERAS = Path(__file__).parent / "data" / "keras"
 
 
 def make_app(text: str = TEXT, **kw) -> LstmApp:
@@ -598,6 +600,17 @@ async def test_open_another_model_and_a_failed_load_changes_nothing(tmp_path):
         assert (app.model, app.trace) == before and app.is_running
         await pilot.press("o", *"nonsense-model", "enter")
         assert app.model is before[0]
+
+
+async def test_open_a_file_without_vocabulary_starts_on_its_ids():
+    """A Keras file keeps no vocabulary: its tokens are the ids, so the text the app was on
+    (words) would be all <unk>; it starts on an example of ids instead."""
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("o", *str(DATA_KERAS / "lstm_lm.keras"), "enter")
+        await pilot.pause()
+        assert app.model.name == "lstm_lm" and app.trace.steps > 1
+        assert app.text == app.model.meta["example"] and not app.trace.unknown.any()
 
 
 async def test_open_survives_a_readers_own_bug(monkeypatch):

@@ -359,6 +359,15 @@ def file_vocab(f: Arrays) -> tuple[str, ...] | None:
     return check_vocab(v, f"{f.name}: metadata 'vocab'")
 
 
+def id_vocabulary(V: int, hint: str = "") -> tuple[tuple[str, ...], dict]:
+    """The tokens of a file with an embedding of V rows and no vocabulary: its ids "0" … "V-1",
+    written as numbers (word tokenizer); and the metadata that says so, with an example text
+    of ids to start on (a text of words would be all <unk>)."""
+    vocab = tuple(str(k) for k in range(V))
+    note = f"no vocabulary: tokens are the ids 0 to {V - 1}, written as numbers{hint}"
+    return vocab, {"tokenizer": "word", "notes": note, "example": " ".join(vocab[k % V] for k in range(1, 13))}
+
+
 def tokenizer_of(file: str, meta: dict, vocab: tuple[str, ...]) -> str:
     """The metadata's tokenizer, or ``char`` when every token is one character (or ``<unk>``)."""
     kind = meta.get("tokenizer")

@@ -284,6 +284,8 @@ def test_without_a_vocabulary_the_ids_are_the_tokens():
     assert "no vocabulary" in model.meta["notes"]
     trace = model.trace(" ".join(str(i) for i in ref["ids"]))
     np.testing.assert_allclose(trace.y, ref["y"], atol=TOL)
+    start = model.trace(model.meta["example"])  # what the app and the CLI start on without --text
+    assert start.steps > 1 and not start.unknown.any()  # ids, not words that would all be <unk>
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

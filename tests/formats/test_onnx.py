@@ -277,6 +277,15 @@ def test_vocabulary_from_file_and_metadata(tmp_path):
     onnx.save(proto, path)
     model = onnx_format.load(path)
     assert model.vocab == tuple("ABCDEFGHI") and model.name == "from-meta"
+    assert "example" not in model.meta  # the CLI's and the app's own text then
+
+
+def test_without_a_vocabulary_the_ids_are_the_tokens_and_the_example():
+    model = onnx_format.load(DATA / "torch_legacy_lstm2_emb_logits.onnx")
+    assert model.vocab == tuple(str(k) for k in range(11)) and model.tokenizer == "word"
+    assert any("no vocabulary" in n for n in model.meta["notes"])
+    start = model.trace(model.meta["example"])  # what the app and the CLI start on without --text
+    assert start.steps > 1 and not start.unknown.any()
 
 
 def test_match():

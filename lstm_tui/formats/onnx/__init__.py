@@ -170,6 +170,8 @@ def load(path: str | os.PathLike, *, vocab_path: str | os.PathLike | None = None
                            "lstm-tui runs any length")
     if graph.notes:
         meta["notes"] = list(graph.notes)
+    if graph.example and "example" not in meta:  # the ids, when the file has no vocabulary
+        meta["example"] = graph.example
     kinds = "/".join(dict.fromkeys(n.op_type for level in levels for n in level))
     bi = " bidirectional" if any(isinstance(lay, Bidirectional) for lay in layers) else ""
     widths = ", ".join(str(lay.output_size) for lay in layers)

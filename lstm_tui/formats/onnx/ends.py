@@ -23,7 +23,7 @@ import numpy as np
 
 from ...core.errors import ModelFileError
 from ...core.inputs import check_vocab, first_line
-from ..arrays import tokenizer_of
+from ..arrays import id_vocabulary, tokenizer_of
 from ..registry import vocabulary
 from .graph import PROBE_LENGTHS, RELAYOUT, SHAPE_OPS, Graph, show
 from .nodes import directions, y_shape
@@ -235,8 +235,10 @@ def vocabulary_of(graph: Graph, vocab_path, embedding, head_W):
     if vocab is None:
         if embedding is None:
             return None, "char"
-        graph.notes.append(f"no vocabulary: tokens are the ids 0 to {V - 1}, written as numbers")
-        return tuple(str(k) for k in range(V)), "word"
+        vocab, said = id_vocabulary(V)
+        graph.notes.append(said["notes"])
+        graph.example = said["example"]
+        return vocab, said["tokenizer"]
     if V is not None and len(vocab) != V:
         what = "embedding" if embedding is not None else "head"
         raise graph.fail(f"vocabulary {where} has {len(vocab)} tokens but the {what} has {V} rows")

@@ -83,6 +83,7 @@ class Graph:
         self.opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 0)
         self.props = {p.key: p.value for p in proto.metadata_props}
         self.notes: list[str] = []
+        self.example = ""  # a text to start on, when the model gives none (see ends.vocabulary_of)
         self._consts: dict[str, np.ndarray] = {}
         self._init_values: dict[str, np.ndarray] = {}
         self.read_nodes: dict[int, list] = {}  # id(node) -> [nodes.Direction], forward first

@@ -107,3 +107,21 @@ def test_a_failed_prefetch_leaves_the_error_to_the_reader_and_prefetches_again()
     windows.prefetch([4])
     windows.wait([4], 5)
     assert windows.cached(4)
+
+
+def test_wait_sees_a_window_the_prefetch_has_taken_but_not_begun(monkeypatch):
+    """The prefetch thread may be held up between taking a window off its list and computing it:
+    a wait in that moment still waits for the window."""
+    windows = Windows(Slow(), size=8)
+    real_get = windows.get
+
+    def late_get(w, keep=True):
+        if threading.current_thread().name == "lstm-tui-prefetch":
+            time.sleep(0.1)  # descheduled, as a busy machine does
+        return real_get(w, keep)
+
+    monkeypatch.setattr(windows, "get", late_get)
+    windows.prefetch([2])
+    time.sleep(0.03)  # the window taken off the list by now
+    windows.wait([2], 5)
+    assert windows.cached(2)

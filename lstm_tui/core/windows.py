@@ -80,13 +80,13 @@ class Windows:
             if tr is not None:
                 self._kept.move_to_end(w)
                 return tr
-            if not keep:
-                busy = False
-            else:
-                busy = True
+            if keep:
                 self._busy.add(w)
-        if not busy:
-            return self.compute(w)
+        return self._compute_busy(w) if keep else self.compute(w)
+
+    def _compute_busy(self, w: int) -> Trace:
+        """Window w computed and kept; the caller marked it busy in the same hold of the lock in
+        which it found it neither kept nor busy (so that a wait never sees it in none of the sets)."""
         try:
             tr = self.compute(w)
             self.put(w, tr)
@@ -114,8 +114,11 @@ class Windows:
                     self._changed.notify_all()
                     return
                 w = self._wanted.pop(0)
+                if w in self._kept or w in self._busy:
+                    continue
+                self._busy.add(w)
             try:
-                self.get(w)
+                self._compute_busy(w)
             except Exception:  # the view that reads the window recomputes it, and says what failed
                 pass
 

@@ -470,6 +470,29 @@ async def test_a_jump_colours_the_text_around_it_from_windows_recomputed_meanwhi
         assert shown > 16 * 3  # the text spans several windows, every one coloured
 
 
+async def test_a_view_without_the_coloured_text_prefetches_nothing(monkeypatch):
+    """The timeline sits in the steps view: in another view a jump recomputes no window for it."""
+    pytest.importorskip("numba")
+    monkeypatch.setattr(LstmApp, "FULL_TRACE_BYTES", 0)
+    monkeypatch.setenv("LSTM_TUI_COMPILED", "1")  # windows of the compiled loop: those are prefetched
+    from lstm_tui.core import checkpoint
+
+    monkeypatch.setattr(checkpoint, "window_length", lambda model, steps: 16)
+    app = LstmApp(random_model(hidden=8, seed=0, dtype="float32"), text=LONG)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await pilot.pause()
+        windows = app.trace._store.windows
+        threads = []
+        compute = windows.compute
+        monkeypatch.setattr(windows, "compute", lambda w: threads.append(threading.current_thread().name) or compute(w))
+        for view, k in (("4", app.trace.steps // 3), ("1", app.trace.steps // 2)):
+            await pilot.press(view)
+            threads.clear()
+            app.k = k
+            await pilot.pause()
+            assert ("lstm-tui-prefetch" in threads) == (view == "1")  # units view: none; steps view: its text's
+
+
 async def test_opening_a_model_stops_the_trace_of_the_old_one(gated):
     app = LstmApp(random_model(hidden=8, seed=0), text=LONG)
     async with app.run_test(size=(120, 40)) as pilot:

@@ -289,8 +289,9 @@ class LstmApp(Intervene, Effects, AppState, Workers, Actions, Find, Files, Watch
         """Push the current step's numbers into every widget."""
         state = self.state
         tr, k, layer = self.trace, self.k, self.layer
-        for history in (self._steps.timeline, self.query_one("#history", HistoryView)):
-            history.prefetch(state)  # a long trace's windows the text needs, on the other core meanwhile
+        if self.view in ("steps", "history"):  # a long trace's windows its text needs, on the other core meanwhile
+            history = self._steps.timeline if self.view == "steps" else self.query_one("#history", HistoryView)
+            history.prefetch(state)
         self._strip.show(tr.tokens, tr.unknown, k)
         update(self._status, self.status_line())
         if tr.steps == 0:

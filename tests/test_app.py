@@ -602,6 +602,21 @@ async def test_open_another_model_and_a_failed_load_changes_nothing(tmp_path):
         assert app.model is before[0]
 
 
+@pytest.mark.parametrize("size", [(80, 24), (160, 50)])
+async def test_the_unit_view_and_the_watches_sit_whole_above_the_footer(size):
+    """Docked to one edge, widgets overlap: the footer hid the unit view's bottom border, and the watches all of it."""
+    from textual.widgets import Footer
+
+    app = make_app()
+    async with app.run_test(size=size) as pilot:
+        await pilot.press("m")  # pin a watch: the watches show
+        await pilot.pause()
+        unit, watches, footer = app.query_one("#unit").region, app.query_one("#watches").region, app.query_one(Footer).region
+        assert unit.height == 5 and watches.height > 0  # its border, three lines of numbers
+        assert not unit.overlaps(footer) and not watches.overlaps(unit) and not watches.overlaps(footer)
+        assert app.query_one("#views").region.bottom <= watches.y
+
+
 async def test_open_a_file_without_vocabulary_starts_on_its_ids():
     """A Keras file keeps no vocabulary: its tokens are the ids, so the text the app was on
     (words) would be all <unk>; it starts on an example of ids instead."""

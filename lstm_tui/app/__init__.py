@@ -191,8 +191,10 @@ class LstmApp(Intervene, Effects, AppState, Workers, Actions, Find, Files, Watch
             yield UnitsView(id="units")
             yield GradientView(id="gradients")
             yield EffectView(id="effects")
-        yield UnitView(id="unit")
+        # Under the views in the layout, not docked: docked widgets on one edge overlap (the
+        # footer hid the unit view's bottom border, and the watches all of the unit view).
         yield Watches(id="watches")
+        yield UnitView(id="unit")
         yield Static("", id="too-small")
         yield Footer(show_command_palette=False)
 

@@ -14,7 +14,6 @@ from .update import update
 class UnitView(Static):
     DEFAULT_CSS = """
     UnitView {
-        dock: bottom;
         height: auto;
         border: round $accent 60%;
         padding: 0 1;

@@ -25,7 +25,7 @@ class Watches(Vertical):
     """Shows the watched (quantity, layer, unit) pins and expressions; hidden while there are none."""
 
     DEFAULT_CSS = """
-    Watches { dock: bottom; height: auto; max-height: 18; border: round $secondary 60%; padding: 0 1; display: none; }
+    Watches { height: auto; max-height: 18; border: round $secondary 60%; padding: 0 1; display: none; }
     Watches Figure { height: 10; }
     Watches #watch-values { height: auto; max-height: 6; }
     """

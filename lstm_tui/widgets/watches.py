@@ -24,14 +24,18 @@ ExprWatch = tuple[str, int, "np.ndarray | None"]
 class Watches(Vertical):
     """Shows the watched (quantity, layer, unit) pins and expressions; hidden while there are none."""
 
+    # With a plot, a share of the terminal's height (at most 14 lines): the views above keep the
+    # rest, and on a short terminal the unit view under it stays on screen; the values first.
     DEFAULT_CSS = """
     Watches { height: auto; max-height: 18; border: round $secondary 60%; padding: 0 1; display: none; }
-    Watches Figure { height: 10; }
+    Watches.-plot { height: 45vh; max-height: 14; }
+    Watches Figure { height: 1fr; }
     Watches #watch-values { height: auto; max-height: 6; }
     """
 
     def compose(self) -> ComposeResult:
         if plots.available():
+            self.add_class("-plot")
             yield Figure(id="watch-plot")
         yield Static(id="watch-values")
 

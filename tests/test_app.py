@@ -691,3 +691,27 @@ async def test_a_tall_screen_shows_the_history_under_the_panels():
         await pilot.resize_terminal(100, 30)
         await pilot.pause()
         assert not timeline.display
+
+
+async def test_the_footer_keeps_its_keys_when_a_prompt_closes_and_redraws_when_they_change():
+    """Textual's footer builds its keys again whenever the bindings are refreshed, which each
+    prompt's closing does (about 20 ms at H = 1024): the same keys are kept; new keys show."""
+    from textual.widgets._footer import FooterKey
+
+    from lstm_tui.widgets.footer import KeysFooter
+
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        footer = app.query_one(KeysFooter)
+        keys = list(footer.query(FooterKey))
+        assert [k.description for k in keys][:2] == ["next", "prev"]
+        await pilot.press("question_mark")  # the help screen over the app, then closed
+        await pilot.pause()
+        await pilot.press("escape")
+        await pilot.pause()
+        assert list(footer.query(FooterKey)) == keys  # the same widgets: not built again
+        app.bind("z", "bell", description="ring")
+        app.refresh_bindings()
+        await pilot.pause()
+        assert "ring" in [k.description for k in footer.query(FooterKey)]

@@ -26,7 +26,7 @@ import numpy as np
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.content import Content
-from textual.widgets import ContentSwitcher, Footer, Header, Input, Static
+from textual.widgets import ContentSwitcher, Header, Input, Static
 
 from ..core import compiled, tracing
 from ..core.tracing import TraceBuilder
@@ -39,6 +39,7 @@ from ..core.trace import Trace
 from ..widgets.effect_view import EffectView
 from ..widgets.filters import skipping
 from ..widgets.gradient_view import GradientView
+from ..widgets.footer import KeysFooter
 from ..widgets.history_view import HistoryView
 from ..widgets.messages import StepChosen, UnitChosen
 from ..widgets.stages_view import StagesView
@@ -196,7 +197,7 @@ class LstmApp(Intervene, Effects, AppState, Workers, Actions, Find, Files, Watch
         yield Watches(id="watches")
         yield UnitView(id="unit")
         yield Static("", id="too-small")
-        yield Footer(show_command_palette=False)
+        yield KeysFooter(show_command_palette=False)
 
     def format_title(self, title: str, sub_title: str) -> Content:
         """The header, "lstm-tui — model": no run of it opens with a space (an SVG viewer drops it)."""

@@ -65,6 +65,27 @@ async def test_a_static_grows_when_its_text_needs_more_lines():
         assert panel.extra.size.height > before
 
 
+async def test_a_static_asks_for_a_layout_only_when_its_text_may_need_more_lines():
+    from rich.text import Text
+
+    from lstm_tui.widgets.update import update
+
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        unit = app.query_one("#unit")
+        lines = unit.content_region.height
+        layouts = []
+        real = unit.refresh
+        unit.refresh = lambda *a, **kw: layouts.append(kw.get("layout", False)) or real(*a, **kw)
+        update(unit, Text("\n".join(["short line"] * lines)))  # as many lines, each narrower than the box
+        assert True not in layouts
+        update(unit, Text("\n".join(["short line"] * (lines + 1))))  # one more line: laid out again
+        assert layouts[-1] is True
+        await pilot.pause()
+        assert unit.content_region.height == lines + 1
+
+
 def test_heatmap_lines_unchanged_by_rows():
     values = np.linspace(-1, 1, 11)
     lines = heatmap_lines(values, Scale("blue-white-red", -1, 1), cols=4, cell_width=2, selected=9)

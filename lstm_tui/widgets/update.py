@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from rich.cells import cell_len
+from rich.text import Text
 from textual.geometry import Size
 from textual.widgets import Static
 
@@ -28,6 +30,8 @@ def update(widget: Static, content, key: object = None) -> None:
     width = widget.content_region.width
     if not widget.is_mounted or not width:
         widget.refresh(layout=True)  # not laid out yet: nothing to compare with
+    elif isinstance(content, Text) and _fits(content.plain, width, before):
+        return  # as many lines or fewer, none wider than the box: no wrapping to measure
     else:
         needed = widget.get_content_height(Size(width, before), Size(width, before), width)
         cap = widget.styles.max_height
@@ -35,3 +39,9 @@ def update(widget: Static, content, key: object = None) -> None:
             needed = min(needed, int(cap.value) - widget.styles.gutter.height)
         if needed > before:
             widget.refresh(layout=True)
+
+
+def _fits(plain: str, width: int, lines: int) -> bool:
+    """Whether text with these characters takes at most ``lines`` lines of ``width`` cells unwrapped."""
+    rows = plain.split("\n")
+    return len(rows) <= lines and all(cell_len(row) <= width for row in rows)

@@ -84,6 +84,11 @@ async def test_a_static_asks_for_a_layout_only_when_its_text_may_need_more_lines
         assert layouts[-1] is True
         await pilot.pause()
         assert unit.content_region.height == lines + 1
+        width, lines = unit.content_region.width, lines + 1
+        layouts.clear()
+        tabbed = "\t".join(["x"] * (width // 8 + 2))  # tabs: drawn 8 cells wide, so it wraps
+        update(unit, Text("\n".join(["short line"] * (lines - 1) + [tabbed])))
+        assert layouts[-1] is True
 
 
 def test_heatmap_lines_unchanged_by_rows():

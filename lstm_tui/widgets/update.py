@@ -43,5 +43,5 @@ def update(widget: Static, content, key: object = None) -> None:
 
 def _fits(plain: str, width: int, lines: int) -> bool:
     """Whether text with these characters takes at most ``lines`` lines of ``width`` cells unwrapped."""
-    rows = plain.split("\n")
+    rows = plain.expandtabs(8).split("\n")  # a tab is drawn as up to 8 cells; cell_len counts it as none
     return len(rows) <= lines and all(cell_len(row) <= width for row in rows)

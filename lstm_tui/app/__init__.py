@@ -66,6 +66,7 @@ class LstmApp(Intervene, Effects, AppState, Workers, Actions, Find, Files, Watch
     """Step through a recurrent model's trace with the keyboard."""
 
     TITLE = "lstm-tui"
+    ROWS_BESIDE_WATCHES = 13  # header, input, strip, status and footer; the unit view (5 to 7 as it wraps); a line of the views
     AUTO_FOCUS = None  # start with the stepping keys live, not in the input line
     CSS = """
     #input { margin: 0 1; }
@@ -281,8 +282,10 @@ class LstmApp(Intervene, Effects, AppState, Workers, Actions, Find, Files, Watch
             )
 
     def _fit_timeline(self, height: int) -> None:
+        """The history under the panels, and the watches' lines, for a screen ``height`` tall."""
         if not hasattr(self, "_steps"):  # a resize before the screen is mounted
             return
+        self._watches.fit(height - self.ROWS_BESIDE_WATCHES)
         units = max(layer_units(self.trace, n) for n in range(self.trace.num_layers))
         if self._steps.fit_timeline(height, units) and self.trace.steps:
             self.call_after_refresh(self.refresh_view)

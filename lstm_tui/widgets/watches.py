@@ -24,14 +24,26 @@ ExprWatch = tuple[str, int, "np.ndarray | None"]
 class Watches(Vertical):
     """Shows the watched (quantity, layer, unit) pins and expressions; hidden while there are none."""
 
-    # With a plot, a share of the terminal's height (at most 14 lines): the views above keep the
-    # rest, and on a short terminal the unit view under it stays on screen; the values first.
+    # With a plot, a share of the terminal's height (at most 14 lines, and what fit leaves): the
+    # views above keep the rest, and the unit view under it stays on screen; the values first.
+    # Too short for a plot (-short): the values alone.
     DEFAULT_CSS = """
     Watches { height: auto; max-height: 18; border: round $secondary 60%; padding: 0 1; display: none; }
     Watches.-plot { height: 45vh; max-height: 14; }
+    Watches.-short { height: auto; }
+    Watches.-short Figure { display: none; }
     Watches Figure { height: 1fr; }
     Watches #watch-values { height: auto; max-height: 6; }
     """
+
+    MIN_PLOT_LINES = 8  # the box with a plot worth drawing: its border, a few lines of plot, a value
+
+    def fit(self, room: int) -> None:
+        """At most ``room`` lines (what the screen leaves under the views' first line): the plot
+        only when it has enough of them."""
+        short = room < self.MIN_PLOT_LINES
+        self.set_class(short, "-short")
+        self.styles.max_height = max(3, min(14 if self.has_class("-plot") and not short else 18, room))
 
     def compose(self) -> ComposeResult:
         if plots.available():

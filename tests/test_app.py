@@ -634,6 +634,22 @@ async def test_open_a_file_without_vocabulary_starts_on_its_ids():
         assert app.text == app.model.meta["example"] and not app.trace.unknown.any()
 
 
+async def test_open_a_model_of_another_cell_from_any_view():
+    """From an LSTM to a GRU to an RNN and back: the history's quantity (an LSTM's c) and the
+    panels follow the new cell (a GRU opened on the history of c used to end the app)."""
+    app = make_app()
+    async with app.run_test(size=(160, 50)) as pilot:
+        for name, view in (("brackets-gru", "3"), ("brackets-rnn", "1"), ("brackets", "3"), ("copy-gru", "1")):
+            await pilot.press(view, "o", *name, "enter")
+            await pilot.pause()
+            await pilot.pause(0.1)
+            assert app.is_running and app.model.name == name
+            assert app.history_quantity in app.trace.quantities
+            assert {p.spec.key for p in app._panels} <= set(app.trace.quantities) | {"x", "y", "h_prev", "c_prev"}
+            await pilot.press("n")
+            assert app.k == 1
+
+
 async def test_open_survives_a_readers_own_bug(monkeypatch):
     import lstm_tui.core.registry as registry
 

@@ -137,6 +137,8 @@ class AppState:
         self._stop_scan()
         rebuild = trace.cell != self.trace.cell or trace.has_head != self.trace.has_head
         self.trace = trace
+        if self.history_quantity not in trace.quantities:  # another cell: an LSTM's c is not a GRU's
+            self.history_quantity = trace.memory_quantity
         self.search_results = None  # found on the old sequence
         self.set_reactive(AppState.k, 0)
         self.set_reactive(AppState.layer, min(self.layer, trace.num_layers - 1))

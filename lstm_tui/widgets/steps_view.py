@@ -33,6 +33,8 @@ CORE_KEYS = ("f", "i", "g", "o", "c", "h", "r", "z", "n")
 class StepsView(VerticalScroll, can_focus=False):
     """Every quantity of the step in a grid of panels; the history view below on a tall screen."""
 
+    _built_for: tuple | None = None  # (cell, has_head) of the trace the panels were built for
+
     DEFAULT_CSS = """
     StepsView #directions { height: auto; padding: 0 1; color: $text-muted; display: none; }
     """
@@ -68,6 +70,7 @@ class StepsView(VerticalScroll, can_focus=False):
         await io.mount_all([Panel(s, id=f"panel-{s.key}") for s in specs if s.key not in CORE_KEYS])
         self.panels = list(self.query(Panel))
         self.stale = set()
+        self._built_for = (trace.cell, trace.has_head)
         self.set_notation(notation)
 
     def set_notation(self, notation: str) -> None:
@@ -92,6 +95,8 @@ class StepsView(VerticalScroll, can_focus=False):
         """Push the step into the panels on screen (an empty trace empties every panel)."""
         self._state = state
         tr = state.trace
+        if (tr.cell, tr.has_head) != self._built_for:
+            return  # the panels of another model's cell: the app builds new ones, then shows the step
         if tr.steps == 0:
             for panel in self.query(Panel):
                 panel.show(np.zeros(0), panel_specs.scale(tr, panel.spec, state.layer), None, state.mono)

@@ -81,6 +81,34 @@ async def test_bang_sets_the_selected_unit_at_this_step_and_the_run_follows():
         assert app.k == 4 and app.unit == 12  # the step and unit stay
 
 
+async def test_the_prompt_copies_the_arrays_of_the_next_run_while_its_value_is_typed():
+    """A patch's run is written into a spare run's arrays; with none kept (the first patch, the
+    second beside the first's run) the prompt copies one in a worker, and the run uses it."""
+    app = brackets()
+    async with app.run_test(size=(120, 40)) as pilot:
+        for steps, unit in ((4, 12), (2, 3)):
+            await select(pilot, steps, unit)
+            await pilot.press("exclamation_mark")
+            await settle(pilot, app, lambda: app._spare is not None)
+            clean, spare, since = app._spare
+            assert clean is app.clean and since == clean.steps
+            assert not np.shares_memory(spare.states["c"][0], clean.states["c"][0])
+            np.testing.assert_array_equal(spare.states["c"][0], clean.states["c"][0])
+            await pilot.press("0", "enter")
+            await settle(pilot, app)
+            assert app.trace.states["c"] is spare.states["c"]  # written into, not copied again
+            want = intervene(app.model, app.clean, app.patches)
+            for q in ("i", "f", "g", "o", "c", "h"):
+                close(app.trace.states[q][0], want.states[q][0])
+            close(app.trace.y, want.y)
+        kept = app._spare  # the run before last came back as the spare
+        assert kept is not None
+        await select(pilot, 1, 0)
+        await pilot.press("exclamation_mark")
+        await settle(pilot, app)
+        assert app._spare is kept  # nothing copied
+
+
 async def test_stage_view_at_a_patched_step_says_the_patch_set_it():
     app = brackets()
     async with app.run_test(size=(120, 40)) as pilot:

@@ -7,7 +7,7 @@ import pytest
 
 from lstm_tui.core import random_model
 from lstm_tui.core.interventions import Patch, intervene
-from lstm_tui.core.patch_buffer import first_patched_step, intervene_into
+from lstm_tui.core.patch_buffer import first_patched_step, intervene_into, spare_run
 
 TEXT = "the quick brown fox jumps over the lazy dog, twice: the quick brown fox"
 
@@ -63,3 +63,26 @@ def test_a_spare_that_shares_the_clean_arrays_is_not_written():
     got = intervene_into(model, clean, [Patch(0, "c", 2, 5, 0.0)], None, clean, 0)
     np.testing.assert_array_equal(clean.states["c"][0], c)
     assert got.states["c"][0][5][2] == 0
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+def test_a_spare_made_ahead_is_written_into_and_gives_what_intervene_gives(layers):
+    model = random_model(hidden=8, layers=layers, seed=2)
+    clean = model.trace(TEXT)
+    before = {q: np.array(v) for q, v in clean.states.items()}
+    spare = spare_run(model, clean)
+    patches = [Patch(layers - 1, "c", 3, 20, 0.5)]
+    got = intervene_into(model, clean, patches, None, spare, clean.steps)
+    assert got.states["c"] is spare.states["c"] and got.logits is spare.logits  # written into, no copy
+    same(got, intervene(model, clean, patches))
+    for q, v in before.items():  # the clean run untouched
+        np.testing.assert_array_equal(np.array(clean.states[q]), v)
+
+
+def test_a_model_reading_backwards_takes_no_spare():
+    from lstm_tui.core.cells import Bidirectional
+    from lstm_tui.core.model import Model
+
+    layer = random_model(hidden=6, seed=3).layers[0]
+    back = Model(layers=(Bidirectional(layer, layer.__class__(**{**layer.__dict__, "reverse": True})),))
+    assert spare_run(back, back.trace(np.zeros((5, layer.input_size), np.float32))) is None

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .interventions import Patch, _head, _plan, _propagate, intervene
+from .interventions import Patch, _fresh, _head, _plan, _propagate, intervene
 from .model import Model, directions
 from .trace import Trace
 
@@ -41,6 +41,23 @@ def _owns(into: Trace, clean: Trace, model: Model) -> bool:
     return True
 
 
+def _reads_backwards(model: Model) -> bool:
+    return any(layer.reverse for level in model.layers for layer in directions(level))
+
+
+def spare_run(model: Model, clean: Trace) -> Trace | None:
+    """A run equal to ``clean`` with its own copy of every array :func:`intervene_into` writes
+    (``since`` = ``clean.steps``): made ahead of a first patch, while its value is typed, so that
+    its run copies nothing. None for a model with a reverse direction, which takes no spare."""
+    if _reads_backwards(model):
+        return None
+    copy = None if clean.logits is None else clean.logits.copy(), None if clean.y is None else clean.y.copy()
+    return dataclasses.replace(
+        clean, states={q: _fresh(v) for q, v in clean.states.items()}, hW=_fresh(clean.hW),
+        xW=_fresh(clean.xW) if model.num_layers > 1 else clean.xW, logits=copy[0], y=copy[1],
+    )
+
+
 def intervene_into(
     model: Model,
     clean: Trace,
@@ -62,8 +79,7 @@ def intervene_into(
     ``base``, the run on screen (patches ``base_patches``, differing from ``clean``
     from ``base_since``), is read, never written: the rows before the first step
     of the patches that differ are its rows, and only the rest is recomputed."""
-    reverse = any(layer.reverse for level in model.layers for layer in directions(level))
-    if into is None or reverse or not _owns(into, clean, model):
+    if into is None or _reads_backwards(model) or not _owns(into, clean, model):
         return intervene(model, clean, patches, source)
     plan = _plan(model, clean, list(patches), source)
     if not plan:

@@ -24,18 +24,19 @@ ExprWatch = tuple[str, int, "np.ndarray | None"]
 class Watches(Vertical):
     """Shows the watched (quantity, layer, unit) pins and expressions; hidden while there are none."""
 
-    # With a plot, a share of the terminal's height (at most 14 lines, and what fit leaves): the
-    # views above keep the rest, and the unit view under it stays on screen; the values first.
-    # Too short for a plot (-short): the values alone.
+    # With a plot, a share of the terminal's height (its cap, and what the screen leaves, set by
+    # fit): the views above keep the rest, and the unit view under it stays on screen; the values
+    # first. Too short for a plot (-short): the values alone.
     DEFAULT_CSS = """
-    Watches { height: auto; max-height: 18; border: round $secondary 60%; padding: 0 1; display: none; }
-    Watches.-plot { height: 45vh; max-height: 14; }
+    Watches { height: auto; border: round $secondary 60%; padding: 0 1; display: none; }
+    Watches.-plot { height: 45vh; }
     Watches.-short { height: auto; }
     Watches.-short Figure { display: none; }
     Watches Figure { height: 1fr; }
     Watches #watch-values { height: auto; max-height: 6; }
     """
 
+    MAX_LINES, MAX_PLOT_LINES = 18, 14  # the box at most: values alone, with a plot
     MIN_PLOT_LINES = 8  # the box with a plot worth drawing: its border, a few lines of plot, a value
 
     def fit(self, room: int) -> None:
@@ -43,7 +44,8 @@ class Watches(Vertical):
         only when it has enough of them."""
         short = room < self.MIN_PLOT_LINES
         self.set_class(short, "-short")
-        self.styles.max_height = max(3, min(14 if self.has_class("-plot") and not short else 18, room))
+        cap = self.MAX_PLOT_LINES if self.has_class("-plot") and not short else self.MAX_LINES
+        self.styles.max_height = max(3, min(cap, room))
 
     def compose(self) -> ComposeResult:
         if plots.available():

@@ -51,10 +51,9 @@ def spare_run(model: Model, clean: Trace) -> Trace | None:
     its run copies nothing. None for a model with a reverse direction, which takes no spare."""
     if _reads_backwards(model):
         return None
-    copy = None if clean.logits is None else clean.logits.copy(), None if clean.y is None else clean.y.copy()
     return dataclasses.replace(
         clean, states={q: _fresh(v) for q, v in clean.states.items()}, hW=_fresh(clean.hW),
-        xW=_fresh(clean.xW) if model.num_layers > 1 else clean.xW, logits=copy[0], y=copy[1],
+        xW=_fresh(clean.xW) if model.num_layers > 1 else clean.xW, logits=_fresh(clean.logits), y=_fresh(clean.y),
     )
 
 

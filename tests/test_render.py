@@ -18,6 +18,19 @@ def test_quantise_maps_the_range_to_levels_and_clips():
     assert q.tolist() == [0, 0, LEVELS // 2, LEVELS - 1, LEVELS - 1, 0]
 
 
+
+def test_values_far_outside_the_scale_take_its_end_colours():
+    """A patch can set a value to 1e30 or inf: the top colour, not the bottom one a wrapped cast gave."""
+    from lstm_tui.render.palette import quantise_rows
+
+    far = np.array([np.inf, 1e300, 3e38, -np.inf, -1e300, np.nan])
+    want = [LEVELS - 1] * 3 + [0] * 3
+    assert quantise(far, -1.0, 1.0).tolist() == want
+    with np.errstate(over="ignore"):
+        far32 = far.astype(np.float32)  # 1e300 is inf in float32
+    assert quantise(far32, -1.0, 1.0).tolist() == want
+    assert quantise_rows(far[None, :], np.array([-1.0]), np.array([1.0])).tolist() == [want]
+
 def test_palettes_have_all_levels_and_distinct_ends():
     for name in names():
         cs = colours(name)

@@ -47,10 +47,18 @@ def colours(name: str, levels: int = LEVELS) -> tuple[tuple[int, int, int], ...]
 
 
 def quantise(values: np.ndarray, lo: float, hi: float, levels: int = LEVELS) -> np.ndarray:
-    """Map values in [lo, hi] to ints 0..levels-1 (outside is clipped, NaN -> 0)."""
+    """Map values in [lo, hi] to ints 0..levels-1 (outside is clipped, ±inf to the ends, NaN -> 0)."""
     span = hi - lo if hi > lo else 1.0
-    q = np.nan_to_num((np.asarray(values, dtype=np.float64) - lo) / span, nan=0.0)
-    return np.clip((q * levels).astype(np.int64), 0, levels - 1)
+    return _levels((np.asarray(values, dtype=np.float64) - lo) / span, levels)
+
+
+def _levels(q: np.ndarray, levels: int) -> np.ndarray:
+    """``q`` (a new float64 array, 0..1 across the scale) to levels, clipped before the cast: a value
+    far outside (a patch's 1e30, inf) takes the end colour, where a cast first would wrap it to 0."""
+    q *= levels
+    np.fmax(q, 0.0, out=q)  # fmax takes 0 over NaN
+    np.fmin(q, levels - 1, out=q)
+    return q.astype(np.int64)
 
 
 def luminance(rgb: tuple[int, int, int]) -> float:
@@ -79,8 +87,7 @@ def quantise_rows(values: np.ndarray, lo: np.ndarray, hi: np.ndarray, levels: in
     lo = np.asarray(lo, dtype=np.float64)[:, None]  # (H, 1)
     span = np.asarray(hi, dtype=np.float64)[:, None] - lo
     span = np.where(span > 0, span, 1.0)
-    q = np.nan_to_num((np.asarray(values, dtype=np.float64) - lo) / span, nan=0.0)
-    return np.clip((q * levels).astype(np.int64), 0, levels - 1)
+    return _levels((np.asarray(values, dtype=np.float64) - lo) / span, levels)
 
 
 @dataclass(frozen=True, eq=False)

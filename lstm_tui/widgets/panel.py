@@ -237,9 +237,18 @@ class Panel(Widget, can_focus=False):
         return [Segment(seg.text, _no_meta(seg.style)) for seg in bar.segments]
 
     def _repaint(self, lines: list[int]) -> None:
-        """Repaint these content lines (one refresh for all of them)."""
-        if lines:
-            self.refresh(*[Region(0, y, self._width, 1) for y in lines])
+        """Repaint these content lines (one refresh for all of them), each run of them as one region
+        the panel's whole width, border included: a frame then sends each line whole, where a region
+        of the content alone makes Textual crop every line it sends to leave the border out."""
+        runs: list[list[int]] = []
+        for y in sorted(lines):
+            if runs and y == runs[-1][1]:
+                runs[-1][1] = y + 1
+            else:
+                runs.append([y, y + 1])
+        if runs:
+            x, width = -self.content_offset.x, self.outer_size.width
+            self.refresh(*[Region(x, top, width, end - top) for top, end in runs])
 
     def render_line(self, y: int) -> Strip:
         if y < len(self._lines):
@@ -306,7 +315,7 @@ class Panel(Widget, can_focus=False):
                 else:
                     top = self.extra.top
                     self._lines[top : top + len(strips)] = strips
-                    self.refresh(Region(0, top, self._width, len(strips)))
+                    self._repaint(range(top, top + len(strips)))
         if self._width:
             if height != hm.height_for(self._width):
                 self._relayout()
@@ -340,7 +349,7 @@ class Panel(Widget, can_focus=False):
             return
         top = self.legend.top
         self._lines[top : top + len(strips)] = strips
-        self.refresh(Region(0, top, self._width, len(strips)))
+        self._repaint(range(top, top + len(strips)))
 
     # ----------------------------------------------------------------- mouse
     def _heat_offset(self, event: events.MouseEvent) -> tuple[int, int] | None:

@@ -11,6 +11,7 @@ only when some style on the line would change, so the result is the same.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from operator import itemgetter
 
 from rich.segment import Segment
 from rich.style import Style
@@ -18,6 +19,7 @@ from textual.color import Color
 from textual.filter import ANSIToTruecolor, LineFilter
 
 _MAX_STYLES = 4096  # styles remembered by one filter before it starts again
+_STYLE = itemgetter(1)  # a segment's style
 
 
 def _changes(style: Style) -> bool:
@@ -28,25 +30,30 @@ def _changes(style: Style) -> bool:
 
 
 class SkipRGB(LineFilter):
-    """``inner`` applied only to lines with a style it changes; which styles do is remembered."""
+    """``inner`` applied only to lines with a style it changes; which styles do is remembered.
+
+    The styles known to pass unchanged are kept by identity: a line's test is then a set of ids,
+    made and compared in C, where hashing every segment's style would call Python per cell."""
 
     def __init__(self, inner: ANSIToTruecolor) -> None:
         super().__init__(enabled=inner.enabled)
         self.inner = inner
-        self._changes: dict[Style, bool] = {}
+        self._plain: dict[int, Style | None] = {id(None): None}  # id -> a style that passes (kept alive)
 
     def apply(self, segments: list[Segment], background: Color) -> list[Segment]:
-        known = self._changes
+        plain = self._plain
+        ids = set(map(id, map(_STYLE, segments)))
+        if ids <= plain.keys():
+            return segments
         for _, style, _ in segments:
-            if style is None:
+            if id(style) in plain:
                 continue
-            changes = known.get(style)
-            if changes is None:
-                if len(known) >= _MAX_STYLES:
-                    known.clear()
-                changes = known[style] = _changes(style)
-            if changes:
+            if _changes(style):
                 return self.inner.apply(segments, background)
+            if len(plain) >= _MAX_STYLES:
+                plain.clear()
+                plain[id(None)] = None
+            plain[id(style)] = style
         return segments
 
 

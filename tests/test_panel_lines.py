@@ -119,3 +119,44 @@ async def test_the_equation_lines_follow_the_notation():
         await pilot.pause()
         assert panel.border_title.startswith("cell state")
         assert text(panel)[0] == "cᵗ = σ(z^f) ⊙ cᵗ⁻¹ + σ(z^i) ⊙ tanh(z)"
+
+
+def _textual_lines(panel: Panel, crop) -> list[list]:
+    """The lines Textual itself draws for ``crop`` of the panel (its line cache emptied first)."""
+    from textual.widget import Widget
+
+    panel.refresh()
+    return [list(strip) for strip in Widget.render_lines(panel, crop)]
+
+
+async def test_heatmap_rows_framed_by_the_panel_are_the_lines_textual_draws():
+    """The panel frames its heatmap rows itself (render_lines): cell for cell, style for style, what
+    Textual draws, with a scrollbar, numbers, a crop, another theme, and a tint it cannot copy."""
+    from textual.geometry import Region
+
+    app = OnePanel("c")
+    async with app.run_test(size=(60, 24)) as pilot:
+        panel = app.panel
+        rng = np.random.default_rng(0)
+        diverging = Scale("blue-white-red", -1.0, 1.0)
+        for values, numbers, theme in (
+            (rng.uniform(-1, 1, 50), False, None),
+            (rng.uniform(-1, 1, 400), False, None),  # taller than MAX_ROWS: a scrollbar
+            (rng.uniform(-1, 1, 30), True, None),
+            (rng.uniform(-1, 1, 400), False, "textual-light"),
+        ):
+            if theme:
+                app.theme = theme
+            panel.show(values, diverging, 7, numbers=numbers)
+            await pilot.pause()
+            whole = Region(0, 0, *panel.outer_size)
+            for crop in (whole, Region(3, 2, 20, 5), Region(0, panel.heatmap.top + 1, whole.width, 2)):
+                ours = [list(strip) for strip in panel.render_lines(crop)]
+                assert panel._framing, "the rows were framed by the panel"
+                assert ours == _textual_lines(panel, crop)
+        panel.styles.tint = "red 30%"  # a tint the copied frame could not carry: Textual draws every line
+        await pilot.pause()
+        whole = Region(0, 0, *panel.outer_size)
+        ours = [list(strip) for strip in panel.render_lines(whole)]
+        assert panel._framing == ()
+        assert ours == _textual_lines(panel, whole)

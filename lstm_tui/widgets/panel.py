@@ -15,6 +15,7 @@ from rich.text import Text
 from textual import events
 from textual.app import ComposeResult
 from textual.content import Content
+from textual.filter import ANSIToTruecolor
 from textual.geometry import Offset, Region, Size
 from textual.scrollbar import ScrollBarRender
 from textual.strip import Strip
@@ -26,6 +27,7 @@ from ..render.palette import Scale
 from ..render.panels import PanelSpec, scale_note, title
 from ..render.panels import equation as spec_equation
 from ..render.text import top_k_text
+from .filters import SkipRGB
 from .heatmap import HeatmapRows
 from .messages import UnitChosen
 
@@ -126,6 +128,9 @@ class Panel(Widget, can_focus=False):
         self.border_title = title(spec)
         self._legend_key: object = None
         self._style: Style | None = None  # the panel's own style, under the heatmap rows
+        self._bar: tuple | None = None  # (rows shown, rows, scroll), and the scrollbar's segments
+        self._framing: tuple | None = None  # what _frame copied; () when it cannot; None: not yet
+        self._framed_rows: dict[int, tuple[Strip, Strip]] = {}  # heatmap line -> (its row, framed)
         self.drawn = False  # whether a step has been shown (until then the panel's height is a guess)
         self._width = 0  # the content width the lines were made for
         self._lines: list[Strip] = []  # every content line, top to bottom
@@ -171,6 +176,7 @@ class Panel(Widget, can_focus=False):
         """Make every line again for the content width (a resize, new text, a heatmap of another height)."""
         width = self._width
         before = len(self._lines)
+        self._framing = None
         self.heatmap.map.fit(width)
         lines: list[Strip] = []
         for part in self._parts():
@@ -223,7 +229,15 @@ class Panel(Widget, can_focus=False):
         return changed
 
     def _scrollbar(self) -> list:
-        """The heatmap's vertical scrollbar, a segment a line, in the colours Textual's scrollbar takes."""
+        """The heatmap's vertical scrollbar, a segment a line, in the colours Textual's scrollbar takes
+        (kept for its position: a step does not move it)."""
+        hm = self.heatmap.map
+        key = (hm.rows_shown, hm.rows, hm.scroll)
+        if self._bar is None or self._bar[0] != key:
+            self._bar = (key, self._make_scrollbar())
+        return self._bar[1]
+
+    def _make_scrollbar(self) -> list:
         hm, styles = self.heatmap.map, self.styles
         background, color = styles.scrollbar_background, styles.scrollbar_color
         if background.a < 1:
@@ -255,7 +269,72 @@ class Panel(Widget, can_focus=False):
             return self._lines[y]
         return Strip.blank(self.size.width, self.rich_style)
 
+    def render_lines(self, crop: Region) -> list[Strip]:
+        """Textual's lines, but each heatmap row framed here: the row between the border (and padding)
+        Textual drew on that line. A step changes about 60 heatmap rows; Textual would rebuild each
+        with its border, padding and filters, which cost more than the rest of the step's drawing.
+        Every other line, and every line when the panel is drawn in a way the frame cannot copy
+        (tint, opacity, an outline, another filter), is Textual's own."""
+        frame = self._frame() if self._heat_keys else None
+        if frame is None:
+            return super().render_lines(crop)
+        prefix, suffix, rows, filters, background = frame
+        lines, y, whole = [], crop.y, crop.column_span == (0, prefix.cell_length + self._width + suffix.cell_length)
+        while y < crop.bottom:
+            if y in rows:
+                strip = self._framed(y - rows.start, prefix, suffix, filters, background)
+                lines.append(strip if whole else strip.crop(crop.x, crop.right))
+                y += 1
+            else:
+                end = min(crop.bottom, rows.start if y < rows.start else crop.bottom)
+                lines += super().render_lines(Region(crop.x, y, crop.width, end - y))
+                y = end
+        return lines
+
+    def refresh(self, *regions: Region, repaint: bool = True, layout: bool = False, recompose: bool = False):
+        """A refresh of the whole panel is how Textual passes on any change of style (CSS, theme,
+        an inline style, hover): the frame is copied again."""
+        if not regions:
+            self._framing = None
+        return super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
+
+    def _frame(self) -> tuple | None:
+        """(prefix, suffix, heatmap rows in widget lines, filters, background): the cells Textual draws
+        left and right of a heatmap row, copied from one row it drew; None when they cannot be copied."""
+        if self._framing is None:
+            self._framing = self._copy_frame() or ()
+            self._framed_rows.clear()
+        return self._framing or None
+
+    def _copy_frame(self) -> tuple | None:
+        styles = self.styles
+        filters = self.get_line_filters()
+        plain = (styles.tint.a == 0 and styles.text_opacity == 1.0 and self.opacity == 1.0
+                 and not any(edge for edge, _ in styles.outline) and styles.hatch in ("none", None))
+        if not plain or not all(isinstance(f, (SkipRGB, ANSIToTruecolor)) for f in filters) or not self._width:
+            return None  # (these leave RGB cells alone: the copied frame may pass through them twice)
+        gx, gy = self.content_offset
+        width = self.outer_size.width
+        rows = range(gy + self.heatmap.top, gy + self.heatmap.top + len(self._heat_keys))
+        line = super().render_lines(Region(0, rows.start, width, 1))[0]
+        if line.cell_length != width:
+            return None
+        return line.crop(0, gx), line.crop(gx + self._width, width), rows, filters, self.background_colors[1]
+
+    def _framed(self, i: int, prefix: Strip, suffix: Strip, filters, background) -> Strip:
+        """Heatmap line i in its frame, the same strip while the row is the same."""
+        row = self._lines[self.heatmap.top + i]
+        kept = self._framed_rows.get(i)
+        if kept is not None and kept[0] is row:
+            return kept[1]
+        strip = Strip([*prefix, *row, *suffix], prefix.cell_length + self._width + suffix.cell_length)
+        for f in filters:
+            strip = strip.apply_filter(f, background)
+        self._framed_rows[i] = (row, strip)
+        return strip
+
     def on_resize(self, event: events.Resize) -> None:
+        self._framing = None
         width = self.content_region.width
         if width and width != self._width:
             self._width = width
@@ -267,7 +346,7 @@ class Panel(Widget, can_focus=False):
     def notify_style_update(self) -> None:
         """The theme or the CSS changed: every cached line holds the old colours."""
         super().notify_style_update()
-        self._style = None
+        self._style = self._bar = self._framing = None
         if self._width:
             self._cache.clear()
             self._legend_key = None

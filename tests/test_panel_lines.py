@@ -154,6 +154,20 @@ async def test_heatmap_rows_framed_by_the_panel_are_the_lines_textual_draws():
                 ours = [list(strip) for strip in panel.render_lines(crop)]
                 assert panel._framing, "the rows were framed by the panel"
                 assert ours == _textual_lines(panel, crop)
+        # Lines other than the rows are kept as Textual drew them: each change must reach the screen.
+        for change in (
+            lambda: panel.show(rng.uniform(-1, 1, 400), Scale("blue-white-red", -2.0, 2.0), 7),  # the legend alone
+            lambda: panel.show(rng.uniform(-1, 1, 400), diverging, 9, equation="cᵗ = a new equation"),
+            lambda: panel.show(rng.uniform(-1, 1, 400), diverging, 9, subtitle="another subtitle"),
+            lambda: setattr(panel.styles, "width", 52),  # a resize
+        ):
+            before = [list(strip) for strip in panel.render_lines(Region(0, 0, *panel.outer_size))]
+            change()
+            await pilot.pause()
+            whole = Region(0, 0, *panel.outer_size)
+            ours = [list(strip) for strip in panel.render_lines(whole)]
+            assert panel._framing and ours != before
+            assert ours == _textual_lines(panel, whole)
         panel.styles.tint = "red 30%"  # a tint the copied frame could not carry: Textual draws every line
         await pilot.pause()
         whole = Region(0, 0, *panel.outer_size)

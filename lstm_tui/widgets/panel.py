@@ -131,6 +131,7 @@ class Panel(Widget, can_focus=False):
         self._bar: tuple | None = None  # (rows shown, rows, scroll), and the scrollbar's segments
         self._framing: tuple | None = None  # what _frame copied; () when it cannot; None: not yet
         self._framed_rows: dict[int, tuple[Strip, Strip]] = {}  # heatmap line -> (its row, framed)
+        self._outer: dict[int, Strip] = {}  # the other lines as Textual drew them, until it repaints them
         self.drawn = False  # whether a step has been shown (until then the panel's height is a guess)
         self._width = 0  # the content width the lines were made for
         self._lines: list[Strip] = []  # every content line, top to bottom
@@ -176,7 +177,6 @@ class Panel(Widget, can_focus=False):
         """Make every line again for the content width (a resize, new text, a heatmap of another height)."""
         width = self._width
         before = len(self._lines)
-        self._framing = None
         self.heatmap.map.fit(width)
         lines: list[Strip] = []
         for part in self._parts():
@@ -273,37 +273,46 @@ class Panel(Widget, can_focus=False):
         """Textual's lines, but each heatmap row framed here: the row between the border (and padding)
         Textual drew on that line. A step changes about 60 heatmap rows; Textual would rebuild each
         with its border, padding and filters, which cost more than the rest of the step's drawing.
-        Every other line, and every line when the panel is drawn in a way the frame cannot copy
-        (tint, opacity, an outline, another filter), is Textual's own."""
+        Every other line is Textual's, kept until Textual marks it for repainting (a frame draws every
+        widget in the box around the changed cells, so a panel is asked for lines that did not change).
+        When the panel is drawn in a way the frame cannot copy (tint, opacity, an outline, a filter
+        that changes RGB cells) every line is Textual's own, as it draws it."""
         frame = self._frame() if self._heat_keys else None
         if frame is None:
             return super().render_lines(crop)
-        prefix, suffix, rows, filters, background = frame
-        lines, y, whole = [], crop.y, crop.column_span == (0, prefix.cell_length + self._width + suffix.cell_length)
-        while y < crop.bottom:
-            if y in rows:
-                strip = self._framed(y - rows.start, prefix, suffix, filters, background)
-                lines.append(strip if whole else strip.crop(crop.x, crop.right))
-                y += 1
-            else:
-                end = min(crop.bottom, rows.start if y < rows.start else crop.bottom)
-                lines += super().render_lines(Region(crop.x, y, crop.width, end - y))
-                y = end
+        prefix, suffix, rows, filters, background, width = frame
+        kept = self._outer
+        missing = [y for y in crop.line_range if y not in rows and y not in kept]
+        while missing:
+            run = next((k for k, y in enumerate(missing) if y != missing[0] + k), len(missing))
+            kept.update(zip(range(missing[0], missing[0] + run), super().render_lines(Region(0, missing[0], width, run))))
+            missing = missing[run:]
+        lines = [self._framed(y - rows.start, prefix, suffix, filters, background) if y in rows else kept[y]
+                 for y in crop.line_range]
+        if crop.column_span != (0, width):
+            lines = [strip.crop(crop.x, crop.right) for strip in lines]
         return lines
 
-    def refresh(self, *regions: Region, repaint: bool = True, layout: bool = False, recompose: bool = False):
-        """A refresh of the whole panel is how Textual passes on any change of style (CSS, theme,
-        an inline style, hover): the frame is copied again."""
-        if not regions:
+    def _set_dirty(self, *regions: Region) -> None:
+        # Textual 8.2 marks the lines to repaint here, whatever asked: a refresh (of regions of the
+        # content, or of all), a resize, new styles from CSS, a theme, an inline style, hover.
+        if regions:
+            gy = self.content_offset.y
+            for region in regions:
+                for y in range(region.y + gy, region.bottom + gy):
+                    self._outer.pop(y, None)
+        else:
             self._framing = None
-        return super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
+            self._outer.clear()
+        super()._set_dirty(*regions)
 
     def _frame(self) -> tuple | None:
-        """(prefix, suffix, heatmap rows in widget lines, filters, background): the cells Textual draws
+        """(prefix, suffix, heatmap rows in widget lines, filters, background, width): the cells Textual draws
         left and right of a heatmap row, copied from one row it drew; None when they cannot be copied."""
         if self._framing is None:
-            self._framing = self._copy_frame() or ()
             self._framed_rows.clear()
+            self._outer.clear()
+            self._framing = self._copy_frame() or ()
         return self._framing or None
 
     def _copy_frame(self) -> tuple | None:
@@ -319,7 +328,7 @@ class Panel(Widget, can_focus=False):
         line = super().render_lines(Region(0, rows.start, width, 1))[0]
         if line.cell_length != width:
             return None
-        return line.crop(0, gx), line.crop(gx + self._width, width), rows, filters, self.background_colors[1]
+        return line.crop(0, gx), line.crop(gx + self._width, width), rows, filters, self.background_colors[1], width
 
     def _framed(self, i: int, prefix: Strip, suffix: Strip, filters, background) -> Strip:
         """Heatmap line i in its frame, the same strip while the row is the same."""
@@ -334,7 +343,6 @@ class Panel(Widget, can_focus=False):
         return strip
 
     def on_resize(self, event: events.Resize) -> None:
-        self._framing = None
         width = self.content_region.width
         if width and width != self._width:
             self._width = width

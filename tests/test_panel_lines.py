@@ -174,3 +174,40 @@ async def test_heatmap_rows_framed_by_the_panel_are_the_lines_textual_draws():
         ours = [list(strip) for strip in panel.render_lines(whole)]
         assert panel._framing == ()
         assert ours == _textual_lines(panel, whole)
+
+
+def _cells(strips) -> list[list[tuple]]:
+    """Each segment's text, colours as drawn (red and color(1) are one), attributes and meta."""
+
+    def rgb(color):
+        return None if color is None else color.get_truecolor()
+
+    return [[(seg.text, rgb(seg.style.color), rgb(seg.style.bgcolor), seg.style.bold, seg.style.dim,
+              seg.style.italic, seg.style.reverse, seg.style.underline, seg.style.meta) for seg in strip]
+            for strip in strips]
+
+
+async def test_text_drawn_by_rich_is_what_textual_draws():
+    """The output panel's top tokens change every step and are drawn by Rich (Panel._rich_strips):
+    segment for segment, offsets included, what Textual's visual draws; text that would wrap is not."""
+    from rich.text import Text
+    from textual.visual import Visual, visualize
+
+    app = OnePanel("y")
+    async with app.run_test(size=(60, 20)):
+        panel = app.panel
+        style = panel.visual_style
+        heading = Text("next (clean → patched):\n", style="bold")  # a style of the whole text
+        heading.append("  ab ", style="reverse")
+        heading.append("0.500 → 0.250 ")
+        heading.append("-0.693", style="red")
+        for text in (
+            top_k_text([("w12", 0.4), ("␠", 0.3), ("a long token", 0.01)], 37),
+            heading,
+            Text.assemble(("-1", "bold"), " ", ("█████", "blue on red")),
+        ):
+            ours = panel._rich_strips(text, 37, style)
+            assert ours is not None
+            theirs = Visual.to_strips(panel, visualize(panel, text, markup=False), 37, None, style)
+            assert _cells(ours) == _cells(theirs)
+        assert panel._rich_strips(Text("x" * 38), 37, style) is None  # it would wrap: Textual's visual

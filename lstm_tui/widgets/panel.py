@@ -280,7 +280,10 @@ class Panel(Widget, can_focus=False):
             else:
                 runs.append([y, y + 1])
         if runs:
-            x, width = -self.content_offset.x, self.outer_size.width
+            if self._framing:  # the frame knows the border's cells (content_offset costs a walk of styles)
+                x, width = -self._framing[0].cell_length, self._framing[5]
+            else:
+                x, width = -self.content_offset.x, self.outer_size.width
             self.refresh(*[Region(x, top, width, end - top) for top, end in runs])
 
     def render_line(self, y: int) -> Strip:
@@ -315,12 +318,12 @@ class Panel(Widget, can_focus=False):
     def _set_dirty(self, *regions: Region) -> None:
         # Textual 8.2 marks the lines to repaint here, whatever asked: a refresh (of regions of the
         # content, or of all), a resize, new styles from CSS, a theme, an inline style, hover.
-        if regions:
-            gy = self.content_offset.y
+        if regions and self._outer:  # (kept only while there is a frame, which knows the border's lines)
+            gy = self._framing[2].start - self.heatmap.top
             for region in regions:
                 for y in range(region.y + gy, region.bottom + gy):
                     self._outer.pop(y, None)
-        else:
+        elif not regions:
             self._framing = None
             self._outer.clear()
         super()._set_dirty(*regions)

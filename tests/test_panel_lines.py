@@ -11,6 +11,7 @@ from lstm_tui.render.panels import PANELS, equation
 from lstm_tui.render.text import top_k_text
 from lstm_tui.widgets.heatmap import MAX_ROWS
 from lstm_tui.widgets.panel import Panel
+from lstm_tui.widgets.rich_lines import rich_strips
 
 SPECS = {s.key: s for s in PANELS["lstm"]}
 GATE = Scale("viridis", 0.0, 1.0)
@@ -188,7 +189,7 @@ def _cells(strips) -> list[list[tuple]]:
 
 
 async def test_text_drawn_by_rich_is_what_textual_draws():
-    """The output panel's top tokens change every step and are drawn by Rich (Panel._rich_strips):
+    """The output panel's top tokens change every step and are drawn by Rich (rich_strips):
     segment for segment, offsets included, what Textual's visual draws; text that would wrap is not."""
     from rich.text import Text
     from textual.visual import Visual, visualize
@@ -206,8 +207,8 @@ async def test_text_drawn_by_rich_is_what_textual_draws():
             heading,
             Text.assemble(("-1", "bold"), " ", ("█████", "blue on red")),
         ):
-            ours = panel._rich_strips(text, 37, style)
+            ours = rich_strips(panel, text, 37, style)
             assert ours is not None
             theirs = Visual.to_strips(panel, visualize(panel, text, markup=False), 37, None, style)
             assert _cells(ours) == _cells(theirs)
-        assert panel._rich_strips(Text("x" * 38), 37, style) is None  # it would wrap: Textual's visual
+        assert rich_strips(panel, Text("x" * 38), 37, style) is None  # it would wrap: Textual's visual

@@ -42,6 +42,7 @@ from ..widgets.gradient_view import GradientView
 from ..widgets.footer import KeysFooter
 from ..widgets.history_view import HistoryView
 from ..widgets.messages import StepChosen, UnitChosen
+from ..widgets.rich_lines import RichStatic
 from ..widgets.stages_view import StagesView
 from ..widgets.steps_view import StepsView
 from ..widgets.token_strip import TokenStrip
@@ -185,7 +186,7 @@ class LstmApp(Intervene, Effects, AppState, Workers, Actions, Find, Files, Watch
             disabled=self.frames is not None,
         )
         yield TokenStrip(id="strip")
-        yield Static("", id="status")
+        yield RichStatic("", id="status")
         with ContentSwitcher(initial="steps", id="views"):  # one of VIEWS, each with show(state)
             yield StepsView(id="steps")
             yield StagesView(id="stages")

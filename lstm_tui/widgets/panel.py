@@ -9,7 +9,6 @@ and repaints those lines only: no child widget is laid out or composited.
 from __future__ import annotations
 
 import numpy as np
-from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
@@ -31,6 +30,7 @@ from ..render.text import top_k_text
 from .filters import SkipRGB
 from .heatmap import HeatmapRows
 from .messages import UnitChosen
+from .rich_lines import rich_strips
 
 
 class Part(Widget):
@@ -156,27 +156,11 @@ class Panel(Widget, can_focus=False):
                 strips = [] if part is self.extra and not part.content else [Strip([])]
             else:
                 style = self.get_visual_style(part.component) if part.component else self.visual_style
-                strips = self._rich_strips(part.content, width, style)
+                strips = rich_strips(self, part.content, width, style)
                 if strips is None:
                     visual: Visual = visualize(self, part.content, markup=False)
                     strips = Visual.to_strips(self, visual, width, None, style)
             self._cache[key] = strips
-        return strips
-
-    def _rich_strips(self, text: str | Text, width: int, style) -> list[Strip] | None:
-        """A Rich text whose lines fit ``width`` unwrapped, drawn by Rich over the part's style: the cells
-        Textual's visual would draw, with its offsets for selecting text, at a fraction of the cost,
-        which the output panel's top tokens pay every step. None for anything else."""
-        if not isinstance(text, Text) or text.justify not in (None, "default", "left") or "\t" in text.plain:
-            return None
-        lines = text.split("\n", allow_blank=True)
-        if any(line.cell_len > width for line in lines):
-            return None
-        base, console = style.rich_style, self.app.console
-        strips = []
-        for y, line in enumerate(lines):  # (a line without spans renders without its own style: added here)
-            under = base + console.get_style(line.style) if line.style else base
-            strips.append(Strip(_offsets([Segment(t, under + s if s else under) for t, s, _ in line.render(console)], y)))
         return strips
 
     def _text_changed(self, part: TextPart) -> None:
@@ -306,8 +290,9 @@ class Panel(Widget, can_focus=False):
         kept = self._outer
         missing = [y for y in crop.line_range if y not in rows and y not in kept]
         while missing:
-            run = next((k for k, y in enumerate(missing) if y != missing[0] + k), len(missing))
-            kept.update(zip(range(missing[0], missing[0] + run), super().render_lines(Region(0, missing[0], width, run))))
+            top = missing[0]
+            run = next((k for k, y in enumerate(missing) if y != top + k), len(missing))
+            kept.update(zip(range(top, top + run), super().render_lines(Region(0, top, width, run))))
             missing = missing[run:]
         lines = [self._framed(y - rows.start, prefix, suffix, filters, background) if y in rows else kept[y]
                  for y in crop.line_range]
@@ -499,16 +484,6 @@ class Panel(Widget, can_focus=False):
     def on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
         if self._heat_offset(event) is not None and self._scroll_heatmap(-1):
             event.stop()
-
-
-def _offsets(segments: list[Segment], y: int) -> list[Segment]:
-    """Each segment's offset in its line, (x, y), in its style's meta: as Textual's visuals mark them,
-    for selecting text with the mouse."""
-    out, x = [], 0
-    for text, style, _ in segments:
-        out.append(Segment(text, style + Style.from_meta({"offset": (x, y)})))
-        x += cell_len(text)
-    return out
 
 
 def _no_meta(style: Style) -> Style:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 from textual import events
+from textual.strip import Strip
 from textual.widget import Widget
 
 from ..render.text import token_at, token_strip
 from .messages import StepChosen
+from .rich_lines import RichLines
 
 
-class TokenStrip(Widget):
+class TokenStrip(RichLines, Widget):
     """Scrolls with the current step so it stays in view; a token clicked asks to go to its step."""
 
     DEFAULT_CSS = """
@@ -29,6 +31,10 @@ class TokenStrip(Widget):
 
     def render(self):
         return token_strip(self.tokens, self.unknown, self.k, self.content_region.width or 80)
+
+    def render_line(self, y: int) -> Strip:
+        line = self.rich_line(y, (self.tokens, self.unknown, self.k), self.render)
+        return super().render_line(y) if line is None else line
 
     def on_click(self, event: events.Click) -> None:
         offset = event.get_content_offset(self)

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from textual.widgets import Static
-
 from ..core.trace import Trace
 from ..render.text import unit_text, unit_title
+from .rich_lines import RichStatic
 from .update import update
 
 
-class UnitView(Static):
+class UnitView(RichStatic):
     DEFAULT_CSS = """
     UnitView {
         height: auto;

@@ -1,0 +1,81 @@
+"""Rich text drawn by Rich, cell for cell what Textual's visual draws, where that costs a step too much.
+
+Textual turns a Rich ``Text`` into its own ``Content`` and renders that: about
+75 us a line. Text that changes every step (the output panel's top tokens,
+the token strip, the status line, the unit view) and fits its width without
+wrapping is drawn here by Rich instead, over the widget's style, each segment
+marked with its offset as Textual's visuals mark them for selecting text.
+Anything else (wrapping, alignment, tabs, links, a selection) is left to
+Textual. ``tests/test_panel_lines.py`` compares the two.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from rich.cells import cell_len
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
+from textual.strip import Strip
+from textual.widget import Widget
+from textual.widgets import Static
+
+
+def rich_strips(widget: Widget, text: object, width: int, style) -> list[Strip] | None:
+    """``text``'s lines drawn by Rich over ``style`` (a Textual visual style), or None when Textual's
+    visual must draw them: not a Rich text, justified or aligned, a tab, a link, a line wider than
+    ``width``, text selected in the widget."""
+    if not isinstance(text, Text) or text.justify not in (None, "default", "left") or "\t" in text.plain:
+        return None
+    if widget.text_selection is not None or widget.styles.content_align != ("left", "top"):
+        return None
+    if any(isinstance(s, Style) and (s.link or s._meta) for s in (text.style, *(span.style for span in text.spans))):
+        return None
+    lines = text.split("\n", allow_blank=True)
+    if any(line.cell_len > width for line in lines):
+        return None
+    base, console = style.rich_style, widget.app.console
+    strips = []
+    for y, line in enumerate(lines):  # (a line without spans renders without its own style: added here)
+        under = base + console.get_style(line.style) if line.style else base
+        strips.append(Strip(_offsets([Segment(t, under + s if s else under) for t, s, _ in line.render(console)], y)))
+    return strips
+
+
+def _offsets(segments: list[Segment], y: int) -> list[Segment]:
+    """Each segment's offset in its line, (x, y), in its style's meta: as Textual's visuals mark them,
+    for selecting text with the mouse."""
+    out, x = [], 0
+    for text, style, _ in segments:
+        out.append(Segment(text, style + Style.from_meta({"offset": (x, y)})))
+        x += cell_len(text)
+    return out
+
+
+class RichLines:
+    """For a widget that shows one Rich text: its lines by :func:`rich_strips`, kept while the text
+    (by identity), the width, the style and the selection are the same."""
+
+    _rich_kept: tuple | None = None
+
+    def rich_line(self: Widget, y: int, key: tuple, text: Callable[[], object]) -> Strip | None:
+        """Line y of ``text()``, drawn when ``key`` (compared item by item with ``is``) changes;
+        None when Textual must draw it."""
+        width, style, selection = self.size.width, self.visual_style, self.text_selection
+        kept = self._rich_kept
+        if (kept is None or len(kept[0]) != len(key) or any(a is not b for a, b in zip(kept[0], key))
+                or kept[1:4] != (width, style, selection)):
+            kept = self._rich_kept = (key, width, style, selection, rich_strips(self, text(), width, style))
+        strips = kept[4]
+        if strips is None:
+            return None
+        return strips[y] if y < len(strips) else Strip.blank(width, style.rich_style)
+
+
+class RichStatic(RichLines, Static):
+    """A ``Static`` whose Rich text is drawn by :func:`rich_strips` when it fits."""
+
+    def render_line(self, y: int) -> Strip:
+        line = self.rich_line(y, (self.content,), lambda: self.content)
+        return super().render_line(y) if line is None else line

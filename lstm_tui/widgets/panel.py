@@ -218,13 +218,16 @@ class Panel(Widget, can_focus=False):
             self._heat_keys[i] = key
             style = style or self._heat_style()
             width = self._width - (1 if bar is not None else 0)
-            if i < shown:
+            if i < shown:  # the row, padded to the width, and the scrollbar: one strip made (each costs)
                 strip = hm._strips[hm.scroll + i]
                 if strip.cell_length > width:
                     strip = strip.crop(0, width)
-                strip = strip.extend_cell_length(width, style)
+                segments = list(strip)
+                if strip.cell_length < width:
+                    segments.append(Segment(" " * (width - strip.cell_length), style))
                 if bar is not None:
-                    strip = Strip([*strip, bar[i]], width + 1)
+                    segments.append(bar[i])
+                strip = Strip(segments, self._width)
             else:
                 strip = Strip.blank(self._width, style)
             self._lines[part.top + i] = strip
@@ -343,9 +346,10 @@ class Panel(Widget, can_focus=False):
         kept = self._framed_rows.get(i)
         if kept is not None and kept[0] is row:
             return kept[1]
-        strip = Strip([*prefix, *row, *suffix], prefix.cell_length + self._width + suffix.cell_length)
-        for f in filters:
-            strip = strip.apply_filter(f, background)
+        segments = [*prefix, *row, *suffix]
+        for f in filters:  # (as Strip.apply_filter, without a new strip for each filter)
+            segments = f.apply(segments, background)
+        strip = Strip(segments, prefix.cell_length + self._width + suffix.cell_length)
         self._framed_rows[i] = (row, strip)
         return strip
 

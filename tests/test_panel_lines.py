@@ -212,3 +212,33 @@ async def test_text_drawn_by_rich_is_what_textual_draws():
             theirs = Visual.to_strips(panel, visualize(panel, text, markup=False), 37, None, style)
             assert _cells(ours) == _cells(theirs)
         assert rich_strips(panel, Text("x" * 38), 37, style) is None  # it would wrap: Textual's visual
+
+
+async def test_a_rich_static_draws_what_a_static_draws():
+    """The status line is a RichStatic of plain text (markup off): the cells a Static draws for it,
+    brackets included; a Rich text too; and markup still read when it is on."""
+    from rich.text import Text
+    from textual.app import App
+    from textual.widgets import Static
+
+    from lstm_tui.widgets.rich_lines import RichStatic
+
+    plain = RichStatic("t = 3 / 14  token '[b]'  unit 0 of 8", markup=False)
+    styled = RichStatic(Text.assemble(("unit 3", "bold"), " of 8 ", ("[x]", "red")))
+    marked = RichStatic("a [b]bold[/b] word")
+
+    class Three(App):
+        def compose(self):
+            yield plain
+            yield styled
+            yield marked
+
+    app = Three()
+    async with app.run_test(size=(60, 8)):
+        for widget in (plain, styled, marked):
+            ours = widget.render_line(0)
+            widget.refresh()
+            assert _cells([ours]) == _cells([Static.render_line(widget, 0)])
+        assert "[b]" in "".join(seg.text for seg in plain.render_line(0))
+        assert "".join(seg.text for seg in marked.render_line(0)).startswith("a bold word")
+        assert plain._rich_kept[4] is not None and styled._rich_kept[4] is not None  # drawn by Rich

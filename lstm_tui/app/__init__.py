@@ -186,7 +186,7 @@ class LstmApp(Intervene, Effects, AppState, Workers, Actions, Find, Files, Watch
             disabled=self.frames is not None,
         )
         yield TokenStrip(id="strip")
-        yield RichStatic("", id="status")
+        yield RichStatic("", id="status", markup=False)  # plain text, drawn by Rich
         with ContentSwitcher(initial="steps", id="views"):  # one of VIEWS, each with show(state)
             yield StepsView(id="steps")
             yield StagesView(id="stages")

@@ -74,8 +74,15 @@ class RichLines:
 
 
 class RichStatic(RichLines, Static):
-    """A ``Static`` whose Rich text is drawn by :func:`rich_strips` when it fits."""
+    """A ``Static`` whose Rich text (or plain string, with ``markup=False``) is drawn by
+    :func:`rich_strips` when it fits."""
+
+    def __init__(self, content: object = "", *, markup: bool = True, **kwargs) -> None:
+        super().__init__(content, markup=markup, **kwargs)
+        self._plain_strings = not markup
 
     def render_line(self, y: int) -> Strip:
-        line = self.rich_line(y, (self.content,), lambda: self.content)
+        content = self.content
+        line = self.rich_line(y, (content,), lambda: Text(content) if self._plain_strings and isinstance(content, str)
+                              else content)
         return super().render_line(y) if line is None else line

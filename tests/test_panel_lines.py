@@ -206,12 +206,15 @@ async def test_text_drawn_by_rich_is_what_textual_draws():
             top_k_text([("w12", 0.4), ("␠", 0.3), ("a long token", 0.01)], 37),
             heading,
             Text.assemble(("-1", "bold"), " ", ("█████", "blue on red")),
+            Text.assemble(("日本語", "bold"), " 😀 this ", ("[x]", "dim")),  # offsets count characters
         ):
             ours = rich_strips(panel, text, 37, style)
             assert ours is not None
             theirs = Visual.to_strips(panel, visualize(panel, text, markup=False), 37, None, style)
             assert _cells(ours) == _cells(theirs)
         assert rich_strips(panel, Text("x" * 38), 37, style) is None  # it would wrap: Textual's visual
+        assert rich_strips(panel, Text("red", style="red"), 37, style) is None  # Textual reads "red" as CSS
+        assert rich_strips(panel, Text("x", style="bold italic"), 37, style) is not None
 
 
 async def test_a_rich_static_draws_what_a_static_draws():
@@ -242,3 +245,22 @@ async def test_a_rich_static_draws_what_a_static_draws():
         assert "[b]" in "".join(seg.text for seg in plain.render_line(0))
         assert "".join(seg.text for seg in marked.render_line(0)).startswith("a bold word")
         assert plain._rich_kept[4] is not None and styled._rich_kept[4] is not None  # drawn by Rich
+
+
+async def test_rows_laid_out_for_another_width_are_not_framed():
+    """Textual draws a frame after a resize and before the panel lays its lines out again: rows made
+    for the old width or height must not be framed (they would cover the border); Textual draws them."""
+    from textual.geometry import Region
+
+    app = OnePanel("c")
+    async with app.run_test(size=(60, 24)) as pilot:
+        panel = app.panel
+        panel.show(np.random.default_rng(0).uniform(-1, 1, 400), Scale("blue-white-red", -1.0, 1.0), 7)
+        await pilot.pause()
+        assert panel._frame()
+        panel._width += 3  # lines made for a wider box, as just after the panel narrowed
+        panel._framing = None
+        whole = Region(0, 0, *panel.outer_size)
+        ours = [list(strip) for strip in panel.render_lines(whole)]
+        assert panel._framing == ()
+        assert ours == _textual_lines(panel, whole)

@@ -30,6 +30,7 @@ def test_values_far_outside_the_scale_take_its_end_colours():
         far32 = far.astype(np.float32)  # 1e300 is inf in float32
     assert quantise(far32, -1.0, 1.0).tolist() == want
     assert quantise_rows(far[None, :], np.array([-1.0]), np.array([1.0])).tolist() == [want]
+    assert quantise(0.5, 0.0, 1.0) == LEVELS // 2  # a single value too
 
 def test_palettes_have_all_levels_and_distinct_ends():
     for name in names():

@@ -49,7 +49,7 @@ def colours(name: str, levels: int = LEVELS) -> tuple[tuple[int, int, int], ...]
 def quantise(values: np.ndarray, lo: float, hi: float, levels: int = LEVELS) -> np.ndarray:
     """Map values in [lo, hi] to ints 0..levels-1 (outside is clipped, ±inf to the ends, NaN -> 0)."""
     span = hi - lo if hi > lo else 1.0
-    return _levels((np.asarray(values, dtype=np.float64) - lo) / span, levels)
+    return _levels(np.asarray((np.asarray(values, dtype=np.float64) - lo) / span), levels)
 
 
 def _levels(q: np.ndarray, levels: int) -> np.ndarray:

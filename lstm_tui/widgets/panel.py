@@ -335,6 +335,9 @@ class Panel(Widget, can_focus=False):
         gx, gy = self.content_offset
         width = self.outer_size.width
         rows = range(gy + self.heatmap.top, gy + self.heatmap.top + len(self._heat_keys))
+        box = self.content_region
+        if self._width != box.width or rows.stop > gy + box.height:
+            return None  # the lines are for another box (until on_resize lays them out again): Textual's
         line = super().render_lines(Region(0, rows.start, width, 1))[0]
         if line.cell_length != width:
             return None

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
@@ -28,10 +27,15 @@ def rich_strips(widget: Widget, text: object, width: int, style) -> list[Strip] 
     ``width``, text selected in the widget."""
     if not isinstance(text, Text) or text.justify not in (None, "default", "left") or "\t" in text.plain:
         return None
-    if widget.text_selection is not None or widget.styles.content_align != ("left", "top"):
+    styles = widget.styles
+    if widget.text_selection is not None or styles.content_align != ("left", "top") or styles.line_pad:
+        return None
+    if styles.text_align not in ("left", "start"):
         return None
     if any(isinstance(s, Style) and (s.link or s._meta) for s in (text.style, *(span.style for span in text.spans))):
         return None
+    if isinstance(text.style, str) and text.style and not _plain_attributes(text.style):
+        return None  # Textual reads a whole text's style string as CSS ("red" is #ff0000), Rich as ANSI
     lines = text.split("\n", allow_blank=True)
     if any(line.cell_len > width for line in lines):
         return None
@@ -43,13 +47,22 @@ def rich_strips(widget: Widget, text: object, width: int, style) -> list[Strip] 
     return strips
 
 
+def _plain_attributes(style: str) -> bool:
+    """Whether a style string sets attributes only (bold, dim, italic ...): no colour, no link."""
+    try:
+        parsed = Style.parse(style)
+    except Exception:  # not a style Rich can read: Textual's visual decides
+        return False
+    return parsed.color is None and parsed.bgcolor is None and not parsed.link
+
+
 def _offsets(segments: list[Segment], y: int) -> list[Segment]:
     """Each segment's offset in its line, (x, y), in its style's meta: as Textual's visuals mark them,
     for selecting text with the mouse."""
     out, x = [], 0
     for text, style, _ in segments:
         out.append(Segment(text, style + Style.from_meta({"offset": (x, y)})))
-        x += cell_len(text)
+        x += len(text)  # characters, as Textual's visuals count (the selection reads them)
     return out
 
 

@@ -311,6 +311,20 @@ async def test_the_history_fills_a_tall_screen():
         assert rows >= 8 * 2  # 8 units, two lines each: the room there is, not four lines
 
 
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn_tanh"])
+async def test_no_panel_wide_hole_beside_a_grids_last_row(cell):
+    app = make_app(cell=cell)
+    async with app.run_test(size=(160, 50)) as pilot:
+        for width in (160, 120, 80, 150):  # 4, 3, 2, then 4 columns again after resizes
+            await pilot.resize_terminal(width, 50)
+            await pilot.pause()
+            for grid in app.query(".grid"):
+                panels = list(grid.query_children(Panel))
+                right = grid.content_region.right
+                for y in {p.region.y for p in panels}:  # every row of panels reaches the grid's right edge
+                    assert max(p.region.right for p in panels if p.region.y == y) == right, (width, grid.id, y)
+
+
 async def test_too_small_then_back():
     app = make_app()
     async with app.run_test(size=(100, 30)) as pilot:

@@ -71,6 +71,7 @@ class StepsView(VerticalScroll, can_focus=False):
         self.panels = list(self.query(Panel))
         self.stale = set()
         self._built_for = (trace.cell, trace.has_head)
+        self._fit_spans()
         self.set_notation(notation)
 
     def set_notation(self, notation: str) -> None:
@@ -82,6 +83,18 @@ class StepsView(VerticalScroll, can_focus=False):
         cols = max(1, min(4, width // 36))
         for grid in self.query(".grid"):
             grid.styles.grid_size_columns = cols
+        self._fit_spans()
+
+    def _fit_spans(self) -> None:
+        """Panels alone on a grid's last row share its columns, so that no panel-wide hole is left
+        beside them: the later panels (the states, the output) take the odd column."""
+        for grid in self.query(".grid"):
+            cols, panels = grid.styles.grid_size_columns, list(grid.query_children(Panel))
+            last = len(panels) % cols
+            spans = [1] * (len(panels) - last) + [cols // last + (j >= last - cols % last) for j in range(last)]
+            for panel, span in zip(panels, spans):
+                if panel.styles.column_span != span:  # setting it, even to the same value, costs a relayout
+                    panel.styles.column_span = span
 
     def fit_timeline(self, height: int, hidden_size: int) -> bool:
         """Show the history under the panels on a screen ``height`` tall; whether it has just appeared."""

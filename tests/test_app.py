@@ -325,6 +325,47 @@ async def test_no_panel_wide_hole_beside_a_grids_last_row(cell):
                     assert max(p.region.right for p in panels if p.region.y == y) == right, (width, grid.id, y)
 
 
+def _blank_under_panels(app) -> int:
+    view = app._steps
+    return view.scrollable_content_region.bottom - max(p.region.bottom for p in view.panels)
+
+
+async def test_heatmaps_too_tall_to_show_whole_take_the_lines_to_spare():
+    from lstm_tui.widgets.heatmap import MAX_ROWS
+
+    app = make_app(hidden=700)  # too many units for the history under the panels: the lines are free
+    async with app.run_test(size=(160, 50)) as pilot:
+        for keys, size in [((), (160, 50)), (("number_sign",), (160, 50)), (("number_sign",), (160, 50)),
+                           ((), (150, 60)), ((), (80, 24)), ((), (160, 50))]:
+            await pilot.press(*keys)
+            await pilot.resize_terminal(*size)
+            await pilot.pause()
+            await pilot.pause()
+            maps = [p.heatmap.map for p in app._steps.panels]
+            grown = max(m.max_rows for m in maps) - MAX_ROWS
+            rows_of_panels = len({(p.parent, p.region.y) for p in app._steps.panels})
+            blank = _blank_under_panels(app)
+            if grown:  # never more than the view holds, and then the view is full
+                assert 0 <= blank < rows_of_panels, (keys, size, blank)
+                assert all(m.rows_shown == min(m.rows, MAX_ROWS + grown) for m in maps)
+            else:  # nothing grows where the view has no line to spare
+                assert blank < rows_of_panels or all(not m.scrollbar for m in maps), (keys, size, blank)
+            if size == (160, 50) and not app.numbers:
+                assert grown >= 2  # 8 rows of 700 values, not 6 and a blank band under the panels
+            if size == (80, 24):
+                assert grown == 0 and blank < 0  # the panels scroll: the heatmaps keep their six rows
+
+
+async def test_no_heatmap_grows_under_the_history():
+    app = make_app(hidden=256)  # 256 units wrap to 8 rows at 160 columns: the history takes the lines
+    async with app.run_test(size=(160, 50)) as pilot:
+        await pilot.pause()
+        await pilot.pause()
+        assert app._steps.timeline.display
+        assert any(p.heatmap.map.scrollbar for p in app._steps.panels)
+        assert all(p.heatmap.map.max_rows == 6 for p in app._steps.panels)
+
+
 async def test_too_small_then_back():
     app = make_app()
     async with app.run_test(size=(100, 30)) as pilot:

@@ -23,7 +23,7 @@ from ..render.heatmap import (
 )
 from ..render.palette import Scale, quantise
 
-MAX_ROWS = 6  # rows shown at once; a taller heatmap scrolls, with a scrollbar
+MAX_ROWS = 6  # rows shown at once, unless the view has lines to spare; a taller heatmap scrolls, with a scrollbar
 SCROLLBAR = 1  # the scrollbar's width, in cells
 
 
@@ -73,6 +73,7 @@ class HeatmapRows:
         self.cell_width = 1  # characters per value
         self.width = 0  # the cells the rows are wrapped to (the panel's, less a scrollbar)
         self.scroll = 0  # the first row shown
+        self.max_rows = MAX_ROWS  # rows shown at most (more where the steps view has lines to spare)
         self.style = Style()  # under the arrows and dividers of direction blocks (the panel's own)
         self._parts: tuple[str, ...] = ()  # an arrow per direction block, () for one block
         self._one_row = False  # the direction blocks share one line
@@ -96,14 +97,14 @@ class HeatmapRows:
             return max(1, min(n, width // 6)), 6
         return layout(n, width)
 
-    def rows_for(self, width: int) -> tuple[int, int]:
+    def rows_for(self, width: int, max_rows: int | None = None) -> tuple[int, int]:
         """(rows, cells) of the values wrapped in ``width`` cells: a scrollbar takes a cell when they
-        are more than MAX_ROWS."""
+        are more than ``max_rows`` (the heatmap's own by default)."""
         n = len(self._values)
         if not n:
             return 0, width
         rows = self._rows(n, self._fit(n, width)[0])
-        if rows > MAX_ROWS:
+        if rows > (self.max_rows if max_rows is None else max_rows):
             inner = max(1, width - SCROLLBAR)
             return self._rows(n, self._fit(n, inner)[0]), inner
         return rows, width
@@ -123,10 +124,12 @@ class HeatmapRows:
             return D * (2 + self.cols * self.cell_width) + D - 1
         return 2 + self.cols * self.cell_width
 
-    def height_for(self, width: int) -> int:
-        """Lines the heatmap takes in a panel ``width`` cells wide (one, blank, when empty)."""
-        rows, _ = self.rows_for(width)
-        return min(MAX_ROWS, rows) if rows else 1
+    def height_for(self, width: int, max_rows: int | None = None) -> int:
+        """Lines the heatmap takes in a panel ``width`` cells wide (one, blank, when empty), showing
+        ``max_rows`` rows at most (the heatmap's own by default)."""
+        max_rows = self.max_rows if max_rows is None else max_rows
+        rows, _ = self.rows_for(width, max_rows)
+        return min(max_rows, rows) if rows else 1
 
     def fit(self, width: int) -> None:
         """Wrap the values to a panel ``width`` cells wide."""
@@ -139,15 +142,15 @@ class HeatmapRows:
         self.cols, self.cell_width = self._fit(n, cells)
         self._levels = quantise(self._values, self._scale.lo, self._scale.hi) if n else np.zeros(0, dtype=np.intp)
         self._strips = _Rows(self._row, rows)
-        self.scroll = max(0, min(self.scroll, rows - MAX_ROWS))
+        self.scroll = max(0, min(self.scroll, rows - self.max_rows))
         if self._selected is not None and rows:
             row = (
                 split_row_of(self._selected, n, len(self._parts), self.cols, self._one_row)
                 if self._parts
                 else self._selected // self.cols
             )
-            if not self.scroll <= row < self.scroll + MAX_ROWS:  # keep the marked unit in view
-                self.scroll = max(0, min(row, rows - MAX_ROWS))
+            if not self.scroll <= row < self.scroll + self.max_rows:  # keep the marked unit in view
+                self.scroll = max(0, min(row, rows - self.max_rows))
 
     @property
     def rows(self) -> int:
@@ -155,11 +158,11 @@ class HeatmapRows:
 
     @property
     def rows_shown(self) -> int:
-        return min(MAX_ROWS, self.rows)
+        return min(self.max_rows, self.rows)
 
     @property
     def scrollbar(self) -> bool:
-        return self.rows > MAX_ROWS
+        return self.rows > self.max_rows
 
     def _row(self, row: int) -> Strip:
         cw = self.cell_width

@@ -16,6 +16,7 @@ from textual import events
 from textual.app import ComposeResult
 from textual.content import Content
 from textual.filter import ANSIToTruecolor
+from textual.message import Message
 from textual.geometry import Offset, Region, Size
 from textual.scrollbar import ScrollBarRender
 from textual.strip import Strip
@@ -170,7 +171,11 @@ class Panel(Widget, can_focus=False):
 
     # ------------------------------------------------------------- the lines
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
-        h = self.heatmap.map.height_for(width)
+        return self.content_height(width)
+
+    def content_height(self, width: int, max_rows: int | None = None) -> int:
+        """Lines of content ``width`` cells wide, the heatmap showing ``max_rows`` rows at most (its own)."""
+        h = self.heatmap.map.height_for(width, max_rows)
         h += len(self._text_strips(self.equation, width)) + len(self._text_strips(self.legend, width))
         if self.spec.key == "y":
             h += len(self._text_strips(self.extra, width))
@@ -356,7 +361,11 @@ class Panel(Widget, can_focus=False):
         self._framed_rows[i] = (row, strip)
         return strip
 
+    class Resized(Message):
+        """A panel was laid out at a new size: the steps view fits its heatmaps' rows to the room."""
+
     def on_resize(self, event: events.Resize) -> None:
+        self.post_message(self.Resized())
         width = self.content_region.width
         if width and width != self._width:
             self._width = width
@@ -374,6 +383,19 @@ class Panel(Widget, can_focus=False):
             self._legend_key = None
             self._relayout()
             self._show_legend()
+
+    def outer_height(self, max_rows: int) -> int:
+        """The panel's height with the heatmap showing ``max_rows`` rows at most (0 until laid out)."""
+        return self.content_height(self._width, max_rows) + self.styles.gutter.height if self._width else 0
+
+    def set_max_rows(self, rows: int) -> None:
+        """Show ``rows`` heatmap rows at most before it scrolls (the steps view's lines to spare)."""
+        hm = self.heatmap.map
+        if rows != hm.max_rows:
+            hm.max_rows = rows
+            if self._width:
+                self._relayout()
+                self._show_legend()
 
     # ----------------------------------------------------------- step to step
     def set_notation(self, notation: str) -> None:

@@ -21,6 +21,7 @@ from ..render.interventions import delta_scale, output_text
 from ..render.palette import Scale
 from ..render.panels import PanelSpec
 from ..render.text import top_k
+from .heatmap import MAX_ROWS
 from .history_view import HistoryView
 from .panel import Panel
 from .state import State
@@ -34,6 +35,7 @@ class StepsView(VerticalScroll, can_focus=False):
     """Every quantity of the step in a grid of panels; the history view below on a tall screen."""
 
     _built_for: tuple | None = None  # (cell, has_head) of the trace the panels were built for
+    _fitting = False  # a fit_rows is due after the layout under way
 
     DEFAULT_CSS = """
     StepsView #directions { height: auto; padding: 0 1; color: $text-muted; display: none; }
@@ -59,6 +61,42 @@ class StepsView(VerticalScroll, can_focus=False):
 
     def on_mount(self) -> None:
         self.watch(self, "scroll_y", self._scrolled, init=False)
+
+    def on_resize(self) -> None:
+        self._fit_rows_soon()
+
+    def on_panel_resized(self) -> None:
+        self._fit_rows_soon()
+
+    def _fit_rows_soon(self) -> None:
+        """fit_rows once the layout under way is done (once for all the panels it resizes)."""
+        if not self._fitting:
+            self._fitting = True
+            self.call_after_refresh(self.fit_rows)
+
+    def fit_rows(self) -> None:
+        """Heatmaps too tall to show whole get the lines the view has to spare (none while the history
+        is under the panels: it fills them), the same number of rows more on each row of panels."""
+        self._fitting = False
+        rows: dict[tuple, list[Panel]] = {}  # the panels of each row of a grid, as last laid out
+        for p in self.panels:
+            if p.outer_height(MAX_ROWS) and p.region:
+                rows.setdefault((p.parent, p.region.y), []).append(p)
+        if not rows or not self.size.height:
+            return
+
+        def height(extra: int) -> int:  # the rows' lines, each heatmap showing MAX_ROWS + extra rows at most
+            return sum(max(p.outer_height(MAX_ROWS + extra) for p in row) for row in rows.values())
+
+        laid_out = sum(max(p.region.height for p in row) for row in rows.values())
+        used = sum(c.outer_size.height + c.styles.margin.top + c.styles.margin.bottom for c in self.children if c.display)
+        room = self.scrollable_content_region.height - (used - laid_out)  # for the rows of panels
+        extra = 0
+        if not self.timeline.display:
+            while extra < 1000 and height(extra) < height(extra + 1) <= room:
+                extra += 1
+        for p in self.panels:
+            p.set_max_rows(MAX_ROWS + extra)
 
     async def build(self, trace: Trace, notation: str) -> None:
         """(Re)create the panels that fit the trace's cell."""

@@ -366,6 +366,21 @@ async def test_no_heatmap_grows_under_the_history():
         assert all(p.heatmap.map.max_rows == 6 for p in app._steps.panels)
 
 
+async def test_the_unit_views_title_shows_a_token_as_it_is():
+    from dataclasses import replace
+
+    from lstm_tui.widgets.unit_view import UnitView
+
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        view = app.query_one(UnitView)
+        trace = replace(app.trace, tokens=("[b]", "[/]", *app.trace.tokens[2:]))
+        for k in (0, 1):
+            view.show(trace, 0, k, 0)
+            assert f"'{trace.tokens[k]}'" in view._border_title.plain  # not read as markup, not dropped
+
+
 async def test_too_small_then_back():
     app = make_app()
     async with app.run_test(size=(100, 30)) as pilot:

@@ -24,7 +24,7 @@ class UnitView(RichStatic):
     ) -> None:
         """The unit's numbers at step k; ``model`` names the layer's own activations; ``patched``
         lists the quantities of this unit and step that a patch set (their equations do not hold)."""
-        self.border_title = unit_title(trace, layer, k, unit)
+        self.border_title = Text(unit_title(trace, layer, k, unit))  # verbatim: a token is not markup
         text = unit_text(trace, layer, k, unit, notation, model)
         if patched:
             text = Text.assemble(

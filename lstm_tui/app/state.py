@@ -145,6 +145,7 @@ class AppState:
         self.set_reactive(AppState.unit, min(self.unit, layer_units(trace, self.layer) - 1))
         if self.watch_exprs:  # their series, for this trace
             self._compute_watches()
+        self._fit_timeline(self.size.height)  # another model's units may bring the history under the panels, or not
         if rebuild:
             self.run_worker(self._rebuild_panels(), exclusive=True, group="panels")
         else:

@@ -89,13 +89,13 @@ class HeatmapRows:
         self._parts = parts if parts and len(values) and len(values) % len(parts) == 0 else ()
         self._rebuild()
 
-    def _fit(self, n: int, width: int) -> tuple[int, int]:
+    def _fit(self, n: int, width: int) -> tuple[int, int, bool]:
+        """(cols, cell width, whether the direction blocks share one line) in ``width`` cells."""
         if self._parts:
-            cols, cw, self._one_row = split_layout(n, len(self._parts), width, 6 if self._numbers else 0)
-            return cols, cw
+            return split_layout(n, len(self._parts), width, 6 if self._numbers else 0)
         if self._numbers:
-            return max(1, min(n, width // 6)), 6
-        return layout(n, width)
+            return max(1, min(n, width // 6)), 6, False
+        return (*layout(n, width), False)
 
     def rows_for(self, width: int, max_rows: int | None = None) -> tuple[int, int]:
         """(rows, cells) of the values wrapped in ``width`` cells: a scrollbar takes a cell when they
@@ -103,15 +103,15 @@ class HeatmapRows:
         n = len(self._values)
         if not n:
             return 0, width
-        rows = self._rows(n, self._fit(n, width)[0])
+        rows = self._rows(n, *self._fit(n, width))
         if rows > (self.max_rows if max_rows is None else max_rows):
             inner = max(1, width - SCROLLBAR)
-            return self._rows(n, self._fit(n, inner)[0]), inner
+            return self._rows(n, *self._fit(n, inner)), inner
         return rows, width
 
-    def _rows(self, n: int, cols: int) -> int:
+    def _rows(self, n: int, cols: int, cell_width: int, one_row: bool) -> int:
         if self._parts:
-            return split_rows(n, len(self._parts), cols, self._one_row)
+            return split_rows(n, len(self._parts), cols, one_row)
         return -(-n // cols)
 
     @property
@@ -139,7 +139,7 @@ class HeatmapRows:
     def _rebuild(self) -> None:
         n = len(self._values)
         rows, cells = self.rows_for(self.width)
-        self.cols, self.cell_width = self._fit(n, cells)
+        self.cols, self.cell_width, self._one_row = self._fit(n, cells)
         self._levels = quantise(self._values, self._scale.lo, self._scale.hi) if n else np.zeros(0, dtype=np.intp)
         self._strips = _Rows(self._row, rows)
         self.scroll = max(0, min(self.scroll, rows - self.max_rows))

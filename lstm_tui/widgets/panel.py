@@ -385,8 +385,10 @@ class Panel(Widget, can_focus=False):
             self._show_legend()
 
     def outer_height(self, max_rows: int) -> int:
-        """The panel's height with the heatmap showing ``max_rows`` rows at most (0 until laid out)."""
-        return self.content_height(self._width, max_rows) + self.styles.gutter.height if self._width else 0
+        """The panel's height with the heatmap showing ``max_rows`` rows at most, at the width it is laid
+        out at (0 until it is)."""
+        width = self.content_region.width
+        return self.content_height(width, max_rows) + self.styles.gutter.height if width and self._width else 0
 
     def set_max_rows(self, rows: int) -> None:
         """Show ``rows`` heatmap rows at most before it scrolls (the steps view's lines to spare)."""

@@ -65,7 +65,8 @@ class StepsView(VerticalScroll, can_focus=False):
     def on_resize(self) -> None:
         self._fit_rows_soon()
 
-    def on_panel_resized(self) -> None:
+    def on_panel_resized(self, message: Panel.Resized) -> None:
+        message.stop()
         self._fit_rows_soon()
 
     def _fit_rows_soon(self) -> None:
@@ -91,10 +92,13 @@ class StepsView(VerticalScroll, can_focus=False):
         laid_out = sum(max(p.region.height for p in row) for row in rows.values())
         used = sum(c.outer_size.height + c.styles.margin.top + c.styles.margin.bottom for c in self.children if c.display)
         room = self.scrollable_content_region.height - (used - laid_out)  # for the rows of panels
-        extra = 0
+        extra = 0  # the most extra rows that fit (height only grows with them), up to the tallest heatmap's
         if not self.timeline.display:
-            while extra < 1000 and height(extra) < height(extra + 1) <= room:
-                extra += 1
+            hi = max(p.heatmap.map.rows_for(p.content_region.width, MAX_ROWS)[0] for row in rows.values() for p in row)
+            hi = max(0, hi - MAX_ROWS)
+            while extra < hi:
+                mid = (extra + hi + 1) // 2
+                extra, hi = (mid, hi) if height(mid) <= room else (extra, mid - 1)
         for p in self.panels:
             p.set_max_rows(MAX_ROWS + extra)
 
@@ -140,6 +144,7 @@ class StepsView(VerticalScroll, can_focus=False):
         if self.timeline.display == show:
             return False
         self.timeline.display = show
+        self._fit_rows_soon()  # the history takes the lines to spare, or gives them back
         return show
 
     def show(self, state: State) -> None:
@@ -165,6 +170,7 @@ class StepsView(VerticalScroll, can_focus=False):
         line = self.query_one("#directions", Static)
         if line.display != bool(note):  # setting it, even to the same value, costs a relayout
             line.display = bool(note)
+            self._fit_rows_soon()  # a line more or less for the panels
         if note:
             update(line, note, (note, width))
 

@@ -103,13 +103,15 @@ class HeatmapRows:
         n = len(self._values)
         if not n:
             return 0, width
-        rows = self._rows(n, *self._fit(n, width))
+        rows = self._rows(n, width)
         if rows > (self.max_rows if max_rows is None else max_rows):
             inner = max(1, width - SCROLLBAR)
-            return self._rows(n, *self._fit(n, inner)), inner
+            return self._rows(n, inner), inner
         return rows, width
 
-    def _rows(self, n: int, cols: int, cell_width: int, one_row: bool) -> int:
+    def _rows(self, n: int, width: int) -> int:
+        """Rows of the n values wrapped in ``width`` cells."""
+        cols, _, one_row = self._fit(n, width)
         if self._parts:
             return split_rows(n, len(self._parts), cols, one_row)
         return -(-n // cols)

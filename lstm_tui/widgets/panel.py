@@ -16,8 +16,8 @@ from textual import events
 from textual.app import ComposeResult
 from textual.content import Content
 from textual.filter import ANSIToTruecolor
-from textual.message import Message
 from textual.geometry import Offset, Region, Size
+from textual.message import Message
 from textual.scrollbar import ScrollBarRender
 from textual.strip import Strip
 from textual.visual import Visual, visualize

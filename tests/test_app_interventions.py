@@ -109,6 +109,32 @@ async def test_the_prompt_copies_the_arrays_of_the_next_run_while_its_value_is_t
         assert app._spare is kept  # nothing copied
 
 
+async def test_a_prompt_closed_without_a_patch_keeps_no_copy_but_a_spare_from_before_stays():
+    """The copy a patch prompt makes while its value is typed is dropped when the prompt closes with
+    no patch (Esc, nothing typed, or a value refused); a spare kept from an earlier run is not."""
+    app = brackets()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await select(pilot, 4, 12)
+        for keys in (("escape",), ("enter",), ("x", "y", "z", "enter")):
+            await pilot.press("exclamation_mark")
+            await settle(pilot, app, lambda: app._spare is not None)
+            assert app._spare is not None  # copied while the prompt is open
+            await pilot.press(*keys)
+            await settle(pilot, app)
+            assert app._spare is None and app._spare_copied is None, keys
+        await pilot.press("exclamation_mark", "0", "enter")  # two patches: the first run comes back as the spare
+        await settle(pilot, app)
+        await pilot.press("n", "exclamation_mark", "0", "enter")
+        await settle(pilot, app, lambda: app._spare is not None)
+        kept = app._spare
+        assert kept is not None
+        await pilot.press("exclamation_mark")
+        await settle(pilot, app)
+        await pilot.press("escape")
+        await settle(pilot, app)
+        assert app._spare is kept  # not the prompt's to drop
+
+
 async def test_stage_view_at_a_patched_step_says_the_patch_set_it():
     app = brackets()
     async with app.run_test(size=(120, 40)) as pilot:

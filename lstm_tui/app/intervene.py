@@ -64,6 +64,8 @@ class Intervene:
         # patched step), so that a change copies only the rows from the first patched step on;
         # the lock keeps two workers from writing into it at once.
         self._spare: tuple | None = None
+        self._spare_ticket: object | None = None  # the open prompt's, while its copy may be kept
+        self._spare_copied: tuple | None = None  # the spare that prompt's worker copied
         self._patched_since = 0  # the first step where the patched run differs from the clean one
         self._patched_patches: list[Patch] = []  # the patches of the patched run
         self._patch_lock = threading.Lock()
@@ -168,18 +170,32 @@ class Intervene:
         if self._spare is not None:
             return  # a run to write into is there
         clean, model = self.clean, self.model
+        ticket = self._spare_ticket = object()
 
         def copy() -> None:
             with self._patch_lock:
-                if self._spare is None:
+                if self._spare is None and self._spare_ticket is ticket:
                     spare = spare_run(model, clean)
                     if spare is not None and clean is self.clean:  # still the input on screen
-                        self._spare = (clean, spare, clean.steps)
+                        entry = self._spare = self._spare_copied = (clean, spare, clean.steps)
+                        if self._spare_ticket is not ticket:  # cancelled while it copied
+                            self._forget_copy(entry)
 
         self.run_worker(copy, name="spare", group="spare", thread=True, exit_on_error=False)
 
+    def _forget_copy(self, copied: tuple | None = None) -> None:
+        """A patch prompt closed without a patch (cancelled, empty or refused): the run its worker copied is not kept for a patch that
+        may never come (about 230 MB at H = 1024, T = 4,000); a spare kept from before stays."""
+        if copied is None:  # the prompt closed (else its worker found it closed)
+            self._spare_ticket, copied = None, self._spare_copied
+        if copied is not None and self._spare_copied is copied:
+            self._spare_copied = None
+        if copied is not None and self._spare is copied:
+            self._spare = None
+
     def _add_patch(self, q: str, layer: int, unit: int, k: int, text: str | None) -> None:
         if text is None or not text.strip():
+            self._forget_copy()
             return
         src = None if self.source is None else self.source.steps
         try:
@@ -189,8 +205,10 @@ class Intervene:
                 p = prompt_patch(text, self.model, layer, q, unit, k, self.clean.steps, src)
         except PatchSyntaxError as exc:
             self.notify(_error_text(exc), severity="error", timeout=8)
+            self._forget_copy()
             return
         self.patches.append(p)
+        self._spare_ticket = self._spare_copied = None  # the copy is the patch's now
         self._recompute()
 
     def action_patches(self) -> None:

@@ -107,8 +107,10 @@ def test_prefix_and_vocab(tmp_path, rng, capsys):
     out = tmp_path / "t.npz"
     err = run_error(["export", "--model", str(path), "-o", str(out)], capsys)
     assert "several recurrent modules ('decoder.rnn', 'encoder.lstm'): choose one with --prefix" in err
-    err = run_error(["export", "--model", str(path), "--prefix", "encoder.lstm", "-o", str(out)], capsys)
-    assert "has an embedding (6 tokens) but no vocabulary: give one with --vocab FILE" in err
+    ids = tmp_path / "ids.npz"
+    assert main(["export", "--model", str(path), "--prefix", "encoder.lstm", "--text", "5 0", "-o", str(ids)]) == 0
+    assert "no vocabulary: tokens are the ids 0 to 5" in capsys.readouterr().err  # said as a note
+    assert np.load(ids)["ids"].tolist() == [5, 0]
     argv = ["export", "--model", str(path), "--prefix", "encoder.lstm", "--vocab", str(vocab), "--text", "ab", "-o"]
     assert main([*argv, str(out)]) == 0
     assert np.load(out)["c"].shape == (1, 2, 4)

@@ -401,9 +401,12 @@ def assemble(
 ) -> Model:
     """The :class:`Model` of a reader's pieces, every array in one float dtype (float64 only if all are)."""
     meta, info = dict(meta or {}), dict(info or {})
-    if embedding is not None and vocab is None:
-        raise fail(file, f"has an embedding ({embedding.shape[0]} tokens) but no vocabulary: give one with --vocab "
-                         "FILE (one token per line) or store it in the file's metadata")
+    if embedding is not None and vocab is None:  # no vocabulary in the file or given: the ids are the tokens
+        vocab, said = id_vocabulary(embedding.shape[0], " (--vocab gives one)")
+        meta.update(tokenizer=said["tokenizer"], example=said["example"])
+        given = info.get("notes") or []
+        info["notes"] = [*([given] if isinstance(given, str) else given), said["notes"]]
+        head_is_vocab = False  # nothing ties the head's outputs to those ids: labelled by output id if it differs
     if vocab is not None:
         for what, a in ((embedding_key, embedding), (head_key, head_W if head_is_vocab else None)):
             if a is not None and a.shape[0] != len(vocab):

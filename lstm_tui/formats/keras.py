@@ -56,7 +56,7 @@ import numpy as np
 from ..core.cells import DEFAULT_ACTIVATIONS, Bidirectional, Layer
 from ..core.errors import ModelFileError
 from ..core.inputs import first_line
-from .arrays import ZIP_MAGIC, assemble, checked, id_vocabulary
+from .arrays import ZIP_MAGIC, assemble, checked
 from .keras_infer import infer, read_array, vars_of
 from .registry import fail, refuse, show, vocabulary
 
@@ -493,13 +493,8 @@ def _build(file: str, path: Path, entries: list, vocab, notes: dict, keras2: boo
         info["keras_order"] = "reversed"
     if not sequence:
         info["keras_output"] = "last"
-    meta = {}
-    if embedding is not None and vocab is None:  # a Keras file keeps no vocabulary: the ids are the tokens
-        vocab, said = id_vocabulary(embedding.shape[0], " (--vocab gives one)")
-        meta.update(tokenizer=said["tokenizer"], example=said["example"])
-        info["notes"] = said["notes"]
     return assemble(file, path, levels, embedding=embedding, head_W=head_W, head_b=head_b, vocab=vocab,
-                    meta=meta, info=info, embedding_key=f"embedding {info.get('embedding', '')!r}",
+                    info=info, embedding_key=f"embedding {info.get('embedding', '')!r}",
                     head_key=f"head {head_name!r}", head_is_vocab=False)
 
 

@@ -61,6 +61,25 @@ def test_keras_language_model(tmp_path, rng, cell):
     np.testing.assert_allclose(trace.y, softmax(h1 @ dense_k + dense_b), atol=1e-12)
 
 
+@pytest.mark.parametrize("classes", [None, 3])
+def test_keras_arrays_without_a_vocabulary_open_on_their_ids(tmp_path, rng, classes):
+    """No vocabulary in the .npz (it is optional): the ids are the tokens, as for a .keras file; a head
+    of another width than the embedding's (a classifier) is labelled by output id."""
+    V, E, H = 6, 3, 4
+    emb, (kernel, rec, bias) = rng.standard_normal((V, E)), keras_weights(rng, "lstm", E, H)
+    dense_k, dense_b = rng.uniform(-1, 1, (H, classes or V)), rng.uniform(-1, 1, classes or V)
+    np.savez(tmp_path / "m.npz", **{"embedding/embeddings": emb, "lstm/kernel": kernel, "lstm/recurrent_kernel": rec,
+                                    "lstm/bias": bias, "dense/kernel": dense_k, "dense/bias": dense_b})
+    model = load_file(tmp_path / "m.npz")
+    assert model.vocab == tuple(str(k) for k in range(V)) and model.tokenizer == "word"
+    assert any("no vocabulary" in n for n in model.notes)
+    trace = model.trace("5 0 2")
+    assert trace.ids.tolist() == [5, 0, 2] and not trace.unknown.any()
+    h = KERAS["lstm"][1](emb[[5, 0, 2]], kernel, rec, bias)
+    np.testing.assert_allclose(trace.y, softmax(h @ dense_k + dense_b), atol=1e-12)
+    assert ("head_classes" in model.meta) == (classes is not None)
+
+
 def test_keras_weight_paths_in_saved_order(tmp_path, rng):
     """Names from w.path (Keras 3) or w.name (tf.keras, with :0): the layers in the order they were saved."""
     w0, w1 = keras_weights(rng, "lstm", 3, 5), keras_weights(rng, "lstm", 5, 5)

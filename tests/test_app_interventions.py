@@ -269,6 +269,27 @@ async def test_diff_mode_shows_source_minus_main_without_the_patches():
         assert app.compare_mode is None
 
 
+async def test_export_writes_the_run_never_the_difference_on_screen(tmp_path):
+    """e in Δ or diff mode writes the run the difference is of (the patched run), as with the mode off,
+    and says so: a difference's arrays under a run's names would pass for a run."""
+    app = brackets(SOURCE)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await select(pilot, 4, 12)
+        await set_patch(pilot, app, "0")
+        patched = app.trace
+        for presses, name in (((), "plain"), (("D",), "delta"), (("D",), "diff")):
+            await pilot.press(*presses)
+            assert app.compare_mode == (None if name == "plain" else name)
+            await pilot.press("e", "ctrl+a", "ctrl+k", *str(tmp_path / f"{name}.npz"), "enter")
+            await pilot.pause()
+            got = np.load(tmp_path / f"{name}.npz")
+            for q in ("c", "h"):
+                np.testing.assert_array_equal(got[q][0], patched.states[q][0])
+            np.testing.assert_array_equal(got["y"], patched.y)
+            said = [n.message for n in app._notifications if "wrote" in n.message][-1]
+            assert ("a difference on screen is not exported" in said) == (name != "plain"), said
+
+
 async def test_src_copies_the_source_and_a_typed_source_replaces_it():
     app = brackets()
     async with app.run_test(size=(120, 40)) as pilot:

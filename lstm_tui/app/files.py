@@ -32,11 +32,13 @@ class Files:
         self.push_screen(PromptScreen("export the trace", hint, "trace.npz"), self._export_as)
 
     def _export_as(self, name: str | None) -> None:
-        if name and name.strip() and isinstance(self.trace, CheckpointedTrace):
-            self.notify(f"{self.trace.steps:,} steps kept as checkpoints: too long to export whole", severity="error")
+        run = self.own_run  # never a difference (Δ, diff): its arrays would pass for a run's
+        if name and name.strip() and isinstance(run, CheckpointedTrace):
+            self.notify(f"{run.steps:,} steps kept as checkpoints: too long to export whole", severity="error")
             return
         if name and name.strip():
-            self._write(name.strip(), lambda path, force: write_trace(self.trace, path, force=force))
+            said = "" if run is self.trace else " (the run itself: a difference on screen is not exported)"
+            self._write(name.strip(), lambda path, force: write_trace(run, path, force=force), said)
 
     def action_screenshot(self) -> None:
         hint = "an .svg file name for a picture of the screen as it is now"
@@ -47,14 +49,14 @@ class Files:
             svg = self.export_screenshot().encode("utf-8")
             self._write(name.strip(), lambda path, force: atomic_write(path, lambda fh: fh.write(svg), force=force))
 
-    def _write(self, name: str, write: Callable, confirmed: bool = False) -> None:
-        """Write a file, asking before replacing one that exists."""
+    def _write(self, name: str, write: Callable, said: str = "", confirmed: bool = False) -> None:
+        """Write a file, asking before replacing one that exists; ``said`` follows the path written."""
         path = Path(name).expanduser()
         if path.exists() and not path.is_dir() and not confirmed:
 
             def answer(text: str | None) -> None:
                 if text is not None and text.strip().lower() in ("y", "yes"):
-                    self._write(name, write, confirmed=True)
+                    self._write(name, write, said, confirmed=True)
                 else:
                     self.notify(f"{path}: kept as it was")
 
@@ -65,7 +67,7 @@ class Files:
         except UserError as exc:
             self.notify(str(exc), severity="error", timeout=8)
             return
-        self.notify(f"wrote {written}")
+        self.notify(f"wrote {written}{said}")
 
     def action_open_model(self) -> None:
         from ..core.registry import BUILTIN

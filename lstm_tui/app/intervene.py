@@ -80,6 +80,12 @@ class Intervene:
         """The run shown or behind the difference shown: the patched run, or the clean one."""
         if self.compare_mode == "diff":  # source − main is of the clean runs
             return self.clean
+        return self.own_run
+
+    @property
+    def own_run(self):
+        """The run on screen with any difference switched off: the patched run, or the clean one
+        (what ``e`` exports)."""
         return self._patched if self.patches and self._patched is not None else self.clean
 
     # ------------------------------------------------------------ the state
@@ -320,8 +326,7 @@ class Intervene:
 
     def _show_run(self) -> None:
         """Put the run the patches and mode ask for on screen, staying at the same step."""
-        clean = self.clean
-        run = self._patched if self.patches and self._patched is not None else clean
+        clean, run = self.clean, self.own_run
         if self.compare_mode == "delta":
             shown = difference(run, clean)
         elif self.compare_mode == "diff" and self.source is not None:

@@ -70,12 +70,12 @@ def load(path: Path, *, prefix: str | None = None, vocab_path=None):
 
 def build(f: Arrays, path: Path, prefix: str | None, vocab, spec: list | None = None, fmt: str = "pytorch"):
     """The model of a state dict's arrays; ``spec`` (lstm-tui's own files) gives each level's cell and options."""
-    groups: dict[str, set] = {}
+    groups: dict[str, set] = {}  # prefix -> the numbers of its levels' forward directions
+    reverse: dict[str, set] = {}  # and of their reverse directions
     for key in f.keys:
         if m := KEY.fullmatch(key):
             nums = groups.setdefault(m[1], set())
-            if not m[3]:
-                nums.add(None if m[2] is None else int(m[2]))
+            (reverse.setdefault(m[1], set()) if m[3] else nums).add(None if m[2] is None else int(m[2]))
     if not groups:
         from . import keras_npz
 
@@ -84,6 +84,10 @@ def build(f: Arrays, path: Path, prefix: str | None, vocab, spec: list | None = 
         raise f.fail("no recurrent weights found (expected PyTorch's weight_ih_l0, weight_hh_l0 or Keras's kernel, "
                      f"recurrent_kernel); keys found: {list_keys(f.keys)}")
     P = choose_prefix(f, groups, prefix)
+    for n in sorted(reverse.get(P, set()) - groups[P], key=lambda n: -1 if n is None else n):
+        tag = "" if n is None else f"_l{n}"
+        raise f.fail(f"{show(f'{P}weight_ih{tag}_reverse')} has no forward direction ({show(f'{P}weight_ih{tag}')}): "
+                     "a bidirectional level holds both")
     levels = read_levels(f, P, sorted(groups[P], key=lambda n: -1 if n is None else n), spec)
     W = levels[-1].output_size
     E = levels[0].input_size

@@ -450,3 +450,15 @@ def test_bidirectional_language_model_head_reads_both_directions(tmp_path, rng):
     arrays["decoder.weight"] = arrays["decoder.weight"][:, :6]
     with pytest.raises(ModelFileError, match=r"decoder.weight has shape \[7, 6\], expected \[V, 12\]"):
         load_file(write_st(tmp_path / "n.safetensors", arrays, vocab=VOCAB))
+
+
+@pytest.mark.parametrize("fmt", WRITERS)
+@pytest.mark.parametrize("level", [0, 1])
+def test_a_reverse_direction_without_its_forward_one_is_refused(tmp_path, rng, fmt, level):
+    """Level ``level`` holds only ``*_l{level}_reverse`` keys: refused by name, never a crash (no level at all)
+    or a level dropped without a word (the levels under it load)."""
+    arrays = torch_rnn(rng, "lstm", L=2)
+    arrays = {(k + "_reverse" if k.endswith(f"_l{level}") else k): a for k, a in arrays.items()}
+    path = WRITERS[fmt](tmp_path / f"m.{fmt}", arrays)
+    with pytest.raises(ModelFileError, match=rf"weight_ih_l{level}_reverse has no forward direction \(weight_ih_l{level}\)"):
+        load_file(path)

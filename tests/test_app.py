@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from rich.console import Console
-from textual.widgets import Static
+from textual.widgets import Input, Static
 
 from lstm_tui.app import SPEEDS, LstmApp
 from lstm_tui.core.registry import load_model
@@ -164,11 +164,18 @@ async def test_help_lists_every_key_and_closes():
         assert not isinstance(app.screen, HelpScreen)
 
 
-async def test_quit():
+@pytest.mark.parametrize("opened", [(), ("question_mark",), ("B",), ("X",)])
+async def test_quit_from_any_screen_but_a_text_line(opened):
+    """q quits from the main screen, the help and the lists (a modal screen hides the app's keys);
+    in a prompt it is a letter typed."""
     app = make_app()
     async with app.run_test() as pilot:
-        await pilot.press("q")
-        assert not app.is_running
+        await pilot.press(*opened, "q")
+        assert not app.is_running, opened
+    app = make_app()
+    async with app.run_test() as pilot:
+        await pilot.press("b", "q")
+        assert app.is_running and app.screen.query_one(Input).value == "q"
 
 
 async def test_layer_key_cycles_layers():

@@ -46,6 +46,7 @@ class HelpScreen(ModalScreen[None]):
     AUTO_FOCUS = "VerticalScroll"  # so that ↑ ↓ PgUp PgDn scroll a list taller than the screen
     BINDINGS = [
         Binding("escape,question_mark", "dismiss_help", "close help"),
+        Binding("q", "app.quit", "quit"),  # a modal screen hides the app's keys
     ]
 
     def __init__(self, bindings: list[Binding], about: str) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from rich.text import Text
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import OptionList, Static
@@ -19,6 +20,7 @@ class ListScreen(ModalScreen[None]):
     HELP = ""  # one line above the list
     EMPTY = ""  # the one row shown when there are none
     AUTO_FOCUS = "OptionList"
+    BINDINGS = [Binding("q", "app.quit", "quit")]  # a modal screen hides the app's keys (subclasses add theirs)
 
     def __init__(self, rows: list) -> None:
         super().__init__()

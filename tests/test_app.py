@@ -62,6 +62,36 @@ async def test_empty_sequence_keys_do_nothing():
         assert "empty" in app.status_line()
 
 
+def screen_text(app) -> str:
+    """What the screen shows, as text."""
+    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
+
+
+async def test_an_emptied_sequence_leaves_nothing_of_the_last_one_on_any_view():
+    """History, unit search, watches: each says the sequence is empty instead of showing the last one."""
+    app = LstmApp(load_model("brackets"), text="(()(()))((()()(())))().")
+    async with app.run_test(size=(160, 50)) as pilot:
+        await pilot.press("W", *"c[12]", "enter", "3")
+        await pilot.pause()
+        await pilot.press("s", *"3-5 > 0.5", "enter")
+        await pilot.pause(0.3)
+        old = " ".join(app.trace.tokens[:8])  # as the history's text and the token strip show it
+        await pilot.press("4")
+        await pilot.pause(0.2)
+        assert "units c > 0.5 in steps 3-5" in screen_text(app)  # the search's result
+        await pilot.press("slash", "ctrl+a", "ctrl+k", "enter", "escape")
+        await pilot.pause()
+        assert app.steps == 0
+        for view in "123456":
+            await pilot.press(view)
+            await pilot.pause(0.2)
+            screen = screen_text(app)
+            assert old not in screen and "steps 3-5" not in screen, view
+        await pilot.press("3")
+        await pilot.pause(0.2)
+        assert "empty sequence" in screen_text(app) and "c[12]  n/a here" in screen_text(app)
+
+
 async def test_unit_cursor_wraps_and_marks_every_panel():
     app = make_app(hidden=5)
     async with app.run_test(size=(120, 40)) as pilot:

@@ -301,11 +301,12 @@ class LstmApp(Intervene, Effects, AppState, Workers, Actions, Find, Files, Watch
             history.prefetch(state)
         self._strip.show(tr.tokens, tr.unknown, k)
         update(self._status, self.status_line())
-        if tr.steps == 0:
-            self._steps.show(state)  # empties every panel
+        if tr.steps == 0:  # every widget emptied, or saying what to do: nothing of the last sequence stays
+            self._steps.show(state)
             self._unit_view.show(tr, layer, 0, self.unit)
-            if self.view == "effects":
-                self.query_one("#effects").show(state)  # its one line: type a sequence first
+            self._watches.show(tr, 0, self.watched, [tuple(w) for w in self.watch_exprs])
+            if self.view != "steps":
+                self.query_one(f"#{self.view}").show(state)
             return
         if self.view == "steps":
             self._steps.show(state)

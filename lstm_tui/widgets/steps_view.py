@@ -156,6 +156,8 @@ class StepsView(VerticalScroll, can_focus=False):
         if tr.steps == 0:
             for panel in self.query(Panel):
                 panel.show(np.zeros(0), panel_specs.scale(tr, panel.spec, state.layer), None, state.mono)
+            if self.timeline.display:
+                self.timeline.show(state)
             return
         self._show_directions(state)
         self._show_panels(state, self.panels)

@@ -97,7 +97,11 @@ class Watches(Vertical):
         # x: steps 1..T, or each bin's first step for a long run's bin means
         x = None if not long or edges is None else edges[:-1] + 1
         at = k + 1
-        drawn = plots.available()
+        drawn = plots.available() and trace.steps > 0  # an empty sequence: no axes over nothing
+        if plots.available():
+            figure = self.query_one("#watch-plot", Figure)
+            if figure.display != drawn:  # setting it, even to the same value, costs a full relayout
+                figure.display = drawn
         if drawn:
             key = (id(trace), trace.steps, tuple(series), tuple(id(v) for v in series.values()), k)
             self.query_one("#watch-plot", Figure).show(

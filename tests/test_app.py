@@ -92,6 +92,19 @@ async def test_an_emptied_sequence_leaves_nothing_of_the_last_one_on_any_view():
         assert "empty sequence" in screen_text(app) and "c[12]  n/a here" in screen_text(app)
 
 
+async def test_a_history_map_that_scrolls_keeps_its_last_bins_and_the_step_marker_in_view():
+    """At 80×24, 64 units do not fit the map's lines, so it scrolls: its scrollbar must not cover the
+    last bins of time, where the ▼ of the last step is."""
+    app = LstmApp(load_model("charlm"), text="Beautiful is better than ugly. " * 40)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("3", "end")
+        await pilot.pause(0.3)
+        lines = app.query_one("#history-map")
+        assert lines.virtual_size.height > lines.size.height  # it scrolls
+        assert lines.virtual_size.width <= lines.scrollable_content_region.width
+        assert "▼" in screen_text(app)
+
+
 async def test_unit_cursor_wraps_and_marks_every_panel():
     app = make_app(hidden=5)
     async with app.run_test(size=(120, 40)) as pilot:

@@ -109,14 +109,17 @@ class HistoryView(VerticalScroll, can_focus=False):
         # The map changes with the trace, quantity, layer, size, colours and unit, not with
         # the step: a step moves only the ▼ over it, and redraws only that line.
         unit = value_index(tr, q, state.layer, state.unit)  # a projected LSTM's h is narrower than its gates
-        key = (id(tr), tr.steps, q, state.layer, width, room, state.palette, state.mono, unit, state.history_scale, state.mode)
+        units, map_width = tr.width(q, state.layer), width
+        if -(-units * unit_height(units, room) // 2) > room:  # more rows than lines: the map's scrollbar takes cells
+            map_width = max(8, width - lines.styles.scrollbar_size_vertical)
+        key = (id(tr), tr.steps, q, state.layer, map_width, room, state.palette, state.mono, unit, state.history_scale, state.mode)
         if getattr(self, "_map_key", None) != key:
             if long:  # the forward pass's bins, binned again to the width
                 summary = tr.summary(q, state.layer)
-                values, cols = explain.bin_time(summary.maxabs(), width, how="maxabs")
+                values, cols = explain.bin_time(summary.maxabs(), map_width, how="maxabs")
                 edges = summary.edges[cols]
             else:
-                values, edges = explain.bin_time(explain.history(tr, q, state.layer), width, how="maxabs")
+                values, edges = explain.bin_time(explain.history(tr, q, state.layer), map_width, how="maxabs")
             scale = panel_scale(tr, spec, state.layer, state.palette)
             if state.mode is not None:  # a difference (Δ or diff mode): diverging around 0
                 scale = delta_scale(tr.abs_max(q, state.layer))
@@ -125,7 +128,7 @@ class HistoryView(VerticalScroll, can_focus=False):
             heading = history_title(spec.title, q, state.layer, tr.steps, values.shape[1], scale)
             heading.append(_directions(tr, q, state.layer))
             update(title, heading)
-            cw = max(1, min(self.MAX_CELL_WIDTH, width // max(values.shape[1], 1)))
+            cw = max(1, min(self.MAX_CELL_WIDTH, map_width // max(values.shape[1], 1)))
             col = explain.bin_of(edges, state.k)
             height = self.unit_height = unit_height(len(values), room)
             used = min(room, -(-len(values) * height // 2))
@@ -133,7 +136,7 @@ class HistoryView(VerticalScroll, can_focus=False):
             lines.set_lines(
                 [
                     *history_lines(values, scale, col, unit, state.mono, cw, height),
-                    history_legend(scale, unit, values.shape[1] * cw, state.mono, room=width),
+                    history_legend(scale, unit, values.shape[1] * cw, state.mono, room=map_width),
                 ]
             )
             self._text_lines = text_lines + (room - used if self.id != "timeline" else 0)  # the rest: text

@@ -655,6 +655,10 @@ async def test_export_from_the_app_asks_before_overwriting(tmp_path):
         shot = tmp_path / "shot.svg"
         await pilot.press("S", "ctrl+a", "ctrl+k", *str(shot), "enter")
         assert shot.read_text().startswith("<svg")
+        await pilot.press("S", "ctrl+a", "ctrl+k", *str(tmp_path / "shot.png"), "enter")  # an SVG is no PNG
+        await pilot.pause()
+        assert not (tmp_path / "shot.png").exists()
+        assert any("give a name ending in .svg" in n.message for n in app._notifications)
 
 
 async def test_no_color_draws_glyphs(monkeypatch):

@@ -45,6 +45,10 @@ class Files:
         self.push_screen(PromptScreen("screenshot", hint, f"lstm-tui-t{self.k + 1}.svg"), self._save_screenshot_as)
 
     def _save_screenshot_as(self, name: str | None) -> None:
+        if name and name.strip() and Path(name.strip()).suffix.lower() != ".svg":
+            self.notify(f"{inert(name.strip())}: a screenshot is an SVG picture: give a name ending in .svg",
+                        severity="error", timeout=8)
+            return
         if name and name.strip():
             svg = self.export_screenshot().encode("utf-8")
             self._write(name.strip(), lambda path, force: atomic_write(path, lambda fh: fh.write(svg), force=force))

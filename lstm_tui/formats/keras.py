@@ -145,16 +145,23 @@ def _from_h5(file: str, path: Path, h5, config: dict | None, vocab):
 
 class LegacyWeights:
     """One layer's arrays in a legacy ``.h5`` (``model.save("model.h5")``, Keras 3 or tf.keras): the
-    ``weight_names`` of ``model_weights/<layer>``, in order; a Bidirectional's are forward's then backward's."""
+    ``weight_names`` of ``model_weights/<layer>``, in order. A Bidirectional's are named
+    ``[<model>/]<layer>/<sub-layer>/<cell>/<variable>``, the sub-layers named in the config (tf.keras adds
+    ``forward_``, ``backward_``): see :meth:`half`."""
 
-    def __init__(self, group):
-        self.name = group.name
+    def __init__(self, group, items=None):
         names = [n.decode() if isinstance(n, bytes) else str(n) for n in group.attrs.get("weight_names", [])]
-        self.items = [(n, group[n]) for n in names]
+        self.group, self.items = group, [(n, group[n]) for n in names] if items is None else items
 
     def arrays(self, path: tuple[str, ...]) -> list[np.ndarray]:
-        side = {"forward_layer": "forward_", "backward_layer": "backward_"}.get(path[0] if path else "")
-        return [read_array(ds) for n, ds in self.items if side is None or f"/{side}" in f"/{n}"]
+        return [read_array(ds) for _n, ds in self.items]
+
+    def half(self, mine: set, theirs: set) -> LegacyWeights:
+        """The arrays of the sub-layer named one of ``mine``: in each path, the component nearest the variable
+        that names only one of the sub-layers decides."""
+        def ours(n: str) -> bool:
+            return next(((p in mine) for p in reversed(n.split("/")[:-1]) if (p in mine) != (p in theirs)), False)
+        return LegacyWeights(self.group, [(n, ds) for n, ds in self.items if ours(n)])
 
 
 def _legacy(file: str, path: Path, h5, vocab):
@@ -539,9 +546,14 @@ def _bidirectional(file: str, where: str, cfg: dict, group, E: int, flip: bool, 
     if back.get("class_name") != inner["class_name"]:
         raise refuse(file, where, f"a {show(str(back.get('class_name')))} backward layer beside a "
                                   f"{show(inner['class_name'])}", "both directions of one kind")
-    fwd = _recurrent(file, f"{where} forward", inner["class_name"], fcfg, group, ("forward_layer", "cell"), E, flip,
+    fgroup = bgroup = group
+    if isinstance(group, LegacyWeights):
+        fnames, bnames = ({str(c.get("name")), f"{side}_{c.get('name')}"} for c, side in
+                          ((fcfg, "forward"), (bcfg, "backward")))
+        fgroup, bgroup = group.half(fnames, bnames), group.half(bnames, fnames)
+    fwd = _recurrent(file, f"{where} forward", inner["class_name"], fcfg, fgroup, ("forward_layer", "cell"), E, flip,
                      table)
-    bwd = _recurrent(file, f"{where} backward", back["class_name"], bcfg, group, ("backward_layer", "cell"), E,
+    bwd = _recurrent(file, f"{where} backward", back["class_name"], bcfg, bgroup, ("backward_layer", "cell"), E,
                      not flip, table)
     if bwd.W_hh.shape != fwd.W_hh.shape:
         raise refuse(file, where, f"a backward layer of {bwd.hidden_size} units beside {fwd.hidden_size}",

@@ -6,11 +6,12 @@ Keras names each layer's group after its class (``lstm``, ``gru_1``,
 the groups by name, so the order across classes is lost. It is rebuilt from
 the widths: the embedding feeds the first recurrent layer, each layer takes
 the width the one before gives (2H after a bidirectional one), the head reads
-the last. When no order or more than one order fits, one line says so and
-points to the ``.keras`` file. The config options a ``.weights.h5`` cannot say
-are Keras's defaults: tanh and sigmoid, ``go_backwards=False``,
-``return_sequences=True``, a GRU's ``reset_after`` from its bias's shape
-(True without a bias), a softmax head.
+the last. The orders are counted (up to two) over partial orders, not tried
+one by one. When no order or more than one order fits, or there are too many
+partial orders to weigh, one line says so and points to the ``.keras`` file.
+The config options a ``.weights.h5`` cannot say are Keras's defaults: tanh and
+sigmoid, ``go_backwards=False``, ``return_sequences=True``, a GRU's
+``reset_after`` from its bias's shape (True without a bias), a softmax head.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from .registry import fail, refuse, show
 
 #: The largest array read from a weights file.
 MAX_ARRAY_BYTES = 2 * 1024**3
+#: The most partial orders of the recurrent layers weighed before a .weights.h5 is refused.
+MAX_ORDER_STATES = 50_000
 
 
 _CLASSES = {"embedding": "Embedding", "lstm": "LSTM", "gru": "GRU", "simple_rnn": "SimpleRNN",
@@ -126,23 +129,31 @@ def _chain(file: str, known: list) -> list:
     by_class: dict[str, list] = {}
     for x in sorted(rec, key=number):  # within a class, Keras numbered the groups in model order
         by_class.setdefault(x[0], []).append(x)
-    found: list[list] = []
-
-    def walk(width, taken: dict, seq: list):
-        if len(found) > 1:
-            return
-        if len(seq) == len(rec):
-            found.append(list(seq))
-            return
-        for cls, xs in by_class.items():
-            i = taken.get(cls, 0)
-            if i < len(xs) and (width is None or xs[i][4] == width):
-                walk(xs[i][5], {**taken, cls: i + 1}, seq + [xs[i]])
-
-    walk(emb[0][5] if emb else None, {}, [])
-    found = [s for s in found if not dense or s[-1][5] == dense[0][4]]
-    if len(found) != 1:
-        why = "no order of" if not found else "more than one order of"
+    lists = list(by_class.values())
+    # Orders are counted, not listed: a state is (how many of each class are placed, the width given on), and
+    # holds (the orders reaching it, counted up to 2; the state before on one of them; the layer placed last).
+    steps = [{((0,) * len(lists), emb[0][5] if emb else None): (1, None, None)}]
+    for _ in rec:
+        here: dict = {}
+        for (taken, width), (ways, _before, _x) in steps[-1].items():
+            for c, xs in enumerate(lists):
+                x = xs[taken[c]] if taken[c] < len(xs) else None
+                if x is not None and (width is None or x[4] == width):
+                    key = (taken[:c] + (taken[c] + 1,) + taken[c + 1:], x[5])
+                    old = here.get(key, (0, (taken, width), x))
+                    here[key] = (min(2, old[0] + ways), *old[1:])
+        steps.append(here)
+        if sum(map(len, steps)) > MAX_ORDER_STATES:
+            raise fail(file, f"a .weights.h5 has no config, and its {len(rec)} recurrent layers could go in too "
+                             "many orders to try: open the .keras file (model.save)")
+    ends = [key for key in steps[-1] if not dense or key[1] == dense[0][4]]
+    ways = sum(steps[-1][key][0] for key in ends)
+    if ways != 1:
+        why = "no order of" if not ways else "more than one order of"
         raise fail(file, f"a .weights.h5 has no config, and {why} its recurrent layers "
                          f"({show(', '.join(x[1] for x in rec))}) fits their shapes: open the .keras file (model.save)")
-    return emb + found[0] + dense
+    order, key = [], ends[0]
+    for here in reversed(steps[1:]):
+        _ways, key, x = here[key]
+        order.insert(0, x)
+    return emb + order + dense

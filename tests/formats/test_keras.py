@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import sys
+import time
 import zipfile
 from pathlib import Path
 
@@ -94,6 +95,11 @@ def test_matches_keras(tmp_path, name, kind):
     path = DATA / f"{name}{kind}"
     if not path.exists():
         pytest.skip(f"{name} has no {kind} fixture")
+    _assert_matches(tmp_path, path, name, kind)
+
+
+def _assert_matches(tmp_path: Path, path: Path, name: str, kind: str) -> None:
+    """The model in ``path`` gives Keras's outputs for fixture ``name`` (its .npz)."""
     ref = np.load(DATA / f"{name}.npz")
     model = load_file(path, vocab_path=_vocab_file(tmp_path, ref))
     trace = _trace(model, ref)
@@ -385,3 +391,69 @@ def test_legacy_h5_hard_sigmoid_follows_the_keras_version(tmp_path):
         f.attrs["keras_version"] = "2.15.0"
     model = load_file(old)
     assert model.layers[2].activations[0] == ("HardSigmoid", 0.2, 0.5) and model.meta["keras_version"] == "2.15.0"
+
+
+def test_legacy_h5_bidirectional_halves_go_by_their_layer_names(tmp_path):
+    """A legacy .h5 keeps a Bidirectional's arrays under <model>/<layer>/<sub-layer>/...: an explicit backward_layer
+    under its own name (no "backward_"), and the model's and layer's names may hold "forward_" or "backward_".
+    lstm_lm.h5 renamed so (as Keras 3 writes it) still gives Keras's numbers."""
+    path = tmp_path / "names.h5"
+    shutil.copy(DATA / "lstm_lm.h5", path)
+    with h5py.File(path, "r+") as f:
+        raw = f.attrs["model_config"]
+        text = (raw.decode() if isinstance(raw, bytes) else raw).replace('"bidirectional"', '"backward_encoder"')
+        config = json.loads(text.replace('"backward_lstm"', '"lstm_9"'))
+        config["config"]["name"] = "forward_model"
+        f.attrs["model_config"] = json.dumps(config)
+        weights = f["model_weights"]
+        weights.attrs["layer_names"] = [n.replace("bidirectional", "backward_encoder")
+                                        for n in weights.attrs["layer_names"].astype(str)]
+        weights.move("bidirectional", "backward_encoder")
+        group = weights["backward_encoder"]
+        group.create_group("forward_model")
+        group.move("bidirectional", "forward_model/backward_encoder")
+        group.move("forward_model/backward_encoder/backward_lstm", "forward_model/backward_encoder/lstm_9")
+        group.attrs["weight_names"] = [f"forward_model/{n}".replace("bidirectional", "backward_encoder")
+                                       .replace("backward_lstm", "lstm_9") for n in group.attrs["weight_names"]
+                                       .astype(str)]
+        assert all(n in group for n in group.attrs["weight_names"])
+    _assert_matches(tmp_path, path, "lstm_lm", ".h5")
+    with h5py.File(path, "r+") as f:  # a weight of neither half: one line, not a guess
+        group = f["model_weights/backward_encoder"]
+        names = group.attrs["weight_names"].astype(str)
+        group.move("forward_model/backward_encoder/forward_lstm", "forward_model/backward_encoder/other")
+        group.attrs["weight_names"] = [n.replace("/forward_lstm/", "/other/") for n in names]
+    _refused(path, "layer 'backward_encoder' (Bidirectional) forward: holds 0 weight arrays, expected 3")
+    tf_keras = tmp_path / "tf_keras.h5"  # tf.keras names the inner layer (lstm) and writes no backward_layer
+    shutil.copy(DATA / "lstm_lm.h5", tf_keras)
+    with h5py.File(tf_keras, "r+") as f:
+        config = json.loads(f.attrs["model_config"])
+        bi = _layer(config, "bidirectional")["config"]
+        bi["layer"]["config"]["name"] = "lstm"
+        del bi["backward_layer"]
+        f.attrs["model_config"] = json.dumps(config)
+    _assert_matches(tmp_path, tf_keras, "lstm_lm", ".h5")
+
+
+def test_weights_h5_order_search_is_bounded(tmp_path):
+    """An embedding of width 4, 12 LSTM and 12 GRU layers 4 -> 4 and a SimpleRNN 5 -> 4 that fits nowhere: the
+    C(24, 12) interleavings are counted, not tried one by one."""
+    def stack(*layers):
+        arrays = {}
+        for cls, G, E, H, n in layers:
+            for k in range(n):
+                sub = "forward_layer/cell" if cls == "bidirectional" else "cell"
+                key = f"layers/{cls}{f'_{k}' if k else ''}/{sub}/vars"
+                arrays.update({f"{key}/0": np.zeros((E, G * H)), f"{key}/1": np.zeros((H, G * H))})
+        return arrays
+
+    bomb = stack(("lstm", 4, 4, 4, 12), ("gru", 3, 4, 4, 12), ("simple_rnn", 1, 5, 4, 1))
+    bomb["layers/embedding/vars/0"] = np.zeros((3, 4))
+    start = time.perf_counter()
+    _refused(_h5(tmp_path / "many.weights.h5", bomb), "no order of its recurrent layers")
+    assert time.perf_counter() - start < 1.0
+    one = stack(("lstm", 4, 4, 4, 12), ("bidirectional", 4, 5, 2, 1))  # one order: bidirectional first
+    one.update({k.replace("forward", "backward"): v for k, v in one.items() if "forward" in k})
+    one.update({"layers/embedding/vars/0": np.zeros((3, 5)), "layers/dense/vars/0": np.zeros((4, 2))})
+    model = load_file(_h5(tmp_path / "one.weights.h5", one))
+    assert model.meta["keras_layers"] == "bidirectional, lstm, " + ", ".join(f"lstm_{k}" for k in range(1, 12))

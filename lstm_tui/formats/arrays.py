@@ -161,7 +161,11 @@ def _open_safetensors(path: Path, name: str, build):
     def read(key: str) -> np.ndarray:
         nonlocal header
         try:
-            if fh.get_slice(key).get_dtype() == "BF16":  # NumPy has no bfloat16: widen it by hand
+            dtype = fh.get_slice(key).get_dtype()
+            if dtype.startswith("F8"):  # NumPy has no 8-bit floats (safetensors would fail looking one up)
+                raise fail(name, f"{show(key)} holds {dtype} values: NumPy has no 8-bit floats, save the weights "
+                                 "as float32, float16 or bfloat16")
+            if dtype == "BF16":  # NumPy has no bfloat16: widen it by hand
                 if header is None:
                     header = _header_and_start(path)
                 return _read_bf16(path, header, key)

@@ -462,3 +462,18 @@ def test_a_reverse_direction_without_its_forward_one_is_refused(tmp_path, rng, f
     path = WRITERS[fmt](tmp_path / f"m.{fmt}", arrays)
     with pytest.raises(ModelFileError, match=rf"weight_ih_l{level}_reverse has no forward direction \(weight_ih_l{level}\)"):
         load_file(path)
+
+
+@pytest.mark.parametrize("dtype", ["F8_E4M3", "F8_E5M2"])
+def test_eight_bit_float_safetensors_are_refused_by_name(tmp_path, dtype):
+    """NumPy has no 8-bit floats: one line naming the array and its dtype, not a crash inside safetensors."""
+    shapes = {"weight_ih_l0": [8, 3], "weight_hh_l0": [8, 2]}
+    header, at = {}, 0
+    for key, shape in shapes.items():
+        header[key] = {"dtype": dtype, "shape": shape, "data_offsets": [at, at + shape[0] * shape[1]]}
+        at += shape[0] * shape[1]
+    text = json.dumps(header).encode()
+    path = tmp_path / "f8.safetensors"
+    path.write_bytes(len(text).to_bytes(8, "little") + text + bytes(range(at)))
+    with pytest.raises(ModelFileError, match=rf"weight_.h_l0 holds {dtype} values: NumPy has no 8-bit floats"):
+        load_file(path)

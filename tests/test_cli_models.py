@@ -194,6 +194,7 @@ def test_wrong_shape_names_key_and_shapes(tmp_path, rng, capsys):
         (np.zeros(5), "has shape [5], expected [T, 3]"),
         (np.zeros((2, 5, 3)), "has shape [2, 5, 3], expected [T, 3]"),
         (np.array([[0.0, np.nan, 0.0]]), "holds NaN or Inf values (first in frame 1)"),
+        (np.array([[0.0, 1e300, 0.0]]), "input frames hold values too large for float32"),  # finite in float64
         (np.zeros((0, 3)), "has no frames"),
         (np.array([[1 + 1j, 0, 0]]), "holds complex128 values"),
     ],

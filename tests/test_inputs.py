@@ -66,3 +66,19 @@ def test_load_frames(tmp_path):
     (tmp_path / "bad.npy").write_bytes(b"\x93NUMPY garbage")
     with pytest.raises(InputError, match="not a valid .npy"):
         load_frames(tmp_path / "bad.npy", 3)
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "mkfifo"), reason="no named pipes here")
+def test_a_pipe_with_no_writer_is_refused_as_a_model_or_frames_never_waited_on(tmp_path):
+    """A named pipe blocks its reader until something writes: a model or frames file must be a regular file."""
+    import os
+
+    from lstm_tui.formats import load_file
+
+    for name in ("m.safetensors", "m.onnx", "x.npy"):
+        os.mkfifo(tmp_path / name)
+    for name in ("m.safetensors", "m.onnx"):
+        with pytest.raises(ModelFileError, match="is not a regular file"):
+            load_file(tmp_path / name)
+    with pytest.raises(InputError, match=r"x.npy: is not a regular file \(a pipe or a device\), expected a .npy file"):
+        load_frames(tmp_path / "x.npy")

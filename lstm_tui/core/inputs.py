@@ -31,17 +31,21 @@ def first_line(exc: BaseException, limit: int = 160) -> str:
     return inert(text if len(text) <= limit else text[: limit - 1] + "…")
 
 
-def check_file(path: Path, what: str, error: type[UserError]) -> str:
-    """The file's inert display name, after refusing a missing path, a folder or an impossible name."""
+def check_file(path: Path, what: str, error: type[UserError], regular: bool = False) -> str:
+    """The file's inert display name, after refusing a missing path, a folder or an impossible name;
+    with ``regular``, anything but a regular file (a pipe waits for a writer, a device never ends)."""
     name = inert(str(path))
     try:
         exists, folder = path.exists(), path.is_dir()
+        special = regular and exists and not folder and not path.is_file()
     except OSError as exc:  # a name too long for the file system, a loop of links
         raise error(f"{name}: cannot be used ({exc.strerror or exc})") from None
     if not exists:
         raise error(f"{name}: no such file")
     if folder:
         raise error(f"{name}: is a directory, expected {what}")
+    if special:
+        raise error(f"{name}: is not a regular file (a pipe or a device), expected {what}")
     return name
 
 
@@ -113,7 +117,7 @@ def load_frames(path: str | os.PathLike, input_size: int | None = None) -> np.nd
     ``input_size`` checks E. Raises :class:`InputError` with one line naming the file.
     """
     path = Path(path)
-    name = check_file(path, "a .npy file", InputError)
+    name = check_file(path, "a .npy file", InputError, regular=True)
     try:
         x = np.load(path, allow_pickle=False)
     except ValueError as exc:

@@ -261,7 +261,9 @@ class Model:
                     f"input frames have shape {tuple(inputs.shape)}: expected [T, {self.input_size}]"
                 )
             if not np.isfinite(x).all():
-                raise InputError("input frames hold NaN or Inf values")
+                given = np.isfinite(np.asarray(inputs, dtype=np.float64)).all()  # finite, but too large for x's type
+                raise InputError(f"input frames hold values too large for {x.dtype.name} (the model's weights are "
+                                 f"{x.dtype.name})" if given else "input frames hold NaN or Inf values")
             return [str(k + 1) for k in range(x.shape[0])], None, np.zeros(x.shape[0], dtype=bool), x
         if not self.takes_tokens:
             raise InputError(f"model {self.name!r} has no embedding and vocabulary: give it frames")

@@ -138,7 +138,7 @@ def load_file(
     node or key, and what was expected.
     """
     path = Path(path)
-    file = check_file(path, "a weights file", ModelFileError)
+    file = check_file(path, "a weights file", ModelFileError, regular=True)
     try:
         with open(path, "rb") as fh:
             head = fh.read(HEAD_BYTES)

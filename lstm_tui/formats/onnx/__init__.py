@@ -106,7 +106,7 @@ def load(path: str | os.PathLike, *, vocab_path: str | os.PathLike | None = None
     from ...core.model import Model
 
     path = Path(path)
-    shown = check_file(path, "an ONNX model", ModelFileError)
+    shown = check_file(path, "an ONNX model", ModelFileError, regular=True)
     try:
         size = path.stat().st_size
     except OSError as exc:

@@ -162,6 +162,8 @@ _RANDOM_OPTIONS = ("seed", "hidden", "tokens", "cell", "layers")
 
 def _spec(args, default: str) -> str:
     """The model the options name; options of the random model alone ask for it."""
+    if args.model is not None and not args.model.strip():
+        raise UserError("--model is empty: give a built-in model's name or a weights file")
     if args.model:
         return args.model
     return "random" if any(getattr(args, o) is not None for o in _RANDOM_OPTIONS) else default

@@ -252,3 +252,9 @@ def test_real_torch_model_through_the_cli(tmp_path):
     data = np.load(out)
     np.testing.assert_allclose(data["h"][1], h.numpy(), atol=1e-6)
     np.testing.assert_allclose(data["y"], y.numpy(), atol=1e-6)
+
+
+@pytest.mark.parametrize("command", [["export", "-o", "t.npz"], ["show"]])
+def test_an_empty_model_name_is_refused_not_read_as_the_default(tmp_path, capsys, command):
+    argv = [command[0], "--model", "", *command[1:]]
+    assert "--model is empty: give a built-in model's name or a weights file" in run_error(argv, capsys)

@@ -135,6 +135,20 @@ async def test_a_prompt_closed_without_a_patch_keeps_no_copy_but_a_spare_from_be
         assert app._spare is kept  # not the prompt's to drop
 
 
+async def test_a_patch_at_the_same_place_replaces_the_one_before():
+    app = brackets()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await select(pilot, 4, 12)
+        await set_patch(pilot, app, "0")
+        await set_patch(pilot, app, "1.5")
+        assert app.patches == [Patch(0, "c", 12, (4,), 1.5)]
+        assert app.trace.states["c"][0][4][12] == 1.5
+        assert any(n.message == "replaces L1:c[12]=0.0@5" for n in app._notifications)
+        await pilot.press("n")
+        await set_patch(pilot, app, "2")  # another step: kept beside it
+        assert len(app.patches) == 2
+
+
 async def test_stage_view_at_a_patched_step_says_the_patch_set_it():
     app = brackets()
     async with app.run_test(size=(120, 40)) as pilot:

@@ -213,6 +213,12 @@ class Intervene:
             self.notify(_error_text(exc), severity="error", timeout=8)
             self._forget_copy()
             return
+        where = (p.layer, p.quantity, p.unit, p.steps)
+        same = [old for old in self.patches if (old.layer, old.quantity, old.unit, old.steps) == where]
+        for old in same:  # the same place set again: the new value replaces the old, not both kept
+            self.patches.remove(old)
+        if same:
+            self.notify(f"replaces {same[0]}")
         self.patches.append(p)
         self._spare_ticket = self._spare_copied = None  # the copy is the patch's now
         self._recompute()

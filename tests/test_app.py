@@ -546,6 +546,8 @@ def test_parse_search():
     for bad in ("", "5-2 > 1", "1-99 > 1", "1-2 > 0.5 q", "1-2 0.5"):
         with pytest.raises(InputError):
             parse_search(bad, ("c", "h"), 9)
+    with pytest.raises(InputError, match=r"the range 9-5 is empty: the first step comes first \(5-9\)"):
+        parse_search("9-5 > 0.5", ("c",), 9)
 
 
 async def test_breakpoints_stop_both_ways_and_can_be_disabled_and_deleted():
@@ -604,6 +606,20 @@ async def test_malformed_and_malicious_breakpoints_are_refused(text):
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("b", *text, "enter")
         assert app.breakpoints == [] and app.is_running
+
+
+@pytest.mark.parametrize("key, bad", [("b", "f[1] < 0.1 & t"), ("W", "c[99"), ("s", "9-5 > 0.5")])
+async def test_a_refused_prompt_offers_its_text_again_to_mend(key, bad):
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press(key, "ctrl+a", "ctrl+k", *bad, "enter")
+        await pilot.pause()
+        await pilot.press(key)
+        await pilot.pause()
+        assert app.screen.query_one(Input).value == bad
+        await pilot.press("escape", key)  # once: an Esc forgets it
+        await pilot.pause()
+        assert app.screen.query_one(Input).value != bad
 
 
 async def test_numbers_mode_writes_values_out():

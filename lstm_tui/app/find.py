@@ -20,7 +20,7 @@ class Find:
             "a condition on this step's numbers, e.g.  f[3] < 0.1   abs(c).max() > 3   token == \"(\"   "
             "y.argmax() != next_token.  Names: " + ", ".join(names_for(self.trace.cell, self.trace.has_head))
         )
-        self.push_screen(PromptScreen("add a breakpoint", hint), self._add_breakpoint)
+        self.push_screen(PromptScreen("add a breakpoint", hint, self.refused.pop("b", "")), self._add_breakpoint)
 
     def _add_breakpoint(self, text: str | None) -> None:
         if text is None or not text.strip():
@@ -32,6 +32,7 @@ class Find:
                 bp.test(tr, self.layer, j, vocab=self.model.vocab)  # fail now, not at c
         except InputError as exc:
             self.notify(error_text(exc), severity="error", timeout=8)
+            self.refused["b"] = text  # b offers it again, to mend
             return
         self.breakpoints.append(bp)
         self.notify(f"breakpoint {bp.text}: c continues to the next step where it holds")
@@ -86,7 +87,8 @@ class Find:
             f"({', '.join(self.trace.quantities)}; default {q}) and 'abs' to compare |value|. "
             "Finds the units above the threshold inside the range and below it outside."
         )
-        self.push_screen(PromptScreen("unit search", hint, f"{self.k + 1}-{self.k + 1} > 0.5 {q}"), self._search)
+        ask = self.refused.pop("s", f"{self.k + 1}-{self.k + 1} > 0.5 {q}")
+        self.push_screen(PromptScreen("unit search", hint, ask), self._search)
 
     def _search(self, text: str | None) -> None:
         if text is None:
@@ -109,6 +111,7 @@ class Find:
             results = [(unit_row(tr, q, self.layer, u), score) for u, score in results]  # a projected h's rows
         except UserError as exc:
             self.notify(str(exc), severity="error")
+            self.refused["s"] = text
             return
         what = f"{'|' + q + '|' if absolute else q} > {threshold:g} in steps {start + 1}-{stop}{outside}"
         self.search_results = (what, results)

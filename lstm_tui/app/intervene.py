@@ -166,7 +166,7 @@ class Intervene:
             "or a whole patch as on the command line: L1:c[3]=0@5.   "
             f"The quantity is the history view's ({q}; a: next); src needs a source (I)."
         )
-        self.push_screen(PromptScreen(title, hint), partial(self._add_patch, q, layer, unit, self.k))
+        self.push_screen(PromptScreen(title, hint, self.refused.pop("!", "")), partial(self._add_patch, q, layer, unit, self.k))
         self._prepare_spare()
 
     def _prepare_spare(self) -> None:
@@ -211,6 +211,7 @@ class Intervene:
                 p = prompt_patch(text, self.model, layer, q, unit, k, self.clean.steps, src)
         except PatchSyntaxError as exc:
             self.notify(_error_text(exc), severity="error", timeout=8)
+            self.refused["!"] = text  # ! offers it again, to mend
             self._forget_copy()
             return
         where = (p.layer, p.quantity, p.unit, p.steps)

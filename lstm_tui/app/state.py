@@ -92,6 +92,7 @@ class AppState:
         self.grad_target: str | None = None  # None: top next token (or Σh without a head); "sum-h"
         self.grad_compare = False  # gradient view also runs an RNN and a GRU
         self.breakpoints: list[Breakpoint] = []  # conditions that c / C stop at
+        self.refused: dict[str, str] = {}  # a prompt's text it refused, offered again the next time it opens
 
     @property
     def steps(self) -> int:

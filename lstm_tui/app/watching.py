@@ -44,7 +44,7 @@ class Watching:
             "h[3]-h[4]   (the same text again unpins it).  Names: "
             + ", ".join(names_for(self.trace.cell, self.trace.has_head))
         )
-        self.push_screen(PromptScreen("watch an expression", hint), self._add_watch_expression)
+        self.push_screen(PromptScreen("watch an expression", hint, self.refused.pop("W", "")), self._add_watch_expression)
 
     def _add_watch_expression(self, text: str | None) -> None:
         if text is None or not text.strip():
@@ -59,6 +59,7 @@ class Watching:
             compile_expression(text, self.trace.cell, self.trace.has_head)
         except InputError as exc:
             self.notify(error_text(exc), severity="error", timeout=8)
+            self.refused["W"] = text
             return
         self.watch_exprs.append([text, self.layer, None])
         self._compute_watches()

@@ -229,6 +229,10 @@ async def test_layer_key_cycles_layers():
         assert "layer 2/2" in app.status_line()
         await pilot.press("l")
         assert app.layer == 0
+    app = make_app()
+    async with app.run_test() as pilot:
+        await pilot.press("l")  # one layer: said, not silently nothing
+        assert app.layer == 0 and any(n.message == "this model has one layer" for n in app._notifications)
 
 
 async def test_word_key_switches_the_builtin_tokenizer():
@@ -260,12 +264,16 @@ async def test_goto_a_step_number_and_a_token():
     async with app.run_test() as pilot:
         await pilot.press("g", *"5", "enter")
         assert app.k == 4
-        await pilot.press("g", "a", "enter")  # the next 'a' after step 5 wraps to step 1
-        assert app.k == 0
+        await pilot.press("g", "a", "enter")  # the next 'a' after step 5 wraps to step 1, and says so
+        assert app.k == 0 and any("went round to step 1" in n.message for n in app._notifications)
         await pilot.press("g", *"99", "enter")  # out of range: stays, says why
         assert app.k == 0
         await pilot.press("g", "z", "escape")
         assert app.k == 0 and app.screen is app.screen_stack[0]
+    app = make_app("ab cd")
+    async with app.run_test() as pilot:
+        await pilot.press("g", "space", "enter")  # a blank is the space token, not nothing
+        assert app.k == 2
 
 
 async def test_same_token_brackets_jump_between_occurrences():

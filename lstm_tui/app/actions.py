@@ -53,6 +53,9 @@ class Actions:
         self.unit = (self.unit + delta) % layer_units(self.trace, self.layer)
 
     def action_layer(self, delta: int) -> None:
+        if self.trace.num_layers == 1:
+            self.notify("this model has one layer")
+            return
         layer = (self.layer + delta) % self.trace.num_layers
         self.set_reactive(type(self).unit, min(self.unit, layer_units(self.trace, layer) - 1))  # layers may differ in width
         self.layer = layer
@@ -128,9 +131,9 @@ class Actions:
             return
 
         def answer(text: str | None) -> None:
-            if text is None or not text.strip():
+            if not text:
                 return
-            text = text.strip()
+            text = text.strip() or text[:1]  # only blanks: the blank token (a space is one in a character model)
             if text.isdigit():
                 t = int(text)
                 if not 1 <= t <= self.steps:
@@ -140,9 +143,11 @@ class Actions:
                 return
             k = find_token(self.trace.tokens, text, self.k, 1, wrap=True)
             if k is None:
-                self.notify(f"token {text!r} is not in the sequence", severity="error")
-            else:
-                self.k = k
+                self.notify(f"token {token_label(text)!r} is not in the sequence", severity="error")
+                return
+            if k <= self.k:
+                self.notify(f"no later {token_label(text)!r}: went round to step {k + 1}")
+            self.k = k
 
         hint = f"a step number 1..{self.steps}, or a token to find after the current step"
         self.push_screen(PromptScreen("go to", hint), answer)

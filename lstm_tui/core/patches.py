@@ -215,7 +215,7 @@ def parse_patch(text: str, model: Model, steps: int, source_steps: int | None = 
             fail("steps", f"step {k} out of range: expected a step from 1 to {steps} (or *)")
     if p.value == "src":
         if source_steps is None:
-            fail("value", "src needs a source input: give --source-text or --source-inputs")
+            fail("value", "src needs a source input: give --source-text or --source-inputs (in the app: I)")
         if last > source_steps:
             fail("value", f"src at step {last} is past the source's length ({source_steps} steps)")
     return Patch(p.layer - 1, p.quantity, p.unit, range(first - 1, last), p.value)

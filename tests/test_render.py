@@ -187,3 +187,12 @@ def test_stages_text_follows_the_notation_and_brackets_negative_factors():
 
     assert "σ(z^f) = " in text("classic") and "fᵗ = " in text("pytorch")
     assert "·-" not in text("both") and "+ -" not in text("both")
+
+
+def test_the_input_panel_above_the_first_layer_says_it_reads_the_layer_below():
+    from lstm_tui.render.acts import layer_equation
+
+    model = load_model("random", hidden=4, layers=3)
+    x = next(s for s in panels.PANELS[model.cell] if s.key == "x")
+    assert layer_equation(x.equation, "x", model, 0) == x.equation  # the embedding
+    assert layer_equation(x.equation, "x", model, 2) == "xᵗ: layer 2's hidden state hᵗ, this layer's input"

@@ -111,6 +111,8 @@ def layer_equation(equation: str, key: str, model, layer: int) -> str:
     model or for a forward layer with the defaults."""
     if model is None or not 0 <= layer < len(model.layers):
         return equation
+    if key == "x" and layer > 0:  # a layer above the first reads the hidden state of the one below
+        return f"xᵗ: layer {layer}'s hidden state hᵗ, this layer's input"
     dirs = directions(model.layers[layer])
     lay = dirs[0]
     role = _PANEL_ROLE.get(lay.cell, {}).get(key)

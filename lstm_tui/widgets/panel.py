@@ -416,11 +416,12 @@ class Panel(Widget, can_focus=False):
         parts: tuple[str, ...] = (),
         subtitle: str | None = None,
         equation: str | None = None,
+        note: str | None = None,
     ):
         """Draw ``values`` (n,); ``selected`` marks a unit (None for panels not indexed by unit);
         ``parts`` and ``subtitle``: the arrows of the direction blocks and the width label;
         ``equation``: the layer's own (its activations, a projection, the clip, the notation),
-        if not the spec's; ``extra`` is drawn under the legend: a ``Text``, or ``render.text.top_k``'s rows."""
+        if not the spec's; ``note``: which scale, if not the spec's; ``extra`` is drawn under the legend: a ``Text``, or ``render.text.top_k``'s rows."""
         self.drawn = True
         equation = equation or spec_equation(self.spec)
         if equation != self.equation.content:
@@ -450,11 +451,11 @@ class Panel(Widget, can_focus=False):
         n = len(values)
         if subtitle is None:
             subtitle = f"{n} values" if n else ""
-        if subtitle:
-            subtitle = f"{subtitle} · {scale_note(self.spec)}"
         bad = int(n - np.isfinite(values).sum()) if n else 0
-        if bad:  # a patch can make a run NaN or ±inf: drawn with the scale's end colour, said here
-            subtitle += f" · {bad} NaN/inf"
+        if bad:  # a patch can make a run NaN or ±inf: drawn with the scale's end colour, said here (before
+            subtitle += f" · {bad} NaN/inf"  # the scale's note, which a narrow panel cuts first)
+        if subtitle:
+            subtitle = f"{subtitle} · {note or scale_note(self.spec)}"
         if subtitle != self.border_subtitle:
             self.border_subtitle = subtitle
 

@@ -210,6 +210,7 @@ class StepsView(VerticalScroll, can_focus=False):
                 vals, scale, unit, state.mono, extra, state.numbers,
                 parts=panel_parts(tr, spec.key, layer), subtitle=width_label(tr, spec.key, layer, len(vals)),
                 equation=layer_equation(panel_specs.equation(spec, state.notation), spec.key, state.model, layer),
+                note="difference scale" if state.mode is not None else None,
             )
 
     def _scale(self, trace: Trace, spec: PanelSpec, layer: int, palette: str, delta: bool = False) -> Scale:

@@ -669,3 +669,130 @@ def test_weights_in_other_float_types(tmp_path, dtype):
     assert layer.dtype == (np.float64 if dtype == TensorProto.DOUBLE else np.float32)
     tol = 1e-2 if dtype != TensorProto.DOUBLE else 1e-7
     np.testing.assert_allclose(layer.W_ih[:2], W32["W"][0, :2], atol=tol * 10)  # block i stays first
+
+
+# --- bad inputs: values the reader would get wrong, sizes it would compute, attribute types ---------------
+
+
+def _save(tmp_path, nodes, inputs, inits, name, outputs=("Y",)):
+    graph = helper.make_graph(nodes, "g", inputs, [helper.make_tensor_value_info(o, TensorProto.FLOAT, None)
+                                                   for o in outputs],
+                              initializer=[numpy_helper.from_array(v, k) for k, v in inits.items()])
+    path = tmp_path / f"{name}.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)]), path)
+    return path
+
+
+def _embedded_lstm(tmp_path, id_nodes, name, H=2, E=3, V=6):
+    """ids [T, 1] -> id_nodes (the last gives "idx") -> Gather(table) -> LSTM."""
+    rng = np.random.default_rng(5)
+    inits = {"table": rng.standard_normal((V, E)).astype(np.float32), "one": np.array(1, np.int64),
+             "W": rng.standard_normal((1, 4 * H, E)).astype(np.float32),
+             "R": rng.standard_normal((1, 4 * H, H)).astype(np.float32)}
+    nodes = [*id_nodes, helper.make_node("Gather", ["table", "idx"], ["x"], name="emb"),
+             helper.make_node("LSTM", ["x", "W", "R"], ["Y"], name="the_lstm", hidden_size=H)]
+    ids = helper.make_tensor_value_info("ids", TensorProto.INT64, ["T", 1])
+    return _save(tmp_path, nodes, [ids], inits, name), inits["table"]
+
+
+def test_ops_that_change_the_token_ids_are_refused_by_node(tmp_path):
+    """Add(ids, 1) before the embedding looks up other rows: refused, not read as a plain lookup."""
+    path, _ = _embedded_lstm(tmp_path, [helper.make_node("Add", ["ids", "one"], ["idx"], name="shift")], "shift")
+    with pytest.raises(ModelFileError) as exc:
+        onnx_format.load(path)
+    assert str(path) in _one_line(exc) and "'shift' (Add)" in str(exc.value) and "'emb' (Gather)" in str(exc.value)
+    narrow = [helper.make_node("Cast", ["ids"], ["idx"], name="to_int8", to=TensorProto.INT8)]
+    with pytest.raises(ModelFileError, match="'to_int8' \\(Cast\\)"):
+        onnx_format.load(_embedded_lstm(tmp_path, narrow, "int8")[0])
+    kept = [helper.make_node("Cast", ["ids"], ["i32"], name="to_int32", to=TensorProto.INT32),
+            helper.make_node("Identity", ["i32"], ["idx"], name="same")]
+    path, table = _embedded_lstm(tmp_path, kept, "int32")
+    model = onnx_format.load(path)
+    np.testing.assert_array_equal(model.embedding, table)
+
+
+def test_a_huge_weight_is_refused_before_it_is_computed(tmp_path):
+    """A few bytes of ConstantOfShape can ask for terabytes: the declared hidden_size, or the shape the node is
+    given, is refused before anything is allocated."""
+    E = 3
+    for H, declared in ((20000, True), (1_000_000, False)):
+        inits = {"shW": np.array([1, 4 * H, E], np.int64), "shR": np.array([1, 4 * H, H], np.int64)}
+        nodes = [helper.make_node("ConstantOfShape", ["shW"], ["W"], name="make_W"),
+                 helper.make_node("ConstantOfShape", ["shR"], ["R"], name="make_R"),
+                 helper.make_node("LSTM", ["X", "W", "R"], ["Y"], name="the_lstm",
+                                  **({"hidden_size": H} if declared else {}))]
+        X = helper.make_tensor_value_info("X", TensorProto.FLOAT, ["T", 1, E])
+        path = _save(tmp_path, nodes, [X], inits, f"bomb{H}")
+        with pytest.raises(ModelFileError) as exc:
+            onnx_format.load(path)
+        who = f"'the_lstm' (LSTM): hidden_size {H}" if declared else "'make_R' (ConstantOfShape) computes"
+        assert str(path) in _one_line(exc) and who in str(exc.value) and "over the 2 GB" in str(exc.value)
+
+
+def test_every_tensor_the_reader_computes_is_bounded(tmp_path, monkeypatch):
+    """With the limit lowered: checked from the inputs before a node runs (ConstantOfShape, Expand), and on the
+    output of any other (Concat)."""
+    from lstm_tui.formats.onnx import graph as onnx_graph
+
+    rng = np.random.default_rng(6)
+    R = rng.standard_normal((1, 8, 2)).astype(np.float32)
+    cases = {
+        "make_W": [helper.make_node("ConstantOfShape", ["shW"], ["W"], name="make_W")],
+        "wide": [helper.make_node("ConstantOfShape", ["one3"], ["w1"], name="ones"),
+                 helper.make_node("Expand", ["w1", "shW"], ["W"], name="wide")],
+        "join": [helper.make_node("Concat", ["Wa", "Wb"], ["W"], name="join", axis=1)],
+    }
+    inits = {"shW": np.array([1, 8, 3], np.int64), "one3": np.array([1, 1, 1], np.int64), "R": R,
+             "Wa": np.zeros((1, 4, 3), np.float32), "Wb": np.ones((1, 4, 3), np.float32)}
+    X = helper.make_tensor_value_info("X", TensorProto.FLOAT, ["T", 1, 3])
+    for who, nodes in cases.items():
+        lstm = helper.make_node("LSTM", ["X", "W", "R"], ["Y"], name="the_lstm", hidden_size=2)
+        path = _save(tmp_path, [*nodes, lstm], [X], inits, who)
+        assert onnx_format.load(path).layers[0].input_size == 3  # 96 bytes: read
+        monkeypatch.setattr(onnx_graph, "MAX_TENSOR_BYTES", 64)
+        with pytest.raises(ModelFileError) as exc:
+            onnx_format.load(path)
+        assert f"'{who}' (" in _one_line(exc) and "over the" in str(exc.value)
+        monkeypatch.undo()
+
+
+def _gru_graph(tmp_path, name, **attrs):
+    rng = np.random.default_rng(7)
+    inits = {"W": rng.standard_normal((1, 6, 3)).astype(np.float32),
+             "R": rng.standard_normal((1, 6, 2)).astype(np.float32)}
+    node = helper.make_node("GRU", ["X", "W", "R"], ["Y"], name="the_gru", hidden_size=2, **attrs)
+    return _save(tmp_path, [node], [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["T", 1, 3])], inits, name)
+
+
+def test_attributes_of_the_wrong_type_are_refused_by_node_and_name(tmp_path):
+    cases = [(_gru_graph(tmp_path, "lbr", linear_before_reset="yes"),
+              "'the_gru' (GRU): attribute linear_before_reset is of type string, expected int"),
+             (_lstm_graph(tmp_path, attrs={"clip": "big"}, name="clip"),
+              "'the_lstm' (LSTM): attribute clip is of type string, expected float"),
+             (_gru_graph(tmp_path, "direction", direction=1),
+              "'the_gru' (GRU): attribute direction is of type int, expected string")]
+    for path, message in cases:
+        with pytest.raises(ModelFileError) as exc:
+            onnx_format.load(path)
+        assert str(path) in _one_line(exc) and message in str(exc.value)
+    assert onnx_format.load(_gru_graph(tmp_path, "fine", linear_before_reset=1)).layers[0].linear_before_reset
+
+
+@pytest.mark.parametrize("H", [-4, 0])
+def test_a_hidden_size_that_is_not_positive_is_refused_plainly(tmp_path, H):
+    proto = onnx.load(_lstm_graph(tmp_path))
+    proto.graph.node[0].attribute[0].i = H
+    path = tmp_path / "hs.onnx"
+    onnx.save(proto, path)
+    with pytest.raises(ModelFileError) as exc:
+        onnx_format.load(path)
+    assert f"'the_lstm' (LSTM): hidden_size {H} is not a positive number" in _one_line(exc)
+
+
+def test_weights_with_a_zero_size_are_refused_at_load(tmp_path):
+    """W [1, 8, 0]: a node that reads no inputs is refused when the file is opened, not when frames arrive."""
+    path = _lstm_graph(tmp_path, E=0)
+    with pytest.raises(ModelFileError) as exc:
+        onnx_format.load(path)
+    assert str(path) in _one_line(exc) and "'the_lstm' (LSTM): W has shape [1, 8, 0]" in str(exc.value)
+    assert "no weights" in str(exc.value)

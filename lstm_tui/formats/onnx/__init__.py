@@ -56,7 +56,10 @@ Refused, in one line naming the file, the node and the op: LSTM peepholes
 differ from the sequence length, weights that are not constants, control flow
 (``Loop``, ``Scan``, ``If``), recurrences unrolled into per-step ops (no
 recurrent node at all), nodes that do not feed one another, LSTM, GRU and RNN
-nodes in one stack, and any op on the followed path that is not a re-layout.
+nodes in one stack, any op on the followed path that is not a re-layout, an
+op that changes the token ids before the embedding, attributes of another type
+than their operator's, a hidden_size that is not positive, weights with a size
+of 0, and any tensor the reader would compute over 2 GB (``MAX_TENSOR_BYTES``).
 """
 
 from __future__ import annotations

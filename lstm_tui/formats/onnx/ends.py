@@ -1,8 +1,9 @@
 """The two ends of the stack: the embedding before it, the head after it, and the vocabulary.
 
 Embedding: a ``Gather`` of rows of a constant table at indices that come from
-a graph input; without one the first recurrent node reads a graph input
-itself. Head: ``MatMul`` (+ ``Add``) or ``Gemm`` on the last level's ``Y``,
+a graph input, through ops that keep the ids as they are (:data:`ID_OPS`; an
+``Add`` there is refused); without one the first recurrent node reads a graph
+input itself. Head: ``MatMul`` (+ ``Add``) or ``Gemm`` on the last level's ``Y``,
 then an optional ``Softmax``/``LogSoftmax``, to a graph output. From the
 embedding (or input) to the first node, and from the last node to the graph
 output, only re-layouts may carry the data, checked by running the nodes on
@@ -27,6 +28,11 @@ from ..arrays import id_vocabulary, tokenizer_of
 from ..registry import vocabulary
 from .graph import PROBE_LENGTHS, RELAYOUT, SHAPE_OPS, Graph, show
 from .nodes import directions, y_shape
+
+#: Ops that may carry the token ids to the embedding's Gather: they keep the ids' values and order.
+ID_OPS = frozenset({"Identity", "Reshape", "Squeeze", "Unsqueeze", "Flatten", "Transpose", "Cast"})
+#: Integer types a Cast of the ids may give (ONNX INT32, INT64, UINT32, UINT64): every id fits.
+ID_TYPES = (6, 7, 12, 13)
 
 
 def input_side(graph: Graph, level):
@@ -88,9 +94,24 @@ def input_side(graph: Graph, level):
 
 
 def is_lookup(graph: Graph, n) -> bool:
-    """A Gather of rows of a constant table at indices that come from a graph input."""
+    """A Gather of rows of a constant table at indices that come from a graph input.
+
+    Refuses one whose indices are not the graph input's values: only :data:`ID_OPS` may carry them there.
+    """
     table = graph.ancestors([n.input[0]])
-    return not table[1] and not table[3] and bool(graph.ancestors([n.input[1]])[1])
+    if table[1] or table[3] or len(n.input) < 2 or not graph.ancestors([n.input[1]])[1]:
+        return False
+    t, seen = n.input[1], set()
+    while t not in graph.inputs and t not in seen:
+        seen.add(t)
+        p = graph.producer[t]
+        ok = p.op_type in ID_OPS and (p.op_type != "Cast" or graph.attrs(p).get("to") in ID_TYPES)
+        if not ok or any(graph.ancestors([u])[1] for u in p.input[1:] if u):
+            raise graph.fail(f"stopped at {graph.label(p)} on the token ids of the embedding {graph.label(n)}: "
+                             "only Cast to a 32/64-bit integer, Reshape, Squeeze, Unsqueeze, Flatten, Transpose "
+                             "and Identity may carry them")
+        t = p.input[0]
+    return True
 
 
 def head(graph: Graph, level):

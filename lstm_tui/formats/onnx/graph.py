@@ -16,6 +16,10 @@ read, and answers the questions the reader asks of it:
   they are run on probes of two sequence lengths (:data:`PROBE_LENGTHS`) and
   must give what a re-layout would.
 
+No tensor the evaluator computes may take more than :data:`MAX_TENSOR_BYTES`
+(checked before a node runs where its inputs tell the size, and on every
+output), and attributes must have their operator's types (:meth:`Graph.attrs`).
+
 Every error is a :class:`ModelFileError` naming the file, the node and its op.
 """
 
@@ -43,6 +47,13 @@ CONTROL = frozenset({"Loop", "Scan", "If", "SequenceMap"})
 
 #: Sequence lengths the probes run with (two, so a shape computed for one length is caught).
 PROBE_LENGTHS = (3, 2)
+
+#: The most bytes one tensor the reader computes may take (a few bytes of ConstantOfShape can ask for any
+#: size): checked before a node runs where its inputs tell, and on every output.
+MAX_TENSOR_BYTES = 2 * 1024**3
+#: Ops whose output is as large as their inputs broadcast together.
+BROADCASTING = frozenset({"Add", "Sub", "Mul", "Div", "Pow", "Mod", "Max", "Min", "Sum", "Mean", "Where", "And",
+                          "Or", "Xor", "Equal", "Less", "LessOrEqual", "Greater", "GreaterOrEqual"})
 
 
 def show(text) -> str:
@@ -128,12 +139,26 @@ class Graph:
         return f"node {show(name)!r} ({show(node.op_type)})"
 
     def attrs(self, node) -> dict:
-        """A node's attributes by name (strings decoded)."""
-        from onnx import helper
+        """A node's attributes by name (strings decoded); refuses one whose type is not its operator's."""
+        from onnx import AttributeProto, defs, helper
 
+        try:
+            schema = defs.get_schema(node.op_type, self.opset, "" if node.domain == "ai.onnx" else node.domain)
+        except Exception:  # an op onnx does not know: only the values are read
+            schema = None
         out = {}
         for a in node.attribute:
-            v = helper.get_attribute_value(a)
+            want = schema.attributes.get(a.name) if schema is not None else None
+            if want is not None and a.type != want.type:
+                kind = AttributeProto.AttributeType
+                got = kind.Name(a.type).lower() if a.type in kind.values() else str(a.type)
+                raise self.fail(f"{self.label(node)}: attribute {show(a.name)} is of type {got}, expected "
+                                f"{kind.Name(want.type).lower()}")
+            try:
+                v = helper.get_attribute_value(a)
+            except Exception as exc:  # no type, or none of its fields set
+                raise self.fail(f"{self.label(node)}: attribute {show(a.name)} cannot be read ({first_line(exc)})") \
+                    from None
             if isinstance(v, bytes):
                 v = v.decode("utf-8", "replace")
             elif isinstance(v, list):
@@ -189,7 +214,29 @@ class Graph:
         model = helper.make_model(graph, opset_imports=list(self.proto.opset_import),
                                   ir_version=self.proto.ir_version or 7)
         model.functions.extend(self.proto.functions)
-        return ReferenceEvaluator(model).run(outputs, feeds)
+        evaluator = ReferenceEvaluator(model)
+        for rt, node in zip(getattr(evaluator, "rt_nodes_", ()), nodes):
+            rt.run = self._bounded(rt.run, node)
+        return evaluator.run(outputs, feeds)
+
+    def _bounded(self, run, node):
+        """``run`` (one node's evaluator) refused when it would make, or has made, a tensor over
+        :data:`MAX_TENSOR_BYTES`."""
+
+        def check(size, made=""):
+            if size > MAX_TENSOR_BYTES:
+                raise self.fail(f"{self.label(node)} computes {made}{size / 1024**3:.1f} GB, over the "
+                                f"{MAX_TENSOR_BYTES // 1024**3} GB lstm-tui evaluates for one tensor")
+
+        def bounded(*inputs, **kw):
+            check(planned_bytes(node, inputs))
+            outputs = run(*inputs, **kw)
+            for out in outputs if isinstance(outputs, (tuple, list)) else ():
+                if isinstance(out, np.ndarray):
+                    check(out.nbytes, f"{list(out.shape)} {out.dtype}: ")
+            return outputs
+
+        return bounded
 
     def placeholders(self, names, free: int = 1) -> dict[str, np.ndarray]:
         """Zeros for graph inputs read only for their shapes: a free dimension is ``free``."""
@@ -205,6 +252,9 @@ class Graph:
                 dtype = helper.tensor_dtype_to_np_dtype(tt.elem_type)
             except Exception:
                 raise self.fail(f"graph input {show(t)!r} has an unknown element type {tt.elem_type}") from None
+            if np.prod(dims, dtype=np.float64) * np.dtype(dtype).itemsize > MAX_TENSOR_BYTES:
+                raise self.fail(f"graph input {show(t)!r} declares shape {dims}, over the "
+                                f"{MAX_TENSOR_BYTES // 1024**3} GB lstm-tui evaluates for one tensor")
             feeds[t] = np.zeros(dims, dtype=dtype)
         return feeds
 
@@ -313,3 +363,36 @@ class Graph:
         where = self.label(last) if last is not None else f"graph input {show(target)!r}"
         raise self.fail(f"stopped at {where} {between}: it does not pass the data on as {shape_text}")
 
+
+def planned_bytes(node, inputs) -> float:
+    """The bytes ``node``'s output will take, where its inputs tell before it runs (ops that make large
+    tensors from small ones); 0 when they do not."""
+    from onnx import helper
+
+    op = node.op_type
+    if op not in BROADCASTING and op not in ("ConstantOfShape", "Expand", "Tile", "Range", "MatMul"):
+        return 0
+    try:
+        arrays = [np.asarray(x) for x in inputs if x is not None]
+        if op == "ConstantOfShape":
+            value = next((a.t for a in node.attribute if a.name == "value"), None)
+            size = 4 if value is None else np.dtype(helper.tensor_dtype_to_np_dtype(value.data_type)).itemsize
+            return size * np.prod(arrays[0], dtype=np.float64)
+        if op == "Expand":
+            shape = np.broadcast_shapes(arrays[0].shape, tuple(int(d) for d in arrays[1].reshape(-1)))
+            return arrays[0].itemsize * np.prod(shape, dtype=np.float64)
+        if op == "Tile":
+            return arrays[0].nbytes * np.prod(arrays[1], dtype=np.float64)
+        if op == "Range":
+            start, limit, delta = (float(x) for x in arrays[:3])
+            return arrays[0].itemsize * max(np.ceil((limit - start) / delta), 0)
+        if op == "MatMul" and all(x.ndim >= 2 for x in arrays[:2]):
+            a, b = arrays[:2]
+            return a.itemsize * np.prod(np.broadcast_shapes(a.shape[:-2], b.shape[:-2]) + (a.shape[-2], b.shape[-1]),
+                                        dtype=np.float64)
+        if op in BROADCASTING:
+            return max(x.itemsize for x in arrays) * np.prod(np.broadcast_shapes(*(x.shape for x in arrays)),
+                                                             dtype=np.float64)
+    except Exception:  # inputs the op itself will refuse
+        return 0
+    return 0

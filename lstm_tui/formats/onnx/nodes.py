@@ -28,7 +28,7 @@ import numpy as np
 from ...core.cells import DEFAULT_ACTIVATIONS, Layer
 from ...core.errors import ModelFileError
 from ...core.inputs import first_line
-from .graph import RECURRENT, Graph, show
+from .graph import MAX_TENSOR_BYTES, RECURRENT, Graph, show
 
 #: PyTorch's gate blocks, as indices into ONNX's blocks.
 GATE_ORDER = {"lstm": (0, 2, 3, 1), "gru": (1, 0, 2), "rnn": (0,)}
@@ -70,13 +70,21 @@ def directions(graph: Graph, node) -> list[Direction]:
         raise graph.fail(f"{label}: layout {layout} is not 0 or 1")
     if op == "LSTM" and int(a.get("input_forget", 0)) != 0:
         raise graph.fail(f"{label} has input_forget=1 (coupled input and forget gates): not supported")
+    H = a.get("hidden_size")
+    if H is not None and H <= 0:
+        raise graph.fail(f"{label}: hidden_size {H} is not a positive number")
+    if H is not None and D * G * H * H * 4 > MAX_TENSOR_BYTES:  # before the weights are read or computed
+        raise graph.fail(f"{label}: hidden_size {H} makes R [{D}, {G * H}, {H}] of {D * G * H * H * 4 / 1024**3:.1f}"
+                         f" GB, over the {MAX_TENSOR_BYTES // 1024**3} GB lstm-tui reads")
     W = graph.weight(node, 1, "W")
     R = graph.weight(node, 2, "R")
     B = graph.weight(node, 3, "B", required=False)
-    H = a.get("hidden_size")
     if W.ndim != 3 or R.ndim != 3:
         raise graph.fail(f"{label}: W has shape {list(W.shape)} and R {list(R.shape)}, expected 3-D "
                          f"[{D}, {G}*H, E] and [{D}, {G}*H, H]")
+    if 0 in W.shape or 0 in R.shape:
+        raise graph.fail(f"{label}: W has shape {list(W.shape)} and R {list(R.shape)}: no weights "
+                         "(a size is 0)")
     if H is None:
         H = R.shape[2]
     H = int(H)

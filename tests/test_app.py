@@ -15,6 +15,7 @@ from lstm_tui.core.registry import load_model
 from lstm_tui.widgets.breakpoints_screen import BreakpointsScreen
 from lstm_tui.widgets.help_screen import HelpScreen, keys_table
 from lstm_tui.widgets.panel import Panel
+from lstm_tui.widgets.watches import Watches
 
 TEXT = "the cat sat."
 DATA_KERAS = Path(__file__).parent / "data" / "keras"
@@ -782,6 +783,11 @@ async def test_the_unit_view_and_the_watches_sit_whole_above_the_footer(size):
 
         if plots.available():
             assert app.query_one("#watch-plot").display == (size[1] >= 24)  # 20 rows leave no room for a plot
+            await pilot.press("W", *"max(f)", "enter", "W", *"h[3]-h[4]", "enter")
+            await pilot.pause()
+            figure = app.query_one("#watch-plot")
+            assert figure.display == (size[1] > 24)  # three values leave 24 rows too few lines for a plot
+            assert not figure.display or figure.size.height >= Watches.MIN_PLOT, figure.size  # never one squeezed flat
 
 
 async def test_open_a_file_without_vocabulary_starts_on_its_ids():

@@ -286,7 +286,7 @@ class LstmApp(Intervene, Effects, AppState, Workers, Actions, Find, Files, Watch
         """The history under the panels, and the watches' lines, for a screen ``height`` tall."""
         if not hasattr(self, "_steps"):  # a resize before the screen is mounted
             return
-        self._watches.fit(height - self.ROWS_BESIDE_WATCHES)
+        self._watches.fit(height - self.ROWS_BESIDE_WATCHES, height)
         units = max(layer_units(self.trace, n) for n in range(self.trace.num_layers))
         if self._steps.fit_timeline(height, units) and self.trace.steps:
             self.call_after_refresh(self.refresh_view)

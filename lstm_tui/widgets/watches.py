@@ -24,28 +24,35 @@ ExprWatch = tuple[str, int, "np.ndarray | None"]
 class Watches(Vertical):
     """Shows the watched (quantity, layer, unit) pins and expressions; hidden while there are none."""
 
+    MAX_LINES, MAX_PLOT_LINES = 18, 14  # the box at most: values alone, with a plot
+    PLOT_SHARE, VALUE_LINES = 45, 6  # the box's share of the screen with a plot (%); value lines at most
+    MIN_PLOT = 7  # lines of a plot worth drawing: its title, the frame around 4 rows, the axis labels
+
     # With a plot, a share of the terminal's height (its cap, and what the screen leaves, set by
     # fit): the views above keep the rest, and the unit view under it stays on screen; the values
     # first. Too short for a plot (-short): the values alone.
-    DEFAULT_CSS = """
-    Watches { height: auto; border: round $secondary 60%; padding: 0 1; display: none; }
-    Watches.-plot { height: 45vh; }
-    Watches.-short { height: auto; }
-    Watches.-short Figure { display: none; }
-    Watches Figure { height: 1fr; }
-    Watches #watch-values { height: auto; max-height: 6; }
+    DEFAULT_CSS = f"""
+    Watches {{ height: auto; border: round $secondary 60%; padding: 0 1; display: none; }}
+    Watches.-plot {{ height: {PLOT_SHARE}vh; }}
+    Watches.-short {{ height: auto; }}
+    Watches.-short Figure, Watches.-empty Figure {{ display: none; }}
+    Watches Figure {{ height: 1fr; }}
+    Watches #watch-values {{ height: auto; max-height: {VALUE_LINES}; }}
     """
 
-    MAX_LINES, MAX_PLOT_LINES = 18, 14  # the box at most: values alone, with a plot
-    MIN_PLOT_LINES = 8  # the box with a plot worth drawing: its border, a few lines of plot, a value
+    _room, _screen, _count = 0, 0, 0  # the lines the screen leaves and has (fit), the watches (show)
 
-    def fit(self, room: int) -> None:
-        """At most ``room`` lines (what the screen leaves under the views' first line): the plot
-        only when it has enough of them."""
-        short = room < self.MIN_PLOT_LINES
-        self.set_class(short, "-short")
+    def fit(self, room: int, screen: int, count: int | None = None) -> None:
+        """At most ``room`` lines (what a ``screen`` lines tall leaves under the views' first line): the
+        plot only when what the box leaves it under ``count`` values (the watches) is worth drawing."""
+        self._room, self._screen, self._count = room, screen, self._count if count is None else count
+        box = min(self.MAX_PLOT_LINES, room, self.PLOT_SHARE * screen // 100)
+        short = box - 2 - min(self._count, self.VALUE_LINES) < self.MIN_PLOT
+        if short != self.has_class("-short"):  # a class set, even to the same value, costs a relayout
+            self.set_class(short, "-short")
         cap = self.MAX_PLOT_LINES if self.has_class("-plot") and not short else self.MAX_LINES
-        self.styles.max_height = max(3, min(cap, room))
+        if self.styles.max_height is None or self.styles.max_height.value != max(3, min(cap, room)):
+            self.styles.max_height = max(3, min(cap, room))
 
     def compose(self) -> ComposeResult:
         if plots.available():
@@ -66,6 +73,8 @@ class Watches(Vertical):
             self.display = shown
         if not shown:
             return
+        if len(watched) + len(exprs) != self._count:  # more values leave the plot fewer lines
+            self.fit(self._room, self._screen, len(watched) + len(exprs))
         self.border_title = "watches  (m pins the unit, W an expression; again to unpin)"
         long = isinstance(trace, CheckpointedTrace)
         edges = None
@@ -98,10 +107,8 @@ class Watches(Vertical):
         x = None if not long or edges is None else edges[:-1] + 1
         at = k + 1
         drawn = plots.available() and trace.steps > 0  # an empty sequence: no axes over nothing
-        if plots.available():
-            figure = self.query_one("#watch-plot", Figure)
-            if figure.display != drawn:  # setting it, even to the same value, costs a full relayout
-                figure.display = drawn
+        if self.has_class("-empty") != (trace.steps == 0):  # setting it, even to the same value, costs a relayout
+            self.set_class(trace.steps == 0, "-empty")
         if drawn:
             key = (id(trace), trace.steps, tuple(series), tuple(id(v) for v in series.values()), k)
             self.query_one("#watch-plot", Figure).show(

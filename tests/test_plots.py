@@ -72,6 +72,20 @@ def test_series_figure_marks_the_step():
     assert "watches over time" in text
 
 
+@pytest.mark.parametrize("steps, width", [(3, 70), (23, 150), (3100, 80), (100_000, 156)])
+def test_step_axes_are_labelled_with_whole_steps(steps, width):
+    """plotext's own ticks fall between steps (1.50, 775.8): the axes of steps label whole ones."""
+    ticks = plots.step_ticks(1, steps, width)
+    assert all(isinstance(t, int) and 1 <= t <= steps for t in ticks) and 1 <= len(ticks) <= max(2, width // 12)
+    gaps = set(np.diff(ticks).tolist())
+    assert len(gaps) <= 1 and all(str(g).strip("0") in ("1", "2", "5") for g in gaps)
+    for fig in (plots.series_figure({"c[1]": np.sin(np.arange(steps) / 5)}, width, 12, at=1),
+                plots.gradient_figure({"LSTM": np.exp(-np.arange(steps) / 30)}, width, 12)):
+        axis = next(line for line in plain(fig) if "└" in line)
+        labels = plain(fig)[plain(fig).index(axis) + 1].split()
+        assert labels and all(label.isdigit() for label in labels), labels
+
+
 def test_missing_extra_is_one_line_naming_the_install():
     assert "\n" not in plots.MISSING and "pip install textual-plotext" in plots.MISSING
 

@@ -60,6 +60,14 @@ def decade_ticks(lo: float, hi: float, most: int = 6) -> tuple[list[float], list
     return [float(t) for t in ticks], [f"1e{t}" for t in ticks]
 
 
+def step_ticks(first: float, last: float, width: int) -> list[int]:
+    """Whole steps to label an axis of steps from ``first`` to ``last`` with, 1, 2 or 5 × 10^k apart,
+    about one per 12 cells of ``width`` (plotext's own ticks fall between steps: 1.50, 775.8)."""
+    most, span = max(2, width // 12), max(last - first, 1)
+    gap = next(g for k in range(16) for g in (10**k, 2 * 10**k, 5 * 10**k) if span / g <= most - 1)
+    return list(range(math.ceil(first / gap) * gap or gap, math.floor(last) + 1, gap)) or [round(first)]
+
+
 def _log10(values: np.ndarray) -> np.ndarray:
     """log10 of positive values; NaN (a gap in the line) for 0, negative or non-finite ones."""
     v = np.asarray(values, dtype=np.float64)
@@ -101,6 +109,7 @@ def gradient_figure(
     fig.ylim(ticks[0], ticks[-1])
     steps = max((len(v) for v in series.values()), default=1)
     fig.xlim(first_step, first_step + max(steps - 1, 1))
+    fig.xticks(step_ticks(first_step, first_step + max(steps - 1, 1), width))
     if mark is not None:
         fig.vline(mark, "gray")
     fig.title(title)
@@ -203,9 +212,12 @@ def series_figure(
     """Each watched unit or expression as a line over time, the current step marked."""
     fig = new_figure(width, height)
     lo, hi = math.inf, -math.inf
+    first, last = math.inf, -math.inf
     for n, (name, v) in enumerate(series.items()):
         v = np.asarray(v, dtype=np.float64)
         xs = np.arange(1, len(v) + 1) if x is None else np.asarray(x, dtype=np.float64)
+        if len(xs):
+            first, last = min(first, float(xs.min())), max(last, float(xs.max()))
         ok = np.isfinite(v)
         if ok.any():
             lo, hi = min(lo, float(v[ok].min())), max(hi, float(v[ok].max()))
@@ -215,5 +227,7 @@ def series_figure(
     if lo < hi:
         pad = 0.05 * (hi - lo)
         fig.ylim(lo - pad, hi + pad)
+    if first <= last:
+        fig.xticks(step_ticks(first, last, width))
     fig.title(title)
     return fig

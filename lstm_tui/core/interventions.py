@@ -68,7 +68,7 @@ from .patches import NUMBER, PatchSyntaxError, parse_patch, parse_patch_text, pr
 def _check_quantity(model: Model, q: str) -> None:
     valid = QUANTITIES[model.cell]
     if q not in valid:
-        raise InputError(f"quantity {q!r} out of range: expected one of {' '.join(valid)} ({model.cell})")
+        raise InputError(f"quantity {q!r} is not one of this {model.cell}'s: expected one of {' '.join(valid)}")
 
 
 # ---------------------------------------------------------------------------

@@ -203,7 +203,7 @@ def parse_patch(text: str, model: Model, steps: int, source_steps: int | None = 
         fail("layer", f"layer {p.layer} out of range: expected a layer from 1 to {L}")
     valid = QUANTITIES[model.cell]
     if p.quantity not in valid:
-        fail("quantity", f"quantity {p.quantity!r} out of range: expected one of {' '.join(valid)} ({model.cell})")
+        fail("quantity", f"quantity {p.quantity!r} is not one of this {model.cell}'s: expected one of {' '.join(valid)}")
     W = level_width(model.layers[p.layer - 1], p.quantity)
     if p.unit is not None and not 0 <= p.unit < W:
         fail("unit", f"unit {p.unit} out of range: {p.quantity} of layer {p.layer} has units 0 to {W - 1} (or *)")

@@ -16,6 +16,7 @@ import pytest
 from lstm_tui.app import LstmApp
 from lstm_tui.core import interventions
 from lstm_tui.core.interventions import EffectMap, Patch, difference, intervene, log_softmax
+from lstm_tui.core.patch_buffer import spare_run
 from lstm_tui.core.registry import load_demo, load_model
 from lstm_tui.render.palette import DIVERGING
 from lstm_tui.widgets.effect_view import EffectLines
@@ -107,6 +108,28 @@ async def test_the_prompt_copies_the_arrays_of_the_next_run_while_its_value_is_t
         await pilot.press("exclamation_mark")
         await settle(pilot, app)
         assert app._spare is kept  # nothing copied
+
+
+async def test_a_patch_typed_before_the_copy_is_done_is_written_into_that_copy(monkeypatch):
+    """Enter while the prompt's worker still copies: the run waits for the copy and writes into it,
+    never copies the arrays a second time (the README's add figure is this case)."""
+    import lstm_tui.app.intervene as room
+
+    made = []
+
+    def slow_spare_run(model, clean):
+        time.sleep(0.5)
+        made.append(spare_run(model, clean))
+        return made[-1]
+
+    monkeypatch.setattr(room, "spare_run", slow_spare_run)
+    app = brackets()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await select(pilot, 4, 12)
+        await pilot.press("exclamation_mark", "0", "enter")  # well within the 0.5 s copy
+        await settle(pilot, app, lambda: app.trace is not app.clean)
+        assert len(made) == 1 and app.trace.states["c"] is made[0].states["c"]
+        assert app._spare is None and app._spare_copied is None
 
 
 async def test_a_prompt_closed_without_a_patch_keeps_no_copy_but_a_spare_from_before_stays():

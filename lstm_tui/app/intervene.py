@@ -64,8 +64,9 @@ class Intervene:
         # patched step), so that a change copies only the rows from the first patched step on;
         # the lock keeps two workers from writing into it at once.
         self._spare: tuple | None = None
-        self._spare_ticket: object | None = None  # the open prompt's, while its copy may be kept
-        self._spare_copied: tuple | None = None  # the spare that prompt's worker copied
+        self._spare_ticket: object | None = None  # the open patch prompt's, for its copy worker
+        self._spare_cancelled: object | None = None  # the ticket of a prompt closed without a patch
+        self._spare_copied: tuple | None = None  # the spare the open prompt's worker copied
         self._patched_since = 0  # the first step where the patched run differs from the clean one
         self._patched_patches: list[Patch] = []  # the patches of the patched run
         self._patch_lock = threading.Lock()
@@ -118,7 +119,7 @@ class Intervene:
         had = bool(self.patches)
         self.patches.clear()
         self.compare_mode, self._clean, self._patched, self.nonfinite = None, None, None, []
-        self._spare = None  # the arrays of another input's runs
+        self._spare = self._spare_copied = self._spare_ticket = None  # the arrays of another input's runs
         self._patch_gen += 1
         self.patching = False
         self.sub_title = self.model.name
@@ -180,20 +181,26 @@ class Intervene:
 
         def copy() -> None:
             with self._patch_lock:
-                if self._spare is None and self._spare_ticket is ticket:
+                if self._spare is None and self._spare_cancelled is not ticket:
                     spare = spare_run(model, clean)
                     if spare is not None and clean is self.clean:  # still the input on screen
-                        entry = self._spare = self._spare_copied = (clean, spare, clean.steps)
-                        if self._spare_ticket is not ticket:  # cancelled while it copied
+                        entry = self._spare = (clean, spare, clean.steps)
+                        if self._spare_ticket is ticket:  # the prompt is open: its to drop if it closes
+                            self._spare_copied = entry
+                        if self._spare_cancelled is ticket:  # it closed without a patch while this copied
                             self._forget_copy(entry)
 
         self.run_worker(copy, name="spare", group="spare", thread=True, exit_on_error=False)
 
     def _forget_copy(self, copied: tuple | None = None) -> None:
-        """A patch prompt closed without a patch (cancelled, empty or refused): the run its worker copied is not kept for a patch that
-        may never come (about 230 MB at H = 1024, T = 4,000); a spare kept from before stays."""
+        """A patch prompt closed without a patch (cancelled, empty or refused): the run its worker
+        copied is not kept for a patch that may never come (about 230 MB at H = 1024, T = 4,000);
+        a spare kept from before stays. The cancel is said before the copy is looked at, and the
+        worker looks at the cancel after storing its copy: one of the two always drops it."""
         if copied is None:  # the prompt closed (else its worker found it closed)
-            self._spare_ticket, copied = None, self._spare_copied
+            self._spare_cancelled = self._spare_ticket
+            self._spare_ticket = None
+            copied = self._spare_copied
         if copied is not None and self._spare_copied is copied:
             self._spare_copied = None
         if copied is not None and self._spare is copied:
@@ -221,7 +228,7 @@ class Intervene:
         if same:
             self.notify(f"replaces {same[0]}")
         self.patches.append(p)
-        self._spare_ticket = self._spare_copied = None  # the copy is the patch's now
+        self._spare_ticket = self._spare_copied = None  # the copy (made or under way) is the patch's run's
         self._recompute()
 
     def action_patches(self) -> None:
@@ -298,6 +305,8 @@ class Intervene:
     def _patch_in_thread(self, clean: Trace, patches: list[Patch], source: Trace | None, gen: int, base) -> None:
         with self._patch_lock:
             spare, self._spare = self._spare, None
+            if self._spare_copied is spare:
+                self._spare_copied = None
             into, since = (spare[1], spare[2]) if spare is not None and spare[0] is clean else (None, clean.steps)
             kw = {} if base is None else {"base": base[0], "base_patches": base[1], "base_since": base[2]}
             try:

@@ -617,7 +617,8 @@ async def test_malformed_and_malicious_breakpoints_are_refused(text):
         assert app.breakpoints == [] and app.is_running
 
 
-@pytest.mark.parametrize("key, bad", [("b", "f[1] < 0.1 & t"), ("W", "c[99"), ("s", "9-5 > 0.5")])
+@pytest.mark.parametrize("key, bad", [("b", "f[1] < 0.1 & t"), ("W", "c[99"), ("s", "9-5 > 0.5"),
+                                      ("exclamation_mark", "zero")])
 async def test_a_refused_prompt_offers_its_text_again_to_mend(key, bad):
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
@@ -629,6 +630,13 @@ async def test_a_refused_prompt_offers_its_text_again_to_mend(key, bad):
         await pilot.press("escape", key)  # once: an Esc forgets it
         await pilot.pause()
         assert app.screen.query_one(Input).value != bad
+        await pilot.press("escape", key, "ctrl+a", "ctrl+k", *bad, "enter")
+        await pilot.pause()
+        app.run_text("the rat sat.")  # a new sequence: a step range or a patch is the old one's
+        await pilot.pause()
+        await pilot.press(key)
+        await pilot.pause()
+        assert (app.screen.query_one(Input).value == bad) == (key in ("b", "W")), key
 
 
 async def test_numbers_mode_writes_values_out():

@@ -325,6 +325,11 @@ async def test_export_writes_the_run_never_the_difference_on_screen(tmp_path):
             np.testing.assert_array_equal(got["y"], patched.y)
             said = [n.message for n in app._notifications if "wrote" in n.message][-1]
             assert ("a difference on screen is not exported" in said) == (name != "plain"), said
+        app.patching = True  # a run of the patches under way: the one on screen is not theirs yet
+        await pilot.press("e", "ctrl+a", "ctrl+k", *str(tmp_path / "early.npz"), "enter")
+        await pilot.pause()
+        assert not (tmp_path / "early.npz").exists()
+        assert any("export it once it is done" in n.message for n in app._notifications)
 
 
 async def test_src_copies_the_source_and_a_typed_source_replaces_it():

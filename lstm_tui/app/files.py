@@ -32,6 +32,9 @@ class Files:
         self.push_screen(PromptScreen("export the trace", hint, "trace.npz"), self._export_as)
 
     def _export_as(self, name: str | None) -> None:
+        if name and name.strip() and self.patching:  # the run on screen is not yet the patches'
+            self.notify("the patched run is being computed: export it once it is done", severity="warning")
+            return
         run = self.own_run  # never a difference (Δ, diff): its arrays would pass for a run's
         if name and name.strip() and isinstance(run, CheckpointedTrace):
             self.notify(f"{run.steps:,} steps kept as checkpoints: too long to export whole", severity="error")
@@ -108,6 +111,7 @@ class Files:
         self.query_one("#input", Input).value = text if self._text_fits_input() else ""
         self.watched.clear()
         self.watch_exprs.clear()
+        self.refused.clear()  # texts refused for the old model
         self.set_trace(trace)
         self.notify(f"opened {model.name}")
         self._show_notes()

@@ -141,6 +141,8 @@ class AppState:
         if self.history_quantity not in trace.quantities:  # another cell: an LSTM's c is not a GRU's
             self.history_quantity = trace.memory_quantity
         self.search_results = None  # found on the old sequence
+        for key in ("s", "!"):  # a step range or a patch refused for the old sequence
+            self.refused.pop(key, None)
         self.set_reactive(AppState.k, 0)
         self.set_reactive(AppState.layer, min(self.layer, trace.num_layers - 1))
         self.set_reactive(AppState.unit, min(self.unit, layer_units(trace, self.layer) - 1))

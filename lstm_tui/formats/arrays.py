@@ -401,7 +401,7 @@ def assemble(
     info: dict | None = None,  # what the reader found: keys used, format, notes
     embedding_key: str = "the embedding",
     head_key: str = "the head",
-    head_is_vocab: bool = True,  # False: a head of any width (a classifier), not next-token scores
+    head_is_vocab: bool = True,  # False: a head of any width even without an embedding (Keras: a classifier)
 ) -> Model:
     """The :class:`Model` of a reader's pieces, every array in one float dtype (float64 only if all are)."""
     meta, info = dict(meta or {}), dict(info or {})
@@ -410,11 +410,10 @@ def assemble(
         meta.update(tokenizer=said["tokenizer"], example=said["example"])
         given = info.get("notes") or []
         info["notes"] = [*([given] if isinstance(given, str) else given), said["notes"]]
-        head_is_vocab = False  # nothing ties the head's outputs to those ids: labelled by output id if it differs
-    if vocab is not None:
-        for what, a in ((embedding_key, embedding), (head_key, head_W if head_is_vocab else None)):
-            if a is not None and a.shape[0] != len(vocab):
-                raise fail(file, f"vocabulary has {len(vocab)} tokens but {show(what)} has {a.shape[0]} rows")
+    if vocab is not None:  # it names the embedding's rows; without one, the head's outputs
+        what, a = (embedding_key, embedding) if embedding is not None else (head_key, head_W if head_is_vocab else None)
+        if a is not None and a.shape[0] != len(vocab):
+            raise fail(file, f"vocabulary has {len(vocab)} tokens but {show(what)} has {a.shape[0]} rows")
         if head_W is not None and head_W.shape[0] != len(vocab):
             info["head_classes"] = f"{head_W.shape[0]} outputs, not the vocabulary's {len(vocab)} tokens"
     tokenizer = tokenizer_of(file, meta, vocab) if vocab is not None else "char"

@@ -203,12 +203,22 @@ def test_bad_vocab_metadata(tmp_path, rng, vocab, match):
     assert str(exc.value).startswith(str(path))
 
 
-def test_vocab_must_match_the_head_too(tmp_path, rng):
+@pytest.mark.parametrize("given", ["metadata", "--vocab", "none"])
+def test_a_head_of_another_width_than_the_vocabulary_is_a_classifier(tmp_path, rng, given):
+    """An embedding of the vocabulary's 7 tokens and a head of 5 outputs (a sentiment or tagging model):
+    it opens, the outputs labelled by id, whether the vocabulary is in the file, given or absent (its ids)."""
     arrays = torch_lm(rng)
     arrays["decoder.weight"] = arrays["decoder.weight"][:5]
     arrays["decoder.bias"] = arrays["decoder.bias"][:5]
-    with pytest.raises(ModelFileError, match="vocabulary has 7 tokens but decoder.weight has 5 rows"):
-        load_file(write_st(tmp_path / "m.safetensors", arrays, vocab=VOCAB))
+    path = write_st(tmp_path / "m.safetensors", arrays, **({"vocab": VOCAB} if given == "metadata" else {}))
+    words = tmp_path / "vocab.txt"
+    words.write_text("\n".join(VOCAB) + "\n", encoding="utf-8")
+    model = load_file(path, vocab_path=words if given == "--vocab" else None)
+    assert "5 outputs" in model.meta["head_classes"] and model.trace(model.meta.get("example") or "ab").y.shape[1] == 5
+    short = tmp_path / "short.txt"
+    short.write_text("\n".join(VOCAB[:6]) + "\n", encoding="utf-8")
+    with pytest.raises(ModelFileError, match="vocabulary has 6 tokens but encoder.weight has 7 rows"):
+        load_file(path, vocab_path=short)  # a vocabulary that does not fit the embedding is still refused
 
 
 def test_bad_tokenizer_metadata(tmp_path, rng):

@@ -149,6 +149,10 @@ def _is_npz(path: Path) -> bool:
         return False
 
 
+#: safetensors dtypes NumPy reads (BF16 widened by hand); the non-float ones are refused by name later.
+_NUMPY_DTYPES = frozenset({"F64", "F32", "F16", "BF16", "BOOL", "U8", "I8", "U16", "I16", "U32", "I32", "U64", "I64"})
+
+
 def _open_safetensors(path: Path, name: str, build):
     from safetensors import SafetensorError, safe_open
 
@@ -162,8 +166,8 @@ def _open_safetensors(path: Path, name: str, build):
         nonlocal header
         try:
             dtype = fh.get_slice(key).get_dtype()
-            if dtype.startswith("F8"):  # NumPy has no 8-bit floats (safetensors would fail looking one up)
-                raise fail(name, f"{show(key)} holds {dtype} values: NumPy has no 8-bit floats, save the weights "
+            if dtype not in _NUMPY_DTYPES:  # F8_*, F6_*, F4 ...: safetensors fails looking them up in NumPy
+                raise fail(name, f"{show(key)} holds {show(dtype)} values, which NumPy cannot read: save the weights "
                                  "as float32, float16 or bfloat16")
             if dtype == "BF16":  # NumPy has no bfloat16: widen it by hand
                 if header is None:

@@ -474,16 +474,19 @@ def test_a_reverse_direction_without_its_forward_one_is_refused(tmp_path, rng, f
         load_file(path)
 
 
-@pytest.mark.parametrize("dtype", ["F8_E4M3", "F8_E5M2"])
-def test_eight_bit_float_safetensors_are_refused_by_name(tmp_path, dtype):
-    """NumPy has no 8-bit floats: one line naming the array and its dtype, not a crash inside safetensors."""
+@pytest.mark.parametrize("dtype", ["F8_E4M3", "F8_E5M2", "F6_E2M3", "F4"])
+def test_small_float_safetensors_are_refused_by_name(tmp_path, dtype):
+    """NumPy has no 8-bit (or smaller) floats: one line naming the array and its dtype, not a crash
+    inside safetensors."""
     shapes = {"weight_ih_l0": [8, 3], "weight_hh_l0": [8, 2]}
+    bits = int(dtype[1])  # F8_E4M3: 8 bits a value, F4: 4 (two to a byte)
     header, at = {}, 0
     for key, shape in shapes.items():
-        header[key] = {"dtype": dtype, "shape": shape, "data_offsets": [at, at + shape[0] * shape[1]]}
-        at += shape[0] * shape[1]
+        size = shape[0] * shape[1] * bits // 8
+        header[key] = {"dtype": dtype, "shape": shape, "data_offsets": [at, at + size]}
+        at += size
     text = json.dumps(header).encode()
-    path = tmp_path / "f8.safetensors"
+    path = tmp_path / "small.safetensors"
     path.write_bytes(len(text).to_bytes(8, "little") + text + bytes(range(at)))
-    with pytest.raises(ModelFileError, match=rf"weight_.h_l0 holds {dtype} values: NumPy has no 8-bit floats"):
+    with pytest.raises(ModelFileError, match=rf"weight_.h_l0 holds {dtype} values, which NumPy cannot read"):
         load_file(path)

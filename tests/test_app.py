@@ -271,10 +271,12 @@ async def test_goto_a_step_number_and_a_token():
         assert app.k == 0
         await pilot.press("g", "z", "escape")
         assert app.k == 0 and app.screen is app.screen_stack[0]
-    app = make_app("ab cd")
+    app = make_app("ab cd²")
     async with app.run_test() as pilot:
         await pilot.press("g", "space", "enter")  # a blank is the space token, not nothing
         assert app.k == 2
+        await pilot.press("g", "²", "enter")  # a digit to str.isdigit, a token here (int("²") fails)
+        assert app.k == 5 and app.is_running
 
 
 async def test_same_token_brackets_jump_between_occurrences():
@@ -796,6 +798,11 @@ async def test_the_unit_view_and_the_watches_sit_whole_above_the_footer(size):
             figure = app.query_one("#watch-plot")
             assert figure.display == (size[1] > 24)  # three values leave 24 rows too few lines for a plot
             assert not figure.display or figure.size.height >= Watches.MIN_PLOT, figure.size  # never one squeezed flat
+            for n in range(3):
+                await pilot.press("W", *f"c[{n + 1}]", "enter")
+            await pilot.pause()
+            assert figure.display == (size[1] > 24)  # six values: the box grows by their lines, the plot stays
+            assert not figure.display or figure.size.height >= Watches.MIN_PLOT, figure.size
 
 
 async def test_open_a_file_without_vocabulary_starts_on_its_ids():

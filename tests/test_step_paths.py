@@ -111,6 +111,8 @@ async def test_the_history_map_moves_only_its_marker_and_stays_what_a_full_redra
         for keys in (["n"] * 40, ["end"], ["down"], ["home", "n"]):
             await pilot.press(*keys)
             width = max(8, view.content_region.width - 6 - 2)
+            if lines.virtual_size.height > lines.size.height:  # the map scrolls: its scrollbar takes cells
+                width -= lines.styles.scrollbar_size_vertical
             full = explain.history(app.trace, "c", 0)
             values, edges = explain.bin_time(full, width, how="maxabs")
             spec = next(p.spec for p in app._panels if p.spec.key == "c")

@@ -134,7 +134,7 @@ class Actions:
             if not text:
                 return
             text = text.strip() or text[:1]  # only blanks: the blank token (a space is one in a character model)
-            if text.isdigit():
+            if text.isascii() and text.isdigit():  # (² is a digit to str.isdigit, not to int)
                 t = int(text)
                 if not 1 <= t <= self.steps:
                     self.notify(f"step {t} is outside 1..{self.steps}", severity="error")

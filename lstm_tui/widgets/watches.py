@@ -46,11 +46,13 @@ class Watches(Vertical):
         """At most ``room`` lines (what a ``screen`` lines tall leaves under the views' first line): the
         plot only when what the box leaves it under ``count`` values (the watches) is worth drawing."""
         self._room, self._screen, self._count = room, screen, self._count if count is None else count
-        box = min(self.MAX_PLOT_LINES, room, self.PLOT_SHARE * screen // 100)
-        short = box - 2 - min(self._count, self.VALUE_LINES) < self.MIN_PLOT
+        values = min(self._count, self.VALUE_LINES)
+        plot_cap = self.MAX_PLOT_LINES + max(0, values - 1)  # each value past the first adds its line
+        box = min(plot_cap, room, self.PLOT_SHARE * screen // 100)
+        short = box - 2 - values < self.MIN_PLOT
         if short != self.has_class("-short"):  # a class set, even to the same value, costs a relayout
             self.set_class(short, "-short")
-        cap = self.MAX_PLOT_LINES if self.has_class("-plot") and not short else self.MAX_LINES
+        cap = plot_cap if self.has_class("-plot") and not short else self.MAX_LINES
         if self.styles.max_height is None or self.styles.max_height.value != max(3, min(cap, room)):
             self.styles.max_height = max(3, min(cap, room))
 

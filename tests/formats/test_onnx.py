@@ -730,8 +730,8 @@ def test_a_huge_weight_is_refused_before_it_is_computed(tmp_path):
 
 
 def test_every_tensor_the_reader_computes_is_bounded(tmp_path, monkeypatch):
-    """With the limit lowered: checked from the inputs before a node runs (ConstantOfShape, Expand), and on the
-    output of any other (Concat)."""
+    """With the limit lowered: checked from the inputs before a node runs (ConstantOfShape, Expand, Pad: the
+    message has no shape of a tensor made), and on the output of any other (Concat: it has)."""
     from lstm_tui.formats.onnx import graph as onnx_graph
 
     rng = np.random.default_rng(6)
@@ -741,9 +741,11 @@ def test_every_tensor_the_reader_computes_is_bounded(tmp_path, monkeypatch):
         "wide": [helper.make_node("ConstantOfShape", ["one3"], ["w1"], name="ones"),
                  helper.make_node("Expand", ["w1", "shW"], ["W"], name="wide")],
         "join": [helper.make_node("Concat", ["Wa", "Wb"], ["W"], name="join", axis=1)],
+        "padW": [helper.make_node("Pad", ["W1", "pads"], ["W"], name="padW")],
     }
     inits = {"shW": np.array([1, 8, 3], np.int64), "one3": np.array([1, 1, 1], np.int64), "R": R,
-             "Wa": np.zeros((1, 4, 3), np.float32), "Wb": np.ones((1, 4, 3), np.float32)}
+             "Wa": np.zeros((1, 4, 3), np.float32), "Wb": np.ones((1, 4, 3), np.float32),
+             "W1": np.ones((1, 8, 1), np.float32), "pads": np.array([0, 0, 1, 0, 0, 1], np.int64)}
     X = helper.make_tensor_value_info("X", TensorProto.FLOAT, ["T", 1, 3])
     for who, nodes in cases.items():
         lstm = helper.make_node("LSTM", ["X", "W", "R"], ["Y"], name="the_lstm", hidden_size=2)
@@ -753,6 +755,7 @@ def test_every_tensor_the_reader_computes_is_bounded(tmp_path, monkeypatch):
         with pytest.raises(ModelFileError) as exc:
             onnx_format.load(path)
         assert f"'{who}' (" in _one_line(exc) and "over the" in str(exc.value)
+        assert (" float32: " in str(exc.value)) == (who == "join"), str(exc.value)  # made, or refused before
         monkeypatch.undo()
 
 

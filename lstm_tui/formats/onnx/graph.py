@@ -370,7 +370,7 @@ def planned_bytes(node, inputs) -> float:
     from onnx import helper
 
     op = node.op_type
-    if op not in BROADCASTING and op not in ("ConstantOfShape", "Expand", "Tile", "Range", "MatMul"):
+    if op not in BROADCASTING and op not in ("ConstantOfShape", "Expand", "Tile", "Range", "MatMul", "Pad"):
         return 0
     try:
         arrays = [np.asarray(x) for x in inputs if x is not None]
@@ -381,6 +381,13 @@ def planned_bytes(node, inputs) -> float:
         if op == "Expand":
             shape = np.broadcast_shapes(arrays[0].shape, tuple(int(d) for d in arrays[1].reshape(-1)))
             return arrays[0].itemsize * np.prod(shape, dtype=np.float64)
+        if op == "Pad":  # the data's shape plus the pads at both ends (pads over every axis only)
+            pads = arrays[1] if len(arrays) > 1 else np.array(next(a.ints for a in node.attribute if a.name == "pads"))
+            r = arrays[0].ndim
+            if len(pads) != 2 * r:
+                return 0
+            return arrays[0].itemsize * np.prod(np.maximum(np.add(arrays[0].shape, pads[:r] + pads[r:]), 0),
+                                                dtype=np.float64)
         if op == "Tile":
             return arrays[0].nbytes * np.prod(arrays[1], dtype=np.float64)
         if op == "Range":

@@ -81,9 +81,14 @@ def test_step_axes_are_labelled_with_whole_steps(steps, width):
     assert len(gaps) <= 1 and all(str(g).strip("0") in ("1", "2", "5") for g in gaps)
     for fig in (plots.series_figure({"c[1]": np.sin(np.arange(steps) / 5)}, width, 12, at=1),
                 plots.gradient_figure({"LSTM": np.exp(-np.arange(steps) / 30)}, width, 12)):
-        axis = next(line for line in plain(fig) if "└" in line)
+        axis = next(line for line in plain(fig) if "└" in line)  # the labels are the line under the frame
         labels = plain(fig)[plain(fig).index(axis) + 1].split()
         assert labels and all(label.isdigit() for label in labels), labels
+
+
+def test_step_ticks_of_degenerate_ranges():
+    assert plots.step_ticks(3, 1, 80) == [] and plots.step_ticks(5, 5, 80) == [5]
+    assert plots.step_ticks(1, 1e30, 80)[-1] == 10**30  # no decade is too large
 
 
 def test_missing_extra_is_one_line_naming_the_install():

@@ -63,9 +63,12 @@ def decade_ticks(lo: float, hi: float, most: int = 6) -> tuple[list[float], list
 def step_ticks(first: float, last: float, width: int) -> list[int]:
     """Whole steps to label an axis of steps from ``first`` to ``last`` with, 1, 2 or 5 × 10^k apart,
     about one per 12 cells of ``width`` (plotext's own ticks fall between steps: 1.50, 775.8)."""
+    if not first <= last:
+        return []
     most, span = max(2, width // 12), max(last - first, 1)
-    gap = next(g for k in range(16) for g in (10**k, 2 * 10**k, 5 * 10**k) if span / g <= most - 1)
-    return list(range(math.ceil(first / gap) * gap or gap, math.floor(last) + 1, gap)) or [round(first)]
+    k = max(0, math.floor(math.log10(span / (most - 1))))  # the decade of the gap: 1, 2 or 5 of it
+    gap = next(g for g in (10**k, 2 * 10**k, 5 * 10**k, 10 ** (k + 1)) if span / g <= most - 1)
+    return list(range(math.ceil(first / gap) * gap, math.floor(last) + 1, gap)) or [round(first)]
 
 
 def _log10(values: np.ndarray) -> np.ndarray:

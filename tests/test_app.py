@@ -557,7 +557,7 @@ def test_parse_search():
     for bad in ("", "5-2 > 1", "1-99 > 1", "1-2 > 0.5 q", "1-2 0.5"):
         with pytest.raises(InputError):
             parse_search(bad, ("c", "h"), 9)
-    with pytest.raises(InputError, match=r"the range 9-5 is empty: the first step comes first \(5-9\)"):
+    with pytest.raises(InputError, match=r"the range 9-5 is empty: write the smaller step first \(5-9\)"):
         parse_search("9-5 > 0.5", ("c",), 9)
 
 

@@ -145,7 +145,9 @@ class Actions:
             if k is None:
                 self.notify(f"token {token_label(text)!r} is not in the sequence", severity="error")
                 return
-            if k <= self.k:
+            if k == self.k:
+                self.notify(f"no other {token_label(text)!r} in the sequence")
+            elif k < self.k:
                 self.notify(f"no later {token_label(text)!r}: went round to step {k + 1}")
             self.k = k
 

@@ -299,7 +299,7 @@ def parse_search(text: str, quantities: tuple[str, ...], steps: int) -> tuple[in
         raise InputError(f"unit search {text!r}: expected START-END > THRESHOLD [quantity] [abs], e.g. 5-9 > 0.5 c")
     first, last = int(m[1]), int(m[2] or m[1])
     if first > last:
-        raise InputError(f"unit search: the range {first}-{last} is empty: the first step comes first ({last}-{first})")
+        raise InputError(f"unit search: the range {first}-{last} is empty: write the smaller step first ({last}-{first})")
     if not 1 <= first <= last <= steps:
         raise InputError(f"unit search: steps {first}-{last} are not within 1..{steps}")
     memory = "c" if "c" in quantities else "h"  # the default: the cell's memory

@@ -34,7 +34,7 @@ class Watches(Vertical):
     DEFAULT_CSS = f"""
     Watches {{ height: auto; border: round $secondary 60%; padding: 0 1; display: none; }}
     Watches.-plot {{ height: {PLOT_SHARE}vh; }}
-    Watches.-short {{ height: auto; }}
+    Watches.-short, Watches.-empty {{ height: auto; }}
     Watches.-short Figure, Watches.-empty Figure {{ display: none; }}
     Watches Figure {{ height: 1fr; }}
     Watches #watch-values {{ height: auto; max-height: {VALUE_LINES}; }}

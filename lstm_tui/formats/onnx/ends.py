@@ -256,7 +256,7 @@ def vocabulary_of(graph: Graph, vocab_path, embedding, head_W):
     if vocab is None:
         if embedding is None:
             return None, "char"
-        vocab, said = id_vocabulary(V)
+        vocab, said = id_vocabulary(V, " (--vocab gives one)")
         graph.notes.append(said["notes"])
         graph.example = said["example"]
         return vocab, said["tokenizer"]

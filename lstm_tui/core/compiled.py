@@ -13,7 +13,7 @@ of ``W_hh hᵗ⁻¹`` (gates i, f, g, o), then::
 σ(a) = ½·tanh(½a) + ½, and tanh is a float32 rational function (odd degree 13
 over even degree 6, the minimax form Eigen and XNNPACK use) on a clamped input,
 written without branches so that LLVM vectorises it. Its largest error against
-float64 tanh is about 3e-7; the loop's outputs stay within 1e-6 of the NumPy
+float64 tanh is about 3e-7; the loop's outputs stay within 1e-6 (relative, for large ones) of the NumPy
 loop's (tests/test_compiled.py). The sums are reordered (fastmath), so the two
 paths agree to a tolerance, never to the bit. The GRU and RNN kernels follow
 their equations in ``cells`` the same way.

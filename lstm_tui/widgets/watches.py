@@ -26,7 +26,7 @@ class Watches(Vertical):
 
     MAX_LINES, MAX_PLOT_LINES = 18, 14  # the box at most: values alone, with a plot
     PLOT_SHARE, VALUE_LINES = 45, 6  # the box's share of the screen with a plot (%); value lines at most
-    MIN_PLOT = 7  # lines of a plot worth drawing: its title, the frame around 4 rows, the axis labels
+    MIN_PLOT = 7  # lines of a plot worth drawing: its title, the frame around 3 rows, the axis labels
 
     # With a plot, a share of the terminal's height (its cap, and what the screen leaves, set by
     # fit): the views above keep the rest, and the unit view under it stays on screen; the values

@@ -615,3 +615,14 @@ async def test_the_unit_view_says_when_a_patch_set_the_value_it_shows():
         assert "set by a patch: cᵗ" in str(app._unit_view.render())
         await pilot.press("n")
         assert "set by a patch" not in str(app._unit_view.render())
+
+
+def test_an_effect_question_names_each_field_once():
+    from lstm_tui.app.effects import parse_question
+    from lstm_tui.core.errors import UserError
+
+    assert parse_question("q=c step=37 token=)") == {"q": "c", "step": "37", "token": ")"}
+    with pytest.raises(UserError, match=r"step= is given twice \(step=16, step=3\)"):
+        parse_question("q=c step=16 step=3")  # the last one used to win without a word
+    with pytest.raises(UserError, match="expected fields"):
+        parse_question("q=c when=3")

@@ -40,6 +40,8 @@ def parse_question(text: str) -> dict:
         key, eq, val = part.partition("=")
         if not eq or key not in FIELDS:
             raise UserError(f"effect map: {part!r}: expected fields {' '.join(f + '=…' for f in FIELDS)}")
+        if key in out:
+            raise UserError(f"effect map: {key}= is given twice ({key}={out[key]}, {part}): give it once")
         out[key] = val
     return out
 

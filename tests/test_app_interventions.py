@@ -172,6 +172,29 @@ async def test_a_patch_at_the_same_place_replaces_the_one_before():
         assert len(app.patches) == 2
 
 
+async def test_a_replacing_patch_whose_run_fails_gives_the_old_one_back(monkeypatch):
+    import lstm_tui.app.intervene as room
+    from lstm_tui.core.errors import UserError
+
+    app = brackets()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await select(pilot, 4, 12)
+        await set_patch(pilot, app, "0")
+
+        real = room.intervene_into
+
+        def fails_once(*args, **kwargs):
+            monkeypatch.setattr(room, "intervene_into", real)  # the run of the patches left goes through
+            raise UserError("the run failed")
+
+        monkeypatch.setattr(room, "intervene_into", fails_once)
+        await set_patch(pilot, app, "1.5")
+        await settle(pilot, app)
+        assert app.patches == [Patch(0, "c", 12, (4,), 0.0)]  # not lost with the one that failed
+        assert app.trace.states["c"][0][4][12] == 0.0
+        assert any(n.message == "the run failed" for n in app._notifications)
+
+
 async def test_stage_view_at_a_patched_step_says_the_patch_set_it():
     app = brackets()
     async with app.run_test(size=(120, 40)) as pilot:

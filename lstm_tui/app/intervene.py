@@ -69,6 +69,7 @@ class Intervene:
         self._spare_copied: tuple | None = None  # the spare the open prompt's worker copied
         self._patched_since = 0  # the first step where the patched run differs from the clean one
         self._patched_patches: list[Patch] = []  # the patches of the patched run
+        self._replaced: tuple = (None, [])  # the last patch added and those it replaced (same place)
         self._patch_lock = threading.Lock()
 
     @property
@@ -227,6 +228,7 @@ class Intervene:
             self.patches.remove(old)
         if same:
             self.notify(f"replaces {same[0]}")
+        self._replaced = (p, same)  # given back if p's run fails
         self.patches.append(p)
         self._spare_ticket = self._spare_copied = None  # the copy (made or under way) is the patch's run's
         self._recompute()
@@ -328,7 +330,10 @@ class Intervene:
             return  # the patches changed since
         self.patching = False
         if message.error:
-            self.patches.pop()
+            failed = self.patches.pop()
+            p, same = self._replaced
+            if failed is p:  # the patches it replaced hold again
+                self.patches.extend(same)
             self.notify(message.error, severity="error", timeout=8)
             self._recompute()
             return

@@ -144,7 +144,7 @@ class Graph:
 
         try:
             schema = defs.get_schema(node.op_type, self.opset, "" if node.domain == "ai.onnx" else node.domain)
-        except Exception:  # an op onnx does not know: only the values are read
+        except defs.SchemaError:  # an op onnx does not know: only the values are read
             schema = None
         out = {}
         for a in node.attribute:

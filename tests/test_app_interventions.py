@@ -329,9 +329,10 @@ async def test_diff_mode_shows_source_minus_main_without_the_patches():
         assert app.compare_mode is None
 
 
-async def test_export_writes_the_run_never_the_difference_on_screen(tmp_path):
+async def test_export_writes_the_run_never_the_difference_on_screen(tmp_path, monkeypatch):
     """e in Δ or diff mode writes the run the difference is of (the patched run), as with the mode off,
     and says so: a difference's arrays under a run's names would pass for a run."""
+    monkeypatch.chdir(tmp_path)  # short names to type: each key is a frame of the 160×50 screen
     app = brackets(SOURCE)
     async with app.run_test(size=(160, 50)) as pilot:
         await select(pilot, 4, 12)
@@ -340,7 +341,7 @@ async def test_export_writes_the_run_never_the_difference_on_screen(tmp_path):
         for presses, name in (((), "plain"), (("D",), "delta"), (("D",), "diff")):
             await pilot.press(*presses)
             assert app.compare_mode == (None if name == "plain" else name)
-            await pilot.press("e", "ctrl+a", "ctrl+k", *str(tmp_path / f"{name}.npz"), "enter")
+            await pilot.press("e", "ctrl+a", "ctrl+k", *f"{name}.npz", "enter")
             await pilot.pause()
             got = np.load(tmp_path / f"{name}.npz")
             for q in ("c", "h"):
@@ -349,7 +350,7 @@ async def test_export_writes_the_run_never_the_difference_on_screen(tmp_path):
             said = [n.message for n in app._notifications if "wrote" in n.message][-1]
             assert ("a difference on screen is not exported" in said) == (name != "plain"), said
         app.patching = True  # a run of the patches under way: the one on screen is not theirs yet
-        await pilot.press("e", "ctrl+a", "ctrl+k", *str(tmp_path / "early.npz"), "enter")
+        await pilot.press("e", "ctrl+a", "ctrl+k", *"early.npz", "enter")
         await pilot.pause()
         assert not (tmp_path / "early.npz").exists()
         assert any("export it once it is done" in n.message for n in app._notifications)

@@ -677,20 +677,21 @@ async def test_settings_are_saved_and_restored():
         assert (app.notation, app.palette, app.theme) == ("classic", "cividis", "textual-light")
 
 
-async def test_export_from_the_app_asks_before_overwriting(tmp_path):
+async def test_export_from_the_app_asks_before_overwriting(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # short names to type: each key is a frame
     target = tmp_path / "mine.csv"
     target.write_text("precious")
     app = make_app()
     async with app.run_test() as pilot:
-        await pilot.press("e", "ctrl+a", "ctrl+k", *str(target), "enter")
+        await pilot.press("e", "ctrl+a", "ctrl+k", *"mine.csv", "enter")
         await pilot.press(*"n", "enter")  # not y: keep the file
         assert target.read_text() == "precious"
-        await pilot.press("e", "ctrl+a", "ctrl+k", *str(target), "enter", "y", "enter")
+        await pilot.press("e", "ctrl+a", "ctrl+k", *"mine.csv", "enter", "y", "enter")
         assert target.read_text().startswith("step,token,layer")
         shot = tmp_path / "shot.svg"
-        await pilot.press("S", "ctrl+a", "ctrl+k", *str(shot), "enter")
+        await pilot.press("S", "ctrl+a", "ctrl+k", *"shot.svg", "enter")
         assert shot.read_text().startswith("<svg")
-        await pilot.press("S", "ctrl+a", "ctrl+k", *str(tmp_path / "shot.png"), "enter")  # an SVG is no PNG
+        await pilot.press("S", "ctrl+a", "ctrl+k", *"shot.png", "enter")  # an SVG is no PNG
         await pilot.pause()
         assert not (tmp_path / "shot.png").exists()
         assert any("give a name ending in .svg" in n.message for n in app._notifications)

@@ -32,16 +32,17 @@ class Files:
         self.push_screen(PromptScreen("export the trace", hint, "trace.npz"), self._export_as)
 
     def _export_as(self, name: str | None) -> None:
-        if name and name.strip() and self.patching:  # the run on screen is not yet the patches'
+        if not name or not name.strip():
+            return
+        if self.patching:  # the run on screen is not yet the patches'
             self.notify("the patched run is being computed: export it once it is done", severity="warning")
             return
         run = self.own_run  # never a difference (Δ, diff): its arrays would pass for a run's
-        if name and name.strip() and isinstance(run, CheckpointedTrace):
+        if isinstance(run, CheckpointedTrace):
             self.notify(f"{run.steps:,} steps kept as checkpoints: too long to export whole", severity="error")
             return
-        if name and name.strip():
-            said = "" if run is self.trace else " (the run itself: a difference on screen is not exported)"
-            self._write(name.strip(), lambda path, force: write_trace(run, path, force=force), said)
+        said = "" if run is self.trace else " (the run itself: a difference on screen is not exported)"
+        self._write(name.strip(), lambda path, force: write_trace(run, path, force=force), said)
 
     def action_screenshot(self) -> None:
         hint = "an .svg file name for a picture of the screen as it is now"

@@ -58,7 +58,7 @@ from .trace import Trace
 # The interventions API stays importable from here: a patch and its text (patches.py), what a patched
 # run changed (outcomes.py).
 from .outcomes import TokenChange, difference, nonfinite, top_k_change  # noqa: F401
-from .patches import NUMBER, PatchSyntaxError, parse_patch, parse_patch_text, prompt_patch  # noqa: F401
+from .patches import NUMBER, PatchSyntaxError, parse_patch, parse_patch_text, prompt_patch, unknown_quantity  # noqa: F401
 
 
 # ---------------------------------------------------------------------------
@@ -66,9 +66,8 @@ from .patches import NUMBER, PatchSyntaxError, parse_patch, parse_patch_text, pr
 
 
 def _check_quantity(model: Model, q: str) -> None:
-    valid = QUANTITIES[model.cell]
-    if q not in valid:
-        raise InputError(f"quantity {q!r} is not one of this {model.cell}'s: expected one of {' '.join(valid)}")
+    if why := unknown_quantity(q, model.cell):
+        raise InputError(why)
 
 
 # ---------------------------------------------------------------------------

@@ -98,6 +98,12 @@ class PatchText:
     columns: dict  # part -> column: "layer", "quantity", "unit", "value", "steps"
 
 
+def unknown_quantity(q: str, cell: str) -> str | None:
+    """Why ``q`` is not a quantity a ``cell`` records (None when it is)."""
+    valid = QUANTITIES[cell]
+    return None if q in valid else f"quantity {q!r} is not one of this {cell}'s: expected one of {' '.join(valid)}"
+
+
 def parse_patch_text(text: str, option: str = "--set") -> PatchText:
     """Parse ``[L<n>:]Q[J]=V@S`` exactly as the command line contract says:
     layer n from 1 (default 1); J a unit from 0 or ``*``; V a number or ``src``;
@@ -201,9 +207,8 @@ def parse_patch(text: str, model: Model, steps: int, source_steps: int | None = 
     L = model.num_layers
     if not 1 <= p.layer <= L:
         fail("layer", f"layer {p.layer} out of range: expected a layer from 1 to {L}")
-    valid = QUANTITIES[model.cell]
-    if p.quantity not in valid:
-        fail("quantity", f"quantity {p.quantity!r} is not one of this {model.cell}'s: expected one of {' '.join(valid)}")
+    if why := unknown_quantity(p.quantity, model.cell):
+        fail("quantity", why)
     W = level_width(model.layers[p.layer - 1], p.quantity)
     if p.unit is not None and not 0 <= p.unit < W:
         fail("unit", f"unit {p.unit} out of range: {p.quantity} of layer {p.layer} has units 0 to {W - 1} (or *)")

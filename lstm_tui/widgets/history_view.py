@@ -110,7 +110,9 @@ class HistoryView(VerticalScroll, can_focus=False):
         # the step: a step moves only the ▼ over it, and redraws only that line.
         unit = value_index(tr, q, state.layer, state.unit)  # a projected LSTM's h is narrower than its gates
         units, map_width = tr.width(q, state.layer), width
-        if -(-units * unit_height(units, room) // 2) > room:  # more rows than lines: the map's scrollbar takes cells
+        height = unit_height(units, room)  # half-lines a unit's row
+        rows = -(-units * height // 2)  # lines of the map's rows
+        if rows > room:  # more rows than lines: the map scrolls, and its scrollbar takes cells
             map_width = max(8, width - lines.styles.scrollbar_size_vertical)
         key = (id(tr), tr.steps, q, state.layer, map_width, room, state.palette, state.mono, unit, state.history_scale, state.mode)
         if getattr(self, "_map_key", None) != key:
@@ -130,8 +132,7 @@ class HistoryView(VerticalScroll, can_focus=False):
             update(title, heading)
             cw = max(1, min(self.MAX_CELL_WIDTH, map_width // max(values.shape[1], 1)))
             col = explain.bin_of(edges, state.k)
-            height = self.unit_height = unit_height(len(values), room)
-            used = min(room, -(-len(values) * height // 2))
+            self.unit_height, used = height, min(room, rows)
             lines.styles.max_height = room + 2  # the map and its axis and legend lines; more units scroll
             lines.set_lines(
                 [

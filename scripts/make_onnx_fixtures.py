@@ -192,6 +192,9 @@ def torch_models():
                                False, "logits", "bidirectional relu RNN on frames -> Linear (logits)"),
         "lstm_bi1_frames_bf": (lambda: Net("LSTM", 1, True, embed=False, head="softmax", batch_first=True), False,
                                True, "softmax", "bidirectional LSTM, batch_first, on frames -> Linear -> softmax"),
+        # the legacy exporter makes layer 2's initial state from the Shape of layer 1's Y (a relu node)
+        "rnn_relu2_emb_logits": (lambda: Net("RNN", 2, False, nonlinearity="relu", head="logits"), True, False,
+                                 "logits", "Embedding -> 2-layer relu RNN -> Linear (logits)"),
     }
 
 

@@ -200,7 +200,10 @@ class Graph:
         return sorted(nodes.values(), key=lambda n: self.index[id(n)]), value_inputs, shape_inputs, blockers
 
     def run(self, nodes, feeds: dict, outputs: list[str]) -> list[np.ndarray]:
-        """Evaluate ``outputs`` of ``nodes`` with onnx.reference from ``feeds`` and the initializers."""
+        """Evaluate ``outputs`` of ``nodes`` with onnx.reference from ``feeds`` and the initializers.
+
+        A recurrent node among them is read only for its outputs' shapes (one read for its values is
+        refused before): it runs as a stand-in that onnx.reference can run (see _shape_stand_in)."""
         from onnx import helper
         from onnx.reference import ReferenceEvaluator
 
@@ -210,7 +213,8 @@ class Graph:
         ins = [helper.make_tensor_value_info(k, helper.np_dtype_to_tensor_dtype(v.dtype), v.shape)
                for k, v in feeds.items()]
         outs = [helper.make_empty_tensor_value_info(t) for t in outputs]
-        graph = helper.make_graph(nodes, "part", ins, outs)
+        parts = [_shape_stand_in(n) if n.op_type in RECURRENT else n for n in nodes]
+        graph = helper.make_graph(parts, "part", ins, outs)
         model = helper.make_model(graph, opset_imports=list(self.proto.opset_import),
                                   ir_version=self.proto.ir_version or 7)
         model.functions.extend(self.proto.functions)
@@ -362,6 +366,20 @@ class Graph:
         last = self.producer.get(target)
         where = self.label(last) if last is not None else f"graph input {show(target)!r}"
         raise self.fail(f"stopped at {where} {between}: it does not pass the data on as {shape_text}")
+
+
+def _shape_stand_in(node):
+    """A recurrent node read for its outputs' shapes (PyTorch's exporter makes a layer's initial state from
+    the Shape of the layer below's Y): the node with its default activations, which give outputs of the
+    same shapes and which onnx.reference runs (its RNN knows only Tanh and Affine)."""
+    from onnx import NodeProto
+
+    stand_in = NodeProto()
+    stand_in.CopyFrom(node)
+    keep = [a for a in node.attribute if a.name not in ("activations", "activation_alpha", "activation_beta")]
+    del stand_in.attribute[:]
+    stand_in.attribute.extend(keep)
+    return stand_in
 
 
 def planned_bytes(node, inputs) -> float:

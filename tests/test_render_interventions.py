@@ -70,3 +70,13 @@ def test_effect_lines_mark_cursor_target_pending_and_nonfinite():
     # colours follow the values: the first unit's three cells differ
     styles = [s.style.bgcolor for s in lines[1][1:]]
     assert len(set(styles)) == 3
+
+
+def test_a_quantity_set_by_several_patches_is_named_once():
+    from lstm_tui.core.interventions import Patch
+    from lstm_tui.widgets.state import patched_here
+
+    patches = [Patch(0, "c", 12, range(3, 4), 0.0), Patch(0, "c", None, range(1, 5), "src"),
+               Patch(0, "h", 12, range(3, 4), 1.0), Patch(0, "c", 12, range(0, 9), float("inf"))]
+    assert patched_here(patches, 0, 3, 12) == ["c", "h"]
+    assert patched_here(patches, 0, 3, 11) == ["c"] and patched_here(patches, 1, 3, 12) == []

@@ -78,8 +78,10 @@ class PatchSyntaxError(InputError):
 
 
 #: A number as --set takes it: decimal, optional exponent, or inf / nan.
-NUMBER = re.compile(r"[+-]?(?:(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?|inf(?:inity)?|nan)", re.IGNORECASE)
-_INT = re.compile(r"\d+")
+#: ASCII digits only (re's \d and Python's int() read other scripts' digits, which other tools do not).
+NUMBER = re.compile(r"[+-]?(?:(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?|inf(?:inity)?|nan)", re.IGNORECASE | re.ASCII)
+_INT = re.compile(r"\d+", re.ASCII)
+_SIGNED = re.compile(r"[+-]?\d+", re.ASCII)  # a layer or unit: a negative one is named with the range
 _NAME = re.compile(r"[A-Za-z_]\w*")
 
 
@@ -127,10 +129,10 @@ def parse_patch_text(text: str, option: str = "--set") -> PatchText:
             fail(reason)
         pos += 1
 
-    def integer(reason):
+    def integer(reason, pattern=_INT):
         nonlocal pos
         skip()
-        m = _INT.match(text, pos)
+        m = pattern.match(text, pos)
         if not m:
             fail(reason)
         pos = m.end()
@@ -138,11 +140,11 @@ def parse_patch_text(text: str, option: str = "--set") -> PatchText:
 
     skip()
     layer = 1
-    if re.match(r"L\s*\d", text[pos:]):
+    if re.match(r"L\s*[+-]?[0-9]", text[pos:]):
         pos += 1
         skip()
         cols["layer"] = pos
-        layer = integer("expected the layer number after L")
+        layer = integer("expected the layer number after L", _SIGNED)
         expect(":", "expected : after the layer number, as in L2:c[0]=0@3")
     skip()
     cols["quantity"] = pos
@@ -160,7 +162,7 @@ def parse_patch_text(text: str, option: str = "--set") -> PatchText:
         unit = None
         pos += 1
     else:
-        unit = integer("expected a unit (a whole number from 0) or * inside [ ]")
+        unit = integer("expected a unit (a whole number from 0) or * inside [ ]", _SIGNED)
     expect("]", "expected ] after the unit")
     expect("=", "expected = and a value after the unit")
     skip()

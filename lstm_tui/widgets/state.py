@@ -51,4 +51,5 @@ class State:
 
 def patched_here(patches, layer: int, k: int, unit: int) -> list[str]:
     """The quantities of ``unit`` at 0-based step ``k`` of ``layer`` that a patch sets (their equations do not hold)."""
-    return [p.quantity for p in patches if p.layer == layer and k in p.steps and (p.unit is None or p.unit == unit)]
+    here = [p.quantity for p in patches if p.layer == layer and k in p.steps and (p.unit is None or p.unit == unit)]
+    return list(dict.fromkeys(here))  # once each, however many patches set it

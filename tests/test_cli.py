@@ -289,3 +289,18 @@ def test_a_bug_of_ours_is_one_line_and_the_traceback_on_request(monkeypatch, cap
     monkeypatch.setenv("LSTM_TUI_TRACEBACK", "1")
     with pytest.raises(AttributeError):
         cli.main(["show", "--step", "1"])
+
+
+@pytest.mark.parametrize("text", ["-(())", "-", "--x"])
+def test_a_text_beginning_with_a_dash_is_the_text(capsys, text):
+    """argparse takes a value beginning with '-' for an option; --text's value is any text."""
+    if text.startswith("--"):  # an option's look: argparse's own refusal, as for a missing value
+        with pytest.raises(SystemExit) as stop:
+            main(["show", "--model", "brackets", "--text", text])
+        assert stop.value.code == 2
+        assert "--text: expected one argument" in capsys.readouterr().err
+        return
+    assert main(["show", "--model", "brackets", "--text", text]) == 0
+    spaced = capsys.readouterr().out
+    assert main(["show", "--model", "brackets", f"--text={text}"]) == 0
+    assert capsys.readouterr().out == spaced and repr(text[0]) in spaced

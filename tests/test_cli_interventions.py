@@ -56,6 +56,10 @@ def test_export_set_in_any_order_and_with_frames(tmp_path):
         (["q[0]=0@1"], [], "expected one of i f g o c h", 0),
         (["c[0]=src@1"], [], "needs a source input", 5),
         (["c[0]=src@3-4"], ["--source-text", "abc"], "past the source's length (3 steps)", 5),
+        (["c[-1]=0@2"], [], "unit -1 out of range: c of layer 1 has units 0 to 63", 2),
+        (["L-1:c[0]=0@1"], [], "layer -1 out of range: expected a layer from 1 to 1", 1),
+        (["c[\uff13]=0@2"], [], "expected a unit (a whole number from 0)", 2),  # full-width digits: not to other tools
+        (["c[3]=\uff11@2"], [], "expected a value: a number or src", 5),
     ],
 )
 def test_bad_sets_exit_2_with_a_caret_and_write_nothing(tmp_path, capsys, sets, extra, words, column):
@@ -128,6 +132,9 @@ def test_sweep_options_in_any_order_token_and_src(tmp_path):
         (["--quantity", "r"], "expected one of i f g o c h"),
         (["--layer", "2"], "expected a layer from 1 to 1"),
         (["--step", "40"], "expected a step from 1 to 11"),
+        (["--step", "0"], "--step 0: expected a step from 1 to 11"),
+        (["--step", "-1"], "--step -1: expected a step from 1 to 11"),
+        (["--layer", "0"], "--layer 0: expected a layer from 1 to 1"),
         (["--value", "zero"], "expected a number or src"),
         (["--value", "src"], "needs a source input"),
         (["--value", "src", "--source-text", "abc"], "the source has 3 steps"),
@@ -178,3 +185,23 @@ def test_sweep_on_frames_names_the_token_by_id(tmp_path):
     model = load_model(str(tmp_path / "m.npz"))
     em = EffectMap(model, model.trace(frames), "h", 0, 0.0, 3, 17)
     np.testing.assert_allclose(data["effect"], em.run(), atol=1e-6)
+
+
+@pytest.mark.parametrize("value", ["-1e-3", "-inf", "-.5"])
+def test_sweep_takes_a_negative_value_however_written(tmp_path, capsys, value):
+    """argparse reads '-1e-3' after an option as an option of its own unless told otherwise."""
+    spaced, joined = tmp_path / "a.npz", tmp_path / "b.npz"
+    argv = ["sweep", "--model", "brackets", "--text", "(()())", "--quantity", "c", "--step", "4"]
+    assert main([*argv, "--value", value, "-o", str(spaced)]) == 0
+    assert main([*argv, f"--value={value}", "-o", str(joined)]) == 0
+    a, b = np.load(spaced), np.load(joined)
+    np.testing.assert_array_equal(a["effect"], b["effect"])
+    assert "set to " + value in capsys.readouterr().out
+
+
+def test_sweep_warns_of_an_estimate_that_is_not_finite(tmp_path, capsys):
+    argv = ["sweep", "--model", "brackets", "--text", "(()())", "--quantity", "c", "--step", "4", "--value", "inf"]
+    assert main([*argv, "-o", str(tmp_path / "m.npz")]) == 0
+    estimate = np.load(tmp_path / "m.npz")["estimate"]
+    bad = int((~np.isfinite(estimate)).sum())
+    assert bad and f"{bad} cells of the estimate are not finite" in capsys.readouterr().err

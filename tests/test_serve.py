@@ -58,3 +58,10 @@ def test_serve_refuses_a_bad_model_before_serving():
 def test_app_arguments_drop_serve_options():
     argv = ["--hidden", "4", "serve", "--host", "0.0.0.0", "--port=9", "--text", "ab"]
     assert _app_arguments(argv) == ["--hidden", "4", "--text", "ab"]
+
+
+def test_a_text_that_reads_as_a_word_of_the_command_line_is_forwarded():
+    from lstm_tui.cli.parser import glue
+
+    argv = glue(["--text", "serve", "serve", "--port", "9", "--source-text", "-a"])
+    assert _app_arguments(argv) == ["--text=serve", "--source-text=-a"]

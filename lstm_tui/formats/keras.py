@@ -412,8 +412,12 @@ def _build(file: str, path: Path, entries: list, vocab, notes: dict, keras2: boo
     perm = None  # the order of Keras's units in the last level's output, when it is not the same
     names: list[str] = []  # Keras's name of each level
     table = ACTIVATIONS_KERAS2 if keras2 else ACTIVATIONS
+    said: list[str] = []  # the notes a user reads: where lstm-tui's numbers are not Keras's output as it is
+    skips = "Keras skips them, carrying the state over; lstm-tui runs every step, so from such a step on its numbers are not Keras's"
     for cls, name, cfg, group in entries:
         where = _where(name, cls)
+        if cls == "Masking":
+            said.append(f"{where}: steps whose inputs all equal {cfg.get('mask_value', 0.0)} are padding: {skips}")
         if cls in IDENTITY:
             continue
         if cls == "TimeDistributed":
@@ -443,9 +447,15 @@ def _build(file: str, path: Path, entries: list, vocab, notes: dict, keras2: boo
             width = embedding.shape[1]
             if cfg.get("mask_zero"):
                 info["mask_zero"] = "ignored: id 0 is read like any other token"
+                said.append(f"{where}: mask_zero=True: the steps of token id 0 are padding: {skips}")
             info["embedding"] = name
             continue
         if cls in RECURRENT or cls == "Bidirectional":
+            if "config" in info:  # a config inferred from the shapes (keras_infer.py)
+                inner = cfg["layer"] if cls == "Bidirectional" else {"class_name": cls, "config": cfg}
+                if inner["class_name"] == "GRU" and not inner["config"]["use_bias"]:
+                    said.append(f"{where}: a GRU without biases does not say its reset_after: Keras's default "
+                                "(True) assumed")
             if not sequence:
                 raise refuse(file, where, "follows a layer with return_sequences=False",
                              "return_sequences=True on every recurrent layer but the last")
@@ -496,10 +506,24 @@ def _build(file: str, path: Path, entries: list, vocab, notes: dict, keras2: boo
     if not levels:
         raise fail(file, "holds no LSTM, GRU or SimpleRNN layer")
     info["keras_layers"] = show(", ".join(names))
+    if "config" in info:
+        said.insert(0, "a .weights.h5 holds no config: the layers' order comes from their shapes, and Keras's default "
+                       "activations and options (go_backwards=False, ...) are assumed: open the .keras file if the "
+                       "model had others")
     if flip:
         info["keras_order"] = "reversed"
+        said.append("the last layer reads from the end (go_backwards): Keras's output lists its steps in reversed "
+                    "order, lstm-tui keeps each at its token's position")
     if not sequence:
         info["keras_output"] = "last"
+        said.append(f"{_where(names[-1], 'return_sequences=False')}: Keras's output is one step, the last this "
+                    "layer computed; lstm-tui shows every position")
+    act = info.get("head_activation", "linear")
+    if head_name is not None and act not in ("linear", "softmax", "log_softmax"):
+        said.append(f"head {show(head_name)!r} has activation {act}: lstm-tui's logits are its pre-activation and "
+                    f"y their softmax, not Keras's output ({act} of the logits)")
+    if said:
+        info["notes"] = said
     return assemble(file, path, levels, embedding=embedding, head_W=head_W, head_b=head_b, vocab=vocab,
                     info=info, embedding_key=f"embedding {info.get('embedding', '')!r}",
                     head_key=f"head {head_name!r}", head_is_vocab=False)

@@ -461,3 +461,27 @@ def test_weights_h5_order_search_is_bounded(tmp_path, monkeypatch):
     one.update({"layers/embedding/vars/0": np.zeros((3, 5)), "layers/dense/vars/0": np.zeros((4, 2))})
     model = load_file(_h5(tmp_path / "one.weights.h5", one))
     assert model.meta["keras_layers"] == "bidirectional, lstm, " + ", ".join(f"lstm_{k}" for k in range(1, 12))
+
+
+def _notes(path: Path) -> list[str]:
+    return list(load_file(path, vocab_path=None).notes)
+
+
+def test_where_the_numbers_are_not_keras_output_a_note_says_so(tmp_path):
+    """Masks, a one-step output, a head's other activation, a config guessed: each one a note (cli: stderr)."""
+    plain = _notes(DATA / "lstm_lm.keras")
+    assert not any(w in n for n in plain for w in ("mask", "padding", "one step", "pre-activation", "no config"))
+    masked = _notes(_rewrite(tmp_path, "lstm_lm", _set("embedding", mask_zero=True)))
+    assert any(n.startswith("layer 'embedding' (Embedding): mask_zero=True") and "Keras skips them" in n
+               for n in masked)
+    notes = _notes(DATA / "gru_seq.keras")
+    assert any("layer 'gru_2' (return_sequences=False): Keras's output is one step" in n for n in notes)
+    assert any("head 'dense_1' has activation sigmoid" in n for n in notes)
+    masking = _rewrite(tmp_path, "gru_seq", lambda c: _layer(c, "dropout").update(class_name="Masking"), "m.keras")
+    assert any(n.startswith("layer 'dropout' (Masking): steps whose inputs all equal") for n in _notes(masking))
+    weights = tmp_path / "gru_seq.weights.h5"
+    weights.write_bytes(zipfile.ZipFile(DATA / "gru_seq.keras").read("model.weights.h5"))
+    guessed = _notes(weights)
+    assert guessed[0].startswith("a .weights.h5 holds no config")
+    assert [n for n in guessed if "reset_after" in n] == [
+        "layer 'gru_1' (GRU): a GRU without biases does not say its reset_after: Keras's default (True) assumed"]

@@ -456,7 +456,8 @@ def test_parse_the_contract_forms():
         ("c=0@5", 1, "expected [J]"),
         ("c[]=0@5", 2, "a unit"),
         ("c[x]=0@5", 2, "a unit"),
-        ("c[-1]=0@5", 2, "a unit"),
+        ("c[\uff13]=0@5", 2, "a unit"),  # a full-width digit: int() reads it, other tools do not
+        ("c[3]=0@\uff15", 7, "expected steps"),
         ("c[3=0@5", 3, "expected ]"),
         ("c[3]0@5", 4, "expected ="),
         ("c[3]=@5", 5, "a number or src"),
@@ -488,6 +489,8 @@ def test_malformed_sets_point_at_the_bad_column(text, column, words):
         ("L0:c[0]=0@1", 1, "expected a layer from 1 to 2"),
         ("r[0]=0@1", 0, "expected one of i f g o c h"),
         ("c[6]=0@1", 2, "unit 6 out of range: c of layer 1 has units 0 to 5"),
+        ("c[-1]=0@1", 2, "unit -1 out of range: c of layer 1 has units 0 to 5"),
+        ("L-1:c[0]=0@1", 1, "layer -1 out of range: expected a layer from 1 to 2"),
         ("c[0]=0@10", 7, "step 10 out of range: expected a step from 1 to 9"),
         ("c[0]=0@0", 7, "step 0 out of range"),
         ("c[0]=0@2-10", 7, "step 10 out of range"),

@@ -65,6 +65,7 @@ def test_stages_sum_back_to_the_pre_activation_and_the_traces_values(cell, rng):
             if cell == "gru":
                 np.testing.assert_allclose(s["written"] + s["kept"], trace.states["h"][layer, k], atol=1e-12)
                 np.testing.assert_allclose(s["kept"], s["gates"]["z"]["value"] * h_prev)
+                np.testing.assert_allclose(s["reset_input"], ah[2], atol=1e-12)  # W_hn·hᵗ⁻¹ + b_hn, what rᵗ scales
 
 
 def test_stages_of_one_unit_are_floats_equal_to_the_arrays():
@@ -278,3 +279,21 @@ def test_bin_time_never_exceeds_the_width_and_covers_every_step(T, width, how):
             assert abs(values[0, k]) <= abs(binned[0, b]) + 1e-15
     if how == "mean" and T:
         np.testing.assert_allclose((binned * sizes).sum(axis=1), values.sum(axis=1), atol=1e-9)
+
+
+def test_the_gru_reset_line_writes_out_what_it_scales():
+    """Stage 1 of a GRU: rᵗ times the recurrent part before the reset, equal to the table's recurrent column."""
+    from rich.console import Console
+
+    from lstm_tui.render.stages import stages_renderable
+
+    model = random_model(hidden=5, seed=2, cell="gru")
+    trace = model.trace("hello")
+    s = stages(model, trace, 0, 3, 1)
+    console = Console(width=200, record=True, file=__import__("io").StringIO())
+    console.print(stages_renderable(s))
+    text = console.export_text()
+    r, before, part = s["gates"]["r"]["value"], s["reset_input"], s["gates"]["n"]["recurrent"]
+    assert abs(r * before - part) < 1e-6
+    assert f"rᵗ = {r:.4f} scales nᵗ's recurrent part: rᵗ·(W_hn·hᵗ⁻¹ + b_hn) = {r:.4f}·" in text
+    assert text.count(f"{part:+.4f}") >= 2  # in the table and at the end of the line

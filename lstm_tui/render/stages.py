@@ -85,7 +85,12 @@ def stages_renderable(
             lines.append(f"hᵗ = {n['o']}·{ah}(cᵗ) = {g['o']:.4f}·{_p(st['tanh_c'])} = {_n(st['h'])}")
     elif cell == "gru":
         lines.append("1 reset   ", style="bold")
-        lines.append(f"rᵗ = {g['r']:.4f} scales the recurrent part of nᵗ: {_n(st['gates']['n']['recurrent'])}\n")
+        r, part = g["r"], _n(st["gates"]["n"]["recurrent"])
+        if st.get("linear_before_reset", True):
+            scaled = f"nᵗ's recurrent part: rᵗ·(W_hn·h{pv} + b_hn) = {r:.4f}·{_p(st['reset_input'])}"
+        else:
+            scaled = f"h{pv} in nᵗ's recurrent part: W_hn·(rᵗ·h{pv})"
+        lines.append(f"rᵗ = {r:.4f} scales {scaled} = {part}\n")
         lines.append("2 new     ", style="bold")
         lines.append(f"nᵗ = {act['n']}({_n(st['gates']['n']['pre'])}) = {_n(g['n'])}\n")
         lines.append("3 update  ", style="bold")

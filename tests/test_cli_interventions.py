@@ -205,3 +205,24 @@ def test_sweep_warns_of_an_estimate_that_is_not_finite(tmp_path, capsys):
     estimate = np.load(tmp_path / "m.npz")["estimate"]
     bad = int((~np.isfinite(estimate)).sum())
     assert bad and f"{bad} cells of the estimate are not finite" in capsys.readouterr().err
+
+
+def test_sweep_on_a_classifier_goes_by_class_id(tmp_path, capsys, rng):
+    """A head of 3 outputs beside a vocabulary of 7 tokens: the outputs are classes, named by id, and a token
+    of the vocabulary is not one of them (it was taken as a class, and past the classes: an internal error)."""
+    from tests.formats.util import torch_lm, write_st
+
+    arrays = torch_lm(rng)
+    arrays["decoder.weight"], arrays["decoder.bias"] = arrays["decoder.weight"][:3], arrays["decoder.bias"][:3]
+    write_st(tmp_path / "clf.safetensors", arrays, vocab=["a", "b", "c", " ", ".", "<unk>", "é"])
+    argv = ["sweep", "--model", str(tmp_path / "clf.safetensors"), "--text", "abca", "--quantity", "c",
+            "--value", "0", "--step", "4", "-o", str(tmp_path / "m.npz")]
+    for token in ("b", "é"):
+        assert main([*argv, "--token", token]) == 2
+        assert "are classes, not the vocabulary's tokens: give a class id from 0 to 2" in capsys.readouterr().err
+    assert main([*argv, "--token", "#1"]) == 0
+    data = np.load(tmp_path / "m.npz")
+    assert str(data["token"]) == "1" and int(data["token_id"]) == 1 and "log p('#1')" in capsys.readouterr().out
+    assert main([*argv, "--force"]) == 0  # the default: the top class, by id
+    data = np.load(tmp_path / "m.npz")
+    assert str(data["token"]) == str(int(data["token_id"]))

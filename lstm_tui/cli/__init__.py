@@ -217,6 +217,7 @@ def _sweep(args) -> int:
 
     from ..core.export import atomic_write
     from ..core.interventions import NUMBER, EffectMap
+    from ..core.outcomes import names_outputs
 
     if not str(args.output).lower().endswith(".npz"):
         raise UserError(f"{inert(str(args.output))}: sweep writes .npz files only")
@@ -247,7 +248,7 @@ def _sweep(args) -> int:
         "estimate": estimate,  # (T, W)
         "steps": np.arange(1, trace.steps + 1),
         "units": np.arange(emap.width),
-        "token": np.array(emap.label if model.vocab is not None else str(emap.token)),  # the text, or the id
+        "token": np.array(emap.label if names_outputs(model) else str(emap.token)),  # the text, or the id
         "token_id": np.array(emap.token),
         "clean_logp": np.array(emap.clean_logp),
     }

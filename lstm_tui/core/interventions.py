@@ -50,7 +50,7 @@ import numpy as np
 from .cells import GATES, QUANTITIES, is_plain, run
 from .errors import InputError
 from .model import Model, directions, level_width, softmax
-from .outcomes import log_softmax, token_label
+from .outcomes import log_softmax, names_outputs, token_label
 from .patched_step import PlainRows, activation_functions, cell_step, clipped, derivative
 from .patches import Patch
 from .trace import Trace
@@ -288,16 +288,21 @@ GROUP_ROWS = 2048
 
 
 def find_token(model: Model, token: str | int) -> int:
-    """The vocabulary id of a token given as its text (or as an id when the text is no token)."""
+    """The output id of a token given as its text (or as an id: 3 or #3, when the text is no token)."""
     V = model.head_W.shape[0]
     if isinstance(token, (int, np.integer)):
         v = int(token)
-    elif model.vocab is not None and token in model.vocab:
+    elif names_outputs(model) and token in model.vocab:
         return model.vocab.index(token)
     else:
         try:
-            v = int(token.removeprefix("#"))
+            v = int(token.removeprefix("#")) if token.removeprefix("#").isascii() else None
         except ValueError:
+            v = None
+        if v is None and model.vocab is not None and not names_outputs(model):
+            raise InputError(f"token {token!r}: the {V} outputs of {model.name!r} are classes, not the vocabulary's "
+                             f"tokens: give a class id from 0 to {V - 1}, as #{V - 1}") from None
+        if v is None:
             raise InputError(f"token {token!r} is not in the vocabulary of {model.name!r}") from None
     if not 0 <= v < V:
         raise InputError(f"token id {v} out of range: expected 0 to {V - 1}")

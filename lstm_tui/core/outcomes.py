@@ -88,8 +88,14 @@ def top_k_change(model: Model, clean: Trace, patched: Trace, k: int, top: int = 
     return out
 
 
+def names_outputs(model: Model) -> bool:
+    """Whether the vocabulary names the head's outputs (not a classifier's classes, which go by id)."""
+    return model.vocab is not None and model.head_W is not None and len(model.vocab) == model.head_W.shape[0]
+
+
 def token_label(model: Model, v: int) -> str:
-    return model.vocab[v] if model.vocab is not None and v < len(model.vocab) else f"#{v}"
+    """Output v as its token, or ``#v`` (a classifier's class, a model without a vocabulary)."""
+    return model.vocab[v] if names_outputs(model) else f"#{v}"
 
 
 def nonfinite(trace: Trace) -> list[str]:

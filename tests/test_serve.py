@@ -65,3 +65,19 @@ def test_a_text_that_reads_as_a_word_of_the_command_line_is_forwarded():
 
     argv = glue(["--text", "serve", "serve", "--port", "9", "--source-text", "-a"])
     assert _app_arguments(argv) == ["--text=serve", "--source-text=-a"]
+
+
+def test_an_address_the_server_cannot_listen_on_is_one_line(capsys):
+    """A port in use, an unknown host, an empty one (it would listen on every interface): exit 2, one line,
+    before anything says it is serving."""
+    from lstm_tui.cli import main
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        for host, words in (("127.0.0.1", f"cannot listen on 127.0.0.1:{port}: in use"),
+                            ("", "--host '': expected an address"), ("256.1.1.1", "--host '256.1.1.1': not an address")):
+            assert main(["serve", "--host", host, "--port", str(port)]) == 2
+            err = capsys.readouterr().err
+            assert err.count("\n") == 1 and words in err and "serving" not in err

@@ -323,11 +323,38 @@ def _serve(args, argv: list[str]) -> int:
     except ImportError:
         raise UserError(f"lstm-tui serve needs textual-serve: {install_hint('serve')}") from None
     _load(args)  # fail here, with one line, rather than in the browser
+    _check_listening(args.host, args.port)
     forwarded = [a for a in _app_arguments(argv)]
     command = " ".join(shlex.quote(a) for a in [sys.executable, "-m", "lstm_tui", *forwarded])
     print(f"serving lstm-tui on http://{args.host}:{args.port} (ctrl+c stops)", file=sys.stderr)
-    Server(command, host=args.host, port=args.port, title="lstm-tui").serve()
+    try:
+        Server(command, host=args.host, port=args.port, title="lstm-tui").serve()
+    except OSError as exc:  # taken between the check and the server's start
+        raise UserError(f"cannot listen on {args.host}:{args.port} ({inert(str(exc))})") from None
     return 0
+
+
+def _check_listening(host: str, port: int) -> None:
+    """Refuse, in one line, an address the server could not listen on: an empty or unknown host (an empty one
+    would listen on every interface), a port in use."""
+    import errno
+    import socket
+
+    if not host.strip():
+        raise UserError("--host '': expected an address to listen on, such as 127.0.0.1 (0.0.0.0 is every interface)")
+    try:
+        places = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        raise UserError(f"--host {inert(host)!r}: not an address of this machine ({inert(str(exc))})") from None
+    for family, kind, proto, _, address in places:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does
+            try:
+                probe.bind(address)
+            except OSError as exc:
+                in_use = exc.errno == errno.EADDRINUSE
+                why = "in use: choose another with --port" if in_use else inert(exc.strerror or str(exc))
+                raise UserError(f"cannot listen on {inert(host)}:{port}: {why}") from None
 
 
 def _app_arguments(argv: list[str]) -> list[str]:

@@ -35,6 +35,18 @@ def test_json_round_trip(tmp_path, trace):
     np.testing.assert_allclose(np.array(doc["h"]), trace.states["h"], atol=1e-7)
 
 
+def test_json_is_standard_json_with_null_for_nan_and_inf(tmp_path, trace):
+    """JSON has no NaN or Infinity (JavaScript's JSON.parse refuses them): they are written as null."""
+    trace.states["c"][1, 1, 0], trace.states["c"][0, 2, 2], trace.states["h"][1, 0, 1] = np.nan, np.inf, -np.inf
+    text = write_trace(trace, tmp_path / "t.json").read_text(encoding="utf-8")
+    doc = json.loads(text, parse_constant=lambda word: pytest.fail(f"{word} is not JSON"))
+    assert doc["c"][1][1][0] is None and doc["c"][0][2][2] is None and doc["h"][1][0][1] is None
+    c = np.array(doc["c"], dtype=float)  # None -> nan
+    assert np.isnan(c).sum() == 2
+    finite = np.isfinite(trace.states["c"])
+    np.testing.assert_allclose(c[finite], trace.states["c"][finite], atol=1e-7)
+
+
 def test_npz_and_refusals(tmp_path, trace):
     path = write_trace(trace, tmp_path / "t.npz")
     np.testing.assert_array_equal(np.load(path)["f"], trace.states["f"])

@@ -125,7 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Write the trace of a sequence. .npz: i f g o c h [layers, T, H] (r z n h for a GRU, h for "
         "an RNN), x [T, E], y [T, V] (probabilities), tokens [T], ids [T] (the vocabulary id fed at each step; "
         "not written for --inputs frames), unknown [T] (tokens not in the vocabulary), cell (the cell's name); "
-        ".csv: one row per number (step, token, layer, quantity, unit, value); .json: the same arrays as lists.",
+        ".csv: one row per number (step, token, layer, quantity, unit, value); .json: the same arrays as lists "
+        "(NaN and inf as null).",
     )
     ex.add_argument("-o", "--output", required=True, metavar="FILE", help="the file to write: .npz, .csv or .json")
     ex.add_argument("--force", action="store_true", help="overwrite FILE if it exists")

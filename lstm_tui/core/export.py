@@ -137,12 +137,25 @@ def write_json(trace: Trace, path: str | os.PathLike, *, force: bool = False) ->
         doc["hidden_size"] = widths["h"][0]
     else:  # layers or quantities of different widths: each quantity's width per layer
         doc["widths"] = widths
-    doc.update({k: v.tolist() for k, v in arrays.items()})
+    doc.update({k: _json_list(v) for k, v in arrays.items()})
 
     def write(fh):
-        fh.write(json.dumps(doc, ensure_ascii=False, allow_nan=True).encode("utf-8", "backslashreplace"))
+        fh.write(json.dumps(doc, ensure_ascii=False, allow_nan=False).encode("utf-8", "backslashreplace"))
 
     return atomic_write(path, write, force=force)
+
+
+def _json_list(a: np.ndarray) -> list:
+    """``a`` as nested lists, NaN and ±inf as null: standard JSON has neither (JSON.parse refuses them)."""
+    if a.dtype.kind != "f" or np.isfinite(a).all():
+        return a.tolist()
+    out = np.where(np.isfinite(a), a, 0).tolist()
+    for where in np.argwhere(~np.isfinite(a)).tolist():
+        row = out
+        for k in where[:-1]:
+            row = row[k]
+        row[where[-1]] = None
+    return out
 
 
 def _check_text_size(trace: Trace, path) -> None:

@@ -14,6 +14,23 @@ def test_char_tokens_keep_combining_marks_and_emoji_together():
     assert split("日本") == ["日", "本"]
 
 
+def test_char_tokens_are_what_a_reader_sees_as_one_character_in_any_script():
+    """Marks that unicodedata.combining() calls 0 (Thai, Indic vowel signs), conjuncts, Hangul jamo, CR LF."""
+    assert split("\u0e01\u0e35") == ["\u0e01\u0e35"]  # Thai ก + ี (a mark of class 0)
+    assert split("\u0939\u093f\u0902\u0926\u0940") == ["\u0939\u093f\u0902", "\u0926\u0940"]  # हिंदी: 2
+    assert split("\u0995\u094d\u0937a") == ["\u0995\u094d\u0937", "a"]  # क्ष, a conjunct
+    assert split("\u1100\u1161\u11a8\uac00\u11a8") == ["\u1100\u1161\u11a8", "\uac00\u11a8"]  # jamo, LV + T
+    assert split("a\r\nb\n\r") == ["a", "\r\n", "b", "\n", "\r"]
+    assert split("\n\u0301") == ["\n", "\u0301"]  # nothing joins a control
+
+
+@given(st.text(st.sampled_from("a\r\n\u0301\u200d\u0e35\u094d\u0915\u1100\u1161\u11a8\uac00\U0001f1eb👍🏽")))
+def test_char_split_of_marks_and_joiners_loses_nothing_and_is_the_same_ascii_or_not(text):
+    tokens = split(text)
+    assert "".join(tokens) == text and all(tokens)
+    assert split("\u65e5\n" + text) == ["\u65e5", "\n", *tokens]  # the ASCII shortcut or not: one answer
+
+
 def test_word_tokens():
     assert split("Hello, world!  ok", "word") == ["Hello", ",", "world", "!", "ok"]
 

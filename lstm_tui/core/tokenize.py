@@ -18,11 +18,31 @@ TOKENIZERS = ("char", "word")
 
 _WORD = re.compile(r"\w+|[^\w\s]")
 _ZWJ = "\u200d"
+_CRLF = re.compile(r"\r\n|.", re.DOTALL)
+_SPACING = frozenset("\u0e33\u0eb3")  # Thai and Lao SARA AM: letters (Lo) that join the one before
+_LINKERS = frozenset("\u094d\u09cd\u0acd\u0b4d\u0c4d\u0d4d")  # viramas that join two consonants into one
+
+
+def _hangul(ch: str) -> str:
+    """The Hangul syllable type of ch (Unicode's L, V, T, LV, LVT), or ""."""
+    o = ord(ch)
+    if 0x1100 <= o <= 0x115F or 0xA960 <= o <= 0xA97C:
+        return "L"
+    if 0x1160 <= o <= 0x11A7 or 0xD7B0 <= o <= 0xD7C6:
+        return "V"
+    if 0x11A8 <= o <= 0x11FF or 0xD7CB <= o <= 0xD7FB:
+        return "T"
+    if 0xAC00 <= o <= 0xD7A3:
+        return "LV" if (o - 0xAC00) % 28 == 0 else "LVT"
+    return ""
+
+
+_HANGUL_JOINS = {"L": ("L", "V", "LV", "LVT"), "V": ("V", "T"), "LV": ("V", "T"), "T": ("T",), "LVT": ("T",)}
 
 
 def _extends(ch: str) -> bool:
-    """True for a character that belongs to the character before it."""
-    if unicodedata.combining(ch) or ch == _ZWJ:
+    """True for a character that belongs to the character before it (Unicode's Extend and SpacingMark)."""
+    if ch == _ZWJ or ch in _SPACING or unicodedata.category(ch) in ("Mn", "Me", "Mc"):
         return True
     o = ord(ch)
     return 0xFE00 <= o <= 0xFE0F or 0x1F3FB <= o <= 0x1F3FF or 0xE0020 <= o <= 0xE007F
@@ -32,14 +52,30 @@ def _is_regional(ch: str) -> bool:
     return 0x1F1E6 <= ord(ch) <= 0x1F1FF
 
 
+def _joins(cluster: str, ch: str) -> bool:
+    """Whether ch continues the user-perceived character ``cluster`` (an approximation of UAX #29)."""
+    last = cluster[-1]
+    if last == "\r" or ch in "\r\n" or unicodedata.category(last) in ("Cc", "Zl", "Zp"):
+        return last == "\r" and ch == "\n" and cluster == "\r"  # CR LF is one; nothing else joins a control
+    if _extends(ch) or last == _ZWJ:
+        return True
+    if _is_regional(ch):  # two regional indicators make one flag
+        return len(cluster) == 1 and _is_regional(last)
+    if last in _LINKERS and unicodedata.category(ch) == "Lo":  # a conjunct: क + ् + ष
+        return True
+    kind = _hangul(ch)
+    return bool(kind) and kind in _HANGUL_JOINS.get(_hangul(last), ())
+
+
 def split_chars(text: str) -> list[str]:
     """Split text into user-perceived characters (an approximation of UAX #29)."""
+    if text.isascii():  # nothing joins but CR LF
+        return list(text) if "\r\n" not in text else _CRLF.findall(text)
     out: list[str] = []
     for ch in text:
-        if out and (_extends(ch) or out[-1].endswith(_ZWJ)):
+        # below U+0300 (no marks, no Hangul, no ZWJ) only a CR joins, an LF
+        if out and (ch >= "\u0300" or out[-1][-1] >= "\u0300" or ch == "\n") and _joins(out[-1], ch):
             out[-1] += ch
-        elif out and _is_regional(ch) and len(out[-1]) == 1 and _is_regional(out[-1]):
-            out[-1] += ch  # two regional indicators make one flag
         else:
             out.append(ch)
     return out

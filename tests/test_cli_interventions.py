@@ -226,3 +226,19 @@ def test_sweep_on_a_classifier_goes_by_class_id(tmp_path, capsys, rng):
     assert main([*argv, "--force"]) == 0  # the default: the top class, by id
     data = np.load(tmp_path / "m.npz")
     assert str(data["token"]) == str(int(data["token_id"]))
+
+
+@pytest.mark.parametrize("command", [["export", "-o", "t.npz"], ["show"], ["export", "-o", "t.csv"]])
+@pytest.mark.parametrize(
+    "source,words",
+    [
+        (["--source-inputs", "none.npy"], "none.npy: no such file"),
+        (["--source-text", "(", "--source-inputs", "none.npy"], "give --source-text or --source-inputs, not both"),
+        (["--source-text", ""], "--source-text '' has no char tokens"),
+    ],
+)
+def test_a_source_given_is_checked_even_unused(tmp_path, monkeypatch, capsys, command, source, words):
+    """Without a --set that reads src the source is not run, but a bad one is still refused, not ignored."""
+    monkeypatch.chdir(tmp_path)
+    assert main([*command, "--model", "brackets", "--text", "(()", *source]) == 2
+    assert words in capsys.readouterr().err and list(tmp_path.iterdir()) == []

@@ -154,6 +154,8 @@ def _export(args) -> int:
         raise UserError(f"{args.output}: --grad writes .npz files only")
     _refuse_overwriting_inputs(args)
     inputs = _inputs(args, model)
+    if not args.sets:
+        _source(args, model, run=False)
     _compile_if_long(model, inputs)
     suffix = Path(args.output).suffix.lower()
     if args.sets and args.grad:
@@ -184,19 +186,26 @@ def _export(args) -> int:
     return 0
 
 
-def _source(args, model):
-    """The clean trace of --source-text / --source-inputs, or None without one."""
+def _source(args, model, run: bool = True):
+    """The clean trace of --source-text / --source-inputs, or None without one; checked and not run
+    (None) when the command has no use for it (``run`` False): a source given is never ignored unread."""
     if args.source_text is not None and args.source_inputs is not None:
         raise UserError("give --source-text or --source-inputs, not both")
     if args.source_inputs is not None:
         from ..core.inputs import load_frames
 
-        return model.trace(load_frames(args.source_inputs, model.input_size))
-    if args.source_text is not None:
+        source = load_frames(args.source_inputs, model.input_size)
+    elif args.source_text is not None:
+        from ..core.tokenize import is_empty
+
         if not model.takes_tokens:
             raise UserError(f"model {model.name!r} reads feature frames: give the source with --source-inputs")
-        return model.trace(_from_argv(args.source_text))
-    return None
+        source = _from_argv(args.source_text)
+        if is_empty(source, model.tokenizer):
+            raise UserError(f"--source-text {inert(source)!r} has no {model.tokenizer} tokens: give a sequence")
+    else:
+        return None
+    return model.trace(source) if run else None
 
 
 def _patched(args, model, trace):
@@ -304,6 +313,7 @@ def _show(args) -> int:
     model = _load(args)
     _print_notes(model)
     inputs = _inputs(args, model)
+    _source(args, model, run=False)
     _compile_if_long(model, inputs)
     trace = tracing.trace(model, inputs)  # a long one kept as checkpoints: the step's window is recomputed
     if not 1 <= args.step <= trace.steps:

@@ -304,3 +304,20 @@ def test_a_text_beginning_with_a_dash_is_the_text(capsys, text):
     spaced = capsys.readouterr().out
     assert main(["show", "--model", "brackets", f"--text={text}"]) == 0
     assert capsys.readouterr().out == spaced and repr(text[0]) in spaced
+
+
+@pytest.mark.parametrize(
+    "argv,words",
+    [
+        (["--model", "no/such/model"], "no/such/model: no such file"),
+        (["--model", "nosuchmodel"], "unknown model 'nosuchmodel': expected one of brackets"),
+        (["-o", ""], "the output file's name is empty"),
+    ],
+)
+def test_a_missing_path_or_an_empty_output_name_is_said_plainly(tmp_path, monkeypatch, capsys, argv, words):
+    monkeypatch.chdir(tmp_path)
+    base = {"--model": "brackets", "-o": "t.npz"}
+    base.update(dict(zip(argv[::2], argv[1::2])))
+    assert main(["export", *[a for kv in base.items() for a in kv]]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and words in err and list(tmp_path.iterdir()) == []

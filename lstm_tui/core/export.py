@@ -173,6 +173,8 @@ def _check_text_size(trace: Trace, path) -> None:
 def write_trace(trace: Trace, path: str | os.PathLike, *, force: bool = False) -> Path:
     """Write the trace in the format its file name ends with: .npz, .csv or .json."""
     name = inert(str(path))
+    if not name.strip():
+        raise UserError("the output file's name is empty: expected FILE.npz, FILE.csv or FILE.json")
     if _kind(Path(path), name)[1]:
         raise UserError(f"{name}: is a directory, expected a file name")
     suffix = Path(path).suffix.lower()

@@ -84,4 +84,6 @@ def load_model(
 
     if is_model_path(spec):
         return load_file(spec, prefix=prefix, vocab_path=vocab_path)
+    if "/" in spec or "\\" in spec:  # a path, not a name: say what is wrong with it
+        raise InputError(f"{spec}: no such file (and not a model file's name: .safetensors, .npz, .pt, .keras, ...)")
     raise InputError(f"unknown model {spec!r}: expected one of {', '.join(BUILTIN)} or a weights file")

@@ -321,3 +321,15 @@ def test_a_missing_path_or_an_empty_output_name_is_said_plainly(tmp_path, monkey
     assert main(["export", *[a for kv in base.items() for a in kv]]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and words in err and list(tmp_path.iterdir()) == []
+
+
+def test_show_in_a_narrow_terminal_keeps_every_number_whole(monkeypatch, capsys):
+    monkeypatch.setenv("COLUMNS", "40")
+    assert main(["show", "--model", "brackets", "--text", "(()", "--step", "2"]) == 0
+    narrow = capsys.readouterr().out
+    monkeypatch.setenv("COLUMNS", "200")
+    assert main(["show", "--model", "brackets", "--text", "(()", "--step", "2"]) == 0
+    wide = capsys.readouterr().out
+    table = [line.split() for line in wide.splitlines() if line.strip()[:1].isdigit()]
+    assert len(table) == 24 and "…" not in narrow
+    assert [line.split() for line in narrow.splitlines() if line.strip()[:1].isdigit()][:24] == table

@@ -306,6 +306,8 @@ def _refuse_overwriting_inputs(args) -> None:
 
 def _show(args) -> int:
     from rich.console import Console
+    from rich.measure import Measurement
+    from rich.table import Table
 
     from ..core import tracing
     from ..render.show import step_report
@@ -323,7 +325,12 @@ def _show(args) -> int:
     units = max(trace.width(q, args.layer - 1) for q in trace.quantities)  # a projected LSTM's gates are wider than h
     if not 0 <= args.unit < units:
         raise UserError(f"--unit {args.unit}: expected a unit from 0 to {units - 1}")
-    Console(soft_wrap=False).print(step_report(model, trace, args.layer - 1, args.step - 1, args.unit))
+    report = step_report(model, trace, args.layer - 1, args.step - 1, args.unit)
+    console = Console(soft_wrap=False)
+    # the tables at their full width, however narrow the terminal (it wraps them), not each number cut to "-…"
+    wide = console.options.update_width(10_000)
+    need = max((Measurement.get(console, wide, r).maximum for r in report.renderables if isinstance(r, Table)), default=0)
+    (Console(soft_wrap=False, width=need) if need > console.width else console).print(report)
     return 0
 
 

@@ -516,8 +516,13 @@ def _build(file: str, path: Path, entries: list, vocab, notes: dict, keras2: boo
                     "order, lstm-tui keeps each at its token's position")
     if not sequence:
         info["keras_output"] = "last"
-        said.append(f"{_where(names[-1], 'return_sequences=False')}: Keras's output is one step, the last this "
-                    "layer computed; lstm-tui shows every position")
+        if isinstance(levels[-1], Bidirectional):
+            one = ("the forward half's h at the last position beside the backward half's at the first, a pair no "
+                   "one position shows (nor its y)")
+        else:
+            one = "one step, the last this layer computed (h at the last position it read)"
+        said.append(f"{_where(names[-1], 'return_sequences=False')}: Keras's output is {one}; lstm-tui shows "
+                    "every position")
     act = info.get("head_activation", "linear")
     if head_name is not None and act not in ("linear", "softmax", "log_softmax"):
         said.append(f"head {show(head_name)!r} has activation {act}: lstm-tui's logits are its pre-activation and "

@@ -920,3 +920,32 @@ async def test_the_footer_keeps_its_keys_when_a_prompt_closes_and_redraws_when_t
         app.refresh_bindings()
         await pilot.pause()
         assert "ring" in [k.description for k in footer.query(FooterKey)]
+
+
+async def test_served_exports_are_the_browsers_downloads(tmp_path, monkeypatch):
+    """Under `lstm-tui serve` e and S hand the file to the browser; nothing is written where the server runs."""
+    monkeypatch.chdir(tmp_path)
+    got = []
+
+    def deliver_binary(self, path, *, save_filename=None, **_):
+        got.append((save_filename, Path(path).read_bytes()))  # read now: the folder goes once it is handed over
+
+    monkeypatch.setattr(LstmApp, "is_web", property(lambda self: True))
+    monkeypatch.setattr(LstmApp, "deliver_binary", deliver_binary)
+    app = make_app()
+    async with app.run_test() as pilot:
+        await pilot.press("e", "ctrl+a", "ctrl+k", *"../t.csv", "enter")
+        await pilot.press("S", "enter")
+        await pilot.pause()
+    assert [name for name, _ in got] == ["t.csv", f"lstm-tui-t{app.k + 1}.svg"]
+    assert got[0][1].startswith(b"step,token,layer") and got[1][1].startswith(b"<svg")
+    assert list(tmp_path.iterdir()) == [] and not (tmp_path.parent / "t.csv").exists()
+    assert any("sent t.csv to the browser as a download" in n.message for n in app._notifications)
+
+
+async def test_ctrl_c_says_how_to_quit_in_plain_text():
+    app = make_app()
+    async with app.run_test() as pilot:
+        await pilot.press("ctrl+c")
+        await pilot.pause()
+        assert [n.message for n in app._notifications] == ["press q to quit (or ctrl+q)"]

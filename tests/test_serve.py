@@ -21,10 +21,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_serve_answers_on_loopback():
-    port = free_port()
+def _page(port: int, *host: str) -> str:
+    """The page of a server started with ``--host *host`` (default loopback), fetched at 127.0.0.1."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "lstm_tui", "serve", "--port", str(port), "--hidden", "4"],
+        [sys.executable, "-m", "lstm_tui", "serve", "--port", str(port), "--hidden", "4", *host],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
@@ -39,10 +39,24 @@ def test_serve_answers_on_loopback():
                 time.sleep(0.2)
                 assert proc.poll() is None, proc.stdout.read().decode()
         assert page is not None, "the server did not answer within 20 s"
-        assert "<html" in page.lower() and "textual" in page.lower()
+        return page
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_serve_answers_on_loopback():
+    page = _page(free_port())
+    assert "<html" in page.lower() and "textual" in page.lower()
+
+
+def test_a_server_on_every_interface_points_the_page_at_the_address_the_browser_used():
+    """--host 0.0.0.0: the page's scripts and socket were at http://0.0.0.0:PORT, which no browser elsewhere
+    reaches (the page stayed on its splash screen); they are at the address the page was fetched from."""
+    port = free_port()
+    page = _page(port, "--host", "0.0.0.0")
+    assert f"ws://127.0.0.1:{port}/ws" in page and f"http://127.0.0.1:{port}/static/" in page
+    assert "0.0.0.0" not in page
 
 
 def test_serve_refuses_a_bad_model_before_serving():

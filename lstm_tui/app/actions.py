@@ -174,6 +174,10 @@ class Actions:
     def action_leave_input(self) -> None:
         self.set_focus(None)
 
+    def action_help_quit(self) -> None:
+        """ctrl+c: how to quit, as plain text (Textual's own notice is markup, which this app's toasts show as typed)."""
+        self.notify("press q to quit (or ctrl+q)", title="Do you want to quit?")
+
     def action_help(self) -> None:
         about = f"model: {self.model.name}: {self.model.description}\n" if self.model.description else ""
         about += "".join(f"note: {inert(n)}\n" for n in self.model.notes)

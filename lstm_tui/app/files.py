@@ -58,7 +58,12 @@ class Files:
             self._write(name.strip(), lambda path, force: atomic_write(path, lambda fh: fh.write(svg), force=force))
 
     def _write(self, name: str, write: Callable, said: str = "", confirmed: bool = False) -> None:
-        """Write a file, asking before replacing one that exists; ``said`` follows the path written."""
+        """Write a file, asking before replacing one that exists; ``said`` follows the path written.
+        Served to a browser (``lstm-tui serve``), the file is the browser's download instead: nothing is
+        written where the server runs (a shared folder, any path the server's user may write)."""
+        if self.is_web:
+            self._deliver(name, write, said)
+            return
         path = Path(name).expanduser()
         if path.exists() and not path.is_dir() and not confirmed:
 
@@ -76,6 +81,23 @@ class Files:
             self.notify(str(exc), severity="error", timeout=8)
             return
         self.notify(f"wrote {written}{said}")
+
+    def _deliver(self, name: str, write: Callable, said: str) -> None:
+        """The file made in a folder of its own, handed to the browser as a download, and removed."""
+        import shutil
+        import tempfile
+
+        base = Path(name).name or "download"
+        folder = tempfile.mkdtemp(prefix="lstm-tui-")
+        try:
+            written = write(Path(folder) / base, False)
+            self.deliver_binary(written, save_filename=base)  # opens the file at once: it can go after
+        except UserError as exc:
+            self.notify(str(exc), severity="error", timeout=8)
+            return
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        self.notify(f"sent {inert(base)} to the browser as a download{said}")
 
     def action_open_model(self) -> None:
         from ..core.registry import BUILTIN

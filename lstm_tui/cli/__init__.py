@@ -343,9 +343,23 @@ def _serve(args, argv: list[str]) -> int:
     _check_listening(args.host, args.port)
     forwarded = [a for a in _app_arguments(argv)]
     command = " ".join(shlex.quote(a) for a in [sys.executable, "-m", "lstm_tui", *forwarded])
-    print(f"serving lstm-tui on http://{args.host}:{args.port} (ctrl+c stops)", file=sys.stderr)
+
+    class Served(Server):
+        async def handle_index(self, request):
+            # the page's scripts and socket at the address the browser used, not at --host: 0.0.0.0
+            # is no address to a browser, and a tunnel or proxy reaches the server by another one
+            self.public_url = f"{request.scheme}://{request.host}"
+            return await super().handle_index(request)
+
+    if args.host in ("0.0.0.0", "::"):
+        import socket
+
+        where = f"http://{socket.gethostname()}:{args.port} (every interface)"
+    else:
+        where = f"http://{args.host}:{args.port}"
+    print(f"serving lstm-tui on {where} (ctrl+c stops)", file=sys.stderr)
     try:
-        Server(command, host=args.host, port=args.port, title="lstm-tui").serve()
+        Served(command, host=args.host, port=args.port, title="lstm-tui").serve()
     except OSError as exc:  # taken between the check and the server's start
         raise UserError(f"cannot listen on {args.host}:{args.port} ({inert(str(exc))})") from None
     return 0

@@ -67,7 +67,9 @@ class LstmApp(Intervene, Effects, AppState, Workers, Actions, Find, Files, Watch
     """Step through a recurrent model's trace with the keyboard."""
 
     TITLE = "lstm-tui"
-    ROWS_BESIDE_WATCHES = 13  # header, input, strip, status and footer; the unit view (5 to 7 as it wraps); a line of the views
+    # header, input, strip, status and footer; the unit view (5 to 7 as it wraps); 6 lines of the views (a row of
+    # panels, or the history's key and a few units: at 80×24 a watch plot left the history one unit's row)
+    ROWS_BESIDE_WATCHES = 18
     AUTO_FOCUS = None  # start with the stepping keys live, not in the input line
     CSS = """
     #input { margin: 0 1; }

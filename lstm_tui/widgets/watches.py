@@ -33,6 +33,7 @@ class Watches(Vertical):
     # first. Too short for a plot (-short): the values alone.
     DEFAULT_CSS = f"""
     Watches {{ height: auto; border: round $secondary 60%; padding: 0 1; display: none; }}
+    Watches {{ border-title-color: $text; }}
     Watches.-plot {{ height: {PLOT_SHARE}vh; }}
     Watches.-short, Watches.-empty {{ height: auto; }}
     Watches.-short Figure, Watches.-empty Figure {{ display: none; }}

@@ -950,3 +950,17 @@ async def test_ctrl_c_says_how_to_quit_in_plain_text():
         await pilot.press("ctrl+c")
         await pilot.pause()
         assert [n.message for n in app._notifications] == ["press q to quit (or ctrl+q)"]
+
+
+async def test_esc_in_the_input_line_gives_back_the_sequence_on_screen():
+    """A text typed and left with Esc was never run: the line shows the sequence the panels show again."""
+    app = make_app()
+    async with app.run_test() as pilot:
+        line = app.query_one("#input", Input)
+        before, trace = line.value, app.trace
+        await pilot.press("slash", "ctrl+a", "ctrl+k", *"xyz", "escape")
+        await pilot.pause()
+        assert app.focused is None and line.value == before == app.text and app.trace is trace
+        await pilot.press("slash", "ctrl+a", "ctrl+k", *"ab", "enter")  # Enter runs it: it stays
+        await pilot.pause()
+        assert line.value == app.text == "ab" and app.trace is not trace

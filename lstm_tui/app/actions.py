@@ -165,13 +165,18 @@ class Actions:
             return
         self.model = self.retokenize("word" if self.model.tokenizer == "char" else "char")
         self.notify(f"{self.model.tokenizer} tokens")
-        self.run_text(self.query_one("#input", Input).value)
+        self.run_text(self.text)
 
     def action_focus_input(self) -> None:
         if self.frames is None:
             self.query_one("#input", Input).focus()
 
     def action_leave_input(self) -> None:
+        """Esc: leave the input line; from it, with the sequence on screen back in it (as a browser's address
+        bar gives back the page's address), not a text that was never run."""
+        line = self.query_one("#input", Input)
+        if self.focused is line and self.tracing is None:
+            line.value = self.text if self._text_fits_input() else ""
         self.set_focus(None)
 
     def action_help_quit(self) -> None:

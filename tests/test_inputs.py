@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -82,3 +84,27 @@ def test_a_pipe_with_no_writer_is_refused_as_a_model_or_frames_never_waited_on(t
             load_file(tmp_path / name)
     with pytest.raises(InputError, match=r"x.npy: is not a regular file \(a pipe or a device\), expected a .npy file"):
         load_frames(tmp_path / "x.npy")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes here")
+def test_a_pipe_is_read_when_written_and_refused_when_nothing_writes(tmp_path, monkeypatch):
+    """--text-file and --vocab may be pipes (<(command)); one that nothing writes to waited forever."""
+    import threading
+
+    from lstm_tui.core import inputs
+
+    monkeypatch.setattr(inputs, "PIPE_WAIT", 0.3)
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    with pytest.raises(InputError, match="a pipe that nothing wrote to in 0.3 s"):
+        inputs.read_text(fifo)
+    monkeypatch.setattr(inputs, "PIPE_WAIT", 30.0)  # a writer that a busy machine starts late is still read
+
+    def write():
+        with open(fifo, "w", encoding="utf-8") as fh:
+            fh.write("a\nb\n")
+
+    writer = threading.Thread(target=write)
+    writer.start()  # it opens the pipe while the reader waits: the reader gets everything, to the end
+    assert inputs.read_vocab(fifo) == ("a", "b")
+    writer.join(timeout=5)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import select
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +20,8 @@ from .errors import InputError, ModelFileError, UserError, inert
 MAX_FRAMES = 100_000
 #: The largest text file (--text-file, --vocab) lstm-tui reads.
 MAX_TEXT_BYTES = 64 * 1024**2
+#: Seconds a pipe given as a text file is waited on for its first bytes.
+PIPE_WAIT = 60.0
 
 
 def dims(shape) -> str:
@@ -49,12 +53,25 @@ def check_file(path: Path, what: str, error: type[UserError], regular: bool = Fa
     return name
 
 
+def _open_text(path: Path, name: str, error: type[UserError]):
+    """The file opened for reading. A pipe (``<(command)``, a named FIFO) is waited on for at most
+    PIPE_WAIT seconds for its first bytes or its end: one that no program writes to would wait forever."""
+    if not stat.S_ISFIFO(path.stat().st_mode):
+        return open(path, "rb")
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # does not wait for a writer to open it
+    if not select.select([fd], [], [], PIPE_WAIT)[0]:
+        os.close(fd)
+        raise error(f"{name}: a pipe that nothing wrote to in {PIPE_WAIT:g} s")
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
+
+
 def read_text(path: str | os.PathLike, what: str = "a UTF-8 text file", error: type[UserError] = InputError) -> str:
     """A UTF-8 text file's contents, or ``error`` with one line saying why it cannot be read."""
     path = Path(path)
     name = check_file(path, what, error)
     try:
-        with open(path, "rb") as fh:
+        with _open_text(path, name, error) as fh:
             raw = fh.read(MAX_TEXT_BYTES + 1)
         if len(raw) > MAX_TEXT_BYTES:
             raise error(f"{name}: larger than {MAX_TEXT_BYTES // 1024**2} MB, expected {what}")

@@ -333,3 +333,20 @@ def test_show_in_a_narrow_terminal_keeps_every_number_whole(monkeypatch, capsys)
     table = [line.split() for line in wide.splitlines() if line.strip()[:1].isdigit()]
     assert len(table) == 24 and "…" not in narrow
     assert [line.split() for line in narrow.splitlines() if line.strip()[:1].isdigit()][:24] == table
+
+
+def test_notes_follow_the_work_and_a_refusal_stays_one_line(tmp_path, monkeypatch, capsys):
+    """The reader's notes on a file come once the command has done its work: before a refusal they made it
+    two lines or more."""
+    pytest.importorskip("h5py")
+    from pathlib import Path
+
+    monkeypatch.chdir(tmp_path)
+    keras = Path(__file__).parent / "data" / "keras" / "gru_seq.keras"
+    assert main(["export", "--model", str(keras), "-o", "t.npz"]) == 2  # frames needed: one line, no notes
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("lstm-tui: error:") and "note:" not in err
+    np.save(tmp_path / "x.npy", np.zeros((4, 3), dtype=np.float32))
+    assert main(["export", "--model", str(keras), "--inputs", "x.npy", "-o", "t.npz"]) == 0
+    out = capsys.readouterr()
+    assert "note: head 'dense_1' has activation sigmoid" in out.err and out.out.startswith("wrote")

@@ -147,7 +147,6 @@ def _export(args) -> int:
         for text in args.sets:  # syntax first, before anything is loaded or run
             parse_patch_text(text)
     model = _load(args)
-    _print_notes(model)
     if args.target is not None and not args.grad:
         raise UserError("--target goes with --grad")
     if args.grad and not str(args.output).lower().endswith(".npz"):
@@ -164,6 +163,7 @@ def _export(args) -> int:
         from ..core.stream import write_npz_stream
 
         path, steps = write_npz_stream(model, inputs, args.output, force=args.force)
+        _print_notes(model)
         print(f"wrote {path}: {steps} steps, {model.num_layers} layer(s), {_widths(model)}")
         return 0
     if suffix in (".csv", ".json"):  # refused before a long input is traced whole
@@ -182,6 +182,7 @@ def _export(args) -> int:
         path = write_npz(trace, args.output, force=args.force, extra=export_gradients(model, trace, target))
     else:
         path = write_trace(trace, args.output, force=args.force)
+    _print_notes(model)
     print(f"wrote {path}: {trace.steps} steps, {trace.num_layers} layer(s), {_widths(trace)}")
     return 0
 
@@ -238,7 +239,6 @@ def _sweep(args) -> int:
             raise UserError(f"--value {inert(args.value)!r}: expected a number or src")
         value = float(value)
     model = _load(args)
-    _print_notes(model)
     _refuse_overwriting_inputs(args)
     trace = _trace(args, model)
     source = _source(args, model)
@@ -262,6 +262,7 @@ def _sweep(args) -> int:
         "clean_logp": np.array(emap.clean_logp),
     }
     path = atomic_write(args.output, lambda fh: np.savez(fh, **arrays), force=args.force)
+    _print_notes(model)
     for what, a in (("the effect map", effect), ("the estimate", estimate)):  # a value of inf: the estimate's
         if bad := int((~np.isfinite(a)).sum()):
             print(f"lstm-tui: warning: {bad} cells of {what} are not finite (NaN or inf)", file=sys.stderr)
@@ -273,7 +274,8 @@ def _sweep(args) -> int:
 
 
 def _print_notes(model) -> None:
-    """The reader's notes on the file, one "note: …" line each on stderr (stdout stays the command's own)."""
+    """The reader's notes on the file, one "note: …" line each on stderr (stdout stays the command's own),
+    once the command has done its work: a refusal stays one line."""
     for line in model.notes:
         print(f"note: {inert(line)}", file=sys.stderr)
 
@@ -313,7 +315,6 @@ def _show(args) -> int:
     from ..render.show import step_report
 
     model = _load(args)
-    _print_notes(model)
     inputs = _inputs(args, model)
     _source(args, model, run=False)
     _compile_if_long(model, inputs)
@@ -326,6 +327,7 @@ def _show(args) -> int:
     if not 0 <= args.unit < units:
         raise UserError(f"--unit {args.unit}: expected a unit from 0 to {units - 1}")
     report = step_report(model, trace, args.layer - 1, args.step - 1, args.unit)
+    _print_notes(model)
     console = Console(soft_wrap=False)
     # the tables at their full width, however narrow the terminal (it wraps them), not each number cut to "-…"
     wide = console.options.update_width(10_000)

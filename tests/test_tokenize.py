@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -18,7 +19,9 @@ def test_char_tokens_are_what_a_reader_sees_as_one_character_in_any_script():
     """Marks that unicodedata.combining() calls 0 (Thai, Indic vowel signs), conjuncts, Hangul jamo, CR LF."""
     assert split("\u0e01\u0e35") == ["\u0e01\u0e35"]  # Thai ก + ี (a mark of class 0)
     assert split("\u0939\u093f\u0902\u0926\u0940") == ["\u0939\u093f\u0902", "\u0926\u0940"]  # हिंदी: 2
-    assert split("\u0995\u094d\u0937a") == ["\u0995\u094d\u0937", "a"]  # क्ष, a conjunct
+    assert split("\u0915\u094d\u0937a") == ["\u0915\u094d\u0937", "a"]  # क्ष, a conjunct
+    assert split("\u0915\u094d\u0905") == ["\u0915\u094d", "\u0905"]  # not with an independent vowel
+    assert split("\u1019\u102c") == ["\u1019", "\u102c"]  # Myanmar's aa: a spacing mark Unicode keeps apart
     assert split("\u1100\u1161\u11a8\uac00\u11a8") == ["\u1100\u1161\u11a8", "\uac00\u11a8"]  # jamo, LV + T
     assert split("a\r\nb\n\r") == ["a", "\r\n", "b", "\n", "\r"]
     assert split("\n\u0301") == ["\n", "\u0301"]  # nothing joins a control
@@ -58,3 +61,23 @@ def test_word_split_keeps_every_non_space_character(text):
 def test_is_empty_agrees_with_split(text):
     for kind in ("char", "word"):
         assert is_empty(text, kind) == (split(text, kind) == [])
+
+
+def test_a_vocabulary_of_code_points_reads_them_as_code_points():
+    """A char-RNN's vocabulary is sorted(set(text)): code points. A character it holds only as code points is
+    read as those (हिंदी as 5 known tokens, not 2 unknown ones; CR LF as CR and LF, the LF known)."""
+    import dataclasses
+
+    from lstm_tui.core.registry import load_model
+    from lstm_tui.core.tokenize import fit_vocab
+
+    vocab = (*"abcdefghijklmnopqrstuvwxyz .\n", *map(chr, range(0x900, 0x970)))
+    hindi = "\u0939\u093f\u0902\u0926\u0940"
+    assert fit_vocab(split(hindi), vocab) == list(hindi)
+    assert fit_vocab(split("ab\r\ncd"), vocab) == ["a", "b", "\r", "\n", "c", "d"]
+    assert fit_vocab(split("e\u0301\u65e5"), vocab) == ["e\u0301", "\u65e5"]  # no code point known: one, unknown
+    assert fit_vocab(split(hindi), (*vocab, "\u0939\u093f\u0902")) == ["\u0939\u093f\u0902", "\u0926", "\u0940"]
+    model = load_model("random", hidden=4)
+    model = dataclasses.replace(model, vocab=vocab, embedding=np.zeros((len(vocab), model.input_size), np.float32))
+    trace = model.trace("a " + hindi + "\r\n")
+    assert list(trace.tokens) == ["a", " ", *hindi, "\r", "\n"] and trace.unknown.tolist() == [False] * 7 + [True, False]

@@ -226,8 +226,11 @@ class Model:
         return replace(self, layers=layers, embedding=cast(self.embedding), head_W=cast(self.head_W), head_b=cast(self.head_b))
 
     def tokens(self, text: str) -> list[str]:
-        """Split text with this model's tokenizer."""
-        return tokenize.split(text, self.tokenizer)
+        """Split text with this model's tokenizer (characters its vocabulary holds only as code points, as those)."""
+        toks = tokenize.split(text, self.tokenizer)
+        if self.tokenizer != "char" or self.vocab is None or text.isascii() and "\r\n" not in text:
+            return toks  # ASCII: every character is one code point already
+        return tokenize.fit_vocab(toks, self.vocab)
 
     def trace(
         self,

@@ -20,6 +20,10 @@ _WORD = re.compile(r"\w+|[^\w\s]")
 _ZWJ = "\u200d"
 _CRLF = re.compile(r"\r\n|.", re.DOTALL)
 _SPACING = frozenset("\u0e33\u0eb3")  # Thai and Lao SARA AM: letters (Lo) that join the one before
+#: Spacing marks (Mc) that Unicode does not join to the character before (Myanmar's and a few more).
+_NOT_SPACING = frozenset(map(chr, (0x102B, 0x102C, 0x1038, *range(0x1062, 0x1065), *range(0x1067, 0x106E), 0x1083,
+                                   *range(0x1087, 0x108D), 0x108F, *range(0x109A, 0x109D), 0x1A61, 0x1A63, 0x1A64,
+                                   0xAA7B, 0xAA7D, 0x11720, 0x11721)))
 _LINKERS = frozenset("\u094d\u09cd\u0acd\u0b4d\u0c4d\u0d4d")  # viramas that join two consonants into one
 
 
@@ -42,7 +46,7 @@ _HANGUL_JOINS = {"L": ("L", "V", "LV", "LVT"), "V": ("V", "T"), "LV": ("V", "T")
 
 def _extends(ch: str) -> bool:
     """True for a character that belongs to the character before it (Unicode's Extend and SpacingMark)."""
-    if ch == _ZWJ or ch in _SPACING or unicodedata.category(ch) in ("Mn", "Me", "Mc"):
+    if ch == _ZWJ or ch in _SPACING or unicodedata.category(ch) in ("Mn", "Me", "Mc") and ch not in _NOT_SPACING:
         return True
     o = ord(ch)
     return 0xFE00 <= o <= 0xFE0F or 0x1F3FB <= o <= 0x1F3FF or 0xE0020 <= o <= 0xE007F
@@ -52,16 +56,27 @@ def _is_regional(ch: str) -> bool:
     return 0x1F1E6 <= ord(ch) <= 0x1F1FF
 
 
+def _control(ch: str) -> bool:
+    """Unicode's Control, CR and LF (categories Cc, Zl, Zp): nothing joins one, nor one anything."""
+    return ch < " " or "\x7f" <= ch <= "\x9f" or ch in "\u2028\u2029"
+
+
+def _consonant_after(linker: str, ch: str) -> bool:
+    """Whether ch is a consonant of the linker's script (the Indic blocks share ISCII's layout)."""
+    o = ord(ch)
+    return o >> 7 == ord(linker) >> 7 and (0x15 <= o & 0x7F <= 0x39 or 0x58 <= o & 0x7F <= 0x5F)
+
+
 def _joins(cluster: str, ch: str) -> bool:
     """Whether ch continues the user-perceived character ``cluster`` (an approximation of UAX #29)."""
     last = cluster[-1]
-    if last == "\r" or ch in "\r\n" or unicodedata.category(last) in ("Cc", "Zl", "Zp"):
-        return last == "\r" and ch == "\n" and cluster == "\r"  # CR LF is one; nothing else joins a control
+    if _control(last) or _control(ch):
+        return last == "\r" and ch == "\n" and cluster == "\r"  # CR LF is one
     if _extends(ch) or last == _ZWJ:
         return True
     if _is_regional(ch):  # two regional indicators make one flag
         return len(cluster) == 1 and _is_regional(last)
-    if last in _LINKERS and unicodedata.category(ch) == "Lo":  # a conjunct: क + ् + ष
+    if last in _LINKERS and _consonant_after(last, ch):  # a conjunct: क + ् + ष
         return True
     kind = _hangul(ch)
     return bool(kind) and kind in _HANGUL_JOINS.get(_hangul(last), ())
@@ -88,6 +103,20 @@ def split(text: str, kind: str = "char") -> list[str]:
     if kind == "word":
         return _WORD.findall(text)
     raise ValueError(f"unknown tokenizer {kind!r}: expected one of {', '.join(TOKENIZERS)}")
+
+
+def fit_vocab(tokens: list[str], vocab: tuple[str, ...]) -> list[str]:
+    """Characters the vocabulary does not hold whole, as the code points it holds: a vocabulary of code
+    points (a char-RNN's ``sorted(set(text))``) reads हिंदी as its 5 code points, not as 2 unknown tokens,
+    and CR LF as CR and LF. A character it holds whole, or none of whose code points it knows, stays one."""
+    known = set(vocab)
+    out: list[str] = []
+    for t in tokens:
+        if len(t) > 1 and t not in known and (t == "\r\n" or all(c in known for c in t)):
+            out.extend(t)
+        else:
+            out.append(t)
+    return out
 
 
 def is_empty(text: str, kind: str = "char") -> bool:

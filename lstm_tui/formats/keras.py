@@ -413,6 +413,7 @@ def _build(file: str, path: Path, entries: list, vocab, notes: dict, keras2: boo
     names: list[str] = []  # Keras's name of each level
     table = ACTIVATIONS_KERAS2 if keras2 else ACTIVATIONS
     said: list[str] = []  # the notes a user reads: where lstm-tui's numbers are not Keras's output as it is
+    backwards: list[str] = []  # the layers with go_backwards=True
     skips = "Keras skips them, carrying the state over; lstm-tui runs every step, so from such a step on its numbers are not Keras's"
     for cls, name, cfg, group in entries:
         where = _where(name, cls)
@@ -464,6 +465,7 @@ def _build(file: str, path: Path, entries: list, vocab, notes: dict, keras2: boo
                 level, seq = _bidirectional(file, where, cfg, group, E, flip, table)
             else:
                 flip ^= bool(cfg.get("go_backwards", False))
+                backwards += [show(name)] * bool(cfg.get("go_backwards", False))
                 level = _recurrent(file, where, cls, cfg, group, ("cell",), E, flip, table)
                 seq = cfg.get("return_sequences", False)
             if perm is not None:  # the level below gives its units in another order than Keras
@@ -512,8 +514,9 @@ def _build(file: str, path: Path, entries: list, vocab, notes: dict, keras2: boo
                        "model had others")
     if flip:
         info["keras_order"] = "reversed"
-        said.append("the last layer reads from the end (go_backwards): Keras's output lists its steps in reversed "
-                    "order, lstm-tui keeps each at its token's position")
+        if sequence:  # a one-step output has no order (its note is below)
+            said.append(f"go_backwards on {', '.join(repr(n) for n in backwards)}: Keras's output lists its steps in "
+                        "reversed order, lstm-tui keeps each at its token's position")
     if not sequence:
         info["keras_output"] = "last"
         if isinstance(levels[-1], Bidirectional):

@@ -477,6 +477,9 @@ def test_where_the_numbers_are_not_keras_output_a_note_says_so(tmp_path):
     notes = _notes(DATA / "gru_seq.keras")
     assert any("layer 'gru_2' (return_sequences=False): Keras's output is one step" in n for n in notes)
     assert any("head 'dense_1' has activation sigmoid" in n for n in notes)
+    assert not any("reversed order" in n for n in notes)  # gru_1 reads backwards, but the output is one step
+    assert "go_backwards on 'simple_rnn': Keras's output lists its steps in reversed order" in " ".join(
+        _notes(DATA / "rnn_backwards.keras"))
     masking = _rewrite(tmp_path, "gru_seq", lambda c: _layer(c, "dropout").update(class_name="Masking"), "m.keras")
     assert any(n.startswith("layer 'dropout' (Masking): steps whose inputs all equal") for n in _notes(masking))
     weights = tmp_path / "gru_seq.weights.h5"

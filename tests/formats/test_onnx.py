@@ -799,3 +799,38 @@ def test_weights_with_a_zero_size_are_refused_at_load(tmp_path):
         onnx_format.load(path)
     assert str(path) in _one_line(exc) and "'the_lstm' (LSTM): W has shape [1, 8, 0]" in str(exc.value)
     assert "no weights" in str(exc.value)
+
+
+def test_a_state_shaped_after_a_relu_layers_output_is_followed(tmp_path):
+    """PyTorch's exporter, at a fixed length, makes layer 2's initial state from the Shape of layer 1's Y.
+    onnx.reference runs only Tanh and Affine RNNs, so a relu layer 1 was refused ('Unknown activation
+    function'); a node read for its shape runs with its default activations, which give the same shape."""
+    name = "torch_legacy_rnn_relu2_emb_logits"
+    model = onnx.load(DATA / f"{name}.onnx")
+    first, second = (n for n in model.graph.node if n.op_type == "RNN")
+    H = helper.get_attribute_value(next(a for a in second.attribute if a.name == "hidden_size"))
+    const = {"one": np.array([1], np.int64), "hid": np.array([H], np.int64), "at1": np.array(1, np.int64),
+             "ax0": np.array([0], np.int64)}
+    model.graph.initializer.extend(numpy_helper.from_array(v, f"k_{k}") for k, v in const.items())
+    shaped = [
+        helper.make_node("Shape", [second.input[0]], ["s_shape"]),  # layer 1's Y, squeezed: [T, B, H]
+        helper.make_node("Gather", ["s_shape", "k_at1"], ["s_batch"]),
+        helper.make_node("Unsqueeze", ["s_batch", "k_ax0"], ["s_batch1"]),
+        helper.make_node("Concat", ["k_one", "s_batch1", "k_hid"], ["s_dims"], axis=0),
+        helper.make_node("ConstantOfShape", ["s_dims"], ["s_h0"]),
+    ]
+    at = list(model.graph.node).index(second)
+    for k, node in enumerate(shaped):
+        model.graph.node.insert(at + k, node)
+    inputs = list(second.input) + [""] * (6 - len(second.input))
+    inputs[5] = "s_h0"
+    del second.input[:]
+    second.input.extend(inputs)
+    assert first.output[0] in {n.input[0] for n in model.graph.node if n.op_type == "Squeeze"}
+    onnx.save(model, tmp_path / "shaped.onnx")
+    loaded = onnx_format.load(tmp_path / "shaped.onnx")
+    data = _npz(name)
+    levels, logits = _forward(loaded, _inputs(loaded, data))
+    for k, (h, _, _) in enumerate(levels):
+        np.testing.assert_allclose(h, data[f"h_l{k}"], atol=TOL, rtol=0)
+    np.testing.assert_allclose(logits, data["y"], atol=TOL, rtol=0)

@@ -178,3 +178,14 @@ def test_compare_runs_the_trained_demos_of_the_same_task():
     assert compare_models(load_model("charlm")) == {} == compare_models(random_model(hidden=4))
     assert compare_label(load_model("charlm")).count("untrained") == 2
     assert compare_models(model.astype("float64"))["gru"].dtype == np.float64  # the view's float64 run
+
+
+def test_a_classifiers_target_is_named_by_class_id():
+    """A head of 3 classes beside a vocabulary of more tokens: the top class is #id, not the vocabulary's token."""
+    import dataclasses
+
+    model = random_model(hidden=5, seed=2)
+    model = dataclasses.replace(model, head_W=model.head_W[:3], head_b=model.head_b[:3])
+    trace = model.trace("hello")
+    v = int(np.argmax(trace.y[2]))
+    assert gradient_norms(model, trace, k=2)["target"] == f"log p(#{v}) at step 3"

@@ -26,6 +26,7 @@ import numpy as np
 from .backward import Grads, backward
 from .errors import InputError
 from .model import Model, init_layers
+from .outcomes import names_outputs
 from .trace import Trace
 
 #: The target names besides a token id.
@@ -79,7 +80,7 @@ def target_gradients(
     logits = cut.logits[k].astype(np.float64)
     shifted = logits - logits.max()
     value = float(shifted[v] - np.log(np.exp(shifted).sum()))
-    name = repr(model.vocab[v]) if model.vocab is not None and v < len(model.vocab) else f"#{v}"
+    name = repr(model.vocab[v]) if names_outputs(model) else f"#{v}"  # a classifier's class: by id
     label = f"log p({name}) at step {trace.offset + k + 1}"  # a window of a long run counts from its place
     return value, label, backward(model, cut, dlogits=dlogits)
 

@@ -81,10 +81,19 @@ def test_a_text_that_reads_as_a_word_of_the_command_line_is_forwarded():
     assert _app_arguments(argv) == ["--text=serve", "--source-text=-a"]
 
 
-def test_an_address_the_server_cannot_listen_on_is_one_line(capsys):
+def test_an_address_the_server_cannot_listen_on_is_one_line(capsys, monkeypatch):
     """A port in use, an unknown host, an empty one (it would listen on every interface): exit 2, one line,
     before anything says it is serving."""
     from lstm_tui.cli import main
+
+    resolve = socket.getaddrinfo
+
+    def no_dns(host, *args, **kw):  # the unknown name fails here at once, whatever resolver the machine has
+        if host == "256.1.1.1":
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return resolve(host, *args, **kw)
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_dns)
 
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -95,3 +104,18 @@ def test_an_address_the_server_cannot_listen_on_is_one_line(capsys):
             assert main(["serve", "--host", host, "--port", str(port)]) == 2
             err = capsys.readouterr().err
             assert err.count("\n") == 1 and words in err and "serving" not in err
+
+
+def test_ipv6_everywhere_is_not_refused_beside_an_ipv4_listener(capsys, monkeypatch):
+    """asyncio's server listens on :: for IPv6 alone: the check must not call a port taken on 0.0.0.0 in use."""
+    from lstm_tui import cli
+
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6 here")
+    with socket.socket() as taken:
+        taken.bind(("0.0.0.0", 0))
+        taken.listen()
+        try:
+            cli._check_listening("::", taken.getsockname()[1])
+        except cli.UserError as exc:
+            assert "Address family" in str(exc) or "assign" in str(exc), exc  # no IPv6 stack: another refusal

@@ -348,20 +348,22 @@ def _serve(args, argv: list[str]) -> int:
 
     class Served(Server):
         async def handle_index(self, request):
-            # the page's scripts and socket at the address the browser used, not at --host: 0.0.0.0
-            # is no address to a browser, and a tunnel or proxy reaches the server by another one
+            # the page's scripts and socket at the address the browser used, not at --host: 0.0.0.0 is no
+            # address to a browser, and an ssh tunnel reaches the server at another (plain http either way)
             self.public_url = f"{request.scheme}://{request.host}"
             return await super().handle_index(request)
 
-    if args.host in ("0.0.0.0", "::"):
+    everywhere = args.host in ("0.0.0.0", "::")
+    if everywhere:
         import socket
 
-        where = f"http://{socket.gethostname()}:{args.port} (every interface)"
+        url = f"http://{socket.gethostname()}:{args.port}"
     else:
-        where = f"http://{args.host}:{args.port}"
-    print(f"serving lstm-tui on {where} (ctrl+c stops)", file=sys.stderr)
+        url = f"http://{f'[{args.host}]' if ':' in args.host else args.host}:{args.port}"
+    every = f" (every IPv{4 if args.host == '0.0.0.0' else 6} interface)" if everywhere else ""
+    print(f"serving lstm-tui on {url}{every} (ctrl+c stops)", file=sys.stderr)
     try:
-        Served(command, host=args.host, port=args.port, title="lstm-tui").serve()
+        Served(command, host=args.host, port=args.port, title="lstm-tui", public_url=url).serve()
     except OSError as exc:  # taken between the check and the server's start
         raise UserError(f"cannot listen on {args.host}:{args.port} ({inert(str(exc))})") from None
     return 0
@@ -382,6 +384,8 @@ def _check_listening(host: str, port: int) -> None:
     for family, kind, proto, _, address in places:
         with socket.socket(family, kind, proto) as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does
+            if family == socket.AF_INET6:  # as asyncio's server does: IPv6 alone, beside an IPv4 listener
+                probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             try:
                 probe.bind(address)
             except OSError as exc:

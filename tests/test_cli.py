@@ -350,3 +350,23 @@ def test_notes_follow_the_work_and_a_refusal_stays_one_line(tmp_path, monkeypatc
     assert main(["export", "--model", str(keras), "--inputs", "x.npy", "-o", "t.npz"]) == 0
     out = capsys.readouterr()
     assert "note: head 'dense_1' has activation sigmoid" in out.err and out.out.startswith("wrote")
+
+
+def test_every_option_that_takes_a_value_is_glued():
+    """glue() joins the long options that take a value to it; a new option must be among them."""
+    import argparse
+
+    from lstm_tui.cli.parser import FREE_VALUES, build_parser, glue
+
+    parser, seen = build_parser(), set()
+    parsers = [parser]
+    while parsers:
+        p = parsers.pop()
+        for action in p._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                parsers += list(action.choices.values())
+            elif action.nargs is None and action.option_strings:
+                seen |= {s for s in action.option_strings if s.startswith("--")}
+    assert seen == set(FREE_VALUES)
+    assert glue(["--vocab", "serve", "serve", "--step", "-1", "--force", "-o", "x"]) == [
+        "--vocab=serve", "serve", "--step=-1", "--force", "-o", "x"]

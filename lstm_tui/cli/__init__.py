@@ -395,13 +395,14 @@ def _check_listening(host: str, port: int) -> None:
 
 
 def _app_arguments(argv: list[str]) -> list[str]:
-    """The app's own options out of a ``serve`` command line (without serve, --host, --port)."""
-    out, skip = [], False
+    """The app's own options out of a ``serve`` command line (without serve, --host, --port); ``argv`` as
+    glue() left it, with every option's value joined to it (a value 'serve' is no bare word)."""
+    out, skip, command = [], False, True
     for a in argv:
         if skip:
             skip = False
-        elif a == "serve":
-            continue
+        elif a == "serve" and command:
+            command = False
         elif a in ("--host", "--port"):
             skip = True
         elif a.startswith(("--host=", "--port=")):

@@ -7,9 +7,12 @@ import argparse
 from ..core.cells import CELLS
 from ..core.errors import inert, install_hint
 
-#: Options whose value may begin with '-' (a negative number, any text). argparse takes such a value for
-#: an option unless it reads as -5 or -0.5, so glue() joins each to its option (--value=-1e-3).
-FREE_VALUES = ("--value", "--text", "--source-text", "--token")
+#: The long options that take a value. A value may begin with '-' (a negative number, any text), which
+#: argparse takes for an option unless it reads as -5 or -0.5, so glue() joins each to its option
+#: (--value=-1e-3); joined, no value is a bare word either (serve's forwarding drops the word 'serve').
+FREE_VALUES = ("--model", "--prefix", "--vocab", "--inputs", "--text", "--text-file", "--tokens", "--seed", "--hidden",
+               "--cell", "--layers", "--source-text", "--source-inputs", "--output", "--set", "--target", "--step",
+               "--layer", "--unit", "--quantity", "--value", "--token", "--host", "--port")
 OPTION_WORDS = ("-h", "-o")  # the short options: never a value to glue
 
 
@@ -158,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     show.add_argument("--step", type=whole, default=1, metavar="T", help="the step, from 1 (default 1)")
     show.add_argument("--layer", type=whole, default=1, metavar="N", help="the layer, from 1 (default 1)")
-    show.add_argument("--unit", type=int, default=0, metavar="J", help="the unit whose equations to write out")
+    show.add_argument("--unit", type=whole, default=0, metavar="J", help="the unit whose equations to write out")
     _sweep_parser(sub, common)
     serve = sub.add_parser(
         "serve",

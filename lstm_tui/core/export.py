@@ -149,13 +149,7 @@ def _json_list(a: np.ndarray) -> list:
     """``a`` as nested lists, NaN and ±inf as null: standard JSON has neither (JSON.parse refuses them)."""
     if a.dtype.kind != "f" or np.isfinite(a).all():
         return a.tolist()
-    out = np.where(np.isfinite(a), a, 0).tolist()
-    for where in np.argwhere(~np.isfinite(a)).tolist():
-        row = out
-        for k in where[:-1]:
-            row = row[k]
-        row[where[-1]] = None
-    return out
+    return np.where(np.isfinite(a), a.astype(object), None).tolist()
 
 
 def _check_text_size(trace: Trace, path) -> None:

@@ -8,6 +8,7 @@ each other non-space character on its own).
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -44,21 +45,23 @@ def _hangul(ch: str) -> str:
 _HANGUL_JOINS = {"L": ("L", "V", "LV", "LVT"), "V": ("V", "T"), "LV": ("V", "T"), "T": ("T",), "LVT": ("T",)}
 
 
-def _extends(ch: str) -> bool:
-    """True for a character that belongs to the character before it (Unicode's Extend and SpacingMark)."""
-    if ch == _ZWJ or ch in _SPACING or unicodedata.category(ch) in ("Mn", "Me", "Mc") and ch not in _NOT_SPACING:
-        return True
+@functools.lru_cache(maxsize=8192)
+def _kind(ch: str) -> str:
+    """What ch is to UAX #29's rules: "C" a control (Cc, Zl, Zp: nothing joins one, nor one anything), "E" a
+    mark or another extender (Extend, SpacingMark), "Z" the zero-width joiner, "R" a regional indicator,
+    a Hangul syllable type (L, V, T, LV, LVT), or "" (cached: a text repeats its characters)."""
+    if ch < " " or "\x7f" <= ch <= "\x9f" or ch in "\u2028\u2029":
+        return "C"
+    if ch == _ZWJ:
+        return "Z"
     o = ord(ch)
-    return 0xFE00 <= o <= 0xFE0F or 0x1F3FB <= o <= 0x1F3FF or 0xE0020 <= o <= 0xE007F
-
-
-def _is_regional(ch: str) -> bool:
-    return 0x1F1E6 <= ord(ch) <= 0x1F1FF
-
-
-def _control(ch: str) -> bool:
-    """Unicode's Control, CR and LF (categories Cc, Zl, Zp): nothing joins one, nor one anything."""
-    return ch < " " or "\x7f" <= ch <= "\x9f" or ch in "\u2028\u2029"
+    if ch in _SPACING or unicodedata.category(ch) in ("Mn", "Me", "Mc") and ch not in _NOT_SPACING:
+        return "E"
+    if 0xFE00 <= o <= 0xFE0F or 0x1F3FB <= o <= 0x1F3FF or 0xE0020 <= o <= 0xE007F:
+        return "E"
+    if 0x1F1E6 <= o <= 0x1F1FF:
+        return "R"
+    return _hangul(ch)
 
 
 def _consonant_after(linker: str, ch: str) -> bool:
@@ -70,16 +73,16 @@ def _consonant_after(linker: str, ch: str) -> bool:
 def _joins(cluster: str, ch: str) -> bool:
     """Whether ch continues the user-perceived character ``cluster`` (an approximation of UAX #29)."""
     last = cluster[-1]
-    if _control(last) or _control(ch):
+    before, kind = _kind(last), _kind(ch)
+    if before == "C" or kind == "C":
         return last == "\r" and ch == "\n" and cluster == "\r"  # CR LF is one
-    if _extends(ch) or last == _ZWJ:
+    if kind in ("E", "Z") or before == "Z":
         return True
-    if _is_regional(ch):  # two regional indicators make one flag
-        return len(cluster) == 1 and _is_regional(last)
+    if kind == "R":  # two regional indicators make one flag
+        return len(cluster) == 1 and before == "R"
     if last in _LINKERS and _consonant_after(last, ch):  # a conjunct: क + ् + ष
         return True
-    kind = _hangul(ch)
-    return bool(kind) and kind in _HANGUL_JOINS.get(_hangul(last), ())
+    return kind in _HANGUL_JOINS.get(before, ())
 
 
 def split_chars(text: str) -> list[str]:

@@ -370,3 +370,10 @@ def test_every_option_that_takes_a_value_is_glued():
     assert seen == set(FREE_VALUES)
     assert glue(["--vocab", "serve", "serve", "--step", "-1", "--force", "-o", "x"]) == [
         "--vocab=serve", "serve", "--step=-1", "--force", "-o", "x"]
+
+
+def test_options_are_known_only_as_spelled(capsys):
+    """argparse took --val for --value; glue() and serve's forwarding know options by their names only."""
+    with pytest.raises(SystemExit) as stop:
+        main(["sweep", "--model", "brackets", "--quantity", "c", "--step", "2", "--val", "1", "-o", "m.npz"])
+    assert stop.value.code == 2 and "--val" in capsys.readouterr().err

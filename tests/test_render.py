@@ -196,3 +196,13 @@ def test_the_input_panel_above_the_first_layer_says_it_reads_the_layer_below():
     x = next(s for s in panels.PANELS[model.cell] if s.key == "x")
     assert layer_equation(x.equation, "x", model, 0) == x.equation  # the embedding
     assert layer_equation(x.equation, "x", model, 2) == "xᵗ: layer 2's hidden state hᵗ, this layer's input"
+
+
+def test_a_lone_mark_token_sits_on_a_dotted_circle():
+    """A vocabulary of code points makes tokens of marks, which alone take no cell: shown on ◌, as type books do."""
+    from rich.cells import cell_len
+
+    from lstm_tui.render.text import token_label
+
+    assert token_label("\u093f") == "\u25cc\u093f" and cell_len(token_label("\u093f")) == 1
+    assert token_label("\u0939\u093f") == "\u0939\u093f" and token_label("e\u0301") == "e\u0301"

@@ -21,6 +21,7 @@ def test_char_tokens_are_what_a_reader_sees_as_one_character_in_any_script():
     assert split("\u0939\u093f\u0902\u0926\u0940") == ["\u0939\u093f\u0902", "\u0926\u0940"]  # हिंदी: 2
     assert split("\u0915\u094d\u0937a") == ["\u0915\u094d\u0937", "a"]  # क्ष, a conjunct
     assert split("\u0915\u094d\u0905") == ["\u0915\u094d", "\u0905"]  # not with an independent vowel
+    assert split("\u09aa\u09cd\u09f0\u09a5") == ["\u09aa\u09cd\u09f0", "\u09a5"]  # Assamese প্ৰ: ৰ is a consonant
     assert split("\u1019\u102c") == ["\u1019", "\u102c"]  # Myanmar's aa: a spacing mark Unicode keeps apart
     assert split("\u1100\u1161\u11a8\uac00\u11a8") == ["\u1100\u1161\u11a8", "\uac00\u11a8"]  # jamo, LV + T
     assert split("a\r\nb\n\r") == ["a", "\r\n", "b", "\n", "\r"]
@@ -75,7 +76,8 @@ def test_a_vocabulary_of_code_points_reads_them_as_code_points():
     hindi = "\u0939\u093f\u0902\u0926\u0940"
     assert fit_vocab(split(hindi), vocab) == list(hindi)
     assert fit_vocab(split("ab\r\ncd"), vocab) == ["a", "b", "\r", "\n", "c", "d"]
-    assert fit_vocab(split("e\u0301\u65e5"), vocab) == ["e\u0301", "\u65e5"]  # no code point known: one, unknown
+    assert fit_vocab(split("e\u0301\u65e5"), vocab) == ["e\u0301", "\u65e5"]  # a code point unknown: one token
+    assert fit_vocab(["a", "\r\n"], ("a", "b")) == ["a", "\r\n"]  # neither CR nor LF known: one unknown
     assert fit_vocab(split(hindi), (*vocab, "\u0939\u093f\u0902")) == ["\u0939\u093f\u0902", "\u0926", "\u0940"]
     model = load_model("random", hidden=4)
     model = dataclasses.replace(model, vocab=vocab, embedding=np.zeros((len(vocab), model.input_size), np.float32))

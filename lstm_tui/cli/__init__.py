@@ -354,10 +354,12 @@ def _serve(args, argv: list[str]) -> int:
             return await super().handle_index(request)
 
     everywhere = args.host in ("0.0.0.0", "::")
-    if everywhere:
+    if args.host == "0.0.0.0":
         import socket
 
         url = f"http://{socket.gethostname()}:{args.port}"
+    elif args.host == "::":  # IPv6 alone, which a machine's name may not resolve to
+        url = f"http://[::1]:{args.port}"
     else:
         url = f"http://{f'[{args.host}]' if ':' in args.host else args.host}:{args.port}"
     every = f" (every IPv{4 if args.host == '0.0.0.0' else 6} interface)" if everywhere else ""
@@ -382,7 +384,11 @@ def _check_listening(host: str, port: int) -> None:
     except (OSError, UnicodeError) as exc:
         raise UserError(f"--host {inert(host)!r}: not an address of this machine ({inert(str(exc))})") from None
     for family, kind, proto, _, address in places:
-        with socket.socket(family, kind, proto) as probe:
+        try:
+            probe = socket.socket(family, kind, proto)
+        except OSError:  # a family this machine has no stack for: the server skips it too
+            continue
+        with probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does
             if family == socket.AF_INET6:  # as asyncio's server does: IPv6 alone, beside an IPv4 listener
                 probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)

@@ -103,7 +103,12 @@ def _model_options(suppress: bool = False) -> argparse.ArgumentParser:
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, with its errors on one line like every other lstm-tui error."""
+    """argparse, with its errors on one line like every other lstm-tui error, and options only as spelled
+    (no --val for --value: glue() and serve's forwarding know each option by its name)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {inert(message)} (see {self.prog} --help)\n")

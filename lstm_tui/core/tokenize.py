@@ -64,10 +64,16 @@ def _kind(ch: str) -> str:
     return _hangul(ch)
 
 
+#: Unicode's Indic consonants (InCB=Consonant) of the scripts whose virama links two into one.
+_CONSONANTS = ((0x0915, 0x0939), (0x0958, 0x095F), (0x0978, 0x097F), (0x0995, 0x09B9), (0x09DC, 0x09DF),
+               (0x09F0, 0x09F1), (0x0A95, 0x0AB9), (0x0AF9, 0x0AF9), (0x0B15, 0x0B39), (0x0B5C, 0x0B5F),
+               (0x0B71, 0x0B71), (0x0C15, 0x0C39), (0x0C58, 0x0C5A), (0x0D15, 0x0D3A))
+
+
 def _consonant_after(linker: str, ch: str) -> bool:
-    """Whether ch is a consonant of the linker's script (the Indic blocks share ISCII's layout)."""
+    """Whether ch is a consonant of the linker's script (its Unicode block)."""
     o = ord(ch)
-    return o >> 7 == ord(linker) >> 7 and (0x15 <= o & 0x7F <= 0x39 or 0x58 <= o & 0x7F <= 0x5F)
+    return o >> 7 == ord(linker) >> 7 and any(lo <= o <= hi for lo, hi in _CONSONANTS)
 
 
 def _joins(cluster: str, ch: str) -> bool:
@@ -110,12 +116,13 @@ def split(text: str, kind: str = "char") -> list[str]:
 
 def fit_vocab(tokens: list[str], vocab: tuple[str, ...]) -> list[str]:
     """Characters the vocabulary does not hold whole, as the code points it holds: a vocabulary of code
-    points (a char-RNN's ``sorted(set(text))``) reads हिंदी as its 5 code points, not as 2 unknown tokens,
-    and CR LF as CR and LF. A character it holds whole, or none of whose code points it knows, stays one."""
+    points (a char-RNN's ``sorted(set(text))``) reads हिंदी as its 5 code points, not as 2 unknown tokens.
+    A character it holds whole stays one, and so does one with a code point it does not know, but CR LF,
+    read as CR and LF when it knows either (a text file's line end, to a model trained on another's)."""
     known = set(vocab)
     out: list[str] = []
     for t in tokens:
-        if len(t) > 1 and t not in known and (t == "\r\n" or all(c in known for c in t)):
+        if len(t) > 1 and t not in known and (all(c in known for c in t) or t == "\r\n" and not known.isdisjoint(t)):
             out.extend(t)
         else:
             out.append(t)

@@ -38,7 +38,10 @@ def token_label(tok: str) -> str:
             out.append(f"\\x{ord(ch):02x}" if ord(ch) < 256 else f"\\u{ord(ch):04x}")
         else:
             out.append(ch)
-    return "".join(out) or "∅"
+    text = "".join(out)
+    if text and unicodedata.category(text[0]) in ("Mn", "Me", "Mc"):  # a lone mark (a code point of a
+        text = "◌" + text  # vocabulary of code points): on its dotted circle, a cell wide, as type books show it
+    return text or "∅"
 
 
 def token_strip(tokens: tuple[str, ...], unknown: np.ndarray, k: int, width: int) -> Text:

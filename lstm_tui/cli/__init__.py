@@ -331,7 +331,8 @@ def _show(args) -> int:
     console = Console(soft_wrap=False)
     # the tables at their full width, however narrow the terminal (it wraps them), not each number cut to "-…"
     wide = console.options.update_width(10_000)
-    need = max((Measurement.get(console, wide, r).maximum for r in report.renderables if isinstance(r, Table)), default=0)
+    tables = [r for r in report.renderables if isinstance(r, Table)]
+    need = max((Measurement.get(console, wide, table).maximum for table in tables), default=0)
     (Console(soft_wrap=False, width=need) if need > console.width else console).print(report)
     return 0
 

@@ -369,6 +369,33 @@ async def test_src_copies_the_source_and_a_typed_source_replaces_it():
         assert app.trace.states["c"][0][4][12] == app.source.states["c"][0][4][12]
 
 
+async def test_an_empty_source_is_refused_and_a_short_one_diffs_its_steps():
+    """A monkey found it: an empty source (I, Enter on nothing) then the diff mode (D) crashed the app, the
+    output panel asking for a step past the source's end."""
+    app = brackets()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("end", "I", "ctrl+a", "ctrl+k", "enter")
+        await pilot.pause()
+        assert app.source is None and any("the source has no char tokens" in n.message for n in app._notifications)
+        await pilot.press("I", "ctrl+a", "ctrl+k", *"((", "enter", "D")
+        await pilot.pause()
+        assert app.is_running and app.compare_mode == "diff" and app.trace.steps == 2 and app.k == 1
+        await pilot.press("D", "end")
+        await pilot.pause()
+        assert app.is_running and app.compare_mode is None and app.k == len(TEXT) - 1
+
+
+def test_the_output_text_of_a_step_past_the_shorter_run_is_empty():
+    from types import SimpleNamespace
+
+    from lstm_tui.render.interventions import output_text
+
+    model = load_model("brackets")
+    long, short = model.trace(TEXT), model.trace("((")
+    state = SimpleNamespace(model=model, before=long, after=short, mode="diff")
+    assert output_text(state, 1).plain and output_text(state, 5).plain == ""
+
+
 async def test_d_without_a_patch_or_source_only_warns():
     app = brackets()
     async with app.run_test(size=(120, 40)) as pilot:

@@ -118,5 +118,7 @@ def output_text(state, k: int, top: int = 5) -> Text:
     ``state`` has ``model``, ``before``, ``after`` and ``mode``."""
     if state.before is None or state.after is None or state.before.logits is None:
         return Text("")
+    if not k < min(len(state.before.logits), len(state.after.logits)):  # a run shorter than the other
+        return Text("")
     sides = "main → source" if state.mode == "diff" else "clean → patched"
     return top_k_text(top_k_change(state.model, state.before, state.after, k, top), sides)

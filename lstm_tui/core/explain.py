@@ -81,11 +81,12 @@ def stages(model: Model, trace: Trace, layer: int, k: int, j: int | None) -> dic
     the layer's own activation f), and the rest are the state terms:
     ``h_prev`` and ``h`` for every cell; ``c_prev``, ``kept``, ``written``,
     ``c`` and ``tanh_c`` (the output activation of c) for an LSTM; ``kept``,
-    ``written`` and ``reset_input`` (what rᵗ scales, W_hn·hᵗ⁻¹ + b_hn) for a GRU. For a projected LSTM, h is P units that do not
-    line up with the gates: ``h`` is then mᵗ = o ⊙ act(cᵗ) (before W_hr),
-    ``projected`` is True and there is no ``h_prev``. A GRU whose reset acts
-    before the product (``linear_before_reset`` False) has recurrent part
-    W_hn (r ⊙ hᵗ⁻¹) and bias b_in + b_hn for n (and ``reset_input`` NaN). Values, c and h are computed
+    ``written`` and ``reset_input`` (what rᵗ scales, W_hn·hᵗ⁻¹ + b_hn) for a
+    GRU. For a projected LSTM, h is P units that do not line up with the
+    gates: ``h`` is then mᵗ = o ⊙ act(cᵗ) (before W_hr), ``projected`` is True
+    and there is no ``h_prev``. A GRU whose reset acts before the product
+    (``linear_before_reset`` False) has recurrent part W_hn (r ⊙ hᵗ⁻¹) and bias
+    b_in + b_hn for n (and ``reset_input`` NaN). Values, c and h are computed
     from the parts shown (they equal the trace's up to rounding). A
     bidirectional level's units are the forward direction's then the
     backward one's; ``direction`` names unit j's. Every number is a float;

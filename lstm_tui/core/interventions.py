@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -50,16 +51,13 @@ import numpy as np
 from .cells import GATES, QUANTITIES, is_plain, run
 from .errors import InputError
 from .model import Model, directions, level_width, softmax
-from .outcomes import log_softmax, names_outputs, token_label
-from .patched_step import PlainRows, activation_functions, cell_step, clipped, derivative
-from .patches import Patch
-from .trace import Trace
 
 # The interventions API stays importable from here: a patch and its text (patches.py), what a patched
 # run changed (outcomes.py).
-from .outcomes import TokenChange, difference, nonfinite, top_k_change  # noqa: F401
-from .patches import NUMBER, PatchSyntaxError, parse_patch, parse_patch_text, prompt_patch, unknown_quantity  # noqa: F401
-
+from .outcomes import TokenChange, difference, log_softmax, names_outputs, nonfinite, token_label, top_k_change  # noqa: F401
+from .patched_step import PlainRows, activation_functions, cell_step, clipped, derivative
+from .patches import NUMBER, Patch, PatchSyntaxError, parse_patch, parse_patch_text, prompt_patch, unknown_quantity  # noqa: F401
+from .trace import Trace
 
 # ---------------------------------------------------------------------------
 # The shape of a level: its directions and the width of each quantity
@@ -287,6 +285,9 @@ def _rerun(clean, n, d, layer, first, x_in, steps, states, xW, hW) -> None:
 GROUP_ROWS = 2048
 
 
+_ID = re.compile(r"#?[+-]?\d+", re.ASCII)  # an output id, 3 or #3, in ASCII digits
+
+
 def find_token(model: Model, token: str | int) -> int:
     """The output id of a token given as its text (or as an id: 3 or #3, when the text is no token)."""
     V = model.head_W.shape[0]
@@ -294,16 +295,13 @@ def find_token(model: Model, token: str | int) -> int:
         v = int(token)
     elif names_outputs(model) and token in model.vocab:
         return model.vocab.index(token)
+    elif _ID.fullmatch(token):
+        v = int(token.removeprefix("#"))
+    elif model.vocab is not None and not names_outputs(model):
+        raise InputError(f"token {token!r}: the {V} outputs of {model.name!r} are classes, not the vocabulary's "
+                         f"tokens: give a class id from 0 to {V - 1}, as #{V - 1}")
     else:
-        try:
-            v = int(token.removeprefix("#")) if token.removeprefix("#").isascii() else None
-        except ValueError:
-            v = None
-        if v is None and model.vocab is not None and not names_outputs(model):
-            raise InputError(f"token {token!r}: the {V} outputs of {model.name!r} are classes, not the vocabulary's "
-                             f"tokens: give a class id from 0 to {V - 1}, as #{V - 1}") from None
-        if v is None:
-            raise InputError(f"token {token!r} is not in the vocabulary of {model.name!r}") from None
+        raise InputError(f"token {token!r} is not in the vocabulary of {model.name!r}")
     if not 0 <= v < V:
         raise InputError(f"token id {v} out of range: expected 0 to {V - 1}")
     return v

@@ -81,9 +81,10 @@ def load_model(
     if spec in DEMOS:
         return load_demo(spec)
     from ..formats import is_model_path, load_file
+    from ..formats.registry import suffix_list
 
     if is_model_path(spec):
         return load_file(spec, prefix=prefix, vocab_path=vocab_path)
     if "/" in spec or "\\" in spec:  # a path, not a name: say what is wrong with it
-        raise InputError(f"{spec}: no such file (and not a model file's name: .safetensors, .npz, .pt, .keras, ...)")
+        raise InputError(f"{spec}: no such file (and not a model file's name: {suffix_list()})")
     raise InputError(f"unknown model {spec!r}: expected one of {', '.join(BUILTIN)} or a weights file")

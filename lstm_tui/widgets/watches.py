@@ -32,8 +32,9 @@ class Watches(Vertical):
     # fit): the views above keep the rest, and the unit view under it stays on screen; the values
     # first. Too short for a plot (-short): the values alone.
     DEFAULT_CSS = f"""
-    Watches {{ height: auto; border: round $secondary 60%; padding: 0 1; display: none; }}
-    Watches {{ border-title-color: $text; }}
+    Watches {{
+        height: auto; border: round $secondary 60%; border-title-color: $text; padding: 0 1; display: none;
+    }}
     Watches.-plot {{ height: {PLOT_SHARE}vh; }}
     Watches.-short, Watches.-empty {{ height: auto; }}
     Watches.-short Figure, Watches.-empty Figure {{ display: none; }}

@@ -414,7 +414,8 @@ def _build(file: str, path: Path, entries: list, vocab, notes: dict, keras2: boo
     table = ACTIVATIONS_KERAS2 if keras2 else ACTIVATIONS
     said: list[str] = []  # the notes a user reads: where lstm-tui's numbers are not Keras's output as it is
     backwards: list[str] = []  # the layers with go_backwards=True
-    skips = "Keras skips them, carrying the state over; lstm-tui runs every step, so from such a step on its numbers are not Keras's"
+    skips = ("Keras skips them, carrying the state over; lstm-tui runs every step, so from such a step on its "
+             "numbers are not Keras's")
     for cls, name, cfg, group in entries:
         where = _where(name, cls)
         if cls == "Masking":
@@ -464,8 +465,9 @@ def _build(file: str, path: Path, entries: list, vocab, notes: dict, keras2: boo
             if cls == "Bidirectional":
                 level, seq = _bidirectional(file, where, cfg, group, E, flip, table)
             else:
-                flip ^= bool(cfg.get("go_backwards", False))
-                backwards += [show(name)] * bool(cfg.get("go_backwards", False))
+                if cfg.get("go_backwards", False):
+                    flip = not flip
+                    backwards.append(show(name))
                 level = _recurrent(file, where, cls, cfg, group, ("cell",), E, flip, table)
                 seq = cfg.get("return_sequences", False)
             if perm is not None:  # the level below gives its units in another order than Keras

@@ -98,20 +98,51 @@ def gru_classifier():
     ]), False
 
 
+def lstm_nested():
+    """A functional model wrapping a Sequential one (as Keras's tutorials wrap a trained model), the
+    Sequential's LSTM under a second go_backwards LSTM of the outer model."""
+    inner = keras.Sequential([
+        keras.Input((None,), dtype="int32"),
+        layers.Embedding(len(VOCAB), 4),
+        layers.LSTM(5, return_sequences=True),
+    ], name="encoder")
+    ids = keras.Input((None,), dtype="int32")
+    x = inner(ids)
+    x = layers.LSTM(3, go_backwards=True, return_sequences=True)(x)
+    y = layers.Dense(len(VOCAB), activation="softmax")(x)
+    return keras.Model(ids, y), False
+
+
+def gru_nested_seq():
+    """A Sequential holding a functional encoder (Embedding, a Bidirectional GRU) and then its own head."""
+    ids = keras.Input((None,), dtype="int32")
+    x = layers.Embedding(len(VOCAB), 4)(ids)
+    x = layers.Bidirectional(layers.GRU(3, return_sequences=True))(x)
+    encoder = keras.Model(ids, x, name="encoder")
+    return keras.Sequential([keras.Input((None,), dtype="int32"), encoder, layers.Dropout(0.1),
+                             layers.Dense(len(VOCAB))]), False
+
+
 def simple_seq():
     """The plainest case: one SimpleRNN on frames."""
     return keras.Sequential([keras.Input((None, 3)), layers.SimpleRNN(4, return_sequences=True)]), True
 
 
-MODELS = {f.__name__: f for f in (lstm_lm, gru_seq, rnn_backwards, lstm_acts, gru_bidir_lm, gru_classifier, simple_seq)}
+MODELS = {f.__name__: f for f in (lstm_lm, gru_seq, rnn_backwards, lstm_acts, gru_bidir_lm, gru_classifier, simple_seq,
+                                          lstm_nested, gru_nested_seq)}
 #: Models also saved in the legacy .h5 format.
 LEGACY = ("lstm_lm", "gru_seq", "rnn_backwards")
 RECURRENT = (layers.LSTM, layers.GRU, layers.SimpleRNN, layers.Bidirectional)
 
 
+def flat(model) -> list:
+    """The model's layers, each nested model's in its place."""
+    return [x for layer in model.layers for x in (flat(layer) if isinstance(layer, keras.Model) else [layer])]
+
+
 def randomise(model, rng) -> None:
     """Every weight uniform in [-0.6, 0.6] (embeddings normal), so zero-initialised biases are tested too."""
-    for layer in model.layers:
+    for layer in flat(model):
         ws = layer.get_weights()
         if not ws:
             continue
@@ -129,7 +160,7 @@ def main(out: Path, names: list[str]) -> None:
         keras.utils.set_random_seed(0)
         model, weights_only = make()
         randomise(model, rng)
-        tokens = any(isinstance(layer, layers.Embedding) for layer in model.layers)
+        tokens = any(isinstance(layer, layers.Embedding) for layer in flat(model))
         if tokens:
             ids = rng.integers(0, len(VOCAB), T).astype("int32")
             inp = ids[None]
@@ -139,11 +170,13 @@ def main(out: Path, names: list[str]) -> None:
             x = rng.standard_normal((T, E)).astype("float32")
             inp = x[None]
             arrays = {"x": x}
-        i = 0
-        for layer in model.layers:
+        i, x = 0, inp
+        for layer in flat(model):  # the layers called in turn: a nested model's own outputs are its layers'
+            if isinstance(layer, layers.InputLayer):
+                continue
+            x = layer(x, training=False)
             if isinstance(layer, RECURRENT):
-                sub = keras.Model(model.inputs, layer.output)
-                arrays[f"out_{i}"] = keras.ops.convert_to_numpy(sub(inp))[0]
+                arrays[f"out_{i}"] = keras.ops.convert_to_numpy(x)[0]
                 i += 1
         arrays["y"] = keras.ops.convert_to_numpy(model(inp))[0]
         model.save(out / f"{name}.keras")

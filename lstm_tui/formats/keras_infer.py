@@ -57,7 +57,7 @@ def _has_weights(group) -> bool:
 
 
 def infer(file: str, layers_group) -> list[tuple[str, str, dict, object]]:
-    """Entries like :func:`_entries` built from the groups' names and shapes alone (defaults assumed)."""
+    """Entries like :func:`.keras_config.entries` built from the groups' names and shapes alone (defaults assumed)."""
     known = []  # (class, name, config, group, in width or None, out width)
     for key in sorted(layers_group):
         group = layers_group[key]
@@ -65,8 +65,8 @@ def infer(file: str, layers_group) -> list[tuple[str, str, dict, object]]:
         if not hasattr(group, "keys") or not _has_weights(group):
             continue
         if "layers" in group:
-            raise refuse(file, f"layers/{show(key)}", "a model nested inside the model",
-                         "one flat stack of layers (rebuild it without the inner model)")
+            raise refuse(file, f"layers/{show(key)}", "a model nested inside the model, whose order a .weights.h5 "
+                         "does not keep", "the .keras file (model.save('model.keras'))")
         cls = _CLASSES.get(base)
         if cls is None:
             raise fail(file, f"layers/{show(key)} holds weights of a layer lstm-tui does not know, and a "

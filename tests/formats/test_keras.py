@@ -3,6 +3,7 @@ scripts/make_keras_fixtures.py), and every refusal as one line naming the file, 
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import sys
@@ -52,23 +53,6 @@ def _last(level, h: np.ndarray) -> np.ndarray:
         parts.append(h[0 if d.reverse else -1, start : start + w])
         start += w
     return np.concatenate(parts)
-
-
-def _keras_positions(model, T: int) -> list[list[int]]:
-    """For each level, the position of Keras's sequence index k = 0..T-1: reversed after an odd number of
-    go_backwards layers (a lone reverse Layer sets the parity; a Bidirectional level keeps it)."""
-    out, parity = [], False
-    for level in model.layers:
-        if isinstance(level, Layer):
-            parity = level.reverse
-        out.append(list(range(T - 1, -1, -1)) if parity else list(range(T)))
-    return out
-
-
-def _swapped(model, i: int) -> bool:
-    """A Bidirectional level read while the sequence is reversed: its units are [Keras backward, Keras forward]."""
-    before = [level for level in model.layers[:i] if isinstance(level, Layer)]
-    return isinstance(model.layers[i], Bidirectional) and bool(before) and before[-1].reverse
 
 
 def _keras_positions(model, T: int) -> list[list[int]]:
@@ -176,7 +160,7 @@ def _set(name: str, **options):
         ("gru_seq", lambda c: _layer(c, "dropout").update(class_name="Conv1D"),
          ["layer 'dropout' (Conv1D): not a layer lstm-tui runs; expected InputLayer, Embedding"]),
         ("gru_seq", lambda c: _layer(c, "dropout").update(class_name="Sequential"),
-         ["layer 'dropout' (Sequential): a model nested inside the model"]),
+         ["layer 'dropout' (Sequential): a nested model whose layers have no weights in the file"]),
         ("gru_seq", lambda c: c.update(class_name="MyModel"), ["config.json: the model is a MyModel"]),
         ("lstm_lm", lambda c: _layer(c, "bidirectional")["config"].update(merge_mode="sum"),
          ["layer 'bidirectional' (Bidirectional): merge_mode 'sum'; expected 'concat'"]),
@@ -488,3 +472,54 @@ def test_where_the_numbers_are_not_keras_output_a_note_says_so(tmp_path):
     assert guessed[0].startswith("a .weights.h5 holds no config")
     assert [n for n in guessed if "reset_after" in n] == [
         "layer 'gru_1' (GRU): a GRU without biases does not say its reset_after: Keras's default (True) assumed"]
+
+
+def test_a_model_used_as_a_layer_is_read_in_its_place(tmp_path):
+    """A trained encoder wrapped in a new model (lstm_nested, gru_nested_seq) opens with Keras's numbers
+    (test_matches_keras); its layers are named outer/inner. A legacy .h5 of one is refused, and so are models
+    nested deeper than MAX_NESTING, each in one line."""
+    from lstm_tui.formats.keras_config import MAX_NESTING
+
+    model = load_file(DATA / "lstm_nested.keras")
+    inner, outer = model.meta["keras_layers"].split(", ")
+    assert inner.startswith("encoder/lstm") and outer.startswith("lstm") and "/" not in outer
+    assert len(load_file(DATA / "gru_nested_seq.keras").layers) == 1
+
+    legacy = tmp_path / "legacy.h5"
+    shutil.copy(DATA / "gru_seq.h5", legacy)
+    with h5py.File(legacy, "r+") as f:
+        config = json.loads(f.attrs["model_config"])
+        _layer(config, "dropout").update(class_name="Sequential")
+        f.attrs["model_config"] = json.dumps(config)
+    _refused(legacy, "layer 'dropout' (Sequential): a model nested inside the model of a legacy .h5 file",
+             "model.save('model.keras')")
+
+    src = zipfile.ZipFile(DATA / "lstm_nested.keras")
+    config = json.loads(src.read("config.json"))
+    outer = next(x for x in config["config"]["layers"] if x["class_name"] == "Sequential")
+    deep = tmp_path / "deep.keras"
+    with h5py.File(tmp_path / "w.h5", "w") as h5, zipfile.ZipFile(deep, "w") as z:
+        def copy(dst, src_group):
+            for key in src_group:
+                src_group.copy(src_group[key], dst, name=key)
+        with h5py.File(io.BytesIO(src.read("model.weights.h5"))) as old:
+            layer = outer
+            group = h5.create_group("layers/sequential")
+            for k in range(MAX_NESTING):  # the encoder inside MAX_NESTING more Sequentials
+                layer = {"class_name": "Sequential", "config": {"name": f"wrap{k}", "layers": [layer]}}
+                group = group.create_group("layers/sequential")
+            layer.update(inbound_nodes=outer["inbound_nodes"], name=outer["name"])
+            layer["config"]["name"] = outer["config"]["name"]
+            copy(group, old["layers/sequential"])
+            outer_layers = config["config"]["layers"]
+            outer_layers[outer_layers.index(outer)] = layer
+            for key in old:
+                if key != "layers":
+                    old.copy(old[key], h5, name=key)
+            for key in old["layers"]:
+                if key != "sequential":
+                    old.copy(old["layers"][key], h5["layers"], name=key)
+        h5.flush()
+        z.writestr("config.json", json.dumps(config))
+        z.writestr("model.weights.h5", (tmp_path / "w.h5").read_bytes())
+    _refused(deep, f"models nested more than {MAX_NESTING} deep")

@@ -123,15 +123,43 @@ def gru_nested_seq():
                              layers.Dense(len(VOCAB))]), False
 
 
+def lstm_deep_head():
+    """The usual sentence classifier with a hidden layer in its head (as TensorFlow's RNN tutorial builds it):
+    Embedding, a Bidirectional LSTM with return_sequences=False, Dense(6, relu), Dropout, Dense(3, tanh), Dense(1)."""
+    return keras.Sequential([
+        keras.Input((None,), dtype="int32"),
+        layers.Embedding(len(VOCAB), 4),
+        layers.Bidirectional(layers.LSTM(4)),
+        layers.Dense(6, activation="relu"),
+        layers.Dropout(0.5),
+        layers.Dense(3, activation="tanh"),
+        layers.Dense(1),
+    ]), False
+
+
+def gru_deep_head_lm():
+    """A language model whose head has a hidden layer at every step: a GRU, TimeDistributed(Dense(6, elu)),
+    Dense(V), Activation(softmax)."""
+    return keras.Sequential([
+        keras.Input((None,), dtype="int32"),
+        layers.Embedding(len(VOCAB), 4),
+        layers.GRU(5, return_sequences=True),
+        layers.TimeDistributed(layers.Dense(6, activation="elu")),
+        layers.Dense(len(VOCAB)),
+        layers.Activation("softmax"),
+    ]), False  # (a .weights.h5 does not say the hidden layer's activation: refused)
+
+
 def simple_seq():
     """The plainest case: one SimpleRNN on frames."""
     return keras.Sequential([keras.Input((None, 3)), layers.SimpleRNN(4, return_sequences=True)]), True
 
 
 MODELS = {f.__name__: f for f in (lstm_lm, gru_seq, rnn_backwards, lstm_acts, gru_bidir_lm, gru_classifier, simple_seq,
-                                          lstm_nested, gru_nested_seq)}
+                                          lstm_nested, gru_nested_seq, lstm_deep_head,
+                                          gru_deep_head_lm)}
 #: Models also saved in the legacy .h5 format.
-LEGACY = ("lstm_lm", "gru_seq", "rnn_backwards")
+LEGACY = ("lstm_lm", "gru_seq", "rnn_backwards", "lstm_deep_head")
 RECURRENT = (layers.LSTM, layers.GRU, layers.SimpleRNN, layers.Bidirectional)
 
 

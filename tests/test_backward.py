@@ -179,3 +179,40 @@ def test_float32_stays_float32():
     grads = backward(model, trace, dlogits=cross_entropy(trace.logits, np.array([1, 2, 3]))[1])
     assert all(v.dtype == np.float32 for v in grads.params.values())
     assert grads.x.dtype == grads.h.dtype == np.float32
+
+
+@pytest.mark.parametrize("acts", [(("Relu", 0.0, 0.0),), (("Tanh", 0.0, 0.0), ("Elu", 1.0, 0.0))])
+def test_cross_entropy_through_a_head_with_hidden_layers(acts, rng):
+    """A head with hidden layers (Keras's Dense(6, "relu"), Dense(V)): every parameter's gradient, the
+    hidden layers' too, and the input's, by finite differences."""
+    from dataclasses import replace
+
+    from lstm_tui.core.model import Dense
+
+    base = random_model(hidden=3, seed=5, cell="lstm", layers=1, embed=2, dtype="float64")
+    widths = [3, 5, 4][: len(acts) + 1]
+    hidden = tuple(Dense(rng.standard_normal((o, i)), rng.standard_normal(o), a)
+                   for i, o, a in zip(widths, widths[1:], acts))
+    V = base.head_W.shape[0]
+    model = replace(base, head_hidden=hidden, head_W=rng.standard_normal((V, widths[-1])))
+    text = "abcab"
+    targets = np.array([1, 2, 3, 4, 0])
+
+    def loss():
+        return cross_entropy(model.trace(text).logits, targets)[0]
+
+    trace = model.trace(text)
+    h = trace.states["h"][-1]
+    for d in hidden:  # the logits are the head's layers applied in turn
+        name, alpha, beta = d.activation
+        h = {"Relu": lambda a: np.maximum(a, 0), "Tanh": np.tanh,
+             "Elu": lambda a: np.where(a > 0, a, np.expm1(np.minimum(a, 0)))}[name](h @ d.W.T + d.b)
+    np.testing.assert_allclose(trace.logits, h @ model.head_W.T + model.head_b, rtol=1e-12)
+    grads = backward(model, trace, dlogits=cross_entropy(trace.logits, targets)[1])
+    params = parameters(model)
+    assert {f"head.{n}.{w}" for n in range(len(acts)) for w in ("weight", "bias")} <= set(grads.params) == set(params)
+    for name, array in params.items():
+        if name != "encoder.weight":
+            _close(name, grads.params[name], _numeric(loss, array))
+    with pytest.raises(Exception, match="hidden layer 0"):
+        replace(model, head_hidden=(Dense(np.zeros((2, 7)), np.zeros(2)),))

@@ -98,6 +98,8 @@ def parameters(model: Model, prefix: str = "") -> dict[str, np.ndarray]:
                 out[f"{prefix}weight_hr_{sfx}"] = layer.W_hr
     if model.embedding is not None:
         out["encoder.weight"] = model.embedding
+    for n, d in enumerate(model.head_hidden):
+        out[f"head.{n}.weight"], out[f"head.{n}.bias"] = d.W, d.b
     if model.head_W is not None:
         out["decoder.weight"] = model.head_W
         out["decoder.bias"] = model.head_b
@@ -162,9 +164,7 @@ def backward(
         if model.head_W is None:
             raise ValueError(f"model {model.name!r} has no output head to take dlogits")
         dlogits = np.asarray(dlogits, dtype=dt)  # (T, V)
-        params["decoder.weight"] = dlogits.T @ h_top  # (V, W)
-        params["decoder.bias"] = dlogits.sum(axis=0)  # (V,)
-        dh_in += dlogits @ model.head_W
+        dh_in += _head_backward(model, h_top, dlogits, params)
     lstm = trace.cell == "lstm"
     dh_all = [np.empty((T, trace.width("h", k)), dtype=dt) for k in range(L)]
     dc_all = [np.empty((T, trace.width("c", k)), dtype=dt) for k in range(L)] if lstm else None
@@ -221,6 +221,24 @@ def backward(
         return None if v is None else (np.stack(v) if trace.uniform else v)
 
     return Grads(x=dh_in, h=per_layer(dh_all), c=per_layer(dc_all), h0=per_layer(dh0), c0=per_layer(dc0), params=params)
+
+
+def _head_backward(model: Model, h_top: np.ndarray, dlogits: np.ndarray, params: dict) -> np.ndarray:
+    """dL/dh of the last level (T, W) through the head (its hidden layers too), the head's gradients in ``params``."""
+    ins, pres = [h_top], []  # each layer's input, and each hidden layer's pre-activation
+    for d in model.head_hidden:
+        pres.append(d.pre(ins[-1]))
+        ins.append(d.act(pres[-1]))
+    params["decoder.weight"] = dlogits.T @ ins[-1]  # (V, W)
+    params["decoder.bias"] = dlogits.sum(axis=0)  # (V,)
+    grad = dlogits @ model.head_W  # dL/d of the head's input
+    for n in range(len(model.head_hidden) - 1, -1, -1):
+        d = model.head_hidden[n]
+        name, alpha, beta = d.activation
+        grad = grad * ACTIVATIONS[name][1](pres[n], alpha, beta)  # dL/d of its pre-activation
+        params[f"head.{n}.weight"], params[f"head.{n}.bias"] = grad.T @ ins[n], grad.sum(axis=0)
+        grad = grad @ d.W
+    return grad
 
 
 def _direction_backward(

@@ -89,7 +89,7 @@ def step_seconds(model: Model) -> float:
             per += 10e-6 + G * layer.hidden_size * (layer.output_size + layer.input_size) / 20e9
     if model.head_W is not None:
         V, H = model.head_W.shape
-        per += V * H / 20e9 + V * 5e-9
+        per += V * H / 20e9 + V * 5e-9 + sum(d.W.size for d in model.head_hidden) / 20e9
     return per
 
 

@@ -220,7 +220,7 @@ def _head(model: Model, states, logits: np.ndarray, y: np.ndarray, changed: tupl
     """The output head's logits and y at positions ``changed`` (first, last), written in place."""
     lo, hi = changed
     with np.errstate(all="ignore"):
-        logits[lo : hi + 1] = states["h"][-1][lo : hi + 1] @ model.head_W.T + model.head_b  # (…, V)
+        logits[lo : hi + 1] = model.logits_of(states["h"][-1][lo : hi + 1])  # (…, V)
         y[lo : hi + 1] = softmax(logits[lo : hi + 1])
 
 
@@ -470,7 +470,7 @@ class EffectMap:
                     if cm is not None:
                         cm[...] = rec["c"]
                 below = hm
-        logits = h[-1] @ model.head_W.T + model.head_b  # (R, V)
+        logits = model.logits_of(h[-1])  # (R, V)
         return (log_softmax(logits)[:, self.token] - self.clean_logp).reshape(len(steps), B)
 
     def estimate(self) -> np.ndarray:

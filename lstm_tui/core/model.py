@@ -3,6 +3,7 @@
     xᵗ = E[idᵗ]                  (or a feature frame given directly)
     hᵗ_l = cell(x or hᵗ_{l-1})   for each level l (see ``cells``)
     yᵗ = softmax(W_y hᵗ_L + b_y) (if the model has an output head)
+    yᵗ = softmax(W_y a(W_1 hᵗ_L + b_1) + b_y)   (a head with a hidden layer, as Keras's Dense(64, "relu"), Dense(V))
 
 A level is a :class:`~.cells.Layer` (one direction) or a
 :class:`~.cells.Bidirectional` pair, whose output at position t is
@@ -48,6 +49,23 @@ def softmax(a: np.ndarray) -> np.ndarray:
 
 
 Level = Layer | Bidirectional
+
+
+@dataclass(frozen=True)
+class Dense:
+    """A hidden layer of the output head, between the last level and ``head_W``: act(W x + b)."""
+
+    W: np.ndarray  # (out, in)
+    b: np.ndarray  # (out,)
+    activation: tuple[str, float, float] = ("Affine", 1.0, 0.0)  # a name of cells.ACTIVATIONS, alpha, beta
+
+    def pre(self, x: np.ndarray) -> np.ndarray:
+        """W x + b for each row of x (..., in)."""
+        return x @ self.W.T + self.b
+
+    def act(self, a: np.ndarray) -> np.ndarray:
+        name, alpha, beta = self.activation
+        return ACTIVATIONS[name][0](a, alpha, beta)
 
 
 def directions(level: Level) -> tuple[Layer, ...]:
@@ -132,6 +150,7 @@ class Model:
     name: str = "model"  # shown in the title bar
     description: str = ""  # one line for --list-models and the help screen
     meta: dict = field(default_factory=dict)  # anything else the file said
+    head_hidden: tuple[Dense, ...] = ()  # the head's hidden layers, in order, between the last level and head_W
 
     def __post_init__(self):
         object.__setattr__(self, "layers", tuple(self.layers))
@@ -140,8 +159,27 @@ class Model:
             raise InputError(
                 f"the embedding gives vectors of size {self.embedding.shape[1]}, layer 0 takes {self.input_size}"
             )
-        if self.head_W is not None and self.head_W.shape[1] != self.output_size:
-            raise InputError(f"the output head takes vectors of size {self.head_W.shape[1]}, the last layer gives {self.output_size}")
+        object.__setattr__(self, "head_hidden", tuple(self.head_hidden))
+        width, gives = self.output_size, "the last layer gives"
+        for n, d in enumerate(self.head_hidden):
+            if self.head_W is None or d.W.ndim != 2 or d.W.shape[1] != width or d.b.shape != (d.W.shape[0],):
+                raise InputError(f"the head's hidden layer {n} has weights {list(d.W.shape)} and a bias {list(d.b.shape)}: "
+                                 f"expected [out, {width}] and [out] ({gives} {width}), and a head after it")
+            if d.activation[0] not in ACTIVATIONS:
+                raise InputError(f"the head's hidden layer {n} has an unknown activation {d.activation[0]!r}")
+            width, gives = d.W.shape[0], f"hidden layer {n} gives"
+        if self.head_W is not None and self.head_W.shape[1] != width:
+            raise InputError(f"the output head takes vectors of size {self.head_W.shape[1]}, {gives} {width}")
+
+    def head_input(self, h: np.ndarray) -> np.ndarray:
+        """What ``head_W`` reads from the last level's h (..., W): h through the head's hidden layers."""
+        for d in self.head_hidden:
+            h = d.act(d.pre(h))
+        return h
+
+    def logits_of(self, h: np.ndarray) -> np.ndarray:
+        """The head's logits (..., V) of the last level's h (..., W)."""
+        return self.head_input(h) @ self.head_W.T + self.head_b
 
     @property
     def cell(self) -> str:
@@ -223,7 +261,9 @@ class Model:
             return Bidirectional(layer(v.forward), layer(v.backward)) if isinstance(v, Bidirectional) else layer(v)
 
         layers = tuple(level(v) for v in self.layers)
-        return replace(self, layers=layers, embedding=cast(self.embedding), head_W=cast(self.head_W), head_b=cast(self.head_b))
+        hidden = tuple(replace(d, W=cast(d.W), b=cast(d.b)) for d in self.head_hidden)
+        return replace(self, layers=layers, embedding=cast(self.embedding), head_W=cast(self.head_W), head_b=cast(self.head_b),
+                       head_hidden=hidden)
 
     def tokens(self, text: str) -> list[str]:
         """Split text with this model's tokenizer (characters its vocabulary holds only as code points, as those)."""
@@ -354,7 +394,7 @@ class Model:
             inp = states["h"][k]
         logits = y = None
         if self.head_W is not None:
-            logits = inp @ self.head_W.T + self.head_b  # (T, V)
+            logits = self.logits_of(inp)  # (T, V)
             y = softmax(logits)
         return Trace(
             cell=self.cell,

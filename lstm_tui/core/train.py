@@ -62,6 +62,7 @@ def copy_model(model: Model) -> Model:
         embedding=own(model.embedding),
         head_W=own(model.head_W),
         head_b=own(model.head_b),
+        head_hidden=tuple(dataclasses.replace(d, W=d.W.copy(), b=d.b.copy()) for d in model.head_hidden),
         meta=dict(model.meta),
     )
 

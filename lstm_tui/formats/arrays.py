@@ -406,6 +406,7 @@ def assemble(
     embedding_key: str = "the embedding",
     head_key: str = "the head",
     head_is_vocab: bool = True,  # False: a head of any width even without an embedding (Keras: a classifier)
+    head_hidden: tuple = (),  # core.model.Dense layers before head_W (biases may be None: zeros)
 ) -> Model:
     """The :class:`Model` of a reader's pieces, every array in one float dtype (float64 only if all are)."""
     meta, info = dict(meta or {}), dict(info or {})
@@ -423,7 +424,7 @@ def assemble(
     tokenizer = tokenizer_of(file, meta, vocab) if vocab is not None else "char"
     layers = [d for level in levels for d in directions(level)]
     arrays = [a for d in layers for a in (d.W_ih, d.W_hh, d.b_ih, d.b_hh, d.W_hr) if a is not None]
-    arrays += [a for a in (embedding, head_W, head_b) if a is not None]
+    arrays += [a for a in (embedding, head_W, head_b, *(x for d in head_hidden for x in (d.W, d.b))) if a is not None]
     dt = np.float64 if all(a.dtype == np.float64 for a in arrays) else np.float32
 
     def cast(a):
@@ -446,6 +447,8 @@ def assemble(
                   for v in levels)
     if head_W is not None and head_b is None:
         head_b = np.zeros(head_W.shape[0], dtype=dt)
+    hidden = tuple(replace(d, W=cast(d.W), b=np.zeros(d.W.shape[0], dtype=dt) if d.b is None else cast(d.b))
+                   for d in head_hidden)
     kinds = sorted({d.cell for d in layers}, key=[d.cell for d in layers].index)
     widths = "/".join(str(v.output_size) for v in stack)
     fmt = info.get("format", "")
@@ -455,12 +458,13 @@ def assemble(
     extra = {k: v for k, v in meta.items() if k not in ("vocab", "name", "description", "layers") and isinstance(v, str)}
     try:
         return _model(stack, embedding, head_W, head_b, vocab, tokenizer, name, description, extra, info, path, fmt,
-                      cast)
+                      cast, hidden)
     except InputError as exc:  # levels that do not chain or pair, as the core words it
         raise fail(file, str(exc)) from None
 
 
-def _model(stack, embedding, head_W, head_b, vocab, tokenizer, name, description, extra, info, path, fmt, cast):
+def _model(stack, embedding, head_W, head_b, vocab, tokenizer, name, description, extra, info, path, fmt, cast,
+           hidden):
     return Model(
         layers=stack,
         embedding=cast(embedding),
@@ -471,4 +475,5 @@ def _model(stack, embedding, head_W, head_b, vocab, tokenizer, name, description
         name=name,
         description=description,
         meta={**extra, **info, "path": str(path), "format": fmt},
+        head_hidden=hidden,
     )

@@ -54,6 +54,7 @@ import numpy as np
 
 from ..core.cells import DEFAULT_ACTIVATIONS, Bidirectional, Layer
 from ..core.errors import ModelFileError
+from ..core.model import Dense
 from ..core.inputs import first_line
 from .arrays import ZIP_MAGIC, assemble, checked
 from .keras_config import entries as _entries
@@ -293,6 +294,7 @@ def _build(file: str, path: Path, entries: list, vocab, notes: dict, keras2: boo
     width = None  # the width of the sequence flowing on (None before the first layer with weights)
     sequence = True  # False after return_sequences=False
     head_name = None
+    head_where, head_act, hidden = "", "linear", []  # the head so far, its activation, and the Dense layers before it
     perm = None  # the order of Keras's units in the last level's output, when it is not the same
     names: list[str] = []  # Keras's name of each level
     table = ACTIVATIONS_KERAS2 if keras2 else ACTIVATIONS
@@ -314,12 +316,15 @@ def _build(file: str, path: Path, entries: list, vocab, notes: dict, keras2: boo
         else:
             sub = ()
         if cls in ("Activation", "Softmax") and head_name is not None and info["head_activation"] == "linear":
-            act = cfg.get("activation", "linear") if cls == "Activation" else "softmax"
-            info["head_activation"] = show(act if isinstance(act, str) else json.dumps(act)[:60])
+            head_act = cfg.get("activation", "linear") if cls == "Activation" else "softmax"
+            info["head_activation"] = show(head_act if isinstance(head_act, str) else json.dumps(head_act)[:60])
             continue  # Dense(V) then Activation("softmax"): one head with its activation
-        if head_name is not None:
+        if head_name is not None and cls != "Dense":
             raise refuse(file, where, f"comes after the head {show(head_name)!r}",
-                         "one Dense head as the last layer (lstm-tui shows one linear head)")
+                         "Dense layers as the last layers (the head)")
+        if head_name is not None:  # Dense(64, "relu"), Dense(V): the one before is a hidden layer of the head
+            act = _activation(file, head_where, "activation", head_act, table)
+            hidden.append(Dense(head_W, head_b, act))
         if cls == "Embedding":
             if levels or embedding is not None:
                 raise refuse(file, where, "an embedding after other layers", "the Embedding first")
@@ -381,14 +386,17 @@ def _build(file: str, path: Path, entries: list, vocab, notes: dict, keras2: boo
             if len(w) != (2 if use_bias else 1):
                 raise fail(file, f"{where}: holds {len(w)} weight arrays, expected {2 if use_bias else 1} "
                                  f"(use_bias={use_bias})")
+            reads = f"the head's layer {show(head_name)!r}" if head_name else "the last layer's h"
             head_W = checked(file, f"{where} kernel", w[0], (width, units if isinstance(units, int) else "V"),
-                             f" (the head reads the last layer's h, width {width})").T
+                             f" (it reads {reads}, width {width})").T
             if perm is not None:
                 head_W = head_W[:, perm]
+            perm, width = None, head_W.shape[0]
             head_b = checked(file, f"{where} bias", w[1], (head_W.shape[0],)) if use_bias else None
-            act = cfg.get("activation") or "linear"
-            info["head_activation"] = show(act if isinstance(act, str) else json.dumps(act)[:60])
+            head_act = cfg.get("activation") or "linear"
+            info["head_activation"] = show(head_act if isinstance(head_act, str) else json.dumps(head_act)[:60])
             info["head"] = head_name = name
+            head_where = where
             continue
         raise refuse(file, where, "not a layer lstm-tui runs", ", ".join(KNOWN))
     if not levels:
@@ -418,9 +426,11 @@ def _build(file: str, path: Path, entries: list, vocab, notes: dict, keras2: boo
                     f"y their softmax, not Keras's output ({act} of the logits)")
     if said:
         info["notes"] = said
+    if hidden:
+        info["head_hidden"] = show(", ".join(f"{d.W.shape[0]} {d.activation[0]}" for d in hidden))
     return assemble(file, path, levels, embedding=embedding, head_W=head_W, head_b=head_b, vocab=vocab,
                     info=info, embedding_key=f"embedding {info.get('embedding', '')!r}",
-                    head_key=f"head {head_name!r}", head_is_vocab=False)
+                    head_key=f"head {head_name!r}", head_is_vocab=False, head_hidden=tuple(hidden))
 
 
 def _family(cell: str) -> str:

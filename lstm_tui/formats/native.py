@@ -10,7 +10,10 @@ or ``word``), ``name``, ``description`` and ``layers``: a JSON list with one
 entry per level, a list of one or two directions, each
 ``{"cell", "activations", "clip", "linear_before_reset", "reverse"}`` (the
 fields of :class:`~lstm_tui.core.cells.Layer` that the names cannot say), so
-a model read from Keras or ONNX keeps its activations and directions.
+a model read from Keras or ONNX keeps its activations and directions. A head
+with hidden layers keeps them as ``head.{n}.weight`` (out, in) and
+``head.{n}.bias``, their activations in ``head_hidden`` (a JSON list of
+``[name, alpha, beta]``).
 Files without ``layers`` (the shipped demos, older saves) are plain PyTorch
 state dicts and read by ``pytorch``.
 """
@@ -57,12 +60,15 @@ def model_metadata(model: Model) -> dict[str, str]:
     if model.vocab is not None:
         meta["vocab"] = json.dumps(list(model.vocab), ensure_ascii=False)
     meta["layers"] = json.dumps([[_options(d) for d in directions(level)] for level in model.layers])
+    if model.head_hidden:
+        meta["head_hidden"] = json.dumps([list(d.activation) for d in model.head_hidden])
     return meta
 
 
 def save_model(model: Model, path: str | os.PathLike, *, force: bool = False) -> None:
     """Write ``model`` as one safetensors file (atomically, never over a file unless ``force``)."""
     from safetensors.numpy import save
+
 
     blob = save(model_tensors(model), metadata=model_metadata(model))
     atomic_write(path, lambda fh: fh.write(blob), force=force)
@@ -80,9 +86,31 @@ def load(path: Path, *, prefix: str | None = None, vocab_path=None) -> Model:
 
     def build(f):
         spec = layer_spec(f.name, f.meta.get("layers"))
-        return pytorch.build(f, path, prefix, vocab, spec=spec, fmt="lstm-tui")
+        head = head_spec(f.name, f.meta.get("head_hidden"))
+        return pytorch.build(f, path, prefix, vocab, spec=spec, fmt="lstm-tui", head_hidden=head)
 
     return open_arrays(path, show(str(path)), build)
+
+
+def _activation_ok(a) -> bool:
+    return (isinstance(a, list) and len(a) == 3 and a[0] in ACTIVATIONS
+            and all(isinstance(v, (int, float)) and math.isfinite(v) for v in a[1:]))
+
+
+def head_spec(file: str, text) -> list[tuple[str, float, float]]:
+    """The metadata ``head_hidden``, checked: the activation of each hidden layer of the head ([] without)."""
+    from .registry import fail
+
+    if text is None:
+        return []
+    try:
+        spec = json.loads(text) if isinstance(text, str) else None
+    except (ValueError, RecursionError):
+        spec = None
+    if not isinstance(spec, list) or len(spec) > 64 or not all(_activation_ok(a) for a in spec):
+        raise fail(file, f"metadata 'head_hidden' is not a list of [name, alpha, beta] with names from "
+                         f"{', '.join(ACTIVATIONS)}")
+    return [(a[0], float(a[1]), float(a[2])) for a in spec]
 
 
 def layer_spec(file: str, text) -> list[list[dict]]:
@@ -111,9 +139,7 @@ def layer_spec(file: str, text) -> list[list[dict]]:
             acts = opts.get("activations")
             if acts is not None:
                 n = len(DEFAULT_ACTIVATIONS[cell])
-                ok = isinstance(acts, list) and len(acts) == n and all(
-                    isinstance(a, list) and len(a) == 3 and a[0] in ACTIVATIONS
-                    and all(isinstance(v, (int, float)) and math.isfinite(v) for v in a[1:]) for a in acts)
+                ok = isinstance(acts, list) and len(acts) == n and all(_activation_ok(a) for a in acts)
                 if not ok:
                     raise bad(f"{where}: activations is not {n} [name, alpha, beta] with names from "
                               f"{', '.join(ACTIVATIONS)}")

@@ -33,6 +33,7 @@ from pathlib import Path
 
 from ..core.cells import GATES, Bidirectional, Layer
 from ..core.inputs import dims
+from ..core.model import Dense
 from .arrays import Arrays, assemble, file_vocab, is_container, list_keys, open_arrays
 from .registry import show, vocabulary
 
@@ -68,8 +69,10 @@ def load(path: Path, *, prefix: str | None = None, vocab_path=None):
     return open_arrays(path, show(str(path)), lambda f: build(f, path, prefix, vocab))
 
 
-def build(f: Arrays, path: Path, prefix: str | None, vocab, spec: list | None = None, fmt: str = "pytorch"):
-    """The model of a state dict's arrays; ``spec`` (lstm-tui's own files) gives each level's cell and options."""
+def build(f: Arrays, path: Path, prefix: str | None, vocab, spec: list | None = None, fmt: str = "pytorch",
+          head_hidden: list | None = None):
+    """The model of a state dict's arrays; ``spec`` (lstm-tui's own files) gives each level's cell and options,
+    ``head_hidden`` the activations of the head's hidden layers (``head.{n}.weight``, ``head.{n}.bias``)."""
     groups: dict[str, set] = {}  # prefix -> the numbers of its levels' forward directions
     reverse: dict[str, set] = {}  # and of their reverse directions
     for key in f.keys:
@@ -105,10 +108,16 @@ def build(f: Arrays, path: Path, prefix: str | None, vocab, spec: list | None = 
             break
     head_W = head_b = None
     head_key = "the head"
+    hidden, reads = [], f"the last layer's h, H={W}"
+    for n, act in enumerate(head_hidden or ()):
+        key = f"{parent}head.{n}.weight"
+        w = f.get(key, ("out", W), f" (it reads {reads})")
+        hidden.append(Dense(w, f.get(f"{parent}head.{n}.bias", (w.shape[0],)), act))
+        W, reads = w.shape[0], f"{show(key)}'s output, {w.shape[0]} wide"
     for n in HEAD_NAMES:
         wkey, bkey = f"{parent}{n}.weight", f"{parent}{n}.bias"
         if f.has(wkey):
-            head_W = f.get(wkey, ("V", W), f" (the head reads the last layer's h, H={W})")
+            head_W = f.get(wkey, ("V", W), f" (the head reads {reads})")
             head_b = f.get(bkey, (head_W.shape[0],)) if f.has(bkey) else None
             head_key = wkey
             break
@@ -126,7 +135,7 @@ def build(f: Arrays, path: Path, prefix: str | None, vocab, spec: list | None = 
             embedding, info["tied"] = head_W, True  # safetensors kept one name of two tied tensors
             info["embedding"] = emb_key = head_key
     return assemble(f.name, path, levels, embedding=embedding, head_W=head_W, head_b=head_b, vocab=vocab,
-                    meta=f.meta, info=info, embedding_key=emb_key, head_key=head_key)
+                    meta=f.meta, info=info, embedding_key=emb_key, head_key=head_key, head_hidden=tuple(hidden))
 
 
 def choose_prefix(f: Arrays, groups: dict, prefix: str | None) -> str:

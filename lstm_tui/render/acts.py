@@ -27,6 +27,9 @@ _ROLE = {
 }
 
 
+_SUB = "₀₁₂₃₄₅₆₇₈₉"
+
+
 def symbol(spec: tuple) -> str:
     """σ, tanh, relu, or the ONNX name of any other activation."""
     return _SHORT.get(spec[0], spec[0])
@@ -117,6 +120,12 @@ def layer_equation(equation: str, key: str, model, layer: int) -> str:
     lay = dirs[0]
     role = _PANEL_ROLE.get(lay.cell, {}).get(key)
     out = equation
+    if key == "y" and model.head_hidden:  # yᵗ = softmax(W_y relu(W₁ hᵗ + b₁) + b_y)
+        inner = "hᵗ"
+        for n, d in enumerate(model.head_hidden, 1):
+            act = "" if d.activation == ("Affine", 1.0, 0.0) else symbol(d.activation)
+            inner = f"{act}(W{_SUB[n % 10]} {inner} + b{_SUB[n % 10]})"
+        out = out.replace("W_y hᵗ", f"W_y {inner}", 1)
     if role is not None:
         written = _WRITTEN[lay.cell][role]
         own = [symbol(activations_of(d)[role]) for d in dirs]

@@ -104,8 +104,7 @@ def _assert_matches(tmp_path: Path, path: Path, name: str, kind: str) -> None:
         return
     act = model.meta["head_activation"] if kind != ".weights.h5" else "softmax"
     h = np.asarray(trace.states["h"][-1])
-    logits = _last(model.layers[-1], h) @ model.head_W.T + model.head_b if ref["y"].ndim == 1 else \
-        trace.logits[positions[-1]]
+    logits = model.logits_of(_last(model.layers[-1], h)) if ref["y"].ndim == 1 else trace.logits[positions[-1]]
     keras_y = {"softmax": lambda a: np.exp(a) / np.exp(a).sum(-1, keepdims=True), "linear": lambda a: a,
                "sigmoid": lambda a: 1 / (1 + np.exp(-a))}[act](logits.astype(np.float64))
     np.testing.assert_allclose(keras_y, ref["y"], atol=TOL, err_msg=f"{name} y")
@@ -172,6 +171,11 @@ def _set(name: str, **options):
          ["config.json: the model's outputs are"]),
         ("lstm_lm", lambda c: _layer(c, "lstm_1").update(class_name="GRU"), ["layer 'lstm_1' (GRU)"]),
         ("simple_seq", lambda c: c["config"]["layers"][1]["config"].update(time_major=True), ["time_major=True"]),
+        ("lstm_deep_head", _set("dense_1", activation="gelu"), ["layer 'dense_1' (Dense): activation 'gelu'"]),
+        ("lstm_deep_head", _set("dense", activation="softmax"), ["layer 'dense' (Dense): activation 'softmax'"]),
+        ("lstm_deep_head", _set("dense", units=5), ["layer 'dense' (Dense) kernel has shape [8, 6], expected [8, 5]"]),
+        ("lstm_deep_head", lambda c: _layer(c, "dropout").update(class_name="LayerNormalization"),
+         ["layer 'dropout' (LayerNormalization): comes after the head 'dense'; expected Dense layers"]),
     ],
 )
 def test_config_refusals(tmp_path, model, change, fragments):

@@ -112,3 +112,25 @@ def test_saved_metadata_is_json(tmp_path):
     save_model(model, tmp_path / "m.safetensors")
     assert len(load_arrays(str(tmp_path / "m.safetensors"))) == 7  # 4 recurrent arrays, embedding, head weight and bias
     assert json.loads(model_metadata(model)["layers"])[0][0]["cell"] == "lstm"
+
+
+def test_a_head_with_hidden_layers_survives_a_save(tmp_path):
+    """Keras's Dense(6, "relu"), Dropout, Dense(3, "tanh"), Dense(1) head (fixture lstm_deep_head): saved and read
+    back, the same hidden layers and the same logits; a damaged head_hidden or a missing array is one line."""
+    from pathlib import Path
+
+    model = load_file(Path(__file__).parent.parent / "data" / "keras" / "lstm_deep_head.keras")
+    assert [d.activation[0] for d in model.head_hidden] == ["Relu", "Tanh"]
+    save_model(model, tmp_path / "m.safetensors")
+    back = load_file(tmp_path / "m.safetensors")
+    assert [(d.W.shape, d.activation) for d in back.head_hidden] == [(d.W.shape, d.activation) for d in model.head_hidden]
+    text = list(model.vocab[:5])
+    np.testing.assert_array_equal(back.trace(text).logits, model.trace(text).logits)
+    for bad, match in (("[[\"Gelu\", 0, 0], [\"Tanh\", 0, 0]]", "'head_hidden' is not a list"),
+                       ("[[\"Relu\", 0, 0], [\"Tanh\", 0, 0], [\"Tanh\", 0, 0]]", "head.2.weight")):
+        meta = model_metadata(model)
+        meta["head_hidden"] = bad
+        save_file(model_tensors(model), str(tmp_path / "bad.safetensors"), metadata=meta)
+        with pytest.raises(ModelFileError, match=match) as exc:
+            load_file(tmp_path / "bad.safetensors")
+        assert "\n" not in str(exc.value)

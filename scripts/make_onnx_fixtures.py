@@ -156,12 +156,17 @@ def torch_models():
 
     class Net(nn.Module):
         def __init__(self, kind, layers, bidirectional, V=11, E=5, H=4, embed=True, head="softmax",
-                     batch_first=False, **kw):
+                     batch_first=False, mlp=(), **kw):
             super().__init__()
             self.embed = nn.Embedding(V, E) if embed else None
             self.rnn = getattr(nn, kind)(E, H, num_layers=layers, bidirectional=bidirectional,
                                          batch_first=batch_first, **kw)
-            self.fc = nn.Linear(H * (2 if bidirectional else 1), V) if head != "none" else None
+            width, hidden = H * (2 if bidirectional else 1), []
+            for units, act in mlp:  # the head's hidden layers: Linear, then an activation module
+                hidden += [nn.Linear(width, units), act]
+                width = units
+            self.mlp = nn.Sequential(*hidden)
+            self.fc = nn.Linear(width, V) if head != "none" else None
             self.head = head
 
         def forward(self, x):
@@ -170,7 +175,7 @@ def torch_models():
             y, _ = self.rnn(x)
             if self.fc is None:
                 return y
-            y = self.fc(y)
+            y = self.fc(self.mlp(y))
             if self.head == "softmax":
                 return torch.softmax(y, dim=-1)
             if self.head == "logsoftmax":
@@ -195,6 +200,13 @@ def torch_models():
         # the legacy exporter makes layer 2's initial state from the Shape of layer 1's Y (a relu node)
         "rnn_relu2_emb_logits": (lambda: Net("RNN", 2, False, nonlinearity="relu", head="logits"), True, False,
                                  "logits", "Embedding -> 2-layer relu RNN -> Linear (logits)"),
+        "lstm_mlp_emb_softmax": (lambda: Net("LSTM", 1, False, mlp=((6, nn.ReLU()),)), True, False, "softmax",
+                                 "Embedding -> LSTM -> Linear -> ReLU -> Linear -> softmax (a head with a hidden "
+                                 "layer)"),
+        "gru_bi_mlp2_frames_logits": (lambda: Net("GRU", 1, True, embed=False, head="logits",
+                                                  mlp=((5, nn.Tanh()), (3, nn.LeakyReLU(0.1)))), False, False,
+                                      "logits", "bidirectional GRU on frames -> Linear -> Tanh -> Linear -> "
+                                      "LeakyReLU(0.1) -> Linear (two hidden layers)"),
     }
 
 

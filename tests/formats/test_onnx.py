@@ -104,6 +104,8 @@ def _forward(model, x: np.ndarray):
         inp = np.concatenate(hs, axis=1)
         levels.append((inp, np.stack(hT), np.stack(cT)))
     logits = None
+    for d in model.head_hidden:  # the head's hidden layers, in float64
+        inp = d.act(inp @ d.W.T.astype(np.float64) + d.b)
     if model.head_W is not None:
         logits = inp @ model.head_W.T.astype(np.float64) + model.head_b
     return levels, logits
@@ -834,3 +836,28 @@ def test_a_state_shaped_after_a_relu_layers_output_is_followed(tmp_path):
     for k, (h, _, _) in enumerate(levels):
         np.testing.assert_allclose(h, data[f"h_l{k}"], atol=TOL, rtol=0)
     np.testing.assert_allclose(logits, data["y"], atol=TOL, rtol=0)
+
+
+@pytest.mark.parametrize("op, words", [("Gelu", "stopped at node 'mid' (Gelu)"), ("Selu", "stopped at node 'mid' (Selu)")])
+def test_a_hidden_layer_of_the_head_needs_an_activation_the_cells_run(tmp_path, op, words):
+    """Linear, ReLU, Linear (torch_legacy_lstm_mlp_emb_softmax) opens with a hidden layer (its numbers:
+    test_fixture_matches_onnxruntime); with an activation lstm-tui does not run there it is refused by node,
+    and a head that ends in an activation says so."""
+    model = onnx_format.load(DATA / "torch_legacy_lstm_mlp_emb_softmax.onnx")
+    assert [d.activation[0] for d in model.head_hidden] == ["Relu"] and model.meta["head"] == "softmax"
+    proto = onnx.load(DATA / "torch_legacy_lstm_mlp_emb_softmax.onnx")
+    relu = next(n for n in proto.graph.node if n.op_type == "Relu")
+    relu.op_type, relu.name = op, "mid"
+    path = tmp_path / "head.onnx"
+    onnx.save(proto, path)
+    with pytest.raises(ModelFileError) as exc:
+        onnx_format.load(path)
+    assert words in _one_line(exc)
+    proto = onnx.load(DATA / "torch_legacy_lstm_mlp_emb_softmax.onnx")
+    soft = next(n for n in proto.graph.node if n.op_type == "Softmax")
+    soft.op_type, soft.name = "Sigmoid", "last"
+    del soft.attribute[:]
+    onnx.save(proto, path)
+    with pytest.raises(ModelFileError) as exc:
+        onnx_format.load(path)
+    assert "the head ends in node 'last' (Sigmoid)" in _one_line(exc)

@@ -65,6 +65,7 @@ of 0, and any tensor the reader would compute over 2 GB (``MAX_TENSOR_BYTES``).
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -130,7 +131,7 @@ def load(path: str | os.PathLike, *, vocab_path: str | os.PathLike | None = None
         graph = Graph(proto, shown)
         levels = stack(graph)
         embedding, first_input = input_side(graph, levels[0])
-        head_W, head_b, head_kind = head(graph, levels[-1])
+        head_W, head_b, head_kind, hidden = head(graph, levels[-1])
     except UserError:
         raise
     except Exception as exc:  # a graph damaged in a way no check above names: still one line
@@ -156,8 +157,9 @@ def load(path: str | os.PathLike, *, vocab_path: str | os.PathLike | None = None
     if embedding is not None and embedding.shape[1] != layers[0].input_size:
         raise graph.fail(f"the embedding {first_input} is {embedding.shape[1]} wide but "
                          f"{graph.label(levels[0][0])} reads {layers[0].input_size} inputs")
-    if head_W is not None and head_W.shape[1] != layers[-1].output_size:
-        raise graph.fail(f"the head reads {head_W.shape[1]} values but {graph.label(levels[-1][0])} gives "
+    reads = hidden[0].W.shape[1] if hidden else None if head_W is None else head_W.shape[1]
+    if reads is not None and reads != layers[-1].output_size:
+        raise graph.fail(f"the head reads {reads} values but {graph.label(levels[-1][0])} gives "
                          f"{layers[-1].output_size}")
     vocab, tokenizer = vocabulary_of(graph, vocab_path, embedding, head_W)
     meta = {k: v for k, v in graph.props.items() if k != "vocab"}  # the file's own metadata, then what was found
@@ -185,6 +187,8 @@ def load(path: str | os.PathLike, *, vocab_path: str | os.PathLike | None = None
             embedding=None if embedding is None else np.ascontiguousarray(embedding, dtype=dt),
             head_W=None if head_W is None else np.ascontiguousarray(head_W, dtype=dt),
             head_b=None if head_b is None else np.ascontiguousarray(head_b, dtype=dt),
+            head_hidden=tuple(replace(d, W=np.ascontiguousarray(d.W, dtype=dt), b=np.ascontiguousarray(d.b, dtype=dt))
+                              for d in hidden),
             vocab=vocab,
             tokenizer=tokenizer,
             name=show(name or graph.props.get("name") or path.stem),

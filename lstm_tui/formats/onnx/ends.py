@@ -4,7 +4,8 @@ Embedding: a ``Gather`` of rows of a constant table at indices that come from
 a graph input, through ops that keep the ids as they are (:data:`ID_OPS`; an
 ``Add`` there is refused); without one the first recurrent node reads a graph
 input itself. Head: ``MatMul`` (+ ``Add``) or ``Gemm`` on the last level's ``Y``,
-then an optional ``Softmax``/``LogSoftmax``, to a graph output. From the
+then an optional ``Softmax``/``LogSoftmax``, to a graph output; an activation then
+another ``MatMul``/``Gemm`` makes the layer before it a hidden layer of the head. From the
 embedding (or input) to the first node, and from the last node to the graph
 output, only re-layouts may carry the data, checked by running the nodes on
 probes (:meth:`.graph.Graph.probe`); the head's nodes must give W h + b (then
@@ -22,12 +23,18 @@ import json
 
 import numpy as np
 
+from ...core.cells import ACTIVATIONS, activation
 from ...core.errors import ModelFileError
+from ...core.model import Dense
 from ...core.inputs import check_vocab, first_line
 from ..arrays import id_vocabulary, tokenizer_of
 from ..registry import vocabulary
 from .graph import PROBE_LENGTHS, RELAYOUT, SHAPE_OPS, Graph, show
 from .nodes import directions, y_shape
+
+#: ONNX operators that are activations lstm-tui runs (cells.ACTIVATIONS has the same names), between the head's layers.
+ACTIVATION_OPS = frozenset(ACTIVATIONS) - {"Affine", "ScaledTanh"}
+MAX_HIDDEN = 16  # the head's hidden layers at most
 
 #: Ops that may carry the token ids to the embedding's Gather: they keep the ids' values and order.
 ID_OPS = frozenset({"Identity", "Reshape", "Squeeze", "Unsqueeze", "Flatten", "Transpose", "Cast"})
@@ -115,7 +122,8 @@ def is_lookup(graph: Graph, n) -> bool:
 
 
 def head(graph: Graph, level):
-    """(head_W (V, W), head_b (V,), kind) of the nodes after the last level, or (None, None, "none")."""
+    """(head_W (V, W'), head_b (V,), kind, hidden) of the nodes after the last level: ``hidden`` the head's
+    layers before the last (core.model.Dense), W' the width the last reads; or (None, None, "none", ())."""
     ys = [n.output[0] if n.output else "" for n in level]
     if not any(y and (graph.consumers.get(y) or y in graph.outputs) for y in ys):
         # Y unused: a classifier reading the final state Y_h (or nothing at all)
@@ -123,7 +131,7 @@ def head(graph: Graph, level):
             graph.notes.append(f"the graph reads only the final state (Y_h, Y_c) of {graph.label(level[0])}: "
                                "lstm-tui shows every step of the recurrent layers, without what the graph "
                                "computes from that state")
-        return None, None, "none"
+        return None, None, "none", ()
     # forward along the data from Y: re-layouts pass, MatMul/Gemm is the head
     heads, others, seen = [], [], set()
     todo = list(ys)
@@ -149,30 +157,12 @@ def head(graph: Graph, level):
         if others:
             raise graph.fail(f"stopped at {graph.label(others[0])} after {graph.label(level[0])}: lstm-tui "
                              "follows Y to a MatMul+Add or Gemm head")
-        return None, None, "none"
+        return None, None, "none", ()
     hn = heads[0]
-    if hn.op_type == "MatMul":
-        W = graph.weight(hn, 1, "B (the head's weights)")
-        if W.ndim != 2:
-            raise graph.fail(f"the weights of {graph.label(hn)} have shape {list(W.shape)}, expected [width, V]")
-        head_W, head_b = W.T, np.zeros(W.shape[1], dtype=W.dtype)
-    else:
-        a = graph.attrs(hn)
-        if int(a.get("transA", 0)):
-            raise graph.fail(f"{graph.label(hn)} has transA=1: the head must read [positions, width]")
-        W = graph.weight(hn, 1, "B (the head's weights)")
-        if W.ndim != 2:
-            raise graph.fail(f"the weights of {graph.label(hn)} have shape {list(W.shape)}, expected 2-D")
-        head_W = float(a.get("alpha", 1.0)) * (W if int(a.get("transB", 0)) else W.T)
-        C = graph.weight(hn, 2, "C (the head's bias)", required=False)
-        head_b = np.zeros(head_W.shape[0], dtype=W.dtype)
-        if C is not None:
-            if C.size not in (1, head_W.shape[0]):
-                raise graph.fail(f"the bias C of {graph.label(hn)} has shape {list(C.shape)}, expected [V]")
-            head_b = head_b + float(a.get("beta", 1.0)) * C.reshape(-1)
-    V = head_W.shape[0]
-    # on from the head: re-layouts, one Add of a constant, one Softmax/LogSoftmax, to a graph output
-    t, kind, added = hn.output[0], "logits", False
+    head_W, head_b = _linear(graph, hn)
+    # on from the head: re-layouts, an Add of a constant, an activation and another MatMul or Gemm (the one
+    # before is then a hidden layer), one Softmax/LogSoftmax, to a graph output
+    t, kind, added, act, hidden = hn.output[0], "logits", False, None, []
     path = [hn]
     while t not in graph.outputs:
         cs = [c for c in graph.consumers.get(t, []) if c.op_type not in SHAPE_OPS]
@@ -182,20 +172,34 @@ def head(graph: Graph, level):
             raise graph.fail(f"the output of {graph.label(path[-1])} is read by {len(cs)} nodes: lstm-tui follows "
                              "one head")
         c = cs[0]
-        if c.op_type == "Add" and not added and kind == "logits":
+        if c.op_type == "Add" and not added and act is None and kind == "logits":
             other = c.input[1] if c.input[0] == t else c.input[0]
             b = graph.constant(other, "the bias", c)
-            if b is None or b.dtype.kind != "f" or b.size not in (1, V):
-                raise graph.fail(f"{graph.label(c)} after the head does not add a constant bias of {V} values")
+            if b is None or b.dtype.kind != "f" or b.size not in (1, head_W.shape[0]):
+                raise graph.fail(f"{graph.label(c)} after the head does not add a constant bias of "
+                                 f"{head_W.shape[0]} values")
             head_b = head_b + b.reshape(-1).astype(head_b.dtype)
             added = True
-        elif c.op_type in ("Softmax", "LogSoftmax") and kind == "logits":
+        elif c.op_type in ACTIVATION_OPS and act is None and kind == "logits":
+            a = graph.attrs(c)
+            act = activation(c.op_type, a.get("alpha"), a.get("beta"))
+        elif c.op_type in ("MatMul", "Gemm") and kind == "logits" and len(hidden) < MAX_HIDDEN:
+            hidden.append(Dense(head_W, head_b, act or activation("Affine")))  # the layer so far is a hidden one
+            (head_W, head_b), added, act = _linear(graph, c), False, None
+            if head_W.shape[1] != hidden[-1].W.shape[0]:
+                raise graph.fail(f"{graph.label(c)} reads {head_W.shape[1]} values but the head's layer before "
+                                 f"gives {hidden[-1].W.shape[0]}")
+        elif c.op_type in ("Softmax", "LogSoftmax") and kind == "logits" and act is None:
             kind = "softmax" if c.op_type == "Softmax" else "logsoftmax"
         elif c.op_type not in RELAYOUT:
             raise graph.fail(f"stopped at {graph.label(c)} after the head {graph.label(hn)}: expected an Add of the "
-                             "bias, Softmax or LogSoftmax")
+                             "bias, an activation before another MatMul or Gemm, Softmax or LogSoftmax")
         path.append(c)
         t = c.output[0]
+    if act is not None:
+        raise graph.fail(f"the head ends in {graph.label(path[-1])}: lstm-tui's head gives logits (then softmax "
+                         "or log-softmax)")
+    V = head_W.shape[0]
     out = t
     shapes = [y_shape(graph, n) for n in level]
     rng = np.random.default_rng(0)
@@ -210,6 +214,8 @@ def head(graph: Graph, level):
             parts.append(v[:, :, 0, :].reshape(T, D * H))
             feeds[y] = v.transpose(2, 0, 1, 3) if lay == 1 else v
         h = np.concatenate(parts, axis=1)  # (T, width)
+        for d in hidden:
+            h = d.act(d.pre(h))
         logits = (h @ head_W.T + head_b).astype(np.float64)  # (T, V)
         expected = logits
         if kind != "logits":
@@ -235,10 +241,33 @@ def head(graph: Graph, level):
         got = got.reshape(T, V)
         if not np.allclose(got, expected, rtol=1e-4, atol=1e-5):
             raise graph.fail(f"stopped at {graph.label(path[-1])}: the head's output {show(out)!r} is not "
-                             f"{kind} of W h + b at each position")
+                             f"{kind} of the head's layers at each position")
     if not ran:
         raise graph.fail(f"cannot run the head {graph.label(hn)} on a probe ({first_line(error)})")
-    return head_W, head_b, kind
+    return head_W, head_b, kind, tuple(hidden)
+
+
+def _linear(graph: Graph, hn) -> tuple[np.ndarray, np.ndarray]:
+    """(W (out, in), b (out,)) of a MatMul or Gemm reading [positions, in]."""
+    if hn.op_type == "MatMul":
+        W = graph.weight(hn, 1, "B (the head's weights)")
+        if W.ndim != 2:
+            raise graph.fail(f"the weights of {graph.label(hn)} have shape {list(W.shape)}, expected [width, V]")
+        return W.T, np.zeros(W.shape[1], dtype=W.dtype)
+    a = graph.attrs(hn)
+    if int(a.get("transA", 0)):
+        raise graph.fail(f"{graph.label(hn)} has transA=1: the head must read [positions, width]")
+    W = graph.weight(hn, 1, "B (the head's weights)")
+    if W.ndim != 2:
+        raise graph.fail(f"the weights of {graph.label(hn)} have shape {list(W.shape)}, expected 2-D")
+    head_W = float(a.get("alpha", 1.0)) * (W if int(a.get("transB", 0)) else W.T)
+    C = graph.weight(hn, 2, "C (the head's bias)", required=False)
+    head_b = np.zeros(head_W.shape[0], dtype=W.dtype)
+    if C is not None:
+        if C.size not in (1, head_W.shape[0]):
+            raise graph.fail(f"the bias C of {graph.label(hn)} has shape {list(C.shape)}, expected [V]")
+        head_b = head_b + float(a.get("beta", 1.0)) * C.reshape(-1)
+    return head_W, head_b
 
 
 def vocabulary_of(graph: Graph, vocab_path, embedding, head_W):

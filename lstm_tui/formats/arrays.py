@@ -56,6 +56,7 @@ class Arrays:
         self._keyset = set(keys)
         self._read = read  # key -> np.ndarray as stored
         self.meta = meta  # str -> str | list[str]
+        self.used: set[str] = set()  # the keys read so far
 
     def fail(self, message: str):
         return fail(self.name, message)
@@ -66,6 +67,7 @@ class Arrays:
     def raw(self, key: str) -> np.ndarray:
         if key not in self._keyset:
             raise self.fail(f"missing key {show(key)} (keys found: {list_keys(self.keys)})")
+        self.used.add(key)
         return self._read(key)
 
     def get(self, key: str, shape: tuple, why: str = "") -> np.ndarray:

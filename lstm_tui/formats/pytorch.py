@@ -134,6 +134,15 @@ def build(f: Arrays, path: Path, prefix: str | None, vocab, spec: list | None = 
         if head_W.shape == (len(vocab), E) and E == W:
             embedding, info["tied"] = head_W, True  # safetensors kept one name of two tied tensors
             info["embedding"] = emb_key = head_key
+    unread = [k for k in f.keys if k not in f.used and k.startswith(parent) and not k.endswith("num_batches_tracked")]
+    if unread:
+        hint = ""
+        if any(k.endswith(".weight") and not k.endswith(("norm.weight", "ln.weight")) for k in unread):
+            hint = ("; a head with hidden layers (Linear, ReLU, Linear) keeps its activations in code, not in a "
+                    "state dict: an ONNX export of the model opens with them")
+        info["notes"] = [f"{len(unread)} arrays are not read: {list_keys(unread, 4)}: lstm-tui reads the recurrent "
+                         f"layers, an embedding ({', '.join(EMBEDDING_NAMES)}) and one linear head "
+                         f"({', '.join(HEAD_NAMES)}){hint}"]
     return assemble(f.name, path, levels, embedding=embedding, head_W=head_W, head_b=head_b, vocab=vocab,
                     meta=f.meta, info=info, embedding_key=emb_key, head_key=head_key, head_hidden=tuple(hidden))
 

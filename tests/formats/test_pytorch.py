@@ -490,3 +490,16 @@ def test_small_float_safetensors_are_refused_by_name(tmp_path, dtype):
     path.write_bytes(len(text).to_bytes(8, "little") + text + bytes(range(at)))
     with pytest.raises(ModelFileError, match=rf"weight_.h_l0 holds {dtype} values, which NumPy cannot read"):
         load_file(path)
+
+
+def test_arrays_it_does_not_read_are_named_in_a_note(tmp_path, rng):
+    """A head with hidden layers (fc1, ReLU, fc2 in code) has no head lstm-tui reads: it opens without one,
+    and a note names the arrays left unread and where the activations are; a file read whole has no note."""
+    arrays = torch_lm(rng, names=("embedding", "lstm", "fc1"))
+    arrays["fc2.weight"] = rng.standard_normal((3, len(VOCAB))).astype(np.float32)
+    model = load_file(write_st(tmp_path / "m.safetensors", arrays, vocab=VOCAB))
+    assert model.head_W is None
+    (note,) = [n for n in model.meta["notes"] if "not read" in n]
+    assert note.startswith("3 arrays are not read: fc1.bias, fc1.weight, fc2.weight") and "ONNX export" in note
+    whole = load_file(write_st(tmp_path / "w.safetensors", torch_lm(rng, names=("embedding", "lstm", "fc")), vocab=VOCAB))
+    assert not any("not read" in n for n in whole.meta.get("notes", []))

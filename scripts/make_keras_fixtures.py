@@ -150,6 +150,17 @@ def gru_deep_head_lm():
     ]), False  # (a .weights.h5 does not say the hidden layer's activation: refused)
 
 
+def lstm_mask_func():
+    """Functional with Embedding(mask_zero=True): Keras records the mask as a NotEqual layer that the
+    Bidirectional and the LSTM read as mask=. (The ids drawn avoid 0, the padding id.)"""
+    ids = keras.Input((None,), dtype="int32")
+    x = layers.Embedding(len(VOCAB), 4, mask_zero=True)(ids)
+    x = layers.Bidirectional(layers.LSTM(3, return_sequences=True))(x)
+    x = layers.LSTM(4, return_sequences=True)(x)
+    y = layers.Dense(len(VOCAB), activation="softmax")(x)
+    return keras.Model(ids, y), False
+
+
 def simple_seq():
     """The plainest case: one SimpleRNN on frames."""
     return keras.Sequential([keras.Input((None, 3)), layers.SimpleRNN(4, return_sequences=True)]), True
@@ -157,7 +168,7 @@ def simple_seq():
 
 MODELS = {f.__name__: f for f in (lstm_lm, gru_seq, rnn_backwards, lstm_acts, gru_bidir_lm, gru_classifier, simple_seq,
                                           lstm_nested, gru_nested_seq, lstm_deep_head,
-                                          gru_deep_head_lm)}
+                                          gru_deep_head_lm, lstm_mask_func)}
 #: Models also saved in the legacy .h5 format.
 LEGACY = ("lstm_lm", "gru_seq", "rnn_backwards", "lstm_deep_head")
 RECURRENT = (layers.LSTM, layers.GRU, layers.SimpleRNN, layers.Bidirectional)
@@ -190,7 +201,8 @@ def main(out: Path, names: list[str]) -> None:
         randomise(model, rng)
         tokens = any(isinstance(layer, layers.Embedding) for layer in flat(model))
         if tokens:
-            ids = rng.integers(0, len(VOCAB), T).astype("int32")
+            masked = any(getattr(layer, "mask_zero", False) for layer in flat(model))
+            ids = rng.integers(1 if masked else 0, len(VOCAB), T).astype("int32")  # (id 0 is padding: skipped)
             inp = ids[None]
             arrays = {"ids": ids, "vocab": np.array(VOCAB)}
         else:

@@ -57,6 +57,7 @@ from ..core.errors import ModelFileError
 from ..core.model import Dense
 from ..core.inputs import first_line
 from .arrays import ZIP_MAGIC, assemble, checked
+from .keras_config import MASKS
 from .keras_config import entries as _entries
 from .keras_config import where as _where
 from .keras_infer import infer, read_array, vars_of
@@ -306,6 +307,10 @@ def _build(file: str, path: Path, entries: list, vocab, notes: dict, keras2: boo
         where = _where(name, cls)
         if cls == "Masking":
             said.append(f"{where}: steps whose inputs all equal {cfg.get('mask_value', 0.0)} are padding: {skips}")
+        if cls in MASKS:  # a functional model's record of a mask (the Embedding's mask_zero says it)
+            if "mask_zero" not in info:
+                said.append(f"{where}: a mask of the steps: {skips}")
+            continue
         if cls in IDENTITY:
             continue
         if cls == "TimeDistributed":

@@ -13,6 +13,7 @@ from .registry import fail, refuse, show
 
 MODELS = ("Sequential", "Functional", "Model")  # a model, also as a layer of another (its layers read in its place)
 MAX_NESTING = 8  # models inside models inside ...
+MASKS = ("NotEqual",)  # op layers a functional model records for a mask (Embedding(mask_zero=True): ids != 0)
 
 
 def where(name: str, cls: str) -> str:
@@ -66,16 +67,19 @@ def entries(file: str, config: dict, layers_group, groups: dict | None = None,
 
 def _check_linear(file: str, cfg: dict, layers: list[dict], src: str) -> None:
     """Refuse a functional model that is not one chain from its one input to its one output."""
-    prev = None
+    prev, masks = None, set()
     for x in layers:
         name = str(x.get("name") or x.get("config", {}).get("name"))
         nodes = x.get("inbound_nodes") or []
+        if x.get("class_name") in MASKS and prev is not None and len(nodes) == 1 and len(_sources(nodes)) == 1:
+            masks.add(name)  # Embedding(mask_zero=True)'s mask, NotEqual(ids, 0): read by the layers' mask=
+            continue
         if prev is None:
             if nodes:
                 raise refuse(file, where(name, str(x.get("class_name"))), "the first layer has inputs",
                              "an InputLayer first")
         else:
-            sources = _sources(nodes)
+            sources = _sources(nodes, masks)
             if len(nodes) != 1 or sources != [prev]:
                 what = f"takes {', '.join(map(show, sources)) or 'no tensors'}" if len(nodes) == 1 else \
                     f"is called {len(nodes)} times"
@@ -90,8 +94,9 @@ def _check_linear(file: str, cfg: dict, layers: list[dict], src: str) -> None:
                      f"one output, the last layer {show(str(prev))!r}")
 
 
-def _sources(nodes: list) -> list[str]:
-    """The layer names whose outputs feed a call (every Keras tensor in its args and kwargs)."""
+def _sources(nodes: list, masks: set | frozenset = frozenset()) -> list[str]:
+    """The layer names whose outputs feed a call (every Keras tensor in its args and kwargs; a ``mask=`` made
+    by one of the layers ``masks`` is not data)."""
     found: list[str] = []
 
     def walk(v):
@@ -110,7 +115,13 @@ def _sources(nodes: list) -> list[str]:
     for node in nodes:
         if isinstance(node, dict):
             walk(node.get("args"))
-            walk(node.get("kwargs"))
+            kwargs = node.get("kwargs")
+            if isinstance(kwargs, dict) and "mask" in kwargs:
+                mine, found[:] = found[:], []
+                walk(kwargs["mask"])
+                found[:] = mine + [m for m in found if m not in masks]
+                kwargs = {k: v for k, v in kwargs.items() if k != "mask"}
+            walk(kwargs)
         elif isinstance(node, list):  # tf.keras's form: [[layer, node, tensor, kwargs], ...]
             for entry in node:
                 if isinstance(entry, list) and entry and isinstance(entry[0], str):

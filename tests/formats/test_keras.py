@@ -171,6 +171,8 @@ def _set(name: str, **options):
          ["config.json: the model's outputs are"]),
         ("lstm_lm", lambda c: _layer(c, "lstm_1").update(class_name="GRU"), ["layer 'lstm_1' (GRU)"]),
         ("simple_seq", lambda c: c["config"]["layers"][1]["config"].update(time_major=True), ["time_major=True"]),
+        ("lstm_mask_func", lambda c: _layer(c, "lstm_1")["inbound_nodes"][0]["kwargs"]["mask"]["config"].update(
+            keras_history=["embedding", 0, 0]), ["layer 'lstm_1' (LSTM): takes bidirectional, embedding"]),
         ("lstm_deep_head", _set("dense_1", activation="gelu"), ["layer 'dense_1' (Dense): activation 'gelu'"]),
         ("lstm_deep_head", _set("dense", activation="softmax"), ["layer 'dense' (Dense): activation 'softmax'"]),
         ("lstm_deep_head", _set("dense", units=5), ["layer 'dense' (Dense) kernel has shape [8, 6], expected [8, 5]"]),
@@ -527,3 +529,15 @@ def test_a_model_used_as_a_layer_is_read_in_its_place(tmp_path):
         z.writestr("config.json", json.dumps(config))
         z.writestr("model.weights.h5", (tmp_path / "w.h5").read_bytes())
     _refused(deep, f"models nested more than {MAX_NESTING} deep")
+
+
+def test_a_functional_models_mask_layer_is_a_mask_not_a_branch(tmp_path):
+    """Embedding(mask_zero=True) in a functional model: Keras records the mask as a NotEqual layer the recurrent
+    layers read as mask= (lstm_mask_func: Keras's numbers, test_matches_keras). The note says the masked steps
+    differ, from the Embedding, or from the mask layer where the Embedding does not say it."""
+    notes = load_file(DATA / "lstm_mask_func.keras").meta["notes"]
+    assert sum("padding" in n or "a mask of the steps" in n for n in notes) == 1
+    assert any("mask_zero=True" in n for n in notes)
+    path = _rewrite(tmp_path, "lstm_mask_func", lambda c: _layer(c, "embedding")["config"].update(mask_zero=False))
+    notes = load_file(path).meta["notes"]
+    assert any(n.startswith("layer 'not_equal' (NotEqual): a mask of the steps: Keras skips them") for n in notes)

@@ -15,6 +15,7 @@ from ..core.labels import find_token
 from ..core.errors import inert
 from ..render.directions import layer_units, value_index
 from ..render.panels import NOTATIONS
+from ..core.tokenize import label
 from ..render.text import token_label
 from ..widgets.help_screen import HelpScreen
 from ..widgets.prompt import PromptScreen
@@ -161,7 +162,7 @@ class Actions:
     def action_tokens(self) -> None:
         """Switch the built-in model between character and word tokens."""
         if self.retokenize is None or self.frames is not None:
-            self.notify(f"this model's vocabulary is fixed: {self.model.tokenizer} tokens", severity="warning")
+            self.notify(f"this model's vocabulary is fixed: {label(self.model.tokenizer)} tokens", severity="warning")
             return
         self.model = self.retokenize("word" if self.model.tokenizer == "char" else "char")
         self.notify(f"{self.model.tokenizer} tokens")

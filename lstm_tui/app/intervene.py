@@ -20,7 +20,7 @@ from ..core.checkpoint import CheckpointedTrace
 from ..core.errors import UserError
 from ..core.interventions import Patch, PatchSyntaxError, difference, nonfinite, parse_patch, prompt_patch
 from ..core.patch_buffer import first_patched_step, intervene_into, spare_run
-from ..core.tokenize import is_empty
+from ..core.tokenize import is_empty, label
 from ..core.trace import Trace
 from ..render.interventions import MODES, badge, patch_label
 from ..widgets.patches_screen import PatchesScreen
@@ -270,7 +270,7 @@ class Intervene:
         if text is None:
             return
         if is_empty(text, self.model.tokenizer):  # as the command line refuses it: no run to copy from or diff
-            self.notify(f"the source has no {self.model.tokenizer} tokens: type a sequence", severity="error")
+            self.notify(f"the source has no {label(self.model.tokenizer)} tokens: type a sequence", severity="error")
             return
         try:
             source = self.model.trace(text)

@@ -118,7 +118,7 @@ def _inputs(args, model):
             where = f"--text {inert(shlex.quote(args.text))}"
         else:  # the example a model file carries
             where = f"the example text of {inert(model.name)!r}"
-        words = " (no words)" if model.tokenizer == "word" else ""
+        words = {"word": " (no words)", "char": ""}.get(model.tokenizer, " (no TextVectorization tokens)")
         raise UserError(f"{where}: the sequence is empty{words}: expected at least one token "
                         f"({_NOTHING_TO.get(args.command, 'nothing to run')})")
     return text
@@ -197,13 +197,13 @@ def _source(args, model, run: bool = True):
 
         source = load_frames(args.source_inputs, model.input_size)
     elif args.source_text is not None:
-        from ..core.tokenize import is_empty
+        from ..core.tokenize import is_empty, label
 
         if not model.takes_tokens:
             raise UserError(f"model {model.name!r} reads feature frames: give the source with --source-inputs")
         source = _from_argv(args.source_text)
         if is_empty(source, model.tokenizer):
-            raise UserError(f"--source-text {inert(source)!r} has no {model.tokenizer} tokens: give a sequence")
+            raise UserError(f"--source-text {inert(source)!r} has no {label(model.tokenizer)} tokens: give a sequence")
     else:
         return None
     return model.trace(source) if run else None

@@ -3,7 +3,11 @@
 Two tokenizers: ``char`` (one token per user-perceived character: a base
 character with the combining marks, variation selectors and zero-width
 joiner sequences that follow it) and ``word`` (runs of word characters, and
-each other non-space character on its own).
+each other non-space character on its own). A Keras model that takes text
+through a ``TextVectorization`` layer brings its own, ``keras:<standardize>:<split>``,
+as TensorFlow computes it: ``lower`` lowercases ASCII letters only,
+``strip_punctuation`` removes ASCII punctuation, ``whitespace`` splits on runs
+of ASCII whitespace, ``character`` into code points.
 """
 
 from __future__ import annotations
@@ -15,7 +19,13 @@ import unicodedata
 import numpy as np
 
 UNK = "<unk>"
+KERAS_UNK = "[UNK]"  # TextVectorization's out-of-vocabulary token (id 1, after the padding token "")
 TOKENIZERS = ("char", "word")
+KERAS_STANDARDIZE = ("lower_and_strip_punctuation", "lower", "strip_punctuation", "none")
+KERAS_SPLIT = ("whitespace", "character")
+_KERAS_PUNCTUATION = re.compile(r'[!"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~\']')  # TextVectorization's own pattern
+_ASCII_SPACES = re.compile(r"[ \t\n\v\f\r]+")
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 _WORD = re.compile(r"\w+|[^\w\s]")
 _ZWJ = "\u200d"
@@ -106,12 +116,37 @@ def split_chars(text: str) -> list[str]:
 
 
 def split(text: str, kind: str = "char") -> list[str]:
-    """Split ``text`` into tokens with the ``char`` or ``word`` tokenizer."""
+    """Split ``text`` into tokens with the ``char``, ``word`` or a ``keras:...`` tokenizer."""
     if kind == "char":
         return split_chars(text)
     if kind == "word":
         return _WORD.findall(text)
+    if is_known(kind):
+        _, standardize, how = kind.split(":")
+        if standardize in ("lower", "lower_and_strip_punctuation"):
+            text = text.translate(_ASCII_LOWER)
+        if standardize in ("strip_punctuation", "lower_and_strip_punctuation"):
+            text = _KERAS_PUNCTUATION.sub("", text)
+        return [t for t in _ASCII_SPACES.split(text) if t] if how == "whitespace" else list(text)
     raise ValueError(f"unknown tokenizer {kind!r}: expected one of {', '.join(TOKENIZERS)}")
+
+
+def keras_kind(standardize: str | None, how: str) -> str:
+    """The tokenizer of a TextVectorization layer's ``standardize`` and ``split`` options."""
+    return f"keras:{standardize or 'none'}:{how}"
+
+
+def is_known(kind: str) -> bool:
+    """Whether ``kind`` names a tokenizer: ``char``, ``word`` or ``keras:<standardize>:<split>``."""
+    if kind in TOKENIZERS:
+        return True
+    parts = kind.split(":") if isinstance(kind, str) else []
+    return len(parts) == 3 and parts[0] == "keras" and parts[1] in KERAS_STANDARDIZE and parts[2] in KERAS_SPLIT
+
+
+def label(kind: str) -> str:
+    """The tokenizer as a message names it: "char", "word", or "TextVectorization"."""
+    return "TextVectorization" if kind.startswith("keras:") else kind
 
 
 def fit_vocab(tokens: list[str], vocab: tuple[str, ...]) -> list[str]:
@@ -131,17 +166,19 @@ def fit_vocab(tokens: list[str], vocab: tuple[str, ...]) -> list[str]:
 
 def is_empty(text: str, kind: str = "char") -> bool:
     """Whether ``text`` gives no tokens with the ``kind`` tokenizer (without splitting all of it)."""
+    if kind.startswith("keras:"):
+        return not split(text, kind)
     return text == "" if kind == "char" else _WORD.search(text) is None
 
 
 def encode(tokens: list[str], vocab: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
     """Map tokens to ids (T,) and a mask (T,) of those not in ``vocab``.
 
-    Unknown tokens take the id of ``<unk>`` when the vocabulary has one, and
-    id 0 otherwise; either way the mask marks them.
+    Unknown tokens take the id of ``<unk>`` (or Keras's ``[UNK]``) when the
+    vocabulary has one, and id 0 otherwise; either way the mask marks them.
     """
     index = {tok: k for k, tok in enumerate(vocab)}
-    unk_id = index.get(UNK, 0)
+    unk_id = index.get(UNK, index.get(KERAS_UNK, 0))
     ids = np.fromiter((index.get(t, unk_id) for t in tokens), dtype=np.int64, count=len(tokens))
     unknown = np.fromiter((t not in index for t in tokens), dtype=bool, count=len(tokens))
     return ids, unknown

@@ -384,8 +384,9 @@ def tokenizer_of(file: str, meta: dict, vocab: tuple[str, ...]) -> str:
     if kind is None:
         one_char = all(t == tokenize.UNK or len(tokenize.split_chars(t)) == 1 for t in vocab)
         return "char" if one_char else "word"
-    if kind not in tokenize.TOKENIZERS:
-        raise fail(file, f"metadata tokenizer {kind!r} is not one of {', '.join(tokenize.TOKENIZERS)}")
+    if not tokenize.is_known(kind):
+        raise fail(file, f"metadata tokenizer {show(str(kind))!r} is not one of {', '.join(tokenize.TOKENIZERS)} "
+                         "or keras:<standardize>:<split>")
     return kind
 
 

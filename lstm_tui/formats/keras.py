@@ -61,6 +61,7 @@ from .keras_config import MASKS
 from .keras_config import entries as _entries
 from .keras_config import where as _where
 from .keras_infer import infer, read_array, vars_of
+from .keras_text import MAX_VOCAB_BYTES, is_vocabulary, text_vectorization
 from .registry import fail, refuse, show, vocabulary
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
@@ -86,7 +87,7 @@ RECURRENT = ("LSTM", "GRU", "SimpleRNN")
 #: Layers that do nothing at inference: skipped.
 IDENTITY = ("InputLayer", "Dropout", "SpatialDropout1D", "GaussianDropout", "GaussianNoise", "AlphaDropout",
             "ActivityRegularization", "Masking")
-KNOWN = ("InputLayer", "Embedding", *RECURRENT, "Bidirectional", "Dense", "TimeDistributed(Dense)",
+KNOWN = ("InputLayer", "TextVectorization", "Embedding", *RECURRENT, "Bidirectional", "Dense", "TimeDistributed(Dense)",
          "Activation or Softmax after the head", "Dropout")
 _GATES = {"LSTM": 4, "GRU": 3, "SimpleRNN": 1}
 
@@ -110,9 +111,9 @@ def load(path: Path, *, vocab_path=None):
     file = show(str(path))
     with open(path, "rb") as fh:
         magic = fh.read(8)
-    config = None
+    config, assets = None, {}
     if magic.startswith(ZIP_MAGIC):
-        config, blob = _read_archive(file, path)
+        config, blob, assets = _read_archive(file, path)
         source = io.BytesIO(blob)
     elif magic == HDF5_MAGIC:
         source = str(path)
@@ -125,14 +126,14 @@ def load(path: Path, *, vocab_path=None):
         raise fail(file, f"{what} is not a valid HDF5 file ({first_line(exc)})") from None
     with h5:
         try:
-            return _from_h5(file, path, h5, config, vocab)
+            return _from_h5(file, path, h5, config, vocab, assets)
         except ModelFileError:
             raise
         except Exception as exc:  # h5py on a damaged file: OSError, KeyError, RuntimeError, ValueError, ...
             raise fail(file, f"cannot read the weights ({first_line(exc)})") from None
 
 
-def _from_h5(file: str, path: Path, h5, config: dict | None, vocab):
+def _from_h5(file: str, path: Path, h5, config: dict | None, vocab, assets: dict):
     if "layers" not in h5:
         if config is None and "model_config" in h5.attrs and "model_weights" in h5:
             return _legacy(file, path, h5, vocab)
@@ -143,7 +144,7 @@ def _from_h5(file: str, path: Path, h5, config: dict | None, vocab):
     if config is None:
         notes = {"config": "none: structure from the weights' shapes, default activations assumed"}
         return _build(file, path, infer(file, h5["layers"]), vocab, notes)
-    return _build(file, path, _entries(file, config, h5["layers"]), vocab, {})
+    return _build(file, path, _entries(file, config, h5["layers"]), vocab, {}, assets=assets)
 
 
 class LegacyWeights:
@@ -185,8 +186,8 @@ def _legacy(file: str, path: Path, h5, vocab):
     return _build(file, path, entries, vocab, notes, keras2=version.startswith("2."))
 
 
-def _read_archive(file: str, path: Path) -> tuple[dict, bytes]:
-    """config.json (parsed) and the bytes of model.weights.h5 from a .keras zip."""
+def _read_archive(file: str, path: Path) -> tuple[dict, bytes, dict]:
+    """config.json (parsed), the bytes of model.weights.h5 and of each vocabulary file (by name) from a .keras zip."""
     try:
         with zipfile.ZipFile(path) as z:
             infos = {i.filename: i for i in z.infolist()}
@@ -199,6 +200,11 @@ def _read_archive(file: str, path: Path) -> tuple[dict, bytes]:
                     raise fail(file, f"{name} unpacks to {infos[name].file_size} bytes, more than lstm-tui reads")
             raw = z.read("config.json")
             blob = z.read("model.weights.h5")
+            vocabularies = [n for n in infos if is_vocabulary(n)]
+            for name in vocabularies:
+                if infos[name].file_size > MAX_VOCAB_BYTES:
+                    raise fail(file, f"{show(name)} unpacks to {infos[name].file_size} bytes, more than lstm-tui reads")
+            assets = {name: z.read(name) for name in vocabularies[:64]}
     except zipfile.BadZipFile as exc:
         raise fail(file, f"not a valid .keras archive ({first_line(exc)})") from None
     except (OSError, EOFError, RuntimeError, ValueError) as exc:  # zlib.error, CRC errors, truncation
@@ -211,7 +217,7 @@ def _read_archive(file: str, path: Path) -> tuple[dict, bytes]:
         raise fail(file, f"config.json is not valid JSON ({first_line(exc)})") from None
     if not isinstance(config, dict):
         raise fail(file, "config.json is not a model config (a JSON object)")
-    return config, blob
+    return config, blob, assets
 
 
 # --- layers to levels ---------------------------------------------------------------------
@@ -287,8 +293,9 @@ def _layer(cell, W_ih, W_hh, b_ih, b_hh, acts, reverse, linear_before_reset=True
                  reverse=reverse)
 
 
-def _build(file: str, path: Path, entries: list, vocab, notes: dict, keras2: bool = False):
+def _build(file: str, path: Path, entries: list, vocab, notes: dict, keras2: bool = False, assets: dict | None = None):
     embedding = head_W = head_b = None
+    text = None  # (vocabulary, tokenizer) of a TextVectorization layer
     levels: list[Layer | Bidirectional] = []
     info: dict = {"format": "keras", **notes}
     flip = False  # Keras's sequence index k is position T-1-k
@@ -330,6 +337,13 @@ def _build(file: str, path: Path, entries: list, vocab, notes: dict, keras2: boo
         if head_name is not None:  # Dense(64, "relu"), Dense(V): the one before is a hidden layer of the head
             act = _activation(file, head_where, "activation", head_act, table)
             hidden.append(Dense(head_W, head_b, act))
+        if cls == "TextVectorization":
+            if levels or embedding is not None or text is not None:
+                raise refuse(file, where, "a TextVectorization after other layers", "it first, before the Embedding")
+            *text, said_here = text_vectorization(file, where, cfg, group, assets or {})
+            said += said_here
+            info["text_vectorization"] = name
+            continue
         if cls == "Embedding":
             if levels or embedding is not None:
                 raise refuse(file, where, "an embedding after other layers", "the Embedding first")
@@ -433,8 +447,19 @@ def _build(file: str, path: Path, entries: list, vocab, notes: dict, keras2: boo
         info["notes"] = said
     if hidden:
         info["head_hidden"] = show(", ".join(f"{d.W.shape[0]} {d.activation[0]}" for d in hidden))
+    meta = {}
+    if text is not None:
+        if embedding is None:
+            raise refuse(file, _where(info["text_vectorization"], "TextVectorization"), "no Embedding after it",
+                         "an Embedding reading its token ids")
+        words, meta["tokenizer"] = text
+        if vocab is None and len(words) > len(embedding):
+            raise fail(file, f"{_where(info['text_vectorization'], 'TextVectorization')}: its vocabulary has "
+                             f"{len(words)} tokens but the embedding has {len(embedding)} rows")
+        if vocab is None:  # ids past the vocabulary (Embedding(max_tokens) over a smaller one): no token gives them
+            vocab = words + tuple(f"<unused {i}>" for i in range(len(words), len(embedding)))
     return assemble(file, path, levels, embedding=embedding, head_W=head_W, head_b=head_b, vocab=vocab,
-                    info=info, embedding_key=f"embedding {info.get('embedding', '')!r}",
+                    meta=meta, info=info, embedding_key=f"embedding {info.get('embedding', '')!r}",
                     head_key=f"head {head_name!r}", head_is_vocab=False, head_hidden=tuple(hidden))
 
 

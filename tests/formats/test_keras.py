@@ -157,7 +157,7 @@ def _set(name: str, **options):
         ("gru_seq", _set("gru_1", use_bias=True), ["layer 'gru_1' (GRU): holds 2 weight arrays, expected 3"]),
         ("gru_seq", _set("gru", return_sequences=False), ["layer 'gru_1' (GRU)", "return_sequences=False"]),
         ("gru_seq", lambda c: _layer(c, "dropout").update(class_name="Conv1D"),
-         ["layer 'dropout' (Conv1D): not a layer lstm-tui runs; expected InputLayer, Embedding"]),
+         ["layer 'dropout' (Conv1D): not a layer lstm-tui runs; expected InputLayer, TextVectorization, Embedding"]),
         ("gru_seq", lambda c: _layer(c, "dropout").update(class_name="Sequential"),
          ["layer 'dropout' (Sequential): a nested model whose layers have no weights in the file"]),
         ("gru_seq", lambda c: c.update(class_name="MyModel"), ["config.json: the model is a MyModel"]),
@@ -541,3 +541,38 @@ def test_a_functional_models_mask_layer_is_a_mask_not_a_branch(tmp_path):
     path = _rewrite(tmp_path, "lstm_mask_func", lambda c: _layer(c, "embedding")["config"].update(mask_zero=False))
     notes = load_file(path).meta["notes"]
     assert any(n.startswith("layer 'not_equal' (NotEqual): a mask of the steps: Keras skips them") for n in notes)
+
+
+@pytest.mark.parametrize("name", ["text_tutorial", "text_chars_given"])
+def test_a_model_that_reads_text_tokenizes_it_as_tensorflow_does(name):
+    """A TextVectorization layer first (TensorFlow's RNN tutorial; a character model with its vocabulary in
+    the config): the vocabulary comes from the file, and every text gives TensorFlow's ids (scripts/
+    make_keras_text_fixtures.py), through ASCII-only lowercasing, punctuation and whitespace; the numbers are
+    Keras's (test_matches_keras). Ids past the vocabulary are named, not tokens anyone types."""
+    ref = np.load(DATA / f"{name}.npz")
+    model = load_file(DATA / f"{name}.keras")
+    assert model.tokenizer.startswith("keras:") and model.vocab[:2] == ("", "[UNK]")
+    np.testing.assert_array_equal(model.trace(str(ref["text"])).ids, ref["ids"])
+    starts = np.r_[0, np.cumsum(ref["texts_len"])]
+    for k, text in enumerate(ref["texts"]):
+        want = ref["texts_ids"][starts[k] : starts[k + 1]]
+        tokens = model.tokens(str(text))
+        assert [model.vocab.index(t) if t in model.vocab else 1 for t in tokens] == want.tolist(), repr(text)
+    if name == "text_chars_given":
+        assert len(model.vocab) == 20 and model.vocab[-1] == "<unused 19>"
+
+
+def test_text_vectorization_options_lstm_tui_cannot_run_are_refused(tmp_path):
+    for options, words in (({"output_mode": "multi_hot"}, "output_mode 'multi_hot'; expected 'int'"),
+                           ({"ngrams": 2}, "ngrams 2"),
+                           ({"standardize": "my_function"}, "standardize 'my_function'"),
+                           ({"split": "my_split"}, "split 'my_split'")):
+        path = _rewrite(tmp_path, "text_tutorial", lambda c, o=options: _layer(c, "text_vectorization")["config"].update(o))
+        _refused(path, "layer 'text_vectorization' (TextVectorization): " + words)
+    src = zipfile.ZipFile(DATA / "text_tutorial.keras")
+    bare = tmp_path / "bare.keras"
+    with zipfile.ZipFile(bare, "w") as z:
+        for item in src.namelist():
+            if not item.startswith("assets/"):
+                z.writestr(item, src.read(item))
+    _refused(bare, "its vocabulary is not in the archive (expected assets/layers/text_vectorization/vocabulary.txt)")

@@ -156,7 +156,7 @@ def torch_models():
 
     class Net(nn.Module):
         def __init__(self, kind, layers, bidirectional, V=11, E=5, H=4, embed=True, head="softmax",
-                     batch_first=False, mlp=(), **kw):
+                     batch_first=False, mlp=(), out=None, **kw):
             super().__init__()
             self.embed = nn.Embedding(V, E) if embed else None
             self.rnn = getattr(nn, kind)(E, H, num_layers=layers, bidirectional=bidirectional,
@@ -166,7 +166,7 @@ def torch_models():
                 hidden += [nn.Linear(width, units), act]
                 width = units
             self.mlp = nn.Sequential(*hidden)
-            self.fc = nn.Linear(width, V) if head != "none" else None
+            self.fc = nn.Linear(width, out or V) if head != "none" else None
             self.head = head
 
         def forward(self, x):
@@ -180,6 +180,8 @@ def torch_models():
                 return torch.softmax(y, dim=-1)
             if self.head == "logsoftmax":
                 return torch.log_softmax(y, dim=-1)
+            if self.head == "sigmoid":
+                return torch.sigmoid(y)
             return y
 
     return {
@@ -207,6 +209,9 @@ def torch_models():
                                                   mlp=((5, nn.Tanh()), (3, nn.LeakyReLU(0.1)))), False, False,
                                       "logits", "bidirectional GRU on frames -> Linear -> Tanh -> Linear -> "
                                       "LeakyReLU(0.1) -> Linear (two hidden layers)"),
+        "lstm_emb_binary_sigmoid": (lambda: Net("LSTM", 1, False, head="sigmoid", out=1, mlp=((5, nn.ReLU()),)),
+                                    True, False, "sigmoid", "Embedding -> LSTM -> Linear -> ReLU -> Linear(1) -> "
+                                    "sigmoid (a binary classifier)"),
     }
 
 

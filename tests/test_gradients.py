@@ -189,3 +189,27 @@ def test_a_classifiers_target_is_named_by_class_id():
     trace = model.trace("hello")
     v = int(np.argmax(trace.y[2]))
     assert gradient_norms(model, trace, k=2)["target"] == f"log p(#{v}) at step 3"
+
+
+def test_a_head_of_one_output_is_a_binary_classifier(rng):
+    """A head of one output (Keras's Dense(1), PyTorch's BCEWithLogitsLoss): y is σ(logit), its class's
+    probability, which a softmax would make 1 at every step; log p, its gradient (by finite differences) and
+    the effect map follow it. Before, the effect map of such a model was all zeros."""
+    from lstm_tui.core.interventions import EffectMap
+
+    base = random_model(hidden=4, seed=3, cell="lstm", layers=1, embed=3, dtype="float64")
+    model = dataclasses.replace(base, head_W=rng.standard_normal((1, 4)), head_b=rng.standard_normal(1))
+    x = rng.standard_normal((5, 3))
+    trace = model.trace(x)
+    np.testing.assert_allclose(trace.y, 1 / (1 + np.exp(-trace.logits)), rtol=1e-12)
+    assert not np.allclose(trace.y, 1)
+    k = 3
+
+    def value():
+        return float(np.log(model.trace(x).y[k, 0]))
+
+    got, label, grads = target_gradients(model, trace, "top", k)
+    assert got == pytest.approx(value(), abs=1e-12) and "#0" in label
+    np.testing.assert_allclose(grads.x, _numeric_dx(value, x)[: k + 1], atol=1e-8)
+    effect = EffectMap(model, trace, "h", 0, 0.0, k).run()
+    assert np.abs(effect[: k + 1]).max() > 1e-3

@@ -26,7 +26,7 @@ import numpy as np
 from .backward import Grads, backward
 from .errors import InputError
 from .model import Model, init_layers
-from .outcomes import names_outputs
+from .outcomes import log_probabilities, names_outputs
 from .trace import Trace
 
 #: The target names besides a token id.
@@ -76,10 +76,8 @@ def target_gradients(
         raise InputError(f"token id {v} out of range: the vocabulary has {y.shape[0]} entries")
     dlogits = np.zeros_like(cut.logits)  # (k+1 or T, V)
     dlogits[k] = -y
-    dlogits[k, v] += 1  # d log softmax(a)[v] / da = onehot(v) - softmax(a)
-    logits = cut.logits[k].astype(np.float64)
-    shifted = logits - logits.max()
-    value = float(shifted[v] - np.log(np.exp(shifted).sum()))
+    dlogits[k, v] += 1  # d log y[v] / da = onehot(v) - y (softmax, or σ of one output)
+    value = float(log_probabilities(cut.logits[k])[v])
     name = repr(model.vocab[v]) if names_outputs(model) else f"#{v}"  # a classifier's class: by id
     label = f"log p({name}) at step {trace.offset + k + 1}"  # a window of a long run counts from its place
     return value, label, backward(model, cut, dlogits=dlogits)

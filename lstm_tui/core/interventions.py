@@ -50,11 +50,11 @@ import numpy as np
 
 from .cells import GATES, QUANTITIES, is_plain, run
 from .errors import InputError
-from .model import Model, directions, level_width, softmax
+from .model import Model, directions, level_width, probabilities
 
 # The interventions API stays importable from here: a patch and its text (patches.py), what a patched
 # run changed (outcomes.py).
-from .outcomes import TokenChange, difference, log_softmax, names_outputs, nonfinite, token_label, top_k_change  # noqa: F401
+from .outcomes import TokenChange, difference, log_probabilities, log_softmax, names_outputs, nonfinite, token_label, top_k_change  # noqa: F401
 from .patched_step import PlainRows, activation_functions, cell_step, clipped, derivative
 from .patches import NUMBER, Patch, PatchSyntaxError, parse_patch, parse_patch_text, prompt_patch, unknown_quantity  # noqa: F401
 from .trace import Trace
@@ -221,7 +221,7 @@ def _head(model: Model, states, logits: np.ndarray, y: np.ndarray, changed: tupl
     lo, hi = changed
     with np.errstate(all="ignore"):
         logits[lo : hi + 1] = model.logits_of(states["h"][-1][lo : hi + 1])  # (…, V)
-        y[lo : hi + 1] = softmax(logits[lo : hi + 1])
+        y[lo : hi + 1] = probabilities(logits[lo : hi + 1])
 
 
 #: The fewest unpatched steps in a row that go through ``cells.run`` (whose set-up
@@ -349,7 +349,7 @@ class EffectMap:
                 raise InputError(
                     f"src: the source has {self.source.steps} steps, the map needs {last + 1} (up to step {last + 1})"
                 )
-        lp = log_softmax(clean.logits[step])
+        lp = log_probabilities(clean.logits[step])
         self.token = int(np.argmax(lp)) if token is None else find_token(model, token)
         self.clean_logp = float(lp[self.token])
         self.width = level_width(model.layers[layer], quantity)  # W, units of the map
@@ -421,7 +421,7 @@ class EffectMap:
                 return None
             patch = Patch(self.layer, self.quantity, j, (s,), self.value)
             tr = intervene(self.model, self.clean, [patch], self.source)
-            out[j] = log_softmax(tr.logits[self.step])[self.token] - self.clean_logp
+            out[j] = log_probabilities(tr.logits[self.step])[self.token] - self.clean_logp
         return out
 
     def _group(self, steps: list[int]) -> np.ndarray:
@@ -471,7 +471,7 @@ class EffectMap:
                         cm[...] = rec["c"]
                 below = hm
         logits = model.logits_of(h[-1])  # (R, V)
-        return (log_softmax(logits)[:, self.token] - self.clean_logp).reshape(len(steps), B)
+        return (log_probabilities(logits)[:, self.token] - self.clean_logp).reshape(len(steps), B)
 
     def estimate(self) -> np.ndarray:
         """The map from one backward pass: dlogp/dQ[j] at step s × (value - clean Q[j] at s), (T, W).

@@ -2,7 +2,7 @@
 
     xᵗ = E[idᵗ]                  (or a feature frame given directly)
     hᵗ_l = cell(x or hᵗ_{l-1})   for each level l (see ``cells``)
-    yᵗ = softmax(W_y hᵗ_L + b_y) (if the model has an output head)
+    yᵗ = softmax(W_y hᵗ_L + b_y) (if the model has an output head; σ of a head of one output, a binary classifier)
     yᵗ = softmax(W_y a(W_1 hᵗ_L + b_1) + b_y)   (a head with a hidden layer, as Keras's Dense(64, "relu"), Dense(V))
 
 A level is a :class:`~.cells.Layer` (one direction) or a
@@ -23,7 +23,7 @@ from importlib import resources
 import numpy as np
 
 from . import tokenize
-from .cells import ACTIVATIONS, DEFAULT_ACTIVATIONS, GATES, QUANTITIES, Bidirectional, Laid, Layer, run
+from .cells import ACTIVATIONS, DEFAULT_ACTIVATIONS, GATES, QUANTITIES, Bidirectional, Laid, Layer, run, sigmoid
 from .errors import InputError
 from .trace import Trace
 
@@ -46,6 +46,15 @@ def softmax(a: np.ndarray) -> np.ndarray:
     """Softmax over the last axis, shifted by the maximum so it cannot overflow."""
     e = np.exp(a - a.max(axis=-1, keepdims=True))
     return e / e.sum(axis=-1, keepdims=True)
+
+
+def probabilities(logits: np.ndarray) -> np.ndarray:
+    """y of the head's logits (..., V): their softmax; for a head of one output (a binary classifier, Keras's
+    Dense(1), PyTorch's BCEWithLogitsLoss) the probability of its class, σ(logit), which a softmax would make 1.
+    Either way d log y[v] / d logits = onehot(v) - y."""
+    if logits.shape[-1] == 1:
+        return sigmoid(logits)
+    return softmax(logits)
 
 
 Level = Layer | Bidirectional
@@ -395,7 +404,7 @@ class Model:
         logits = y = None
         if self.head_W is not None:
             logits = self.logits_of(inp)  # (T, V)
-            y = softmax(logits)
+            y = probabilities(logits)
         return Trace(
             cell=self.cell,
             tokens=tokens,

@@ -51,6 +51,15 @@ def difference(after: Trace, before: Trace) -> Trace:
         )
 
 
+def log_probabilities(logits: np.ndarray) -> np.ndarray:
+    """log y (model.probabilities) of the logits (..., V), in float64: log softmax, or log σ for one output."""
+    a = np.asarray(logits, dtype=np.float64)
+    if a.shape[-1] == 1:
+        with np.errstate(all="ignore"):
+            return -np.logaddexp(0.0, -a)
+    return log_softmax(a)
+
+
 def log_softmax(logits: np.ndarray) -> np.ndarray:
     """log softmax over the last axis, in float64."""
     a = np.asarray(logits, dtype=np.float64)
@@ -76,8 +85,8 @@ def top_k_change(model: Model, clean: Trace, patched: Trace, k: int, top: int = 
     with its probability in the clean run and the change in log-probability."""
     if clean.logits is None:
         raise InputError(f"model {model.name!r} has no output head")
-    before = log_softmax(clean.logits[k])  # (V,)
-    after = log_softmax(patched.logits[k])  # (V,)
+    before = log_probabilities(clean.logits[k])  # (V,)
+    after = log_probabilities(patched.logits[k])  # (V,)
     key = np.where(np.isnan(after), -np.inf, after)
     ids = np.argsort(-key, kind="stable")[:top]
     out = []

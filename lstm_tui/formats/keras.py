@@ -440,9 +440,10 @@ def _build(file: str, path: Path, entries: list, vocab, notes: dict, keras2: boo
         said.append(f"{_where(names[-1], 'return_sequences=False')}: Keras's output is {one}; lstm-tui shows "
                     "every position")
     act = info.get("head_activation", "linear")
-    if head_name is not None and act not in ("linear", "softmax", "log_softmax"):
+    one_output = head_W is not None and head_W.shape[0] == 1  # y is σ(logit), Keras's sigmoid output
+    if head_name is not None and act not in ("linear", "softmax", "log_softmax") and not (one_output and act == "sigmoid"):
         said.append(f"head {show(head_name)!r} has activation {act}: lstm-tui's logits are its pre-activation and "
-                    f"y their softmax, not Keras's output ({act} of the logits)")
+                    f"y their {'σ' if one_output else 'softmax'}, not Keras's output ({act} of the logits)")
     if said:
         info["notes"] = said
     if hidden:

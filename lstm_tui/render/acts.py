@@ -126,6 +126,8 @@ def layer_equation(equation: str, key: str, model, layer: int) -> str:
             act = "" if d.activation == ("Affine", 1.0, 0.0) else symbol(d.activation)
             inner = f"{act}(W{_SUB[n % 10]} {inner} + b{_SUB[n % 10]})"
         out = out.replace("W_y hᵗ", f"W_y {inner}", 1)
+    if key == "y" and model.head_W is not None and model.head_W.shape[0] == 1:  # a binary classifier's p
+        out = out.replace("softmax(", "σ(", 1)
     if role is not None:
         written = _WRITTEN[lay.cell][role]
         own = [symbol(activations_of(d)[role]) for d in dirs]

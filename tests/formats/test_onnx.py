@@ -114,6 +114,8 @@ def _forward(model, x: np.ndarray):
 def _head(kind: str, logits: np.ndarray) -> np.ndarray:
     if kind == "logits":
         return logits
+    if kind == "sigmoid":
+        return 1 / (1 + np.exp(-logits))
     z = logits - logits.max(axis=1, keepdims=True)
     logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
     return np.exp(logp) if kind == "softmax" else logp
@@ -177,7 +179,7 @@ def test_fixture_trace_matches_onnxruntime(name):
         if f"cT_l{k}" in data:
             np.testing.assert_allclose(np.concatenate(finals["c"]), data[f"cT_l{k}"].reshape(-1), atol=TOL, rtol=0)
     kind = INDEX[name]["head"]
-    if kind == "softmax":
+    if kind in ("softmax", "sigmoid"):  # (a binary classifier's y is σ of its one logit, as its graph's output)
         np.testing.assert_allclose(trace.y, data["y"], atol=TOL, rtol=0)
     elif kind == "logsoftmax":
         np.testing.assert_allclose(np.log(trace.y), data["y"], atol=TOL, rtol=0)

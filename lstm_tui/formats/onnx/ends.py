@@ -196,9 +196,11 @@ def head(graph: Graph, level):
                              "bias, an activation before another MatMul or Gemm, Softmax or LogSoftmax")
         path.append(c)
         t = c.output[0]
-    if act is not None:
-        raise graph.fail(f"the head ends in {graph.label(path[-1])}: lstm-tui's head gives logits (then softmax "
-                         "or log-softmax)")
+    if act is not None and act[0] == "Sigmoid" and head_W.shape[0] == 1:
+        kind = "sigmoid"  # a binary classifier: its probability, lstm-tui's y of one output
+    elif act is not None:
+        raise graph.fail(f"the head ends in {graph.label(path[-1])}: lstm-tui's head gives logits (then softmax, "
+                         "log-softmax, or the sigmoid of one output)")
     V = head_W.shape[0]
     out = t
     shapes = [y_shape(graph, n) for n in level]
@@ -217,8 +219,8 @@ def head(graph: Graph, level):
         for d in hidden:
             h = d.act(d.pre(h))
         logits = (h @ head_W.T + head_b).astype(np.float64)  # (T, V)
-        expected = logits
-        if kind != "logits":
+        expected = 1 / (1 + np.exp(-logits)) if kind == "sigmoid" else logits
+        if kind in ("softmax", "logsoftmax"):
             z = logits - logits.max(axis=1, keepdims=True)
             logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
             expected = np.exp(logp) if kind == "softmax" else logp

@@ -161,6 +161,18 @@ def lstm_mask_func():
     return keras.Model(ids, y), False
 
 
+def lstm_act_layers():
+    """A head whose activations are layers: Dense(6), LeakyReLU(0.2), Dense(5), ReLU(), Dense(V), Softmax()."""
+    return keras.Sequential([
+        keras.Input((None,), dtype="int32"),
+        layers.Embedding(len(VOCAB), 4),
+        layers.LSTM(5, return_sequences=True),
+        layers.Dense(6), layers.LeakyReLU(negative_slope=0.2),
+        layers.Dense(5), layers.ReLU(),
+        layers.Dense(len(VOCAB)), layers.Softmax(),
+    ]), False
+
+
 def simple_seq():
     """The plainest case: one SimpleRNN on frames."""
     return keras.Sequential([keras.Input((None, 3)), layers.SimpleRNN(4, return_sequences=True)]), True
@@ -168,7 +180,8 @@ def simple_seq():
 
 MODELS = {f.__name__: f for f in (lstm_lm, gru_seq, rnn_backwards, lstm_acts, gru_bidir_lm, gru_classifier, simple_seq,
                                           lstm_nested, gru_nested_seq, lstm_deep_head,
-                                          gru_deep_head_lm, lstm_mask_func)}
+                                          gru_deep_head_lm, lstm_mask_func,
+                                          lstm_act_layers)}
 #: Models also saved in the legacy .h5 format.
 LEGACY = ("lstm_lm", "gru_seq", "rnn_backwards", "lstm_deep_head")
 RECURRENT = (layers.LSTM, layers.GRU, layers.SimpleRNN, layers.Bidirectional)

@@ -88,8 +88,10 @@ RECURRENT = ("LSTM", "GRU", "SimpleRNN")
 IDENTITY = ("InputLayer", "Dropout", "SpatialDropout1D", "GaussianDropout", "GaussianNoise", "AlphaDropout",
             "ActivityRegularization", "Masking")
 KNOWN = ("InputLayer", "TextVectorization", "Embedding", *RECURRENT, "Bidirectional", "Dense", "TimeDistributed(Dense)",
-         "Activation or Softmax after the head", "Dropout")
+         "Activation, Softmax, ReLU, LeakyReLU or ELU after a Dense", "Dropout")
 _GATES = {"LSTM": 4, "GRU": 3, "SimpleRNN": 1}
+#: Layers that are an activation, read after a Dense as its activation.
+ACTIVATION_LAYERS = ("Activation", "Softmax", "ReLU", "LeakyReLU", "ELU")
 
 
 def match(path: Path, head: bytes) -> bool:
@@ -223,7 +225,23 @@ def _read_archive(file: str, path: Path) -> tuple[dict, bytes, dict]:
 # --- layers to levels ---------------------------------------------------------------------
 
 
+def _activation_layer(cls: str, cfg: dict):
+    """The activation of a layer that is one (after a Dense): a Keras name, or what _activation refuses."""
+    if cls == "Activation":
+        return cfg.get("activation", "linear")
+    if cls == "Softmax":
+        return "softmax"
+    if cls == "ELU":
+        return "elu" if cfg.get("alpha", 1.0) == 1.0 else f"ELU(alpha={cfg.get('alpha')})"
+    slope = cfg.get("negative_slope", 0.3 if cls == "LeakyReLU" else 0.0)
+    if cls == "ReLU" and (cfg.get("max_value") is not None or cfg.get("threshold", 0.0) != 0.0):
+        return f"ReLU(max_value={cfg.get('max_value')}, threshold={cfg.get('threshold')})"
+    return "relu" if slope == 0 else ("LeakyRelu", float(slope), 0.0)
+
+
 def _activation(file: str, where: str, option: str, value, table: dict = ACTIVATIONS) -> tuple[str, float, float]:
+    if isinstance(value, tuple):  # (name, alpha, beta) already: LeakyReLU(negative_slope) as a layer
+        return value
     if value is None:
         value = "linear"
     if isinstance(value, str) and value in table:
@@ -327,10 +345,10 @@ def _build(file: str, path: Path, entries: list, vocab, notes: dict, keras2: boo
             cls, cfg, sub = "Dense", inner.get("config") or {}, ("layer",)
         else:
             sub = ()
-        if cls in ("Activation", "Softmax") and head_name is not None and info["head_activation"] == "linear":
-            head_act = cfg.get("activation", "linear") if cls == "Activation" else "softmax"
+        if cls in ACTIVATION_LAYERS and head_name is not None and info["head_activation"] == "linear":
+            head_act = _activation_layer(cls, cfg)
             info["head_activation"] = show(head_act if isinstance(head_act, str) else json.dumps(head_act)[:60])
-            continue  # Dense(V) then Activation("softmax"): one head with its activation
+            continue  # Dense(V) then Activation("softmax"), Dense(64) then ReLU(): one layer with its activation
         if head_name is not None and cls != "Dense":
             raise refuse(file, where, f"comes after the head {show(head_name)!r}",
                          "Dense layers as the last layers (the head)")

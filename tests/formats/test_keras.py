@@ -173,6 +173,7 @@ def _set(name: str, **options):
         ("simple_seq", lambda c: c["config"]["layers"][1]["config"].update(time_major=True), ["time_major=True"]),
         ("lstm_mask_func", lambda c: _layer(c, "lstm_1")["inbound_nodes"][0]["kwargs"]["mask"]["config"].update(
             keras_history=["embedding", 0, 0]), ["layer 'lstm_1' (LSTM): takes bidirectional, embedding"]),
+        ("lstm_act_layers", _set("re_lu", max_value=6.0), ["layer 'dense_1' (Dense): activation 'ReLU(max_value=6.0"]),
         ("lstm_deep_head", _set("dense_1", activation="gelu"), ["layer 'dense_1' (Dense): activation 'gelu'"]),
         ("lstm_deep_head", _set("dense", activation="softmax"), ["layer 'dense' (Dense): activation 'softmax'"]),
         ("lstm_deep_head", _set("dense", units=5), ["layer 'dense' (Dense) kernel has shape [8, 6], expected [8, 5]"]),

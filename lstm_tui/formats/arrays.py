@@ -70,6 +70,10 @@ class Arrays:
         self.used.add(key)
         return self._read(key)
 
+    def shape(self, key: str) -> tuple[int, ...]:
+        """The array's shape, not counted as read."""
+        return tuple(np.shape(self._read(key)))
+
     def get(self, key: str, shape: tuple, why: str = "") -> np.ndarray:
         """The float array ``key``, checked against ``shape`` (ints must match, strings name free sizes)."""
         return checked(self.name, key, self.raw(key), shape, why)

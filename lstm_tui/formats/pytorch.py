@@ -106,6 +106,11 @@ def build(f: Arrays, path: Path, prefix: str | None, vocab, spec: list | None = 
             embedding = f.get(key, ("V", E), f" (the embedding feeds {show(P)}weight_ih_l0)")
             info["embedding"] = emb_key = key
             break
+    found: list[str] = []  # what was found by its shape, not its name
+    if embedding is None and (key := _by_shape(f, parent, P, E, bias=False)):
+        embedding, emb_key = f.get(key, ("V", E)), key
+        info["embedding"] = key
+        found.append(f"the embedding is {show(key)} (a table without a bias, {E} wide, as layer 0 reads)")
     head_W = head_b = None
     head_key = "the head"
     hidden, reads = [], f"the last layer's h, H={W}"
@@ -126,6 +131,11 @@ def build(f: Arrays, path: Path, prefix: str | None, vocab, spec: list | None = 
             if embedding.shape == (b.shape[0], W):
                 head_W, head_b, head_key, info["tied"] = embedding, b, emb_key, True
                 break
+    if head_W is None and not hidden and (key := _by_shape(f, parent, P, W, bias=None)):
+        head_W, head_key = f.get(key, ("V", W)), key
+        bkey = key[: -len("weight")] + "bias"
+        head_b = f.get(bkey, (head_W.shape[0],)) if f.has(bkey) else None
+        found.append(f"the head is {show(key)} (the one layer reading the last layer's {W} values)")
     if head_W is not None:
         info["head"] = head_key
     if vocab is None:
@@ -135,16 +145,36 @@ def build(f: Arrays, path: Path, prefix: str | None, vocab, spec: list | None = 
             embedding, info["tied"] = head_W, True  # safetensors kept one name of two tied tensors
             info["embedding"] = emb_key = head_key
     unread = [k for k in f.keys if k not in f.used and k.startswith(parent) and not k.endswith("num_batches_tracked")]
+    notes = [f"found by shape, not by name: {'; '.join(found)}"] if found else []
     if unread:
         hint = ""
         if any(k.endswith(".weight") and not k.endswith(("norm.weight", "ln.weight")) for k in unread):
             hint = ("; a head with hidden layers (Linear, ReLU, Linear) keeps its activations in code, not in a "
                     "state dict: an ONNX export of the model opens with them")
-        info["notes"] = [f"{len(unread)} arrays are not read: {list_keys(unread, 4)}: lstm-tui reads the recurrent "
-                         f"layers, an embedding ({', '.join(EMBEDDING_NAMES)}) and one linear head "
-                         f"({', '.join(HEAD_NAMES)}){hint}"]
+        notes.append(f"{len(unread)} arrays are not read: {list_keys(unread, 4)}: lstm-tui reads the recurrent "
+                     f"layers, an embedding ({', '.join(EMBEDDING_NAMES)}) and one linear head "
+                     f"({', '.join(HEAD_NAMES)}){hint}")
+    if notes:
+        info["notes"] = notes
     return assemble(f.name, path, levels, embedding=embedding, head_W=head_W, head_b=head_b, vocab=vocab,
                     meta=f.meta, info=info, embedding_key=emb_key, head_key=head_key, head_hidden=tuple(hidden))
+
+
+def _by_shape(f: Arrays, parent: str, P: str, width: int, bias: bool | None) -> str | None:
+    """The one module beside the recurrent one (``parent`` + name + ``.weight``, not read yet) whose weight is
+    [n, width]: an embedding (``bias=False``: a table has none, and its name says "emb") or a linear head (a bias
+    or not; not one whose output another such module reads, which would make it a hidden layer). None when none
+    or several fit."""
+    weights = {k: f.shape(k) for k in f.keys
+               if k not in f.used and k.startswith(parent) and not k.startswith(P) and k.endswith(".weight")
+               and "." not in k[len(parent) : -len(".weight")]}
+    weights = {k: s for k, s in weights.items() if len(s) == 2 and min(s) > 0}
+    fits = [k for k, s in weights.items() if s[1] == width and (bias is None or f.has(k[:-6] + "bias") == bias)]
+    if bias is False:  # a table: named as one (word_embeddings, tok_emb), not a bias-less linear layer
+        fits = [k for k in fits if "emb" in k[len(parent) :].lower()]
+    if bias is None:  # a layer whose output another reads is a hidden layer, not the head
+        fits = [k for k in fits if not any(s[1] == weights[k][0] for o, s in weights.items() if o != k)]
+    return fits[0] if len(fits) == 1 else None
 
 
 def choose_prefix(f: Arrays, groups: dict, prefix: str | None) -> str:

@@ -503,3 +503,22 @@ def test_arrays_it_does_not_read_are_named_in_a_note(tmp_path, rng):
     assert note.startswith("3 arrays are not read: fc1.bias, fc1.weight, fc2.weight") and "ONNX export" in note
     whole = load_file(write_st(tmp_path / "w.safetensors", torch_lm(rng, names=("embedding", "lstm", "fc")), vocab=VOCAB))
     assert not any("not read" in n for n in whole.meta.get("notes", []))
+
+
+def test_an_embedding_and_a_head_named_otherwise_are_found_by_shape(tmp_path, rng):
+    """PyTorch's LSTM tagger tutorial names them word_embeddings and hidden2tag: found by their shapes (a table
+    named as one, the one layer reading the last layer's h), with a note, and the numbers are PyTorch's
+    (tests/data/torch_models, scripts/make_torch_model_fixtures.py). A layer whose output another reads is a
+    hidden layer, not the head: none is taken, and the note names the arrays left unread."""
+    data = Path(__file__).parent.parent / "data" / "torch_models"
+    ref = np.load(data / "lstm_tagger.npz")
+    model = load_file(data / "lstm_tagger.safetensors")
+    assert "word_embeddings.weight" in model.meta["notes"][0] and "hidden2tag.weight" in model.meta["notes"][0]
+    trace = model.trace([model.vocab[i] for i in ref["ids"]])
+    np.testing.assert_allclose(np.log(trace.y), ref["log_probs"], atol=1e-5)
+    arrays = torch_lm(rng, names=("embedding", "lstm", "fc1"))
+    arrays["fc2.weight"] = rng.standard_normal((3, len(VOCAB))).astype(np.float32)
+    assert load_file(write_st(tmp_path / "m.safetensors", arrays, vocab=VOCAB)).head_W is None
+    frames = torch_rnn(rng, "lstm", 4, 4, 1, prefix="rnn.")
+    frames["proj.weight"] = rng.standard_normal((4, 4)).astype(np.float32)  # no bias, not named as a table
+    assert load_file(write_st(tmp_path / "f.safetensors", frames)).embedding is None

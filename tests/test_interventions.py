@@ -616,3 +616,35 @@ def test_adding_or_removing_a_patch_from_a_base_run(cell, monkeypatch):
     check(model, trace, both, [first, *early])
     assert intervene(model, trace, early, base=base, base_patches=early) is base
     assert intervene(model, trace, [], base=base, base_patches=early) is trace
+
+
+def test_a_head_with_hidden_layers_is_carried_through_patches_maps_casts_and_copies():
+    """Keras's GRU, TimeDistributed(Dense(6, elu)), Dense(V) (fixture gru_deep_head_lm): a patched run's logits
+    are the whole head's of its h; the effect map's batched rows equal patching one unit at a time; a cast
+    and the trainer's copy keep the hidden layers; the output panel's equation names them."""
+    import dataclasses
+    from pathlib import Path
+
+    from lstm_tui.core.train import copy_model
+    from lstm_tui.formats import load_file
+    from lstm_tui.render.acts import layer_equation
+
+    model = load_file(Path(__file__).parent / "data" / "keras" / "gru_deep_head_lm.keras").astype("float64")
+    assert model.head_hidden and model.head_hidden[0].W.dtype == np.float64
+    clean = model.trace("1 2 3 4 5 6")
+    patched = intervene(model, clean, [Patch(0, "h", 2, (1,), 0.7)])
+    h = patched.states["h"][-1]
+    np.testing.assert_allclose(patched.logits, model.logits_of(h), rtol=1e-12)
+    assert not np.allclose(patched.logits[1:], clean.logits[1:])
+    em = EffectMap(model, clean, "h", 0, 0.7, 4)
+    effect = em.run()
+    for s, j in ((1, 2), (3, 0)):
+        one = intervene(model, clean, [Patch(0, "h", j, (s,), 0.7)])
+        want = iv.log_probabilities(one.logits[4])[em.token] - em.clean_logp
+        assert effect[s, j] == pytest.approx(want, abs=1e-9)
+    copy = copy_model(model)
+    assert copy.head_hidden[0].W is not model.head_hidden[0].W
+    np.testing.assert_array_equal(copy.head_hidden[0].W, model.head_hidden[0].W)
+    assert layer_equation("yᵗ = softmax(W_y hᵗ + b_y)", "y", model, 0) == "yᵗ = softmax(W_y Elu(W₁ hᵗ + b₁) + b_y)"
+    one = dataclasses.replace(model, head_W=model.head_W[:1], head_b=model.head_b[:1])
+    assert layer_equation("yᵗ = softmax(W_y hᵗ + b_y)", "y", one, 0).startswith("yᵗ = σ(W_y Elu(")

@@ -155,7 +155,7 @@ class Model:
     head_W: np.ndarray | None = None  # (V, W) output head on the last level's h (W its width)
     head_b: np.ndarray | None = None  # (V,)
     vocab: tuple[str, ...] | None = None  # (V,) token string of each id
-    tokenizer: str = "char"  # "char" or "word"
+    tokenizer: str = "char"  # "char", "word" or "keras:<standardize>:<split>" (core.tokenize)
     name: str = "model"  # shown in the title bar
     description: str = ""  # one line for --list-models and the help screen
     meta: dict = field(default_factory=dict)  # anything else the file said

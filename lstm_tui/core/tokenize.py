@@ -128,7 +128,7 @@ def split(text: str, kind: str = "char") -> list[str]:
         if standardize in ("strip_punctuation", "lower_and_strip_punctuation"):
             text = _KERAS_PUNCTUATION.sub("", text)
         return [t for t in _ASCII_SPACES.split(text) if t] if how == "whitespace" else list(text)
-    raise ValueError(f"unknown tokenizer {kind!r}: expected one of {', '.join(TOKENIZERS)}")
+    raise ValueError(f"unknown tokenizer {kind!r}: expected one of {', '.join(TOKENIZERS)} or keras:<standardize>:<split>")
 
 
 def keras_kind(standardize: str | None, how: str) -> str:

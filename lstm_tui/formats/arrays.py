@@ -71,8 +71,11 @@ class Arrays:
         return self._read(key)
 
     def shape(self, key: str) -> tuple[int, ...]:
-        """The array's shape, not counted as read."""
-        return tuple(np.shape(self._read(key)))
+        """The array's shape, not counted as read; () for one that cannot be read (its own reader says why)."""
+        try:
+            return tuple(np.shape(self._read(key)))
+        except ModelFileError:
+            return ()
 
     def get(self, key: str, shape: tuple, why: str = "") -> np.ndarray:
         """The float array ``key``, checked against ``shape`` (ints must match, strings name free sizes)."""
@@ -428,6 +431,11 @@ def assemble(
             raise fail(file, f"vocabulary has {len(vocab)} tokens but {show(what)} has {a.shape[0]} rows")
         if head_W is not None and head_W.shape[0] != len(vocab):
             info["head_classes"] = f"{head_W.shape[0]} outputs, not the vocabulary's {len(vocab)} tokens"
+    if head_W is not None and head_W.shape[0] == 1 and info.get("head_activation") != "sigmoid":
+        given = info.get("notes") or []
+        info["notes"] = [*([given] if isinstance(given, str) else given),
+                         "a head of one output: y is σ of its logit, read as a binary classifier's probability (a "
+                         "regression model's output is the logit itself: `logits` in an export)"]
     tokenizer = tokenizer_of(file, meta, vocab) if vocab is not None else "char"
     layers = [d for level in levels for d in directions(level)]
     arrays = [a for d in layers for a in (d.W_ih, d.W_hh, d.b_ih, d.b_hh, d.W_hr) if a is not None]

@@ -232,8 +232,11 @@ def _activation_layer(cls: str, cfg: dict):
     if cls == "Softmax":
         return "softmax"
     if cls == "ELU":
-        return "elu" if cfg.get("alpha", 1.0) == 1.0 else f"ELU(alpha={cfg.get('alpha')})"
-    slope = cfg.get("negative_slope", 0.3 if cls == "LeakyReLU" else 0.0)
+        alpha = cfg.get("alpha", 1.0)
+        return ("Elu", float(alpha), 0.0) if isinstance(alpha, (int, float)) else f"ELU(alpha={alpha})"
+    slope = cfg.get("negative_slope", cfg.get("alpha", 0.3) if cls == "LeakyReLU" else 0.0)  # tf.keras 2: alpha
+    if not isinstance(slope, (int, float)):
+        return f"{cls}(negative_slope={slope})"
     if cls == "ReLU" and (cfg.get("max_value") is not None or cfg.get("threshold", 0.0) != 0.0):
         return f"ReLU(max_value={cfg.get('max_value')}, threshold={cfg.get('threshold')})"
     return "relu" if slope == 0 else ("LeakyRelu", float(slope), 0.0)

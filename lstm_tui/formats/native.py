@@ -69,7 +69,6 @@ def save_model(model: Model, path: str | os.PathLike, *, force: bool = False) ->
     """Write ``model`` as one safetensors file (atomically, never over a file unless ``force``)."""
     from safetensors.numpy import save
 
-
     blob = save(model_tensors(model), metadata=model_metadata(model))
     atomic_write(path, lambda fh: fh.write(blob), force=force)
 

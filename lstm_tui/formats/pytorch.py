@@ -172,8 +172,9 @@ def _by_shape(f: Arrays, parent: str, P: str, width: int, bias: bool | None) -> 
     fits = [k for k, s in weights.items() if s[1] == width and (bias is None or f.has(k[:-6] + "bias") == bias)]
     if bias is False:  # a table: named as one (word_embeddings, tok_emb), not a bias-less linear layer
         fits = [k for k in fits if "emb" in k[len(parent) :].lower()]
-    if bias is None:  # a layer whose output another reads is a hidden layer, not the head
-        fits = [k for k in fits if not any(s[1] == weights[k][0] for o, s in weights.items() if o != k)]
+    if bias is None:  # a layer whose output another reads, or that may read another's, is not the head
+        fits = [k for k in fits if not any(weights[k][0] == s[1] or weights[k][1] == s[0]
+                                           for o, s in weights.items() if o != k)]
     return fits[0] if len(fits) == 1 else None
 
 

@@ -124,7 +124,8 @@ def layer_equation(equation: str, key: str, model, layer: int) -> str:
         inner = "hᵗ"
         for n, d in enumerate(model.head_hidden, 1):
             act = "" if d.activation == ("Affine", 1.0, 0.0) else symbol(d.activation)
-            inner = f"{act}(W{_SUB[n % 10]} {inner} + b{_SUB[n % 10]})"
+            sub = "".join(_SUB[int(c)] for c in str(n))
+            inner = f"{act}(W{sub} {inner} + b{sub})"
         out = out.replace("W_y hᵗ", f"W_y {inner}", 1)
     if key == "y" and model.head_W is not None and model.head_W.shape[0] == 1:  # a binary classifier's p
         out = out.replace("softmax(", "σ(", 1)

@@ -577,3 +577,23 @@ def test_text_vectorization_options_lstm_tui_cannot_run_are_refused(tmp_path):
             if not item.startswith("assets/"):
                 z.writestr(item, src.read(item))
     _refused(bare, "its vocabulary is not in the archive (expected assets/layers/text_vectorization/vocabulary.txt)")
+
+
+def test_activation_layers_of_tf_keras_2_and_their_parameters(tmp_path):
+    """A legacy .h5 of tf.keras 2 saves LeakyReLU's slope as alpha (Keras 3: negative_slope); an ELU layer keeps
+    its alpha; a ReLU with max_value is refused, not run as a plain relu."""
+    for layer, want in (({"class_name": "LeakyReLU", "config": {"name": "act", "alpha": 0.1}}, ("LeakyRelu", 0.1, 0.0)),
+                        ({"class_name": "LeakyReLU", "config": {"name": "act", "negative_slope": 0.05}},
+                         ("LeakyRelu", 0.05, 0.0)),
+                        ({"class_name": "LeakyReLU", "config": {"name": "act"}}, ("LeakyRelu", 0.3, 0.0)),
+                        ({"class_name": "ELU", "config": {"name": "act", "alpha": 0.7}}, ("Elu", 0.7, 0.0))):
+        path = tmp_path / "k2.h5"
+        shutil.copy(DATA / "lstm_deep_head.h5", path)
+        with h5py.File(path, "r+") as f:
+            config = json.loads(f.attrs["model_config"])
+            _layer(config, "dense")["config"]["activation"] = "linear"
+            layers = config["config"]["layers"]
+            layers.insert(layers.index(_layer(config, "dense")) + 1, dict(layer, name="act"))
+            f.attrs["model_config"] = json.dumps(config)
+            f.attrs["keras_version"] = "2.15.0"
+        assert load_file(path).head_hidden[0].activation == want, layer

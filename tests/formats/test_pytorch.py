@@ -522,3 +522,13 @@ def test_an_embedding_and_a_head_named_otherwise_are_found_by_shape(tmp_path, rn
     frames = torch_rnn(rng, "lstm", 4, 4, 1, prefix="rnn.")
     frames["proj.weight"] = rng.standard_normal((4, 4)).astype(np.float32)  # no bias, not named as a table
     assert load_file(write_st(tmp_path / "f.safetensors", frames)).embedding is None
+
+
+def test_a_hidden_layer_as_wide_as_h_does_not_make_the_next_one_the_head(tmp_path, rng):
+    """fc1 (H -> H), fc2 (H -> 5): fc2 also reads H values, but it reads fc1's output; neither is the head."""
+    arrays = torch_rnn(rng, "lstm", 3, 8, 1, prefix="lstm.")
+    for name, shape in (("fc1", (8, 8)), ("fc2", (5, 8))):
+        arrays[f"{name}.weight"] = rng.standard_normal(shape).astype(np.float32)
+        arrays[f"{name}.bias"] = rng.standard_normal(shape[0]).astype(np.float32)
+    model = load_file(write_st(tmp_path / "m.safetensors", arrays))
+    assert model.head_W is None and any("fc1.weight" in n and "fc2.weight" in n for n in model.meta["notes"])

@@ -175,10 +175,12 @@ def encode(tokens: list[str], vocab: tuple[str, ...]) -> tuple[np.ndarray, np.nd
     """Map tokens to ids (T,) and a mask (T,) of those not in ``vocab``.
 
     Unknown tokens take the id of ``<unk>`` (or Keras's ``[UNK]``) when the
-    vocabulary has one, and id 0 otherwise; either way the mask marks them.
+    vocabulary has one, and id 0 otherwise; either way the mask marks them. A
+    TextVectorization's vocabulary ("", "[UNK]", ...) sends them to ``[UNK]``, as
+    TensorFlow does, even where its text had a word ``<unk>``.
     """
     index = {tok: k for k, tok in enumerate(vocab)}
-    unk_id = index.get(UNK, index.get(KERAS_UNK, 0))
+    unk_id = 1 if tuple(vocab[:2]) == ("", KERAS_UNK) else index.get(UNK, index.get(KERAS_UNK, 0))
     ids = np.fromiter((index.get(t, unk_id) for t in tokens), dtype=np.int64, count=len(tokens))
     unknown = np.fromiter((t not in index for t in tokens), dtype=bool, count=len(tokens))
     return ids, unknown

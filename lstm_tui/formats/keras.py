@@ -225,12 +225,13 @@ def _read_archive(file: str, path: Path) -> tuple[dict, bytes, dict]:
 # --- layers to levels ---------------------------------------------------------------------
 
 
-def _activation_layer(cls: str, cfg: dict):
+def _activation_layer(cls: str, cfg: dict, sequence: bool):
     """The activation of a layer that is one (after a Dense): a Keras name, or what _activation refuses."""
     if cls == "Activation":
         return cfg.get("activation", "linear")
-    if cls == "Softmax":
-        return "softmax"
+    if cls == "Softmax":  # over the classes: the last axis ([batch, T, V], or [batch, V] after one step)
+        axis = cfg.get("axis", -1)
+        return "softmax" if axis in (-1, [-1], 2 if sequence else 1) else f"Softmax(axis={axis})"
     if cls == "ELU":
         alpha = cfg.get("alpha", 1.0)
         return ("Elu", float(alpha), 0.0) if isinstance(alpha, (int, float)) else f"ELU(alpha={alpha})"
@@ -349,7 +350,8 @@ def _build(file: str, path: Path, entries: list, vocab, notes: dict, keras2: boo
         else:
             sub = ()
         if cls in ACTIVATION_LAYERS and head_name is not None and info["head_activation"] == "linear":
-            head_act = _activation_layer(cls, cfg)
+            head_act = _activation_layer(cls, cfg, sequence)
+            head_where = where  # a refusal of the activation names this layer
             info["head_activation"] = show(head_act if isinstance(head_act, str) else json.dumps(head_act)[:60])
             continue  # Dense(V) then Activation("softmax"), Dense(64) then ReLU(): one layer with its activation
         if head_name is not None and cls != "Dense":

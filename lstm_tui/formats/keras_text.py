@@ -54,7 +54,7 @@ def _vocabulary(file: str, where: str, cfg: dict, group, assets: dict) -> tuple[
         specials = ["", tokenize.KERAS_UNK]
         return tuple(tokens if tokens[:2] == specials else specials + [t for t in tokens if t not in specials])
     base = f"assets{group.name}" if group is not None else None
-    names = [f"{base}/vocabulary.txt", f"{base}/_lookup_layer/vocabulary.txt"] if base else []
+    names = [f"{base}/_lookup_layer/vocabulary.txt", f"{base}/vocabulary.txt"] if base else []  # Keras reads the first
     name = next((n for n in names if n in assets), None)
     if name is None:
         raise fail(file, f"{where}: its vocabulary is not in the archive (expected {show(names[0]) if names else 'assets/…/vocabulary.txt'})")

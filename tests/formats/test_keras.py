@@ -173,7 +173,7 @@ def _set(name: str, **options):
         ("simple_seq", lambda c: c["config"]["layers"][1]["config"].update(time_major=True), ["time_major=True"]),
         ("lstm_mask_func", lambda c: _layer(c, "lstm_1")["inbound_nodes"][0]["kwargs"]["mask"]["config"].update(
             keras_history=["embedding", 0, 0]), ["layer 'lstm_1' (LSTM): takes bidirectional, embedding"]),
-        ("lstm_act_layers", _set("re_lu", max_value=6.0), ["layer 'dense_1' (Dense): activation 'ReLU(max_value=6.0"]),
+        ("lstm_act_layers", _set("re_lu", max_value=6.0), ["layer 're_lu' (ReLU): activation 'ReLU(max_value=6.0"]),
         ("lstm_deep_head", _set("dense_1", activation="gelu"), ["layer 'dense_1' (Dense): activation 'gelu'"]),
         ("lstm_deep_head", _set("dense", activation="softmax"), ["layer 'dense' (Dense): activation 'softmax'"]),
         ("lstm_deep_head", _set("dense", units=5), ["layer 'dense' (Dense) kernel has shape [8, 6], expected [8, 5]"]),
@@ -576,7 +576,7 @@ def test_text_vectorization_options_lstm_tui_cannot_run_are_refused(tmp_path):
         for item in src.namelist():
             if not item.startswith("assets/"):
                 z.writestr(item, src.read(item))
-    _refused(bare, "its vocabulary is not in the archive (expected assets/layers/text_vectorization/vocabulary.txt)")
+    _refused(bare, "its vocabulary is not in the archive (expected assets/layers/text_vectorization/_lookup_layer/vocabulary.txt)")
 
 
 def test_activation_layers_of_tf_keras_2_and_their_parameters(tmp_path):
@@ -597,3 +597,31 @@ def test_activation_layers_of_tf_keras_2_and_their_parameters(tmp_path):
             f.attrs["model_config"] = json.dumps(config)
             f.attrs["keras_version"] = "2.15.0"
         assert load_file(path).head_hidden[0].activation == want, layer
+
+
+def test_a_softmax_over_another_axis_is_not_the_heads_softmax(tmp_path):
+    """Softmax(axis=1) after Dense(V) on [batch, T, V] normalises over the steps: y is not Keras's output, and
+    the note says so (it was read as a softmax over the classes, silently)."""
+    path = _rewrite(tmp_path, "lstm_act_layers", _set("softmax", axis=1))
+    model = load_file(path)
+    assert model.meta["head_activation"] == "Softmax(axis=1)"
+    assert any("activation Softmax(axis=1)" in n and "not Keras's output" in n for n in model.meta["notes"])
+    assert load_file(_rewrite(tmp_path, "lstm_act_layers", _set("softmax", axis=-1))).meta["head_activation"] == \
+        "softmax"
+
+
+def test_unknown_words_of_a_text_vectorization_take_its_unk_even_beside_a_word_unk(tmp_path):
+    """A vocabulary adapted on a text holding the word <unk> (as PTB does) keeps it as a word: an unknown word
+    is still [UNK], id 1, as TensorFlow maps it. When the archive holds the
+    vocabulary twice, the lookup layer's copy is the one Keras reads."""
+    src = zipfile.ZipFile(DATA / "text_tutorial.keras")
+    name = "assets/layers/text_vectorization/_lookup_layer/vocabulary.txt"
+    words = src.read(name).decode().splitlines()
+    words[3] = "<unk>"  # a word of the text it was adapted on
+    path = tmp_path / "unk.keras"
+    with zipfile.ZipFile(path, "w") as z:
+        for item in src.namelist():
+            z.writestr(item, "\n".join(words) if item == name else src.read(item))
+    model = load_file(path)
+    assert model.vocab[3] == "<unk>"
+    assert model.trace("the zebra").ids.tolist() == [2, 1]  # (it was 3, the word's id)

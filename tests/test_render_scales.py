@@ -219,3 +219,19 @@ def test_coloured_token_lines_wrap_keep_the_current_step_and_fit_the_lines():
         assert len(current) == 1 and current[0].text == (" " if tokens[k] == " " else tokens[k])
     long = coloured_token_lines(("x" * 50,), np.zeros(1), scale, 0, 20, 2)  # a token wider than a line: cut
     assert [sum(len(s.text) for s in line) for line in long] == [20]
+
+
+def test_words_are_written_with_a_space_between_them_characters_join():
+    """The text coloured by a unit (and the gradient view's) of a word model read "12345" for "1 2 3 4 5": words
+    now have an uncoloured space between them, which counts in the wrapping; characters still join."""
+    from lstm_tui.render.history import coloured_token_lines, coloured_tokens
+
+    scale = Scale("viridis", 0.0, 1.0)
+    words = ("the", "cat", "sat", "on", "a", "mat")
+    lines = coloured_token_lines(words, np.linspace(0, 1, 6), scale, 2, 11, 3, gap=True)
+    assert ["".join(s.text for s in line) for line in lines] == ["the cat sat", "on a mat"]
+    assert all(s.style is None or not s.style.bgcolor for line in lines for s in line if s.text == " ")
+    chars = coloured_token_lines(tuple("cat"), np.zeros(3), scale, 0, 11, 1)
+    assert "".join(s.text for s in chars[0]) == "cat"
+    assert coloured_tokens(words, np.zeros(6), scale, gap=True).plain == "the cat sat on a mat"
+    assert coloured_tokens(tuple("cat"), np.zeros(3), scale).plain == "cat"

@@ -85,8 +85,10 @@ def direction_norms(grads_h, grads_c, flags: list[tuple[bool, ...]]) -> dict[str
     return rows
 
 
-def saliency_text(tokens: tuple[str, ...], norms: np.ndarray, palette: str = SEQUENTIAL, k: int | None = None) -> Text:
+def saliency_text(tokens: tuple[str, ...], norms: np.ndarray, palette: str = SEQUENTIAL, k: int | None = None,
+                  gap: bool = False) -> Text:
     """Tokens 1..t (1..T for a model that reads backwards too) coloured by ‖dL/dxᵗ'‖
     (brighter = more influence on the target); the target's step k marked (default the last)."""
     top = float(norms.max()) if norms.size and norms.max() > 0 else 1.0
-    return coloured_tokens(tokens[: len(norms)], norms, Scale(palette, 0.0, top), k=len(norms) - 1 if k is None else k)
+    return coloured_tokens(tokens[: len(norms)], norms, Scale(palette, 0.0, top), k=len(norms) - 1 if k is None else k,
+                           gap=gap)

@@ -176,8 +176,10 @@ def history_legend(
     return [Segment(" " * GUTTER, Style()), *ramp, Segment(" ", Style()), Segment(words[1:room], Style(dim=True))]
 
 
-def coloured_tokens(tokens: tuple[str, ...], values: np.ndarray, scale: Scale, k: int | None = None) -> Text:
-    """The sequence with each token's background set by ``values`` (T,) (Karpathy et al.'s cell pictures)."""
+def coloured_tokens(tokens: tuple[str, ...], values: np.ndarray, scale: Scale, k: int | None = None,
+                    gap: bool = False) -> Text:
+    """The sequence with each token's background set by ``values`` (T,) (Karpathy et al.'s cell pictures);
+    ``gap``: an uncoloured space between tokens (words), where characters join."""
     cs = colours(scale.palette)
     q = quantise(values, scale.lo, scale.hi)
     text = Text()
@@ -188,6 +190,8 @@ def coloured_tokens(tokens: tuple[str, ...], values: np.ndarray, scale: Scale, k
         if n == k:
             style += " bold underline"
         label = token_label(tok)
+        if gap and n:
+            text.append(" ")
         text.append(" " if label == SPACE else label, style=style)
     return text
 
@@ -233,6 +237,7 @@ def coloured_token_lines(
     width: int,  # cells a line
     lines: int,  # lines at most: those around k are kept
     known: np.ndarray | None = None,  # (m,) bool: False where the value is not computed yet (drawn dim, uncoloured)
+    gap: bool = False,  # an uncoloured space between tokens (words; characters join)
 ) -> list[list[Segment]]:
     """The tokens, each on the colour of its value, wrapped to ``width`` cells (Karpathy et al.'s
     cell pictures) as lines of segments: a Line-API widget draws them without laying out text."""
@@ -245,9 +250,12 @@ def coloured_token_lines(
         label = token_label(tok)
         label = " " if label == SPACE else label
         w = cell_len(label)
-        if used + w > width and used:
+        if used + w + gap > width and used:
             out.append([])
             used = 0
+        elif gap and used:
+            out[-1].append(Segment(" "))
+            used += 1
         if w > width:  # one token longer than the line: cut
             label, w = set_cell_size(label, width), width
         if n == k:

@@ -114,7 +114,7 @@ class GradientView(VerticalScroll, can_focus=False):
                     + ("1..T (the backward direction reads past t):" if later else "up to t:"),
                     style="bold",
                 ),
-                saliency_text(tr.tokens, saliency, state.palette, k),
+                saliency_text(tr.tokens, saliency, state.palette, k, gap=state.spaced),
             ]
             cmp = None
             if state.grad_compare:

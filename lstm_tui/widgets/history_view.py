@@ -182,7 +182,8 @@ class HistoryView(VerticalScroll, can_focus=False):
                 series = tr.series(tq, state.layer, u)[shown]
             tspec = next(s for s in PANELS[tr.cell] if s.key == tq)
             tscale = _unit_scale(series if known is None else series[known], tspec, tr, state)
-            block = coloured_token_lines(tr.tokens[shown], series, tscale, state.k - shown.start, text_width, spare, known)
+            block = coloured_token_lines(tr.tokens[shown], series, tscale, state.k - shown.start, text_width, spare, known,
+                                         gap=state.spaced)
             scale_words = f"(scale {tscale.lo:+.2f} … {tscale.hi:+.2f})"
             if n == 0:
                 heading = f"text coloured by unit {u}'s {tq}ᵗ {scale_words}:"

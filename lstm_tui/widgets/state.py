@@ -44,6 +44,11 @@ class State:
     effect: object | None = None  # the effect map shown (widgets.effect_view.EffectShown), None before E
 
     @property
+    def spaced(self) -> bool:
+        """Whether tokens are words, written with a space between them (characters join)."""
+        return self.model.takes_tokens and self.model.tokenizer != "char"
+
+    @property
     def steps(self) -> int:
         """The number of steps in the trace."""
         return self.trace.steps

@@ -3,8 +3,10 @@ looks for them), their state dicts and their outputs, for tests/formats/test_pyt
 
     python scripts/make_torch_model_fixtures.py tests/data/torch_models   (a venv with torch and safetensors)
 
-For each model NAME: ``NAME.safetensors`` (``model.state_dict()``) and ``NAME.npz`` with ``ids`` (T,) and
-``log_probs`` (T, C), the model's output (log-softmax of the tag scores) on them.
+For each model NAME: ``NAME.safetensors`` (``model.state_dict()``) and ``NAME.npz`` with ``ids`` (T,),
+``out`` (T, C), the model's output at every position (log-softmax of the tag scores; a classifier's
+probabilities, its head applied at each position: its prediction is the last), and ``activations``, the
+--head-activations its head needs ("" for none).
 """
 
 from __future__ import annotations
@@ -34,19 +36,51 @@ class LSTMTagger(nn.Module):
         return torch.log_softmax(self.hidden2tag(lstm_out.view(len(sentence), -1)), dim=1)
 
 
-MODELS = {"lstm_tagger": LSTMTagger}
+class SentimentLSTM(nn.Module):
+    """The usual sentiment classifier: embedding, a 2-layer LSTM, fc1, ReLU, dropout, fc2 to one logit, sigmoid."""
+
+    def __init__(self, vocab_size=9, embedding_dim=5, hidden_dim=6):
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, embedding_dim)
+        self.lstm = nn.LSTM(embedding_dim, hidden_dim, num_layers=2, batch_first=True)
+        self.fc1 = nn.Linear(hidden_dim, 7)
+        self.dropout = nn.Dropout(0.3)
+        self.fc2 = nn.Linear(7, 1)
+
+    def forward(self, ids):
+        out, _ = self.lstm(self.embedding(ids)[None])
+        return torch.sigmoid(self.fc2(self.dropout(torch.relu(self.fc1(out[0])))))
+
+
+class GRUSequentialHead(nn.Module):
+    """A bidirectional GRU tagger whose head is nn.Sequential(Linear, Tanh, Linear, LeakyReLU(0.2), Linear)."""
+
+    def __init__(self, vocab_size=9, embedding_dim=4, hidden_dim=5, tags=4):
+        super().__init__()
+        self.emb = nn.Embedding(vocab_size, embedding_dim)
+        self.gru = nn.GRU(embedding_dim, hidden_dim, bidirectional=True)
+        self.head = nn.Sequential(nn.Linear(2 * hidden_dim, 6), nn.Tanh(), nn.Linear(6, 3), nn.LeakyReLU(0.2),
+                                  nn.Linear(3, tags))
+
+    def forward(self, ids):
+        out, _ = self.gru(self.emb(ids)[:, None])
+        return torch.log_softmax(self.head(out[:, 0]), dim=-1)
+
+
+MODELS = {"lstm_tagger": (LSTMTagger, ""), "lstm_sentiment": (SentimentLSTM, "relu"),
+          "gru_sequential_head": (GRUSequentialHead, "tanh,leaky_relu=0.2")}
 
 
 def main(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    for seed, (name, make) in enumerate(MODELS.items()):
+    for seed, (name, (make, activations)) in enumerate(MODELS.items()):
         torch.manual_seed(seed)
         model = make().eval()
         ids = torch.randint(0, 9, (7,), generator=torch.Generator().manual_seed(seed))
         with torch.no_grad():
-            log_probs = model(ids).numpy()
+            outputs = model(ids).numpy()
         save_file(model.state_dict(), str(out / f"{name}.safetensors"))
-        np.savez(out / f"{name}.npz", ids=ids.numpy(), log_probs=log_probs)
+        np.savez(out / f"{name}.npz", ids=ids.numpy(), out=outputs, activations=np.array(activations))
         print(f"{name}: {ids.tolist()}")
 
 

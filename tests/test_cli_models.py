@@ -226,7 +226,7 @@ def test_model_without_embedding_needs_inputs(tmp_path, bare_file, capsys):
 
 def test_prefix_and_vocab_need_a_file(tmp_path, capsys):
     err = run_error(["export", "--prefix", "rnn", "-o", str(tmp_path / "t.npz")], capsys)
-    assert "--prefix and --vocab apply to a weights file" in err
+    assert "--prefix, --vocab and --head-activations apply to a weights file" in err
 
 
 def test_real_torch_model_through_the_cli(tmp_path):

@@ -10,7 +10,7 @@ from ..core.errors import inert, install_hint
 #: The long options that take a value. A value may begin with '-' (a negative number, any text), which
 #: argparse takes for an option unless it reads as -5 or -0.5, so glue() joins each to its option
 #: (--value=-1e-3); joined, no value is a bare word either (serve's forwarding drops the word 'serve').
-FREE_VALUES = ("--model", "--prefix", "--vocab", "--inputs", "--text", "--text-file", "--tokens", "--seed", "--hidden",
+FREE_VALUES = ("--model", "--prefix", "--vocab", "--head-activations", "--inputs", "--text", "--text-file", "--tokens", "--seed", "--hidden",
                "--cell", "--layers", "--source-text", "--source-inputs", "--output", "--set", "--target", "--step",
                "--layer", "--unit", "--quantity", "--value", "--token", "--host", "--port")
 OPTION_WORDS = ("-h", "-o")  # the short options: never a value to glue
@@ -84,6 +84,13 @@ def _model_options(suppress: bool = False) -> argparse.ArgumentParser:
         "--vocab",
         metavar="FILE",
         help="vocabulary for a weights file that carries none: one token per line, UTF-8 (or a .json list)",
+    )
+    g.add_argument(
+        "--head-activations",
+        metavar="ACT[,ACT...]",
+        help="the activations of a PyTorch state dict's hidden head layers (fc1, ReLU, fc2), which the file does "
+        "not keep: relu, tanh, sigmoid, elu, leaky_relu (=slope), softplus, softsign, hardsigmoid, identity; "
+        "one for all or one per hidden layer",
     )
     g.add_argument(
         "--inputs",

@@ -34,6 +34,7 @@ from pathlib import Path
 from ..core.cells import GATES, Bidirectional, Layer
 from ..core.inputs import dims
 from ..core.model import Dense
+from . import torch_head
 from .arrays import Arrays, assemble, file_vocab, is_container, list_keys, open_arrays
 from .registry import show, vocabulary
 
@@ -63,14 +64,15 @@ def match(path: Path, head: bytes) -> bool:
     return is_container(path, head)
 
 
-def load(path: Path, *, prefix: str | None = None, vocab_path=None):
-    """The model of a PyTorch state dict (see the module docstring)."""
+def load(path: Path, *, prefix: str | None = None, vocab_path=None, head_activations: list | None = None):
+    """The model of a PyTorch state dict (see the module docstring); ``head_activations``
+    (``torch_head.parse_activations``) those of its head's hidden layers, which a state dict does not keep."""
     vocab = vocabulary(vocab_path)
-    return open_arrays(path, show(str(path)), lambda f: build(f, path, prefix, vocab))
+    return open_arrays(path, show(str(path)), lambda f: build(f, path, prefix, vocab, activations=head_activations))
 
 
 def build(f: Arrays, path: Path, prefix: str | None, vocab, spec: list | None = None, fmt: str = "pytorch",
-          head_hidden: list | None = None):
+          head_hidden: list | None = None, activations: list | None = None):
     """The model of a state dict's arrays; ``spec`` (lstm-tui's own files) gives each level's cell and options,
     ``head_hidden`` the activations of the head's hidden layers (``head.{n}.weight``, ``head.{n}.bias``)."""
     groups: dict[str, set] = {}  # prefix -> the numbers of its levels' forward directions
@@ -83,6 +85,8 @@ def build(f: Arrays, path: Path, prefix: str | None, vocab, spec: list | None = 
         from . import keras_npz
 
         if keras_npz.groups_of(f.keys):
+            if activations:
+                raise f.fail("--head-activations names a PyTorch state dict's hidden head layers: a Keras .npz has none")
             return keras_npz.build(f, path, prefix, vocab)
         raise f.fail("no recurrent weights found (expected PyTorch's weight_ih_l0, weight_hh_l0 or Keras's kernel, "
                      f"recurrent_kernel); keys found: {list_keys(f.keys)}")
@@ -119,7 +123,13 @@ def build(f: Arrays, path: Path, prefix: str | None, vocab, spec: list | None = 
         w = f.get(key, ("out", W), f" (it reads {reads})")
         hidden.append(Dense(w, f.get(f"{parent}head.{n}.bias", (w.shape[0],)), act))
         W, reads = w.shape[0], f"{show(key)}'s output, {w.shape[0]} wide"
-    for n in HEAD_NAMES:
+    if activations:  # the user's: a head of hidden layers chained by shape (a state dict does not say its activations)
+        hidden, key = torch_head.chain(f, parent, P, W, activations)
+        W, reads = hidden[-1].W.shape[0], f"the head's hidden layer before it, {hidden[-1].W.shape[0]} wide"
+        head_names = (key[len(parent) : -len(".weight")],)
+    else:
+        head_names = HEAD_NAMES
+    for n in head_names:
         wkey, bkey = f"{parent}{n}.weight", f"{parent}{n}.bias"
         if f.has(wkey):
             head_W = f.get(wkey, ("V", W), f" (the head reads {reads})")
@@ -131,7 +141,7 @@ def build(f: Arrays, path: Path, prefix: str | None, vocab, spec: list | None = 
             if embedding.shape == (b.shape[0], W):
                 head_W, head_b, head_key, info["tied"] = embedding, b, emb_key, True
                 break
-    if head_W is None and not hidden and (key := _by_shape(f, parent, P, W, bias=None)):
+    if head_W is None and not hidden and not activations and (key := _by_shape(f, parent, P, W, bias=None)):
         head_W, head_key = f.get(key, ("V", W)), key
         bkey = key[: -len("weight")] + "bias"
         head_b = f.get(bkey, (head_W.shape[0],)) if f.has(bkey) else None
@@ -148,9 +158,10 @@ def build(f: Arrays, path: Path, prefix: str | None, vocab, spec: list | None = 
     notes = [f"found by shape, not by name: {'; '.join(found)}"] if found else []
     if unread:
         hint = ""
-        if any(k.endswith(".weight") and not k.endswith(("norm.weight", "ln.weight")) for k in unread):
+        hint = torch_head.hint(f, parent, P, levels[-1].output_size)
+        if not hint and any(k.endswith(".weight") and not k.endswith(("norm.weight", "ln.weight")) for k in unread):
             hint = ("; a head with hidden layers (Linear, ReLU, Linear) keeps its activations in code, not in a "
-                    "state dict: an ONNX export of the model opens with them")
+                    "state dict: give them with --head-activations, or open an ONNX export of the model")
         notes.append(f"{len(unread)} arrays are not read: {list_keys(unread, 4)}: lstm-tui reads the recurrent "
                      f"layers, an embedding ({', '.join(EMBEDDING_NAMES)}) and one linear head "
                      f"({', '.join(HEAD_NAMES)}){hint}")

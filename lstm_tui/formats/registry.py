@@ -126,6 +126,7 @@ def load_file(
     *,
     prefix: str | None = None,
     vocab_path: str | os.PathLike | None = None,
+    head_activations: str | None = None,
 ) -> Model:
     """Load a model from a file in any format this package reads (see the README's "Models you can open").
 
@@ -133,6 +134,8 @@ def load_file(
     holds several (``"rnn"`` finds ``rnn.weight_ih_l0``). ``vocab_path`` gives
     the vocabulary: one token per line, UTF-8 (or a ``.json`` list, for tokens
     such as a newline); it replaces any vocabulary in the file.
+    ``head_activations`` (``"relu"``, ``"relu,tanh"``) are those of a PyTorch
+    state dict's hidden head layers, which the file does not keep.
 
     Raises :class:`ModelFileError` with one line naming the file, the layer,
     node or key, and what was expected.
@@ -147,6 +150,14 @@ def load_file(
     if not head:
         raise fail(file, "is empty")
     reader = pick(path, head, file)
+    if head_activations is not None:
+        if reader.__name__.rsplit(".", 1)[-1] != "pytorch":
+            raise fail(file, "--head-activations gives the activations a PyTorch state dict does not keep; this file "
+                             "keeps its own")
+        from .torch_head import parse_activations
+
+        acts = parse_activations(head_activations)
+        return reader.load(path, prefix=prefix, vocab_path=vocab_path, head_activations=acts)
     if getattr(reader, "TAKES_PREFIX", False):
         return reader.load(path, prefix=prefix, vocab_path=vocab_path)
     if prefix is not None:

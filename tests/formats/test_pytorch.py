@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ from safetensors.numpy import save_file
 
 from lstm_tui.core.cells import Bidirectional
 from lstm_tui.core import Layer, Model, ModelFileError, softmax
+from lstm_tui.core.errors import InputError
 from lstm_tui.formats import load_file
 
 from .util import VOCAB, WRITERS, assert_same_layers, expected_layers, torch_lm, torch_rnn, write_npz, write_st
@@ -500,9 +502,44 @@ def test_arrays_it_does_not_read_are_named_in_a_note(tmp_path, rng):
     model = load_file(write_st(tmp_path / "m.safetensors", arrays, vocab=VOCAB))
     assert model.head_W is None
     (note,) = [n for n in model.meta["notes"] if "not read" in n]
-    assert note.startswith("3 arrays are not read: fc1.bias, fc1.weight, fc2.weight") and "ONNX export" in note
+    assert note.startswith("3 arrays are not read: fc1.bias, fc1.weight, fc2.weight") and "--head-activations" in note
     whole = load_file(write_st(tmp_path / "w.safetensors", torch_lm(rng, names=("embedding", "lstm", "fc")), vocab=VOCAB))
     assert not any("not read" in n for n in whole.meta.get("notes", []))
+
+
+TORCH_MODELS = Path(__file__).parent.parent / "data" / "torch_models"
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in TORCH_MODELS.glob("*.npz")))
+def test_whole_pytorch_models_give_pytorchs_numbers(name):
+    """Models as PyTorch's users write them (scripts/make_torch_model_fixtures.py): the tutorial's tagger, a
+    sentiment LSTM with fc1, ReLU, fc2 to one logit, a GRU whose head is nn.Sequential(Linear, Tanh, Linear,
+    LeakyReLU(0.2), Linear): with --head-activations for those whose head has hidden layers, every position's
+    output is PyTorch's (log-softmax of the tags, or the sigmoid of one logit)."""
+    ref = np.load(TORCH_MODELS / f"{name}.npz")
+    acts = str(ref["activations"]) or None
+    model = load_file(TORCH_MODELS / f"{name}.safetensors", head_activations=acts)
+    assert len(model.head_hidden) == (0 if acts is None else len(acts.split(",")))
+    trace = model.trace([model.vocab[i] for i in ref["ids"]])
+    got = trace.y if ref["out"].shape[1] == 1 else np.log(trace.y)
+    np.testing.assert_allclose(got, ref["out"], atol=1e-5)
+    if acts is not None:  # without them: no head, and a note that says how to give them
+        bare = load_file(TORCH_MODELS / f"{name}.safetensors")
+        assert bare.head_W is None and any("--head-activations" in n for n in bare.meta["notes"])
+
+
+def test_head_activations_refused_in_one_line(tmp_path):
+    sentiment = TORCH_MODELS / "lstm_sentiment.safetensors"
+    for acts, words in (("relu,tanh", "gives 2 activations for the 1 hidden layers of the head (fc1.weight -> "
+                                      "fc2.weight)"),
+                        ("gelu", "unknown activation 'gelu'"), ("relu=2", "relu takes no parameter"),
+                        ("leaky_relu=x", "the parameter is not a number")):
+        with pytest.raises((ModelFileError, InputError), match=re.escape(words)):
+            load_file(sentiment, head_activations=acts)
+    with pytest.raises(ModelFileError, match="only hidden2tag.weight reads the last layer's 5 values"):
+        load_file(TORCH_MODELS / "lstm_tagger.safetensors", head_activations="relu")
+    with pytest.raises(ModelFileError, match="this file keeps its own"):
+        load_file(Path(__file__).parent.parent / "data" / "keras" / "lstm_deep_head.keras", head_activations="relu")
 
 
 def test_an_embedding_and_a_head_named_otherwise_are_found_by_shape(tmp_path, rng):
@@ -510,12 +547,8 @@ def test_an_embedding_and_a_head_named_otherwise_are_found_by_shape(tmp_path, rn
     named as one, the one layer reading the last layer's h), with a note, and the numbers are PyTorch's
     (tests/data/torch_models, scripts/make_torch_model_fixtures.py). A layer whose output another reads is a
     hidden layer, not the head: none is taken, and the note names the arrays left unread."""
-    data = Path(__file__).parent.parent / "data" / "torch_models"
-    ref = np.load(data / "lstm_tagger.npz")
-    model = load_file(data / "lstm_tagger.safetensors")
+    model = load_file(TORCH_MODELS / "lstm_tagger.safetensors")
     assert "word_embeddings.weight" in model.meta["notes"][0] and "hidden2tag.weight" in model.meta["notes"][0]
-    trace = model.trace([model.vocab[i] for i in ref["ids"]])
-    np.testing.assert_allclose(np.log(trace.y), ref["log_probs"], atol=1e-5)
     arrays = torch_lm(rng, names=("embedding", "lstm", "fc1"))
     arrays["fc2.weight"] = rng.standard_normal((3, len(VOCAB))).astype(np.float32)
     assert load_file(write_st(tmp_path / "m.safetensors", arrays, vocab=VOCAB)).head_W is None

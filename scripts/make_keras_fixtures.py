@@ -173,6 +173,28 @@ def lstm_act_layers():
     ]), False
 
 
+def lstm_bi_sum():
+    """Bidirectional(LSTM, merge_mode="sum") under an LSTM, then a softmax head."""
+    return keras.Sequential([
+        keras.Input((None,), dtype="int32"),
+        layers.Embedding(len(VOCAB), 4),
+        layers.Bidirectional(layers.LSTM(4, return_sequences=True), merge_mode="sum"),
+        layers.LSTM(3, return_sequences=True),
+        layers.Dense(len(VOCAB), activation="softmax"),
+    ]), False
+
+
+def gru_bi_ave_after_backwards():
+    """On frames: a GRU reading backwards, then Bidirectional(GRU, merge_mode="ave") with
+    return_sequences=False (so its halves are read from the end), then a linear head of 2."""
+    return keras.Sequential([
+        keras.Input((None, 3)),
+        layers.GRU(4, go_backwards=True, return_sequences=True),
+        layers.Bidirectional(layers.GRU(3), merge_mode="ave"),
+        layers.Dense(2),
+    ]), False
+
+
 def simple_seq():
     """The plainest case: one SimpleRNN on frames."""
     return keras.Sequential([keras.Input((None, 3)), layers.SimpleRNN(4, return_sequences=True)]), True
@@ -181,7 +203,7 @@ def simple_seq():
 MODELS = {f.__name__: f for f in (lstm_lm, gru_seq, rnn_backwards, lstm_acts, gru_bidir_lm, gru_classifier, simple_seq,
                                           lstm_nested, gru_nested_seq, lstm_deep_head,
                                           gru_deep_head_lm, lstm_mask_func,
-                                          lstm_act_layers)}
+                                          lstm_act_layers, lstm_bi_sum, gru_bi_ave_after_backwards)}
 #: Models also saved in the legacy .h5 format.
 LEGACY = ("lstm_lm", "gru_seq", "rnn_backwards", "lstm_deep_head")
 RECURRENT = (layers.LSTM, layers.GRU, layers.SimpleRNN, layers.Bidirectional)
@@ -230,6 +252,8 @@ def main(out: Path, names: list[str]) -> None:
             x = layer(x, training=False)
             if isinstance(layer, RECURRENT):
                 arrays[f"out_{i}"] = keras.ops.convert_to_numpy(x)[0]
+                if isinstance(layer, layers.Bidirectional) and layer.merge_mode != "concat":
+                    arrays[f"merge_{i}"] = np.array(layer.merge_mode)  # the halves as Keras passes them on
                 i += 1
         arrays["y"] = keras.ops.convert_to_numpy(model(inp))[0]
         model.save(out / f"{name}.keras")

@@ -325,7 +325,8 @@ def _build(file: str, path: Path, entries: list, vocab, notes: dict, keras2: boo
     sequence = True  # False after return_sequences=False
     head_name = None
     head_where, head_act, hidden = "", "linear", []  # the head so far, its activation, and the Dense layers before it
-    perm = None  # the order of Keras's units in the last level's output, when it is not the same
+    fold = None  # Keras's input to the next layer as a matrix of the last level's output: the units in another
+    # order (a Bidirectional read from the end), or its halves summed or averaged (merge_mode sum, ave)
     names: list[str] = []  # Keras's name of each level
     table = ACTIVATIONS_KERAS2 if keras2 else ACTIVATIONS
     said: list[str] = []  # the notes a user reads: where lstm-tui's numbers are not Keras's output as it is
@@ -401,21 +402,28 @@ def _build(file: str, path: Path, entries: list, vocab, notes: dict, keras2: boo
                     backwards.append(show(name))
                 level = _recurrent(file, where, cls, cfg, group, ("cell",), E, flip, table)
                 seq = cfg.get("return_sequences", False)
-            if perm is not None:  # the level below gives its units in another order than Keras
-                level = _permute_inputs(level, perm)
-            perm = None
-            if isinstance(level, Bidirectional) and flip:
-                # Keras's forward half reads from the end here: lstm-tui's forward direction is Keras's
-                # backward half, so the level's units come as [Keras backward, Keras forward].
+            if fold is not None:  # the level below gives Keras's input to this one through ``fold``
+                level = _fold_inputs(level, fold)
+            fold = None
+            merge = cfg.get("merge_mode", "concat") if cls == "Bidirectional" else "concat"
+            if isinstance(level, Bidirectional):
                 H = level.forward.output_size
-                level, perm = Bidirectional(level.backward, level.forward), np.r_[H : 2 * H, 0:H]
-                info.setdefault("keras_units", f"{name}: backward half first")
+                if flip:  # Keras's forward half reads from the end here: lstm-tui's forward direction is Keras's
+                    # backward half, so the level's units come as [Keras backward, Keras forward]
+                    level = Bidirectional(level.backward, level.forward)
+                    info.setdefault("keras_units", f"{name}: backward half first")
+                    fold = np.eye(2 * H)[np.r_[H : 2 * H, 0:H]]
+                if merge != "concat":  # [I I] or [I I] / 2: halves in either order
+                    fold = np.hstack([np.eye(H)] * 2) * (0.5 if merge == "ave" else 1.0)
+                    said.append(f"{where}: merge_mode={merge}: Keras passes on the {merge} of the two halves; "
+                                "lstm-tui shows them side by side, and the layer after it reads their "
+                                f"{merge} (its weights, [W W]{' / 2' if merge == 'ave' else ''})")
             if levels and _family(level.cell) != _family(levels[0].cell):
                 raise refuse(file, where, f"a {level.cell.upper()} layer after {levels[0].cell.upper()} layers",
                              "layers of one kind (LSTM, GRU or SimpleRNN): the panels show one cell's gates")
             levels.append(level)
             names.append(name)
-            width = level.output_size
+            width = level.output_size if merge == "concat" else level.output_size // 2  # what Keras passes on
             sequence = bool(seq)
             continue
         if cls == "Dense":
@@ -431,9 +439,9 @@ def _build(file: str, path: Path, entries: list, vocab, notes: dict, keras2: boo
             reads = f"the head's layer {show(head_name)!r}" if head_name else "the last layer's h"
             head_W = checked(file, f"{where} kernel", w[0], (width, units if isinstance(units, int) else "V"),
                              f" (it reads {reads}, width {width})").T
-            if perm is not None:
-                head_W = head_W[:, perm]
-            perm, width = None, head_W.shape[0]
+            if fold is not None:
+                head_W = head_W @ fold.astype(head_W.dtype)
+            fold, width = None, head_W.shape[0]
             head_b = checked(file, f"{where} bias", w[1], (head_W.shape[0],)) if use_bias else None
             head_act = cfg.get("activation") or "linear"
             info["head_activation"] = show(head_act if isinstance(head_act, str) else json.dumps(head_act)[:60])
@@ -492,10 +500,10 @@ def _family(cell: str) -> str:
     return "rnn" if cell.startswith("rnn") else cell
 
 
-def _permute_inputs(level, perm: np.ndarray):
-    """``level`` reading its input units in the order ``perm`` (columns of W_ih)."""
+def _fold_inputs(level, fold: np.ndarray):
+    """``level`` reading the level below's output, where Keras gave it ``fold`` @ that output (W_ih @ fold)."""
     def one(d: Layer) -> Layer:
-        return replace(d, W_ih=np.ascontiguousarray(d.W_ih[:, perm]))
+        return replace(d, W_ih=np.ascontiguousarray(d.W_ih @ fold.astype(d.W_ih.dtype)))
 
     return Bidirectional(one(level.forward), one(level.backward)) if isinstance(level, Bidirectional) else one(level)
 
@@ -510,11 +518,11 @@ def _input_width(file: str, where: str, cls: str, cfg: dict, group) -> int:
 
 
 def _bidirectional(file: str, where: str, cfg: dict, group, E: int, flip: bool, table: dict):
-    """A Bidirectional wrapper (merge_mode concat) as one stack level, and its return_sequences."""
+    """A Bidirectional wrapper (merge_mode concat, sum or ave) as one stack level, and its return_sequences."""
     mode = cfg.get("merge_mode", "concat")
-    if mode != "concat":
+    if mode not in ("concat", "sum", "ave"):
         raise refuse(file, where, f"merge_mode {show(str(mode))!r}",
-                     "'concat' (lstm-tui shows both directions side by side)")
+                     "'concat', 'sum' or 'ave' (a product of the halves, or the two apart, is not one layer's input)")
     inner = cfg.get("layer")
     if not isinstance(inner, dict) or inner.get("class_name") not in RECURRENT:
         cls = inner.get("class_name") if isinstance(inner, dict) else None

@@ -195,6 +195,20 @@ def gru_bi_ave_after_backwards():
     ]), False
 
 
+def lstm_batch_norm_head():
+    """BatchNormalization in the head: after the LSTM, and between a Dense and its Activation."""
+    return keras.Sequential([
+        keras.Input((None,), dtype="int32"),
+        layers.Embedding(len(VOCAB), 4),
+        layers.LSTM(5, return_sequences=True),
+        layers.BatchNormalization(),
+        layers.Dense(6),
+        layers.BatchNormalization(epsilon=0.01, center=False),
+        layers.Activation("relu"),
+        layers.Dense(len(VOCAB), activation="softmax"),
+    ]), False
+
+
 def simple_seq():
     """The plainest case: one SimpleRNN on frames."""
     return keras.Sequential([keras.Input((None, 3)), layers.SimpleRNN(4, return_sequences=True)]), True
@@ -203,7 +217,8 @@ def simple_seq():
 MODELS = {f.__name__: f for f in (lstm_lm, gru_seq, rnn_backwards, lstm_acts, gru_bidir_lm, gru_classifier, simple_seq,
                                           lstm_nested, gru_nested_seq, lstm_deep_head,
                                           gru_deep_head_lm, lstm_mask_func,
-                                          lstm_act_layers, lstm_bi_sum, gru_bi_ave_after_backwards)}
+                                          lstm_act_layers, lstm_bi_sum, gru_bi_ave_after_backwards,
+                                          lstm_batch_norm_head)}
 #: Models also saved in the legacy .h5 format.
 LEGACY = ("lstm_lm", "gru_seq", "rnn_backwards", "lstm_deep_head")
 RECURRENT = (layers.LSTM, layers.GRU, layers.SimpleRNN, layers.Bidirectional)
@@ -222,6 +237,9 @@ def randomise(model, rng) -> None:
             continue
         if isinstance(layer, layers.Embedding):
             layer.set_weights([rng.standard_normal(w.shape).astype("float32") for w in ws])
+        elif isinstance(layer, layers.BatchNormalization):  # the last array is a variance: positive
+            ws = [rng.uniform(-0.6, 0.6, w.shape) for w in ws[:-1]] + [rng.uniform(0.2, 1.5, ws[-1].shape)]
+            layer.set_weights([w.astype("float32") for w in ws])
         else:
             layer.set_weights([rng.uniform(-0.6, 0.6, w.shape).astype("float32") for w in ws])
 

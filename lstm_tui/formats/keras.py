@@ -88,6 +88,7 @@ RECURRENT = ("LSTM", "GRU", "SimpleRNN")
 IDENTITY = ("InputLayer", "Dropout", "SpatialDropout1D", "GaussianDropout", "GaussianNoise", "AlphaDropout",
             "ActivityRegularization", "Masking")
 KNOWN = ("InputLayer", "TextVectorization", "Embedding", *RECURRENT, "Bidirectional", "Dense", "TimeDistributed(Dense)",
+         "BatchNormalization in the head",
          "Activation, Softmax, ReLU, LeakyReLU or ELU after a Dense", "Dropout")
 _GATES = {"LSTM": 4, "GRU": 3, "SimpleRNN": 1}
 #: Layers that are an activation, read after a Dense as its activation.
@@ -355,7 +356,7 @@ def _build(file: str, path: Path, entries: list, vocab, notes: dict, keras2: boo
             head_where = where  # a refusal of the activation names this layer
             info["head_activation"] = show(head_act if isinstance(head_act, str) else json.dumps(head_act)[:60])
             continue  # Dense(V) then Activation("softmax"), Dense(64) then ReLU(): one layer with its activation
-        if head_name is not None and cls != "Dense":
+        if head_name is not None and cls not in ("Dense", "BatchNormalization"):
             raise refuse(file, where, f"comes after the head {show(head_name)!r}",
                          "Dense layers as the last layers (the head)")
         if head_name is not None:  # Dense(64, "relu"), Dense(V): the one before is a hidden layer of the head
@@ -426,24 +427,30 @@ def _build(file: str, path: Path, entries: list, vocab, notes: dict, keras2: boo
             width = level.output_size if merge == "concat" else level.output_size // 2  # what Keras passes on
             sequence = bool(seq)
             continue
-        if cls == "Dense":
+        if cls in ("Dense", "BatchNormalization"):
             if not levels:
-                raise refuse(file, where, "a Dense layer before the recurrent layers",
-                             "Dense only as the head after them")
-            units = cfg.get("units")
-            use_bias = bool(cfg.get("use_bias", True))
-            w = _arrays(file, where, group, sub, ())
-            if len(w) != (2 if use_bias else 1):
-                raise fail(file, f"{where}: holds {len(w)} weight arrays, expected {2 if use_bias else 1} "
-                                 f"(use_bias={use_bias})")
+                raise refuse(file, where, f"a {cls} layer before the recurrent layers",
+                             "Dense and BatchNormalization only in the head after them")
             reads = f"the head's layer {show(head_name)!r}" if head_name else "the last layer's h"
-            head_W = checked(file, f"{where} kernel", w[0], (width, units if isinstance(units, int) else "V"),
-                             f" (it reads {reads}, width {width})").T
+            if cls == "BatchNormalization":  # at inference an affine map of each unit: a Dense of diagonal weights
+                kernel, bias = _batch_norm(file, where, cfg, group, sub, width, sequence)
+                head_act = "linear"
+            else:
+                units = cfg.get("units")
+                use_bias = bool(cfg.get("use_bias", True))
+                w = _arrays(file, where, group, sub, ())
+                if len(w) != (2 if use_bias else 1):
+                    raise fail(file, f"{where}: holds {len(w)} weight arrays, expected {2 if use_bias else 1} "
+                                     f"(use_bias={use_bias})")
+                kernel = checked(file, f"{where} kernel", w[0], (width, units if isinstance(units, int) else "V"),
+                                 f" (it reads {reads}, width {width})")
+                bias = w[1] if use_bias else None
+                head_act = cfg.get("activation") or "linear"
+            head_W = kernel.T
             if fold is not None:
                 head_W = head_W @ fold.astype(head_W.dtype)
             fold, width = None, head_W.shape[0]
-            head_b = checked(file, f"{where} bias", w[1], (head_W.shape[0],)) if use_bias else None
-            head_act = cfg.get("activation") or "linear"
+            head_b = checked(file, f"{where} bias", bias, (head_W.shape[0],)) if bias is not None else None
             info["head_activation"] = show(head_act if isinstance(head_act, str) else json.dumps(head_act)[:60])
             info["head"] = head_name = name
             head_where = where
@@ -498,6 +505,27 @@ def _build(file: str, path: Path, entries: list, vocab, notes: dict, keras2: boo
 def _family(cell: str) -> str:
     """Cells that record the same quantities: rnn_tanh and rnn_relu are one family."""
     return "rnn" if cell.startswith("rnn") else cell
+
+
+def _batch_norm(file: str, where: str, cfg: dict, group, sub: tuple, width: int, sequence: bool):
+    """A BatchNormalization at inference as a Dense's (kernel (W, W), bias (W,)): each unit scaled by
+    gamma / sqrt(moving_variance + epsilon) and shifted, over the last axis."""
+    if cfg.get("axis", -1) not in (-1, [-1], 2 if sequence else 1, [2 if sequence else 1]):
+        raise refuse(file, where, f"axis {show(str(cfg.get('axis')))}", "-1 (each unit of the layer before)")
+    scale, center = bool(cfg.get("scale", True)), bool(cfg.get("center", True))
+    w = _arrays(file, where, group, sub, ())
+    if len(w) != scale + center + 2:
+        raise fail(file, f"{where}: holds {len(w)} weight arrays, expected {scale + center + 2} (gamma, beta, "
+                         f"moving_mean, moving_variance; scale={scale}, center={center})")
+    names = ["gamma"] * scale + ["beta"] * center + ["moving_mean", "moving_variance"]
+    arrays = {n: checked(file, f"{where} {n}", a, (width,), f" (the units of the layer before, {width})")
+              for n, a in zip(names, w)}
+    eps = cfg.get("epsilon", 1e-3)
+    if not isinstance(eps, (int, float)) or not eps >= 0 or (arrays["moving_variance"] + eps <= 0).any():
+        raise fail(file, f"{where}: epsilon {show(str(eps))} and moving_variance leave no positive variance")
+    s = arrays.get("gamma", 1.0) / np.sqrt(arrays["moving_variance"].astype(np.float64) + eps)
+    bias = arrays.get("beta", 0.0) - arrays["moving_mean"] * s
+    return np.diag(s).astype(w[0].dtype), np.asarray(bias, dtype=w[0].dtype)
 
 
 def _fold_inputs(level, fold: np.ndarray):

@@ -176,6 +176,10 @@ def _set(name: str, **options):
         ("lstm_mask_func", lambda c: _layer(c, "lstm_1")["inbound_nodes"][0]["kwargs"]["mask"]["config"].update(
             keras_history=["embedding", 0, 0]), ["layer 'lstm_1' (LSTM): takes bidirectional, embedding"]),
         ("lstm_act_layers", _set("re_lu", max_value=6.0), ["layer 're_lu' (ReLU): activation 'ReLU(max_value=6.0"]),
+        ("lstm_batch_norm_head", _set("batch_normalization", axis=1),
+         ["layer 'batch_normalization' (BatchNormalization): axis 1; expected -1"]),
+        ("lstm_batch_norm_head", _set("batch_normalization", center=False),
+         ["layer 'batch_normalization' (BatchNormalization): holds 4 weight arrays, expected 3"]),
         ("lstm_deep_head", _set("dense_1", activation="gelu"), ["layer 'dense_1' (Dense): activation 'gelu'"]),
         ("lstm_deep_head", _set("dense", activation="softmax"), ["layer 'dense' (Dense): activation 'softmax'"]),
         ("lstm_deep_head", _set("dense", units=5), ["layer 'dense' (Dense) kernel has shape [8, 6], expected [8, 5]"]),

@@ -90,7 +90,7 @@ def _model_options(suppress: bool = False) -> argparse.ArgumentParser:
         metavar="ACT[,ACT...]",
         help="the activations of a PyTorch state dict's hidden head layers (fc1, ReLU, fc2), which the file does "
         "not keep: relu, tanh, sigmoid, elu, leaky_relu (=slope), softplus, softsign, hardsigmoid, identity; "
-        "one for all or one per hidden layer",
+        "one for each hidden layer, in order",
     )
     g.add_argument(
         "--inputs",

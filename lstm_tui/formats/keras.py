@@ -549,7 +549,7 @@ def _bidirectional(file: str, where: str, cfg: dict, group, E: int, flip: bool, 
     """A Bidirectional wrapper (merge_mode concat, sum or ave) as one stack level, and its return_sequences."""
     mode = cfg.get("merge_mode", "concat")
     if mode not in ("concat", "sum", "ave"):
-        raise refuse(file, where, f"merge_mode {show(str(mode))!r}",
+        raise refuse(file, where, f"merge_mode {show(str(mode)[:40])!r}",
                      "'concat', 'sum' or 'ave' (a product of the halves, or the two apart, is not one layer's input)")
     inner = cfg.get("layer")
     if not isinstance(inner, dict) or inner.get("class_name") not in RECURRENT:

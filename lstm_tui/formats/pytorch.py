@@ -141,6 +141,14 @@ def build(f: Arrays, path: Path, prefix: str | None, vocab, spec: list | None = 
             if embedding.shape == (b.shape[0], W):
                 head_W, head_b, head_key, info["tied"] = embedding, b, emb_key, True
                 break
+    if head_W is not None and not hidden and not activations and not info.get("tied"):
+        if torch_head.readers(f, parent, P, head_W.shape[0]):  # fc, then out: fc is a hidden layer of the head
+            f.used -= {head_key, head_key[: -len("weight")] + "bias"}
+            head_W = head_b = None
+            head_key = "the head"
+        elif rivals := torch_head.readers(f, parent, P, W):
+            found.append(f"the head is {show(head_key)} by its name, though {', '.join(map(show, rivals))} also "
+                         f"read{'s' * (len(rivals) == 1)} the last layer's {W} values")
     if head_W is None and not hidden and not activations and (key := _by_shape(f, parent, P, W, bias=None)):
         head_W, head_key = f.get(key, ("V", W)), key
         bkey = key[: -len("weight")] + "bias"
@@ -155,7 +163,7 @@ def build(f: Arrays, path: Path, prefix: str | None, vocab, spec: list | None = 
             embedding, info["tied"] = head_W, True  # safetensors kept one name of two tied tensors
             info["embedding"] = emb_key = head_key
     unread = [k for k in f.keys if k not in f.used and k.startswith(parent) and not k.endswith("num_batches_tracked")]
-    notes = [f"found by shape, not by name: {'; '.join(found)}"] if found else []
+    notes = [f"found by shape or name: {'; '.join(found)}"] if found else []
     if unread:
         hint = ""
         hint = torch_head.hint(f, parent, P, levels[-1].output_size)
@@ -182,7 +190,7 @@ def _by_shape(f: Arrays, parent: str, P: str, width: int, bias: bool | None) -> 
     weights = {k: s for k, s in weights.items() if len(s) == 2 and min(s) > 0}
     fits = [k for k, s in weights.items() if s[1] == width and (bias is None or f.has(k[:-6] + "bias") == bias)]
     if bias is False:  # a table: named as one (word_embeddings, tok_emb), not a bias-less linear layer
-        fits = [k for k in fits if "emb" in k[len(parent) :].lower()]
+        fits = [k for k in fits if "emb" in (n := k[len(parent) :].lower()) and not any(w in n for w in ("pos", "proj"))]
     if bias is None:  # a layer whose output another reads, or that may read another's, is not the head
         fits = [k for k in fits if not any(weights[k][0] == s[1] or weights[k][1] == s[0]
                                            for o, s in weights.items() if o != k)]

@@ -1,14 +1,20 @@
 """A state dict's head with hidden layers (``fc1``, ReLU, ``fc2``; ``nn.Sequential(Linear, ReLU, Linear)``).
 
 A state dict keeps the layers' weights but not their activations, which live in
-the model's code: ``--head-activations relu`` (or ``relu,tanh``, one for each
+the model's code: ``--head-activations relu`` (or ``relu,tanh``: one for each
 hidden layer) gives them. The layers are chained by their shapes, from the
-last recurrent layer's width: each reads what the one before gives, and the
-last of the chain is the head. A chain that forks (two layers reading the same
-width) is refused, naming both.
+last recurrent layer's width: each reads what the one before gives, as many
+as there are activations, and the one after the last hidden layer is the head.
+Layers that read the same width are taken in the order their names number
+them (head.0, head.2; fc1, fc2); otherwise the chain forks and is refused,
+naming both. A layer of the same nn.Sequential left out of the chain (a
+LayerNorm) is refused too.
 """
 
 from __future__ import annotations
+
+import math
+import re
 
 from ..core.cells import ACTIVATION_DEFAULTS, activation
 from ..core.errors import InputError
@@ -36,47 +42,87 @@ def parse_activations(text: str) -> list[tuple[str, float, float]]:
                              f"{', '.join(NAMES)} (leaky_relu=0.2 and elu=0.5 take a parameter)")
         onnx = NAMES[name]
         alpha, beta = TORCH_PARAMS.get(onnx, ACTIVATION_DEFAULTS.get(onnx, (0.0, 0.0)))
-        if value:
+        if "=" in word:
             if onnx not in ("LeakyRelu", "Elu"):
                 raise InputError(f"--head-activations: {name} takes no parameter ({show(word.strip())!r})")
             try:
                 alpha = float(value)
             except ValueError:
-                raise InputError(f"--head-activations: {show(word.strip())!r}: the parameter is not a number") from None
+                alpha = math.nan
+            if not math.isfinite(alpha):
+                raise InputError(f"--head-activations: {show(word.strip())!r}: the parameter is not a finite number")
         out.append(activation(onnx, alpha, beta))
     return out
 
 
-def _links(f: Arrays, parent: str, P: str, width: int) -> tuple[list[str], dict, list[str]]:
-    """(the weights' keys as the layers chain from ``width``, every unread 2-D weight's shape, the keys where the
-    chain forks: two layers reading the same width, or [])."""
+def _order(key: str) -> tuple[str, int | None]:
+    """A layer's name as a stem and its number: head.3.weight is (head., 3), fc2.weight (fc, 2)."""
+    module = key[: -len(".weight")]
+    m = re.fullmatch(r"(.*?)(\d+)", module)
+    return (m[1], int(m[2])) if m else (module, None)
+
+
+def _next(reads: list[str], prev: str | None) -> list[str]:
+    """Of layers that all read the same width, the one that comes next by number (head.0 then head.2; fc1 then
+    fc2) when they are numbered alike; else all of them (a fork)."""
+    stems = {_order(k) for k in reads}
+    if len({stem for stem, _ in stems}) != 1 or any(n is None for _, n in stems):
+        return reads
+    after = -1
+    if prev is not None and _order(prev)[0] == _order(reads[0])[0]:
+        after = _order(prev)[1]
+    later = sorted((n, k) for k in reads if (n := _order(k)[1]) > after)
+    return [later[0][1]] if later else reads
+
+
+def _weights(f: Arrays, parent: str, P: str) -> dict:
+    """Every unread 2-D weight beside the recurrent module, by key: its shape."""
     weights = {k: f.shape(k) for k in f.keys
                if k not in f.used and k.startswith(parent) and not k.startswith(P) and k.endswith(".weight")}
-    weights = {k: s for k, s in weights.items() if len(s) == 2 and min(s) > 0}
+    return {k: s for k, s in weights.items() if len(s) == 2 and min(s) > 0}
+
+
+def _links(weights: dict, width: int, count: int | None, stem: bool = False) -> tuple[list[str], list[str]]:
+    """(the keys as the layers chain from ``width``, ``count`` of them at most; the keys where it forks, or []).
+    ``stem``: only layers named as the first is (fc1, fc2; head.0, head.3)."""
     keys, w = [], width
-    while len(keys) <= MAX_LAYERS:
+    while len(keys) < (count or MAX_LAYERS):
         reads = [k for k, s in weights.items() if s[1] == w and k not in keys]
+        if stem and keys:
+            reads = [k for k in reads if _order(k)[0] == _order(keys[0])[0]]
+        if len(reads) > 1:
+            reads = _next(reads, keys[-1] if keys else None)
         if len(reads) != 1:
-            return keys, weights, reads
+            return keys, reads
         keys.append(reads[0])
         w = weights[reads[0]][0]
-    return keys, weights, []
+    return keys, []
+
+
+def readers(f: Arrays, parent: str, P: str, width: int, but: tuple = ()) -> list[str]:
+    """The unread layers (their weights' keys) that read ``width`` values, other than ``but``."""
+    return [k for k, s in _weights(f, parent, P).items() if s[1] == width and k not in but]
 
 
 def chain(f: Arrays, parent: str, P: str, width: int, acts: list) -> tuple[tuple[Dense, ...], str]:
-    """The head's hidden layers and the key of its last layer's weight, chained by shape from ``width``."""
-    keys, weights, fork = _links(f, parent, P, width)
+    """The head's hidden layers, one for each activation, and the key of its last layer's weight, chained by
+    shape from ``width``; one line for a chain that forks, stops short, or passes over a layer of its own."""
+    weights = _weights(f, parent, P)
+    keys, fork = _links(weights, width, len(acts) + 1)
     if fork:
         raise f.fail(f"--head-activations: {' and '.join(map(show, fork))} both read "
                      f"{weights[fork[0]][1]} values: the head's layers do not chain one way")
-    if len(keys) < 2:
-        found = f"only {show(keys[0])} reads the last layer's {width} values" if keys else \
-            f"no layer reads the last layer's {width} values"
-        raise f.fail(f"--head-activations names hidden layers of the head, but {found}: no hidden layer")
-    if len(acts) not in (1, len(keys) - 1):
-        raise f.fail(f"--head-activations gives {len(acts)} activations for the {len(keys) - 1} hidden layers of "
-                     f"the head ({' -> '.join(map(show, keys))}): give one for all, or one each")
-    acts = acts * (len(keys) - 1) if len(acts) == 1 else acts
+    if len(keys) < len(acts) + 1:
+        found = " -> ".join(map(show, keys)) if keys else "no layer"
+        raise f.fail(f"--head-activations gives {len(acts)} activations, one for each hidden layer of the head, but "
+                     f"the layers reading the last layer's {width} values chain as {found}: "
+                     f"{len(keys) - 1 if keys else 0} hidden layers")
+    modules = [k[: -len("weight")] for k in keys]
+    for container in {m[: m[:-1].rfind(".") + 1] for m in modules if "." in m[len(parent) : -1]}:
+        among = [k for k in f.keys if k.startswith(container) and not k.startswith(tuple(modules)) and k not in f.used]
+        if among:  # nn.Sequential(Linear, LayerNorm, ReLU, Linear): the norm is a layer lstm-tui does not run
+            raise f.fail(f"{show(among[0])} sits among the head's layers ({' -> '.join(map(show, keys))}): a "
+                         "layer lstm-tui does not run (a normalisation?), so the head cannot be read")
     hidden = []
     for key, act in zip(keys[:-1], acts):
         W = f.get(key, weights[key])
@@ -86,9 +132,10 @@ def chain(f: Arrays, parent: str, P: str, width: int, acts: list) -> tuple[tuple
 
 
 def hint(f: Arrays, parent: str, P: str, width: int) -> str:
-    """For the note on unread arrays: the head's layers as they chain, and the option that opens them."""
-    keys, _, fork = _links(f, parent, P, width)
+    """For the note on unread arrays: the head's layers as they chain (named alike), and the option."""
+    keys, fork = _links(_weights(f, parent, P), width, None, stem=True)
     if len(keys) < 2 or fork:
         return ""
     return (f"; they chain as a head with hidden layers ({' -> '.join(map(show, keys))}): give their activations "
-            "with --head-activations (relu, or one for each)")
+            f"with --head-activations, one for each of the {len(keys) - 1} hidden layers (e.g. "
+            f"{','.join(['relu'] * (len(keys) - 1))})")

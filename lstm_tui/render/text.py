@@ -6,6 +6,7 @@ replaced by visible escapes, never sent to the terminal.
 
 from __future__ import annotations
 
+import math
 import unicodedata
 
 import numpy as np
@@ -213,6 +214,8 @@ EIGHTHS = " ▏▎▍▌▋▊▉"  # a bar's last partial cell, in eighths
 
 def bar(fraction: float, width: int) -> str:
     """``fraction`` of ``width`` cells as a bar of full and eighth blocks (0 is empty)."""
+    if not math.isfinite(fraction):  # a patch or an overflow can make y NaN: no bar
+        return ""
     eighths = int(round(min(max(fraction, 0.0), 1.0) * width * 8))
     full, part = divmod(eighths, 8)
     return "█" * full + (EIGHTHS[part] if part else "")

@@ -530,13 +530,14 @@ def test_whole_pytorch_models_give_pytorchs_numbers(name):
 
 def test_head_activations_refused_in_one_line(tmp_path):
     sentiment = TORCH_MODELS / "lstm_sentiment.safetensors"
-    for acts, words in (("relu,tanh", "gives 2 activations for the 1 hidden layers of the head (fc1.weight -> "
-                                      "fc2.weight)"),
+    for acts, words in (("relu,tanh", "gives 2 activations, one for each hidden layer of the head, but the layers "
+                                      "reading the last layer's 6 values chain as fc1.weight -> fc2.weight: 1 hidden"),
                         ("gelu", "unknown activation 'gelu'"), ("relu=2", "relu takes no parameter"),
-                        ("leaky_relu=x", "the parameter is not a number")):
+                        ("leaky_relu=x", "the parameter is not a finite number"), ("elu=", "not a finite number"),
+                        ("elu=nan", "not a finite number")):
         with pytest.raises((ModelFileError, InputError), match=re.escape(words)):
             load_file(sentiment, head_activations=acts)
-    with pytest.raises(ModelFileError, match="only hidden2tag.weight reads the last layer's 5 values"):
+    with pytest.raises(ModelFileError, match="chain as hidden2tag.weight: 0 hidden layers"):
         load_file(TORCH_MODELS / "lstm_tagger.safetensors", head_activations="relu")
     with pytest.raises(ModelFileError, match="this file keeps its own"):
         load_file(Path(__file__).parent.parent / "data" / "keras" / "lstm_deep_head.keras", head_activations="relu")
@@ -565,3 +566,53 @@ def test_a_hidden_layer_as_wide_as_h_does_not_make_the_next_one_the_head(tmp_pat
         arrays[f"{name}.bias"] = rng.standard_normal(shape[0]).astype(np.float32)
     model = load_file(write_st(tmp_path / "m.safetensors", arrays))
     assert model.head_W is None and any("fc1.weight" in n and "fc2.weight" in n for n in model.meta["notes"])
+
+
+
+def _head_layers(arrays: dict, rng, layers: dict) -> dict:
+    """``arrays`` with Linear layers name -> (out, in) (weight and bias) beside the recurrent module."""
+    for name, shape in layers.items():
+        arrays[f"{name}.weight"] = rng.standard_normal(shape).astype(np.float32)
+        if len(shape) == 2:
+            arrays[f"{name}.bias"] = rng.standard_normal(shape[0]).astype(np.float32)
+    return arrays
+
+
+def test_the_head_chain_takes_as_many_layers_as_activations_and_no_other_module(tmp_path, rng):
+    """A next-frame predictor: input_proj (3 -> 4), an LSTM of 6, fc1 (6 -> 5), ReLU, fc2 (5 -> 3). input_proj
+    reads fc2's width too, but with one activation the chain is fc1 -> fc2: the logits are fc2(relu(fc1 h))."""
+    arrays = _head_layers(torch_rnn(rng, "lstm", 4, 6, 1, prefix="lstm."), rng,
+                          {"input_proj": (4, 3), "fc1": (5, 6), "fc2": (3, 5)})
+    model = load_file(write_st(tmp_path / "m.safetensors", arrays), head_activations="relu")
+    h = model.trace(rng.standard_normal((5, 4)).astype(np.float32)).states["h"][-1]
+    hidden = np.maximum(h @ arrays["fc1.weight"].T + arrays["fc1.bias"], 0)
+    np.testing.assert_allclose(model.logits_of(h), hidden @ arrays["fc2.weight"].T + arrays["fc2.bias"], rtol=1e-5)
+    assert any("input_proj.weight" in n for n in model.meta["notes"])
+
+
+def test_layers_of_one_sequential_chain_by_their_numbers_and_none_is_skipped(tmp_path, rng):
+    """nn.Sequential(Linear(6, 6), ReLU, Linear(6, 3)): both read 6 values; head.0 comes first by its number.
+    With a LayerNorm at head.1 the chain would pass over it: refused, naming it."""
+    base = torch_rnn(rng, "gru", 4, 6, 1, prefix="gru.")
+    arrays = _head_layers(dict(base), rng, {"head.0": (6, 6), "head.2": (3, 6)})
+    model = load_file(write_st(tmp_path / "m.safetensors", arrays), head_activations="relu")
+    assert model.meta["head"] == "head.2.weight" and model.head_hidden[0].W.shape == (6, 6)
+    normed = _head_layers(dict(arrays), rng, {"head.1": (6,)})
+    with pytest.raises(ModelFileError, match=r"head\.1\.(bias|weight) sits among the head's layers"):
+        load_file(write_st(tmp_path / "n.safetensors", normed), head_activations="relu")
+
+
+def test_a_head_named_fc_whose_output_another_layer_reads_is_a_hidden_layer(tmp_path, rng):
+    """fc (6 -> 7) then out (7 -> 3): fc is named as a head, but out reads it: no head is taken (the note names
+    them); with --head-activations the chain is fc -> out."""
+    arrays = _head_layers(torch_rnn(rng, "lstm", 4, 6, 1, prefix="lstm."), rng, {"fc": (7, 6), "out": (3, 7)})
+    path = write_st(tmp_path / "m.safetensors", arrays)
+    bare = load_file(path)
+    assert bare.head_W is None and any("fc.weight" in n and "out.weight" in n for n in bare.meta["notes"])
+    assert load_file(path, head_activations="tanh").meta["head"] == "out.weight"
+
+
+def test_a_bar_of_nan_is_no_bar():
+    from lstm_tui.render.text import bar
+
+    assert bar(float("nan"), 10) == "" and bar(0.5, 4) == "██"

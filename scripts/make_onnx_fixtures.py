@@ -156,7 +156,7 @@ def torch_models():
 
     class Net(nn.Module):
         def __init__(self, kind, layers, bidirectional, V=11, E=5, H=4, embed=True, head="softmax",
-                     batch_first=False, mlp=(), out=None, **kw):
+                     batch_first=False, mlp=(), out=None, last=False, **kw):
             super().__init__()
             self.embed = nn.Embedding(V, E) if embed else None
             self.rnn = getattr(nn, kind)(E, H, num_layers=layers, bidirectional=bidirectional,
@@ -168,6 +168,7 @@ def torch_models():
             self.mlp = nn.Sequential(*hidden)
             self.fc = nn.Linear(width, out or V) if head != "none" else None
             self.head = head
+            self.last = last  # the head reads the last position only: out[-1], as a classifier does
 
         def forward(self, x):
             if self.embed is not None:
@@ -175,6 +176,8 @@ def torch_models():
             y, _ = self.rnn(x)
             if self.fc is None:
                 return y
+            if self.last:
+                y = y[:, -1] if self.rnn.batch_first else y[-1]
             y = self.fc(self.mlp(y))
             if self.head == "softmax":
                 return torch.softmax(y, dim=-1)
@@ -212,6 +215,10 @@ def torch_models():
         "lstm_emb_binary_sigmoid": (lambda: Net("LSTM", 1, False, head="sigmoid", out=1, mlp=((5, nn.ReLU()),)),
                                     True, False, "sigmoid", "Embedding -> LSTM -> Linear -> ReLU -> Linear(1) -> "
                                     "sigmoid (a binary classifier)"),
+        "lstm_last_mlp_binary": (lambda: Net("LSTM", 1, False, head="sigmoid", out=1, mlp=((5, nn.ReLU()),),
+                                             last=True), True, False, "sigmoid",
+                                 "Embedding -> LSTM -> out[-1] -> Linear -> ReLU -> Linear(1) -> sigmoid (the usual "
+                                 "sentiment classifier: its head reads the last position)"),
     }
 
 

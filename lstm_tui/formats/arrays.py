@@ -435,7 +435,7 @@ def assemble(
         given = info.get("notes") or []
         info["notes"] = [*([given] if isinstance(given, str) else given),
                          "a head of one output: y is σ of its logit, read as a binary classifier's probability (a "
-                         "regression model's output is the logit itself: `logits` in an export)"]
+                         "regression model's output is the logit itself: the trace's logits, in Python)"]
     tokenizer = tokenizer_of(file, meta, vocab) if vocab is not None else "char"
     layers = [d for level in levels for d in directions(level)]
     arrays = [a for d in layers for a in (d.W_ih, d.W_hh, d.b_ih, d.b_hh, d.W_hr) if a is not None]

@@ -492,6 +492,10 @@ def _build(file: str, path: Path, entries: list, vocab, notes: dict, keras2: boo
             raise refuse(file, _where(info["text_vectorization"], "TextVectorization"), "no Embedding after it",
                          "an Embedding reading its token ids")
         words, meta["tokenizer"] = text
+        if words is None and vocab is None:
+            raise fail(file, f"{_where(info['text_vectorization'], 'TextVectorization')}: a legacy .h5 keeps no "
+                             "vocabulary (Keras saves it beside the model in a .keras file): open the .keras file, "
+                             "or give the vocabulary with --vocab")
         if vocab is None and len(words) > len(embedding):
             raise fail(file, f"{_where(info['text_vectorization'], 'TextVectorization')}: its vocabulary has "
                              f"{len(words)} tokens but the embedding has {len(embedding)} rows")

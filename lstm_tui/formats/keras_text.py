@@ -24,8 +24,9 @@ def is_vocabulary(name: str) -> bool:
     return name.startswith("assets/") and name.endswith("/vocabulary.txt")
 
 
-def text_vectorization(file: str, where: str, cfg: dict, group, assets: dict) -> tuple[tuple[str, ...], str, list]:
-    """(vocabulary, tokenizer, notes) of a TextVectorization layer; one line for what lstm-tui cannot run."""
+def text_vectorization(file: str, where: str, cfg: dict, group, assets: dict) -> tuple[tuple[str, ...] | None, str, list]:
+    """(vocabulary, tokenizer, notes) of a TextVectorization layer (no vocabulary from a legacy .h5, which keeps
+    none); one line for what lstm-tui cannot run."""
     if cfg.get("output_mode", "int") != "int":
         raise refuse(file, where, f"output_mode {show(str(cfg.get('output_mode')))!r}",
                      "'int' (token ids for an Embedding)")
@@ -47,13 +48,16 @@ def text_vectorization(file: str, where: str, cfg: dict, group, assets: dict) ->
     return vocab, tokenize.keras_kind(standardize, how), notes
 
 
-def _vocabulary(file: str, where: str, cfg: dict, group, assets: dict) -> tuple[str, ...]:
+def _vocabulary(file: str, where: str, cfg: dict, group, assets: dict) -> tuple[str, ...] | None:
+    """The layer's vocabulary, from its config or the archive; None from a legacy .h5, which keeps none."""
     given = cfg.get("vocabulary")
     if isinstance(given, list) and given:
         tokens = [str(t) for t in given]
         specials = ["", tokenize.KERAS_UNK]
         return tuple(tokens if tokens[:2] == specials else specials + [t for t in tokens if t not in specials])
-    base = f"assets{group.name}" if group is not None else None
+    if not hasattr(group, "name"):  # a legacy .h5's weights: it keeps no assets, so no vocabulary
+        return None
+    base = f"assets{group.name}"
     names = [f"{base}/_lookup_layer/vocabulary.txt", f"{base}/vocabulary.txt"] if base else []  # Keras reads the first
     name = next((n for n in names if n in assets), None)
     if name is None:

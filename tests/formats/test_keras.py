@@ -631,3 +631,22 @@ def test_unknown_words_of_a_text_vectorization_take_its_unk_even_beside_a_word_u
     model = load_file(path)
     assert model.vocab[3] == "<unk>"
     assert model.trace("the zebra").ids.tolist() == [2, 1]  # (it was 3, the word's id)
+
+
+def test_a_legacy_h5_with_text_vectorization_says_it_keeps_no_vocabulary(tmp_path):
+    """model.save("x.h5") drops a TextVectorization's vocabulary (a .keras keeps it as an asset): one line that
+    says so and what to do (it said 'cannot read the weights', an internal error); --vocab opens it."""
+    path = tmp_path / "tv.h5"
+    shutil.copy(DATA / "lstm_deep_head.h5", path)
+    with h5py.File(path, "r+") as f:
+        config = json.loads(f.attrs["model_config"])
+        tv = {"class_name": "TextVectorization", "config": {"name": "text_vectorization", "vocabulary": None,
+                                                            "standardize": "lower", "split": "whitespace"}}
+        config["config"]["layers"].insert(1, tv)
+        f.attrs["model_config"] = json.dumps(config)
+    _refused(path, "layer 'text_vectorization' (TextVectorization): a legacy .h5 keeps no vocabulary",
+             "give the vocabulary with --vocab")
+    vocab = tmp_path / "v.json"
+    vocab.write_text(json.dumps(["", "[UNK]", *"abcdef"]))
+    model = load_file(path, vocab_path=vocab)
+    assert model.tokenizer == "keras:lower:whitespace" and model.trace("A zz b").ids.tolist() == [2, 1, 3]

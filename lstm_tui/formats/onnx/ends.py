@@ -206,7 +206,7 @@ def head(graph: Graph, level):
     shapes = [y_shape(graph, n) for n in level]
     rng = np.random.default_rng(0)
     nodes, _, _, shape_inputs = graph.data_path(ys, out)
-    ran, error = False, None
+    ran, error, last = False, None, None  # last: the graph's output is the last position's only
     for T in graph.lengths:
         if ran and T not in PROBE_LENGTHS:
             break  # a fixed length is tried only when ours cannot run, and one that runs is enough
@@ -235,17 +235,25 @@ def head(graph: Graph, level):
         if T not in PROBE_LENGTHS:
             graph.fixed_used.add(T)
         got = np.asarray(got, dtype=np.float64)
-        if got.size != T * V:
-            raise graph.fail(f"the head {graph.label(hn)} does not give {V} values at each of the T positions "
-                             f"(output {show(out)!r} has shape {list(got.shape)})")
-        if got.ndim == 3 and got.shape[0] == 1 and got.shape[1] == T:
-            got = got[0]
-        got = got.reshape(T, V)
+        if got.size == V and T > 1 and last is not False:  # out[:, -1] before the head: the last position's
+            last, got, expected = True, got.reshape(1, V), expected[-1:]
+        elif got.size != T * V or last:
+            raise graph.fail(f"the head {graph.label(hn)} does not give {V} values at each of the T positions, nor at "
+                             f"the last (output {show(out)!r} has shape {list(got.shape)})")
+        else:
+            last = False
+            if got.ndim == 3 and got.shape[0] == 1 and got.shape[1] == T:
+                got = got[0]
+            got = got.reshape(T, V)
         if not np.allclose(got, expected, rtol=1e-4, atol=1e-5):
+            where = "the last position" if last else "each position"
             raise graph.fail(f"stopped at {graph.label(path[-1])}: the head's output {show(out)!r} is not "
-                             f"{kind} of the head's layers at each position")
+                             f"{kind} of the head's layers at {where}")
     if not ran:
         raise graph.fail(f"cannot run the head {graph.label(hn)} on a probe ({first_line(error)})")
+    if last:
+        graph.notes.append(f"the graph gives its head's output at the last position only ({show(out)!r}); lstm-tui "
+                           "computes it at every position, and the last is the graph's")
     return head_W, head_b, kind, tuple(hidden)
 
 

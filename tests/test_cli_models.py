@@ -258,3 +258,14 @@ def test_real_torch_model_through_the_cli(tmp_path):
 def test_an_empty_model_name_is_refused_not_read_as_the_default(tmp_path, capsys, command):
     argv = [command[0], "--model", "", *command[1:]]
     assert "--model is empty: give a built-in model's name or a weights file" in run_error(argv, capsys)
+
+
+def test_words_typed_to_a_model_that_reads_ids_get_a_note(tmp_path, capsys):
+    """A Keras file keeps no vocabulary: its tokens are the ids. Words typed to it were read as the unknown
+    token, every one, without a word; a note now says so and what to type. Ids typed get no such note."""
+    model = Path(__file__).parent / "data" / "keras" / "gru_deep_head_lm.keras"
+    assert main(["show", "--model", str(model), "--text", "the movie was great", "--step", "1"]) == 0
+    err = capsys.readouterr().err
+    assert "note: none of the 4 tokens of the text is in the vocabulary" in err and "type the ids (1 2 3" in err
+    assert main(["show", "--model", str(model), "--text", "1 2 3", "--step", "1"]) == 0
+    assert "none of the" not in capsys.readouterr().err

@@ -122,7 +122,25 @@ def _inputs(args, model):
         words = {"word": " (no words)", "char": ""}.get(model.tokenizer, " (no TextVectorization tokens)")
         raise UserError(f"{where}: the sequence is empty{words}: expected at least one token "
                         f"({_NOTHING_TO.get(args.command, 'nothing to run')})")
+    _all_unknown(model, text)
     return text
+
+
+def _all_unknown(model, text: str) -> None:
+    """A note (printed with the reader's) when no token of the text is in the vocabulary: words typed to a
+    model that reads ids, or a vocabulary that is not the model's. Looks at the first 10,000 characters."""
+    from ..core.tokenize import encode
+
+    if model.vocab is None or not model.takes_tokens:
+        return
+    tokens = model.tokens(text[:10_000])
+    if tokens and encode(tokens, model.vocab)[1].all():
+        hint = (f"type the ids ({model.meta['example'][:20]} ...) or give the vocabulary with --vocab"
+                if model.meta.get("example") else "check that the vocabulary is the model's")
+        given = model.meta.get("notes") or []
+        model.meta["notes"] = [*([given] if isinstance(given, str) else given),
+                               f"none of the {len(tokens)} tokens of the text is in the vocabulary, so each is read as "
+                               f"the unknown token: {hint}"]
 
 
 def _trace(args, model):

@@ -34,7 +34,7 @@ def test_bad_vocab_file_paths(tmp_path):
         read_vocab(tmp_path / "none.txt")
     with pytest.raises(ModelFileError, match="is a directory"):
         read_vocab(tmp_path)
-    (tmp_path / "v.json").write_text('{"a": 1}')
+    (tmp_path / "v.json").write_text('[{"a": 1}]')
     with pytest.raises(ModelFileError, match="not a list of token strings"):
         read_vocab(tmp_path / "v.json")
     (tmp_path / "w.json").write_text("[1, 2")
@@ -109,3 +109,15 @@ def test_a_pipe_is_read_when_written_and_refused_when_nothing_writes(tmp_path, m
     writer.start()  # it opens the pipe while the reader waits: the reader gets everything, to the end
     assert inputs.read_vocab(fifo) == ("a", "b")
     writer.join(timeout=5)
+
+
+def test_a_json_object_of_token_ids_is_a_vocabulary(tmp_path):
+    """PyTorch's tutorials keep word_to_ix, {token: id}: read in the order of the ids; ids that are not 0 to V-1
+    each once are refused."""
+    path = tmp_path / "w.json"
+    path.write_text('{"dog": 2, "the": 0, "ate": 1}')
+    assert read_vocab(path) == ("the", "ate", "dog")
+    for bad in ('{"a": 0, "b": 2}', '{"a": 0, "b": 0}', '{"a": "0"}', '{"a": true}'):
+        path.write_text(bad)
+        with pytest.raises(ModelFileError, match="ids are not 0 to"):
+            read_vocab(path)

@@ -83,7 +83,7 @@ def _model_options(suppress: bool = False) -> argparse.ArgumentParser:
     g.add_argument(
         "--vocab",
         metavar="FILE",
-        help="vocabulary for a weights file that carries none: one token per line, UTF-8 (or a .json list)",
+        help="vocabulary for a weights file that carries none: one token per line, UTF-8 (or a .json list, or a .json object of token -> id)",
     )
     g.add_argument(
         "--head-activations",

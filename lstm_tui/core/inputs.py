@@ -83,7 +83,8 @@ def read_text(path: str | os.PathLike, what: str = "a UTF-8 text file", error: t
 
 
 def read_vocab(path: str | os.PathLike) -> tuple[str, ...]:
-    """A vocabulary file: one token per line (UTF-8), or a JSON list if it ends in ``.json``."""
+    """A vocabulary file: one token per line (UTF-8), or if it ends in ``.json`` a JSON list, or an object of
+    token -> id (PyTorch's tutorials' ``word_to_ix``) whose ids are 0 to V-1, each once."""
     path = Path(path)
     name = inert(str(path))
     text = read_text(path, "a vocabulary file", ModelFileError)
@@ -92,6 +93,12 @@ def read_vocab(path: str | os.PathLike) -> tuple[str, ...]:
             tokens = json.loads(text)
         except (json.JSONDecodeError, RecursionError) as exc:
             raise ModelFileError(f"{name}: not a JSON list of tokens ({first_line(exc)})") from None
+        if isinstance(tokens, dict):  # {"the": 0, "dog": 1, ...}
+            ids = list(tokens.values())
+            if not all(isinstance(i, int) and not isinstance(i, bool) for i in ids) or sorted(ids) != list(range(len(ids))):
+                raise ModelFileError(f"{name}: a JSON object of token -> id whose ids are not 0 to {len(ids) - 1}, "
+                                     "each once")
+            tokens = sorted(tokens, key=tokens.__getitem__)
         return check_vocab(tokens, name)
     lines = text.split("\n")
     if lines and lines[-1] == "":

@@ -269,3 +269,19 @@ def test_words_typed_to_a_model_that_reads_ids_get_a_note(tmp_path, capsys):
     assert "note: none of the 4 tokens of the text is in the vocabulary" in err and "type the ids (1 2 3" in err
     assert main(["show", "--model", str(model), "--text", "1 2 3", "--step", "1"]) == 0
     assert "none of the" not in capsys.readouterr().err
+
+
+def test_show_names_what_a_classifiers_outputs_are(tmp_path, capsys):
+    """show's table of outputs said "next token" for every head; a classifier's are classes (by id), and one
+    output is a class's probability."""
+    data = Path(__file__).parent / "data"
+    frames = tmp_path / "x.npy"
+    np.save(frames, np.zeros((2, 5), np.float32))
+    cases = ((["--model", str(data / "keras" / "gru_classifier.keras"), "--text", "1 2"],
+              "class 0, probability (σ of its logit)"),
+             (["--model", str(data / "onnx" / "torch_legacy_gru_bi_mlp2_frames_logits.onnx"), "--inputs", str(frames)],
+              "class (output id), probability"),
+             (["--model", "charlm", "--text", "ab"], "next token, probability"))
+    for argv, heading in cases:
+        assert main(["show", "--step", "1", *argv]) == 0
+        assert heading in capsys.readouterr().out

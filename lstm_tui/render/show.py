@@ -7,6 +7,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..core.model import Model
+from ..core.outcomes import names_outputs
 from ..core.trace import Trace
 from .directions import aligned_rows, direction_note, unit_direction
 from .text import token_label, top_tokens, unit_text
@@ -46,6 +47,12 @@ def step_report(model: Model, trace: Trace, layer: int, k: int, unit: int) -> Gr
         parts.append(Text(line, style="dim"))
     parts += [table, Text(""), unit_text(trace, layer, k, unit, model=model)]
     if trace.has_head:
-        parts += [Text("\nnext token, probability", style="bold"), top_tokens(trace, model.vocab, k)]
+        if names_outputs(model):
+            heading = "next token, probability"
+        elif trace.value("y", 0, k).shape[0] == 1:
+            heading = "class 0, probability (σ of its logit)"
+        else:
+            heading = "class (output id), probability"
+        parts += [Text(f"\n{heading}", style="bold"), top_tokens(trace, model.vocab, k)]
     return Group(*parts)
 

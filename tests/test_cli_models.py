@@ -266,9 +266,13 @@ def test_words_typed_to_a_model_that_reads_ids_get_a_note(tmp_path, capsys):
     model = Path(__file__).parent / "data" / "keras" / "gru_deep_head_lm.keras"
     assert main(["show", "--model", str(model), "--text", "the movie was great", "--step", "1"]) == 0
     err = capsys.readouterr().err
-    assert "note: none of the 4 tokens of the text is in the vocabulary" in err and "type the ids (1 2 3" in err
-    assert main(["show", "--model", str(model), "--text", "1 2 3", "--step", "1"]) == 0
-    assert "none of the" not in capsys.readouterr().err
+    assert "note: none of the 4 tokens of the text is in the vocabulary" in err
+    assert "this model's tokens are its ids: type numbers from 0 to 7" in err
+    for text in ("1 2 3", "the 2 cat"):  # some tokens known: no note
+        assert main(["show", "--model", str(model), "--text", text, "--step", "1"]) == 0
+        assert "none of the" not in capsys.readouterr().err
+    assert main(["show", "--model", "charlm", "--text", "ЖЖЖ", "--step", "1"]) == 0  # a vocabulary of characters
+    assert "its 45 tokens do not include them" in capsys.readouterr().err
 
 
 def test_show_names_what_a_classifiers_outputs_are(tmp_path, capsys):
@@ -285,3 +289,13 @@ def test_show_names_what_a_classifiers_outputs_are(tmp_path, capsys):
     for argv, heading in cases:
         assert main(["show", "--step", "1", *argv]) == 0
         assert heading in capsys.readouterr().out
+
+
+def test_tokens_are_spaced_for_words_not_for_characters():
+    """The widgets' state says whether tokens are words (spaced in the coloured text) or characters (joined)."""
+    from lstm_tui.core import random_model
+    from lstm_tui.widgets.state import State
+
+    for tokenizer, spaced in (("word", True), ("char", False)):
+        model = random_model(hidden=4, tokenizer=tokenizer)
+        assert State(model=model, trace=model.trace("a b"), k=0, layer=0, unit=0).spaced is spaced

@@ -127,20 +127,22 @@ def _inputs(args, model):
 
 
 def _all_unknown(model, text: str) -> None:
-    """A note (printed with the reader's) when no token of the text is in the vocabulary: words typed to a
-    model that reads ids, or a vocabulary that is not the model's. Looks at the first 10,000 characters."""
+    """A note (printed with the reader's) when no token of the text is in the vocabulary: words typed to a model
+    that reads ids, or text in another alphabet. Looks at the first 10,000 characters."""
+    from ..core.model import add_note
     from ..core.tokenize import encode
 
     if model.vocab is None or not model.takes_tokens:
         return
     tokens = model.tokens(text[:10_000])
-    if tokens and encode(tokens, model.vocab)[1].all():
-        hint = (f"type the ids ({model.meta['example'][:20]} ...) or give the vocabulary with --vocab"
-                if model.meta.get("example") else "check that the vocabulary is the model's")
-        given = model.meta.get("notes") or []
-        model.meta["notes"] = [*([given] if isinstance(given, str) else given),
-                               f"none of the {len(tokens)} tokens of the text is in the vocabulary, so each is read as "
-                               f"the unknown token: {hint}"]
+    if not tokens or not encode(tokens, model.vocab)[1].all():
+        return
+    if all(t == str(i) for i, t in enumerate(model.vocab[:100])):  # the file's ids are its tokens
+        hint = f"this model's tokens are its ids: type numbers from 0 to {len(model.vocab) - 1}, or give --vocab"
+    else:
+        hint = f"its {len(model.vocab)} tokens do not include them"
+    add_note(model.meta, f"none of the {len(tokens)} tokens of the text is in the vocabulary, so each is read as "
+                         f"unknown: {hint}")
 
 
 def _trace(args, model):

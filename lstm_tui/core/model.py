@@ -60,6 +60,12 @@ def probabilities(logits: np.ndarray) -> np.ndarray:
 Level = Layer | Bidirectional
 
 
+def add_note(meta: dict, line: str) -> None:
+    """Add a line to ``meta["notes"]`` (which holds a line or a list of them)."""
+    given = meta.get("notes") or []
+    meta["notes"] = [*([given] if isinstance(given, str) else given), line]
+
+
 @dataclass(frozen=True)
 class Dense:
     """A hidden layer of the output head, between the last level and ``head_W``: act(W x + b)."""

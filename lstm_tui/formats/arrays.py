@@ -24,7 +24,7 @@ from ..core import tokenize
 from ..core.cells import Bidirectional, Layer
 from ..core.errors import InputError, ModelFileError, install_hint
 from ..core.inputs import check_vocab, dims, first_line
-from ..core.model import Model
+from ..core.model import Model, add_note
 from .registry import SAVE_STATE_DICT, fail, never_unpickled, show
 
 #: String metadata a file may carry.
@@ -423,8 +423,7 @@ def assemble(
     if embedding is not None and vocab is None:  # no vocabulary in the file or given: the ids are the tokens
         vocab, said = id_vocabulary(embedding.shape[0], " (--vocab gives one)")
         meta.update(tokenizer=said["tokenizer"], example=said["example"])
-        given = info.get("notes") or []
-        info["notes"] = [*([given] if isinstance(given, str) else given), said["notes"]]
+        add_note(info, said["notes"])
     if vocab is not None:  # it names the embedding's rows; without one, the head's outputs
         what, a = (embedding_key, embedding) if embedding is not None else (head_key, head_W if head_is_vocab else None)
         if a is not None and a.shape[0] != len(vocab):
@@ -432,10 +431,8 @@ def assemble(
         if head_W is not None and head_W.shape[0] != len(vocab):
             info["head_classes"] = f"{head_W.shape[0]} outputs, not the vocabulary's {len(vocab)} tokens"
     if head_W is not None and head_W.shape[0] == 1 and info.get("head_activation") != "sigmoid":
-        given = info.get("notes") or []
-        info["notes"] = [*([given] if isinstance(given, str) else given),
-                         "a head of one output: y is σ of its logit, read as a binary classifier's probability (a "
-                         "regression model's output is the logit itself: the trace's logits, in Python)"]
+        add_note(info, "a head of one output: y is σ of its logit, read as a binary classifier's probability (a "
+                       "regression model's output is the logit itself: the trace's logits, in Python)")
     tokenizer = tokenizer_of(file, meta, vocab) if vocab is not None else "char"
     layers = [d for level in levels for d in directions(level)]
     arrays = [a for d in layers for a in (d.W_ih, d.W_hh, d.b_ih, d.b_hh, d.W_hr) if a is not None]

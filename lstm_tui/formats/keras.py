@@ -365,7 +365,7 @@ def _build(file: str, path: Path, entries: list, vocab, notes: dict, keras2: boo
         if cls == "TextVectorization":
             if levels or embedding is not None or text is not None:
                 raise refuse(file, where, "a TextVectorization after other layers", "it first, before the Embedding")
-            *text, said_here = text_vectorization(file, where, cfg, group, assets or {})
+            *text, said_here = text_vectorization(file, where, cfg, group, assets)
             said += said_here
             info["text_vectorization"] = name
             continue

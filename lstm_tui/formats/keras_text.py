@@ -24,7 +24,7 @@ def is_vocabulary(name: str) -> bool:
     return name.startswith("assets/") and name.endswith("/vocabulary.txt")
 
 
-def text_vectorization(file: str, where: str, cfg: dict, group, assets: dict) -> tuple[tuple[str, ...] | None, str, list]:
+def text_vectorization(file: str, where: str, cfg: dict, group, assets: dict | None) -> tuple[tuple[str, ...] | None, str, list]:
     """(vocabulary, tokenizer, notes) of a TextVectorization layer (no vocabulary from a legacy .h5, which keeps
     none); one line for what lstm-tui cannot run."""
     if cfg.get("output_mode", "int") != "int":
@@ -48,20 +48,22 @@ def text_vectorization(file: str, where: str, cfg: dict, group, assets: dict) ->
     return vocab, tokenize.keras_kind(standardize, how), notes
 
 
-def _vocabulary(file: str, where: str, cfg: dict, group, assets: dict) -> tuple[str, ...] | None:
-    """The layer's vocabulary, from its config or the archive; None from a legacy .h5, which keeps none."""
+def _vocabulary(file: str, where: str, cfg: dict, group, assets: dict | None) -> tuple[str, ...] | None:
+    """The layer's vocabulary, from its config or the archive (``assets``, None for a legacy .h5, which keeps
+    none: then None)."""
     given = cfg.get("vocabulary")
     if isinstance(given, list) and given:
         tokens = [str(t) for t in given]
         specials = ["", tokenize.KERAS_UNK]
         return tuple(tokens if tokens[:2] == specials else specials + [t for t in tokens if t not in specials])
-    if not hasattr(group, "name"):  # a legacy .h5's weights: it keeps no assets, so no vocabulary
+    if assets is None:  # a legacy .h5: no archive, no assets
         return None
-    base = f"assets{group.name}"
+    base = f"assets{group.name}" if group is not None else None  # (the layer's weights group: its assets' place)
     names = [f"{base}/_lookup_layer/vocabulary.txt", f"{base}/vocabulary.txt"] if base else []  # Keras reads the first
     name = next((n for n in names if n in assets), None)
     if name is None:
-        raise fail(file, f"{where}: its vocabulary is not in the archive (expected {show(names[0]) if names else 'assets/…/vocabulary.txt'})")
+        expected = show(names[0]) if names else "assets/<the layer's group>/vocabulary.txt"
+        raise fail(file, f"{where}: its vocabulary is not in the archive (expected {expected})")
     try:
         lines = assets[name].decode("utf-8").splitlines()  # as Keras reads it
     except UnicodeDecodeError as exc:

@@ -85,8 +85,6 @@ def build(f: Arrays, path: Path, prefix: str | None, vocab, spec: list | None = 
         from . import keras_npz
 
         if keras_npz.groups_of(f.keys):
-            if activations:
-                raise f.fail("--head-activations names a PyTorch state dict's hidden head layers: a Keras .npz has none")
             return keras_npz.build(f, path, prefix, vocab)
         raise f.fail("no recurrent weights found (expected PyTorch's weight_ih_l0, weight_hh_l0 or Keras's kernel, "
                      f"recurrent_kernel); keys found: {list_keys(f.keys)}")
@@ -124,7 +122,8 @@ def build(f: Arrays, path: Path, prefix: str | None, vocab, spec: list | None = 
         hidden.append(Dense(w, f.get(f"{parent}head.{n}.bias", (w.shape[0],)), act))
         W, reads = w.shape[0], f"{show(key)}'s output, {w.shape[0]} wide"
     if activations:  # the user's: a head of hidden layers chained by shape (a state dict does not say its activations)
-        hidden, key = torch_head.chain(f, parent, P, W, activations)
+        hidden, key, said = torch_head.chain(f, parent, P, W, E, activations)
+        found.append(said)
         W, reads = hidden[-1].W.shape[0], f"the head's hidden layer before it, {hidden[-1].W.shape[0]} wide"
         head_names = (key[len(parent) : -len(".weight")],)
     else:
@@ -142,11 +141,11 @@ def build(f: Arrays, path: Path, prefix: str | None, vocab, spec: list | None = 
                 head_W, head_b, head_key, info["tied"] = embedding, b, emb_key, True
                 break
     if head_W is not None and not hidden and not activations and not info.get("tied"):
-        if torch_head.readers(f, parent, P, head_W.shape[0]):  # fc, then out: fc is a hidden layer of the head
+        if torch_head.readers(f, parent, P, head_W.shape[0], E):  # fc, then out: fc is a hidden layer of the head
             f.used -= {head_key, head_key[: -len("weight")] + "bias"}
             head_W = head_b = None
             head_key = "the head"
-        elif rivals := torch_head.readers(f, parent, P, W):
+        elif rivals := torch_head.readers(f, parent, P, W, -1):
             found.append(f"the head is {show(head_key)} by its name, though {', '.join(map(show, rivals))} also "
                          f"read{'s' * (len(rivals) == 1)} the last layer's {W} values")
     if head_W is None and not hidden and not activations and (key := _by_shape(f, parent, P, W, bias=None)):
@@ -165,7 +164,6 @@ def build(f: Arrays, path: Path, prefix: str | None, vocab, spec: list | None = 
     unread = [k for k in f.keys if k not in f.used and k.startswith(parent) and not k.endswith("num_batches_tracked")]
     notes = [f"found by shape or name: {'; '.join(found)}"] if found else []
     if unread:
-        hint = ""
         hint = torch_head.hint(f, parent, P, levels[-1].output_size)
         if not hint and any(k.endswith(".weight") and not k.endswith(("norm.weight", "ln.weight")) for k in unread):
             hint = ("; a head with hidden layers (Linear, ReLU, Linear) keeps its activations in code, not in a "
@@ -184,10 +182,7 @@ def _by_shape(f: Arrays, parent: str, P: str, width: int, bias: bool | None) -> 
     [n, width]: an embedding (``bias=False``: a table has none, and its name says "emb") or a linear head (a bias
     or not; not one whose output another such module reads, which would make it a hidden layer). None when none
     or several fit."""
-    weights = {k: f.shape(k) for k in f.keys
-               if k not in f.used and k.startswith(parent) and not k.startswith(P) and k.endswith(".weight")
-               and "." not in k[len(parent) : -len(".weight")]}
-    weights = {k: s for k, s in weights.items() if len(s) == 2 and min(s) > 0}
+    weights = {k: s for k, s in torch_head.weights(f, parent, P).items() if "." not in k[len(parent) : -len(".weight")]}
     fits = [k for k, s in weights.items() if s[1] == width and (bias is None or f.has(k[:-6] + "bias") == bias)]
     if bias is False:  # a table: named as one (word_embeddings, tok_emb), not a bias-less linear layer
         fits = [k for k in fits if "emb" in (n := k[len(parent) :].lower()) and not any(w in n for w in ("pos", "proj"))]

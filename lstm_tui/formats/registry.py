@@ -152,8 +152,8 @@ def load_file(
     reader = pick(path, head, file)
     if head_activations is not None:
         if reader.__name__.rsplit(".", 1)[-1] != "pytorch":
-            raise fail(file, "--head-activations gives the activations a PyTorch state dict does not keep; this file "
-                             "keeps its own")
+            raise fail(file, "--head-activations gives the activations a PyTorch state dict does not keep; this is "
+                             f"not one ({reader.__name__.rsplit('.', 1)[-1]} reads it, which takes none)")
         from .torch_head import parse_activations
 
         acts = parse_activations(head_activations)

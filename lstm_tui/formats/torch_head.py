@@ -27,7 +27,7 @@ NAMES = {"relu": "Relu", "tanh": "Tanh", "sigmoid": "Sigmoid", "elu": "Elu", "le
          "softplus": "Softplus", "softsign": "Softsign", "hardsigmoid": "HardSigmoid", "identity": "Affine",
          "linear": "Affine"}
 #: PyTorch's own parameters where they differ from ONNX's defaults: hardsigmoid is relu6(x + 3) / 6.
-TORCH_PARAMS = {"HardSigmoid": (1 / 6, 0.5), "LeakyRelu": (0.01, 0.0), "Elu": (1.0, 0.0)}
+TORCH_PARAMS = {"HardSigmoid": (1 / 6, 0.5)}
 MAX_LAYERS = 16
 
 
@@ -75,8 +75,9 @@ def _next(reads: list[str], prev: str | None) -> list[str]:
     return [later[0][1]] if later else reads
 
 
-def _weights(f: Arrays, parent: str, P: str) -> dict:
-    """Every unread 2-D weight beside the recurrent module, by key: its shape."""
+def weights(f: Arrays, parent: str, P: str) -> dict:
+    """Every unread 2-D weight beside the recurrent module (under ``parent``, not under its prefix ``P``), by
+    key: its shape."""
     weights = {k: f.shape(k) for k in f.keys
                if k not in f.used and k.startswith(parent) and not k.startswith(P) and k.endswith(".weight")}
     return {k: s for k, s in weights.items() if len(s) == 2 and min(s) > 0}
@@ -99,24 +100,30 @@ def _links(weights: dict, width: int, count: int | None, stem: bool = False) -> 
     return keys, []
 
 
-def readers(f: Arrays, parent: str, P: str, width: int, but: tuple = ()) -> list[str]:
-    """The unread layers (their weights' keys) that read ``width`` values, other than ``but``."""
-    return [k for k, s in _weights(f, parent, P).items() if s[1] == width and k not in but]
+def readers(f: Arrays, parent: str, P: str, width: int, inputs: int) -> list[str]:
+    """The unread layers (their weights' keys) that read ``width`` values, but those that give ``inputs`` values
+    (the recurrent module's input width: an input projection, on the other side)."""
+    return [k for k, s in weights(f, parent, P).items() if s[1] == width and s[0] != inputs]
 
 
-def chain(f: Arrays, parent: str, P: str, width: int, acts: list) -> tuple[tuple[Dense, ...], str]:
-    """The head's hidden layers, one for each activation, and the key of its last layer's weight, chained by
-    shape from ``width``; one line for a chain that forks, stops short, or passes over a layer of its own."""
-    weights = _weights(f, parent, P)
-    keys, fork = _links(weights, width, len(acts) + 1)
+def chain(f: Arrays, parent: str, P: str, width: int, inputs: int, acts: list) -> tuple[tuple[Dense, ...], str, str]:
+    """The head's hidden layers, one for each activation, the key of its last layer's weight, and a note naming
+    the chain; chained by shape from ``width`` (``inputs``: the recurrent module's input width). One line for a
+    chain that forks, stops short, goes on past the activations given, or passes over a layer of its own."""
+    shapes = weights(f, parent, P)
+    keys, fork = _links(shapes, width, len(acts) + 1)
     if fork:
         raise f.fail(f"--head-activations: {' and '.join(map(show, fork))} both read "
-                     f"{weights[fork[0]][1]} values: the head's layers do not chain one way")
+                     f"{shapes[fork[0]][1]} values: the head's layers do not chain one way")
     if len(keys) < len(acts) + 1:
         found = " -> ".join(map(show, keys)) if keys else "no layer"
         raise f.fail(f"--head-activations gives {len(acts)} activations, one for each hidden layer of the head, but "
                      f"the layers reading the last layer's {width} values chain as {found}: "
-                     f"{len(keys) - 1 if keys else 0} hidden layers")
+                     f"{_layers(len(keys) - 1 if keys else 0)}")
+    more = [k for k in readers(f, parent, P, shapes[keys[-1]][0], inputs) if k not in keys]
+    if more:
+        raise f.fail(f"--head-activations gives {len(acts)} activations, but {show(more[0])} reads the output of "
+                     f"{show(keys[-1])}: give one for each hidden layer of the head ({_layers(len(acts) + 1)} or more)")
     modules = [k[: -len("weight")] for k in keys]
     for container in {m[: m[:-1].rfind(".") + 1] for m in modules if "." in m[len(parent) : -1]}:
         among = [k for k in f.keys if k.startswith(container) and not k.startswith(tuple(modules)) and k not in f.used]
@@ -125,17 +132,22 @@ def chain(f: Arrays, parent: str, P: str, width: int, acts: list) -> tuple[tuple
                          "layer lstm-tui does not run (a normalisation?), so the head cannot be read")
     hidden = []
     for key, act in zip(keys[:-1], acts):
-        W = f.get(key, weights[key])
+        W = f.get(key, shapes[key])
         bkey = key[: -len("weight")] + "bias"
         hidden.append(Dense(W, f.get(bkey, (W.shape[0],)) if f.has(bkey) else None, act))
-    return tuple(hidden), keys[-1]
+    said = " -> ".join(f"{show(k)} -> {name}" for k, (name, _, _) in zip(keys, acts)) + f" -> {show(keys[-1])}"
+    return tuple(hidden), keys[-1], f"the head's layers, chained by their shapes: {said}"
+
+
+def _layers(n: int) -> str:
+    return f"{n} hidden layer{'s' * (n != 1)}"
 
 
 def hint(f: Arrays, parent: str, P: str, width: int) -> str:
     """For the note on unread arrays: the head's layers as they chain (named alike), and the option."""
-    keys, fork = _links(_weights(f, parent, P), width, None, stem=True)
+    keys, fork = _links(weights(f, parent, P), width, None, stem=True)
     if len(keys) < 2 or fork:
         return ""
     return (f"; they chain as a head with hidden layers ({' -> '.join(map(show, keys))}): give their activations "
-            f"with --head-activations, one for each of the {len(keys) - 1} hidden layers (e.g. "
+            f"with --head-activations, one for each of its {_layers(len(keys) - 1)} (e.g. "
             f"{','.join(['relu'] * (len(keys) - 1))})")

@@ -539,7 +539,7 @@ def test_head_activations_refused_in_one_line(tmp_path):
             load_file(sentiment, head_activations=acts)
     with pytest.raises(ModelFileError, match="chain as hidden2tag.weight: 0 hidden layers"):
         load_file(TORCH_MODELS / "lstm_tagger.safetensors", head_activations="relu")
-    with pytest.raises(ModelFileError, match="this file keeps its own"):
+    with pytest.raises(ModelFileError, match=r"this is not one \(keras reads it, which takes none\)"):
         load_file(Path(__file__).parent.parent / "data" / "keras" / "lstm_deep_head.keras", head_activations="relu")
 
 
@@ -616,3 +616,34 @@ def test_a_bar_of_nan_is_no_bar():
     from lstm_tui.render.text import bar
 
     assert bar(float("nan"), 10) == "" and bar(0.5, 4) == "██"
+
+
+
+def test_head_activations_are_pytorchs_and_the_chain_is_said(tmp_path, rng):
+    """hardsigmoid is PyTorch's relu6(x + 3) / 6 and leaky_relu's slope 0.01 by default; the note names the
+    chain taken. Too few activations for a chain that goes on (fc1, fc2, fc3 with one) is refused, naming the
+    layer that reads on; an input projection that reads the head's width is not part of the head."""
+    from lstm_tui.formats.torch_head import parse_activations
+
+    assert parse_activations("hardsigmoid,leaky_relu,elu") == [("HardSigmoid", 1 / 6, 0.5), ("LeakyRelu", 0.01, 0.0),
+                                                               ("Elu", 1.0, 0.0)]
+    arrays = _head_layers(torch_rnn(rng, "lstm", 4, 6, 1, prefix="lstm."), rng,
+                          {"fc1": (8, 6), "fc2": (8, 8), "fc3": (3, 8)})
+    path = write_st(tmp_path / "m.safetensors", arrays)
+    with pytest.raises(ModelFileError, match="gives 1 activations, but fc3.weight reads the output of fc2.weight"):
+        load_file(path, head_activations="relu")
+    model = load_file(path, head_activations="relu,tanh")
+    assert "chained by their shapes: fc1.weight -> Relu -> fc2.weight -> Tanh -> fc3.weight" in model.meta["notes"][0]
+    arrays = _head_layers(torch_rnn(rng, "lstm", 4, 6, 1, prefix="lstm."), rng, {"input_proj": (4, 3), "fc": (3, 6)})
+    model = load_file(write_st(tmp_path / "p.safetensors", arrays))
+    assert model.meta["head"] == "fc.weight"  # input_proj reads fc's 3 values but gives the LSTM's 4: input side
+
+
+def test_a_head_by_name_beside_other_readers_of_h_says_so_and_no_positional_table_is_an_embedding(tmp_path, rng):
+    arrays = _head_layers(torch_rnn(rng, "lstm", 4, 6, 1, prefix="lstm."), rng, {"fc": (3, 6), "attn": (1, 6)})
+    model = load_file(write_st(tmp_path / "m.safetensors", arrays))
+    assert model.meta["head"] == "fc.weight"
+    assert any("by its name, though attn.weight also reads the last layer's 6 values" in n for n in model.meta["notes"])
+    frames = torch_rnn(rng, "lstm", 4, 6, 1, prefix="lstm.")
+    frames["pos_emb.weight"] = rng.standard_normal((50, 4)).astype(np.float32)  # positions, not tokens
+    assert load_file(write_st(tmp_path / "f.safetensors", frames)).embedding is None

@@ -11,11 +11,11 @@ from functools import partial
 from textual.app import SystemCommand
 from textual.widgets import Input
 
-from ..core.labels import find_token
 from ..core.errors import inert
+from ..core.labels import find_token
+from ..core.tokenize import label
 from ..render.directions import layer_units, value_index
 from ..render.panels import NOTATIONS
-from ..core.tokenize import label
 from ..render.text import token_label
 from ..widgets.help_screen import HelpScreen
 from ..widgets.prompt import PromptScreen

@@ -54,8 +54,8 @@ import numpy as np
 
 from ..core.cells import DEFAULT_ACTIVATIONS, Bidirectional, Layer
 from ..core.errors import ModelFileError
-from ..core.model import Dense
 from ..core.inputs import first_line
+from ..core.model import Dense
 from .arrays import ZIP_MAGIC, assemble, checked
 from .keras_config import MASKS
 from .keras_config import entries as _entries

@@ -25,8 +25,8 @@ import numpy as np
 
 from ...core.cells import ACTIVATIONS, activation
 from ...core.errors import ModelFileError
-from ...core.model import Dense
 from ...core.inputs import check_vocab, first_line
+from ...core.model import Dense
 from ..arrays import id_vocabulary, tokenizer_of
 from ..registry import vocabulary
 from .graph import PROBE_LENGTHS, RELAYOUT, SHAPE_OPS, Graph, show

@@ -156,7 +156,7 @@ def torch_models():
 
     class Net(nn.Module):
         def __init__(self, kind, layers, bidirectional, V=11, E=5, H=4, embed=True, head="softmax",
-                     batch_first=False, mlp=(), out=None, last=False, **kw):
+                     batch_first=False, mlp=(), out=None, last=False, final=False, **kw):
             super().__init__()
             self.embed = nn.Embedding(V, E) if embed else None
             self.rnn = getattr(nn, kind)(E, H, num_layers=layers, bidirectional=bidirectional,
@@ -169,11 +169,14 @@ def torch_models():
             self.fc = nn.Linear(width, out or V) if head != "none" else None
             self.head = head
             self.last = last  # the head reads the last position only: out[-1], as a classifier does
+            self.final = final  # the head reads the last layer's final state: fc(h_n[-1])
 
         def forward(self, x):
             if self.embed is not None:
                 x = self.embed(x)
-            y, _ = self.rnn(x)
+            y, state = self.rnn(x)
+            if self.final:
+                y = (state[0] if isinstance(state, tuple) else state)[-1]
             if self.fc is None:
                 return y
             if self.last:
@@ -219,6 +222,12 @@ def torch_models():
                                              last=True), True, False, "sigmoid",
                                  "Embedding -> LSTM -> out[-1] -> Linear -> ReLU -> Linear(1) -> sigmoid (the usual "
                                  "sentiment classifier: its head reads the last position)"),
+        "lstm2_final_state_logits": (lambda: Net("LSTM", 2, False, head="logits", out=3, final=True), True, False,
+                                     "logits", "Embedding -> 2-layer LSTM -> h_n[-1] -> Linear(3) (a classifier on the "
+                                     "last layer's final state)"),
+        "gru_final_state_mlp_softmax": (lambda: Net("GRU", 1, False, out=4, final=True, mlp=((5, nn.Tanh()),)), True,
+                                        False, "softmax", "Embedding -> GRU -> h_n[-1] -> Linear -> Tanh -> Linear(4) "
+                                        "-> softmax"),
     }
 
 

@@ -183,9 +183,9 @@ def test_fixture_trace_matches_onnxruntime(name):
     if kind in ("softmax", "sigmoid"):  # (a binary classifier's y is σ of its one logit, as its graph's output)
         np.testing.assert_allclose(trace.y[-len(data["y"]) :], data["y"], atol=TOL, rtol=0)
     elif kind == "logsoftmax":
-        np.testing.assert_allclose(np.log(trace.y), data["y"], atol=TOL, rtol=0)
+        np.testing.assert_allclose(np.log(trace.y)[-len(data["y"]) :], data["y"], atol=TOL, rtol=0)
     elif kind == "logits":
-        np.testing.assert_allclose(trace.logits, data["y"], atol=TOL, rtol=0)
+        np.testing.assert_allclose(trace.logits[-len(data["y"]) :], data["y"], atol=TOL, rtol=0)
     else:
         assert trace.y is None
 
@@ -606,8 +606,12 @@ def test_every_way_of_tracing_starts_from_the_files_initial_state():
             np.testing.assert_allclose(trace.states["h"][0], data["h_l0"], atol=TOL, rtol=0)
 
 
-def test_a_head_on_the_final_state_only_loads_the_layers_with_a_note(tmp_path):
-    """A classifier: Gemm on Y_h. lstm-tui shows the layers (every step) and says what it left out."""
+def test_a_head_on_the_final_state_reads_it_as_the_last_position(tmp_path):
+    """A classifier: Gemm on Y_h (PyTorch's fc(h_n[-1])). Y_h of one direction is h at the last position: the
+    head opens, its output at the last position is the graph's (onnx.reference), and a note says the graph
+    gives that position only. It loaded without its head."""
+    from onnx.reference import ReferenceEvaluator
+
     rng = np.random.default_rng(4)
     proto = onnx.load(_lstm_graph(tmp_path, outputs=["probs"], inits={
         "axis0": np.array([0], np.int64), "Wc": rng.standard_normal((3, 2)).astype(np.float32)}))
@@ -622,8 +626,35 @@ def test_a_head_on_the_final_state_only_loads_the_layers_with_a_note(tmp_path):
     path = tmp_path / "classifier.onnx"
     onnx.save(proto, path)
     model = onnx_format.load(path)
-    assert model.head_W is None and model.layers[0].cell == "lstm"
-    assert any("final state" in n and "'the_lstm' (LSTM)" in n for n in model.meta["notes"])
+    assert model.head_W.shape == (3, 2) and model.meta["head"] == "softmax"
+    assert any("at the last position only" in n for n in model.meta["notes"])
+    x = rng.standard_normal((5, 1, 3)).astype(np.float32)
+    (probs,) = ReferenceEvaluator(proto).run(None, {"X": x})
+    np.testing.assert_allclose(model.trace(x[:, 0]).y[-1], probs[0], atol=1e-5)
+
+
+def test_a_head_on_a_bidirectional_final_state_loads_the_layers_with_a_note(tmp_path):
+    """Y_h of a bidirectional node pairs the forward half at the last position with the backward half at the
+    first, which no one position shows: the layers load without the head, and a note says so."""
+    rng = np.random.default_rng(5)
+    H, E = 2, 3
+    inits = {"W": rng.standard_normal((2, 4 * H, E)).astype(np.float32),
+             "R": rng.standard_normal((2, 4 * H, H)).astype(np.float32),
+             "B": rng.standard_normal((2, 8 * H)).astype(np.float32),
+             "shape": np.array([1, 2 * H], np.int64), "Wc": rng.standard_normal((3, 2 * H)).astype(np.float32)}
+    proto = onnx.load(_lstm_graph(tmp_path, outputs=["scores"], inits=inits, attrs={"direction": "bidirectional"}))
+    lstm = proto.graph.node[0]
+    del lstm.output[:]
+    lstm.output.extend(["", "Y_h"])
+    proto.graph.node.extend([
+        helper.make_node("Transpose", ["Y_h"], ["h_t"], name="t", perm=[1, 0, 2]),
+        helper.make_node("Reshape", ["h_t", "shape"], ["h_both"], name="reshape"),
+        helper.make_node("Gemm", ["h_both", "Wc"], ["scores"], name="classifier", transB=1),
+    ])
+    path = tmp_path / "bi.onnx"
+    onnx.save(proto, path)
+    model = onnx_format.load(path)
+    assert model.head_W is None and any("final state" in n for n in model.meta["notes"])
 
 
 def test_an_opset_before_7_is_refused(tmp_path):

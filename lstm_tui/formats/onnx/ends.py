@@ -11,8 +11,11 @@ output, only re-layouts may carry the data, checked by running the nodes on
 probes (:meth:`.graph.Graph.probe`); the head's nodes must give W h + b (then
 the softmax) at every position.
 
-A graph whose head reads only the final state ``Y_h`` loads without that head
-(with a note). ONNX files keep no vocabulary: ``--vocab``, else a ``vocab``
+A head may read the last position only (``out[-1]``), or the final state
+``Y_h`` of a one-direction node (``fc(h_n[-1])``: the same h; other levels'
+outputs are fed zeros in the probe); the graph's output is then that
+position's, with a note. A head on a bidirectional ``Y_h`` (a pair no one
+position shows) or on ``Y_c`` loads without that head (with a note). ONNX files keep no vocabulary: ``--vocab``, else a ``vocab``
 entry (a JSON list) in the model's metadata, else the token ids "0" … "V-1"
 (word tokenizer).
 """
@@ -29,7 +32,7 @@ from ...core.inputs import check_vocab, first_line
 from ...core.model import Dense
 from ..arrays import id_vocabulary, tokenizer_of
 from ..registry import vocabulary
-from .graph import PROBE_LENGTHS, RELAYOUT, SHAPE_OPS, Graph, show
+from .graph import PROBE_LENGTHS, RECURRENT, RELAYOUT, SHAPE_OPS, Graph, show
 from .nodes import directions, y_shape
 
 #: ONNX operators that are activations lstm-tui runs (cells.ACTIVATIONS has the same names), between the head's layers.
@@ -125,9 +128,13 @@ def head(graph: Graph, level):
     """(head_W (V, W'), head_b (V,), kind, hidden) of the nodes after the last level: ``hidden`` the head's
     layers before the last (core.model.Dense), W' the width the last reads; or (None, None, "none", ())."""
     ys = [n.output[0] if n.output else "" for n in level]
-    if not any(y and (graph.consumers.get(y) or y in graph.outputs) for y in ys):
-        # Y unused: a classifier reading the final state Y_h (or nothing at all)
-        if any(t and (graph.consumers.get(t) or t in graph.outputs) for n in level for t in n.output[1:]):
+    used = lambda t: bool(t) and bool(graph.consumers.get(t) or t in graph.outputs)  # noqa: E731
+    if not any(used(y) for y in ys) and len(level) == 1 and y_shape(graph, level[0])[0] == 1 \
+            and len(level[0].output) > 1 and used(level[0].output[1]):
+        ys = [level[0].output[1]]  # fc(h_n[-1]): a head on the final state Y_h, h at the last position
+    elif not any(used(y) for y in ys):
+        # Y unused: a classifier reading the final state of a bidirectional level, Y_c, or nothing at all
+        if any(used(t) for n in level for t in n.output[1:]):
             graph.notes.append(f"the graph reads only the final state (Y_h, Y_c) of {graph.label(level[0])}: "
                                "lstm-tui shows every step of the recurrent layers, without what the graph "
                                "computes from that state")
@@ -205,7 +212,10 @@ def head(graph: Graph, level):
     out = t
     shapes = [y_shape(graph, n) for n in level]
     rng = np.random.default_rng(0)
-    nodes, _, _, shape_inputs = graph.data_path(ys, out)
+    final = ys[0] != level[0].output[0]  # the head reads Y_h
+    others = {t: (m, k) for m in graph.nodes if m.op_type in RECURRENT and m not in level
+              for k, t in enumerate(m.output) if t}  # other levels' outputs: zeros (a Concat of every Y_h)
+    nodes, _, _, shape_inputs = graph.data_path([*ys, *others], out)
     ran, error, last = False, None, None  # last: the graph's output is the last position's only
     for T in graph.lengths:
         if ran and T not in PROBE_LENGTHS:
@@ -215,6 +225,15 @@ def head(graph: Graph, level):
             v = rng.standard_normal((T, D, 1, H)).astype(np.float32)
             parts.append(v[:, :, 0, :].reshape(T, D * H))
             feeds[y] = v.transpose(2, 0, 1, 3) if lay == 1 else v
+            if final:  # Y_h: [D, batch, H] (layout 1: [batch, D, H]), the last position's
+                feeds[y] = v[-1].transpose(1, 0, 2) if lay == 1 else v[-1]
+        for t, (m, k) in others.items():
+            D, H, lay = y_shape(graph, m)
+            if lay == 0:
+                shape = (T, D, 1, H) if k == 0 else (D, 1, H)
+            else:
+                shape = (1, T, D, H) if k == 0 else (1, D, H)
+            feeds[t] = np.zeros(shape, np.float32)
         h = np.concatenate(parts, axis=1)  # (T, width)
         for d in hidden:
             h = d.act(d.pre(h))

@@ -108,7 +108,7 @@ def build(f: Arrays, path: Path, prefix: str | None, vocab, spec: list | None = 
             embedding = f.get(key, ("V", E), f" (the embedding feeds {show(P)}weight_ih_l0)")
             info["embedding"] = emb_key = key
             break
-    found: list[str] = []  # what was found by its shape, not its name
+    found: list[str] = []  # for the note: what was found by its shape, and a name that others could also fit
     if embedding is None and (key := _by_shape(f, parent, P, E, bias=False)):
         embedding, emb_key = f.get(key, ("V", E)), key
         info["embedding"] = key
@@ -118,9 +118,8 @@ def build(f: Arrays, path: Path, prefix: str | None, vocab, spec: list | None = 
     hidden, reads = [], f"the last layer's h, H={W}"
     for n, act in enumerate(head_hidden or ()):
         key = f"{parent}head.{n}.weight"
-        w = f.get(key, ("out", W), f" (it reads {reads})")
-        hidden.append(Dense(w, f.get(f"{parent}head.{n}.bias", (w.shape[0],)), act))
-        W, reads = w.shape[0], f"{show(key)}'s output, {w.shape[0]} wide"
+        hidden.append(Dense(*torch_head.linear(f, key, ("out", W), f" (it reads {reads})"), act))
+        W, reads = hidden[-1].W.shape[0], f"{show(key)}'s output, {hidden[-1].W.shape[0]} wide"
     if activations:  # the user's: a head of hidden layers chained by shape (a state dict does not say its activations)
         hidden, key, said = torch_head.chain(f, parent, P, W, E, activations)
         found.append(said)
@@ -131,8 +130,7 @@ def build(f: Arrays, path: Path, prefix: str | None, vocab, spec: list | None = 
     for n in head_names:
         wkey, bkey = f"{parent}{n}.weight", f"{parent}{n}.bias"
         if f.has(wkey):
-            head_W = f.get(wkey, ("V", W), f" (the head reads {reads})")
-            head_b = f.get(bkey, (head_W.shape[0],)) if f.has(bkey) else None
+            head_W, head_b = torch_head.linear(f, wkey, ("V", W), f" (the head reads {reads})")
             head_key = wkey
             break
         if f.has(bkey) and embedding is not None:  # tied: safetensors kept the embedding's name only
@@ -142,16 +140,14 @@ def build(f: Arrays, path: Path, prefix: str | None, vocab, spec: list | None = 
                 break
     if head_W is not None and not hidden and not activations and not info.get("tied"):
         if torch_head.readers(f, parent, P, head_W.shape[0], E):  # fc, then out: fc is a hidden layer of the head
-            f.used -= {head_key, head_key[: -len("weight")] + "bias"}
+            f.used -= {head_key, torch_head.bias_of(head_key)}
             head_W = head_b = None
             head_key = "the head"
         elif rivals := torch_head.readers(f, parent, P, W, -1):
             found.append(f"the head is {show(head_key)} by its name, though {', '.join(map(show, rivals))} also "
                          f"read{'s' * (len(rivals) == 1)} the last layer's {W} values")
     if head_W is None and not hidden and not activations and (key := _by_shape(f, parent, P, W, bias=None)):
-        head_W, head_key = f.get(key, ("V", W)), key
-        bkey = key[: -len("weight")] + "bias"
-        head_b = f.get(bkey, (head_W.shape[0],)) if f.has(bkey) else None
+        (head_W, head_b), head_key = torch_head.linear(f, key, ("V", W)), key
         found.append(f"the head is {show(key)} (the one layer reading the last layer's {W} values)")
     if head_W is not None:
         info["head"] = head_key
@@ -183,7 +179,7 @@ def _by_shape(f: Arrays, parent: str, P: str, width: int, bias: bool | None) -> 
     or not; not one whose output another such module reads, which would make it a hidden layer). None when none
     or several fit."""
     weights = {k: s for k, s in torch_head.weights(f, parent, P).items() if "." not in k[len(parent) : -len(".weight")]}
-    fits = [k for k, s in weights.items() if s[1] == width and (bias is None or f.has(k[:-6] + "bias") == bias)]
+    fits = [k for k, s in weights.items() if s[1] == width and (bias is None or f.has(torch_head.bias_of(k)) == bias)]
     if bias is False:  # a table: named as one (word_embeddings, tok_emb), not a bias-less linear layer
         fits = [k for k in fits if "emb" in (n := k[len(parent) :].lower()) and not any(w in n for w in ("pos", "proj"))]
     if bias is None:  # a layer whose output another reads, or that may read another's, is not the head

@@ -75,6 +75,17 @@ def _next(reads: list[str], prev: str | None) -> list[str]:
     return [later[0][1]] if later else reads
 
 
+def bias_of(key: str) -> str:
+    """The bias beside a weight: fc.weight -> fc.bias."""
+    return key[: -len("weight")] + "bias"
+
+
+def linear(f: Arrays, key: str, shape: tuple, why: str = "") -> tuple:
+    """A linear layer's (weight checked against ``shape``, bias or None) by its weight's key."""
+    W = f.get(key, shape, why)
+    return W, f.get(bias_of(key), (W.shape[0],)) if f.has(bias_of(key)) else None
+
+
 def weights(f: Arrays, parent: str, P: str) -> dict:
     """Every unread 2-D weight beside the recurrent module (under ``parent``, not under its prefix ``P``), by
     key: its shape."""
@@ -132,9 +143,7 @@ def chain(f: Arrays, parent: str, P: str, width: int, inputs: int, acts: list) -
                          "layer lstm-tui does not run (a normalisation?), so the head cannot be read")
     hidden = []
     for key, act in zip(keys[:-1], acts):
-        W = f.get(key, shapes[key])
-        bkey = key[: -len("weight")] + "bias"
-        hidden.append(Dense(W, f.get(bkey, (W.shape[0],)) if f.has(bkey) else None, act))
+        hidden.append(Dense(*linear(f, key, shapes[key]), act))
     said = " -> ".join(f"{show(k)} -> {name}" for k, (name, _, _) in zip(keys, acts)) + f" -> {show(keys[-1])}"
     return tuple(hidden), keys[-1], f"the head's layers, chained by their shapes: {said}"
 

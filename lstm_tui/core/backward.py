@@ -164,7 +164,7 @@ def backward(
         if model.head_W is None:
             raise ValueError(f"model {model.name!r} has no output head to take dlogits")
         dlogits = np.asarray(dlogits, dtype=dt)  # (T, V)
-        dh_in += _head_backward(model, h_top, dlogits, params)
+        dh_in += _head_backward(model, h_top, dlogits, params, trace.pool)
     lstm = trace.cell == "lstm"
     dh_all = [np.empty((T, trace.width("h", k)), dtype=dt) for k in range(L)]
     dc_all = [np.empty((T, trace.width("c", k)), dtype=dt) for k in range(L)] if lstm else None
@@ -223,9 +223,10 @@ def backward(
     return Grads(x=dh_in, h=per_layer(dh_all), c=per_layer(dc_all), h0=per_layer(dh0), c0=per_layer(dc0), params=params)
 
 
-def _head_backward(model: Model, h_top: np.ndarray, dlogits: np.ndarray, params: dict) -> np.ndarray:
-    """dL/dh of the last level (T, W) through the head (its hidden layers too), the head's gradients in ``params``."""
-    ins, pres = [h_top], []  # each layer's input, and each hidden layer's pre-activation
+def _head_backward(model: Model, h_top: np.ndarray, dlogits: np.ndarray, params: dict, pool) -> np.ndarray:
+    """dL/dh of the last level (T, W) through the head (its hidden layers and its pool too, ``pool``
+    the trace's before its step 0), the head's gradients in ``params``."""
+    ins, pres = [h_top if pool is None else pool.rows(h_top)], []  # each layer's input, each hidden pre-activation
     for d in model.head_hidden:
         pres.append(d.pre(ins[-1]))
         ins.append(d.act(pres[-1]))
@@ -238,7 +239,7 @@ def _head_backward(model: Model, h_top: np.ndarray, dlogits: np.ndarray, params:
         grad = grad * ACTIVATIONS[name][1](pres[n], alpha, beta)  # dL/d of its pre-activation
         params[f"head.{n}.weight"], params[f"head.{n}.bias"] = grad.T @ ins[n], grad.sum(axis=0)
         grad = grad @ d.W
-    return grad
+    return grad if pool is None else pool.backward(h_top, grad)
 
 
 def _direction_backward(

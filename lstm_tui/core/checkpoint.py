@@ -168,6 +168,7 @@ class Store:
             if kept is not None and start is not None:  # the file's own initial state (ONNX initial_h)
                 for n in range(L):
                     kept[n][0] = start[n]
+        self.pools = [model.pool_start()]  # a pooling head's pool before window w (None without one)
         # Largest |value| per window: quantities of each layer, then x, then y.
         self.win_max = np.zeros((n_win, L, Q + 1), dtype=np.float64)
         self.y_max = np.zeros(n_win, dtype=np.float64)
@@ -203,7 +204,8 @@ class Store:
         ids = None if self.ids is None else self.ids[a:b]
         with compiled.using(self.path[w]), one_blas_thread():
             tr = m.trace_vectors(
-                x, self.labels[a:b], ids, self.unknown[a:b], self.checkpoint("h", w), self.checkpoint("c", w), self.laid
+                x, self.labels[a:b], ids, self.unknown[a:b], self.checkpoint("h", w), self.checkpoint("c", w), self.laid,
+                self.pools[w],
             )
         return dataclasses.replace(tr, offset=a)
 
@@ -231,6 +233,8 @@ class Store:
             self.h[lay][w + 1] = tr.states["h"][lay][-1]
             if self.c is not None:
                 self.c[lay][w + 1] = tr.states["c"][lay][-1]
+        if len(self.pools) == w + 1:
+            self.pools.append(tr.pool and tr.pool.after(tr.states["h"][-1]))
         a = w * self.W
         b = a // self.B
         first = a % self.B == 0

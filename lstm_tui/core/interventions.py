@@ -184,7 +184,7 @@ def intervene(
     logits, y = start.logits, start.y
     if changed is not None and model.head_W is not None:
         logits, y = logits.copy(), y.copy()
-        _head(model, states, logits, y, changed)
+        _head(model, states, logits, y, changed, start.pool)
     return dataclasses.replace(start, states=states, xW=xW, hW=hW, logits=logits, y=y)
 
 
@@ -216,11 +216,15 @@ def _propagate(model: Model, clean: Trace, start: Trace, plan: dict, forced: dic
     return changed
 
 
-def _head(model: Model, states, logits: np.ndarray, y: np.ndarray, changed: tuple[int, int]) -> None:
-    """The output head's logits and y at positions ``changed`` (first, last), written in place."""
+def _head(model: Model, states, logits: np.ndarray, y: np.ndarray, changed: tuple[int, int], pool) -> None:
+    """The output head's logits and y at positions ``changed`` (first, last) and, for a pooling head
+    (``pool`` the trace's own before its step 0), at every later one, written in place."""
     lo, hi = changed
+    h = states["h"][-1]
+    if pool is not None:  # the pool at a changed position carries the change to every later one
+        hi, pool = len(h) - 1, pool.after(h[:lo])
     with np.errstate(all="ignore"):
-        logits[lo : hi + 1] = model.logits_of(states["h"][-1][lo : hi + 1])  # (…, V)
+        logits[lo : hi + 1] = model.head_logits(h[lo : hi + 1], pool)  # (…, V)
         y[lo : hi + 1] = probabilities(logits[lo : hi + 1])
 
 
@@ -279,6 +283,37 @@ def _rerun(clean, n, d, layer, first, x_in, steps, states, xW, hW) -> None:
 
 # ---------------------------------------------------------------------------
 # The effect map
+
+
+class _Pooled:
+    """A pooling head's pool of each of R patched copies, which join the clean run at their step."""
+
+    def __init__(self, model: Model, clean: Trace, R: int):
+        h = clean.states["h"][-1]  # (T, W)
+        self.start, self.clean = clean.pool, clean.pool.rows(h)  # the clean pooled row at each step
+        self.total = np.empty((R, h.shape[1]), dtype=np.float64)  # each copy's max, or sum of the steps so far
+
+    def join(self, rows: np.ndarray, t: int) -> None:
+        """Copies ``rows`` start at step t from the clean pool before it."""
+        p = self.start
+        n = p.count + t  # the steps pooled before t
+        before = self.clean[t - 1] if t else p.row
+        empty = -np.inf if p.kind == "max" else 0.0
+        self.total[rows] = empty if before is None else before * (1 if p.kind == "max" else n)
+
+    def step(self, h: np.ndarray, t: int) -> None:
+        """The running copies' (the first len(h)) top-level h at step t pooled in."""
+        part = self.total[: len(h)]
+        if self.start.kind == "max":
+            np.maximum(part, h, out=part)
+        else:
+            part += h
+
+    def rows(self, k: int) -> np.ndarray:
+        """Each copy's pooled row at step k, after its last :meth:`step`."""
+        if self.start.kind == "max":
+            return self.total.astype(self.clean.dtype)
+        return (self.total / (self.start.count + k + 1)).astype(self.clean.dtype)
 
 
 #: About how many patched copies the exact effect map advances together (rows of its matrices).
@@ -442,6 +477,7 @@ class EffectMap:
         units = np.arange(B)
         fast = all(is_plain(model.layers[n]) for n in levels)
         plain = [PlainRows(model.layers[n], R) for n in levels] if fast else None
+        pool = _Pooled(model, clean, R) if model.head_pool else None
         active = 0
         for t in range(steps[0], k + 1):
             if self._cancelled:
@@ -454,6 +490,8 @@ class EffectMap:
                     if c[m] is not None:
                         c[m][new] = clean.state_before("c", n, t)
                 sets = {self.quantity: [((new, units), self.values(t))]}
+                if pool is not None:
+                    pool.join(new, t)
                 active += B
             below = None
             for m, n in enumerate(levels):
@@ -470,7 +508,9 @@ class EffectMap:
                     if cm is not None:
                         cm[...] = rec["c"]
                 below = hm
-        logits = model.logits_of(h[-1])  # (R, V)
+            if pool is not None:
+                pool.step(h[-1][:active], t)
+        logits = model.logits_of(h[-1] if pool is None else pool.rows(k))  # (R, V)
         return (log_probabilities(logits)[:, self.token] - self.clean_logp).reshape(len(steps), B)
 
     def estimate(self) -> np.ndarray:

@@ -25,6 +25,7 @@ import numpy as np
 from . import tokenize
 from .cells import ACTIVATIONS, DEFAULT_ACTIVATIONS, GATES, QUANTITIES, Bidirectional, Laid, Layer, run, sigmoid
 from .errors import InputError
+from .pooling import POOLS, Pool
 from .trace import Trace
 
 #: The most memory the weights of an untrained random model may take.
@@ -166,6 +167,7 @@ class Model:
     description: str = ""  # one line for --list-models and the help screen
     meta: dict = field(default_factory=dict)  # anything else the file said
     head_hidden: tuple[Dense, ...] = ()  # the head's hidden layers, in order, between the last level and head_W
+    head_pool: str = ""  # "max" or "mean": the head reads the pool of h over the steps so far (core.pooling)
 
     def __post_init__(self):
         object.__setattr__(self, "layers", tuple(self.layers))
@@ -185,6 +187,8 @@ class Model:
             width, gives = d.W.shape[0], f"hidden layer {n} gives"
         if self.head_W is not None and self.head_W.shape[1] != width:
             raise InputError(f"the output head takes vectors of size {self.head_W.shape[1]}, {gives} {width}")
+        if self.head_pool and (self.head_pool not in POOLS or self.head_W is None):
+            raise InputError(f"the head's pooling {self.head_pool!r} is not one of {', '.join(POOLS)} over a head")
 
     def head_input(self, h: np.ndarray) -> np.ndarray:
         """What ``head_W`` reads from the last level's h (..., W): h through the head's hidden layers."""
@@ -193,8 +197,19 @@ class Model:
         return h
 
     def logits_of(self, h: np.ndarray) -> np.ndarray:
-        """The head's logits (..., V) of the last level's h (..., W)."""
+        """The head's logits (..., V) of what it reads (..., W): the last level's h, or its pool."""
         return self.head_input(h) @ self.head_W.T + self.head_b
+
+    def pool_start(self) -> Pool | None:
+        """A pooling head's pool before the first step (None without one)."""
+        return Pool(self.head_pool) if self.head_pool else None
+
+    def head_logits(self, h: np.ndarray, pool: Pool | None = None) -> np.ndarray:
+        """The logits (T, V) at consecutive steps whose last level's h is ``h`` (T, W): of h
+        itself, or of its pool carried on from ``pool`` (the steps before; None: none)."""
+        if self.head_pool:
+            h = (pool or self.pool_start()).rows(h)
+        return self.logits_of(h)
 
     @property
     def cell(self) -> str:
@@ -338,6 +353,7 @@ class Model:
         h0=None,  # per level (W_l,), W_l = width("h", l); an (L, W) array for a uniform model; zeros if None
         c0=None,  # per level (W_l,), W_l = width("c", l) (LSTM); zeros if None
         laid: dict | None = None,  # from laid_out(): the weights laid out once for a run in chunks
+        pool: Pool | None = None,  # a pooling head's pool of the steps before x's first (None: none)
     ) -> Trace:
         """The trace of input vectors already prepared, from initial states (h0, c0):
         what :meth:`trace` runs, and how a long trace recomputes a window.
@@ -408,8 +424,9 @@ class Model:
                     states[q][k][:, d * w : (d + 1) * w] = v
             inp = states["h"][k]
         logits = y = None
+        pool = pool or self.pool_start()
         if self.head_W is not None:
-            logits = self.logits_of(inp)  # (T, V)
+            logits = self.head_logits(inp, pool)  # (T, V)
             y = probabilities(logits)
         return Trace(
             cell=self.cell,
@@ -425,6 +442,7 @@ class Model:
             logits=logits,
             y=y,
             directions=self.direction_flags,
+            pool=pool,
         )
 
     def laid_out(self) -> dict[tuple[int, int], Laid]:

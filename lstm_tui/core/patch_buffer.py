@@ -111,5 +111,5 @@ def intervene_into(
         y = into.y if into.y is not None and into.y is not clean.y else clean.y.copy()
         logits[lo:], y[lo:] = start.logits[lo:], start.y[lo:]
         if changed is not None:
-            _head(model, states, logits, y, changed)
+            _head(model, states, logits, y, changed, clean.pool)
     return dataclasses.replace(clean, states=states, xW=xW, hW=hW, logits=logits, y=y)

@@ -51,11 +51,14 @@ def chunks(model: Model, tokens, ids, unknown, frames, steps: int) -> Iterator[T
     T = len(tokens)
     h0, c0 = model.meta.get("h0"), model.meta.get("c0")  # the file's initial state (ONNX initial_h), if any
     laid = model.laid_out()  # the weights laid out once for every chunk
+    pool = model.pool_start()  # a pooling head's pool of the steps so far
     for a in range(0, max(T, 1), steps):
         b = min(T, a + steps)
         x = frames[a:b] if frames is not None else model.embedding[ids[a:b]]  # (n, E)
-        tr = model.trace_vectors(x, tuple(tokens[a:b]), None if ids is None else ids[a:b], unknown[a:b], h0, c0, laid)
+        tr = model.trace_vectors(x, tuple(tokens[a:b]), None if ids is None else ids[a:b], unknown[a:b], h0, c0, laid,
+                                 pool)
         if b > a:
+            pool = pool and pool.after(tr.states["h"][-1])
             h0 = [_last(tr, "h", n) for n in range(tr.num_layers)]
             c0 = None if tr.c0 is None else [_last(tr, "c", n) for n in range(tr.num_layers)]
         yield tr

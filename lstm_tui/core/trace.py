@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .cells import MEMORY, QUANTITIES
+from .pooling import Pool
 
 
 def _cut(v, cut: slice):
@@ -56,6 +57,7 @@ class Trace:
     y: np.ndarray | None  # (T, V) next-token probabilities
     offset: int = 0  # the step of a longer run that step 0 is (a window's place; 0 for a whole run)
     directions: tuple = ()  # per layer, per direction: reads backwards? () = every layer one forward direction
+    pool: Pool | None = None  # a pooling head's pool of the steps before step 0 (core.pooling); None without one
 
     @property
     def steps(self) -> int:
@@ -238,6 +240,7 @@ class Trace:
             y=None if self.y is None else self.y[cut],
             offset=self.offset + start,
             directions=self.directions,
+            pool=None if self.pool is None else self.pool.after(self.states["h"][L - 1][:start]),
         )
 
     def abs_max(self, q: str, layer: int) -> float:
@@ -312,4 +315,5 @@ def concat(parts: list[Trace]) -> Trace:
         y=cat(lambda p: p.y),
         offset=first.offset,
         directions=first.directions,
+        pool=first.pool,
     )

@@ -92,7 +92,9 @@ class TraceBuilder:
             logits=None if V is None else np.zeros((T, V), dtype=dt),
             y=None if V is None else np.zeros((T, V), dtype=dt),
             directions=model.direction_flags,
+            pool=model.pool_start(),
         )
+        self._pool = model.pool_start()  # a pooling head's pool of the steps done
 
     @property
     def complete(self) -> bool:
@@ -130,7 +132,10 @@ class TraceBuilder:
             full.h0 if a == 0 else _state(full, "h", a),
             full.c0 if a == 0 or full.c0 is None else _state(full, "c", a),
             self._laid,
+            self._pool,
         )
+        if self._pool is not None:
+            self._pool = self._pool.after(chunk.states["h"][-1])
         for n in range(full.num_layers):
             for q, v in chunk.states.items():
                 full.states[q][n][a:b] = v[n]

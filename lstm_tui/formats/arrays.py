@@ -417,6 +417,7 @@ def assemble(
     head_key: str = "the head",
     head_is_vocab: bool = True,  # False: a head of any width even without an embedding (Keras: a classifier)
     head_hidden: tuple = (),  # core.model.Dense layers before head_W (biases may be None: zeros)
+    head_pool: str = "",  # "max" or "mean": the head reads the pool of the steps so far (core.pooling)
 ) -> Model:
     """The :class:`Model` of a reader's pieces, every array in one float dtype (float64 only if all are)."""
     meta, info = dict(meta or {}), dict(info or {})
@@ -470,13 +471,13 @@ def assemble(
     extra = {k: v for k, v in meta.items() if k not in ("vocab", "name", "description", "layers") and isinstance(v, str)}
     try:
         return _model(stack, embedding, head_W, head_b, vocab, tokenizer, name, description, extra, info, path, fmt,
-                      cast, hidden)
+                      cast, hidden, head_pool)
     except InputError as exc:  # levels that do not chain or pair, as the core words it
         raise fail(file, str(exc)) from None
 
 
 def _model(stack, embedding, head_W, head_b, vocab, tokenizer, name, description, extra, info, path, fmt, cast,
-           hidden):
+           hidden, pool):
     return Model(
         layers=stack,
         embedding=cast(embedding),
@@ -488,4 +489,5 @@ def _model(stack, embedding, head_W, head_b, vocab, tokenizer, name, description
         description=description,
         meta={**extra, **info, "path": str(path), "format": fmt},
         head_hidden=hidden,
+        head_pool=pool,
     )

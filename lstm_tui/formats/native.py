@@ -13,7 +13,7 @@ fields of :class:`~lstm_tui.core.cells.Layer` that the names cannot say), so
 a model read from Keras or ONNX keeps its activations and directions. A head
 with hidden layers keeps them as ``head.{n}.weight`` (out, in) and
 ``head.{n}.bias``, their activations in ``head_hidden`` (a JSON list of
-``[name, alpha, beta]``).
+``[name, alpha, beta]``), and a pooling head its pool in ``head_pool`` (``max`` or ``mean``).
 Files without ``layers`` (the shipped demos, older saves) are plain PyTorch
 state dicts and read by ``pytorch``.
 """
@@ -31,9 +31,10 @@ from ..core.backward import parameters
 from ..core.cells import DEFAULT_ACTIVATIONS, GATES, Layer
 from ..core.export import atomic_write
 from ..core.model import Model
+from ..core.pooling import POOLS
 from . import pytorch
 from .arrays import directions, open_arrays, safetensors_header
-from .registry import show, vocabulary
+from .registry import fail, show, vocabulary
 
 #: This reader takes --prefix.
 TAKES_PREFIX = True
@@ -62,6 +63,8 @@ def model_metadata(model: Model) -> dict[str, str]:
     meta["layers"] = json.dumps([[_options(d) for d in directions(level)] for level in model.layers])
     if model.head_hidden:
         meta["head_hidden"] = json.dumps([list(d.activation) for d in model.head_hidden])
+    if model.head_pool:
+        meta["head_pool"] = model.head_pool
     return meta
 
 
@@ -86,7 +89,10 @@ def load(path: Path, *, prefix: str | None = None, vocab_path=None) -> Model:
     def build(f):
         spec = layer_spec(f.name, f.meta.get("layers"))
         head = head_spec(f.name, f.meta.get("head_hidden"))
-        return pytorch.build(f, path, prefix, vocab, spec=spec, fmt="lstm-tui", head_hidden=head)
+        pool = f.meta.get("head_pool", "")
+        if pool not in ("", *POOLS):
+            raise fail(f.name, f"metadata 'head_pool' is {show(repr(pool))}: expected one of {', '.join(POOLS)}")
+        return pytorch.build(f, path, prefix, vocab, spec=spec, fmt="lstm-tui", head_hidden=head, head_pool=pool)
 
     return open_arrays(path, show(str(path)), build)
 
@@ -98,8 +104,6 @@ def _activation_ok(a) -> bool:
 
 def head_spec(file: str, text) -> list[tuple[str, float, float]]:
     """The metadata ``head_hidden``, checked: the activation of each hidden layer of the head ([] without)."""
-    from .registry import fail
-
     if text is None:
         return []
     try:
@@ -114,8 +118,6 @@ def head_spec(file: str, text) -> list[tuple[str, float, float]]:
 
 def layer_spec(file: str, text) -> list[list[dict]]:
     """The metadata ``layers``, checked: per level, per direction, Layer's keyword fields (and ``cell``)."""
-    from .registry import fail
-
     def bad(why: str):
         return fail(file, f"metadata 'layers' {why}")
 

@@ -72,9 +72,10 @@ def load(path: Path, *, prefix: str | None = None, vocab_path=None, head_activat
 
 
 def build(f: Arrays, path: Path, prefix: str | None, vocab, spec: list | None = None, fmt: str = "pytorch",
-          head_hidden: list | None = None, activations: list | None = None):
+          head_hidden: list | None = None, activations: list | None = None, head_pool: str = ""):
     """The model of a state dict's arrays; ``spec`` (lstm-tui's own files) gives each level's cell and options,
-    ``head_hidden`` the activations of the head's hidden layers (``head.{n}.weight``, ``head.{n}.bias``)."""
+    ``head_hidden`` the activations of the head's hidden layers (``head.{n}.weight``, ``head.{n}.bias``),
+    ``head_pool`` the head's pooling of the steps so far ("max", "mean"; core.pooling), which a state dict does not say."""
     groups: dict[str, set] = {}  # prefix -> the numbers of its levels' forward directions
     reverse: dict[str, set] = {}  # and of their reverse directions
     for key in f.keys:
@@ -170,7 +171,8 @@ def build(f: Arrays, path: Path, prefix: str | None, vocab, spec: list | None = 
     if notes:
         info["notes"] = notes
     return assemble(f.name, path, levels, embedding=embedding, head_W=head_W, head_b=head_b, vocab=vocab,
-                    meta=f.meta, info=info, embedding_key=emb_key, head_key=head_key, head_hidden=tuple(hidden))
+                    meta=f.meta, info=info, embedding_key=emb_key, head_key=head_key, head_hidden=tuple(hidden),
+                    head_pool=head_pool)
 
 
 def _by_shape(f: Arrays, parent: str, P: str, width: int, bias: bool | None) -> str | None:

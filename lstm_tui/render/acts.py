@@ -120,8 +120,8 @@ def layer_equation(equation: str, key: str, model, layer: int) -> str:
     lay = dirs[0]
     role = _PANEL_ROLE.get(lay.cell, {}).get(key)
     out = equation
-    if key == "y" and model.head_hidden:  # yᵗ = softmax(W_y relu(W₁ hᵗ + b₁) + b_y)
-        inner = "hᵗ"
+    if key == "y" and (model.head_hidden or model.head_pool):  # yᵗ = softmax(W_y relu(W₁ max(h¹…hᵗ) + b₁) + b_y)
+        inner = f"{model.head_pool}(h¹…hᵗ)" if model.head_pool else "hᵗ"
         for n, d in enumerate(model.head_hidden, 1):
             act = "" if d.activation == ("Affine", 1.0, 0.0) else symbol(d.activation)
             sub = "".join(_SUB[int(c)] for c in str(n))

@@ -9,7 +9,8 @@ For each model NAME it writes ``NAME.keras`` (model.save), for some also
 legacy HDF5 format), and ``NAME.npz`` with the
 input (``ids`` (T,) or ``x`` (T, E)), ``out_{i}`` the Keras output of the i-th
 recurrent layer or level (a sub-model from the input to that layer: (T, W),
-or (W,) with return_sequences=False), ``y`` the model's output, and ``vocab``
+or (W,) with return_sequences=False), ``y`` the model's output, ``prefix_y`` (T, V) its output for
+each prefix of the input (a model with a global pooling layer), and ``vocab``
 when the model has an embedding. Weights are drawn at random (biases too, so
 they are tested), and the files stay a few KB each.
 """
@@ -209,6 +210,42 @@ def lstm_batch_norm_head():
     ]), False
 
 
+def lstm_max_pool_clf():
+    """The Kaggle-style classifier: LSTM over every step, GlobalMaxPooling1D, Dense(relu), Dense(1, sigmoid)."""
+    return keras.Sequential([
+        keras.Input((None,), dtype="int32"),
+        layers.Embedding(len(VOCAB), 4),
+        layers.LSTM(5, return_sequences=True),
+        layers.GlobalMaxPooling1D(),
+        layers.Dropout(0.2),
+        layers.Dense(6, activation="relu"),
+        layers.Dense(1, activation="sigmoid"),
+    ]), False
+
+
+def gru_bi_avg_pool():
+    """Bidirectional(GRU) under a GRU, GlobalAveragePooling1D(keepdims=True), a softmax head of 3 classes."""
+    return keras.Sequential([
+        keras.Input((None,), dtype="int32"),
+        layers.Embedding(len(VOCAB), 4),
+        layers.Bidirectional(layers.GRU(3, return_sequences=True)),
+        layers.GRU(4, return_sequences=True),
+        layers.GlobalAveragePooling1D(keepdims=True),
+        layers.Dense(3, activation="softmax"),
+    ]), False
+
+
+def rnn_avg_pool_frames():
+    """On frames: SimpleRNN, GlobalAveragePooling1D, a linear head of 2 (the pool of a model that reads
+    forwards: its output for each prefix is y at that step, in ``prefix_y``)."""
+    return keras.Sequential([
+        keras.Input((None, 3)),
+        layers.SimpleRNN(4, return_sequences=True),
+        layers.GlobalAveragePooling1D(),
+        layers.Dense(2),
+    ]), False
+
+
 def simple_seq():
     """The plainest case: one SimpleRNN on frames."""
     return keras.Sequential([keras.Input((None, 3)), layers.SimpleRNN(4, return_sequences=True)]), True
@@ -218,9 +255,11 @@ MODELS = {f.__name__: f for f in (lstm_lm, gru_seq, rnn_backwards, lstm_acts, gr
                                           lstm_nested, gru_nested_seq, lstm_deep_head,
                                           gru_deep_head_lm, lstm_mask_func,
                                           lstm_act_layers, lstm_bi_sum, gru_bi_ave_after_backwards,
-                                          lstm_batch_norm_head)}
+                                          lstm_batch_norm_head, lstm_max_pool_clf, gru_bi_avg_pool,
+                                          rnn_avg_pool_frames)}
 #: Models also saved in the legacy .h5 format.
-LEGACY = ("lstm_lm", "gru_seq", "rnn_backwards", "lstm_deep_head")
+LEGACY = ("lstm_lm", "gru_seq", "rnn_backwards", "lstm_deep_head", "lstm_max_pool_clf")
+POOLS = (layers.GlobalMaxPooling1D, layers.GlobalAveragePooling1D)
 RECURRENT = (layers.LSTM, layers.GRU, layers.SimpleRNN, layers.Bidirectional)
 
 
@@ -274,6 +313,10 @@ def main(out: Path, names: list[str]) -> None:
                     arrays[f"merge_{i}"] = np.array(layer.merge_mode)  # the halves as Keras passes them on
                 i += 1
         arrays["y"] = keras.ops.convert_to_numpy(model(inp))[0]
+        if any(isinstance(layer, POOLS) for layer in flat(model)):  # (V,) (keepdims: (1, V)), and for each prefix
+            arrays["y"] = arrays["y"].reshape(-1)
+            arrays["prefix_y"] = np.stack([keras.ops.convert_to_numpy(model(inp[:, : t + 1]))[0].reshape(-1)
+                                           for t in range(T)])
         model.save(out / f"{name}.keras")
         if weights_only:
             model.save_weights(out / f"{name}.weights.h5")

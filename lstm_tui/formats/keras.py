@@ -55,11 +55,12 @@ import numpy as np
 from ..core.cells import DEFAULT_ACTIVATIONS, Bidirectional, Layer
 from ..core.errors import ModelFileError
 from ..core.inputs import first_line
-from ..core.model import Dense
+from ..core.model import Dense, directions
 from .arrays import ZIP_MAGIC, assemble, checked
 from .keras_config import MASKS
 from .keras_config import entries as _entries
 from .keras_config import where as _where
+from .keras_head import ACTIVATION_LAYERS, POOLING, activation_layer, batch_norm
 from .keras_infer import infer, read_array, vars_of
 from .keras_text import MAX_VOCAB_BYTES, is_vocabulary, text_vectorization
 from .registry import fail, refuse, show, vocabulary
@@ -88,11 +89,9 @@ RECURRENT = ("LSTM", "GRU", "SimpleRNN")
 IDENTITY = ("InputLayer", "Dropout", "SpatialDropout1D", "GaussianDropout", "GaussianNoise", "AlphaDropout",
             "ActivityRegularization", "Masking")
 KNOWN = ("InputLayer", "TextVectorization", "Embedding", *RECURRENT, "Bidirectional", "Dense", "TimeDistributed(Dense)",
-         "BatchNormalization in the head",
+         "BatchNormalization in the head", "GlobalMaxPooling1D or GlobalAveragePooling1D before it",
          "Activation, Softmax, ReLU, LeakyReLU or ELU after a Dense", "Dropout")
 _GATES = {"LSTM": 4, "GRU": 3, "SimpleRNN": 1}
-#: Layers that are an activation, read after a Dense as its activation.
-ACTIVATION_LAYERS = ("Activation", "Softmax", "ReLU", "LeakyReLU", "ELU")
 
 
 def match(path: Path, head: bytes) -> bool:
@@ -226,24 +225,6 @@ def _read_archive(file: str, path: Path) -> tuple[dict, bytes, dict]:
 # --- layers to levels ---------------------------------------------------------------------
 
 
-def _activation_layer(cls: str, cfg: dict, sequence: bool):
-    """The activation of a layer that is one (after a Dense): a Keras name, or what _activation refuses."""
-    if cls == "Activation":
-        return cfg.get("activation", "linear")
-    if cls == "Softmax":  # over the classes: the last axis ([batch, T, V], or [batch, V] after one step)
-        axis = cfg.get("axis", -1)
-        return "softmax" if axis in (-1, [-1], 2 if sequence else 1) else f"Softmax(axis={axis})"
-    if cls == "ELU":
-        alpha = cfg.get("alpha", 1.0)
-        return ("Elu", float(alpha), 0.0) if isinstance(alpha, (int, float)) else f"ELU(alpha={alpha})"
-    slope = cfg.get("negative_slope", cfg.get("alpha", 0.3) if cls == "LeakyReLU" else 0.0)  # tf.keras 2: alpha
-    if not isinstance(slope, (int, float)):
-        return f"{cls}(negative_slope={slope})"
-    if cls == "ReLU" and (cfg.get("max_value") is not None or cfg.get("threshold", 0.0) != 0.0):
-        return f"ReLU(max_value={cfg.get('max_value')}, threshold={cfg.get('threshold')})"
-    return "relu" if slope == 0 else ("LeakyRelu", float(slope), 0.0)
-
-
 def _activation(file: str, where: str, option: str, value, table: dict = ACTIVATIONS) -> tuple[str, float, float]:
     if isinstance(value, tuple):  # (name, alpha, beta) already: LeakyReLU(negative_slope) as a layer
         return value
@@ -325,6 +306,7 @@ def _build(file: str, path: Path, entries: list, vocab, notes: dict, keras2: boo
     width = None  # the width of the sequence flowing on (None before the first layer with weights)
     sequence = True  # False after return_sequences=False
     head_name = None
+    pool = pool_where = ""  # a global pooling over the steps before the head (core.pooling), and its layer
     head_where, head_act, hidden = "", "linear", []  # the head so far, its activation, and the Dense layers before it
     fold = None  # Keras's input to the next layer as a matrix of the last level's output: the units in another
     # order (a Bidirectional read from the end), or its halves summed or averaged (merge_mode sum, ave)
@@ -352,10 +334,26 @@ def _build(file: str, path: Path, entries: list, vocab, notes: dict, keras2: boo
         else:
             sub = ()
         if cls in ACTIVATION_LAYERS and head_name is not None and info["head_activation"] == "linear":
-            head_act = _activation_layer(cls, cfg, sequence)
+            head_act = activation_layer(cls, cfg, sequence)
             head_where = where  # a refusal of the activation names this layer
             info["head_activation"] = show(head_act if isinstance(head_act, str) else json.dumps(head_act)[:60])
             continue  # Dense(V) then Activation("softmax"), Dense(64) then ReLU(): one layer with its activation
+        if cls in POOLING:
+            if not levels or head_name is not None or pool:
+                raise refuse(file, where, "a pooling layer here" if levels else "a pooling layer before the recurrent layers",
+                             "one global pooling right after the last recurrent layer, before any Dense")
+            if not sequence:
+                raise refuse(file, where, "pools the one step a layer with return_sequences=False gives",
+                             "return_sequences=True on the layer before it")
+            if cfg.get("data_format") not in (None, "channels_last"):
+                raise refuse(file, where, f"data_format {show(str(cfg.get('data_format')))!r} (a pool over the units)",
+                             "channels_last (a pool over the steps)")
+            if POOLING[cls] == "max" and fold is not None and fold.shape[0] != fold.shape[1]:
+                raise refuse(file, where, "the max of a Bidirectional layer's merged halves (merge_mode sum or ave)",
+                             "merge_mode concat before a GlobalMaxPooling1D")
+            pool, pool_where, sequence = POOLING[cls], where, False
+            info["head_pool"] = pool
+            continue
         if head_name is not None and cls not in ("Dense", "BatchNormalization"):
             raise refuse(file, where, f"comes after the head {show(head_name)!r}",
                          "Dense layers as the last layers (the head)")
@@ -391,6 +389,8 @@ def _build(file: str, path: Path, entries: list, vocab, notes: dict, keras2: boo
                 if inner["class_name"] == "GRU" and not inner["config"]["use_bias"]:
                     said.append(f"{where}: a GRU without biases does not say its reset_after: Keras's default "
                                 "(True) assumed")
+            if pool:
+                raise refuse(file, where, f"follows the pooling layer {pool_where}", "recurrent layers before it")
             if not sequence:
                 raise refuse(file, where, "follows a layer with return_sequences=False",
                              "return_sequences=True on every recurrent layer but the last")
@@ -433,7 +433,7 @@ def _build(file: str, path: Path, entries: list, vocab, notes: dict, keras2: boo
                              "Dense and BatchNormalization only in the head after them")
             reads = f"the head's layer {show(head_name)!r}" if head_name else "the last layer's h"
             if cls == "BatchNormalization":  # at inference an affine map of each unit: a Dense of diagonal weights
-                kernel, bias = _batch_norm(file, where, cfg, group, sub, width, sequence)
+                kernel, bias = batch_norm(file, where, cfg, _arrays(file, where, group, sub, ()), width, sequence)
                 head_act = "linear"
             else:
                 units = cfg.get("units")
@@ -468,7 +468,13 @@ def _build(file: str, path: Path, entries: list, vocab, notes: dict, keras2: boo
         if sequence:  # a one-step output has no order (its note is below)
             said.append(f"go_backwards on {', '.join(repr(n) for n in backwards)}: Keras's output lists its steps in "
                         "reversed order, lstm-tui keeps each at its token's position")
-    if not sequence:
+    if pool and head_W is None:
+        raise refuse(file, pool_where, "no Dense after it", "a Dense head reading the pool")
+    if pool and any(d.reverse for level in levels for d in directions(level)):
+        said.append(f"{pool_where}: Keras's output is the head on the {pool} of every position's h; lstm-tui's y at "
+                    f"step t is the head on the {pool} of positions 1..t (Keras's output at the last step), whose "
+                    "backward units have read the text after t as well")
+    if not sequence and not pool:
         info["keras_output"] = "last"
         if isinstance(levels[-1], Bidirectional):
             one = ("the forward half's h at the last position beside the backward half's at the first, a pair no "
@@ -503,33 +509,12 @@ def _build(file: str, path: Path, entries: list, vocab, notes: dict, keras2: boo
             vocab = words + tuple(f"<unused {i}>" for i in range(len(words), len(embedding)))
     return assemble(file, path, levels, embedding=embedding, head_W=head_W, head_b=head_b, vocab=vocab,
                     meta=meta, info=info, embedding_key=f"embedding {info.get('embedding', '')!r}",
-                    head_key=f"head {head_name!r}", head_is_vocab=False, head_hidden=tuple(hidden))
+                    head_key=f"head {head_name!r}", head_is_vocab=False, head_hidden=tuple(hidden), head_pool=pool)
 
 
 def _family(cell: str) -> str:
     """Cells that record the same quantities: rnn_tanh and rnn_relu are one family."""
     return "rnn" if cell.startswith("rnn") else cell
-
-
-def _batch_norm(file: str, where: str, cfg: dict, group, sub: tuple, width: int, sequence: bool):
-    """A BatchNormalization at inference as a Dense's (kernel (W, W), bias (W,)): each unit scaled by
-    gamma / sqrt(moving_variance + epsilon) and shifted, over the last axis."""
-    if cfg.get("axis", -1) not in (-1, [-1], 2 if sequence else 1, [2 if sequence else 1]):
-        raise refuse(file, where, f"axis {show(str(cfg.get('axis')))}", "-1 (each unit of the layer before)")
-    scale, center = bool(cfg.get("scale", True)), bool(cfg.get("center", True))
-    w = _arrays(file, where, group, sub, ())
-    if len(w) != scale + center + 2:
-        raise fail(file, f"{where}: holds {len(w)} weight arrays, expected {scale + center + 2} (gamma, beta, "
-                         f"moving_mean, moving_variance; scale={scale}, center={center})")
-    names = ["gamma"] * scale + ["beta"] * center + ["moving_mean", "moving_variance"]
-    arrays = {n: checked(file, f"{where} {n}", a, (width,), f" (the units of the layer before, {width})")
-              for n, a in zip(names, w)}
-    eps = cfg.get("epsilon", 1e-3)
-    if not isinstance(eps, (int, float)) or not eps >= 0 or (arrays["moving_variance"] + eps <= 0).any():
-        raise fail(file, f"{where}: epsilon {show(str(eps))} and moving_variance leave no positive variance")
-    s = arrays.get("gamma", 1.0) / np.sqrt(arrays["moving_variance"].astype(np.float64) + eps)
-    bias = arrays.get("beta", 0.0) - arrays["moving_mean"] * s
-    return np.diag(s).astype(w[0].dtype), np.asarray(bias, dtype=w[0].dtype)
 
 
 def _fold_inputs(level, fold: np.ndarray):

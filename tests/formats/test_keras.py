@@ -106,10 +106,15 @@ def _assert_matches(tmp_path: Path, path: Path, name: str, kind: str) -> None:
         return
     act = model.meta["head_activation"] if kind != ".weights.h5" else "softmax"
     h = np.asarray(trace.states["h"][-1])
-    logits = model.logits_of(_last(model.layers[-1], h)) if ref["y"].ndim == 1 else trace.logits[positions[-1]]
+    if model.head_pool:  # a pool of every step: the last position's
+        logits = trace.logits[-1]
+    else:
+        logits = model.logits_of(_last(model.layers[-1], h)) if ref["y"].ndim == 1 else trace.logits[positions[-1]]
     keras_y = {"softmax": lambda a: np.exp(a) / np.exp(a).sum(-1, keepdims=True), "linear": lambda a: a,
-               "sigmoid": lambda a: 1 / (1 + np.exp(-a))}[act](logits.astype(np.float64))
-    np.testing.assert_allclose(keras_y, ref["y"], atol=TOL, err_msg=f"{name} y")
+               "sigmoid": lambda a: 1 / (1 + np.exp(-a))}
+    np.testing.assert_allclose(keras_y[act](logits.astype(np.float64)), ref["y"], atol=TOL, err_msg=f"{name} y")
+    if "prefix_y" in ref and not model.bidirectional:  # reading forwards, y at step t is the output for the text to t
+        np.testing.assert_allclose(keras_y[act](trace.logits.astype(np.float64)), ref["prefix_y"], atol=TOL)
     if act == "softmax" and ref["y"].ndim == 2:
         np.testing.assert_allclose(trace.y[positions[-1]], ref["y"], atol=TOL)
 
@@ -650,3 +655,44 @@ def test_a_legacy_h5_with_text_vectorization_says_it_keeps_no_vocabulary(tmp_pat
     vocab.write_text(json.dumps(["", "[UNK]", *"abcdef"]))
     model = load_file(path, vocab_path=vocab)
     assert model.tokenizer == "keras:lower:whitespace" and model.trace("A zz b").ids.tolist() == [2, 1, 3]
+
+
+def _class(config: dict, cls: str) -> dict:
+    return next(x for x in config["config"]["layers"] if x["class_name"] == cls)
+
+
+def _move_pool_after_first_dense(config):
+    layers = config["config"]["layers"]
+    pool = layers.pop(layers.index(_class(config, "GlobalMaxPooling1D")))
+    layers.insert(layers.index(_class(config, "Dense")) + 1, pool)
+
+
+@pytest.mark.parametrize(
+    "model, change, fragments",
+    [
+        ("lstm_max_pool_clf", lambda c: _class(c, "GlobalMaxPooling1D")["config"].update(data_format="channels_first"),
+         ["(GlobalMaxPooling1D): data_format 'channels_first' (a pool over the units); expected channels_last"]),
+        ("lstm_max_pool_clf", _move_pool_after_first_dense,
+         ["(GlobalMaxPooling1D): a pooling layer here; expected one global pooling right after the last recurrent"]),
+        ("lstm_max_pool_clf", lambda c: _class(c, "LSTM")["config"].update(return_sequences=False),
+         ["(GlobalMaxPooling1D): pools the one step a layer with return_sequences=False gives"]),
+        ("lstm_max_pool_clf", lambda c: c["config"].update(layers=c["config"]["layers"][:4]),
+         ["(GlobalMaxPooling1D): no Dense after it; expected a Dense head reading the pool"]),
+        ("rnn_avg_pool_frames", lambda c: c["config"]["layers"].insert(3, dict(_class(c, "GlobalAveragePooling1D"))),
+         ["(GlobalAveragePooling1D): a pooling layer here"]),
+        ("lstm_bi_sum", lambda c: _class(c, "LSTM").update(class_name="GlobalMaxPooling1D", config={"name": "pool"}),
+         ["layer 'pool' (GlobalMaxPooling1D): the max of a Bidirectional layer's merged halves (merge_mode sum or ave)"]),
+    ],
+)
+def test_pooling_refusals(tmp_path, model, change, fragments):
+    ref = np.load(DATA / f"{model}.npz")
+    _refused(_rewrite(tmp_path, model, change), *fragments, vocab=_vocab_file(tmp_path, ref))
+
+
+def test_a_pooled_head_says_where_y_is_kerass_output(tmp_path):
+    ref = np.load(DATA / "gru_bi_avg_pool.npz")
+    model = load_file(DATA / "gru_bi_avg_pool.keras", vocab_path=_vocab_file(tmp_path, ref))
+    assert model.head_pool == "mean" and model.meta["head_pool"] == "mean"
+    assert any("the mean of positions 1..t (Keras's output at the last step)" in n for n in model.notes)
+    forward = load_file(DATA / "lstm_max_pool_clf.keras", vocab_path=_vocab_file(tmp_path, ref))
+    assert forward.head_pool == "max" and not any("pool" in n.lower() for n in forward.notes)

@@ -5,8 +5,9 @@ looks for them), their state dicts and their outputs, for tests/formats/test_pyt
 
 For each model NAME: ``NAME.safetensors`` (``model.state_dict()``) and ``NAME.npz`` with ``ids`` (T,),
 ``out`` (T, C), the model's output at every position (log-softmax of the tag scores; a classifier's
-probabilities, its head applied at each position: its prediction is the last), and ``activations``, the
---head-activations its head needs ("" for none).
+probabilities, its head applied at each position: its prediction is the last; a model that pools the
+steps: its output for the input up to each position), ``activations``, the --head-activations its head
+needs, and ``pool``, the --head-pool ("" for none).
 """
 
 from __future__ import annotations
@@ -67,20 +68,53 @@ class GRUSequentialHead(nn.Module):
         return torch.log_softmax(self.head(out[:, 0]), dim=-1)
 
 
-MODELS = {"lstm_tagger": (LSTMTagger, ""), "lstm_sentiment": (SentimentLSTM, "relu"),
-          "gru_sequential_head": (GRUSequentialHead, "tanh,leaky_relu=0.2")}
+class LSTMMaxPool(nn.Module):
+    """A classifier that max-pools the LSTM's outputs over the steps (out.max(1)), then one linear layer."""
+
+    def __init__(self, vocab_size=9, embedding_dim=4, hidden_dim=5, classes=3):
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, embedding_dim)
+        self.lstm = nn.LSTM(embedding_dim, hidden_dim, batch_first=True)
+        self.fc = nn.Linear(hidden_dim, classes)
+
+    def forward(self, ids):
+        out, _ = self.lstm(self.embedding(ids)[None])
+        return torch.log_softmax(self.fc(out.max(dim=1).values), dim=-1)[0]
+
+
+class GRUMeanPoolMLP(nn.Module):
+    """A 2-layer GRU whose outputs are averaged over the steps (out.mean(1)), then fc1, ReLU, fc2 to one logit."""
+
+    def __init__(self, vocab_size=9, embedding_dim=4, hidden_dim=6):
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, embedding_dim)
+        self.gru = nn.GRU(embedding_dim, hidden_dim, num_layers=2, batch_first=True)
+        self.fc1 = nn.Linear(hidden_dim, 5)
+        self.fc2 = nn.Linear(5, 1)
+
+    def forward(self, ids):
+        out, _ = self.gru(self.embedding(ids)[None])
+        return torch.sigmoid(self.fc2(torch.relu(self.fc1(out.mean(dim=1)))))[0]
+
+
+#: name: (model, --head-activations, --head-pool). A pooled model's output is one for the whole input: its
+#: ``out`` holds, at each position, its output for the input up to there.
+MODELS = {"lstm_tagger": (LSTMTagger, "", ""), "lstm_sentiment": (SentimentLSTM, "relu", ""),
+          "gru_sequential_head": (GRUSequentialHead, "tanh,leaky_relu=0.2", ""),
+          "lstm_max_pool": (LSTMMaxPool, "", "max"), "gru_mean_pool_mlp": (GRUMeanPoolMLP, "relu", "mean")}
 
 
 def main(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    for seed, (name, (make, activations)) in enumerate(MODELS.items()):
+    for seed, (name, (make, activations, pool)) in enumerate(MODELS.items()):
         torch.manual_seed(seed)
         model = make().eval()
         ids = torch.randint(0, 9, (7,), generator=torch.Generator().manual_seed(seed))
         with torch.no_grad():
-            outputs = model(ids).numpy()
+            outputs = torch.stack([model(ids[: t + 1]) for t in range(len(ids))]).numpy() if pool else model(ids).numpy()
         save_file(model.state_dict(), str(out / f"{name}.safetensors"))
-        np.savez(out / f"{name}.npz", ids=ids.numpy(), out=outputs, activations=np.array(activations))
+        np.savez(out / f"{name}.npz", ids=ids.numpy(), out=outputs, activations=np.array(activations),
+                 pool=np.array(pool))
         print(f"{name}: {ids.tolist()}")
 
 

@@ -226,7 +226,26 @@ def test_model_without_embedding_needs_inputs(tmp_path, bare_file, capsys):
 
 def test_prefix_and_vocab_need_a_file(tmp_path, capsys):
     err = run_error(["export", "--prefix", "rnn", "-o", str(tmp_path / "t.npz")], capsys)
-    assert "--prefix, --vocab and --head-activations apply to a weights file" in err
+    assert "--prefix, --vocab, --head-activations and --head-pool apply to a weights file" in err
+    err = run_error(["export", "--head-pool", "max", "-o", str(tmp_path / "t.npz")], capsys)
+    assert "--head-pool apply to a weights file given with --model PATH" in err
+
+
+def test_head_pool_through_the_cli(tmp_path, capsys):
+    """--head-pool reaches the PyTorch reader: the exported y at the last step is PyTorch's output for the
+    whole input (tests/data/torch_models/lstm_max_pool, scripts/make_torch_model_fixtures.py)."""
+    import numpy as np
+
+    data = Path(__file__).parent / "data" / "torch_models"
+    ref = np.load(data / "lstm_max_pool.npz")
+    text = " ".join(str(i) for i in ref["ids"])
+    out = tmp_path / "t.npz"
+    main(["export", "--model", str(data / "lstm_max_pool.safetensors"), "--head-pool", "max", "--text", text,
+          "-o", str(out)])
+    np.testing.assert_allclose(np.log(np.load(out)["y"]), ref["out"], atol=1e-5)
+    with pytest.raises(SystemExit) as exc:
+        main(["export", "--model", str(data / "lstm_max_pool.safetensors"), "--head-pool", "min", "-o", str(out)])
+    assert exc.value.code == 2 and "argument --head-pool: invalid choice: 'min'" in capsys.readouterr().err
 
 
 def test_real_torch_model_through_the_cli(tmp_path):

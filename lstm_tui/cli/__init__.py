@@ -40,15 +40,17 @@ def _load(args, default: str | None = None):
     from ..formats import is_model_path
 
     spec = _spec(args, default or DEFAULT)
-    if (args.prefix is not None or args.vocab is not None or args.head_activations is not None) \
-            and not is_model_path(spec):
-        raise UserError("--prefix, --vocab and --head-activations apply to a weights file given with --model PATH")
+    if (args.prefix is not None or args.vocab is not None or args.head_activations is not None
+            or args.head_pool is not None) and not is_model_path(spec):
+        raise UserError("--prefix, --vocab, --head-activations and --head-pool apply to a weights file given with "
+                        "--model PATH")
     if spec != "random" and args.model and any(getattr(args, o) is not None for o in _RANDOM_OPTIONS):
         given = ", ".join(f"--{o}" for o in _RANDOM_OPTIONS if getattr(args, o) is not None)
         raise UserError(f"{given}: only for the random model, not for --model {spec}")
     if spec == "random":
         return load_model("random", **_random_options(args))
-    return load_model(spec, prefix=args.prefix, vocab_path=args.vocab, head_activations=args.head_activations)
+    return load_model(spec, prefix=args.prefix, vocab_path=args.vocab, head_activations=args.head_activations,
+                      head_pool=args.head_pool)
 
 
 def _retokenize(args, model):

@@ -10,7 +10,7 @@ from ..core.errors import inert, install_hint
 #: The long options that take a value. A value may begin with '-' (a negative number, any text), which
 #: argparse takes for an option unless it reads as -5 or -0.5, so glue() joins each to its option
 #: (--value=-1e-3); joined, no value is a bare word either (serve's forwarding drops the word 'serve').
-FREE_VALUES = ("--model", "--prefix", "--vocab", "--head-activations", "--inputs", "--text", "--text-file", "--tokens", "--seed", "--hidden",
+FREE_VALUES = ("--model", "--prefix", "--vocab", "--head-activations", "--head-pool", "--inputs", "--text", "--text-file", "--tokens", "--seed", "--hidden",
                "--cell", "--layers", "--source-text", "--source-inputs", "--output", "--set", "--target", "--step",
                "--layer", "--unit", "--quantity", "--value", "--token", "--host", "--port")
 OPTION_WORDS = ("-h", "-o")  # the short options: never a value to glue
@@ -91,6 +91,12 @@ def _model_options(suppress: bool = False) -> argparse.ArgumentParser:
         help="the activations of a PyTorch state dict's hidden head layers (fc1, ReLU, fc2), which the file does "
         "not keep: relu, tanh, sigmoid, elu, leaky_relu (=slope), softplus, softsign, hardsigmoid, identity; "
         "one for each hidden layer, in order",
+    )
+    g.add_argument(
+        "--head-pool",
+        choices=("max", "mean"),
+        help="a PyTorch state dict's head reads the max or mean of the last layer's h over the steps "
+        "(out.max(1), out.mean(1)), which the file does not say: y at step t is the head on the pool of steps 1..t",
     )
     g.add_argument(
         "--inputs",

@@ -65,11 +65,12 @@ def load_model(
     prefix: str | None = None,
     vocab_path: str | None = None,
     head_activations: str | None = None,
+    head_pool: str | None = None,
 ) -> Model:
     """A model by built-in name (see ``BUILTIN``) or weights file path.
 
     ``hidden`` (24), ``seed`` (0), ``layers``, ``cell`` and ``tokenizer``
-    shape the ``random`` model; ``prefix``, ``vocab_path`` and ``head_activations`` go to
+    shape the ``random`` model; ``prefix``, ``vocab_path``, ``head_activations`` and ``head_pool`` go to
     ``formats.load_file``. Without ``spec``, as on the command line: ``DEFAULT``,
     or the random model if ``hidden`` or ``seed`` is given.
     """
@@ -85,7 +86,8 @@ def load_model(
     from ..formats.registry import suffix_list
 
     if is_model_path(spec):
-        return load_file(spec, prefix=prefix, vocab_path=vocab_path, head_activations=head_activations)
+        return load_file(spec, prefix=prefix, vocab_path=vocab_path, head_activations=head_activations,
+                         head_pool=head_pool)
     if "/" in spec or "\\" in spec:  # a path, not a name: say what is wrong with it
         raise InputError(f"{spec}: no such file (and not a model file's name: {suffix_list()})")
     raise InputError(f"unknown model {spec!r}: expected one of {', '.join(BUILTIN)} or a weights file")

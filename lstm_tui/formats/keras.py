@@ -39,7 +39,10 @@ backward h at 0]) (``meta["keras_output"] = "last"``). A Dense head with
 softmax gives y as Keras's probabilities; a linear one gives Keras's output as
 lstm-tui's ``logits`` (y is their softmax); with any other activation the
 logits are still the head's pre-activation and Keras's output is that
-activation of them (``meta["head_activation"]`` names it in every case).
+activation of them (``meta["head_activation"]`` names it in every case). A
+``GlobalMaxPooling1D`` or ``GlobalAveragePooling1D`` before the head makes it a
+pooling head (``core.pooling``): y at position t is the head on the pool of
+positions 0..t, Keras's output at the last position (``meta["head_pool"]``).
 """
 
 from __future__ import annotations

@@ -64,11 +64,14 @@ def match(path: Path, head: bytes) -> bool:
     return is_container(path, head)
 
 
-def load(path: Path, *, prefix: str | None = None, vocab_path=None, head_activations: list | None = None):
+def load(path: Path, *, prefix: str | None = None, vocab_path=None, head_activations: list | None = None,
+         head_pool: str = ""):
     """The model of a PyTorch state dict (see the module docstring); ``head_activations``
-    (``torch_head.parse_activations``) those of its head's hidden layers, which a state dict does not keep."""
+    (``torch_head.parse_activations``) those of its head's hidden layers and ``head_pool`` its pool of the steps
+    ("max", "mean"; core.pooling), which a state dict does not keep."""
     vocab = vocabulary(vocab_path)
-    return open_arrays(path, show(str(path)), lambda f: build(f, path, prefix, vocab, activations=head_activations))
+    return open_arrays(path, show(str(path)),
+                       lambda f: build(f, path, prefix, vocab, activations=head_activations, head_pool=head_pool))
 
 
 def build(f: Arrays, path: Path, prefix: str | None, vocab, spec: list | None = None, fmt: str = "pytorch",
@@ -152,6 +155,11 @@ def build(f: Arrays, path: Path, prefix: str | None, vocab, spec: list | None = 
         found.append(f"the head is {show(key)} (the one layer reading the last layer's {W} values)")
     if head_W is not None:
         info["head"] = head_key
+    elif head_pool:
+        raise f.fail("--head-pool pools the steps for the head, and the file holds no head "
+                     f"({', '.join(HEAD_NAMES)}, or one linear layer reading the last layer's {W} values)")
+    if head_pool:
+        info["head_pool"] = head_pool
     if vocab is None:
         vocab = file_vocab(f)
     if embedding is None and head_W is not None and vocab is not None:

@@ -20,6 +20,7 @@ from pathlib import Path
 from ..core.errors import ModelFileError, inert, install_hint
 from ..core.inputs import check_file, read_vocab
 from ..core.model import Model
+from ..core.pooling import POOLS
 
 #: Readers in the order they are asked; the last takes any container of named arrays.
 READERS = ("native", "keras", "onnx", "keras_npz", "pytorch")
@@ -127,6 +128,7 @@ def load_file(
     prefix: str | None = None,
     vocab_path: str | os.PathLike | None = None,
     head_activations: str | None = None,
+    head_pool: str | None = None,
 ) -> Model:
     """Load a model from a file in any format this package reads (see the README's "Models you can open").
 
@@ -135,7 +137,8 @@ def load_file(
     the vocabulary: one token per line, UTF-8 (or a ``.json`` list, for tokens
     such as a newline); it replaces any vocabulary in the file.
     ``head_activations`` (``"relu"``, ``"relu,tanh"``) are those of a PyTorch
-    state dict's hidden head layers, which the file does not keep.
+    state dict's hidden head layers, which the file does not keep; ``head_pool``
+    (``"max"``, ``"mean"``) says that its head reads the pool of the steps (``core.pooling``).
 
     Raises :class:`ModelFileError` with one line naming the file, the layer,
     node or key, and what was expected.
@@ -150,14 +153,17 @@ def load_file(
     if not head:
         raise fail(file, "is empty")
     reader = pick(path, head, file)
-    if head_activations is not None:
+    if head_activations is not None or head_pool is not None:
+        said = "--head-activations gives the activations" if head_activations is not None else "--head-pool gives the pool"
         if reader.__name__.rsplit(".", 1)[-1] != "pytorch":
-            raise fail(file, "--head-activations gives the activations a PyTorch state dict does not keep; this is "
+            raise fail(file, f"{said} a PyTorch state dict does not keep; this is "
                              f"not one ({reader.__name__.rsplit('.', 1)[-1]} reads it, which takes none)")
+        if head_pool not in (None, *POOLS):
+            raise fail(file, f"--head-pool {show(repr(head_pool))}: expected one of {', '.join(POOLS)}")
         from .torch_head import parse_activations
 
-        acts = parse_activations(head_activations)
-        return reader.load(path, prefix=prefix, vocab_path=vocab_path, head_activations=acts)
+        acts = None if head_activations is None else parse_activations(head_activations)
+        return reader.load(path, prefix=prefix, vocab_path=vocab_path, head_activations=acts, head_pool=head_pool or "")
     if getattr(reader, "TAKES_PREFIX", False):
         return reader.load(path, prefix=prefix, vocab_path=vocab_path)
     if prefix is not None:

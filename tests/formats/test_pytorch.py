@@ -514,12 +514,14 @@ TORCH_MODELS = Path(__file__).parent.parent / "data" / "torch_models"
 def test_whole_pytorch_models_give_pytorchs_numbers(name):
     """Models as PyTorch's users write them (scripts/make_torch_model_fixtures.py): the tutorial's tagger, a
     sentiment LSTM with fc1, ReLU, fc2 to one logit, a GRU whose head is nn.Sequential(Linear, Tanh, Linear,
-    LeakyReLU(0.2), Linear): with --head-activations for those whose head has hidden layers, every position's
-    output is PyTorch's (log-softmax of the tags, or the sigmoid of one logit)."""
+    LeakyReLU(0.2), Linear), classifiers that pool the steps (out.max(1), out.mean(1)): with --head-activations
+    for those whose head has hidden layers and --head-pool for those that pool, every position's output is
+    PyTorch's (log-softmax of the tags, or the sigmoid of one logit; a pooled model's for the input so far)."""
     ref = np.load(TORCH_MODELS / f"{name}.npz")
-    acts = str(ref["activations"]) or None
-    model = load_file(TORCH_MODELS / f"{name}.safetensors", head_activations=acts)
+    acts, pool = str(ref["activations"]) or None, str(ref["pool"]) or None
+    model = load_file(TORCH_MODELS / f"{name}.safetensors", head_activations=acts, head_pool=pool)
     assert len(model.head_hidden) == (0 if acts is None else len(acts.split(",")))
+    assert model.head_pool == (pool or "")
     trace = model.trace([model.vocab[i] for i in ref["ids"]])
     got = trace.y if ref["out"].shape[1] == 1 else np.log(trace.y)
     np.testing.assert_allclose(got, ref["out"], atol=1e-5)
@@ -541,6 +543,13 @@ def test_head_activations_refused_in_one_line(tmp_path):
         load_file(TORCH_MODELS / "lstm_tagger.safetensors", head_activations="relu")
     with pytest.raises(ModelFileError, match=r"this is not one \(keras reads it, which takes none\)"):
         load_file(Path(__file__).parent.parent / "data" / "keras" / "lstm_deep_head.keras", head_activations="relu")
+    with pytest.raises(ModelFileError, match=r"--head-pool gives the pool a PyTorch state dict does not keep; this is "
+                                             r"not one \(keras reads it"):
+        load_file(Path(__file__).parent.parent / "data" / "keras" / "lstm_deep_head.keras", head_pool="max")
+    with pytest.raises(ModelFileError, match=r"--head-pool 'median': expected one of max, mean"):
+        load_file(sentiment, head_activations="relu", head_pool="median")
+    with pytest.raises(ModelFileError, match=r"--head-pool pools the steps for the head, and the file holds no head"):
+        load_file(sentiment, head_pool="mean")  # without --head-activations, fc1 and fc2 make no head
 
 
 def test_an_embedding_and_a_head_named_otherwise_are_found_by_shape(tmp_path, rng):

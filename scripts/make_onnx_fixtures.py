@@ -156,7 +156,7 @@ def torch_models():
 
     class Net(nn.Module):
         def __init__(self, kind, layers, bidirectional, V=11, E=5, H=4, embed=True, head="softmax",
-                     batch_first=False, mlp=(), out=None, last=False, final=False, **kw):
+                     batch_first=False, mlp=(), out=None, last=False, final=False, pool="", **kw):
             super().__init__()
             self.embed = nn.Embedding(V, E) if embed else None
             self.rnn = getattr(nn, kind)(E, H, num_layers=layers, bidirectional=bidirectional,
@@ -170,6 +170,7 @@ def torch_models():
             self.head = head
             self.last = last  # the head reads the last position only: out[-1], as a classifier does
             self.final = final  # the head reads the last layer's final state: fc(h_n[-1])
+            self.pool = pool  # the head reads the max or mean over the positions: fc(out.max(1).values)
 
         def forward(self, x):
             if self.embed is not None:
@@ -181,6 +182,9 @@ def torch_models():
                 return y
             if self.last:
                 y = y[:, -1] if self.rnn.batch_first else y[-1]
+            steps = 1 if self.rnn.batch_first else 0
+            if self.pool:
+                y = y.max(dim=steps).values if self.pool == "max" else y.mean(dim=steps)
             y = self.fc(self.mlp(y))
             if self.head == "softmax":
                 return torch.softmax(y, dim=-1)
@@ -228,6 +232,12 @@ def torch_models():
         "gru_final_state_mlp_softmax": (lambda: Net("GRU", 1, False, out=4, final=True, mlp=((5, nn.Tanh()),)), True,
                                         False, "softmax", "Embedding -> GRU -> h_n[-1] -> Linear -> Tanh -> Linear(4) "
                                         "-> softmax"),
+        "lstm_max_pool_mlp_softmax": (lambda: Net("LSTM", 1, False, out=3, pool="max", mlp=((5, nn.ReLU()),)), True,
+                                      False, "softmax", "Embedding -> LSTM -> out.max(0) over the positions -> Linear "
+                                      "-> ReLU -> Linear(3) -> softmax (a pooling head)"),
+        "gru_bi_mean_pool_logits": (lambda: Net("GRU", 1, True, head="logits", out=2, pool="mean", batch_first=True),
+                                    True, True, "logits", "Embedding -> bidirectional GRU, batch_first -> out.mean(1) "
+                                    "-> Linear(2) (a pooling head)"),
     }
 
 

@@ -17,6 +17,13 @@ import numpy as np
 POOLS = ("max", "mean")
 
 
+def backward_note(kind: str, where: str) -> str:
+    """A reader's note for a pooling head over a model with a backward direction."""
+    return (f"{where}: the model's output is the head on the {kind} of every position's h; lstm-tui's y at step t "
+            f"is the head on the {kind} of positions 1..t (the model's output at the last step), whose backward "
+            "units have read the text after t as well")
+
+
 @dataclass(frozen=True)
 class Pool:
     """The pool before some step: ``kind`` "max" or "mean", ``row`` (W,) the pool of the

@@ -59,6 +59,7 @@ from ..core.cells import DEFAULT_ACTIVATIONS, Bidirectional, Layer
 from ..core.errors import ModelFileError
 from ..core.inputs import first_line
 from ..core.model import Dense, directions
+from ..core.pooling import backward_note
 from .arrays import ZIP_MAGIC, assemble, checked
 from .keras_config import MASKS
 from .keras_config import entries as _entries
@@ -474,9 +475,7 @@ def _build(file: str, path: Path, entries: list, vocab, notes: dict, keras2: boo
     if pool and head_W is None:
         raise refuse(file, pool_where, "no Dense after it", "a Dense head reading the pool")
     if pool and any(d.reverse for level in levels for d in directions(level)):
-        said.append(f"{pool_where}: Keras's output is the head on the {pool} of every position's h; lstm-tui's y at "
-                    f"step t is the head on the {pool} of positions 1..t (Keras's output at the last step), whose "
-                    "backward units have read the text after t as well")
+        said.append(backward_note(pool, pool_where))
     if not sequence and not pool:
         info["keras_output"] = "last"
         if isinstance(levels[-1], Bidirectional):

@@ -693,6 +693,8 @@ def test_a_pooled_head_says_where_y_is_kerass_output(tmp_path):
     ref = np.load(DATA / "gru_bi_avg_pool.npz")
     model = load_file(DATA / "gru_bi_avg_pool.keras", vocab_path=_vocab_file(tmp_path, ref))
     assert model.head_pool == "mean" and model.meta["head_pool"] == "mean"
-    assert any("the mean of positions 1..t (Keras's output at the last step)" in n for n in model.notes)
+    assert any("(GlobalAveragePooling1D): the model's output is the head on the mean of every position's h; "
+               "lstm-tui's y at step t is the head on the mean of positions 1..t (the model's output at the last step)"
+               in n for n in model.notes)
     forward = load_file(DATA / "lstm_max_pool_clf.keras", vocab_path=_vocab_file(tmp_path, ref))
     assert forward.head_pool == "max" and not any("pool" in n.lower() for n in forward.notes)

@@ -104,6 +104,9 @@ def _forward(model, x: np.ndarray):
         inp = np.concatenate(hs, axis=1)
         levels.append((inp, np.stack(hT), np.stack(cT)))
     logits = None
+    if model.head_pool:  # the head reads the max or mean of the positions up to each one
+        pool = np.max if model.head_pool == "max" else np.mean
+        inp = np.stack([pool(inp[: t + 1], axis=0) for t in range(len(inp))])
     for d in model.head_hidden:  # the head's hidden layers, in float64
         inp = d.act(inp @ d.W.T.astype(np.float64) + d.b)
     if model.head_W is not None:
@@ -906,3 +909,32 @@ def test_a_head_that_reads_the_last_position_opens_with_a_note():
         model = onnx_format.load(DATA / f"torch_{exporter}_lstm_last_mlp_binary.onnx")
         assert model.meta["head"] == "sigmoid" and len(model.head_hidden) == 1
         assert any("at the last position only" in n for n in model.meta["notes"])
+
+
+def test_a_pool_over_the_positions_is_a_pooling_head_and_any_other_reduction_is_refused(tmp_path):
+    """PyTorch's fc(out.max(0).values) exports a ReduceMax over the positions: a pooling head (the fixtures
+    above match onnxruntime), and a ReduceMean there a mean. A ReduceMax over another axis is not the pool
+    lstm-tui runs (the probe catches it), nor is a ReduceMin: the refusal names the node."""
+    import re
+
+    import onnx
+
+    src = onnx.load(str(DATA / "torch_legacy_lstm_max_pool_mlp_softmax.onnx"))
+    model = onnx_format.load(DATA / "torch_legacy_lstm_max_pool_mlp_softmax.onnx")
+    assert model.head_pool == "max" and model.meta["head_pool"] == "max"
+    for change, words in ((lambda n: n.attribute[0].ints.__setitem__(0, 1), "does not give 3 values"),
+                          (lambda n: setattr(n, "op_type", "ReduceMin"), "stopped at node '/ReduceMax' (ReduceMin)"),
+                          (lambda n: setattr(n, "op_type", "ReduceMean"), "")):
+        bad = onnx.ModelProto()
+        bad.CopyFrom(src)
+        change(next(n for n in bad.graph.node if n.op_type == "ReduceMax"))
+        path = tmp_path / "bad.onnx"
+        onnx.save(bad, str(path))
+        if not words:  # a mean of the positions: what the probe ran matches the pool lstm-tui runs
+            mean = onnx_format.load(path)
+            assert mean.head_pool == "mean"
+            np.testing.assert_allclose(mean.trace("1 2 3").y[-1], _head("softmax", _forward(
+                mean, mean.embedding[[1, 2, 3]].astype(np.float64))[1])[-1], atol=TOL)
+            continue
+        with pytest.raises(ModelFileError, match=re.escape(words)):
+            onnx_format.load(path)

@@ -131,7 +131,7 @@ def load(path: str | os.PathLike, *, vocab_path: str | os.PathLike | None = None
         graph = Graph(proto, shown)
         levels = stack(graph)
         embedding, first_input = input_side(graph, levels[0])
-        head_W, head_b, head_kind, hidden = head(graph, levels[-1])
+        head_W, head_b, head_kind, hidden, pool = head(graph, levels[-1])
     except UserError:
         raise
     except Exception as exc:  # a graph damaged in a way no check above names: still one line
@@ -169,6 +169,8 @@ def load(path: str | os.PathLike, *, vocab_path: str | os.PathLike | None = None
         meta["h0"] = tuple(h.astype(dt) for h in h0)  # per level, forward units first
         if layers[0].cell == "lstm":
             meta["c0"] = tuple(c.astype(dt) for c in c0)
+    if pool:
+        meta["head_pool"] = pool
     if graph.fixed_used:
         fixed = ", ".join(str(T) for T in sorted(graph.fixed_used))
         graph.notes.append(f"the graph runs only at sequence length {fixed} (fixed by its exporter); "
@@ -189,6 +191,7 @@ def load(path: str | os.PathLike, *, vocab_path: str | os.PathLike | None = None
             head_b=None if head_b is None else np.ascontiguousarray(head_b, dtype=dt),
             head_hidden=tuple(replace(d, W=np.ascontiguousarray(d.W, dtype=dt), b=np.ascontiguousarray(d.b, dtype=dt))
                               for d in hidden),
+            head_pool=pool,
             vocab=vocab,
             tokenizer=tokenizer,
             name=show(name or graph.props.get("name") or path.stem),

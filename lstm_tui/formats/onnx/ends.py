@@ -15,7 +15,9 @@ A head may read the last position only (``out[-1]``), or the final state
 ``Y_h`` of a one-direction node (``fc(h_n[-1])``: the same h; other levels'
 outputs are fed zeros in the probe); the graph's output is then that
 position's, with a note. A head on a bidirectional ``Y_h`` (a pair no one
-position shows) or on ``Y_c`` loads without that head (with a note). ONNX files keep no vocabulary: ``--vocab``, else a ``vocab``
+position shows) or on ``Y_c`` loads without that head (with a note). A ``ReduceMax`` or ``ReduceMean``
+between ``Y`` and the head pools the positions (``core.pooling``): the probe checks the graph's one
+output against the head on the pool of every position. ONNX files keep no vocabulary: ``--vocab``, else a ``vocab``
 entry (a JSON list) in the model's metadata, else the token ids "0" … "V-1"
 (word tokenizer).
 """
@@ -30,11 +32,14 @@ from ...core.cells import ACTIVATIONS, activation
 from ...core.errors import ModelFileError
 from ...core.inputs import check_vocab, first_line
 from ...core.model import Dense
+from ...core.pooling import Pool, backward_note
 from ..arrays import id_vocabulary, tokenizer_of
 from ..registry import vocabulary
 from .graph import PROBE_LENGTHS, RECURRENT, RELAYOUT, SHAPE_OPS, Graph, show
 from .nodes import directions, y_shape
 
+#: Ops that pool the positions before the head (core.pooling), and their pool.
+POOL_OPS = {"ReduceMax": "max", "ReduceMean": "mean"}
 #: ONNX operators that are activations lstm-tui runs (cells.ACTIVATIONS has the same names), between the head's layers.
 ACTIVATION_OPS = frozenset(ACTIVATIONS) - {"Affine", "ScaledTanh"}
 MAX_HIDDEN = 16  # the head's hidden layers at most
@@ -125,8 +130,9 @@ def is_lookup(graph: Graph, n) -> bool:
 
 
 def head(graph: Graph, level):
-    """(head_W (V, W'), head_b (V,), kind, hidden) of the nodes after the last level: ``hidden`` the head's
-    layers before the last (core.model.Dense), W' the width the last reads; or (None, None, "none", ())."""
+    """(head_W (V, W'), head_b (V,), kind, hidden, pool) of the nodes after the last level: ``hidden`` the head's
+    layers before the last (core.model.Dense), W' the width the last reads, ``pool`` "max" or "mean" when a
+    ReduceMax or ReduceMean pools the positions before it (else ""); or (None, None, "none", (), "")."""
     ys = [n.output[0] if n.output else "" for n in level]
     used = lambda t: bool(t) and bool(graph.consumers.get(t) or t in graph.outputs)  # noqa: E731
     if not any(used(y) for y in ys) and len(level) == 1 and y_shape(graph, level[0])[0] == 1 \
@@ -138,9 +144,9 @@ def head(graph: Graph, level):
             graph.notes.append(f"the graph reads only the final state (Y_h, Y_c) of {graph.label(level[0])}: "
                                "lstm-tui shows every step of the recurrent layers, without what the graph "
                                "computes from that state")
-        return None, None, "none", ()
+        return None, None, "none", (), ""
     # forward along the data from Y: re-layouts pass, MatMul/Gemm is the head
-    heads, others, seen = [], [], set()
+    heads, others, pools, seen = [], [], [], set()
     todo = list(ys)
     while todo:
         t = todo.pop()
@@ -153,18 +159,24 @@ def head(graph: Graph, level):
             if c.op_type in ("MatMul", "Gemm"):
                 if c not in heads:
                     heads.append(c)
-            elif c.op_type in RELAYOUT:
+            elif c.op_type in RELAYOUT or c.op_type in POOL_OPS:
                 todo.extend(u for u in c.output if u)
+                if c.op_type in POOL_OPS and c not in pools:
+                    pools.append(c)
             elif c not in others:
                 others.append(c)
     if len(heads) > 1:
         raise graph.fail(f"{graph.label(heads[0])} and {graph.label(heads[1])} both read the last recurrent "
                          "node: lstm-tui reads one head")
+    if len(pools) > 1:
+        raise graph.fail(f"{graph.label(pools[0])} and {graph.label(pools[1])} both pool the positions: lstm-tui's "
+                         "head reads one pool")
     if not heads:
-        if others:
-            raise graph.fail(f"stopped at {graph.label(others[0])} after {graph.label(level[0])}: lstm-tui "
+        if others or pools:
+            raise graph.fail(f"stopped at {graph.label((others or pools)[0])} after {graph.label(level[0])}: lstm-tui "
                              "follows Y to a MatMul+Add or Gemm head")
-        return None, None, "none", ()
+        return None, None, "none", (), ""
+    pool = POOL_OPS[pools[0].op_type] if pools else ""
     hn = heads[0]
     head_W, head_b = _linear(graph, hn)
     # on from the head: re-layouts, an Add of a constant, an activation and another MatMul or Gemm (the one
@@ -235,6 +247,8 @@ def head(graph: Graph, level):
                 shape = (1, T, D, H) if k == 0 else (1, D, H)
             feeds[t] = np.zeros(shape, np.float32)
         h = np.concatenate(parts, axis=1)  # (T, width)
+        if pool:  # the head at each position on the pool of the positions so far: the graph's is the last
+            h = Pool(pool).rows(h.astype(np.float64))
         for d in hidden:
             h = d.act(d.pre(h))
         logits = (h @ head_W.T + head_b).astype(np.float64)  # (T, V)
@@ -254,7 +268,12 @@ def head(graph: Graph, level):
         if T not in PROBE_LENGTHS:
             graph.fixed_used.add(T)
         got = np.asarray(got, dtype=np.float64)
-        if got.size == V and T > 1 and last is not False:  # out[:, -1] before the head: the last position's
+        if pool:
+            if got.size != V:
+                raise graph.fail(f"the head {graph.label(hn)} after {graph.label(pools[0])} does not give {V} values "
+                                 f"(output {show(out)!r} has shape {list(got.shape)})")
+            got, expected = got.reshape(1, V), expected[-1:]
+        elif got.size == V and T > 1 and last is not False:  # out[:, -1] before the head: the last position's
             last, got, expected = True, got.reshape(1, V), expected[-1:]
         elif got.size != T * V or last:
             raise graph.fail(f"the head {graph.label(hn)} does not give {V} values at each of the T positions, nor at "
@@ -265,15 +284,19 @@ def head(graph: Graph, level):
                 got = got[0]
             got = got.reshape(T, V)
         if not np.allclose(got, expected, rtol=1e-4, atol=1e-5):
-            where = "the last position" if last else "each position"
+            where = f"the {pool} of the positions ({graph.label(pools[0])})" if pool else \
+                "the last position" if last else "each position"
             raise graph.fail(f"stopped at {graph.label(path[-1])}: the head's output {show(out)!r} is not "
                              f"{kind} of the head's layers at {where}")
     if not ran:
         raise graph.fail(f"cannot run the head {graph.label(hn)} on a probe ({first_line(error)})")
+    reads_back = any(graph.attrs(m).get("direction", "forward") != "forward" for m in graph.nodes if m.op_type in RECURRENT)
+    if pool and reads_back:
+        graph.notes.append(backward_note(pool, graph.label(pools[0])))
     if last:
         graph.notes.append(f"the graph gives its head's output at the last position only ({show(out)!r}); lstm-tui "
                            "computes it at every position, and the last is the graph's")
-    return head_W, head_b, kind, tuple(hidden)
+    return head_W, head_b, kind, tuple(hidden), pool
 
 
 def _linear(graph: Graph, hn) -> tuple[np.ndarray, np.ndarray]:

@@ -57,6 +57,7 @@ from .model import Model, directions, level_width, probabilities
 from .outcomes import TokenChange, difference, log_probabilities, log_softmax, names_outputs, nonfinite, token_label, top_k_change  # noqa: F401
 from .patched_step import PlainRows, activation_functions, cell_step, clipped, derivative
 from .patches import NUMBER, Patch, PatchSyntaxError, parse_patch, parse_patch_text, prompt_patch, unknown_quantity  # noqa: F401
+from .pooling import Copies
 from .trace import Trace
 
 # ---------------------------------------------------------------------------
@@ -285,37 +286,6 @@ def _rerun(clean, n, d, layer, first, x_in, steps, states, xW, hW) -> None:
 # The effect map
 
 
-class _Pooled:
-    """A pooling head's pool of each of R patched copies, which join the clean run at their step."""
-
-    def __init__(self, model: Model, clean: Trace, R: int):
-        h = clean.states["h"][-1]  # (T, W)
-        self.start, self.clean = clean.pool, clean.pool.rows(h)  # the clean pooled row at each step
-        self.total = np.empty((R, h.shape[1]), dtype=np.float64)  # each copy's max, or sum of the steps so far
-
-    def join(self, rows: np.ndarray, t: int) -> None:
-        """Copies ``rows`` start at step t from the clean pool before it."""
-        p = self.start
-        n = p.count + t  # the steps pooled before t
-        before = self.clean[t - 1] if t else p.row
-        empty = -np.inf if p.kind == "max" else 0.0
-        self.total[rows] = empty if before is None else before * (1 if p.kind == "max" else n)
-
-    def step(self, h: np.ndarray, t: int) -> None:
-        """The running copies' (the first len(h)) top-level h at step t pooled in."""
-        part = self.total[: len(h)]
-        if self.start.kind == "max":
-            np.maximum(part, h, out=part)
-        else:
-            part += h
-
-    def rows(self, k: int) -> np.ndarray:
-        """Each copy's pooled row at step k, after its last :meth:`step`."""
-        if self.start.kind == "max":
-            return self.total.astype(self.clean.dtype)
-        return (self.total / (self.start.count + k + 1)).astype(self.clean.dtype)
-
-
 #: About how many patched copies the exact effect map advances together (rows of its matrices).
 GROUP_ROWS = 2048
 
@@ -477,7 +447,7 @@ class EffectMap:
         units = np.arange(B)
         fast = all(is_plain(model.layers[n]) for n in levels)
         plain = [PlainRows(model.layers[n], R) for n in levels] if fast else None
-        pool = _Pooled(model, clean, R) if model.head_pool else None
+        pool = Copies(clean.pool, clean.states["h"][-1], R) if model.head_pool else None
         active = 0
         for t in range(steps[0], k + 1):
             if self._cancelled:
@@ -509,7 +479,7 @@ class EffectMap:
                         cm[...] = rec["c"]
                 below = hm
             if pool is not None:
-                pool.step(h[-1][:active], t)
+                pool.step(h[-1][:active])
         logits = model.logits_of(h[-1] if pool is None else pool.rows(k))  # (R, V)
         return (log_probabilities(logits)[:, self.token] - self.clean_logp).reshape(len(steps), B)
 

@@ -67,3 +67,36 @@ class Pool:
         t, j = np.nonzero(at >= 0)
         np.add.at(dh, (at[t, j], j), grad[t, j])
         return dh
+
+
+class Copies:
+    """The pools of R copies of a run (the effect map's patched copies), each joining the run at its own
+    step from the run's pool there, then pooling its own h."""
+
+    def __init__(self, start: Pool, h: np.ndarray, R: int):
+        """``start`` the run's pool before its step 0, ``h`` (T, W) its last level's h."""
+        self.start, self.run = start, start.rows(h)  # the run's pooled row at each step
+        self.total = np.empty((R, h.shape[1]), dtype=np.float64)  # each copy's max, or sum of its steps so far
+
+    def join(self, rows: np.ndarray, t: int) -> None:
+        """Copies ``rows`` start at step t from the run's pool before it."""
+        p = self.start
+        before = self.run[t - 1] if t else p.row
+        if before is None:
+            self.total[rows] = -np.inf if p.kind == "max" else 0.0
+        else:
+            self.total[rows] = before if p.kind == "max" else before * (p.count + t)  # a mean's sum
+
+    def step(self, h: np.ndarray) -> None:
+        """The running copies' (the first len(h)) last-level h at their next step, pooled in."""
+        part = self.total[: len(h)]
+        if self.start.kind == "max":
+            np.maximum(part, h, out=part)
+        else:
+            part += h
+
+    def rows(self, k: int) -> np.ndarray:
+        """Each copy's pooled row at step k, after its step k."""
+        if self.start.kind == "max":
+            return self.total.astype(self.run.dtype)
+        return (self.total / (self.start.count + k + 1)).astype(self.run.dtype)

@@ -964,3 +964,36 @@ async def test_esc_in_the_input_line_gives_back_the_sequence_on_screen():
         await pilot.press("slash", "ctrl+a", "ctrl+k", *"ab", "enter")  # Enter runs it: it stays
         await pilot.pause()
         assert line.value == app.text == "ab" and app.trace is not trace
+
+
+def test_open_takes_a_model_files_options_after_its_path(tmp_path):
+    from lstm_tui.app.files import open_spec
+    from lstm_tui.core.errors import UserError
+
+    spaced = tmp_path / "my model.safetensors"
+    spaced.write_bytes(b"x")
+    assert open_spec(f"  {spaced}  ") == (str(spaced), {})  # a path with spaces, alone: whole
+    assert open_spec("brackets") == ("brackets", {})
+    assert open_spec(f"'{spaced}' --vocab v.json --head-pool=max --head-activations relu,tanh --prefix rnn") == (
+        str(spaced), {"vocab_path": "v.json", "head_pool": "max", "head_activations": "relu,tanh", "prefix": "rnn"})
+    for text, words in (("m.pt --head-pool", "--head-pool needs a value"),
+                        ("m.pt --tokens word", "unknown option '--tokens' after the model"),
+                        ("brackets --vocab v.json", "apply to a model file, not 'brackets'"),
+                        ("'m.pt --vocab v", "No closing quotation")):
+        with pytest.raises(UserError, match=words):
+            open_spec(text)
+
+
+async def test_open_with_head_options_opens_a_pytorch_classifier():
+    """o with --head-activations and --head-pool after the path: the whole model, as on the command line."""
+    path = Path(__file__).parent / "data" / "torch_models" / "gru_mean_pool_mlp.safetensors"
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("o", *f"{path} --head-activations relu --head-pool mean", "enter")
+        await pilot.pause()
+        assert app.model.name == "gru_mean_pool_mlp"
+        assert app.model.head_pool == "mean" and len(app.model.head_hidden) == 1
+        await pilot.press("o", *f"{path} --head-pool median", "enter")
+        await pilot.pause()
+        assert app.model.head_pool == "mean" and app.is_running  # refused: the model on screen is kept
+        assert any("--head-pool 'median': expected one of max, mean" in n.message for n in app._notifications)

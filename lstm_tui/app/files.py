@@ -24,6 +24,36 @@ def frames_refusal(spec: str, input_size: int) -> str:
     )
 
 
+#: The options of a model file that o takes after its path, as on the command line, and load_model's names.
+OPEN_OPTIONS = {"--vocab": "vocab_path", "--prefix": "prefix", "--head-activations": "head_activations",
+                "--head-pool": "head_pool"}
+
+
+def open_spec(text: str) -> tuple[str, dict]:
+    """What o was given: the model (a name or a path), and the options after it (OPEN_OPTIONS, as on the
+    command line: ``--vocab v.json`` or ``--vocab=v.json``; quote a path with spaces when options follow)."""
+    from ..formats import is_model_path
+
+    text = text.strip()
+    if " --" not in text or Path(text).exists():  # a name, or a path (which may hold spaces) on its own
+        return text, {}
+    try:
+        words = shlex.split(text)
+    except ValueError as exc:  # a quote left open
+        raise UserError(f"open: {exc}") from None
+    spec, rest, options = words[0], words[1:], {}
+    while rest:
+        option, *value = rest.pop(0).split("=", 1)
+        if option not in OPEN_OPTIONS:
+            raise UserError(f"open: unknown option {inert(option)!r} after the model (known: {', '.join(OPEN_OPTIONS)})")
+        if not value and not rest:
+            raise UserError(f"open: {option} needs a value")
+        options[OPEN_OPTIONS[option]] = value[0] if value else rest.pop(0)
+    if not is_model_path(spec):
+        raise UserError(f"open: {', '.join(OPEN_OPTIONS)} apply to a model file, not {inert(spec)!r}")
+    return spec, options
+
+
 class Files:
     """Mixed into ``LstmApp``: export (e), screenshot (S), open a model (o)."""
 
@@ -103,7 +133,8 @@ class Files:
         from ..core.registry import BUILTIN
         from ..formats.registry import suffix_list
 
-        hint = f"a built-in name ({', '.join(BUILTIN)}) or a model file ({suffix_list()})"
+        hint = (f"a built-in name ({', '.join(BUILTIN)}) or a model file ({suffix_list()}), then any of "
+                "--vocab FILE, --prefix NAME, --head-activations ACT[,ACT...], --head-pool max|mean")
         self.push_screen(PromptScreen("open a model", hint), self._open_model)
 
     def _open_model(self, spec: str | None) -> None:
@@ -113,16 +144,17 @@ class Files:
         from ..core.registry import load_model
 
         try:
-            model = load_model(spec.strip())
+            spec, options = open_spec(spec)
+            model = load_model(spec, **options)
             if not model.takes_tokens:
-                raise UserError(frames_refusal(spec.strip(), model.input_size))
+                raise UserError(frames_refusal(spec, model.input_size))
             text = model.meta.get("example", self.text)
             trace = tracing.trace(model, text, self.FULL_TRACE_BYTES)
         except UserError as exc:
             self.notify(str(exc), severity="error", timeout=8)
             return
         except Exception as exc:  # a reader's own bug must not close the app and lose the session
-            self.notify(f"{spec.strip()}: could not be opened ({type(exc).__name__}: {exc}); the model on screen "
+            self.notify(f"{spec}: could not be opened ({type(exc).__name__}: {exc}); the model on screen "
                         "is kept", severity="error", timeout=8)
             return
         self._trace_gen += 1  # a worker still tracing for the old model is now stale

@@ -3,7 +3,8 @@ looks for them), their state dicts and their outputs, for tests/formats/test_pyt
 
     python scripts/make_torch_model_fixtures.py tests/data/torch_models   (a venv with torch and safetensors)
 
-For each model NAME: ``NAME.safetensors`` (``model.state_dict()``) and ``NAME.npz`` with ``ids`` (T,),
+For each model NAME: ``NAME.safetensors`` (``model.state_dict()``), for some ``NAME.pt`` and
+``NAME_checkpoint_bf16.pth`` too (see PT_FILES), and ``NAME.npz`` with ``ids`` (T,),
 ``out`` (T, C), the model's output at every position (log-softmax of the tag scores; a classifier's
 probabilities, its head applied at each position: its prediction is the last; a model that pools the
 steps: its output for the input up to each position), ``activations``, the --head-activations its head
@@ -104,6 +105,11 @@ MODELS = {"lstm_tagger": (LSTMTagger, "", ""), "lstm_sentiment": (SentimentLSTM,
           "lstm_max_pool": (LSTMMaxPool, "", "max"), "gru_mean_pool_mlp": (GRUMeanPoolMLP, "relu", "mean")}
 
 
+#: Models also saved with torch.save: as a state dict (NAME.pt), and in a training checkpoint's dict with
+#: bfloat16 weights (NAME_checkpoint_bf16.pth), which lstm-tui reads without PyTorch.
+PT_FILES = ("lstm_sentiment", "gru_mean_pool_mlp")
+
+
 def main(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     for seed, (name, (make, activations, pool)) in enumerate(MODELS.items()):
@@ -113,6 +119,11 @@ def main(out: Path) -> None:
         with torch.no_grad():
             outputs = torch.stack([model(ids[: t + 1]) for t in range(len(ids))]).numpy() if pool else model(ids).numpy()
         save_file(model.state_dict(), str(out / f"{name}.safetensors"))
+        if name in PT_FILES:  # the same weights as torch.save writes them (a zip of a pickle and storages)
+            torch.save(model.state_dict(), out / f"{name}.pt")
+            torch.save({"epoch": 3, "model_state_dict": {k: v.to(torch.bfloat16) for k, v in model.state_dict().items()},
+                        "optimizer": {"lr": 0.1, "betas": (0.9, 0.999)}, "vocab": [str(i) for i in range(9)]},
+                       out / f"{name}_checkpoint_bf16.pth")
         np.savez(out / f"{name}.npz", ids=ids.numpy(), out=outputs, activations=np.array(activations),
                  pool=np.array(pool))
         print(f"{name}: {ids.tolist()}")

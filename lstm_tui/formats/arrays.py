@@ -310,11 +310,20 @@ def _module_in_pickle(path: Path, name: str) -> None:
 
 def _open_torch(path: Path, name: str, build):
     _module_in_pickle(path, name)
+    with open(path, "rb") as fh:
+        zipped = fh.read(4) == ZIP_MAGIC
+    if zipped:  # torch.save's zip (PyTorch 1.6 on): read here, without PyTorch (torch_zip.py)
+        from .torch_zip import load
+
+        state, meta = _state_dict(load(path, name), lambda v: isinstance(v, np.ndarray))
+        if state is None:
+            raise fail(name, "holds no state_dict of tensors")
+        return build(Arrays(name, list(state), state.__getitem__, meta))
     try:
         import torch
     except ImportError:
-        raise fail(name, f".pt/.pth files need PyTorch: {install_hint('torch')}; or, where PyTorch is installed, "
-                         f"convert it: {SAVE_STATE_DICT}") from None
+        raise fail(name, f"a .pt/.pth file in PyTorch's format before 1.6 needs PyTorch: {install_hint('torch')}; "
+                         f"or, where PyTorch is installed, convert it: {SAVE_STATE_DICT}") from None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -325,7 +334,7 @@ def _open_torch(path: Path, name: str, build):
                              f"pickled model or code) or is not a PyTorch file; save model.state_dict(), or better "
                              f"{SAVE_STATE_DICT}") from None
         raise fail(name, f"not a readable PyTorch file ({first_line(exc)})") from None
-    state, meta = _state_dict(obj, torch)
+    state, meta = _state_dict(obj, lambda v: isinstance(v, torch.Tensor))
     if state is None:
         raise fail(name, f"holds no state_dict of tensors (found {type(obj).__name__})")
     arrays = {}
@@ -340,11 +349,11 @@ def _open_torch(path: Path, name: str, build):
     return build(Arrays(name, list(arrays), arrays.__getitem__, meta))
 
 
-def _state_dict(obj, torch) -> tuple[dict | None, dict]:
+def _state_dict(obj, is_tensor) -> tuple[dict | None, dict]:
     """The tensors of a state dict, possibly inside a checkpoint dict, and the checkpoint's metadata."""
     if not isinstance(obj, dict):
         return None, {}
-    tensors = {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
+    tensors = {k: v for k, v in obj.items() if is_tensor(v)}
     meta = {}
     for k, v in obj.items():
         if k in META_KEYS and isinstance(v, str):
@@ -355,8 +364,8 @@ def _state_dict(obj, torch) -> tuple[dict | None, dict]:
         return tensors, meta
     for key in STATE_DICT_NAMES:
         inner = obj.get(key)
-        if isinstance(inner, dict) and any(isinstance(v, torch.Tensor) for v in inner.values()):
-            return {k: v for k, v in inner.items() if isinstance(v, torch.Tensor)}, meta
+        if isinstance(inner, dict) and any(is_tensor(v) for v in inner.values()):
+            return {k: v for k, v in inner.items() if is_tensor(v)}, meta
     return None, meta
 
 

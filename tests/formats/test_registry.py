@@ -104,11 +104,15 @@ def test_pickled_modules_and_torchscript_are_never_unpickled(name, fragments, mo
     _refused(path, *fragments)
 
 
-def test_state_dict_pt_without_torch_says_how_to_convert(monkeypatch):
+def test_state_dict_pt_opens_without_torch_and_an_old_format_one_says_how_to_convert(tmp_path, monkeypatch):
+    """torch.save's zip is read without PyTorch (formats/torch_zip.py); a file in the format before PyTorch 1.6
+    (a bare pickle) still needs it, and the message says how to convert it."""
     monkeypatch.setitem(sys.modules, "torch", None)
-    _refused(DATA / "pickles" / "state_dict.pt",
-             ".pt/.pth files need PyTorch: pip install torch (or pip install '.[torch]' in a clone of lstm-tui)",
-             "safetensors.torch.save_file")
+    assert load_file(DATA / "pickles" / "state_dict.pt").layers[0].W_hh.shape == (8, 2)
+    old = tmp_path / "old.pt"
+    old.write_bytes(b"\x80\x02\x8a\x0alQ\x1c\x9e\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19.")  # the old format's magic number
+    _refused(old, "in PyTorch's format before 1.6 needs PyTorch: pip install torch (or pip install '.[torch]' in a "
+                  "clone of lstm-tui)", "safetensors.torch.save_file")
 
 
 def test_state_dict_pt_with_torch():

@@ -29,7 +29,7 @@ STORAGES = {"FloatStorage": "f4", "DoubleStorage": "f8", "HalfStorage": "f2", "B
             "LongStorage": "i8", "IntStorage": "i4", "ShortStorage": "i2", "CharStorage": "i1",
             "ByteStorage": "u1", "BoolStorage": "?"}
 MAX_PICKLE_BYTES = 64 * 1024**2  # data.pkl describes the dict; the arrays are beside it
-MAX_STORAGE_BYTES = 2 * 1024**3
+MAX_STORAGE_BYTES = 4 * 1024**3  # all the storages read, together
 _PUSH = {"BINUNICODE", "SHORT_BINUNICODE", "BINUNICODE8", "UNICODE", "BINSTRING", "SHORT_BINSTRING", "STRING",
          "BINBYTES", "SHORT_BINBYTES", "BINBYTES8", "BININT", "BININT1", "BININT2", "INT", "LONG", "LONG1",
          "LONG4", "BINFLOAT", "FLOAT"}  # opcodes whose argument is the value
@@ -77,6 +77,8 @@ def load(path, name: str) -> object:
             if order not in ("little", "big"):
                 raise fail(name, f"byteorder {show(order)!r}: expected little or big")
 
+            read: dict[tuple, _Storage] = {}  # each storage once, however many tensors view it
+
             def storage(pid) -> _Storage:
                 if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage"
                         and isinstance(pid[1], Global) and isinstance(pid[2], str)):
@@ -89,11 +91,13 @@ def load(path, name: str) -> object:
                 member = f"{root}data/{pid[2]}"
                 if member not in names:
                     raise fail(name, f"data.pkl names the storage {show(pid[2])!r}, which the zip lacks")
-                if z.getinfo(member).file_size > MAX_STORAGE_BYTES:
-                    raise fail(name, f"the storage {show(pid[2])!r} is over {MAX_STORAGE_BYTES // 2**30} GB")
-                dtype = np.dtype(STORAGES[kind]).newbyteorder("<" if order == "little" else ">")
-                raw = z.read(member)
-                return _Storage(np.frombuffer(raw[: len(raw) - len(raw) % dtype.itemsize], dtype=dtype))
+                if (member, kind) not in read:
+                    if sum(s.array.nbytes for s in read.values()) + z.getinfo(member).file_size > MAX_STORAGE_BYTES:
+                        raise fail(name, f"its storages are over {MAX_STORAGE_BYTES // 2**30} GB")
+                    dtype = np.dtype(STORAGES[kind]).newbyteorder("<" if order == "little" else ">")
+                    raw = z.read(member)
+                    read[member, kind] = _Storage(np.frombuffer(raw[: len(raw) - len(raw) % dtype.itemsize], dtype))
+                return read[member, kind]
 
             return _interpret(z.read(pkl[0]), storage, name)
     except (zipfile.BadZipFile, OSError, EOFError, KeyError) as exc:
@@ -111,6 +115,8 @@ def _tensor(name: str, args: tuple) -> np.ndarray:
     a = store.array
     if 0 not in size and offset + sum((n - 1) * s for n, s in zip(size, stride)) >= len(a):
         raise fail(name, f"a tensor of size {list(size)} reads past its storage of {len(a)} elements")
+    if int(np.prod(size, dtype=object)) > len(a):  # a view repeating elements (a stride 0) would be copied out
+        raise fail(name, f"a tensor of size {list(size)} has more elements than its storage ({len(a)})")
     if 0 in size:
         out = np.zeros(size, dtype=a.dtype)
     else:

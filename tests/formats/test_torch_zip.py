@@ -110,6 +110,8 @@ def test_hand_written_pickles_read_as_written_and_hostile_ones_are_refused(tmp_p
         (_tensor_pickle((2, 3), (3, 1), offset=1), "a tensor of size [2, 3] reads past its storage of 6 elements"),
         (_tensor_pickle((2, 3), (3, 1), storage="ComplexFloatStorage"), "a storage of type torch.ComplexFloatStorage"),
         (_tensor_pickle((2, -3), (3, 1)), "malformed offset, size or stride"),
+        (_tensor_pickle((10**9, 10**9), (0, 0)), "a tensor of size [1000000000, 1000000000] has more elements than its "
+                                                 "storage (6)"),
         (b"\x80\x02c__builtin__\nobject\n)\x81.", "uses the pickle opcode NEWOBJ"),
         (b"\x80\x02(i__main__\nX\n.", "uses the pickle opcode INST"),
         (b"\x80\x02}q\x00", "data.pkl is malformed (ValueError)"),  # no STOP

@@ -131,8 +131,11 @@ def test_backward_matches_finite_differences(kind, hidden):
 def test_pool_backward_of_a_window_stops_at_its_start(kind):
     rng = np.random.default_rng(0)
     h = rng.standard_normal((6, 4))
-    before = Pool(kind).after(rng.standard_normal((3, 4)) + (2.0 if kind == "max" else 0))
+    before = Pool(kind).after(rng.standard_normal((3, 4)) + (0.5 if kind == "max" else 0))
     grad = rng.standard_normal((6, 4))
+    if kind == "max":  # some units' maximum came before the window (no gradient), others' arrive in it
+        got = before.backward(h, grad)
+        assert (got == 0).all(axis=0).any() and (got != 0).any(axis=0).any()
 
     def total(hh):
         return float((before.rows(hh) * grad).sum())
@@ -173,3 +176,39 @@ def test_equation_and_own_file(kind, tmp_path):
     back = load_file(tmp_path / "m.safetensors")
     assert back.head_pool == kind
     np.testing.assert_array_equal(back.trace(TEXT).logits, model.trace(TEXT).logits)
+
+
+def test_a_long_mean_carried_through_chunks_loses_nothing_to_rounding():
+    """The pool is carried in float64: 200,000 steps in chunks of 64 give the one-go mean to float32's precision."""
+    rng = np.random.default_rng(5)
+    h = (rng.standard_normal((200_000, 3)) + 3).astype(np.float32)
+    pool = Pool("mean")
+    for a in range(0, len(h), 64):
+        pool = pool.after(h[a : a + 64])
+    want = h.astype(np.float64).mean(axis=0)
+    np.testing.assert_allclose(pool.rows(h[:1])[0], (want * len(h) + h[0]) / (len(h) + 1), rtol=1e-7)
+    np.testing.assert_allclose(pool.total / pool.count, want, rtol=1e-12)
+
+
+def test_a_nan_is_a_maximum_from_its_step():
+    h = np.array([[1.0], [np.nan], [3.0]])
+    np.testing.assert_array_equal(Pool("max").backward(h, np.ones((3, 1))), [[1.0], [2.0], [0.0]])
+
+
+def test_the_gradient_view_recomputes_a_window_from_its_pool(kind):
+    """The gradient panel reruns a window of a long run in float64: from the window's pool, not from none."""
+    from lstm_tui.widgets.gradient_view import GradientView
+
+    model = pooled(random_model(hidden=7, seed=3), kind, dtype="float32")
+    window = checkpointed(model, TEXT, window=8).window(24, 40)
+    _, t64 = GradientView()._float64(model, window)
+    np.testing.assert_allclose(t64.logits, window.logits, rtol=1e-4, atol=1e-5)
+
+
+def test_training_refuses_a_pooled_model():
+    from lstm_tui.core.train import evaluate, train
+
+    model = pooled(random_model(hidden=4, seed=0), "mean")
+    for run in (evaluate, train):
+        with pytest.raises(ValueError, match="pools the steps before its head"):
+            run(model, np.array([1, 2, 3]))

@@ -56,6 +56,7 @@ import numpy as np
 
 from .cells import ACTIVATIONS, GATES, Bidirectional, Layer, activations_of, is_plain
 from .model import Model, directions, softmax
+from .pooling import Pool
 from .trace import Trace
 
 
@@ -223,7 +224,7 @@ def backward(
     return Grads(x=dh_in, h=per_layer(dh_all), c=per_layer(dc_all), h0=per_layer(dh0), c0=per_layer(dc0), params=params)
 
 
-def _head_backward(model: Model, h_top: np.ndarray, dlogits: np.ndarray, params: dict, pool) -> np.ndarray:
+def _head_backward(model: Model, h_top: np.ndarray, dlogits: np.ndarray, params: dict, pool: Pool | None) -> np.ndarray:
     """dL/dh of the last level (T, W) through the head (its hidden layers and its pool too, ``pool``
     the trace's before its step 0), the head's gradients in ``params``."""
     ins, pres = [h_top if pool is None else pool.rows(h_top)], []  # each layer's input, each hidden pre-activation

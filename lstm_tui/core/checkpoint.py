@@ -234,7 +234,7 @@ class Store:
             if self.c is not None:
                 self.c[lay][w + 1] = tr.states["c"][lay][-1]
         if len(self.pools) == w + 1:
-            self.pools.append(tr.pool and tr.pool.after(tr.states["h"][-1]))
+            self.pools.append(None if tr.pool is None else tr.pool.after(tr.states["h"][-1]))
         a = w * self.W
         b = a // self.B
         first = a % self.B == 0
@@ -535,6 +535,7 @@ class CheckpointedTrace:
         """The memory this run keeps (checkpoints, statistics, inputs, cached windows)."""
         s = self._store
         arrays = [*s.h, *(s.c or ()), s.win_max, s.y_max, *s.lo.values(), *s.hi.values(), *s.mean.values(), s.unknown]
+        arrays += [p.total for p in s.pools if p is not None and p.total is not None]
         arrays += [a for a in (s.ids, s.frames, s.labels.indices) if a is not None]
         cached = sum(_trace_bytes(t) for t in s.windows.values())
         return sum(a.nbytes for a in arrays) + cached

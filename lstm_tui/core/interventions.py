@@ -57,7 +57,7 @@ from .model import Model, directions, level_width, probabilities
 from .outcomes import TokenChange, difference, log_probabilities, log_softmax, names_outputs, nonfinite, token_label, top_k_change  # noqa: F401
 from .patched_step import PlainRows, activation_functions, cell_step, clipped, derivative
 from .patches import NUMBER, Patch, PatchSyntaxError, parse_patch, parse_patch_text, prompt_patch, unknown_quantity  # noqa: F401
-from .pooling import Copies
+from .pooling import Copies, Pool
 from .trace import Trace
 
 # ---------------------------------------------------------------------------
@@ -217,7 +217,7 @@ def _propagate(model: Model, clean: Trace, start: Trace, plan: dict, forced: dic
     return changed
 
 
-def _head(model: Model, states, logits: np.ndarray, y: np.ndarray, changed: tuple[int, int], pool) -> None:
+def _head(model: Model, states, logits: np.ndarray, y: np.ndarray, changed: tuple[int, int], pool: Pool | None) -> None:
     """The output head's logits and y at positions ``changed`` (first, last) and, for a pooling head
     (``pool`` the trace's own before its step 0), at every later one, written in place."""
     lo, hi = changed

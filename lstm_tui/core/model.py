@@ -187,8 +187,10 @@ class Model:
             width, gives = d.W.shape[0], f"hidden layer {n} gives"
         if self.head_W is not None and self.head_W.shape[1] != width:
             raise InputError(f"the output head takes vectors of size {self.head_W.shape[1]}, {gives} {width}")
-        if self.head_pool and (self.head_pool not in POOLS or self.head_W is None):
-            raise InputError(f"the head's pooling {self.head_pool!r} is not one of {', '.join(POOLS)} over a head")
+        if self.head_pool and self.head_pool not in POOLS:
+            raise InputError(f"the head's pooling {self.head_pool!r} is not one of {', '.join(POOLS)}")
+        if self.head_pool and self.head_W is None:
+            raise InputError(f"a pooling ({self.head_pool}) without a head to read it")
 
     def head_input(self, h: np.ndarray) -> np.ndarray:
         """What ``head_W`` reads from the last level's h (..., W): h through the head's hidden layers."""

@@ -26,42 +26,54 @@ def backward_note(kind: str, where: str) -> str:
 
 @dataclass(frozen=True)
 class Pool:
-    """The pool before some step: ``kind`` "max" or "mean", ``row`` (W,) the pool of the
-    ``count`` steps before (None when there were none)."""
+    """The pool before some step: ``kind`` "max" or "mean", ``total`` (W,) in float64 the maximum or the
+    sum of the ``count`` steps before (None when there were none), so that a pool carried from chunk to
+    chunk loses nothing to rounding."""
 
     kind: str
-    row: np.ndarray | None = None
+    total: np.ndarray | None = None
     count: int = 0
 
-    def rows(self, h: np.ndarray) -> np.ndarray:
-        """The pooled row at each of the next steps, whose last level's h is ``h`` (T, W): (T, W)."""
+    def totals(self, h: np.ndarray) -> np.ndarray:
+        """The running maximum or sum (T, W), in float64, at each of the next steps, whose h is ``h`` (T, W)."""
         if self.kind == "max":
-            out = np.maximum.accumulate(h, axis=0)
-            return out if self.row is None else np.maximum(out, self.row)
-        total = np.cumsum(h, axis=0, dtype=np.float64)  # a float64 sum: a long run loses no steps
-        if self.row is not None:
-            total += self.row.astype(np.float64) * self.count
-        return (total / (self.count + np.arange(1, len(h) + 1))[:, None]).astype(h.dtype)
+            out = np.maximum.accumulate(h.astype(np.float64), axis=0)
+            return out if self.total is None else np.maximum(out, self.total)
+        out = np.cumsum(h, axis=0, dtype=np.float64)
+        return out if self.total is None else out + self.total
+
+    def rows(self, h: np.ndarray) -> np.ndarray:
+        """The pooled row at each of the next steps, whose last level's h is ``h`` (T, W): (T, W) in h's dtype."""
+        out = self.totals(h)
+        if self.kind == "mean":
+            out /= (self.count + np.arange(1, len(h) + 1))[:, None]
+        return out.astype(h.dtype)
 
     def after(self, h: np.ndarray) -> Pool:
         """The pool after the next steps, whose last level's h is ``h`` (T, W)."""
         if not len(h):
             return self
-        return Pool(self.kind, self.rows(h)[-1].copy(), self.count + len(h))
+        step = h.max(axis=0).astype(np.float64) if self.kind == "max" else h.sum(axis=0, dtype=np.float64)
+        if self.total is not None:
+            step = np.maximum(step, self.total) if self.kind == "max" else step + self.total
+        return Pool(self.kind, step, self.count + len(h))
 
     def backward(self, h: np.ndarray, grad: np.ndarray) -> np.ndarray:
         """dL/dh (T, W) of the next steps' h, given dL/d of each step's pooled row ``grad`` (T, W).
 
         A mean passes each row's gradient to every step it averaged, divided by their
-        number; a max to the step that holds the maximum (the first, if several do), or to
-        none of these steps when the maximum came before them."""
+        number; a max to the step that holds the maximum (the first, if several do, as
+        ``torch.max`` does; TensorFlow's ``reduce_max`` would share it among them), or to
+        none of these steps when the maximum came before them. A NaN is a maximum from the
+        step it appears."""
         T = len(h)
         if self.kind == "mean":
             share = grad / (self.count + np.arange(1, T + 1))[:, None]
             return np.cumsum(share[::-1], axis=0)[::-1].astype(grad.dtype)
-        pooled = self.rows(h)
-        before = np.full_like(h[:1], -np.inf) if self.row is None else self.row[None].astype(h.dtype)
-        new = h > np.concatenate([before, pooled[:-1]])  # the step at which each row's maximum arrived
+        running = self.totals(h)
+        before = np.full((1, h.shape[1]), -np.inf) if self.total is None else self.total[None]
+        prev = np.concatenate([before, running[:-1]])
+        new = (h > prev) | (np.isnan(h) & ~np.isnan(prev))  # the step at which each row's maximum arrived
         at = np.maximum.accumulate(np.where(new, np.arange(T)[:, None], -1), axis=0)  # (T, W), -1: before
         dh = np.zeros_like(grad)
         t, j = np.nonzero(at >= 0)
@@ -75,17 +87,17 @@ class Copies:
 
     def __init__(self, start: Pool, h: np.ndarray, R: int):
         """``start`` the run's pool before its step 0, ``h`` (T, W) its last level's h."""
-        self.start, self.run = start, start.rows(h)  # the run's pooled row at each step
-        self.total = np.empty((R, h.shape[1]), dtype=np.float64)  # each copy's max, or sum of its steps so far
+        self.start, self.dtype = start, h.dtype
+        self.run = start.totals(h)  # the run's running maximum or sum at each step, float64
+        self.total = np.empty((R, h.shape[1]), dtype=np.float64)  # each copy's
 
     def join(self, rows: np.ndarray, t: int) -> None:
         """Copies ``rows`` start at step t from the run's pool before it."""
-        p = self.start
-        before = self.run[t - 1] if t else p.row
+        before = self.run[t - 1] if t else self.start.total
         if before is None:
-            self.total[rows] = -np.inf if p.kind == "max" else 0.0
+            self.total[rows] = -np.inf if self.start.kind == "max" else 0.0
         else:
-            self.total[rows] = before if p.kind == "max" else before * (p.count + t)  # a mean's sum
+            self.total[rows] = before
 
     def step(self, h: np.ndarray) -> None:
         """The running copies' (the first len(h)) last-level h at their next step, pooled in."""
@@ -98,5 +110,5 @@ class Copies:
     def rows(self, k: int) -> np.ndarray:
         """Each copy's pooled row at step k, after its step k."""
         if self.start.kind == "max":
-            return self.total.astype(self.run.dtype)
-        return (self.total / (self.start.count + k + 1)).astype(self.run.dtype)
+            return self.total.astype(self.dtype)
+        return (self.total / (self.start.count + k + 1)).astype(self.dtype)

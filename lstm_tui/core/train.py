@@ -70,6 +70,8 @@ def copy_model(model: Model) -> Model:
 def _check(model: Model, ids: np.ndarray) -> None:
     if model.embedding is None or model.head_W is None:
         raise ValueError(f"model {model.name!r} needs an embedding and an output head to train on tokens")
+    if model.head_pool:  # its loss at a step reads every step before, across the chunks training cuts
+        raise ValueError(f"model {model.name!r} pools the steps before its head: training reads next-token heads")
     V = model.embedding.shape[0]
     if ids.ndim != 1 or ids.size < 2:
         raise ValueError("the training stream (and each document) must be a 1-D array of at least 2 token ids")

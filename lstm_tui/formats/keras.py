@@ -465,8 +465,8 @@ def _build(file: str, path: Path, entries: list, vocab, notes: dict, keras2: boo
     info["keras_layers"] = show(", ".join(names))
     if "config" in info:
         said.insert(0, "a .weights.h5 holds no config: the layers' order comes from their shapes, and Keras's default "
-                       "activations and options (go_backwards=False, ...) are assumed: open the .keras file if the "
-                       "model had others")
+                       "activations and options (go_backwards=False, ...) are assumed, and layers without weights "
+                       "(GlobalMaxPooling1D, ...) leave no trace: open the .keras file if the model had others")
     if flip:
         info["keras_order"] = "reversed"
         if sequence:  # a one-step output has no order (its note is below)

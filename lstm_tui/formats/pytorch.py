@@ -33,7 +33,8 @@ from pathlib import Path
 
 from ..core.cells import GATES, Bidirectional, Layer
 from ..core.inputs import dims
-from ..core.model import Dense
+from ..core.model import Dense, directions
+from ..core.pooling import backward_note
 from . import torch_head
 from .arrays import Arrays, assemble, file_vocab, is_container, list_keys, open_arrays
 from .registry import show, vocabulary
@@ -156,10 +157,13 @@ def build(f: Arrays, path: Path, prefix: str | None, vocab, spec: list | None = 
     if head_W is not None:
         info["head"] = head_key
     elif head_pool:
-        raise f.fail("--head-pool pools the steps for the head, and the file holds no head "
-                     f"({', '.join(HEAD_NAMES)}, or one linear layer reading the last layer's {W} values)")
+        chain = torch_head.hint(f, parent, P, levels[-1].output_size)
+        raise f.fail("--head-pool pools the steps for the head, and lstm-tui found no head in the file "
+                     f"({', '.join(HEAD_NAMES)}, or one linear layer reading the last layer's {W} values)"
+                     + (chain.replace("; they chain", ": its layers chain") if chain else ""))
     if head_pool:
         info["head_pool"] = head_pool
+        backward = any(d.reverse for level in levels for d in directions(level))
     if vocab is None:
         vocab = file_vocab(f)
     if embedding is None and head_W is not None and vocab is not None:
@@ -168,6 +172,8 @@ def build(f: Arrays, path: Path, prefix: str | None, vocab, spec: list | None = 
             info["embedding"] = emb_key = head_key
     unread = [k for k in f.keys if k not in f.used and k.startswith(parent) and not k.endswith("num_batches_tracked")]
     notes = [f"found by shape or name: {'; '.join(found)}"] if found else []
+    if head_pool and backward:
+        notes.append(backward_note(head_pool, "--head-pool"))
     if unread:
         hint = torch_head.hint(f, parent, P, levels[-1].output_size)
         if not hint and any(k.endswith(".weight") and not k.endswith(("norm.weight", "ln.weight")) for k in unread):

@@ -46,6 +46,7 @@ class GradientView(VerticalScroll, can_focus=False):
         t64 = m64.trace_vectors(
             np.asarray(trace.x, dtype=np.float64), trace.tokens, trace.ids, trace.unknown,
             trace.h0, trace.c0,  # per layer; trace_vectors converts them
+            pool=trace.pool,  # a pooling head's pool of the steps before a window of a long run
         )
         if patches:  # the patched run's gradients: the same patches on the float64 run
             t64 = intervene(m64, t64, patches, source)

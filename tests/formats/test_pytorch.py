@@ -548,8 +548,15 @@ def test_head_activations_refused_in_one_line(tmp_path):
         load_file(Path(__file__).parent.parent / "data" / "keras" / "lstm_deep_head.keras", head_pool="max")
     with pytest.raises(ModelFileError, match=r"--head-pool 'median': expected one of max, mean"):
         load_file(sentiment, head_activations="relu", head_pool="median")
-    with pytest.raises(ModelFileError, match=r"--head-pool pools the steps for the head, and the file holds no head"):
+    with pytest.raises(ModelFileError, match=r"--head-pool pools the steps for the head, and lstm-tui found no head "
+                                             r"in the file .*: its layers chain as a head with hidden layers "
+                                             r"\(fc1.weight -> fc2.weight\): give their activations with "
+                                             r"--head-activations"):
         load_file(sentiment, head_pool="mean")  # without --head-activations, fc1 and fc2 make no head
+    bidi = load_file(TORCH_MODELS / "gru_sequential_head.safetensors", head_activations="tanh,leaky_relu=0.2",
+                     head_pool="max")  # a pool over a backward direction: only the last step is the model's
+    assert any(n.startswith("--head-pool: the model's output is the head on the max of every position's h")
+               for n in bidi.notes)
 
 
 def test_an_embedding_and_a_head_named_otherwise_are_found_by_shape(tmp_path, rng):

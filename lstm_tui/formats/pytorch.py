@@ -163,7 +163,6 @@ def build(f: Arrays, path: Path, prefix: str | None, vocab, spec: list | None = 
                      + (chain.replace("; they chain", ": its layers chain") if chain else ""))
     if head_pool:
         info["head_pool"] = head_pool
-        backward = any(d.reverse for level in levels for d in directions(level))
     if vocab is None:
         vocab = file_vocab(f)
     if embedding is None and head_W is not None and vocab is not None:
@@ -172,8 +171,13 @@ def build(f: Arrays, path: Path, prefix: str | None, vocab, spec: list | None = 
             info["embedding"] = emb_key = head_key
     unread = [k for k in f.keys if k not in f.used and k.startswith(parent) and not k.endswith("num_batches_tracked")]
     notes = [f"found by shape or name: {'; '.join(found)}"] if found else []
-    if head_pool and backward:
+    if head_pool and any(d.reverse for level in levels for d in directions(level)):
         notes.append(backward_note(head_pool, "--head-pool"))
+    elif head_W is not None and isinstance(levels[-1], Bidirectional) and fmt == "pytorch":
+        notes.append(f"{show(head_key)} reads the bidirectional layer's {levels[-1].output_size} values: lstm-tui applies "
+                     "it at every position, to the forward and backward halves' h there; a classifier that reads the "
+                     "final states (torch.cat((h_n[-2], h_n[-1]), 1)) pairs the forward half at the last position "
+                     "with the backward half at the first, which no one position shows")
     if unread:
         hint = torch_head.hint(f, parent, P, levels[-1].output_size)
         if not hint and any(k.endswith(".weight") and not k.endswith(("norm.weight", "ln.weight")) for k in unread):

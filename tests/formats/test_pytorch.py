@@ -663,3 +663,13 @@ def test_a_head_by_name_beside_other_readers_of_h_says_so_and_no_positional_tabl
     frames = torch_rnn(rng, "lstm", 4, 6, 1, prefix="lstm.")
     frames["pos_emb.weight"] = rng.standard_normal((50, 4)).astype(np.float32)  # positions, not tokens
     assert load_file(write_st(tmp_path / "f.safetensors", frames)).embedding is None
+
+
+def test_a_head_on_a_bidirectional_layer_says_what_it_is_applied_to():
+    """A state dict cannot say whether its head reads each position or the final states (torch.cat((h_n[-2],
+    h_n[-1]), 1), PyTorch's usual bidirectional classifier): the note says which lstm-tui computes."""
+    bidi = load_file(TORCH_MODELS / "gru_sequential_head.safetensors", head_activations="tanh,leaky_relu=0.2")
+    assert any("lstm-tui applies it at every position" in n and "torch.cat((h_n[-2], h_n[-1]), 1)" in n
+               for n in bidi.notes)
+    forward = load_file(TORCH_MODELS / "lstm_tagger.safetensors")
+    assert not any("h_n[-2]" in n for n in forward.notes)

@@ -169,7 +169,7 @@ def torch_models():
             self.fc = nn.Linear(width, out or V) if head != "none" else None
             self.head = head
             self.last = last  # the head reads the last position only: out[-1], as a classifier does
-            self.final = final  # the head reads the last layer's final state: fc(h_n[-1])
+            self.final = final  # the head reads the last layer's final state: fc(h_n[-1]), or "pair": both halves
             self.pool = pool  # the head reads the max or mean over the positions: fc(out.max(1).values)
 
         def forward(self, x):
@@ -177,7 +177,8 @@ def torch_models():
                 x = self.embed(x)
             y, state = self.rnn(x)
             if self.final:
-                y = (state[0] if isinstance(state, tuple) else state)[-1]
+                h_n = state[0] if isinstance(state, tuple) else state
+                y = torch.cat((h_n[-2], h_n[-1]), dim=1) if self.final == "pair" else h_n[-1]
             if self.fc is None:
                 return y
             if self.last:
@@ -238,6 +239,9 @@ def torch_models():
         "gru_bi_mean_pool_logits": (lambda: Net("GRU", 1, True, head="logits", out=2, pool="mean", batch_first=True),
                                     True, True, "logits", "Embedding -> bidirectional GRU, batch_first -> out.mean(1) "
                                     "-> Linear(2) (a pooling head)"),
+        "lstm_bi2_final_pair_sigmoid": (lambda: Net("LSTM", 2, True, head="sigmoid", out=1, final="pair"), True, False,
+                                        "sigmoid", "Embedding -> 2-layer bidirectional LSTM -> torch.cat((h_n[-2], "
+                                        "h_n[-1]), 1) -> Linear(1) -> sigmoid (the usual bidirectional classifier)"),
     }
 
 

@@ -157,8 +157,21 @@ def test_fixture_matches_onnxruntime(name):
     if kind == "none":
         assert model.head_W is None
     else:  # (a graph whose head reads the last position only gives that one row)
+        if _reads_the_pair(model):
+            logits = model.logits_of(_pair(levels[-1][0])[None])
         want = _head(kind, logits)[-len(data["y"]) :]
         np.testing.assert_allclose(want, data["y"], atol=TOL, rtol=0)
+
+
+def _reads_the_pair(model) -> bool:
+    """The head reads a bidirectional node's Y_h: [forward h at T-1, backward h at 0]."""
+    return any("a pair no one position shows" in n for n in model.notes)
+
+
+def _pair(h: np.ndarray) -> np.ndarray:
+    """A bidirectional level's final states as Y_h holds them, from its h (T, 2H)."""
+    H = h.shape[1] // 2
+    return np.concatenate([h[-1, :H], h[0, H:]])
 
 
 @pytest.mark.parametrize("name", LOADABLE)
@@ -183,7 +196,10 @@ def test_fixture_trace_matches_onnxruntime(name):
         if f"cT_l{k}" in data:
             np.testing.assert_allclose(np.concatenate(finals["c"]), data[f"cT_l{k}"].reshape(-1), atol=TOL, rtol=0)
     kind = INDEX[name]["head"]
-    if kind in ("softmax", "sigmoid"):  # (a binary classifier's y is σ of its one logit, as its graph's output)
+    if _reads_the_pair(model):  # the graph's one output, from lstm-tui's own trace
+        y = _head(kind, model.logits_of(_pair(trace.states["h"][-1])[None]).astype(np.float64))
+        np.testing.assert_allclose(y, data["y"], atol=TOL, rtol=0)
+    elif kind in ("softmax", "sigmoid"):  # (a binary classifier's y is σ of its one logit, as its graph's output)
         np.testing.assert_allclose(trace.y[-len(data["y"]) :], data["y"], atol=TOL, rtol=0)
     elif kind == "logsoftmax":
         np.testing.assert_allclose(np.log(trace.y)[-len(data["y"]) :], data["y"], atol=TOL, rtol=0)
@@ -636,9 +652,10 @@ def test_a_head_on_the_final_state_reads_it_as_the_last_position(tmp_path):
     np.testing.assert_allclose(model.trace(x[:, 0]).y[-1], probs[0], atol=1e-5)
 
 
-def test_a_head_on_a_bidirectional_final_state_loads_the_layers_with_a_note(tmp_path):
+def test_a_head_on_a_bidirectional_final_state_opens_with_a_note(tmp_path):
     """Y_h of a bidirectional node pairs the forward half at the last position with the backward half at the
-    first, which no one position shows: the layers load without the head, and a note says so."""
+    first, which no one position shows: the head opens (its weights checked on a probe of Y_h), applied at every
+    position as for Keras's Bidirectional(return_sequences=False), and a note says so."""
     rng = np.random.default_rng(5)
     H, E = 2, 3
     inits = {"W": rng.standard_normal((2, 4 * H, E)).astype(np.float32),
@@ -657,7 +674,15 @@ def test_a_head_on_a_bidirectional_final_state_loads_the_layers_with_a_note(tmp_
     path = tmp_path / "bi.onnx"
     onnx.save(proto, path)
     model = onnx_format.load(path)
-    assert model.head_W is None and any("final state" in n for n in model.meta["notes"])
+    np.testing.assert_array_equal(model.head_W, inits["Wc"])
+    assert any("a pair no one position shows; lstm-tui applies the head at every position" in n for n in model.notes)
+    from onnx.reference import ReferenceEvaluator
+
+    x = rng.standard_normal((5, 1, E)).astype(np.float32)
+    (scores,) = ReferenceEvaluator(proto).run(None, {"X": x})
+    tr = model.trace(x[:, 0])
+    h = tr.states["h"][0]  # (T, 2H): the pair the graph read, from lstm-tui's own trace
+    np.testing.assert_allclose(scores[0], model.logits_of(np.concatenate([h[-1, :H], h[0, H:]])), atol=1e-5)
 
 
 def test_an_opset_before_7_is_refused(tmp_path):

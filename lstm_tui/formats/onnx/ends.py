@@ -12,10 +12,12 @@ probes (:meth:`.graph.Graph.probe`); the head's nodes must give W h + b (then
 the softmax) at every position.
 
 A head may read the last position only (``out[-1]``), or the final state
-``Y_h`` of a one-direction node (``fc(h_n[-1])``: the same h; other levels'
-outputs are fed zeros in the probe); the graph's output is then that
-position's, with a note. A head on a bidirectional ``Y_h`` (a pair no one
-position shows) or on ``Y_c`` loads without that head (with a note). A ``ReduceMax`` or ``ReduceMean``
+``Y_h`` of a node (``fc(h_n[-1])``: the same h; other levels' outputs are fed
+zeros in the probe); the graph's output is then that position's, with a note.
+A bidirectional node's ``Y_h`` pairs the forward half at the last position with
+the backward half at the first, which no one position shows: the head is
+applied at every position, with a note. A head on ``Y_c`` loads without that
+head (with a note). A ``ReduceMax`` or ``ReduceMean``
 between ``Y`` and the head pools the positions (``core.pooling``): the probe checks the graph's one
 output against the head on the pool of every position. ONNX files keep no vocabulary: ``--vocab``, else a ``vocab``
 entry (a JSON list) in the model's metadata, else the token ids "0" … "V-1"
@@ -135,9 +137,8 @@ def head(graph: Graph, level):
     ReduceMax or ReduceMean pools the positions before it (else ""); or (None, None, "none", (), "")."""
     ys = [n.output[0] if n.output else "" for n in level]
     used = lambda t: bool(t) and bool(graph.consumers.get(t) or t in graph.outputs)  # noqa: E731
-    if not any(used(y) for y in ys) and len(level) == 1 and y_shape(graph, level[0])[0] == 1 \
-            and len(level[0].output) > 1 and used(level[0].output[1]):
-        ys = [level[0].output[1]]  # fc(h_n[-1]): a head on the final state Y_h, h at the last position
+    if not any(used(y) for y in ys) and len(level) == 1 and len(level[0].output) > 1 and used(level[0].output[1]):
+        ys = [level[0].output[1]]  # fc(h_n[-1]): a head on the final state Y_h (of both directions: a pair)
     elif not any(used(y) for y in ys):
         # Y unused: a classifier reading the final state of a bidirectional level, Y_c, or nothing at all
         if any(used(t) for n in level for t in n.output[1:]):
@@ -293,7 +294,11 @@ def head(graph: Graph, level):
     reads_back = any(graph.attrs(m).get("direction", "forward") != "forward" for m in graph.nodes if m.op_type in RECURRENT)
     if pool and reads_back:
         graph.notes.append(backward_note(pool, graph.label(pools[0])))
-    if last:
+    if last and final and shapes[0][0] == 2:
+        graph.notes.append(f"the graph's head reads the final states (Y_h) of {graph.label(level[0])}: the forward "
+                           "half's h at the last position beside the backward half's at the first, a pair no one "
+                           "position shows; lstm-tui applies the head at every position, to the two halves' h there")
+    elif last:
         graph.notes.append(f"the graph gives its head's output at the last position only ({show(out)!r}); lstm-tui "
                            "computes it at every position, and the last is the graph's")
     return head_W, head_b, kind, tuple(hidden), pool

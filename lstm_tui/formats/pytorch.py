@@ -22,7 +22,8 @@ embedding's.
 
 The cell kind comes from the metadata ``cell`` (``lstm``, ``gru``,
 ``rnn_tanh``, ``rnn_relu``; ``rnn`` is tanh, or relu with ``nonlinearity =
-relu``) or from the gate count G (1 is a tanh RNN: a state dict cannot tell).
+relu``) or from the gate count G (1 is a tanh RNN, or a relu one with the
+metadata ``nonlinearity = relu`` alone: a state dict cannot tell).
 """
 
 from __future__ import annotations
@@ -245,6 +246,8 @@ def _kind(f: Arrays, key: str, found: tuple, G: int, cell: str | None, expected,
         return cell
     if G not in _KIND:
         raise f.fail(f"{show(key)} has shape {dims(found)}, expected {layout} with G = 4 (LSTM), 3 (GRU) or 1 (RNN)")
+    if G == 1 and str(f.meta.get("nonlinearity", "")).strip().lower() == "relu":  # nn.RNN's own option's name
+        return "rnn_relu"
     return _KIND[G]
 
 

@@ -963,3 +963,45 @@ def test_a_pool_over_the_positions_is_a_pooling_head_and_any_other_reduction_is_
             continue
         with pytest.raises(ModelFileError, match=re.escape(words)):
             onnx_format.load(path)
+
+
+def test_a_pool_over_some_positions_only_is_refused(tmp_path, monkeypatch):
+    """fc(out[1:].max(0)) skips position 0: the Slice before the pool is refused by name. And were it not (that
+    check taken away below), the probe would still find it, even at one fixed length where random values might
+    never put a maximum at the skipped position: each round of the probe puts some unit's maximum at every one."""
+    import re
+
+    from onnx import TensorProto, helper, numpy_helper
+
+    from lstm_tui.formats.onnx import ends
+
+    proto = onnx.load(str(DATA / "torch_legacy_lstm_max_pool_mlp_softmax.onnx"))
+    pool = next(n for n in proto.graph.node if n.op_type == "ReduceMax")
+    proto.graph.initializer.extend([numpy_helper.from_array(np.array([v], np.int64), name)
+                                    for name, v in (("s_start", 1), ("s_end", 2**62), ("s_axis", 0))])
+    proto.graph.node.insert(list(proto.graph.node).index(pool), helper.make_node(
+        "Slice", [pool.input[0], "s_start", "s_end", "s_axis"], ["skipped"], name="skip_first"))
+    pool.input[0] = "skipped"
+    onnx.save(proto, str(tmp_path / "skip.onnx"))
+    with pytest.raises(ModelFileError, match=re.escape("node 'skip_first' (Slice) lies between the recurrent output "
+                                                       "and the pool node '/ReduceMax' (ReduceMax)")):
+        onnx_format.load(tmp_path / "skip.onnx")
+
+    monkeypatch.setattr(ends, "_pools_every_position", lambda *a: None)
+    rng = np.random.default_rng(0)
+    init = {"W": rng.standard_normal((1, 4, 3)), "R": rng.standard_normal((1, 4, 1)), "B": rng.standard_normal((1, 8)),
+            "Wc": rng.standard_normal((2, 1)), "shape": np.array([6, 1]), "s0": np.array([0]), "s1": np.array([-1]),
+            "ax": np.array([0])}
+    nodes = [helper.make_node("LSTM", ["X", "W", "R", "B"], ["Y"], name="lstm", hidden_size=1),
+             helper.make_node("Reshape", ["Y", "shape"], ["y6"], name="fixed"),  # runs at length 6 only
+             helper.make_node("Slice", ["y6", "s0", "s1", "ax"], ["ys"], name="skip_last"),
+             helper.make_node("ReduceMax", ["ys"], ["pooled"], name="pool", axes=[0], keepdims=1),
+             helper.make_node("Gemm", ["pooled", "Wc"], ["scores"], name="fc", transB=1)]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("X", TensorProto.FLOAT, [6, 1, 3])],
+                              [helper.make_tensor_value_info("scores", TensorProto.FLOAT, None)],
+                              initializer=[numpy_helper.from_array(v.astype(np.float32 if v.dtype.kind == "f" else
+                                                                            np.int64), k) for k, v in init.items()])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(tmp_path / "fixed.onnx"))
+    with pytest.raises(ModelFileError, match=re.escape("is not logits of the head's layers at the max of the "
+                                                       "positions (node 'pool' (ReduceMax))")):
+        onnx_format.load(tmp_path / "fixed.onnx")

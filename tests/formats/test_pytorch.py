@@ -42,6 +42,7 @@ def test_relu_rnn_comes_from_the_metadata(tmp_path, rng):
     assert load_file(write_st(tmp_path / "n.safetensors", arrays, cell="rnn", nonlinearity="relu")).cell == "rnn_relu"
     assert load_file(write_npz(tmp_path / "m.npz", arrays, cell="rnn_relu")).cell == "rnn_relu"
     assert load_file(write_st(tmp_path / "t.safetensors", arrays)).cell == "rnn_tanh"
+    assert load_file(write_st(tmp_path / "o.safetensors", arrays, nonlinearity="relu")).cell == "rnn_relu"  # nn.RNN's
 
 
 def test_metadata_cell_must_fit_the_gate_count(tmp_path, rng):

@@ -178,6 +178,8 @@ def head(graph: Graph, level):
                              "follows Y to a MatMul+Add or Gemm head")
         return None, None, "none", (), ""
     pool = POOL_OPS[pools[0].op_type] if pools else ""
+    if pools:
+        _pools_every_position(graph, ys, pools[0])
     hn = heads[0]
     head_W, head_b = _linear(graph, hn)
     # on from the head: re-layouts, an Add of a constant, an activation and another MatMul or Gemm (the one
@@ -230,65 +232,76 @@ def head(graph: Graph, level):
               for k, t in enumerate(m.output) if t}  # other levels' outputs: zeros (a Concat of every Y_h)
     nodes, _, _, shape_inputs = graph.data_path([*ys, *others], out)
     ran, error, last = False, None, None  # last: the graph's output is the last position's only
+    width = sum(D * H for D, H, _ in shapes)
+    reads = hidden[0].W.shape[1] if hidden else head_W.shape[1]
+    if reads != width:  # a pool of part of the units, or the pool beside something else
+        raise graph.fail(f"the head {graph.label(hn)} reads {reads} values but "
+                         f"{graph.label(level[0])} gives {width}")
     for T in graph.lengths:
         if ran and T not in PROBE_LENGTHS:
             break  # a fixed length is tried only when ours cannot run, and one that runs is enough
-        feeds, parts = {}, []
-        for y, (D, H, lay) in zip(ys, shapes):
-            v = rng.standard_normal((T, D, 1, H)).astype(np.float32)
-            parts.append(v[:, :, 0, :].reshape(T, D * H))
-            feeds[y] = v.transpose(2, 0, 1, 3) if lay == 1 else v
-            if final:  # Y_h: [D, batch, H] (layout 1: [batch, D, H]), the last position's
-                feeds[y] = v[-1].transpose(1, 0, 2) if lay == 1 else v[-1]
-        for t, (m, k) in others.items():
-            D, H, lay = y_shape(graph, m)
-            if lay == 0:
-                shape = (T, D, 1, H) if k == 0 else (D, 1, H)
+        rounds = -(-T // width) if pool == "max" else 1  # a max: each round puts some unit's maximum at every position
+        for r in range(rounds):
+            feeds, parts = {}, []
+            for y, (D, H, lay) in zip(ys, shapes):
+                v = rng.standard_normal((T, D, 1, H)).astype(np.float32)
+                if pool == "max":  # unit u's maximum at position (u + r·width) mod T: a pool that skips one shows
+                    own = np.arange(D * H)  # this node's units; u counts every node's
+                    u = sum(len(p[0]) for p in parts) + own
+                    v[(u + r * width) % T, own // H, 0, own % H] += 4
+                parts.append(v[:, :, 0, :].reshape(T, D * H))
+                feeds[y] = v.transpose(2, 0, 1, 3) if lay == 1 else v
+                if final:  # Y_h: [D, batch, H] (layout 1: [batch, D, H]), the last position's
+                    feeds[y] = v[-1].transpose(1, 0, 2) if lay == 1 else v[-1]
+            for t, (m, k) in others.items():
+                D, H, lay = y_shape(graph, m)
+                if lay == 0:
+                    shape = (T, D, 1, H) if k == 0 else (D, 1, H)
+                else:
+                    shape = (1, T, D, H) if k == 0 else (1, D, H)
+                feeds[t] = np.zeros(shape, np.float32)
+            h = np.concatenate(parts, axis=1)  # (T, width)
+            if pool:  # the head at each position on the pool of the positions so far: the graph's is the last
+                h = Pool(pool).rows(h.astype(np.float64))
+            for d in hidden:
+                h = d.act(d.pre(h))
+            logits = (h @ head_W.T + head_b).astype(np.float64)  # (T, V)
+            expected = 1 / (1 + np.exp(-logits)) if kind == "sigmoid" else logits
+            if kind in ("softmax", "logsoftmax"):
+                z = logits - logits.max(axis=1, keepdims=True)
+                logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+                expected = np.exp(logp) if kind == "softmax" else logp
+            try:
+                (got,) = graph.run(nodes, {**graph.placeholders(shape_inputs), **feeds}, [out])
+            except ModelFileError:
+                raise
+            except Exception as exc:  # this length cannot run (a length fixed at export): try the others
+                error = error or exc
+                break
+            ran = True
+            if T not in PROBE_LENGTHS:
+                graph.fixed_used.add(T)
+            got = np.asarray(got, dtype=np.float64)
+            if pool:
+                if got.size != V:
+                    raise graph.fail(f"the head {graph.label(hn)} after {graph.label(pools[0])} does not give {V} "
+                                     f"values (output {show(out)!r} has shape {list(got.shape)})")
+                got, expected = got.reshape(1, V), expected[-1:]
+            elif got.size == V and T > 1 and last is not False:  # out[:, -1] before the head: the last position's
+                last, got, expected = True, got.reshape(1, V), expected[-1:]
+            elif got.size != T * V or last:
+                raise graph.fail(f"the head {graph.label(hn)} does not give {V} values at each of the T positions, nor "
+                                 f"at the last (output {show(out)!r} has shape {list(got.shape)})")
             else:
-                shape = (1, T, D, H) if k == 0 else (1, D, H)
-            feeds[t] = np.zeros(shape, np.float32)
-        h = np.concatenate(parts, axis=1)  # (T, width)
-        if pool:  # the head at each position on the pool of the positions so far: the graph's is the last
-            h = Pool(pool).rows(h.astype(np.float64))
-        for d in hidden:
-            h = d.act(d.pre(h))
-        logits = (h @ head_W.T + head_b).astype(np.float64)  # (T, V)
-        expected = 1 / (1 + np.exp(-logits)) if kind == "sigmoid" else logits
-        if kind in ("softmax", "logsoftmax"):
-            z = logits - logits.max(axis=1, keepdims=True)
-            logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
-            expected = np.exp(logp) if kind == "softmax" else logp
-        try:
-            (got,) = graph.run(nodes, {**graph.placeholders(shape_inputs), **feeds}, [out])
-        except ModelFileError:
-            raise
-        except Exception as exc:  # this length cannot run (a length fixed at export): try the others
-            error = error or exc
-            continue
-        ran = True
-        if T not in PROBE_LENGTHS:
-            graph.fixed_used.add(T)
-        got = np.asarray(got, dtype=np.float64)
-        if pool:
-            if got.size != V:
-                raise graph.fail(f"the head {graph.label(hn)} after {graph.label(pools[0])} does not give {V} values "
-                                 f"(output {show(out)!r} has shape {list(got.shape)})")
-            got, expected = got.reshape(1, V), expected[-1:]
-        elif got.size == V and T > 1 and last is not False:  # out[:, -1] before the head: the last position's
-            last, got, expected = True, got.reshape(1, V), expected[-1:]
-        elif got.size != T * V or last:
-            raise graph.fail(f"the head {graph.label(hn)} does not give {V} values at each of the T positions, nor at "
-                             f"the last (output {show(out)!r} has shape {list(got.shape)})")
-        else:
-            last = False
-            if got.ndim == 3 and got.shape[0] == 1 and got.shape[1] == T:
-                got = got[0]
-            got = got.reshape(T, V)
-        if not np.allclose(got, expected, rtol=1e-4, atol=1e-5):
-            where = f"the {pool} of the positions ({graph.label(pools[0])})" if pool else \
-                "the last position" if last else "each position"
-            raise graph.fail(f"stopped at {graph.label(path[-1])}: the head's output {show(out)!r} is not "
-                             f"{kind} of the head's layers at {where}")
+                last = False
+                if got.ndim == 3 and got.shape[0] == 1 and got.shape[1] == T:
+                    got = got[0]
+                got = got.reshape(T, V)
+            if not np.allclose(got, expected, rtol=1e-4, atol=1e-5):
+                where = f"the {pool} of the positions ({graph.label(pools[0])})" if pool else \
+                    "the last position" if last else "each position"
+                raise graph.fail(f"stopped at {graph.label(path[-1])}: the head's output {show(out)!r} is not "
+                                 f"{kind} of the head's layers at {where}")
     if not ran:
         raise graph.fail(f"cannot run the head {graph.label(hn)} on a probe ({first_line(error)})")
     reads_back = any(graph.attrs(m).get("direction", "forward") != "forward" for m in graph.nodes if m.op_type in RECURRENT)
@@ -302,6 +315,28 @@ def head(graph: Graph, level):
         graph.notes.append(f"the graph gives its head's output at the last position only ({show(out)!r}); lstm-tui "
                            "computes it at every position, and the last is the graph's")
     return head_W, head_b, kind, tuple(hidden), pool
+
+
+def _pools_every_position(graph: Graph, ys: list, pool) -> None:
+    """Refuse what lies between Y and the pool and could leave positions out of it (a Slice, Gather or Split)
+    or put other values in (a Concat of anything but Y's own data: padding). The probes check the rest."""
+    data, todo = set(), list(ys)  # the tensors that carry Y's data, forward from Y
+    while todo:
+        t = todo.pop()
+        if t not in data:
+            data.add(t)
+            todo.extend(u for c in graph.consumers.get(t, []) if c.op_type in RELAYOUT for u in c.output if u)
+    todo, seen = [pool.input[0]], set()  # back from the pool to Y, along those tensors
+    while todo:
+        t = todo.pop()
+        c = graph.producer.get(t)
+        if t in seen or t in ys or c is None:
+            continue
+        seen.add(t)
+        if c.op_type in ("Slice", "Gather", "Split") or c.op_type == "Concat" and not all(i in data for i in c.input):
+            raise graph.fail(f"{graph.label(c)} lies between the recurrent output and the pool {graph.label(pool)}: "
+                             "lstm-tui's pool reads every position as it is")
+        todo.extend(i for i in c.input if i in data)
 
 
 def _linear(graph: Graph, hn) -> tuple[np.ndarray, np.ndarray]:

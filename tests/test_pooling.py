@@ -8,6 +8,7 @@ import dataclasses
 
 import numpy as np
 import pytest
+from conftest import numeric_grad
 
 from lstm_tui.core.backward import backward, cross_entropy
 from lstm_tui.core.checkpoint import checkpointed
@@ -99,19 +100,6 @@ def test_effect_map_is_patching_one_unit_at_a_time(kind, hidden):
         assert effect[s, j] == pytest.approx(want, abs=1e-9)
 
 
-def _numeric(loss, array, eps=1e-6):
-    out = np.zeros_like(array)
-    for idx in np.ndindex(array.shape):
-        keep = array[idx]
-        array[idx] = keep + eps
-        up = loss()
-        array[idx] = keep - eps
-        down = loss()
-        array[idx] = keep
-        out[idx] = (up - down) / (2 * eps)
-    return out
-
-
 @pytest.mark.parametrize("hidden", [False, True])
 def test_backward_matches_finite_differences(kind, hidden):
     model = pooled(random_model(hidden=5, layers=2, seed=8), kind, hidden=hidden)
@@ -125,7 +113,7 @@ def test_backward_matches_finite_differences(kind, hidden):
     grads = backward(model, tr, dlogits=cross_entropy(tr.logits, targets)[1])
     for name, array in (("decoder.weight", model.head_W), ("weight_hh_l0", model.layers[0].W_hh),
                         ("weight_ih_l1", model.layers[1].W_ih)):
-        np.testing.assert_allclose(grads.params[name], _numeric(loss, array), rtol=1e-5, atol=1e-8)
+        np.testing.assert_allclose(grads.params[name], numeric_grad(loss, array), rtol=1e-5, atol=1e-8)
 
 
 def test_pool_backward_of_a_window_stops_at_its_start(kind):

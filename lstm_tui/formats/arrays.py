@@ -274,7 +274,7 @@ def _pickle_bytes(path: Path) -> tuple[bytes | None, bool]:
                 if info is None or info.file_size > 64 * 1024**2:
                     return None, script
                 return z.read(pkl[0]), script
-        except (zipfile.BadZipFile, OSError, KeyError, EOFError):
+        except Exception:  # BadZipFile, OSError, zlib.error, an unknown compression, ...: torch_zip says which
             return None, False
     with open(path, "rb") as fh:
         return fh.read(64 * 1024**2), False
@@ -296,22 +296,28 @@ def pickled_globals(data: bytes) -> list[str]:
     return found
 
 
-def _module_in_pickle(path: Path, name: str) -> None:
-    """Refuse a TorchScript archive or a pickle that names more than tensors, before torch sees it."""
+def refused_global(g: str, name: str) -> None:
+    """Refuse a global (``module.name``) that a state dict of tensors does not name: a module, a class, code."""
+    if g.startswith("torch.nn.") or not g.startswith(_STATE_DICT_GLOBALS):
+        raise never_unpickled(name, f"holds a whole pickled object ({show(g[:120])}), not a state dict of tensors")
+
+
+def _module_in_pickle(path: Path, name: str, opcodes: bool) -> None:
+    """Refuse a TorchScript archive or (``opcodes``: read here) a pickle that names more than tensors,
+    before anything reads it further."""
     data, script = _pickle_bytes(path)
     if script:
         raise never_unpickled(name, "is a TorchScript archive (torch.jit.save: code and weights)")
-    if data is None:
+    if data is None or not opcodes:
         return
     for g in pickled_globals(data):
-        if g.startswith("torch.nn.") or not g.startswith(_STATE_DICT_GLOBALS):
-            raise never_unpickled(name, f"holds a whole pickled object ({show(g)}), not a state dict of tensors")
+        refused_global(g, name)
 
 
 def _open_torch(path: Path, name: str, build):
-    _module_in_pickle(path, name)
     with open(path, "rb") as fh:
         zipped = fh.read(4) == ZIP_MAGIC
+    _module_in_pickle(path, name, opcodes=not zipped)  # a zip's pickle: torch_zip refuses each global as it reads
     if zipped:  # torch.save's zip (PyTorch 1.6 on): read here, without PyTorch (torch_zip.py)
         from .torch_zip import load
 

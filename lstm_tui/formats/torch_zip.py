@@ -16,20 +16,28 @@ float32.
 
 from __future__ import annotations
 
+import math
 import pickletools
 import zipfile
 from dataclasses import dataclass
 
 import numpy as np
 
+from ..core.errors import ModelFileError
 from .registry import fail, show
 
 #: A storage type's elements (``torch.FloatStorage`` is float32); BFloat16Storage is read as uint16.
 STORAGES = {"FloatStorage": "f4", "DoubleStorage": "f8", "HalfStorage": "f2", "BFloat16Storage": "u2",
             "LongStorage": "i8", "IntStorage": "i4", "ShortStorage": "i2", "CharStorage": "i1",
             "ByteStorage": "u1", "BoolStorage": "?"}
-MAX_PICKLE_BYTES = 64 * 1024**2  # data.pkl describes the dict; the arrays are beside it
+MAX_PICKLE_BYTES = 8 * 1024**2  # data.pkl describes the dict (about 100 bytes a tensor); the arrays are beside it
 MAX_STORAGE_BYTES = 4 * 1024**3  # all the storages read, together
+#: The tensors copied out of the storages, together, at most: twice the storages (tied weights view one storage
+#: twice) and a little, so that a small file of many views of one storage cannot fill the memory.
+COPIES = (2, 64 * 1024**2)
+MAX_VALUES = 4_000_000  # the items of every list, tuple and dict data.pkl builds, together
+MAX_NESTING = 64  # tuples in tuples (hashing a deeper one overflows the C stack)
+MAX_DIMS = 64  # of a tensor
 _PUSH = {"BINUNICODE", "SHORT_BINUNICODE", "BINUNICODE8", "UNICODE", "BINSTRING", "SHORT_BINSTRING", "STRING",
          "BINBYTES", "SHORT_BINBYTES", "BINBYTES8", "BININT", "BININT1", "BININT2", "INT", "LONG", "LONG1",
          "LONG4", "BINFLOAT", "FLOAT"}  # opcodes whose argument is the value
@@ -65,164 +73,244 @@ def load(path, name: str) -> object:
     """The object ``torch.save`` wrote to ``path`` (a zip), with NumPy arrays for its tensors."""
     try:
         with zipfile.ZipFile(path) as z:
-            names = z.namelist()
-            pkl = [n for n in names if n == "data.pkl" or n.endswith("/data.pkl")]
+            members = {i.filename: i for i in z.infolist()}
+            pkl = [n for n in members if n == "data.pkl" or n.endswith("/data.pkl")]
             if len(pkl) != 1:
                 raise fail(name, "a zip without one data.pkl: not a file of torch.save")
             root = pkl[0][: -len("data.pkl")]
-            if z.getinfo(pkl[0]).file_size > MAX_PICKLE_BYTES:
+            if members[pkl[0]].file_size > MAX_PICKLE_BYTES:
                 raise fail(name, f"its data.pkl is over {MAX_PICKLE_BYTES // 2**20} MB")
-            order = z.read(root + "byteorder").decode("ascii", "replace").strip() if root + "byteorder" in names \
-                else "little"
+            order = "little"
+            if root + "byteorder" in members:
+                if members[root + "byteorder"].file_size > 16:
+                    raise fail(name, "its byteorder is not little or big")
+                order = _read(z, members[root + "byteorder"]).decode("ascii", "replace").strip()
             if order not in ("little", "big"):
-                raise fail(name, f"byteorder {show(order)!r}: expected little or big")
-
-            read: dict[tuple, _Storage] = {}  # each storage once, however many tensors view it
+                raise fail(name, f"byteorder '{show(order)}': expected little or big")
+            reader = _Reader(name)
 
             def storage(pid) -> _Storage:
                 if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage"
                         and isinstance(pid[1], Global) and isinstance(pid[2], str)):
-                    raise fail(name, f"data.pkl names a storage as {show(repr(pid)[:60])}: expected "
-                                     "('storage', type, key, location, size)")
+                    raise fail(name, "data.pkl names a storage other than ('storage', type, key, location, size)")
                 kind = pid[1].name.rsplit(".", 1)[-1]
                 if not pid[1].name.startswith("torch.") or kind not in STORAGES:
-                    raise fail(name, f"a storage of type {show(pid[1].name)}: lstm-tui reads "
+                    raise fail(name, f"a storage of type {show(pid[1].name[:80])}: lstm-tui reads "
                                      f"{', '.join(STORAGES)}")
                 member = f"{root}data/{pid[2]}"
-                if member not in names:
-                    raise fail(name, f"data.pkl names the storage {show(pid[2])!r}, which the zip lacks")
-                if (member, kind) not in read:
-                    if sum(s.array.nbytes for s in read.values()) + z.getinfo(member).file_size > MAX_STORAGE_BYTES:
-                        raise fail(name, f"its storages are over {MAX_STORAGE_BYTES // 2**30} GB")
+                if member not in members:
+                    raise fail(name, f"data.pkl names the storage '{show(pid[2][:40])}', which the zip lacks")
+                if (member, kind) not in reader.storages:
+                    reader.spend(members[member].file_size, "storages")
                     dtype = np.dtype(STORAGES[kind]).newbyteorder("<" if order == "little" else ">")
-                    raw = z.read(member)
-                    read[member, kind] = _Storage(np.frombuffer(raw[: len(raw) - len(raw) % dtype.itemsize], dtype))
-                return read[member, kind]
+                    raw = _read(z, members[member])
+                    reader.storages[member, kind] = _Storage(
+                        np.frombuffer(raw[: len(raw) - len(raw) % dtype.itemsize], dtype))
+                return reader.storages[member, kind]
 
-            return _interpret(z.read(pkl[0]), storage, name)
-    except (zipfile.BadZipFile, OSError, EOFError, KeyError) as exc:
+            return reader.run(_read(z, members[pkl[0]]), storage)
+    except ModelFileError:
+        raise
+    except Exception as exc:  # BadZipFile, OSError, zlib.error, an unknown compression or encryption, ...
         raise fail(name, f"not a readable zip of torch.save ({type(exc).__name__})") from None
 
 
-def _tensor(name: str, args: tuple) -> np.ndarray:
-    """``_rebuild_tensor_v2(storage, offset, size, stride, ...)``: the elements it views, as an array."""
+def _read(z: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
+    """A member's bytes, no more than its header says it holds (a member that inflates past that is refused
+    before it fills the memory)."""
+    with z.open(info) as fh:
+        data = fh.read(info.file_size + 1)
+    if len(data) != info.file_size:
+        raise zipfile.BadZipFile(f"{info.filename} is not the size its header says")
+    return data
+
+
+def _tensor(reader: _Reader, args: tuple) -> np.ndarray:
+    """``_rebuild_tensor_v2(storage, offset, size, stride, requires_grad, hooks[, metadata])``: the elements
+    it views, as an array of its own (metadata ``{"neg": True}``: negated, as PyTorch's lazy negation)."""
+    name = reader.name
     if len(args) < 4 or not isinstance(args[0], _Storage):
         raise fail(name, "data.pkl rebuilds a tensor from something other than a storage")
     store, offset, size, stride = args[:4]
-    ints = lambda v: isinstance(v, tuple) and all(isinstance(i, int) and i >= 0 for i in v)
-    if not isinstance(offset, int) or offset < 0 or not ints(size) or not ints(stride) or len(size) != len(stride):
+
+    def ints(v):
+        return isinstance(v, tuple) and len(v) <= MAX_DIMS and all(type(i) is int and 0 <= i < 2**48 for i in v)
+
+    if type(offset) is not int or not 0 <= offset < 2**48 or not ints(size) or not ints(stride) \
+            or len(size) != len(stride):
         raise fail(name, "data.pkl rebuilds a tensor with a malformed offset, size or stride")
     a = store.array
     if 0 not in size and offset + sum((n - 1) * s for n, s in zip(size, stride)) >= len(a):
         raise fail(name, f"a tensor of size {list(size)} reads past its storage of {len(a)} elements")
-    if int(np.prod(size, dtype=object)) > len(a):  # a view repeating elements (a stride 0) would be copied out
+    if math.prod(size) > len(a):  # a view repeating elements (a stride 0) would be copied out
         raise fail(name, f"a tensor of size {list(size)} has more elements than its storage ({len(a)})")
+    reader.spend(math.prod(size) * a.itemsize, "tensors")
     if 0 in size:
         out = np.zeros(size, dtype=a.dtype)
     else:
         view = np.lib.stride_tricks.as_strided(a[offset:], shape=size, strides=[s * a.itemsize for s in stride])
-        out = np.ascontiguousarray(view)  # its own copy
+        out = np.array(view, order="C")  # its own copy (0-d stays 0-d)
     out = out.astype(out.dtype.newbyteorder("="))
     if a.dtype.kind == "u" and a.dtype.itemsize == 2:  # bfloat16: the high half of a float32
-        out = (out.astype(np.uint32) << 16).view(np.float32)
-    return out.astype(np.float32) if out.dtype == np.float16 else out  # as torch.load's reader gives it
+        out = np.asarray(out.astype(np.uint32) << 16).view(np.float32)  # (0-d stays an array)
+    if out.dtype == np.float16:
+        out = out.astype(np.float32)  # as torch.load's reader gives it
+    meta = args[6] if len(args) > 6 and isinstance(args[6], dict) else {}
+    if meta.get("neg") is True:
+        out = np.negative(out) if out.dtype != bool else out
+    return out
 
 
-def _build(name: str, f, args):
+def _build(reader: _Reader, f, args):
     """What REDUCE makes of ``f(*args)``: the few builders of a state dict, else an inert value."""
+    name = reader.name
     if not isinstance(f, Global):
         return Opaque(getattr(f, "name", "?"))
     if not isinstance(args, tuple):
         raise fail(name, f"data.pkl calls {show(f.name)} with {type(args).__name__} arguments")
     if f.name == "collections.OrderedDict":
-        return dict(args[0]) if args and isinstance(args[0], (list, dict)) else {}
+        items = args[0] if args and isinstance(args[0], (list, dict)) else ()
+        reader.count(len(items))
+        return dict(items)
     if f.name == "torch._utils._rebuild_tensor_v2":
-        return _tensor(name, args)
-    if f.name == "torch._utils._rebuild_parameter" and args and isinstance(args[0], np.ndarray):
+        return _tensor(reader, args)
+    if f.name in ("torch._utils._rebuild_parameter", "torch._utils._rebuild_parameter_with_state") \
+            and args and isinstance(args[0], np.ndarray):
         return args[0]  # an nn.Parameter's data
+    if f.name == "_codecs.encode" and len(args) == 2 and isinstance(args[0], str) and args[1] == "latin1":
+        return args[0].encode("latin1")  # bytes, as a protocol-2 pickle writes them
     if f.name.startswith("torch._utils._rebuild"):
-        raise fail(name, f"holds a tensor built by {show(f.name)} (quantized, sparse or on another device): "
-                         "lstm-tui reads dense tensors")
+        raise fail(name, f"holds a tensor built by {show(f.name)}: lstm-tui reads the dense tensors of "
+                         "torch._utils._rebuild_tensor_v2")
     return Opaque(f.name)
 
 
-def _interpret(data: bytes, storage, name: str):
-    """The value ``data`` (a pickle) describes, read opcode by opcode (see the module docstring)."""
-    stack: list = []
-    memo: dict = {}
+class _Reader:
+    """One data.pkl's interpretation: its stack, memo, and what it has built so far (see the module docstring)."""
 
-    def to_mark() -> list:
-        for k in range(len(stack) - 1, -1, -1):
-            if stack[k] is MARK:
-                items = stack[k + 1 :]
-                del stack[k:]
-                return items
-        raise fail(name, "data.pkl is malformed (no mark)")
+    def __init__(self, name: str):
+        self.name = name
+        self.storages: dict[tuple, _Storage] = {}  # each storage once, however many tensors view it
+        self.spent = {"storages": 0, "tensors": 0}  # bytes read and copied
+        self.values = 0  # items of containers built
+        self.depth: dict[int, tuple] = {}  # id of a tuple -> (the tuple, how deep tuples nest in it)
 
-    try:
-        for op, arg, _pos in pickletools.genops(data):
-            code = op.name
-            if code in ("PROTO", "FRAME"):
-                continue
-            if code in _PUSH:
-                stack.append(arg)
-            elif code in ("NONE", "NEWTRUE", "NEWFALSE"):
-                stack.append({"NONE": None, "NEWTRUE": True, "NEWFALSE": False}[code])
-            elif code == "MARK":
-                stack.append(MARK)
-            elif code in ("EMPTY_DICT", "EMPTY_LIST", "EMPTY_TUPLE"):
-                stack.append({"EMPTY_DICT": dict, "EMPTY_LIST": list, "EMPTY_TUPLE": tuple}[code]())
-            elif code in ("TUPLE1", "TUPLE2", "TUPLE3"):
-                n = int(code[-1])
-                items = tuple(stack[-n:])
-                del stack[-n:]
-                stack.append(items)
-            elif code in ("TUPLE", "LIST"):
-                items = to_mark()
-                stack.append(tuple(items) if code == "TUPLE" else items)
-            elif code == "DICT":
-                items = to_mark()
-                stack.append(dict(zip(items[::2], items[1::2])))
-            elif code in ("APPEND", "APPENDS"):
-                items = [stack.pop()] if code == "APPEND" else to_mark()
-                stack[-1].extend(items)
-            elif code in ("SETITEM", "SETITEMS"):
-                items = stack[-2:] if code == "SETITEM" else to_mark()
-                if code == "SETITEM":
+    def spend(self, n: int, what: str) -> None:
+        self.spent[what] += n
+        if what == "storages" and self.spent[what] > MAX_STORAGE_BYTES:
+            raise fail(self.name, f"its storages are over {MAX_STORAGE_BYTES // 2**30} GB")
+        if what == "tensors" and self.spent[what] > COPIES[0] * self.spent["storages"] + COPIES[1]:
+            raise fail(self.name, f"its tensors copy {self.spent[what]:,} bytes out of storages of "
+                                  f"{self.spent['storages']:,}: more than a state dict's views of them")
+
+    def count(self, n: int) -> None:
+        self.values += n
+        if self.values > MAX_VALUES:
+            raise fail(self.name, f"data.pkl builds more than {MAX_VALUES:,} values: not a state dict")
+
+    def tuple_of(self, items) -> tuple:
+        self.count(len(items))
+        t = tuple(items)
+        depth = 1 + max((self.depth[id(i)][1] for i in t if type(i) is tuple and id(i) in self.depth), default=0)
+        if depth > MAX_NESTING:
+            raise fail(self.name, f"data.pkl nests tuples more than {MAX_NESTING} deep: not a state dict")
+        self.depth[id(t)] = (t, depth)  # (the tuple kept, so that its id is not reused)
+        return t
+
+    def global_(self, module, attr) -> Global:
+        from .arrays import refused_global
+
+        if not isinstance(module, str) or not isinstance(attr, str):
+            raise fail(self.name, "data.pkl names a global by something other than its text")
+        g = f"{module}.{attr}".replace(" ", ".")
+        refused_global(g, self.name)  # a module, a class or code: never built, and refused as arrays.py does
+        return Global(g)
+
+    def run(self, data: bytes, storage):
+        """The value ``data`` (a pickle) describes, read opcode by opcode."""
+        stack: list = []
+        memo: dict = {}
+        name = self.name
+
+        def to_mark() -> list:
+            for k in range(len(stack) - 1, -1, -1):
+                if stack[k] is MARK:
+                    items = stack[k + 1 :]
+                    del stack[k:]
+                    return items
+            raise fail(name, "data.pkl is malformed (no mark)")
+
+        try:
+            for op, arg, _pos in pickletools.genops(data):
+                code = op.name
+                if code in ("PROTO", "FRAME"):
+                    continue
+                if code in _PUSH:
+                    stack.append(arg)
+                elif code in ("NONE", "NEWTRUE", "NEWFALSE"):
+                    stack.append({"NONE": None, "NEWTRUE": True, "NEWFALSE": False}[code])
+                elif code == "MARK":
+                    stack.append(MARK)
+                elif code in ("EMPTY_DICT", "EMPTY_LIST", "EMPTY_TUPLE"):
+                    stack.append({"EMPTY_DICT": dict, "EMPTY_LIST": list, "EMPTY_TUPLE": tuple}[code]())
+                elif code in ("TUPLE1", "TUPLE2", "TUPLE3"):
+                    n = int(code[-1])
+                    if len(stack) < n:
+                        raise IndexError(code)
+                    items = stack[-n:]
+                    del stack[-n:]
+                    stack.append(self.tuple_of(items))
+                elif code in ("TUPLE", "LIST"):
+                    items = to_mark()
+                    if code == "LIST":
+                        self.count(len(items))
+                    stack.append(self.tuple_of(items) if code == "TUPLE" else items)
+                elif code == "DICT":
+                    items = to_mark()
+                    self.count(len(items))
+                    stack.append(dict(zip(items[::2], items[1::2])))
+                elif code in ("APPEND", "APPENDS"):
+                    items = [stack.pop()] if code == "APPEND" else to_mark()
+                    self.count(len(items))
+                    stack[-1].extend(items)
+                elif code in ("SETITEM", "SETITEMS"):
+                    items = stack[-2:] if code == "SETITEM" else to_mark()
+                    if code == "SETITEM":
+                        del stack[-2:]
+                    self.count(len(items))
+                    target = stack[-1]
+                    if isinstance(target, dict):
+                        target.update(zip(items[::2], items[1::2]))
+                elif code in ("BINPUT", "LONG_BINPUT", "PUT"):
+                    memo[arg] = stack[-1]
+                elif code == "MEMOIZE":
+                    memo[len(memo)] = stack[-1]
+                elif code in ("BINGET", "LONG_BINGET", "GET"):
+                    stack.append(memo[arg])
+                elif code == "GLOBAL":
+                    stack.append(self.global_(*str(arg).split(" ", 1)))
+                elif code == "STACK_GLOBAL":
+                    module, attr = stack[-2:]
                     del stack[-2:]
-                target = stack[-1]
-                if isinstance(target, dict):
-                    target.update(zip(items[::2], items[1::2]))
-            elif code in ("BINPUT", "LONG_BINPUT", "PUT"):
-                memo[arg] = stack[-1]
-            elif code == "MEMOIZE":
-                memo[len(memo)] = stack[-1]
-            elif code in ("BINGET", "LONG_BINGET", "GET"):
-                stack.append(memo[arg])
-            elif code == "GLOBAL":
-                stack.append(Global(str(arg).replace(" ", ".")))
-            elif code == "STACK_GLOBAL":
-                module, attr = stack[-2:]
-                del stack[-2:]
-                stack.append(Global(f"{module}.{attr}"))
-            elif code == "REDUCE":
-                args = stack.pop()
-                stack[-1] = _build(name, stack[-1], args)
-            elif code == "BINPERSID":
-                stack.append(storage(stack.pop()))
-            elif code == "BUILD":
-                stack.pop()  # the state set on the object (a state dict's _metadata): not needed
-            elif code == "POP":
-                stack.pop()
-            elif code == "POP_MARK":
-                to_mark()
-            elif code == "DUP":
-                stack.append(stack[-1])
-            elif code == "STOP":
-                return stack.pop()
-            else:
-                raise fail(name, f"data.pkl uses the pickle opcode {code}, which a state dict does not: "
-                                 "lstm-tui reads dicts of tensors")
-    except (ValueError, IndexError, KeyError, TypeError, AttributeError) as exc:  # malformed opcodes or values
-        raise fail(name, f"data.pkl is malformed ({type(exc).__name__})") from None
-    raise fail(name, "data.pkl is malformed (no STOP)")
+                    stack.append(self.global_(module, attr))
+                elif code == "REDUCE":
+                    args = stack.pop()
+                    stack[-1] = _build(self, stack[-1], args)
+                elif code == "BINPERSID":
+                    stack.append(storage(stack.pop()))
+                elif code == "BUILD":
+                    stack.pop()  # the state set on the object (a state dict's _metadata): not needed
+                elif code == "POP":
+                    stack.pop()
+                elif code == "POP_MARK":
+                    to_mark()
+                elif code == "DUP":
+                    stack.append(stack[-1])
+                elif code == "STOP":
+                    return stack.pop()
+                else:
+                    raise fail(name, f"data.pkl uses the pickle opcode {code}, which a state dict does not: "
+                                     "lstm-tui reads dicts of tensors")
+        except (ValueError, IndexError, KeyError, TypeError, AttributeError, RecursionError, OverflowError) as exc:
+            raise fail(name, f"data.pkl is malformed ({type(exc).__name__})") from None
+        raise fail(name, "data.pkl is malformed (no STOP)")

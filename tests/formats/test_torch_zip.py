@@ -81,8 +81,9 @@ def _zip(path: Path, pkl: bytes, storages: dict | None = None) -> Path:
     return path
 
 
-def _tensor_pickle(size, stride, offset=0, storage="FloatStorage", numel=6) -> bytes:
-    """{'w': _rebuild_tensor_v2(storage, offset, size, stride, False, OrderedDict())} as opcodes."""
+def _tensor_pickle(size, stride, offset=0, storage="FloatStorage", numel=6, neg=False, tensors=1) -> bytes:
+    """{'w': _rebuild_tensor_v2(storage, offset, size, stride, False, OrderedDict()[, {'neg': True}])} as opcodes
+    (``tensors`` of them, keyed w, w1, w2 ...)."""
     def glob(module, name):
         return f"c{module}\n{name}\n".encode()
 
@@ -94,25 +95,44 @@ def _tensor_pickle(size, stride, offset=0, storage="FloatStorage", numel=6) -> b
         return b"(" + b"".join(items) + b"t"
 
     def i(n):
-        return b"J" + n.to_bytes(4, "little", signed=True)
+        if -(2**31) <= n < 2**31:
+            return b"J" + n.to_bytes(4, "little", signed=True)
+        return b"\x8a\x08" + n.to_bytes(8, "little", signed=True)  # LONG1
 
     pid = tup([uni("storage"), glob("torch", storage), uni("0"), uni("cpu"), i(numel)]) + b"Q"
+    meta = [b"}" + uni("neg") + b"\x88s"] if neg else []
     args = tup([pid, i(offset), tup([i(n) for n in size]), tup([i(s) for s in stride]), b"\x89",
-                glob("collections", "OrderedDict") + b")R"])
-    return b"\x80\x02}" + uni("w") + glob("torch._utils", "_rebuild_tensor_v2") + args + b"Rs."
+                glob("collections", "OrderedDict") + b")R", *meta])
+    one = glob("torch._utils", "_rebuild_tensor_v2") + args + b"R"
+    return b"\x80\x02}" + b"".join(uni("w" + (str(k) if k else "")) + one + b"s" for k in range(tensors)) + b"."
 
 
-def test_hand_written_pickles_read_as_written_and_hostile_ones_are_refused(tmp_path):
+def test_hand_written_pickles_read_as_written_and_hostile_ones_are_refused(tmp_path, monkeypatch):
+    from lstm_tui.formats import torch_zip
+
+    monkeypatch.setattr(torch_zip, "COPIES", (2, 0))  # no slack: 400 views of a 24-byte storage show it
     data = np.arange(6, dtype="<f4").tobytes()
     ok = load(_zip(tmp_path / "ok.pt", _tensor_pickle((2, 3), (1, 2)), {"0": data}), "ok.pt")
     np.testing.assert_array_equal(ok["w"], np.arange(6, dtype=np.float32).reshape(3, 2).T)
+    scalar = load(_zip(tmp_path / "s.pt", _tensor_pickle((), (), offset=4), {"0": data}), "s.pt")["w"]
+    assert scalar.shape == () and scalar == 4  # num_batches_tracked, an optimizer's step: 0-d
+    bf = load(_zip(tmp_path / "b.pt", _tensor_pickle((), (), offset=1, storage="BFloat16Storage", numel=12),
+                   {"0": np.array([0, 0x4010], "<u2").tobytes()}), "b.pt")["w"]
+    assert isinstance(bf, np.ndarray) and bf.shape == () and bf == 2.25
+    negated = load(_zip(tmp_path / "n.pt", _tensor_pickle((6,), (1,), neg=True), {"0": data}), "n.pt")["w"]
+    np.testing.assert_array_equal(negated, -np.arange(6))  # PyTorch's lazy negation, saved as a flag
     for pkl, words in (
         (_tensor_pickle((2, 3), (3, 1), offset=1), "a tensor of size [2, 3] reads past its storage of 6 elements"),
         (_tensor_pickle((2, 3), (3, 1), storage="ComplexFloatStorage"), "a storage of type torch.ComplexFloatStorage"),
         (_tensor_pickle((2, -3), (3, 1)), "malformed offset, size or stride"),
+        (_tensor_pickle((1,), (2**61,)), "malformed offset, size or stride"),  # as_strided would overflow
+        (_tensor_pickle((2, 3), (3, 1), tensors=400), "its tensors copy 72 bytes out of storages of 24"),
+        (b"\x80\x02}" + b")" + b"\x85" * 100 + b"K\x01s.", "nests tuples more than 64 deep"),  # hashing overflows C
+        (b"\x80\x02(" + b"K\x01" * 4_000_001 + b"l.", "builds more than 4,000,000 values"),
         (_tensor_pickle((10**9, 10**9), (0, 0)), "a tensor of size [1000000000, 1000000000] has more elements than its "
                                                  "storage (6)"),
-        (b"\x80\x02c__builtin__\nobject\n)\x81.", "uses the pickle opcode NEWOBJ"),
+        (b"\x80\x02ctorch\nSize\n)\x81.", "uses the pickle opcode NEWOBJ"),
+        (b"\x80\x02c__builtin__\nobject\n)\x81.", "holds a whole pickled object (__builtin__.object)"),
         (b"\x80\x02(i__main__\nX\n.", "uses the pickle opcode INST"),
         (b"\x80\x02}q\x00", "data.pkl is malformed (ValueError)"),  # no STOP
         (b"\x80\x02t.", "no mark"),
@@ -124,13 +144,52 @@ def test_hand_written_pickles_read_as_written_and_hostile_ones_are_refused(tmp_p
 
 
 def test_a_global_that_is_not_a_state_dicts_is_never_called(tmp_path):
-    """os.system in a zip's data.pkl: refused from the opcodes before anything reads it, and even past that
-    check the interpreter makes of it an inert value, never a call."""
+    """os.mkdir in a zip's data.pkl, named directly or through the memo (which a scan of the opcodes' strings
+    would miss): refused as the interpreter meets it, before anything could call it."""
     target = tmp_path / "pwned"
-    evil = b"\x80\x02cos\nmkdir\nX" + len(str(target)).to_bytes(4, "little") + str(target).encode() + b"\x85R."
-    with pytest.raises(ModelFileError, match=r"holds a whole pickled object \(os.mkdir\)"):
-        load_file(_zip(tmp_path / "evil.pt", evil))
-    from lstm_tui.formats.torch_zip import Opaque
-
-    assert load(_zip(tmp_path / "evil2.pt", evil), "evil2.pt") == Opaque("os.mkdir")
+    arg = b"X" + len(str(target)).to_bytes(4, "little") + str(target).encode()
+    direct = b"\x80\x02cos\nmkdir\n" + arg + b"\x85R."
+    memo = b"\x80\x04\x8c\x02osq\x00\x8c\x05mkdirq\x01h\x00h\x01\x93" + arg + b"\x85R."  # STACK_GLOBAL of memo'd strings
+    for n, evil in enumerate((direct, memo)):
+        path = _zip(tmp_path / f"evil{n}.pt", evil)
+        for read in (load_file, lambda p: load(p, str(p))):
+            with pytest.raises(ModelFileError, match=r"holds a whole pickled object \(os.mkdir\)"):
+                read(path)
     assert not target.exists()
+
+
+def test_damaged_zips_and_oversized_members_are_refused_in_one_line(tmp_path):
+    data = np.arange(6, dtype="<f4").tobytes()
+    with zipfile.ZipFile(tmp_path / "order.pt", "w") as z:
+        z.writestr("m/data.pkl", _tensor_pickle((6,), (1,)))
+        z.writestr("m/byteorder", "middle")
+        z.writestr("m/data/0", data)
+    with pytest.raises(ModelFileError, match=re.escape("byteorder 'middle': expected little or big")):
+        load_file(tmp_path / "order.pt")
+    with pytest.raises(ModelFileError, match=re.escape("data.pkl is malformed")):
+        load_file(_zip(tmp_path / "junk.pt", b"\x80\x02" + b"\x00" * 8, {"0": data}))
+    with zipfile.ZipFile(tmp_path / "deflated.pt", "w", zipfile.ZIP_DEFLATED) as z:  # a corrupt stream: zlib.error
+        z.writestr("m/data.pkl", _tensor_pickle((6,), (1,)))
+        z.writestr("m/data/0", data * 1000)
+    blob = bytearray((tmp_path / "deflated.pt").read_bytes())
+    start = blob.index(b"m/data/0") + len("m/data/0")
+    blob[start + 10 : start + 60] = b"\xff" * 50
+    (tmp_path / "deflated.pt").write_bytes(bytes(blob))
+    with pytest.raises(ModelFileError, match=r"not a readable zip of torch.save \("):
+        load(tmp_path / "deflated.pt", "deflated.pt")
+    with zipfile.ZipFile(tmp_path / "order.pt", "w") as z:
+        z.writestr("m/data.pkl", _tensor_pickle((6,), (1,)))
+        z.writestr("m/byteorder", "little" + " " * 10_000)  # read whole, it could be gigabytes
+        z.writestr("m/data/0", data)
+    with pytest.raises(ModelFileError, match="its byteorder is not little or big"):
+        load(tmp_path / "order.pt", "order.pt")
+
+
+def test_tuples_nested_a_million_deep_do_not_crash_the_process(tmp_path):
+    """Hashing such a tuple (a dict key) overflows the C stack: the nesting is refused before it is built."""
+    import subprocess
+
+    path = _zip(tmp_path / "deep.pt", b"\x80\x02}" + b")" + b"\x85" * 1_000_000 + b"K\x01s.")
+    code = f"from lstm_tui.formats.torch_zip import load\ntry:\n    load({str(path)!r}, 'deep.pt')\nexcept Exception as e:\n    print(type(e).__name__, e)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "ModelFileError deep.pt: data.pkl nests tuples more than 64 deep" in done.stdout

@@ -997,3 +997,17 @@ async def test_open_with_head_options_opens_a_pytorch_classifier():
         await pilot.pause()
         assert app.model.head_pool == "mean" and app.is_running  # refused: the model on screen is kept
         assert any("--head-pool 'median': expected one of max, mean" in n.message for n in app._notifications)
+
+
+def test_open_finds_a_path_with_spaces_quoted_or_not(tmp_path):
+    from lstm_tui.app.files import open_spec
+    from lstm_tui.core.errors import UserError
+
+    spaced = tmp_path / "my model.safetensors"
+    spaced.write_bytes(b"x")
+    assert open_spec(f'"{spaced}"') == (str(spaced), {})
+    assert open_spec(f"{spaced} --head-pool max") == (str(spaced), {"head_pool": "max"})
+    for text in ("m.pt --vocab --prefix rnn", "m.pt --vocab="):
+        with pytest.raises(UserError, match="--vocab needs a value"):
+            open_spec(text)
+    assert open_spec("x" * 5000) == ("x" * 5000, {})  # too long a name for the system: not found, later

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 from collections.abc import Callable
 from pathlib import Path
@@ -29,26 +30,41 @@ OPEN_OPTIONS = {"--vocab": "vocab_path", "--prefix": "prefix", "--head-activatio
                 "--head-pool": "head_pool"}
 
 
+def _exists(path: str) -> bool:
+    try:
+        return Path(path).exists()
+    except (OSError, ValueError):  # a name too long for the system, a NUL
+        return False
+
+
 def open_spec(text: str) -> tuple[str, dict]:
     """What o was given: the model (a name or a path), and the options after it (OPEN_OPTIONS, as on the
-    command line: ``--vocab v.json`` or ``--vocab=v.json``; quote a path with spaces when options follow)."""
+    command line: ``--vocab v.json`` or ``--vocab=v.json``). A path may hold spaces, quoted or not."""
     from ..formats import is_model_path
 
     text = text.strip()
-    if " --" not in text or Path(text).exists():  # a name, or a path (which may hold spaces) on its own
+    if len(text) > 1 and text[0] == text[-1] and text[0] in "'\"" and text[0] not in text[1:-1]:
+        text = text[1:-1]  # a quoted path on its own
+    if " --" not in text or _exists(text):  # a name, or a path on its own
         return text, {}
+    head, _, rest = text.partition(" --")
     try:
-        words = shlex.split(text)
+        if _exists(head.strip()):  # an unquoted path with spaces, then the options
+            spec, words = head.strip(), shlex.split("--" + rest, posix=os.name != "nt")
+        else:
+            spec, *words = shlex.split(text, posix=os.name != "nt")
     except ValueError as exc:  # a quote left open
         raise UserError(f"open: {exc}") from None
-    spec, rest, options = words[0], words[1:], {}
-    while rest:
-        option, *value = rest.pop(0).split("=", 1)
+    options = {}
+    while words:
+        option, *value = words.pop(0).split("=", 1)
         if option not in OPEN_OPTIONS:
             raise UserError(f"open: unknown option {inert(option)!r} after the model (known: {', '.join(OPEN_OPTIONS)})")
-        if not value and not rest:
+        if not value and words and not words[0].startswith("--"):
+            value = [words.pop(0)]
+        if not value or not value[0]:
             raise UserError(f"open: {option} needs a value")
-        options[OPEN_OPTIONS[option]] = value[0] if value else rest.pop(0)
+        options[OPEN_OPTIONS[option]] = value[0]
     if not is_model_path(spec):
         raise UserError(f"open: {', '.join(OPEN_OPTIONS)} apply to a model file, not {inert(spec)!r}")
     return spec, options

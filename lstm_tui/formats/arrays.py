@@ -324,6 +324,7 @@ def _open_torch(path: Path, name: str, build):
         state, meta = _state_dict(load(path, name), lambda v: isinstance(v, np.ndarray))
         if state is None:
             raise fail(name, "holds no state_dict of tensors")
+        state = {str(k): v for k, v in state.items()}  # (keys as torch.load's path gives them)
         return build(Arrays(name, list(state), state.__getitem__, meta))
     try:
         import torch

@@ -1,14 +1,17 @@
 """PyTorch's own files (``torch.save`` since PyTorch 1.6: a zip of ``data.pkl`` and ``data/<key>``), read
-without PyTorch and without unpickling.
+without PyTorch and without Python's unpickler.
 
-``data.pkl`` says how the saved dict is built: it is a pickle, and a pickle is a program. It is never run
-here. Its opcodes are read with :mod:`pickletools` and interpreted by :func:`_interpret` over plain values
-only (dicts, lists, tuples, strings, numbers, None, booleans) and the few things a state dict names, each
-built by this module itself: ``collections.OrderedDict`` (a dict), ``torch._utils._rebuild_tensor_v2`` and
+``data.pkl`` says how the saved dict is built: it is a pickle, and a pickle is a program. It is never run:
+this module is a restricted pickle interpreter of its own, which imports and calls nothing. The opcodes
+are read with :mod:`pickletools` and interpreted by :class:`_Reader` over plain values only (dicts,
+lists, tuples, strings, numbers, None, booleans) and the few things a state dict names, each built by
+this module itself: ``collections.OrderedDict`` (a dict), ``torch._utils._rebuild_tensor_v2`` and
 ``_rebuild_parameter`` (a NumPy array, copied from the storage it views, its bounds checked), and the
-storage types (``torch.FloatStorage`` ..., a dtype). Nothing is imported, called or looked up by name. Any
-other global is an inert :class:`Opaque` value, which a tensor cannot be made of; an opcode outside the
-set below (``INST``, ``OBJ``, ``NEWOBJ`` ...) ends the read with a refusal.
+storage types (``torch.FloatStorage`` ..., a dtype). A global outside PyTorch's tensor machinery (a
+module of ``torch.nn``, a class of the user's, ``os.system``) is refused as it is met (``arrays.
+refused_global``); another of PyTorch's or NumPy's (``torch.Size``, ``torch.device``) becomes an inert
+:class:`Opaque` value, which a tensor cannot be made of. An opcode outside the set below (``INST``,
+``OBJ``, ``NEWOBJ`` ...) ends the read with a refusal, and so does going past any of the limits below.
 
 Storages are read from ``data/<key>`` in the byte order ``byteorder`` names; float16 and bfloat16 become
 float32.
@@ -37,6 +40,9 @@ MAX_STORAGE_BYTES = 4 * 1024**3  # all the storages read, together
 COPIES = (2, 64 * 1024**2)
 MAX_VALUES = 4_000_000  # the items of every list, tuple and dict data.pkl builds, together
 MAX_NESTING = 64  # tuples in tuples (hashing a deeper one overflows the C stack)
+MAX_TUPLE = 10_000  # the values in one tuple, its tuples' counted each time they occur (hashing visits each)
+MAX_NAME = 256  # characters in a global's module or name
+MAX_NEW_BYTES = 64 * 1024**2  # bytes that data.pkl builds from its own strings (protocol 2's bytes)
 MAX_DIMS = 64  # of a tensor
 _PUSH = {"BINUNICODE", "SHORT_BINUNICODE", "BINUNICODE8", "UNICODE", "BINSTRING", "SHORT_BINSTRING", "STRING",
          "BINBYTES", "SHORT_BINBYTES", "BINBYTES8", "BININT", "BININT1", "BININT2", "INT", "LONG", "LONG1",
@@ -84,7 +90,7 @@ def load(path, name: str) -> object:
             if root + "byteorder" in members:
                 if members[root + "byteorder"].file_size > 16:
                     raise fail(name, "its byteorder is not little or big")
-                order = _read(z, members[root + "byteorder"]).decode("ascii", "replace").strip()
+                order = _read(z, members[root + "byteorder"], name).decode("ascii", "replace").strip()
             if order not in ("little", "big"):
                 raise fail(name, f"byteorder '{show(order)}': expected little or big")
             reader = _Reader(name)
@@ -103,21 +109,24 @@ def load(path, name: str) -> object:
                 if (member, kind) not in reader.storages:
                     reader.spend(members[member].file_size, "storages")
                     dtype = np.dtype(STORAGES[kind]).newbyteorder("<" if order == "little" else ">")
-                    raw = _read(z, members[member])
+                    raw = _read(z, members[member], name)
                     reader.storages[member, kind] = _Storage(
                         np.frombuffer(raw[: len(raw) - len(raw) % dtype.itemsize], dtype))
                 return reader.storages[member, kind]
 
-            return reader.run(_read(z, members[pkl[0]]), storage)
+            return reader.run(_read(z, members[pkl[0]], name), storage)
     except ModelFileError:
         raise
     except Exception as exc:  # BadZipFile, OSError, zlib.error, an unknown compression or encryption, ...
         raise fail(name, f"not a readable zip of torch.save ({type(exc).__name__})") from None
 
 
-def _read(z: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
+def _read(z: zipfile.ZipFile, info: zipfile.ZipInfo, name: str) -> bytes:
     """A member's bytes, no more than its header says it holds (a member that inflates past that is refused
-    before it fills the memory)."""
+    before it fills the memory). torch.save stores its members as they are: a compressed one, which could
+    inflate a small file into gigabytes, is refused."""
+    if info.compress_type != zipfile.ZIP_STORED:
+        raise fail(name, f"its member '{show(info.filename[:80])}' is compressed, which torch.save never writes")
     with z.open(info) as fh:
         data = fh.read(info.file_size + 1)
     if len(data) != info.file_size:
@@ -167,20 +176,26 @@ def _build(reader: _Reader, f, args):
     if not isinstance(f, Global):
         return Opaque(getattr(f, "name", "?"))
     if not isinstance(args, tuple):
-        raise fail(name, f"data.pkl calls {show(f.name)} with {type(args).__name__} arguments")
+        raise fail(name, f"data.pkl calls {show(f.name[:120])} with {type(args).__name__} arguments")
     if f.name == "collections.OrderedDict":
         items = args[0] if args and isinstance(args[0], (list, dict)) else ()
         reader.count(len(items))
-        return dict(items)
+        pairs = list(items.items()) if isinstance(items, dict) else list(items)
+        if not all(isinstance(p, tuple) and len(p) == 2 for p in pairs):
+            raise fail(name, "data.pkl builds an OrderedDict of something other than pairs")
+        return dict(zip(*[iter(reader.keyed([x for p in pairs for x in p]))] * 2))
     if f.name == "torch._utils._rebuild_tensor_v2":
         return _tensor(reader, args)
     if f.name in ("torch._utils._rebuild_parameter", "torch._utils._rebuild_parameter_with_state") \
             and args and isinstance(args[0], np.ndarray):
         return args[0]  # an nn.Parameter's data
     if f.name == "_codecs.encode" and len(args) == 2 and isinstance(args[0], str) and args[1] == "latin1":
+        reader.spend(len(args[0]), "bytes")
         return args[0].encode("latin1")  # bytes, as a protocol-2 pickle writes them
+    if f.name == "torch._tensor._rebuild_from_type_v2" and len(args) >= 3 and isinstance(args[0], Global):
+        return _build(reader, args[0], args[2])  # a tensor saved with Python attributes: its data, as a tensor
     if f.name.startswith("torch._utils._rebuild"):
-        raise fail(name, f"holds a tensor built by {show(f.name)}: lstm-tui reads the dense tensors of "
+        raise fail(name, f"holds a tensor built by {show(f.name[:120])}: lstm-tui reads the dense tensors of "
                          "torch._utils._rebuild_tensor_v2")
     return Opaque(f.name)
 
@@ -191,12 +206,14 @@ class _Reader:
     def __init__(self, name: str):
         self.name = name
         self.storages: dict[tuple, _Storage] = {}  # each storage once, however many tensors view it
-        self.spent = {"storages": 0, "tensors": 0}  # bytes read and copied
+        self.spent = {"storages": 0, "tensors": 0, "bytes": 0}  # bytes read, copied, and built from strings
         self.values = 0  # items of containers built
-        self.depth: dict[int, tuple] = {}  # id of a tuple -> (the tuple, how deep tuples nest in it)
+        self.depth: dict[int, tuple] = {}  # id of a tuple -> (the tuple, how deep tuples nest in it, its values)
 
     def spend(self, n: int, what: str) -> None:
         self.spent[what] += n
+        if what == "bytes" and self.spent[what] > MAX_NEW_BYTES:
+            raise fail(self.name, f"data.pkl builds over {MAX_NEW_BYTES // 2**20} MB of bytes: not a state dict")
         if what == "storages" and self.spent[what] > MAX_STORAGE_BYTES:
             raise fail(self.name, f"its storages are over {MAX_STORAGE_BYTES // 2**30} GB")
         if what == "tensors" and self.spent[what] > COPIES[0] * self.spent["storages"] + COPIES[1]:
@@ -211,17 +228,32 @@ class _Reader:
     def tuple_of(self, items) -> tuple:
         self.count(len(items))
         t = tuple(items)
-        depth = 1 + max((self.depth[id(i)][1] for i in t if type(i) is tuple and id(i) in self.depth), default=0)
-        if depth > MAX_NESTING:
-            raise fail(self.name, f"data.pkl nests tuples more than {MAX_NESTING} deep: not a state dict")
-        self.depth[id(t)] = (t, depth)  # (the tuple kept, so that its id is not reused)
+        inner = [self.depth[id(i)] for i in t if type(i) is tuple and id(i) in self.depth]
+        depth = 1 + max((d for _, d, _ in inner), default=0)
+        size = len(t) + sum(n for _, _, n in inner)
+        if depth > MAX_NESTING or size > MAX_TUPLE:
+            raise fail(self.name, f"data.pkl builds a tuple nested more than {MAX_NESTING} deep or of more than "
+                                  f"{MAX_TUPLE:,} values: not a state dict")
+        self.depth[id(t)] = (t, depth, size)  # (the tuple kept, so that its id is not reused)
         return t
+
+    def keyed(self, pairs: list) -> list:
+        """``pairs`` (key, value, key, value ...), if every key is one a state dict or an optimizer's state has:
+        text, a whole number of 32 bits, True, False, None, or a tuple of them (others can be made to
+        share one hash, and a dict of them takes quadratic time)."""
+        def fine(k):
+            return type(k) in (str, bool) or k is None or type(k) is int and -(2**31) <= k < 2**31 or \
+                type(k) is tuple and all(fine(i) for i in k)
+
+        if not all(fine(k) for k in pairs[::2]):
+            raise fail(self.name, "data.pkl keys a dict by something other than text or a small whole number")
+        return pairs
 
     def global_(self, module, attr) -> Global:
         from .arrays import refused_global
 
-        if not isinstance(module, str) or not isinstance(attr, str):
-            raise fail(self.name, "data.pkl names a global by something other than its text")
+        if not isinstance(module, str) or not isinstance(attr, str) or len(module) + len(attr) > MAX_NAME:
+            raise fail(self.name, "data.pkl names a global by something other than a short text")
         g = f"{module}.{attr}".replace(" ", ".")
         refused_global(g, self.name)  # a module, a class or code: never built, and refused as arrays.py does
         return Global(g)
@@ -268,6 +300,7 @@ class _Reader:
                 elif code == "DICT":
                     items = to_mark()
                     self.count(len(items))
+                    items = self.keyed(items)
                     stack.append(dict(zip(items[::2], items[1::2])))
                 elif code in ("APPEND", "APPENDS"):
                     items = [stack.pop()] if code == "APPEND" else to_mark()
@@ -280,6 +313,7 @@ class _Reader:
                     self.count(len(items))
                     target = stack[-1]
                     if isinstance(target, dict):
+                        items = self.keyed(items)
                         target.update(zip(items[::2], items[1::2]))
                 elif code in ("BINPUT", "LONG_BINPUT", "PUT"):
                     memo[arg] = stack[-1]

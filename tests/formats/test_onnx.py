@@ -625,14 +625,15 @@ def test_every_way_of_tracing_starts_from_the_files_initial_state():
             np.testing.assert_allclose(trace.states["h"][0], data["h_l0"], atol=TOL, rtol=0)
 
 
-def test_a_head_on_the_final_state_reads_it_as_the_last_position(tmp_path):
-    """A classifier: Gemm on Y_h (PyTorch's fc(h_n[-1])). Y_h of one direction is h at the last position: the
-    head opens, its output at the last position is the graph's (onnx.reference), and a note says the graph
-    gives that position only. It loaded without its head."""
+@pytest.mark.parametrize("direction", ["forward", "reverse"])
+def test_a_head_on_the_final_state_reads_it_as_the_last_position(tmp_path, direction):
+    """A classifier: Gemm on Y_h (PyTorch's fc(h_n[-1])). Y_h of one direction is h at the last position it
+    read (the first, for a node reading backwards): the head opens, its output there is the graph's
+    (onnx.reference), and a note says the graph gives that position only. It loaded without its head."""
     from onnx.reference import ReferenceEvaluator
 
     rng = np.random.default_rng(4)
-    proto = onnx.load(_lstm_graph(tmp_path, outputs=["probs"], inits={
+    proto = onnx.load(_lstm_graph(tmp_path, outputs=["probs"], attrs={"direction": direction}, inits={
         "axis0": np.array([0], np.int64), "Wc": rng.standard_normal((3, 2)).astype(np.float32)}))
     lstm = proto.graph.node[0]
     del lstm.output[:]
@@ -646,10 +647,11 @@ def test_a_head_on_the_final_state_reads_it_as_the_last_position(tmp_path):
     onnx.save(proto, path)
     model = onnx_format.load(path)
     assert model.head_W.shape == (3, 2) and model.meta["head"] == "softmax"
-    assert any("at the last position only" in n for n in model.meta["notes"])
+    at = -1 if direction == "forward" else 0
+    assert any(("at the last position only" if at else "and the first is the graph's") in n for n in model.notes)
     x = rng.standard_normal((5, 1, 3)).astype(np.float32)
     (probs,) = ReferenceEvaluator(proto).run(None, {"X": x})
-    np.testing.assert_allclose(model.trace(x[:, 0]).y[-1], probs[0], atol=1e-5)
+    np.testing.assert_allclose(model.trace(x[:, 0]).y[at], probs[0], atol=1e-5)
 
 
 def test_a_head_on_a_bidirectional_final_state_opens_with_a_note(tmp_path):

@@ -127,8 +127,14 @@ def test_hand_written_pickles_read_as_written_and_hostile_ones_are_refused(tmp_p
         (_tensor_pickle((2, -3), (3, 1)), "malformed offset, size or stride"),
         (_tensor_pickle((1,), (2**61,)), "malformed offset, size or stride"),  # as_strided would overflow
         (_tensor_pickle((2, 3), (3, 1), tensors=400), "its tensors copy 72 bytes out of storages of 24"),
-        (b"\x80\x02}" + b")" + b"\x85" * 100 + b"K\x01s.", "nests tuples more than 64 deep"),  # hashing overflows C
+        (b"\x80\x02}" + b")" + b"\x85" * 100 + b"K\x01s.", "a tuple nested more than 64 deep"),  # hashing overflows C
         (b"\x80\x02(" + b"K\x01" * 4_000_001 + b"l.", "builds more than 4,000,000 values"),
+        # t = (t, t) through the memo, 40 times: small to read, 2**40 values for hash() to visit
+        (b"\x80\x02})q\x00" + b"h\x00h\x00\x86q\x00" * 40 + b"K\x01s.", "of more than 10,000 values"),
+        # keys that are distinct whole numbers sharing one hash: a dict of them takes quadratic time
+        (b"\x80\x02}(" + b"".join(b"\x8a\x08" + (k * (2**61 - 1)).to_bytes(8, "little") + b"K\x01"
+                                  for k in range(1, 4)) + b"u.", "keys a dict by something other than text"),
+        (b"\x80\x02c" + b"m" * 300 + b"\nx\n.", "names a global by something other than a short text"),
         (_tensor_pickle((10**9, 10**9), (0, 0)), "a tensor of size [1000000000, 1000000000] has more elements than its "
                                                  "storage (6)"),
         (b"\x80\x02ctorch\nSize\n)\x81.", "uses the pickle opcode NEWOBJ"),
@@ -175,8 +181,8 @@ def test_damaged_zips_and_oversized_members_are_refused_in_one_line(tmp_path):
     start = blob.index(b"m/data/0") + len("m/data/0")
     blob[start + 10 : start + 60] = b"\xff" * 50
     (tmp_path / "deflated.pt").write_bytes(bytes(blob))
-    with pytest.raises(ModelFileError, match=r"not a readable zip of torch.save \("):
-        load(tmp_path / "deflated.pt", "deflated.pt")
+    with pytest.raises(ModelFileError, match="its member 'm/data.pkl' is compressed, which torch.save never writes"):
+        load(tmp_path / "deflated.pt", "deflated.pt")  # (a deflated storage of zeros: gigabytes from a small file)
     with zipfile.ZipFile(tmp_path / "order.pt", "w") as z:
         z.writestr("m/data.pkl", _tensor_pickle((6,), (1,)))
         z.writestr("m/byteorder", "little" + " " * 10_000)  # read whole, it could be gigabytes
@@ -192,4 +198,4 @@ def test_tuples_nested_a_million_deep_do_not_crash_the_process(tmp_path):
     path = _zip(tmp_path / "deep.pt", b"\x80\x02}" + b")" + b"\x85" * 1_000_000 + b"K\x01s.")
     code = f"from lstm_tui.formats.torch_zip import load\ntry:\n    load({str(path)!r}, 'deep.pt')\nexcept Exception as e:\n    print(type(e).__name__, e)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0 and "ModelFileError deep.pt: data.pkl nests tuples more than 64 deep" in done.stdout
+    assert done.returncode == 0 and "ModelFileError deep.pt: data.pkl builds a tuple nested more than 64 deep" in done.stdout

@@ -311,6 +311,10 @@ def head(graph: Graph, level):
         graph.notes.append(f"the graph's head reads the final states (Y_h) of {graph.label(level[0])}: the forward "
                            "half's h at the last position beside the backward half's at the first, a pair no one "
                            "position shows; lstm-tui applies the head at every position, to the two halves' h there")
+    elif last and final and graph.attrs(level[0]).get("direction", "forward") == "reverse":
+        graph.notes.append(f"the graph's head reads the final state (Y_h) of {graph.label(level[0])}, which reads "
+                           "backwards: h at the first position; lstm-tui computes the head at every position, and "
+                           "the first is the graph's")
     elif last:
         graph.notes.append(f"the graph gives its head's output at the last position only ({show(out)!r}); lstm-tui "
                            "computes it at every position, and the last is the graph's")

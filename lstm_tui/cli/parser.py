@@ -71,7 +71,7 @@ def _model_options(suppress: bool = False) -> argparse.ArgumentParser:
         "--model",
         metavar="NAME|PATH",
         help="built-in model name (see --list-models; default: brackets, or in the app the last built-in one you named) or model file: .safetensors, "
-        ".npz (PyTorch state_dict or Keras weights), .pt/.pth (needs PyTorch), .keras/.weights.h5 (Keras 3), "
+        ".npz (PyTorch state_dict or Keras weights), .pt/.pth (PyTorch's own, read without it), .keras/.weights.h5 (Keras 3), "
         ".h5/.hdf5 (legacy Keras), .onnx",
     )
     g.add_argument(

@@ -326,6 +326,9 @@ def _open_torch(path: Path, name: str, build):
             raise fail(name, "holds no state_dict of tensors")
         state = {str(k): v for k, v in state.items()}  # (keys as torch.load's path gives them)
         return build(Arrays(name, list(state), state.__getitem__, meta))
+    with open(path, "rb") as fh:
+        if fh.read(1) != b"\x80":  # neither a zip nor a pickle
+            raise fail(name, "not a PyTorch file (neither torch.save's zip nor a pickle)")
     try:
         import torch
     except ImportError:

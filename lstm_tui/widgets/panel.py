@@ -450,7 +450,7 @@ class Panel(Widget, can_focus=False):
             self._show_legend()
         n = len(values)
         if subtitle is None:
-            subtitle = f"{n} values" if n else ""
+            subtitle = f"{n} value{'s' * (n != 1)}" if n else ""
         bad = int(n - np.isfinite(values).sum()) if n else 0
         if bad:  # a patch can make a run NaN or ±inf: drawn with the scale's end colour, said here (before
             subtitle += f" · {bad} NaN/inf"  # the scale's note, which a narrow panel cuts first)

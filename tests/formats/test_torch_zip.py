@@ -199,3 +199,10 @@ def test_tuples_nested_a_million_deep_do_not_crash_the_process(tmp_path):
     code = f"from lstm_tui.formats.torch_zip import load\ntry:\n    load({str(path)!r}, 'deep.pt')\nexcept Exception as e:\n    print(type(e).__name__, e)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and "ModelFileError deep.pt: data.pkl builds a tuple nested more than 64 deep" in done.stdout
+
+
+def test_a_pt_of_neither_zip_nor_pickle_is_not_called_an_old_format(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch", None)
+    (tmp_path / "junk.pt").write_bytes(b"GIF89a" + bytes(300))
+    with pytest.raises(ModelFileError, match="junk.pt: not a PyTorch file"):
+        load_file(tmp_path / "junk.pt")

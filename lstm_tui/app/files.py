@@ -30,13 +30,6 @@ OPEN_OPTIONS = {"--vocab": "vocab_path", "--prefix": "prefix", "--head-activatio
                 "--head-pool": "head_pool"}
 
 
-def _exists(path: str) -> bool:
-    try:
-        return Path(path).exists()
-    except (OSError, ValueError):  # a name too long for the system, a NUL
-        return False
-
-
 def open_spec(text: str) -> tuple[str, dict]:
     """What o was given: the model (a name or a path), and the options after it (OPEN_OPTIONS, as on the
     command line: ``--vocab v.json`` or ``--vocab=v.json``). A path may hold spaces, quoted or not."""
@@ -45,11 +38,11 @@ def open_spec(text: str) -> tuple[str, dict]:
     text = text.strip()
     if len(text) > 1 and text[0] == text[-1] and text[0] in "'\"" and text[0] not in text[1:-1]:
         text = text[1:-1]  # a quoted path on its own
-    if " --" not in text or _exists(text):  # a name, or a path on its own
+    if " --" not in text or os.path.exists(text):  # a name, or a path on its own (False for a name too long)
         return text, {}
     head, _, rest = text.partition(" --")
     try:
-        if _exists(head.strip()):  # an unquoted path with spaces, then the options
+        if os.path.exists(head.strip()):  # an unquoted path with spaces, then the options
             spec, words = head.strip(), shlex.split("--" + rest, posix=os.name != "nt")
         else:
             spec, *words = shlex.split(text, posix=os.name != "nt")

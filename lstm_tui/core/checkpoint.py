@@ -234,7 +234,7 @@ class Store:
             if self.c is not None:
                 self.c[lay][w + 1] = tr.states["c"][lay][-1]
         if len(self.pools) == w + 1:
-            self.pools.append(None if tr.pool is None else tr.pool.after(tr.states["h"][-1]))
+            self.pools.append(tr.pool_after())
         a = w * self.W
         b = a // self.B
         first = a % self.B == 0

@@ -5,7 +5,8 @@ Keras's ``GlobalMaxPooling1D`` / ``GlobalAveragePooling1D`` (PyTorch's ``out.max
 the head at position t reads the pool of positions 0..t: for a model that reads forwards,
 exactly the model's output for the text up to t; at the last position, its output for the
 whole text. The pool is carried from one chunk or window of a long run to the next as
-:class:`Pool`, the pooled row so far and how many steps it pooled, as h and c are.
+:class:`Pool` (the running maximum or sum in float64, and how many steps it holds), as h and
+c are: ``Trace.pool`` is the pool before a trace's first step, ``Trace.pool_after()`` after its last.
 """
 
 from __future__ import annotations

@@ -58,7 +58,7 @@ def chunks(model: Model, tokens, ids, unknown, frames, steps: int) -> Iterator[T
         tr = model.trace_vectors(x, tuple(tokens[a:b]), None if ids is None else ids[a:b], unknown[a:b], h0, c0, laid,
                                  pool)
         if b > a:
-            pool = None if pool is None else pool.after(tr.states["h"][-1])
+            pool = tr.pool_after()
             h0 = [_last(tr, "h", n) for n in range(tr.num_layers)]
             c0 = None if tr.c0 is None else [_last(tr, "c", n) for n in range(tr.num_layers)]
         yield tr

@@ -243,6 +243,10 @@ class Trace:
             pool=None if self.pool is None else self.pool.after(self.states["h"][L - 1][:start]),
         )
 
+    def pool_after(self) -> Pool | None:
+        """A pooling head's pool after the last step (for the chunk or window that follows), or None."""
+        return None if self.pool is None else self.pool.after(self.states["h"][-1])
+
     def abs_max(self, q: str, layer: int) -> float:
         """The largest |value| of a quantity (or ``x``, ``y``) over the whole
         sequence, initial state included; 0 for an empty trace."""

@@ -134,8 +134,7 @@ class TraceBuilder:
             self._laid,
             self._pool,
         )
-        if self._pool is not None:
-            self._pool = self._pool.after(chunk.states["h"][-1])
+        self._pool = chunk.pool_after()
         for n in range(full.num_layers):
             for q, v in chunk.states.items():
                 full.states[q][n][a:b] = v[n]

@@ -260,24 +260,13 @@ _STATE_DICT_GLOBALS = ("torch._utils.", "torch.", "collections.OrderedDict", "bu
                        "_codecs.encode", "numpy.")
 
 
-def _pickle_bytes(path: Path) -> tuple[bytes | None, bool]:
-    """The pickle inside a PyTorch file (``data.pkl`` of its zip, or the file itself) and whether it is TorchScript."""
-    with open(path, "rb") as fh:
-        magic = fh.read(4)
-    if magic == ZIP_MAGIC:
-        try:
-            with zipfile.ZipFile(path) as z:
-                names = z.namelist()
-                script = any(n.endswith("/constants.pkl") or "/code/" in n for n in names)
-                pkl = [n for n in names if n.endswith("/data.pkl") or n == "data.pkl"]
-                info = z.getinfo(pkl[0]) if pkl else None
-                if info is None or info.file_size > 64 * 1024**2:
-                    return None, script
-                return z.read(pkl[0]), script
-        except Exception:  # BadZipFile, OSError, zlib.error, an unknown compression, ...: torch_zip says which
-            return None, False
-    with open(path, "rb") as fh:
-        return fh.read(64 * 1024**2), False
+def _is_torchscript(path: Path) -> bool:
+    """Whether a zip is a TorchScript archive (code beside the weights)."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            return any(n.endswith("/constants.pkl") or "/code/" in n for n in z.namelist())
+    except Exception:  # BadZipFile, OSError, ...: torch_zip says which
+        return False
 
 
 def pickled_globals(data: bytes) -> list[str]:
@@ -302,33 +291,24 @@ def refused_global(g: str, name: str) -> None:
         raise never_unpickled(name, f"holds a whole pickled object ({show(g[:120])}), not a state dict of tensors")
 
 
-def _module_in_pickle(path: Path, name: str, opcodes: bool) -> None:
-    """Refuse a TorchScript archive or (``opcodes``: read here) a pickle that names more than tensors,
-    before anything reads it further."""
-    data, script = _pickle_bytes(path)
-    if script:
-        raise never_unpickled(name, "is a TorchScript archive (torch.jit.save: code and weights)")
-    if data is None or not opcodes:
-        return
-    for g in pickled_globals(data):
-        refused_global(g, name)
-
-
 def _open_torch(path: Path, name: str, build):
     with open(path, "rb") as fh:
-        zipped = fh.read(4) == ZIP_MAGIC
-    _module_in_pickle(path, name, opcodes=not zipped)  # a zip's pickle: torch_zip refuses each global as it reads
-    if zipped:  # torch.save's zip (PyTorch 1.6 on): read here, without PyTorch (torch_zip.py)
+        head = fh.read(4)
+    if head == ZIP_MAGIC:  # torch.save's zip (PyTorch 1.6 on): read without PyTorch (torch_zip.py)
+        if _is_torchscript(path):
+            raise never_unpickled(name, "is a TorchScript archive (torch.jit.save: code and weights)")
         from .torch_zip import load
 
-        state, meta = _state_dict(load(path, name), lambda v: isinstance(v, np.ndarray))
+        state, meta = _state_dict(load(path, name), lambda v: isinstance(v, np.ndarray))  # (refuses each global)
         if state is None:
             raise fail(name, "holds no state_dict of tensors")
         state = {str(k): v for k, v in state.items()}  # (keys as torch.load's path gives them)
         return build(Arrays(name, list(state), state.__getitem__, meta))
-    with open(path, "rb") as fh:
-        if fh.read(1) != b"\x80":  # neither a zip nor a pickle
-            raise fail(name, "not a PyTorch file (neither torch.save's zip nor a pickle)")
+    if head[:1] != b"\x80":  # neither a zip nor a pickle
+        raise fail(name, "not a PyTorch file (neither torch.save's zip nor a pickle)")
+    with open(path, "rb") as fh:  # the format before PyTorch 1.6: a pickle whose globals are checked before torch
+        for g in pickled_globals(fh.read(64 * 1024**2)):
+            refused_global(g, name)
     try:
         import torch
     except ImportError:

@@ -354,3 +354,4 @@ def test_width_labels_of_a_projected_layer_that_reads_forwards():
     assert width_label(trace, "h", 0, 2) == "2 values (P)" and width_label(trace, "f", 0, 5) == "5 values (H)"
     assert width_label(trace, "h_prev", 0, 2) == "2 values (P)" and width_label(trace, "c_prev", 0, 5) == "5 values (H)"
     assert width_label(trace, "h", 1, 4) == "4 values" and panel_parts(trace, "h", 0) == ()
+    assert width_label(trace, "h", 1, 1) == "1 value"  # a binary classifier's y panel

@@ -70,6 +70,11 @@ def _symbol(trace, key: str, layer: int) -> str:
     return "P" if key in ("h", "h_prev") else "H"
 
 
+def values_label(n: int) -> str:
+    """"1 value", "16 values"."""
+    return f"{n} value{'s' * (n != 1)}"
+
+
 def width_label(trace, key: str, layer: int, n: int) -> str:
     """A panel's subtitle: how many values, which width (H, P, 2H …) in a projected or
     bidirectional layer, and each direction's units: "16 values (2H): → 0-7 │ ← 8-15"."""
@@ -79,7 +84,7 @@ def width_label(trace, key: str, layer: int, n: int) -> str:
     sym = _symbol(trace, key, layer if key != "x" else layer - 1)
     if sym and len(parts) > 1:
         sym = f"{len(parts)}{sym}"
-    label = f"{n} values" + (f" ({sym})" if sym else "")
+    label = values_label(n) + (f" ({sym})" if sym else "")
     if not parts:
         return label
     w = n // len(parts)

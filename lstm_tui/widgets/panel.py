@@ -23,6 +23,7 @@ from textual.strip import Strip
 from textual.visual import Visual, visualize
 from textual.widget import Widget
 
+from ..render.directions import values_label
 from ..render.heatmap import legend
 from ..render.palette import Scale
 from ..render.panels import PanelSpec, scale_note, title
@@ -450,7 +451,7 @@ class Panel(Widget, can_focus=False):
             self._show_legend()
         n = len(values)
         if subtitle is None:
-            subtitle = f"{n} value{'s' * (n != 1)}" if n else ""
+            subtitle = values_label(n) if n else ""
         bad = int(n - np.isfinite(values).sum()) if n else 0
         if bad:  # a patch can make a run NaN or ±inf: drawn with the scale's end colour, said here (before
             subtitle += f" · {bad} NaN/inf"  # the scale's note, which a narrow panel cuts first)

@@ -11,7 +11,10 @@ prints the main thread's CPU time from the key to that frame, which a loaded
 machine disturbs less, and the CPU time a step spends in each part (the
 app's ``refresh_view`` and the widgets it calls, Textual's layout and
 compositor, writing the escape codes). The trace is computed before the
-app starts, so no worker runs while the keys are timed.
+app starts, so no worker runs while the keys are timed. Between keys the app
+draws the steps next to the current one ahead (``LstmApp._warm_list``);
+``--cold`` turns that off: the cost of a step drawn cold, as when keys come
+faster than the app can draw ahead, or the step is a jump.
 
 Jumps: Home, End and random steps of a checkpointed trace, each to its first
 frame (the step on screen) and to its last (the history's text around it
@@ -213,6 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--jumps", action="store_true", help="time jumps on a checkpointed trace instead of steps")
     parser.add_argument("--keys", type=int, default=60)
+    parser.add_argument("--cold", action="store_true", help="steps without the steps around drawn ahead")
     parser.add_argument("-T", type=int, default=100_000, help="steps of the checkpointed trace (--jumps)")
     parser.add_argument("--numpy", action="store_true", help="jumps with NumPy's loop, not the compiled one")
     parser.add_argument("--small", action="store_true", help="steps at H=64, one layer, V=100, 80x24")
@@ -220,6 +224,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.numpy:  # as run.py's NumPy child: the app would otherwise compile numba's loop in the background meanwhile
         os.environ["LSTM_TUI_COMPILED"] = "0"
     _instrument()
+    if args.cold:
+        from lstm_tui.app import LstmApp
+
+        LstmApp._warm_list = lambda self, k: []
     import run as bench
 
     print(f"CPU: {bench._yardstick()} (a yardstick for comparing machines)")

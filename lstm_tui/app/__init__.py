@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 from textual.app import App, ComposeResult
@@ -171,6 +172,7 @@ class LstmApp(Intervene, Effects, AppState, Workers, Actions, Find, Files, Watch
         super().__init__()
         self._init_state(model, text, frames, retokenize, settings)
         self._init_interventions(source, source_text)
+        self._warming: list = []  # what is left to make of the steps around this one (_warm_one)
         self._gc_thresholds = gc.get_threshold()  # the collector's settings to put back on the way out
 
     def _trace_builder(self, inputs) -> TraceBuilder:
@@ -247,6 +249,7 @@ class LstmApp(Intervene, Effects, AppState, Workers, Actions, Find, Files, Watch
         # (numba, if installed) gets ready in the background, its import holding the GIL for a
         # moment; traces take NumPy's loop until it is ready (LSTM_TUI_COMPILED=0: always).
         self.set_timer(1.0, compiled.warm_up)
+        self._warming: list = []  # what is left to make of the steps around this one (_warm_one)
         self._gc_thresholds = gc.get_threshold()
         gc.set_threshold(self._gc_thresholds[0], self._gc_thresholds[1], 1000)
         self._show_notes()
@@ -318,6 +321,28 @@ class LstmApp(Intervene, Effects, AppState, Workers, Actions, Find, Files, Watch
         self._watches.show(tr, k, self.watched, [tuple(w) for w in self.watch_exprs])
         if self.view != "steps":
             self.query_one(f"#{self.view}").show(state)
+        else:  # the next step's lines and the one before's, made while the app waits for a key
+            self._warming = self._warm_list(k + 1) + self._warm_list(k - 1)
+            if self._warming:
+                self.call_after_refresh(self._warm_one, self._warming)
+
+    def _warm_list(self, k: int) -> list:
+        """What to draw of 0-based step k before a key asks for it, a call an item: the panels' heatmap
+        lines, the token strip, the unit view (none where k's numbers are not at hand)."""
+        panels = self._steps.warm(k)
+        if not panels:
+            return []
+        shown = self.patches and self.run_trace is self._patched
+        patched = patched_here(self.patches, self.layer, k, self.unit) if shown else []
+        unit = partial(self._unit_view.warm, self.run_trace, self.layer, k, self.unit, self.notation, self.model, patched)
+        return [*panels, partial(self._strip.warm, k), unit]
+
+    def _warm_one(self, warming: list) -> None:
+        """One panel's lines of a step next to this one (``refresh_view``), once its frame is drawn; the
+        next panel's after any key that has come meanwhile. A later step's list replaces this one."""
+        if warming is self._warming and warming:
+            warming.pop(0)()
+            self.call_later(self._warm_one, warming)
 
     @property
     def _panels(self) -> list:

@@ -32,7 +32,7 @@ from ..render.text import top_k_text
 from .filters import SkipRGB
 from .heatmap import HeatmapRows
 from .messages import UnitChosen
-from .rich_lines import rich_strips
+from .rich_lines import Drawn
 
 
 class Part(Widget):
@@ -133,13 +133,15 @@ class Panel(Widget, can_focus=False):
         self._style: Style | None = None  # the panel's own style, under the heatmap rows
         self._bar: tuple | None = None  # (rows shown, rows, scroll), and the scrollbar's segments
         self._framing: tuple | None = None  # what _frame copied; () when it cannot; None: not yet
-        self._framed_rows: dict[int, tuple[Strip, Strip]] = {}  # heatmap line -> (its row, framed)
+        self._framed_rows: dict[int, tuple[Strip, Strip]] = {}  # id of a heatmap line -> (it, framed)
+        self._built: dict[tuple, Strip] = {}  # heatmap lines by what they show, this step's and its neighbours'
         self._outer: dict[int, Strip] = {}  # the other lines as Textual drew them, until it repaints them
         self.drawn = False  # whether a step has been shown (until then the panel's height is a guess)
         self._width = 0  # the content width the lines were made for
         self._lines: list[Strip] = []  # every content line, top to bottom
         self._heat_keys: list[object] = []  # what each heatmap line shows now
         self._cache: dict[tuple[int, int], list[Strip]] = {}  # (id of a text part, width) -> its strips
+        self._drawn = Drawn(8)  # text parts' lines by what they hold: the output's top tokens of the steps around
 
     def compose(self) -> ComposeResult:
         yield from self._parts()
@@ -158,7 +160,7 @@ class Panel(Widget, can_focus=False):
                 strips = [] if part is self.extra and not part.content else [Strip([])]
             else:
                 style = self.get_visual_style(part.component) if part.component else self.visual_style
-                strips = rich_strips(self, part.content, width, style)
+                strips = self._drawn.strips(self, part.content, width, style)
                 if strips is None:
                     visual: Visual = visualize(self, part.content, markup=False)
                     strips = Visual.to_strips(self, visual, width, None, style)
@@ -208,49 +210,48 @@ class Panel(Widget, can_focus=False):
 
     def _heat_lines(self) -> list[int]:
         """Redraw the heatmap lines whose rows changed; the content lines redrawn."""
-        hm, part = self.heatmap.map, self.heatmap
+        hm = self.heatmap.map
         hm.style = self._heat_style()  # under a direction block's arrows (its rows are built below)
         changed = []
-        shown = hm.rows_shown
-        bar = self._scrollbar() if hm.scrollbar else None
-        style = None
+        bar = self._scrollbar(hm) if hm.scrollbar else None
         for i in range(len(self._heat_keys)):
-            if i < shown:
-                key = (hm.row_key(hm.scroll + i), None if bar is None else bar[i], self._width)
-            else:
-                key = ("blank", self._width)
-            if key == self._heat_keys[i]:
-                continue
-            self._heat_keys[i] = key
-            style = style or self._heat_style()
-            width = self._width - (1 if bar is not None else 0)
-            if i < shown:  # the row, padded to the width, and the scrollbar: one strip made (each costs)
-                strip = hm._strips[hm.scroll + i]
-                if strip.cell_length > width:
-                    strip = strip.crop(0, width)
-                segments = list(strip)
-                if strip.cell_length < width:
-                    segments.append(Segment(" " * (width - strip.cell_length), style))
-                if bar is not None:
-                    segments.append(bar[i])
-                strip = Strip(segments, self._width)
-            else:
-                strip = Strip.blank(self._width, style)
-            self._lines[part.top + i] = strip
-            changed.append(part.top + i)
+            key, strip = self._heat_line(hm, i, bar)
+            if key != self._heat_keys[i]:
+                self._heat_keys[i] = key
+                self._lines[self.heatmap.top + i] = strip if strip is not None else Strip.blank(self._width, hm.style)
+                changed.append(self.heatmap.top + i)
         return changed
 
-    def _scrollbar(self) -> list:
+    def _heat_line(self, hm: HeatmapRows, i: int, bar: list | None) -> tuple[tuple, Strip | None]:
+        """(what heatmap line i of ``hm`` shows, its strip: the row padded to the width, and the scrollbar),
+        the strip kept under that key for the steps around (``warm``); None for a line under the rows."""
+        if i >= hm.rows_shown:
+            return ("blank", self._width), None
+        key = (hm.row_key(hm.scroll + i), None if bar is None else bar[i], self._width)
+        strip = self._built.get(key)
+        if strip is None:  # the row, padded to the width, and the scrollbar: one strip made (each costs)
+            width = self._width - (1 if bar is not None else 0)
+            strip = hm._strips[hm.scroll + i]
+            if strip.cell_length > width:
+                strip = strip.crop(0, width)
+            segments = list(strip)
+            if strip.cell_length < width:
+                segments.append(Segment(" " * (width - strip.cell_length), hm.style))
+            if bar is not None:
+                segments.append(bar[i])
+            strip = _keep(self._built, key, Strip(segments, self._width), 4 * len(self._heat_keys))
+        return key, strip
+
+    def _scrollbar(self, hm: HeatmapRows) -> list:
         """The heatmap's vertical scrollbar, a segment a line, in the colours Textual's scrollbar takes
         (kept for its position: a step does not move it)."""
-        hm = self.heatmap.map
         key = (hm.rows_shown, hm.rows, hm.scroll)
         if self._bar is None or self._bar[0] != key:
-            self._bar = (key, self._make_scrollbar())
+            self._bar = (key, self._make_scrollbar(hm))
         return self._bar[1]
 
-    def _make_scrollbar(self) -> list:
-        hm, styles = self.heatmap.map, self.styles
+    def _make_scrollbar(self, hm: HeatmapRows) -> list:
+        styles = self.styles
         background, color = styles.scrollbar_background, styles.scrollbar_color
         if background.a < 1:
             background = self.background_colors[0] + background
@@ -303,7 +304,8 @@ class Panel(Widget, can_focus=False):
             run = next((k for k, y in enumerate(missing) if y != top + k), len(missing))
             kept.update(zip(range(top, top + run), super().render_lines(Region(0, top, width, run))))
             missing = missing[run:]
-        lines = [self._framed(y - rows.start, prefix, suffix, filters, background) if y in rows else kept[y]
+        top = self.heatmap.top - rows.start
+        lines = [self._framed(self._lines[top + y], prefix, suffix, filters, background) if y in rows else kept[y]
                  for y in crop.line_range]
         if crop.column_span != (0, width):
             lines = [strip.crop(crop.x, crop.right) for strip in lines]
@@ -349,17 +351,16 @@ class Panel(Widget, can_focus=False):
             return None
         return line.crop(0, gx), line.crop(gx + self._width, width), rows, filters, self.background_colors[1], width
 
-    def _framed(self, i: int, prefix: Strip, suffix: Strip, filters, background) -> Strip:
-        """Heatmap line i in its frame, the same strip while the row is the same."""
-        row = self._lines[self.heatmap.top + i]
-        kept = self._framed_rows.get(i)
+    def _framed(self, row: Strip, prefix: Strip, suffix: Strip, filters, background) -> Strip:
+        """A heatmap line in its frame, the same strip while the line is the same."""
+        kept = self._framed_rows.get(id(row))
         if kept is not None and kept[0] is row:
             return kept[1]
         segments = [*prefix, *row, *suffix]
         for f in filters:  # (as Strip.apply_filter, without a new strip for each filter)
             segments = f.apply(segments, background)
         strip = Strip(segments, prefix.cell_length + self._width + suffix.cell_length)
-        self._framed_rows[i] = (row, strip)
+        _keep(self._framed_rows, id(row), (row, strip), 4 * len(self._heat_keys))
         return strip
 
     class Resized(Message):
@@ -379,6 +380,7 @@ class Panel(Widget, can_focus=False):
         """The theme or the CSS changed: every cached line holds the old colours."""
         super().notify_style_update()
         self._style = self._bar = self._framing = None
+        self._built.clear()
         if self._width:
             self._cache.clear()
             self._legend_key = None
@@ -460,6 +462,30 @@ class Panel(Widget, can_focus=False):
         if subtitle != self.border_subtitle:
             self.border_subtitle = subtitle
 
+    def warm(self, values: np.ndarray, scale: Scale, selected: int | None, mono: bool = False,
+             numbers: bool = False, parts: tuple[str, ...] = (), extra: list[tuple[str, float]] | Text | None = None) -> None:
+        """Make (and frame) the heatmap lines that ``show`` of these values would draw, and the lines of
+        ``extra``, before it is asked: the app warms the steps next to the current one while it waits for
+        a key. Lines are kept by what they show, so ``show`` takes a warm line only where it would have
+        made the same one."""
+        hm = self.heatmap.map
+        if not self._width or not self._heat_keys:
+            return
+        if extra is not None and self.spec.key == "y":
+            text = top_k_text(extra, self._width) if isinstance(extra, list) else extra
+            self._drawn.strips(self, text, self._width, self.visual_style)
+        ahead = HeatmapRows()
+        ahead.width, ahead.max_rows, ahead.scroll, ahead.style = hm.width, hm.max_rows, hm.scroll, self._heat_style()
+        ahead.set(values, scale, selected, mono, numbers, parts)
+        if ahead.height_for(self._width) != len(self._heat_keys):
+            return  # show would lay the panel out again
+        bar = self._scrollbar(ahead) if ahead.scrollbar else None
+        framing = self._framing
+        for i in range(ahead.rows_shown):
+            _, strip = self._heat_line(ahead, i, bar)
+            if framing:
+                self._framed(strip, *framing[:2], *framing[3:5])
+
     def _show_legend(self) -> None:
         """The legend, as wide as a heatmap row: it changes with the scale only, not with the step."""
         hm, room = self.heatmap.map, max(1, self._width or 30)
@@ -517,6 +543,14 @@ class Panel(Widget, can_focus=False):
     def on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
         if self._heat_offset(event) is not None and self._scroll_heatmap(-1):
             event.stop()
+
+
+def _keep(kept: dict, key, value, most: int):
+    """``value`` put in ``kept`` under ``key``, the oldest entry dropped when there are ``most``; returned."""
+    if len(kept) >= max(most, 8):
+        del kept[next(iter(kept))]
+    kept[key] = value
+    return value
 
 
 def _no_meta(style: Style) -> Style:

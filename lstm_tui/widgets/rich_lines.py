@@ -66,11 +66,42 @@ def _offsets(segments: list[Segment], y: int) -> list[Segment]:
     return out
 
 
+def text_key(text: object) -> tuple | None:
+    """What Rich draws of ``text``: equal keys, equal lines (None for anything but a Rich text)."""
+    if not isinstance(text, Text):
+        return None
+    return (text.plain, tuple(text.spans), text.style, text.justify, text.overflow, text.no_wrap, text.end,
+            text.tab_size)
+
+
+class Drawn:
+    """Rich texts' lines by what the texts hold (``text_key``), the width, the style and the selection:
+    the last few, so that a text made again for the next step finds its lines made (the app warms them)."""
+
+    def __init__(self, most: int = 4) -> None:
+        self.most, self._kept = most, {}
+
+    def strips(self, widget: Widget, text: object, width: int, style) -> list[Strip] | None:
+        """``rich_strips(widget, text, width, style)``, drawn once for equal texts."""
+        key = text_key(text)
+        if key is None:
+            return rich_strips(widget, text, width, style)
+        key = (key, width, style, widget.text_selection)
+        strips = self._kept.get(key, False)
+        if strips is False:
+            if len(self._kept) >= self.most:
+                del self._kept[next(iter(self._kept))]
+            strips = self._kept[key] = rich_strips(widget, text, width, style)
+        return strips
+
+
 class RichLines:
     """For a widget that shows one Rich text: its lines by :func:`rich_strips`, kept while the text
-    (by identity), the width, the style and the selection are the same."""
+    (by identity), the width, the style and the selection are the same, and the lines of the last
+    few texts by what they hold (``warm`` draws the next step's before it is shown)."""
 
     _rich_kept: tuple | None = None
+    _rich_drawn: Drawn | None = None
 
     def rich_line(self: Widget, y: int, key: tuple, text: Callable[[], object]) -> Strip | None:
         """Line y of ``text()``, drawn when ``key`` (compared item by item with ``is``) changes;
@@ -79,11 +110,22 @@ class RichLines:
         kept = self._rich_kept
         if (kept is None or len(kept[0]) != len(key) or any(a is not b for a, b in zip(kept[0], key))
                 or kept[1:4] != (width, style, selection)):
-            kept = self._rich_kept = (key, width, style, selection, rich_strips(self, text(), width, style))
+            kept = self._rich_kept = (key, width, style, selection, self.rich_drawn.strips(self, text(), width, style))
         strips = kept[4]
         if strips is None:
             return None
         return strips[y] if y < len(strips) else Strip.blank(width, style.rich_style)
+
+    @property
+    def rich_drawn(self) -> Drawn:
+        if self._rich_drawn is None:
+            self._rich_drawn = Drawn()
+        return self._rich_drawn
+
+    def rich_warm(self: Widget, text: object) -> None:
+        """Draw ``text``'s lines now, for when the widget is handed a text equal to it."""
+        if self.size.width:
+            self.rich_drawn.strips(self, text, self.size.width, self.visual_style)
 
 
 class RichStatic(RichLines, Static):

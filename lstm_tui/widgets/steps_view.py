@@ -8,6 +8,8 @@ when scrolled (or laid out) into view.
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 from textual.app import ComposeResult
 from textual.containers import Grid, VerticalScroll
@@ -188,7 +190,6 @@ class StepsView(VerticalScroll, can_focus=False):
         self.catch_up()
 
     def _show_panels(self, state: State, panels: list[Panel]) -> None:
-        tr, k, layer = state.trace, state.k, state.layer
         view = self.region
         for panel in panels:
             region = panel.heatmap.region  # what changes with the step
@@ -196,22 +197,50 @@ class StepsView(VerticalScroll, can_focus=False):
                 self.stale.add(panel)
                 continue
             self.stale.discard(panel)
-            spec = panel.spec
-            vals = panel_specs.values(tr, spec.key, layer, k)
-            by_unit = spec.key not in ("x", "y") or (spec.key == "x" and layer > 0)
-            extra = None
-            if spec.key == "y":  # patched: the top-k before → after; otherwise the run's own
-                extra = top_k(tr, state.model.vocab, k) if state.after is None else output_text(state, k)
-            scale = self._scale(tr, spec, layer, state.palette, state.mode is not None)
-            unit = min(state.unit, len(vals) - 1) if by_unit else None
-            if spec.key in ("h", "h_prev") and tr.width("h", layer) != tr.width(tr.quantities[0], layer):
-                unit = None  # a projected LSTM's h (P wide) mixes every unit: none of its values is the unit's
+            tr, spec, layer = state.trace, panel.spec, state.layer
+            vals, scale, unit, parts = self._heatmap_of(state, panel, state.k)
             panel.show(
-                vals, scale, unit, state.mono, extra, state.numbers,
-                parts=panel_parts(tr, spec.key, layer), subtitle=width_label(tr, spec.key, layer, len(vals)),
+                vals, scale, unit, state.mono, self._extra(state, panel, state.k), state.numbers,
+                parts=parts, subtitle=width_label(tr, spec.key, layer, len(vals)),
                 equation=layer_equation(panel_specs.equation(spec, state.notation), spec.key, state.model, layer),
                 note="difference scale" if state.mode is not None else None,
             )
+
+    @staticmethod
+    def _extra(state: State, panel: Panel, k: int):
+        """The output panel's top tokens at step k (patched: before → after); None for the others."""
+        if panel.spec.key != "y":
+            return None
+        return top_k(state.trace, state.model.vocab, k) if state.after is None else output_text(state, k)
+
+    def _heatmap_of(self, state: State, panel: Panel, k: int) -> tuple:
+        """(values, scale, marked unit, direction blocks) of the panel's heatmap at 0-based step k."""
+        tr, spec, layer = state.trace, panel.spec, state.layer
+        vals = panel_specs.values(tr, spec.key, layer, k)
+        scale = self._scale(tr, spec, layer, state.palette, state.mode is not None)
+        by_unit = spec.key not in ("x", "y") or (spec.key == "x" and layer > 0)
+        unit = min(state.unit, len(vals) - 1) if by_unit else None
+        if spec.key in ("h", "h_prev") and tr.width("h", layer) != tr.width(tr.quantities[0], layer):
+            unit = None  # a projected LSTM's h (P wide) mixes every unit: none of its values is the unit's
+        return vals, scale, unit, panel_parts(tr, spec.key, layer)
+
+    def warm(self, k: int) -> list:
+        """What to do, a panel a call, to make the heatmap lines of 0-based step k of the state last shown
+        before a key asks for them (``Panel.warm``): the panels on screen, where step k's values are at
+        hand (a long trace's window is not recomputed for it)."""
+        state = self._state
+        if state is None or not 0 <= k < state.steps or (state.trace.cell, state.trace.has_head) != self._built_for:
+            return []
+        tr = state.trace
+        W = getattr(tr, "window_length", 0)
+        if W and k // W != state.k // W:
+            return []
+        return [partial(self._warm, state, panel, k) for panel in self.panels if panel.drawn and panel not in self.stale]
+
+    def _warm(self, state: State, panel: Panel, k: int) -> None:
+        if state is self._state:  # (no step since)
+            vals, scale, unit, parts = self._heatmap_of(state, panel, k)
+            panel.warm(vals, scale, unit, state.mono, state.numbers, parts, self._extra(state, panel, k))
 
     def _scale(self, trace: Trace, spec: PanelSpec, layer: int, palette: str, delta: bool = False) -> Scale:
         """The panel's colour scale, computed once per trace, layer and palette

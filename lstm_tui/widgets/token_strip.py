@@ -32,6 +32,11 @@ class TokenStrip(RichLines, Widget):
     def render(self):
         return token_strip(self.tokens, self.unknown, self.k, self.content_region.width or 80)
 
+    def warm(self, k: int) -> None:
+        """Draw the strip of step k now, before a key asks for it."""
+        if 0 <= k < len(self.tokens):
+            self.rich_warm(token_strip(self.tokens, self.unknown, k, self.content_region.width or 80))
+
     def render_line(self, y: int) -> Strip:
         line = self.rich_line(y, (self.tokens, self.unknown, self.k), self.render)
         return super().render_line(y) if line is None else line

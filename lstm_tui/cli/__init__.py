@@ -511,10 +511,6 @@ def main(argv: list[str] | None = None) -> int:
         return _run_app(args)
     except UserError as exc:
         print(f"lstm-tui: error: {exc}", file=sys.stderr)
-        from ..core.interventions import PatchSyntaxError
-
-        if isinstance(exc, PatchSyntaxError):  # a --set: a caret under the bad column of the line above
-            print(" " * (len("lstm-tui: error: ") + exc.offset) + "^", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -60,16 +60,13 @@ def _steps_text(steps: tuple[int, ...]) -> str:
 
 class PatchSyntaxError(InputError):
     """A ``--set`` that does not parse or does not fit the model: one line
-    ``--set "TEXT": reason``. ``column`` is the bad character's 0-based column in
-    the text, ``offset`` its column in the message (where the command line puts
-    its caret), and :meth:`caret` draws text and caret for a UI, like
-    ``syntax.ExpressionError``."""
+    ``--set "TEXT": column N: reason``, N counted from 1 as ``syntax.ExpressionError``
+    counts it. ``column`` is the bad character's 0-based column in the text, and
+    :meth:`caret` draws text and caret for a UI."""
 
     def __init__(self, option: str, text: str, column: int, reason: str):
-        head = f'{option} "'
-        super().__init__(f'{head}{inert(text)}": {reason}')
+        super().__init__(f'{option} "{inert(text)}": column {column + 1}: {reason}')
         self.option, self.text, self.column, self.reason = option, text, column, reason
-        self.offset = len(head) + len(inert(text[:column]))
 
     def caret(self) -> str:
         """Two lines for a UI: the text, and a caret under the offending column."""

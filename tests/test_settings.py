@@ -34,3 +34,26 @@ def test_unwritable_folder_gives_a_warning_not_an_error(tmp_path, monkeypatch):
     blocker.write_text("x")
     monkeypatch.setenv("XDG_CONFIG_HOME", str(blocker))
     assert "not saved" in settings.save(settings.Settings())
+
+
+def test_a_broken_settings_file_is_said_on_the_apps_screen_not_only_before_it(monkeypatch, capsys):
+    """The terminal line before the app opens is hidden by the app's screen until it quits: the app says it too."""
+    import asyncio
+
+    from lstm_tui.app import LstmApp
+    from lstm_tui.cli import main
+
+    path = settings.settings_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"{not json")
+    shown = []
+
+    async def run(app):
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.pause()
+            shown.extend(n.message for n in app._notifications)
+
+    monkeypatch.setattr(LstmApp, "run", lambda self: asyncio.run(run(self)))
+    assert main(["--model", "brackets", "--text", "(())"]) == 0
+    assert "not valid JSON" in capsys.readouterr().err
+    assert any("not valid JSON" in m and str(path) in m for m in shown)

@@ -168,10 +168,13 @@ class LstmApp(Intervene, Effects, AppState, Workers, Actions, Find, Files, Watch
         settings: Settings | None = None,
         source: Trace | None = None,
         source_text: str = "",
+        warnings: tuple[str, ...] = (),
     ) -> None:
+        """``warnings``: one line each, shown when the app opens (a settings file it could not read)."""
         super().__init__()
         self._init_state(model, text, frames, retokenize, settings)
         self._init_interventions(source, source_text)
+        self._warnings = warnings
         self._warming: list = []  # what is left to make of the steps around this one (_warm_one)
         self._gc_thresholds = gc.get_threshold()  # the collector's settings to put back on the way out
 
@@ -249,7 +252,6 @@ class LstmApp(Intervene, Effects, AppState, Workers, Actions, Find, Files, Watch
         # (numba, if installed) gets ready in the background, its import holding the GIL for a
         # moment; traces take NumPy's loop until it is ready (LSTM_TUI_COMPILED=0: always).
         self.set_timer(1.0, compiled.warm_up)
-        self._warming: list = []  # what is left to make of the steps around this one (_warm_one)
         self._gc_thresholds = gc.get_threshold()
         gc.set_threshold(self._gc_thresholds[0], self._gc_thresholds[1], 1000)
         self._show_notes()
@@ -258,7 +260,10 @@ class LstmApp(Intervene, Effects, AppState, Workers, Actions, Find, Files, Watch
             self._pending = None
 
     def _show_notes(self) -> None:
-        """The reader's notes on the model's file, one line each, for a while (? shows them again)."""
+        """The reader's notes on the model's file, one line each, for a while (? shows them again); the
+        warnings the app was opened with."""
+        for warning in self._warnings:
+            self.notify(inert(warning), title="warning", severity="warning", timeout=12)
         if self.model.notes:
             text = "\n".join(inert(n) for n in self.model.notes)
             self.notify(text, title=f"notes on {inert(self.model.name)}", timeout=12)

@@ -471,7 +471,7 @@ def _run_app(args) -> int:
 
     app = LstmApp(
         model, text=text, frames=frames, retokenize=_retokenize(args, model), settings=settings,
-        source=source, source_text=args.source_text or "",
+        source=source, source_text=args.source_text or "", warnings=(warning,) if warning else (),
     )
     app.run()
     return app.return_code or 0  # non-zero if the app stopped on an error

@@ -46,14 +46,18 @@ def test_a_broken_settings_file_is_said_on_the_apps_screen_not_only_before_it(mo
     path = settings.settings_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(b"{not json")
-    shown = []
+    shown, again = [], []
 
     async def run(app):
         async with app.run_test(size=(120, 40)) as pilot:
             await pilot.pause()
             shown.extend(n.message for n in app._notifications)
+            app._open_model("charlm")  # another model: its notes, not the settings' warning again
+            await pilot.pause()
+            again.extend(n.message for n in app._notifications)
 
     monkeypatch.setattr(LstmApp, "run", lambda self: asyncio.run(run(self)))
     assert main(["--model", "brackets", "--text", "(())"]) == 0
     assert "not valid JSON" in capsys.readouterr().err
     assert any("not valid JSON" in m and str(path) in m for m in shown)
+    assert sum("not valid JSON" in m for m in again) == 1 and any("opened charlm" in m for m in again)

@@ -50,13 +50,13 @@ async def test_a_warmed_step_draws_what_a_cold_one_draws_and_takes_the_warm_line
         used = 0
         for values, unit, numbers, parts in cases[1:]:
             app.warmed.warm(values, DIVERGING, unit, False, numbers, parts)
-            made = set(map(id, app.warmed._built.values()))
+            made = list(app.warmed._built.values())
             for panel in (app.warmed, app.cold):
                 panel.show(values, DIVERGING, unit, numbers=numbers, parts=parts)
             await pilot.pause()
             heat = app.warmed.heatmap
             rows = app.warmed._lines[heat.top : heat.top + heat.map.rows_shown]
-            used += all(id(row) in made for row in rows)
+            used += all(any(row is m for m in made) for row in rows)
             assert _lines(app.warmed) == _lines(app.cold)
             assert heat.map.scroll == app.cold.heatmap.map.scroll
         assert used >= 3  # the steps that kept the panel's height took every row from the warm lines
@@ -106,3 +106,29 @@ async def test_stepping_with_warm_lines_shows_what_stepping_without_them_shows(m
     with_warm = await _screens(True, keys)
     assert len(warmed) >= 2 * len(keys)  # the panels of both steps around each one were warmed
     assert with_warm == await _screens(False, keys)
+
+
+async def test_a_long_traces_window_is_not_recomputed_to_draw_ahead():
+    """A checkpointed trace keeps a few windows: a step next to this one in a window that has left the
+    cache is not drawn ahead (its recompute would hold a key up on the main thread)."""
+    from lstm_tui.core import checkpoint
+
+    model = load_model("random", hidden=16, seed=0)
+    trace = checkpoint.checkpointed(model, "abcdefghij" * 4, window=8)
+    app = LstmApp(model, text="ab")
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.set_trace(trace)
+        app.k = 7  # the last step of window 0
+        await pilot.pause()
+        computed = []
+        compute = trace._store.windows.compute
+        trace._store.windows.compute = lambda w: computed.append(w) or compute(w)
+        trace._store.windows.clear()
+        for call in app._warm_list(8) + app._warm_list(6):
+            call()
+        assert computed == []
+        app.k = 9
+        await pilot.pause(0.05)
+        await pilot.pause()
+        assert computed  # the step itself recomputes its window, and then draws the steps around it
+        np.testing.assert_array_equal(app._panels[0].heatmap._values, trace.value(app._panels[0].spec.key, 0, 9))

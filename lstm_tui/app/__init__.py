@@ -175,7 +175,7 @@ class LstmApp(Intervene, Effects, AppState, Workers, Actions, Find, Files, Watch
         self._init_state(model, text, frames, retokenize, settings)
         self._init_interventions(source, source_text)
         self._warnings = warnings
-        self._warming: list = []  # what is left to make of the steps around this one (_warm_one)
+        self._warming: list[Callable[[], None]] = []  # what is left to draw of the steps around this one
         self._gc_thresholds = gc.get_threshold()  # the collector's settings to put back on the way out
 
     def _trace_builder(self, inputs) -> TraceBuilder:
@@ -254,19 +254,18 @@ class LstmApp(Intervene, Effects, AppState, Workers, Actions, Find, Files, Watch
         self.set_timer(1.0, compiled.warm_up)
         self._gc_thresholds = gc.get_threshold()
         gc.set_threshold(self._gc_thresholds[0], self._gc_thresholds[1], 1000)
+        for warning in self._warnings:  # (the terminal line said before the app opened is hidden by its screen)
+            self.notify(inert(warning), title="warning", severity="warning", timeout=12, markup=False)
         self._show_notes()
         if self._pending is not None:
             self._start_tracing(self._pending, self.text)
             self._pending = None
 
     def _show_notes(self) -> None:
-        """The reader's notes on the model's file, one line each, for a while (? shows them again); the
-        warnings the app was opened with."""
-        for warning in self._warnings:
-            self.notify(inert(warning), title="warning", severity="warning", timeout=12)
+        """The reader's notes on the model's file, one line each, for a while (? shows them again)."""
         if self.model.notes:
             text = "\n".join(inert(n) for n in self.model.notes)
-            self.notify(text, title=f"notes on {inert(self.model.name)}", timeout=12)
+            self.notify(text, title=f"notes on {inert(self.model.name)}", timeout=12, markup=False)
 
     def on_unmount(self) -> None:
         gc.set_threshold(*self._gc_thresholds)
@@ -304,6 +303,7 @@ class LstmApp(Intervene, Effects, AppState, Workers, Actions, Find, Files, Watch
     # -------------------------------------------------------- attributes down
     def refresh_view(self) -> None:
         """Push the current step's numbers into every widget."""
+        self._warming = []  # (the steps around the last step shown: another view, or the steps around this one)
         state = self.state
         tr, k, layer = self.trace, self.k, self.layer
         if self.view in ("steps", "history"):  # a long trace's windows its text needs, on the other core meanwhile
@@ -340,7 +340,7 @@ class LstmApp(Intervene, Effects, AppState, Workers, Actions, Find, Files, Watch
         shown = self.patches and self.run_trace is self._patched
         patched = patched_here(self.patches, self.layer, k, self.unit) if shown else []
         unit = partial(self._unit_view.warm, self.run_trace, self.layer, k, self.unit, self.notation, self.model, patched)
-        return [*panels, partial(self._strip.warm, k), unit]
+        return [*panels, partial(self._strip.warm, k), partial(self._steps.if_at_hand, k, unit)]
 
     def _warm_one(self, warming: list) -> None:
         """One panel's lines of a step next to this one (``refresh_view``), once its frame is drawn; the

@@ -380,7 +380,8 @@ class Panel(Widget, can_focus=False):
         """The theme or the CSS changed: every cached line holds the old colours."""
         super().notify_style_update()
         self._style = self._bar = self._framing = None
-        self._built.clear()
+        self._built.clear()  # (their padding has the panel's style, which their keys leave out: it changes only here)
+        self._drawn = Drawn(8)
         if self._width:
             self._cache.clear()
             self._legend_key = None

@@ -118,6 +118,7 @@ class RichLines:
 
     @property
     def rich_drawn(self) -> Drawn:
+        """The widget's texts drawn lately (made the first time it is asked for)."""
         if self._rich_drawn is None:
             self._rich_drawn = Drawn()
         return self._rich_drawn

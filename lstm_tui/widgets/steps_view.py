@@ -226,19 +226,24 @@ class StepsView(VerticalScroll, can_focus=False):
 
     def warm(self, k: int) -> list:
         """What to do, a panel a call, to make the heatmap lines of 0-based step k of the state last shown
-        before a key asks for them (``Panel.warm``): the panels on screen, where step k's values are at
-        hand (a long trace's window is not recomputed for it)."""
+        before a key asks for them (``Panel.warm``): the panels on screen, while step k's values are at
+        hand (a long trace's window is not recomputed for them on the main thread)."""
         state = self._state
         if state is None or not 0 <= k < state.steps or (state.trace.cell, state.trace.has_head) != self._built_for:
             return []
-        tr = state.trace
-        W = getattr(tr, "window_length", 0)
-        if W and k // W != state.k // W:
-            return []
-        return [partial(self._warm, state, panel, k) for panel in self.panels if panel.drawn and panel not in self.stale]
+        return [partial(self.if_at_hand, k, partial(self._warm, state, panel, k))
+                for panel in self.panels if panel.drawn and panel not in self.stale]
+
+    def if_at_hand(self, k: int, call) -> None:
+        """``call()``, if 0-based step k's numbers are at hand: not a checkpointed trace's window that
+        reading would recompute (it may have left the cache since the step was shown)."""
+        state = self._state
+        if state is not None and 0 <= k < state.steps and not getattr(state.trace, "uncached", lambda a, b: [])(k, k + 1):
+            call()
 
     def _warm(self, state: State, panel: Panel, k: int) -> None:
-        if state is self._state:  # (no step since)
+        """Panel.warm of step k, unless another state has been shown since the list was made."""
+        if state is self._state:
             vals, scale, unit, parts = self._heatmap_of(state, panel, k)
             panel.warm(vals, scale, unit, state.mono, state.numbers, parts, self._extra(state, panel, k))
 

@@ -264,3 +264,34 @@ async def test_rows_laid_out_for_another_width_are_not_framed():
         ours = [list(strip) for strip in panel.render_lines(whole)]
         assert panel._framing == ()
         assert ours == _textual_lines(panel, whole)
+
+
+async def test_a_panels_height_at_another_width_counts_the_legend_made_for_that_width():
+    """Textual asks a panel's height at its new width before the panel has made its lines for it: the
+    legend, made as wide as the width it is shown at, must count one line, not the old width's legend
+    wrapped (after a screen was made narrower under load, a panel kept a blank line until the next layout)."""
+    app = OnePanel("f")
+    async with app.run_test(size=(60, 20)) as pilot:
+        panel = app.panel
+        panel.show(np.linspace(0, 1, 50), GATE, 3)
+        await pilot.pause()
+        assert panel._width == 37
+        asked = panel.content_height(20)  # before the panel is laid out at 20
+        panel.styles.width = 23  # 20 inside the border and padding
+        await pilot.pause()
+        assert panel._width == 20
+        assert asked == panel.content_height(20) == len(panel._lines) == panel.content_region.height
+
+
+async def test_the_output_panels_height_at_another_width_counts_its_top_tokens_made_for_that_width():
+    app = OnePanel("y")
+    async with app.run_test(size=(60, 24)) as pilot:
+        panel = app.panel
+        rows = [("␠", 0.95), ("a", 0.03), ("b", 0.01), ("c", 0.005), ("d", 0.003)]  # a bar as wide as the panel
+        panel.show(np.array([0.95, 0.03, 0.01, 0.005, 0.003, 0.002]), GATE, None, extra=rows)
+        await pilot.pause()
+        asked = panel.content_height(25)
+        panel.styles.width = 28
+        await pilot.pause()
+        assert panel._width == 25
+        assert asked == panel.content_height(25) == len(panel._lines) == panel.content_region.height

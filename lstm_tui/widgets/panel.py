@@ -142,6 +142,7 @@ class Panel(Widget, can_focus=False):
         self._heat_keys: list[object] = []  # what each heatmap line shows now
         self._cache: dict[tuple[int, int], list[Strip]] = {}  # (id of a text part, width) -> its strips
         self._drawn = Drawn(8)  # text parts' lines by what they hold: the output's top tokens of the steps around
+        self._extra_rows: list[tuple[str, float]] | None = None  # the top tokens shown, if drawn from rows
 
     def compose(self) -> ComposeResult:
         yield from self._parts()
@@ -167,6 +168,13 @@ class Panel(Widget, can_focus=False):
             self._cache[key] = strips
         return strips
 
+    def _lines_at(self, text: Text, width: int) -> int:
+        """The lines ``text`` takes ``width`` cells wide, drawn as the text parts are."""
+        strips = self._drawn.strips(self, text, width, self.visual_style)
+        if strips is None:
+            strips = Visual.to_strips(self, visualize(self, text, markup=False), width, None, self.visual_style)
+        return len(strips)
+
     def _text_changed(self, part: TextPart) -> None:
         self._cache = {k: v for k, v in self._cache.items() if k[0] != id(part)}
         if self._width:
@@ -179,9 +187,13 @@ class Panel(Widget, can_focus=False):
     def content_height(self, width: int, max_rows: int | None = None) -> int:
         """Lines of content ``width`` cells wide, the heatmap showing ``max_rows`` rows at most (its own)."""
         h = self.heatmap.map.height_for(width, max_rows)
-        h += len(self._text_strips(self.equation, width)) + len(self._text_strips(self.legend, width))
-        if self.spec.key == "y":
-            h += len(self._text_strips(self.extra, width))
+        # The legend is made as wide as the width it is shown at: one line there, whatever the width. Made
+        # for another width, it would wrap at a narrower one (a screen made smaller kept a blank line).
+        legend = len(self._text_strips(self.legend, width)) if width == self._width else 1
+        h += len(self._text_strips(self.equation, width)) + legend
+        if self.spec.key == "y":  # the top tokens too, made as wide as the width they are shown at
+            rows = self._extra_rows if width != self._width else None
+            h += len(self._text_strips(self.extra, width)) if rows is None else self._lines_at(top_k_text(rows, width), width)
         return h
 
     def _relayout(self) -> None:
@@ -373,6 +385,8 @@ class Panel(Widget, can_focus=False):
             self._width = width
             self._cache.clear()
             self._legend_key = None
+            if self._extra_rows:  # the top tokens' columns, as wide as the panel now is
+                self.extra.content = top_k_text(self._extra_rows, width)
             self._relayout()
             self._show_legend()
 
@@ -433,6 +447,8 @@ class Panel(Widget, can_focus=False):
         hm = self.heatmap.map
         height = hm.height_for(self._width) if self._width else None
         hm.set(values, scale, selected, mono, numbers, parts)
+        if extra is not None:
+            self._extra_rows = extra if isinstance(extra, list) else None
         if isinstance(extra, list):  # the output panel's top tokens: columns as wide as the panel
             extra = top_k_text(extra, max(1, self._width or 30))
         if extra is not None and extra != self.extra.content:

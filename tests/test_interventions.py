@@ -14,7 +14,7 @@ import pytest
 from lstm_tui.core import Model, random_model
 from lstm_tui.core import interventions as iv
 from lstm_tui.core.cells import Bidirectional
-from lstm_tui.core.errors import InputError
+from lstm_tui.core.errors import InputError, inert
 from lstm_tui.core.interventions import EffectMap, Patch, intervene, parse_patch, parse_patch_text
 from lstm_tui.core.registry import load_model
 from model_zoo import REF_ACT, REF_DEFAULTS, all_layer_configs, bidi, make_layer
@@ -584,7 +584,7 @@ def test_any_text_parses_or_fails_in_one_line():
         except iv.PatchSyntaxError as exc:
             line = str(exc)
             assert "\n" not in line and 0 <= exc.column <= len(text)
-            assert f'": column {exc.column + 1}: ' in line
+            assert f'": column {len(inert(text[: exc.column])) + 1}: ' in line
         else:
             assert 0 <= p.layer < 2 and p.steps and 0 <= p.steps[0] <= p.steps[-1] < 9
 
@@ -650,3 +650,13 @@ def test_a_head_with_hidden_layers_is_carried_through_patches_maps_casts_and_cop
     assert layer_equation("yᵗ = softmax(W_y hᵗ + b_y)", "y", model, 0) == "yᵗ = softmax(W_y Elu(W₁ hᵗ + b₁) + b_y)"
     one = dataclasses.replace(model, head_W=model.head_W[:1], head_b=model.head_b[:1])
     assert layer_equation("yᵗ = softmax(W_y hᵗ + b_y)", "y", one, 0).startswith("yᵗ = σ(W_y Elu(")
+
+
+def test_a_sets_column_counts_the_text_as_the_line_shows_it():
+    """A control character is written out in the message (\\t): the column is where the bad character shows."""
+    with pytest.raises(iv.PatchSyntaxError) as exc:
+        parse_patch_text("c[3]\t=x@2")
+    line = str(exc.value)
+    assert line.startswith('--set "c[3]\\t=x@2": column 8: ')
+    shown = line[len('--set "') :]
+    assert shown[8 - 1] == "x" and exc.value.column == 6  # the raw text's column, for the app's caret

@@ -61,11 +61,13 @@ def _steps_text(steps: tuple[int, ...]) -> str:
 class PatchSyntaxError(InputError):
     """A ``--set`` that does not parse or does not fit the model: one line
     ``--set "TEXT": column N: reason``, N counted from 1 as ``syntax.ExpressionError``
-    counts it. ``column`` is the bad character's 0-based column in the text, and
-    :meth:`caret` draws text and caret for a UI."""
+    counts it, in TEXT as the line shows it (a control character written out takes
+    its escape's columns). ``column`` is the bad character's 0-based column in the
+    text, and :meth:`caret` draws text and caret for a UI."""
 
     def __init__(self, option: str, text: str, column: int, reason: str):
-        super().__init__(f'{option} "{inert(text)}": column {column + 1}: {reason}')
+        shown = len(inert(text[:column]))
+        super().__init__(f'{option} "{inert(text)}": column {shown + 1}: {reason}')
         self.option, self.text, self.column, self.reason = option, text, column, reason
 
     def caret(self) -> str:

@@ -247,10 +247,12 @@ async def test_a_rich_static_draws_what_a_static_draws():
         assert plain._rich_kept[4] is not None and styled._rich_kept[4] is not None  # drawn by Rich
 
 
-async def test_rows_laid_out_for_another_width_are_not_framed():
+async def test_rows_laid_out_for_another_width_are_cut_as_textual_cuts_them():
     """Textual draws a frame after a resize and before the panel lays its lines out again: rows made
-    for the old width or height must not be framed (they would cover the border); Textual draws them."""
+    for the old, wider box must not cover the border; they are cut to the box as Textual cuts them."""
+    from rich.segment import Segment
     from textual.geometry import Region
+    from textual.strip import Strip
 
     app = OnePanel("c")
     async with app.run_test(size=(60, 24)) as pilot:
@@ -258,11 +260,11 @@ async def test_rows_laid_out_for_another_width_are_not_framed():
         panel.show(np.random.default_rng(0).uniform(-1, 1, 400), Scale("blue-white-red", -1.0, 1.0), 7)
         await pilot.pause()
         assert panel._frame()
-        panel._width += 3  # lines made for a wider box, as just after the panel narrowed
-        panel._framing = None
+        panel._lines = [Strip([*line.adjust_cell_length(panel._width), Segment("XYZ")]) for line in panel._lines]  # a wider box
         whole = Region(0, 0, *panel.outer_size)
         ours = [list(strip) for strip in panel.render_lines(whole)]
-        assert panel._framing == ()
+        assert panel._framing, "framed by the panel"
+        assert "XYZ" not in "".join(seg.text for line in ours for seg in line)
         assert ours == _textual_lines(panel, whole)
 
 

@@ -15,7 +15,6 @@ from rich.text import Text
 from textual import events
 from textual.app import ComposeResult
 from textual.content import Content
-from textual.filter import ANSIToTruecolor
 from textual.geometry import Offset, Region, Size
 from textual.message import Message
 from textual.scrollbar import ScrollBarRender
@@ -29,7 +28,7 @@ from ..render.palette import Scale
 from ..render.panels import PanelSpec, scale_note, title
 from ..render.panels import equation as spec_equation
 from ..render.text import top_k_text
-from .filters import SkipRGB
+from .framing import FramedLines, keep
 from .heatmap import HeatmapRows
 from .messages import UnitChosen
 from .rich_lines import Drawn
@@ -106,7 +105,7 @@ class HeatmapPart(Part):
         return self.map.unit_at(x, y)
 
 
-class Panel(Widget, can_focus=False):
+class Panel(FramedLines, Widget, can_focus=False):
     """Shows one :class:`PanelSpec` at the current step."""
 
     DEFAULT_CSS = """
@@ -132,10 +131,7 @@ class Panel(Widget, can_focus=False):
         self._legend_key: object = None
         self._style: Style | None = None  # the panel's own style, under the heatmap rows
         self._bar: tuple | None = None  # (rows shown, rows, scroll), and the scrollbar's segments
-        self._framing: tuple | None = None  # what _frame copied; () when it cannot; None: not yet
-        self._framed_rows: dict[int, tuple[Strip, Strip]] = {}  # id of a heatmap line -> (it, framed)
         self._built: dict[tuple, Strip] = {}  # heatmap lines by what they show, this step's and its neighbours'
-        self._outer: dict[int, Strip] = {}  # the other lines as Textual drew them, until it repaints them
         self.drawn = False  # whether a step has been shown (until then the panel's height is a guess)
         self._width = 0  # the content width the lines were made for
         self._lines: list[Strip] = []  # every content line, top to bottom
@@ -251,7 +247,7 @@ class Panel(Widget, can_focus=False):
                 segments.append(Segment(" " * (width - strip.cell_length), hm.style))
             if bar is not None:
                 segments.append(bar[i])
-            strip = _keep(self._built, key, Strip(segments, self._width), 4 * len(self._heat_keys))
+            strip = keep(self._built, key, Strip(segments, self._width), 4 * len(self._heat_keys))
         return key, strip
 
     def _scrollbar(self, hm: HeatmapRows) -> list:
@@ -275,105 +271,13 @@ class Panel(Widget, can_focus=False):
         # The segments without the scrollbar widget's mouse actions (a click on the bar is handled below).
         return [Segment(seg.text, _no_meta(seg.style)) for seg in bar.segments]
 
-    def _repaint(self, lines: list[int]) -> None:
-        """Repaint these content lines (one refresh for all of them), each run of them as one region
-        the panel's whole width, border included: a frame then sends each line whole, where a region
-        of the content alone makes Textual crop every line it sends to leave the border out."""
-        runs: list[list[int]] = []
-        for y in sorted(lines):
-            if runs and y == runs[-1][1]:
-                runs[-1][1] = y + 1
-            else:
-                runs.append([y, y + 1])
-        if runs:
-            if self._framing:  # the frame knows the border's cells (content_offset costs a walk of styles)
-                x, width = -self._framing[0].cell_length, self._framing[5]
-            else:
-                x, width = -self.content_offset.x, self.outer_size.width
-            self.refresh(*[Region(x, top, width, end - top) for top, end in runs])
-
     def render_line(self, y: int) -> Strip:
         if y < len(self._lines):
             return self._lines[y]
         return Strip.blank(self.size.width, self.rich_style)
 
-    def render_lines(self, crop: Region) -> list[Strip]:
-        """Textual's lines, but each heatmap row framed here: the row between the border (and padding)
-        Textual drew on that line. A step changes about 60 heatmap rows; Textual would rebuild each
-        with its border, padding and filters, which cost more than the rest of the step's drawing.
-        Every other line is Textual's, kept until Textual marks it for repainting (a frame draws every
-        widget in the box around the changed cells, so a panel is asked for lines that did not change).
-        When the panel is drawn in a way the frame cannot copy (tint, opacity, an outline, a filter
-        that changes RGB cells) every line is Textual's own, as it draws it."""
-        frame = self._frame() if self._heat_keys else None
-        if frame is None:
-            return super().render_lines(crop)
-        prefix, suffix, rows, filters, background, width = frame
-        kept = self._outer
-        missing = [y for y in crop.line_range if y not in rows and y not in kept]
-        while missing:
-            top = missing[0]
-            run = next((k for k, y in enumerate(missing) if y != top + k), len(missing))
-            kept.update(zip(range(top, top + run), super().render_lines(Region(0, top, width, run))))
-            missing = missing[run:]
-        top = self.heatmap.top - rows.start
-        lines = [self._framed(self._lines[top + y], prefix, suffix, filters, background) if y in rows else kept[y]
-                 for y in crop.line_range]
-        if crop.column_span != (0, width):
-            lines = [strip.crop(crop.x, crop.right) for strip in lines]
-        return lines
-
-    def _set_dirty(self, *regions: Region) -> None:
-        # Textual 8.2 marks the lines to repaint here, whatever asked: a refresh (of regions of the
-        # content, or of all), a resize, new styles from CSS, a theme, an inline style, hover.
-        if regions and self._outer:  # (kept only while there is a frame, which knows the border's lines)
-            gy = self._framing[2].start - self.heatmap.top
-            for region in regions:
-                for y in range(region.y + gy, region.bottom + gy):
-                    self._outer.pop(y, None)
-        elif not regions:
-            self._framing = None
-            self._outer.clear()
-        super()._set_dirty(*regions)
-
-    def _frame(self) -> tuple | None:
-        """(prefix, suffix, heatmap rows in widget lines, filters, background, width): the cells Textual draws
-        left and right of a heatmap row, copied from one row it drew; None when they cannot be copied."""
-        if self._framing is None:
-            self._framed_rows.clear()
-            self._outer.clear()
-            self._framing = self._copy_frame() or ()
-        return self._framing or None
-
-    def _copy_frame(self) -> tuple | None:
-        styles = self.styles
-        filters = self.get_line_filters()
-        plain = (styles.tint.a == 0 and styles.text_opacity == 1.0 and self.opacity == 1.0
-                 and not any(edge for edge, _ in styles.outline) and styles.hatch in ("none", None))
-        if not plain or not all(isinstance(f, (SkipRGB, ANSIToTruecolor)) for f in filters) or not self._width:
-            return None  # (these leave RGB cells alone: the copied frame may pass through them twice)
-        gx, gy = self.content_offset
-        width = self.outer_size.width
-        rows = range(gy + self.heatmap.top, gy + self.heatmap.top + len(self._heat_keys))
-        box = self.content_region
-        if self._width != box.width or rows.stop > gy + box.height:
-            return None  # the lines are for another box (until on_resize lays them out again): Textual's
-        line = super().render_lines(Region(0, rows.start, width, 1))[0]
-        if line.cell_length != width:
-            return None
-        return line.crop(0, gx), line.crop(gx + self._width, width), rows, filters, self.background_colors[1], width
-
-    def _framed(self, row: Strip, prefix: Strip, suffix: Strip, filters, background) -> Strip:
-        """A heatmap line in its frame, the same strip while the line is the same."""
-        kept = self._framed_rows.get(id(row))
-        if kept is not None and kept[0] is row:
-            return kept[1]
-        segments = [*prefix, *row, *suffix]
-        for f in filters:  # (as Strip.apply_filter, without a new strip for each filter)
-            segments = f.apply(segments, background)
-        strip = Strip(segments, prefix.cell_length + self._width + suffix.cell_length)
-        _keep(self._framed_rows, id(row), (row, strip), 4 * len(self._heat_keys))
-        return strip
+    def framing_ready(self) -> bool:
+        return bool(self._heat_keys)  # (the lines are made once the panel knows its width)
 
     class Resized(Message):
         """A panel was laid out at a new size: the steps view fits its heatmaps' rows to the room."""
@@ -393,7 +297,7 @@ class Panel(Widget, can_focus=False):
     def notify_style_update(self) -> None:
         """The theme or the CSS changed: every cached line holds the old colours."""
         super().notify_style_update()
-        self._style = self._bar = self._framing = None
+        self._style = self._bar = self._frame_key = None
         self._built.clear()  # (their padding has the panel's style, which their keys leave out: it changes only here)
         self._drawn = Drawn(8)
         if self._width:
@@ -461,12 +365,12 @@ class Panel(Widget, can_focus=False):
                 else:
                     top = self.extra.top
                     self._lines[top : top + len(strips)] = strips
-                    self._repaint(range(top, top + len(strips)))
+                    self.repaint_lines(range(top, top + len(strips)))
         if self._width:
             if height != hm.height_for(self._width):
                 self._relayout()
             else:
-                self._repaint(self._heat_lines())
+                self.repaint_lines(self._heat_lines())
             self._show_legend()
         n = len(values)
         if subtitle is None:
@@ -481,7 +385,7 @@ class Panel(Widget, can_focus=False):
 
     def warm(self, values: np.ndarray, scale: Scale, selected: int | None, mono: bool = False,
              numbers: bool = False, parts: tuple[str, ...] = (), extra: list[tuple[str, float]] | Text | None = None) -> None:
-        """Make (and frame) the heatmap lines that ``show`` of these values would draw, and the lines of
+        """Make (frame, and make the escape codes of) the heatmap lines that ``show`` of these values would draw, and the lines of
         ``extra``, before it is asked: the app warms the steps next to the current one while it waits for
         a key. Lines are kept by what they show, so ``show`` takes a warm line only where it would have
         made the same one."""
@@ -490,18 +394,14 @@ class Panel(Widget, can_focus=False):
             return
         if extra is not None and self.spec.key == "y":
             text = top_k_text(extra, self._width) if isinstance(extra, list) else extra
-            self._drawn.strips(self, text, self._width, self.visual_style)
+            self.frame_ahead(self._drawn.strips(self, text, self._width, self.visual_style) or ())
         ahead = HeatmapRows()
         ahead.width, ahead.max_rows, ahead.scroll, ahead.style = hm.width, hm.max_rows, hm.scroll, self._heat_style()
         ahead.set(values, scale, selected, mono, numbers, parts)
         if ahead.height_for(self._width) != len(self._heat_keys):
             return  # show would lay the panel out again
         bar = self._scrollbar(ahead) if ahead.scrollbar else None
-        framing = self._framing
-        for i in range(ahead.rows_shown):
-            _, strip = self._heat_line(ahead, i, bar)
-            if framing:
-                self._framed(strip, *framing[:2], *framing[3:5])
+        self.frame_ahead([self._heat_line(ahead, i, bar)[1] for i in range(ahead.rows_shown)])
 
     def _show_legend(self) -> None:
         """The legend, as wide as a heatmap row: it changes with the scale only, not with the step."""
@@ -519,7 +419,7 @@ class Panel(Widget, can_focus=False):
             return
         top = self.legend.top
         self._lines[top : top + len(strips)] = strips
-        self._repaint(range(top, top + len(strips)))
+        self.repaint_lines(range(top, top + len(strips)))
 
     # ----------------------------------------------------------------- mouse
     def _heat_offset(self, event: events.MouseEvent) -> tuple[int, int] | None:
@@ -550,7 +450,7 @@ class Panel(Widget, can_focus=False):
         if scroll == hm.scroll:
             return False
         hm.scroll = scroll
-        self._repaint(self._heat_lines())
+        self.repaint_lines(self._heat_lines())
         return True
 
     def on_mouse_scroll_down(self, event: events.MouseScrollDown) -> None:
@@ -560,14 +460,6 @@ class Panel(Widget, can_focus=False):
     def on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
         if self._heat_offset(event) is not None and self._scroll_heatmap(-1):
             event.stop()
-
-
-def _keep(kept: dict, key, value, most: int):
-    """``value`` put in ``kept`` under ``key``, the oldest entry dropped when there are ``most``; returned."""
-    if len(kept) >= max(most, 8):
-        del kept[next(iter(kept))]
-    kept[key] = value
-    return value
 
 
 def _no_meta(style: Style) -> Style:

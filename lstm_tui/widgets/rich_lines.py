@@ -20,6 +20,8 @@ from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import Static
 
+from .framing import FramedLines
+
 
 def rich_strips(widget: Widget, text: object, width: int, style) -> list[Strip] | None:
     """``text``'s lines drawn by Rich over ``style`` (a Textual visual style), or None when Textual's
@@ -124,14 +126,17 @@ class RichLines:
         return self._rich_drawn
 
     def rich_warm(self: Widget, text: object) -> None:
-        """Draw ``text``'s lines now, for when the widget is handed a text equal to it."""
+        """Draw ``text``'s lines now (framed, with their escape codes, in a ``FramedLines`` widget),
+        for when the widget is handed a text equal to it."""
         if self.size.width:
-            self.rich_drawn.strips(self, text, self.size.width, self.visual_style)
+            strips = self.rich_drawn.strips(self, text, self.size.width, self.visual_style)
+            if strips and isinstance(self, FramedLines):
+                self.frame_ahead(strips)
 
 
-class RichStatic(RichLines, Static):
+class RichStatic(FramedLines, RichLines, Static):
     """A ``Static`` whose Rich text (or plain string, with ``markup=False``) is drawn by
-    :func:`rich_strips` when it fits."""
+    :func:`rich_strips` when it fits, and framed by the widget (``framing.py``)."""
 
     def __init__(self, content: object = "", *, markup: bool = True, **kwargs) -> None:
         super().__init__(content, markup=markup, **kwargs)

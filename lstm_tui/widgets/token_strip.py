@@ -8,11 +8,12 @@ from textual.strip import Strip
 from textual.widget import Widget
 
 from ..render.text import token_at, token_strip
+from .framing import FramedLines
 from .messages import StepChosen
 from .rich_lines import RichLines
 
 
-class TokenStrip(RichLines, Widget):
+class TokenStrip(FramedLines, RichLines, Widget):
     """Scrolls with the current step so it stays in view; a token clicked asks to go to its step."""
 
     DEFAULT_CSS = """
@@ -27,7 +28,10 @@ class TokenStrip(RichLines, Widget):
 
     def show(self, tokens: tuple[str, ...], unknown: np.ndarray, k: int) -> None:
         self.tokens, self.unknown, self.k = tokens, unknown, k
-        self.refresh()
+        if self.size.height:  # its lines, the border's cells too: the frame stays (framing.py)
+            self.repaint_lines(range(self.size.height))
+        else:
+            self.refresh()
 
     def render(self):
         return token_strip(self.tokens, self.unknown, self.k, self.content_region.width or 80)

@@ -74,6 +74,9 @@ async def test_a_changed_style_or_size_copies_the_frame_again():
             lambda: setattr(widget.styles, "padding", (0, 1, 0, 3)),
             lambda: setattr(widget.styles, "width", 24),
             lambda: widget.update("a new text"),
+            lambda: setattr(widget, "border_title", "a title"),
+            lambda: setattr(widget, "border_subtitle", "a subtitle"),
+            lambda: setattr(widget, "border_title", "another title"),
         ):
             before = _ours(widget)
             change()

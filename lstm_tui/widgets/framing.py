@@ -12,8 +12,8 @@ keeping the framed strip while the content strip (by identity) is the same. A
 line that did not change is then the same strip, whose escape codes
 ``Strip.render`` made once; a line made ahead of a step (the app draws the steps
 either side while it waits for a key) is framed and its escape codes made then
-(:meth:`FramedLines.frame_ahead`). The other lines (the border with its title,
-padding above and below) are Textual's, kept until Textual marks them for repainting.
+(:meth:`FramedLines.frame_ahead`). The other lines (the border with its title or
+subtitle, padding above and below) are Textual's, kept while their title or subtitle is.
 
 The frame is copied again when the widget's size or any style of it or of its
 ancestors changes. When the widget is drawn in a way a copied frame cannot
@@ -53,7 +53,7 @@ class FramedLines:
     _framing: tuple | None = None
     _frame_key: object = None  # the size and styles the frame was copied for
     _framed_rows: dict | None = None  # id of a content strip -> (it, framed)
-    _outer: dict | None = None  # the other lines as Textual drew them, until it repaints them
+    _outer: dict | None = None  # the other lines as Textual drew them: line -> (the title or subtitle, strip)
 
     def framing_ready(self) -> bool:
         """Whether the content lines are made (a widget whose lines come later says not yet)."""
@@ -64,15 +64,16 @@ class FramedLines:
         if frame is None:
             return super().render_lines(crop)
         rows, width = frame[2], frame[5]
-        kept = self._outer
-        missing = [y for y in crop.line_range if y not in rows and y not in kept]
+        kept, labels = self._outer, (self._border_title, self._border_subtitle)  # above, below the content
+        missing = [y for y in crop.line_range if y not in rows and (y not in kept or kept[y][0] != labels[y > rows.start])]
         while missing:  # Textual's lines, each run of them drawn at once
             top = missing[0]
             run = next((k for k, y in enumerate(missing) if y != top + k), len(missing))
-            kept.update(zip(range(top, top + run), super().render_lines(Region(0, top, width, run))))
+            for y, strip in zip(range(top, top + run), super().render_lines(Region(0, top, width, run))):
+                kept[y] = (labels[y > rows.start], strip)
             missing = missing[run:]
         render_line, framed, first = self.render_line, self._framed, rows.start
-        lines = [framed(render_line(y - first), frame) if y in rows else kept[y] for y in crop.line_range]
+        lines = [framed(render_line(y - first), frame) if y in rows else kept[y][1] for y in crop.line_range]
         if crop.column_span != (0, width):
             lines = [strip.crop(crop.x, crop.right) for strip in lines]
         return lines
@@ -105,14 +106,14 @@ class FramedLines:
 
     def _set_dirty(self: Widget, *regions: Region) -> None:
         # Textual 8.2 marks the lines to repaint here, whatever asked: a refresh (of regions of the
-        # content, or of all), a resize, new styles, a theme, hover. Textual's own lines go with them.
+        # content, or of all), a resize, new styles, a theme, hover. Textual's lines in the regions
+        # go; a refresh of all keeps them: what they show (the border with its title or subtitle,
+        # padding) changes with the title, the subtitle, the size or a style, which are checked.
         if regions and self._outer:  # (kept only while there is a frame, which knows the border's lines)
             top = self._framing[2].start
             for region in regions:
                 for y in range(region.y + top, region.bottom + top):
                     self._outer.pop(y, None)
-        elif self._outer:
-            self._outer.clear()
         super()._set_dirty(*regions)
 
     def _frame(self: Widget) -> tuple | None:

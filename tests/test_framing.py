@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from rich.ansi import AnsiDecoder
+from rich.cells import cell_len
+from rich.color import ColorSystem
+from rich.console import Console
+from rich.text import Text
+from textual._compositor import CompositorUpdate
 from textual.app import App, ComposeResult
 from textual.geometry import Region
 from textual.widget import Widget
@@ -15,8 +23,57 @@ from lstm_tui.widgets.rich_lines import RichStatic
 KEYS = ["n", "n", "p", "j", "n", "l", "n", "number_sign", "n", "N", "n", "P", "n", "2", "1", "n", "v"]
 
 
+_MOVE = re.compile(r"\x1b\[(\d+);(\d+)H")  # the cursor moved to (row, column), from 1
+
+
+def _paint(cells: dict, data: str, console: Console) -> None:
+    """What ``data`` (the escape codes an update writes) leaves on a terminal: cells (x, y) -> (character, style)."""
+    parts = _MOVE.split(data)
+    decoder = AnsiDecoder()
+    for i in range(1, len(parts), 3):
+        x, y = int(parts[i + 1]) - 1, int(parts[i]) - 1
+        for segment in decoder.decode_line(parts[i + 2].rstrip("\n")).render(console):
+            for ch in segment.text:
+                cells[(x, y)] = (ch, segment.style)
+                x += cell_len(ch)
+
+
+def _terminal(app: LstmApp) -> tuple[dict, Console]:
+    """A terminal that the app's updates are written to as a user's terminal gets them (a headless app
+    writes none): its cells, and the console that reads them. A true-colour one: a headless app's console
+    has 16 colours, and a screenshot (true colour) leaves its colours' escape codes in Rich's styles."""
+    app.console._color_system = ColorSystem.TRUECOLOR
+    cells: dict = {}
+    console = Console(width=400, height=200, force_terminal=True, color_system="truecolor")
+    display = app._display
+
+    def written(screen, update) -> None:
+        if isinstance(update, CompositorUpdate):
+            _paint(cells, update.render_segments(app.console), console)
+        display(screen, update)
+
+    app._display = written
+    return cells, console
+
+
+async def _stale(pilot, cells: dict, console: Console) -> list[tuple[int, int]]:
+    """The cells where the terminal shows something other than the screen drawn afresh, once the app
+    has drawn what it has to (a change comes in a frame or two: one that never reaches the terminal stays)."""
+    app = pilot.app
+    for _ in range(10):
+        whole: dict = {}
+        update = app.screen._compositor.render_update(full=True, screen_stack=app._background_screens)
+        _paint(whole, update.render_segments(app.console), console)
+        stale = sorted((y, x) for (x, y), cell in whole.items() if cells.get((x, y)) != cell)
+        if not stale:
+            break
+        await pilot.pause(0.03)
+    return stale
+
+
 async def _screens(size: tuple[int, int], keys: list[str], theme: str, framed: bool) -> list[str]:
     app = LstmApp(load_model("random", hidden=60, seed=0, layers=2), text="the cat sat on the mat.")
+    cells, console = _terminal(app)
     shots = []
     async with app.run_test(size=size) as pilot:
         await pilot.pause()
@@ -27,6 +84,7 @@ async def _screens(size: tuple[int, int], keys: list[str], theme: str, framed: b
             await pilot.pause(0.05)  # the steps drawn ahead, between keys
             await pilot.pause()
             shots.append(app.export_screenshot())
+            assert (await _stale(pilot, cells, console))[:5] == [], key  # every change reached the terminal
             if framed:  # none refused to frame its lines (a panel scrolled out of sight has drawn none)
                 shown = [w._framing for w in app.screen.walk_children(Widget) if isinstance(w, FramedLines)]
                 assert sum(map(bool, shown)) >= 3 and () not in shown, key
@@ -77,6 +135,7 @@ async def test_a_changed_style_or_size_copies_the_frame_again():
             lambda: setattr(widget, "border_title", "a title"),
             lambda: setattr(widget, "border_subtitle", "a subtitle"),
             lambda: setattr(widget, "border_title", "another title"),
+            lambda: setattr(widget, "border_title", Text("another title", style="reverse")),  # its style alone
         ):
             before = _ours(widget)
             change()
@@ -96,8 +155,6 @@ async def test_lines_framed_ahead_are_the_lines_shown_with_their_escape_codes_ma
     async with app.run_test(size=(60, 12)) as pilot:
         widget = app.query_one(RichStatic)
         await pilot.pause()
-        from rich.text import Text
-
         later = Text("drawn ahead\nof its step")
         widget.rich_warm(later)
         ahead = [kept for kept in widget._framed_rows.values()]

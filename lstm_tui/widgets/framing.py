@@ -26,6 +26,9 @@ the two.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import lru_cache
+
+from rich.style import Style as RichStyle
 
 from textual.filter import ANSIToTruecolor
 from textual.geometry import Region
@@ -34,6 +37,12 @@ from textual.style import Style
 from textual.widget import Widget
 
 from .filters import SkipRGB
+
+
+@lru_cache(maxsize=32)
+def blank(width: int, style: RichStyle) -> Strip:
+    """A blank line, the same strip each time it is asked for (a framed widget keeps it framed)."""
+    return Strip.blank(width, style)
 
 
 def keep(kept: dict, key, value, most: int):
@@ -64,8 +73,10 @@ class FramedLines:
         if frame is None:
             return super().render_lines(crop)
         rows, width = frame[2], frame[5]
-        kept, labels = self._outer, (self._border_title, self._border_subtitle)  # above, below the content
-        missing = [y for y in crop.line_range if y not in rows and (y not in kept or kept[y][0] != labels[y > rows.start])]
+        # above and below the content: Textual's border title and subtitle, each a new object when set (by
+        # identity: Content compares its text alone, and a title that only changes style draws otherwise)
+        kept, labels = self._outer, (self._border_title, self._border_subtitle)
+        missing = [y for y in crop.line_range if y not in rows and (y not in kept or kept[y][0] is not labels[y > rows.start])]
         while missing:  # Textual's lines, each run of them drawn at once
             top = missing[0]
             run = next((k for k, y in enumerate(missing) if y != top + k), len(missing))
@@ -119,7 +130,7 @@ class FramedLines:
     def _frame(self: Widget) -> tuple | None:
         """The frame for the widget's size and styles now, copied again when they changed; None when
         Textual must draw every line."""
-        key = (self.outer_size, self.content_region.size, sum(n.styles._cache_key for n in self.ancestors_with_self),
+        key = (self.outer_size, self.content_region.size, tuple(n.styles._cache_key for n in self.ancestors_with_self),
                tuple(map(id, self.get_line_filters())))
         if key != self._frame_key:
             self._frame_key, self._framed_rows, self._outer = key, {}, {}
@@ -135,7 +146,7 @@ class FramedLines:
             return None  # (these leave RGB cells alone: the copied frame passes through them twice)
         size, content = self.outer_size, self.content_region
         top = styles.gutter.top
-        if not content.width or not content.height or content.height > size.height - top:
+        if not content.width or not content.height:
             return None
         line = super().render_lines(Region(0, top, size.width, 1))[0]
         gx = self.content_offset.x
@@ -151,8 +162,9 @@ class FramedLines:
 
     def _framed(self, row: Strip, frame: tuple, keep_it: bool = True) -> Strip:
         """A content line in its frame, the same strip while the line is the same."""
-        kept = self._framed_rows.get(id(row))
-        if kept is not None and kept[0] is row:
+        kept = self._framed_rows.pop(id(row), None)
+        if kept is not None:  # (it holds the row: its id is not another's)
+            self._framed_rows[id(row)] = kept  # the newest again: a line that stays is kept the longest
             return kept[1]
         prefix, suffix, rows, filters, background, width, content_width, pad = frame
         segments = [*prefix, *row.adjust_cell_length(content_width, pad), *suffix]

@@ -28,7 +28,7 @@ from ..render.palette import Scale
 from ..render.panels import PanelSpec, scale_note, title
 from ..render.panels import equation as spec_equation
 from ..render.text import top_k_text
-from .framing import FramedLines, keep
+from .framing import FramedLines, blank, keep
 from .heatmap import HeatmapRows
 from .messages import UnitChosen
 from .rich_lines import Drawn
@@ -226,7 +226,7 @@ class Panel(FramedLines, Widget, can_focus=False):
             key, strip = self._heat_line(hm, i, bar)
             if key != self._heat_keys[i]:
                 self._heat_keys[i] = key
-                self._lines[self.heatmap.top + i] = strip if strip is not None else Strip.blank(self._width, hm.style)
+                self._lines[self.heatmap.top + i] = strip if strip is not None else blank(self._width, hm.style)
                 changed.append(self.heatmap.top + i)
         return changed
 
@@ -274,7 +274,7 @@ class Panel(FramedLines, Widget, can_focus=False):
     def render_line(self, y: int) -> Strip:
         if y < len(self._lines):
             return self._lines[y]
-        return Strip.blank(self.size.width, self.rich_style)
+        return blank(self.size.width, self.rich_style)
 
     def framing_ready(self) -> bool:
         return bool(self._heat_keys)  # (the lines are made once the panel knows its width)

@@ -20,7 +20,7 @@ from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import Static
 
-from .framing import FramedLines
+from .framing import FramedLines, blank
 
 
 def rich_strips(widget: Widget, text: object, width: int, style) -> list[Strip] | None:
@@ -116,7 +116,7 @@ class RichLines:
         strips = kept[4]
         if strips is None:
             return None
-        return strips[y] if y < len(strips) else Strip.blank(width, style.rich_style)
+        return strips[y] if y < len(strips) else blank(width, style.rich_style)
 
     @property
     def rich_drawn(self) -> Drawn:

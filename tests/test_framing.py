@@ -165,3 +165,32 @@ async def test_lines_framed_ahead_are_the_lines_shown_with_their_escape_codes_ma
         assert [kept[1] for kept in ahead[-2:]] == [line for line in shown[1:3]]
         assert all(any(line is framed for _, framed in ahead) for line in shown[1:3])  # the same strips
         assert [list(line) for line in shown] == _textual(widget)
+
+
+class Hovered(App):
+    CSS = "RichStatic { border: round red; width: 40; height: 4; }"
+
+    def compose(self) -> ComposeResult:
+        yield RichStatic(Text("numbers under the mouse"), id="text")
+        yield RichStatic("a [@click=app.bell]link[/] to click", id="link")
+
+
+async def test_the_mouse_over_text_keeps_the_frame_and_over_a_link_textual_draws():
+    """Text drawn for the app carries the mouse offsets of its cells (a link id, to Rich): the mouse resting
+    on the unit view's numbers must not leave every step to Textual. Over a link Textual restyles it."""
+    app = Hovered()
+    async with app.run_test(size=(60, 12)) as pilot:
+        text, link = app.query_one("#text", RichStatic), app.query_one("#link", RichStatic)
+        await pilot.hover(text, offset=(3, 1))
+        await pilot.pause()
+        assert text.hover_style._link_id  # the offsets
+        text.update(Text("other numbers"))
+        await pilot.pause()
+        shown = text.render_lines(Region(0, 0, *text.outer_size))
+        assert any(line is framed for line in shown for _, framed in text._framed_rows.values())
+        assert [list(line) for line in shown] == _textual(text)
+        before = _ours(link)
+        await pilot.hover(link, offset=(4, 1))
+        await pilot.pause()
+        assert _textual(link) != before  # Textual restyles the link under the mouse
+        assert _ours(link) == _textual(link)

@@ -69,7 +69,7 @@ class FramedLines:
         return True
 
     def render_lines(self: Widget, crop: Region) -> list[Strip]:
-        frame = self._frame() if self.framing_ready() and not self.hover_style._link_id else None
+        frame = self._frame() if self.framing_ready() and not self._link_hovered() else None
         if frame is None:
             return super().render_lines(crop)
         rows, width = frame[2], frame[5]
@@ -88,6 +88,12 @@ class FramedLines:
         if crop.column_span != (0, width):
             lines = [strip.crop(crop.x, crop.right) for strip in lines]
         return lines
+
+    def _link_hovered(self: Widget) -> bool:
+        """Whether Textual would restyle a link under the mouse (its test): then it draws the lines. (Any
+        text with a mouse offset has a link id: the mouse over the unit view's numbers leaves the frame.)"""
+        hover = self.hover_style
+        return bool(self.auto_links and hover._link_id and hover._meta and "@click" in hover.meta)
 
     def frame_ahead(self: Widget, strips: Iterable[Strip]) -> None:
         """Frame these content lines and make their escape codes now (the strip keeps them), for a

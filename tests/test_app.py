@@ -1011,3 +1011,27 @@ def test_open_finds_a_path_with_spaces_quoted_or_not(tmp_path):
         with pytest.raises(UserError, match="--vocab needs a value"):
             open_spec(text)
     assert open_spec("x" * 5000) == ("x" * 5000, {})  # too long a name for the system: not found, later
+
+
+async def test_a_screenshot_leaves_the_terminals_colours_as_they_were():
+    """S draws the screen as Textual's screenshot does, without writing escape codes: Rich keeps the codes
+    it writes for a style on the style, and Textual's screenshot (in true colour) left true-colour codes
+    that a 256- or 16-colour terminal then got in later frames."""
+    from lstm_tui.app.files import screenshot_svg
+
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("n")
+        await pilot.pause()
+        styles = {seg.style for strip in app.screen._compositor.render_strips() for seg in strip if seg.style}
+
+        def forget() -> None:
+            for style in styles:
+                style._ansi = None  # as if never written
+
+        forget()
+        ours = screenshot_svg(app)
+        assert all(style._ansi is None for style in styles)
+        assert ours == app.export_screenshot()  # the same picture; Textual's leaves codes on the styles:
+        assert any(style._ansi for style in styles)
+        forget()

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import os
 import shlex
 from collections.abc import Callable
 from pathlib import Path
 
+from rich.console import Console
+from textual.app import App
 from textual.widgets import Input
 
 from ..core import tracing
@@ -23,6 +26,18 @@ def frames_refusal(spec: str, input_size: int) -> str:
         f"from the command line: lstm-tui --model {inert(shlex.quote(spec))} --inputs FRAMES.npy "
         f"(a float array [T, {input_size}])"
     )
+
+
+def screenshot_svg(app: App) -> str:
+    """The screen as it is now, as an SVG picture (what ``App.export_screenshot`` gives), drawn by a
+    console that writes no escape codes. Rich keeps the escape codes of a style on the style the first
+    time it writes them, for the colours of the console that wrote them; Textual's screenshot writes in
+    true colour, so on a terminal of 256 or 16 colours every cell drawn after it came in true colour."""
+    width, height = app.size
+    console = Console(width=width, height=height, file=io.StringIO(), force_terminal=True, color_system=None,
+                      record=True, legacy_windows=False, safe_box=False)
+    console.print(app.screen._compositor.render_update(full=True, screen_stack=app._background_screens))
+    return console.export_svg(title=app.title)
 
 
 #: The options of a model file that o takes after its path, as on the command line, and load_model's names.
@@ -93,7 +108,7 @@ class Files:
                         severity="error", timeout=8)
             return
         if name and name.strip():
-            svg = self.export_screenshot().encode("utf-8")
+            svg = screenshot_svg(self).encode("utf-8")
             self._write(name.strip(), lambda path, force: atomic_write(path, lambda fh: fh.write(svg), force=force))
 
     def _write(self, name: str, write: Callable, said: str = "", confirmed: bool = False) -> None:

@@ -13,6 +13,7 @@ app's ``refresh_view`` and the widgets it calls, Textual's layout and
 compositor, writing the escape codes). The trace is computed before the
 app starts, so no worker runs while the keys are timed. Between keys the app
 draws the steps next to the current one ahead (``LstmApp._warm_list``);
+``--widgets`` adds the CPU time of each widget's lines in a frame (its ``render_lines``);
 ``--cold`` turns that off: the cost of a step drawn cold, as when keys come
 faster than the app can draw ahead, or the step is a jump.
 
@@ -40,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 SPENT: defaultdict[str, float] = defaultdict(float)  # part -> main-thread CPU seconds
+LINES: defaultdict[str, list] = defaultdict(lambda: [0.0, 0])  # widget -> [CPU seconds, lines] of its render_lines
 
 
 def _timed(cls, name: str, label: str) -> None:
@@ -75,6 +77,32 @@ def _instrument() -> None:
     _timed(Screen, "_compositor_refresh", "Textual compositor")
 
 
+def _per_widget() -> None:
+    """Time each widget's ``render_lines`` (what the compositor asks of it in a frame) in LINES."""
+    from textual.widget import Widget
+
+    from lstm_tui.widgets.framing import FramedLines
+
+    depth = [0]
+
+    def timed(inner):
+        def render_lines(self, crop):
+            depth[0] += 1
+            t0 = time.thread_time()
+            try:
+                return inner(self, crop)
+            finally:
+                depth[0] -= 1
+                if not depth[0]:  # the compositor's call (a framed widget asks Textual for its border lines)
+                    kept = LINES[f"{type(self).__name__}#{self.id}" if self.id else type(self).__name__]
+                    kept[0] += time.thread_time() - t0
+                    kept[1] += crop.height
+        return render_lines
+
+    FramedLines.render_lines = timed(FramedLines.render_lines)
+    Widget.render_lines = timed(Widget.render_lines)
+
+
 def _frames(app) -> tuple[list[float], list[float]]:
     """Record each frame's wall and CPU time, paying for its escape codes as run.py does."""
     wall: list[float] = []
@@ -107,6 +135,10 @@ def _report(times: list[float], cpu: list[float], n: int, what: str) -> None:
           f"load {os.getloadavg()[0]:.1f}")
     for part, seconds in SPENT.items():
         print(f"  {part:30s} {seconds / n * 1e3:6.2f} ms CPU each")
+    if LINES:
+        print("  each widget's lines (render_lines), the most costly first:")
+        for name, (seconds, lines) in sorted(LINES.items(), key=lambda kv: -kv[1][0])[:12]:
+            print(f"    {name:28s} {seconds / n * 1e3:6.2f} ms CPU, {lines / n:5.1f} lines each")
 
 
 def steps(hidden: int, layers: int, vocab: int, cols: int, rows: int, keys: int) -> None:
@@ -130,6 +162,7 @@ def steps(hidden: int, layers: int, vocab: int, cols: int, rows: int, keys: int)
             wall, cpu = _frames(app)
             times, used = [], []
             SPENT.clear()
+            LINES.clear()
             for _ in range(keys):
                 await asyncio.sleep(0.04)
                 n0, t0, c0 = len(wall), time.perf_counter(), time.thread_time()
@@ -188,6 +221,7 @@ def jumps(steps_: int, hidden: int, n: int, compiled: bool) -> None:
             times, used, firsts = [], [], []
             moves = ["end", "home"] + [int(k) for k in rng.integers(0, steps_, n)]
             SPENT.clear()
+            LINES.clear()
             computes[0] = 0
             for move in moves:
                 await asyncio.sleep(0.05)
@@ -220,10 +254,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-T", type=int, default=100_000, help="steps of the checkpointed trace (--jumps)")
     parser.add_argument("--numpy", action="store_true", help="jumps with NumPy's loop, not the compiled one")
     parser.add_argument("--small", action="store_true", help="steps at H=64, one layer, V=100, 80x24")
+    parser.add_argument("--widgets", action="store_true", help="also each widget's share of the compositor's time")
     args = parser.parse_args(argv)
     if args.numpy:  # as run.py's NumPy child: the app would otherwise compile numba's loop in the background meanwhile
         os.environ["LSTM_TUI_COMPILED"] = "0"
     _instrument()
+    if args.widgets:
+        _per_widget()
     if args.cold:
         from lstm_tui.app import LstmApp
 

@@ -13,9 +13,9 @@ app's ``refresh_view`` and the widgets it calls, Textual's layout and
 compositor, writing the escape codes). The trace is computed before the
 app starts, so no worker runs while the keys are timed. Between keys the app
 draws the steps next to the current one ahead (``LstmApp._warm_list``);
-``--widgets`` adds the CPU time of each widget's lines in a frame (its ``render_lines``);
 ``--cold`` turns that off: the cost of a step drawn cold, as when keys come
-faster than the app can draw ahead, or the step is a jump.
+faster than the app can draw ahead, or the step is a jump. ``--widgets`` adds
+the CPU time of each widget's lines in a frame (its ``render_lines``).
 
 Jumps: Home, End and random steps of a checkpointed trace, each to its first
 frame (the step on screen) and to its last (the history's text around it

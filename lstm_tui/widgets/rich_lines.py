@@ -97,10 +97,11 @@ class Drawn:
         return strips
 
 
-class RichLines:
+class RichLines(FramedLines):
     """For a widget that shows one Rich text: its lines by :func:`rich_strips`, kept while the text
     (by identity), the width, the style and the selection are the same, and the lines of the last
-    few texts by what they hold (``warm`` draws the next step's before it is shown)."""
+    few texts by what they hold (``warm`` draws the next step's before it is shown), framed by the
+    widget (``framing.py``)."""
 
     _rich_kept: tuple | None = None
     _rich_drawn: Drawn | None = None
@@ -126,15 +127,13 @@ class RichLines:
         return self._rich_drawn
 
     def rich_warm(self: Widget, text: object) -> None:
-        """Draw ``text``'s lines now (framed, with their escape codes, in a ``FramedLines`` widget),
-        for when the widget is handed a text equal to it."""
+        """Draw ``text``'s lines now, framed and with their escape codes, for when the widget is handed
+        a text equal to it."""
         if self.size.width:
-            strips = self.rich_drawn.strips(self, text, self.size.width, self.visual_style)
-            if strips and isinstance(self, FramedLines):
-                self.frame_ahead(strips)
+            self.frame_ahead(self.rich_drawn.strips(self, text, self.size.width, self.visual_style) or ())
 
 
-class RichStatic(FramedLines, RichLines, Static):
+class RichStatic(RichLines, Static):
     """A ``Static`` whose Rich text (or plain string, with ``markup=False``) is drawn by
     :func:`rich_strips` when it fits, and framed by the widget (``framing.py``)."""
 

@@ -8,12 +8,11 @@ from textual.strip import Strip
 from textual.widget import Widget
 
 from ..render.text import token_at, token_strip
-from .framing import FramedLines
 from .messages import StepChosen
 from .rich_lines import RichLines
 
 
-class TokenStrip(FramedLines, RichLines, Widget):
+class TokenStrip(RichLines, Widget):
     """Scrolls with the current step so it stays in view; a token clicked asks to go to its step."""
 
     DEFAULT_CSS = """

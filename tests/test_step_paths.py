@@ -123,3 +123,27 @@ async def test_the_history_map_moves_only_its_marker_and_stays_what_a_full_redra
             got = ["".join(s.text for s in strip) for strip in lines._strips[:-1]]  # less the legend
             assert got == ["".join(s.text for s in line) for line in want]
             assert [s.style for s in lines._strips[3]] == [s.style for s in want[3]]
+
+
+async def test_a_panel_partly_on_screen_shows_what_changed_even_when_its_heatmap_is_off_screen():
+    """At 80x24 the second row of gates shows its top lines only: numbers mode off again, or another
+    model of the same cell, must reach those lines too (they kept the old mode or model until a step)."""
+    from test_app import screen_text
+
+    app = LstmApp(load_model("charlm"), text="Beautiful is better than ugly.")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("n", "n", "number_sign")
+        await pilot.pause()
+        await pilot.press("number_sign")
+        await pilot.pause()
+        shown = screen_text(app)
+        await pilot.press("n", "p")  # the same step drawn by steps: every panel on screen drawn again
+        await pilot.pause()
+        assert screen_text(app) == shown
+        await pilot.press("o", *"copy", "enter")  # another LSTM with a head: the same panels, new numbers
+        await pilot.pause(0.3)
+        assert app.model.name == "copy"
+        shown = screen_text(app)
+        await pilot.press("n", "p")
+        await pilot.pause()
+        assert screen_text(app) == shown

@@ -271,6 +271,21 @@ class Panel(FramedLines, Widget, can_focus=False):
         # The segments without the scrollbar widget's mouse actions (a click on the bar is handled below).
         return [Segment(seg.text, _no_meta(seg.style)) for seg in bar.segments]
 
+    stale = False  # off screen on the last step, so not drawn for it (the steps view's mark)
+    _told = False  # whether Uncovered was posted since it was marked
+
+    class Uncovered(Message):
+        """Textual draws a stale panel: a layout brought it into view, and the steps view catches it up."""
+
+    def mark_stale(self, stale: bool) -> None:
+        self.stale, self._told = stale, False
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        if self.stale and not self._told:
+            self._told = True
+            self.post_message(self.Uncovered())
+        return super().render_lines(crop)
+
     def render_line(self, y: int) -> Strip:
         if y < len(self._lines):
             return self._lines[y]

@@ -1,9 +1,10 @@
 """The steps view: a panel per quantity at the current step, and the history under them.
 
-Only the panels on screen are drawn on a step: one refreshed while off
-screen makes Textual map the whole screen again on the next frame, which
-costs more than the rest of a step. The others are marked stale and drawn
-when scrolled (or laid out) into view.
+Only the panels with a line on screen are drawn on a step: one refreshed
+while off screen makes Textual map the whole screen again on the next frame,
+which costs more than the rest of a step. The others are marked stale and
+drawn when scrolled into view, or when Textual draws one (a new layout
+brought it into view: ``Panel.Uncovered``).
 """
 
 from __future__ import annotations
@@ -48,7 +49,6 @@ class StepsView(VerticalScroll, can_focus=False):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.panels: list[Panel] = []  # as built for the trace's cell
-        self.stale: set[Panel] = set()  # panels off screen that still show an earlier step
         self._state: State | None = None  # the last state shown
         self._scales: dict = {}  # (spec, layer, palette) -> Scale, for self._scales_of
         self._scales_of: Trace | None = None  # the trace those scales were computed for
@@ -113,7 +113,6 @@ class StepsView(VerticalScroll, can_focus=False):
         await core.mount_all([Panel(s, id=f"panel-{s.key}") for s in specs if s.key in CORE_KEYS])
         await io.mount_all([Panel(s, id=f"panel-{s.key}") for s in specs if s.key not in CORE_KEYS])
         self.panels = list(self.query(Panel))
-        self.stale = set()
         self._built_for = (trace.cell, trace.has_head)
         self._fit_spans()
         self.set_notation(notation)
@@ -186,17 +185,27 @@ class StepsView(VerticalScroll, can_focus=False):
         if self.stale and state is not None and state.view == "steps" and state.steps:
             self._show_panels(state, [p for p in self.panels if p in self.stale])
 
+    @property
+    def stale(self) -> set[Panel]:
+        """The panels off screen that still show an earlier step."""
+        return {p for p in self.panels if p.stale}
+
     def _scrolled(self, *_) -> None:
+        self.catch_up()
+
+    def on_panel_uncovered(self, message: Panel.Uncovered) -> None:
+        message.stop()
         self.catch_up()
 
     def _show_panels(self, state: State, panels: list[Panel]) -> None:
         view = self.region
         for panel in panels:
-            region = panel.heatmap.region  # what changes with the step
+            region = panel.region  # a panel with a line on screen is drawn: its title, equation and
+            # legend change with the model or the mode too, not only its heatmap
             if view and region and not region.overlaps(view) and panel.drawn:  # (drawn once: its size is right)
-                self.stale.add(panel)
+                panel.mark_stale(True)
                 continue
-            self.stale.discard(panel)
+            panel.mark_stale(False)
             tr, spec, layer = state.trace, panel.spec, state.layer
             vals, scale, unit, parts = self._heatmap_of(state, panel, state.k)
             panel.show(
@@ -232,7 +241,7 @@ class StepsView(VerticalScroll, can_focus=False):
         if state is None or not 0 <= k < state.steps or (state.trace.cell, state.trace.has_head) != self._built_for:
             return []
         return [partial(self.if_at_hand, k, partial(self._warm, state, panel, k))
-                for panel in self.panels if panel.drawn and panel not in self.stale]
+                for panel in self.panels if panel.drawn and not panel.stale]
 
     def if_at_hand(self, k: int, call) -> None:
         """``call()``, if 0-based step k's numbers are at hand: not a checkpointed trace's window that

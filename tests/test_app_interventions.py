@@ -677,3 +677,29 @@ def test_an_effect_question_names_each_field_once():
         parse_question("q=c step=16 step=3")  # the last one used to win without a word
     with pytest.raises(UserError, match="expected fields"):
         parse_question("q=c when=3")
+
+
+async def test_a_watched_expression_in_a_difference_is_its_own_difference():
+    """In Δ, c[12]*o[12] is its value on the patched run minus the clean one, not Δc·Δo; in diff, on the
+    source minus the main input, over the steps both have (the watch of one quantity is Δ of it either way)."""
+    from lstm_tui.core.watches import watch
+
+    app = brackets("((((()")
+    async with app.run_test(size=(160, 50)) as pilot:
+        await pilot.press("W", *"c[12]*o[12]", "enter")
+        await select(pilot, 4, 12)
+        await set_patch(pilot, app, "0")
+        patched, clean = app.trace, app.clean
+        await pilot.press("D")
+        await settle(pilot, app)
+        assert app.compare_mode == "delta"
+        series = app.watch_exprs[0][2]
+        want = watch(patched, "c[12]*o[12]", 0) - watch(clean, "c[12]*o[12]", 0)
+        close(series, want)
+        assert abs(series[4]) > 0.1  # the patch moved it at step 5 ...
+        assert abs(series[4] - watch(app.trace, "c[12]*o[12]", 0)[4]) > 0.1  # ... by more than Δc·Δo says
+        await pilot.press("D")
+        await settle(pilot, app)
+        assert app.compare_mode == "diff"
+        source = app.model.trace("((((()")
+        close(app.watch_exprs[0][2], watch(source, "c[12]*o[12]", 0) - watch(clean, "c[12]*o[12]", 0)[:6])

@@ -349,17 +349,21 @@ class Intervene:
         self._show_run()
         self._give_back(old, old_since)  # off screen now
 
+    def difference_sides(self) -> tuple | None:
+        """The two runs whose difference is on screen, (after, before), or None when a run is shown."""
+        if self.compare_mode == "delta" and self.patches:
+            return self.own_run, self.clean
+        if self.compare_mode == "diff" and self.source is not None:
+            return self.source, self.clean
+        return None
+
     def _show_run(self) -> None:
         """Put the run the patches and mode ask for on screen, staying at the same step."""
-        clean, run = self.clean, self.own_run
-        if self.compare_mode == "delta":
-            shown = difference(run, clean)
-        elif self.compare_mode == "diff" and self.source is not None:
-            d = difference(self.source, clean)
-            shown = dataclasses.replace(d, tokens=clean.tokens[: d.steps], unknown=clean.unknown[: d.steps],
-                                        ids=None if clean.ids is None else clean.ids[: d.steps])
-        else:
-            shown = run
+        clean, sides = self.clean, self.difference_sides()
+        shown = self.own_run if sides is None else difference(*sides)
+        if self.compare_mode == "diff" and sides is not None:  # source − main, on the main input's tokens
+            shown = dataclasses.replace(shown, tokens=clean.tokens[: shown.steps], unknown=clean.unknown[: shown.steps],
+                                        ids=None if clean.ids is None else clean.ids[: shown.steps])
         self._clean = None if shown is clean else clean
         self.trace = shown
         self.sub_title = f"{self.model.name} · {badge(len(self.patches), self.compare_mode)}" if self._clean is not None \

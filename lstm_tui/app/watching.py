@@ -65,20 +65,28 @@ class Watching:
         self._compute_watches()
 
     def _compute_watches(self) -> None:
-        """The series of every watch for the trace on screen (a long trace's in a worker)."""
+        """The series of every watch for the trace on screen (a long trace's in a worker). A difference on
+        screen (Δ, diff) shows each watch's own difference, its value on one run minus the other: c[12]*o[12]
+        of the difference trace would be Δc·Δo."""
         tr = self.trace
+        runs = self.difference_sides() or (tr,)
         todo = []
         for n, w in enumerate(self.watch_exprs):
             w[2] = None
             if w[1] >= tr.num_layers:
                 continue
-            if isinstance(tr, CheckpointedTrace):
+            if any(isinstance(run, CheckpointedTrace) for run in runs):
                 todo.append(n)
             else:
-                w[2] = self._watch_series(tr, w[0], w[1])
+                w[2] = self._series_of(runs, w[0], w[1], tr.steps)
         if todo:
-            self.run_worker(lambda: self._watch_worker(tr, todo), thread=True, exclusive=True, group="watches")
+            self.run_worker(lambda: self._watch_worker(tr, runs, todo), thread=True, exclusive=True, group="watches")
         self.refresh_view()
+
+    def _series_of(self, runs: tuple, text: str, layer: int, steps: int, progress=None):
+        """A watch's series on the one run, or on the first of two minus the second (their first ``steps``)."""
+        series = [self._watch_series(run, text, layer, progress)[:steps] for run in runs]
+        return series[0] - series[1] if len(series) == 2 else series[0]
 
     def _watch_series(self, trace, text: str, layer: int, progress=None):
         try:
@@ -88,11 +96,11 @@ class Watching:
 
             return np.full(trace.steps, np.nan)
 
-    def _watch_worker(self, trace, todo: list[int]) -> None:
+    def _watch_worker(self, trace, runs: tuple, todo: list[int]) -> None:
         worker = get_current_worker()
         for n in todo:
             text, layer, _ = self.watch_exprs[n]
-            series = self._watch_series(trace, text, layer, progress=lambda step: not worker.is_cancelled)
+            series = self._series_of(runs, text, layer, trace.steps, progress=lambda step: not worker.is_cancelled)
             if worker.is_cancelled:
                 return
             self.post_message(WatchComputed(trace, n, series))

@@ -1035,3 +1035,16 @@ async def test_a_screenshot_leaves_the_terminals_colours_as_they_were():
         assert ours == app.export_screenshot()  # the same picture; Textual's leaves codes on the styles:
         assert any(style._ansi for style in styles)
         forget()
+
+
+async def test_o_opens_a_file_whose_vocabulary_knows_no_token_of_the_text_on_its_own_tokens():
+    """The text on screen (brackets) is all unknown to a checkpoint's vocabulary of ids: it starts on those."""
+    from pathlib import Path
+
+    ckpt = Path(__file__).parent / "data" / "torch_models" / "lstm_sentiment_checkpoint_bf16.pth"
+    app = LstmApp(load_model("brackets"), text="(()())")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("o", *f"{ckpt} --head-activations relu", "enter")
+        await pilot.pause(0.3)
+        assert app.model.name == "lstm_sentiment_checkpoint_bf16"
+        assert list(app.trace.tokens[:3]) == ["1", "2", "3"] and not app.trace.unknown.any()

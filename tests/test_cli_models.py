@@ -294,6 +294,28 @@ def test_words_typed_to_a_model_that_reads_ids_get_a_note(tmp_path, capsys):
     assert "its 45 tokens do not include them" in capsys.readouterr().err
 
 
+def test_a_file_whose_vocabulary_knows_no_token_of_the_default_text_starts_on_its_own_tokens(tmp_path, capsys):
+    """A training checkpoint keeps its vocabulary (here the ids as strings, single characters): the default
+    English text was all unknown to it. Without --text it starts on the vocabulary's tokens; a vocabulary
+    that knows a word of the default text keeps the text; --text is always read as given."""
+    from dataclasses import replace
+
+    from lstm_tui.core.registry import load_model
+
+    ckpt = Path(__file__).parent / "data" / "torch_models" / "lstm_sentiment_checkpoint_bf16.pth"
+    assert main(["show", "--model", str(ckpt), "--head-activations", "relu"]) == 0
+    out = capsys.readouterr()
+    assert "step t = 1/8  token '1'" in out.out and "none of the" not in out.err
+    assert main(["show", "--model", str(ckpt), "--head-activations", "relu", "--text", "the cat"]) == 0
+    assert "none of the 7 tokens of the text is in the vocabulary" in capsys.readouterr().err
+    base = load_model("random", hidden=4, seed=0, tokenizer="word")
+    m = replace(base, vocab=("<pad>", "<unk>", "movie", "great", "the", "bad", "."), embedding=base.embedding[:7],
+                head_W=base.head_W[:7], head_b=base.head_b[:7], meta={})
+    assert m.start_text("the cat sat on the mat.") == "the cat sat on the mat."  # it knows "the"
+    assert m.start_text("xyz qq") == "movie great the bad ."  # past the padding; no unknown token
+    assert load_model("brackets").start_text("x") == load_model("brackets").meta["example"]  # ... a file's example first
+
+
 def test_show_names_what_a_classifiers_outputs_are(tmp_path, capsys):
     """show's table of outputs said "next token" for every head; a classifier's are classes (by id), and one
     output is a class's probability."""

@@ -172,7 +172,7 @@ class Files:
             model = load_model(spec, **options)
             if not model.takes_tokens:
                 raise UserError(frames_refusal(spec, model.input_size))
-            text = model.meta.get("example", self.text)
+            text = model.start_text(self.text)
             trace = tracing.trace(model, text, self.FULL_TRACE_BYTES)
         except UserError as exc:
             self.notify(str(exc), severity="error", timeout=8)

@@ -75,7 +75,7 @@ def _text(args, model) -> str:
         return read_text(args.text_file)
     if args.text is not None:
         return _from_argv(args.text)
-    return model.meta.get("example", EXAMPLE_TEXT)
+    return model.start_text(EXAMPLE_TEXT)
 
 
 def _from_argv(text: str) -> str:

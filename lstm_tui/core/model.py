@@ -304,6 +304,20 @@ class Model:
             return toks  # ASCII: every character is one code point already
         return tokenize.fit_vocab(toks, self.vocab)
 
+    def start_text(self, fallback: str) -> str:
+        """The text to start on when none is given: the file's example, else ``fallback`` if the vocabulary
+        holds a token of it, else the vocabulary's tokens 1 to 12 (a file's own vocabulary, such as a
+        checkpoint's, that knows no token of ``fallback`` would read it all as unknown)."""
+        if "example" in self.meta or self.vocab is None or not self.takes_tokens:
+            return self.meta.get("example", fallback)
+        tokens = self.tokens(fallback)
+        if tokens and not tokenize.encode(tokens, self.vocab)[1].all():
+            return fallback
+        chars = tokenize.split("ab", self.tokenizer) == ["a", "b"]  # a character tokenizer: tokens written together
+        words = [t for t in self.vocab[1:] if t.strip() and t not in (tokenize.UNK, tokenize.KERAS_UNK)
+                 and self.tokens(t) == [t]]  # each token reads back as itself
+        return ("" if chars else " ").join(words[:12]) or fallback
+
     def trace(
         self,
         inputs: str | list[str] | np.ndarray,

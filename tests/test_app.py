@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
 import numpy as np
@@ -982,6 +983,10 @@ def test_open_takes_a_model_files_options_after_its_path(tmp_path):
                         ("'m.pt --vocab v", "No closing quotation")):
         with pytest.raises(UserError, match=words):
             open_spec(text)
+    fifo = tmp_path / "v.fifo"
+    os.mkfifo(fifo)  # the command line waits for a pipe's writer; the screen would freeze
+    with pytest.raises(UserError, match=r"v.fifo: is not a regular file \(a pipe or a device\), expected a vocabulary"):
+        open_spec(f"{spaced} --vocab {fifo}")
 
 
 async def test_open_with_head_options_opens_a_pytorch_classifier():

@@ -16,6 +16,7 @@ from ..core import tracing
 from ..core.checkpoint import CheckpointedTrace
 from ..core.errors import UserError, inert
 from ..core.export import atomic_write, write_trace
+from ..core.inputs import check_file
 from ..widgets.prompt import PromptScreen
 
 
@@ -75,6 +76,8 @@ def open_spec(text: str) -> tuple[str, dict]:
         options[OPEN_OPTIONS[option]] = value[0]
     if not is_model_path(spec):
         raise UserError(f"open: {', '.join(OPEN_OPTIONS)} apply to a model file, not {inert(spec)!r}")
+    if os.path.exists(options.get("vocab_path", "")):  # the screen cannot wait on a pipe as the command line can
+        check_file(Path(options["vocab_path"]), "a vocabulary file (the app reads no pipe)", UserError, regular=True)
     return spec, options
 
 

@@ -34,6 +34,13 @@ def test_gradient_figure_labels_each_series_on_a_log_axis():
     assert float(ticks[-1]) <= np.exp(-19)
 
 
+def test_a_series_of_nan_is_said_not_finite_not_all_0():
+    """A patched run that turned NaN gives NaN gradients: the title said they were all 0."""
+    series = {"hᵗ'": np.full(10, np.nan), "cᵗ'": np.r_[np.inf, np.zeros(9)], "x": np.zeros(10), "y": np.ones(10)}
+    title = "\n".join(plain(plots.gradient_figure(series, 80, 18))).split("\n")[0]
+    assert "(hᵗ', cᵗ': not finite)" in title and "(x: all 0)" in title
+
+
 def test_saturation_figure_has_one_frame_per_gate_and_marks_the_unit():
     left = np.array([0.0, 1.0, 0.2, 0.5])
     right = np.array([1.0, 0.0, 0.2, 0.1])

@@ -91,22 +91,25 @@ def gradient_figure(
     """Gradient norms on a log10 axis (labels 1e-k), one coloured line per series.
 
     Zeros (an underflow, or nothing to flow back) leave a gap; a series with no
-    positive value is named in the title as ``(name: all 0)``.
+    positive finite value is named in the title as ``(name: all 0)``, or as
+    ``(name: not finite)`` when NaN or ±inf are among its values (a patched run that
+    overflowed).
     """
     fig = new_figure(width, height)
     logs = {name: _log10(v) for name, v in series.items()}
     finite = np.concatenate([v[np.isfinite(v)] for v in logs.values()] or [np.zeros(0)])
     lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (-1.0, 0.0)
-    empty = []
+    said: dict[str, list[str]] = {}  # what a series with nothing to draw on a log axis is, said in the title
     for n, (name, v) in enumerate(logs.items()):
         ok = np.isfinite(v)
-        if not ok.any():  # nothing to draw on a log axis: said in the title instead
-            empty.append(name)
+        if not ok.any():
+            bad = not np.isfinite(np.asarray(series[name], dtype=np.float64)).all()
+            said.setdefault("not finite" if bad else "all 0", []).append(name)
             continue
         x = (np.flatnonzero(ok) + first_step).tolist()
         fig.plot(x, v[ok].tolist(), label=name, color=COLOURS[n % len(COLOURS)], marker="braille")
-    if empty:
-        title += f"   ({', '.join(empty)}: all 0)"
+    for what, names in said.items():
+        title += f"   ({', '.join(names)}: {what})"
     ticks, labels = decade_ticks(lo, hi)
     fig.yticks(ticks, labels)
     fig.ylim(ticks[0], ticks[-1])

@@ -192,12 +192,25 @@ def test_a_model_whose_own_example_is_empty_is_refused_by_name(tmp_path, capsys)
     assert "the example text of" in err and "the sequence is empty" in err and err.count("\n") == 1
 
 
-def test_text_file(tmp_path):
+def test_text_file(tmp_path, capsys):
+    """A file's last line end is left out (with a note) when the model has no line end among its
+    characters: it is the file's end, not a token to read as unknown. Line ends inside the text stay."""
+    from dataclasses import replace
+
+    from lstm_tui.cli import _last_line_end
+    from lstm_tui.core.registry import load_model
+
     src = tmp_path / "in.txt"
-    src.write_text("hé\n", encoding="utf-8")
+    src.write_text("hé\nx\n", encoding="utf-8")
     out = tmp_path / "t.npz"
     assert main(["export", "--hidden", "4", "--text-file", str(src), "-o", str(out)]) == 0
-    assert np.load(out)["tokens"].tolist() == ["h", "é", "\n"]
+    assert np.load(out)["tokens"].tolist() == ["h", "é", "\n", "x"]
+    assert "note: the text file's last line end is left out" in capsys.readouterr().err
+    model = load_model("random", hidden=4, seed=0)
+    assert _last_line_end(model, "ab\r\n") == "ab" and _last_line_end(model, "ab") == "ab"
+    knows = replace(model, vocab=(*model.vocab[:-1], "\n"))  # a char LM trained on lines reads its line end
+    assert _last_line_end(knows, "ab\n") == "ab\n"
+    assert _last_line_end(load_model("random", hidden=4, seed=0, tokenizer="word"), "a b\n") == "a b\n"
     src.write_bytes(b"\xff\xfe\xfa")
     assert main(["export", "--hidden", "4", "--text-file", str(src), "-o", str(out), "--force"]) == 2
 

@@ -72,7 +72,7 @@ def _text(args, model) -> str:
     if args.text_file is not None:
         from ..core.inputs import read_text
 
-        return read_text(args.text_file)
+        return _last_line_end(model, read_text(args.text_file))
     if args.text is not None:
         return _from_argv(args.text)
     return model.start_text(EXAMPLE_TEXT)
@@ -126,6 +126,20 @@ def _inputs(args, model):
                         f"({_NOTHING_TO.get(args.command, 'nothing to run')})")
     _all_unknown(model, text)
     return text
+
+
+def _last_line_end(model, text: str) -> str:
+    """A text file's last line end left out when the model's characters do not include it (the file's end,
+    not a token to read as unknown); a model that knows line ends (a char LM trained on lines) reads it."""
+    end = "\r\n" if text.endswith("\r\n") else "\n" if text.endswith("\n") else ""
+    if not end or model.tokenizer != "char" or model.vocab is None or not model.takes_tokens:
+        return text  # a word tokenizer reads no line end anyway
+    if any(t in model.vocab for t in model.tokens(end)):
+        return text
+    from ..core.model import add_note
+
+    add_note(model.meta, "the text file's last line end is left out: this model's vocabulary has no line end")
+    return text[: -len(end)]
 
 
 def _all_unknown(model, text: str) -> None:

@@ -93,6 +93,7 @@ def test_random_model_too_large_is_refused_at_once(capsys):
     start = time.monotonic()
     one_line_error(["show", "--hidden", "100000000"], capsys, "GB of weights")
     one_line_error(["show", "--layers", "100000000"], capsys, "GB of weights")
+    one_line_error(["show", "--layers", "50000"], capsys, "a random model of 50000 layers: at most 64")  # 0.96 GB
     assert time.monotonic() - start < 5  # refused before allocating anything
 
 

@@ -30,6 +30,7 @@ from .trace import Trace
 
 #: The most memory the weights of an untrained random model may take.
 MAX_RANDOM_BYTES = 1024**3
+MAX_RANDOM_LAYERS = 64
 
 #: The built-in character vocabulary: printable ASCII and <unk>.
 ASCII_VOCAB = tuple(c for c in string.printable if c not in "\t\n\r\x0b\x0c") + (tokenize.UNK,)
@@ -560,6 +561,8 @@ def random_model(
             f"a random model with H={hidden} and {layers} layer(s) would need "
             f"{weights * np.dtype(dtype).itemsize / 1024**3:.1f} GB of weights (at most {MAX_RANDOM_BYTES // 1024**3} GB)"
         )
+    if layers > MAX_RANDOM_LAYERS:  # small ones pass the size cap, but each costs Python's time in every step
+        raise InputError(f"a random model of {layers} layers: at most {MAX_RANDOM_LAYERS}")
     return init_model(
         vocab,
         hidden=hidden,

@@ -179,7 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     show.add_argument("--step", type=whole, default=1, metavar="T", help="the step, from 1 (default 1)")
     show.add_argument("--layer", type=whole, default=1, metavar="N", help="the layer, from 1 (default 1)")
-    show.add_argument("--unit", type=whole, default=0, metavar="J", help="the unit whose equations to write out")
+    show.add_argument("--unit", type=whole, default=0, metavar="J", help="the unit whose equations to write out, from 0 (default 0)")
     _sweep_parser(sub, common)
     serve = sub.add_parser(
         "serve",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -390,3 +392,26 @@ def test_options_are_known_only_as_spelled(capsys):
     with pytest.raises(SystemExit) as stop:
         main(["sweep", "--model", "brackets", "--quantity", "c", "--step", "2", "--val", "1", "-o", "m.npz"])
     assert stop.value.code == 2 and "--val" in capsys.readouterr().err
+
+
+def test_show_runs_a_forward_model_only_up_to_the_step(tmp_path, monkeypatch, capsys):
+    """show --step 2 of a long text ran every step; a model that reads forwards needs the first 2 (the header
+    still counts the whole input). A model with a backward direction runs them all."""
+    from lstm_tui.render import show
+
+    seen = []
+    real = show.step_report
+    monkeypatch.setattr(show, "step_report", lambda model, trace, *a: seen.append(trace) or real(model, trace, *a))
+    text = "(()(()))" * 50
+    assert main(["show", "--model", "brackets", "--text", text, "--step", "2"]) == 0
+    assert "step t = 2/400" in capsys.readouterr().out
+    full = load_model("brackets").trace(text)
+    assert seen[-1].steps == 2
+    for q in ("c", "h", "y"):
+        np.testing.assert_array_equal(getattr(seen[-1], q, None) if q == "y" else seen[-1].states[q][0][1],
+                                      full.y[:2] if q == "y" else full.states[q][0][1])
+    frames = tmp_path / "x.npy"
+    np.save(frames, np.random.default_rng(0).normal(size=(9, 5)).astype(np.float32))
+    bi = Path(__file__).parent / "data" / "torch" / "lstm_bi_2layer.safetensors"
+    assert main(["show", "--model", str(bi), "--prefix", "", "--inputs", str(frames), "--step", "2"]) == 0
+    assert seen[-1].steps == 9 and "step t = 2/9" in capsys.readouterr().out  # the backward half read steps 2..9

@@ -354,16 +354,20 @@ def _show(args) -> int:
     model = _load(args)
     inputs = _inputs(args, model)
     _source(args, model, run=False)
+    tokens, _, _, frames = model.prepare(inputs)
+    steps = len(tokens)
+    if not 1 <= args.step <= steps:
+        raise UserError(f"--step {args.step}: expected a step from 1 to {steps}")
+    if not model.bidirectional:  # the steps after it cannot change step T: they are not run
+        inputs = tokens[: args.step] if frames is None else frames[: args.step]
     _compile_if_long(model, inputs)
     trace = tracing.trace(model, inputs)  # a long one kept as checkpoints: the step's window is recomputed
-    if not 1 <= args.step <= trace.steps:
-        raise UserError(f"--step {args.step}: expected a step from 1 to {trace.steps}")
     if not 1 <= args.layer <= trace.num_layers:
         raise UserError(f"--layer {args.layer}: expected a layer from 1 to {trace.num_layers}")
     units = max(trace.width(q, args.layer - 1) for q in trace.quantities)  # a projected LSTM's gates are wider than h
     if not 0 <= args.unit < units:
         raise UserError(f"--unit {args.unit}: expected a unit from 0 to {units - 1}")
-    report = step_report(model, trace, args.layer - 1, args.step - 1, args.unit)
+    report = step_report(model, trace, args.layer - 1, args.step - 1, args.unit, steps)
     _print_notes(model)
     console = Console(soft_wrap=False)
     # the tables at their full width, however narrow the terminal (it wraps them), not each number cut to "-…"

@@ -13,11 +13,12 @@ from .directions import aligned_rows, direction_note, unit_direction
 from .text import token_label, top_tokens, unit_text
 
 
-def step_report(model: Model, trace: Trace, layer: int, k: int, unit: int) -> Group:
-    """Every unit's values at 0-based step k of ``layer``, one unit's equations, the top guesses."""
+def step_report(model: Model, trace: Trace, layer: int, k: int, unit: int, steps: int | None = None) -> Group:
+    """Every unit's values at 0-based step k of ``layer``, one unit's equations, the top guesses; ``steps``
+    the input's length when the trace holds only its first steps (default: the trace's)."""
     head = Text.assemble(
         (f"{model.name}", "bold"),
-        f"  {trace.cell}  layer {layer + 1}/{trace.num_layers}  step t = {k + 1}/{trace.steps}  token ",
+        f"  {trace.cell}  layer {layer + 1}/{trace.num_layers}  step t = {k + 1}/{steps or trace.steps}  token ",
         (f"'{token_label(trace.tokens[k])}'", "bold"),
         ("  (not in the vocabulary)" if trace.unknown[k] else "", "red"),
     )

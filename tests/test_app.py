@@ -1053,3 +1053,28 @@ async def test_o_opens_a_file_whose_vocabulary_knows_no_token_of_the_text_on_its
         await pilot.pause(0.3)
         assert app.model.name == "lstm_sentiment_checkpoint_bf16"
         assert list(app.trace.tokens[:3]) == ["1", "2", "3"] and not app.trace.unknown.any()
+
+
+async def test_keys_sent_in_a_burst_act_in_their_order():
+    """Keys arriving together (a paste without bracketed paste, a script): ctrl+u, a text and Enter ran an empty
+    sequence, since Textual ran the Input's bound keys only once they had bubbled up to the app; in a prompt,
+    b a backspace c gave "ba". Both inputs now act on each key as it arrives."""
+    from textual import events
+
+    def burst(app, keys: list[str]) -> None:
+        names = {"\x15": "ctrl+u", "\x7f": "backspace", "\r": "enter", " ": "space"}
+        for ch in keys:
+            app.post_message(events.Key(names.get(ch, ch), ch))
+
+    app = LstmApp(load_model("charlm"), text="hello")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("i")
+        await pilot.pause()
+        burst(app, ["\x15", *"Beautiful is", "\r"])
+        await pilot.pause(0.3)
+        assert app.text == "Beautiful is" and app.trace.steps == 12
+        await pilot.press("g")
+        await pilot.pause()
+        burst(app, [*"1a", "\x7f", "0", "\r"])
+        await pilot.pause(0.3)
+        assert app.k == 9  # step 10

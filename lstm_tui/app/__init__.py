@@ -43,6 +43,7 @@ from ..widgets.gradient_view import GradientView
 from ..widgets.footer import KeysFooter
 from ..widgets.history_view import HistoryView
 from ..widgets.messages import StepChosen, UnitChosen
+from ..widgets.prompt import TypedInput
 from ..widgets.rich_lines import RichStatic
 from ..widgets.stages_view import StagesView
 from ..widgets.steps_view import StepsView
@@ -185,7 +186,7 @@ class LstmApp(Intervene, Effects, AppState, Workers, Actions, Find, Files, Watch
     # ----------------------------------------------------------------- layout
     def compose(self) -> ComposeResult:
         yield Header(icon="≋")
-        yield Input(
+        yield TypedInput(
             value=self.text if self._text_fits_input() else "",
             placeholder=self._input_placeholder(),
             id="input",

@@ -14,6 +14,7 @@ import pytest
 from lstm_tui.core import InputError, Model
 from lstm_tui.core.cells import Bidirectional, activation, is_plain, run, step
 from lstm_tui.core.checkpoint import checkpointed
+from lstm_tui.core.model import Dense
 from lstm_tui.core.tracing import TraceBuilder
 from model_zoo import all_layer_configs, bidi, make_layer, ref_layer, ref_model
 
@@ -256,6 +257,25 @@ def test_mixed_kinds_and_broken_chains_are_refused_in_one_line(rng):
         Model(layers=(Bidirectional(make_layer(rng, "gru", 3, 4), make_layer(rng, "gru", 3, 4, reverse=True, clip=-1.0)),))
     # the two plain RNNs record the same quantities and may share a stack
     Model(layers=(make_layer(rng, "rnn_tanh", 3, 4), make_layer(rng, "rnn_relu", 4, 2)))
+
+
+def test_activation_parameters_that_are_not_finite_are_refused_naming_the_layer(rng):
+    """A NaN or ±inf alpha or beta makes every output NaN: Model refuses it, whichever reader (or caller) made it."""
+    nan, inf = float("nan"), float("inf")
+    good = make_layer(rng, "gru", 3, 4)
+    for alpha, beta, said in ((nan, 0.0, "layer 0: activation LeakyRelu has alpha nan; expected a finite number"),
+                              (0.5, -inf, "layer 0: activation LeakyRelu has beta -inf; expected a finite number"),
+                              (inf, nan, "activation LeakyRelu has alpha inf and beta nan; expected finite numbers")):
+        layer = dataclasses.replace(good, activations=(("Sigmoid", 0.0, 0.0), ("LeakyRelu", alpha, beta)))
+        with pytest.raises(InputError, match=f"^{said}$" if said.startswith("layer") else said):
+            Model(layers=(layer,))
+    back = make_layer(rng, "gru", 4, 2, reverse=True, activations=(("Sigmoid", 0, 0), ("ScaledTanh", nan, 1.0)))
+    with pytest.raises(InputError, match=r"^layer 1 \(reverse\): activation ScaledTanh has alpha nan"):
+        Model(layers=(good, Bidirectional(make_layer(rng, "gru", 4, 2), back)))
+    head = dict(head_W=np.zeros((5, 6)), head_b=np.zeros(5))
+    with pytest.raises(InputError, match="^the head's hidden layer 0: activation Elu has alpha nan; expected a finite"):
+        Model(layers=(good,), head_hidden=(Dense(np.zeros((6, 4)), np.zeros(6), ("Elu", nan, 0.0)),), **head)
+    Model(layers=(good,), head_hidden=(Dense(np.zeros((6, 4)), np.zeros(6), ("Elu", 0.5, 0.0)),), **head)
 
 
 def test_astype_keeps_every_field(rng):

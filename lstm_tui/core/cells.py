@@ -41,6 +41,7 @@ product that enters n, W_hn (r ⊙ h); the r and z blocks are W_hr h, W_hz h.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -240,6 +241,21 @@ def activation(name: str, alpha: float | None = None, beta: float | None = None)
         raise KeyError(name)
     a0, b0 = ACTIVATION_DEFAULTS.get(name, (0.0, 0.0))
     return (name, float(a0 if alpha is None else alpha), float(b0 if beta is None else beta))
+
+
+def activation_problem(spec: Activation, names: tuple[str, str] = ("alpha", "beta")) -> str | None:
+    """Why an activation (name, alpha, beta) cannot run, its name aside: an alpha or beta that is not a
+    finite number (NaN or ±inf make every output NaN), worded with the parameters called ``names`` (a
+    reader's own, as ONNX's activation_alpha); None when both are finite."""
+    def finite(v) -> bool:
+        try:
+            return math.isfinite(float(v))
+        except (TypeError, ValueError, OverflowError):
+            return False
+
+    bad = [f"{n} {v}" for n, v in zip(names, spec[1:]) if not finite(v)]
+    expected = "finite numbers" if len(bad) > 1 else "a finite number"
+    return f"activation {spec[0]} has {' and '.join(bad)}; expected {expected}" if bad else None
 
 
 def activations_of(layer: Layer) -> tuple[Activation, ...]:

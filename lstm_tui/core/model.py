@@ -23,7 +23,8 @@ from importlib import resources
 import numpy as np
 
 from . import tokenize
-from .cells import ACTIVATIONS, DEFAULT_ACTIVATIONS, GATES, QUANTITIES, Bidirectional, Laid, Layer, run, sigmoid
+from .cells import (ACTIVATIONS, DEFAULT_ACTIVATIONS, GATES, QUANTITIES, Bidirectional, Laid, Layer,
+                    activation_problem, run, sigmoid)
 from .errors import InputError
 from .pooling import POOLS, Pool
 from .trace import Trace
@@ -125,6 +126,9 @@ def _check_layer(layer: Layer, where: str) -> None:
             raise InputError(
                 f"{where}: activations {names} for a {layer.cell}: expected {want} of {', '.join(ACTIVATIONS)}"
             )
+        for spec in layer.activations:  # NaN or ±inf (a reader's or a caller's): every output would be NaN
+            if problem := activation_problem(spec):
+                raise InputError(f"{where}: {problem}")
     if layer.clip is not None and not layer.clip > 0:
         raise InputError(f"{where}: clip must be a positive number, got {layer.clip}")
 
@@ -185,6 +189,8 @@ class Model:
                                  f"expected [out, {width}] and [out] ({gives} {width}), and a head after it")
             if d.activation[0] not in ACTIVATIONS:
                 raise InputError(f"the head's hidden layer {n} has an unknown activation {d.activation[0]!r}")
+            if problem := activation_problem(d.activation):
+                raise InputError(f"the head's hidden layer {n}: {problem}")
             width, gives = d.W.shape[0], f"hidden layer {n} gives"
         if self.head_W is not None and self.head_W.shape[1] != width:
             raise InputError(f"the output head takes vectors of size {self.head_W.shape[1]}, {gives} {width}")

@@ -408,6 +408,30 @@ def test_unknown_or_underspecified_activations_are_refused(tmp_path):
         onnx_format.load(path)
 
 
+@pytest.mark.parametrize("fixture, op, k, value, words", [
+    ("node_rnn_leaky_thresh", "RNN", 0, float("nan"), "(RNN): activation LeakyRelu has activation_alpha nan"),
+    ("node_rnn_leaky_thresh", "RNN", 1, float("inf"), "(RNN): activation ThresholdedRelu has activation_alpha inf"),
+    ("torch_dynamo_gru_bi_mlp2_frames_logits", "LeakyRelu", None, float("-inf"),
+     "(LeakyRelu): activation LeakyRelu has alpha -inf"),
+])
+def test_activation_parameters_that_are_not_finite_are_refused_by_node(tmp_path, fixture, op, k, value, words):
+    """A cell's activation_alpha, or the alpha of an activation in the head, of NaN or ±inf: every output would be
+    NaN. The fixture with that one number changed is refused in one line naming the node."""
+    proto = onnx.load(DATA / f"{fixture}.onnx")
+    node = next(n for n in proto.graph.node if n.op_type == op)
+    attr = next(a for a in node.attribute if a.name == ("alpha" if k is None else "activation_alpha"))
+    if k is None:
+        attr.f = value
+    else:
+        attr.floats[k] = value
+    path = tmp_path / f"{fixture}.onnx"
+    onnx.save(proto, path)
+    with pytest.raises(ModelFileError) as exc:
+        onnx_format.load(path)
+    assert _one_line(exc).startswith(str(path))
+    assert f"node '{node.name}' {words}; expected a finite number" in _one_line(exc)
+
+
 def test_control_flow_is_refused_by_node(tmp_path):
     body = helper.make_graph(
         [helper.make_node("Identity", ["s_in"], ["s_out"]), helper.make_node("Identity", ["x_t"], ["y_t"])],

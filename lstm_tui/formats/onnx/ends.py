@@ -30,7 +30,7 @@ import json
 
 import numpy as np
 
-from ...core.cells import ACTIVATIONS, activation
+from ...core.cells import ACTIVATIONS, activation, activation_problem
 from ...core.errors import ModelFileError
 from ...core.inputs import check_vocab, first_line
 from ...core.model import Dense
@@ -205,6 +205,8 @@ def head(graph: Graph, level):
         elif c.op_type in ACTIVATION_OPS and act is None and kind == "logits":
             a = graph.attrs(c)
             act = activation(c.op_type, a.get("alpha"), a.get("beta"))
+            if problem := activation_problem(act):
+                raise graph.fail(f"{graph.label(c)}: {problem}")
         elif c.op_type in ("MatMul", "Gemm") and kind == "logits" and len(hidden) < MAX_HIDDEN:
             hidden.append(Dense(head_W, head_b, act or activation("Affine")))  # the layer so far is a hidden one
             (head_W, head_b), added, act = _linear(graph, c), False, None

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...core.cells import DEFAULT_ACTIVATIONS, Layer
+from ...core.cells import DEFAULT_ACTIVATIONS, Layer, activation_problem
 from ...core.errors import ModelFileError
 from ...core.inputs import first_line
 from .graph import MAX_TENSOR_BYTES, RECURRENT, Graph, show
@@ -163,6 +163,8 @@ def activations(graph: Graph, node, cell: str, per: int, D: int) -> list[tuple |
         if alpha is None or beta is None:
             raise graph.fail(f"{graph.label(node)}: activation {name} needs activation_alpha and activation_beta "
                              "(runtimes disagree on its defaults)")
+        if problem := activation_problem((name, alpha, beta), ("activation_alpha", "activation_beta")):
+            raise graph.fail(f"{graph.label(node)}: {problem}")
         acts.append((name, float(alpha), float(beta)))
     if alphas or betas:  # onnxruntime hands them out in order and leaves the rest unused: so does lstm-tui
         graph.notes.append(f"{graph.label(node)} lists more activation_alpha/beta values than its activations "

@@ -338,7 +338,7 @@ def _build(file: str, path: Path, entries: list, vocab, notes: dict, keras2: boo
         else:
             sub = ()
         if cls in ACTIVATION_LAYERS and head_name is not None and info["head_activation"] == "linear":
-            head_act = activation_layer(cls, cfg, sequence)
+            head_act = activation_layer(file, where, cls, cfg, sequence)
             head_where = where  # a refusal of the activation names this layer
             info["head_activation"] = show(head_act if isinstance(head_act, str) else json.dumps(head_act)[:60])
             continue  # Dense(V) then Activation("softmax"), Dense(64) then ReLU(): one layer with its activation

@@ -4,6 +4,8 @@ inference) and a global pooling over the steps (``core.pooling``)."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .arrays import checked
@@ -15,8 +17,10 @@ ACTIVATION_LAYERS = ("Activation", "Softmax", "ReLU", "LeakyReLU", "ELU")
 POOLING = {"GlobalMaxPooling1D": "max", "GlobalAveragePooling1D": "mean"}
 
 
-def activation_layer(cls: str, cfg: dict, sequence: bool):
-    """The activation of a layer that is one (after a Dense): a Keras name, or what _activation refuses."""
+def activation_layer(file: str, where: str, cls: str, cfg: dict, sequence: bool):
+    """The activation of a layer that is one (after a Dense): a Keras name, or what _activation refuses.
+    A slope or alpha that is a number but no finite float (NaN, ±inf, an integer past float's range) is refused
+    here, naming the layer and the option."""
     if cls == "Activation":
         return cfg.get("activation", "linear")
     if cls == "Softmax":  # over the classes: the last axis ([batch, T, V], or [batch, V] after one step)
@@ -24,13 +28,31 @@ def activation_layer(cls: str, cfg: dict, sequence: bool):
         return "softmax" if axis in (-1, [-1], 2 if sequence else 1) else f"Softmax(axis={axis})"
     if cls == "ELU":
         alpha = cfg.get("alpha", 1.0)
-        return ("Elu", float(alpha), 0.0) if isinstance(alpha, (int, float)) else f"ELU(alpha={alpha})"
-    slope = cfg.get("negative_slope", cfg.get("alpha", 0.3) if cls == "LeakyReLU" else 0.0)  # tf.keras 2: alpha
+        if not isinstance(alpha, (int, float)):
+            return f"ELU(alpha={alpha})"
+        return ("Elu", _finite(file, where, "alpha", alpha), 0.0)
+    option = "negative_slope" if "negative_slope" in cfg or cls != "LeakyReLU" else "alpha"  # tf.keras 2: alpha
+    slope = cfg.get(option, 0.3 if cls == "LeakyReLU" else 0.0)
     if not isinstance(slope, (int, float)):
         return f"{cls}(negative_slope={slope})"
+    slope = _finite(file, where, option, slope)
     if cls == "ReLU" and (cfg.get("max_value") is not None or cfg.get("threshold", 0.0) != 0.0):
         return f"ReLU(max_value={cfg.get('max_value')}, threshold={cfg.get('threshold')})"
-    return "relu" if slope == 0 else ("LeakyRelu", float(slope), 0.0)
+    return "relu" if slope == 0 else ("LeakyRelu", slope, 0.0)
+
+
+def _finite(file: str, where: str, option: str, value: int | float) -> float:
+    """A layer's numeric option as a float, refused when it is none that is finite (JSON's NaN and Infinity, an
+    integer of hundreds of digits): every output would be NaN, or float() would fail as if the weights had."""
+    try:
+        x = float(value)
+    except OverflowError:
+        x = math.inf
+    if math.isfinite(x):
+        return x
+    text = str(value)
+    shown = text if len(text) <= 24 else f"{text[:12]}… ({len(text.lstrip('-'))} digits)"
+    raise refuse(file, where, f"{option} {show(shown)}", "a finite number")
 
 
 def batch_norm(file: str, where: str, cfg: dict, w: list, width: int, sequence: bool):
@@ -46,6 +68,7 @@ def batch_norm(file: str, where: str, cfg: dict, w: list, width: int, sequence: 
     arrays = {n: checked(file, f"{where} {n}", a, (width,), f" (the units of the layer before, {width})")
               for n, a in zip(names, w)}
     eps = cfg.get("epsilon", 1e-3)
+    eps = _finite(file, where, "epsilon", eps) if isinstance(eps, (int, float)) else eps
     if not isinstance(eps, (int, float)) or not eps >= 0 or (arrays["moving_variance"] + eps <= 0).any():
         raise fail(file, f"{where}: epsilon {show(str(eps))} and moving_variance leave no positive variance")
     s = arrays.get("gamma", 1.0) / np.sqrt(arrays["moving_variance"].astype(np.float64) + eps)

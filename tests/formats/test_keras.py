@@ -181,6 +181,17 @@ def _set(name: str, **options):
         ("lstm_mask_func", lambda c: _layer(c, "lstm_1")["inbound_nodes"][0]["kwargs"]["mask"]["config"].update(
             keras_history=["embedding", 0, 0]), ["layer 'lstm_1' (LSTM): takes bidirectional, embedding"]),
         ("lstm_act_layers", _set("re_lu", max_value=6.0), ["layer 're_lu' (ReLU): activation 'ReLU(max_value=6.0"]),
+        # a number that is no finite float: every output NaN, or float() failing as if the weights had
+        ("lstm_act_layers", _set("leaky_re_lu", negative_slope=float("nan")),
+         ["layer 'leaky_re_lu' (LeakyReLU): negative_slope nan; expected a finite number"]),
+        ("lstm_act_layers", _set("leaky_re_lu", negative_slope=float("inf")), ["negative_slope inf; expected a"]),
+        ("lstm_act_layers", _set("leaky_re_lu", negative_slope=10**400),
+         ["layer 'leaky_re_lu' (LeakyReLU): negative_slope 100000000000… (401 digits); expected a finite number"]),
+        ("lstm_act_layers", lambda c: _layer(c, "leaky_re_lu").update(
+            class_name="ELU", config={"name": "leaky_re_lu", "alpha": float("nan")}),
+         ["layer 'leaky_re_lu' (ELU): alpha nan; expected a finite number"]),
+        ("lstm_batch_norm_head", _set("batch_normalization", epsilon=-10**400),
+         ["layer 'batch_normalization' (BatchNormalization): epsilon -10000000000… (401 digits); expected a finite"]),
         ("lstm_batch_norm_head", _set("batch_normalization", axis=1),
          ["layer 'batch_normalization' (BatchNormalization): axis 1; expected -1"]),
         ("lstm_batch_norm_head", _set("batch_normalization", center=False),

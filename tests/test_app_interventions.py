@@ -409,7 +409,9 @@ async def test_nonfinite_patch_is_marked_and_every_view_still_draws():
     async with app.run_test(size=(120, 40)) as pilot:
         await select(pilot, 4, 12)
         await set_patch(pilot, app, "inf")
-        assert app.nonfinite and "not finite" in app.nonfinite[0]
+        assert "not finite from step" in app.nonfinite and "(step" not in app.nonfinite  # the short form
+        toast = [n.message for n in app._notifications if "not finite" in n.message]  # the command line's line
+        assert len(toast) == 1 and toast[0].startswith("after the patches, ") and "\n" not in toast[0], toast
         assert "NaN/inf" in app.status_line()
         c_panel = next(p for p in app._panels if p.spec.key == "c")
         await pilot.press("n")

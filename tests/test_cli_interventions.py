@@ -197,6 +197,23 @@ def test_sweep_takes_a_negative_value_however_written(tmp_path, capsys, value):
     assert "set to " + value in capsys.readouterr().out
 
 
+def test_non_finite_runs_are_reported_in_one_line(tmp_path, capsys):
+    """A patch that makes the run NaN: one warning naming every quantity affected, not one line a quantity;
+    a sweep whose effect map and estimate are both NaN: one line for both."""
+    argv = ["export", "--model", "brackets", "--text", "(()(()))((", "-o", str(tmp_path / "p.npz"), "--force"]
+    said = ("lstm-tui: warning: after the patches, i, f, g, o, c, h of layer 1 and y are not finite from step 1 on "
+            "(step 1: c, h of layer 1 and y; step 2: i, f, g, o of layer 1)")
+    for patch in ("c[3]=NaN@1", "c[*]=nan@*"):
+        assert main([*argv, "--set", patch]) == 0
+        assert capsys.readouterr().err.splitlines() == [said]
+    sweep = ["sweep", "--model", "brackets", "--text", "(()())", "--quantity", "c", "--step", "4", "--value", "nan"]
+    assert main([*sweep, "-o", str(tmp_path / "m.npz")]) == 0
+    effect, estimate = (np.load(tmp_path / "m.npz")[k] for k in ("effect", "estimate"))
+    bad = [int((~np.isfinite(a)).sum()) for a in (effect, estimate)]
+    assert capsys.readouterr().err.splitlines() == [f"lstm-tui: warning: {bad[0]} cells of the effect map and "
+                                                    f"{bad[1]} cells of the estimate are not finite (NaN or inf)"]
+
+
 def test_sweep_warns_of_an_estimate_that_is_not_finite(tmp_path, capsys):
     argv = ["sweep", "--model", "brackets", "--text", "(()())", "--quantity", "c", "--step", "4", "--value", "inf"]
     assert main([*argv, "-o", str(tmp_path / "m.npz")]) == 0

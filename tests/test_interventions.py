@@ -248,15 +248,33 @@ def test_a_patch_that_changes_nothing_leaves_the_trace():
     assert intervene(model, trace, []) is trace
 
 
+def test_non_finite_report_is_one_line_naming_every_quantity_and_layer():
+    """One line, not one a quantity: layers with the same quantities together, in layer order, y last; each
+    one's first step in parentheses when they differ."""
+    model = random_model(hidden=5, seed=1, cell="gru", layers=3)
+    trace = model.trace("hello")
+    patched = intervene(model, trace, [Patch(0, "h", 0, 1, float("inf"))])
+    assert iv.nonfinite(patched) == (
+        "r, z, n, h of layers 1, 2, 3 and y are not finite from step 2 on (step 2: h of layer 1; "
+        "step 3: n of layer 1 and r, z, n, h of layers 2, 3 and y; step 4: r, z of layer 1)")
+    rnn = random_model(hidden=5, seed=1, cell="rnn_tanh")
+    last = intervene(rnn, rnn.trace("hello"), [Patch(0, "h", 0, 4, float("nan"))])
+    assert iv.nonfinite(last) == "h of layer 1 and y are not finite from step 5 on"  # one step: no parentheses
+    headless = Model(layers=rnn.layers)
+    one = intervene(headless, headless.trace(np.zeros((3, rnn.input_size))), [Patch(0, "h", 0, 2, float("nan"))])
+    assert iv.nonfinite(one) == "h of layer 1 is not finite from step 3 on"
+
+
 def test_non_finite_values_are_kept_and_reported():
     model = random_model(hidden=5, seed=1, cell="gru")
     trace = model.trace("hello")
     patched = intervene(model, trace, [Patch(0, "h", 0, 1, float("inf"))])
     assert not np.isfinite(patched.states["h"][0][2]).all()
     assert np.isfinite(patched.states["h"][0][:1]).all()
-    lines = iv.nonfinite(patched)
-    assert any(line.startswith("h of layer 1 is not finite from step 2") for line in lines)
-    assert iv.nonfinite(trace) == []
+    assert iv.nonfinite(patched) == ("r, z, n, h of layer 1 and y are not finite from step 2 on "
+                                     "(step 2: h of layer 1 and y; step 3: n of layer 1; step 4: r, z of layer 1)")
+    assert iv.nonfinite(patched, steps=False) == "r, z, n, h of layer 1 and y are not finite from step 2 on"
+    assert iv.nonfinite(trace) == ""
     em = EffectMap(model, trace, "h", 0, float("nan"), 4)
     assert np.isnan(em.run()[:5]).all()
 

@@ -60,7 +60,7 @@ class Intervene:
         self._patched: Trace | None = None  # the patched run of self.patches, once computed
         self._patch_gen = 0  # bumped by every change of the patches: older news is dropped
         self.patching = False  # a patched run is being computed
-        self.nonfinite: list[str] = []  # where the patched run holds NaN or ±inf
+        self.nonfinite = ""  # where the patched run holds NaN or ±inf (outcomes.nonfinite, without each one's step)
         # A patched run off screen whose arrays the next one is written into (clean, run, first
         # patched step), so that a change copies only the rows from the first patched step on;
         # the lock keeps two workers from writing into it at once.
@@ -112,7 +112,7 @@ class Intervene:
         mark = badge(len(self.patches), self.compare_mode, bool(self.nonfinite))
         note = "  recomputing…" if self.patching else ""
         if self.nonfinite:
-            note += f"  {self.nonfinite[0]}"
+            note += f"  {self.nonfinite}"
         line = super().status_line()
         return f"{mark}{note}  {line}" if mark or note else line
 
@@ -120,7 +120,7 @@ class Intervene:
         """A new input: its clean run, with no patches and no difference shown."""
         had = bool(self.patches)
         self.patches.clear()
-        self.compare_mode, self._clean, self._patched, self.nonfinite = None, None, None, []
+        self.compare_mode, self._clean, self._patched, self.nonfinite = None, None, None, ""
         self._spare = self._spare_copied = self._spare_ticket = None  # the arrays of another input's runs
         self._patch_gen += 1
         self.patching = False
@@ -294,7 +294,7 @@ class Intervene:
             self.compare_mode = None
         if not self.patches:
             old = self._patched
-            self._patched, self.nonfinite, self.patching = None, [], False
+            self._patched, self.nonfinite, self.patching = None, "", False
             self._show_run()
             self._give_back(old, self._patched_since)
             return
@@ -343,9 +343,10 @@ class Intervene:
             return
         old, old_since = self._patched, self._patched_since
         self._patched, self._patched_since, self._patched_patches = message.trace, message.since, message.patches
-        self.nonfinite = nonfinite(message.trace) if _any_nonfinite(message.trace, message.since) else []
-        if self.nonfinite:
-            self.notify("the patched run is not finite: " + "; ".join(self.nonfinite[:3]), severity="warning")
+        self.nonfinite = ""
+        if _any_nonfinite(message.trace, message.since):  # the toast says what the command line says, in one line
+            self.nonfinite = nonfinite(message.trace, steps=False)  # the status line's, short
+            self.notify(f"after the patches, {nonfinite(message.trace)}", severity="warning")
         self._show_run()
         self._give_back(old, old_since)  # off screen now
 

@@ -254,8 +254,8 @@ def _patched(args, model, trace):
     steps = None if source is None else source.steps
     patches = [parse_patch(text, model, trace.steps, steps) for text in args.sets]
     patched = intervene(model, trace, patches, source)
-    for line in nonfinite(patched):
-        print(f"lstm-tui: warning: after the patches, {line}", file=sys.stderr)
+    if where := nonfinite(patched):
+        print(f"lstm-tui: warning: after the patches, {where}", file=sys.stderr)
     return patched
 
 
@@ -300,9 +300,11 @@ def _sweep(args) -> int:
     }
     path = atomic_write(args.output, lambda fh: np.savez(fh, **arrays), force=args.force)
     _print_notes(model)
-    for what, a in (("the effect map", effect), ("the estimate", estimate)):  # a value of inf: the estimate's
-        if bad := int((~np.isfinite(a)).sum()):
-            print(f"lstm-tui: warning: {bad} cells of {what} are not finite (NaN or inf)", file=sys.stderr)
+    maps = (("the effect map", effect), ("the estimate", estimate))  # a value of inf: the estimate's
+    said = [f"{n} cell{'s' * (n > 1)} of {what}" for what, a in maps if (n := int((~np.isfinite(a)).sum()))]
+    if said:  # one line for both
+        verb = "are" if len(said) > 1 or not said[0].startswith("1 cell ") else "is"
+        print(f"lstm-tui: warning: {' and '.join(said)} {verb} not finite (NaN or inf)", file=sys.stderr)
     print(
         f"wrote {path}: effect [{trace.steps}, {emap.width}] on log p({emap.label!r}) at step {args.step}, "
         f"{args.quantity} of layer {args.layer} set to {args.value}"

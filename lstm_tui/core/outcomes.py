@@ -107,17 +107,43 @@ def token_label(model: Model, v: int) -> str:
     return model.vocab[v] if names_outputs(model) else f"#{v}"
 
 
-def nonfinite(trace: Trace) -> list[str]:
-    """One line per quantity and level that holds NaN or ±inf: where it first appears (steps 1-based)."""
-    lines = []
+def nonfinite(trace: Trace, steps: bool = True) -> str:
+    """Where the run holds NaN or ±inf, as one line ("" when nowhere): every quantity of every layer affected, and
+    y, from the first step any is (steps 1-based), then, with ``steps`` and when they differ, each one's first step:
+    "i, f, g, o, c, h of layer 1 and y are not finite from step 1 on (step 1: c, h of layer 1 and y; step 2: i, f,
+    g, o of layer 1)"."""
+    found = []  # (quantity, layer from 1 or None for y, first step from 1)
     for q, levels in trace.states.items():
         for n in range(len(levels)):
             bad = ~np.isfinite(levels[n])
             if bad.any():
-                k = int(np.argmax(bad.any(axis=1)))
-                lines.append(f"{q} of layer {n + 1} is not finite from step {k + 1}")
+                found.append((q, n + 1, int(np.argmax(bad.any(axis=1))) + 1))
     if trace.y is not None and trace.steps:
         bad = ~np.isfinite(trace.y)
         if bad.any():
-            lines.append(f"y is not finite from step {int(np.argmax(bad.any(axis=1))) + 1}")
-    return lines
+            found.append(("y", None, int(np.argmax(bad.any(axis=1))) + 1))
+    if not found:
+        return ""
+    firsts = sorted({k for _, _, k in found})
+    line = f"{_which(found)} {'is' if len(found) == 1 else 'are'} not finite from step {firsts[0]} on"
+    if steps and len(firsts) > 1:
+        line += " (" + "; ".join(f"step {k}: {_which([f for f in found if f[2] == k])}" for k in firsts) + ")"
+    return line
+
+
+def _which(found: list) -> str:
+    """The quantities of ``found`` by layer, layers with the same ones together: "i, f of layer 1 and c, h of
+    layers 1, 2 and y"."""
+    by_layer: dict = {}
+    for q, n, _ in sorted(found, key=lambda f: math.inf if f[1] is None else f[1]):  # by layer, y last
+        by_layer.setdefault(n, []).append(q)
+    groups: dict = {}
+    for n, qs in by_layer.items():
+        groups.setdefault(tuple(qs), []).append(n)
+    parts = []
+    for qs, ns in groups.items():
+        if ns == [None]:
+            parts.append(", ".join(qs))  # y: no layer
+        else:
+            parts.append(f"{', '.join(qs)} of layer{'s' if len(ns) > 1 else ''} {', '.join(str(n) for n in ns)}")
+    return " and ".join(parts)

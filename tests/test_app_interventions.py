@@ -252,6 +252,21 @@ async def test_a_bad_prompt_is_refused_and_changes_nothing(typed):
             assert any(n.message.endswith("zero\n^") for n in app._notifications)
 
 
+async def test_a_prompted_number_too_long_for_int_is_refused_not_a_crash():
+    """5,000 digits (int() raises ValueError past 4,300): the patch is refused as out of range, the app runs on."""
+    app = brackets()
+    async with app.run_test(size=(120, 40)) as pilot:
+        for typed in ("0@" + "9" * 5000, "c[3]=0@" + "9" * 5000):
+            await pilot.press("exclamation_mark")
+            await pilot.pause()
+            app.screen.query_one("#answer").value = typed
+            await pilot.press("enter")
+            await settle(pilot, app)
+            assert app.is_running and app.patches == [] and app.trace is app.clean
+            said = [n.message for n in app._notifications]
+            assert "step 9999999999999999999999999999999999999... out of range" in said[-1]
+
+
 async def test_patch_list_removes_one_and_clears_all():
     app = brackets()
     async with app.run_test(size=(120, 40)) as pilot:

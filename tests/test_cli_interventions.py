@@ -74,6 +74,24 @@ def test_bad_sets_exit_2_with_one_line_naming_the_column_and_write_nothing(tmp_p
     assert f'--set "{sets[-1]}": column {column + 1}: ' in err[0]
 
 
+@pytest.mark.parametrize(
+    "text,words",
+    [
+        ("c[{n}]=0@1", "unit 9999999999999999999999999999999999999... out of range"),
+        ("c[3]=0@{n}", "step 9999999999999999999999999999999999999... out of range: expected a step from 1 to 11"),
+        ("L{n}:c[3]=0@1", "layer 9999999999999999999999999999999999999... out of range"),
+        ("c[3]=0@1-{n}", "step 9999999999999999999999999999999999999... out of range"),
+    ],
+)
+def test_a_set_with_a_number_past_ints_digits_is_out_of_range(tmp_path, capsys, text, words):
+    """5,000 digits: int() raises ValueError past 4,300 (an internal error); it is out of range, in one short line."""
+    out = tmp_path / "p.npz"
+    text = text.format(n="9" * 5000)
+    assert main(["export", "--model", "charlm", "--text", TEXT, "-o", str(out), "--set", text]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and words in err[0] and len(err[0]) < 250 and not out.exists()
+
+
 def test_set_refuses_grad_and_reports_non_finite(tmp_path, capsys):
     out = tmp_path / "p.npz"
     base = ["export", "--model", "brackets", "--text", "(())", "-o", str(out)]

@@ -524,6 +524,32 @@ def test_out_of_range_names_the_valid_range(text, column, words):
     assert exc.value.caret() == f"{text}\n{' ' * column}^"
 
 
+@pytest.mark.parametrize(
+    "text,column,words",
+    [
+        ("L{n}:c[0]=0@1", 1, "layer 9999999999999999999999999999999999999... out of range: expected a layer from 1"),
+        ("c[{n}]=0@1", 2, "unit 9999999999999999999999999999999999999... out of range: c of layer 1 has units 0 to 5"),
+        ("c[-{n}]=0@1", 2, "unit -999999999999999999999999999999999999... out of range"),
+        ("c[0]=0@{n}", 7, "step 9999999999999999999999999999999999999... out of range: expected a step from 1 to 9"),
+        ("c[0]=0@1-{n}", 7, "step 9999999999999999999999999999999999999... out of range"),
+    ],
+)
+def test_a_number_too_long_for_int_is_out_of_range(text, column, words):
+    """A layer, unit or step of 5,000 digits (int() raises ValueError past 4,300) is out of range in the
+    usual words, the number and the text clipped; leading zeros are no digits of the number."""
+    model = random_model(hidden=6, seed=0, layers=2)
+    text = text.format(n="9" * 5000)
+    with pytest.raises(iv.PatchSyntaxError) as exc:
+        parse_patch(text, model, 9)
+    line = str(exc.value)
+    assert words in line and exc.value.column == column and len(line) < 250
+    assert line.startswith(f'--set "{text[:57]}...": column {column + 1}: ')
+    assert exc.value.caret().endswith("\n" + " " * column + "^")  # the app's caret: the whole text
+    with pytest.raises(iv.PatchSyntaxError, match="step 9999999999999999999999999999999999999... out of range"):
+        iv.prompt_patch("0@" + "9" * 5000, model, 0, "c", 0, 4, 9)
+    assert parse_patch(f"c[0]=0@{'0' * 5000}2", model, 9) == Patch(0, "c", 0, 1, 0.0)
+
+
 def test_src_past_the_source_is_refused():
     model = random_model(hidden=6, seed=0)
     with pytest.raises(iv.PatchSyntaxError, match="past the source's length"):

@@ -1,5 +1,7 @@
 """Errors meant for the user: each message is one line that says what was wrong."""
 
+import unicodedata
+
 
 class UserError(Exception):
     """Bad input from the user: the CLI prints the message and exits with 2."""
@@ -36,3 +38,48 @@ def install_hint(extra: str) -> str:
 def inert(text: str) -> str:
     """Text for a one-line message: control characters and escapes shown, never obeyed."""
     return text if text.isprintable() else repr(text)[1:-1]
+
+
+def clip(s: str, n: int = 40) -> str:
+    """``s`` shortened to ``n`` characters for a message, control characters shown, never obeyed."""
+    s = inert(s)
+    return s if len(s) <= n else s[: n - 3] + "..."
+
+
+#: Digits of the longest whole number read as itself. A longer one is past every range lstm-tui
+#: checks (steps, units, layers, token ids, seeds below 2**63); past 4,300 digits, int() refuses it.
+MAX_DIGITS = 40
+
+
+class _TooLong(int):
+    """A whole number of more than MAX_DIGITS digits: it compares as ±10**MAX_DIGITS, out of every
+    range, and a message shows it as its own text, clipped."""
+
+    def __new__(cls, text: str):
+        n = super().__new__(cls, -(10**MAX_DIGITS) if text.startswith("-") else 10**MAX_DIGITS)
+        n.text = clip(text)
+        return n
+
+    def __repr__(self) -> str:
+        return self.text
+
+    __str__ = __repr__
+
+    def __format__(self, spec: str) -> str:
+        return self.text
+
+
+def whole_number(text: str) -> int:
+    """``int(text)`` at any length. Digits (a sign, blanks around) longer than MAX_DIGITS give a stand-in
+    that the caller's range check refuses in its own words (``step 99999...: expected a step from 1 to
+    15``), where int() would raise its ValueError past 4,300 digits. Other text is int()'s to refuse."""
+    s = text.strip()
+    digits = s[1:] if s[:1] in ("+", "-") else s
+    if not digits.isdecimal():  # (the digits int() reads: ASCII's, or another script's that a caller took)
+        return int(text)
+    if not digits.isascii():
+        digits = "".join(str(unicodedata.decimal(c)) for c in digits)
+    if len(digits.lstrip("0")) > MAX_DIGITS:
+        return _TooLong(s)
+    n = int(digits.lstrip("0") or "0")  # (leading zeros count towards int()'s limit too)
+    return -n if s.startswith("-") else n

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .cells import QUANTITIES
-from .errors import InputError, inert
+from .errors import InputError, clip, inert, whole_number
 from .model import Model, level_width
 
 
@@ -62,12 +62,13 @@ class PatchSyntaxError(InputError):
     """A ``--set`` that does not parse or does not fit the model: one line
     ``--set "TEXT": column N: reason``, N counted from 1 as ``syntax.ExpressionError``
     counts it, in TEXT as the line shows it (a control character written out takes
-    its escape's columns). ``column`` is the bad character's 0-based column in the
-    text, and :meth:`caret` draws text and caret for a UI."""
+    its escape's columns; a TEXT past 60 characters is clipped, N still counts in it
+    all). ``column`` is the bad character's 0-based column in the text, and
+    :meth:`caret` draws text and caret for a UI."""
 
     def __init__(self, option: str, text: str, column: int, reason: str):
         shown = len(inert(text[:column]))
-        super().__init__(f'{option} "{inert(text)}": column {shown + 1}: {reason}')
+        super().__init__(f'{option} "{clip(text, 60)}": column {shown + 1}: {reason}')
         self.option, self.text, self.column, self.reason = option, text, column, reason
 
     def caret(self) -> str:
@@ -135,7 +136,7 @@ def parse_patch_text(text: str, option: str = "--set") -> PatchText:
         if not m:
             fail(reason)
         pos = m.end()
-        return int(m.group())
+        return whole_number(m.group())  # a number too long for int() is out of range
 
     skip()
     layer = 1

@@ -16,7 +16,7 @@ import re
 import tokenize
 import warnings
 
-from .errors import InputError, inert
+from .errors import InputError, clip
 
 MAX_DEPTH = 30  # nesting of brackets, and (in the walk) of unary operators, powers, subscripts and calls
 _OPS = frozenset("( ) [ ] : , . + - * / ** < <= > >= == !=".split())  # every other operator is refused
@@ -37,12 +37,6 @@ class ExpressionError(InputError):
         """Two lines for a UI: the expression, and a caret under the offending column."""
         line = "".join(ch if ch.isprintable() else " " for ch in self.text)  # as one line, nothing obeyed
         return f"{line}\n{' ' * self.column}^"
-
-
-def clip(s: str, n: int = 40) -> str:
-    """``s`` shortened to ``n`` characters for a message, control characters shown, never obeyed."""
-    s = inert(s)
-    return s if len(s) <= n else s[: n - 3] + "..."
 
 
 def _ends_value(tok: tuple[int, str, int]) -> bool:

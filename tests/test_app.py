@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -278,6 +279,23 @@ async def test_goto_a_step_number_and_a_token():
         assert app.k == 2
         await pilot.press("g", "²", "enter")  # a digit to str.isdigit, a token here (int("²") fails)
         assert app.k == 5 and app.is_running
+
+
+async def test_goto_and_unit_search_refuse_a_number_too_long_for_int():
+    """5,000 digits (int() raises ValueError past 4,300): out of range, said clipped; the app runs on."""
+    app = make_app("abcabc")
+    nines = "9" * 5000
+    async with app.run_test(size=(120, 40)) as pilot:
+        for key, typed, words in (("g", nines, "step 9999999999999999999999999999999999999... is outside 1..6"),
+                                  ("s", f"1-{nines} > 0.5 c", "steps 1-9999999999999999999999999999999999999... are "
+                                                              "not within 1..6")):
+            await pilot.press(key)
+            await pilot.pause()
+            app.screen.query_one("#answer").value = typed
+            await pilot.press("enter")
+            await pilot.pause()
+            assert app.is_running and app.k == 0 and app.search_results is None
+            assert words in [n.message for n in app._notifications][-1]
 
 
 async def test_same_token_brackets_jump_between_occurrences():
@@ -560,6 +578,14 @@ def test_parse_search():
             parse_search(bad, ("c", "h"), 9)
     with pytest.raises(InputError, match=r"the range 9-5 is empty: write the smaller step first \(5-9\)"):
         parse_search("9-5 > 0.5", ("c",), 9)
+    nines = "9" * 5000  # past the 4,300 digits int() reads: out of range, the echoes clipped
+    for bad, words in ((f"{nines}-{nines} > 0.5", "steps 9999999999999999999999999999999999999...-999"),
+                       (f"{nines}-2 > 0.5", "the range 9999999999999999999999999999999999999...-2 is empty"),
+                       (f"1-2 > 0.5 {nines}", "unknown quantity '9999999999999999999999999999999999999...'"),
+                       (f"{nines} > x", "unit search '9999999999999999999999999999999999999...': expected")):
+        with pytest.raises(InputError, match=re.escape(words)) as exc:
+            parse_search(bad, ("c", "h"), 9)
+        assert len(str(exc.value)) < 200
 
 
 async def test_breakpoints_stop_both_ways_and_can_be_disabled_and_deleted():

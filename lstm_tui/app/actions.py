@@ -11,7 +11,7 @@ from functools import partial
 from textual.app import SystemCommand
 from textual.widgets import Input
 
-from ..core.errors import inert
+from ..core.errors import inert, whole_number
 from ..core.labels import find_token
 from ..core.tokenize import label
 from ..render.directions import layer_units, value_index
@@ -136,7 +136,7 @@ class Actions:
                 return
             text = text.strip() or text[:1]  # only blanks: the blank token (a space is one in a character model)
             if text.isascii() and text.isdigit():  # (² is a digit to str.isdigit, not to int)
-                t = int(text)
+                t = whole_number(text)  # (5,000 digits: out of range, not int()'s ValueError)
                 if not 1 <= t <= self.steps:
                     self.notify(f"step {t} is outside 1..{self.steps}", severity="error")
                     return

@@ -33,7 +33,7 @@ import re
 import numpy as np
 
 from .cells import ACTIVATIONS, GATES, activations_of, sigmoid
-from .errors import InputError
+from .errors import InputError, clip, whole_number
 from .model import Model, directions
 from .trace import Trace
 
@@ -299,8 +299,8 @@ def parse_search(text: str, quantities: tuple[str, ...], steps: int) -> tuple[in
     """'START-END > THRESHOLD [QUANTITY] [abs]' (1-based, inclusive) → (start, stop, threshold, q, abs)."""
     m = _SEARCH.match(text)
     if not m:
-        raise InputError(f"unit search {text!r}: expected START-END > THRESHOLD [quantity] [abs], e.g. 5-9 > 0.5 c")
-    first, last = int(m[1]), int(m[2] or m[1])
+        raise InputError(f"unit search '{clip(text)}': expected START-END > THRESHOLD [quantity] [abs], e.g. 5-9 > 0.5 c")
+    first, last = whole_number(m[1]), whole_number(m[2] or m[1])  # (5,000 digits: out of range, not a ValueError)
     if first > last:
         raise InputError(f"unit search: the range {first}-{last} is empty: write the smaller step first ({last}-{first})")
     if not 1 <= first <= last <= steps:
@@ -312,9 +312,9 @@ def parse_search(text: str, quantities: tuple[str, ...], steps: int) -> tuple[in
     else:
         absolute = m[5] is not None
     if q not in quantities:
-        raise InputError(f"unit search: unknown quantity {q!r}, expected one of {', '.join(quantities)}")
+        raise InputError(f"unit search: unknown quantity '{clip(q)}', expected one of {', '.join(quantities)}")
     try:
         threshold = float(m[3])
     except ValueError:
-        raise InputError(f"unit search: {m[3]!r} is not a number") from None
+        raise InputError(f"unit search: '{clip(m[3])}' is not a number") from None
     return first - 1, last, threshold, q, absolute

@@ -155,6 +155,9 @@ def test_sweep_options_in_any_order_token_and_src(tmp_path):
         (["--value", "src"], "needs a source input"),
         (["--value", "src", "--source-text", "abc"], "the source has 3 steps"),
         (["--token", "no such token"], "not in the vocabulary"),
+        (["--token", "9" * 5000], "token id 9999999999999999999999999999999999999... out of range: expected 0 to"),
+        (["--token", "#" + "9" * 5000], "token id 9999999999999999999999999999999999999... out of range"),
+        (["--token", "x" * 5000], "token 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx...' is not in the vocabulary"),
         (["-o", "m.csv"], "writes .npz files only"),
     ],
 )
@@ -171,7 +174,8 @@ def test_sweep_bad_input_exits_2_and_writes_nothing(tmp_path, capsys, monkeypatc
     for k, v in base.items():
         argv += [k, v]
     assert main(argv) == 2
-    assert words in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert words in err and len(err) < 300  # (a number or text of 5,000 characters is clipped)
     assert list(tmp_path.iterdir()) == []
 
 

@@ -49,7 +49,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 
 from .cells import GATES, QUANTITIES, is_plain, run
-from .errors import InputError
+from .errors import InputError, clip, whole_number
 from .model import Model, directions, level_width, probabilities
 
 # The interventions API stays importable from here: a patch and its text (patches.py), what a patched
@@ -301,12 +301,12 @@ def find_token(model: Model, token: str | int) -> int:
     elif names_outputs(model) and token in model.vocab:
         return model.vocab.index(token)
     elif _ID.fullmatch(token):
-        v = int(token.removeprefix("#"))
+        v = whole_number(token.removeprefix("#"))  # (5,000 digits: out of range, not int()'s ValueError)
     elif model.vocab is not None and not names_outputs(model):
-        raise InputError(f"token {token!r}: the {V} outputs of {model.name!r} are classes, not the vocabulary's "
+        raise InputError(f"token '{clip(token)}': the {V} outputs of {model.name!r} are classes, not the vocabulary's "
                          f"tokens: give a class id from 0 to {V - 1}, as #{V - 1}")
     else:
-        raise InputError(f"token {token!r} is not in the vocabulary of {model.name!r}")
+        raise InputError(f"token '{clip(token)}' is not in the vocabulary of {model.name!r}")
     if not 0 <= v < V:
         raise InputError(f"token id {v} out of range: expected 0 to {V - 1}")
     return v

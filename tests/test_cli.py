@@ -65,6 +65,24 @@ def test_bad_numbers_are_refused(capsys):
     assert "at least 1" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    "argv,words",
+    [
+        (["--seed", "9" * 5000], f"--seed: expected a seed from 0 to 2**63-1, got {'9' * 37}..."),
+        (["--seed", "x" * 5000], f"--seed: expected a whole number, got '{'x' * 37}...'"),
+        (["show", "--text", "abc", "--step", "9" * 5000], f"--step {'9' * 37}...: expected a step from 1 to 3"),
+    ],
+)
+def test_a_number_of_5000_digits_is_out_of_range_and_echoed_clipped(argv, words, capsys):
+    """int() raises ValueError past 4,300 digits ('expected a whole number', echoed whole): it is out of range."""
+    try:
+        code = main(argv)
+    except SystemExit as exc:  # argparse's refusal
+        code = exc.code
+    err = capsys.readouterr().err
+    assert code == 2 and words in err and err.count("\n") == 1 and len(err) < 300
+
+
 def test_word_tokens_mark_unknown(tmp_path):
     out = tmp_path / "w.npz"
     assert main(["export", "--tokens", "word", "--text", "the zebra", "-o", str(out)]) == 0

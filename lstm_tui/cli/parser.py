@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..core.cells import CELLS
-from ..core.errors import inert, install_hint
+from ..core.errors import clip, inert, install_hint, whole_number
 
 #: The long options that take a value. A value may begin with '-' (a negative number, any text), which
 #: argparse takes for an option unless it reads as -5 or -0.5, so glue() joins each to its option
@@ -36,13 +36,15 @@ EXAMPLE_TEXT = "the cat sat on the mat."
 
 
 def whole(text: str) -> int:
-    """A whole number, whatever its range: the command checks that (``--step 0: expected a step from 1 to 15``)."""
+    """A whole number, whatever its range: the command checks that (``--step 0: expected a step from 1 to 15``;
+    one of 5,000 digits too, clipped: ``whole_number``). The text is echoed clipped."""
+    bad = argparse.ArgumentTypeError(f"expected a whole number, got '{clip(text)}'")
     if not text.strip().lstrip("+-").isascii():  # int() reads other scripts' digits: not a number to other tools
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}")
+        raise bad
     try:
-        return int(text)
+        return whole_number(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        raise bad from None
 
 
 def positive(text: str) -> int:

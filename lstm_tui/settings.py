@@ -15,6 +15,7 @@ from pathlib import Path
 from platformdirs import user_config_path
 
 from .core.export import atomic_write
+from .core.inputs import read_json
 
 
 @dataclass
@@ -39,9 +40,10 @@ def load() -> tuple[Settings, str | None]:
     except (OSError, UnicodeDecodeError) as exc:
         return Settings(), f"settings {path}: cannot be read ({exc}); using the defaults"
     try:
-        doc = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        return Settings(), f"settings {path}: not valid JSON (line {exc.lineno}); using the defaults"
+        doc = read_json(raw)
+    except ValueError as exc:  # (a number of 5,000 digits, or nested too deeply: no line to name)
+        where = f"line {exc.lineno}" if isinstance(exc, json.JSONDecodeError) else str(exc)
+        return Settings(), f"settings {path}: not valid JSON ({where}); using the defaults"
     if not isinstance(doc, dict):
         return Settings(), f"settings {path}: expected a JSON object; using the defaults"
     settings, bad = Settings(), []

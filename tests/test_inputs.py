@@ -42,6 +42,21 @@ def test_bad_vocab_file_paths(tmp_path):
         read_vocab(tmp_path / "w.json")
 
 
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ('{"a": 0, "b": ' + "9" * 5000 + "}", "a whole number of 5,000 digits"),  # int() raises ValueError past 4,300
+        ("[" * 100_000, "arrays or objects nested too deeply"),  # a RecursionError
+    ],
+    ids=["5000 digits", "100000 ["],
+)
+def test_a_json_vocabulary_too_long_a_number_or_too_deep_is_refused_in_one_line(tmp_path, text, words):
+    (tmp_path / "v.json").write_text(text)
+    with pytest.raises(ModelFileError, match=f"v.json: not a JSON list of tokens \\({words}") as exc:
+        read_vocab(tmp_path / "v.json")
+    assert "\n" not in str(exc.value) and len(str(exc.value)) < 300
+
+
 # --- feature frames ---------------------------------------------------------------------
 
 

@@ -29,6 +29,21 @@ def test_corrupted_file_is_reported_and_ignored():
     assert "JSON object" in settings.load()[1]
 
 
+
+def test_a_number_too_long_or_nesting_too_deep_is_a_broken_file_said_in_one_line():
+    """int() raises ValueError past 4,300 digits and deep nesting a RecursionError: not JSONDecodeErrors, they
+    stopped a bare lstm-tui with an internal error; they are a broken file, the defaults used."""
+    path = settings.settings_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for text, words in (('{"model": ' + "9" * 5000 + "}", "a whole number of 5,000 digits"),
+                        ('{"theme": ' + "9" * 5000 + "}", "a whole number of 5,000 digits"),
+                        ("[" * 100_000, "nested too deeply")):
+        path.write_text(text)
+        s, warning = settings.load()
+        assert s == settings.Settings() and "not valid JSON" in warning and words in warning
+        assert warning.endswith("using the defaults") and "\n" not in warning
+
+
 def test_unwritable_folder_gives_a_warning_not_an_error(tmp_path, monkeypatch):
     blocker = tmp_path / "file"
     blocker.write_text("x")

@@ -35,6 +35,24 @@ def first_line(exc: BaseException, limit: int = 160) -> str:
     return inert(text if len(text) <= limit else text[: limit - 1] + "…")
 
 
+def _json_int(digits: str) -> int:
+    try:
+        return int(digits)
+    except ValueError:  # past int()'s 4,300 digits
+        raise ValueError(f"a whole number of {len(digits.lstrip('-')):,} digits, more than lstm-tui reads") from None
+
+
+def read_json(text: str | bytes):
+    """``json.loads(text)``, with every refusal a ValueError of one line: a json.JSONDecodeError (its
+    ``lineno``) for text that is not JSON; a plain ValueError for a whole number past the 4,300 digits
+    int() reads (int()'s own ValueError talks of sys.set_int_max_str_digits) or for arrays and objects
+    nested too deeply for Python (a RecursionError)."""
+    try:
+        return json.loads(text, parse_int=_json_int)
+    except RecursionError:
+        raise ValueError("arrays or objects nested too deeply") from None
+
+
 def check_file(path: Path, what: str, error: type[UserError], regular: bool = False) -> str:
     """The file's inert display name, after refusing a missing path, a folder or an impossible name;
     with ``regular``, anything but a regular file (a pipe waits for a writer, a device never ends)."""
@@ -90,8 +108,8 @@ def read_vocab(path: str | os.PathLike) -> tuple[str, ...]:
     text = read_text(path, "a vocabulary file", ModelFileError)
     if path.suffix.lower() == ".json":
         try:
-            tokens = json.loads(text)
-        except (json.JSONDecodeError, RecursionError) as exc:
+            tokens = read_json(text)
+        except ValueError as exc:
             raise ModelFileError(f"{name}: not a JSON list of tokens ({first_line(exc)})") from None
         if isinstance(tokens, dict):  # {"the": 0, "dog": 1, ...}
             ids = list(tokens.values())

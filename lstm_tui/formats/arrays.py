@@ -10,7 +10,6 @@ by ``pytorch`` (``weight_ih_l0``), ``keras_npz`` (``kernel``,
 
 from __future__ import annotations
 
-import json
 import pickle  # only for its exception class: nothing here unpickles
 import pickletools
 import warnings
@@ -23,7 +22,7 @@ import numpy as np
 from ..core import tokenize
 from ..core.cells import Bidirectional, Layer
 from ..core.errors import InputError, ModelFileError, install_hint
-from ..core.inputs import check_vocab, dims, first_line
+from ..core.inputs import check_vocab, dims, first_line, read_json
 from ..core.model import Model, add_note
 from .registry import SAVE_STATE_DICT, fail, never_unpickled, show
 
@@ -111,8 +110,8 @@ def safetensors_header(path: Path, head: bytes) -> dict | None:
             fh.seek(8)
             raw = fh.read(n)
     try:
-        header = json.loads(raw)
-    except (ValueError, RecursionError):
+        header = read_json(raw)
+    except ValueError:
         return None
     return header if isinstance(header, dict) else None
 
@@ -194,7 +193,7 @@ def _open_safetensors(path: Path, name: str, build):
 def _header_and_start(path: Path) -> tuple[int, dict]:
     with open(path, "rb") as fh:
         n = int.from_bytes(fh.read(8), "little")
-        return 8 + n, json.loads(fh.read(n))
+        return 8 + n, read_json(fh.read(n))
 
 
 def _read_bf16(path: Path, header: tuple[int, dict], key: str) -> np.ndarray:
@@ -369,8 +368,8 @@ def file_vocab(f: Arrays) -> tuple[str, ...] | None:
         return None
     if isinstance(v, str):
         try:
-            v = json.loads(v)
-        except (json.JSONDecodeError, RecursionError) as exc:
+            v = read_json(v)
+        except ValueError as exc:
             raise f.fail(f"metadata 'vocab' is not a JSON list of token strings ({first_line(exc)})") from None
     return check_vocab(v, f"{f.name}: metadata 'vocab'")
 

@@ -57,7 +57,7 @@ import numpy as np
 
 from ..core.cells import DEFAULT_ACTIVATIONS, Bidirectional, Layer
 from ..core.errors import ModelFileError
-from ..core.inputs import first_line
+from ..core.inputs import first_line, read_json
 from ..core.model import Dense, directions
 from ..core.pooling import backward_note
 from .arrays import ZIP_MAGIC, assemble, checked
@@ -178,8 +178,8 @@ def _legacy(file: str, path: Path, h5, vocab):
     """A legacy .h5 holding its config (attribute model_config) and its weights (group model_weights)."""
     raw = h5.attrs["model_config"]
     try:
-        config = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
-    except (ValueError, RecursionError) as exc:
+        config = read_json(raw.decode() if isinstance(raw, bytes) else raw)
+    except ValueError as exc:
         raise fail(file, f"model_config is not valid JSON ({first_line(exc)})") from None
     if not isinstance(config, dict):
         raise fail(file, "model_config is not a model config (a JSON object)")
@@ -218,8 +218,8 @@ def _read_archive(file: str, path: Path) -> tuple[dict, bytes, dict]:
             raise
         raise fail(file, f"not a valid .keras archive ({first_line(exc)})") from None
     try:
-        config = json.loads(raw)
-    except (ValueError, RecursionError) as exc:
+        config = read_json(raw)
+    except ValueError as exc:
         raise fail(file, f"config.json is not valid JSON ({first_line(exc)})") from None
     if not isinstance(config, dict):
         raise fail(file, "config.json is not a model config (a JSON object)")

@@ -29,6 +29,7 @@ import numpy as np
 
 from ..core.backward import parameters
 from ..core.cells import DEFAULT_ACTIVATIONS, GATES, Layer
+from ..core.inputs import first_line, read_json
 from ..core.export import atomic_write
 from ..core.model import Model
 from ..core.pooling import POOLS
@@ -107,8 +108,8 @@ def head_spec(file: str, text) -> list[tuple[str, float, float]]:
     if text is None:
         return []
     try:
-        spec = json.loads(text) if isinstance(text, str) else None
-    except (ValueError, RecursionError):
+        spec = read_json(text) if isinstance(text, str) else None
+    except ValueError:
         spec = None
     if not isinstance(spec, list) or len(spec) > 64 or not all(_activation_ok(a) for a in spec):
         raise fail(file, f"metadata 'head_hidden' is not a list of [name, alpha, beta] with names from "
@@ -122,9 +123,9 @@ def layer_spec(file: str, text) -> list[list[dict]]:
         return fail(file, f"metadata 'layers' {why}")
 
     try:
-        spec = json.loads(text) if isinstance(text, str) else None
-    except (ValueError, RecursionError):
-        raise bad("is not JSON") from None
+        spec = read_json(text) if isinstance(text, str) else None
+    except ValueError as exc:
+        raise bad(f"is not JSON ({first_line(exc)})") from None
     if not isinstance(spec, list) or not spec:
         raise bad("is not a list of levels")
     out = []

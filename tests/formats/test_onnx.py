@@ -302,6 +302,11 @@ def test_vocabulary_from_file_and_metadata(tmp_path):
     model = onnx_format.load(path)
     assert model.vocab == tuple("ABCDEFGHI") and model.name == "from-meta"
     assert "example" not in model.meta  # the CLI's and the app's own text then
+    for vocab, words in (("[" + "9" * 5000 + "]", "a whole number of 5,000"), ("[" * 100_000, "arrays or objects nested")):
+        helper.set_model_props(proto, {"vocab": vocab})  # int()'s ValueError past 4,300 digits; a RecursionError
+        onnx.save(proto, path)
+        with pytest.raises(ModelFileError, match=f"metadata 'vocab' is not a JSON list of token strings \\({words}"):
+            onnx_format.load(path)
 
 
 def test_without_a_vocabulary_the_ids_are_the_tokens_and_the_example():

@@ -206,6 +206,25 @@ def test_bad_vocab_metadata(tmp_path, rng, vocab, match):
     assert str(exc.value).startswith(str(path))
 
 
+@pytest.mark.parametrize(
+    "vocab, words",
+    [("[" + "9" * 5000 + "]", "a whole number of 5,000 digits, more than lstm-tui reads"),
+     ("[" * 100_000, "arrays or objects nested too deeply")],
+    ids=["5000 digits", "100000 ["],
+)
+def test_vocab_metadata_with_too_long_a_number_or_too_deep_is_refused_in_one_line(tmp_path, rng, vocab, words):
+    """int() raises ValueError past 4,300 digits, deep nesting a RecursionError: not JSONDecodeErrors, they
+    were internal errors."""
+    path = tmp_path / "m.npz"
+    np.savez(path, **torch_lm(rng), vocab=np.array(vocab))
+    with pytest.raises(ModelFileError, match=rf"metadata 'vocab' is not a JSON list of token strings \({words}\)"):
+        load_file(path)
+    path = tmp_path / "m.safetensors"
+    save_file(torch_lm(rng), str(path), metadata={"vocab": vocab})
+    with pytest.raises(ModelFileError, match=rf"metadata 'vocab' is not a JSON list of token strings \({words}\)"):
+        load_file(path)
+
+
 @pytest.mark.parametrize("given", ["metadata", "--vocab", "none"])
 def test_a_head_of_another_width_than_the_vocabulary_is_a_classifier(tmp_path, rng, given):
     """An embedding of the vocabulary's 7 tokens and a head of 5 outputs (a sentiment or tagging model):

@@ -26,13 +26,12 @@ entry (a JSON list) in the model's metadata, else the token ids "0" … "V-1"
 
 from __future__ import annotations
 
-import json
 
 import numpy as np
 
 from ...core.cells import ACTIVATIONS, activation, activation_problem
 from ...core.errors import ModelFileError
-from ...core.inputs import check_vocab, first_line
+from ...core.inputs import check_vocab, first_line, read_json
 from ...core.model import Dense
 from ...core.pooling import Pool, backward_note
 from ..arrays import id_vocabulary, tokenizer_of
@@ -376,8 +375,8 @@ def vocabulary_of(graph: Graph, vocab_path, embedding, head_W):
     if vocab is None and "vocab" in graph.props:
         where = "metadata 'vocab'"
         try:
-            vocab = json.loads(graph.props["vocab"])
-        except (json.JSONDecodeError, RecursionError) as exc:
+            vocab = read_json(graph.props["vocab"])
+        except ValueError as exc:
             raise graph.fail(f"metadata 'vocab' is not a JSON list of token strings ({first_line(exc)})") from None
         vocab = check_vocab(vocab, f"{graph.name}: metadata 'vocab'")
     if vocab is None:

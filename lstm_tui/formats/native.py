@@ -21,8 +21,8 @@ state dicts and read by ``pytorch``.
 from __future__ import annotations
 
 import json
-import math
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -98,9 +98,14 @@ def load(path: Path, *, prefix: str | None = None, vocab_path=None) -> Model:
     return open_arrays(path, show(str(path)), build)
 
 
+def _finite(v) -> bool:
+    """A JSON number that is a finite float: not NaN or ±inf, nor a whole number past float's range
+    (1 followed by 400 zeros, on which math.isfinite raises OverflowError)."""
+    return isinstance(v, (int, float)) and -sys.float_info.max <= v <= sys.float_info.max
+
+
 def _activation_ok(a) -> bool:
-    return (isinstance(a, list) and len(a) == 3 and a[0] in ACTIVATIONS
-            and all(isinstance(v, (int, float)) and math.isfinite(v) for v in a[1:]))
+    return isinstance(a, list) and len(a) == 3 and a[0] in ACTIVATIONS and all(_finite(v) for v in a[1:])
 
 
 def head_spec(file: str, text) -> list[tuple[str, float, float]]:
@@ -147,7 +152,7 @@ def layer_spec(file: str, text) -> list[list[dict]]:
                               f"{', '.join(ACTIVATIONS)}")
                 acts = tuple((a[0], float(a[1]), float(a[2])) for a in acts)
             clip = opts.get("clip")
-            if clip is not None and not (isinstance(clip, (int, float)) and math.isfinite(clip) and clip > 0):
+            if clip is not None and not (_finite(clip) and clip > 0):
                 raise bad(f"{where}: clip is not a positive number")
             flags = {n: opts.get(n, dflt) for n, dflt in (("linear_before_reset", True), ("reverse", d == 1))}
             if not all(isinstance(v, bool) for v in flags.values()):

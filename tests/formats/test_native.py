@@ -107,6 +107,29 @@ def test_bad_layer_metadata(tmp_path, layers, match):
     assert str(exc.value).startswith(str(tmp_path / "m.safetensors")) and "\n" not in str(exc.value)
 
 
+@pytest.mark.parametrize(
+    "key, value, match",
+    [
+        ("layers", '[[{"cell": "lstm", "clip": %s}, {"cell": "lstm"}]]', "level 0 direction 0: clip is not a positive"),
+        ("layers", '[[{"cell": "lstm", "activations": [["HardSigmoid", %s, 0.5], ["Tanh", 0, 0], ["Tanh", 0, 0]]}, '
+                   '{"cell": "lstm"}]]', "level 0 direction 0: activations is not 3 [name, alpha, beta]"),
+        ("head_hidden", '[["Relu", %s, 0]]', "metadata 'head_hidden' is not a list of [name, alpha, beta]"),
+    ],
+    ids=["clip", "activation alpha", "head_hidden"],
+)
+def test_a_whole_number_past_floats_range_is_refused_as_not_finite(tmp_path, key, value, match):
+    """1 followed by 400 zeros is a JSON integer that int() reads but float() cannot: math.isfinite raised
+    OverflowError (an internal error); it is refused as NaN and inf are."""
+    rng = np.random.default_rng(1)
+    model = Model(layers=(bidi(rng, "lstm", 3, 4),))
+    meta = model_metadata(model)
+    meta[key] = value % ("1" + "0" * 400)
+    save_file(model_tensors(model), str(tmp_path / "m.safetensors"), metadata=meta)
+    with pytest.raises(ModelFileError) as exc:
+        load_file(tmp_path / "m.safetensors")
+    assert match in str(exc.value) and "\n" not in str(exc.value)
+
+
 def test_saved_metadata_is_json(tmp_path):
     model = random_model(hidden=3)
     save_model(model, tmp_path / "m.safetensors")

@@ -2,13 +2,15 @@
 
 Stored as JSON in the platform's config folder (``platformdirs``; on Linux
 ``$XDG_CONFIG_HOME/lstm-tui/settings.json``). Read defensively: a missing file
-gives the defaults, a broken one gives the defaults and a one-line warning,
-never an error.
+gives the defaults, a broken one (or a pipe, a device, a file past 1 MB) gives
+the defaults and a one-line warning, never an error, and never a wait.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import stat
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -16,6 +18,9 @@ from platformdirs import user_config_path
 
 from .core.export import atomic_write
 from .core.inputs import read_json
+
+#: The largest settings file read (lstm-tui writes a few hundred bytes).
+MAX_BYTES = 1024**2
 
 
 @dataclass
@@ -33,11 +38,22 @@ def settings_path() -> Path:
 def load() -> tuple[Settings, str | None]:
     """The saved settings and a warning (None if all was well)."""
     path = settings_path()
-    try:
-        raw = path.read_text(encoding="utf-8")
+    try:  # opened without waiting: a named pipe would wait for a writer, before the app starts
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as fh:
+            regular = stat.S_ISREG(os.fstat(fd).st_mode)
+            blob = fh.read(MAX_BYTES + 1) if regular else b""  # (a device such as /dev/zero never ends)
     except FileNotFoundError:
         return Settings(), None
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
+        return Settings(), f"settings {path}: cannot be read ({exc}); using the defaults"
+    if not regular:
+        return Settings(), f"settings {path}: is not a regular file (a pipe, a device or a folder); using the defaults"
+    if len(blob) > MAX_BYTES:
+        return Settings(), f"settings {path}: larger than {MAX_BYTES // 1024**2} MB; using the defaults"
+    try:
+        raw = blob.decode("utf-8")
+    except UnicodeDecodeError as exc:
         return Settings(), f"settings {path}: cannot be read ({exc}); using the defaults"
     try:
         doc = read_json(raw)

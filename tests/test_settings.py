@@ -44,6 +44,38 @@ def test_a_number_too_long_or_nesting_too_deep_is_a_broken_file_said_in_one_line
         assert warning.endswith("using the defaults") and "\n" not in warning
 
 
+def test_a_pipe_a_device_or_a_huge_file_is_refused_without_waiting(tmp_path):
+    """A named pipe no program writes to made a bare lstm-tui wait forever before the app started, and a link
+    to /dev/zero read without end: each is said in one line, the defaults used."""
+    import os
+    import threading
+
+    path = settings.settings_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.mkfifo(path)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(settings.load()), daemon=True)
+    reader.start()
+    reader.join(10)
+    if reader.is_alive():  # it waits for a writer: give it one, so that the test ends
+        with open(path, "wb"):
+            pass
+        reader.join(10)
+    assert got and got[0][0] == settings.Settings() and "is not a regular file" in got[0][1]
+    path.unlink()
+    path.symlink_to("/dev/zero")
+    s, warning = settings.load()
+    assert s == settings.Settings() and "is not a regular file" in warning and "using the defaults" in warning
+    path.unlink()
+    path.write_bytes(b'{"theme": "' + b"x" * (settings.MAX_BYTES + 1) + b'"}')
+    s, warning = settings.load()
+    assert s == settings.Settings() and f"settings {path}: larger than 1 MB; using the defaults" == warning
+    path.unlink()
+    path.mkdir()
+    s, warning = settings.load()
+    assert s == settings.Settings() and str(path) in warning and "\n" not in warning
+
+
 def test_unwritable_folder_gives_a_warning_not_an_error(tmp_path, monkeypatch):
     blocker = tmp_path / "file"
     blocker.write_text("x")

@@ -166,6 +166,8 @@ def test_show_prints_one_step(capsys):
         (["export", "--text", "ab", "-o", "x.npz", "--target", "top"], "--target goes with --grad"),
         (["export", "--text", "a", "--text-file", "f", "-o", "x.npz"], "not both"),
         (["export", "--text-file", "/no/such/file", "-o", "x.npz"], "no such file"),
+        (["export", "--text-file", "", "-o", "x.npz"], "the file name is empty, expected a UTF-8 text file"),
+        (["export", "--inputs", "", "-o", "x.npz"], "the file name is empty, expected a .npy file"),  # not '.: is a directory'
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(argv, message, capsys, tmp_path, monkeypatch):

@@ -10,7 +10,7 @@ import pytest
 
 from lstm_tui.core import ModelFileError
 from lstm_tui.core.errors import InputError
-from lstm_tui.core.inputs import load_frames, read_vocab
+from lstm_tui.core.inputs import load_frames, read_text, read_vocab
 
 
 @pytest.mark.parametrize(
@@ -32,6 +32,8 @@ def test_bad_vocab_files(tmp_path, content, match):
 def test_bad_vocab_file_paths(tmp_path):
     with pytest.raises(ModelFileError, match="no such file"):
         read_vocab(tmp_path / "none.txt")
+    with pytest.raises(ModelFileError, match="^the file name is empty, expected a vocabulary file$"):
+        read_vocab("")  # Path("") is ".", which is a folder
     with pytest.raises(ModelFileError, match="is a directory"):
         read_vocab(tmp_path)
     (tmp_path / "v.json").write_text('[{"a": 1}]')
@@ -58,6 +60,14 @@ def test_a_json_vocabulary_too_long_a_number_or_too_deep_is_refused_in_one_line(
 
 
 # --- feature frames ---------------------------------------------------------------------
+
+
+def test_an_empty_file_name_is_said_to_be_empty():
+    """Path("") is "." (a folder): the message said '.: is a directory'."""
+    with pytest.raises(InputError, match="^the file name is empty, expected a .npy file$"):
+        load_frames("")
+    with pytest.raises(InputError, match="^the file name is empty, expected a UTF-8 text file$"):
+        read_text("")
 
 
 def test_load_frames(tmp_path):

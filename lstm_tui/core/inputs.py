@@ -53,9 +53,13 @@ def read_json(text: str | bytes):
         raise ValueError("arrays or objects nested too deeply") from None
 
 
-def check_file(path: Path, what: str, error: type[UserError], regular: bool = False) -> str:
-    """The file's inert display name, after refusing a missing path, a folder or an impossible name;
-    with ``regular``, anything but a regular file (a pipe waits for a writer, a device never ends)."""
+def check_file(path: str | os.PathLike, what: str, error: type[UserError], regular: bool = False) -> str:
+    """The file's inert display name, after refusing an empty name (Path("") is ".", a folder), a missing
+    path, a folder or an impossible name; with ``regular``, anything but a regular file (a pipe waits for
+    a writer, a device never ends)."""
+    if not os.fspath(path):
+        raise error(f"the file name is empty, expected {what}")
+    path = Path(path)
     name = inert(str(path))
     try:
         exists, folder = path.exists(), path.is_dir()
@@ -86,8 +90,8 @@ def _open_text(path: Path, name: str, error: type[UserError]):
 
 def read_text(path: str | os.PathLike, what: str = "a UTF-8 text file", error: type[UserError] = InputError) -> str:
     """A UTF-8 text file's contents, or ``error`` with one line saying why it cannot be read."""
-    path = Path(path)
     name = check_file(path, what, error)
+    path = Path(path)
     try:
         with _open_text(path, name, error) as fh:
             raw = fh.read(MAX_TEXT_BYTES + 1)
@@ -103,9 +107,9 @@ def read_text(path: str | os.PathLike, what: str = "a UTF-8 text file", error: t
 def read_vocab(path: str | os.PathLike) -> tuple[str, ...]:
     """A vocabulary file: one token per line (UTF-8), or if it ends in ``.json`` a JSON list, or an object of
     token -> id (PyTorch's tutorials' ``word_to_ix``) whose ids are 0 to V-1, each once."""
+    text = read_text(path, "a vocabulary file", ModelFileError)
     path = Path(path)
     name = inert(str(path))
-    text = read_text(path, "a vocabulary file", ModelFileError)
     if path.suffix.lower() == ".json":
         try:
             tokens = read_json(text)
@@ -158,8 +162,8 @@ def load_frames(path: str | os.PathLike, input_size: int | None = None) -> np.nd
 
     ``input_size`` checks E. Raises :class:`InputError` with one line naming the file.
     """
-    path = Path(path)
     name = check_file(path, "a .npy file", InputError, regular=True)
+    path = Path(path)
     try:
         x = np.load(path, allow_pickle=False)
     except ValueError as exc:

@@ -143,8 +143,8 @@ def load_file(
     Raises :class:`ModelFileError` with one line naming the file, the layer,
     node or key, and what was expected.
     """
-    path = Path(path)
     file = check_file(path, "a weights file", ModelFileError, regular=True)
+    path = Path(path)
     try:
         with open(path, "rb") as fh:
             head = fh.read(HEAD_BYTES)

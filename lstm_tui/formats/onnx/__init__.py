@@ -109,8 +109,8 @@ def load(path: str | os.PathLike, *, vocab_path: str | os.PathLike | None = None
     """
     from ...core.model import Model
 
-    path = Path(path)
     shown = check_file(path, "an ONNX model", ModelFileError, regular=True)
+    path = Path(path)
     try:
         size = path.stat().st_size
     except OSError as exc:

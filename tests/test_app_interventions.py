@@ -427,7 +427,8 @@ async def test_nonfinite_patch_is_marked_and_every_view_still_draws():
         assert "not finite from step" in app.nonfinite and "(step" not in app.nonfinite  # the short form
         toast = [n.message for n in app._notifications if "not finite" in n.message]  # the command line's line
         assert len(toast) == 1 and toast[0].startswith("after the patches, ") and "\n" not in toast[0], toast
-        assert "NaN/inf" in app.status_line()
+        status = app.status_line()
+        assert "NaN/inf" in status and status.index("t = 5") < status.index(app.nonfinite)  # the step first
         c_panel = next(p for p in app._panels if p.spec.key == "c")
         await pilot.press("n")
         said = str(c_panel.border_subtitle)  # the count before the scale's note, which a narrow panel cuts first

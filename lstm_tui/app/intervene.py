@@ -111,9 +111,9 @@ class Intervene:
     def status_line(self) -> str:
         mark = badge(len(self.patches), self.compare_mode, bool(self.nonfinite))
         note = "  recomputing…" if self.patching else ""
-        if self.nonfinite:
-            note += f"  {self.nonfinite}"
         line = super().status_line()
+        if self.nonfinite:  # after the step and token, which a narrow screen must not lose to it
+            line += f"  {self.nonfinite}"
         return f"{mark}{note}  {line}" if mark or note else line
 
     def set_trace(self, trace) -> None:

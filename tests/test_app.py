@@ -1096,6 +1096,11 @@ async def test_keys_sent_in_a_burst_act_in_their_order():
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("i")
         await pilot.pause()
+        line = app.query_one("#input")
+        line._cursor_visible = False  # a bound key shows the cursor again at once, as a letter does
+        await pilot.press("home")
+        assert line._cursor_visible
+        await pilot.press("end")
         burst(app, ["\x15", *"Beautiful is", "\r"])
         await pilot.pause(0.3)
         assert app.text == "Beautiful is" and app.trace.steps == 12

@@ -230,8 +230,14 @@ def test_text_file(tmp_path, capsys):
     assert "note: the text file's last line end is left out" in capsys.readouterr().err
     model = load_model("random", hidden=4, seed=0)
     assert _last_line_end(model, "ab\r\n") == "ab" and _last_line_end(model, "ab") == "ab"
+    assert _last_line_end(model, "ab\r") == "ab" and _last_line_end(model, "ab\n\n") == "ab\n"  # one line end
     knows = replace(model, vocab=(*model.vocab[:-1], "\n"))  # a char LM trained on lines reads its line end
     assert _last_line_end(knows, "ab\n") == "ab\n"
+    cr = replace(model, vocab=(*model.vocab[:-1], "\r"))  # what it lacks goes, what it has stays
+    assert _last_line_end(cr, "ab\r\n") == "ab\r"
+    pytest.importorskip("h5py")
+    keras = load_model(str(Path(__file__).parent / "data" / "keras" / "text_chars_given.keras"))
+    assert keras.tokenizer.endswith(":character") and _last_line_end(keras, "abc\n") == "abc"
     assert _last_line_end(load_model("random", hidden=4, seed=0, tokenizer="word"), "a b\n") == "a b\n"
     src.write_bytes(b"\xff\xfe\xfa")
     assert main(["export", "--hidden", "4", "--text-file", str(src), "-o", str(out), "--force"]) == 2

@@ -345,8 +345,9 @@ class Intervene:
         self._patched, self._patched_since, self._patched_patches = message.trace, message.since, message.patches
         self.nonfinite = ""
         if _any_nonfinite(message.trace, message.since):  # the toast says what the command line says, in one line
-            self.nonfinite = nonfinite(message.trace, steps=False)  # the status line's, short
-            self.notify(f"after the patches, {nonfinite(message.trace)}", severity="warning")
+            where = nonfinite(message.trace)
+            self.nonfinite = where.split(" (")[0]  # the status line's: without each one's first step
+            self.notify(f"after the patches, {where}", severity="warning")
         self._show_run()
         self._give_back(old, old_since)  # off screen now
 

@@ -129,17 +129,22 @@ def _inputs(args, model):
 
 
 def _last_line_end(model, text: str) -> str:
-    """A text file's last line end left out when the model's characters do not include it (the file's end,
-    not a token to read as unknown); a model that knows line ends (a char LM trained on lines) reads it."""
-    end = "\r\n" if text.endswith("\r\n") else "\n" if text.endswith("\n") else ""
-    if not end or model.tokenizer != "char" or model.vocab is None or not model.takes_tokens:
-        return text  # a word tokenizer reads no line end anyway
-    if any(t in model.vocab for t in model.tokens(end)):
-        return text
-    from ..core.model import add_note
+    """A text file's last line end (LF, CRLF or CR) left out, a character at a time, where the model's characters
+    do not include it (the file's end, not a token to read as unknown); a model that knows line ends (a char LM
+    trained on lines) reads it. A tokenizer of words reads no line end anyway."""
+    from ..core import tokenize
 
-    add_note(model.meta, "the text file's last line end is left out: this model's vocabulary has no line end")
-    return text[: -len(end)]
+    if model.vocab is None or not model.takes_tokens or tokenize.split("ab", model.tokenizer) != ["a", "b"]:
+        return text
+    cut = text
+    for end in ("\n", "\r"):
+        if cut.endswith(end) and end not in model.vocab:
+            cut = cut[:-1]
+    if cut != text:
+        from ..core.model import add_note
+
+        add_note(model.meta, "the text file's last line end is left out: this model's vocabulary has no line end")
+    return cut
 
 
 def _all_unknown(model, text: str) -> None:
@@ -301,10 +306,11 @@ def _sweep(args) -> int:
     path = atomic_write(args.output, lambda fh: np.savez(fh, **arrays), force=args.force)
     _print_notes(model)
     maps = (("the effect map", effect), ("the estimate", estimate))  # a value of inf: the estimate's
-    said = [f"{n} cell{'s' * (n > 1)} of {what}" for what, a in maps if (n := int((~np.isfinite(a)).sum()))]
-    if said:  # one line for both
-        verb = "are" if len(said) > 1 or not said[0].startswith("1 cell ") else "is"
-        print(f"lstm-tui: warning: {' and '.join(said)} {verb} not finite (NaN or inf)", file=sys.stderr)
+    counts = [(n, what) for what, a in maps if (n := int((~np.isfinite(a)).sum()))]
+    if counts:  # one line for both
+        verb = "is" if [n for n, _ in counts] == [1] else "are"
+        said = " and ".join(f"{n} cell{'s' * (n > 1)} of {what}" for n, what in counts)
+        print(f"lstm-tui: warning: {said} {verb} not finite (NaN or inf)", file=sys.stderr)
     print(
         f"wrote {path}: effect [{trace.steps}, {emap.width}] on log p({emap.label!r}) at step {args.step}, "
         f"{args.quantity} of layer {args.layer} set to {args.value}"

@@ -539,6 +539,12 @@ def init_model(
     )
 
 
+def _gb(size: int) -> str:
+    """A size in GB for a message: 298.0, or 1.5e+72 for one past a million (a number typed with 5,000 digits)."""
+    gb = size / 1024**3
+    return f"{gb:.1f}" if gb < 1e6 else f"{gb:.1e}"
+
+
 def random_model(
     hidden: int = 24,  # H, units per layer
     seed: int = 0,  # the same seed gives the same weights
@@ -565,7 +571,7 @@ def random_model(
     if weights * np.dtype(dtype).itemsize > MAX_RANDOM_BYTES:
         raise InputError(
             f"a random model with H={hidden} and {layers} layer(s) would need "
-            f"{weights * np.dtype(dtype).itemsize / 1024**3:.1f} GB of weights (at most {MAX_RANDOM_BYTES // 1024**3} GB)"
+            f"{_gb(weights * np.dtype(dtype).itemsize)} GB of weights (at most {MAX_RANDOM_BYTES // 1024**3} GB)"
         )
     if layers > MAX_RANDOM_LAYERS:  # small ones pass the size cap, but each costs Python's time in every step
         raise InputError(f"a random model of {layers} layers: at most {MAX_RANDOM_LAYERS}")

@@ -107,11 +107,11 @@ def token_label(model: Model, v: int) -> str:
     return model.vocab[v] if names_outputs(model) else f"#{v}"
 
 
-def nonfinite(trace: Trace, steps: bool = True) -> str:
+def nonfinite(trace: Trace) -> str:
     """Where the run holds NaN or ±inf, as one line ("" when nowhere): every quantity of every layer affected, and
-    y, from the first step any is (steps 1-based), then, with ``steps`` and when they differ, each one's first step:
-    "i, f, g, o, c, h of layer 1 and y are not finite from step 1 on (step 1: c, h of layer 1 and y; step 2: i, f,
-    g, o of layer 1)"."""
+    y, from the first step any is (steps 1-based), then, when they differ, each one's first step in parentheses
+    (the part before " (" is the short form): "i, f, g, o, c, h of layer 1 and y are not finite from step 1 on
+    (step 1: c, h of layer 1 and y; step 2: i, f, g, o of layer 1)"."""
     found = []  # (quantity, layer from 1 or None for y, first step from 1)
     for q, levels in trace.states.items():
         for n in range(len(levels)):
@@ -126,7 +126,7 @@ def nonfinite(trace: Trace, steps: bool = True) -> str:
         return ""
     firsts = sorted({k for _, _, k in found})
     line = f"{_which(found)} {'is' if len(found) == 1 else 'are'} not finite from step {firsts[0]} on"
-    if steps and len(firsts) > 1:
+    if len(firsts) > 1:
         line += " (" + "; ".join(f"step {k}: {_which([f for f in found if f[2] == k])}" for k in firsts) + ")"
     return line
 

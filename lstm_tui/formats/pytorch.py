@@ -211,7 +211,7 @@ def _by_shape(f: Arrays, parent: str, P: str, width: int, bias: bool | None) -> 
 
 def choose_prefix(f: Arrays, groups: dict, prefix: str | None) -> str:
     """The one recurrent module's prefix, from --prefix or because there is only one."""
-    found = ", ".join(repr(g.rstrip(".")) if g else "'' (the top level: weight_ih_l0)" for g in groups)
+    found = ", ".join(repr(g.rstrip(".")) if g else "'' (the top level)" for g in groups)
     if prefix is not None:
         P = prefix if prefix in ("", ".") or prefix.endswith(".") else prefix + "."
         P = "" if P == "." else P

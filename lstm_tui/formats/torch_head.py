@@ -17,7 +17,7 @@ import math
 import re
 
 from ..core.cells import ACTIVATION_DEFAULTS, activation
-from ..core.errors import InputError
+from ..core.errors import InputError, clip
 from ..core.model import Dense
 from .arrays import Arrays
 from .registry import show
@@ -38,19 +38,19 @@ def parse_activations(text: str) -> list[tuple[str, float, float]]:
     for word in text.split(","):
         name, _, value = word.strip().lower().partition("=")
         if name not in NAMES:
-            raise InputError(f"--head-activations: unknown activation {show(name)!r}: expected one of "
+            raise InputError(f"--head-activations: unknown activation {clip(name)!r}: expected one of "
                              f"{', '.join(NAMES)} (leaky_relu=0.2 and elu=0.5 take a parameter)")
         onnx = NAMES[name]
         alpha, beta = TORCH_PARAMS.get(onnx, ACTIVATION_DEFAULTS.get(onnx, (0.0, 0.0)))
         if "=" in word:
             if onnx not in ("LeakyRelu", "Elu"):
-                raise InputError(f"--head-activations: {name} takes no parameter ({show(word.strip())!r})")
+                raise InputError(f"--head-activations: {name} takes no parameter ({clip(word.strip())!r})")
             try:
                 alpha = float(value)
             except ValueError:
                 alpha = math.nan
             if not math.isfinite(alpha):
-                raise InputError(f"--head-activations: {show(word.strip())!r}: the parameter is not a finite number")
+                raise InputError(f"--head-activations: {clip(word.strip())!r}: the parameter is not a finite number")
         out.append(activation(onnx, alpha, beta))
     return out
 

@@ -15,9 +15,11 @@ class TypedInput(Input):
     """Textual's Input inserts a printable key as it arrives, but a key it binds (ctrl+u, backspace, ←, Enter)
     acts once the key has bubbled up to the app: in a burst of keys (a paste without bracketed paste, keys
     sent by a script) the letters after a bound key went in before it acted, so ctrl+u, a text and Enter
-    ran an empty sequence (Textual issue 6605). Here the Input's own bindings act as their key arrives."""
+    ran an empty sequence (Textual issue 6605). Here the Input's own bindings act as their key arrives (keys
+    the app or a screen binds still act once they reach it, as in Textual)."""
 
     async def _on_key(self, event: events.Key) -> None:
+        self._restart_blink()  # as Input's own handler does for every key
         for binding in self._bindings.key_to_bindings.get(event.key, ()):
             if not binding.priority and await self.app.run_action(binding.action, self):
                 event.stop()

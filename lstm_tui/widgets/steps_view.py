@@ -182,8 +182,8 @@ class StepsView(VerticalScroll, can_focus=False):
         state = state or self._state
         if state is not None and state.view == "steps" and state.steps:
             self._show_directions(state)  # a new width may take the other wording (a no-op otherwise)
-        if self.stale and state is not None and state.view == "steps" and state.steps:
-            self._show_panels(state, [p for p in self.panels if p in self.stale])
+        if any(p.stale for p in self.panels) and state is not None and state.view == "steps" and state.steps:
+            self._show_panels(state, [p for p in self.panels if p.stale])
 
     @property
     def stale(self) -> set[Panel]:

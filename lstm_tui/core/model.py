@@ -19,6 +19,7 @@ import string
 from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib import resources
+from itertools import islice
 
 import numpy as np
 
@@ -321,9 +322,9 @@ class Model:
         if tokens and not tokenize.encode(tokens, self.vocab)[1].all():
             return fallback
         chars = tokenize.split("ab", self.tokenizer) == ["a", "b"]  # a character tokenizer: tokens written together
-        words = [t for t in self.vocab[1:] if t.strip() and t not in (tokenize.UNK, tokenize.KERAS_UNK)
-                 and self.tokens(t) == [t]]  # each token reads back as itself
-        return ("" if chars else " ").join(words[:12]) or fallback
+        words = (t for t in self.vocab[1:] if t.strip() and t not in (tokenize.UNK, tokenize.KERAS_UNK)
+                 and self.tokens(t) == [t])  # each token reads back as itself
+        return ("" if chars else " ").join(islice(words, 12)) or fallback
 
     def trace(
         self,

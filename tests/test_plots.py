@@ -166,3 +166,12 @@ async def test_a_click_on_the_saturation_scatter_selects_the_unit_under_it():
         await pilot.pause()
         chosen = app.unit
         assert abs(left[chosen] - left[j]) < 0.05 and abs(right[chosen] - right[j]) < 0.1
+
+
+def test_saturation_titles_shorten_to_fit_a_narrow_screen():
+    """At 80 columns each of three plots is about 25 wide: plotext dropped the 31-character title, so
+    nothing said which plot was which gate."""
+    sat = {g: (np.linspace(0, 1, 5), np.linspace(1, 0, 5)) for g in "ifo"}
+    for width, words in ((160, "i: → shut (<0.1)  ↑ open (>0.9)"), (76, "i: → <0.1  ↑ >0.9"), (40, "i ")):
+        title = plain(plots.saturation_figure(sat, width, 14))[0]
+        assert words in title and "f" in title and "o" in title, (width, title)

@@ -192,7 +192,8 @@ def saturation_figure(
         sub.xticks([0, 0.5, 1], ["0", ".5", "1"])
         sub.yticks([0, 0.5, 1], ["0", ".5", "1"])
         label = (names or {}).get(g, g)
-        sub.title(f"{label}: → shut (<0.1)  ↑ open (>0.9)")
+        titles = (f"{label}: → shut (<0.1)  ↑ open (>0.9)", f"{label}: → <0.1  ↑ >0.9", label)
+        sub.title(next((t for t in titles if len(t) <= width // len(gates) - 2), label))  # plotext drops one too wide
     return fig
 
 

@@ -153,6 +153,7 @@ def test_show_prints_one_step(capsys):
     assert "step t = 2/3" in out
     assert f"{trace.states['c'][0, 1, 3]:+.4f}" in out
     assert "cᵗ = fᵗ·cᵗ⁻¹ + iᵗ·gᵗ" in out and "\x1b[" not in out  # plain text into a pipe
+    assert "\nunit 3\nfᵗ" in out  # whose equations these are
 
 
 @pytest.mark.parametrize(

@@ -46,7 +46,7 @@ def step_report(model: Model, trace: Trace, layer: int, k: int, unit: int, steps
         per = f" ({P // D} and {H // D} a direction)" if D > 1 else ""
         line = f"projected: h is {P} wide, the gates and c {H}{per}; h = W_hr·m mixes the units"
         parts.append(Text(line, style="dim"))
-    parts += [table, Text(""), unit_text(trace, layer, k, unit, model=model)]
+    parts += [table, Text(f"\nunit {unit}", style="bold"), unit_text(trace, layer, k, unit, model=model)]
     if trace.has_head:
         if names_outputs(model):
             heading = "next token, probability"

@@ -555,6 +555,16 @@ async def test_effect_map_prompt_fields_and_refusals():
         await pilot.pause()
         assert app.effect_shown.map is em  # refused: the map shown stays
         assert any("out of range" in n.message for n in app._notifications)
+        for typed, words in ((f"step={'9' * 5000}", "effect map: step 9999999999999999999999999999999999999... out "
+                              "of range: expected a step from 1 to 14"), ("layer=x", "layer 'x': expected a whole "
+                              "number from 1 to 1"), ("value=" + "x" * 99, "value 'xxxxxxxxx")):
+            await pilot.press("E")
+            await pilot.pause()
+            app.screen.query_one("Input").value = typed
+            await pilot.press("enter")
+            await pilot.pause()
+            said = list(app._notifications)[-1]
+            assert words in said.message and len(said.message) < 120, said.message
 
 
 async def test_effect_map_cursor_enter_and_click_go_to_the_cell():

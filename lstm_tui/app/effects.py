@@ -16,7 +16,7 @@ import numpy as np
 from textual.message import Message
 from textual.worker import get_current_worker
 
-from ..core.errors import UserError
+from ..core.errors import UserError, clip, whole_number
 from ..core.interventions import NUMBER, EffectMap, token_label
 from ..widgets.effect_view import EffectCellChosen, EffectShown
 from ..widgets.prompt import PromptScreen
@@ -44,6 +44,19 @@ def parse_question(text: str) -> dict:
             raise UserError(f"effect map: {key}= is given twice ({key}={out[key]}, {part}): give it once")
         out[key] = val
     return out
+
+
+def _whole(fields: dict, key: str, default: int, most: int) -> int:
+    """A field that is a whole number from 1 to ``most`` (the default when it is left out), said as the
+    map's own range check says it: a number of 5,000 digits too, where int() fails."""
+    text = fields.get(key)
+    try:
+        n = default if text is None else whole_number(text)
+    except ValueError:
+        raise UserError(f"effect map: {key} {clip(text)!r}: expected a whole number from 1 to {most}") from None
+    if not 1 <= n <= most:
+        raise UserError(f"effect map: {key} {clip(str(text))} out of range: expected a {key} from 1 to {most}")
+    return n
 
 
 class Effects:
@@ -80,12 +93,11 @@ class Effects:
             f = parse_question(text)
             value = f.get("value", "0")
             if value != "src" and not NUMBER.fullmatch(value):
-                raise UserError(f"effect map: value {value!r}: expected a number or src")
-            em = EffectMap(
-                self.model, self.clean, f.get("q", self.history_quantity), int(f.get("layer", self.layer + 1)) - 1,
-                value if value == "src" else float(value), int(f.get("step", self.k + 1)) - 1,
-                f.get("token") or None, self.source,
-            )
+                raise UserError(f"effect map: value {clip(value)!r}: expected a number or src")
+            layer = _whole(f, "layer", self.layer + 1, self.clean.num_layers)
+            step = _whole(f, "step", self.k + 1, self.clean.steps)
+            em = EffectMap(self.model, self.clean, f.get("q", self.history_quantity), layer - 1,
+                           value if value == "src" else float(value), step - 1, f.get("token") or None, self.source)
         except (UserError, ValueError) as exc:
             self.notify(str(exc), severity="error", timeout=8)
             return

@@ -279,6 +279,11 @@ async def test_goto_a_step_number_and_a_token():
         assert app.k == 2
         await pilot.press("g", "²", "enter")  # a digit to str.isdigit, a token here (int("²") fails)
         assert app.k == 5 and app.is_running
+        await pilot.press("g")
+        app.screen.query_one("Input").value = "xy" * 1500  # a pasted page: not said back whole
+        await pilot.press("enter")
+        said = list(app._notifications)[-1].message
+        assert said == f"token '{'xy' * 18}x...' is not in the sequence"
 
 
 async def test_goto_and_unit_search_refuse_a_number_too_long_for_int():

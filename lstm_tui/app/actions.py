@@ -144,7 +144,9 @@ class Actions:
                 return
             k = find_token(self.trace.tokens, text, self.k, 1, wrap=True)
             if k is None:
-                self.notify(f"token {token_label(text)!r} is not in the sequence", severity="error")
+                shown = token_label(text)
+                shown = shown if len(shown) <= 40 else shown[:37] + "..."  # a pasted page is not said back whole
+                self.notify(f"token {shown!r} is not in the sequence", severity="error")
                 return
             if k == self.k:
                 self.notify(f"no other {token_label(text)!r} in the sequence")

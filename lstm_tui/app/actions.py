@@ -11,7 +11,7 @@ from functools import partial
 from textual.app import SystemCommand
 from textual.widgets import Input
 
-from ..core.errors import inert, whole_number
+from ..core.errors import clip, inert, whole_number
 from ..core.labels import find_token
 from ..core.tokenize import label
 from ..render.directions import layer_units, value_index
@@ -144,8 +144,7 @@ class Actions:
                 return
             k = find_token(self.trace.tokens, text, self.k, 1, wrap=True)
             if k is None:
-                shown = token_label(text)
-                shown = shown if len(shown) <= 40 else shown[:37] + "..."  # a pasted page is not said back whole
+                shown = clip(token_label(text))  # a pasted page is not said back whole
                 self.notify(f"token {shown!r} is not in the sequence", severity="error")
                 return
             if k == self.k:

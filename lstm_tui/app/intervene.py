@@ -251,9 +251,25 @@ class Intervene:
             self.notify("Δ needs a patch (!), diff needs a source input (I, or --source-text)", severity="warning")
             return
         at = modes.index(self.compare_mode) if self.compare_mode in modes else 0
-        self.compare_mode = modes[(at + 1) % len(modes)]
+        mode = modes[(at + 1) % len(modes)]
+        refusal = self._diff_refusal() if mode == "diff" else None
+        if refusal:
+            self.notify(refusal[0], severity=refusal[1])
+            mode = None  # the last mode: on to the run itself
+            if self.compare_mode is None:
+                return
+        self.compare_mode = mode
         self.notify(MODES.get(self.compare_mode, "the run itself"))
         self._show_run()
+
+    def _diff_refusal(self) -> tuple[str, str] | None:
+        """Why the diff mode (source − main) cannot be shown now, and how severely (as ``_can_patch``
+        says it of patches), or None when it can."""
+        if self.tracing is not None:  # the next steps traced would replace the difference on screen
+            return "the input is still being traced: diff it once it is done", "warning"
+        if isinstance(self.clean, CheckpointedTrace) or isinstance(self.source, CheckpointedTrace):  # not whole arrays
+            return "this sequence is kept as checkpoints (it is long): the diff mode (D) needs a shorter input", "error"
+        return None
 
     def action_source(self) -> None:
         """Type a source input: the run that src values are copied from, and the diff mode's other side."""

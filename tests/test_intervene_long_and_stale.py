@@ -1,0 +1,99 @@
+"""Two edges of the app's interventions: the diff mode on a long input kept as checkpoints is
+refused (``difference`` needs whole arrays; it crashed the app), and a patched run computed for an
+input replaced since is never written into for the new one (its rows before the first patched step
+are the old input's numbers).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+from textual.worker import get_current_worker
+
+from lstm_tui import app as app_module
+from lstm_tui.app import LstmApp
+from lstm_tui.core.checkpoint import CheckpointedTrace
+from lstm_tui.core.interventions import difference
+from lstm_tui.core.registry import load_demo
+from lstm_tui.core.tracing import TraceBuilder
+
+TEXT = "(()(()))((()))"
+SOURCE = "((((()))))))()"
+
+
+async def settle(pilot, app, until=lambda: True, seconds: float = 20.0) -> None:
+    end = time.monotonic() + seconds
+    await pilot.pause()
+    while (app.patching or not until()) and time.monotonic() < end:
+        await pilot.pause(0.02)
+    await pilot.pause()
+
+
+async def test_the_diff_mode_on_a_long_input_kept_as_checkpoints_is_refused_in_one_line(monkeypatch):
+    monkeypatch.setattr(LstmApp, "FULL_TRACE_BYTES", 0)  # every input kept as checkpoints
+    m = load_demo("brackets")
+    app = LstmApp(m, text=TEXT, source=m.trace(SOURCE), source_text=SOURCE)
+    async with app.run_test(size=(120, 40)) as pilot:
+        clean = app.trace
+        assert isinstance(clean, CheckpointedTrace) and app.tracing is None
+        await pilot.press("n", "n", "D")
+        await pilot.pause()
+        assert app.compare_mode is None and app.trace is clean and app.k == 2  # the run itself, where it was
+        said = [n for n in app._notifications if "checkpoints" in n.message]
+        assert len(said) == 1 and "\n" not in said[0].message and "diff" in said[0].message
+        assert said[0].severity == "error"
+        await pilot.press("D")  # again: refused again, nothing else changed
+        await pilot.pause()
+        assert app.compare_mode is None and app.trace is clean
+        assert app.is_running
+
+
+class Gated(TraceBuilder):
+    """A builder that computes a chunk of 500 steps only when the test lets it."""
+
+    gate = threading.Semaphore(0)
+    stop = threading.Event()
+
+    def advance(self, seconds=0.05, max_steps=None):
+        worker = get_current_worker()
+        while not self.gate.acquire(timeout=0.01):
+            if self.stop.is_set() or worker.is_cancelled:
+                return
+        super().advance(seconds, max_steps=500)
+
+
+async def test_the_diff_mode_waits_for_the_input_to_be_traced(monkeypatch):
+    """While a worker traces, each chunk's steps replace the trace on screen: a difference shown
+    then would be replaced by the clean run under the diff mode's name."""
+    Gated.gate, Gated.stop = threading.Semaphore(0), threading.Event()
+    monkeypatch.setattr(app_module, "TraceBuilder", Gated)
+    monkeypatch.setattr(LstmApp, "SYNC_SECONDS", 0.0)  # every input goes to the worker
+    m = load_demo("brackets")
+    long = "(()(()))" * 300
+    app = LstmApp(m, text="()", source=m.trace(SOURCE), source_text=SOURCE)
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            Gated.gate.release()
+            await settle(pilot, app, lambda: app.tracing is None and app.trace.steps == 2)
+            app.run_text(long)
+            Gated.gate.release()  # one chunk of the long input
+            await settle(pilot, app, lambda: app.trace.steps > 2)
+            assert app.tracing is not None
+            await pilot.press("D")
+            await pilot.pause()
+            assert app.compare_mode is None
+            said = [n for n in app._notifications if n.message.startswith("the input is still being traced")]
+            assert len(said) == 1 and said[0].severity == "warning" and "diff" in said[0].message
+            for _ in range(10):
+                Gated.gate.release()
+            await settle(pilot, app, lambda: app.tracing is None)
+            await pilot.press("D")  # traced: now it is shown
+            await pilot.pause()
+            assert app.compare_mode == "diff"
+            want = difference(app.source, m.trace(long))
+            for q in ("c", "h"):
+                np.testing.assert_allclose(app.trace.states[q][0], want.states[q][0], rtol=1e-5, atol=1e-6)
+    finally:
+        Gated.stop.set()

@@ -15,7 +15,7 @@ from textual.worker import get_current_worker
 from lstm_tui import app as app_module
 from lstm_tui.app import LstmApp
 from lstm_tui.core.checkpoint import CheckpointedTrace
-from lstm_tui.core.interventions import difference
+from lstm_tui.core.interventions import Patch, difference, intervene
 from lstm_tui.core.registry import load_demo
 from lstm_tui.core.tracing import TraceBuilder
 
@@ -97,3 +97,51 @@ async def test_the_diff_mode_waits_for_the_input_to_be_traced(monkeypatch):
                 np.testing.assert_allclose(app.trace.states[q][0], want.states[q][0], rtol=1e-5, atol=1e-6)
     finally:
         Gated.stop.set()
+
+
+async def test_a_patched_run_of_an_input_replaced_meanwhile_is_not_written_into_for_the_new_one(monkeypatch):
+    """A new input of the same length typed while a patch's run is computed: that run, late, must not
+    come back as the spare of the new input's clean run (its rows before the next patch's first
+    step, and its input products, are the old input's numbers), so the next patch is exact."""
+    import lstm_tui.app.intervene as room
+
+    real, started, release, done = room.intervene_into, threading.Event(), threading.Event(), threading.Event()
+
+    def held(*args, **kwargs):  # the first run waits until the new input is on screen
+        if not done.is_set():
+            started.set()
+            release.wait(10)
+            try:
+                return real(*args, **kwargs)
+            finally:
+                done.set()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(room, "intervene_into", held)
+    m = load_demo("brackets")
+    other = SOURCE  # as long as TEXT, other brackets from the second step on
+    assert len(m.tokens(other)) == len(m.tokens(TEXT)) and other[:4] != TEXT[:4]
+    app = LstmApp(m, text=TEXT)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press(*["n"] * 12, "exclamation_mark")
+        await pilot.pause()
+        await pilot.press("0", "enter")
+        assert started.wait(10) and app.patching
+        app.run_text(other)  # the patches are cleared; the run under way is of the old input
+        await pilot.pause()
+        assert app.trace.tokens == tuple(m.tokens(other)) and not app.patches
+        release.set()
+        assert done.wait(10)
+        for _ in range(5):  # its late news handled
+            await pilot.pause(0.02)
+        assert app._spare is None  # not kept as the new input's spare
+        await pilot.press(*["n"] * 10, "exclamation_mark")
+        await pilot.pause()
+        await pilot.press("0", "enter")
+        await settle(pilot, app, lambda: app._patched is not None)
+        assert app.patches == [Patch(0, "c", app.unit, (10,), 0.0)]
+        want = intervene(m, m.trace(other), app.patches)
+        for q in ("i", "f", "g", "o", "c", "h"):
+            np.testing.assert_allclose(app.trace.states[q][0], want.states[q][0], rtol=1e-5, atol=1e-6, err_msg=q)
+        np.testing.assert_allclose(app.trace.xW[0], want.xW[0], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(app.trace.y, want.y, rtol=1e-5, atol=1e-6)

@@ -29,11 +29,13 @@ from ..widgets.update import update
 
 
 class PatchedRun(Message):
-    """From the patching worker: the patched run (or why it failed)."""
+    """From the patching worker: the patched run (or why it failed), and the clean run it patched."""
 
-    def __init__(self, gen: int, trace: Trace | None, error: str | None = None, since: int = 0, patches=()) -> None:
+    def __init__(self, gen: int, trace: Trace | None, error: str | None = None, since: int = 0, patches=(),
+                 clean: Trace | None = None) -> None:
         super().__init__()
         self.gen, self.trace, self.error, self.since, self.patches = gen, trace, error, since, list(patches)
+        self.clean = clean
 
 
 def _error_text(exc: Exception) -> str:
@@ -58,6 +60,7 @@ class Intervene:
         self.compare_mode: str | None = None  # None, "delta" (patched − clean) or "diff" (source − main)
         self._clean: Trace | None = None  # the clean run while the trace shown is another
         self._patched: Trace | None = None  # the patched run of self.patches, once computed
+        self._patched_clean: Trace | None = None  # the clean run it patched (a spare or base only for that one)
         self._patch_gen = 0  # bumped by every change of the patches: older news is dropped
         self.patching = False  # a patched run is being computed
         self.nonfinite = ""  # where the patched run holds NaN or ±inf (outcomes.nonfinite, without each one's step)
@@ -312,12 +315,12 @@ class Intervene:
             old = self._patched
             self._patched, self.nonfinite, self.patching = None, "", False
             self._show_run()
-            self._give_back(old, self._patched_since)
+            self._give_back(old, self._patched_since, self._patched_clean)
             return
         self.patching = True
         update(self._status, self.status_line())
         base = None  # the run on screen: the new one starts from it, before the first patch that differs
-        if self._patched is not None:
+        if self._patched is not None and self._patched_clean is self.clean:
             base = (self._patched, self._patched_patches, self._patched_since)
         self.run_worker(
             partial(self._patch_in_thread, self.clean, list(self.patches), self.source, self._patch_gen, base),
@@ -337,17 +340,20 @@ class Intervene:
                 self._spare = spare
                 self.post_message(PatchedRun(gen, None, str(exc)))
                 return
-        self.post_message(PatchedRun(gen, trace, since=first_patched_step(self.model, clean, patches), patches=patches))
+        since = first_patched_step(self.model, clean, patches)
+        self.post_message(PatchedRun(gen, trace, since=since, patches=patches, clean=clean))
 
-    def _give_back(self, trace: Trace | None, since: int) -> None:
-        """A patched run no longer on screen: its arrays hold the next one."""
-        if trace is not None and trace is not self.clean:
-            self._spare = (self.clean, trace, since)
+    def _give_back(self, trace: Trace | None, since: int, clean: Trace | None) -> None:
+        """A patched run of ``clean`` no longer on screen: its arrays hold the next one. Only while
+        ``clean`` is the input's clean run: a run of an input replaced since (same shapes, other
+        numbers) would lend the next run its rows before the first patched step."""
+        if trace is not None and trace is not clean and clean is self.clean:
+            self._spare = (clean, trace, since)
 
     def on_patched_run(self, message: PatchedRun) -> None:
         if message.gen != self._patch_gen:
-            self._give_back(message.trace, message.since)
-            return  # the patches changed since
+            self._give_back(message.trace, message.since, message.clean)
+            return  # the patches (or the input) changed since
         self.patching = False
         if message.error:
             failed = self.patches.pop()
@@ -357,15 +363,16 @@ class Intervene:
             self.notify(message.error, severity="error", timeout=8)
             self._recompute()
             return
-        old, old_since = self._patched, self._patched_since
+        old, old_since, old_clean = self._patched, self._patched_since, self._patched_clean
         self._patched, self._patched_since, self._patched_patches = message.trace, message.since, message.patches
+        self._patched_clean = message.clean
         self.nonfinite = ""
         if _any_nonfinite(message.trace, message.since):  # the toast says what the command line says, in one line
             where = nonfinite(message.trace)
             self.nonfinite = where.split(" (")[0]  # the status line's: without each one's first step
             self.notify(f"after the patches, {where}", severity="warning")
         self._show_run()
-        self._give_back(old, old_since)  # off screen now
+        self._give_back(old, old_since, old_clean)  # off screen now
 
     def difference_sides(self) -> tuple | None:
         """The two runs whose difference is on screen, (after, before), or None when a run is shown."""

@@ -9,23 +9,26 @@ a long one, so the screen never waits for it.
 
 from __future__ import annotations
 
+from functools import partial
+
 from textual.message import Message
 from textual.worker import get_current_worker
 
 from ..core.breakpoints import compile_expression, names_for
 from ..core.checkpoint import CheckpointedTrace
-from ..core.errors import InputError
+from ..core.errors import InputError, clip
 from ..core.syntax import ExpressionError
 from ..core.watches import watch
 from ..widgets.prompt import PromptScreen
 
 
 class WatchComputed(Message):
-    """From the watch worker: the series of watch ``index`` for ``trace``."""
+    """From the watch worker: the series of ``watch`` (an entry of ``watch_exprs``, the list itself) for
+    ``trace``, or the error that stopped it (``series`` is then all NaN)."""
 
-    def __init__(self, trace, index: int, series) -> None:
+    def __init__(self, trace, watch: list, series, error: str | None = None) -> None:
         super().__init__()
-        self.trace, self.index, self.series = trace, index, series
+        self.trace, self.watch, self.series, self.error = trace, watch, series, error
 
 
 def error_text(exc: InputError) -> str:
@@ -50,10 +53,13 @@ class Watching:
         if text is None or not text.strip():
             return
         text = text.strip()
-        for n, (t, layer, _) in enumerate(self.watch_exprs):
+        for n, (t, layer, series) in enumerate(self.watch_exprs):
             if t == text and layer == self.layer:
                 del self.watch_exprs[n]
-                self.refresh_view()
+                if series is None:  # the worker may be on it: the others still to compute, without it
+                    self._compute_watches(pending_only=True)
+                else:
+                    self.refresh_view()
                 return
         try:
             compile_expression(text, self.trace.cell, self.trace.has_head)
@@ -62,25 +68,35 @@ class Watching:
             self.refused["W"] = text
             return
         self.watch_exprs.append([text, self.layer, None])
-        self._compute_watches()
+        self._compute_watches(pending_only=True)
 
-    def _compute_watches(self) -> None:
-        """The series of every watch for the trace on screen (a long trace's in a worker). A difference on
-        screen (Δ, diff) shows each watch's own difference, its value on one run minus the other: c[12]*o[12]
-        of the difference trace would be Δc·Δo."""
+    def _compute_watches(self, pending_only: bool = False) -> None:
+        """The series of every watch for the trace on screen (a long trace's in a worker); ``pending_only``:
+        of those not computed yet (a watch pinned or unpinned, the trace the same). A difference on screen
+        (Δ, diff) shows each watch's own difference, its value on one run minus the other: c[12]*o[12]
+        of the difference trace would be Δc·Δo.
+
+        The worker is handed the watches themselves with their text and layer, and its news names the
+        watch it is of: a watch unpinned meanwhile is dropped, not taken for the one now in its place. A
+        new worker replaces the last one (the same group)."""
         tr = self.trace
         runs = self.difference_sides() or (tr,)
         todo = []
-        for n, w in enumerate(self.watch_exprs):
+        for w in self.watch_exprs:
+            if pending_only and w[2] is not None:
+                continue
             w[2] = None
             if w[1] >= tr.num_layers:
                 continue
             if any(isinstance(run, CheckpointedTrace) for run in runs):
-                todo.append(n)
+                todo.append((w, w[0], w[1]))
             else:
                 w[2] = self._series_of(runs, w[0], w[1], tr.steps)
         if todo:
-            self.run_worker(lambda: self._watch_worker(tr, runs, todo), thread=True, exclusive=True, group="watches")
+            self.run_worker(partial(self._watch_worker, tr, runs, todo), name="watches", group="watches",
+                            exclusive=True, thread=True, exit_on_error=False)
+        else:  # nothing left for a worker still running to do
+            self.workers.cancel_group(self, "watches")
         self.refresh_view()
 
     def _series_of(self, runs: tuple, text: str, layer: int, steps: int, progress=None):
@@ -96,16 +112,28 @@ class Watching:
 
             return np.full(trace.steps, np.nan)
 
-    def _watch_worker(self, trace, runs: tuple, todo: list[int]) -> None:
+    def _watch_worker(self, trace, runs: tuple, todo: list[tuple[list, str, int]]) -> None:
+        """Each (watch, text, layer) of ``todo``, read as it was handed over (never the app's list, which
+        a W may change meanwhile). A failure is that watch's, said in its news: not the app's end."""
         worker = get_current_worker()
-        for n in todo:
-            text, layer, _ = self.watch_exprs[n]
-            series = self._series_of(runs, text, layer, trace.steps, progress=lambda step: not worker.is_cancelled)
+        for w, text, layer in todo:
+            error = None
+            try:
+                series = self._series_of(runs, text, layer, trace.steps, progress=lambda step: not worker.is_cancelled)
+            except Exception as exc:  # a bug in the evaluator must not close the app and lose the session
+                import numpy as np
+
+                series, error = np.full(trace.steps, np.nan), f"{type(exc).__name__}: {exc}"
             if worker.is_cancelled:
                 return
-            self.post_message(WatchComputed(trace, n, series))
+            self.post_message(WatchComputed(trace, w, series, error))
 
     def on_watch_computed(self, message: WatchComputed) -> None:
-        if message.trace is self.trace and message.index < len(self.watch_exprs):
-            self.watch_exprs[message.index][2] = message.series
-            self.refresh_view()
+        """A watch's series, if the watch is still pinned and the trace it is of still shown."""
+        if message.trace is not self.trace or not any(w is message.watch for w in self.watch_exprs):
+            return
+        message.watch[2] = message.series
+        if message.error:
+            self.notify(f"watch {clip(message.watch[0])}: could not be computed ({clip(message.error, 200)})",
+                        severity="error", timeout=8)
+        self.refresh_view()

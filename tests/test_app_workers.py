@@ -1,5 +1,5 @@
 """The app's workers against what the user does meanwhile: watches pinned and unpinned while the
-watch worker computes a long trace's series.
+watch worker computes a long trace's series, and c pressed while a long input is still traced.
 
 Every worker here waits on a gate the test opens (no clocks involved): the user's keys come in
 while it is known to be running.
@@ -15,9 +15,13 @@ import pytest
 from rich.console import Console
 from textual.worker import get_current_worker
 
+from lstm_tui import app as app_module
 from lstm_tui.app import LstmApp, watching
 from lstm_tui.core import random_model
+from lstm_tui.core.breakpoints import compile_breakpoint
+from lstm_tui.core.breakpoints import find_next as find_next_full
 from lstm_tui.core.checkpoint import CheckpointedTrace
+from lstm_tui.core.tracing import TraceBuilder
 from lstm_tui.core.watches import watch
 
 LONG = ("the quick brown fox jumps over the lazy dog. " * 80)[:3000]
@@ -136,5 +140,188 @@ async def test_a_failing_watch_in_the_worker_is_said_and_the_app_goes_on(gated_w
         np.testing.assert_array_equal(good, own_series(app, "c[1]"))
         notes = [n.message for n in app._notifications]
         assert any("max(f)" in n and "evaluator bug" in n for n in notes), notes
+        await pilot.press("n")
+        assert app.k == 1
+
+
+# ---------------------------------------------------------------------------
+# c while a long input is still traced
+
+
+class Gated(TraceBuilder):
+    """A builder that computes a chunk (at most 500 steps) only when the test lets it."""
+
+    gate = threading.Semaphore(0)
+    stop = threading.Event()
+
+    def __init__(self, model, inputs, limit, window=None):
+        super().__init__(model, inputs, limit, window=256)
+
+    def advance(self, seconds=0.05, max_steps=None):
+        worker = get_current_worker()
+        while True:
+            if self.stop.is_set() or worker.is_cancelled:
+                return
+            if self.gate.acquire(timeout=0.01):
+                if not worker.is_cancelled:
+                    break
+                self.gate.release()
+        super().advance(seconds, max_steps=500)
+
+
+@pytest.fixture
+def gated(monkeypatch):
+    Gated.gate = threading.Semaphore(0)
+    Gated.stop = threading.Event()
+    monkeypatch.setattr(app_module, "TraceBuilder", Gated)
+    monkeypatch.setattr(LstmApp, "SYNC_SECONDS", 0.0)  # every input goes to the worker
+    yield Gated
+    Gated.stop.set()
+
+
+LIMITS = pytest.mark.parametrize("limit", [10**12, 0], ids=["full", "checkpointed"])
+
+
+async def start_long(pilot, app, gated) -> int:
+    """``LONG`` entered and its first chunk traced: the steps on screen."""
+    app.run_text(LONG)
+    gated.gate.release()
+    await settle(pilot, lambda: app.trace.steps > 0)
+    assert app.tracing is not None and app.trace.steps < len(LONG)
+    return app.trace.steps
+
+
+def no_breakpoint_said(app) -> bool:
+    return any("no breakpoint" in n.message for n in app._notifications)
+
+
+@LIMITS
+async def test_c_while_tracing_finds_a_breakpoint_past_the_steps_traced_so_far(gated, monkeypatch, limit):
+    monkeypatch.setattr(LstmApp, "FULL_TRACE_BYTES", limit)
+    m = random_model(hidden=8, seed=0)
+    app = LstmApp(m, text="ab")
+    async with app.run_test(size=(120, 40)) as pilot:
+        done = await start_long(pilot, app, gated)
+        bp = compile_breakpoint("t > 2000 and token == 'z'", "lstm", True)
+        app.breakpoints.append(bp)
+        want = find_next_full(m.trace(LONG), [bp], 0, 0, 1)
+        assert want is not None and want >= done
+        await pilot.press("c")
+        for _ in range(10):
+            await pilot.pause(0.01)
+        assert not no_breakpoint_said(app)  # the steps not traced yet are not checked
+        assert app.scanning is not None and "scanning" in app.status_line()
+        for _ in range(20):
+            gated.gate.release()
+        await settle(pilot, lambda: app.tracing is None and app.scanning is None)
+        assert app.k == want and not no_breakpoint_said(app)
+        assert "scanning" not in app.status_line()
+
+
+@LIMITS
+async def test_c_while_tracing_stops_at_a_breakpoint_in_the_steps_traced_at_once(gated, monkeypatch, limit):
+    monkeypatch.setattr(LstmApp, "FULL_TRACE_BYTES", limit)
+    app = LstmApp(random_model(hidden=8, seed=0), text="ab")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await start_long(pilot, app, gated)
+        app.breakpoints.append(compile_breakpoint("token == 'q'", "lstm", True))
+        await pilot.press("c")
+        await settle(pilot, lambda: app.scanning is None)
+        assert app.k == LONG.index("q") and app.tracing is not None  # found without waiting for the rest
+        await pilot.press("C")
+        await settle(pilot, lambda: app.scanning is None)
+        assert app.k == LONG.index("q") and no_breakpoint_said(app)  # none before it: the steps before are all traced
+
+
+@LIMITS
+async def test_a_breakpoint_on_the_next_token_at_the_last_step_traced_is_checked_again(gated, monkeypatch, limit):
+    """At the last step traced so far the next token is not known yet: a condition on it is checked
+    again once the step after it comes in."""
+    monkeypatch.setattr(LstmApp, "FULL_TRACE_BYTES", limit)
+    m = random_model(hidden=8, seed=0)
+    app = LstmApp(m, text="ab")
+    async with app.run_test(size=(120, 40)) as pilot:
+        done = await start_long(pilot, app, gated)
+        bp = compile_breakpoint(f"t == {done} and next_token == {LONG[done]!r}", "lstm", True)
+        app.breakpoints.append(bp)
+        assert find_next_full(m.trace(LONG), [bp], 0, 0, 1) == done - 1
+        await pilot.press("c")
+        for _ in range(10):
+            await pilot.pause(0.01)
+        assert app.k == 0 and not no_breakpoint_said(app)
+        for _ in range(20):
+            gated.gate.release()
+        await settle(pilot, lambda: app.scanning is None and app.tracing is None)
+        assert app.k == done - 1 and not no_breakpoint_said(app)
+
+
+async def test_c_stops_a_scan_waiting_for_the_trace_and_a_finished_trace_says_no_breakpoint(gated, monkeypatch):
+    monkeypatch.setattr(LstmApp, "FULL_TRACE_BYTES", 0)
+    app = LstmApp(random_model(hidden=8, seed=0), text="ab")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await start_long(pilot, app, gated)
+        app.breakpoints.append(compile_breakpoint("token == '#'", "lstm", True))  # nowhere in the text
+        await pilot.press("c")
+        await settle(pilot, lambda: app.scanning == app.trace.steps - 1)  # at the end of what is traced
+        await pilot.press("c")
+        assert app.scanning is None and "scanning" not in app.status_line()
+        await pilot.press("c")
+        for _ in range(20):
+            gated.gate.release()
+        await settle(pilot, lambda: app.tracing is None and app.scanning is None)
+        assert app.k == 0 and no_breakpoint_said(app)
+
+
+async def test_a_scan_outgrown_by_the_trace_goes_on_over_the_new_steps(gated, monkeypatch):
+    """The scan of the steps traced so far ends after more have come in (here: all of them): its
+    answer for the shorter trace is not dropped with the status left saying "scanning"."""
+    from lstm_tui.core import scan
+
+    monkeypatch.setattr(LstmApp, "FULL_TRACE_BYTES", 0)
+    held, opened, stop = [], threading.Event(), threading.Event()
+    real = scan.find_next
+
+    def slow(trace, *args, **kwargs):
+        held.append(trace.steps)
+        while not opened.wait(0.01) and not stop.is_set():
+            pass
+        return real(trace, *args, **kwargs)
+
+    monkeypatch.setattr(scan, "find_next", slow)
+    m = random_model(hidden=8, seed=0)
+    app = LstmApp(m, text="ab")
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            done = await start_long(pilot, app, gated)
+            bp = compile_breakpoint("t > 2000 and token == 'z'", "lstm", True)
+            app.breakpoints.append(bp)
+            await pilot.press("c")
+            await settle(pilot, lambda: held == [done])  # the scan of the first steps, held
+            for _ in range(20):
+                gated.gate.release()
+            await settle(pilot, lambda: app.tracing is None)
+            opened.set()
+            await settle(pilot, lambda: app.scanning is None)
+            assert app.k == find_next_full(m.trace(LONG), [bp], 0, 0, 1) and not no_breakpoint_said(app)
+            assert held == [done, len(LONG)]  # then from the end of the first steps over the rest
+    finally:
+        stop.set()
+
+
+async def test_a_failing_scan_is_said_and_the_status_line_let_go(monkeypatch):
+    from lstm_tui.core import scan
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("evaluator bug")
+
+    monkeypatch.setattr(LstmApp, "FULL_TRACE_BYTES", 0)  # a long trace: scanned in the worker
+    monkeypatch.setattr(scan, "find_next", broken)
+    app = LstmApp(random_model(hidden=8, seed=0), text=LONG)
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.breakpoints.append(compile_breakpoint("token == 'z'", "lstm", True))
+        await pilot.press("c")
+        await settle(pilot, lambda: app.scanning is None)
+        assert app.is_running and "scanning" not in app.status_line()
+        assert any("evaluator bug" in n.message for n in app._notifications)
         await pilot.press("n")
         assert app.k == 1

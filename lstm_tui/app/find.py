@@ -57,7 +57,9 @@ class Find:
         if not self.steps:
             return
         self.playing = False
-        if isinstance(self.trace, CheckpointedTrace):  # a long scan recomputes windows: not on the UI's time
+        # A long scan recomputes windows: not on the UI's time. An input still being traced: the scan
+        # goes on over the steps still to come, which only a worker can wait for.
+        if isinstance(self.trace, CheckpointedTrace) or self.tracing is not None:
             self._start_scan(direction)
             return
         try:

@@ -115,7 +115,8 @@ class AppState:
             done, total = self.tracing
             progress = f"tracing {done / max(total, 1):.0%} of {total:,} steps (Enter restarts, q quits)"
         if self.scanning is not None:
-            progress = f"scanning for a breakpoint at t = {self.scanning + 1:,} (c or C stops)"
+            still = f", tracing {self.tracing[0] / max(self.tracing[1], 1):.0%}" if self.tracing is not None else ""
+            progress = f"scanning for a breakpoint at t = {self.scanning + 1:,}{still} (c or C stops)"
         if tr.steps == 0:
             return f"t = 0 / 0  {progress or '(empty sequence)'}"
         parts = [f"t = {self.k + 1} / {tr.steps}", f"token '{token_label(tr.tokens[self.k])}'"]

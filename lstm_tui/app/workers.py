@@ -1,4 +1,4 @@
-"""Work off the UI's time: tracing a long input, scanning a long trace for a breakpoint.
+"""Work off the UI's time: tracing a long input, scanning a long trace (or one still traced) for a breakpoint.
 
 Each worker runs in a thread and reports with a message below; the app
 handles them here too (``on_trace_progress`` ...), dropping news of an input
@@ -9,6 +9,7 @@ cancels the old one.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from functools import partial
 
 from textual.message import Message
@@ -54,8 +55,23 @@ class ScanDone(Message):
         self.trace, self.direction, self.k, self.error = trace, direction, k, error
 
 
+@dataclass(eq=False)
+class ScanJob:
+    """A breakpoint scan of c / C under way: what it looks for, from which step, on which trace."""
+
+    direction: int
+    bps: list[Breakpoint]
+    layer: int
+    origin: int  # the step c was pressed at
+    latest: object  # the run on screen it scans: the last snapshot of an input being traced
+    trace: object = None  # the trace its worker scans; None: waiting for more steps to be traced
+    resume: int = 0  # the step it goes on from once they are in
+
+
 class Workers:
     """Mixed into ``LstmApp``: starts and stops the workers and takes in their news."""
+
+    _scan_job: ScanJob | None = None  # the scan under way (``scanning`` is the step it has reached)
 
     def _expensive(self, inputs) -> bool:
         """Whether tracing ``inputs`` would keep the screen waiting (at most one step a character)."""
@@ -106,6 +122,10 @@ class Workers:
             self.set_trace(message.trace)
         else:  # the same run, more steps: stay where the user is
             self.trace = message.trace
+            if self._scan_job is not None:  # a scan of the steps so far goes on over these
+                self._scan_job.latest = message.trace
+                if self._scan_job.trace is None:
+                    self._scan_on(message.trace, self._scan_job.resume)
             self.refresh_view()
 
     def on_trace_failed(self, message: TraceFailed) -> None:
@@ -123,26 +143,34 @@ class Workers:
         return win, k - win.offset
 
     def _stop_scan(self) -> bool:
-        """Stop a breakpoint scan of a long trace; whether one was running."""
+        """Stop a breakpoint scan in a worker; whether one was running."""
         if self.scanning is None:
             return False
         self.workers.cancel_group(self, "scan")
-        self.scanning = None
+        self.scanning, self._scan_job = None, None
         update(self._status, self.status_line())
         return True
 
     def _start_scan(self, direction: int) -> None:
-        """Scan a long trace for the next step where an enabled breakpoint holds, in a worker."""
-        self.scanning = self.k
-        update(self._status, self.status_line())
+        """Scan for the next step where an enabled breakpoint holds, in a worker: a long trace, or the
+        steps of an input traced so far (and, forward, those still to come: ``on_scan_done``)."""
         bps = [bp for bp in self.breakpoints if bp.enabled]
+        self._scan_job = ScanJob(direction, bps, self.layer, self.k, self.trace)
+        self._scan_on(self.trace, self.k)
+
+    def _scan_on(self, trace, start: int) -> None:
+        """The scan job's worker, on ``trace`` from (not including) step ``start``."""
+        job = self._scan_job
+        job.trace = trace
+        self.scanning = start
+        update(self._status, self.status_line())
         self.run_worker(
-            partial(self._scan_in_thread, self.trace, bps, self.layer, self.k, direction),
-            name="scan", group="scan", exclusive=True, thread=True,
+            partial(self._scan_in_thread, trace, job.bps, job.layer, start, job.direction),
+            name="scan", group="scan", exclusive=True, thread=True, exit_on_error=False,
         )
 
-    def _scan_in_thread(self, trace: CheckpointedTrace, bps: list[Breakpoint], layer: int, k: int, direction: int) -> None:
-        """The worker of c / C on a long trace: window by window, the step reached shown every 0.1 s."""
+    def _scan_in_thread(self, trace, bps: list[Breakpoint], layer: int, k: int, direction: int) -> None:
+        """The worker of c / C: window by window on a long trace, the step reached shown every 0.1 s."""
         worker = get_current_worker()
         last = [0.0]
 
@@ -158,23 +186,48 @@ class Workers:
         except InputError as exc:
             self.post_message(ScanDone(trace, direction, None, str(exc)))
             return
+        except Exception as exc:  # a bug in the evaluator: said, the scan stopped, the session kept
+            self.post_message(ScanDone(trace, direction, None, f"breakpoint scan failed ({type(exc).__name__}: {exc})"))
+            return
         if not worker.is_cancelled:
             self.post_message(ScanDone(trace, direction, hit))
 
     def on_scan_progress(self, message: ScanProgress) -> None:
-        if message.trace is self.trace and self.scanning is not None:
+        if self._scan_job is not None and message.trace is self._scan_job.trace:
             self.scanning = message.step
             update(self._status, self.status_line())
 
     def on_scan_done(self, message: ScanDone) -> None:
-        if message.trace is not self.trace or self.scanning is None:
-            return  # stopped, or the trace changed since
-        self.scanning = None
-        update(self._status, self.status_line())
+        """The scan's answer on the trace it was given, if it still stands for the trace on screen.
+
+        While an input is traced, a scan forward covers the steps traced so far; without a hit there
+        (or with one at the last of them, whose next token was not known yet) it goes on from that
+        step once more steps are in, and only the whole run can say there is no breakpoint. A run
+        put on screen otherwise meanwhile is scanned again from the step the scan set out from."""
+        job = self._scan_job
+        if job is None or message.trace is not job.trace:
+            return  # stopped, or the news of a scan since replaced
         if message.error:
+            self._stop_scan()
             self.notify(message.error, severity="error", timeout=8)
-        else:
-            self._arrive(message.k, message.direction)
+            return
+        if self.trace is not job.latest:  # not more steps of the same run: another run
+            job.latest = self.trace
+            self._scan_on(self.trace, job.origin)
+            return
+        end = message.trace.steps
+        more = self.tracing is not None or self.trace.steps > end  # steps past the end of those scanned
+        if job.direction > 0 and more and (message.k is None or message.k >= end - 1):
+            job.resume = max(job.origin, end - 2)  # the last step scanned, checked again with its next token
+            if self.trace.steps > end:
+                self._scan_on(self.trace, job.resume)
+            else:  # on_trace_progress goes on once more steps are in
+                job.trace = None
+                self.scanning = end - 1
+                update(self._status, self.status_line())
+            return
+        self._stop_scan()
+        self._arrive(message.k, message.direction)
 
     def run_text(self, text: str) -> None:
         """Trace ``text``; on failure say why and keep the current trace.

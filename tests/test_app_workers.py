@@ -325,3 +325,17 @@ async def test_a_failing_scan_is_said_and_the_status_line_let_go(monkeypatch):
         assert any("evaluator bug" in n.message for n in app._notifications)
         await pilot.press("n")
         assert app.k == 1
+
+
+@LIMITS
+async def test_a_watch_pinned_while_tracing_is_of_the_whole_run_once_it_is_traced(gated, monkeypatch, limit):
+    monkeypatch.setattr(LstmApp, "FULL_TRACE_BYTES", limit)
+    app = LstmApp(random_model(hidden=8, seed=0), text="ab")
+    async with app.run_test(size=(120, 40)) as pilot:
+        done = await start_long(pilot, app, gated)
+        await type_watch(pilot, "max(f)")
+        for _ in range(20):
+            gated.gate.release()
+        await settle(pilot, lambda: app.tracing is None)
+        await settle(pilot, lambda: app.watch_exprs[0][2] is not None and len(app.watch_exprs[0][2]) > done)
+        np.testing.assert_array_equal(app.watch_exprs[0][2], own_series(app, "max(f)"))

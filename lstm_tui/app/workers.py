@@ -126,7 +126,10 @@ class Workers:
                 self._scan_job.latest = message.trace
                 if self._scan_job.trace is None:
                     self._scan_on(message.trace, self._scan_job.resume)
-            self.refresh_view()
+            if self.tracing is None and self.watch_exprs:  # the whole run at last: its watches' series
+                self._compute_watches()  # (which shows them)
+            else:
+                self.refresh_view()
 
     def on_trace_failed(self, message: TraceFailed) -> None:
         if message.gen == self._trace_gen:

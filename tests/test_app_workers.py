@@ -339,3 +339,23 @@ async def test_a_watch_pinned_while_tracing_is_of_the_whole_run_once_it_is_trace
         await settle(pilot, lambda: app.tracing is None)
         await settle(pilot, lambda: app.watch_exprs[0][2] is not None and len(app.watch_exprs[0][2]) > done)
         np.testing.assert_array_equal(app.watch_exprs[0][2], own_series(app, "max(f)"))
+
+
+async def test_no_breakpoint_is_said_from_the_step_the_scan_set_out_from(gated, monkeypatch):
+    """The user moves on while a scan waits for the rest of the input: "no breakpoint after t = …" names
+    the step c was pressed at, not the step on screen when the answer comes."""
+    monkeypatch.setattr(LstmApp, "FULL_TRACE_BYTES", 0)
+    app = LstmApp(random_model(hidden=8, seed=0), text="ab")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await start_long(pilot, app, gated)
+        app.breakpoints.append(compile_breakpoint("token == '#'", "lstm", True))  # nowhere in the text
+        await pilot.press("n", "n")
+        await pilot.press("c")
+        await settle(pilot, lambda: app.scanning == app.trace.steps - 1)
+        await pilot.press("n", "n", "n")
+        assert app.k == 5 and app.scanning is not None
+        for _ in range(20):
+            gated.gate.release()
+        await settle(pilot, lambda: app.tracing is None and app.scanning is None)
+        said = [n.message for n in app._notifications if "no breakpoint" in n.message]
+        assert said == ["no breakpoint holds after t = 3"], said

@@ -67,17 +67,18 @@ class Find:
         except InputError as exc:
             self.notify(str(exc), severity="error", timeout=8)
             return
-        self._arrive(k, direction)
+        self._arrive(k, direction, self.k, self.layer)
 
-    def _arrive(self, k: int | None, direction: int) -> None:
-        """Go to the step a breakpoint scan found, saying which conditions hold there."""
+    def _arrive(self, k: int | None, direction: int, origin: int, layer: int) -> None:
+        """Go to the step a breakpoint scan of ``layer`` from step ``origin`` found, saying which conditions
+        hold there (the user may have moved while a long scan ran)."""
         if k is None:
             self.bell()
-            self.notify(f"no breakpoint holds {'after' if direction > 0 else 'before'} t = {self.k + 1}")
+            self.notify(f"no breakpoint holds {'after' if direction > 0 else 'before'} t = {origin + 1}")
             return
         tr, j = self._around(k)
-        hit = [bp.text for bp in self.breakpoints if bp.enabled and bp.test(tr, self.layer, j, self.model.vocab)]
-        self.k = k
+        hit = [bp.text for bp in self.breakpoints if bp.enabled and bp.test(tr, layer, j, self.model.vocab)]
+        self.layer, self.k = layer, k  # the layer it holds in, had the user moved on
         self.notify(f"t = {k + 1}: {' | '.join(hit)}")
 
     def action_search(self) -> None:

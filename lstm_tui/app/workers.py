@@ -230,7 +230,7 @@ class Workers:
                 update(self._status, self.status_line())
             return
         self._stop_scan()
-        self._arrive(message.k, message.direction)
+        self._arrive(message.k, message.direction, job.origin, job.layer)
 
     def run_text(self, text: str) -> None:
         """Trace ``text``; on failure say why and keep the current trace.

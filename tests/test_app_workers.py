@@ -359,3 +359,25 @@ async def test_no_breakpoint_is_said_from_the_step_the_scan_set_out_from(gated, 
         await settle(pilot, lambda: app.tracing is None and app.scanning is None)
         said = [n.message for n in app._notifications if "no breakpoint" in n.message]
         assert said == ["no breakpoint holds after t = 3"], said
+
+
+async def test_a_failing_trace_worker_is_said_and_the_app_goes_on(gated, monkeypatch):
+    """A failure past the first chunk (a bug, or memory) ends the tracing with a message: the app stays up
+    with the steps traced so far, and takes the next input."""
+    monkeypatch.setattr(LstmApp, "FULL_TRACE_BYTES", 0)
+
+    def broken(self, seconds=0.05, max_steps=None):
+        raise MemoryError("no room for the next window")
+
+    app = LstmApp(random_model(hidden=8, seed=0), text="ab")
+    async with app.run_test(size=(120, 40)) as pilot:
+        done = await start_long(pilot, app, gated)
+        monkeypatch.setattr(Gated, "advance", broken)  # from the next chunk after the one held now
+        gated.gate.release()
+        await settle(pilot, lambda: app.tracing is None)
+        assert app.is_running and done <= app.trace.steps < len(LONG)
+        assert [n.message for n in app._notifications if "tracing stopped" in n.message] == [
+            "tracing stopped (MemoryError: no room for the next window)"]
+        monkeypatch.setattr(LstmApp, "SYNC_SECONDS", 10.0)
+        app.run_text("abc")
+        assert app.trace.steps == 3 and app.tracing is None

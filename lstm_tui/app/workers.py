@@ -84,17 +84,22 @@ class Workers:
         update(self._status, self.status_line())
         self.run_worker(
             partial(self._trace_in_thread, inputs, text, self._trace_gen),
-            name="trace", group="trace", exclusive=True, thread=True,
+            name="trace", group="trace", exclusive=True, thread=True, exit_on_error=False,
         )
 
     def _trace_in_thread(self, inputs, text: str, gen: int) -> None:
-        """The worker: a chunk of about 50 ms at a time, news at most every 0.1 s (first chunk at once)."""
-        worker = get_current_worker()
+        """The worker: a chunk of about 50 ms at a time, news at most every 0.1 s (first chunk at once).
+        A failure is said, and the steps traced so far stay on screen: a bug must not close the session."""
         try:
-            builder = self._trace_builder(inputs)
+            self._trace_chunks(inputs, text, gen)
         except UserError as exc:
             self.post_message(TraceFailed(gen, str(exc)))
-            return
+        except Exception as exc:  # MemoryError, or a bug: the input is dropped, the app goes on
+            self.post_message(TraceFailed(gen, f"tracing stopped ({type(exc).__name__}: {exc})"))
+
+    def _trace_chunks(self, inputs, text: str, gen: int) -> None:
+        worker = get_current_worker()
+        builder = self._trace_builder(inputs)
         first, last = True, 0.0
         while not worker.is_cancelled:
             # While the user is moving, step aside: on two cores, a trace that keeps both

@@ -807,6 +807,39 @@ async def test_open_another_model_and_a_failed_load_changes_nothing(tmp_path):
         assert app.model is before[0]
 
 
+async def test_opening_a_model_keeps_the_breakpoints_watches_and_pins_it_can_read():
+    """o to another checkpoint of the same kind keeps them all (checked again, their series of the new
+    run); o to a GRU drops those that read an LSTM's c, and says so."""
+    from lstm_tui.core.breakpoints import compile_breakpoint
+    from lstm_tui.core.watches import watch
+
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        for text in ("c[3] > 0.5", "t > 2"):
+            app.breakpoints.append(compile_breakpoint(text, "lstm", True))
+        app.breakpoints[0].enabled = False
+        app.watch_exprs.extend([["c[2]*o[2]", 0, None], ["h[0]", 0, None]])
+        app.watched.extend([("c", 0, 5), ("h", 0, 7)])
+        await pilot.press("o", *"charlm", "enter")
+        await pilot.pause()
+        assert app.model.name == "charlm"
+        assert [(b.text, b.enabled) for b in app.breakpoints] == [("c[3] > 0.5", False), ("t > 2", True)]
+        assert app.watched == [("c", 0, 5), ("h", 0, 7)]
+        for text, layer, series in app.watch_exprs:
+            np.testing.assert_array_equal(series, watch(app.trace, text, layer, vocab=app.model.vocab))
+        await pilot.press("c")
+        assert app.k == 2  # t > 2 holds at t = 3
+        app.clear_notifications()
+        await pilot.press("o", *"brackets-gru", "enter")
+        await pilot.pause()
+        assert app.trace.cell == "gru"
+        assert [b.text for b in app.breakpoints] == ["t > 2"] and app.breakpoints[0].cell == "gru"
+        assert [w[0] for w in app.watch_exprs] == ["h[0]"] and app.watched == [("h", 0, 7)]
+        said = [n.message for n in app._notifications if n.message.startswith("opened")]
+        assert said == [said[0]] and "dropped what it cannot read: 3: 'c[3] > 0.5'" in said[0], said
+        assert "\n" not in said[0]
+
+
 @pytest.mark.parametrize("size", [(60, 20), (80, 24), (160, 50)])
 async def test_the_unit_view_and_the_watches_sit_whole_above_the_footer(size):
     """Docked to one edge, widgets overlap: the footer hid the unit view's bottom border, and the watches

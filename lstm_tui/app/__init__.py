@@ -58,7 +58,7 @@ from .effects import Effects
 from .files import Files
 from .find import Find
 from .intervene import Intervene
-from .state import PALETTES, SPEEDS, VIEWS, AppState
+from .state import PALETTES, SPEEDS, VIEWS, AppState, pin_fits
 from .watching import Watching
 from .workers import Workers
 
@@ -274,9 +274,7 @@ class LstmApp(Intervene, Effects, AppState, Workers, Actions, Find, Files, Watch
     async def _build_panels(self) -> None:
         """(Re)create the panels that fit the trace's cell, and drop the watches that no longer fit."""
         tr = self.trace
-        self.watched = [
-            w for w in self.watched if w[0] in tr.quantities and w[1] < tr.num_layers and w[2] < tr.width(w[0], w[1])
-        ]
+        self.watched = [w for w in self.watched if pin_fits(tr, w)]
         await self._steps.build(tr, self.notation)
 
     def on_resize(self, event) -> None:

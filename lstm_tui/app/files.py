@@ -13,11 +13,13 @@ from textual.app import App
 from textual.widgets import Input
 
 from ..core import tracing
+from ..core.breakpoints import compile_breakpoint, compile_expression
 from ..core.checkpoint import CheckpointedTrace
-from ..core.errors import UserError, inert
+from ..core.errors import InputError, UserError, clip, inert
 from ..core.export import atomic_write, write_trace
 from ..core.inputs import check_file
 from ..widgets.prompt import PromptScreen
+from .state import pin_fits
 
 
 def frames_refusal(spec: str, input_size: int) -> str:
@@ -191,9 +193,38 @@ class Files:
         self.sub_title = model.name
         self.text = text
         self.query_one("#input", Input).value = text if self._text_fits_input() else ""
-        self.watched.clear()
-        self.watch_exprs.clear()
+        dropped = self._carry_over(trace)
         self.refused.clear()  # texts refused for the old model
         self.set_trace(trace)
-        self.notify(f"opened {model.name}")
+        self.notify(f"opened {model.name}" + (f"; dropped what it cannot read: {dropped}" if dropped else ""))
         self._show_notes()
+
+    def _carry_over(self, trace) -> str:
+        """Keep the breakpoints, watches and pinned units the new model's trace can still read (a model
+        retrained, another checkpoint of it), each checked again against its cell, head and widths; the
+        rest are dropped, and said: their count and the first one's reason."""
+        cell, head, layers = trace.cell, trace.has_head, trace.num_layers
+        dropped: list[str] = []
+
+        def keeps(text: str, layer: int, compile_it):
+            try:
+                if layer >= layers:
+                    raise InputError(f"this model has {layers} layer{'s' * (layers > 1)}")
+                return compile_it(text, cell, head)
+            except InputError as exc:
+                dropped.append(f"{clip(text)!r} ({clip(str(exc), 80)})")
+                return None
+
+        breakpoints = []
+        for bp in self.breakpoints:
+            new = keeps(bp.text, 0, compile_breakpoint)
+            if new is not None:
+                new.enabled = bp.enabled
+                breakpoints.append(new)
+        self.breakpoints[:] = breakpoints
+        self.watch_exprs[:] = [[t, layer, None] for t, layer, _ in self.watch_exprs
+                               if keeps(t, layer, compile_expression)]
+        dropped += [f"unit {unit} of {q} (layer {layer + 1})" for q, layer, unit in self.watched
+                    if not pin_fits(trace, (q, layer, unit))]
+        self.watched[:] = [pin for pin in self.watched if pin_fits(trace, pin)]
+        return f"{len(dropped)}: {dropped[0]}" + (" …" if len(dropped) > 1 else "") if dropped else ""

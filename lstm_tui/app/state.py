@@ -35,6 +35,12 @@ VIEWS = ("steps", "stages", "history", "units", "gradients", "effects")
 PALETTES = ("viridis", "cividis")  # colour-blind-safe sequential scales
 
 
+def pin_fits(trace, pin: tuple[str, int, int]) -> bool:
+    """Whether a pinned unit (quantity, layer, unit) exists in ``trace``."""
+    q, layer, unit = pin
+    return q in trace.quantities and layer < trace.num_layers and unit < trace.width(q, layer)
+
+
 class AppState:
     """Mixed into ``LstmApp``: what it knows, and the watchers that show a change."""
 

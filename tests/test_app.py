@@ -1147,3 +1147,20 @@ async def test_keys_sent_in_a_burst_act_in_their_order():
         burst(app, [*"1a", "\x7f", "0", "\r"])
         await pilot.pause(0.3)
         assert app.k == 9  # step 10
+
+
+async def test_opening_a_model_drops_a_breakpoint_past_its_widths():
+    """c[40] of a 64-unit model reads nothing in a 24-unit one: dropped and said when the model is
+    opened, as b refuses it, not kept to fail at the next c."""
+    from lstm_tui.core import random_model
+    from lstm_tui.core.breakpoints import compile_breakpoint
+
+    app = LstmApp(random_model(hidden=64, seed=0), text="(()())")
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.breakpoints.extend([compile_breakpoint("c[40] > 0", "lstm", True), compile_breakpoint("t > 2", "lstm", True)])
+        await pilot.press("o", *"brackets", "enter")
+        await pilot.pause()
+        assert app.trace.width("c", 0) < 40
+        assert [b.text for b in app.breakpoints] == ["t > 2"]
+        said = [n.message for n in app._notifications if n.message.startswith("opened")]
+        assert len(said) == 1 and "'c[40] > 0'" in said[0], said

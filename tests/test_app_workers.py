@@ -381,3 +381,98 @@ async def test_a_failing_trace_worker_is_said_and_the_app_goes_on(gated, monkeyp
         monkeypatch.setattr(LstmApp, "SYNC_SECONDS", 10.0)
         app.run_text("abc")
         assert app.trace.steps == 3 and app.tracing is None
+
+
+def break_the_next_chunk(monkeypatch, gated) -> None:
+    """The tracing worker fails on the next chunk it is let through (memory, a bug): no step more comes."""
+
+    def broken(self, seconds=0.05, max_steps=None):
+        raise MemoryError("no room for the next window")
+
+    monkeypatch.setattr(TraceBuilder, "advance", broken)  # what Gated.advance calls once the gate opens
+    gated.gate.release()
+
+
+async def test_a_trace_failing_while_a_scan_waits_for_it_ends_the_scan(gated, monkeypatch):
+    """The scan waiting for steps still to come is answered on the steps traced: not "scanning…" for good."""
+    monkeypatch.setattr(LstmApp, "FULL_TRACE_BYTES", 0)
+    app = LstmApp(random_model(hidden=8, seed=0), text="ab")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await start_long(pilot, app, gated)
+        app.breakpoints.append(compile_breakpoint("token == '#'", "lstm", True))  # nowhere in the text
+        await pilot.press("c")
+        await settle(pilot, lambda: app.scanning == app.trace.steps - 1)  # waiting for more steps
+        steps = app.trace.steps
+        break_the_next_chunk(monkeypatch, gated)
+        await settle(pilot, lambda: app.tracing is None)
+        assert app.trace.steps == steps  # no more steps came: the scan has to be answered without them
+        await settle(pilot, lambda: app.scanning is None)
+        assert app._scan_job is None and "scanning" not in app.status_line()
+        assert no_breakpoint_said(app)
+
+
+async def test_a_trace_failing_after_a_watch_was_pinned_computes_it_on_the_steps_traced(gated, monkeypatch):
+    """Its series for an earlier snapshot is dropped as more steps come in, and the end of the run it
+    waited for never comes: it is computed on the steps traced, not left "computing…" for good."""
+    monkeypatch.setattr(LstmApp, "FULL_TRACE_BYTES", 0)
+    opened = threading.Event()
+    real = watching.watch
+
+    def held(*args, **kwargs):
+        if threading.current_thread() is not threading.main_thread() and not opened.is_set():
+            worker = get_current_worker()
+            while not opened.wait(0.01) and not worker.is_cancelled:
+                pass
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(watching, "watch", held)
+    app = LstmApp(random_model(hidden=8, seed=0), text="ab")
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            first = await start_long(pilot, app, gated)
+            await type_watch(pilot, "max(f)")  # its worker holds on the first steps
+            gated.gate.release()
+            await settle(pilot, lambda: app.trace.steps > first)  # more steps: that series is stale
+            opened.set()
+            for _ in range(10):
+                await pilot.pause(0.01)
+            break_the_next_chunk(monkeypatch, gated)
+            await settle(pilot, lambda: app.tracing is None)
+            await settle(pilot, lambda: app.watch_exprs[0][2] is not None)
+            np.testing.assert_array_equal(app.watch_exprs[0][2], own_series(app, "max(f)"))
+    finally:
+        opened.set()
+
+
+async def test_a_breakpoint_added_while_a_scan_runs_does_not_close_the_app_at_its_answer(monkeypatch):
+    """The scan's answer names the conditions it looked for: one added meanwhile that fails at the step
+    found (h[t] past the last unit) was tested there, uncaught, and closed the app."""
+    from lstm_tui.core import scan
+
+    monkeypatch.setattr(LstmApp, "FULL_TRACE_BYTES", 0)  # a long trace: scanned in the worker
+    opened, real = threading.Event(), scan.find_next
+
+    def slow(*args, **kwargs):
+        opened.wait(20)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(scan, "find_next", slow)
+    app = LstmApp(random_model(hidden=8, seed=0), text=LONG)
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            app.breakpoints.append(compile_breakpoint("t > 100 and token == 'z'", "lstm", True))
+            await pilot.press("c")
+            assert app.scanning is not None
+            await pilot.press("b", *"h[t] > 0", "enter")  # holds at t = 1, the step on screen: accepted
+            await pilot.pause()
+            assert [b.text for b in app.breakpoints][-1] == "h[t] > 0"
+            opened.set()
+            await settle(pilot, lambda: app.scanning is None)
+            await pilot.pause()
+            assert app.is_running
+            want = LONG.index("z", 100)
+            assert app.k == want
+            said = [n.message for n in app._notifications if n.message.startswith(f"t = {want + 1}:")]
+            assert said == [f"t = {want + 1}: t > 100 and token == 'z'"], said
+    finally:
+        opened.set()

@@ -205,6 +205,17 @@ class Files:
         rest are dropped, and said: their count and the first one's reason."""
         cell, head, layers = trace.cell, trace.has_head, trace.num_layers
         dropped: list[str] = []
+        # A breakpoint is tried at the first step, as b tries it at the step on screen: an index out of
+        # this model's widths (c[40] of a 24-unit cell) fails there, not at the next c.
+        probe = None
+        if trace.steps:
+            probe = trace.window(0, min(2, trace.steps)) if isinstance(trace, CheckpointedTrace) else trace
+
+        def breakpoint_for(text: str, cell: str, head: bool):
+            bp = compile_breakpoint(text, cell, head)
+            if probe is not None:
+                bp.test(probe, 0, 0, vocab=self.model.vocab)
+            return bp
 
         def keeps(text: str, layer: int, compile_it):
             try:
@@ -217,7 +228,7 @@ class Files:
 
         breakpoints = []
         for bp in self.breakpoints:
-            new = keeps(bp.text, 0, compile_breakpoint)
+            new = keeps(bp.text, 0, breakpoint_for)
             if new is not None:
                 new.enabled = bp.enabled
                 breakpoints.append(new)

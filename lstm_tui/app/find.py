@@ -67,17 +67,24 @@ class Find:
         except InputError as exc:
             self.notify(str(exc), severity="error", timeout=8)
             return
-        self._arrive(k, direction, self.k, self.layer)
+        self._arrive(k, direction, self.k, self.layer, [bp for bp in self.breakpoints if bp.enabled])
 
-    def _arrive(self, k: int | None, direction: int, origin: int, layer: int) -> None:
-        """Go to the step a breakpoint scan of ``layer`` from step ``origin`` found, saying which conditions
-        hold there (the user may have moved while a long scan ran)."""
+    def _arrive(self, k: int | None, direction: int, origin: int, layer: int, bps: list) -> None:
+        """Go to the step a breakpoint scan of ``layer`` from step ``origin`` found, saying which of the
+        conditions it looked for (``bps``) hold there (the user may have moved, or added, enabled or
+        deleted breakpoints, while a long scan ran)."""
         if k is None:
             self.bell()
             self.notify(f"no breakpoint holds {'after' if direction > 0 else 'before'} t = {origin + 1}")
             return
         tr, j = self._around(k)
-        hit = [bp.text for bp in self.breakpoints if bp.enabled and bp.test(tr, layer, j, self.model.vocab)]
+        hit = []
+        for bp in bps:
+            try:
+                if bp.test(tr, layer, j, self.model.vocab):
+                    hit.append(bp.text)
+            except InputError:  # the scan found it holds here; another may fail here (never the app's end)
+                pass
         self.layer, self.k = layer, k  # the layer it holds in, had the user moved on
         self.notify(f"t = {k + 1}: {' | '.join(hit)}")
 

@@ -141,6 +141,12 @@ class Workers:
             self.tracing = None
             update(self._status, self.status_line())
             self.notify(message.error, severity="error")
+            # The steps traced so far are all there will be: what waited for more is done on them.
+            job = self._scan_job
+            if job is not None and job.trace is None:  # a scan waiting for steps that will not come
+                self._scan_on(self.trace, job.resume)
+            if self.watch_exprs:  # their series were of an earlier snapshot, or still to come
+                self._compute_watches()
 
     def _around(self, k: int) -> tuple[Trace, int]:
         """A full trace holding step k with a step each side, and k's index in it."""
@@ -235,7 +241,7 @@ class Workers:
                 update(self._status, self.status_line())
             return
         self._stop_scan()
-        self._arrive(message.k, message.direction, job.origin, job.layer)
+        self._arrive(message.k, message.direction, job.origin, job.layer, job.bps)
 
     def run_text(self, text: str) -> None:
         """Trace ``text``; on failure say why and keep the current trace.

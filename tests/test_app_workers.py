@@ -476,3 +476,39 @@ async def test_a_breakpoint_added_while_a_scan_runs_does_not_close_the_app_at_it
             assert said == [f"t = {want + 1}: t > 100 and token == 'z'"], said
     finally:
         opened.set()
+
+
+async def test_the_late_answer_of_a_stopped_scan_is_not_taken_for_the_next_ones(monkeypatch):
+    """A worker stopped (c again) after its last check of being cancelled can still post its answer: on
+    the same trace, the scan started next must not take it for its own."""
+    from lstm_tui.app.workers import ScanDone, ScanProgress
+    from lstm_tui.core import scan
+
+    opened, stop = threading.Event(), threading.Event()
+    real = scan.find_next
+
+    def slow(trace, *args, **kwargs):
+        while not opened.wait(0.01) and not stop.is_set():
+            pass
+        return real(trace, *args, **kwargs)
+
+    monkeypatch.setattr(LstmApp, "FULL_TRACE_BYTES", 0)  # a long trace: scanned in the worker
+    monkeypatch.setattr(scan, "find_next", slow)
+    app = LstmApp(random_model(hidden=8, seed=0), text=LONG)
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            app.breakpoints.append(compile_breakpoint("token == 'z'", "lstm", True))
+            await pilot.press("c")
+            first = app._scan_job.run
+            await pilot.press("c")  # stopped
+            await pilot.press("c")  # the next scan, on the same trace
+            assert app._scan_job.run is not first and app.scanning is not None
+            app.post_message(ScanProgress(first, app.trace, 2000))
+            app.post_message(ScanDone(first, app.trace, 1, 7))  # the stopped one's late news
+            await pilot.pause()
+            assert app.k == 0 and app.scanning == 0 and app._scan_job is not None
+            opened.set()
+            await settle(pilot, lambda: app.scanning is None)
+            assert app.k == LONG.index("z")
+    finally:
+        stop.set()

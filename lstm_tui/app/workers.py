@@ -40,19 +40,19 @@ class TraceFailed(Message):
 
 
 class ScanProgress(Message):
-    """From a breakpoint scan of a long trace: the step it has reached."""
+    """From a breakpoint scan of a long trace: the step it has reached (``run``: which worker says it)."""
 
-    def __init__(self, trace, step: int) -> None:
+    def __init__(self, run: object, trace, step: int) -> None:
         super().__init__()
-        self.trace, self.step = trace, step
+        self.run, self.trace, self.step = run, trace, step
 
 
 class ScanDone(Message):
     """From a breakpoint scan of a long trace: the step found (None: none), or an error."""
 
-    def __init__(self, trace, direction: int, k: int | None, error: str | None = None) -> None:
+    def __init__(self, run: object, trace, direction: int, k: int | None, error: str | None = None) -> None:
         super().__init__()
-        self.trace, self.direction, self.k, self.error = trace, direction, k, error
+        self.run, self.trace, self.direction, self.k, self.error = run, trace, direction, k, error
 
 
 @dataclass(eq=False)
@@ -66,6 +66,7 @@ class ScanJob:
     latest: object  # the run on screen it scans: the last snapshot of an input being traced
     trace: object = None  # the trace its worker scans; None: waiting for more steps to be traced
     resume: int = 0  # the step it goes on from once they are in
+    run: object = None  # its worker's own token: the news of a worker replaced or cancelled is not its
 
 
 class Workers:
@@ -175,15 +176,15 @@ class Workers:
     def _scan_on(self, trace, start: int) -> None:
         """The scan job's worker, on ``trace`` from (not including) step ``start``."""
         job = self._scan_job
-        job.trace = trace
+        job.trace, job.run = trace, object()
         self.scanning = start
         update(self._status, self.status_line())
         self.run_worker(
-            partial(self._scan_in_thread, trace, job.bps, job.layer, start, job.direction),
+            partial(self._scan_in_thread, job.run, trace, job.bps, job.layer, start, job.direction),
             name="scan", group="scan", exclusive=True, thread=True, exit_on_error=False,
         )
 
-    def _scan_in_thread(self, trace, bps: list[Breakpoint], layer: int, k: int, direction: int) -> None:
+    def _scan_in_thread(self, run, trace, bps: list[Breakpoint], layer: int, k: int, direction: int) -> None:
         """The worker of c / C: window by window on a long trace, the step reached shown every 0.1 s."""
         worker = get_current_worker()
         last = [0.0]
@@ -192,22 +193,22 @@ class Workers:
             now = time.monotonic()
             if now - last[0] >= 0.1:
                 last[0] = now
-                self.post_message(ScanProgress(trace, step))
+                self.post_message(ScanProgress(run, trace, step))
             return not worker.is_cancelled
 
         try:
             hit = scan.find_next(trace, bps, layer, k, direction, vocab=self.model.vocab, progress=progress)
         except InputError as exc:
-            self.post_message(ScanDone(trace, direction, None, str(exc)))
+            self.post_message(ScanDone(run, trace, direction, None, str(exc)))
             return
         except Exception as exc:  # a bug in the evaluator: said, the scan stopped, the session kept
-            self.post_message(ScanDone(trace, direction, None, f"breakpoint scan failed ({type(exc).__name__}: {exc})"))
+            self.post_message(ScanDone(run, trace, direction, None, f"breakpoint scan failed ({type(exc).__name__}: {exc})"))
             return
         if not worker.is_cancelled:
-            self.post_message(ScanDone(trace, direction, hit))
+            self.post_message(ScanDone(run, trace, direction, hit))
 
     def on_scan_progress(self, message: ScanProgress) -> None:
-        if self._scan_job is not None and message.trace is self._scan_job.trace:
+        if self._scan_job is not None and message.run is self._scan_job.run:
             self.scanning = message.step
             update(self._status, self.status_line())
 
@@ -219,7 +220,7 @@ class Workers:
         step once more steps are in, and only the whole run can say there is no breakpoint. A run
         put on screen otherwise meanwhile is scanned again from the step the scan set out from."""
         job = self._scan_job
-        if job is None or message.trace is not job.trace:
+        if job is None or message.run is not job.run:
             return  # stopped, or the news of a scan since replaced
         if message.error:
             self._stop_scan()

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -75,3 +76,58 @@ def private_config(tmp_path_factory, monkeypatch):
     """Settings go to a fresh folder in every test, never to the user's own."""
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("config")))
     monkeypatch.delenv("NO_COLOR", raising=False)
+
+
+async def settle(pilot, until, tries: int = 500) -> None:
+    """Let the app handle its workers' news until ``until()`` holds (fails after ``tries`` short pauses)."""
+    for _ in range(tries):
+        if until():
+            return
+        await pilot.pause(0.01)
+    raise AssertionError("the app never got there")
+
+
+async def settle_runs(pilot, app, until=lambda: True, seconds: float = 20.0) -> None:
+    """Let the patching workers finish (patched run, effect map) and their messages arrive."""
+    end = time.monotonic() + seconds
+    await pilot.pause()
+    while (app.patching or not until()) and time.monotonic() < end:
+        await pilot.pause(0.02)
+    await pilot.pause()
+
+
+@pytest.fixture
+def gated(monkeypatch):
+    """Every input traced in the app's worker by a builder held at a gate: ``gated.gate.release()`` lets one
+    chunk (at most 500 steps) through, no clocks involved; a cancelled worker (a new input) or the test's
+    end (``stop``) lets it go. The fixture's value is the builder's class."""
+    import threading
+
+    from textual.worker import get_current_worker
+
+    from lstm_tui import app as app_module
+    from lstm_tui.app import LstmApp
+    from lstm_tui.core.tracing import TraceBuilder
+
+    class Held(TraceBuilder):
+        gate = threading.Semaphore(0)
+        stop = threading.Event()
+
+        def __init__(self, model, inputs, limit, window=None):
+            super().__init__(model, inputs, limit, window=256)
+
+        def advance(self, seconds=0.05, max_steps=None):
+            worker = get_current_worker()
+            while True:
+                if self.stop.is_set() or worker.is_cancelled:  # the app is quitting, or a new input came
+                    return
+                if self.gate.acquire(timeout=0.01):
+                    if not worker.is_cancelled:
+                        break
+                    self.gate.release()  # the chunk was meant for the worker that replaced this one
+            super().advance(seconds, max_steps=500)
+
+    monkeypatch.setattr(app_module, "TraceBuilder", Held)
+    monkeypatch.setattr(LstmApp, "SYNC_SECONDS", 0.0)  # every input goes to the worker
+    yield Held
+    Held.stop.set()

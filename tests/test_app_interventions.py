@@ -12,10 +12,17 @@ import time
 
 import numpy as np
 import pytest
+from conftest import settle_runs as settle
 
 from lstm_tui.app import LstmApp
 from lstm_tui.core import interventions
-from lstm_tui.core.interventions import EffectMap, Patch, difference, intervene, log_softmax
+from lstm_tui.core.interventions import (
+    EffectMap,
+    Patch,
+    difference,
+    intervene,
+    log_softmax,
+)
 from lstm_tui.core.patch_buffer import spare_run
 from lstm_tui.core.registry import load_demo, load_model
 from lstm_tui.render.palette import DIVERGING
@@ -34,15 +41,6 @@ def brackets(source: str | None = None, text: str = TEXT) -> LstmApp:
 def close(a, b) -> None:
     """Equal to float32's precision (a run recomputed from the one before may step differently)."""
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
-
-
-async def settle(pilot, app, until=lambda: True, seconds: float = 20.0) -> None:
-    """Let the workers finish (patched run, effect map) and their messages arrive."""
-    end = time.monotonic() + seconds
-    await pilot.pause()
-    while (app.patching or not until()) and time.monotonic() < end:
-        await pilot.pause(0.02)
-    await pilot.pause()
 
 
 async def make_effect_map(pilot, app) -> None:

@@ -12,10 +12,10 @@ import threading
 
 import numpy as np
 import pytest
+from conftest import settle
 from rich.console import Console
 from textual.worker import get_current_worker
 
-from lstm_tui import app as app_module
 from lstm_tui.app import LstmApp, watching
 from lstm_tui.core import random_model
 from lstm_tui.core.breakpoints import compile_breakpoint
@@ -25,15 +25,6 @@ from lstm_tui.core.tracing import TraceBuilder
 from lstm_tui.core.watches import watch
 
 LONG = ("the quick brown fox jumps over the lazy dog. " * 80)[:3000]
-
-
-async def settle(pilot, until, tries: int = 500) -> None:
-    """Let the app handle the workers' news until ``until()`` holds."""
-    for _ in range(tries):
-        if until():
-            return
-        await pilot.pause(0.01)
-    raise AssertionError("the app never got there")
 
 
 def text_of(renderable, width: int = 160) -> str:
@@ -148,37 +139,6 @@ async def test_a_failing_watch_in_the_worker_is_said_and_the_app_goes_on(gated_w
 # c while a long input is still traced
 
 
-class Gated(TraceBuilder):
-    """A builder that computes a chunk (at most 500 steps) only when the test lets it."""
-
-    gate = threading.Semaphore(0)
-    stop = threading.Event()
-
-    def __init__(self, model, inputs, limit, window=None):
-        super().__init__(model, inputs, limit, window=256)
-
-    def advance(self, seconds=0.05, max_steps=None):
-        worker = get_current_worker()
-        while True:
-            if self.stop.is_set() or worker.is_cancelled:
-                return
-            if self.gate.acquire(timeout=0.01):
-                if not worker.is_cancelled:
-                    break
-                self.gate.release()
-        super().advance(seconds, max_steps=500)
-
-
-@pytest.fixture
-def gated(monkeypatch):
-    Gated.gate = threading.Semaphore(0)
-    Gated.stop = threading.Event()
-    monkeypatch.setattr(app_module, "TraceBuilder", Gated)
-    monkeypatch.setattr(LstmApp, "SYNC_SECONDS", 0.0)  # every input goes to the worker
-    yield Gated
-    Gated.stop.set()
-
-
 LIMITS = pytest.mark.parametrize("limit", [10**12, 0], ids=["full", "checkpointed"])
 
 
@@ -189,6 +149,15 @@ async def start_long(pilot, app, gated) -> int:
     await settle(pilot, lambda: app.trace.steps > 0)
     assert app.tracing is not None and app.trace.steps < len(LONG)
     return app.trace.steps
+
+
+async def scan_waiting(pilot, app, gated, *keys: str) -> None:
+    """``LONG`` entered and its first chunk traced, ``keys`` pressed, then c for a token nowhere in the text:
+    the scan has covered the steps traced so far and waits for more."""
+    await start_long(pilot, app, gated)
+    app.breakpoints.append(compile_breakpoint("token == '#'", "lstm", True))
+    await pilot.press(*keys, "c")
+    await settle(pilot, lambda: app.scanning == app.trace.steps - 1)
 
 
 def no_breakpoint_said(app) -> bool:
@@ -259,10 +228,7 @@ async def test_c_stops_a_scan_waiting_for_the_trace_and_a_finished_trace_says_no
     monkeypatch.setattr(LstmApp, "FULL_TRACE_BYTES", 0)
     app = LstmApp(random_model(hidden=8, seed=0), text="ab")
     async with app.run_test(size=(120, 40)) as pilot:
-        await start_long(pilot, app, gated)
-        app.breakpoints.append(compile_breakpoint("token == '#'", "lstm", True))  # nowhere in the text
-        await pilot.press("c")
-        await settle(pilot, lambda: app.scanning == app.trace.steps - 1)  # at the end of what is traced
+        await scan_waiting(pilot, app, gated)
         await pilot.press("c")
         assert app.scanning is None and "scanning" not in app.status_line()
         await pilot.press("c")
@@ -347,11 +313,7 @@ async def test_no_breakpoint_is_said_from_the_step_the_scan_set_out_from(gated, 
     monkeypatch.setattr(LstmApp, "FULL_TRACE_BYTES", 0)
     app = LstmApp(random_model(hidden=8, seed=0), text="ab")
     async with app.run_test(size=(120, 40)) as pilot:
-        await start_long(pilot, app, gated)
-        app.breakpoints.append(compile_breakpoint("token == '#'", "lstm", True))  # nowhere in the text
-        await pilot.press("n", "n")
-        await pilot.press("c")
-        await settle(pilot, lambda: app.scanning == app.trace.steps - 1)
+        await scan_waiting(pilot, app, gated, "n", "n")
         await pilot.press("n", "n", "n")
         assert app.k == 5 and app.scanning is not None
         for _ in range(20):
@@ -372,7 +334,7 @@ async def test_a_failing_trace_worker_is_said_and_the_app_goes_on(gated, monkeyp
     app = LstmApp(random_model(hidden=8, seed=0), text="ab")
     async with app.run_test(size=(120, 40)) as pilot:
         done = await start_long(pilot, app, gated)
-        monkeypatch.setattr(Gated, "advance", broken)  # from the next chunk after the one held now
+        monkeypatch.setattr(gated, "advance", broken)  # from the next chunk after the one held now
         gated.gate.release()
         await settle(pilot, lambda: app.tracing is None)
         assert app.is_running and done <= app.trace.steps < len(LONG)
@@ -389,7 +351,7 @@ def break_the_next_chunk(monkeypatch, gated) -> None:
     def broken(self, seconds=0.05, max_steps=None):
         raise MemoryError("no room for the next window")
 
-    monkeypatch.setattr(TraceBuilder, "advance", broken)  # what Gated.advance calls once the gate opens
+    monkeypatch.setattr(TraceBuilder, "advance", broken)  # what the gated builder calls once the gate opens
     gated.gate.release()
 
 
@@ -398,10 +360,7 @@ async def test_a_trace_failing_while_a_scan_waits_for_it_ends_the_scan(gated, mo
     monkeypatch.setattr(LstmApp, "FULL_TRACE_BYTES", 0)
     app = LstmApp(random_model(hidden=8, seed=0), text="ab")
     async with app.run_test(size=(120, 40)) as pilot:
-        await start_long(pilot, app, gated)
-        app.breakpoints.append(compile_breakpoint("token == '#'", "lstm", True))  # nowhere in the text
-        await pilot.press("c")
-        await settle(pilot, lambda: app.scanning == app.trace.steps - 1)  # waiting for more steps
+        await scan_waiting(pilot, app, gated)
         steps = app.trace.steps
         break_the_next_chunk(monkeypatch, gated)
         await settle(pilot, lambda: app.tracing is None)

@@ -19,12 +19,17 @@ import pytest
 from lstm_tui.core import Model, random_model
 from lstm_tui.core.breakpoints import compile_breakpoint
 from lstm_tui.core.breakpoints import find_next as find_next_full
-from lstm_tui.core.checkpoint import CheckpointedTrace, checkpointed, full_trace_bytes, window_length
+from lstm_tui.core.checkpoint import (
+    CheckpointedTrace,
+    checkpointed,
+    full_trace_bytes,
+    window_length,
+)
+from lstm_tui.core.errors import InputError
 from lstm_tui.core.labels import TokenLabels
 from lstm_tui.core.scan import find_next
-from lstm_tui.core.tracing import TraceBuilder, trace
-from lstm_tui.core.errors import InputError
 from lstm_tui.core.trace import Trace
+from lstm_tui.core.tracing import TraceBuilder, trace
 
 TEXT = "the cat sat on the mat; the dog ate the bone. " * 3 + "naïve ∑ done"  # 151 steps, 2 unknown
 W = 16  # steps per checkpoint: the text crosses nine of them
@@ -278,52 +283,11 @@ def test_checkpoint_module_imports_no_ui():
 
 import threading  # noqa: E402
 
-from textual.worker import get_current_worker  # noqa: E402
+from conftest import settle  # noqa: E402
 
-from lstm_tui import app as app_module  # noqa: E402
 from lstm_tui.app import LstmApp  # noqa: E402
 
 LONG = ("the quick brown fox jumps over the lazy dog. " * 80)[:3000]
-
-
-class Gated(TraceBuilder):
-    """A builder that computes a chunk only when the test lets it (no clocks involved)."""
-
-    gate = threading.Semaphore(0)
-    stop = threading.Event()
-
-    def __init__(self, model, inputs, limit, window=None):
-        super().__init__(model, inputs, limit, window=256)
-
-    def advance(self, seconds=0.05, max_steps=None):
-        worker = get_current_worker()
-        while True:
-            if self.stop.is_set() or worker.is_cancelled:  # the app is quitting, or a new input came
-                return
-            if self.gate.acquire(timeout=0.01):
-                if not worker.is_cancelled:
-                    break
-                self.gate.release()  # the chunk was meant for the worker that replaced this one
-        super().advance(seconds, max_steps=500)
-
-
-async def settle(pilot, until, tries: int = 400) -> None:
-    """Let the app handle the worker's news until ``until()`` holds."""
-    for _ in range(tries):
-        if until():
-            return
-        await pilot.pause(0.01)
-    raise AssertionError("the app never got there")
-
-
-@pytest.fixture
-def gated(monkeypatch):
-    Gated.gate = threading.Semaphore(0)
-    Gated.stop = threading.Event()
-    monkeypatch.setattr(app_module, "TraceBuilder", Gated)
-    monkeypatch.setattr(LstmApp, "SYNC_SECONDS", 0.0)  # every input goes to the worker
-    yield Gated
-    Gated.stop.set()
 
 
 @pytest.mark.parametrize("limit", [10**12, 0], ids=["full", "checkpointed"])

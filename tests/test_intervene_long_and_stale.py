@@ -7,28 +7,17 @@ are the old input's numbers).
 from __future__ import annotations
 
 import threading
-import time
 
 import numpy as np
-from textual.worker import get_current_worker
+from conftest import settle_runs as settle
 
-from lstm_tui import app as app_module
 from lstm_tui.app import LstmApp
 from lstm_tui.core.checkpoint import CheckpointedTrace
 from lstm_tui.core.interventions import Patch, difference, intervene
 from lstm_tui.core.registry import load_demo
-from lstm_tui.core.tracing import TraceBuilder
 
 TEXT = "(()(()))((()))"
 SOURCE = "((((()))))))()"
-
-
-async def settle(pilot, app, until=lambda: True, seconds: float = 20.0) -> None:
-    end = time.monotonic() + seconds
-    await pilot.pause()
-    while (app.patching or not until()) and time.monotonic() < end:
-        await pilot.pause(0.02)
-    await pilot.pause()
 
 
 async def test_the_diff_mode_on_a_long_input_kept_as_checkpoints_is_refused_in_one_line(monkeypatch):
@@ -50,35 +39,17 @@ async def test_the_diff_mode_on_a_long_input_kept_as_checkpoints_is_refused_in_o
         assert app.is_running
 
 
-class Gated(TraceBuilder):
-    """A builder that computes a chunk of 500 steps only when the test lets it."""
-
-    gate = threading.Semaphore(0)
-    stop = threading.Event()
-
-    def advance(self, seconds=0.05, max_steps=None):
-        worker = get_current_worker()
-        while not self.gate.acquire(timeout=0.01):
-            if self.stop.is_set() or worker.is_cancelled:
-                return
-        super().advance(seconds, max_steps=500)
-
-
-async def test_the_diff_mode_waits_for_the_input_to_be_traced(monkeypatch):
+async def test_the_diff_mode_waits_for_the_input_to_be_traced(gated):
     """While a worker traces, each chunk's steps replace the trace on screen: a difference shown
     then would be replaced by the clean run under the diff mode's name."""
-    Gated.gate, Gated.stop = threading.Semaphore(0), threading.Event()
-    monkeypatch.setattr(app_module, "TraceBuilder", Gated)
-    monkeypatch.setattr(LstmApp, "SYNC_SECONDS", 0.0)  # every input goes to the worker
     m = load_demo("brackets")
     long = "(()(()))" * 300
     app = LstmApp(m, text="()", source=m.trace(SOURCE), source_text=SOURCE)
-    try:
-        async with app.run_test(size=(120, 40)) as pilot:
-            Gated.gate.release()
+    async with app.run_test(size=(120, 40)) as pilot:
+            gated.gate.release()
             await settle(pilot, app, lambda: app.tracing is None and app.trace.steps == 2)
             app.run_text(long)
-            Gated.gate.release()  # one chunk of the long input
+            gated.gate.release()  # one chunk of the long input
             await settle(pilot, app, lambda: app.trace.steps > 2)
             assert app.tracing is not None
             await pilot.press("D")
@@ -87,7 +58,7 @@ async def test_the_diff_mode_waits_for_the_input_to_be_traced(monkeypatch):
             said = [n for n in app._notifications if n.message.startswith("the input is still being traced")]
             assert len(said) == 1 and said[0].severity == "warning" and "diff" in said[0].message
             for _ in range(10):
-                Gated.gate.release()
+                gated.gate.release()
             await settle(pilot, app, lambda: app.tracing is None)
             await pilot.press("D")  # traced: now it is shown
             await pilot.pause()
@@ -95,8 +66,6 @@ async def test_the_diff_mode_waits_for_the_input_to_be_traced(monkeypatch):
             want = difference(app.source, m.trace(long))
             for q in ("c", "h"):
                 np.testing.assert_allclose(app.trace.states[q][0], want.states[q][0], rtol=1e-5, atol=1e-6)
-    finally:
-        Gated.stop.set()
 
 
 async def test_a_patched_run_of_an_input_replaced_meanwhile_is_not_written_into_for_the_new_one(monkeypatch):

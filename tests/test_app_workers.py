@@ -66,6 +66,29 @@ def gated_watch(monkeypatch):
     stop.set()
 
 
+@pytest.fixture
+def held_scan(monkeypatch):
+    """``scan.find_next`` as the scan worker calls it, held until ``open`` is set; ``steps`` lists the
+    lengths of the traces it was called on."""
+    from lstm_tui.core import scan
+
+    opened, stop, steps = threading.Event(), threading.Event(), []
+    real = scan.find_next
+
+    def slow(trace, *args, **kwargs):
+        steps.append(trace.steps)
+        worker = get_current_worker()
+        while not opened.wait(0.01) and not stop.is_set() and not worker.is_cancelled:
+            pass  # (a test that fails lets it go: the app cancels its workers on the way out)
+        return real(trace, *args, **kwargs)
+
+    monkeypatch.setattr(scan, "find_next", slow)
+    monkeypatch.setattr(LstmApp, "FULL_TRACE_BYTES", 0)  # kept as checkpoints: scanned in the worker
+    slow.open, slow.steps = opened, steps
+    yield slow
+    stop.set()
+
+
 def own_series(app, text: str) -> np.ndarray:
     return watch(app.trace, text, 0, vocab=app.model.vocab)
 
@@ -238,40 +261,24 @@ async def test_c_stops_a_scan_waiting_for_the_trace_and_a_finished_trace_says_no
         assert app.k == 0 and no_breakpoint_said(app)
 
 
-async def test_a_scan_outgrown_by_the_trace_goes_on_over_the_new_steps(gated, monkeypatch):
+async def test_a_scan_outgrown_by_the_trace_goes_on_over_the_new_steps(gated, held_scan):
     """The scan of the steps traced so far ends after more have come in (here: all of them): its
     answer for the shorter trace is not dropped with the status left saying "scanning"."""
-    from lstm_tui.core import scan
-
-    monkeypatch.setattr(LstmApp, "FULL_TRACE_BYTES", 0)
-    held, opened, stop = [], threading.Event(), threading.Event()
-    real = scan.find_next
-
-    def slow(trace, *args, **kwargs):
-        held.append(trace.steps)
-        while not opened.wait(0.01) and not stop.is_set():
-            pass
-        return real(trace, *args, **kwargs)
-
-    monkeypatch.setattr(scan, "find_next", slow)
     m = random_model(hidden=8, seed=0)
     app = LstmApp(m, text="ab")
-    try:
-        async with app.run_test(size=(120, 40)) as pilot:
-            done = await start_long(pilot, app, gated)
-            bp = compile_breakpoint("t > 2000 and token == 'z'", "lstm", True)
-            app.breakpoints.append(bp)
-            await pilot.press("c")
-            await settle(pilot, lambda: held == [done])  # the scan of the first steps, held
-            for _ in range(20):
-                gated.gate.release()
-            await settle(pilot, lambda: app.tracing is None)
-            opened.set()
-            await settle(pilot, lambda: app.scanning is None)
-            assert app.k == find_next_full(m.trace(LONG), [bp], 0, 0, 1) and not no_breakpoint_said(app)
-            assert held == [done, len(LONG)]  # then from the end of the first steps over the rest
-    finally:
-        stop.set()
+    async with app.run_test(size=(120, 40)) as pilot:
+        done = await start_long(pilot, app, gated)
+        bp = compile_breakpoint("t > 2000 and token == 'z'", "lstm", True)
+        app.breakpoints.append(bp)
+        await pilot.press("c")
+        await settle(pilot, lambda: held_scan.steps == [done])  # the scan of the first steps, held
+        for _ in range(20):
+            gated.gate.release()
+        await settle(pilot, lambda: app.tracing is None)
+        held_scan.open.set()
+        await settle(pilot, lambda: app.scanning is None)
+        assert app.k == find_next_full(m.trace(LONG), [bp], 0, 0, 1) and not no_breakpoint_said(app)
+        assert held_scan.steps == [done, len(LONG)]  # then from the end of the first steps over the rest
 
 
 async def test_a_failing_scan_is_said_and_the_status_line_let_go(monkeypatch):
@@ -370,104 +377,62 @@ async def test_a_trace_failing_while_a_scan_waits_for_it_ends_the_scan(gated, mo
         assert no_breakpoint_said(app)
 
 
-async def test_a_trace_failing_after_a_watch_was_pinned_computes_it_on_the_steps_traced(gated, monkeypatch):
+async def test_a_trace_failing_after_a_watch_was_pinned_computes_it_on_the_steps_traced(gated, gated_watch, monkeypatch):
     """Its series for an earlier snapshot is dropped as more steps come in, and the end of the run it
     waited for never comes: it is computed on the steps traced, not left "computing…" for good."""
-    monkeypatch.setattr(LstmApp, "FULL_TRACE_BYTES", 0)
-    opened = threading.Event()
-    real = watching.watch
-
-    def held(*args, **kwargs):
-        if threading.current_thread() is not threading.main_thread() and not opened.is_set():
-            worker = get_current_worker()
-            while not opened.wait(0.01) and not worker.is_cancelled:
-                pass
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(watching, "watch", held)
     app = LstmApp(random_model(hidden=8, seed=0), text="ab")
-    try:
-        async with app.run_test(size=(120, 40)) as pilot:
-            first = await start_long(pilot, app, gated)
-            await type_watch(pilot, "max(f)")  # its worker holds on the first steps
-            gated.gate.release()
-            await settle(pilot, lambda: app.trace.steps > first)  # more steps: that series is stale
-            opened.set()
-            for _ in range(10):
-                await pilot.pause(0.01)
-            break_the_next_chunk(monkeypatch, gated)
-            await settle(pilot, lambda: app.tracing is None)
-            await settle(pilot, lambda: app.watch_exprs[0][2] is not None)
-            np.testing.assert_array_equal(app.watch_exprs[0][2], own_series(app, "max(f)"))
-    finally:
-        opened.set()
+    async with app.run_test(size=(120, 40)) as pilot:
+        first = await start_long(pilot, app, gated)
+        await type_watch(pilot, "max(f)")  # its worker holds on the first steps
+        gated.gate.release()
+        await settle(pilot, lambda: app.trace.steps > first)  # more steps: that series is stale
+        gated_watch.open.set()
+        for _ in range(10):
+            await pilot.pause(0.01)
+        break_the_next_chunk(monkeypatch, gated)
+        await settle(pilot, lambda: app.tracing is None)
+        await settle(pilot, lambda: app.watch_exprs[0][2] is not None)
+        np.testing.assert_array_equal(app.watch_exprs[0][2], own_series(app, "max(f)"))
 
 
-async def test_a_breakpoint_added_while_a_scan_runs_does_not_close_the_app_at_its_answer(monkeypatch):
+async def test_a_breakpoint_added_while_a_scan_runs_does_not_close_the_app_at_its_answer(held_scan):
     """The scan's answer names the conditions it looked for: one added meanwhile that fails at the step
     found (h[t] past the last unit) was tested there, uncaught, and closed the app."""
-    from lstm_tui.core import scan
-
-    monkeypatch.setattr(LstmApp, "FULL_TRACE_BYTES", 0)  # a long trace: scanned in the worker
-    opened, real = threading.Event(), scan.find_next
-
-    def slow(*args, **kwargs):
-        opened.wait(20)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(scan, "find_next", slow)
     app = LstmApp(random_model(hidden=8, seed=0), text=LONG)
-    try:
-        async with app.run_test(size=(120, 40)) as pilot:
-            app.breakpoints.append(compile_breakpoint("t > 100 and token == 'z'", "lstm", True))
-            await pilot.press("c")
-            assert app.scanning is not None
-            await pilot.press("b", *"h[t] > 0", "enter")  # holds at t = 1, the step on screen: accepted
-            await pilot.pause()
-            assert [b.text for b in app.breakpoints][-1] == "h[t] > 0"
-            opened.set()
-            await settle(pilot, lambda: app.scanning is None)
-            await pilot.pause()
-            assert app.is_running
-            want = LONG.index("z", 100)
-            assert app.k == want
-            said = [n.message for n in app._notifications if n.message.startswith(f"t = {want + 1}:")]
-            assert said == [f"t = {want + 1}: t > 100 and token == 'z'"], said
-    finally:
-        opened.set()
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.breakpoints.append(compile_breakpoint("t > 100 and token == 'z'", "lstm", True))
+        await pilot.press("c")
+        assert app.scanning is not None
+        await pilot.press("b", *"h[t] > 0", "enter")  # holds at t = 1, the step on screen: accepted
+        await pilot.pause()
+        assert [b.text for b in app.breakpoints][-1] == "h[t] > 0"
+        held_scan.open.set()
+        await settle(pilot, lambda: app.scanning is None)
+        await pilot.pause()
+        assert app.is_running
+        want = LONG.index("z", 100)
+        assert app.k == want
+        said = [n.message for n in app._notifications if n.message.startswith(f"t = {want + 1}:")]
+        assert said == [f"t = {want + 1}: t > 100 and token == 'z'"], said
 
 
-async def test_the_late_answer_of_a_stopped_scan_is_not_taken_for_the_next_ones(monkeypatch):
+async def test_the_late_answer_of_a_stopped_scan_is_not_taken_for_the_next_ones(held_scan):
     """A worker stopped (c again) after its last check of being cancelled can still post its answer: on
     the same trace, the scan started next must not take it for its own."""
     from lstm_tui.app.workers import ScanDone, ScanProgress
-    from lstm_tui.core import scan
 
-    opened, stop = threading.Event(), threading.Event()
-    real = scan.find_next
-
-    def slow(trace, *args, **kwargs):
-        while not opened.wait(0.01) and not stop.is_set():
-            pass
-        return real(trace, *args, **kwargs)
-
-    monkeypatch.setattr(LstmApp, "FULL_TRACE_BYTES", 0)  # a long trace: scanned in the worker
-    monkeypatch.setattr(scan, "find_next", slow)
     app = LstmApp(random_model(hidden=8, seed=0), text=LONG)
-    try:
-        async with app.run_test(size=(120, 40)) as pilot:
-            app.breakpoints.append(compile_breakpoint("token == 'z'", "lstm", True))
-            await pilot.press("c")
-            first = app._scan_job.run
-            await pilot.press("c")  # stopped
-            await pilot.press("c")  # the next scan, on the same trace
-            assert app._scan_job.run is not first and app.scanning is not None
-            app.post_message(ScanProgress(first, app.trace, 2000))
-            app.post_message(ScanDone(first, app.trace, 1, 7))  # the stopped one's late news
-            await pilot.pause()
-            assert app.k == 0 and app.scanning == 0 and app._scan_job is not None
-            opened.set()
-            await settle(pilot, lambda: app.scanning is None)
-            assert app.k == LONG.index("z")
-    finally:
-        stop.set()
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.breakpoints.append(compile_breakpoint("token == 'z'", "lstm", True))
+        await pilot.press("c")
+        first = app._scan_job.run
+        await pilot.press("c")  # stopped
+        await pilot.press("c")  # the next scan, on the same trace
+        assert app._scan_job.run is not first and app.scanning is not None
+        app.post_message(ScanProgress(first, app.trace, 2000))
+        app.post_message(ScanDone(first, app.trace, 1, 7))  # the stopped one's late news
+        await pilot.pause()
+        assert app.k == 0 and app.scanning == 0 and app._scan_job is not None
+        held_scan.open.set()
+        await settle(pilot, lambda: app.scanning is None)
+        assert app.k == LONG.index("z")

@@ -1,5 +1,7 @@
 """Errors meant for the user: each message is one line that says what was wrong."""
 
+import numbers
+import operator
 import unicodedata
 
 
@@ -83,3 +85,46 @@ def whole_number(text: str) -> int:
         return _TooLong(s)
     n = int(digits.lstrip("0") or "0")  # (leading zeros count towards int()'s limit too)
     return -n if s.startswith("-") else n
+
+
+# ---------------------------------------------------------------------------
+# Arguments of the Python API (the command line's are text, read by whole_number and its callers)
+
+
+def shown(value) -> str:
+    """A value the Python API was given, for a message: its repr (``1.5``, ``'3'``, ``np.float64(2.0)``), clipped."""
+    try:
+        return clip(repr(value))
+    except ValueError:  # an int past 4,300 digits, which repr() refuses
+        return f"(a {type(value).__name__} too long to show)"
+
+
+def _refuse(value, name: str, expected: str):
+    bool_ = ", not a bool" if isinstance(value, bool) or type(value).__name__ in ("bool", "bool_") else ""  # NumPy's too
+    return InputError(f"{name} {shown(value)}: expected {expected}{bool_}")
+
+
+def int_argument(value, name: str, expected: str, low: int | None = None, high: int | None = None) -> int:
+    """``value`` as an int, for an argument that counts (a layer, unit, step, token id, size): an int or a NumPy
+    integer (``np.int64(3)``), from ``low`` to ``high`` when given. Anything else (a float, 2.0 too, text,
+    None, a bool, an array) is an :class:`InputError` of one line, ``{name} {value}: expected {expected}``."""
+    n = None
+    if not isinstance(value, bool):  # (NumPy's bool has no __index__)
+        try:
+            n = operator.index(value)
+        except TypeError:
+            pass
+    if n is None or (low is not None and n < low) or (high is not None and n > high):
+        raise _refuse(value, name, expected)
+    return n
+
+
+def float_argument(value, name: str, expected: str) -> float:
+    """``value`` as a float, for an argument that is a number: any real number (an int, a float, a NumPy
+    number), never a bool, text, None or an array; refused as :func:`int_argument` says."""
+    if not isinstance(value, numbers.Real) or isinstance(value, bool):
+        raise _refuse(value, name, expected)
+    try:
+        return float(value)
+    except OverflowError:
+        raise InputError(f"{name} {shown(value)}: too large for a float (expected {expected})") from None

@@ -11,19 +11,20 @@ refusal is a :class:`PatchSyntaxError` with the column of the bad character.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-import numpy as np
-
 from .cells import QUANTITIES
-from .errors import InputError, clip, inert, whole_number
+from .errors import InputError, clip, float_argument, inert, int_argument, shown, whole_number
 from .model import Model, level_width
 
 
 @dataclass(frozen=True)
 class Patch:
     """One intervention. ``steps`` may be given as an int or any iterable of ints;
-    it is kept as a tuple of sorted 0-based steps."""
+    it is kept as a tuple of sorted 0-based steps. Whole numbers may be NumPy's
+    (``np.int64(3)``); a float, a bool, text or None where one is meant is an
+    :class:`InputError` naming the field (ranges are :func:`.interventions.intervene`'s to check)."""
 
     layer: int  # stack level, 0-based
     quantity: str  # "i" "f" "g" "o" "c" "h" (LSTM), "r" "z" "n" "h" (GRU), "h" (RNN)
@@ -32,18 +33,32 @@ class Patch:
     value: float | str  # the number to set, or "src": the same quantity, position and unit of the source run
 
     def __post_init__(self):
-        steps = (self.steps,) if isinstance(self.steps, (int, np.integer)) else self.steps
-        object.__setattr__(self, "steps", tuple(sorted({int(k) for k in steps})))
-        if not (self.value == "src" or isinstance(self.value, (int, float, np.floating, np.integer))):
-            raise InputError(f"patch value {self.value!r}: expected a number or 'src'")
-        if self.value != "src":
-            object.__setattr__(self, "value", float(self.value))
+        # the Python API's arguments, each refused in one line naming it (ranges need the model: intervene checks them)
+        layer = int_argument(self.layer, "patch layer", "a 0-based layer (a whole number)")
+        if not isinstance(self.quantity, str):
+            raise InputError(f"patch quantity {shown(self.quantity)}: expected a quantity's name, as 'c' or 'h'")
+        unit = None if self.unit is None else int_argument(self.unit, "patch unit", _UNIT)
+        steps = self.steps
+        if isinstance(steps, (str, bytes)) or not isinstance(steps, Iterable) or getattr(steps, "ndim", None) == 0:
+            steps = (steps,)  # one step (or not a step, refused below)
+        steps = tuple(sorted({int_argument(k, "patch steps", _STEPS) for k in steps}))
+        for name, v in (("layer", layer), ("unit", unit), ("steps", steps), ("value", patch_value(self.value))):
+            object.__setattr__(self, name, v)
 
     def __str__(self) -> str:
         """The command line's form, 1-based: ``L1:c[3]=0.0@5-7`` (steps that are not
         one range are listed with commas, which only the Python API takes)."""
         unit = "*" if self.unit is None else str(self.unit)
         return f"L{self.layer + 1}:{self.quantity}[{unit}]={self.value}@{_steps_text(self.steps)}"
+
+
+_UNIT = "a 0-based unit (a whole number), or None for all units"
+_STEPS = "a 0-based step (a whole number), or an iterable of them (a list, a range)"
+
+
+def patch_value(value, name: str = "patch value") -> float | str:
+    """A patch's value as the Python API takes it: ``"src"``, or a number (as a float)."""
+    return value if isinstance(value, str) and value == "src" else float_argument(value, name, "a number or 'src'")
 
 
 def _steps_text(steps: tuple[int, ...]) -> str:

@@ -12,7 +12,7 @@ import pytest
 
 import lstm_tui
 from lstm_tui.core.errors import InputError
-from lstm_tui.core.interventions import Patch, intervene
+from lstm_tui.core.interventions import EffectMap, Patch, difference, intervene, top_k_change
 
 
 @pytest.fixture(scope="module")
@@ -84,3 +84,111 @@ def test_patch_takes_numpy_whole_numbers_as_ints(lm):
     assert Patch(0, "h", 0, np.array(3), 0).steps == (3,)  # a 0-d array: one step
     model, clean = lm
     intervene(model, clean, [p])
+
+
+@pytest.mark.parametrize("field,bad,words", [
+    ("layer", -1, "expected a layer from 1 to 1"),
+    ("layer", 10**30, "expected a layer from 1 to 1"),
+    ("unit", -1, "has units 0 to 5"),
+    ("unit", 6, "has units 0 to 5"),
+    ("steps", -1, "expected a step from 1 to 5"),
+    ("steps", [2, 5], "expected a step from 1 to 5"),
+    ("steps", [], "no steps"),
+])
+def test_intervene_names_a_patch_out_of_range(lm, field, bad, words):
+    model, clean = lm
+    args = {"layer": 0, "quantity": "h", "unit": 0, "steps": 1, "value": 0.0} | {field: bad}
+    refused(lambda: intervene(model, clean, [Patch(**args)]), words)
+
+
+# ---------------------------------------------------------------------------
+# intervene
+
+
+@pytest.mark.parametrize("patches,words", [
+    (None, "not NoneType"),
+    (1, "not int"),
+    ("abc", "not str"),
+    (Patch(0, "h", 0, 1, 0.0), "put a lone patch in a list"),
+    ([1], "1 is not a Patch"),
+    ([Patch(0, "h", 0, 1, 0.0), "h[0]=0@1"], "is not a Patch"),
+])
+def test_intervene_refuses_patches_that_are_not_a_list_of_patch(lm, patches, words):
+    model, clean = lm
+    refused(lambda: intervene(model, clean, patches), "patches", words)
+
+
+def test_intervene_refuses_a_base_that_is_not_a_trace(lm):
+    model, clean = lm
+    patch = Patch(0, "h", 0, 1, 0.0)
+    refused(lambda: intervene(model, clean, [patch], base=1), "base: expected a Trace")
+    refused(lambda: intervene(model, clean, [patch], base=clean, base_patches=None), "base_patches: expected a list")
+
+
+# ---------------------------------------------------------------------------
+# EffectMap
+
+
+@pytest.mark.parametrize("bad", NOT_WHOLE, ids=NOT_WHOLE_IDS)
+@pytest.mark.parametrize("field", ["layer", "step"])
+def test_effect_map_refuses_a_layer_or_step_that_is_not_a_whole_number(lm, field, bad):
+    model, clean = lm
+    args = {"layer": 0, "step": 2} | {field: bad}
+    refused(lambda: EffectMap(model, clean, "h", value=0.0, **args), f"{field} ", "expected a 0-based")
+
+
+@pytest.mark.parametrize("token", [1.0, 1.5, np.float64(2.0), True, False, [], np.array([1, 2])],
+                         ids=["float", "float1.5", "np.float64", "True", "False", "empty", "array"])
+def test_effect_map_refuses_a_token_that_is_neither_text_nor_an_id(lm, token):
+    model, clean = lm
+    refused(lambda: EffectMap(model, clean, "h", 0, 0.0, 2, token=token), "token ", "an output id")
+
+
+@pytest.mark.parametrize("value", VALUES, ids=VALUE_IDS)
+def test_effect_map_refuses_a_value_that_is_not_a_number_or_src(lm, value):
+    model, clean = lm
+    refused(lambda: EffectMap(model, clean, "h", 0, value, 2), "value ", "a number or 'src'")
+
+
+@pytest.mark.parametrize("clean", [None, "hello", 1])
+def test_effect_map_refuses_a_clean_run_that_is_not_a_trace(lm, clean):
+    model, _ = lm
+    refused(lambda: EffectMap(model, clean, "h", 0, 0.0, 2), "clean: expected a Trace")
+
+
+def test_effect_map_takes_numpy_whole_numbers(lm):
+    model, clean = lm
+    em = EffectMap(model, clean, "h", np.int64(0), np.float32(0.0), np.int64(2), token=np.int64(3))
+    assert (em.layer, em.step, em.token) == (0, 2, 3) and type(em.step) is int
+    assert em.run().shape == (5, 6)
+
+
+# ---------------------------------------------------------------------------
+# top_k_change, difference
+
+
+@pytest.mark.parametrize("k", NOT_WHOLE + [-1, 5, 10**30], ids=NOT_WHOLE_IDS + ["negative", "T", "huge"])
+def test_top_k_change_refuses_a_step_out_of_range_or_not_whole(lm, k):
+    model, clean = lm
+    refused(lambda: top_k_change(model, clean, clean, k), "top_k_change k", "a 0-based step from 0 to 4")
+
+
+@pytest.mark.parametrize("top", NOT_WHOLE + [0, -1], ids=NOT_WHOLE_IDS + ["zero", "negative"])
+def test_top_k_change_refuses_a_count_below_one_or_not_whole(lm, top):
+    model, clean = lm
+    refused(lambda: top_k_change(model, clean, clean, 1, top=top), "top_k_change top", "a whole number from 1")
+
+
+def test_top_k_change_takes_numpy_ints_and_lists_every_output_when_asked_for_more(lm):
+    model, clean = lm
+    V = model.head_W.shape[0]
+    assert len(top_k_change(model, clean, clean, np.int64(4), top=np.int64(3))) == 3
+    assert len(top_k_change(model, clean, clean, 0, top=V + 10)) == V
+
+
+@pytest.mark.parametrize("other", [None, "hello", 1])
+def test_difference_and_top_k_change_refuse_what_is_not_a_trace(lm, other):
+    model, clean = lm
+    refused(lambda: difference(clean, other), "difference before: expected a Trace")
+    refused(lambda: difference(other, clean), "difference after: expected a Trace")
+    refused(lambda: top_k_change(model, clean, other, 0), "top_k_change patched: expected a Trace")

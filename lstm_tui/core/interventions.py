@@ -49,14 +49,14 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 
 from .cells import GATES, QUANTITIES, is_plain, run
-from .errors import InputError, clip, whole_number
+from .errors import InputError, clip, int_argument, whole_number
 from .model import Model, directions, level_width, probabilities
 
 # The interventions API stays importable from here: a patch and its text (patches.py), what a patched
 # run changed (outcomes.py).
-from .outcomes import TokenChange, difference, log_probabilities, log_softmax, names_outputs, nonfinite, token_label, top_k_change  # noqa: F401
+from .outcomes import TokenChange, difference, log_probabilities, log_softmax, names_outputs, nonfinite, token_label, top_k_change, trace_argument  # noqa: F401
 from .patched_step import PlainRows, activation_functions, cell_step, clipped, derivative
-from .patches import NUMBER, Patch, PatchSyntaxError, parse_patch, parse_patch_text, prompt_patch, unknown_quantity  # noqa: F401
+from .patches import NUMBER, Patch, PatchSyntaxError, parse_patch, parse_patch_text, patch_list, patch_value, prompt_patch, unknown_quantity  # noqa: F401
 from .pooling import Copies, Pool
 from .trace import Trace
 
@@ -161,7 +161,8 @@ def intervene(
     src = None
     if source is not None:
         src = source if isinstance(source, Trace) else model.trace(source)
-    patches = list(patches)
+    patches, base_patches = patch_list(patches), patch_list(base_patches, "base_patches")
+    base = None if base is None else trace_argument(base, "base")
     plan = _plan(model, clean, patches, src)
     if not plan:
         return clean
@@ -296,8 +297,8 @@ _ID = re.compile(r"#?[+-]?\d+", re.ASCII)  # an output id, 3 or #3, in ASCII dig
 def find_token(model: Model, token: str | int) -> int:
     """The output id of a token given as its text (or as an id: 3 or #3, when the text is no token)."""
     V = model.head_W.shape[0]
-    if isinstance(token, (int, np.integer)):
-        v = int(token)
+    if not isinstance(token, str):
+        v = int_argument(token, "token", "a token's text or an output id (a whole number)")
     elif names_outputs(model) and token in model.vocab:
         return model.vocab.index(token)
     elif _ID.fullmatch(token):
@@ -331,18 +332,18 @@ class EffectMap:
 
     def __init__(self, model: Model, clean: Trace, quantity: str, layer: int, value: float | str, step: int,
                  token: int | str | None = None, source=None):
+        clean = trace_argument(clean, "clean")
         if model.head_W is None or clean.logits is None:
             raise InputError(f"the effect map needs a model with an output head; {model.name!r} has none")
         _check_quantity(model, quantity)
         L, T = model.num_layers, clean.steps
+        layer, step = int_argument(layer, "layer", "a 0-based layer"), int_argument(step, "step", "a 0-based step")
         if not 0 <= layer < L:
             raise InputError(f"layer {layer + 1} out of range: expected a layer from 1 to {L}")
         if not 0 <= step < T:
             raise InputError(f"step {step + 1} out of range: expected a step from 1 to {T}")
         self.model, self.clean, self.quantity, self.layer, self.step = model, clean, quantity, layer, step
-        if not (value == "src" or isinstance(value, (int, float, np.floating, np.integer))):
-            raise InputError(f"value {value!r}: expected a number or 'src'")
-        self.value = value if value == "src" else float(value)
+        self.value = value = patch_value(value, "value")
         self.source = None
         self.causal = not model.bidirectional
         last = step if self.causal else T - 1  # the last row that can differ from 0

@@ -12,15 +12,28 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import InputError
+from .errors import InputError, int_argument
 from .model import Model
 from .trace import Trace
+
+
+def trace_argument(value, name: str) -> Trace:
+    """``value`` if it is a :class:`Trace`, else an :class:`InputError` naming the argument ``name``."""
+    if isinstance(value, Trace):
+        return value
+    from .checkpoint import CheckpointedTrace
+
+    if isinstance(value, CheckpointedTrace):
+        raise InputError(f"{name}: this sequence is kept as checkpoints (it is long): patch a full trace of it, "
+                         "or a part of it")
+    raise InputError(f"{name}: expected a Trace, as model.trace(...) returns, not {type(value).__name__}")
 
 
 def difference(after: Trace, before: Trace) -> Trace:
     """A trace of ``after - before`` for every quantity, product, input and the head's
     logits and probabilities (``y``), over the steps both have: what the app's Δ mode
     (patched - clean) and diff mode (source - main) draw. Labels are ``after``'s."""
+    after, before = trace_argument(after, "difference after"), trace_argument(before, "difference before")
     T = min(after.steps, before.steps)
 
     def levels(a, b):
@@ -82,9 +95,16 @@ class TokenChange:
 
 def top_k_change(model: Model, clean: Trace, patched: Trace, k: int, top: int = 5) -> list[TokenChange]:
     """The ``top`` most likely next tokens of the patched run at 0-based step k, each
-    with its probability in the clean run and the change in log-probability."""
-    if clean.logits is None:
+    with its probability in the clean run and the change in log-probability (all of them
+    when the head has fewer than ``top`` outputs)."""
+    clean, patched = trace_argument(clean, "top_k_change clean"), trace_argument(patched, "top_k_change patched")
+    if clean.logits is None or patched.logits is None:
         raise InputError(f"model {model.name!r} has no output head")
+    T = min(len(clean.logits), len(patched.logits))
+    if not T:
+        raise InputError("top_k_change: the runs have no steps")
+    k = int_argument(k, "top_k_change k", f"a 0-based step from 0 to {T - 1}", low=0, high=T - 1)
+    top = int_argument(top, "top_k_change top", "a whole number from 1 (how many tokens to list)", low=1)
     before = log_probabilities(clean.logits[k])  # (V,)
     after = log_probabilities(patched.logits[k])  # (V,)
     key = np.where(np.isnan(after), -np.inf, after)

@@ -61,6 +61,18 @@ def patch_value(value, name: str = "patch value") -> float | str:
     return value if isinstance(value, str) and value == "src" else float_argument(value, name, "a number or 'src'")
 
 
+def patch_list(patches, name: str = "patches") -> list[Patch]:
+    """The patches an API call was given, as a list: an iterable of :class:`Patch` (a lone patch is refused)."""
+    if isinstance(patches, (Patch, str, bytes)) or not isinstance(patches, Iterable):
+        lone = " (put a lone patch in a list: [patch])" if isinstance(patches, Patch) else ""
+        raise InputError(f"{name}: expected a list of Patch, not {type(patches).__name__}{lone}")
+    patches = list(patches)
+    for p in patches:
+        if not isinstance(p, Patch):
+            raise InputError(f"{name}: {shown(p)} is not a Patch: expected a list of Patch")
+    return patches
+
+
 def _steps_text(steps: tuple[int, ...]) -> str:
     if len(steps) == 1:
         return str(steps[0] + 1)

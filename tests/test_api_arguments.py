@@ -192,3 +192,19 @@ def test_difference_and_top_k_change_refuse_what_is_not_a_trace(lm, other):
     refused(lambda: difference(clean, other), "difference before: expected a Trace")
     refused(lambda: difference(other, clean), "difference after: expected a Trace")
     refused(lambda: top_k_change(model, clean, other, 0), "top_k_change patched: expected a Trace")
+
+
+# ---------------------------------------------------------------------------
+# write_npz
+
+
+@pytest.mark.parametrize("path", [1, None, 2.5, ["x.npz"]], ids=["int", "None", "float", "list"])
+def test_write_npz_refuses_a_path_that_is_not_a_file_name(lm, tmp_path, path):
+    _, clean = lm
+    refused(lambda: lstm_tui.write_npz(clean, path), "path ", "expected a file name")
+
+
+@pytest.mark.parametrize("trace", [None, "hello", {"h": []}], ids=["None", "str", "dict"])
+def test_write_npz_refuses_what_is_not_a_trace(tmp_path, trace):
+    refused(lambda: lstm_tui.write_npz(trace, tmp_path / "t.npz"), "write_npz trace: expected a Trace")
+    assert not list(tmp_path.iterdir())

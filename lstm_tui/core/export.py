@@ -29,8 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import UserError, inert
-from .trace import Trace
+from .errors import InputError, UserError, inert, shown
+from .trace import Trace, trace_argument
 
 #: Most numbers a .csv or .json export writes; past this, .npz is the format that fits.
 MAX_TEXT_EXPORT = 20_000_000
@@ -59,6 +59,8 @@ def atomic_write(path: str | os.PathLike, write, *, force: bool = False) -> Path
     Refuses an existing ``path`` unless ``force``; a failed write leaves any
     old file untouched and no temporary file behind.
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise InputError(f"path {shown(path)}: expected a file name, a str or a pathlib.Path")
     path = Path(path)
     name = inert(str(path))
     exists, folder_given = _kind(path, name)
@@ -89,7 +91,7 @@ def atomic_write(path: str | os.PathLike, write, *, force: bool = False) -> Path
 
 def write_npz(trace: Trace, path: str | os.PathLike, *, force: bool = False, extra: dict | None = None) -> Path:
     """Write ``trace.arrays()`` (plus ``extra`` arrays) as an uncompressed .npz."""
-    arrays = trace.arrays()
+    arrays = trace_argument(trace, "write_npz trace", long_ok=True).arrays()
     arrays["cell"] = np.array(trace.cell)
     arrays.update(extra or {})
     return atomic_write(path, lambda fh: np.savez(fh, **arrays), force=force)

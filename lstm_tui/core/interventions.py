@@ -54,11 +54,11 @@ from .model import Model, directions, level_width, probabilities
 
 # The interventions API stays importable from here: a patch and its text (patches.py), what a patched
 # run changed (outcomes.py).
-from .outcomes import TokenChange, difference, log_probabilities, log_softmax, names_outputs, nonfinite, token_label, top_k_change, trace_argument  # noqa: F401
+from .outcomes import TokenChange, difference, log_probabilities, log_softmax, names_outputs, nonfinite, token_label, top_k_change  # noqa: F401
 from .patched_step import PlainRows, activation_functions, cell_step, clipped, derivative
 from .patches import NUMBER, Patch, PatchSyntaxError, parse_patch, parse_patch_text, patch_list, patch_value, prompt_patch, unknown_quantity  # noqa: F401
 from .pooling import Copies, Pool
-from .trace import Trace
+from .trace import Trace, trace_argument
 
 # ---------------------------------------------------------------------------
 # The shape of a level: its directions and the width of each quantity

@@ -14,19 +14,7 @@ import numpy as np
 
 from .errors import InputError, int_argument
 from .model import Model
-from .trace import Trace
-
-
-def trace_argument(value, name: str) -> Trace:
-    """``value`` if it is a :class:`Trace`, else an :class:`InputError` naming the argument ``name``."""
-    if isinstance(value, Trace):
-        return value
-    from .checkpoint import CheckpointedTrace
-
-    if isinstance(value, CheckpointedTrace):
-        raise InputError(f"{name}: this sequence is kept as checkpoints (it is long): patch a full trace of it, "
-                         "or a part of it")
-    raise InputError(f"{name}: expected a Trace, as model.trace(...) returns, not {type(value).__name__}")
+from .trace import Trace, trace_argument
 
 
 def difference(after: Trace, before: Trace) -> Trace:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .cells import MEMORY, QUANTITIES
+from .errors import InputError
 from .pooling import Pool
 
 
@@ -290,6 +291,21 @@ class Trace:
         if self.ids is not None:
             out["ids"] = self.ids
         return out
+
+
+def trace_argument(value, name: str, long_ok: bool = False) -> Trace:
+    """``value`` if it is a :class:`Trace` (or, ``long_ok``, a trace kept as checkpoints), else an
+    :class:`InputError` naming the Python API's argument ``name``."""
+    if isinstance(value, Trace):
+        return value
+    from .checkpoint import CheckpointedTrace
+
+    if isinstance(value, CheckpointedTrace):
+        if long_ok:
+            return value
+        raise InputError(f"{name}: this sequence is kept as checkpoints (it is long): patch a full trace of it, "
+                         "or a part of it")
+    raise InputError(f"{name}: expected a Trace, as model.trace(...) returns, not {type(value).__name__}")
 
 
 def concat(parts: list[Trace]) -> Trace:

@@ -195,7 +195,31 @@ def test_difference_and_top_k_change_refuse_what_is_not_a_trace(lm, other):
 
 
 # ---------------------------------------------------------------------------
-# write_npz
+# Model.trace, write_npz
+
+
+@pytest.mark.parametrize("inputs,words", [
+    (None, "inputs None: expected text, a list of tokens"),
+    (1.5, "inputs 1.5: expected text"),
+    (3, "inputs 3: expected text"),
+    (True, "inputs True: expected text"),
+    (b"abc", "inputs b'abc': expected text"),
+    ([1, 2], "inputs: token 0 is 1, not text"),
+    (["a", None], "inputs: token 1 is None, not text"),
+    ([[0.0] * 4], "inputs: token 0 is [0.0, 0.0, 0.0, 0.0], not text"),
+    (np.array(["a", "b"]), "input frames of <U1: expected numbers"),
+], ids=["None", "float", "int", "bool", "bytes", "ints", "None-token", "frames-as-list", "str-array"])
+def test_trace_refuses_inputs_that_are_not_text_tokens_or_frames(lm, inputs, words):
+    model, _ = lm
+    refused(lambda: model.trace(inputs), words)
+    refused(lambda: intervene(model, inputs, []), words)  # intervene traces its inputs and source
+    if inputs is not None:  # (no source)
+        refused(lambda: intervene(model, "hello", [], source=inputs), words)
+
+
+def test_trace_takes_tokens_from_any_iterable_of_text(lm):
+    model, clean = lm
+    assert model.trace(iter("hello")).tokens == clean.tokens == model.trace(np.array(list("hello")).tolist()).tokens
 
 
 @pytest.mark.parametrize("path", [1, None, 2.5, ["x.npz"]], ids=["int", "None", "float", "list"])

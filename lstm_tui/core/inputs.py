@@ -10,11 +10,12 @@ import json
 import os
 import select
 import stat
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError, ModelFileError, UserError, inert
+from .errors import InputError, ModelFileError, UserError, inert, shown
 
 #: --inputs longer than this are refused: the trace keeps every step of every gate.
 MAX_FRAMES = 100_000
@@ -194,3 +195,14 @@ def load_frames(path: str | os.PathLike, input_size: int | None = None) -> np.nd
         bad = int(np.argwhere(~np.isfinite(x))[0, 0])
         raise InputError(f"{name}: holds NaN or Inf values (first in frame {bad + 1})")
     return x
+
+
+def token_list(inputs) -> list[str]:
+    """Inputs to ``Model.trace`` given as tokens (any iterable of text, not bytes) as a list; else an
+    :class:`InputError` naming what is not text (the API's None, a number, a list of numbers)."""
+    toks = list(inputs) if isinstance(inputs, Iterable) and not isinstance(inputs, (bytes, bytearray)) else None
+    k = None if toks is None else next((k for k, t in enumerate(toks) if not isinstance(t, str)), -1)
+    if k == -1:
+        return toks
+    what = f"inputs {shown(inputs)}" if toks is None else f"inputs: token {k} is {shown(toks[k])}, not text"
+    raise InputError(f"{what}: expected text, a list of tokens (each text) or frames, a NumPy array [T, E]")

@@ -27,6 +27,7 @@ from . import tokenize
 from .cells import (ACTIVATIONS, DEFAULT_ACTIVATIONS, GATES, QUANTITIES, Bidirectional, Laid, Layer,
                     activation_problem, run, sigmoid)
 from .errors import InputError
+from .inputs import token_list
 from .pooling import POOLS, Pool
 from .trace import Trace
 
@@ -352,6 +353,8 @@ class Model:
         and the frames (T, E) in the model's dtype (None for tokens).
         """
         if isinstance(inputs, np.ndarray):
+            if inputs.dtype.kind not in "biuf":
+                raise InputError(f"input frames of {inputs.dtype}: expected numbers, [T, {self.input_size}]")
             x = np.asarray(inputs, dtype=self.dtype)
             if x.ndim != 2 or x.shape[1] != self.input_size:
                 raise InputError(
@@ -364,7 +367,7 @@ class Model:
             return [str(k + 1) for k in range(x.shape[0])], None, np.zeros(x.shape[0], dtype=bool), x
         if not self.takes_tokens:
             raise InputError(f"model {self.name!r} has no embedding and vocabulary: give it frames")
-        toks = self.tokens(inputs) if isinstance(inputs, str) else list(inputs)
+        toks = self.tokens(inputs) if isinstance(inputs, str) else token_list(inputs)
         ids, unknown = tokenize.encode(toks, self.vocab)
         return toks, ids, unknown, None
 

@@ -195,7 +195,7 @@ def test_difference_and_top_k_change_refuse_what_is_not_a_trace(lm, other):
 
 
 # ---------------------------------------------------------------------------
-# Model.trace, write_npz
+# Model.trace, random_model, load_model, write_npz
 
 
 @pytest.mark.parametrize("inputs,words", [
@@ -220,6 +220,52 @@ def test_trace_refuses_inputs_that_are_not_text_tokens_or_frames(lm, inputs, wor
 def test_trace_takes_tokens_from_any_iterable_of_text(lm):
     model, clean = lm
     assert model.trace(iter("hello")).tokens == clean.tokens == model.trace(np.array(list("hello")).tolist()).tokens
+
+
+@pytest.mark.parametrize("bad", NOT_WHOLE + [0, -1], ids=NOT_WHOLE_IDS + ["zero", "negative"])
+@pytest.mark.parametrize("field", ["hidden", "layers", "embed"])
+def test_random_model_refuses_a_size_that_is_not_a_whole_number_from_1(field, bad):
+    refused(lambda: lstm_tui.random_model(**{field: bad}), f"{field} ", "expected a whole number from 1")
+    if field != "embed" and bad is not None:  # (load_model's hidden None: 24)
+        refused(lambda: lstm_tui.load_model("random", **{field: bad}), f"{field} ", "expected a whole number from 1")
+
+
+@pytest.mark.parametrize("bad", [b for b in NOT_WHOLE if b is not None] + [-1],
+                         ids=[i for i in NOT_WHOLE_IDS if i != "None"] + ["negative"])
+def test_random_model_refuses_a_seed_that_is_not_a_whole_number_from_0(bad):
+    refused(lambda: lstm_tui.random_model(hidden=4, seed=bad), "seed ", "a whole number from 0, or None")
+    refused(lambda: lstm_tui.load_model(seed=bad), "seed ", "a whole number from 0, or None")
+
+
+@pytest.mark.parametrize("dtype", ["int8", "float16", "nonsense", None, 1, [np.float32]])
+def test_random_model_refuses_a_dtype_other_than_float32_or_float64(dtype):
+    refused(lambda: lstm_tui.random_model(hidden=4, dtype=dtype), "dtype ", "expected float32 or float64")
+
+
+def test_random_model_takes_numpy_whole_numbers_and_dtypes():
+    model = lstm_tui.random_model(hidden=np.int64(4), seed=np.uint8(3), layers=np.int32(2), embed=np.int16(5),
+                                  dtype=np.float64)
+    assert (model.width("h", 0), model.num_layers, model.input_size, model.dtype) == (4, 2, 5, np.float64)
+    assert np.array_equal(model.layers[0].W_ih, lstm_tui.random_model(hidden=4, seed=3, layers=2, embed=5,
+                                                                       dtype="f8").layers[0].W_ih)
+
+
+@pytest.mark.parametrize("spec", [1, 1.5, True, ["random"], b"random"], ids=["int", "float", "bool", "list", "bytes"])
+def test_load_model_refuses_a_spec_that_is_not_a_name_or_path(spec):
+    refused(lambda: lstm_tui.load_model(spec), "model ", "expected a built-in model's name or a weights file's path")
+
+
+@pytest.mark.parametrize("option", ["prefix", "vocab_path", "head_activations", "head_pool"])
+@pytest.mark.parametrize("bad", [1, True, ["relu"]], ids=["int", "bool", "list"])
+def test_load_model_refuses_a_file_option_that_is_not_text(option, bad):
+    refused(lambda: lstm_tui.load_model("charlm", **{option: bad}), f"{option} ", "or None")
+
+
+def test_load_model_takes_a_pathlib_path(tmp_path):
+    path = tmp_path / "nowhere" / "model.safetensors"
+    with pytest.raises(lstm_tui.UserError) as info:  # a path, read as one: refused for the file, not its type
+        lstm_tui.load_model(path)
+    assert str(path) in str(info.value)
 
 
 @pytest.mark.parametrize("path", [1, None, 2.5, ["x.npz"]], ids=["int", "None", "float", "list"])

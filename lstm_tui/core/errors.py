@@ -116,7 +116,7 @@ def int_argument(value, name: str, expected: str, low: int | None = None, high: 
             pass
     if n is None or (low is not None and n < low) or (high is not None and n > high):
         raise _refuse(value, name, expected)
-    return n
+    return value if isinstance(value, int) else n  # (an int subclass kept: whole_number's stand-in shows its text)
 
 
 def float_argument(value, name: str, expected: str) -> float:

@@ -26,7 +26,7 @@ import numpy as np
 from . import tokenize
 from .cells import (ACTIVATIONS, DEFAULT_ACTIVATIONS, GATES, QUANTITIES, Bidirectional, Laid, Layer,
                     activation_problem, run, sigmoid)
-from .errors import InputError
+from .errors import InputError, int_argument, shown
 from .inputs import token_list
 from .pooling import POOLS, Pool
 from .trace import Trace
@@ -564,8 +564,15 @@ def random_model(
     """
     if cell not in GATES:
         raise InputError(f"unknown cell {cell!r}: expected one of {', '.join(GATES)}")
-    if hidden < 1 or layers < 1 or embed < 1:
-        raise InputError("hidden size, layers and embedding size must be at least 1")
+    hidden, layers, embed = (int_argument(v, name, "a whole number from 1", low=1)
+                             for v, name in ((hidden, "hidden"), (layers, "layers"), (embed, "embed")))
+    seed = None if seed is None else int_argument(seed, "seed", "a whole number from 0, or None", low=0)
+    try:
+        dt = np.dtype(dtype) if isinstance(dtype, (str, type, np.dtype)) else None
+    except TypeError:  # a name NumPy does not know
+        dt = None
+    if dt not in (np.float32, np.float64):
+        raise InputError(f"dtype {shown(dtype)}: expected float32 or float64")
     if tokenizer not in tokenize.TOKENIZERS:
         raise InputError(f"unknown tokenizer {tokenizer!r}: expected one of {', '.join(tokenize.TOKENIZERS)}")
     vocab = ASCII_VOCAB if tokenizer == "char" else word_vocab()

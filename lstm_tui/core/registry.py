@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from importlib import resources
 
-from .errors import InputError
+from .errors import InputError, shown
 from .model import Model, random_model
 
 #: Names that ``load_model`` knows without a file, with one line each.
@@ -76,6 +77,15 @@ def load_model(
     """
     if spec is None:
         spec = "random" if hidden is not None or seed is not None else DEFAULT
+    path = os.fspath(spec) if isinstance(spec, os.PathLike) else spec  # a path as a pathlib.Path
+    if not isinstance(path, str):
+        raise InputError(f"model {shown(spec)}: expected a built-in model's name or a weights file's path")
+    spec = path
+    for name, v, kinds in (("prefix", prefix, str), ("vocab_path", vocab_path, (str, os.PathLike)),
+                           ("head_activations", head_activations, str), ("head_pool", head_pool, str)):
+        if not (v is None or isinstance(v, kinds)):
+            what = "a file's path" if name == "vocab_path" else "text, as the command line's option takes"
+            raise InputError(f"{name} {shown(v)}: expected {what}, or None")
     if spec == "random":
         hidden = 24 if hidden is None else hidden
         seed = 0 if seed is None else seed

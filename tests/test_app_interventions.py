@@ -417,6 +417,7 @@ async def test_d_without_a_patch_or_source_only_warns():
         assert any(n.severity == "warning" for n in app._notifications)
 
 
+@pytest.mark.filterwarnings("error::RuntimeWarning")  # NumPy quiet on NaN: the views say "not finite"
 async def test_nonfinite_patch_is_marked_and_every_view_still_draws():
     app = brackets()
     async with app.run_test(size=(120, 40)) as pilot:

@@ -122,7 +122,7 @@ class AppState:
             progress = f"tracing {done / max(total, 1):.0%} of {total:,} steps (Enter restarts, q quits)"
         if self.scanning is not None:
             still = f", tracing {self.tracing[0] / max(self.tracing[1], 1):.0%}" if self.tracing is not None else ""
-            progress = f"scanning for a breakpoint at t = {self.scanning + 1:,}{still} (c or C stops)"
+            progress = f"scanning for a breakpoint: t = {self.scanning + 1:,}{still} (c stops)"  # fits 80 columns
         if tr.steps == 0:
             return f"t = 0 / 0  {progress or '(empty sequence)'}"
         parts = [f"t = {self.k + 1} / {tr.steps}", f"token '{token_label(tr.tokens[self.k])}'"]

@@ -86,10 +86,11 @@ class GradientView(VerticalScroll, can_focus=False):
         first = tr.offset + 1  # the step number of the window's first step
         try:
             model, tr = self._float64(state.model, tr, state.patches if tr is state.after else (), state.source)
-            value, label, grads = target_gradients(model, tr, state.grad_target, k)
-            # one row per direction of a layer that reads backwards (→ forward, ← backward)
-            rows = direction_norms(grads.h, grads.c, [tr.reverse_flags(n) for n in range(tr.num_layers)])
-            saliency = np.linalg.norm(grads.x, axis=-1)  # (n,) ‖dL/dxᵗ'‖
+            with np.errstate(all="ignore"):  # a patched run past float's range: its title says "not finite"
+                value, label, grads = target_gradients(model, tr, state.grad_target, k)
+                # one row per direction of a layer that reads backwards (→ forward, ← backward)
+                rows = direction_norms(grads.h, grads.c, [tr.reverse_flags(n) for n in range(tr.num_layers)])
+                saliency = np.linalg.norm(grads.x, axis=-1)  # (n,) ‖dL/dxᵗ'‖
             later = len(saliency) > k + 1  # a backward direction: the steps after t reach the target too
             head.update(
                 Text.assemble(

@@ -148,14 +148,16 @@ class Intervene:
 
     # ------------------------------------------------------------- the keys
     def _can_patch(self) -> bool:
-        if not self.steps:
+        return bool(self.steps) and self._whole_runs("patch", "patches need")
+
+    def _whole_runs(self, verb: str, needs: str, *others) -> bool:
+        """Whether the clean run (and ``others``) are whole: traced to the end, in whole arrays, as a patch
+        or a difference needs them; else it is said why, with ``verb`` (patch) and ``needs`` (patches need)."""
+        if self.tracing is not None:  # the next steps traced would replace what is shown
+            self.notify(f"the input is still being traced: {verb} it once it is done", severity="warning")
             return False
-        if self.tracing is not None:
-            self.notify("the input is still being traced: patch it once it is done", severity="warning")
-            return False
-        if isinstance(self.clean, CheckpointedTrace):
-            self.notify("this sequence is kept as checkpoints (it is long): patches need a shorter input",
-                        severity="error")
+        if any(isinstance(run, CheckpointedTrace) for run in (self.clean, *others)):
+            self.notify(f"this sequence is kept as checkpoints (it is long): {needs} a shorter input", severity="error")
             return False
         return True
 
@@ -255,24 +257,13 @@ class Intervene:
             return
         at = modes.index(self.compare_mode) if self.compare_mode in modes else 0
         mode = modes[(at + 1) % len(modes)]
-        refusal = self._diff_refusal() if mode == "diff" else None
-        if refusal:
-            self.notify(refusal[0], severity=refusal[1])
+        if mode == "diff" and not self._whole_runs("diff", "the diff mode (D) needs", self.source):
             mode = None  # the last mode: on to the run itself
             if self.compare_mode is None:
                 return
         self.compare_mode = mode
         self.notify(MODES.get(self.compare_mode, "the run itself"))
         self._show_run()
-
-    def _diff_refusal(self) -> tuple[str, str] | None:
-        """Why the diff mode (source − main) cannot be shown now, and how severely (as ``_can_patch``
-        says it of patches), or None when it can."""
-        if self.tracing is not None:  # the next steps traced would replace the difference on screen
-            return "the input is still being traced: diff it once it is done", "warning"
-        if isinstance(self.clean, CheckpointedTrace) or isinstance(self.source, CheckpointedTrace):  # not whole arrays
-            return "this sequence is kept as checkpoints (it is long): the diff mode (D) needs a shorter input", "error"
-        return None
 
     def action_source(self) -> None:
         """Type a source input: the run that src values are copied from, and the diff mode's other side."""

@@ -429,7 +429,7 @@ async def test_the_late_answer_of_a_stopped_scan_is_not_taken_for_the_next_ones(
         await pilot.press("c")  # stopped
         await pilot.press("c")  # the next scan, on the same trace
         assert app._scan_job.run is not first and app.scanning is not None
-        app.post_message(ScanProgress(first, app.trace, 2000))
+        app.post_message(ScanProgress(first, 2000))
         app.post_message(ScanDone(first, app.trace, 1, 7))  # the stopped one's late news
         await pilot.pause()
         assert app.k == 0 and app.scanning == 0 and app._scan_job is not None

@@ -235,7 +235,8 @@ class Files:
         self.breakpoints[:] = breakpoints
         self.watch_exprs[:] = [[t, layer, None] for t, layer, _ in self.watch_exprs
                                if keeps(t, layer, compile_expression)]
+        pins = [pin for pin in self.watched if pin_fits(trace, pin)]
         dropped += [f"unit {unit} of {q} (layer {layer + 1})" for q, layer, unit in self.watched
-                    if not pin_fits(trace, (q, layer, unit))]
-        self.watched[:] = [pin for pin in self.watched if pin_fits(trace, pin)]
+                    if (q, layer, unit) not in pins]
+        self.watched[:] = pins
         return f"{len(dropped)}: {dropped[0]}" + (" …" if len(dropped) > 1 else "") if dropped else ""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from functools import partial
 
+import numpy as np
 from textual.message import Message
 from textual.worker import get_current_worker
 
@@ -76,7 +77,7 @@ class Watching:
         (Δ, diff) shows each watch's own difference, its value on one run minus the other: c[12]*o[12]
         of the difference trace would be Δc·Δo.
 
-        The worker is handed the watches themselves with their text and layer, and its news names the
+        The worker is handed the watches themselves (not their places in the list), and its news names the
         watch it is of: a watch unpinned meanwhile is dropped, not taken for the one now in its place. A
         new worker replaces the last one (the same group)."""
         tr = self.trace
@@ -89,7 +90,7 @@ class Watching:
             if w[1] >= tr.num_layers:
                 continue
             if any(isinstance(run, CheckpointedTrace) for run in runs):
-                todo.append((w, w[0], w[1]))
+                todo.append(w)
             else:
                 w[2] = self._series_of(runs, w[0], w[1], tr.steps)
         if todo:
@@ -108,21 +109,18 @@ class Watching:
         try:
             return watch(trace, text, layer, vocab=self.model.vocab, progress=progress)
         except InputError:  # a name this cell does not have (after another model was opened): all NaN
-            import numpy as np
-
             return np.full(trace.steps, np.nan)
 
-    def _watch_worker(self, trace, runs: tuple, todo: list[tuple[list, str, int]]) -> None:
-        """Each (watch, text, layer) of ``todo``, read as it was handed over (never the app's list, which
-        a W may change meanwhile). A failure is that watch's, said in its news: not the app's end."""
+    def _watch_worker(self, trace, runs: tuple, todo: list[list]) -> None:
+        """The series of each watch of ``todo``, as handed over (never by its place in the app's list, which a
+        W may change meanwhile; a watch's text and layer never change). A failure is that watch's, said in
+        its news: not the app's end."""
         worker = get_current_worker()
-        for w, text, layer in todo:
-            error = None
+        for w in todo:
+            text, layer, error = w[0], w[1], None
             try:
                 series = self._series_of(runs, text, layer, trace.steps, progress=lambda step: not worker.is_cancelled)
             except Exception as exc:  # a bug in the evaluator must not close the app and lose the session
-                import numpy as np
-
                 series, error = np.full(trace.steps, np.nan), f"{type(exc).__name__}: {exc}"
             if worker.is_cancelled:
                 return

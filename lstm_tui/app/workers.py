@@ -42,9 +42,9 @@ class TraceFailed(Message):
 class ScanProgress(Message):
     """From a breakpoint scan of a long trace: the step it has reached (``run``: which worker says it)."""
 
-    def __init__(self, run: object, trace, step: int) -> None:
+    def __init__(self, run: object, step: int) -> None:
         super().__init__()
-        self.run, self.trace, self.step = run, trace, step
+        self.run, self.step = run, step
 
 
 class ScanDone(Message):
@@ -193,7 +193,7 @@ class Workers:
             now = time.monotonic()
             if now - last[0] >= 0.1:
                 last[0] = now
-                self.post_message(ScanProgress(run, trace, step))
+                self.post_message(ScanProgress(run, step))
             return not worker.is_cancelled
 
         try:

@@ -132,6 +132,39 @@ async def test_an_expression_watch_is_plotted_and_a_second_w_unpins_it():
         assert app.watch_exprs == []
 
 
+async def test_a_watch_of_a_long_input_plots_no_more_points_than_the_plot_has_dots(monkeypatch):
+    """plotext takes seconds over 100,000 points and the plot is rebuilt at every step (its mark
+    moves): a watch of a long input froze each step for seconds. A long series is drawn as bin means."""
+    from conftest import settle
+
+    from lstm_tui.app import LstmApp
+    from lstm_tui.core.registry import load_model
+    from lstm_tui.widgets.figure import Figure
+
+    drawn = []
+    real = plots.new_figure
+
+    def counting(width, height):
+        fig = real(width, height)
+        plot = fig.plot
+        fig.plot = lambda x, y, **kw: (drawn.append((width, len(x))), plot(x, y, **kw))[1]
+        return fig
+
+    monkeypatch.setattr(plots, "new_figure", counting)
+    text = "(()(()))((()()(())))()." * 300
+    app = LstmApp(load_model("brackets"), text=text)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await settle(pilot, lambda: app.tracing is None and app.trace.steps == len(text))
+        await pilot.press("W", *"c[12]*o[12]", "enter", "m")
+        await settle(pilot, lambda: app.watch_exprs and app.watch_exprs[0][2] is not None)
+        await pilot.press("n")
+        await settle(pilot, lambda: len(drawn) >= 2 and app.query_one("#watch-plot", Figure)._cached is not None)
+        assert drawn and all(0 < n <= 2 * width for width, n in drawn), drawn
+        series = app.watch_exprs[0][2]
+        fig = plots.series_figure({"w": series}, 150, 12, at=5)  # the axis still runs to the last step
+        assert "6000" in "\n".join(plain(fig))  # of 6,900 steps
+
+
 async def test_a_malformed_watch_is_refused_with_a_caret():
     from lstm_tui.app import LstmApp
     from lstm_tui.core.registry import load_model

@@ -216,7 +216,12 @@ def series_figure(
     x: np.ndarray | None = None,  # (n,) the step of each value; 1..n by default
     title: str = "watches over time",
 ):
-    """Each watched unit or expression as a line over time, the current step marked."""
+    """Each watched unit or expression as a line over time, the current step marked.
+
+    A series longer than the plot has braille dots across (two a cell) is drawn as the means of
+    as many bins (each at its first step), as the pins of a long run are: plotext takes seconds
+    over 100,000 points, and the figure is rebuilt at every step to move the mark.
+    """
     fig = new_figure(width, height)
     lo, hi = math.inf, -math.inf
     first, last = math.inf, -math.inf
@@ -225,6 +230,7 @@ def series_figure(
         xs = np.arange(1, len(v) + 1) if x is None else np.asarray(x, dtype=np.float64)
         if len(xs):
             first, last = min(first, float(xs.min())), max(last, float(xs.max()))
+        xs, v = bin_means(xs, v, 2 * max(width, 1))
         ok = np.isfinite(v)
         if ok.any():
             lo, hi = min(lo, float(v[ok].min())), max(hi, float(v[ok].max()))
@@ -238,3 +244,18 @@ def series_figure(
         fig.xticks(step_ticks(first, last, width))
     fig.title(title)
     return fig
+
+
+def bin_means(x: np.ndarray, v: np.ndarray, most: int) -> tuple[np.ndarray, np.ndarray]:
+    """(x, v) as they are when at most ``most`` points; else the means of ``v`` over ``most`` bins of
+    equal size (NaN and ±inf left out; NaN for a bin without a finite value), each at its first x."""
+    if len(v) <= most:
+        return x, v
+    starts = np.unique(np.linspace(0, len(v), most + 1).astype(np.int64)[:-1])
+    ok = np.isfinite(v)
+    sums = np.add.reduceat(np.where(ok, v, 0.0), starts)
+    counts = np.add.reduceat(ok.astype(np.int64), starts)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+    return x[starts], means
+

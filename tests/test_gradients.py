@@ -213,3 +213,27 @@ def test_a_head_of_one_output_is_a_binary_classifier(rng):
     np.testing.assert_allclose(grads.x, _numeric_dx(value, x)[: k + 1], atol=1e-8)
     effect = EffectMap(model, trace, "h", 0, 0.0, k).run()
     assert np.abs(effect[: k + 1]).max() > 1e-3
+
+
+async def test_the_gradient_view_of_a_long_run_names_the_targets_own_step(monkeypatch):
+    """A long run's gradients are of a window of the steps up to t, recomputed in float64: the float64
+    run lost the window's place, and at t = 400,000 the title said 'at step 1024'."""
+    from conftest import settle
+
+    from lstm_tui.app import LstmApp
+    from lstm_tui.core.checkpoint import CheckpointedTrace
+    from lstm_tui.core.registry import load_model
+
+    monkeypatch.setattr(LstmApp, "FULL_TRACE_BYTES", 0)  # every input kept as checkpoints
+    monkeypatch.setattr(LstmApp, "WINDOW_SECONDS", 0.0)  # the gradients read the last 32 steps
+    text = "(()(()))((()()(())))()." * 5
+    app = LstmApp(load_model("brackets"), text=text)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, lambda: app.tracing is None and app.trace.steps == len(text))
+        assert isinstance(app.trace, CheckpointedTrace)
+        for key, target in (("T", "Σ h of layer 1"), ("T", "log p(")):
+            await pilot.press("end", "5", key)
+            await pilot.pause()
+            head = str(app.query_one("#grad-head").render())
+            assert f"{target}" in head and f"at step {len(text)} =" in head, head
+            assert f"steps {len(text) - 31}-{len(text)}" in head

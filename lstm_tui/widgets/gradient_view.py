@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 from rich.console import Group
 from rich.text import Text
@@ -50,6 +52,8 @@ class GradientView(VerticalScroll, can_focus=False):
         )
         if patches:  # the patched run's gradients: the same patches on the float64 run
             t64 = intervene(m64, t64, patches, source)
+        if t64.offset != trace.offset:  # a window of a long run keeps its place: the target's step is named by it
+            t64 = dataclasses.replace(t64, offset=trace.offset)
         self._cache = (model, trace, m64, t64)
         return m64, t64
 

@@ -779,8 +779,31 @@ async def test_control_characters_never_reach_the_input_line():
     app = make_app("((\x1b]2;HACKED\x07))")
     async with app.run_test():
         field = app.query_one("#input")
-        assert field.value == "" and "control characters" in field.placeholder
+        assert field.value == "" and "line breaks or controls" in field.placeholder
         assert app.trace.steps == len("((\x1b]2;HACKED\x07))")
+
+
+async def test_the_input_lines_note_says_why_the_text_is_not_in_it_and_goes_with_it():
+    """A long text without a line break was said to have 'line breaks or control characters', cut at
+    80 columns; and once another sequence ran (an empty one: the note shows), it still said so."""
+    from conftest import settle
+
+    long = "ab " * 4000
+    app = make_app(long)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, lambda: app.tracing is None and app.trace.steps == len(long))
+        field = app.query_one("#input", Input)
+        assert field.value == "" and field.placeholder.startswith("(12,000 characters too long to edit here")
+        assert "line breaks" not in field.placeholder
+        assert len(field.placeholder) <= field.content_region.width, (field.placeholder, field.content_region.width)
+        await pilot.press("slash", "enter")  # the empty sequence
+        await pilot.pause()
+        assert app.trace.steps == 0 and field.value == ""
+        assert field.placeholder == "type a sequence, Enter to run"
+        app.run_text("a\nb")
+        await pilot.pause()
+        assert field.placeholder.startswith("(3 characters with line breaks")
+        assert len(field.placeholder.replace("3", "1,000,000")) <= field.content_region.width
 
 
 async def test_gradients_are_computed_in_float64():

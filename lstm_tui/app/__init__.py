@@ -222,8 +222,9 @@ class LstmApp(Intervene, Effects, AppState, Workers, Actions, Find, Files, Watch
     def _input_placeholder(self) -> str:
         if self.frames is not None:
             return "input is feature frames"
-        if self.text and not self._text_fits_input():
-            return f"({len(self.text):,} characters with line breaks or control characters: / types a new sequence)"
+        if self.text and not self._text_fits_input():  # (each fits the line at 80 columns)
+            why = "with line breaks or controls" if not self.text.isprintable() else "too long to edit here"
+            return f"({len(self.text):,} characters {why}: / types a new sequence)"
         return "type a sequence, Enter to run"
 
     async def on_mount(self) -> None:

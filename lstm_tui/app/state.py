@@ -145,6 +145,7 @@ class AppState:
         self._stop_scan()
         rebuild = trace.cell != self.trace.cell or trace.has_head != self.trace.has_head
         self.trace = trace
+        self.query_one("#input").placeholder = self._input_placeholder()  # says what the text is, when not in it
         if self.history_quantity not in trace.quantities:  # another cell: an LSTM's c is not a GRU's
             self.history_quantity = trace.memory_quantity
         self.search_results = None  # found on the old sequence

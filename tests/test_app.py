@@ -796,7 +796,7 @@ async def test_the_input_lines_note_says_why_the_text_is_not_in_it_and_goes_with
         assert field.value == "" and field.placeholder.startswith("(12,000 characters too long to edit here")
         assert "line breaks" not in field.placeholder
         assert len(field.placeholder) <= field.content_region.width, (field.placeholder, field.content_region.width)
-        await pilot.press("slash", "enter")  # the empty sequence
+        app.run_text("")  # the empty sequence
         await pilot.pause()
         assert app.trace.steps == 0 and field.value == ""
         assert field.placeholder == "type a sequence, Enter to run"
@@ -804,6 +804,32 @@ async def test_the_input_lines_note_says_why_the_text_is_not_in_it_and_goes_with
         await pilot.pause()
         assert field.placeholder.startswith("(3 characters with line breaks")
         assert len(field.placeholder.replace("3", "1,000,000")) <= field.content_region.width
+
+
+async def test_enter_on_the_empty_line_of_a_text_it_cannot_hold_keeps_that_text(gated):
+    """The line is empty when the text is too long for it: / then Enter dropped a 400,000-letter
+    input (being traced, or traced) for the empty sequence, and the app cannot read the file again."""
+    from conftest import settle
+
+    long = "ab " * 4000  # as from --text-file
+    app = make_app(long)
+    async with app.run_test(size=(80, 24)) as pilot:
+        gated.gate.release()  # one chunk: still tracing
+        await settle(pilot, lambda: app.trace.steps > 0)
+        assert app.tracing is not None and app.query_one("#input", Input).value == ""
+        await pilot.press("slash", "enter")
+        await pilot.pause()
+        assert app.text == long and app.trace.steps > 0 and app.tracing is not None  # the trace goes on
+        assert app.focused is None
+        assert any("kept the 12,000 characters" in n.message for n in app._notifications)
+        for _ in range(30):
+            gated.gate.release()
+        await settle(pilot, lambda: app.tracing is None)
+        await pilot.press("slash", "enter")  # traced: kept as well
+        await pilot.pause()
+        assert app.text == long and app.trace.steps == len(long)
+        await pilot.press("slash", "x", "enter")  # a sequence typed replaces it
+        await settle(pilot, lambda: app.trace.steps == 1)
 
 
 async def test_gradients_are_computed_in_float64():

@@ -369,5 +369,10 @@ class LstmApp(Intervene, Effects, AppState, Workers, Actions, Find, Files, Watch
             self.unit = message.unit
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        self.run_text(event.value)
+        if not event.value and self.text and not self._text_fits_input():
+            # The line is empty because the text on screen cannot stand in it (its note says so): Enter
+            # there keeps that text, as it reruns one the line holds, instead of dropping it for nothing.
+            self.notify(f"kept the {len(self.text):,} characters on screen: type a sequence to replace them")
+        else:
+            self.run_text(event.value)
         self.set_focus(None)

@@ -614,8 +614,12 @@ async def test_breakpoints_stop_both_ways_and_can_be_disabled_and_deleted():
         assert not app.breakpoints[0].enabled
         await pilot.press("escape", "end", "C")
         assert app.k == len("ab(cd(ef") - 1  # disabled: no stop
-        await pilot.press("B", "d", "escape")
+        said = [n.message for n in app._notifications if n.message.startswith("no breakpoints enabled")]
+        assert said[-1] == "no breakpoints enabled: 1 turned off (B lists them, space turns one on); b adds one"
+        await pilot.press("B", "d", "escape", "C")
         assert app.breakpoints == []
+        said = [n.message for n in app._notifications if n.message.startswith("no breakpoints enabled")]
+        assert said[-1] == "no breakpoints enabled: press b to add one"
 
 
 async def test_breakpoint_text_is_shown_as_typed_not_as_markup():

@@ -52,7 +52,9 @@ class Find:
             self.notify("breakpoint scan stopped")
             return
         if not any(bp.enabled for bp in self.breakpoints):
-            self.notify("no breakpoints enabled: press b to add one", severity="warning")
+            n = len(self.breakpoints)  # all of them turned off in B: say how to turn one on
+            again = f"{n} turned off (B lists them, space turns one on); b adds one" if n else "press b to add one"
+            self.notify(f"no breakpoints enabled: {again}", severity="warning")
             return
         if not self.steps:
             return

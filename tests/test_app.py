@@ -1217,3 +1217,29 @@ async def test_opening_a_model_drops_a_breakpoint_past_its_widths():
         assert [b.text for b in app.breakpoints] == ["t > 2"]
         said = [n.message for n in app._notifications if n.message.startswith("opened")]
         assert len(said) == 1 and "'c[40] > 0'" in said[0], said
+
+
+@pytest.mark.parametrize("cell, layers", [("lstm", 1), ("gru", 1), ("rnn_tanh", 2)])
+async def test_the_b_and_w_prompts_give_examples_in_the_models_own_names(cell, layers):
+    """A GRU's b prompt offered 'abs(c).max() > 3' and its W prompt 'c[12]*o[12]   max(f)': copied, each
+    was refused with 'unknown name'. Every example shown must be accepted as it is."""
+    from lstm_tui.widgets.prompt import PromptScreen
+
+    app = LstmApp(load_model("random", hidden=16, seed=0, cell=cell, layers=layers), text="hello there")
+    async with app.run_test(size=(120, 40)) as pilot:
+        for key, add in (("b", app._add_breakpoint), ("W", app._add_watch_expression)):
+            await pilot.press(key)
+            await pilot.pause()
+            assert isinstance(app.screen, PromptScreen)
+            shown = app.screen._hint.split("e.g.")[1].split(".  Names")[0].split("(the same text")[0]
+            said = [e.strip() for e in shown.split("   ") if e.strip()]
+            assert len(said) >= 2, shown
+            await pilot.press("escape")
+            for text in said:
+                add(text)
+                await pilot.pause()
+                assert not app.refused, (text, [n.message for n in app._notifications])
+            if key == "b":
+                assert [bp.text for bp in app.breakpoints] == said
+            else:
+                assert [w[0] for w in app.watch_exprs] == said

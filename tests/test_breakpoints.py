@@ -616,3 +616,17 @@ def test_the_readme_describes_the_language_the_code_knows():
     assert {n for cell in ("lstm", "gru", "rnn_tanh") for n in names_for(cell, True)} <= words
     for limit in (f"{MAX_LENGTH} characters", f"{bp_module.MAX_DEPTH} levels", f"at most {bp_module.MAX_EXPONENT}"):
         assert limit in section
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn_tanh", "rnn_relu"])
+@pytest.mark.parametrize("has_head", [True, False])
+def test_the_prompts_examples_compile_for_every_cell(cell, has_head):
+    """The b and W prompts show these: each must be accepted by the model it is shown for."""
+    from lstm_tui.core.blocks import examples_for
+    from lstm_tui.core.breakpoints import compile_breakpoint, compile_expression
+
+    for text in examples_for(cell, has_head):
+        compile_breakpoint(text, cell, has_head)
+    for text in examples_for(cell, has_head, watch=True):
+        compile_expression(text, cell, has_head)
+    assert any("y" in e for e in examples_for(cell, True)) and not any("y." in e for e in examples_for(cell, False))

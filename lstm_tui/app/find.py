@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..core import explain
+from ..core.blocks import examples_for
 from ..core.breakpoints import compile_breakpoint, find_next, names_for
 from ..core.checkpoint import CheckpointedTrace
 from ..core.errors import InputError, UserError
@@ -16,9 +17,10 @@ class Find:
     """Mixed into ``LstmApp``: the keys that look for a step or a unit."""
 
     def action_add_breakpoint(self) -> None:
+        cell, head = self.trace.cell, self.trace.has_head
         hint = (
-            "a condition on this step's numbers, e.g.  f[3] < 0.1   abs(c).max() > 3   token == \"(\"   "
-            "y.argmax() != next_token.  Names: " + ", ".join(names_for(self.trace.cell, self.trace.has_head))
+            f"a condition on this step's numbers, e.g.  {'   '.join(examples_for(cell, head))}.  Names: "
+            + ", ".join(names_for(cell, head))
         )
         self.push_screen(PromptScreen("add a breakpoint", hint, self.refused.pop("b", "")), self._add_breakpoint)
 

@@ -15,6 +15,7 @@ import numpy as np
 from textual.message import Message
 from textual.worker import get_current_worker
 
+from ..core.blocks import examples_for
 from ..core.breakpoints import compile_expression, names_for
 from ..core.checkpoint import CheckpointedTrace
 from ..core.errors import InputError, clip
@@ -43,10 +44,11 @@ class Watching:
     """Mixed into ``LstmApp``: the ``W`` key and the series of the watched expressions."""
 
     def action_watch_expression(self) -> None:
+        cell, head = self.trace.cell, self.trace.has_head
         hint = (
-            "any expression of the breakpoint language, plotted at every step, e.g.  c[12]*o[12]   max(f)   "
-            "h[3]-h[4]   (the same text again unpins it).  Names: "
-            + ", ".join(names_for(self.trace.cell, self.trace.has_head))
+            f"any expression of the breakpoint language, plotted at every step, e.g.  "
+            f"{'   '.join(examples_for(cell, head, watch=True))}   (the same text again unpins it).  Names: "
+            + ", ".join(names_for(cell, head))
         )
         self.push_screen(PromptScreen("watch an expression", hint, self.refused.pop("W", "")), self._add_watch_expression)
 

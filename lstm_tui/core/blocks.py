@@ -37,6 +37,21 @@ def names_for(cell: str, has_head: bool) -> tuple[str, ...]:
     return QUANTITIES[cell] + prev + ("x",) + head + ("t", "layer") + tuple(TOKEN_SHIFT) + tuple(ID_SHIFT)
 
 
+#: Examples for the b and W prompts, in each cell's own names (a GRU has no c or f to copy).
+_EXAMPLES = {
+    "lstm": (("f[3] < 0.1", "abs(c).max() > 3"), ("c[12]*o[12]", "max(f)", "h[3]-h[4]")),
+    "gru": (("z[3] > 0.9", "abs(h).max() > 0.9"), ("z[1]*h[1]", "max(r)", "h[3]-h[4]")),
+}
+
+
+def examples_for(cell: str, has_head: bool, watch: bool = False) -> tuple[str, ...]:
+    """Expressions to show as examples: conditions for a breakpoint, or numbers to watch (``watch``)."""
+    conditions, numbers = _EXAMPLES.get(cell, (("h[3] > 0.5", "abs(h).max() > 0.9"), ("h[1]*h[2]", "max(h)", "h[3]-h[4]")))
+    if watch:
+        return numbers
+    return conditions + ('token == "("',) + (("y.argmax() != next_token",) if has_head else ())
+
+
 def kind_of(name: str) -> str:
     """What a name holds at each step: "int" (one whole number), "token", or "float" (a vector)."""
     return "int" if name in ("t", "layer", *ID_SHIFT) else "token" if name in (*TOKEN_SHIFT, "top") else "float"

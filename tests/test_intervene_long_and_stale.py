@@ -15,6 +15,7 @@ from lstm_tui.app import LstmApp
 from lstm_tui.core.checkpoint import CheckpointedTrace
 from lstm_tui.core.interventions import Patch, difference, intervene
 from lstm_tui.core.registry import load_demo
+from lstm_tui.core.trace import Trace
 
 TEXT = "(()(()))((()))"
 SOURCE = "((((()))))))()"
@@ -37,6 +38,30 @@ async def test_the_diff_mode_on_a_long_input_kept_as_checkpoints_is_refused_in_o
         await pilot.pause()
         assert app.compare_mode is None and app.trace is clean
         assert app.is_running
+
+
+async def test_a_patch_refused_on_a_long_input_says_how_long_an_input_may_be(monkeypatch):
+    """'patches need a shorter input' left the user guessing how much shorter: the refusal names the
+    longest input this model keeps whole."""
+    from lstm_tui.core.checkpoint import bytes_per_step
+
+    m = load_demo("brackets")
+    monkeypatch.setattr(LstmApp, "FULL_TRACE_BYTES", 10 * bytes_per_step(m))  # 10 steps kept whole at most
+    app = LstmApp(m, text=TEXT)
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert isinstance(app.trace, CheckpointedTrace) and app.tracing is None
+        await pilot.press("!")
+        await pilot.pause()
+        assert app.screen is app.screen_stack[0]  # no prompt
+        said = [n.message for n in app._notifications if "checkpoints" in n.message]
+        assert said == [f"this sequence ({len(TEXT)} steps) is kept as checkpoints (it is long): patches need "
+                        "inputs of at most 10 steps for this model"]
+        app.run_text(TEXT[:10])
+        await pilot.pause()
+        assert isinstance(app.trace, Trace)  # as said: 10 steps are kept whole, and patched
+        await pilot.press("!", "0", "enter")
+        await settle(pilot, app, lambda: app.patches)
+        assert len(app.patches) == 1
 
 
 async def test_the_diff_mode_waits_for_the_input_to_be_traced(gated):

@@ -16,7 +16,7 @@ from functools import partial
 import numpy as np
 from textual.message import Message
 
-from ..core.checkpoint import CheckpointedTrace
+from ..core.checkpoint import CheckpointedTrace, bytes_per_step
 from ..core.errors import UserError
 from ..core.interventions import Patch, PatchSyntaxError, difference, nonfinite, parse_patch, prompt_patch
 from ..core.patch_buffer import first_patched_step, intervene_into, spare_run
@@ -156,8 +156,12 @@ class Intervene:
         if self.tracing is not None:  # the next steps traced would replace what is shown
             self.notify(f"the input is still being traced: {verb} it once it is done", severity="warning")
             return False
-        if any(isinstance(run, CheckpointedTrace) for run in (self.clean, *others)):
-            self.notify(f"this sequence is kept as checkpoints (it is long): {needs} a shorter input", severity="error")
+        long = next((run for run in (self.clean, *others) if isinstance(run, CheckpointedTrace)), None)
+        if long is not None:
+            what = "this sequence" if long is self.clean else "the source input"
+            most = self.FULL_TRACE_BYTES // bytes_per_step(self.model)  # what a whole trace may hold of this model
+            self.notify(f"{what} ({long.steps:,} steps) is kept as checkpoints (it is long): {needs} inputs "
+                        f"of at most {most:,} steps for this model", severity="error")
             return False
         return True
 

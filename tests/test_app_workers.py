@@ -436,3 +436,39 @@ async def test_the_late_answer_of_a_stopped_scan_is_not_taken_for_the_next_ones(
         held_scan.open.set()
         await settle(pilot, lambda: app.scanning is None)
         assert app.k == LONG.index("z")
+
+
+async def test_export_waits_for_the_input_to_be_traced_and_says_how_to_export_a_long_one(gated, tmp_path, monkeypatch):
+    """e while a long input was still traced wrote the steps traced so far (63,883 of 150,000) as if
+    they were the input, and said only 'wrote'. A trace kept as checkpoints names the command that writes it."""
+    monkeypatch.chdir(tmp_path)
+    app = LstmApp(random_model(hidden=8, seed=0), text=LONG)
+    async with app.run_test(size=(120, 40)) as pilot:
+        gated.gate.release()  # one chunk of the long input
+        await settle(pilot, lambda: app.trace.steps > 0)
+        assert app.tracing is not None
+        await pilot.press("e", "enter")  # the prompt offers trace.npz
+        await pilot.pause()
+        assert not (tmp_path / "trace.npz").exists()
+        said = [n.message for n in app._notifications if "still being traced" in n.message]
+        assert said and said[-1].startswith("the input is still being traced (500 of 3,000 steps)")
+        for _ in range(10):
+            gated.gate.release()
+        await settle(pilot, lambda: app.tracing is None)
+        await pilot.press("e", "enter")
+        await settle(pilot, lambda: (tmp_path / "trace.npz").exists())
+        with np.load(tmp_path / "trace.npz") as npz:
+            assert npz["h"].shape[1] == len(LONG)
+
+
+async def test_export_of_a_trace_kept_as_checkpoints_names_the_command_that_writes_it(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(LstmApp, "FULL_TRACE_BYTES", 0)  # kept as checkpoints
+    app = LstmApp(random_model(hidden=8, seed=0), text="hello world")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, lambda: app.tracing is None and isinstance(app.trace, CheckpointedTrace))
+        await pilot.press("e", "enter")
+        await pilot.pause()
+        said = [n.message for n in app._notifications if "checkpoints" in n.message]
+        assert len(said) == 1 and "lstm-tui export -o trace.npz" in said[0] and "\n" not in said[0]
+        assert not (tmp_path / "trace.npz").exists()

@@ -472,3 +472,30 @@ async def test_export_of_a_trace_kept_as_checkpoints_names_the_command_that_writ
         said = [n.message for n in app._notifications if "checkpoints" in n.message]
         assert len(said) == 1 and "lstm-tui export -o trace.npz" in said[0] and "\n" not in said[0]
         assert not (tmp_path / "trace.npz").exists()
+
+
+async def test_go_to_a_step_or_token_not_yet_traced_says_so(gated):
+    """While a long input was traced, g 2900 said 'step 2900 is outside 1..500' of a 3,000-step input,
+    and a token not among the steps traced so far 'is not in the sequence'."""
+    app = LstmApp(random_model(hidden=8, seed=0), text=LONG + "Z")
+    async with app.run_test(size=(120, 40)) as pilot:
+        gated.gate.release()  # one chunk of the long input
+        await settle(pilot, lambda: app.trace.steps > 0)
+        assert app.tracing is not None and app.steps == 500
+        await pilot.press("g", *"2900", "enter")
+        await pilot.pause()
+        assert app.k == 0
+        said = [n.message for n in app._notifications]
+        assert said[-1] == "step 2,900 is not traced yet (500 of 3,001 steps so far): g again once it is"
+        await pilot.press("g", "Z", "enter")
+        await pilot.pause()
+        said = [n.message for n in app._notifications]
+        assert said[-1] == "token 'Z' is not in the 500 steps traced so far (of 3,001)"
+        await pilot.press("g", *"4000", "enter")
+        await pilot.pause()
+        assert [n.message for n in app._notifications][-1] == "step 4000 is outside 1..3001"  # the input's steps
+        for _ in range(10):
+            gated.gate.release()
+        await settle(pilot, lambda: app.tracing is None)
+        await pilot.press("g", *"2900", "enter", "g", "Z", "enter")
+        await settle(pilot, lambda: app.k == len(LONG))

@@ -138,14 +138,21 @@ class Actions:
             if text.isascii() and text.isdigit():  # (² is a digit to str.isdigit, not to int)
                 t = whole_number(text)  # (5,000 digits: out of range, not int()'s ValueError)
                 if not 1 <= t <= self.steps:
-                    self.notify(f"step {t} is outside 1..{self.steps}", severity="error")
+                    if self.tracing is not None and self.steps < t <= self.tracing[1]:  # there, but not yet traced
+                        self.notify(f"step {t:,} is not traced yet ({self.steps:,} of {self.tracing[1]:,} steps so "
+                                    "far): g again once it is", severity="warning")
+                    else:
+                        last = self.steps if self.tracing is None else self.tracing[1]
+                        self.notify(f"step {t} is outside 1..{last}", severity="error")
                     return
                 self.k = t - 1
                 return
             k = find_token(self.trace.tokens, text, self.k, 1, wrap=True)
             if k is None:
                 shown = clip(token_label(text))  # a pasted page is not said back whole
-                self.notify(f"token {shown!r} is not in the sequence", severity="error")
+                where = "the sequence" if self.tracing is None else (
+                    f"the {self.steps:,} steps traced so far (of {self.tracing[1]:,})")
+                self.notify(f"token {shown!r} is not in {where}", severity="error")
                 return
             if k == self.k:
                 self.notify(f"no other {token_label(text)!r} in the sequence")

@@ -499,3 +499,26 @@ async def test_go_to_a_step_or_token_not_yet_traced_says_so(gated):
         await settle(pilot, lambda: app.tracing is None)
         await pilot.press("g", *"2900", "enter", "g", "Z", "enter")
         await settle(pilot, lambda: app.k == len(LONG))
+
+
+async def test_esc_in_the_input_line_while_tracing_gives_back_the_text_traced(gated):
+    """Esc gives back the sequence on screen, but not while a worker traced: '((((' typed and left with
+    Esc stayed in the line above the panels of the long input, after it was traced too."""
+    app = LstmApp(random_model(hidden=8, seed=0), text=LONG)
+    async with app.run_test(size=(120, 40)) as pilot:
+        gated.gate.release()  # one chunk of the long input
+        await settle(pilot, lambda: app.trace.steps > 0)
+        assert app.tracing is not None
+        line = app.query_one("#input")
+        await pilot.press("slash", "ctrl+u", *"((((", "escape")
+        await pilot.pause()
+        assert line.value == LONG and app.focused is None
+        app.run_text("ab " * 1500)  # another long text, before its first chunk: it is the one in the line
+        await pilot.pause()
+        await pilot.press("slash", "ctrl+u", *"))", "escape")
+        await pilot.pause()
+        assert line.value == "ab " * 1500
+        for _ in range(10):
+            gated.gate.release()
+        await settle(pilot, lambda: app.tracing is None)
+        assert app.text == "ab " * 1500 and line.value == app.text

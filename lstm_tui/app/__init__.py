@@ -215,9 +215,11 @@ class LstmApp(Intervene, Effects, AppState, Workers, Actions, Find, Files, Watch
             return Content(title)
         return Content.assemble((f"{title} ", ""), (f"— {sub_title}", "dim"))
 
-    def _text_fits_input(self) -> bool:
-        """Whether the text can stand in the one-line input as it is (no control characters, not huge)."""
-        return self.frames is None and self.text.isprintable() and len(self.text) <= 10_000
+    def _text_fits_input(self, text: str | None = None) -> bool:
+        """Whether the text (``text``, else the one on screen) can stand in the one-line input as it is (no
+        control characters, not huge)."""
+        text = self.text if text is None else text
+        return self.frames is None and text.isprintable() and len(text) <= 10_000
 
     def _input_placeholder(self) -> str:
         if self.frames is not None:

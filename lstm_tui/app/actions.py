@@ -184,8 +184,9 @@ class Actions:
         """Esc: leave the input line; from it, with the sequence on screen back in it (as a browser's address
         bar gives back the page's address), not a text that was never run."""
         line = self.query_one("#input", Input)
-        if self.focused is line and self.tracing is None:
-            line.value = self.text if self._text_fits_input() else ""
+        if self.focused is line:  # (while a text is traced, that text: the one on screen may not be it yet)
+            text = self._traced_text if self.tracing is not None else self.text
+            line.value = text if self._text_fits_input(text) else ""
         self.set_focus(None)
 
     def action_help_quit(self) -> None:

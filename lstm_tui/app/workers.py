@@ -82,6 +82,7 @@ class Workers:
         """Trace ``inputs`` in a worker thread, showing the steps done as they come."""
         self._trace_gen += 1
         self.tracing = (0, len(inputs))
+        self._traced_text = text  # what Esc puts back in the input line until it is the text on screen
         update(self._status, self.status_line())
         self.run_worker(
             partial(self._trace_in_thread, inputs, text, self._trace_gen),

@@ -237,3 +237,24 @@ async def test_the_gradient_view_of_a_long_run_names_the_targets_own_step(monkey
             head = str(app.query_one("#grad-head").render())
             assert f"{target}" in head and f"at step {len(text)} =" in head, head
             assert f"steps {len(text) - 31}-{len(text)}" in head
+
+
+async def test_t_on_a_model_without_a_head_says_there_is_one_target():
+    """Without an output head Σ h is the only target: the view offered '(T: switch target)' and T did
+    nothing at all."""
+    from lstm_tui.app import LstmApp
+
+    rnn = random_model(hidden=6, seed=0, embed=3)
+    model = Model(layers=rnn.layers, name="bare")  # no embedding, no head: it reads frames
+    frames = np.random.default_rng(0).standard_normal((12, 3)).astype(np.float32)
+    app = LstmApp(model, frames=frames)
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert not app.trace.has_head
+        await pilot.press("end", "5")
+        await pilot.pause()
+        head = str(app.query_one("#grad-head").render())
+        assert "Σ h of layer 1 at step 12" in head and "T: switch" not in head and "no output head" in head
+        await pilot.press("T")
+        await pilot.pause()
+        assert any("no output head" in n.message for n in app._notifications)
+        assert "Σ h of layer 1 at step 12" in str(app.query_one("#grad-head").render())

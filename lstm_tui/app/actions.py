@@ -85,7 +85,10 @@ class Actions:
         self._show_view("gradients")
 
     def action_grad_target(self) -> None:
-        self.grad_target = None if self.grad_target == "sum-h" else "sum-h"
+        if not self.trace.has_head:  # Σ h is its one target: T would switch to the same
+            self.notify("this model has no output head: Σ h of the last layer is the one gradient target")
+        else:
+            self.grad_target = None if self.grad_target == "sum-h" else "sum-h"
         self._show_view("gradients")
 
     def _show_view(self, view: str) -> None:

@@ -98,7 +98,8 @@ class GradientView(VerticalScroll, can_focus=False):
             later = len(saliency) > k + 1  # a backward direction: the steps after t reach the target too
             head.update(
                 Text.assemble(
-                    ("target: ", "bold"), label, f" = {value:+.4f}   (T: switch target)",
+                    ("target: ", "bold"), label,
+                    f" = {value:+.4f}   " + ("(T: switch target)" if tr.has_head else "(no output head: the one target)"),
                     *(("\n", note) if note else ()),
                     *(("\n", (LATER, "dim")) if later else ()),
                 )

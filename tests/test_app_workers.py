@@ -494,6 +494,9 @@ async def test_go_to_a_step_or_token_not_yet_traced_says_so(gated):
         await pilot.press("g", *"4000", "enter")
         await pilot.pause()
         assert [n.message for n in app._notifications][-1] == "step 4000 is outside 1..3001"  # the input's steps
+        await pilot.press("end", "right_square_bracket")  # ] past the steps traced so far
+        await pilot.pause()
+        assert [n.message for n in app._notifications][-1].endswith(" in the 500 steps traced so far (of 3,001)")
         for _ in range(10):
             gated.gate.release()
         await settle(pilot, lambda: app.tracing is None)

@@ -126,7 +126,9 @@ class Actions:
             return
         k = find_token(self.trace.tokens, self.trace.tokens[self.k], self.k, direction)
         if k is None:
-            self.notify(f"no {'later' if direction > 0 else 'earlier'} {token_label(self.trace.tokens[self.k])!r}")
+            so_far = "" if self.tracing is None or direction < 0 else (
+                f" in the {self.steps:,} steps traced so far (of {self.tracing[1]:,})")
+            self.notify(f"no {'later' if direction > 0 else 'earlier'} {token_label(self.trace.tokens[self.k])!r}{so_far}")
         else:
             self.k = k
 

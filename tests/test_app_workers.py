@@ -525,3 +525,22 @@ async def test_esc_in_the_input_line_while_tracing_gives_back_the_text_traced(ga
             gated.gate.release()
         await settle(pilot, lambda: app.tracing is None)
         assert app.text == "ab " * 1500 and line.value == app.text
+
+
+async def test_a_unit_search_while_tracing_says_it_compared_the_steps_traced_so_far(gated):
+    """Its scores compare the range with the steps outside it: while tracing, only those traced so far,
+    which the heading did not say (a long trace kept as checkpoints says which steps it compared)."""
+    app = LstmApp(random_model(hidden=8, seed=0), text=LONG)
+    async with app.run_test(size=(120, 40)) as pilot:
+        gated.gate.release()  # one chunk of the long input
+        await settle(pilot, lambda: app.trace.steps > 0)
+        assert app.tracing is not None
+        await pilot.press("s", "ctrl+u", *"5-9 > 0.1", "enter")
+        await pilot.pause()
+        assert app.search_results[0] == "c > 0.1 in steps 5-9, outside: the 500 steps traced so far"
+        for _ in range(10):
+            gated.gate.release()
+        await settle(pilot, lambda: app.tracing is None)
+        await pilot.press("s", "ctrl+u", *"5-9 > 0.1", "enter")
+        await pilot.pause()
+        assert app.search_results[0] == "c > 0.1 in steps 5-9"

@@ -121,6 +121,8 @@ class Find:
                 hi = min(self.steps, lo + n)
                 tr = tr.window(lo, hi, keep=False)
                 outside = f", outside: steps {lo + 1:,}-{hi:,} only"
+            elif self.tracing is not None:  # the steps still to come are not compared: said, as above
+                outside = f", outside: the {self.steps:,} steps traced so far"
             results = explain.unit_search(tr, q, self.layer, start - lo, stop - lo, threshold, absolute=absolute)
             results = [(unit_row(tr, q, self.layer, u), score) for u, score in results]  # a projected h's rows
         except UserError as exc:

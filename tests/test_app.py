@@ -1243,3 +1243,18 @@ async def test_the_b_and_w_prompts_give_examples_in_the_models_own_names(cell, l
                 assert [bp.text for bp in app.breakpoints] == said
             else:
                 assert [w[0] for w in app.watch_exprs] == said
+
+
+async def test_a_pinned_unit_of_an_empty_sequence_shows_no_value():
+    """With no steps, the pinned unit's value was drawn as +0.0000, a number no step has; an
+    expression's says 'n/a here'."""
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("m", "W", *"h[1]", "enter")
+        await pilot.pause()
+        app.run_text("")
+        await pilot.pause()
+        console = Console(width=120, record=True, file=io.StringIO())
+        console.print(app.query_one("#watch-values").content)
+        shown = console.export_text()
+        assert app.trace.steps == 0 and "+0.0000" not in shown and shown.count("n/a here") == 2, shown

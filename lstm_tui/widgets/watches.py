@@ -93,10 +93,9 @@ class Watches(Vertical):
                 s, edges = summary.mean[:, j], summary.edges
             else:
                 s = trace.series(q, layer, j)
-            now = float(trace.value(q, layer, k)[j]) if trace.steps else 0.0
             label = f"{q}[{j}]" if trace.num_layers == 1 else f"{q}[{j}] l{layer + 1}"
             series[label] = s
-            rows.append((label, s, f"{now:+.4f}"))
+            rows.append((label, s, f"{float(trace.value(q, layer, k)[j]):+.4f}" if trace.steps else "n/a here"))
         for text, layer, s in exprs:
             label = text if trace.num_layers == 1 else f"{text} l{layer + 1}"
             if s is None:

@@ -566,6 +566,19 @@ async def test_effect_map_prompt_fields_and_refusals():
             assert words in said.message and len(said.message) < 120, said.message
 
 
+async def test_an_effect_map_of_src_without_a_source_says_which_key_types_one():
+    """'the value src needs a source input' named no way to give one in the app (the ! prompt says I)."""
+    app = brackets()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("E")
+        await pilot.pause()
+        app.screen.query_one("Input").value = "q=c value=src"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.effect_shown is None
+        assert list(app._notifications)[-1].message == "effect map: the value src needs a source input: I types one"
+
+
 async def test_effect_map_cursor_enter_and_click_go_to_the_cell():
     app = brackets()
     async with app.run_test(size=(120, 40)) as pilot:

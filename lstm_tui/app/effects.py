@@ -94,6 +94,8 @@ class Effects:
             value = f.get("value", "0")
             if value != "src" and not NUMBER.fullmatch(value):
                 raise UserError(f"effect map: value {clip(value)!r}: expected a number or src")
+            if value == "src" and self.source is None:  # the core's message names no key of the app's
+                raise UserError("effect map: the value src needs a source input: I types one")
             layer = _whole(f, "layer", self.layer + 1, self.clean.num_layers)
             step = _whole(f, "step", self.k + 1, self.clean.steps)
             em = EffectMap(self.model, self.clean, f.get("q", self.history_quantity), layer - 1,

@@ -14,6 +14,7 @@ from lstm_tui.core import Layer, Model, random_model
 from lstm_tui.core.errors import InputError
 from lstm_tui.core.explain import (
     GATE_ACTIVATIONS,
+    bin_means,
     bin_of,
     bin_time,
     frozen_units,
@@ -279,6 +280,21 @@ def test_bin_time_never_exceeds_the_width_and_covers_every_step(T, width, how):
             assert abs(values[0, k]) <= abs(binned[0, b]) + 1e-15
     if how == "mean" and T:
         np.testing.assert_allclose((binned * sizes).sum(axis=1), values.sum(axis=1), atol=1e-9)
+
+
+def test_bin_means_leave_out_what_is_not_finite_and_match_bin_time_on_finite_values():
+    """One binning of a series for the watches' plot, their values and the sparklines: a NaN step (a watch
+    that failed there) or an inf one (a patched run past float's range) must not blank its whole bin."""
+    values = np.arange(10, dtype=float)
+    edges = np.array([0, 2, 5, 7, 10])
+    np.testing.assert_allclose(bin_means(values, edges), bin_time(values[None], 4)[0][0])
+    values[[2, 3]] = np.nan, np.inf
+    values[[5, 6]] = np.nan
+    got = bin_means(values, edges)
+    assert got[0] == 0.5 and got[1] == 4.0 and np.isnan(got[2]) and got[3] == 8.0
+    short = bin_means(np.ones(6), edges)  # steps past the values: their bins are empty
+    assert short[:2].tolist() == [1.0, 1.0] and short[2] == 1.0 and np.isnan(short[3])
+    assert bin_means(values, np.array([0])).shape == (0,)
 
 
 def test_the_gru_reset_line_writes_out_what_it_scales():

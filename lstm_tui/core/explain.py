@@ -211,6 +211,21 @@ def bin_time(values: np.ndarray, width: int, how: str = "mean") -> tuple[np.ndar
     return np.where(np.abs(hi) >= np.abs(lo), hi, lo), edges
 
 
+def bin_means(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """The means (n,) of ``values`` (T,) over the bins ``edges[b] <= k < edges[b + 1]`` (n + 1 strictly
+    increasing edges from 0), NaN and ±inf left out: NaN for a bin with no finite value, or past the values."""
+    if len(edges) < 2:
+        return np.zeros(0)
+    v = np.asarray(values, dtype=np.float64)[: edges[-1]]
+    if len(v) < edges[-1]:  # (steps the values do not reach: empty bins)
+        v = np.concatenate([v, np.full(edges[-1] - len(v), np.nan)])
+    ok = np.isfinite(v)
+    sums = np.add.reduceat(np.where(ok, v, 0.0), edges[:-1])
+    counts = np.add.reduceat(ok.astype(np.int64), edges[:-1])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+
+
 def bin_of(edges: np.ndarray, k: int) -> int:
     """The column of ``bin_time``'s ``edges`` that holds 0-based step k (to mark the current step)."""
     return int(np.searchsorted(edges, k, side="right")) - 1

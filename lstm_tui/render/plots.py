@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..core.errors import install_hint
+from .sparkline import bin_columns
 
 MISSING = f"plots need textual-plotext: {install_hint('plots')}"
 
@@ -230,7 +231,9 @@ def series_figure(
         xs = np.arange(1, len(v) + 1) if x is None else np.asarray(x, dtype=np.float64)
         if len(xs):
             first, last = min(first, float(xs.min())), max(last, float(xs.max()))
-        xs, v = bin_means(xs, v, 2 * max(width, 1))
+        if len(v) > 2 * max(width, 1):
+            v, starts = bin_columns(v, 2 * max(width, 1))
+            xs = xs[starts]
         ok = np.isfinite(v)
         if ok.any():
             lo, hi = min(lo, float(v[ok].min())), max(hi, float(v[ok].max()))
@@ -244,18 +247,4 @@ def series_figure(
         fig.xticks(step_ticks(first, last, width))
     fig.title(title)
     return fig
-
-
-def bin_means(x: np.ndarray, v: np.ndarray, most: int) -> tuple[np.ndarray, np.ndarray]:
-    """(x, v) as they are when at most ``most`` points; else the means of ``v`` over ``most`` bins of
-    equal size (NaN and ±inf left out; NaN for a bin without a finite value), each at its first x."""
-    if len(v) <= most:
-        return x, v
-    starts = np.unique(np.linspace(0, len(v), most + 1).astype(np.int64)[:-1])
-    ok = np.isfinite(v)
-    sums = np.add.reduceat(np.where(ok, v, 0.0), starts)
-    counts = np.add.reduceat(ok.astype(np.int64), starts)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        means = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
-    return x[starts], means
 

@@ -5,20 +5,20 @@ from __future__ import annotations
 import numpy as np
 from rich.text import Text
 
+from ..core.explain import bin_means
+
 BLOCKS = "▁▂▃▄▅▆▇█"
 
 
 def bin_columns(values: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
     """Split ``values`` (T,) into at most ``width`` bins of whole steps.
 
-    Returns (means (n,), starts (n,)): each bin's mean and its first step.
+    Returns (means (n,), starts (n,)): each bin's mean (of its finite values) and its first step.
     """
     T = len(values)
     n = max(1, min(T, width))
-    starts = (np.arange(n) * T) // n
-    sums = np.add.reduceat(np.asarray(values, dtype=np.float64), starts) if T else np.zeros(0)
-    counts = np.diff(np.append(starts, T))
-    return (sums / np.maximum(counts, 1)) if T else sums, starts
+    edges = (np.arange(n + 1) * T) // n
+    return (bin_means(values, edges) if T else np.zeros(0)), edges[:-1]
 
 
 def sparkline(values: np.ndarray, width: int, k: int | None = None, lo: float | None = None, hi: float | None = None) -> Text:

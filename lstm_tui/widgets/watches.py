@@ -11,7 +11,7 @@ from textual.containers import Vertical
 from textual.widgets import Static
 
 from ..core.checkpoint import CheckpointedTrace
-from ..core.explain import bin_of
+from ..core.explain import bin_means, bin_of
 from ..core.trace import Trace
 from ..render import plots
 from ..render.sparkline import sparkline
@@ -103,7 +103,7 @@ class Watches(Vertical):
                 continue
             now = s[k] if 0 <= k < len(s) else np.nan
             if long and edges is not None:  # on the pins' bins, so that one axis serves all
-                s = _bin_means(s, edges)
+                s = bin_means(s, edges)
             series[label] = s
             rows.append((label, s, "n/a here" if not np.isfinite(now) else f"{now:+.4f}"))
         # x: steps 1..T, or each bin's first step for a long run's bin means
@@ -126,13 +126,3 @@ class Watches(Vertical):
             values.add_row(*cells)
         self.query_one("#watch-values", Static).update(values)
 
-
-def _bin_means(s: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """Means of ``s`` over the bins ``edges[b] <= k < edges[b + 1]`` (n + 1 edges, n bins), NaN ignored."""
-    out = np.full(len(edges) - 1, np.nan)
-    for n in range(len(edges) - 1):
-        part = s[edges[n] : edges[n + 1]]
-        part = part[np.isfinite(part)]
-        if part.size:
-            out[n] = part.mean()
-    return out

@@ -278,3 +278,99 @@ def test_write_npz_refuses_a_path_that_is_not_a_file_name(lm, tmp_path, path):
 def test_write_npz_refuses_what_is_not_a_trace(tmp_path, trace):
     refused(lambda: lstm_tui.write_npz(trace, tmp_path / "t.npz"), "write_npz trace: expected a Trace")
     assert not list(tmp_path.iterdir())
+
+
+# ---------------------------------------------------------------------------
+# The readers of a trace (model.trace(...)) and of one kept as checkpoints
+
+
+@pytest.fixture(scope="module", params=["Trace", "CheckpointedTrace"])
+def read(request, lm):
+    """A run of 5 steps, 1 layer of 6 units, as a Trace and as a CheckpointedTrace (windows of 2 steps)."""
+    from lstm_tui.core.checkpoint import checkpointed
+
+    model, clean = lm
+    return clean if request.param == "Trace" else checkpointed(model, "hello", window=2)
+
+
+READERS = {  # name -> (call with the bad argument, the argument's name, what the message expects)
+    "width-layer": (lambda t, b: t.width("h", b), "layer", "a 0-based layer from 0 to 0"),
+    "state_before-layer": (lambda t, b: t.state_before("h", b, 1), "layer", "a 0-based layer from 0 to 0"),
+    "state_before-k": (lambda t, b: t.state_before("c", 0, b), "k", "a 0-based step from 0 to 5 (5: after the last"),
+    "value-layer": (lambda t, b: t.value("h", b, 1), "layer", "a 0-based layer"),
+    "value-k": (lambda t, b: t.value("h_prev", 0, b), "k", "a 0-based step from 0 to 4"),
+    "series-j": (lambda t, b: t.series("h", 0, b), "j", "a unit from 0 to 5"),
+    "series-start": (lambda t, b: t.series("h", 0, 1, b), "start", "a 0-based step"),
+    "states_before-start": (lambda t, b: t.states_before("h", 0, b, 3), "start", "a 0-based step"),
+    "states_before-stop": (lambda t, b: t.states_before("h", 0, 0, b), "stop", "a 0-based step, or None"),
+    "window-start": (lambda t, b: t.window(b, 3), "start", "a 0-based step"),
+    "window-stop": (lambda t, b: t.window(0, b), "stop", "a 0-based step"),
+    "abs_max-layer": (lambda t, b: t.abs_max("c", b), "layer", "a 0-based layer"),
+    "reverse_flags-layer": (lambda t, b: t.reverse_flags(b), "layer", "a 0-based layer"),
+}
+
+
+def _reader_cases():
+    for reader, (_, arg, _) in READERS.items():
+        for bad, name in zip(NOT_WHOLE, NOT_WHOLE_IDS):
+            if bad is None and arg == "stop" and reader.startswith("states_before"):
+                continue  # (None: to the end)
+            yield pytest.param(reader, bad, id=f"{reader}-{name}")
+
+
+@pytest.mark.parametrize("reader,bad", list(_reader_cases()))
+def test_a_trace_reader_refuses_an_argument_that_is_not_a_whole_number(read, reader, bad):
+    call, arg, expected = READERS[reader]
+    message = refused(lambda: call(read, bad), f"{arg} ", expected)
+    if isinstance(bad, bool):
+        assert "not a bool" in message
+
+
+@pytest.mark.parametrize("reader,bad", [
+    ("width-layer", 1), ("width-layer", -2), ("width-layer", 10**30), ("value-layer", 1),
+    ("state_before-layer", 3), ("abs_max-layer", -2), ("reverse_flags-layer", 1),
+    ("state_before-k", 6), ("state_before-k", -1), ("value-k", 5), ("value-k", -1), ("value-k", np.int64(9)),
+    ("series-j", 6), ("series-j", -1),
+])
+def test_a_trace_reader_names_a_layer_step_or_unit_out_of_range(read, reader, bad):
+    call, arg, expected = READERS[reader]
+    refused(lambda: call(read, bad), f"{arg} {bad!r}: expected {expected}")
+
+
+@pytest.mark.parametrize("q", ["zz", None, 1, ["h"], np.array(["h", "c"]), "y_prev"])
+@pytest.mark.parametrize("reader", ["width", "value", "abs_max", "series", "state_before"])
+def test_a_trace_reader_refuses_a_name_it_does_not_know(read, reader, q):
+    call = {"width": lambda: read.width(q, 0), "value": lambda: read.value(q, 0, 1),
+            "abs_max": lambda: read.abs_max(q, 0), "series": lambda: read.series(q, 0, 1),
+            "state_before": lambda: read.state_before(q, 0, 1)}[reader]
+    refused(call, "q ", "expected one of", "h")
+
+
+def test_a_gru_trace_has_no_c_in_one_line():
+    model = lstm_tui.random_model(hidden=4, cell="gru", seed=0)
+    trace = model.trace("hello")
+    refused(lambda: trace.state_before("c", 0, 1), "q 'c'", "gru", "no cell state c")
+    refused(lambda: trace.value("c_prev", 0, 1), "q 'c_prev'", "expected one of r, z, n, h")
+    refused(lambda: trace.width("c", 0), "q 'c'")
+
+
+def test_a_trace_reader_keeps_its_documented_and_internal_forms(read, lm):
+    _, clean = lm
+    T = clean.steps
+    same = np.testing.assert_allclose  # (a window recomputed may differ from the whole run in the last bit)
+    same(read.state_before("c", 0, T), clean.states["c"][0][T - 1], rtol=1e-6)  # after the last step
+    same(read.state_before("h", np.int64(0), np.int64(0)), clean.h0[0])
+    assert read.width("h", -1) == read.width("h", 0) == 6 and read.reverse_flags(-1) == (False,)
+    assert read.window(-3, 2).steps == 2 and read.window(3, 10**30).steps == 2 and read.window(4, 2).steps == 0
+    assert read.states_before("h", 0, -1, None).shape == (T, 6)
+    same(read.series("h", 0, np.int64(2), 1, 99), clean.states["h"][0][1:, 2], rtol=1e-6)
+    same(read.abs_max("x", -1), clean.abs_max("x", 0), rtol=1e-6)
+
+
+def test_a_trace_reads_its_layers_input_and_layers_counted_from_the_last():
+    model = lstm_tui.random_model(hidden=4, layers=2, seed=0)
+    trace = model.trace("hello")
+    assert np.shares_memory(trace.layer_input(-1), trace.states["h"][0]) and trace.layer_input(-2) is trace.x
+    refused(lambda: trace.layer_input(2), "layer 2: expected a 0-based layer from 0 to 1")
+    one = lstm_tui.random_model(hidden=4, seed=0).trace("hi")
+    assert one.layer_input(-1) is one.x  # (once the h of layer -2: an IndexError)

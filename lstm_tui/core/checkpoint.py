@@ -44,10 +44,11 @@ import numpy as np
 from . import compiled
 from .blas import one_blas_thread
 from .cells import GATES, MEMORY, QUANTITIES
-from .errors import InputError
+from .errors import InputError, int_argument
 from .labels import TokenLabels, token_labels
 from .model import Model, directions
-from .trace import Trace, concat  # noqa: F401 (concat: read from here by scan and the tests)
+from .trace import Trace, bound_argument, layer_argument, name_argument, step_argument
+from .trace import concat  # noqa: F401 (read from here by scan and the tests)
 from .windows import Windows
 
 WINDOW_SECONDS = 0.01  # aim for a window's recompute (what a jump's frame waits for) to cost about this
@@ -311,19 +312,27 @@ class CheckpointedTrace:
         return self._store.model.direction_flags
 
     def reverse_flags(self, layer: int) -> tuple[bool, ...]:
-        return self.directions[layer]
+        return self.directions[layer_argument(layer, self.num_layers)]
+
+    def names(self, prev: bool = True, inputs: bool = True, y: bool = False) -> tuple[str, ...]:
+        """As :meth:`Trace.names`."""
+        names = self.quantities
+        if prev:
+            names += ("h_prev", "c_prev") if self.cell == "lstm" else ("h_prev",)
+        if inputs:
+            names += ("x", "xW", "hW") + (("y",) if y or self.has_head else ())
+        return names
 
     def width(self, q: str, layer: int) -> int:
         """As :meth:`Trace.width`."""
         m = self._store.model
+        layer = layer_argument(layer, self.num_layers) % self.num_layers
+        q = name_argument(q, self.names(y=True))
         if q == "x":
             return m.input_size if layer == 0 else m.width("h", layer - 1)
         if q == "y":
             return 0 if m.head_W is None else m.head_W.shape[0]
-        key = q[0] if q.endswith("_prev") else q
-        if key not in self.quantities and key not in ("xW", "hW"):
-            raise KeyError(q)
-        return m.width(key, layer)
+        return m.width(q[0] if q.endswith("_prev") else q, layer)
 
     @property
     def has_head(self) -> bool:
@@ -389,13 +398,9 @@ class CheckpointedTrace:
         """Wait up to ``seconds`` for those of these windows being recomputed (see :mod:`.windows`)."""
         self._store.windows.wait(windows, seconds)
 
-    def _check(self, k: int) -> None:
-        if not 0 <= k < self._steps:
-            raise IndexError(f"step {k} out of range: the trace has {self._steps} step(s)")
-
     def local(self, k: int) -> tuple[Trace, int]:
         """The window holding 0-based step k, and k's index in it."""
-        self._check(k)
+        k = step_argument(k, self._steps - 1)
         W = self._store.W
         return self._store.get(k // W), k % W
 
@@ -405,7 +410,9 @@ class CheckpointedTrace:
         return tr.value(q, layer, j)
 
     def state_before(self, q: str, layer: int, k: int) -> np.ndarray:
-        """hᵗ⁻¹ or cᵗ⁻¹ (W,) for 0-based step k of ``layer``."""
+        """hᵗ⁻¹ or cᵗ⁻¹ (W,) for 0-based step k of ``layer`` (k = T: the state after the last step)."""
+        q = name_argument(q, ("h", "c") if self.cell == "lstm" else ("h",))
+        layer, k = layer_argument(layer, self.num_layers), step_argument(k, self._steps, after=True)
         if k == self._steps:  # the state after the last step
             return self.value(q, layer, k - 1) if k else (self.c0 if q == "c" else self.h0)[layer]
         tr, j = self.local(k)
@@ -413,8 +420,8 @@ class CheckpointedTrace:
 
     def states_before(self, q: str, layer: int, start: int = 0, stop: int | None = None) -> np.ndarray:
         """As :meth:`Trace.states_before` (recomputes the windows it crosses)."""
-        stop = self._steps if stop is None else min(stop, self._steps)
-        start = min(max(0, start), stop)
+        stop = min(bound_argument(stop, "stop", self._steps), self._steps)
+        start = min(max(0, bound_argument(start, "start")), stop)
         if start == stop:
             return self.window(start, stop).states_before(q, layer)
         return self._gather(start, stop, lambda tr, a, b: tr.states_before(q, layer, a, b))
@@ -425,8 +432,12 @@ class CheckpointedTrace:
         Recomputes every window it crosses: ask for a short range (a whole
         long sequence costs a forward pass; :meth:`summary` has it binned).
         """
-        stop = self._steps if stop is None else min(stop, self._steps)
-        start = min(max(0, start), stop)
+        stop = min(bound_argument(stop, "stop", self._steps), self._steps)
+        start = min(max(0, bound_argument(start, "start")), stop)
+        q, layer = name_argument(q, self.quantities), layer_argument(layer, self.num_layers)
+        W = self.width(q, layer)
+        if not (type(j) is int and 0 <= j < W):
+            j = int_argument(j, "j", f"a unit from 0 to {W - 1} (the width of {q} in layer {layer})", 0, W - 1)
         if start == stop:
             return self.window(start, stop).series(q, layer, j)
         return self._gather(start, stop, lambda tr, a, b: tr.series(q, layer, j, a, b))
@@ -471,6 +482,8 @@ class CheckpointedTrace:
         """The largest |value| of a quantity (or ``x``, ``y``) over every step computed,
         initial state included as :meth:`Trace.abs_max` does; from the forward pass's maxima."""
         s = self._store
+        layer = layer_argument(layer, self.num_layers) % self.num_layers
+        q = name_argument(q, self.names(inputs=False) + ("x", "y"))
         n = -(-self._steps // s.W)
         if n == 0:
             return 0.0
@@ -485,8 +498,6 @@ class CheckpointedTrace:
         else:
             q = q[0] if q.endswith("_prev") else q
             init = self.c0 if q == "c" else self.h0 if q == "h" else None
-        if q not in self.quantities:
-            raise KeyError(q)
         m = float(s.win_max[:n, layer, self.quantities.index(q)].max())
         return max(m, float(np.abs(init[layer]).max())) if init is not None else m
 
@@ -496,7 +507,7 @@ class CheckpointedTrace:
 
         ``keep=False`` leaves the cache as it was (for a long read that would
         push out the windows around the step on screen)."""
-        start, stop = max(0, start), min(self._steps, stop)
+        start, stop = max(0, bound_argument(start, "start")), min(self._steps, bound_argument(stop, "stop"))
         stop = max(start, stop)
         W = self._store.W
         if start == stop:
@@ -514,15 +525,15 @@ class CheckpointedTrace:
     def summary(self, q: str, layer: int) -> Summary:
         """Quantity q of ``layer`` over every step computed, in the forward pass's bins."""
         s = self._store
-        if q not in self.quantities:
-            raise KeyError(q)
+        q, layer = name_argument(q, self.quantities), layer_argument(layer, self.num_layers) % self.num_layers
         n = -(-self._steps // s.B)
         qi = self.quantities.index(q)
         edges = np.minimum(np.arange(n + 1) * s.B, self._steps)
         return Summary(s.lo[layer, qi][:n], s.hi[layer, qi][:n], s.mean[layer, qi][:n], edges)
 
     def prefix(self, steps: int) -> CheckpointedTrace:
-        """The same run read up to ``steps`` steps."""
+        """The same run read up to ``steps`` steps (at most the steps computed)."""
+        steps = int_argument(steps, "steps", "a whole number of steps from 0", 0)
         return CheckpointedTrace(self._store, min(steps, self._store.steps_done))
 
     def arrays(self) -> dict[str, np.ndarray]:

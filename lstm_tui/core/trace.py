@@ -24,8 +24,46 @@ from dataclasses import dataclass
 import numpy as np
 
 from .cells import MEMORY, QUANTITIES
-from .errors import InputError
+from .errors import InputError, int_argument, shown
 from .pooling import Pool
+
+
+# ---------------------------------------------------------------------------
+# The arguments of a trace's readers (the Python API's): each refused in one InputError line naming it.
+# A fast path first: the app reads a trace through these many times a frame.
+
+
+def layer_argument(layer, count: int) -> int:
+    """``layer`` of a trace of ``count`` layers: 0 to count - 1, or -count to -1 counted from the last."""
+    if type(layer) is int and -count <= layer < count:
+        return layer
+    return int_argument(layer, "layer", f"a 0-based layer from 0 to {count - 1} (-1: the last)", -count, count - 1)
+
+
+def step_argument(k, high: int, name: str = "k", after: bool = False) -> int:
+    """``k``, a 0-based step from 0 to ``high`` (``after``: ``high`` is the state after the last step)."""
+    if type(k) is int and 0 <= k <= high:
+        return k
+    if high < 0:
+        raise InputError(f"{name} {shown(k)}: the trace has no steps")
+    last = f" ({high}: after the last step)" if after else ""
+    return int_argument(k, name, f"a 0-based step from 0 to {high}{last}", 0, high)
+
+
+def bound_argument(value, name: str, default: int | None = None) -> int:
+    """A start or stop of a range of steps: any whole number (the caller clips it), None for ``default``."""
+    if type(value) is int:
+        return value
+    if value is None and default is not None:
+        return default
+    return int_argument(value, name, "a 0-based step" + (", or None" if default is not None else ""))
+
+
+def name_argument(q, names, name: str = "q") -> str:
+    """``q`` if it is one of ``names`` (a quantity's name and the like)."""
+    if isinstance(q, str) and q in names:
+        return q
+    raise InputError(f"{name} {shown(q)}: expected one of {', '.join(names)}")
 
 
 def _cut(v, cut: slice):
@@ -73,9 +111,21 @@ class Trace:
         """True when ``states[q]`` is one (L, T, W) array for every q."""
         return isinstance(self.states["h"], np.ndarray)
 
+    def names(self, prev: bool = True, inputs: bool = True, y: bool = False) -> tuple[str, ...]:
+        """The names :meth:`value` reads: the quantities, ``h_prev`` and ``c_prev`` (``prev``), ``x``,
+        ``xW``, ``hW`` and ``y`` (``inputs``; ``y`` only with a head, unless ``y``)."""
+        names = tuple(self.states)
+        if prev:
+            names += ("h_prev", "c_prev") if self.c0 is not None else ("h_prev",)
+        if inputs:
+            names += ("x", "xW", "hW") + (("y",) if y or self.y is not None else ())
+        return names
+
     def width(self, q: str, layer: int) -> int:
         """The width of quantity q at ``layer``: a name of ``quantities``, ``h_prev``,
         ``c_prev``, ``xW``, ``hW``, ``x`` (the layer's input) or ``y``."""
+        layer = layer_argument(layer, self.num_layers)
+        q = name_argument(q, self.names(y=True))
         if q in ("xW", "hW"):
             return getattr(self, q)[layer].shape[-1]
         if q == "x":
@@ -83,8 +133,6 @@ class Trace:
         if q == "y":
             return 0 if self.y is None else self.y.shape[-1]
         key = q[0] if q.endswith("_prev") else q
-        if key not in self.states:
-            raise KeyError(q)
         return self.states[key][layer].shape[-1]
 
     @property
@@ -112,14 +160,14 @@ class Trace:
 
     def reverse_flags(self, layer: int) -> tuple[bool, ...]:
         """Whether each direction of ``layer`` reads backwards (its units split evenly, in this order)."""
+        layer = layer_argument(layer, self.num_layers)
         return self.directions[layer] if self.directions else (False,)
 
     def state_before(self, q: str, layer: int, k: int) -> np.ndarray:
         """The state h or c (W,) before 0-based step k of ``layer``: hᵗ⁻¹ of a forward
         direction (the initial state for k = 0), hᵗ⁺¹ of a backward one (its
-        initial state for k = T-1)."""
-        if q == "c" and self.c0 is None:
-            raise KeyError(f"a {self.cell} trace has no cell state c")
+        initial state for k = T-1). k = T is the state after the last step."""
+        q, layer, k = self._state_name(q), layer_argument(layer, self.num_layers), step_argument(k, self.steps, after=True)
         init = (self.c0 if q == "c" else self.h0)[layer]
         v = self.states[q][layer]  # (T, W)
         flags = self.reverse_flags(layer)
@@ -137,12 +185,10 @@ class Trace:
     def states_before(self, q: str, layer: int, start: int = 0, stop: int | None = None) -> np.ndarray:
         """:meth:`state_before` of steps start..stop-1 at once, (stop - start, W): for
         code that reads hᵗ⁻¹ over a block of steps (a backward direction's units
-        come from step k + 1)."""
-        if q == "c" and self.c0 is None:
-            raise KeyError(f"a {self.cell} trace has no cell state c")
-        T = self.steps
-        stop = T if stop is None else min(stop, T)
-        start = min(max(0, start), stop)
+        come from step k + 1). start and stop are clipped to the trace's steps."""
+        q, layer, T = self._state_name(q), layer_argument(layer, self.num_layers), self.steps
+        stop = min(bound_argument(stop, "stop", T), T)
+        start = min(max(0, bound_argument(start, "start")), stop)
         init = (self.c0 if q == "c" else self.h0)[layer]  # (W,)
         v = self.states[q][layer]  # (T, W)
         flags = self.reverse_flags(layer)
@@ -174,8 +220,10 @@ class Trace:
         :meth:`abs_max`, so a trace that keeps checkpoints and recomputes
         windows can stand in for this one.
         """
-        if q in self.states:
+        layer, k = layer_argument(layer, self.num_layers), step_argument(k, self.steps - 1)
+        if type(q) is str and q in self.states:
             return self.states[q][layer][k]
+        q = name_argument(q, self.names())
         if q == "x":
             return self.layer_input(layer)[k]
         if q in ("h_prev", "c_prev"):
@@ -184,19 +232,35 @@ class Trace:
             return self.y[k]
         if q == "xW":
             return self.xW[layer][k]
-        if q == "hW":
-            return self.hW[layer][k]
-        raise KeyError(q)
+        return self.hW[layer][k]
 
     def series(self, q: str, layer: int, j: int, start: int = 0, stop: int | None = None) -> np.ndarray:
-        """Unit j of quantity q at steps start..stop-1 (every step by default), (stop - start,)."""
-        return self.states[q][layer][start:stop, j]
+        """Unit j of quantity q at steps start..stop-1 (every step by default, clipped to the trace's
+        steps), (stop - start,)."""
+        q, layer = name_argument(q, tuple(self.states)), layer_argument(layer, self.num_layers)
+        j = self._unit(q, layer, j)
+        stop = min(bound_argument(stop, "stop", self.steps), self.steps)
+        return self.states[q][layer][min(max(0, bound_argument(start, "start")), stop) : stop, j]
+
+    def _unit(self, q: str, layer: int, j) -> int:
+        W = self.width(q, layer)
+        if type(j) is int and 0 <= j < W:
+            return j
+        return int_argument(j, "j", f"a unit from 0 to {W - 1} (the width of {q} in layer {layer})", 0, W - 1)
+
+    def _state_name(self, q) -> str:
+        """``q`` of :meth:`state_before`: h, or c of an LSTM."""
+        if isinstance(q, str) and q == "c" and self.c0 is None:
+            raise InputError(f"q 'c': a {self.cell} trace has no cell state c (expected h)")
+        return name_argument(q, ("h", "c") if self.c0 is not None else ("h",))
 
     def edge_state(self, q: str, layer: int, start: int, stop: int) -> np.ndarray:
         """The initial state (W,) of ``layer`` for a window of steps start..stop-1: the
         state before ``start`` for forward units, the state at ``stop`` (the
         state before stop - 1) for backward ones."""
-        flags = self.reverse_flags(layer)
+        q, flags, T = self._state_name(q), self.reverse_flags(layer), self.steps
+        start = step_argument(start, T, "start")
+        stop = step_argument(stop, T, "stop")
         if not any(flags):
             return self.state_before(q, layer, start)
         init = (self.c0 if q == "c" else self.h0)[layer]
@@ -215,9 +279,9 @@ class Trace:
 
         Its initial state is the state before ``start`` (after ``stop - 1`` for
         backward units), so that every value, ``state_before`` included, is the
-        same as here at step start + k.
+        same as here at step start + k. start and stop are clipped to the trace's steps.
         """
-        start, stop = max(0, start), min(self.steps, stop)
+        start, stop = max(0, bound_argument(start, "start")), min(self.steps, bound_argument(stop, "stop"))
         stop = max(start, stop)
         cut = slice(start, stop)
         L = self.num_layers
@@ -251,6 +315,8 @@ class Trace:
     def abs_max(self, q: str, layer: int) -> float:
         """The largest |value| of a quantity (or ``x``, ``y``) over the whole
         sequence, initial state included; 0 for an empty trace."""
+        layer = layer_argument(layer, self.num_layers)
+        q = name_argument(q, self.names(inputs=False) + ("x", "y"))
         if q == "y":
             data = self.y
         elif q == "x":
@@ -267,6 +333,7 @@ class Trace:
 
     def layer_input(self, layer: int) -> np.ndarray:
         """The input vectors (T, E or the width of the layer below) that ``layer`` received."""
+        layer = layer_argument(layer, self.num_layers) % self.num_layers
         return self.x if layer == 0 else self.states["h"][layer - 1]
 
     def arrays(self) -> dict[str, np.ndarray]:

@@ -382,6 +382,23 @@ async def test_src_copies_the_source_and_a_typed_source_replaces_it():
         assert app.trace.states["c"][0][4][12] == app.source.states["c"][0][4][12]
 
 
+async def test_a_new_source_gives_the_src_patches_its_values():
+    """I with a src patch in place and a spare run kept (a second patch made one): the run once came back
+    as the one on screen (the patches had not changed), its src values still the old source's."""
+    app = brackets(SOURCE)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await select(pilot, 4, 12)
+        await set_patch(pilot, app, "src")
+        await select(pilot, 3, 0)
+        await set_patch(pilot, app, "0")
+        assert app._spare is not None
+        await pilot.press("I", "ctrl+a", "ctrl+k", *"))))))))))))))", "enter")
+        await settle(pilot, app)
+        assert app.source.tokens[0] == ")"
+        assert app.trace.states["c"][0][4][12] == app.source.states["c"][0][4][12]
+        close(app.trace.y, intervene(app.model, app.clean, app.patches, app.source).y)
+
+
 async def test_an_empty_source_is_refused_and_a_short_one_diffs_its_steps():
     """A monkey found it: an empty source (I, Enter on nothing) then the diff mode (D) crashed the app, the
     output panel asking for a step past the source's end."""

@@ -86,3 +86,37 @@ def test_a_model_reading_backwards_takes_no_spare():
     layer = random_model(hidden=6, seed=3).layers[0]
     back = Model(layers=(Bidirectional(layer, layer.__class__(**{**layer.__dict__, "reverse": True})),))
     assert spare_run(back, back.trace(np.zeros((5, layer.input_size), np.float32))) is None
+
+
+def test_a_run_of_another_input_of_the_same_length_is_neither_written_into_nor_read():
+    """A spare or a base made for another input of the same length (same shapes, other numbers) would
+    lend the new run its rows before the first patched step: intervene_into recomputes without them."""
+    model = random_model(hidden=8, seed=1)
+    clean, other = model.trace(TEXT), model.trace(TEXT[::-1])
+    assert other.steps == clean.steps
+    patches = [Patch(0, "h", 1, 40, 0.5)]
+    want = intervene(model, clean, patches)
+    for stale, since in ((spare_run(model, other), other.steps), (intervene(model, other, [Patch(0, "c", 2, 5, 0.0)]), 5)):
+        same(intervene_into(model, clean, patches, None, stale, since), want)
+    spare = spare_run(model, clean)
+    on_screen = intervene(model, other, patches)  # the same patches, another input
+    same(intervene_into(model, clean, patches, None, spare, clean.steps, base=on_screen, base_patches=patches,
+                         base_since=40), want)
+    same(intervene(model, clean, patches, base=on_screen, base_patches=patches), want)
+
+
+def test_a_base_made_with_another_source_is_not_read_for_its_src_patches():
+    """The same src patches with a new source (the app's I) copy the new source's values, not the run on screen's."""
+    model = random_model(hidden=8, seed=1)
+    clean, old, new = model.trace(TEXT), model.trace(TEXT[::-1]), model.trace(TEXT[1:] + "!")
+    patches = [Patch(0, "c", 3, 30, 0.0), Patch(0, "h", None, range(10, 12), "src")]
+    want = intervene(model, clean, patches, new)
+    on_screen = intervene(model, clean, patches, old)
+    same(intervene(model, clean, patches, new, base=on_screen, base_patches=patches), want)
+    spare = spare_run(model, clean)
+    got = intervene_into(model, clean, patches, new, spare, clean.steps, base=on_screen, base_patches=patches,
+                         base_since=10)
+    same(got, want)
+    assert got is spare or got.states["h"] is spare.states["h"]  # still written into the spare
+    base = intervene_into(model, clean, patches[:1], new, spare_run(model, clean), clean.steps)
+    same(intervene(model, clean, patches, new, base=base, base_patches=patches[:1]), want)  # the same source: read

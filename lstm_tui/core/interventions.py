@@ -58,7 +58,7 @@ from .outcomes import TokenChange, difference, log_probabilities, log_softmax, n
 from .patched_step import PlainRows, activation_functions, cell_step, clipped, derivative
 from .patches import NUMBER, Patch, PatchSyntaxError, parse_patch, parse_patch_text, patch_list, patch_value, prompt_patch, unknown_quantity  # noqa: F401
 from .pooling import Copies, Pool
-from .trace import Trace, trace_argument
+from .trace import Trace, mark_run, run_of, trace_argument
 
 # ---------------------------------------------------------------------------
 # The shape of a level: its directions and the width of each quantity
@@ -151,7 +151,9 @@ def intervene(
     ``base``, the result of an earlier call on the same inputs and source with
     ``base_patches``, lets a patch be added or removed cheaply: a model that
     reads forwards is then recomputed only from the first step of the patches
-    that differ (the app's patch list; not copied, never changed).
+    that differ (the app's patch list; not copied, never changed). A base made
+    from another clean Trace is not read (the whole run is recomputed), nor its
+    src values when ``source`` is another Trace than its own.
     """
     from .checkpoint import CheckpointedTrace
 
@@ -167,9 +169,9 @@ def intervene(
     if not plan:
         return clean
     start, forced = clean, {}  # the trace whose states are right before each level's first affected step
-    if base is not None and base.steps == clean.steps and not model.bidirectional:
-        old = list(base_patches)
-        differ = [p for p in patches if p not in old] + [p for p in old if p not in patches]
+    made_of, made_with = run_of(base)
+    if base is not None and made_of is clean and not model.bidirectional:  # (a run of another input: its rows differ)
+        differ = _differ(patches, base_patches, made_with is src)
         if not differ:
             return base
         for p in differ:  # a level must be recomputed from the first step a differing patch held at
@@ -187,7 +189,13 @@ def intervene(
     if changed is not None and model.head_W is not None:
         logits, y = logits.copy(), y.copy()
         _head(model, states, logits, y, changed, start.pool)
-    return dataclasses.replace(start, states=states, xW=xW, hW=hW, logits=logits, y=y)
+    return mark_run(dataclasses.replace(start, states=states, xW=xW, hW=hW, logits=logits, y=y), clean, src)
+
+
+def _differ(patches: Sequence[Patch], old: Sequence[Patch], same_source: bool) -> list[Patch]:
+    """The patches in one list and not the other; and each src patch, for a run made with another source."""
+    differ = [p for p in patches if p not in old] + [p for p in old if p not in patches]
+    return differ + ([] if same_source else [p for p in (*patches, *old) if p.value == "src" and p not in differ])
 
 
 def _propagate(model: Model, clean: Trace, start: Trace, plan: dict, forced: dict, states, xW, hW):

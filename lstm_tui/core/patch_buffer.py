@@ -17,9 +17,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .interventions import Patch, _fresh, _head, _plan, _propagate, intervene
+from .interventions import Patch, _differ, _fresh, _head, _plan, _propagate, intervene
 from .model import Model, directions
-from .trace import Trace
+from .trace import Trace, mark_run, run_of
 
 
 def first_patched_step(model: Model, clean: Trace, patches: Sequence[Patch]) -> int:
@@ -51,10 +51,10 @@ def spare_run(model: Model, clean: Trace) -> Trace | None:
     its run copies nothing. None for a model with a reverse direction, which takes no spare."""
     if _reads_backwards(model):
         return None
-    return dataclasses.replace(
+    return mark_run(dataclasses.replace(
         clean, states={q: _fresh(v) for q, v in clean.states.items()}, hW=_fresh(clean.hW),
         xW=_fresh(clean.xW) if model.num_layers > 1 else clean.xW, logits=_fresh(clean.logits), y=_fresh(clean.y),
-    )
+    ), clean)
 
 
 def intervene_into(
@@ -72,23 +72,27 @@ def intervene_into(
     into ``into``'s arrays: an earlier result of this function or of ``intervene`` on the same
     clean trace that nothing reads any more. ``since`` is the first step where ``into`` may
     differ from ``clean`` (its patches' first step). Falls back to ``intervene`` (a fresh
-    copy) without ``into``, for a model with a reverse direction (its changes run backwards)
-    and when ``into`` shares an array with ``clean``.
+    copy) without ``into``, for a model with a reverse direction (its changes run backwards),
+    when ``into`` shares an array with ``clean`` and when ``into`` was not made from ``clean``
+    (by this function, ``intervene`` or :func:`spare_run`: a run of another input of the same
+    length would lend its rows before ``since``).
 
     ``base``, the run on screen (patches ``base_patches``, differing from ``clean``
     from ``base_since``), is read, never written: the rows before the first step
-    of the patches that differ are its rows, and only the rest is recomputed."""
-    if into is None or _reads_backwards(model) or not _owns(into, clean, model):
+    of the patches that differ are its rows, and only the rest is recomputed. A base
+    not made from ``clean`` is not read; one made with another source, not for its src patches."""
+    if into is None or _reads_backwards(model) or run_of(into)[0] is not clean or not _owns(into, clean, model):
         return intervene(model, clean, patches, source)
     plan = _plan(model, clean, list(patches), source)
     if not plan:
         return clean
     start, forced = clean, {}  # the run whose rows the new one starts from; (level, 0) -> first step to redo
     lo = max(0, min(since, first_patched_step(model, clean, patches)))
-    if base is not None and base is not clean and _owns(base, clean, model) and not np.may_share_memory(
+    made_of, made_with = run_of(base)
+    if base is not None and made_of is clean and _owns(base, clean, model) and not np.may_share_memory(
         base.states["h"][0], into.states["h"][0]
     ):
-        differ = [p for p in patches if p not in base_patches] + [p for p in base_patches if p not in patches]
+        differ = _differ(patches, base_patches, made_with is source)
         if not differ:
             return base
         for p in differ:  # a level is recomputed from the first step a differing patch held at
@@ -112,4 +116,4 @@ def intervene_into(
         logits[lo:], y[lo:] = start.logits[lo:], start.y[lo:]
         if changed is not None:
             _head(model, states, logits, y, changed, clean.pool)
-    return dataclasses.replace(clean, states=states, xW=xW, hW=hW, logits=logits, y=y)
+    return mark_run(dataclasses.replace(clean, states=states, xW=xW, hW=hW, logits=logits, y=y), clean, source)

@@ -19,6 +19,7 @@ same with one direction.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -358,6 +359,21 @@ class Trace:
         if self.ids is not None:
             out["ids"] = self.ids
         return out
+
+
+def mark_run(run: Trace, clean: Trace, source: Trace | None = None) -> Trace:
+    """Note on ``run``, a patched run of ``clean`` (or a spare copy of it), the clean trace and the source
+    (src's values) it was made from, by weak references: an earlier run handed back to be reused must be
+    one of this clean trace, whose rows before its patches are this input's (see :func:`run_of`)."""
+    if run is not clean:  # (an attribute of the instance, not a field: dataclasses.replace leaves it behind)
+        object.__setattr__(run, "_made_of", (weakref.ref(clean), None if source is None else weakref.ref(source)))
+    return run
+
+
+def run_of(run) -> tuple[Trace | None, Trace | None]:
+    """The clean trace and the source that :func:`mark_run` noted on ``run``; (None, None) for any other trace."""
+    refs = getattr(run, "_made_of", None)
+    return (None, None) if refs is None else (refs[0](), None if refs[1] is None else refs[1]())
 
 
 def trace_argument(value, name: str, long_ok: bool = False) -> Trace:

@@ -374,3 +374,38 @@ def test_a_trace_reads_its_layers_input_and_layers_counted_from_the_last():
     refused(lambda: trace.layer_input(2), "layer 2: expected a 0-based layer from 0 to 1")
     one = lstm_tui.random_model(hidden=4, seed=0).trace("hi")
     assert one.layer_input(-1) is one.x  # (once the h of layer -2: an IndexError)
+
+
+# ---------------------------------------------------------------------------
+# A model that is not one, a run of another model
+
+
+@pytest.mark.parametrize("model", [None, "charlm", 1], ids=["None", "str", "int"])
+def test_the_model_argument_must_be_a_model(lm, model):
+    _, clean = lm
+    patch = Patch(0, "h", 0, 1, 0.0)
+    refused(lambda: intervene(model, clean, [patch]), "model: expected a Model")
+    refused(lambda: EffectMap(model, clean, "h", 0, 0.0, 2), "model: expected a Model")
+    refused(lambda: top_k_change(model, clean, clean, 0), "top_k_change model: expected a Model")
+
+
+@pytest.mark.parametrize("other", [dict(hidden=7), dict(hidden=6, cell="gru"), dict(hidden=6, layers=2),
+                                   dict(hidden=6, embed=5)], ids=["wider", "gru", "deeper", "embed"])
+def test_a_run_of_a_model_of_other_shapes_is_refused_in_one_line(lm, other):
+    """Once NumPy's broadcasting or matmul errors, or a KeyError, from deep inside."""
+    model, clean = lm
+    theirs = lstm_tui.random_model(seed=0, **other).trace("hello")
+    patch = Patch(0, "h", 0, 1, 0.0)
+    refused(lambda: intervene(model, theirs, [patch]), "inputs: a run of another model", "than 'random-lstm'")
+    refused(lambda: intervene(model, clean, [Patch(0, "h", 0, 1, "src")], source=theirs), "source: a run of another")
+    refused(lambda: EffectMap(model, theirs, "h", 0, 0.0, 2), "clean: a run of another model")
+    refused(lambda: EffectMap(model, clean, "h", 0, "src", 2, source=theirs), "source: a run of another model")
+    refused(lambda: top_k_change(model, clean, theirs, 0), "top_k_change patched: a run of another model")
+    refused(lambda: difference(theirs, clean), "difference after and before are runs of different models")
+
+
+def test_a_run_of_another_input_and_length_is_still_a_source_and_a_difference(lm):
+    model, clean = lm
+    other = model.trace("hello there")
+    assert intervene(model, clean, [Patch(0, "h", 0, 1, "src")], source=other).steps == 5
+    assert difference(other, clean).steps == 5

@@ -58,7 +58,7 @@ from .outcomes import TokenChange, difference, log_probabilities, log_softmax, n
 from .patched_step import PlainRows, activation_functions, cell_step, clipped, derivative
 from .patches import NUMBER, Patch, PatchSyntaxError, parse_patch, parse_patch_text, patch_list, patch_value, prompt_patch, unknown_quantity  # noqa: F401
 from .pooling import Copies, Pool
-from .trace import Trace, mark_run, run_of, trace_argument
+from .trace import Trace, check_fits, mark_run, model_argument, run_argument, run_of, trace_argument
 
 # ---------------------------------------------------------------------------
 # The shape of a level: its directions and the width of each quantity
@@ -159,10 +159,8 @@ def intervene(
 
     if isinstance(inputs, CheckpointedTrace):
         raise InputError("this sequence is kept as checkpoints (it is long): patch a full trace of it, or a part of it")
-    clean = inputs if isinstance(inputs, Trace) else model.trace(inputs)
-    src = None
-    if source is not None:
-        src = source if isinstance(source, Trace) else model.trace(source)
+    model = model_argument(model)
+    clean, src = run_argument(model, inputs, "inputs"), None if source is None else run_argument(model, source, "source")
     patches, base_patches = patch_list(patches), patch_list(base_patches, "base_patches")
     base = None if base is None else trace_argument(base, "base")
     plan = _plan(model, clean, patches, src)
@@ -340,7 +338,8 @@ class EffectMap:
 
     def __init__(self, model: Model, clean: Trace, quantity: str, layer: int, value: float | str, step: int,
                  token: int | str | None = None, source=None):
-        clean = trace_argument(clean, "clean")
+        model, clean = model_argument(model), trace_argument(clean, "clean")
+        check_fits(model, clean, "clean")
         if model.head_W is None or clean.logits is None:
             raise InputError(f"the effect map needs a model with an output head; {model.name!r} has none")
         _check_quantity(model, quantity)
@@ -358,7 +357,7 @@ class EffectMap:
         if value == "src":
             if source is None:
                 raise InputError("the value src needs a source input")
-            self.source = source if isinstance(source, Trace) else model.trace(source)
+            self.source = run_argument(model, source, "source")
             if self.source.steps <= last:
                 raise InputError(
                     f"src: the source has {self.source.steps} steps, the map needs {last + 1} (up to step {last + 1})"

@@ -14,7 +14,7 @@ import numpy as np
 
 from .errors import InputError, int_argument
 from .model import Model
-from .trace import Trace, trace_argument
+from .trace import Trace, check_alike, check_fits, model_argument, trace_argument
 
 
 def difference(after: Trace, before: Trace) -> Trace:
@@ -22,6 +22,7 @@ def difference(after: Trace, before: Trace) -> Trace:
     logits and probabilities (``y``), over the steps both have: what the app's Δ mode
     (patched - clean) and diff mode (source - main) draw. Labels are ``after``'s."""
     after, before = trace_argument(after, "difference after"), trace_argument(before, "difference before")
+    check_alike(after, before, ("difference after", "before"))
     T = min(after.steps, before.steps)
 
     def levels(a, b):
@@ -85,7 +86,9 @@ def top_k_change(model: Model, clean: Trace, patched: Trace, k: int, top: int = 
     """The ``top`` most likely next tokens of the patched run at 0-based step k, each
     with its probability in the clean run and the change in log-probability (all of them
     when the head has fewer than ``top`` outputs)."""
+    model = model_argument(model, "top_k_change model")
     clean, patched = trace_argument(clean, "top_k_change clean"), trace_argument(patched, "top_k_change patched")
+    check_fits(model, clean, "top_k_change clean"), check_fits(model, patched, "top_k_change patched")
     if clean.logits is None or patched.logits is None:
         raise InputError(f"model {model.name!r} has no output head")
     T = min(len(clean.logits), len(patched.logits))

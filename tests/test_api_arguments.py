@@ -377,7 +377,7 @@ def test_a_trace_reads_its_layers_input_and_layers_counted_from_the_last():
 
 
 # ---------------------------------------------------------------------------
-# A model that is not one, a run of another model
+# A model that is not one, a run of another model, a patch of endless steps
 
 
 @pytest.mark.parametrize("model", [None, "charlm", 1], ids=["None", "str", "int"])
@@ -409,3 +409,13 @@ def test_a_run_of_another_input_and_length_is_still_a_source_and_a_difference(lm
     other = model.trace("hello there")
     assert intervene(model, clean, [Patch(0, "h", 0, 1, "src")], source=other).steps == 5
     assert difference(other, clean).steps == 5
+
+
+@pytest.mark.parametrize("steps", [range(10**12), range(10**30, 10**31), "count"], ids=["range", "huge", "endless"])
+def test_patch_refuses_more_steps_than_any_trace_before_making_them(steps):
+    """range(10**12) once filled the memory until the kernel killed Python; itertools.count() never ended."""
+    import itertools
+
+    steps = itertools.count() if steps == "count" else steps
+    refused(lambda: Patch(0, "h", 0, steps, 0.0), "patch steps: more than 10,000,000")
+    assert Patch(0, "h", 0, itertools.islice(itertools.count(3), 2), 0.0).steps == (3, 4)

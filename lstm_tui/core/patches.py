@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from itertools import islice
 from dataclasses import dataclass
 
 from .cells import QUANTITIES
@@ -41,6 +42,10 @@ class Patch:
         steps = self.steps
         if isinstance(steps, (str, bytes)) or not isinstance(steps, Iterable) or getattr(steps, "ndim", None) == 0:
             steps = (steps,)  # one step (or not a step, refused below)
+        steps = list(islice(steps, MAX_PATCH_STEPS + 1))  # (range(10**12) or itertools.count(): never made whole)
+        if len(steps) > MAX_PATCH_STEPS:
+            raise InputError(f"patch steps: more than {MAX_PATCH_STEPS:,}, longer than any "
+                             "trace intervene patches: expected the steps of one")
         steps = tuple(sorted({int_argument(k, "patch steps", _STEPS) for k in steps}))
         for name, v in (("layer", layer), ("unit", unit), ("steps", steps), ("value", patch_value(self.value))):
             object.__setattr__(self, name, v)
@@ -52,6 +57,8 @@ class Patch:
         return f"L{self.layer + 1}:{self.quantity}[{unit}]={self.value}@{_steps_text(self.steps)}"
 
 
+#: The most steps a patch holds: a trace this long (full, as intervene takes it) would take gigabytes at any size.
+MAX_PATCH_STEPS = 10_000_000
 _UNIT = "a 0-based unit (a whole number), or None for all units"
 _STEPS = "a 0-based step (a whole number), or an iterable of them (a list, a range)"
 

@@ -419,3 +419,30 @@ def test_patch_refuses_more_steps_than_any_trace_before_making_them(steps):
     steps = itertools.count() if steps == "count" else steps
     refused(lambda: Patch(0, "h", 0, steps, 0.0), "patch steps: more than 10,000,000")
     assert Patch(0, "h", 0, itertools.islice(itertools.count(3), 2), 0.0).steps == (3, 4)
+
+
+@pytest.mark.parametrize("bad", [["lstm"], {"lstm": 1}, {"lstm"}], ids=["list", "dict", "set"])
+def test_random_model_refuses_a_cell_that_is_not_a_name(bad):
+    """Once a TypeError (unhashable type), the cells being a dict's keys."""
+    refused(lambda: lstm_tui.random_model(hidden=4, cell=bad), "unknown cell ", "expected one of lstm, gru")
+    refused(lambda: lstm_tui.load_model("random", cell=bad), "unknown cell ", "expected one of lstm, gru")
+
+
+@pytest.mark.parametrize("spec,options,words", [
+    ("charlm", {"hidden": 64}, "hidden: only for the random model, not for model 'charlm'"),
+    ("charlm", {"seed": 1, "layers": 2}, "seed, layers: only for the random model"),
+    ("brackets", {"cell": "gru"}, "cell: only for the random model"),
+    ("brackets", {"tokenizer": "word"}, "tokenizer: only for the random model"),
+    ("charlm", {"head_pool": "mean"}, "head_pool: only for a weights file, not for model 'charlm'"),
+    ("random", {"prefix": "rnn", "vocab_path": "v.json"}, "prefix, vocab_path: only for a weights file"),
+    (None, {"head_activations": "relu"}, "head_activations: only for a weights file"),
+])
+def test_load_model_refuses_an_option_of_another_kind_of_model(spec, options, words):
+    """Each was ignored: load_model("charlm", hidden=64) gave charlm as it is. The command line refuses them too."""
+    refused(lambda: lstm_tui.load_model(spec, **options), words)
+
+
+def test_load_model_defaults_the_random_models_options():
+    model = lstm_tui.load_model("random", layers=None, cell=None, tokenizer=None)
+    assert (model.num_layers, model.cell, model.width("h", 0)) == (1, "lstm", 24)
+    refused(lambda: lstm_tui.load_model("random", layers=0), "layers 0: expected a whole number from 1")

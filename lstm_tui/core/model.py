@@ -562,8 +562,8 @@ def random_model(
 
     Weights are drawn like PyTorch's defaults (see :func:`init_model`).
     """
-    if cell not in GATES:
-        raise InputError(f"unknown cell {cell!r}: expected one of {', '.join(GATES)}")
+    if not isinstance(cell, str) or cell not in GATES:  # (a list is unhashable: a TypeError, once)
+        raise InputError(f"unknown cell {shown(cell)}: expected one of {', '.join(GATES)}")
     hidden, layers, embed = (int_argument(v, name, "a whole number from 1", low=1)
                              for v, name in ((hidden, "hidden"), (layers, "layers"), (embed, "embed")))
     seed = None if seed is None else int_argument(seed, "seed", "a whole number from 0, or None", low=0)
@@ -573,8 +573,8 @@ def random_model(
         dt = None
     if dt not in (np.float32, np.float64):
         raise InputError(f"dtype {shown(dtype)}: expected float32 or float64")
-    if tokenizer not in tokenize.TOKENIZERS:
-        raise InputError(f"unknown tokenizer {tokenizer!r}: expected one of {', '.join(tokenize.TOKENIZERS)}")
+    if not isinstance(tokenizer, str) or tokenizer not in tokenize.TOKENIZERS:
+        raise InputError(f"unknown tokenizer {shown(tokenizer)}: expected one of {', '.join(tokenize.TOKENIZERS)}")
     vocab = ASCII_VOCAB if tokenizer == "char" else word_vocab()
     G = GATES[cell]
     V = len(vocab)

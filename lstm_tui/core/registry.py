@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from importlib import resources
 
-from .errors import InputError, shown
+from .errors import InputError, clip, shown
 from .model import Model, random_model
 
 #: Names that ``load_model`` knows without a file, with one line each.
@@ -60,9 +60,9 @@ def load_model(
     *,
     hidden: int | None = None,
     seed: int | None = None,
-    layers: int = 1,
-    cell: str = "lstm",
-    tokenizer: str = "char",
+    layers: int | None = None,
+    cell: str | None = None,
+    tokenizer: str | None = None,
     prefix: str | None = None,
     vocab_path: str | None = None,
     head_activations: str | None = None,
@@ -70,10 +70,11 @@ def load_model(
 ) -> Model:
     """A model by built-in name (see ``BUILTIN``) or weights file path.
 
-    ``hidden`` (24), ``seed`` (0), ``layers``, ``cell`` and ``tokenizer``
-    shape the ``random`` model; ``prefix``, ``vocab_path``, ``head_activations`` and ``head_pool`` go to
+    ``hidden`` (24), ``seed`` (0), ``layers`` (1), ``cell`` ("lstm") and ``tokenizer``
+    ("char") shape the ``random`` model; ``prefix``, ``vocab_path``, ``head_activations`` and ``head_pool`` go to
     ``formats.load_file``. Without ``spec``, as on the command line: ``DEFAULT``,
-    or the random model if ``hidden`` or ``seed`` is given.
+    or the random model if ``hidden`` or ``seed`` is given. Either kind of option given for
+    another kind of model is refused (as the command line does), never ignored.
     """
     if spec is None:
         spec = "random" if hidden is not None or seed is not None else DEFAULT
@@ -86,18 +87,25 @@ def load_model(
         if not (v is None or isinstance(v, kinds)):
             what = "a file's path" if name == "vocab_path" else "text, as the command line's option takes"
             raise InputError(f"{name} {shown(v)}: expected {what}, or None")
-    if spec == "random":
-        hidden = 24 if hidden is None else hidden
-        seed = 0 if seed is None else seed
-        return random_model(hidden=hidden, seed=seed, layers=layers, cell=cell, tokenizer=tokenizer)
-    if spec in DEMOS:
-        return load_demo(spec)
     from ..formats import is_model_path, load_file
     from ..formats.registry import suffix_list
 
+    files = {"prefix": prefix, "vocab_path": vocab_path, "head_activations": head_activations, "head_pool": head_pool}
+    randoms = {"hidden": hidden, "seed": seed, "layers": layers, "cell": cell, "tokenizer": tokenizer}
+    for kind, options, fits in (("a weights file", files, is_model_path(spec)), ("the random model", randoms,
+                                                                                 spec == "random")):
+        given = [name for name, v in options.items() if v is not None]
+        if given and not fits:
+            raise InputError(f"{', '.join(given)}: only for {kind}, not for model {clip(spec)!r}")
+    if spec == "random":
+        return random_model(hidden=24 if hidden is None else hidden, seed=0 if seed is None else seed,
+                            layers=1 if layers is None else layers, cell="lstm" if cell is None else cell,
+                            tokenizer="char" if tokenizer is None else tokenizer)
+    if spec in DEMOS:
+        return load_demo(spec)
     if is_model_path(spec):
         return load_file(spec, prefix=prefix, vocab_path=vocab_path, head_activations=head_activations,
                          head_pool=head_pool)
     if "/" in spec or "\\" in spec:  # a path, not a name: say what is wrong with it
         raise InputError(f"{spec}: no such file (and not a model file's name: {suffix_list()})")
-    raise InputError(f"unknown model {spec!r}: expected one of {', '.join(BUILTIN)} or a weights file")
+    raise InputError(f"unknown model {clip(spec)!r}: expected one of {', '.join(BUILTIN)} or a weights file")

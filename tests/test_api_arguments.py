@@ -7,6 +7,8 @@ NumPy integers (np.int64(3)) are whole numbers like ints.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -446,3 +448,66 @@ def test_load_model_defaults_the_random_models_options():
     model = lstm_tui.load_model("random", layers=None, cell=None, tokenizer=None)
     assert (model.num_layers, model.cell, model.width("h", 0)) == (1, "lstm", 24)
     refused(lambda: lstm_tui.load_model("random", layers=0), "layers 0: expected a whole number from 1")
+
+
+# ---------------------------------------------------------------------------
+# Model.trace's initial states, Model.logits_of
+
+
+@pytest.mark.parametrize("given,words", [
+    (float("nan"), "initial {q} nan: expected one vector per layer (1 layer(s))"),
+    (1, "initial {q} 1: expected one vector per layer"),
+    ("0000", "initial {q} '0000': expected one vector per layer"),
+    ([["a"] * 6], "initial {q} of layer 0 ['a', 'a', 'a', 'a', 'a', 'a']: expected numbers"),
+    ([None], "initial {q} of layer 0 None: expected numbers"),
+    ([[0.0] * 5 + [[1.0]]], "initial {q} of layer 0"),
+    (np.zeros((1, 6), dtype=complex), "expected numbers"),
+    ([[float("nan")] * 6], "initial {q} of layer 0 holds NaN or Inf values"),
+    (np.full((1, 6), -np.inf), "initial {q} of layer 0 holds NaN or Inf values"),
+    ([[1e39] * 6], "initial {q} of layer 0 holds values too large for float32"),
+], ids=["nan", "int", "str", "str-list", "None", "ragged", "complex", "nan-row", "inf", "past-float32"])
+@pytest.mark.parametrize("q", ["h", "c"])
+def test_trace_refuses_initial_states_that_are_not_finite_vectors(lm, q, given, words):
+    """Each was a raw TypeError or ValueError, a ComplexWarning or an overflow warning, or (NaN) a trace of NaN."""
+    model, _ = lm
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # and not a warning on the way
+        refused(lambda: model.trace("hello", **{f"{q}0": given}), words.format(q=q))
+
+
+def test_trace_takes_initial_states_as_lists_or_arrays_and_refuses_c0_without_a_cell_state(lm):
+    model, clean = lm
+    h0 = np.linspace(-1, 1, 6)
+    a = model.trace("hello", h0=[h0], c0=np.zeros((1, 6)))
+    b = model.trace("hello", h0=[list(h0)], c0=[[0] * 6])
+    np.testing.assert_array_equal(a.states["h"], b.states["h"])
+    gru = lstm_tui.random_model(hidden=4, cell="gru", seed=0)
+    refused(lambda: gru.trace("hi", c0=[np.zeros(4)]), "c0: a gru has no cell state c")  # (once ignored)
+
+
+def test_trace_refuses_frames_too_large_for_the_model_without_a_warning(lm):
+    model, _ = lm
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        refused(lambda: model.trace(np.full((2, model.input_size), 1e39)), "too large for float32")
+
+
+@pytest.mark.parametrize("h,words", [
+    (None, "h None: expected numbers"),
+    ("h", "h 'h': expected numbers"),
+    (np.zeros(5), "h of shape (5,): expected (..., 6), the last layer's h"),
+    (np.zeros((3, 7)), "h of shape (3, 7): expected (..., 6)"),
+    ([[1, 2], [3]], "expected numbers"),
+], ids=["None", "str", "short", "wide", "ragged"])
+def test_logits_of_refuses_what_is_not_the_last_layers_h(lm, h, words):
+    model, _ = lm
+    refused(lambda: model.logits_of(h), words)
+
+
+def test_logits_of_takes_a_list_and_refuses_a_model_without_a_head(lm):
+    model, clean = lm
+    np.testing.assert_allclose(model.logits_of(clean.states["h"][0][2].tolist()), clean.logits[2], rtol=1e-5)
+    import dataclasses
+
+    headless = dataclasses.replace(model, head_W=None, head_b=None)
+    refused(lambda: headless.logits_of(np.zeros(6)), "has no output head")

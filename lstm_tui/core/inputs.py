@@ -206,3 +206,58 @@ def token_list(inputs) -> list[str]:
         return toks
     what = f"inputs {shown(inputs)}" if toks is None else f"inputs: token {k} is {shown(toks[k])}, not text"
     raise InputError(f"{what}: expected text, a list of tokens (each text) or frames, a NumPy array [T, E]")
+
+
+def _numbers(value, what: str) -> np.ndarray:
+    """``value`` as an array of real numbers, or an InputError naming ``what``."""
+    try:
+        a = np.asarray(value)
+    except (ValueError, TypeError):  # ragged lists
+        a = None
+    if a is None or a.dtype.kind not in "biuf":
+        raise InputError(f"{what} {shown(value)}: expected numbers")
+    return a
+
+
+def _in_dtype(a: np.ndarray, dtype, what: str) -> np.ndarray:
+    """``a`` in the model's dtype, refused when it holds NaN or ±inf, or numbers too large for that dtype."""
+    if not np.isfinite(a).all():
+        raise InputError(f"{what} holds NaN or Inf values")
+    with np.errstate(over="ignore"):
+        x = a.astype(dtype, copy=False)
+    if not np.isfinite(x).all():
+        raise InputError(f"{what} holds values too large for {np.dtype(dtype).name} (the model's weights are)")
+    return x
+
+
+def initial_states(given, q: str, widths: list[int], dtype, finite: bool = False):
+    """The initial state q (h or c) of each level: one vector of ``widths[l]`` numbers per level (a list, or an
+    (L, W) array), each in ``dtype``; zeros for None. ``finite``: what :meth:`Model.trace` was given, refused
+    with NaN or ±inf, as input frames are (a window of a long run starts from whatever its checkpoint holds)."""
+    if given is None:
+        return [np.zeros(w, dtype=dtype) for w in widths]
+    L = len(widths)
+    if isinstance(given, (str, bytes)) or not isinstance(given, Iterable) or getattr(given, "ndim", 1) == 0:
+        raise InputError(f"initial {q} {shown(given)}: expected one vector per layer ({L} layer(s))")
+    given = list(given)
+    if len(given) != L:
+        raise InputError(f"initial {q} has {len(given)} layer(s): the model has {L}")
+    per = [_numbers(v, f"initial {q} of layer {n}") for n, v in enumerate(given)]
+    for n, v in enumerate(per):
+        if v.shape != (widths[n],):
+            raise InputError(f"initial {q} of layer {n} has shape {v.shape}: expected ({widths[n]},)")
+    if not finite:
+        return [np.asarray(v, dtype=dtype) for v in per]
+    return [_in_dtype(v, dtype, f"initial {q} of layer {n}") for n, v in enumerate(per)]
+
+
+def head_reads(h, width: int, head: bool, name: str) -> np.ndarray:
+    """What :meth:`Model.logits_of` was given: numbers (..., ``width``) for a model with a head."""
+    if not head:
+        raise InputError(f"model {name!r} has no output head")
+    if isinstance(h, np.ndarray) and h.dtype.kind == "f" and h.shape[-1:] == (width,):
+        return h  # (the model's own calls)
+    a = _numbers(h, "h")
+    if a.shape[-1:] != (width,):
+        raise InputError(f"h of shape {a.shape}: expected (..., {width}), the last layer's h")
+    return a

@@ -27,7 +27,7 @@ from . import tokenize
 from .cells import (ACTIVATIONS, DEFAULT_ACTIVATIONS, GATES, QUANTITIES, Bidirectional, Laid, Layer,
                     activation_problem, run, sigmoid)
 from .errors import InputError, int_argument, shown
-from .inputs import token_list
+from .inputs import head_reads, initial_states, token_list
 from .pooling import POOLS, Pool
 from .trace import Trace
 
@@ -209,6 +209,7 @@ class Model:
 
     def logits_of(self, h: np.ndarray) -> np.ndarray:
         """The head's logits (..., V) of what it reads (..., W): the last level's h, or its pool."""
+        h = head_reads(h, self.output_size, self.head_W is not None, self.name)
         return self.head_input(h) @ self.head_W.T + self.head_b
 
     def pool_start(self) -> Pool | None:
@@ -339,8 +340,10 @@ class Model:
         """
         tokens, ids, unknown, frames = self.prepare(inputs)
         x = frames if frames is not None else self.embedding[ids]  # (T, E)
-        h0 = self.meta.get("h0") if h0 is None else h0  # the file's own initial state (ONNX initial_h), if any
-        c0 = self.meta.get("c0") if c0 is None else c0
+        if c0 is not None and self.cell != "lstm":
+            raise InputError(f"c0: a {self.cell} has no cell state c (only an LSTM takes c0)")
+        h0 = self.meta.get("h0") if h0 is None else initial_states(h0, "h", self.widths("h"), self.dtype, True)
+        c0 = self.meta.get("c0") if c0 is None else initial_states(c0, "c", self.widths("c"), self.dtype, True)
         return self.trace_vectors(x, tuple(tokens), ids, unknown, h0, c0)
 
     def prepare(
@@ -355,7 +358,8 @@ class Model:
         if isinstance(inputs, np.ndarray):
             if inputs.dtype.kind not in "biuf":
                 raise InputError(f"input frames of {inputs.dtype}: expected numbers, [T, {self.input_size}]")
-            x = np.asarray(inputs, dtype=self.dtype)
+            with np.errstate(over="ignore"):  # (too large for x's type: refused below, without NumPy's warning)
+                x = np.asarray(inputs, dtype=self.dtype)
             if x.ndim != 2 or x.shape[1] != self.input_size:
                 raise InputError(
                     f"input frames have shape {tuple(inputs.shape)}: expected [T, {self.input_size}]"
@@ -398,18 +402,8 @@ class Model:
         uniform = self.uniform
         lstm = self.cell == "lstm"
 
-        def initial(given, q: str):
-            if given is None:
-                per = [np.zeros(self.width(q, n), dtype=dt) for n in range(L)]
-            else:
-                if len(given) != L:
-                    raise InputError(f"initial {q} has {len(given)} layer(s): the model has {L}")
-                per = [np.asarray(v, dtype=dt) for v in given]
-                for n, v in enumerate(per):
-                    if v.shape != (self.width(q, n),):
-                        raise InputError(
-                            f"initial {q} of layer {n} has shape {v.shape}: expected ({self.width(q, n)},)"
-                        )
+        def initial(given, q: str):  # a list of (W_l,) per level, checked (inputs.initial_states)
+            per = initial_states(given, q, list(self.widths(q)), dt)
             return np.stack(per) if uniform else per
 
         h0 = initial(h0, "h")

@@ -511,3 +511,19 @@ def test_logits_of_takes_a_list_and_refuses_a_model_without_a_head(lm):
 
     headless = dataclasses.replace(model, head_W=None, head_b=None)
     refused(lambda: headless.logits_of(np.zeros(6)), "has no output head")
+
+
+@pytest.mark.parametrize("field,bad,words", [
+    ("layer", 1, "layer 1: expected a 0-based layer from 0 to 0"),
+    ("layer", -1, "layer -1: expected a 0-based layer from 0 to 0"),
+    ("step", 5, "step 5: expected a 0-based step from 0 to 4"),
+    ("step", -1, "step -1: expected a 0-based step from 0 to 4"),
+])
+def test_effect_map_names_a_layer_or_step_out_of_range_as_it_was_given(lm, field, bad, words):
+    """As the command line's, 1-based, once: EffectMap(..., step=-1) was 'step 0 out of range: expected a step
+    from 1 to 5', though 0 is a step here."""
+    model, clean = lm
+    args = {"layer": 0, "step": 2} | {field: bad}
+    refused(lambda: EffectMap(model, clean, "h", value=0.0, **args), words)
+    if field == "step":
+        refused(lambda: EffectMap(model, model.trace(""), "h", 0, 0.0, 0), "step 0: expected a 0-based step (clean has")

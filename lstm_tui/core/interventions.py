@@ -344,11 +344,9 @@ class EffectMap:
             raise InputError(f"the effect map needs a model with an output head; {model.name!r} has none")
         _check_quantity(model, quantity)
         L, T = model.num_layers, clean.steps
-        layer, step = int_argument(layer, "layer", "a 0-based layer"), int_argument(step, "step", "a 0-based step")
-        if not 0 <= layer < L:
-            raise InputError(f"layer {layer + 1} out of range: expected a layer from 1 to {L}")
-        if not 0 <= step < T:
-            raise InputError(f"step {step + 1} out of range: expected a step from 1 to {T}")
+        layer = int_argument(layer, "layer", f"a 0-based layer from 0 to {L - 1}", 0, L - 1)  # (the app and the
+        steps = f"a 0-based step from 0 to {T - 1}" if T else "a 0-based step (clean has no steps)"  # CLI count from 1)
+        step = int_argument(step, "step", steps, 0, T - 1)
         self.model, self.clean, self.quantity, self.layer, self.step = model, clean, quantity, layer, step
         self.value = value = patch_value(value, "value")
         self.source = None

@@ -527,3 +527,28 @@ def test_effect_map_names_a_layer_or_step_out_of_range_as_it_was_given(lm, field
     refused(lambda: EffectMap(model, clean, "h", value=0.0, **args), words)
     if field == "step":
         refused(lambda: EffectMap(model, model.trace(""), "h", 0, 0.0, 0), "step 0: expected a 0-based step (clean has")
+
+
+@pytest.mark.parametrize("kw,words", [
+    ({"force": "no"}, "force 'no': expected True or False"),
+    ({"force": 1}, "force 1: expected True or False"),
+    ({"force": None}, "force None: expected True or False"),
+    ({"extra": "x"}, "extra 'x': expected a dict of arrays, or None"),
+    ({"extra": [("a", 1)]}, "extra [('a', 1)]: expected a dict"),
+])
+def test_write_npz_refuses_a_force_or_extra_of_the_wrong_type(lm, tmp_path, kw, words):
+    """force="no" overwrote the file; extra="x" ended in a raw ValueError."""
+    _, clean = lm
+    path = lstm_tui.write_npz(clean, tmp_path / "t.npz")
+    before = path.read_bytes()
+    refused(lambda: lstm_tui.write_npz(clean, path, **kw), words)
+    assert path.read_bytes() == before
+    assert lstm_tui.write_npz(clean, path, force=np.True_) == path
+
+
+@pytest.mark.parametrize("name", ["t.csv", "t.JSON"])
+def test_write_npz_refuses_a_text_formats_name(lm, tmp_path, name):
+    """It wrote an .npz (a zip) under the name, silently."""
+    _, clean = lm
+    refused(lambda: lstm_tui.write_npz(clean, tmp_path / name), "write_npz writes .npz files (write_trace writes")
+    assert not list(tmp_path.iterdir())

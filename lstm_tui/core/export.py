@@ -91,7 +91,14 @@ def atomic_write(path: str | os.PathLike, write, *, force: bool = False) -> Path
 
 def write_npz(trace: Trace, path: str | os.PathLike, *, force: bool = False, extra: dict | None = None) -> Path:
     """Write ``trace.arrays()`` (plus ``extra`` arrays) as an uncompressed .npz."""
-    arrays = trace_argument(trace, "write_npz trace", long_ok=True).arrays()
+    trace = trace_argument(trace, "write_npz trace", long_ok=True)
+    if not isinstance(force, (bool, np.bool_)):  # ("no" once overwrote the file)
+        raise InputError(f"force {shown(force)}: expected True or False")
+    if not (extra is None or isinstance(extra, dict)):
+        raise InputError(f"extra {shown(extra)}: expected a dict of arrays, or None")
+    if isinstance(path, (str, os.PathLike)) and Path(path).suffix.lower() in (".csv", ".json"):
+        raise InputError(f"{inert(str(path))}: write_npz writes .npz files (write_trace writes .npz, .csv or .json)")
+    arrays = trace.arrays()
     arrays["cell"] = np.array(trace.cell)
     arrays.update(extra or {})
     return atomic_write(path, lambda fh: np.savez(fh, **arrays), force=force)

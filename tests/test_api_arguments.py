@@ -552,3 +552,15 @@ def test_write_npz_refuses_a_text_formats_name(lm, tmp_path, name):
     _, clean = lm
     refused(lambda: lstm_tui.write_npz(clean, tmp_path / name), "write_npz writes .npz files (write_trace writes")
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.skipif(np.finfo(np.longdouble).max <= np.finfo(float).max, reason="longdouble is a float here")
+def test_a_number_past_floats_range_is_refused_in_numpys_longdouble_too(lm):
+    """float(np.longdouble("1e4000")) is inf, quietly: the patch set its unit to inf. An int that large was refused."""
+    model, clean = lm
+    big = np.longdouble("1e4000")
+    refused(lambda: Patch(0, "h", 0, 1, big), "patch value", "too large for a float")
+    refused(lambda: Patch(0, "h", 0, 1, -big), "patch value", "too large for a float")
+    refused(lambda: EffectMap(model, clean, "h", 0, big, 2), "value ", "too large for a float")
+    assert Patch(0, "h", 0, 1, np.longdouble("inf")).value == float("inf")  # inf itself is a value, as with floats
+    assert Patch(0, "h", 0, 1, np.longdouble("nan")).value != 0  # (NaN too)

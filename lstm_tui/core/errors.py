@@ -125,6 +125,9 @@ def float_argument(value, name: str, expected: str) -> float:
     if not isinstance(value, numbers.Real) or isinstance(value, bool):
         raise _refuse(value, name, expected)
     try:
-        return float(value)
+        f = float(value)
     except OverflowError:
-        raise InputError(f"{name} {shown(value)}: too large for a float (expected {expected})") from None
+        f = None
+    if f is None or f != value and f in (float("inf"), float("-inf")):  # (NumPy's longdouble 1e4000: inf, quietly)
+        raise InputError(f"{name} {shown(value)}: too large for a float (expected {expected})")
+    return f

@@ -564,3 +564,11 @@ def test_a_number_past_floats_range_is_refused_in_numpys_longdouble_too(lm):
     refused(lambda: EffectMap(model, clean, "h", 0, big, 2), "value ", "too large for a float")
     assert Patch(0, "h", 0, 1, np.longdouble("inf")).value == float("inf")  # inf itself is a value, as with floats
     assert Patch(0, "h", 0, 1, np.longdouble("nan")).value != 0  # (NaN too)
+
+
+@pytest.mark.parametrize("tokens", [{"hello", "world"}, frozenset("ab")], ids=["set", "frozenset"])
+def test_trace_refuses_tokens_in_no_order(lm, tokens):
+    """A set was traced in whatever order it iterated, which changes with PYTHONHASHSEED."""
+    model, _ = lm
+    refused(lambda: model.trace(tokens), "of tokens has no order: expected a list of tokens")
+    assert model.trace({"a": 0, "b": 1}.keys()).tokens == ("a", "b")  # (keys keep their order)

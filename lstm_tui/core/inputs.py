@@ -200,6 +200,8 @@ def load_frames(path: str | os.PathLike, input_size: int | None = None) -> np.nd
 def token_list(inputs) -> list[str]:
     """Inputs to ``Model.trace`` given as tokens (any iterable of text, not bytes) as a list; else an
     :class:`InputError` naming what is not text (the API's None, a number, a list of numbers)."""
+    if isinstance(inputs, (set, frozenset)):  # {"a", "b"}: its order changes from one Python to the next
+        raise InputError(f"inputs: a {type(inputs).__name__} of tokens has no order: expected a list of tokens")
     toks = list(inputs) if isinstance(inputs, Iterable) and not isinstance(inputs, (bytes, bytearray)) else None
     k = None if toks is None else next((k for k, t in enumerate(toks) if not isinstance(t, str)), -1)
     if k == -1:

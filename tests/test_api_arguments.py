@@ -572,3 +572,43 @@ def test_trace_refuses_tokens_in_no_order(lm, tokens):
     model, _ = lm
     refused(lambda: model.trace(tokens), "of tokens has no order: expected a list of tokens")
     assert model.trace({"a": 0, "b": 1}.keys()).tokens == ("a", "b")  # (keys keep their order)
+
+
+# ---------------------------------------------------------------------------
+# Model, Layer and Bidirectional made by hand
+
+
+def _layer(E=3, H=4, dtype=np.float32, **over):
+    arrays = {"W_ih": np.zeros((4 * H, E), dtype), "W_hh": np.zeros((4 * H, H), dtype),
+              "b_ih": np.zeros(4 * H, dtype), "b_hh": np.zeros(4 * H, dtype)} | over
+    return lstm_tui.Layer("lstm", **arrays)
+
+
+@pytest.mark.parametrize("make,words", [
+    (lambda: lstm_tui.Model(layers=None), "layers None: expected a list of Layer or Bidirectional"),
+    (lambda: lstm_tui.Model(layers=_layer()), "put a lone layer in a list"),
+    (lambda: lstm_tui.Model(layers=[1]), "layers: layer 0 is 1, not a Layer or a Bidirectional"),
+    (lambda: lstm_tui.Model(layers=[lstm_tui.Bidirectional(_layer(), None)]), "its backward direction None"),
+    (lambda: lstm_tui.Model(layers=[_layer(W_ih=[[0.0] * 3] * 16)]), "layer 0: W_ih is a list: expected a NumPy array"),
+    (lambda: lstm_tui.Model(layers=[_layer(dtype=np.int64)]), "layer 0: W_ih is an array of int64"),
+    (lambda: lstm_tui.Model(layers=[_layer(b_hh=np.zeros(16))]), "mix float32 (layer 0 W_ih) and float64 (layer 0 b_hh)"),
+    (lambda: lstm_tui.Model(layers=[_layer()], embedding=[[0.0] * 3]), "the embedding is a list"),
+    (lambda: lstm_tui.Model(layers=[_layer()], head_W=np.zeros((2, 4), np.float32)), "head_W and head_b: expected both"),
+    (lambda: lstm_tui.Model(layers=[_layer()], head_W=np.zeros((2, 4), np.float32), head_b=np.zeros(3, np.float32)),
+     "head_b has shape [3]: expected [2]"),
+    (lambda: lstm_tui.Model(layers=[_layer()], tokenizer="zz"), "tokenizer 'zz': expected one of char, word"),
+    (lambda: lstm_tui.Model(layers=[_layer()], embedding=np.zeros((2, 3), np.float32), vocab=("a", "b", "c")),
+     "the vocabulary has 3 tokens, the embedding 2 rows"),
+], ids=["None", "lone", "int", "bidi-None", "list", "int64", "mixed", "embedding-list", "no-bias", "bias-shape",
+        "tokenizer", "vocab-long"])
+def test_a_model_made_by_hand_is_refused_in_one_line_when_its_parts_do_not_fit(make, words):
+    """Each was a raw TypeError or AttributeError when made, or a NumPy error (a UFuncTypeError, 'output array
+    is not acceptable', None + float, an IndexError) at its first trace."""
+    refused(make, words)
+
+
+def test_a_model_made_by_hand_traces():
+    model = lstm_tui.Model(layers=[_layer(), _layer(E=4)], embedding=np.ones((3, 3), np.float32), vocab=("a", "b", "c"),
+                           head_W=np.ones((3, 4), np.float32), head_b=np.zeros(3, np.float32))
+    assert model.trace("abca").y.shape == (4, 3)
+    assert lstm_tui.Model(layers=(_layer(dtype=np.float64),)).trace(np.zeros((2, 3))).steps == 2

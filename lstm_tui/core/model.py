@@ -24,10 +24,11 @@ from itertools import islice
 import numpy as np
 
 from . import tokenize
-from .cells import (ACTIVATIONS, DEFAULT_ACTIVATIONS, GATES, QUANTITIES, Bidirectional, Laid, Layer,
+from .cells import (ACTIVATIONS, GATES, QUANTITIES, Bidirectional, Laid, Layer,
                     activation_problem, run, sigmoid)
 from .errors import InputError, int_argument, shown
 from .inputs import head_reads, initial_states, token_list
+from .model_checks import check_levels, check_parts, levels_argument
 from .pooling import POOLS, Pool
 from .trace import Trace
 
@@ -102,64 +103,6 @@ def level_width(level: Level, q: str) -> int:
     return w * len(lay)
 
 
-def _check_layer(layer: Layer, where: str) -> None:
-    """One line for a direction whose arrays or options do not fit together."""
-    if layer.cell not in GATES:
-        raise InputError(f"{where}: unknown cell {layer.cell!r}, expected one of {', '.join(GATES)}")
-    G = GATES[layer.cell]
-    shapes = {name: np.shape(getattr(layer, name)) for name in ("W_ih", "W_hh", "b_ih", "b_hh")}
-    if len(shapes["W_ih"]) != 2 or len(shapes["W_hh"]) != 2 or shapes["W_ih"][0] % G or shapes["W_ih"][0] == 0:
-        raise InputError(f"{where}: W_ih {shapes['W_ih']} and W_hh {shapes['W_hh']} are not [{G}·H, E] and [{G}·H, P]")
-    GH = shapes["W_ih"][0]
-    if shapes["W_hh"][0] != GH or shapes["b_ih"] != (GH,) or shapes["b_hh"] != (GH,):
-        raise InputError(
-            f"{where}: shapes W_ih {shapes['W_ih']}, W_hh {shapes['W_hh']}, b_ih {shapes['b_ih']}, b_hh {shapes['b_hh']} "
-            f"do not share {G}·H = {GH} rows"
-        )
-    H, P = GH // G, shapes["W_hh"][1]
-    if layer.W_hr is None and P != H:
-        raise InputError(f"{where}: W_hh has {P} columns, expected H = {H} (or a projection W_hr)")
-    if layer.W_hr is not None and (layer.cell != "lstm" or np.shape(layer.W_hr) != (P, H)):
-        raise InputError(f"{where}: a projection W_hr must be an LSTM's [P, H] = [{P}, {H}], got {np.shape(layer.W_hr)}")
-    if layer.activations is not None:
-        want = len(DEFAULT_ACTIVATIONS[layer.cell])
-        names = [a[0] for a in layer.activations]
-        if len(names) != want or any(name not in ACTIVATIONS for name in names):
-            raise InputError(
-                f"{where}: activations {names} for a {layer.cell}: expected {want} of {', '.join(ACTIVATIONS)}"
-            )
-        for spec in layer.activations:  # NaN or ±inf (a reader's or a caller's): every output would be NaN
-            if problem := activation_problem(spec):
-                raise InputError(f"{where}: {problem}")
-    if layer.clip is not None and not layer.clip > 0:
-        raise InputError(f"{where}: clip must be a positive number, got {layer.clip}")
-
-
-def _check_levels(levels: tuple) -> None:
-    """One line for a stack that cannot run: mixed quantities, directions that do not pair, widths that do not chain."""
-    if not levels:
-        raise InputError("a model needs at least one recurrent layer")
-    for n, level in enumerate(levels):
-        for layer in directions(level):
-            _check_layer(layer, f"layer {n}" + (" (reverse)" if isinstance(level, Bidirectional) and layer.reverse else ""))
-    kinds = {level.cell for level in levels}
-    if len({QUANTITIES[k] for k in kinds}) > 1:
-        raise InputError(
-            f"layers mix cell kinds ({', '.join(sorted(kinds))}): a model's layers must all be LSTM, all GRU or all RNN"
-        )
-    for n, level in enumerate(levels):
-        if isinstance(level, Bidirectional):
-            fw, bw = level.forward, level.backward
-            if fw.reverse or not bw.reverse:
-                raise InputError(f"layer {n}: a bidirectional layer needs a forward direction and a reverse one")
-            if (fw.cell, fw.hidden_size, fw.output_size, fw.input_size) != (bw.cell, bw.hidden_size, bw.output_size, bw.input_size):
-                raise InputError(f"layer {n}: the two directions of a bidirectional layer differ in cell or size")
-        if n and level.input_size != level_width(levels[n - 1], "h"):
-            raise InputError(
-                f"layer {n} takes inputs of size {level.input_size}, layer {n - 1} gives {level_width(levels[n - 1], 'h')}"
-            )
-
-
 @dataclass(frozen=True)
 class Model:
     """A traced recurrent model (all arrays share one float dtype)."""
@@ -177,13 +120,14 @@ class Model:
     head_pool: str = ""  # "max" or "mean": the head reads the pool of h over the steps so far (core.pooling)
 
     def __post_init__(self):
-        object.__setattr__(self, "layers", tuple(self.layers))
-        _check_levels(self.layers)
+        object.__setattr__(self, "layers", levels_argument(self.layers))
+        check_levels(self.layers)
+        object.__setattr__(self, "head_hidden", tuple(self.head_hidden))
+        check_parts(self)  # the embedding, head and vocabulary: arrays of the layers' dtype, widths that chain
         if self.embedding is not None and self.embedding.shape[1] != self.input_size:
             raise InputError(
                 f"the embedding gives vectors of size {self.embedding.shape[1]}, layer 0 takes {self.input_size}"
             )
-        object.__setattr__(self, "head_hidden", tuple(self.head_hidden))
         width, gives = self.output_size, "the last layer gives"
         for n, d in enumerate(self.head_hidden):
             if self.head_W is None or d.W.ndim != 2 or d.W.shape[1] != width or d.b.shape != (d.W.shape[0],):

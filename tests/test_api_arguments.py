@@ -612,3 +612,65 @@ def test_a_model_made_by_hand_traces():
                            head_W=np.ones((3, 4), np.float32), head_b=np.zeros(3, np.float32))
     assert model.trace("abca").y.shape == (4, 3)
     assert lstm_tui.Model(layers=(_layer(dtype=np.float64),)).trace(np.zeros((2, 3))).steps == 2
+
+
+@pytest.mark.parametrize("make,words", [
+    (lambda: _layer(activations=[None] * 3), "activations [None, None, None]: expected (name, alpha, beta)"),
+    (lambda: _layer(clip="x"), "clip must be a positive number, got x"),
+    (lambda: _layer(reverse="no"), "reverse 'no': expected True or False"),
+    (lambda: _layer(linear_before_reset=None), "linear_before_reset None: expected True or False"),
+], ids=["activations", "clip", "reverse", "linear_before_reset"])
+def test_a_layer_made_by_hand_refuses_options_of_the_wrong_type(make, words):
+    """A TypeError each ('NoneType' object is not subscriptable, '>' between str and int), or (reverse="no") a
+    layer read backwards."""
+    refused(lambda: lstm_tui.Model(layers=[make()]), "layer 0: ", words)
+
+
+@pytest.mark.parametrize("make,words", [
+    (lambda d: [d(activation=None)], "the head's hidden layer 0: activation None: expected (name, alpha, beta)"),
+    (lambda d: [1], "head_hidden: layer 0 is 1, not a Dense"),
+    (lambda d: None, "head_hidden None: expected a list of Dense, () for none"),
+], ids=["activation", "int", "None"])
+def test_a_head_made_by_hand_refuses_hidden_layers_that_are_not_dense(make, words):
+    from lstm_tui.core.model import Dense
+
+    def dense(**over):
+        return Dense(**{"W": np.zeros((2, 4), np.float32), "b": np.zeros(2, np.float32)} | over)
+
+    refused(lambda: lstm_tui.Model(layers=[_layer()], head_W=np.zeros((2, 2), np.float32), head_b=np.zeros(2, np.float32),
+                                   head_hidden=make(dense)), words)
+
+
+@pytest.mark.parametrize("vocab,words", [
+    (("a", 1, "c"), "vocabulary is not a list of token strings"),
+    (("a", "a", "b"), "vocabulary repeats the token 'a' (ids 0 and 1)"),
+], ids=["int", "repeated"])
+def test_a_model_made_by_hand_refuses_a_vocabulary_of_non_text_or_repeated_tokens(vocab, words):
+    """A repeated token was read as its last id, silently; a number was never matched."""
+    refused(lambda: lstm_tui.Model(layers=[_layer()], embedding=np.zeros((3, 3), np.float32), vocab=vocab), words)
+
+
+@pytest.mark.parametrize("call,words", [
+    (lambda m: m.width("zz", 0), "q 'zz': expected one of i, f, g, o, c, h, xW, hW"),
+    (lambda m: m.widths(None), "q None: expected one of"),
+    (lambda m: m.width("h", 5), "layer 5: expected a 0-based layer from 0 to 0"),
+    (lambda m: m.width("h", 0.0), "layer 0.0: expected a 0-based layer"),
+    (lambda m: m.astype(None), "dtype None: expected float32 or float64"),
+    (lambda m: m.astype("x"), "dtype 'x': expected float32 or float64"),
+    (lambda m: m.astype("int8"), "dtype 'int8': expected float32 or float64"),
+    (lambda m: m.tokens(None), "text None: expected text"),
+    (lambda m: m.tokens(["a"]), "text ['a']: expected text"),
+], ids=["width-name", "widths-None", "width-layer", "width-float", "astype-None", "astype-name", "astype-int",
+        "tokens-None", "tokens-list"])
+def test_a_models_methods_refuse_arguments_of_the_wrong_type_or_range(lm, call, words):
+    """width('zz', 0) answered H, silently; astype(None) gave float64 (NumPy's default); the rest raw errors."""
+    model, _ = lm
+    refused(lambda: call(model), words)
+    assert model.width("h", -1) == model.widths("h")[0] == 6 and model.astype(np.float64).dtype == np.float64
+
+
+def test_effect_map_run_refuses_a_progress_that_is_not_a_function(lm):
+    model, clean = lm
+    emap = EffectMap(model, clean, "h", 0, 0.0, 2)
+    refused(lambda: emap.run(progress="x"), "progress 'x': expected a function")
+    assert emap.run(progress=lambda f: False).shape == (5, 6)

@@ -135,16 +135,16 @@ def read_vocab(path: str | os.PathLike) -> tuple[str, ...]:
     return check_vocab(lines, name)
 
 
-def check_vocab(tokens, where: str) -> tuple[str, ...]:
+def check_vocab(tokens, where: str, error: type[UserError] = ModelFileError) -> tuple[str, ...]:
     """``tokens`` as a vocabulary (V,): a non-empty list of distinct strings; ``where`` starts the message."""
     if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
-        raise ModelFileError(f"{where}: vocabulary is not a list of token strings")
+        raise error(f"{where}: vocabulary is not a list of token strings")
     if not tokens:
-        raise ModelFileError(f"{where}: vocabulary is empty")
+        raise error(f"{where}: vocabulary is empty")
     seen: dict[str, int] = {}
     for k, tok in enumerate(tokens):
         if tok in seen:
-            raise ModelFileError(f"{where}: vocabulary repeats the token {tok!r} (ids {seen[tok]} and {k})")
+            raise error(f"{where}: vocabulary repeats the token {tok!r} (ids {seen[tok]} and {k})")
         seen[tok] = k
     return tuple(tokens)
 

@@ -416,6 +416,8 @@ class EffectMap:
 
     def run(self, progress=None) -> np.ndarray:
         """Every exact row; ``progress(fraction)`` after each, which may return True to stop."""
+        if progress is not None and not callable(progress):
+            raise InputError(f"progress {clip(repr(progress))}: expected a function of the fraction done, or None")
         for _ in self.rows():
             if progress is not None and progress(self.fraction):
                 break

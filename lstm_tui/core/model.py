@@ -28,9 +28,9 @@ from .cells import (ACTIVATIONS, GATES, QUANTITIES, Bidirectional, Laid, Layer,
                     activation_problem, run, sigmoid)
 from .errors import InputError, int_argument, shown
 from .inputs import head_reads, initial_states, token_list
-from .model_checks import check_levels, check_parts, levels_argument
+from .model_checks import check_levels, check_parts, head_hidden_argument, levels_argument
 from .pooling import POOLS, Pool
-from .trace import Trace
+from .trace import Trace, layer_argument, name_argument
 
 #: The most memory the weights of an untrained random model may take.
 MAX_RANDOM_BYTES = 1024**3
@@ -122,7 +122,7 @@ class Model:
     def __post_init__(self):
         object.__setattr__(self, "layers", levels_argument(self.layers))
         check_levels(self.layers)
-        object.__setattr__(self, "head_hidden", tuple(self.head_hidden))
+        object.__setattr__(self, "head_hidden", head_hidden_argument(self.head_hidden))
         check_parts(self)  # the embedding, head and vocabulary: arrays of the layers' dtype, widths that chain
         if self.embedding is not None and self.embedding.shape[1] != self.input_size:
             raise InputError(
@@ -172,12 +172,19 @@ class Model:
         return self.layers[0].cell
 
     def width(self, q: str, layer: int) -> int:
-        """The width of quantity q (``QUANTITIES``, ``xW``, ``hW``) at level ``layer``."""
-        return level_width(self.layers[layer], q)
+        """The width of quantity q (``QUANTITIES``, ``xW``, ``hW``) at level ``layer`` (from 0; -1 the last)."""
+        return level_width(self.layers[layer_argument(layer, len(self.layers))], self._quantity(q))
 
     def widths(self, q: str = "h") -> tuple[int, ...]:
         """The width of quantity q at every level."""
+        q = self._quantity(q)
         return tuple(level_width(level, q) for level in self.layers)
+
+    def _quantity(self, q) -> str:
+        """q if this model records it (or ``xW``, ``hW``); level_width reads any other name as H."""
+        if type(q) is str and (q in QUANTITIES[self.cell] or q in ("xW", "hW")):
+            return q
+        return name_argument(q, (*QUANTITIES[self.cell], "xW", "hW"))
 
     @property
     def uniform(self) -> bool:
@@ -233,7 +240,7 @@ class Model:
 
     def astype(self, dtype) -> Model:
         """The same model with every array in ``dtype`` (float64 keeps tiny gradients from underflowing)."""
-        dt = np.dtype(dtype)
+        dt = dtype_argument(dtype)
         if dt == self.dtype:
             return self
 
@@ -253,6 +260,8 @@ class Model:
 
     def tokens(self, text: str) -> list[str]:
         """Split text with this model's tokenizer (characters its vocabulary holds only as code points, as those)."""
+        if not isinstance(text, str):
+            raise InputError(f"text {shown(text)}: expected text (a str)")
         toks = tokenize.split(text, self.tokenizer)
         if self.tokenizer != "char" or self.vocab is None or text.isascii() and "\r\n" not in text:
             return toks  # ASCII: every character is one code point already
@@ -487,6 +496,17 @@ def _gb(size: int) -> str:
     return f"{gb:.1f}" if gb < 1e6 else f"{gb:.1e}"
 
 
+def dtype_argument(dtype) -> np.dtype:
+    """float32 or float64, as a name, a NumPy type or a dtype; else an InputError (None is NumPy's float64: refused)."""
+    try:
+        dt = np.dtype(dtype) if isinstance(dtype, (str, type, np.dtype)) else None
+    except TypeError:  # a name NumPy does not know
+        dt = None
+    if dt not in (np.float32, np.float64):
+        raise InputError(f"dtype {shown(dtype)}: expected float32 or float64")
+    return dt
+
+
 def random_model(
     hidden: int = 24,  # H, units per layer
     seed: int = 0,  # the same seed gives the same weights
@@ -505,12 +525,7 @@ def random_model(
     hidden, layers, embed = (int_argument(v, name, "a whole number from 1", low=1)
                              for v, name in ((hidden, "hidden"), (layers, "layers"), (embed, "embed")))
     seed = None if seed is None else int_argument(seed, "seed", "a whole number from 0, or None", low=0)
-    try:
-        dt = np.dtype(dtype) if isinstance(dtype, (str, type, np.dtype)) else None
-    except TypeError:  # a name NumPy does not know
-        dt = None
-    if dt not in (np.float32, np.float64):
-        raise InputError(f"dtype {shown(dtype)}: expected float32 or float64")
+    dtype = dtype_argument(dtype)
     if not isinstance(tokenizer, str) or tokenizer not in tokenize.TOKENIZERS:
         raise InputError(f"unknown tokenizer {shown(tokenizer)}: expected one of {', '.join(tokenize.TOKENIZERS)}")
     vocab = ASCII_VOCAB if tokenizer == "char" else word_vocab()

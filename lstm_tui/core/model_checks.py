@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterable
 
 import numpy as np
@@ -10,6 +11,7 @@ import numpy as np
 from . import tokenize
 from .cells import ACTIVATIONS, DEFAULT_ACTIVATIONS, GATES, QUANTITIES, Bidirectional, Layer, activation_problem
 from .errors import InputError, shown
+from .inputs import check_vocab
 
 _ARRAYS = ("W_ih", "W_hh", "b_ih", "b_hh")
 
@@ -22,6 +24,18 @@ def _float_array(a, what: str, ndim: int | None = None) -> None:
                          "expected a NumPy array of float32 or float64")
     if ndim is not None and a.ndim != ndim:
         raise InputError(f"{what} has shape {list(a.shape)}: expected {ndim} dimension{'s' if ndim > 1 else ''}")
+
+
+def head_hidden_argument(hidden) -> tuple:
+    """A model's ``head_hidden``: a list (or any iterable) of Dense, as a tuple (each checked by :func:`check_parts`)."""
+    if isinstance(hidden, (str, bytes)) or not isinstance(hidden, Iterable):
+        raise InputError(f"head_hidden {shown(hidden)}: expected a list of Dense, () for none")
+    return tuple(hidden)
+
+
+def _is_spec(a) -> bool:
+    """Whether ``a`` is an activation's (name, alpha, beta)."""
+    return isinstance(a, (tuple, list)) and len(a) == 3 and isinstance(a[0], str)
 
 
 def levels_argument(levels) -> tuple:
@@ -62,8 +76,14 @@ def _check_layer(layer: Layer, where: str) -> None:
         raise InputError(f"{where}: W_hh has {P} columns, expected H = {H} (or a projection W_hr)")
     if layer.W_hr is not None and (layer.cell != "lstm" or np.shape(layer.W_hr) != (P, H)):
         raise InputError(f"{where}: a projection W_hr must be an LSTM's [P, H] = [{P}, {H}], got {np.shape(layer.W_hr)}")
+    for name in ("linear_before_reset", "reverse"):
+        if not isinstance(getattr(layer, name), (bool, np.bool_)):  # ("no" read as True)
+            raise InputError(f"{where}: {name} {shown(getattr(layer, name))}: expected True or False")
     if layer.activations is not None:
         want = len(DEFAULT_ACTIVATIONS[layer.cell])
+        if isinstance(layer.activations, str) or not all(_is_spec(a) for a in layer.activations):
+            raise InputError(f"{where}: activations {shown(layer.activations)}: expected (name, alpha, beta) for each "
+                             f"of the {layer.cell}'s {want}")
         names = [a[0] for a in layer.activations]
         if len(names) != want or any(name not in ACTIVATIONS for name in names):
             raise InputError(
@@ -72,7 +92,8 @@ def _check_layer(layer: Layer, where: str) -> None:
         for spec in layer.activations:  # NaN or ±inf (a reader's or a caller's): every output would be NaN
             if problem := activation_problem(spec):
                 raise InputError(f"{where}: {problem}")
-    if layer.clip is not None and not layer.clip > 0:
+    if layer.clip is not None and (isinstance(layer.clip, bool) or not isinstance(layer.clip, numbers.Real)
+                                   or not layer.clip > 0):
         raise InputError(f"{where}: clip must be a positive number, got {layer.clip}")
 
 
@@ -106,7 +127,7 @@ def check_levels(levels: tuple) -> None:
 def check_parts(model) -> None:
     """The arrays around the layers (embedding, head, the head's hidden layers) and the vocabulary and tokenizer:
     every array a NumPy float array of the layers' one dtype, a head with its bias, no more tokens than embeddings."""
-    from .model import directions
+    from .model import Dense, directions
 
     arrays = [(f"layer {n} {name}", getattr(layer, name)) for n, level in enumerate(model.layers)
               for layer in directions(level) for name in _ARRAYS]
@@ -119,6 +140,10 @@ def check_parts(model) -> None:
     if model.head_W is not None and model.head_b.shape != model.head_W.shape[:1]:
         raise InputError(f"head_b has shape {list(model.head_b.shape)}: expected [{model.head_W.shape[0]}], head_W's rows")
     for n, d in enumerate(model.head_hidden):
+        if not isinstance(d, Dense):
+            raise InputError(f"head_hidden: layer {n} is {shown(d)}, not a Dense")
+        if not _is_spec(d.activation):
+            raise InputError(f"the head's hidden layer {n}: activation {shown(d.activation)}: expected (name, alpha, beta)")
         _float_array(d.W, f"the head's hidden layer {n} W", 2), _float_array(d.b, f"the head's hidden layer {n} b", 1)
         arrays += [(f"the head's hidden layer {n} W", d.W), (f"the head's hidden layer {n} b", d.b)]
     kinds: dict = {}
@@ -130,6 +155,8 @@ def check_parts(model) -> None:
     if not isinstance(model.tokenizer, str) or not tokenize.is_known(model.tokenizer):
         raise InputError(f"tokenizer {shown(model.tokenizer)}: expected one of {', '.join(tokenize.TOKENIZERS)} "
                          "or keras:<standardize>:<split>")
+    if model.vocab is not None:
+        check_vocab(list(model.vocab) if isinstance(model.vocab, (tuple, list)) else model.vocab, "the model", InputError)
     if model.vocab is not None and model.embedding is not None and len(model.vocab) > len(model.embedding):
         raise InputError(f"the vocabulary has {len(model.vocab)} tokens, the embedding {len(model.embedding)} rows: "
                          "expected a row for each token")

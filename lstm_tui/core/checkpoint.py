@@ -327,7 +327,8 @@ class CheckpointedTrace:
         """As :meth:`Trace.width`."""
         m = self._store.model
         layer = layer_argument(layer, self.num_layers) % self.num_layers
-        q = name_argument(q, self.names(y=True))
+        if not (type(q) is str and q in self.quantities):
+            q = name_argument(q, self.names(y=True))
         if q == "x":
             return m.input_size if layer == 0 else m.width("h", layer - 1)
         if q == "y":

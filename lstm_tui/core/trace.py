@@ -126,7 +126,8 @@ class Trace:
         """The width of quantity q at ``layer``: a name of ``quantities``, ``h_prev``,
         ``c_prev``, ``xW``, ``hW``, ``x`` (the layer's input) or ``y``."""
         layer = layer_argument(layer, self.num_layers)
-        q = name_argument(q, self.names(y=True))
+        if not (type(q) is str and q in self.states):  # (the names made only for another one)
+            q = name_argument(q, self.names(y=True))
         if q in ("xW", "hW"):
             return getattr(self, q)[layer].shape[-1]
         if q == "x":

@@ -674,3 +674,9 @@ def test_effect_map_run_refuses_a_progress_that_is_not_a_function(lm):
     emap = EffectMap(model, clean, "h", 0, 0.0, 2)
     refused(lambda: emap.run(progress="x"), "progress 'x': expected a function")
     assert emap.run(progress=lambda f: False).shape == (5, 6)
+
+
+@pytest.mark.parametrize("start,stop,arg", [(-2, None, "start -2"), (0, -1, "stop -1"), (-1, -1, "start -1")])
+def test_series_refuses_a_negative_start_or_stop_rather_than_reading_it_otherwise_than_numpy(read, start, stop, arg):
+    # (main read them from the end as NumPy does; clipping them gave all 5 steps, or none for stop=-1)
+    refused(lambda: read.series("h", 0, 1, start, stop), f"{arg}: expected a 0-based step from 0")

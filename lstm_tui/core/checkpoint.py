@@ -47,7 +47,7 @@ from .cells import GATES, MEMORY, QUANTITIES
 from .errors import InputError, int_argument
 from .labels import TokenLabels, token_labels
 from .model import Model, directions
-from .trace import Trace, bound_argument, layer_argument, name_argument, step_argument
+from .trace import Trace, bound_argument, layer_argument, name_argument, range_argument, step_argument
 from .trace import concat  # noqa: F401 (read from here by scan and the tests)
 from .windows import Windows
 
@@ -433,8 +433,7 @@ class CheckpointedTrace:
         Recomputes every window it crosses: ask for a short range (a whole
         long sequence costs a forward pass; :meth:`summary` has it binned).
         """
-        stop = min(bound_argument(stop, "stop", self._steps), self._steps)
-        start = min(max(0, bound_argument(start, "start")), stop)
+        start, stop = range_argument(start, stop, self._steps)
         q, layer = name_argument(q, self.quantities), layer_argument(layer, self.num_layers)
         W = self.width(q, layer)
         if not (type(j) is int and 0 <= j < W):

@@ -60,6 +60,17 @@ def bound_argument(value, name: str, default: int | None = None) -> int:
     return int_argument(value, name, "a 0-based step" + (", or None" if default is not None else ""))
 
 
+def range_argument(start, stop, steps: int) -> tuple[int, int]:
+    """``series``'s start and stop: 0-based steps, clipped to ``steps``. A negative one is refused, not
+    read from the end as NumPy does (an answer silently other than NumPy's is worse than an error)."""
+    start, stop = bound_argument(start, "start"), bound_argument(stop, "stop", steps)
+    for value, name in ((start, "start"), (stop, "stop")):
+        if value < 0:
+            raise InputError(f"{name} {value}: expected a 0-based step from 0 (not counted from the end)")
+    stop = min(stop, steps)
+    return min(start, stop), stop
+
+
 def name_argument(q, names, name: str = "q") -> str:
     """``q`` if it is one of ``names`` (a quantity's name and the like)."""
     if isinstance(q, str) and q in names:
@@ -237,12 +248,12 @@ class Trace:
         return self.hW[layer][k]
 
     def series(self, q: str, layer: int, j: int, start: int = 0, stop: int | None = None) -> np.ndarray:
-        """Unit j of quantity q at steps start..stop-1 (every step by default, clipped to the trace's
-        steps), (stop - start,)."""
+        """Unit j of quantity q at 0-based steps start..stop-1 (every step by default, clipped to the
+        trace's steps; a negative start or stop is refused), (stop - start,)."""
         q, layer = name_argument(q, tuple(self.states)), layer_argument(layer, self.num_layers)
         j = self._unit(q, layer, j)
-        stop = min(bound_argument(stop, "stop", self.steps), self.steps)
-        return self.states[q][layer][min(max(0, bound_argument(start, "start")), stop) : stop, j]
+        start, stop = range_argument(start, stop, self.steps)
+        return self.states[q][layer][start:stop, j]
 
     def _unit(self, q: str, layer: int, j) -> int:
         W = self.width(q, layer)

@@ -117,6 +117,21 @@ def test_a_base_made_with_another_source_is_not_read_for_its_src_patches():
     got = intervene_into(model, clean, patches, new, spare, clean.steps, base=on_screen, base_patches=patches,
                          base_since=10)
     same(got, want)
-    assert got is spare or got.states["h"] is spare.states["h"]  # still written into the spare
+    assert got is not on_screen and got.states["h"] is spare.states["h"]  # written into the spare, base unread
     base = intervene_into(model, clean, patches[:1], new, spare_run(model, clean), clean.steps)
     same(intervene(model, clean, patches, new, base=base, base_patches=patches[:1]), want)  # the same source: read
+
+
+def test_a_patched_run_pickles_as_on_main_without_its_marks():
+    """mark_run's weak references (the clean trace and source a run was made of) are left out of a pickle."""
+    import pickle
+
+    from lstm_tui.core.trace import run_of
+
+    model = random_model(hidden=8, seed=1)
+    clean, source = model.trace(TEXT), model.trace(TEXT[::-1])
+    for run in (intervene(model, clean, [Patch(0, "h", None, range(3, 5), "src")], source), spare_run(model, clean)):
+        assert run_of(run)[0] is clean
+        back = pickle.loads(pickle.dumps(run))
+        same(back, run)
+        assert run_of(back) == (None, None) and run_of(run)[0] is clean  # the original keeps its marks

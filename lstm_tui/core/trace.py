@@ -110,6 +110,11 @@ class Trace:
     directions: tuple = ()  # per layer, per direction: reads backwards? () = every layer one forward direction
     pool: Pool | None = None  # a pooling head's pool of the steps before step 0 (core.pooling); None without one
 
+    def __getstate__(self) -> dict:
+        """Pickled without :func:`mark_run`'s weak references (which cannot be): an unpickled run is
+        one of no clean trace here, as a run of another process is."""
+        return {k: v for k, v in self.__dict__.items() if k != "_made_of"}
+
     @property
     def steps(self) -> int:
         return len(self.tokens)

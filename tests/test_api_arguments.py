@@ -85,7 +85,10 @@ def test_patch_takes_numpy_whole_numbers_as_ints(lm):
     assert Patch(0, "h", None, range(2), "src").value == "src"
     assert Patch(0, "h", 0, np.array(3), 0).steps == (3,)  # a 0-d array: one step
     model, clean = lm
-    intervene(model, clean, [p])
+    run = intervene(model, clean, [p])
+    assert (run.states["h"][0][1:3, 2] == np.float32(0.5)).all()  # set at steps 1 and 2, unit 2
+    np.testing.assert_array_equal(run.states["h"][0][:1], clean.states["h"][0][:1])  # before them: the clean run
+    np.testing.assert_array_equal(run.states["h"][0], intervene(model, clean, [Patch(0, "h", 2, (1, 2), 0.5)]).states["h"][0])
 
 
 @pytest.mark.parametrize("field,bad,words", [

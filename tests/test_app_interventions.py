@@ -760,3 +760,21 @@ async def test_a_watched_expression_in_a_difference_is_its_own_difference():
         assert app.compare_mode == "diff"
         source = app.model.trace("((((()")
         close(app.watch_exprs[0][2], watch(source, "c[12]*o[12]", 0) - watch(clean, "c[12]*o[12]", 0)[:6])
+
+
+async def test_the_same_patch_set_again_does_not_hand_the_run_on_screen_back_as_the_spare():
+    """The patches unchanged: the new run is the one on screen (intervene_into's base), which must not
+    become the spare that the next patch's run is written into (it would change the arrays on screen)."""
+    app = brackets()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await set_patch(pilot, app, "0 @ 9")
+        await set_patch(pilot, app, "0 @ 9")
+        shown = app.trace
+        assert shown is app._patched and len(app.patches) == 1
+        assert all(part is not shown for part in app._spare or ())
+        before = shown.states["c"][0].copy()
+        await select(pilot, 2, 3)
+        await set_patch(pilot, app, "1 @ 3")
+        np.testing.assert_array_equal(shown.states["c"][0], before)  # the run once on screen, unwritten
+        want = intervene(app.model, app.clean, app.patches)
+        close(app.trace.states["c"][0], want.states["c"][0])

@@ -341,8 +341,9 @@ class Intervene:
     def _give_back(self, trace: Trace | None, since: int, clean: Trace | None) -> None:
         """A patched run of ``clean`` no longer on screen: its arrays hold the next one. Only while
         ``clean`` is the input's clean run: a run of an input replaced since (same shapes, other
-        numbers) would lend the next run its rows before the first patched step."""
-        if trace is not None and trace is not clean and clean is self.clean:
+        numbers) would lend the next run its rows before the first patched step. Never the run on
+        screen: with the patches unchanged, the new run is the one before it (intervene_into's base)."""
+        if trace is not None and trace is not clean and clean is self.clean and trace is not self._patched:
             self._spare = (clean, trace, since)
 
     def on_patched_run(self, message: PatchedRun) -> None:

@@ -355,6 +355,11 @@ def test_a_gru_trace_has_no_c_in_one_line():
     model = lstm_tui.random_model(hidden=4, cell="gru", seed=0)
     trace = model.trace("hello")
     refused(lambda: trace.state_before("c", 0, 1), "q 'c'", "gru", "no cell state c")
+    from lstm_tui.core.checkpoint import checkpointed
+
+    long = checkpointed(model, "hello", window=2)  # the same words (it said "expected one of h")
+    for k in (1, 5):
+        assert refused(lambda: long.state_before("c", 0, k), "q 'c'") == refused(lambda: trace.state_before("c", 0, k), "q 'c'")
     refused(lambda: trace.value("c_prev", 0, 1), "q 'c_prev'", "expected one of r, z, n, h")
     refused(lambda: trace.width("c", 0), "q 'c'")
 

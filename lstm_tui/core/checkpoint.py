@@ -47,7 +47,8 @@ from .cells import GATES, MEMORY, QUANTITIES
 from .errors import InputError, int_argument
 from .labels import TokenLabels, token_labels
 from .model import Model, directions
-from .trace import Trace, bound_argument, layer_argument, name_argument, range_argument, step_argument
+from .trace import (Trace, bound_argument, layer_argument, name_argument, range_argument, reader_names, state_name,
+                    step_argument, unit_argument)
 from .trace import concat  # noqa: F401 (read from here by scan and the tests)
 from .windows import Windows
 
@@ -316,12 +317,7 @@ class CheckpointedTrace:
 
     def names(self, prev: bool = True, inputs: bool = True, y: bool = False) -> tuple[str, ...]:
         """As :meth:`Trace.names`."""
-        names = self.quantities
-        if prev:
-            names += ("h_prev", "c_prev") if self.cell == "lstm" else ("h_prev",)
-        if inputs:
-            names += ("x", "xW", "hW") + (("y",) if y or self.has_head else ())
-        return names
+        return reader_names(self.quantities, y or self.has_head, prev, inputs)
 
     def width(self, q: str, layer: int) -> int:
         """As :meth:`Trace.width`."""
@@ -412,7 +408,7 @@ class CheckpointedTrace:
 
     def state_before(self, q: str, layer: int, k: int) -> np.ndarray:
         """hᵗ⁻¹ or cᵗ⁻¹ (W,) for 0-based step k of ``layer`` (k = T: the state after the last step)."""
-        q = name_argument(q, ("h", "c") if self.cell == "lstm" else ("h",))
+        q = state_name(q, self.cell)
         layer, k = layer_argument(layer, self.num_layers), step_argument(k, self._steps, after=True)
         if k == self._steps:  # the state after the last step
             return self.value(q, layer, k - 1) if k else (self.c0 if q == "c" else self.h0)[layer]
@@ -435,9 +431,7 @@ class CheckpointedTrace:
         """
         start, stop = range_argument(start, stop, self._steps)
         q, layer = name_argument(q, self.quantities), layer_argument(layer, self.num_layers)
-        W = self.width(q, layer)
-        if not (type(j) is int and 0 <= j < W):
-            j = int_argument(j, "j", f"a unit from 0 to {W - 1} (the width of {q} in layer {layer})", 0, W - 1)
+        j = unit_argument(j, self.width(q, layer), q, layer)
         if start == stop:
             return self.window(start, stop).series(q, layer, j)
         return self._gather(start, stop, lambda tr, a, b: tr.series(q, layer, j, a, b))

@@ -78,6 +78,33 @@ def name_argument(q, names, name: str = "q") -> str:
     raise InputError(f"{name} {shown(q)}: expected one of {', '.join(names)}")
 
 
+def reader_names(quantities, head: bool, prev: bool = True, inputs: bool = True) -> tuple[str, ...]:
+    """The names a trace's ``value`` reads: its ``quantities``, ``h_prev`` and ``c_prev`` (``prev``; c_prev
+    with a c), ``x``, ``xW``, ``hW`` and ``y`` (``inputs``; y only with a ``head``)."""
+    names = tuple(quantities)
+    if prev:
+        names += ("h_prev", "c_prev") if "c" in quantities else ("h_prev",)
+    if inputs:
+        names += ("x", "xW", "hW") + (("y",) if head else ())
+    return names
+
+
+def state_name(q, cell: str) -> str:
+    """``q`` of a trace's ``state_before``: h, or c of an LSTM (of ``cell``)."""
+    if isinstance(q, str) and q in ("h", "c"):
+        if q == "c" and "c" not in QUANTITIES[cell]:
+            raise InputError(f"q 'c': a {cell} trace has no cell state c (expected h)")
+        return q
+    return name_argument(q, ("h", "c") if "c" in QUANTITIES[cell] else ("h",))
+
+
+def unit_argument(j, width: int, q: str, layer: int) -> int:
+    """``j``, a unit of quantity q at ``layer``, ``width`` wide."""
+    if type(j) is int and 0 <= j < width:
+        return j
+    return int_argument(j, "j", f"a unit from 0 to {width - 1} (the width of {q} in layer {layer})", 0, width - 1)
+
+
 def _cut(v, cut: slice):
     """Steps ``cut`` of per-layer data: an (L, T, W) array or a list of (T, W_l)."""
     return v[:, cut] if isinstance(v, np.ndarray) else [a[cut] for a in v]
@@ -131,12 +158,7 @@ class Trace:
     def names(self, prev: bool = True, inputs: bool = True, y: bool = False) -> tuple[str, ...]:
         """The names :meth:`value` reads: the quantities, ``h_prev`` and ``c_prev`` (``prev``), ``x``,
         ``xW``, ``hW`` and ``y`` (``inputs``; ``y`` only with a head, unless ``y``)."""
-        names = tuple(self.states)
-        if prev:
-            names += ("h_prev", "c_prev") if self.c0 is not None else ("h_prev",)
-        if inputs:
-            names += ("x", "xW", "hW") + (("y",) if y or self.y is not None else ())
-        return names
+        return reader_names(tuple(self.states), y or self.y is not None, prev, inputs)
 
     def width(self, q: str, layer: int) -> int:
         """The width of quantity q at ``layer``: a name of ``quantities``, ``h_prev``,
@@ -185,7 +207,7 @@ class Trace:
         """The state h or c (W,) before 0-based step k of ``layer``: hᵗ⁻¹ of a forward
         direction (the initial state for k = 0), hᵗ⁺¹ of a backward one (its
         initial state for k = T-1). k = T is the state after the last step."""
-        q, layer, k = self._state_name(q), layer_argument(layer, self.num_layers), step_argument(k, self.steps, after=True)
+        q, layer, k = state_name(q, self.cell), layer_argument(layer, self.num_layers), step_argument(k, self.steps, after=True)
         init = (self.c0 if q == "c" else self.h0)[layer]
         v = self.states[q][layer]  # (T, W)
         flags = self.reverse_flags(layer)
@@ -204,7 +226,7 @@ class Trace:
         """:meth:`state_before` of steps start..stop-1 at once, (stop - start, W): for
         code that reads hᵗ⁻¹ over a block of steps (a backward direction's units
         come from step k + 1). start and stop are clipped to the trace's steps."""
-        q, layer, T = self._state_name(q), layer_argument(layer, self.num_layers), self.steps
+        q, layer, T = state_name(q, self.cell), layer_argument(layer, self.num_layers), self.steps
         stop = min(bound_argument(stop, "stop", T), T)
         start = min(max(0, bound_argument(start, "start")), stop)
         init = (self.c0 if q == "c" else self.h0)[layer]  # (W,)
@@ -256,27 +278,15 @@ class Trace:
         """Unit j of quantity q at 0-based steps start..stop-1 (every step by default, clipped to the
         trace's steps; a negative start or stop is refused), (stop - start,)."""
         q, layer = name_argument(q, tuple(self.states)), layer_argument(layer, self.num_layers)
-        j = self._unit(q, layer, j)
+        j = unit_argument(j, self.width(q, layer), q, layer)
         start, stop = range_argument(start, stop, self.steps)
         return self.states[q][layer][start:stop, j]
-
-    def _unit(self, q: str, layer: int, j) -> int:
-        W = self.width(q, layer)
-        if type(j) is int and 0 <= j < W:
-            return j
-        return int_argument(j, "j", f"a unit from 0 to {W - 1} (the width of {q} in layer {layer})", 0, W - 1)
-
-    def _state_name(self, q) -> str:
-        """``q`` of :meth:`state_before`: h, or c of an LSTM."""
-        if isinstance(q, str) and q == "c" and self.c0 is None:
-            raise InputError(f"q 'c': a {self.cell} trace has no cell state c (expected h)")
-        return name_argument(q, ("h", "c") if self.c0 is not None else ("h",))
 
     def edge_state(self, q: str, layer: int, start: int, stop: int) -> np.ndarray:
         """The initial state (W,) of ``layer`` for a window of steps start..stop-1: the
         state before ``start`` for forward units, the state at ``stop`` (the
         state before stop - 1) for backward ones."""
-        q, flags, T = self._state_name(q), self.reverse_flags(layer), self.steps
+        q, flags, T = state_name(q, self.cell), self.reverse_flags(layer), self.steps
         start = step_argument(start, T, "start")
         stop = step_argument(stop, T, "stop")
         if not any(flags):

@@ -48,7 +48,7 @@ from .errors import InputError, int_argument
 from .labels import TokenLabels, token_labels
 from .model import Model, directions
 from .trace import (Trace, bound_argument, layer_argument, name_argument, range_argument, reader_names, state_name,
-                    step_argument, unit_argument)
+                    step_argument, unit_argument, value_name, READ_ALWAYS)
 from .trace import concat  # noqa: F401 (read from here by scan and the tests)
 from .windows import Windows
 
@@ -279,6 +279,7 @@ class CheckpointedTrace:
     def __init__(self, store: Store, steps: int) -> None:
         self._store = store
         self._steps = steps
+        self._layers, self._quantities = store.model.num_layers, QUANTITIES[store.model.cell]  # (read many times a frame)
         self.tokens = store.labels.prefix(steps)
 
     # --------------------------------------------------------- properties
@@ -323,8 +324,7 @@ class CheckpointedTrace:
         """As :meth:`Trace.width`."""
         m = self._store.model
         layer = layer_argument(layer, self.num_layers) % self.num_layers
-        if not (type(q) is str and q in self.quantities):
-            q = name_argument(q, self.names(y=True))
+        q = value_name(q, self.quantities, True)
         if q == "x":
             return m.input_size if layer == 0 else m.width("h", layer - 1)
         if q == "y":
@@ -403,17 +403,31 @@ class CheckpointedTrace:
 
     def value(self, q: str, layer: int, k: int) -> np.ndarray:
         """As :meth:`Trace.value`: one vector of 0-based step k."""
-        tr, j = self.local(k)
-        return tr.value(q, layer, j)
+        store, L = self._store, self._layers
+        if not (type(layer) is int and -L <= layer < L):  # (each check inline first: the app's hot path)
+            layer = layer_argument(layer, L)
+        if not (type(k) is int and 0 <= k < self._steps):
+            k = step_argument(k, self._steps - 1)
+        if not (type(q) is str and (q in READ_ALWAYS or q in self._quantities)):
+            q = value_name(q, self.quantities, self.has_head)
+        W = store.W
+        return store.get(k // W)._value(q, layer, k % W)  # (checked here, not again in the window)
 
     def state_before(self, q: str, layer: int, k: int) -> np.ndarray:
         """hᵗ⁻¹ or cᵗ⁻¹ (W,) for 0-based step k of ``layer`` (k = T: the state after the last step)."""
-        q = state_name(q, self.cell)
-        layer, k = layer_argument(layer, self.num_layers), step_argument(k, self._steps, after=True)
+        L = self._layers
+        if not (type(q) is str and q == "h"):
+            q = state_name(q, self.cell)
+        if not (type(layer) is int and -L <= layer < L):
+            layer = layer_argument(layer, L)
+        if not (type(k) is int and 0 <= k < self._steps):
+            k = step_argument(k, self._steps, after=True)
+        W = self._store.W
         if k == self._steps:  # the state after the last step
-            return self.value(q, layer, k - 1) if k else (self.c0 if q == "c" else self.h0)[layer]
-        tr, j = self.local(k)
-        return tr.state_before(q, layer, j)
+            if not k:
+                return (self.c0 if q == "c" else self.h0)[layer]
+            return self._store.get((k - 1) // W)._value(q, layer, (k - 1) % W)
+        return self._store.get(k // W)._before(q, layer, k % W)
 
     def states_before(self, q: str, layer: int, start: int = 0, stop: int | None = None) -> np.ndarray:
         """As :meth:`Trace.states_before` (recomputes the windows it crosses)."""

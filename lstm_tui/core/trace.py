@@ -89,6 +89,17 @@ def reader_names(quantities, head: bool, prev: bool = True, inputs: bool = True)
     return names
 
 
+READ_ALWAYS = frozenset(("x", "xW", "hW", "h_prev"))  # the names besides the quantities that every trace reads
+
+
+def value_name(q, quantities, head: bool) -> str:
+    """``q`` if it is one of :func:`reader_names` (``quantities`` a tuple or dict of them): without making
+    that list, but to word a refusal (the app reads many values a frame)."""
+    if type(q) is str and (q in quantities or q in READ_ALWAYS or q == "c_prev" and "c" in quantities or q == "y" and head):
+        return q
+    return name_argument(q, reader_names(quantities, head))
+
+
 def state_name(q, cell: str) -> str:
     """``q`` of a trace's ``state_before``: h, or c of an LSTM (of ``cell``)."""
     if isinstance(q, str) and q in ("h", "c"):
@@ -163,13 +174,19 @@ class Trace:
     def width(self, q: str, layer: int) -> int:
         """The width of quantity q at ``layer``: a name of ``quantities``, ``h_prev``,
         ``c_prev``, ``xW``, ``hW``, ``x`` (the layer's input) or ``y``."""
-        layer = layer_argument(layer, self.num_layers)
-        if not (type(q) is str and q in self.states):  # (the names made only for another one)
-            q = name_argument(q, self.names(y=True))
+        L = len(self.h0)
+        if not (type(layer) is int and -L <= layer < L):  # (each check inline first: the app's hot path)
+            layer = layer_argument(layer, L)
+        if not (type(q) is str and (q in self.states or q in READ_ALWAYS or q == "y")):
+            q = value_name(q, self.states, True)
+        return self._width(q, layer)
+
+    def _width(self, q: str, layer: int) -> int:
+        """:meth:`width` of arguments checked."""
         if q in ("xW", "hW"):
             return getattr(self, q)[layer].shape[-1]
         if q == "x":
-            return self.layer_input(layer).shape[-1]
+            return self._input(layer).shape[-1]
         if q == "y":
             return 0 if self.y is None else self.y.shape[-1]
         key = q[0] if q.endswith("_prev") else q
@@ -200,17 +217,29 @@ class Trace:
 
     def reverse_flags(self, layer: int) -> tuple[bool, ...]:
         """Whether each direction of ``layer`` reads backwards (its units split evenly, in this order)."""
-        layer = layer_argument(layer, self.num_layers)
+        return self._flags(layer_argument(layer, self.num_layers))
+
+    def _flags(self, layer: int) -> tuple[bool, ...]:
         return self.directions[layer] if self.directions else (False,)
 
     def state_before(self, q: str, layer: int, k: int) -> np.ndarray:
         """The state h or c (W,) before 0-based step k of ``layer``: hᵗ⁻¹ of a forward
         direction (the initial state for k = 0), hᵗ⁺¹ of a backward one (its
         initial state for k = T-1). k = T is the state after the last step."""
-        q, layer, k = state_name(q, self.cell), layer_argument(layer, self.num_layers), step_argument(k, self.steps, after=True)
+        L, T = len(self.h0), len(self.tokens)
+        if not (type(layer) is int and -L <= layer < L):
+            layer = layer_argument(layer, L)
+        if not (type(k) is int and 0 <= k <= T):
+            k = step_argument(k, T, after=True)
+        if not (type(q) is str and q == "h"):
+            q = state_name(q, self.cell)
+        return self._before(q, layer, k)
+
+    def _before(self, q: str, layer: int, k: int) -> np.ndarray:
+        """:meth:`state_before` of arguments checked."""
         init = (self.c0 if q == "c" else self.h0)[layer]
         v = self.states[q][layer]  # (T, W)
-        flags = self.reverse_flags(layer)
+        flags = self._flags(layer)
         if not any(flags):
             return v[k - 1] if k > 0 else init
         T = v.shape[0]
@@ -231,7 +260,7 @@ class Trace:
         start = min(max(0, bound_argument(start, "start")), stop)
         init = (self.c0 if q == "c" else self.h0)[layer]  # (W,)
         v = self.states[q][layer]  # (T, W)
-        flags = self.reverse_flags(layer)
+        flags = self._flags(layer)
         w = init.shape[0] // len(flags)
         out = np.empty((stop - start, init.shape[0]), dtype=v.dtype)
         if stop == start:
@@ -260,14 +289,25 @@ class Trace:
         :meth:`abs_max`, so a trace that keeps checkpoints and recomputes
         windows can stand in for this one.
         """
-        layer, k = layer_argument(layer, self.num_layers), step_argument(k, self.steps - 1)
+        L, T = len(self.h0), len(self.tokens)
+        if not (type(layer) is int and -L <= layer < L):
+            layer = layer_argument(layer, L)
+        if not (type(k) is int and 0 <= k < T):
+            k = step_argument(k, T - 1)
         if type(q) is str and q in self.states:
             return self.states[q][layer][k]
-        q = name_argument(q, self.names())
+        if not (type(q) is str and q in READ_ALWAYS):  # (c_prev and y: of some traces only)
+            q = value_name(q, self.states, self.y is not None)
+        return self._value(q, layer, k)
+
+    def _value(self, q: str, layer: int, k: int) -> np.ndarray:
+        """:meth:`value` of arguments checked."""
+        if q in self.states:
+            return self.states[q][layer][k]
         if q == "x":
-            return self.layer_input(layer)[k]
+            return self._input(layer)[k]
         if q in ("h_prev", "c_prev"):
-            return self.state_before(q[0], layer, k)
+            return self._before(q[0], layer, k)
         if q == "y":
             return self.y[k]
         if q == "xW":
@@ -277,20 +317,31 @@ class Trace:
     def series(self, q: str, layer: int, j: int, start: int = 0, stop: int | None = None) -> np.ndarray:
         """Unit j of quantity q at 0-based steps start..stop-1 (every step by default, clipped to the
         trace's steps; a negative start or stop is refused), (stop - start,)."""
-        q, layer = name_argument(q, tuple(self.states)), layer_argument(layer, self.num_layers)
-        j = unit_argument(j, self.width(q, layer), q, layer)
-        start, stop = range_argument(start, stop, self.steps)
-        return self.states[q][layer][start:stop, j]
+        if not (type(q) is str and q in self.states):
+            q = name_argument(q, tuple(self.states))
+        L, T = len(self.h0), len(self.tokens)
+        if not (type(layer) is int and -L <= layer < L):
+            layer = layer_argument(layer, L)
+        v = self.states[q][layer]
+        if not (type(j) is int and 0 <= j < v.shape[-1]):
+            j = unit_argument(j, v.shape[-1], q, layer)
+        if type(start) is int and start == 0 and stop is None:
+            return v[:, j]
+        start, stop = range_argument(start, stop, T)
+        return v[start:stop, j]
 
     def edge_state(self, q: str, layer: int, start: int, stop: int) -> np.ndarray:
         """The initial state (W,) of ``layer`` for a window of steps start..stop-1: the
         state before ``start`` for forward units, the state at ``stop`` (the
         state before stop - 1) for backward ones."""
-        q, flags, T = state_name(q, self.cell), self.reverse_flags(layer), self.steps
-        start = step_argument(start, T, "start")
-        stop = step_argument(stop, T, "stop")
+        q, layer, T = state_name(q, self.cell), layer_argument(layer, self.num_layers), self.steps
+        return self._edge(q, layer, step_argument(start, T, "start"), step_argument(stop, T, "stop"))
+
+    def _edge(self, q: str, layer: int, start: int, stop: int) -> np.ndarray:
+        """:meth:`edge_state` of arguments checked."""
+        flags = self._flags(layer)
         if not any(flags):
-            return self.state_before(q, layer, start)
+            return self._before(q, layer, start)
         init = (self.c0 if q == "c" else self.h0)[layer]
         v = self.states[q][layer]
         T = v.shape[0]
@@ -315,7 +366,7 @@ class Trace:
         L = self.num_layers
 
         def init(q):
-            per = [self.edge_state(q, n, start, stop) for n in range(L)]
+            per = [self._edge(q, n, start, stop) for n in range(L)]
             return np.stack(per) if self.uniform else per
 
         return Trace(
@@ -348,7 +399,7 @@ class Trace:
         if q == "y":
             data = self.y
         elif q == "x":
-            data = self.layer_input(layer)
+            data = self._input(layer)
         else:
             key = q[0] if q.endswith("_prev") else q
             data = self.states[key][layer]
@@ -361,7 +412,11 @@ class Trace:
 
     def layer_input(self, layer: int) -> np.ndarray:
         """The input vectors (T, E or the width of the layer below) that ``layer`` received."""
-        layer = layer_argument(layer, self.num_layers) % self.num_layers
+        return self._input(layer_argument(layer, self.num_layers))
+
+    def _input(self, layer: int) -> np.ndarray:
+        """:meth:`layer_input` of a layer checked (-1: the last)."""
+        layer %= self.num_layers
         return self.x if layer == 0 else self.states["h"][layer - 1]
 
     def arrays(self) -> dict[str, np.ndarray]:

@@ -25,6 +25,7 @@ from lstm_tui.core.interventions import (
 )
 from lstm_tui.core.patch_buffer import spare_run
 from lstm_tui.core.registry import load_demo, load_model
+from lstm_tui.core.trace import run_of
 from lstm_tui.render.palette import DIVERGING
 from lstm_tui.widgets.effect_view import EffectLines
 from lstm_tui.widgets.patches_screen import PatchesScreen
@@ -89,10 +90,10 @@ async def test_the_prompt_copies_the_arrays_of_the_next_run_while_its_value_is_t
             await select(pilot, steps, unit)
             await pilot.press("exclamation_mark")
             await settle(pilot, app, lambda: app._spare is not None)
-            clean, spare, since = app._spare
-            assert clean is app.clean and since == clean.steps
-            assert not np.shares_memory(spare.states["c"][0], clean.states["c"][0])
-            np.testing.assert_array_equal(spare.states["c"][0], clean.states["c"][0])
+            spare, since = app._spare
+            assert run_of(spare)[0] is app.clean and since == app.clean.steps
+            assert not np.shares_memory(spare.states["c"][0], app.clean.states["c"][0])
+            np.testing.assert_array_equal(spare.states["c"][0], app.clean.states["c"][0])
             await pilot.press("0", "enter")
             await settle(pilot, app)
             assert app.trace.states["c"] is spare.states["c"]  # written into, not copied again

@@ -21,7 +21,7 @@ from ..core.errors import UserError
 from ..core.interventions import Patch, PatchSyntaxError, difference, nonfinite, parse_patch, prompt_patch
 from ..core.patch_buffer import first_patched_step, intervene_into, spare_run
 from ..core.tokenize import is_empty, label
-from ..core.trace import Trace
+from ..core.trace import Trace, run_of
 from ..render.interventions import MODES, badge, patch_label
 from ..widgets.patches_screen import PatchesScreen
 from ..widgets.prompt import PromptScreen
@@ -29,13 +29,12 @@ from ..widgets.update import update
 
 
 class PatchedRun(Message):
-    """From the patching worker: the patched run (or why it failed), and the clean run it patched."""
+    """From the patching worker: the patched run (or why it failed); the clean run it patched is
+    ``run_of(trace)[0]`` (core.trace), noted on it by intervene."""
 
-    def __init__(self, gen: int, trace: Trace | None, error: str | None = None, since: int = 0, patches=(),
-                 clean: Trace | None = None) -> None:
+    def __init__(self, gen: int, trace: Trace | None, error: str | None = None, since: int = 0, patches=()) -> None:
         super().__init__()
         self.gen, self.trace, self.error, self.since, self.patches = gen, trace, error, since, list(patches)
-        self.clean = clean
 
 
 def _error_text(exc: Exception) -> str:
@@ -59,14 +58,13 @@ class Intervene:
         self._source_model = self.model  # the model the source was traced with
         self.compare_mode: str | None = None  # None, "delta" (patched − clean) or "diff" (source − main)
         self._clean: Trace | None = None  # the clean run while the trace shown is another
-        self._patched: Trace | None = None  # the patched run of self.patches, once computed
-        self._patched_clean: Trace | None = None  # the clean run it patched (a spare or base only for that one)
+        self._patched: Trace | None = None  # the patched run of self.patches, once computed (of run_of's clean run)
         self._patch_gen = 0  # bumped by every change of the patches: older news is dropped
         self.patching = False  # a patched run is being computed
         self.nonfinite = ""  # where the patched run holds NaN or ±inf (outcomes.nonfinite, without each one's step)
-        # A patched run off screen whose arrays the next one is written into (clean, run, first
-        # patched step), so that a change copies only the rows from the first patched step on;
-        # the lock keeps two workers from writing into it at once.
+        # A patched run off screen whose arrays the next one is written into (run, first patched
+        # step), so that a change copies only the rows from the first patched step on; only while
+        # it is one of the clean run on screen (run_of); the lock keeps two workers from writing into it at once.
         self._spare: tuple | None = None
         self._spare_ticket: object | None = None  # the open patch prompt's, for its copy worker
         self._spare_cancelled: object | None = None  # the ticket of a prompt closed without a patch
@@ -195,7 +193,7 @@ class Intervene:
                 if self._spare is None and self._spare_cancelled is not ticket:
                     spare = spare_run(model, clean)
                     if spare is not None and clean is self.clean:  # still the input on screen
-                        entry = self._spare = (clean, spare, clean.steps)
+                        entry = self._spare = (spare, clean.steps)
                         if self._spare_ticket is ticket:  # the prompt is open: its to drop if it closes
                             self._spare_copied = entry
                         if self._spare_cancelled is ticket:  # it closed without a patch while this copied
@@ -310,12 +308,12 @@ class Intervene:
             old = self._patched
             self._patched, self.nonfinite, self.patching = None, "", False
             self._show_run()
-            self._give_back(old, self._patched_since, self._patched_clean)
+            self._give_back(old, self._patched_since)
             return
         self.patching = True
         update(self._status, self.status_line())
         base = None  # the run on screen: the new one starts from it, before the first patch that differs
-        if self._patched is not None and self._patched_clean is self.clean:
+        if self._patched is not None and run_of(self._patched)[0] is self.clean:
             base = (self._patched, self._patched_patches, self._patched_since)
         self.run_worker(
             partial(self._patch_in_thread, self.clean, list(self.patches), self.source, self._patch_gen, base),
@@ -327,7 +325,7 @@ class Intervene:
             spare, self._spare = self._spare, None
             if self._spare_copied is spare:
                 self._spare_copied = None
-            into, since = (spare[1], spare[2]) if spare is not None and spare[0] is clean else (None, clean.steps)
+            into, since = spare if spare is not None and run_of(spare[0])[0] is clean else (None, clean.steps)
             kw = {} if base is None else {"base": base[0], "base_patches": base[1], "base_since": base[2]}
             try:
                 trace = intervene_into(self.model, clean, patches, source, into, since, **kw)
@@ -336,19 +334,20 @@ class Intervene:
                 self.post_message(PatchedRun(gen, None, str(exc)))
                 return
         since = first_patched_step(self.model, clean, patches)
-        self.post_message(PatchedRun(gen, trace, since=since, patches=patches, clean=clean))
+        self.post_message(PatchedRun(gen, trace, since=since, patches=patches))
 
-    def _give_back(self, trace: Trace | None, since: int, clean: Trace | None) -> None:
-        """A patched run of ``clean`` no longer on screen: its arrays hold the next one. Only while
-        ``clean`` is the input's clean run: a run of an input replaced since (same shapes, other
-        numbers) would lend the next run its rows before the first patched step. Never the run on
-        screen: with the patches unchanged, the new run is the one before it (intervene_into's base)."""
-        if trace is not None and trace is not clean and clean is self.clean and trace is not self._patched:
-            self._spare = (clean, trace, since)
+    def _give_back(self, trace: Trace | None, since: int) -> None:
+        """A patched run no longer on screen: its arrays hold the next one. Only while it is a run of
+        the input's clean run (``run_of``; never the clean run itself): a run of an input replaced since
+        (same shapes, other numbers) would lend the next run its rows before the first patched step.
+        Never the run on screen: with the patches unchanged, the new run is the one before it
+        (intervene_into's base)."""
+        if trace is not None and trace is not self._patched and run_of(trace)[0] is self.clean:
+            self._spare = (trace, since)
 
     def on_patched_run(self, message: PatchedRun) -> None:
         if message.gen != self._patch_gen:
-            self._give_back(message.trace, message.since, message.clean)
+            self._give_back(message.trace, message.since)
             return  # the patches (or the input) changed since
         self.patching = False
         if message.error:
@@ -359,16 +358,15 @@ class Intervene:
             self.notify(message.error, severity="error", timeout=8)
             self._recompute()
             return
-        old, old_since, old_clean = self._patched, self._patched_since, self._patched_clean
+        old, old_since = self._patched, self._patched_since
         self._patched, self._patched_since, self._patched_patches = message.trace, message.since, message.patches
-        self._patched_clean = message.clean
         self.nonfinite = ""
         if _any_nonfinite(message.trace, message.since):  # the toast says what the command line says, in one line
             where = nonfinite(message.trace)
             self.nonfinite = where.split(" (")[0]  # the status line's: without each one's first step
             self.notify(f"after the patches, {where}", severity="warning")
         self._show_run()
-        self._give_back(old, old_since, old_clean)  # off screen now
+        self._give_back(old, old_since)  # off screen now
 
     def difference_sides(self) -> tuple | None:
         """The two runs whose difference is on screen, (after, before), or None when a run is shown."""

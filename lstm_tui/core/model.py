@@ -25,7 +25,7 @@ import numpy as np
 
 from . import tokenize
 from .cells import (ACTIVATIONS, GATES, QUANTITIES, Bidirectional, Laid, Layer,
-                    activation_problem, run, sigmoid)
+                    run, sigmoid)
 from .errors import InputError, int_argument, shown
 from .inputs import head_reads, initial_states, token_list
 from .model_checks import check_levels, check_parts, head_hidden_argument, levels_argument
@@ -128,18 +128,6 @@ class Model:
             raise InputError(
                 f"the embedding gives vectors of size {self.embedding.shape[1]}, layer 0 takes {self.input_size}"
             )
-        width, gives = self.output_size, "the last layer gives"
-        for n, d in enumerate(self.head_hidden):
-            if self.head_W is None or d.W.ndim != 2 or d.W.shape[1] != width or d.b.shape != (d.W.shape[0],):
-                raise InputError(f"the head's hidden layer {n} has weights {list(d.W.shape)} and a bias {list(d.b.shape)}: "
-                                 f"expected [out, {width}] and [out] ({gives} {width}), and a head after it")
-            if d.activation[0] not in ACTIVATIONS:
-                raise InputError(f"the head's hidden layer {n} has an unknown activation {d.activation[0]!r}")
-            if problem := activation_problem(d.activation):
-                raise InputError(f"the head's hidden layer {n}: {problem}")
-            width, gives = d.W.shape[0], f"hidden layer {n} gives"
-        if self.head_W is not None and self.head_W.shape[1] != width:
-            raise InputError(f"the output head takes vectors of size {self.head_W.shape[1]}, {gives} {width}")
         if self.head_pool and self.head_pool not in POOLS:
             raise InputError(f"the head's pooling {self.head_pool!r} is not one of {', '.join(POOLS)}")
         if self.head_pool and self.head_W is None:

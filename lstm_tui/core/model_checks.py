@@ -139,13 +139,24 @@ def check_parts(model) -> None:
         raise InputError("head_W and head_b: expected both (an output head) or neither")
     if model.head_W is not None and model.head_b.shape != model.head_W.shape[:1]:
         raise InputError(f"head_b has shape {list(model.head_b.shape)}: expected [{model.head_W.shape[0]}], head_W's rows")
-    for n, d in enumerate(model.head_hidden):
+    width, gives = model.output_size, "the last layer gives"
+    for n, d in enumerate(model.head_hidden):  # each one's types, then its shapes chained from the last layer's h
         if not isinstance(d, Dense):
             raise InputError(f"head_hidden: layer {n} is {shown(d)}, not a Dense")
         if not _is_spec(d.activation):
             raise InputError(f"the head's hidden layer {n}: activation {shown(d.activation)}: expected (name, alpha, beta)")
         _float_array(d.W, f"the head's hidden layer {n} W", 2), _float_array(d.b, f"the head's hidden layer {n} b", 1)
         arrays += [(f"the head's hidden layer {n} W", d.W), (f"the head's hidden layer {n} b", d.b)]
+        if model.head_W is None or d.W.shape[1] != width or d.b.shape != (d.W.shape[0],):
+            raise InputError(f"the head's hidden layer {n} has weights {list(d.W.shape)} and a bias {list(d.b.shape)}: "
+                             f"expected [out, {width}] and [out] ({gives} {width}), and a head after it")
+        if d.activation[0] not in ACTIVATIONS:
+            raise InputError(f"the head's hidden layer {n} has an unknown activation {d.activation[0]!r}")
+        if problem := activation_problem(d.activation):
+            raise InputError(f"the head's hidden layer {n}: {problem}")
+        width, gives = d.W.shape[0], f"hidden layer {n} gives"
+    if model.head_W is not None and model.head_W.shape[1] != width:
+        raise InputError(f"the output head takes vectors of size {model.head_W.shape[1]}, {gives} {width}")
     kinds: dict = {}
     for what, a in arrays:  # each dtype with the first array of it
         kinds.setdefault(a.dtype.name, what)

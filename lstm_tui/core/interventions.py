@@ -58,7 +58,8 @@ from .outcomes import TokenChange, difference, log_probabilities, log_softmax, n
 from .patched_step import PlainRows, activation_functions, cell_step, clipped, derivative
 from .patches import NUMBER, Patch, PatchSyntaxError, parse_patch, parse_patch_text, patch_list, patch_value, prompt_patch, unknown_quantity  # noqa: F401
 from .pooling import Copies, Pool
-from .trace import Trace, check_fits, mark_run, model_argument, run_argument, run_of, trace_argument
+from .run_checks import check_fits, model_argument, run_argument
+from .trace import Trace, mark_run, run_of, trace_argument
 
 # ---------------------------------------------------------------------------
 # The shape of a level: its directions and the width of each quantity

@@ -14,7 +14,8 @@ import numpy as np
 
 from .errors import InputError, int_argument
 from .model import Model
-from .trace import Trace, check_alike, check_fits, model_argument, trace_argument
+from .run_checks import check_alike, check_fits, model_argument
+from .trace import Trace, trace_argument
 
 
 def difference(after: Trace, before: Trace) -> Trace:

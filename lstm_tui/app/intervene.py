@@ -313,7 +313,7 @@ class Intervene:
         self.patching = True
         update(self._status, self.status_line())
         base = None  # the run on screen: the new one starts from it, before the first patch that differs
-        if self._patched is not None and run_of(self._patched)[0] is self.clean:
+        if self._patched is not None:  # (intervene_into reads it only if it is a run of this clean run)
             base = (self._patched, self._patched_patches, self._patched_since)
         self.run_worker(
             partial(self._patch_in_thread, self.clean, list(self.patches), self.source, self._patch_gen, base),
@@ -325,7 +325,7 @@ class Intervene:
             spare, self._spare = self._spare, None
             if self._spare_copied is spare:
                 self._spare_copied = None
-            into, since = spare if spare is not None and run_of(spare[0])[0] is clean else (None, clean.steps)
+            into, since = spare if spare is not None else (None, clean.steps)  # (used only if a run of clean)
             kw = {} if base is None else {"base": base[0], "base_patches": base[1], "base_since": base[2]}
             try:
                 trace = intervene_into(self.model, clean, patches, source, into, since, **kw)

@@ -119,15 +119,15 @@ class AppState:
         progress = ""
         if self.tracing is not None:
             done, total = self.tracing
-            progress = f"tracing {done / max(total, 1):.0%} of {total:,} steps (Enter restarts, q quits)"
+            progress = f"tracing {done / max(total, 1):.0%} of {total:,} (Enter restarts, q quits)"
         if self.scanning is not None:
             still = f", tracing {self.tracing[0] / max(self.tracing[1], 1):.0%}" if self.tracing is not None else ""
             progress = f"scanning for a breakpoint: t = {self.scanning + 1:,}{still} (c stops)"  # fits 80 columns
         if tr.steps == 0:
             return f"t = 0 / 0  {progress or '(empty sequence)'}"
-        parts = [f"t = {self.k + 1} / {tr.steps}", f"token '{token_label(tr.tokens[self.k])}'"]
-        if progress:
-            parts.insert(1, progress)
+        parts = [f"t = {self.k + 1:,} / {tr.steps:,}", f"token '{token_label(tr.tokens[self.k])}'"]
+        if progress:  # a scan's before the step's token (the screen waits for it); tracing's after (t moves)
+            parts.insert(1 if self.scanning is not None else 2, progress)
         if tr.unknown[self.k]:
             parts.append("(<unk>)")
         if tr.num_layers > 1:

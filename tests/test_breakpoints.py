@@ -620,13 +620,21 @@ def test_the_readme_describes_the_language_the_code_knows():
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn_tanh", "rnn_relu"])
 @pytest.mark.parametrize("has_head", [True, False])
-def test_the_prompts_examples_compile_for_every_cell(cell, has_head):
-    """The b and W prompts show these: each must be accepted by the model it is shown for."""
+def test_the_prompts_examples_run_on_every_cell_even_of_one_unit(cell, has_head):
+    """The b and W prompts show these: each must be accepted by the model it is shown for, and run at
+    every step of a model of one unit (f[3] compiled, then was refused at once on a 2-unit model)."""
     from lstm_tui.core.blocks import examples_for
-    from lstm_tui.core.breakpoints import compile_breakpoint, compile_expression
 
+    trace = random_model(hidden=1, seed=0, cell=cell).trace("((a)")
+    if not has_head:
+        trace = dataclasses.replace(trace, logits=None, y=None)
+    assert trace.has_head == has_head
     for text in examples_for(cell, has_head):
-        compile_breakpoint(text, cell, has_head)
+        bp = compile_breakpoint(text, cell, has_head)
+        for k in range(trace.steps):
+            bp.test(trace, 0, k)  # raises if it fails at a step
     for text in examples_for(cell, has_head, watch=True):
-        compile_expression(text, cell, has_head)
-    assert any("y" in e for e in examples_for(cell, True)) and not any("y." in e for e in examples_for(cell, False))
+        assert np.isfinite(watch(trace, text, 0)).all(), text
+    assert any("y." in e for e in examples_for(cell, has_head)) == has_head  # y only where it exists
+    with pytest.raises(InputError, match=r"empty: type a condition, such as " + re.escape(examples_for(cell, has_head)[0])):
+        compile_breakpoint(" ", cell, has_head)

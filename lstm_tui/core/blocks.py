@@ -37,16 +37,18 @@ def names_for(cell: str, has_head: bool) -> tuple[str, ...]:
     return QUANTITIES[cell] + prev + ("x",) + head + ("t", "layer") + tuple(TOKEN_SHIFT) + tuple(ID_SHIFT)
 
 
-#: Examples for the b and W prompts, in each cell's own names (a GRU has no c or f to copy).
+#: Examples for the b and W prompts, in each cell's own names (a GRU has no c or f to copy); unit 0 only,
+#: which every layer has: a model of 2 units would refuse f[3] when it is added, and plot NaN for h[3].
 _EXAMPLES = {
-    "lstm": (("f[3] < 0.1", "abs(c).max() > 3"), ("c[12]*o[12]", "max(f)", "h[3]-h[4]")),
-    "gru": (("z[3] > 0.9", "abs(h).max() > 0.9"), ("z[1]*h[1]", "max(r)", "h[3]-h[4]")),
+    "lstm": (("f[0] < 0.1", "abs(c).max() > 3"), ("c[0]*o[0]", "max(f)", "h[0]-h_prev[0]")),
+    "gru": (("z[0] > 0.9", "abs(h).max() > 0.9"), ("z[0]*h[0]", "max(r)", "h[0]-h_prev[0]")),
 }
+_RNN_EXAMPLES = (("h[0] > 0.5", "abs(h).max() > 0.9"), ("h[0]*h_prev[0]", "max(h)", "h[0]-h_prev[0]"))
 
 
 def examples_for(cell: str, has_head: bool, watch: bool = False) -> tuple[str, ...]:
     """Expressions to show as examples: conditions for a breakpoint, or numbers to watch (``watch``)."""
-    conditions, numbers = _EXAMPLES.get(cell, (("h[3] > 0.5", "abs(h).max() > 0.9"), ("h[1]*h[2]", "max(h)", "h[3]-h[4]")))
+    conditions, numbers = _EXAMPLES.get(cell, _RNN_EXAMPLES)
     if watch:
         return numbers
     return conditions + ('token == "("',) + (("y.argmax() != next_token",) if has_head else ())

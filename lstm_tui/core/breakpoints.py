@@ -366,8 +366,9 @@ def _compile(text: str, cell: str, has_head: bool, what: str):
         raise InputError(f"the {what} is {len(text)} characters long: at most {MAX_LENGTH}")
     bp = what == "breakpoint"
     if not text.strip():
-        raise InputError(f"the {what} is empty: type " + ("a condition such as f[0] < 0.1" if bp else
-                                                          "a number of the step, such as c[12] * o[12]"))
+        example = blocks.examples_for(cell, has_head, watch=not bp)[0]  # in the names of this cell
+        raise InputError(f"the {what} is empty: type " + ("a condition" if bp else "a number of the step")
+                         + f", such as {example}")
     walker = _Walker(text, names_for(cell, has_head))
     try:
         typed = walker.walk(walker.parse())

@@ -474,6 +474,25 @@ async def test_export_of_a_trace_kept_as_checkpoints_names_the_command_that_writ
         assert not (tmp_path / "trace.npz").exists()
 
 
+async def test_an_input_traced_as_checkpoints_is_refused_for_export_and_patches_at_once(gated, tmp_path, monkeypatch):
+    """e and ! while an input that is kept as checkpoints was traced said 'export (patch) it once it is
+    done', then refused it once done: they say now what they will say then, with the input's own length."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(LstmApp, "FULL_TRACE_BYTES", 0)  # kept as checkpoints
+    app = LstmApp(random_model(hidden=8, seed=0), text=LONG)
+    async with app.run_test(size=(120, 40)) as pilot:
+        gated.gate.release()  # one chunk of the long input
+        await settle(pilot, lambda: app.trace.steps > 0)
+        assert app.tracing is not None and isinstance(app.trace, CheckpointedTrace)
+        await pilot.press("e", "enter", "exclamation_mark")
+        await pilot.pause()
+        said = [n.message for n in app._notifications]
+        assert not any("still being traced" in m for m in said), said
+        assert any(m.startswith("3,000 steps kept as checkpoints") for m in said), said
+        assert any(m.startswith("this sequence (3,000 steps) is kept as checkpoints") for m in said), said
+        assert not (tmp_path / "trace.npz").exists() and not app.patches
+
+
 async def test_go_to_a_step_or_token_not_yet_traced_says_so(gated):
     """While a long input was traced, g 2900 said 'step 2900 is outside 1..500' of a 3,000-step input,
     and a token not among the steps traced so far 'is not in the sequence'."""

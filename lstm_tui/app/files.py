@@ -96,16 +96,17 @@ class Files:
         if self.patching:  # the run on screen is not yet the patches'
             self.notify("the patched run is being computed: export it once it is done", severity="warning")
             return
+        run = self.own_run  # never a difference (Δ, diff): its arrays would pass for a run's
+        if isinstance(run, CheckpointedTrace):  # first: one being traced as checkpoints is refused now, not once traced
+            steps = run.steps if self.tracing is None else self.tracing[1]
+            self.notify(f"{steps:,} steps kept as checkpoints: too long to export whole here; the command "
+                        f"line writes an .npz of any length: lstm-tui export -o {name.strip()} with the same model and "
+                        "input options", severity="error", timeout=10)
+            return
         if self.tracing is not None:  # the steps traced so far would be written as if they were the input
             done, total = self.tracing
             self.notify(f"the input is still being traced ({done:,} of {total:,} steps): export it once it is done",
                         severity="warning")
-            return
-        run = self.own_run  # never a difference (Δ, diff): its arrays would pass for a run's
-        if isinstance(run, CheckpointedTrace):
-            self.notify(f"{run.steps:,} steps kept as checkpoints: too long to export whole here; the command "
-                        "line writes an .npz of any length: lstm-tui export -o trace.npz with the same model and "
-                        "input options", severity="error", timeout=10)
             return
         said = "" if run is self.trace else " (the run itself: a difference on screen is not exported)"
         self._write(name.strip(), lambda path, force: write_trace(run, path, force=force), said)

@@ -151,15 +151,16 @@ class Intervene:
     def _whole_runs(self, verb: str, needs: str, *others) -> bool:
         """Whether the clean run (and ``others``) are whole: traced to the end, in whole arrays, as a patch
         or a difference needs them; else it is said why, with ``verb`` (patch) and ``needs`` (patches need)."""
+        long = next((run for run in (self.clean, *others) if isinstance(run, CheckpointedTrace)), None)
+        if long is not None:  # first: an input being traced as checkpoints is refused now, not once traced
+            what = "this sequence" if long is self.clean else "the source input"
+            steps = self.tracing[1] if long is self.clean and self.tracing is not None else long.steps
+            most = self.FULL_TRACE_BYTES // bytes_per_step(self.model)  # what a whole trace may hold of this model
+            self.notify(f"{what} ({steps:,} steps) is kept as checkpoints (it is long): {needs} inputs "
+                        f"of at most {most:,} steps for this model", severity="error")
+            return False
         if self.tracing is not None:  # the next steps traced would replace what is shown
             self.notify(f"the input is still being traced: {verb} it once it is done", severity="warning")
-            return False
-        long = next((run for run in (self.clean, *others) if isinstance(run, CheckpointedTrace)), None)
-        if long is not None:
-            what = "this sequence" if long is self.clean else "the source input"
-            most = self.FULL_TRACE_BYTES // bytes_per_step(self.model)  # what a whole trace may hold of this model
-            self.notify(f"{what} ({long.steps:,} steps) is kept as checkpoints (it is long): {needs} inputs "
-                        f"of at most {most:,} steps for this model", severity="error")
             return False
         return True
 

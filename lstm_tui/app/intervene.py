@@ -146,17 +146,16 @@ class Intervene:
 
     # ------------------------------------------------------------- the keys
     def _can_patch(self) -> bool:
-        return bool(self.steps) and self._whole_runs("patch", "patches need")
+        return bool(self.steps) and self._whole_run("patch", "patches need")
 
-    def _whole_runs(self, verb: str, needs: str, *others) -> bool:
-        """Whether the clean run (and ``others``) are whole: traced to the end, in whole arrays, as a patch
-        or a difference needs them; else it is said why, with ``verb`` (patch) and ``needs`` (patches need)."""
-        long = next((run for run in (self.clean, *others) if isinstance(run, CheckpointedTrace)), None)
-        if long is not None:  # first: an input being traced as checkpoints is refused now, not once traced
-            what = "this sequence" if long is self.clean else "the source input"
-            steps = self.tracing[1] if long is self.clean and self.tracing is not None else long.steps
+    def _whole_run(self, verb: str, needs: str) -> bool:
+        """Whether the clean run is whole: traced to the end, in whole arrays, as a patch or a difference
+        needs it; else it is said why, with ``verb`` (patch) and ``needs`` (patches need). (A source is
+        always traced whole, with model.trace.)"""
+        if isinstance(self.clean, CheckpointedTrace):  # first: one being traced as checkpoints is refused now
+            steps = self.clean.steps if self.tracing is None else self.tracing[1]
             most = self.FULL_TRACE_BYTES // bytes_per_step(self.model)  # what a whole trace may hold of this model
-            self.notify(f"{what} ({steps:,} steps) is kept as checkpoints (it is long): {needs} inputs "
+            self.notify(f"this sequence ({steps:,} steps) is kept as checkpoints (it is long): {needs} inputs "
                         f"of at most {most:,} steps for this model", severity="error")
             return False
         if self.tracing is not None:  # the next steps traced would replace what is shown
@@ -260,7 +259,7 @@ class Intervene:
             return
         at = modes.index(self.compare_mode) if self.compare_mode in modes else 0
         mode = modes[(at + 1) % len(modes)]
-        if mode == "diff" and not self._whole_runs("diff", "the diff mode (D) needs", self.source):
+        if mode == "diff" and not self._whole_run("diff", "the diff mode (D) needs"):
             mode = None  # the last mode: on to the run itself
             if self.compare_mode is None:
                 return

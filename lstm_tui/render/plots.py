@@ -247,4 +247,3 @@ def series_figure(
         fig.xticks(step_ticks(first, last, width))
     fig.title(title)
     return fig
-

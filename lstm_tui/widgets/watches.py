@@ -125,4 +125,3 @@ class Watches(Vertical):
             cells.append(Text(now))
             values.add_row(*cells)
         self.query_one("#watch-values", Static).update(values)
-

@@ -1,22 +1,31 @@
-"""The gradient view: how far back the target at step t reaches, and the other cells compared."""
+"""The gradient view: how far back the target at step t reaches, and the other cells compared.
+
+The numbers come from ``render.gradient_flow.compute``: at once for a short
+full trace, in a worker thread for a long one (a new step, target or compare
+supersedes the request under way). The view draws only the picture of the
+request that matches the state it was last handed; while one is computed it
+keeps the last picture of the same run dimmed, its first line saying which
+step is coming (or says "computing…" alone for another run).
+"""
 
 from __future__ import annotations
 
-import dataclasses
+import threading
+import time
+from functools import partial
 
-import numpy as np
 from rich.console import Group
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
+from textual.message import Message
 from textual.widgets import Static
+from textual.worker import get_current_worker
 
-from ..core.checkpoint import CheckpointedTrace, step_seconds
 from ..core.errors import UserError
-from ..core.gradients import compare_cells, compare_label, compare_models, target_gradients
-from ..core.interventions import intervene
 from ..render import plots
-from ..render.gradients import CELL_NAMES, direction_norms, norms_table, saliency_text
+from ..render.gradient_flow import Cancelled, GradientPicture, GradientRequest, compute, estimate_seconds
+from ..render.gradients import norms_table, saliency_text
 from .figure import Figure
 from .state import State
 
@@ -34,34 +43,32 @@ class GradientView(VerticalScroll, can_focus=False):
     underflows to exactly 0 after a hundred steps or so, which hides how small it is.
     """
 
-    COMPARE_STEPS = 512  # the comparison reruns three cells: it looks at most this far back
+    SYNC_SECONDS = 0.05  # a picture estimated to take longer is computed in a worker
+    SETTLE_SECONDS = 0.08  # the worker waits this long for the keys to stop (a held → starts none meanwhile)
 
-    def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id)
-        self._cache: tuple = (None, None, None, None)  # (model, trace, model64, trace64)
+    class Computed(Message, bubble=False):
+        """From the worker: the picture of a request (the view checks it is still the one wanted)."""
 
-    def _float64(self, model, trace, patches=(), source=None):
-        """The model and trace in float64 (with the patches applied), recomputed only when either changes."""
-        if self._cache[0] is model and self._cache[1] is trace:
-            return self._cache[2], self._cache[3]
-        m64 = model.astype("float64")
-        t64 = m64.trace_vectors(
-            np.asarray(trace.x, dtype=np.float64), trace.tokens, trace.ids, trace.unknown,
-            trace.h0, trace.c0,  # per layer; trace_vectors converts them
-            pool=trace.pool,  # a pooling head's pool of the steps before a window of a long run
-        )
-        if patches:  # the patched run's gradients: the same patches on the float64 run
-            t64 = intervene(m64, t64, patches, source)
-        if t64.offset != trace.offset:  # a window of a long run keeps its place: the target's step is named by it
-            t64 = dataclasses.replace(t64, offset=trace.offset)
-        self._cache = (model, trace, m64, t64)
-        return m64, t64
+        def __init__(self, picture: GradientPicture) -> None:
+            super().__init__()
+            self.picture = picture
 
     DEFAULT_CSS = """
     GradientView Figure { height: 14; }
     GradientView #grad-compare { display: none; }
     GradientView.-compare #grad-compare { display: block; }
+    GradientView.-stale Figure, GradientView.-stale #grad-body { text-opacity: 45%; }
+    GradientView.-blank Figure { display: none; }
     """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._cache: tuple = (None, None, None, None)  # (model, trace, model64, trace64)
+        self._state: State | None = None  # the state last handed in
+        self._wanted: GradientRequest | None = None  # the request being computed in the worker
+        self._shown: GradientPicture | None = None  # the picture on screen
+        self._one_at_a_time = threading.Lock()  # a superseded computation finishes before the next starts
+        self._serial = 0  # counts the pictures accepted: the figures' keys
 
     def compose(self) -> ComposeResult:
         yield Static(id="grad-head")
@@ -71,84 +78,149 @@ class GradientView(VerticalScroll, can_focus=False):
         yield Static(id="grad-body")
 
     def show(self, state: State) -> None:
-        tr = state.trace
+        self._state = state
         head, body = self.query_one("#grad-head", Static), self.query_one("#grad-body", Static)
-        drawn = plots.available()
-        if tr.steps == 0:
+        if state.trace.steps == 0:
+            self._drop()
             head.update("empty sequence")
             body.update("")
             return
-        width = max(8, (self.content_region.width or 80) - 36)
-        k, note = state.k, None
-        if isinstance(tr, CheckpointedTrace):  # the window of steps ending at t
-            n = min(state.k + 1, max(32, min(1024, int(state.window_seconds / (3 * step_seconds(state.model))))))
-            tr, k = tr.window(state.k + 1 - n, state.k + 1, keep=False), n - 1
-            note = Text(
-                f"(a long trace: steps {tr.offset + 1:,}-{state.k + 1:,}, the {n:,} up to t, from the state before them)\n",
-                style="dim",
-            )
-        first = tr.offset + 1  # the step number of the window's first step
+        tr = state.trace
+        request = GradientRequest(
+            state.model, tr, state.k, state.grad_target, state.grad_compare,
+            state.patches if tr is state.after else (), state.source, state.window_seconds,
+        )
+        if self._shown is not None and self._shown.request.same(request):
+            self._drop()
+            self._draw(self._shown)  # the same numbers (another unit, palette, width)
+            return
+        if request.same(self._wanted):
+            return  # the worker is on it
+        if estimate_seconds(request) <= self.SYNC_SECONDS:
+            self._drop()
+            try:
+                picture = compute(request, self._cache)
+            except UserError as exc:
+                picture = GradientPicture(request, str(exc))
+            self._accept(picture)
+            return
+        self._wanted = request
+        self._waiting(request)
+        self.run_worker(partial(self._work, request, self._cache), name="gradients", group="gradients",
+                        exclusive=True, thread=True, exit_on_error=False)
+
+    def _drop(self) -> None:
+        """No picture is waited for: a worker still running is told to stop."""
+        if self._wanted is not None:
+            self._wanted = None
+            self.workers.cancel_group(self, "gradients")
+
+    def _work(self, request: GradientRequest, cache: tuple) -> None:
+        """The worker: after a moment without a newer request, the picture (or a line saying why not)."""
+        worker = get_current_worker()
+        until = time.monotonic() + self.SETTLE_SECONDS
+        while time.monotonic() < until:
+            if worker.is_cancelled:
+                return
+            time.sleep(0.01)
+        while not self._one_at_a_time.acquire(timeout=0.01):
+            if worker.is_cancelled:
+                return
         try:
-            model, tr = self._float64(state.model, tr, state.patches if tr is state.after else (), state.source)
-            with np.errstate(all="ignore"):  # a patched run past float's range: its title says "not finite"
-                value, label, grads = target_gradients(model, tr, state.grad_target, k)
-                # one row per direction of a layer that reads backwards (→ forward, ← backward)
-                rows = direction_norms(grads.h, grads.c, [tr.reverse_flags(n) for n in range(tr.num_layers)])
-                saliency = np.linalg.norm(grads.x, axis=-1)  # (n,) ‖dL/dxᵗ'‖
-            later = len(saliency) > k + 1  # a backward direction: the steps after t reach the target too
-            head.update(
-                Text.assemble(
-                    ("target: ", "bold"), label,
-                    f" = {value:+.4f}   " + ("(T: switch target)" if tr.has_head else "(no output head: the one target)"),
-                    *(("\n", note) if note else ()),
-                    *(("\n", (LATER, "dim")) if later else ()),
-                )
-            )
-            parts = []
-            if drawn:
-                key = ("norms", id(tr), k, state.grad_target, state.layer)
-                title = "‖dL/d·ᵗ'‖ against the step t'"
-                if later:
-                    title += f" = 1 … T (target at t = {first + k}, the vertical line)"
-                self.query_one("#grad-plot", Figure).show(
-                    key, lambda w, h: plots.gradient_figure(rows, w, h, title, first, first + k if later else None)
-                )
-            else:
-                parts += [norms_table({**rows, "xᵗ' (saliency)": saliency}, width, k), Text(plots.MISSING, style="dim")]
-            parts += [
-                Text(
-                    "\nsaliency ‖dL/dxᵗ'‖ of each token "
-                    + ("1..T (the backward direction reads past t):" if later else "up to t:"),
-                    style="bold",
-                ),
-                saliency_text(tr.tokens, saliency, state.palette, k, gap=state.spaced),
-            ]
-            cmp = None
-            if state.grad_compare:
-                start = max(0, k + 1 - self.COMPARE_STEPS)  # the other cells run on the steps up to t only
-                peers = compare_models(model)  # the demos of the model's task in the other cells, trained
-                cmp = compare_cells(model, tr.window(start, k + 1), seed=0, models=peers)
-                others = ", ".join(CELL_NAMES[c] for c in cmp if c != tr.cell)
-                caption = (
-                    f"compare with {compare_label(model, peers)}: ‖dL/dhᵗ'‖ for L = Σ hᵗ of the last layer at t, "
-                    "on the same tokens" if peers else
-                    f"compare with {others}: ‖dL/dhᵗ'‖ for L = Σ hᵗ of the last layer at t, same hidden size and "
-                    "inputs; the other cells untrained (PyTorch's default initialisation)"
-                ) + (f"; the last {k + 1 - start} steps" if start else "")
-                if later:
-                    caption += "; all on steps up to t, so this model's backward direction starts at t"
-                series = {CELL_NAMES[c]: v for c, v in cmp.items()}
-                if drawn:
-                    key = ("compare", id(tr), k)
-                    self.query_one("#grad-compare", Figure).show(
-                        key, lambda w, h: plots.gradient_figure(series, w, h, "compare: ‖dL/dhᵗ'‖, L = Σ hᵗ", first + start)
-                    )
-                    parts.append(Text("\n" + caption, style="bold"))
-                else:
-                    parts += [Text("\n" + caption, style="bold"), norms_table(series, width, k)]
-            else:
-                parts.append(Text("\nx: compare with the other cells (LSTM, GRU, RNN) of the same size", style="dim"))
-            self.set_class(cmp is not None and drawn, "-compare")
-            body.update(Group(*parts))
+            picture = compute(request, cache, cancelled=lambda: worker.is_cancelled)
+        except Cancelled:
+            return
         except UserError as exc:
-            body.update(Text(str(exc), style="red"))
+            picture = GradientPicture(request, str(exc))
+        except Exception as exc:  # a bug, or memory: said in the view, never the end of the session
+            picture = GradientPicture(request, f"gradients not computed ({type(exc).__name__}: {exc})"[:300])
+        finally:
+            self._one_at_a_time.release()
+        if not worker.is_cancelled:
+            self.post_message(self.Computed(picture))
+
+    def on_gradient_view_computed(self, message: Computed) -> None:
+        if message.picture.request.same(self._wanted):  # else the news of a request replaced since
+            self._wanted = None
+            self._accept(message.picture)
+
+    def _accept(self, picture: GradientPicture) -> None:
+        if picture.error is None:
+            self._cache = picture.cache
+        self._shown = picture
+        self._serial += 1
+        self._draw(picture)
+
+    def _waiting(self, request: GradientRequest) -> None:
+        """While the worker computes: the last picture of the same run dimmed, or nothing of another."""
+        shown = self._shown
+        same_run = shown is not None and shown.error is None and shown.request.trace is request.trace \
+            and shown.request.model is request.model
+        line = Text.assemble(("computing the gradients", "bold"), f" of the target at step {request.k + 1:,}…")
+        if same_run:
+            line.append(f"  (dimmed: those at step {shown.request.k + 1:,})", style="dim")
+        note = request.note()
+        self.query_one("#grad-head", Static).update(Text.assemble(line, *(("\n", (note, "dim")) if note else ())))
+        self.set_class(True, "-stale")
+        self.set_class(not same_run, "-blank")
+        if not same_run:
+            self.query_one("#grad-body", Static).update("")
+
+    def _draw(self, picture: GradientPicture) -> None:
+        state = self._state
+        self.set_class(False, "-stale")
+        self.set_class(False, "-blank")
+        head, body = self.query_one("#grad-head", Static), self.query_one("#grad-body", Static)
+        req, note = picture.request, picture.request.note()
+        if picture.error is not None:  # one line that says why, under the step it is of
+            head.update(Text.assemble(("gradients", "bold"), f" of the target at step {req.k + 1:,}:",
+                                      *(("\n", (note, "dim")) if note else ())))
+            self.set_class(True, "-blank")
+            self.set_class(False, "-compare")
+            body.update(Text(picture.error.splitlines()[0] if picture.error else "", style="red"))
+            return
+        drawn = plots.available()
+        width = max(8, (self.content_region.width or 80) - 36)
+        k, first, later, rows = picture.k, picture.first, picture.later, picture.rows
+        head.update(
+            Text.assemble(
+                ("target: ", "bold"), picture.label,
+                f" = {picture.value:+.4f}   " + ("(T: switch target)" if picture.has_head else "(no output head: the one target)"),
+                *(("\n", (note, "dim")) if note else ()),
+                *(("\n", (LATER, "dim")) if later else ()),
+            )
+        )
+        parts = []
+        if drawn:
+            key = ("norms", self._serial)
+            title = "‖dL/d·ᵗ'‖ against the step t'"
+            if later:
+                title += f" = 1 … T (target at t = {first + k}, the vertical line)"
+            self.query_one("#grad-plot", Figure).show(
+                key, lambda w, h: plots.gradient_figure(rows, w, h, title, first, first + k if later else None)
+            )
+        else:
+            parts += [norms_table({**rows, "xᵗ' (saliency)": picture.saliency}, width, k), Text(plots.MISSING, style="dim")]
+        parts += [
+            Text(
+                "\nsaliency ‖dL/dxᵗ'‖ of each token "
+                + ("1..T (the backward direction reads past t):" if later else "up to t:"),
+                style="bold",
+            ),
+            saliency_text(picture.tokens, picture.saliency, state.palette, k, gap=state.spaced),
+        ]
+        series = picture.compare
+        if series is not None:
+            caption, start = picture.compare_caption, picture.compare_start
+            if drawn:
+                key = ("compare", self._serial)
+                self.query_one("#grad-compare", Figure).show(
+                    key, lambda w, h: plots.gradient_figure(series, w, h, "compare: ‖dL/dhᵗ'‖, L = Σ hᵗ", first + start)
+                )
+                parts.append(Text("\n" + caption, style="bold"))
+            else:
+                parts += [Text("\n" + caption, style="bold"), norms_table(series, width, k)]
+        else:
+            parts.append(Text("\nx: compare with the other cells (LSTM, GRU, RNN) of the same size", style="dim"))
+        self.set_class(series is not None and drawn, "-compare")
+        body.update(Group(*parts))

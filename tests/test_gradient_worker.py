@@ -95,7 +95,7 @@ async def test_the_step_moves_while_the_gradients_are_computed_and_a_stale_pictu
         await settle(pilot, lambda: want_label(app, 5) in head(app))
         assert not view.has_class("-stale")
 
-        await pilot.press("p")  # back to step 5: the worker is not asked for the picture shown
+        await pilot.press("p")  # back to step 5: asked for again (its gate is open)
         held.open(4)
         await settle(pilot, lambda: want_label(app, 4) in head(app))
 
@@ -143,13 +143,19 @@ async def test_a_long_trace_is_computed_in_the_worker_and_a_short_one_at_once(mo
     """With the real sizes: a short full trace is drawn in the same frame as the key (the snapshots rely
     on it); a long one, kept as checkpoints, goes to the worker and comes after."""
     monkeypatch.setattr(LstmApp, "FULL_TRACE_BYTES", 0)  # kept as checkpoints
+    real, on_main = gradient_flow.compute, []
+
+    def spy(request, cache=(None,) * 4, cancelled=lambda: False):
+        on_main.append(threading.current_thread() is threading.main_thread())
+        return real(request, cache, cancelled)
+
+    monkeypatch.setattr(gradient_view, "compute", spy)
     long = (TEXT + " ") * 80
     app = LstmApp(random_model(hidden=64, seed=0), text=long)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot, lambda: app.tracing is None and app.trace.steps == len(long))
         await pilot.press("end", "5")
-        assert "computing" in head(app) and "a long trace" in head(app)
         await settle(pilot, lambda: want_label(app, len(long) - 1) in head(app))
-        assert "a long trace: steps" in head(app)
+        assert "a long trace: steps" in head(app) and on_main == [False]
         await pilot.press("slash", *"short", "enter")
-        assert want_label(app, 0) in head(app)  # no pause: drawn with the key
+        assert want_label(app, 0) in head(app) and on_main == [False, True]  # no pause: drawn with the key

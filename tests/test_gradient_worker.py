@@ -67,7 +67,7 @@ async def test_the_step_moves_while_the_gradients_are_computed_and_a_stale_pictu
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("n", "n", "5")
         await settle(pilot, lambda: 2 in held.seen)
-        assert "computing the gradients of the target at step 3…" in head(app)
+        assert "computing the gradients at step 3…" in head(app)
         await pilot.press("n", "n")  # while step 3's is held: the keys are taken at once
         assert app.k == 4 and "t = 5 /" in str(app.query_one("#status").render())
         assert "at step 5…" in head(app)
@@ -89,7 +89,7 @@ async def test_the_step_moves_while_the_gradients_are_computed_and_a_stale_pictu
         assert 3 not in held.seen  # step 4 passed by before its worker began: never computed
 
         await pilot.press("n")  # the picture of step 5 stays, dimmed, while step 6's is computed
-        assert "at step 6…" in head(app) and "dimmed: those at step 5" in head(app)
+        assert "at step 6…" in head(app) and "dimmed: step 5" in head(app)
         assert view.has_class("-stale") and not view.has_class("-blank") and "saliency" in body(app)
         held.open(5)
         await settle(pilot, lambda: want_label(app, 5) in head(app))

@@ -158,9 +158,9 @@ class GradientView(VerticalScroll, can_focus=False):
         shown = self._shown
         same_run = shown is not None and shown.error is None and shown.request.trace is request.trace \
             and shown.request.model is request.model
-        line = Text.assemble(("computing the gradients", "bold"), f" of the target at step {request.k + 1:,}…")
-        if same_run:
-            line.append(f"  (dimmed: those at step {shown.request.k + 1:,})", style="dim")
+        line = Text.assemble(("computing the gradients", "bold"), f" at step {request.k + 1:,}…")
+        if same_run:  # (one line at 80 columns, as the target's line it stands for)
+            line.append(f"  (dimmed: step {shown.request.k + 1:,})", style="dim")
         note = request.note()
         self.query_one("#grad-head", Static).update(Text.assemble(line, *(("\n", (note, "dim")) if note else ())))
         self.set_class(True, "-stale")

@@ -185,11 +185,11 @@ def test_a_nan_is_a_maximum_from_its_step():
 
 def test_the_gradient_view_recomputes_a_window_from_its_pool(kind):
     """The gradient panel reruns a window of a long run in float64: from the window's pool, not from none."""
-    from lstm_tui.widgets.gradient_view import GradientView
+    from lstm_tui.render.gradient_flow import float64_run
 
     model = pooled(random_model(hidden=7, seed=3), kind, dtype="float32")
     window = checkpointed(model, TEXT, window=8).window(24, 40)
-    _, t64 = GradientView()._float64(model, window)
+    *_, t64 = float64_run(model, window)
     np.testing.assert_allclose(t64.logits, window.logits, rtol=1e-4, atol=1e-5)
 
 

@@ -416,6 +416,22 @@ async def test_an_empty_source_is_refused_and_a_short_one_diffs_its_steps():
         assert app.is_running and app.compare_mode is None and app.k == len(TEXT) - 1
 
 
+async def test_leaving_the_diff_of_a_shorter_source_goes_back_to_the_step_it_left():
+    """D on a shorter source moves to its last step (9 -> 2); D off left the user there, at step 2 of 14."""
+    app = brackets(source="((")
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.k = 8
+        await pilot.press("D")
+        await pilot.pause()
+        assert app.compare_mode == "diff" and app.k == 1
+        await pilot.press("D")
+        await pilot.pause()
+        assert app.compare_mode is None and app.k == 8  # where it was before the diff
+        await pilot.press("D", "p", "D")  # moved within the diff: that step is kept
+        await pilot.pause()
+        assert app.compare_mode is None and app.k == 0
+
+
 def test_the_output_text_of_a_step_past_the_shorter_run_is_empty():
     from types import SimpleNamespace
 

@@ -60,6 +60,7 @@ class Intervene:
         self._clean: Trace | None = None  # the clean run while the trace shown is another
         self._patched: Trace | None = None  # the patched run of self.patches, once computed (of run_of's clean run)
         self._patch_gen = 0  # bumped by every change of the patches: older news is dropped
+        self._clamped = (-1, -1)  # (the step, the last step of a shorter run shown): to go back to it from there
         self.patching = False  # a patched run is being computed
         self.nonfinite = ""  # where the patched run holds NaN or ±inf (outcomes.nonfinite, without each one's step)
         # A patched run off screen whose arrays the next one is written into (run, first patched
@@ -122,6 +123,7 @@ class Intervene:
         had = bool(self.patches)
         self.patches.clear()
         self.compare_mode, self._clean, self._patched, self.nonfinite = None, None, None, ""
+        self._clamped = (-1, -1)
         self._spare = self._spare_copied = self._spare_ticket = None  # the arrays of another input's runs
         self._patch_gen += 1
         self.patching = False
@@ -387,8 +389,13 @@ class Intervene:
         self.trace = shown
         self.sub_title = f"{self.model.name} · {badge(len(self.patches), self.compare_mode)}" if self._clean is not None \
             else self.model.name
-        if shown.steps and self.k >= shown.steps:
+        was, clamped_to = self._clamped
+        if shown.steps and self.k >= shown.steps:  # a shorter difference (diff on a shorter source): its last step
+            self._clamped = (self.k, shown.steps - 1)
             self.set_reactive(type(self).k, shown.steps - 1)
+        elif self.k == clamped_to and was < shown.steps:  # back from it, not moved since: the step it left
+            self._clamped = (-1, -1)
+            self.set_reactive(type(self).k, was)
         if self.watch_exprs:  # the watched expressions, of the run now shown
             self._compute_watches()
         self.refresh_view()
